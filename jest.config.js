@@ -1,0 +1,31 @@
+// client-node 1.x and its dependencies are ESM-only; Jest's CommonJS runtime on Node 20 cannot require() them,
+// so ts-jest transpiles them too (about 10 s once, then cached).
+const esmOnly = ['@kubernetes/client-node', 'openid-client', 'oauth4webapi', 'jose'];
+const transform = { '^.+\\.[tj]sx?$': ['ts-jest', { tsconfig: 'tsconfig.jest.json' }] };
+const transformIgnorePatterns = [`/node_modules/(?!(${esmOnly.join('|')})/)`];
+
+/** @type {import('jest').Config} */
+module.exports = {
+  reporters: ['default', '<rootDir>/test/summary-reporter.js'],
+  projects: [
+    {
+      displayName: 'unit',
+      testEnvironment: 'node',
+      roots: ['<rootDir>/test/unit'],
+      transform,
+      transformIgnorePatterns,
+    },
+    {
+      // e2e tests share one real kube-apiserver + etcd started by globalSetup (test/testbed).
+      displayName: 'e2e',
+      testEnvironment: 'node',
+      roots: ['<rootDir>/test/e2e'],
+      transform,
+      transformIgnorePatterns,
+      globalSetup: '<rootDir>/test/testbed/jest-global-setup.ts',
+      globalTeardown: '<rootDir>/test/testbed/jest-global-teardown.ts',
+      testTimeout: 120000,
+      maxWorkers: 1,
+    },
+  ],
+};
