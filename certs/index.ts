@@ -1,0 +1,6 @@
+export type { TlsMaterial, TlsSource, LoadableTlsSource } from './tls-source';
+export { fileTlsSource } from './file-source';
+export type { FileTlsSourceOptions } from './file-source';
+export { selfManagedTlsSource } from './self-managed';
+export type { SelfManagedOptions, SelfManagedTlsSource, SelfManagedStatus } from './self-managed';
+export type { KeyType } from './pki';

@@ -1,0 +1,374 @@
+/**
+ * Self-managed TLS: every replica runs this loop; optimistic concurrency on the one Secret makes them converge.
+ *
+ * One sync cycle:
+ *   read Secret -> read both webhook configurations -> planSecret() -> (write Secret: create-if-absent or PUT with
+ *   resourceVersion; on 409 re-read and re-plan) -> load the Secret's serving cert (hot reload via onChange) ->
+ *   inject the Secret's ca.crt into every webhook's caBundle (JSON Patch guarded by resourceVersion) -> readiness.
+ * Cycles repeat every `resyncMs` (default 10 s), sooner when a rotation step is due. GET polling keeps the RBAC
+ * simple (get/patch by resourceNames) and repairs a wiped caBundle within one resync.
+ */
+import { X509Certificate } from 'node:crypto';
+import type { KubeConfig, V1Secret } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import { certMetrics } from './metrics';
+import type { CertMetrics } from './metrics';
+import { CertsKubeClient } from './kube-io';
+import type { ConfigKind, WebhookConfigView } from './kube-io';
+import { canonicalIp, splitPemCerts } from './pki';
+import type { KeyType } from './pki';
+import {
+  DAY_MS,
+  DEFAULT_POLICY,
+  caBundleContains,
+  caBundlePatch,
+  planSecret,
+  serviceDnsNames,
+  webhooksNeedingInjection,
+} from './plan';
+import type { RotationPolicy, SecretFacts, SecretPlan } from './plan';
+import { applyPlan, decodeSecretData, encodeSecretData, secretFacts } from './secret-codec';
+import type { CertBundle } from './secret-codec';
+import type { LoadableTlsSource, TlsMaterial } from './tls-source';
+
+export interface SelfManagedOptions {
+  kubeConfig: KubeConfig;
+  namespace: string;
+  secretName: string;
+  serviceName: string;
+  extraDnsNames: string[];
+  extraIps: string[];
+  validatingWebhookName: string;
+  mutatingWebhookName: string;
+  keyType: KeyType;
+  /** Default 1825 (5 years). Fractions allowed (tests). */
+  caValidityDays?: number;
+  /** Default 90. Fractions allowed (tests). */
+  certValidityDays?: number;
+  now?: () => Date;
+  logger: Logger;
+  registry?: Registry;
+  /** Poll period of Secret and webhook configurations. Default 10 000 ms. */
+  resyncMs?: number;
+  /** Rotation timing overrides (see RotationPolicy); defaults in DEFAULT_POLICY. */
+  caPublishLeadMs?: number;
+  caOverlapMs?: number;
+  servingRenewFraction?: number;
+  caRenewFraction?: number;
+  /** CN prefix of generated CAs. Default 'spiderpool-guard-ca'. */
+  caCommonName?: string;
+  /** Start the loop at once (default true). With false, drive it with sync(). */
+  autoStart?: boolean;
+}
+
+export interface SelfManagedStatus {
+  loaded: boolean;
+  servingFingerprint?: string | undefined;
+  injected: Record<ConfigKind, boolean>;
+  lastPlan?: SecretPlan['action'] | undefined;
+  waitingFor?: string | undefined;
+  lastError?: string | undefined;
+}
+
+export interface SelfManagedTlsSource extends LoadableTlsSource {
+  /** Runs one sync cycle now (serialized with the background loop). */
+  sync(): Promise<void>;
+  status(): SelfManagedStatus;
+}
+
+const MAX_WRITE_ATTEMPTS = 5;
+
+export function selfManagedTlsSource(opts: SelfManagedOptions): SelfManagedTlsSource {
+  const src = new SelfManaged(opts);
+  if (opts.autoStart !== false) src.start();
+  return src;
+}
+
+class SelfManaged implements SelfManagedTlsSource {
+  private readonly client: CertsKubeClient;
+  private readonly log: Logger;
+  private readonly now: () => Date;
+  private readonly policy: RotationPolicy;
+  private readonly metrics: CertMetrics;
+  private readonly dnsNames: string[];
+  private readonly ips: string[];
+  private readonly resyncMs: number;
+  private readonly listeners: Array<(m: TlsMaterial) => void> = [];
+  private material: TlsMaterial | undefined;
+  private servingIssuerPem: string | undefined;
+  private injected: Record<ConfigKind, boolean> = { validating: false, mutating: false };
+  private lastPlan: SecretPlan | undefined;
+  private lastError: string | undefined;
+  private chain: Promise<unknown> = Promise.resolve();
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private consecutiveErrors = 0;
+  private retrySoon = false;
+  private loadedResolve!: (m: TlsMaterial) => void;
+  private loadedReject!: (e: Error) => void;
+  private readonly loadedPromise: Promise<TlsMaterial>;
+
+  constructor(private readonly opts: SelfManagedOptions) {
+    this.client = new CertsKubeClient(opts.kubeConfig);
+    this.now = opts.now ?? (() => new Date());
+    this.log = opts.logger.child({ component: 'certs', secret: `${opts.namespace}/${opts.secretName}` });
+    this.policy = {
+      ...DEFAULT_POLICY,
+      ...(opts.caValidityDays !== undefined ? { caValidityMs: opts.caValidityDays * DAY_MS } : {}),
+      ...(opts.certValidityDays !== undefined ? { servingValidityMs: opts.certValidityDays * DAY_MS } : {}),
+      ...(opts.caPublishLeadMs !== undefined ? { caPublishLeadMs: opts.caPublishLeadMs } : {}),
+      ...(opts.caOverlapMs !== undefined ? { caOverlapMs: opts.caOverlapMs } : {}),
+      ...(opts.servingRenewFraction !== undefined ? { servingRenewFraction: opts.servingRenewFraction } : {}),
+      ...(opts.caRenewFraction !== undefined ? { caRenewFraction: opts.caRenewFraction } : {}),
+    };
+    if (this.policy.servingValidityMs > this.policy.caValidityMs) {
+      throw new Error(
+        `certValidityDays (${opts.certValidityDays}) must not exceed caValidityDays (${opts.caValidityDays}) for secret ${opts.namespace}/${opts.secretName}`,
+      );
+    }
+    this.metrics = certMetrics(opts.registry);
+    this.dnsNames = serviceDnsNames(opts.serviceName, opts.namespace, opts.extraDnsNames);
+    this.ips = opts.extraIps.map((ip) => {
+      const c = canonicalIp(ip);
+      if (!c) throw new Error(`extra IP SAN ${JSON.stringify(ip)} for secret ${opts.namespace}/${opts.secretName} is not an IP address`);
+      return c;
+    });
+    this.resyncMs = opts.resyncMs ?? 10_000;
+    this.loadedPromise = new Promise<TlsMaterial>((resolve, reject) => {
+      this.loadedResolve = resolve;
+      this.loadedReject = reject;
+    });
+    this.loadedPromise.catch(() => undefined); // stop() before load must not be an unhandled rejection
+  }
+
+  start(): void {
+    this.schedule(0);
+  }
+
+  current(): TlsMaterial | undefined {
+    return this.material;
+  }
+
+  ready(): boolean {
+    const m = this.material;
+    return m !== undefined && this.now() < m.notAfter && this.injected.validating && this.injected.mutating;
+  }
+
+  onChange(listener: (m: TlsMaterial) => void): void {
+    this.listeners.push(listener);
+  }
+
+  whenLoaded(): Promise<TlsMaterial> {
+    return this.loadedPromise;
+  }
+
+  status(): SelfManagedStatus {
+    const plan = this.lastPlan;
+    return {
+      loaded: this.material !== undefined,
+      servingFingerprint: this.material ? fingerprintOf(this.material.cert) : undefined,
+      injected: { ...this.injected },
+      lastPlan: plan?.action,
+      waitingFor: plan?.action === 'none' ? plan.waitingFor : undefined,
+      lastError: this.lastError,
+    };
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.loadedReject(new Error(`TLS source for secret ${this.opts.namespace}/${this.opts.secretName} stopped before loading`));
+    await this.chain.catch(() => undefined);
+  }
+
+  sync(): Promise<void> {
+    const run = this.chain.then(() => this.syncOnce());
+    this.chain = run.catch(() => undefined);
+    return run.then(() => undefined);
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.stopped) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.sync().then(
+        () => {
+          this.consecutiveErrors = 0;
+          this.schedule(this.nextDelay());
+        },
+        (err: unknown) => {
+          this.consecutiveErrors++;
+          this.lastError = err instanceof Error ? err.message : String(err);
+          const delay = Math.min(this.resyncMs, 1000 * 2 ** Math.min(this.consecutiveErrors - 1, 6));
+          this.log.error({ err, retryInMs: delay }, 'certificate sync failed');
+          this.schedule(delay);
+        },
+      );
+    }, delayMs);
+    this.timer.unref?.();
+  }
+
+  private nextDelay(): number {
+    if (this.retrySoon) {
+      this.retrySoon = false;
+      return Math.min(this.resyncMs, 200);
+    }
+    const plan = this.lastPlan;
+    if (plan?.action === 'none' && plan.nextCheck) {
+      const until = plan.nextCheck.getTime() - this.now().getTime();
+      return Math.max(50, Math.min(this.resyncMs, until + 10));
+    }
+    return this.resyncMs;
+  }
+
+  private ctx() {
+    return {
+      now: this.now(),
+      policy: this.policy,
+      keyType: this.opts.keyType,
+      dnsNames: this.dnsNames,
+      ips: this.ips,
+      caCommonName: this.opts.caCommonName ?? 'spiderpool-guard-ca',
+    };
+  }
+
+  private async syncOnce(): Promise<void> {
+    if (this.stopped) return;
+    const { namespace, secretName } = this.opts;
+    for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
+      const secret = await this.client.readSecret(namespace, secretName);
+      const bundle = secret ? decodeSecretData(secret.data, secret.metadata?.annotations) : undefined;
+      const facts = bundle ? secretFacts(bundle) : undefined;
+      const configs = await this.readConfigs();
+      const newestPem = bundle ? splitPemCerts(bundle.caCrt)[0] : undefined;
+      const newestCaInjected =
+        newestPem !== undefined &&
+        configs.every((c) => c.view !== undefined && c.view.webhooks.every((w) => caBundleContains(w, newestPem)));
+      const plan = planSecret({
+        secret: facts,
+        desired: { dnsNames: this.dnsNames, ips: this.ips, keyType: this.opts.keyType },
+        now: this.now(),
+        policy: this.policy,
+        newestCaInjected,
+      });
+      this.lastPlan = plan;
+      if (plan.action === 'none') {
+        if (!bundle || !facts) throw new Error('unreachable: plan none without a Secret');
+        if (plan.waitingFor) this.log.debug({ waitingFor: plan.waitingFor, nextCheck: plan.nextCheck }, 'CA rotation in progress');
+        this.load(bundle, facts);
+        await this.inject(bundle.caCrt, configs);
+        this.lastError = undefined;
+        return;
+      }
+      const t0 = performance.now();
+      const next = await applyPlan(plan, bundle, this.ctx());
+      const genMs = Math.round(performance.now() - t0);
+      const written = secret ? await this.client.replaceSecret(this.secretBody(next, secret)) : await this.client.createSecret(this.secretBody(next, undefined));
+      const logFields = { action: plan.action, reason: 'reason' in plan ? plan.reason : undefined, attempt, generationMs: genMs };
+      if (!written) {
+        this.log.info(logFields, secret ? 'certificate Secret changed meanwhile (409); re-reading' : 'certificate Secret created by another replica (409); using theirs');
+        continue;
+      }
+      this.metrics.rotated(plan.action === 'create' || plan.action === 'regenerate' ? 'all' : plan.action.endsWith('serving') ? 'serving' : 'ca');
+      this.log.info(logFields, 'certificate Secret written');
+      // loop: re-read what we wrote (or what won) and continue with the next step / load it
+    }
+    throw new Error(`certificate secret ${namespace}/${secretName}: gave up after ${MAX_WRITE_ATTEMPTS} conflicting writes`);
+  }
+
+  private secretBody(next: CertBundle, existing: V1Secret | undefined): V1Secret {
+    const { data, annotations } = encodeSecretData(next);
+    const { namespace, secretName } = this.opts;
+    if (existing) {
+      return {
+        ...existing,
+        metadata: { ...existing.metadata, annotations: { ...existing.metadata?.annotations, ...annotations } },
+        data: { ...existing.data, ...data },
+      };
+    }
+    return {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      type: 'kubernetes.io/tls',
+      metadata: {
+        name: secretName,
+        namespace,
+        labels: { 'app.kubernetes.io/name': 'spiderpool-guard', 'app.kubernetes.io/component': 'webhook-certs' },
+        annotations,
+      },
+      data,
+    };
+  }
+
+  private async readConfigs(): Promise<Array<{ kind: ConfigKind; name: string; view: WebhookConfigView | undefined }>> {
+    const pairs: Array<[ConfigKind, string]> = [
+      ['validating', this.opts.validatingWebhookName],
+      ['mutating', this.opts.mutatingWebhookName],
+    ];
+    return Promise.all(pairs.map(async ([kind, name]) => ({ kind, name, view: await this.client.readWebhookConfig(kind, name) })));
+  }
+
+  private load(bundle: CertBundle, facts: SecretFacts): void {
+    const serving = facts.serving;
+    if (!serving) return;
+    const m: TlsMaterial = { key: bundle.tlsKey, cert: bundle.tlsCrt, ca: bundle.caCrt, notAfter: serving.notAfter };
+    this.servingIssuerPem = splitPemCerts(bundle.caCrt).find((_, i) => facts.cas[i]?.fingerprint === facts.servingIssuer);
+    const caExpiry = facts.cas.reduce<Date | undefined>((min, c) => (!min || c.notAfter < min ? c.notAfter : min), undefined);
+    this.metrics.setExpiry('serving', serving.notAfter);
+    if (caExpiry) this.metrics.setExpiry('ca', caExpiry);
+    const prev = this.material;
+    if (prev && prev.cert === m.cert && prev.key === m.key && prev.ca === m.ca) return;
+    this.material = m;
+    this.log.info(
+      { servingFingerprint: serving.fingerprint, notAfter: serving.notAfter.toISOString(), cas: facts.cas.length, reloaded: prev !== undefined },
+      'TLS material loaded',
+    );
+    this.loadedResolve(m);
+    for (const l of this.listeners) {
+      try {
+        l(m);
+      } catch (err) {
+        this.log.error({ err }, 'TLS onChange listener failed');
+      }
+    }
+  }
+
+  private async inject(bundlePem: string, configs: Array<{ kind: ConfigKind; name: string; view: WebhookConfigView | undefined }>): Promise<void> {
+    for (const { kind, name, view } of configs) {
+      if (!view) {
+        if (this.injected[kind] || this.lastError === undefined) {
+          this.log.warn({ kind, configuration: name }, 'webhook configuration not found; not ready, will retry');
+        }
+        this.injected[kind] = false;
+        continue;
+      }
+      const indices = webhooksNeedingInjection(view.webhooks, bundlePem);
+      let ok = true;
+      if (indices.length > 0) {
+        ok = await this.client.patchWebhookConfig(kind, name, caBundlePatch(view.resourceVersion, view.webhooks, indices, bundlePem));
+        if (ok) {
+          this.metrics.injected(kind);
+          this.log.info({ kind, configuration: name, webhooks: indices.map((i) => view.webhooks[i]?.name) }, 'caBundle injected');
+        } else {
+          this.log.info({ kind, configuration: name }, 'webhook configuration changed meanwhile; re-injecting next cycle');
+        }
+      }
+      const issuer = this.servingIssuerPem;
+      this.injected[kind] = ok
+        ? issuer !== undefined
+        : issuer !== undefined && view.webhooks.every((w) => caBundleContains(w, issuer));
+      if (!ok) this.retrySoon = true;
+    }
+  }
+}
+
+function fingerprintOf(certPem: string): string | undefined {
+  try {
+    return new X509Certificate(certPem).fingerprint256;
+  } catch {
+    return undefined;
+  }
+}
