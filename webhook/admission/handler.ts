@@ -1,0 +1,165 @@
+// The admission Handler: a decoded request in, an AdmissionResponse out (controller-runtime's shape).
+// Deciding is guard.evaluate + policy; this module adds fresh evidence, fail-open, audit and metrics.
+import { compare } from 'fast-json-patch';
+import { AuditSink } from '../audit/events-sink';
+import { auditEventsFor, countFixEvent } from '../audit/events';
+import { AdmissionMetrics } from '../audit/metrics';
+import { Logger } from '../audit/logger';
+import { Evaluation, GuardSettings, evaluate } from '../guard/evaluate';
+import { Judged, Policy, judgeValidation, modeOf } from '../guard/policy';
+import { planStatusMutation } from '../guard/repair';
+import { GuardRequest, targetOf } from '../guard/request';
+import { REPAIRABLE_RULES, Violation } from '../guard/rules';
+import { ClusterView, FreshObjects, MissRecordingView, ObjectRef, OverlayView, emptyFresh } from '../model/view';
+import { AdmissionResponse } from './review';
+
+export type WebhookKind = 'validate' | 'mutate';
+
+/** Reads objects live from the API server (serve mode). Absent objects come back as null. */
+export interface FreshReader {
+  read(refs: ObjectRef[]): Promise<FreshObjects>;
+}
+
+export interface HandlerDeps {
+  view: () => ClusterView;
+  /** caches synced (always true for a snapshot) */
+  synced: () => boolean;
+  settings: GuardSettings;
+  policy: Policy;
+  audit: AuditSink;
+  log: Logger;
+  fresh?: FreshReader;
+  metrics?: AdmissionMetrics;
+  failClosed?: boolean;
+  now?: () => Date;
+}
+
+const refKey = (r: ObjectRef) => `${r.kind}:${r.namespace}/${r.name}`;
+const MAX_FRESH_ROUNDS = 3;
+
+function mergeFresh(into: FreshObjects, from: FreshObjects): void {
+  for (const k of Object.keys(into) as (keyof FreshObjects)[]) {
+    for (const [key, value] of from[k] as Map<string, unknown>) (into[k] as Map<string, unknown>).set(key, value);
+  }
+}
+
+export class AdmissionHandler {
+  constructor(private readonly deps: HandlerDeps) {}
+
+  private now(): Date {
+    return this.deps.now ? this.deps.now() : new Date();
+  }
+
+  async handle(webhook: WebhookKind, req: GuardRequest): Promise<AdmissionResponse> {
+    const timer = this.deps.metrics?.latency.startTimer({ webhook });
+    try {
+      if (!targetOf(req)) return this.count(webhook, { uid: req.uid, allowed: true }, 'allowed');
+      if (!this.deps.synced()) return this.failure(webhook, req, 'caches not synced', 'unsynced');
+      const response = webhook === 'validate' ? await this.validate(req) : await this.mutate(req);
+      const result = !response.allowed ? 'denied' : response.patch ? 'patched' : 'allowed';
+      return this.count(webhook, response, result);
+    } catch (err) {
+      this.deps.log.error({ err, requestUID: req.uid, name: req.name, namespace: req.namespace, webhook }, 'admission decision failed');
+      return this.failure(webhook, req, `internal error: ${(err as Error).message}`, 'internal');
+    } finally {
+      timer?.();
+    }
+  }
+
+  private count(webhook: WebhookKind, response: AdmissionResponse, result: string): AdmissionResponse {
+    this.deps.metrics?.requests.inc({ webhook, result });
+    return response;
+  }
+
+  /** Fail-open by default: a broken guard must not stop the IPAM. The cause is named and counted. */
+  private failure(webhook: WebhookKind, req: GuardRequest, cause: string, label: string): AdmissionResponse {
+    this.deps.metrics?.errors.inc({ webhook, cause: label });
+    this.deps.metrics?.requests.inc({ webhook, result: 'error' });
+    if (this.deps.failClosed) {
+      return { uid: req.uid, allowed: false, status: { code: 500, reason: 'InternalError', message: `spiderpool-guard: ${cause} (fail-closed)` } };
+    }
+    return { uid: req.uid, allowed: true, warnings: [`spiderpool-guard: ${cause}; write allowed unchecked (fail-open)`] };
+  }
+
+  /**
+   * Evaluates on the cache, then re-reads what a denial would rest on (and what the cache missed) and evaluates
+   * again on the fresh state, until nothing new needs reading. `needsFresh` picks the violations worth confirming.
+   */
+  private async evaluateFresh(
+    req: GuardRequest,
+    needsFresh: (v: Violation) => boolean,
+  ): Promise<{ evaluation: Evaluation; view: ClusterView }> {
+    const base = this.deps.view();
+    const fresh = emptyFresh();
+    const read = new Set<string>();
+    let view: ClusterView = base;
+    for (let round = 0; ; round++) {
+      const recording = new MissRecordingView(view);
+      const evaluation = evaluate(req, recording, this.deps.settings);
+      const wanted = evaluation.violations.filter(needsFresh);
+      if (!this.deps.fresh || wanted.length === 0 || round >= MAX_FRESH_ROUNDS) return { evaluation, view };
+      const refs = [...wanted.flatMap((v) => v.evidence), ...recording.misses.values()].filter((r) => !read.has(refKey(r)));
+      if (refs.length === 0) return { evaluation, view };
+      for (const r of refs) read.add(refKey(r));
+      try {
+        mergeFresh(fresh, await this.deps.fresh.read(refs));
+      } catch (err) {
+        this.deps.metrics?.freshReads.inc({ result: 'failed' });
+        throw new Error(`fresh read before denial failed: ${(err as Error).message}`);
+      }
+      view = new OverlayView(base, fresh);
+    }
+  }
+
+  private record(req: GuardRequest, webhook: WebhookKind, judged: Judged[]): void {
+    const now = this.now();
+    for (const event of auditEventsFor(req, judged, now)) this.deps.audit.write(event);
+    for (const j of judged) this.deps.metrics?.decisions.inc({ webhook, rule: j.violation.rule, mode: j.mode, outcome: j.outcome });
+  }
+
+  private async validate(req: GuardRequest): Promise<AdmissionResponse> {
+    const policy = this.deps.policy;
+    const exempt = policy.exemptUsers.matches(req.user);
+    const wouldDeny = (v: Violation) => {
+      const m = modeOf(v.rule, policy);
+      return !exempt && (m === 'enforce' || m === 'repair');
+    };
+    const { evaluation } = await this.evaluateFresh(req, wouldDeny);
+    const decision = judgeValidation(evaluation.violations, policy, req.user);
+    this.record(req, 'validate', decision.judged);
+    const response: AdmissionResponse = { uid: req.uid, allowed: decision.allowed };
+    if (!decision.allowed) response.status = { code: 403, reason: 'Forbidden', message: decision.denials.join('\n') };
+    if (decision.warnings.length) response.warnings = decision.warnings;
+    if (decision.auditAnnotations) response.auditAnnotations = decision.auditAnnotations;
+    return response;
+  }
+
+  private async mutate(req: GuardRequest): Promise<AdmissionResponse> {
+    if (targetOf(req) !== 'poolStatus' || !req.object) return { uid: req.uid, allowed: true };
+    const policy = this.deps.policy;
+    const repairable = (v: Violation) => REPAIRABLE_RULES.has(v.rule) && modeOf(v.rule, policy) === 'repair';
+    const { evaluation, view } = await this.evaluateFresh(req, repairable);
+    const plan = planStatusMutation(evaluation, req.object, view, policy, req.user, this.deps.settings.staticIp);
+    if (!plan || !plan.changed) return { uid: req.uid, allowed: true };
+    this.record(req, 'mutate', plan.repaired);
+    if (plan.countFix) {
+      this.deps.audit.write(countFixEvent(req, evaluation.poolUpdate?.pool ?? req.name ?? '', plan.countFix.message, this.now()));
+      this.deps.metrics?.decisions.inc({ webhook: 'mutate', rule: 'COUNT_MISMATCH', mode: 'repair', outcome: 'repaired' });
+    }
+    const status = { ...((req.object.status as Record<string, unknown>) ?? {}) };
+    if (plan.allocatedIPs === undefined) delete status.allocatedIPs;
+    else status.allocatedIPs = plan.allocatedIPs;
+    status.allocatedIPCount = plan.allocatedIPCount;
+    const ops = compare(req.object, { ...req.object, status });
+    const judged = [...plan.repaired];
+    const rules = [...new Set([...judged.map((j) => j.violation.rule as string), ...(plan.countFix ? ['COUNT_MISMATCH'] : [])])];
+    const ips = [...new Set(judged.map((j) => j.violation.ip).filter((ip): ip is string => !!ip))];
+    return {
+      uid: req.uid,
+      allowed: true,
+      patchType: 'JSONPatch',
+      patch: Buffer.from(JSON.stringify(ops)).toString('base64'),
+      auditAnnotations: { rule: rules.join(','), ips: ips.join(',') },
+    };
+  }
+}

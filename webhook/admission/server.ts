@@ -1,0 +1,101 @@
+// HTTP only: routing, body limits, envelope errors, response encoding. Decisions come from AdmissionHandler.
+import express, { NextFunction, Request, Response } from 'express';
+import https from 'node:https';
+import { Logger } from '../audit/logger';
+import { AdmissionHandler, WebhookKind } from './handler';
+import { ReviewDecodeError, decodeReview, encodeReview } from './review';
+
+/** Old + new object of a pool near etcd's 1.5 MiB object limit, JSON-escaped inside a JSON string, with headroom. */
+export const BODY_LIMIT_BYTES = 16 * 1024 * 1024;
+
+export const WEBHOOK_PATHS: Record<string, WebhookKind> = {
+  '/validate/spiderippools': 'validate',
+  '/mutate/spiderippools': 'mutate',
+  '/validate/spiderendpoints': 'validate',
+};
+
+export interface Readiness {
+  /** name → ready?; /readyz is 200 only when all are */
+  checks(): Record<string, boolean>;
+}
+
+function badRequest(res: Response, status: number, reason: string): void {
+  res.status(status).json({ error: reason, code: status });
+}
+
+export function createAdmissionApp(handler: AdmissionHandler, readiness: Readiness, log: Logger): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.get('/healthz', (_req, res) => {
+    res.type('text/plain').send('ok');
+  });
+  app.get('/readyz', (_req, res) => {
+    const checks = readiness.checks();
+    const ready = Object.values(checks).every(Boolean);
+    res.status(ready ? 200 : 503).json({ ready, checks });
+  });
+  const parseJson = express.json({ limit: BODY_LIMIT_BYTES, type: () => true, strict: true });
+  for (const [path, kind] of Object.entries(WEBHOOK_PATHS)) {
+    app.post(
+      path,
+      (req: Request, res: Response, next: NextFunction) => {
+        const type = req.headers['content-type'] ?? '';
+        if (!/^application\/json\b/i.test(type)) {
+          badRequest(res, 400, `unsupported Content-Type ${JSON.stringify(type)}: expected application/json`);
+          return;
+        }
+        next();
+      },
+      parseJson,
+      async (req: Request, res: Response) => {
+        let decoded;
+        try {
+          decoded = decodeReview(req.body);
+        } catch (err) {
+          if (err instanceof ReviewDecodeError) {
+            log.warn({ path, reason: err.message }, 'malformed AdmissionReview');
+            badRequest(res, 400, err.message);
+            return;
+          }
+          throw err;
+        }
+        const response = await handler.handle(kind, decoded);
+        res.json(encodeReview(response));
+      },
+    );
+  }
+  app.use((_req: Request, res: Response) => badRequest(res, 404, 'not found: webhook paths are ' + Object.keys(WEBHOOK_PATHS).join(', ')));
+  // body-parser errors (invalid JSON, too large, empty) and anything a route threw: answered, never fatal.
+  app.use((err: Error & { status?: number; type?: string }, req: Request, res: Response, _next: NextFunction) => {
+    void _next;
+    const status = err.status && err.status >= 400 && err.status < 500 ? err.status : 500;
+    if (status === 500) log.error({ err, path: req.path }, 'request failed');
+    const reason =
+      err.type === 'entity.too.large'
+        ? `body larger than ${BODY_LIMIT_BYTES} bytes`
+        : err.type === 'entity.parse.failed'
+          ? `body is not valid JSON: ${err.message}`
+          : err.message;
+    if (!res.headersSent) badRequest(res, status, reason);
+  });
+  return app;
+}
+
+export interface TlsPair {
+  key: string;
+  cert: string;
+}
+
+export function startHttpsServer(app: express.Express, tls: TlsPair, port: number, host: string): Promise<https.Server> {
+  const server = https.createServer({ key: tls.key, cert: tls.cert }, app);
+  // keep-alive from the API server is welcome, but never hold a request forever
+  server.requestTimeout = 30_000;
+  server.headersTimeout = 15_000;
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve(server);
+    });
+  });
+}

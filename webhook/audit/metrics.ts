@@ -1,0 +1,49 @@
+// Prometheus metrics of the admission path. One registry per process, served on the metrics port.
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface AdmissionMetrics {
+  registry: Registry;
+  decisions: Counter<'webhook' | 'rule' | 'mode' | 'outcome'>;
+  requests: Counter<'webhook' | 'result'>;
+  latency: Histogram<'webhook'>;
+  errors: Counter<'webhook' | 'cause'>;
+  freshReads: Counter<'result'>;
+}
+
+export function createAdmissionMetrics(registry = new Registry(), withDefaults = true): AdmissionMetrics {
+  if (withDefaults) collectDefaultMetrics({ register: registry, prefix: 'spiderpool_guard_' });
+  return {
+    registry,
+    decisions: new Counter({
+      name: 'spiderpool_guard_decisions_total',
+      help: 'Violations judged, by rule, mode and outcome (denied, warned, audited, repaired)',
+      labelNames: ['webhook', 'rule', 'mode', 'outcome'],
+      registers: [registry],
+    }),
+    requests: new Counter({
+      name: 'spiderpool_guard_admission_requests_total',
+      help: 'AdmissionReviews answered, by webhook and result (allowed, denied, patched, error, bad_request)',
+      labelNames: ['webhook', 'result'],
+      registers: [registry],
+    }),
+    latency: new Histogram({
+      name: 'spiderpool_guard_decision_duration_seconds',
+      help: 'Time from decoded AdmissionReview to response, including fresh reads',
+      labelNames: ['webhook'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
+    errors: new Counter({
+      name: 'spiderpool_guard_admission_errors_total',
+      help: 'Requests answered fail-open or fail-closed because of an internal error or unsynced caches',
+      labelNames: ['webhook', 'cause'],
+      registers: [registry],
+    }),
+    freshReads: new Counter({
+      name: 'spiderpool_guard_fresh_reads_total',
+      help: 'Live API reads made before a denial or on a cache miss, by result (confirmed, overturned, failed)',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
+  };
+}

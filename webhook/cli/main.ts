@@ -1,0 +1,54 @@
+#!/usr/bin/env node
+// spiderpool-guard command line: argument parsing and wiring only.
+import { UsageError } from '../guard/policy';
+import { SnapshotError } from '../cluster/snapshot';
+import { REVIEW_HELP, runReview } from './review';
+
+type Command = { run: (argv: string[]) => Promise<number>; help: string; summary: string };
+
+const commands: Record<string, Command> = {
+  review: { run: runReview, help: REVIEW_HELP, summary: 'decide one AdmissionReview offline against a snapshot' },
+};
+
+export function registerCommand(name: string, command: Command): void {
+  commands[name] = command;
+}
+
+function usage(): string {
+  const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`);
+  return `Usage: npm run -s cli -- <command> [flags]   (--help on any command)\n\nCommands:\n${lines.join('\n')}\n`;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage());
+    return name ? 0 : 2;
+  }
+  const command = commands[name];
+  if (!command) {
+    process.stderr.write(`spiderpool-guard: unknown command ${JSON.stringify(name)}\n${usage()}`);
+    return 2;
+  }
+  try {
+    return await command.run(rest);
+  } catch (err) {
+    if (err instanceof UsageError || err instanceof SnapshotError) {
+      process.stderr.write(`spiderpool-guard ${name}: ${err.message.replace(/\s*\n\s*/g, ' ')}\n`);
+      return 2;
+    }
+    throw err;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      process.stderr.write(`spiderpool-guard: ${(err as Error).stack ?? String(err)}\n`);
+      process.exitCode = 2;
+    },
+  );
+}

@@ -1,0 +1,79 @@
+// A ClusterView from the JSON `kubectl get pods,statefulsets.apps,spiderippools...,spiderendpoints... -A -o json`
+// prints (contract §6). VMIs and VMs may be included; other kinds are ignored.
+import { readFileSync } from 'node:fs';
+import { KubeObject, endpointFacts, podFacts, poolFacts, statefulSetFacts, vmFacts, vmiFacts } from '../model/trim';
+import { IndexedView } from '../model/view';
+
+export class SnapshotError extends Error {}
+
+function apiGroup(apiVersion: unknown): string {
+  if (typeof apiVersion !== 'string') return '';
+  const slash = apiVersion.indexOf('/');
+  return slash < 0 ? '' : apiVersion.slice(0, slash);
+}
+
+/** Adds one object to the view when it is a kind the guard reads; returns whether it was used. */
+export function addObject(view: IndexedView, item: KubeObject): boolean {
+  const group = apiGroup(item.apiVersion);
+  switch (`${group}/${String(item.kind)}`) {
+    case '/Pod':
+      view.upsertPod(podFacts(item));
+      return true;
+    case 'apps/StatefulSet':
+      view.upsertStatefulSet(statefulSetFacts(item));
+      return true;
+    case 'spiderpool.spidernet.io/SpiderIPPool':
+      view.upsertPool(poolFacts(item));
+      return true;
+    case 'spiderpool.spidernet.io/SpiderEndpoint':
+      view.upsertEndpoint(endpointFacts(item));
+      return true;
+    case 'kubevirt.io/VirtualMachineInstance':
+      view.upsertVmi(vmiFacts(item));
+      return true;
+    case 'kubevirt.io/VirtualMachine':
+      view.upsertVm(vmFacts(item));
+      return true;
+    default:
+      return false;
+  }
+}
+
+/** Builds a view from decoded snapshot JSON; a List (or a single object, or an array) is accepted. */
+export function viewFromSnapshot(doc: unknown, source = 'snapshot'): IndexedView {
+  let items: unknown[];
+  if (Array.isArray(doc)) items = doc;
+  else if (doc !== null && typeof doc === 'object' && Array.isArray((doc as KubeObject).items)) items = (doc as { items: unknown[] }).items;
+  else if (doc !== null && typeof doc === 'object' && typeof (doc as KubeObject).kind === 'string') items = [doc];
+  else throw new SnapshotError(`${source}: expected a kubectl List (kind: List with items), got ${doc === null ? 'null' : typeof doc}`);
+  const view = new IndexedView();
+  items.forEach((item, i) => {
+    if (item === null || typeof item !== 'object' || Array.isArray(item)) {
+      throw new SnapshotError(`${source}: items[${i}] is not an object`);
+    }
+    const o = item as KubeObject;
+    if (typeof o.kind !== 'string' || typeof o.apiVersion !== 'string') {
+      throw new SnapshotError(`${source}: items[${i}] has no kind/apiVersion`);
+    }
+    addObject(view, o);
+  });
+  return view;
+}
+
+export function readJsonFile(path: string, what: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new SnapshotError(`cannot read ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new SnapshotError(`${what} ${path} is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+export function loadSnapshot(path: string): IndexedView {
+  return viewFromSnapshot(readJsonFile(path, 'snapshot'), `snapshot ${path}`);
+}

@@ -1,0 +1,106 @@
+// Rules for SpiderEndpoint CREATE/UPDATE/DELETE (contract §3, SpiderEndpoint table).
+import { isRestartingStaticMember, isStaticEndpointType } from '../model/lifecycle';
+import { KubeObject, endpointFacts } from '../model/trim';
+import { EndpointFacts, SPIDER_FINALIZER, StaticIpConfig, nsName } from '../model/types';
+import { ClusterView, ObjectRef } from '../model/view';
+import { aliveWithUid, nameRefs, podsOfRecordName, summarizePod } from './facts';
+import { GuardRequest } from './request';
+import { Violation } from './rules';
+
+/** One violation per listed IP (or one without an IP when the endpoint lists none). */
+function perIp(ep: EndpointFacts, make: (ip?: string, pool?: string) => Violation): Violation[] {
+  return ep.ips.length ? ep.ips.map((i) => make(i.ip, i.pool)) : [make()];
+}
+
+/** DELETE, or the UPDATE that removes Spiderpool's finalizer from an endpoint already being deleted. */
+export function isEndpointForget(req: GuardRequest): boolean {
+  if (req.operation === 'DELETE') return true;
+  if (req.operation !== 'UPDATE' || !req.oldObject || !req.object) return false;
+  const oldEp = endpointFacts(req.oldObject);
+  const newEp = endpointFacts(req.object);
+  return oldEp.deleting && oldEp.finalizers.includes(SPIDER_FINALIZER) && !newEp.finalizers.includes(SPIDER_FINALIZER);
+}
+
+export function liveEndpointDeleteViolations(req: GuardRequest, view: ClusterView, cfg: StaticIpConfig): Violation[] {
+  if (!isEndpointForget(req) || !req.oldObject) return [];
+  const ep = endpointFacts(req.oldObject);
+  const key = nsName(ep.namespace, ep.name);
+  const evidence: ObjectRef[] = nameRefs(ep.namespace, ep.name, cfg);
+  const holder = aliveWithUid(podsOfRecordName(view, key, cfg), ep.podUid);
+  if (holder) {
+    return perIp(ep, (ip, pool) => ({
+      rule: 'LIVE_ENDPOINT_DELETE',
+      ip,
+      pool,
+      endpoint: key,
+      livePod: summarizePod(holder),
+      detail: `removal of the endpoint of alive pod uid ${ep.podUid}`,
+      evidence,
+    }));
+  }
+  if (isStaticEndpointType(ep.ownerControllerType) && isRestartingStaticMember(view, ep.namespace, ep.name, cfg)) {
+    const pods = podsOfRecordName(view, key, cfg);
+    const m = /^(.*)-([0-9]+)$/.exec(ep.name);
+    const refs: ObjectRef[] = [...evidence, { kind: 'vm', namespace: ep.namespace, name: ep.name }];
+    if (m) refs.push({ kind: 'statefulSet', namespace: ep.namespace, name: m[1] });
+    return perIp(ep, (ip, pool) => ({
+      rule: 'LIVE_ENDPOINT_DELETE',
+      ip,
+      pool,
+      endpoint: key,
+      livePod: pods[0] ? summarizePod(pods[0]) : undefined,
+      detail: `removal of a ${ep.ownerControllerType} endpoint whose member is restarting (its next incarnation reuses these IPs)`,
+      evidence: refs,
+    }));
+  }
+  return [];
+}
+
+export function endpointUidRewriteViolations(req: GuardRequest, view: ClusterView, cfg: StaticIpConfig): Violation[] {
+  if (req.operation !== 'UPDATE' || !req.object || !req.oldObject) return [];
+  const next = endpointFacts(req.object);
+  const old = endpointFacts(req.oldObject);
+  if (next.podUid === old.podUid) return [];
+  const key = nsName(next.namespace, next.name);
+  const pods = podsOfRecordName(view, key, cfg);
+  if (pods.some((p) => p.uid === next.podUid)) return [];
+  return perIp(next, (ip, pool) => ({
+    rule: 'ENDPOINT_UID_REWRITE',
+    ip,
+    pool,
+    endpoint: key,
+    livePod: pods[0] ? summarizePod(pods[0]) : undefined,
+    detail: pods.length
+      ? `current.uid set from ${old.podUid} to ${next.podUid}, which is not the uid of the live pod`
+      : `current.uid set from ${old.podUid} to ${next.podUid} but no pod of that name exists`,
+    evidence: nameRefs(next.namespace, next.name, cfg),
+  }));
+}
+
+export function endpointIpConflictViolations(req: GuardRequest, view: ClusterView, cfg: StaticIpConfig): Violation[] {
+  if ((req.operation !== 'CREATE' && req.operation !== 'UPDATE') || !req.object) return [];
+  const ep = endpointFacts(req.object);
+  const key = nsName(ep.namespace, ep.name);
+  const before = new Set(
+    req.operation === 'UPDATE' && req.oldObject ? endpointFacts(req.oldObject).ips.map((i) => `${i.pool}|${i.ip}`) : [],
+  );
+  const out: Violation[] = [];
+  for (const { ip, pool } of ep.ips) {
+    if (before.has(`${pool}|${ip}`)) continue;
+    const rec = view.pool(pool)?.records.get(ip);
+    if (!rec || rec.pod === key) continue;
+    const holder = aliveWithUid(podsOfRecordName(view, rec.pod, cfg), rec.podUid);
+    if (!holder) continue;
+    out.push({
+      rule: 'ENDPOINT_IP_CONFLICT',
+      ip,
+      pool,
+      endpoint: key,
+      record: rec,
+      livePod: summarizePod(holder),
+      detail: `endpoint lists an IP its pool records for alive pod ${rec.pod}`,
+      evidence: [{ kind: 'pod', namespace: holder.namespace, name: holder.name }],
+    });
+  }
+  return out;
+}

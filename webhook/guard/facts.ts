@@ -1,0 +1,35 @@
+// Small helpers the rules share to describe and look up pods. Pure: they only read the ClusterView.
+import { isAlive, podsOfName } from '../model/lifecycle';
+import { PodFacts, StaticIpConfig, splitNsName } from '../model/types';
+import { ClusterView, ObjectRef } from '../model/view';
+import { LivePodSummary } from './rules';
+
+export function summarizePod(p: PodFacts): LivePodSummary {
+  return { name: `${p.namespace}/${p.name}`, uid: p.uid, phase: p.phase, observedIPs: p.observedIPs, deleting: p.deleting };
+}
+
+export function podRef(p: PodFacts): ObjectRef {
+  return { kind: 'pod', namespace: p.namespace, name: p.name };
+}
+
+/** Evidence for "the pod(s) of this name": the pod by name, and for KubeVirt the VMI. */
+export function nameRefs(namespace: string, name: string, cfg: StaticIpConfig): ObjectRef[] {
+  const refs: ObjectRef[] = [{ kind: 'pod', namespace, name }];
+  if (cfg.kubevirt) refs.push({ kind: 'vmi', namespace, name });
+  return refs;
+}
+
+/** The pods of a record's "ns/name" (empty when the name is malformed or nothing exists). */
+export function podsOfRecordName(view: ClusterView, podKey: string, cfg: StaticIpConfig): PodFacts[] {
+  const n = splitNsName(podKey);
+  return n ? podsOfName(view, n.namespace, n.name, cfg) : [];
+}
+
+/** An alive pod of that name whose uid is the given one. */
+export function aliveWithUid(pods: PodFacts[], uid: string): PodFacts | undefined {
+  return pods.find((p) => isAlive(p) && p.uid === uid);
+}
+
+export function sameName(p: PodFacts, key: string): boolean {
+  return `${p.namespace}/${p.name}` === key;
+}

@@ -1,0 +1,184 @@
+// Rules for UPDATEs of spiderippools/status (contract §3, pool status table).
+import { AllocationDiff, ParsedAllocations, diffRecords, parseAllocatedIPs, poolFamily } from '../model/allocations';
+import { isAlive, isRestartingStaticMember, isStaticEndpointType, statefulSetOfName } from '../model/lifecycle';
+import { KubeObject } from '../model/trim';
+import { PodFacts, StaticIpConfig, nsName, splitNsName } from '../model/types';
+import { ClusterView, ObjectRef } from '../model/view';
+import { aliveWithUid, nameRefs, podRef, podsOfRecordName, sameName, summarizePod } from './facts';
+import { Violation } from './rules';
+
+export interface PoolUpdate {
+  pool: string;
+  oldParsed: ParsedAllocations;
+  newParsed: ParsedAllocations;
+  diff: AllocationDiff;
+}
+
+function field(o: KubeObject | undefined, ...path: string[]): unknown {
+  let cur: unknown = o;
+  for (const p of path) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<string, unknown>)[p];
+  }
+  return cur;
+}
+
+/** Parses old and new allocatedIPs with the pool's addressing and diffs the well-formed records. */
+export function readPoolUpdate(object: KubeObject | undefined, oldObject: KubeObject | undefined): PoolUpdate {
+  const subnet = String(field(object, 'spec', 'subnet') ?? field(oldObject, 'spec', 'subnet') ?? '');
+  const family = poolFamily(field(object, 'spec', 'ipVersion'), subnet);
+  const addressing = { subnet, family };
+  const newParsed = parseAllocatedIPs(field(object, 'status', 'allocatedIPs'), addressing);
+  const oldParsed = parseAllocatedIPs(field(oldObject, 'status', 'allocatedIPs'), addressing);
+  const pool = String(field(object, 'metadata', 'name') ?? field(oldObject, 'metadata', 'name') ?? '');
+  return { pool, oldParsed, newParsed, diff: diffRecords(oldParsed.records, newParsed.records) };
+}
+
+function staticRefs(namespace: string, name: string, cfg: StaticIpConfig, view: ClusterView): ObjectRef[] {
+  const refs = nameRefs(namespace, name, cfg);
+  const sts = statefulSetOfName(view, namespace, name);
+  if (sts) refs.push({ kind: 'statefulSet', namespace, name: sts.name });
+  else {
+    const m = /^(.*)-([0-9]+)$/.exec(name);
+    if (m) refs.push({ kind: 'statefulSet', namespace, name: m[1] });
+  }
+  if (cfg.kubevirt) refs.push({ kind: 'vm', namespace, name });
+  refs.push({ kind: 'endpoint', namespace, name });
+  return refs;
+}
+
+export function malformedViolations(u: PoolUpdate): Violation[] {
+  return u.newParsed.malformed.map((m) => ({
+    rule: 'MALFORMED_ALLOCATIONS',
+    ip: m.key,
+    pool: u.pool,
+    detail: m.key === undefined ? m.reason : `key ${JSON.stringify(m.key)}: ${m.reason}`,
+    evidence: [],
+  }));
+}
+
+/** LIVE_IP_RELEASE and STATIC_IP_RELEASE: releases a guarded writer must not make. */
+export function releaseViolations(u: PoolUpdate, view: ClusterView, cfg: StaticIpConfig): Violation[] {
+  const out: Violation[] = [];
+  for (const { ip, old, next } of u.diff.removed) {
+    const rec = old!;
+    // A key handed to another pod in the same write: that pod observing the IP is the point, not a conflict.
+    const observers = view.podsObserving(ip).filter((p) => isAlive(p) && !(next && sameName(p, next.pod)));
+    const recordPods = podsOfRecordName(view, rec.pod, cfg);
+    const holder = aliveWithUid(recordPods, rec.podUid);
+    if (observers.length > 0) {
+      out.push({
+        rule: 'LIVE_IP_RELEASE',
+        ip,
+        pool: u.pool,
+        record: rec,
+        livePod: summarizePod(observers[0]),
+        detail: `release of an IP observed on alive pod ${observers[0].namespace}/${observers[0].name}`,
+        evidence: observers.map(podRef),
+      });
+    } else if (holder) {
+      out.push({
+        rule: 'LIVE_IP_RELEASE',
+        ip,
+        pool: u.pool,
+        record: rec,
+        livePod: summarizePod(holder),
+        detail: 'release of a record whose pod is alive with the recorded uid',
+        evidence: [podRef(holder)],
+      });
+    }
+    const name = splitNsName(rec.pod);
+    if (name && isRestartingStaticMember(view, name.namespace, name.name, cfg)) {
+      const ep = view.endpoint(name.namespace, name.name);
+      if (ep && ep.ips.some((i) => i.ip === ip && i.pool === u.pool)) {
+        out.push({
+          rule: 'STATIC_IP_RELEASE',
+          ip,
+          pool: u.pool,
+          record: rec,
+          livePod: recordPods[0] ? summarizePod(recordPods[0]) : undefined,
+          endpoint: nsName(ep.namespace, ep.name),
+          detail: `release of a restarting static member's IP (endpoint type ${ep.ownerControllerType || 'unknown'}${
+            isStaticEndpointType(ep.ownerControllerType) ? '' : ', judged by name'
+          } still lists it; the next incarnation reuses it)`,
+          evidence: staticRefs(name.namespace, name.name, cfg, view),
+        });
+      }
+    }
+  }
+  return out;
+}
+
+export function staleRewriteViolations(u: PoolUpdate, view: ClusterView, cfg: StaticIpConfig): Violation[] {
+  const out: Violation[] = [];
+  for (const { ip, old, next } of u.diff.rewritten) {
+    const pods = podsOfRecordName(view, next!.pod, cfg);
+    if (pods.some((p) => p.uid === next!.podUid)) continue;
+    const n = splitNsName(next!.pod)!;
+    out.push({
+      rule: 'STALE_UID_REWRITE',
+      ip,
+      pool: u.pool,
+      record: next,
+      livePod: pods[0] ? summarizePod(pods[0]) : undefined,
+      detail: pods.length
+        ? `podUid rewritten from ${old!.podUid} to ${next!.podUid}, which is not the uid of the live pod`
+        : `podUid rewritten from ${old!.podUid} to ${next!.podUid} but no pod of that name exists`,
+      evidence: nameRefs(n.namespace, n.name, cfg),
+    });
+  }
+  return out;
+}
+
+export function allocationViolations(u: PoolUpdate, view: ClusterView, cfg: StaticIpConfig): Violation[] {
+  const out: Violation[] = [];
+  for (const { ip, next } of u.diff.added) {
+    const rec = next!;
+    const own = podsOfRecordName(view, rec.pod, cfg);
+    const isOwn = (p: PodFacts) => sameName(p, rec.pod) || own.some((o) => o.namespace === p.namespace && o.name === p.name);
+    const others = view.podsObserving(ip).filter((p) => isAlive(p) && !isOwn(p));
+    if (others.length > 0) {
+      out.push({
+        rule: 'DOUBLE_ALLOCATION',
+        ip,
+        pool: u.pool,
+        record: rec,
+        livePod: summarizePod(others[0]),
+        detail: `allocation of an IP observed on another alive pod ${others[0].namespace}/${others[0].name}`,
+        evidence: others.map(podRef),
+      });
+    } else {
+      const holder = view.endpointsListing(ip).find((e) => {
+        if (nsName(e.namespace, e.name) === rec.pod) return false;
+        if (!e.ips.some((i) => i.ip === ip && i.pool === u.pool)) return false;
+        return !!aliveWithUid(podsOfRecordName(view, nsName(e.namespace, e.name), cfg), e.podUid);
+      });
+      if (holder) {
+        const holderPod = aliveWithUid(podsOfRecordName(view, nsName(holder.namespace, holder.name), cfg), holder.podUid)!;
+        out.push({
+          rule: 'DOUBLE_ALLOCATION',
+          ip,
+          pool: u.pool,
+          record: rec,
+          livePod: summarizePod(holderPod),
+          endpoint: nsName(holder.namespace, holder.name),
+          detail: `allocation of an IP that endpoint ${holder.namespace}/${holder.name} of alive pod uid ${holder.podUid} lists in this pool`,
+          evidence: [podRef(holderPod), { kind: 'endpoint', namespace: holder.namespace, name: holder.name }],
+        });
+      }
+    }
+    const n = splitNsName(rec.pod)!;
+    if (!own.some((p) => p.uid === rec.podUid)) {
+      out.push({
+        rule: 'STALE_ALLOCATION',
+        ip,
+        pool: u.pool,
+        record: rec,
+        livePod: own[0] ? summarizePod(own[0]) : undefined,
+        detail: own.length ? 'allocation for a pod uid that is not the live pod of that name' : 'allocation for a pod that does not exist',
+        evidence: nameRefs(n.namespace, n.name, cfg),
+      });
+    }
+  }
+  return out;
+}

@@ -1,0 +1,71 @@
+// The mutating path (contract §3 "Mutating"): keep allocatedIPCount equal to the number of records, and in repair
+// mode take the harmful part out of a guarded writer's write instead of denying it.
+import { serializeAllocatedIPs } from '../model/allocations';
+import { isAlive } from '../model/lifecycle';
+import { PoolRecord, StaticIpConfig } from '../model/types';
+import { ClusterView } from '../model/view';
+import { Evaluation } from './evaluate';
+import { podsOfRecordName } from './facts';
+import { Judged, Policy, modeOf } from './policy';
+import { COUNT_MISMATCH, REPAIRABLE_RULES, violationMessage } from './rules';
+
+export interface StatusMutation {
+  /** new status.allocatedIPs (undefined: field removed) */
+  allocatedIPs: string | undefined;
+  allocatedIPCount: number;
+  repaired: Judged[];
+  countFix?: { from: number | undefined; to: number; message: string };
+  /** true when the status must change */
+  changed: boolean;
+}
+
+function statusField(o: Record<string, unknown> | undefined, key: string): unknown {
+  const status = o?.status;
+  return status && typeof status === 'object' ? (status as Record<string, unknown>)[key] : undefined;
+}
+
+/** The record to put back for a denied release: the old one, with the uid of the live pod that holds the IP. */
+function restoredRecord(ip: string, old: PoolRecord, view: ClusterView, cfg: StaticIpConfig): PoolRecord {
+  const holder = podsOfRecordName(view, old.pod, cfg).find((p) => isAlive(p) && p.observedIPs.includes(ip));
+  return { pod: old.pod, podUid: holder ? holder.uid : old.podUid };
+}
+
+export function planStatusMutation(
+  evaluation: Evaluation,
+  object: Record<string, unknown> | undefined,
+  view: ClusterView,
+  policy: Policy,
+  user: string,
+  cfg: StaticIpConfig,
+): StatusMutation | undefined {
+  const u = evaluation.poolUpdate;
+  if (!u || u.newParsed.unparseable || !u.newParsed.raw) return undefined;
+  const entries: Record<string, unknown> = { ...u.newParsed.raw };
+  const repaired: Judged[] = [];
+  const mayRepair = evaluation.guarded && !policy.exemptUsers.matches(user);
+  const restoredIps = new Set<string>();
+  for (const v of evaluation.violations) {
+    if (!mayRepair || !v.ip || !REPAIRABLE_RULES.has(v.rule) || modeOf(v.rule, policy) !== 'repair') continue;
+    repaired.push({ violation: v, mode: 'repair', outcome: 'repaired', exempt: false, message: violationMessage(v) });
+    if (restoredIps.has(v.ip)) continue;
+    restoredIps.add(v.ip);
+    if (v.rule === 'STALE_UID_REWRITE') {
+      const change = u.diff.rewritten.find((c) => c.ip === v.ip);
+      if (change?.old) entries[v.ip] = { pod: change.old.pod, podUid: change.old.podUid };
+    } else {
+      const change = u.diff.removed.find((c) => c.ip === v.ip);
+      if (change?.old) entries[v.ip] = restoredRecord(v.ip, change.old, view, cfg);
+    }
+  }
+  const count = Object.keys(entries).length;
+  const currentCount = statusField(object, 'allocatedIPCount');
+  const from = typeof currentCount === 'number' ? currentCount : undefined;
+  const allocatedIPs = restoredIps.size ? serializeAllocatedIPs(entries) : (statusField(object, 'allocatedIPs') as string | undefined);
+  // COUNT_MISMATCH is the writer's own inconsistency; a count that changes only because of a repair is not one.
+  const writtenKeys = u.newParsed.keyCount;
+  const countFix =
+    (from ?? 0) !== writtenKeys
+      ? { from, to: count, message: `${COUNT_MISMATCH}: pool ${u.pool}: allocatedIPCount ${from ?? 'unset'} set to ${count}, the number of records` }
+      : undefined;
+  return { allocatedIPs, allocatedIPCount: count, repaired, countFix, changed: restoredIps.size > 0 || !!countFix };
+}

@@ -1,0 +1,31 @@
+// The part of an AdmissionReview request the rules read, independent of HTTP and of the envelope's schema.
+import { KubeObject } from '../model/trim';
+import { SPIDERPOOL_GROUP } from '../model/types';
+
+export type Operation = 'CREATE' | 'UPDATE' | 'DELETE' | 'CONNECT';
+
+export interface GuardRequest {
+  uid: string;
+  operation: Operation;
+  resource: { group: string; version: string; resource: string };
+  subResource?: string;
+  name?: string;
+  namespace?: string;
+  user: string;
+  groups: string[];
+  object?: KubeObject;
+  oldObject?: KubeObject;
+  dryRun?: boolean;
+}
+
+/** What a request writes, when it is something the guard judges (contract §1); anything else is allowed untouched. */
+export type GuardTarget = 'poolStatus' | 'endpoint';
+
+export function targetOf(req: GuardRequest): GuardTarget | undefined {
+  if (req.resource.group !== SPIDERPOOL_GROUP) return undefined;
+  if (req.resource.resource === 'spiderippools' && req.subResource === 'status' && req.operation === 'UPDATE') return 'poolStatus';
+  if (req.resource.resource === 'spiderendpoints' && !req.subResource && ['CREATE', 'UPDATE', 'DELETE'].includes(req.operation)) {
+    return 'endpoint';
+  }
+  return undefined;
+}

@@ -1,0 +1,67 @@
+// Rule names are a public API (contract §3): they appear in responses, audit lines, metrics and CLI output.
+import { PoolRecord } from '../model/types';
+import { ObjectRef } from '../model/view';
+
+export const POOL_RULES = [
+  'MALFORMED_ALLOCATIONS',
+  'LIVE_IP_RELEASE',
+  'STATIC_IP_RELEASE',
+  'STALE_UID_REWRITE',
+  'DOUBLE_ALLOCATION',
+  'STALE_ALLOCATION',
+] as const;
+export const ENDPOINT_RULES = ['LIVE_ENDPOINT_DELETE', 'ENDPOINT_UID_REWRITE', 'ENDPOINT_IP_CONFLICT'] as const;
+export const RULES = [...POOL_RULES, ...ENDPOINT_RULES] as const;
+export type RuleName = (typeof RULES)[number];
+
+/** Release-side rules: they judge only guarded writers (the GC's identity by default). */
+export const GUARDED_RULES: ReadonlySet<RuleName> = new Set<RuleName>(['LIVE_IP_RELEASE', 'STATIC_IP_RELEASE', 'LIVE_ENDPOINT_DELETE']);
+
+/** Rules the mutating webhook can repair instead of denying. */
+export const REPAIRABLE_RULES: ReadonlySet<RuleName> = new Set<RuleName>(['LIVE_IP_RELEASE', 'STATIC_IP_RELEASE', 'STALE_UID_REWRITE']);
+
+/** Name used in audit lines and metrics for allocatedIPCount fixes (also a `check` finding). */
+export const COUNT_MISMATCH = 'COUNT_MISMATCH';
+
+export function isRuleName(s: string): s is RuleName {
+  return (RULES as readonly string[]).includes(s);
+}
+
+/** The pod a decision looked at, as shown in messages and audit lines. */
+export interface LivePodSummary {
+  name: string;
+  uid: string;
+  phase: string;
+  observedIPs: string[];
+  deleting: boolean;
+}
+
+export interface Violation {
+  rule: RuleName;
+  ip?: string;
+  pool?: string;
+  record?: PoolRecord;
+  livePod?: LivePodSummary;
+  /** SpiderEndpoint involved (namespace/name) */
+  endpoint?: string;
+  /** why, in words, after the facts */
+  detail: string;
+  /** objects whose state causes the violation: re-read before denying */
+  evidence: ObjectRef[];
+}
+
+/** One line: rule name first, then IP, pool, recorded pod/uid, live pod/uid/IPs, then why. */
+export function violationMessage(v: Violation): string {
+  const parts: string[] = [];
+  if (v.ip) parts.push(`IP ${v.ip}`);
+  if (v.pool) parts.push(`pool ${v.pool}`);
+  if (v.endpoint) parts.push(`endpoint ${v.endpoint}`);
+  if (v.record) parts.push(`recorded for ${v.record.pod} uid ${v.record.podUid}`);
+  if (v.livePod) {
+    const p = v.livePod;
+    parts.push(
+      `live pod ${p.name} uid ${p.uid} phase ${p.phase || 'Unknown'}${p.deleting ? ' (deleting)' : ''} IPs [${p.observedIPs.join(',')}]`,
+    );
+  }
+  return `${v.rule}: ${parts.join(', ')}${parts.length ? ': ' : ''}${v.detail}`;
+}

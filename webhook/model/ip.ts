@@ -1,0 +1,168 @@
+// IP addresses in the one form Spiderpool writes them: Go's net.IP.String().
+// Pool keys, endpoint IPs, pod IPs and multus IPs are compared only after canonicalIp(), never as raw strings,
+// because the same address has many spellings (fd00::a, fd00:0:0:0:0:0:0:a, FD00::A, ::ffff:10.0.0.1).
+
+export type IpFamily = 4 | 6;
+
+/** 16 bytes, IPv4 stored IPv4-mapped (::ffff:a.b.c.d) as Go does. */
+type IpBytes = Uint8Array;
+
+function parseIPv4(text: string): number[] | undefined {
+  const parts = text.split('.');
+  if (parts.length !== 4) return undefined;
+  const out: number[] = [];
+  for (const part of parts) {
+    // Go (since 1.17) rejects leading zeros: they were read as octal by some parsers.
+    if (!/^(0|[1-9][0-9]{0,2})$/.test(part)) return undefined;
+    const n = Number(part);
+    if (n > 255) return undefined;
+    out.push(n);
+  }
+  return out;
+}
+
+function parseIPv6(text: string): IpBytes | undefined {
+  if (text.length < 2 || text.length > 45) return undefined;
+  let head = text;
+  let v4Tail: number[] | undefined;
+  const lastColon = text.lastIndexOf(':');
+  if (text.includes('.')) {
+    v4Tail = parseIPv4(text.slice(lastColon + 1));
+    if (!v4Tail) return undefined;
+    head = text.slice(0, lastColon + 1);
+    // "::1.2.3.4" leaves "::" and "1::1.2.3.4" leaves "1::"; a lone trailing ':' must be part of '::'.
+    if (head.endsWith(':') && !head.endsWith('::')) head = head.slice(0, -1);
+  }
+  const groupsWanted = v4Tail ? 6 : 8;
+  const halves = head.split('::');
+  if (halves.length > 2) return undefined;
+  const parseGroups = (s: string): number[] | undefined => {
+    if (s === '') return [];
+    const out: number[] = [];
+    for (const g of s.split(':')) {
+      if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return undefined;
+      out.push(parseInt(g, 16));
+    }
+    return out;
+  };
+  const left = parseGroups(halves[0]);
+  const right = halves.length === 2 ? parseGroups(halves[1]) : [];
+  if (!left || !right) return undefined;
+  let groups: number[];
+  if (halves.length === 2) {
+    const missing = groupsWanted - left.length - right.length;
+    if (missing < 1) return undefined;
+    groups = [...left, ...new Array<number>(missing).fill(0), ...right];
+  } else {
+    if (left.length !== groupsWanted) return undefined;
+    groups = left;
+  }
+  const bytes = new Uint8Array(16);
+  groups.forEach((g, i) => {
+    bytes[i * 2] = g >> 8;
+    bytes[i * 2 + 1] = g & 0xff;
+  });
+  if (v4Tail) bytes.set(v4Tail, 12);
+  return bytes;
+}
+
+function parseIpBytes(text: string): IpBytes | undefined {
+  if (text.includes(':')) return parseIPv6(text);
+  const v4 = parseIPv4(text);
+  if (!v4) return undefined;
+  const bytes = new Uint8Array(16);
+  bytes[10] = 0xff;
+  bytes[11] = 0xff;
+  bytes.set(v4, 12);
+  return bytes;
+}
+
+function isV4Mapped(b: IpBytes): boolean {
+  for (let i = 0; i < 10; i++) if (b[i] !== 0) return false;
+  return b[10] === 0xff && b[11] === 0xff;
+}
+
+function formatIpBytes(b: IpBytes): string {
+  if (isV4Mapped(b)) return `${b[12]}.${b[13]}.${b[14]}.${b[15]}`;
+  const groups: number[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push((b[i] << 8) | b[i + 1]);
+  // RFC 5952 as Go applies it: compress the longest run (>= 2 groups) of zeros, the first one on a tie.
+  let bestStart = -1;
+  let bestLen = 0;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLen && j - i >= 2) {
+      bestStart = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const hex = (gs: number[]) => gs.map((g) => g.toString(16)).join(':');
+  if (bestStart < 0) return hex(groups);
+  return `${hex(groups.slice(0, bestStart))}::${hex(groups.slice(bestStart + bestLen))}`;
+}
+
+// Canonicalisation sits on the hot path (every pod IP, every record key), so remember recent answers.
+const canonicalCache = new Map<string, string | null>();
+const CANONICAL_CACHE_LIMIT = 200_000;
+
+/** The canonical form of an IP (a "/prefix" suffix is not accepted here), or undefined when it is no IP. */
+export function canonicalIp(text: string): string | undefined {
+  const hit = canonicalCache.get(text);
+  if (hit !== undefined) return hit ?? undefined;
+  const bytes = parseIpBytes(text);
+  const result = bytes ? formatIpBytes(bytes) : null;
+  if (canonicalCache.size >= CANONICAL_CACHE_LIMIT) canonicalCache.clear();
+  canonicalCache.set(text, result);
+  return result ?? undefined;
+}
+
+/** Endpoint and multus IPs carry the pool's prefix length ("10.6.168.102/16"): drop it, then canonicalise. */
+export function canonicalIpWithoutPrefix(text: string): string | undefined {
+  const slash = text.indexOf('/');
+  return canonicalIp(slash >= 0 ? text.slice(0, slash) : text);
+}
+
+/** Family of a canonical IP (IPv4 canonical forms never contain ':'). */
+export function ipFamily(canonical: string): IpFamily {
+  return canonical.includes(':') ? 6 : 4;
+}
+
+export interface Cidr {
+  family: IpFamily;
+  /** network bytes (16, IPv4 mapped) */
+  network: IpBytes;
+  /** prefix length counted in the 128-bit space */
+  bits: number;
+}
+
+export function parseCidr(text: string): Cidr | undefined {
+  const slash = text.indexOf('/');
+  if (slash < 0) return undefined;
+  const addr = text.slice(0, slash);
+  const prefixText = text.slice(slash + 1);
+  if (!/^[0-9]{1,3}$/.test(prefixText)) return undefined;
+  const bytes = parseIpBytes(addr);
+  if (!bytes) return undefined;
+  const family: IpFamily = addr.includes(':') && !isV4Mapped(bytes) ? 6 : 4;
+  const prefix = Number(prefixText);
+  if (prefix > (family === 4 ? 32 : 128)) return undefined;
+  return { family, network: bytes, bits: family === 4 ? prefix + 96 : prefix };
+}
+
+export function cidrContains(cidr: Cidr, canonical: string): boolean {
+  const bytes = parseIpBytes(canonical);
+  if (!bytes) return false;
+  if ((ipFamily(canonical) === 4) !== (cidr.family === 4)) return false;
+  let bits = cidr.bits;
+  for (let i = 0; i < 16 && bits > 0; i++, bits -= 8) {
+    const mask = bits >= 8 ? 0xff : (0xff << (8 - bits)) & 0xff;
+    if ((bytes[i] & mask) !== (cidr.network[i] & mask)) return false;
+  }
+  return true;
+}

@@ -1,0 +1,101 @@
+// Pod lifecycle as Spiderpool judges it: alive (facts §3.3), static (§3.2), valid static member (§3.4).
+// These are the only definitions; the admission rules, `check` and the reconciler all call them.
+import { PodFacts, StaticIpConfig } from './types';
+import { ClusterView } from './view';
+
+export type StaticKind = 'StatefulSet' | 'VirtualMachineInstance';
+
+export const KUBEVIRT_API_PREFIX = 'kubevirt.io/';
+
+/** Contract §2 "alive": exists, not being deleted, and not terminal for good. */
+export function isAlive(pod: PodFacts | undefined): pod is PodFacts {
+  if (!pod || pod.deleting) return false;
+  if (pod.phase === 'Succeeded' && pod.restartPolicy !== 'Always') return false;
+  if (pod.phase === 'Failed' && (pod.restartPolicy === 'Never' || pod.reason === 'Evicted')) return false;
+  return true;
+}
+
+/** Phase Succeeded or Failed (whether or not kubelet would restart it). */
+export function isTerminalPhase(pod: PodFacts): boolean {
+  return pod.phase === 'Succeeded' || pod.phase === 'Failed';
+}
+
+/** Which static-IP controller owns the pod, when that kind of static IP is enabled (IsStaticIPPod). */
+export function staticKindOf(pod: PodFacts, cfg: StaticIpConfig): StaticKind | undefined {
+  const c = pod.controller;
+  if (!c) return undefined;
+  if (cfg.statefulSet && c.apiVersion === 'apps/v1' && c.kind === 'StatefulSet') return 'StatefulSet';
+  if (cfg.kubevirt && c.apiVersion.startsWith(KUBEVIRT_API_PREFIX) && c.kind === 'VirtualMachineInstance') return 'VirtualMachineInstance';
+  return undefined;
+}
+
+/** "web-2" → {set: "web", ordinal: 2}; Spiderpool's regex is (.*)-([0-9]+)$. */
+export function parseOrdinalName(name: string): { set: string; ordinal: number } | undefined {
+  const m = /^(.*)-([0-9]+)$/.exec(name);
+  if (!m) return undefined;
+  return { set: m[1], ordinal: Number(m[2]) };
+}
+
+/** The StatefulSet named by the pod name's prefix, when it exists. */
+export function statefulSetOfName(view: ClusterView, namespace: string, name: string) {
+  const parsed = parseOrdinalName(name);
+  return parsed ? view.statefulSet(namespace, parsed.set) : undefined;
+}
+
+/** IsValidStatefulSetPod: the set named by the prefix exists and the ordinal is inside its window. */
+export function isValidStatefulSetMember(view: ClusterView, namespace: string, name: string): boolean {
+  const parsed = parseOrdinalName(name);
+  if (!parsed) return false;
+  const sts = view.statefulSet(namespace, parsed.set);
+  if (!sts) return false;
+  return parsed.ordinal >= sts.ordinalsStart && parsed.ordinal <= sts.ordinalsStart + sts.replicas - 1;
+}
+
+/** IsValidVMPod, by VMI name: the VMI lives, or its VirtualMachine does. */
+export function isValidKubevirtMember(view: ClusterView, namespace: string, name: string): boolean {
+  const vmi = view.vmi(namespace, name);
+  if (vmi && !vmi.deleting) return true;
+  if (vmi && vmi.deleting && !vmi.controlledByVm) return false;
+  const vm = view.vm(namespace, name);
+  return !!vm && !vm.deleting;
+}
+
+/**
+ * The pods "of that name" (contract §9): the pod with that namespace/name; for a KubeVirt record or endpoint
+ * (named after the VMI) the launcher pods controlled by that VMI.
+ */
+export function podsOfName(view: ClusterView, namespace: string, name: string, cfg: StaticIpConfig): PodFacts[] {
+  const pod = view.pod(namespace, name);
+  if (pod) return [pod];
+  if (!cfg.kubevirt) return [];
+  return view.podsControlledBy(namespace, 'VirtualMachineInstance', name).filter((p) => staticKindOf(p, cfg) === 'VirtualMachineInstance');
+}
+
+/**
+ * Contract §2 "valid static member", judged by name: the pod may be absent between two incarnations.
+ * An existing pod that is not static is never a member.
+ */
+export function isValidStaticMember(view: ClusterView, namespace: string, name: string, cfg: StaticIpConfig): boolean {
+  const pod = view.pod(namespace, name);
+  if (pod) {
+    const kind = staticKindOf(pod, cfg);
+    if (kind === 'StatefulSet') return isValidStatefulSetMember(view, namespace, name);
+    if (kind === 'VirtualMachineInstance') return isValidKubevirtMember(view, namespace, pod.controller!.name);
+    return false;
+  }
+  if (cfg.statefulSet && isValidStatefulSetMember(view, namespace, name)) return true;
+  if (cfg.kubevirt && isValidKubevirtMember(view, namespace, name)) return true;
+  return false;
+}
+
+/** Contract §2 "restarting": a valid static member with no running incarnation holding IPs. */
+export function isRestartingStaticMember(view: ClusterView, namespace: string, name: string, cfg: StaticIpConfig): boolean {
+  if (!isValidStaticMember(view, namespace, name, cfg)) return false;
+  const pods = podsOfName(view, namespace, name, cfg);
+  return !pods.some((p) => !p.deleting && p.observedIPs.length > 0);
+}
+
+/** Endpoint types Spiderpool treats as static (it keeps them across pod incarnations). */
+export function isStaticEndpointType(ownerControllerType: string): boolean {
+  return ownerControllerType === 'StatefulSet' || ownerControllerType === 'VirtualMachineInstance';
+}

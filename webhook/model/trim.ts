@@ -1,0 +1,198 @@
+// Turns Kubernetes objects (as JSON) into the trimmed facts the rules read. Tolerant: a missing field becomes an
+// empty value, never an exception, because informers and snapshots hold whatever the API server has.
+import { parseAllocatedIPs, poolFamily } from './allocations';
+import { canonicalIpWithoutPrefix } from './ip';
+import {
+  ControllerRef,
+  EndpointFacts,
+  EndpointIP,
+  PodFacts,
+  PoolFacts,
+  StatefulSetFacts,
+  VmFacts,
+  VmiFacts,
+} from './types';
+
+/** A JSON object as the API server serves it; fields are read defensively. */
+export type KubeObject = Record<string, unknown>;
+
+const MULTUS_STATUS_ANNOTATIONS = ['k8s.v1.cni.cncf.io/network-status', 'k8s.v1.cni.cncf.io/networks-status'];
+
+function obj(value: unknown): Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+}
+
+function str(value: unknown): string {
+  return typeof value === 'string' ? value : '';
+}
+
+function arr(value: unknown): unknown[] {
+  return Array.isArray(value) ? value : [];
+}
+
+function meta(o: KubeObject) {
+  const m = obj(o.metadata);
+  return {
+    name: str(m.name),
+    namespace: str(m.namespace),
+    uid: str(m.uid),
+    resourceVersion: str(m.resourceVersion),
+    deleting: typeof m.deletionTimestamp === 'string' && m.deletionTimestamp !== '',
+    annotations: obj(m.annotations),
+    ownerReferences: arr(m.ownerReferences).map(obj),
+    finalizers: arr(m.finalizers).filter((f): f is string => typeof f === 'string'),
+  };
+}
+
+export function controllerOf(o: KubeObject): ControllerRef | undefined {
+  const ref = meta(o).ownerReferences.find((r) => r.controller === true);
+  if (!ref) return undefined;
+  return { apiVersion: str(ref.apiVersion), kind: str(ref.kind), name: str(ref.name), uid: str(ref.uid) };
+}
+
+/** IPs listed in a multus network-status annotation value (a JSON list of {interface, ips, ...}). */
+function multusIPs(value: unknown): string[] {
+  if (typeof value !== 'string' || value === '') return [];
+  let decoded: unknown;
+  try {
+    decoded = JSON.parse(value);
+  } catch {
+    return []; // a broken annotation proves nothing; status.podIPs still counts
+  }
+  const out: string[] = [];
+  for (const net of arr(decoded)) {
+    for (const ip of arr(obj(net).ips)) {
+      const c = typeof ip === 'string' ? canonicalIpWithoutPrefix(ip) : undefined;
+      if (c) out.push(c);
+    }
+  }
+  return out;
+}
+
+/** Contract §2 "observed IPs": status.podIPs (podIP when absent) plus multus status annotations, canonical. */
+export function observedIPsOf(pod: KubeObject): string[] {
+  const spec = obj(pod.spec);
+  if (spec.hostNetwork === true) return []; // a hostNetwork pod's IPs are the node's
+  const status = obj(pod.status);
+  const found = new Set<string>();
+  const podIPs = arr(status.podIPs);
+  if (podIPs.length > 0) {
+    for (const entry of podIPs) {
+      const c = canonicalIpWithoutPrefix(str(obj(entry).ip));
+      if (c) found.add(c);
+    }
+  } else if (typeof status.podIP === 'string') {
+    const c = canonicalIpWithoutPrefix(status.podIP);
+    if (c) found.add(c);
+  }
+  const annotations = meta(pod).annotations;
+  for (const key of MULTUS_STATUS_ANNOTATIONS) for (const ip of multusIPs(annotations[key])) found.add(ip);
+  return [...found];
+}
+
+export function podFacts(pod: KubeObject): PodFacts {
+  const m = meta(pod);
+  const spec = obj(pod.spec);
+  const status = obj(pod.status);
+  return {
+    namespace: m.namespace,
+    name: m.name,
+    uid: m.uid,
+    phase: str(status.phase),
+    reason: str(status.reason),
+    restartPolicy: str(spec.restartPolicy) || 'Always',
+    deleting: m.deleting,
+    hostNetwork: spec.hostNetwork === true,
+    observedIPs: observedIPsOf(pod),
+    controller: controllerOf(pod),
+    nodeName: str(spec.nodeName),
+    resourceVersion: m.resourceVersion,
+  };
+}
+
+export function statefulSetFacts(sts: KubeObject): StatefulSetFacts {
+  const m = meta(sts);
+  const spec = obj(sts.spec);
+  // spec.replicas defaults to 1 when unset, as the API server's defaulting does.
+  const replicas = typeof spec.replicas === 'number' ? spec.replicas : 1;
+  const start = obj(spec.ordinals).start;
+  return {
+    namespace: m.namespace,
+    name: m.name,
+    uid: m.uid,
+    replicas,
+    ordinalsStart: typeof start === 'number' ? start : 0,
+    deleting: m.deleting,
+  };
+}
+
+export function endpointIPsOf(endpoint: KubeObject): EndpointIP[] {
+  const current = obj(obj(endpoint.status).current);
+  const out: EndpointIP[] = [];
+  for (const raw of arr(current.ips)) {
+    const d = obj(raw);
+    for (const fam of ['ipv4', 'ipv6'] as const) {
+      const text = str(d[fam]);
+      if (!text) continue;
+      const ip = canonicalIpWithoutPrefix(text);
+      if (ip) out.push({ pool: str(d[`${fam}Pool`]), ip, interface: str(d.interface) });
+    }
+  }
+  return out;
+}
+
+export function endpointFacts(endpoint: KubeObject): EndpointFacts {
+  const m = meta(endpoint);
+  const status = obj(endpoint.status);
+  return {
+    namespace: m.namespace,
+    name: m.name,
+    objectUid: m.uid,
+    resourceVersion: m.resourceVersion,
+    podUid: str(obj(status.current).uid),
+    ips: endpointIPsOf(endpoint),
+    ownerControllerType: str(status.ownerControllerType),
+    ownerControllerName: str(status.ownerControllerName),
+    deleting: m.deleting,
+    finalizers: m.finalizers,
+  };
+}
+
+export function poolFacts(pool: KubeObject): PoolFacts {
+  const m = meta(pool);
+  const spec = obj(pool.spec);
+  const status = obj(pool.status);
+  const subnet = str(spec.subnet);
+  const family = poolFamily(spec.ipVersion, subnet);
+  const parsed = parseAllocatedIPs(status.allocatedIPs, { subnet, family });
+  const count = (v: unknown) => (typeof v === 'number' ? v : undefined);
+  return {
+    name: m.name,
+    uid: m.uid,
+    resourceVersion: m.resourceVersion,
+    subnet,
+    family,
+    records: parsed.records,
+    malformed: parsed.malformed,
+    unparseable: parsed.unparseable,
+    keyCount: parsed.keyCount,
+    allocatedIPCount: count(status.allocatedIPCount),
+    totalIPCount: count(status.totalIPCount),
+  };
+}
+
+export function vmiFacts(vmi: KubeObject): VmiFacts {
+  const m = meta(vmi);
+  const ctl = controllerOf(vmi);
+  return {
+    namespace: m.namespace,
+    name: m.name,
+    deleting: m.deleting,
+    controlledByVm: !!ctl && ctl.kind === 'VirtualMachine' && ctl.apiVersion.startsWith('kubevirt.io/'),
+  };
+}
+
+export function vmFacts(vm: KubeObject): VmFacts {
+  const m = meta(vm);
+  return { namespace: m.namespace, name: m.name, deleting: m.deleting };
+}

@@ -1,0 +1,292 @@
+// ClusterView: the read-only facts every decision is made from. The same indexes back the live informer caches
+// (serve), a `kubectl get -o json` snapshot (CLI) and the reconciler, so all callers judge from one shape.
+import {
+  EndpointFacts,
+  PodFacts,
+  PoolFacts,
+  StatefulSetFacts,
+  VmFacts,
+  VmiFacts,
+  nsName,
+} from './types';
+
+export interface ClusterView {
+  pod(namespace: string, name: string): PodFacts | undefined;
+  /** pods whose observed IPs include this canonical IP */
+  podsObserving(ip: string): PodFacts[];
+  /** pods whose controller ownerReference is kind/name in the namespace (KubeVirt launcher pods of a VMI) */
+  podsControlledBy(namespace: string, kind: string, name: string): PodFacts[];
+  statefulSet(namespace: string, name: string): StatefulSetFacts | undefined;
+  endpoint(namespace: string, name: string): EndpointFacts | undefined;
+  /** endpoints listing this canonical IP (in any pool) */
+  endpointsListing(ip: string): EndpointFacts[];
+  pool(name: string): PoolFacts | undefined;
+  vmi(namespace: string, name: string): VmiFacts | undefined;
+  vm(namespace: string, name: string): VmFacts | undefined;
+  allPods(): Iterable<PodFacts>;
+  allEndpoints(): Iterable<EndpointFacts>;
+  allPools(): Iterable<PoolFacts>;
+  allStatefulSets(): Iterable<StatefulSetFacts>;
+}
+
+class MultiIndex<V> {
+  private readonly map = new Map<string, Map<string, V>>();
+  add(key: string, id: string, value: V): void {
+    let bucket = this.map.get(key);
+    if (!bucket) this.map.set(key, (bucket = new Map()));
+    bucket.set(id, value);
+  }
+  remove(key: string, id: string): void {
+    const bucket = this.map.get(key);
+    if (!bucket) return;
+    bucket.delete(id);
+    if (bucket.size === 0) this.map.delete(key);
+  }
+  get(key: string): V[] {
+    const bucket = this.map.get(key);
+    return bucket ? [...bucket.values()] : [];
+  }
+}
+
+function controllerKey(namespace: string, kind: string, name: string): string {
+  return `${namespace}/${kind}/${name}`;
+}
+
+/** A mutable, indexed ClusterView: informers call upsert/remove; snapshots fill it once. */
+export class IndexedView implements ClusterView {
+  private readonly pods = new Map<string, PodFacts>();
+  private readonly podsByIp = new MultiIndex<PodFacts>();
+  private readonly podsByController = new MultiIndex<PodFacts>();
+  private readonly statefulSets = new Map<string, StatefulSetFacts>();
+  private readonly endpoints = new Map<string, EndpointFacts>();
+  private readonly endpointsByIp = new MultiIndex<EndpointFacts>();
+  private readonly pools = new Map<string, PoolFacts>();
+  private readonly vmis = new Map<string, VmiFacts>();
+  private readonly vms = new Map<string, VmFacts>();
+
+  upsertPod(p: PodFacts): void {
+    const key = nsName(p.namespace, p.name);
+    this.removePod(p.namespace, p.name);
+    this.pods.set(key, p);
+    for (const ip of p.observedIPs) this.podsByIp.add(ip, key, p);
+    if (p.controller) this.podsByController.add(controllerKey(p.namespace, p.controller.kind, p.controller.name), key, p);
+  }
+  removePod(namespace: string, name: string): void {
+    const key = nsName(namespace, name);
+    const old = this.pods.get(key);
+    if (!old) return;
+    this.pods.delete(key);
+    for (const ip of old.observedIPs) this.podsByIp.remove(ip, key);
+    if (old.controller) this.podsByController.remove(controllerKey(namespace, old.controller.kind, old.controller.name), key);
+  }
+  upsertStatefulSet(s: StatefulSetFacts): void {
+    this.statefulSets.set(nsName(s.namespace, s.name), s);
+  }
+  removeStatefulSet(namespace: string, name: string): void {
+    this.statefulSets.delete(nsName(namespace, name));
+  }
+  upsertEndpoint(e: EndpointFacts): void {
+    const key = nsName(e.namespace, e.name);
+    this.removeEndpoint(e.namespace, e.name);
+    this.endpoints.set(key, e);
+    for (const ip of new Set(e.ips.map((i) => i.ip))) this.endpointsByIp.add(ip, key, e);
+  }
+  removeEndpoint(namespace: string, name: string): void {
+    const key = nsName(namespace, name);
+    const old = this.endpoints.get(key);
+    if (!old) return;
+    this.endpoints.delete(key);
+    for (const ip of new Set(old.ips.map((i) => i.ip))) this.endpointsByIp.remove(ip, key);
+  }
+  upsertPool(p: PoolFacts): void {
+    this.pools.set(p.name, p);
+  }
+  removePool(name: string): void {
+    this.pools.delete(name);
+  }
+  upsertVmi(v: VmiFacts): void {
+    this.vmis.set(nsName(v.namespace, v.name), v);
+  }
+  removeVmi(namespace: string, name: string): void {
+    this.vmis.delete(nsName(namespace, name));
+  }
+  upsertVm(v: VmFacts): void {
+    this.vms.set(nsName(v.namespace, v.name), v);
+  }
+  removeVm(namespace: string, name: string): void {
+    this.vms.delete(nsName(namespace, name));
+  }
+
+  pod(namespace: string, name: string) {
+    return this.pods.get(nsName(namespace, name));
+  }
+  podsObserving(ip: string) {
+    return this.podsByIp.get(ip);
+  }
+  podsControlledBy(namespace: string, kind: string, name: string) {
+    return this.podsByController.get(controllerKey(namespace, kind, name));
+  }
+  statefulSet(namespace: string, name: string) {
+    return this.statefulSets.get(nsName(namespace, name));
+  }
+  endpoint(namespace: string, name: string) {
+    return this.endpoints.get(nsName(namespace, name));
+  }
+  endpointsListing(ip: string) {
+    return this.endpointsByIp.get(ip);
+  }
+  pool(name: string) {
+    return this.pools.get(name);
+  }
+  vmi(namespace: string, name: string) {
+    return this.vmis.get(nsName(namespace, name));
+  }
+  vm(namespace: string, name: string) {
+    return this.vms.get(nsName(namespace, name));
+  }
+  allPods() {
+    return this.pods.values();
+  }
+  allEndpoints() {
+    return this.endpoints.values();
+  }
+  allPools() {
+    return this.pools.values();
+  }
+  allStatefulSets() {
+    return this.statefulSets.values();
+  }
+  counts() {
+    return { pods: this.pods.size, endpoints: this.endpoints.size, pools: this.pools.size, statefulSets: this.statefulSets.size };
+  }
+}
+
+/** Objects re-read from the API server: a value replaces the cached one, null means "confirmed absent". */
+export interface FreshObjects {
+  pods: Map<string, PodFacts | null>;
+  statefulSets: Map<string, StatefulSetFacts | null>;
+  endpoints: Map<string, EndpointFacts | null>;
+  vmis: Map<string, VmiFacts | null>;
+  vms: Map<string, VmFacts | null>;
+}
+
+export function emptyFresh(): FreshObjects {
+  return { pods: new Map(), statefulSets: new Map(), endpoints: new Map(), vmis: new Map(), vms: new Map() };
+}
+
+function pick<T>(fresh: Map<string, T | null>, key: string, cached: () => T | undefined): T | undefined {
+  if (fresh.has(key)) return fresh.get(key) ?? undefined;
+  return cached();
+}
+
+/** The cached view with freshly read objects laid over it (contract §2 "fresh evidence"). */
+export class OverlayView implements ClusterView {
+  constructor(
+    private readonly base: ClusterView,
+    private readonly fresh: FreshObjects,
+  ) {}
+  pod(namespace: string, name: string) {
+    return pick(this.fresh.pods, nsName(namespace, name), () => this.base.pod(namespace, name));
+  }
+  private freshPods(): PodFacts[] {
+    return [...this.fresh.pods.values()].filter((p): p is PodFacts => p !== null);
+  }
+  podsObserving(ip: string) {
+    const kept = this.base.podsObserving(ip).filter((p) => !this.fresh.pods.has(nsName(p.namespace, p.name)));
+    return [...kept, ...this.freshPods().filter((p) => p.observedIPs.includes(ip))];
+  }
+  podsControlledBy(namespace: string, kind: string, name: string) {
+    const match = (p: PodFacts) => p.namespace === namespace && p.controller?.kind === kind && p.controller.name === name;
+    const kept = this.base.podsControlledBy(namespace, kind, name).filter((p) => !this.fresh.pods.has(nsName(p.namespace, p.name)));
+    return [...kept, ...this.freshPods().filter(match)];
+  }
+  statefulSet(namespace: string, name: string) {
+    return pick(this.fresh.statefulSets, nsName(namespace, name), () => this.base.statefulSet(namespace, name));
+  }
+  endpoint(namespace: string, name: string) {
+    return pick(this.fresh.endpoints, nsName(namespace, name), () => this.base.endpoint(namespace, name));
+  }
+  endpointsListing(ip: string) {
+    const kept = this.base.endpointsListing(ip).filter((e) => !this.fresh.endpoints.has(nsName(e.namespace, e.name)));
+    const fresh = [...this.fresh.endpoints.values()].filter((e): e is EndpointFacts => e !== null && e.ips.some((i) => i.ip === ip));
+    return [...kept, ...fresh];
+  }
+  pool(name: string) {
+    return this.base.pool(name);
+  }
+  vmi(namespace: string, name: string) {
+    return pick(this.fresh.vmis, nsName(namespace, name), () => this.base.vmi(namespace, name));
+  }
+  vm(namespace: string, name: string) {
+    return pick(this.fresh.vms, nsName(namespace, name), () => this.base.vm(namespace, name));
+  }
+  allPods() {
+    return this.base.allPods();
+  }
+  allEndpoints() {
+    return this.base.allEndpoints();
+  }
+  allPools() {
+    return this.base.allPools();
+  }
+  allStatefulSets() {
+    return this.base.allStatefulSets();
+  }
+}
+
+export type LookupKind = 'pod' | 'statefulSet' | 'endpoint' | 'vmi' | 'vm';
+
+export interface ObjectRef {
+  kind: LookupKind;
+  namespace: string;
+  name: string;
+}
+
+/** Wraps a view and remembers which by-name lookups missed, so the caller can read them live before trusting "absent". */
+export class MissRecordingView implements ClusterView {
+  readonly misses = new Map<string, ObjectRef>();
+  constructor(private readonly base: ClusterView) {}
+  private note<T>(kind: LookupKind, namespace: string, name: string, found: T | undefined): T | undefined {
+    if (found === undefined) this.misses.set(`${kind}:${namespace}/${name}`, { kind, namespace, name });
+    return found;
+  }
+  pod(namespace: string, name: string) {
+    return this.note('pod', namespace, name, this.base.pod(namespace, name));
+  }
+  podsObserving(ip: string) {
+    return this.base.podsObserving(ip);
+  }
+  podsControlledBy(namespace: string, kind: string, name: string) {
+    return this.base.podsControlledBy(namespace, kind, name);
+  }
+  statefulSet(namespace: string, name: string) {
+    return this.note('statefulSet', namespace, name, this.base.statefulSet(namespace, name));
+  }
+  endpoint(namespace: string, name: string) {
+    return this.note('endpoint', namespace, name, this.base.endpoint(namespace, name));
+  }
+  endpointsListing(ip: string) {
+    return this.base.endpointsListing(ip);
+  }
+  pool(name: string) {
+    return this.base.pool(name);
+  }
+  vmi(namespace: string, name: string) {
+    return this.note('vmi', namespace, name, this.base.vmi(namespace, name));
+  }
+  vm(namespace: string, name: string) {
+    return this.note('vm', namespace, name, this.base.vm(namespace, name));
+  }
+  allPods() {
+    return this.base.allPods();
+  }
+  allEndpoints() {
+    return this.base.allEndpoints();
+  }
+  allPools() {
+    return this.base.allPools();
+  }
+  allStatefulSets() {
+    return this.base.allStatefulSets();
+  }
+}
