@@ -1,0 +1,243 @@
+/**
+ * Helpers for e2e tests that run against the shared test bed (started by test/testbed/jest-global-setup.ts, or
+ * reused through SPG_TESTBED_KUBECONFIG).
+ *
+ *   import { adminKubeConfig, clientsFor, spiderpoolAgentKubeConfig, useTestNamespace } from './support';
+ *
+ *   const ns = useTestNamespace('my-test');          // creates e2e-my-test-xxxxx in beforeAll, deletes in afterAll
+ *   const admin = clientsFor(adminKubeConfig());     // { core, apps, batch, custom, admission, auth, kc }
+ *   const agent = clientsFor(spiderpoolAgentKubeConfig()); // acts as system:serviceaccount:kube-system:spiderpool-agent
+ *
+ * All requests go to a real kube-apiserver with a real kube-controller-manager; there is no kubelet or scheduler
+ * (pods stay Pending until a test binds them with bindPod() and writes their status with setPodStatus()).
+ */
+import * as k8s from '@kubernetes/client-node';
+import * as crypto from 'node:crypto';
+import { connectTestbed, SPIDERPOOL_AGENT, SPIDERPOOL_CONTROLLER, serviceAccountUser, type Testbed } from '../../testbed/testbed';
+
+export { impersonatingKubeConfig, serviceAccountUser, SPIDERPOOL_AGENT, SPIDERPOOL_CONTROLLER } from '../../testbed/testbed';
+
+let cached: Testbed | undefined;
+
+/** The test bed of this jest run (from SPG_TESTBED_KUBECONFIG / SPG_TESTBED_STATE_DIR). */
+export function testbed(): Testbed {
+  if (cached) return cached;
+  const kubeconfig = process.env.SPG_TESTBED_KUBECONFIG;
+  if (!kubeconfig) throw new Error('SPG_TESTBED_KUBECONFIG is not set: run e2e tests through jest (e2e project globalSetup) or export it from `npm run -s testbed -- up`');
+  cached = connectTestbed(kubeconfig, process.env.SPG_TESTBED_STATE_DIR);
+  return cached;
+}
+
+/** Path of the admin kubeconfig (for spawning CLIs such as `npm run -s cli -- check --kubeconfig <path>`). */
+export function kubeconfigPath(): string {
+  return testbed().kubeconfigPath;
+}
+
+/** Admin (system:masters) KubeConfig. */
+export function adminKubeConfig(): k8s.KubeConfig {
+  return testbed().kubeConfig();
+}
+
+/** KubeConfig acting as `user` by impersonation (at most one explicit group). */
+export function kubeConfigAs(user: string, groups: string[] = []): k8s.KubeConfig {
+  return testbed().impersonating(user, groups);
+}
+
+/** KubeConfig acting as the service account namespace/name (API server adds its service-account groups). */
+export function serviceAccountKubeConfig(namespace: string, name: string): k8s.KubeConfig {
+  return testbed().asServiceAccount(namespace, name);
+}
+
+/** Acts as system:serviceaccount:kube-system:spiderpool-agent (bound to cluster-admin in the test bed). */
+export function spiderpoolAgentKubeConfig(): k8s.KubeConfig {
+  return serviceAccountKubeConfig(SPIDERPOOL_AGENT.namespace, SPIDERPOOL_AGENT.name);
+}
+
+/** Acts as system:serviceaccount:kube-system:spiderpool-controller (bound to cluster-admin in the test bed). */
+export function spiderpoolControllerKubeConfig(): k8s.KubeConfig {
+  return serviceAccountKubeConfig(SPIDERPOOL_CONTROLLER.namespace, SPIDERPOOL_CONTROLLER.name);
+}
+
+export const SPIDERPOOL_AGENT_USER = serviceAccountUser(SPIDERPOOL_AGENT.namespace, SPIDERPOOL_AGENT.name);
+export const SPIDERPOOL_CONTROLLER_USER = serviceAccountUser(SPIDERPOOL_CONTROLLER.namespace, SPIDERPOOL_CONTROLLER.name);
+
+export interface Clients {
+  kc: k8s.KubeConfig;
+  core: k8s.CoreV1Api;
+  apps: k8s.AppsV1Api;
+  batch: k8s.BatchV1Api;
+  custom: k8s.CustomObjectsApi;
+  admission: k8s.AdmissionregistrationV1Api;
+  auth: k8s.AuthenticationV1Api;
+  apiext: k8s.ApiextensionsV1Api;
+  objects: k8s.KubernetesObjectApi;
+}
+
+/** The usual API clients for a KubeConfig. */
+export function clientsFor(kc: k8s.KubeConfig): Clients {
+  return {
+    kc,
+    core: kc.makeApiClient(k8s.CoreV1Api),
+    apps: kc.makeApiClient(k8s.AppsV1Api),
+    batch: kc.makeApiClient(k8s.BatchV1Api),
+    custom: kc.makeApiClient(k8s.CustomObjectsApi),
+    admission: kc.makeApiClient(k8s.AdmissionregistrationV1Api),
+    auth: kc.makeApiClient(k8s.AuthenticationV1Api),
+    apiext: kc.makeApiClient(k8s.ApiextensionsV1Api),
+    objects: k8s.KubernetesObjectApi.makeApiClient(kc),
+  };
+}
+
+/** Admin clients. */
+export function adminClients(): Clients {
+  return clientsFor(adminKubeConfig());
+}
+
+/** The user/groups the API server sees for a KubeConfig (SelfSubjectReview). */
+export async function whoAmI(kc: k8s.KubeConfig): Promise<{ username: string; groups: string[] }> {
+  const res = await kc.makeApiClient(k8s.AuthenticationV1Api).createSelfSubjectReview({ body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' } });
+  return { username: res.status?.userInfo?.username ?? '', groups: res.status?.userInfo?.groups ?? [] };
+}
+
+/** HTTP status of a client-node error (ApiException.code), or undefined for other errors. */
+export function apiErrorCode(err: unknown): number | undefined {
+  if (err instanceof k8s.ApiException) return err.code;
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'number' ? code : undefined;
+}
+
+/** The Status message of a client-node error (e.g. an admission denial), best effort. */
+export function apiErrorMessage(err: unknown): string {
+  if (err instanceof k8s.ApiException) {
+    const body: unknown = err.body;
+    if (typeof body === 'string') {
+      try {
+        return (JSON.parse(body) as { message?: string }).message ?? body;
+      } catch {
+        return body;
+      }
+    }
+    if (body && typeof body === 'object' && 'message' in body) return String((body as { message: unknown }).message);
+  }
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Runs fn and returns the HTTP status code it failed with (fails the test if it succeeds). */
+export async function expectApiError(fn: () => Promise<unknown>): Promise<{ code: number | undefined; message: string }> {
+  try {
+    await fn();
+  } catch (err) {
+    return { code: apiErrorCode(err), message: apiErrorMessage(err) };
+  }
+  throw new Error('expected the API call to fail, but it succeeded');
+}
+
+/** Polls fn until it returns a value other than undefined/false/null; throws after timeoutMs with the last error. */
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 30000, intervalMs = 200): Promise<T> {
+  const start = Date.now();
+  let lastErr: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined && v !== null && v !== false) return v;
+    } catch (err) {
+      lastErr = err;
+    }
+    if (Date.now() - start > timeoutMs) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? `: ${apiErrorMessage(lastErr)}` : ''}`);
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+/** A short random suffix for unique object names. */
+export function randomSuffix(n = 5): string {
+  return crypto.randomBytes(8).toString('hex').slice(0, n);
+}
+
+/**
+ * Creates namespace `e2e-<prefix>-<random>` and waits until its `default` ServiceAccount exists (created by
+ * kube-controller-manager; pod creation is refused before that).
+ */
+export async function createTestNamespace(prefix: string, labels: Record<string, string> = {}): Promise<string> {
+  const { core } = adminClients();
+  const name = `e2e-${prefix}`.toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 50) + `-${randomSuffix()}`;
+  await core.createNamespace({ body: { metadata: { name, labels: { 'spiderpool-guard.e2e/test-namespace': 'true', ...labels } } } });
+  await waitFor(`ServiceAccount ${name}/default`, async () => {
+    await core.readNamespacedServiceAccount({ name: 'default', namespace: name });
+    return true;
+  });
+  return name;
+}
+
+/** Deletes a namespace (kube-controller-manager's namespace controller empties it); does not wait. */
+export async function deleteTestNamespace(name: string): Promise<void> {
+  try {
+    await adminClients().core.deleteNamespace({ name });
+  } catch (err) {
+    if (apiErrorCode(err) !== 404) throw err;
+  }
+}
+
+/**
+ * Registers beforeAll/afterAll hooks creating/deleting a namespace for the current test file; `.name` is valid
+ * inside tests. Set SPG_E2E_KEEP_NAMESPACES=1 to keep them for debugging.
+ */
+export function useTestNamespace(prefix: string): { readonly name: string } {
+  const holder = { name: '' };
+  beforeAll(async () => {
+    holder.name = await createTestNamespace(prefix);
+  });
+  afterAll(async () => {
+    if (holder.name && process.env.SPG_E2E_KEEP_NAMESPACES !== '1') await deleteTestNamespace(holder.name);
+  });
+  return holder;
+}
+
+/** Binds a (Pending) pod to a node through the pods/binding subresource, as the scheduler would. */
+export async function bindPod(core: k8s.CoreV1Api, namespace: string, name: string, node: string): Promise<void> {
+  await core.createNamespacedPodBinding({
+    name,
+    namespace,
+    body: { apiVersion: 'v1', kind: 'Binding', metadata: { name, namespace }, target: { apiVersion: 'v1', kind: 'Node', name: node } },
+  });
+}
+
+export interface PodStatusOptions {
+  phase?: 'Pending' | 'Running' | 'Succeeded' | 'Failed';
+  podIPs?: string[];
+  reason?: string;
+  /** Extra annotations to merge (e.g. the multus network-status annotation) — written to the main resource. */
+  annotations?: Record<string, string>;
+}
+
+/**
+ * Writes a pod's status through pods/status as a kubelet would (phase, podIP/podIPs, Ready condition), re-reading
+ * the pod first. Annotations, when given, are patched on the main resource.
+ */
+export async function setPodStatus(core: k8s.CoreV1Api, namespace: string, name: string, opts: PodStatusOptions): Promise<k8s.V1Pod> {
+  if (opts.annotations) {
+    await core.patchNamespacedPod(
+      { name, namespace, body: { metadata: { annotations: opts.annotations } } },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+    );
+  }
+  const pod = await core.readNamespacedPod({ name, namespace });
+  const phase = opts.phase ?? 'Running';
+  const now = new Date();
+  const ips = opts.podIPs ?? [];
+  pod.status = {
+    ...(pod.status ?? {}),
+    phase,
+    ...(opts.reason !== undefined ? { reason: opts.reason } : {}),
+    podIP: ips[0],
+    podIPs: ips.map((ip) => ({ ip })),
+    hostIP: pod.status?.hostIP ?? '172.18.0.10',
+    startTime: pod.status?.startTime ?? now,
+    conditions: [
+      { type: 'PodScheduled', status: 'True', lastTransitionTime: now },
+      { type: 'Ready', status: phase === 'Running' ? 'True' : 'False', lastTransitionTime: now },
+    ],
+  };
+  return core.replaceNamespacedPodStatus({ name, namespace, body: pod });
+}

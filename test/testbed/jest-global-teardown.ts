@@ -1,0 +1,15 @@
+/** jest globalTeardown of the e2e project: stops the test bed globalSetup started (never a reused one). */
+import { OWNED_ENV } from './jest-global-setup';
+import { stopTestbed } from './lifecycle';
+import { formatDuration, log } from './util';
+
+export default async function globalTeardown(): Promise<void> {
+  const stateDir = process.env[OWNED_ENV];
+  if (!stateDir) return;
+  const start = Date.now();
+  await stopTestbed(stateDir);
+  delete process.env[OWNED_ENV];
+  delete process.env.SPG_TESTBED_KUBECONFIG;
+  delete process.env.SPG_TESTBED_STATE_DIR;
+  log('jest', `test bed stopped in ${formatDuration(Date.now() - start)}`);
+}
