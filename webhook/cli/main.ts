@@ -3,10 +3,12 @@
 import { UsageError } from '../guard/policy';
 import { SnapshotError } from '../cluster/snapshot';
 import { REVIEW_HELP, runReview } from './review';
+import { SERVE_HELP, runServe } from './serve';
 
 type Command = { run: (argv: string[]) => Promise<number>; help: string; summary: string };
 
 const commands: Record<string, Command> = {
+  serve: { run: runServe, help: SERVE_HELP, summary: 'the HTTPS admission webhook server and the reconciler' },
   review: { run: runReview, help: REVIEW_HELP, summary: 'decide one AdmissionReview offline against a snapshot' },
 };
 

@@ -37,7 +37,8 @@ function meta(o: KubeObject) {
     namespace: str(m.namespace),
     uid: str(m.uid),
     resourceVersion: str(m.resourceVersion),
-    deleting: typeof m.deletionTimestamp === 'string' && m.deletionTimestamp !== '',
+    // a string in raw JSON, a Date in client-node's typed objects
+    deleting: m.deletionTimestamp !== undefined && m.deletionTimestamp !== null && m.deletionTimestamp !== '',
     annotations: obj(m.annotations),
     ownerReferences: arr(m.ownerReferences).map(obj),
     finalizers: arr(m.finalizers).filter((f): f is string => typeof f === 'string'),
