@@ -105,7 +105,7 @@ export class AdmissionHandler {
         mergeFresh(fresh, await this.deps.fresh.read(refs));
       } catch (err) {
         this.deps.metrics?.freshReads.inc({ result: 'failed' });
-        throw new Error(`fresh read before denial failed: ${(err as Error).message}`);
+        throw new Error(`fresh read before denial failed: ${(err as Error).message}`, { cause: err });
       }
       view = new OverlayView(base, fresh);
     }

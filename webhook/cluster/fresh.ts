@@ -52,7 +52,7 @@ export class ApiFreshReader implements FreshReader {
       }
     } catch (err) {
       if (notFound(err)) return null;
-      throw new Error(`GET ${ref.kind} ${namespace}/${name}: ${(err as Error).message}`);
+      throw new Error(`GET ${ref.kind} ${namespace}/${name}: ${(err as Error).message}`, { cause: err });
     }
   }
 

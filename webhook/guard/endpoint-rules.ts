@@ -1,6 +1,6 @@
 // Rules for SpiderEndpoint CREATE/UPDATE/DELETE (contract §3, SpiderEndpoint table).
 import { isRestartingStaticMember, isStaticEndpointType } from '../model/lifecycle';
-import { KubeObject, endpointFacts } from '../model/trim';
+import { endpointFacts } from '../model/trim';
 import { EndpointFacts, SPIDER_FINALIZER, StaticIpConfig, nsName } from '../model/types';
 import { ClusterView, ObjectRef } from '../model/view';
 import { aliveWithUid, nameRefs, podsOfRecordName, summarizePod } from './facts';
