@@ -48,7 +48,7 @@ export function fileTlsSource(opts: FileTlsSourceOptions): LoadableTlsSource & {
       [cert, key, ca] = await Promise.all([
         readFile(opts.certFile, 'utf8'),
         readFile(opts.keyFile, 'utf8'),
-        opts.caFile ? readFile(opts.caFile, 'utf8') : Promise.resolve(''),
+        readOptional(opts.caFile),
       ]);
     } catch (err) {
       report(`cannot read TLS files: ${(err as Error).message}`);
@@ -79,6 +79,17 @@ export function fileTlsSource(opts: FileTlsSourceOptions): LoadableTlsSource & {
       }
     }
     return true;
+  }
+
+  /** The CA file is optional: absent (ENOENT), it yields '' (a mounted Secret without ca.crt). */
+  async function readOptional(file: string | undefined): Promise<string> {
+    if (!file) return '';
+    try {
+      return await readFile(file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return '';
+      throw err;
+    }
   }
 
   function report(problem: string): false {

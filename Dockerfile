@@ -1,0 +1,29 @@
+# syntax=docker/dockerfile:1
+# spiderpool-guard image: `docker build -t spiderpool-guard .`
+# Runs `node dist/webhook/cli/main.js serve` by default; the chart passes `serve --flags...` as args, and any
+# other command (check, reconcile, review) can be run with the same image.
+ARG NODE_IMAGE=node:20-bookworm-slim
+
+# ---- build: full dependency set, compile TypeScript to dist/
+FROM ${NODE_IMAGE} AS build
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY webhook ./webhook
+COPY certs ./certs
+RUN npm run build
+
+# ---- runtime: production dependencies only, non-root, nothing written at runtime (readOnlyRootFilesystem)
+FROM ${NODE_IMAGE} AS runtime
+ENV NODE_ENV=production
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force && rm -rf /root/.npm /tmp/*
+COPY --from=build /src/dist/webhook ./dist/webhook
+COPY --from=build /src/dist/certs ./dist/certs
+# Numeric user so that Kubernetes' runAsNonRoot can verify it (the image's "node" user is uid 1000).
+USER 1000:1000
+EXPOSE 9443 9090
+ENTRYPOINT ["node", "dist/webhook/cli/main.js"]
+CMD ["serve"]

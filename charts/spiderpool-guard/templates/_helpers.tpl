@@ -1,0 +1,135 @@
+{{/* Chart name, truncated to 63 chars. */}}
+{{- define "spiderpool-guard.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Fully qualified app name; also the name of the Deployment, Service and both webhook configurations. */}}
+{{- define "spiderpool-guard.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "spiderpool-guard.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "spiderpool-guard.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "spiderpool-guard.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "spiderpool-guard.labels" -}}
+helm.sh/chart: {{ include "spiderpool-guard.chart" . }}
+{{ include "spiderpool-guard.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{- define "spiderpool-guard.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "spiderpool-guard.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* Secret holding the serving certificate: self-managed (written at runtime), cert-manager, or user-provided. */}}
+{{- define "spiderpool-guard.tlsSecretName" -}}
+{{- if eq .Values.certs.mode "selfManaged" }}
+{{- default (printf "%s-tls" (include "spiderpool-guard.fullname" .)) .Values.certs.selfManaged.secretName }}
+{{- else if eq .Values.certs.mode "certManager" }}
+{{- default (printf "%s-tls" (include "spiderpool-guard.fullname" .)) .Values.certs.certManager.secretName }}
+{{- else }}
+{{- required "certs.files.secretName is required when certs.mode=files" .Values.certs.files.secretName }}
+{{- end }}
+{{- end }}
+
+{{- define "spiderpool-guard.leaseName" -}}
+{{- default (printf "%s-reconciler" (include "spiderpool-guard.fullname" .)) .Values.reconciler.leaderElection.leaseName }}
+{{- end }}
+
+{{- define "spiderpool-guard.webhookConfigName" -}}
+{{- default (include "spiderpool-guard.fullname" .) .Values.webhook.configurationName }}
+{{- end }}
+
+{{- define "spiderpool-guard.image" -}}
+{{- $tag := default .Chart.AppVersion .Values.image.tag }}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository $tag }}
+{{- end }}
+{{- end }}
+
+{{/*
+Refuse failurePolicy=Fail without a way out of the cold-start deadlock (see README "No deadlock").
+*/}}
+{{- define "spiderpool-guard.checkDeadlock" -}}
+{{- if and (eq .Values.webhook.failurePolicy "Fail") (not .Values.hostNetwork) (empty .Values.webhook.exemptPoolNames) (not .Values.webhook.acknowledgeFailDeadlockRisk) }}
+{{- fail "webhook.failurePolicy=Fail needs a way out of the cold-start deadlock: set hostNetwork=true, or run the guard's pods from a dedicated pool listed in webhook.exemptPoolNames, or set webhook.acknowledgeFailDeadlockRisk=true (see the chart README)" }}
+{{- end }}
+{{- end }}
+
+{{/* caBundle / annotations for the webhook configurations, per cert mode. */}}
+{{- define "spiderpool-guard.webhookAnnotations" -}}
+{{- if eq .Values.certs.mode "certManager" }}
+cert-manager.io/inject-ca-from: {{ printf "%s/%s-serving" .Release.Namespace (include "spiderpool-guard.fullname" .) }}
+{{- else if and (eq .Values.certs.mode "files") .Values.certs.files.injectCaFromSecret }}
+cert-manager.io/inject-ca-from-secret: {{ printf "%s/%s" .Release.Namespace (include "spiderpool-guard.tlsSecretName" .) }}
+{{- end }}
+{{- with .Values.webhook.annotations }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* clientConfig of one webhook; arg: dict "root" $ "path" "/validate/..." */}}
+{{- define "spiderpool-guard.clientConfig" -}}
+{{- $root := .root -}}
+service:
+  name: {{ include "spiderpool-guard.fullname" $root }}
+  namespace: {{ $root.Release.Namespace }}
+  path: {{ .path }}
+  port: {{ $root.Values.service.port }}
+{{- if and (eq $root.Values.certs.mode "files") $root.Values.certs.files.caBundle }}
+caBundle: {{ $root.Values.certs.files.caBundle | b64enc }}
+{{- end }}
+{{- end }}
+
+{{/* matchConditions for the pool-status webhooks. */}}
+{{- define "spiderpool-guard.poolMatchConditions" -}}
+{{- $conds := list }}
+{{- if .Values.webhook.exemptPoolNames }}
+{{- $conds = append $conds (dict "name" "exempt-guard-pools" "expression" (printf "!(request.name in %s)" (toJson .Values.webhook.exemptPoolNames))) }}
+{{- end }}
+{{- range .Values.webhook.extraMatchConditions }}
+{{- $conds = append $conds . }}
+{{- end }}
+{{- if $conds -}}
+matchConditions:
+{{ toYaml $conds }}
+{{- end }}
+{{- end }}
+
+{{/* matchConditions for the SpiderEndpoint webhook. */}}
+{{- define "spiderpool-guard.endpointMatchConditions" -}}
+{{- $conds := list }}
+{{- if .Values.webhook.exemptOwnEndpoints }}
+{{- $expr := printf "!(request.namespace == %s && request.name.startsWith(%s))" (toJson .Release.Namespace) (toJson (printf "%s-" (include "spiderpool-guard.fullname" .))) }}
+{{- $conds = append $conds (dict "name" "exempt-guard-own-endpoints" "expression" $expr) }}
+{{- end }}
+{{- range .Values.webhook.extraMatchConditions }}
+{{- $conds = append $conds . }}
+{{- end }}
+{{- if $conds -}}
+matchConditions:
+{{ toYaml $conds }}
+{{- end }}
+{{- end }}
