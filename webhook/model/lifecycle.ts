@@ -6,6 +6,8 @@ import { ClusterView } from './view';
 export type StaticKind = 'StatefulSet' | 'VirtualMachineInstance';
 
 export const KUBEVIRT_API_PREFIX = 'kubevirt.io/';
+/** IsStaticIPPod compares the controller's apiVersion exactly (kubevirtv1.SchemeGroupVersion), as for apps/v1. */
+export const KUBEVIRT_VMI_API_VERSION = 'kubevirt.io/v1';
 
 /** Contract §2 "alive": exists, not being deleted, and not terminal for good. */
 export function isAlive(pod: PodFacts | undefined): pod is PodFacts {
@@ -25,7 +27,7 @@ export function staticKindOf(pod: PodFacts, cfg: StaticIpConfig): StaticKind | u
   const c = pod.controller;
   if (!c) return undefined;
   if (cfg.statefulSet && c.apiVersion === 'apps/v1' && c.kind === 'StatefulSet') return 'StatefulSet';
-  if (cfg.kubevirt && c.apiVersion.startsWith(KUBEVIRT_API_PREFIX) && c.kind === 'VirtualMachineInstance') return 'VirtualMachineInstance';
+  if (cfg.kubevirt && c.apiVersion === KUBEVIRT_VMI_API_VERSION && c.kind === 'VirtualMachineInstance') return 'VirtualMachineInstance';
   return undefined;
 }
 
