@@ -6,6 +6,9 @@ const transformIgnorePatterns = [`/node_modules/(?!(${esmOnly.join('|')})/)`];
 
 /** @type {import('jest').Config} */
 module.exports = {
+  // e2e files register cluster-wide webhook configurations, so they must not run side by side; unit tests are
+  // quick enough that one worker costs little, and it leaves the second core to the kube-apiserver.
+  maxWorkers: 1,
   reporters: ['default', '<rootDir>/test/summary-reporter.js'],
   projects: [
     {
@@ -24,8 +27,7 @@ module.exports = {
       transformIgnorePatterns,
       globalSetup: '<rootDir>/test/testbed/jest-global-setup.ts',
       globalTeardown: '<rootDir>/test/testbed/jest-global-teardown.ts',
-      testTimeout: 120000,
-      maxWorkers: 1,
+      setupFilesAfterEnv: ['<rootDir>/test/e2e/setup-timeout.ts'],
     },
   ],
 };
