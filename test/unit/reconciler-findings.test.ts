@@ -1,0 +1,234 @@
+import { DEFAULT_STATIC_IP_CONFIG } from '../../webhook/model/types';
+import { Finding, findingKey, findings, hasErrors } from '../../webhook/reconciler/findings';
+import { endpoint, pod, pool, statefulSet, view, vmi } from './support/reconciler-builders';
+
+const cfg = DEFAULT_STATIC_IP_CONFIG;
+const names = (fs: Finding[]) => fs.map((f) => f.finding);
+const only = (fs: Finding[], name: string) => fs.filter((f) => f.finding === name);
+
+describe('findings: a consistent cluster', () => {
+  it('reports nothing for a running pod with record, endpoint and count in agreement', () => {
+    const v = view(
+      pod({ name: 'api-1', uid: 'u1', ips: ['10.6.0.10'], owner: 'rs:api' }),
+      pool({ name: 'p', records: { '10.6.0.10': ['demo/api-1', 'u1'] } }),
+      endpoint({ name: 'api-1', uid: 'u1', ips: [['10.6.0.10', 'p']] }),
+    );
+    expect(findings(v, cfg)).toEqual([]);
+  });
+
+  it('reports nothing for a restarting StatefulSet member (pod absent, record and endpoint kept)', () => {
+    const v = view(
+      statefulSet({ name: 'web', replicas: 2 }),
+      pool({ name: 'p', records: { '10.6.0.11': ['demo/web-1', 'old'] } }),
+      endpoint({ name: 'web-1', uid: 'old', ips: [['10.6.0.11', 'p']], type: 'StatefulSet' }),
+    );
+    expect(findings(v, cfg)).toEqual([]);
+  });
+
+  it('reports nothing for a restarting member whose new pod has no IPs yet (record still has the old uid)', () => {
+    const v = view(
+      statefulSet({ name: 'web', replicas: 2 }),
+      pod({ name: 'web-1', uid: 'new', phase: 'Pending', owner: 'sts:web' }),
+      pool({ name: 'p', records: { '10.6.0.11': ['demo/web-1', 'old'] } }),
+      endpoint({ name: 'web-1', uid: 'old', ips: [['10.6.0.11', 'p']], type: 'StatefulSet' }),
+    );
+    expect(findings(v, cfg)).toEqual([]);
+  });
+});
+
+describe('IP_CONFLICT', () => {
+  it('two alive pods observe the same IP (error)', () => {
+    const v = view(pod({ name: 'a', uid: 'ua', ips: ['10.6.0.20'] }), pod({ name: 'b', uid: 'ub', ips: ['10.6.0.20'] }));
+    const f = only(findings(v, cfg), 'IP_CONFLICT');
+    expect(f).toHaveLength(1);
+    expect(f[0]).toMatchObject({ severity: 'error', ip: '10.6.0.20' });
+    expect(f[0].pods!.map((p) => p.name)).toEqual(['demo/a', 'demo/b']);
+  });
+
+  it('an alive pod observes an IP its pool records for another alive pod', () => {
+    const v = view(
+      pod({ name: 'a', uid: 'ua', ips: ['10.6.0.20'] }),
+      pod({ name: 'b', uid: 'ub', ips: ['10.6.0.99'] }),
+      pool({ name: 'p', records: { '10.6.0.20': ['demo/b', 'ub'], '10.6.0.99': ['demo/b', 'ub'] } }),
+      endpoint({ name: 'b', uid: 'ub', ips: [['10.6.0.20', 'p'], ['10.6.0.99', 'p']] }),
+    );
+    const f = only(findings(v, cfg), 'IP_CONFLICT');
+    expect(f).toHaveLength(1);
+    expect(f[0]).toMatchObject({ ip: '10.6.0.20', pool: 'p', record: { pod: 'demo/b', podUid: 'ub' } });
+    expect(f[0].pods!.map((p) => p.name).sort()).toEqual(['demo/a', 'demo/b']);
+    expect(hasErrors(findings(v, cfg))).toBe(true);
+  });
+
+  it('compares IPs canonically (IPv6 spellings) and ignores dead and hostNetwork pods', () => {
+    const v = view(
+      pod({ name: 'a', uid: 'ua', ips: ['fd00:10:6::a'] }),
+      pod({ name: 'b', uid: 'ub', ips: ['FD00:10:6:0:0:0:0:A'] }),
+      pod({ name: 'c', uid: 'uc', ips: ['10.6.0.30'], phase: 'Succeeded', restartPolicy: 'Never' }),
+      pod({ name: 'd', uid: 'ud', ips: ['10.6.0.30'] }),
+      pod({ name: 'e', uid: 'ue', ips: ['10.6.0.30'], hostNetwork: true }),
+    );
+    const f = only(findings(v, cfg), 'IP_CONFLICT');
+    expect(f.map((x) => x.ip)).toEqual(['fd00:10:6::a']);
+  });
+
+  it('counts a multus (secondary NIC) IP as observed', () => {
+    const v = view(pod({ name: 'a', uid: 'ua', multus: ['10.6.0.40/16'] }), pod({ name: 'b', uid: 'ub', ips: ['10.6.0.40'] }));
+    expect(names(findings(v, cfg))).toContain('IP_CONFLICT');
+  });
+});
+
+describe('MISSING_RECORD', () => {
+  it('alive pod observes an IP its endpoint (same uid) lists, and the pool lacks the key (error)', () => {
+    const v = view(
+      pod({ name: 'api-1', uid: 'u1', ips: ['10.6.0.10'] }),
+      pool({ name: 'p', records: {} }),
+      endpoint({ name: 'api-1', uid: 'u1', ips: [['10.6.0.10', 'p']] }),
+    );
+    const f = only(findings(v, cfg), 'MISSING_RECORD');
+    expect(f).toHaveLength(1);
+    expect(f[0]).toMatchObject({ severity: 'error', ip: '10.6.0.10', pool: 'p', endpoint: { name: 'demo/api-1', podUid: 'u1' } });
+  });
+
+  it('is not reported when the endpoint has another uid or the pod does not observe the IP', () => {
+    const v = view(
+      pod({ name: 'a', uid: 'u1', ips: ['10.6.0.10'] }),
+      endpoint({ name: 'a', uid: 'old', ips: [['10.6.0.10', 'p']] }),
+      pod({ name: 'b', uid: 'u2', phase: 'Pending' }),
+      endpoint({ name: 'b', uid: 'u2', ips: [['10.6.0.11', 'p']] }),
+      pool({ name: 'p', records: {} }),
+    );
+    expect(only(findings(v, cfg), 'MISSING_RECORD')).toEqual([]);
+  });
+
+  it('a key recorded for someone else is not MISSING_RECORD', () => {
+    const v = view(
+      pod({ name: 'a', uid: 'u1', ips: ['10.6.0.10'] }),
+      endpoint({ name: 'a', uid: 'u1', ips: [['10.6.0.10', 'p']] }),
+      pool({ name: 'p', records: { '10.6.0.10': ['demo/gone', 'ug'] } }),
+    );
+    const got = names(findings(v, cfg));
+    expect(got).not.toContain('MISSING_RECORD');
+    expect(got).toContain('RECORD_POD_MISSING');
+  });
+});
+
+describe('record findings', () => {
+  it('RECORD_UID_MISMATCH: the record pod exists with another uid', () => {
+    const v = view(
+      pod({ name: 'api-1', uid: 'new', ips: ['10.6.0.50'] }),
+      endpoint({ name: 'api-1', uid: 'new', ips: [['10.6.0.50', 'p']] }),
+      pool({ name: 'p', records: { '10.6.0.10': ['demo/api-1', 'old'], '10.6.0.50': ['demo/api-1', 'new'] } }),
+    );
+    const f = findings(v, cfg);
+    expect(names(f)).toEqual(['RECORD_UID_MISMATCH']);
+    expect(f[0]).toMatchObject({ severity: 'warn', ip: '10.6.0.10', record: { podUid: 'old' } });
+  });
+
+  it('RECORD_UID_MISMATCH: an sts that stopped using Spiderpool (new pod runs with other IPs)', () => {
+    const v = view(
+      statefulSet({ name: 'web', replicas: 1 }),
+      pod({ name: 'web-0', uid: 'new', ips: ['192.168.1.5'], owner: 'sts:web' }),
+      pool({ name: 'p', records: { '10.6.0.11': ['demo/web-0', 'old'] } }),
+      endpoint({ name: 'web-0', uid: 'old', ips: [['10.6.0.11', 'p']], type: 'StatefulSet' }),
+    );
+    expect(names(findings(v, cfg))).toEqual(['RECORD_UID_MISMATCH']);
+  });
+
+  it('RECORD_POD_MISSING: the record pod does not exist and is not a valid static member', () => {
+    const v = view(
+      statefulSet({ name: 'web', replicas: 1 }),
+      pool({ name: 'p', records: { '10.6.0.12': ['demo/gone', 'u'], '10.6.0.13': ['demo/web-3', 'u3'], '10.6.0.14': ['demo/web-0', 'u0'] } }),
+      endpoint({ name: 'web-0', uid: 'u0', ips: [['10.6.0.14', 'p']], type: 'StatefulSet' }),
+    );
+    const f = findings(v, cfg);
+    expect(only(f, 'RECORD_POD_MISSING').map((x) => x.ip)).toEqual(['10.6.0.12', '10.6.0.13']);
+    expect(f.filter((x) => x.ip === '10.6.0.14')).toEqual([]);
+  });
+
+  it('RECORD_ENDPOINT_MISMATCH: no endpoint, endpoint of another uid, endpoint without the IP', () => {
+    const v = view(
+      pod({ name: 'a', uid: 'ua', ips: ['10.6.0.1'] }),
+      pod({ name: 'b', uid: 'ub', ips: ['10.6.0.2'] }),
+      endpoint({ name: 'b', uid: 'other', ips: [['10.6.0.2', 'p']] }),
+      pod({ name: 'c', uid: 'uc', ips: ['10.6.0.3'] }),
+      endpoint({ name: 'c', uid: 'uc', ips: [['10.6.0.33', 'p']] }),
+      pool({ name: 'p', records: { '10.6.0.1': ['demo/a', 'ua'], '10.6.0.2': ['demo/b', 'ub'], '10.6.0.3': ['demo/c', 'uc'], '10.6.0.33': ['demo/c', 'uc'] } }),
+    );
+    const f = only(findings(v, cfg), 'RECORD_ENDPOINT_MISMATCH');
+    expect(f.map((x) => x.ip)).toEqual(['10.6.0.1', '10.6.0.2', '10.6.0.3']);
+    expect(f.every((x) => x.severity === 'warn')).toBe(true);
+  });
+});
+
+describe('LEFTOVER_ENDPOINT', () => {
+  it('endpoint of a completed Job pod whose IP was released (W5)', () => {
+    const v = view(
+      pod({ name: 'job-x', uid: 'uj', phase: 'Succeeded', restartPolicy: 'Never', ips: ['10.6.0.60'], owner: 'job:job' }),
+      endpoint({ name: 'job-x', uid: 'uj', ips: [['10.6.0.60', 'p']], type: 'Job', finalizers: [] }),
+      pool({ name: 'p', records: {} }),
+    );
+    const f = findings(v, cfg);
+    expect(names(f)).toEqual(['LEFTOVER_ENDPOINT']);
+    expect(f[0]).toMatchObject({ severity: 'warn', endpoint: { name: 'demo/job-x', podUid: 'uj' } });
+  });
+
+  it('endpoint whose pod is gone; not reported while a pool records its IPs under its uid', () => {
+    const v = view(
+      endpoint({ name: 'gone', uid: 'ug', ips: [['10.6.0.61', 'p']] }),
+      endpoint({ name: 'held', uid: 'uh', ips: [['10.6.0.62', 'p']] }),
+      pool({ name: 'p', records: { '10.6.0.62': ['demo/held', 'uh'] } }),
+    );
+    const f = only(findings(v, cfg), 'LEFTOVER_ENDPOINT');
+    expect(f.map((x) => x.endpoint!.name)).toEqual(['demo/gone']);
+  });
+
+  it('is not reported for an alive pod with that uid', () => {
+    const v = view(pod({ name: 'a', uid: 'ua', ips: ['10.6.0.63'] }), endpoint({ name: 'a', uid: 'ua', ips: [['10.6.0.64', 'p']] }), pool({ name: 'p' }));
+    expect(only(findings(v, cfg), 'LEFTOVER_ENDPOINT')).toEqual([]);
+  });
+});
+
+describe('pool findings', () => {
+  it('COUNT_MISMATCH when allocatedIPCount differs; a missing count only when records exist', () => {
+    const v = view(
+      pool({ name: 'wrong', records: { '10.6.0.70': ['demo/x', 'ux'] }, count: 3 }),
+      pool({ name: 'unset-empty', count: null }),
+      pool({ name: 'unset-full', records: { '10.6.0.71': ['demo/y', 'uy'] }, count: null }),
+      pod({ name: 'x', uid: 'ux', ips: ['10.6.0.70'] }),
+      pod({ name: 'y', uid: 'uy', ips: ['10.6.0.71'] }),
+      endpoint({ name: 'x', uid: 'ux', ips: [['10.6.0.70', 'wrong']] }),
+      endpoint({ name: 'y', uid: 'uy', ips: [['10.6.0.71', 'unset-full']] }),
+    );
+    const f = only(findings(v, cfg), 'COUNT_MISMATCH');
+    expect(f.map((x) => x.pool)).toEqual(['unset-full', 'wrong']);
+    expect(f[1]).toMatchObject({ severity: 'warn', allocatedIPCount: 3, records: 1 });
+  });
+
+  it('MALFORMED_POOL is an error and skips the pool’s other findings', () => {
+    const v = view(pool({ name: 'bad', raw: '{"10.6.0.1":', count: 7 }), pool({ name: 'half', raw: '{"10.6.0.2":{"pod":"demo/gone"}}', count: 9 }));
+    const f = findings(v, cfg);
+    expect(names(f)).toEqual(['MALFORMED_POOL', 'MALFORMED_POOL']);
+    expect(f.every((x) => x.severity === 'error')).toBe(true);
+  });
+});
+
+describe('KubeVirt', () => {
+  it('record and endpoint named after the VMI are matched to the launcher pod', () => {
+    const v = view(
+      vmi({ name: 'vm1' }),
+      pod({ name: 'virt-launcher-vm1-abcde', uid: 'ul', ips: ['10.6.0.80'], owner: 'vmi:vm1' }),
+      pool({ name: 'p', records: { '10.6.0.80': ['demo/vm1', 'ul'] } }),
+      endpoint({ name: 'vm1', uid: 'ul', ips: [['10.6.0.80', 'p']], type: 'VirtualMachineInstance' }),
+    );
+    expect(findings(v, cfg)).toEqual([]);
+  });
+});
+
+describe('findingKey', () => {
+  it('is stable across views and distinguishes uids', () => {
+    const mk = (uid: string) =>
+      findings(view(pod({ name: 'a', uid, ips: ['10.6.0.10'] }), pool({ name: 'p' }), endpoint({ name: 'a', uid, ips: [['10.6.0.10', 'p']] })), cfg);
+    expect(findingKey(mk('u1')[0])).toBe(findingKey(mk('u1')[0]));
+    expect(findingKey(mk('u1')[0])).not.toBe(findingKey(mk('u2')[0]));
+  });
+});

@@ -1,0 +1,298 @@
+// Consistency findings (contract §7): pure, from a ClusterView. `check` prints them; the reconciler plans from the
+// same view. Every definition (alive, static, valid/restarting member, observed IPs, pods of a name) comes from
+// webhook/model; nothing here redefines them.
+import { summarizePod } from '../guard/facts';
+import { LivePodSummary } from '../guard/rules';
+import { isAlive, isRestartingStaticMember, isValidStaticMember, podsOfName } from '../model/lifecycle';
+import { EndpointFacts, PodFacts, PoolFacts, PoolRecord, StaticIpConfig, nsName, splitNsName } from '../model/types';
+import { ClusterView } from '../model/view';
+
+export const FINDINGS = [
+  'IP_CONFLICT',
+  'MISSING_RECORD',
+  'RECORD_UID_MISMATCH',
+  'RECORD_POD_MISSING',
+  'RECORD_ENDPOINT_MISMATCH',
+  'LEFTOVER_ENDPOINT',
+  'COUNT_MISMATCH',
+  'MALFORMED_POOL',
+] as const;
+export type FindingName = (typeof FINDINGS)[number];
+export type Severity = 'error' | 'warn';
+
+export const SEVERITY: Record<FindingName, Severity> = {
+  IP_CONFLICT: 'error',
+  MISSING_RECORD: 'error',
+  RECORD_UID_MISMATCH: 'warn',
+  RECORD_POD_MISSING: 'warn',
+  RECORD_ENDPOINT_MISMATCH: 'warn',
+  LEFTOVER_ENDPOINT: 'warn',
+  COUNT_MISMATCH: 'warn',
+  MALFORMED_POOL: 'error',
+};
+
+/** A SpiderEndpoint as findings and actions show it. */
+export interface EndpointSummary {
+  /** namespace/name */
+  name: string;
+  /** metadata.uid of the SpiderEndpoint object (delete precondition) */
+  objectUid: string;
+  resourceVersion: string;
+  /** status.current.uid: the pod incarnation owning its IPs */
+  podUid: string;
+  ownerControllerType: string;
+  ips: { ip: string; pool: string }[];
+  deleting: boolean;
+}
+
+export interface Finding {
+  finding: FindingName;
+  severity: Severity;
+  pool?: string;
+  ip?: string;
+  /** the pool record involved (ip → pod/podUid) */
+  record?: PoolRecord;
+  /** live pods involved */
+  pods?: LivePodSummary[];
+  endpoint?: EndpointSummary;
+  /** COUNT_MISMATCH */
+  allocatedIPCount?: number | null;
+  records?: number;
+  /** why, in words */
+  message: string;
+}
+
+export function summarizeEndpoint(e: EndpointFacts): EndpointSummary {
+  return {
+    name: nsName(e.namespace, e.name),
+    objectUid: e.objectUid,
+    resourceVersion: e.resourceVersion,
+    podUid: e.podUid,
+    ownerControllerType: e.ownerControllerType,
+    ips: e.ips.map((i) => ({ ip: i.ip, pool: i.pool })),
+    deleting: e.deleting,
+  };
+}
+
+/** Stable identity of a finding (settle tracking, de-duplication): what it is about, not its wording. */
+export function findingKey(f: Finding): string {
+  const pods = (f.pods ?? []).map((p) => `${p.name}@${p.uid}`).sort().join(',');
+  return [
+    f.finding,
+    f.pool ?? '',
+    f.ip ?? '',
+    f.record ? `${f.record.pod}@${f.record.podUid}` : '',
+    f.endpoint ? `${f.endpoint.name}@${f.endpoint.objectUid}/${f.endpoint.podUid}` : '',
+    pods,
+  ].join('|');
+}
+
+/** A pool whose allocatedIPs cannot be (fully) parsed: its other findings are skipped, and nothing writes it. */
+export function isMalformedPool(p: PoolFacts): boolean {
+  return p.unparseable || p.malformed.length > 0;
+}
+
+/** allocatedIPCount differs from the number of records (a missing count matters only when records exist). */
+export function countMismatch(p: PoolFacts): boolean {
+  if (p.allocatedIPCount === undefined) return p.records.size > 0;
+  return p.allocatedIPCount !== p.records.size;
+}
+
+interface IndexedRecord {
+  pool: PoolFacts;
+  record: PoolRecord;
+}
+
+/** IP → records of well-formed pools (one IP is normally in one pool; the map tolerates overlaps). */
+export function recordsByIp(view: ClusterView): Map<string, IndexedRecord[]> {
+  const out = new Map<string, IndexedRecord[]>();
+  for (const pool of view.allPools()) {
+    if (isMalformedPool(pool)) continue;
+    for (const [ip, record] of pool.records) {
+      const list = out.get(ip);
+      if (list) list.push({ pool, record });
+      else out.set(ip, [{ pool, record }]);
+    }
+  }
+  return out;
+}
+
+function endpointListsIp(e: EndpointFacts, ip: string, pool: string): boolean {
+  return e.ips.some((i) => i.ip === ip && (i.pool === pool || i.pool === ''));
+}
+
+function poolFindings(view: ClusterView, pool: PoolFacts, cfg: StaticIpConfig, out: Finding[]): void {
+  if (isMalformedPool(pool)) {
+    const problems = pool.malformed.map((m) => (m.key === undefined ? m.reason : `key ${JSON.stringify(m.key)}: ${m.reason}`));
+    out.push({
+      finding: 'MALFORMED_POOL',
+      severity: SEVERITY.MALFORMED_POOL,
+      pool: pool.name,
+      message: `pool ${pool.name} (uid ${pool.uid}): status.allocatedIPs cannot be parsed: ${problems.join('; ')}`,
+    });
+    return;
+  }
+  if (countMismatch(pool)) {
+    out.push({
+      finding: 'COUNT_MISMATCH',
+      severity: SEVERITY.COUNT_MISMATCH,
+      pool: pool.name,
+      allocatedIPCount: pool.allocatedIPCount ?? null,
+      records: pool.records.size,
+      message: `pool ${pool.name}: allocatedIPCount ${pool.allocatedIPCount ?? 'unset'} but ${pool.records.size} records`,
+    });
+  }
+  for (const [ip, record] of pool.records) recordFindings(view, pool, ip, record, cfg, out);
+}
+
+function recordFindings(view: ClusterView, pool: PoolFacts, ip: string, record: PoolRecord, cfg: StaticIpConfig, out: Finding[]): void {
+  const n = splitNsName(record.pod);
+  if (!n) return; // the parser only keeps well-formed names
+  const pods = podsOfName(view, n.namespace, n.name, cfg);
+  const base = { pool: pool.name, ip, record };
+  if (pods.length === 0) {
+    if (!isValidStaticMember(view, n.namespace, n.name, cfg)) {
+      out.push({
+        finding: 'RECORD_POD_MISSING',
+        severity: SEVERITY.RECORD_POD_MISSING,
+        ...base,
+        message: `IP ${ip} in pool ${pool.name} is recorded for pod ${record.pod} uid ${record.podUid}, which does not exist and is not a valid static member`,
+      });
+      return;
+    }
+  } else if (!pods.some((p) => p.uid === record.podUid) && !isRestartingStaticMember(view, n.namespace, n.name, cfg)) {
+    out.push({
+      finding: 'RECORD_UID_MISMATCH',
+      severity: SEVERITY.RECORD_UID_MISMATCH,
+      ...base,
+      pods: pods.map(summarizePod),
+      message: `IP ${ip} in pool ${pool.name} is recorded for ${record.pod} uid ${record.podUid}, but the pod of that name has uid ${pods
+        .map((p) => p.uid)
+        .join(',')}`,
+    });
+    return; // the endpoint belongs to the other incarnation: comparing it with this record says nothing more
+  }
+  const ep = view.endpoint(n.namespace, n.name);
+  let problem: string | undefined;
+  if (!ep) problem = `has no SpiderEndpoint ${record.pod}`;
+  else if (ep.podUid !== record.podUid) problem = `has SpiderEndpoint ${record.pod} with current.uid ${ep.podUid}`;
+  else if (!endpointListsIp(ep, ip, pool.name)) problem = `has SpiderEndpoint ${record.pod} (uid ${ep.podUid}) that does not list ${ip} in pool ${pool.name}`;
+  if (problem) {
+    out.push({
+      finding: 'RECORD_ENDPOINT_MISMATCH',
+      severity: SEVERITY.RECORD_ENDPOINT_MISMATCH,
+      ...base,
+      pods: pods.length ? pods.map(summarizePod) : undefined,
+      endpoint: ep ? summarizeEndpoint(ep) : undefined,
+      message: `IP ${ip} in pool ${pool.name} is recorded for ${record.pod} uid ${record.podUid}, which ${problem}`,
+    });
+  }
+}
+
+/** Does the pod count as the record's own pod (same name, or a KubeVirt launcher of the record's VMI)? */
+function isRecordPod(p: PodFacts, recordPod: string, recordPods: PodFacts[]): boolean {
+  return nsName(p.namespace, p.name) === recordPod || recordPods.some((o) => o.namespace === p.namespace && o.name === p.name);
+}
+
+function conflictFindings(view: ClusterView, byIp: Map<string, IndexedRecord[]>, cfg: StaticIpConfig, out: Finding[]): void {
+  const seen = new Set<string>();
+  for (const pod of view.allPods()) {
+    if (!isAlive(pod)) continue;
+    for (const ip of pod.observedIPs) {
+      if (seen.has(ip)) continue;
+      seen.add(ip);
+      const observers = view.podsObserving(ip).filter(isAlive);
+      const involved = new Map<string, PodFacts>();
+      for (const p of observers) involved.set(nsName(p.namespace, p.name), p);
+      let conflicting: IndexedRecord | undefined;
+      const reasons: string[] = [];
+      if (involved.size >= 2) reasons.push(`observed on ${involved.size} alive pods`);
+      for (const entry of byIp.get(ip) ?? []) {
+        const n = splitNsName(entry.record.pod);
+        if (!n) continue;
+        const recordPods = podsOfName(view, n.namespace, n.name, cfg);
+        const aliveRecordPods = recordPods.filter(isAlive);
+        const strangers = observers.filter((p) => !isRecordPod(p, entry.record.pod, recordPods));
+        if (aliveRecordPods.length === 0 || strangers.length === 0) continue;
+        conflicting ??= entry;
+        for (const p of aliveRecordPods) involved.set(nsName(p.namespace, p.name), p);
+        reasons.push(
+          `pool ${entry.pool.name} records it for alive pod ${entry.record.pod} uid ${entry.record.podUid} while ${strangers
+            .map((p) => `${p.namespace}/${p.name} uid ${p.uid}`)
+            .join(', ')} observe${strangers.length === 1 ? 's' : ''} it`,
+        );
+      }
+      if (reasons.length === 0) continue;
+      const pods = [...involved.values()].sort((a, b) => nsName(a.namespace, a.name).localeCompare(nsName(b.namespace, b.name)));
+      const pool = conflicting?.pool.name ?? byIp.get(ip)?.[0]?.pool.name;
+      out.push({
+        finding: 'IP_CONFLICT',
+        severity: SEVERITY.IP_CONFLICT,
+        ip,
+        pool,
+        record: conflicting?.record ?? byIp.get(ip)?.[0]?.record,
+        pods: pods.map(summarizePod),
+        message: `IP ${ip}: ${reasons.join('; ')} (pods ${pods.map((p) => `${p.namespace}/${p.name} uid ${p.uid}`).join(', ')})`,
+      });
+    }
+  }
+}
+
+function endpointFindings(view: ClusterView, ep: EndpointFacts, cfg: StaticIpConfig, out: Finding[]): void {
+  const key = nsName(ep.namespace, ep.name);
+  const pods = podsOfName(view, ep.namespace, ep.name, cfg);
+  const holder = pods.find((p) => isAlive(p) && p.uid === ep.podUid);
+  if (holder) {
+    const observed = new Set(holder.observedIPs);
+    for (const { ip, pool: poolName } of ep.ips) {
+      if (!observed.has(ip)) continue;
+      const pool = view.pool(poolName);
+      if (!pool || isMalformedPool(pool) || pool.records.has(ip)) continue;
+      out.push({
+        finding: 'MISSING_RECORD',
+        severity: SEVERITY.MISSING_RECORD,
+        pool: poolName,
+        ip,
+        pods: [summarizePod(holder)],
+        endpoint: summarizeEndpoint(ep),
+        message: `alive pod ${holder.namespace}/${holder.name} uid ${holder.uid} holds IP ${ip} (observed, listed by its SpiderEndpoint ${key}) but pool ${poolName} has no record of it`,
+      });
+    }
+    return;
+  }
+  const incarnation = pods.find((p) => p.uid === ep.podUid);
+  // Unknown record state (malformed pool) proves nothing.
+  if (ep.ips.some((i) => { const p = view.pool(i.pool); return !!p && isMalformedPool(p); })) return;
+  const recorded = ep.ips.filter((i) => view.pool(i.pool)?.records.get(i.ip)?.podUid === ep.podUid);
+  if (recorded.length > 0) return;
+  out.push({
+    finding: 'LEFTOVER_ENDPOINT',
+    severity: SEVERITY.LEFTOVER_ENDPOINT,
+    ip: ep.ips[0]?.ip,
+    pool: ep.ips[0]?.pool,
+    pods: pods.length ? pods.map(summarizePod) : undefined,
+    endpoint: summarizeEndpoint(ep),
+    message: `SpiderEndpoint ${key} (current.uid ${ep.podUid}, IPs [${ep.ips.map((i) => i.ip).join(',')}]): its pod ${
+      incarnation ? `is not alive (phase ${incarnation.phase || 'Unknown'}${incarnation.deleting ? ', deleting' : ''})` : 'is gone'
+    } and no pool records its IPs under that uid`,
+  });
+}
+
+const ORDER = new Map<FindingName, number>(FINDINGS.map((f, i) => [f, i]));
+
+/** All findings of the view, errors and warnings, in a stable order (finding kind, pool, IP, objects). */
+export function findings(view: ClusterView, cfg: StaticIpConfig): Finding[] {
+  const out: Finding[] = [];
+  for (const pool of view.allPools()) poolFindings(view, pool, cfg, out);
+  conflictFindings(view, recordsByIp(view), cfg, out);
+  for (const ep of view.allEndpoints()) endpointFindings(view, ep, cfg, out);
+  const sortKey = (f: Finding) => `${f.pool ?? ''}\u0000${f.ip ?? ''}\u0000${f.endpoint?.name ?? ''}\u0000${f.record?.pod ?? ''}`;
+  return out
+    .map((f) => ({ f, k: sortKey(f) }))
+    .sort((a, b) => ORDER.get(a.f.finding)! - ORDER.get(b.f.finding)! || (a.k < b.k ? -1 : a.k > b.k ? 1 : 0))
+    .map((x) => x.f);
+}
+
+export function hasErrors(list: Finding[]): boolean {
+  return list.some((f) => f.severity === 'error');
+}

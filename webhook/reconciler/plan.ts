@@ -1,0 +1,334 @@
+// Reconciler planning (contract §8, §9): pure, from a ClusterView (and the findings of the same view).
+// Each planned write is judged by guard.evaluate as a guarded writer before it is kept: the reconciler never plans
+// what the admission rules would deny.
+import { summarizePod } from '../guard/facts';
+import { LivePodSummary, violationMessage } from '../guard/rules';
+import {
+  isAlive,
+  isRestartingStaticMember,
+  isStaticEndpointType,
+  isTerminalPhase,
+  isValidStaticMember,
+  podsOfName,
+  staticKindOf,
+  statefulSetOfName,
+} from '../model/lifecycle';
+import { EndpointFacts, PodFacts, PoolFacts, PoolRecord, StaticIpConfig, nsName, splitNsName } from '../model/types';
+import { ClusterView } from '../model/view';
+import { EndpointSummary, Finding, countMismatch, findings as computeFindings, isMalformedPool, summarizeEndpoint } from './findings';
+import { checkEndpointDelete, checkPoolStatusWrite, endpointObjectFromFacts, poolObjectFromFacts } from './selfcheck';
+
+export const ACTIONS = ['RELEASE_IP', 'DELETE_ENDPOINT', 'RESTORE_RECORD', 'FIX_COUNT'] as const;
+export type ActionName = (typeof ACTIONS)[number];
+export const REASONS = [
+  'COMPLETED_POD',
+  'POD_GONE',
+  'STATIC_LEFT_IPAM',
+  'INVALID_STATIC_MEMBER',
+  'UID_MISMATCH',
+  'MISSING_RECORD',
+  'COUNT_MISMATCH',
+] as const;
+export type ActionReason = (typeof REASONS)[number];
+
+export interface Action {
+  action: ActionName;
+  reason: ActionReason;
+  pool?: string;
+  ip?: string;
+  /** RELEASE_IP: the record removed (only while the key still holds this podUid); RESTORE_RECORD: the record added */
+  record?: PoolRecord;
+  /** the pods of that name, as judged */
+  pods?: LivePodSummary[];
+  endpoint?: EndpointSummary;
+  /** FIX_COUNT: the count found and the number of records */
+  allocatedIPCount?: number | null;
+  records?: number;
+  message: string;
+}
+
+export interface BlockedAction {
+  action: Action;
+  /** the guard's violation messages (rule name first) */
+  violations: string[];
+}
+
+export interface Plan {
+  actions: Action[];
+  /** actions the guard would deny: never executed (a planning bug if it ever happens) */
+  blocked: BlockedAction[];
+  findings: Finding[];
+}
+
+export interface PlanOptions {
+  staticIp: StaticIpConfig;
+  /** the reconciler's identity, used in the guard self-check */
+  user: string;
+  /** findings of the same view, when already computed */
+  findings?: Finding[];
+}
+
+/** Stable identity of an action (settle tracking): the decision and the exact objects/uids it is about. */
+export function actionKey(a: Action): string {
+  return [
+    a.action,
+    a.pool ?? '',
+    a.ip ?? '',
+    a.record ? `${a.record.pod}@${a.record.podUid}` : '',
+    a.endpoint ? `${a.endpoint.name}@${a.endpoint.objectUid}/${a.endpoint.podUid}` : '',
+    a.action === 'FIX_COUNT' ? `${a.allocatedIPCount ?? 'unset'}->${a.records}` : '',
+  ].join('|');
+}
+
+/** Pods that nothing may act on (§8/§9): pending pods, and pods that are only terminating (cmdDel and GC own them). */
+function hasUntouchablePod(pods: PodFacts[]): PodFacts | undefined {
+  return pods.find((p) => p.phase === 'Pending' || (p.deleting && !isTerminalPhase(p)));
+}
+
+/** "A StatefulSet owns the name" or the endpoint is static-typed: INVALID_STATIC_MEMBER wins over POD_GONE (§8, §9). */
+function staticOwned(view: ClusterView, namespace: string, name: string, ep: EndpointFacts | undefined): boolean {
+  if (ep && isStaticEndpointType(ep.ownerControllerType)) return true;
+  return !!statefulSetOfName(view, namespace, name);
+}
+
+/** §9: COMPLETED_POD means phase Succeeded/Failed and not alive. */
+function isCompleted(p: PodFacts): boolean {
+  return isTerminalPhase(p) && !isAlive(p);
+}
+
+function phaseText(p: PodFacts): string {
+  return `${p.phase || 'Unknown'}${p.reason ? ` (${p.reason})` : ''}`;
+}
+
+function describePods(pods: PodFacts[]): string {
+  return pods.map((p) => `${p.namespace}/${p.name} uid ${p.uid} phase ${p.phase || 'Unknown'}${p.deleting ? ' (deleting)' : ''}`).join(', ');
+}
+
+function release(pool: PoolFacts, ip: string, record: PoolRecord, reason: ActionReason, pods: PodFacts[], why: string): Action {
+  return {
+    action: 'RELEASE_IP',
+    reason,
+    pool: pool.name,
+    ip,
+    record,
+    pods: pods.length ? pods.map(summarizePod) : undefined,
+    message: `release IP ${ip} of pool ${pool.name} recorded for ${record.pod} uid ${record.podUid}: ${why}`,
+  };
+}
+
+/** The release a record calls for, if any (RELEASE_IP rows of §8), with every "never acted on" exclusion applied. */
+export function recordAction(view: ClusterView, cfg: StaticIpConfig, pool: PoolFacts, ip: string, record: PoolRecord): Action | undefined {
+  const n = splitNsName(record.pod);
+  if (!n) return undefined;
+  // Never: IPs observed on an alive pod.
+  if (view.podsObserving(ip).some(isAlive)) return undefined;
+  const pods = podsOfName(view, n.namespace, n.name, cfg);
+  // Never: alive pods' records.
+  if (pods.some((p) => isAlive(p) && p.uid === record.podUid)) return undefined;
+  // Never: restarting static members (their next incarnation reuses the IP).
+  if (isRestartingStaticMember(view, n.namespace, n.name, cfg)) return undefined;
+  // Never: pending pods, terminating pods.
+  if (hasUntouchablePod(pods)) return undefined;
+  if (pods.length === 0) {
+    if (isValidStaticMember(view, n.namespace, n.name, cfg)) return undefined;
+    if (staticOwned(view, n.namespace, n.name, view.endpoint(n.namespace, n.name))) {
+      return release(pool, ip, record, 'INVALID_STATIC_MEMBER', pods, `pod is gone and ${record.pod} is no longer a valid static member`);
+    }
+    return release(pool, ip, record, 'POD_GONE', pods, 'pod does not exist and is not a valid static member');
+  }
+  if (pods.some((p) => staticKindOf(p, cfg))) {
+    const valid = isValidStaticMember(view, n.namespace, n.name, cfg);
+    if (!valid && pods.every((p) => !isAlive(p))) {
+      return release(pool, ip, record, 'INVALID_STATIC_MEMBER', pods, `static member no longer valid and its pod is not alive (${describePods(pods)})`);
+    }
+    const leftIpam = pods.every((p) => p.uid !== record.podUid && !p.deleting && p.observedIPs.length > 0 && !p.observedIPs.includes(ip));
+    if (leftIpam) {
+      return release(
+        pool,
+        ip,
+        record,
+        'STATIC_LEFT_IPAM',
+        pods,
+        `static pod now has uid ${pods.map((p) => p.uid).join(',')} and IPs [${pods.flatMap((p) => p.observedIPs).join(',')}] without this one`,
+      );
+    }
+    return undefined;
+  }
+  const pod = pods[0];
+  if (pod.uid === record.podUid) {
+    if (isCompleted(pod)) return release(pool, ip, record, 'COMPLETED_POD', pods, `pod is ${phaseText(pod)} and not alive`);
+    return undefined;
+  }
+  if (!pod.observedIPs.includes(ip)) {
+    return release(pool, ip, record, 'UID_MISMATCH', pods, `the pod of that name now has uid ${pod.uid} and does not observe the IP`);
+  }
+  return undefined;
+}
+
+/** RESTORE_RECORD for a MISSING_RECORD (pool, IP, endpoint), when no other alive pod observes the IP. */
+export function restoreAction(view: ClusterView, cfg: StaticIpConfig, pool: PoolFacts, ep: EndpointFacts, ip: string): Action | undefined {
+  if (isMalformedPool(pool) || pool.records.has(ip)) return undefined;
+  if (!ep.ips.some((i) => i.ip === ip && i.pool === pool.name)) return undefined;
+  const holder = podsOfName(view, ep.namespace, ep.name, cfg).find((p) => isAlive(p) && p.uid === ep.podUid);
+  if (!holder || !holder.observedIPs.includes(ip) || holder.phase === 'Pending') return undefined;
+  const others = view.podsObserving(ip).filter((p) => isAlive(p) && !(p.namespace === holder.namespace && p.name === holder.name));
+  if (others.length > 0) return undefined;
+  const record = { pod: nsName(ep.namespace, ep.name), podUid: holder.uid };
+  return {
+    action: 'RESTORE_RECORD',
+    reason: 'MISSING_RECORD',
+    pool: pool.name,
+    ip,
+    record,
+    pods: [summarizePod(holder)],
+    endpoint: summarizeEndpoint(ep),
+    message: `restore record ${ip} → ${record.pod} uid ${record.podUid} in pool ${pool.name}: alive pod observes it and its SpiderEndpoint lists it`,
+  };
+}
+
+function deleteEndpoint(ep: EndpointFacts, reason: ActionReason, pods: PodFacts[], why: string): Action {
+  const key = nsName(ep.namespace, ep.name);
+  return {
+    action: 'DELETE_ENDPOINT',
+    reason,
+    endpoint: summarizeEndpoint(ep),
+    pods: pods.length ? pods.map(summarizePod) : undefined,
+    message: `delete SpiderEndpoint ${key} (object uid ${ep.objectUid}, current.uid ${ep.podUid}, IPs [${ep.ips.map((i) => i.ip).join(',')}]): ${why}`,
+  };
+}
+
+/** The DELETE_ENDPOINT an endpoint calls for, if any (§8 rows), with the "never acted on" exclusions. */
+export function endpointAction(view: ClusterView, cfg: StaticIpConfig, ep: EndpointFacts): Action | undefined {
+  const pods = podsOfName(view, ep.namespace, ep.name, cfg);
+  // Never: alive pods' endpoints.
+  if (pods.some((p) => isAlive(p) && p.uid === ep.podUid)) return undefined;
+  if (isRestartingStaticMember(view, ep.namespace, ep.name, cfg)) return undefined;
+  if (hasUntouchablePod(pods)) return undefined;
+  if (pods.length === 0) {
+    if (isValidStaticMember(view, ep.namespace, ep.name, cfg)) return undefined;
+    if (staticOwned(view, ep.namespace, ep.name, ep)) {
+      return deleteEndpoint(ep, 'INVALID_STATIC_MEMBER', pods, 'its pod is gone and the name is no longer a valid static member');
+    }
+    return deleteEndpoint(ep, 'POD_GONE', pods, 'its pod does not exist and is not a valid static member');
+  }
+  if (pods.some((p) => staticKindOf(p, cfg))) {
+    if (!isValidStaticMember(view, ep.namespace, ep.name, cfg) && pods.every((p) => !isAlive(p))) {
+      return deleteEndpoint(ep, 'INVALID_STATIC_MEMBER', pods, `static member no longer valid and its pod is not alive (${describePods(pods)})`);
+    }
+    // STATIC_LEFT_IPAM: another incarnation runs with IPs, none of them the endpoint's (kept when its uid is the pod's).
+    const left = pods.every(
+      (p) => p.uid !== ep.podUid && !p.deleting && p.observedIPs.length > 0 && ep.ips.every((i) => !p.observedIPs.includes(i.ip)),
+    );
+    if (left) return deleteEndpoint(ep, 'STATIC_LEFT_IPAM', pods, `the static pod now has uid ${pods.map((p) => p.uid).join(',')} and observes none of its IPs`);
+    return undefined;
+  }
+  const pod = pods[0];
+  if (pod.uid === ep.podUid && isCompleted(pod)) return deleteEndpoint(ep, 'COMPLETED_POD', pods, `its pod is ${phaseText(pod)} and not alive`);
+  return undefined;
+}
+
+/** (pool, IP) pairs of the endpoint that a pool still records under the endpoint's pod uid. */
+export function recordedUnderUid(view: ClusterView, ep: EndpointFacts): { pool: string; ip: string }[] {
+  return ep.ips.filter((i) => view.pool(i.pool)?.records.get(i.ip)?.podUid === ep.podUid).map((i) => ({ pool: i.pool, ip: i.ip }));
+}
+
+export function fixCountAction(pool: PoolFacts): Action | undefined {
+  if (isMalformedPool(pool) || !countMismatch(pool)) return undefined;
+  return {
+    action: 'FIX_COUNT',
+    reason: 'COUNT_MISMATCH',
+    pool: pool.name,
+    allocatedIPCount: pool.allocatedIPCount ?? null,
+    records: pool.records.size,
+    message: `set allocatedIPCount of pool ${pool.name} from ${pool.allocatedIPCount ?? 'unset'} to ${pool.records.size}, the number of records`,
+  };
+}
+
+/** The records a pool holds after its planned releases and restores. */
+export function recordsAfter(pool: PoolFacts, actions: Action[]): Map<string, PoolRecord> {
+  const next = new Map(pool.records);
+  for (const a of actions) {
+    if (a.action === 'RELEASE_IP' && a.ip && next.get(a.ip)?.podUid === a.record?.podUid) next.delete(a.ip);
+    if (a.action === 'RESTORE_RECORD' && a.ip && a.record && !next.has(a.ip)) next.set(a.ip, a.record);
+  }
+  return next;
+}
+
+/**
+ * Judges one pool's writes with the guard; actions whose IP a violation names are blocked and the rest judged again.
+ * Returns the permitted actions.
+ */
+function selfCheckPool(view: ClusterView, opts: PlanOptions, pool: PoolFacts, actions: Action[], blocked: BlockedAction[]): Action[] {
+  let kept = actions;
+  const before = poolObjectFromFacts(pool);
+  for (let round = 0; round < 4 && kept.length > 0; round++) {
+    const after = poolObjectFromFacts(pool, recordsAfter(pool, kept));
+    const violations = checkPoolStatusWrite(view, opts.staticIp, opts.user, before, after);
+    if (violations.length === 0) return kept;
+    const badIps = new Set(violations.map((v) => v.ip));
+    const blame = (a: Action) => badIps.has(a.ip) || badIps.has(undefined);
+    for (const a of kept.filter(blame)) {
+      blocked.push({ action: a, violations: violations.filter((v) => v.ip === a.ip || v.ip === undefined).map(violationMessage) });
+    }
+    kept = kept.filter((a) => !blame(a));
+  }
+  return kept;
+}
+
+/** One reconcile pass's plan: RELEASE_IP / RESTORE_RECORD / FIX_COUNT per pool, then DELETE_ENDPOINT. */
+export function plan(view: ClusterView, opts: PlanOptions): Plan {
+  const cfg = opts.staticIp;
+  const found = opts.findings ?? computeFindings(view, cfg);
+  const blocked: BlockedAction[] = [];
+  const byPool = new Map<string, Action[]>();
+  const add = (pool: string, a: Action) => {
+    const list = byPool.get(pool);
+    if (list) list.push(a);
+    else byPool.set(pool, [a]);
+  };
+  const pools = [...view.allPools()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const pool of pools) {
+    if (isMalformedPool(pool)) continue;
+    for (const [ip, record] of pool.records) {
+      const a = recordAction(view, cfg, pool, ip, record);
+      if (a) add(pool.name, a);
+    }
+  }
+  for (const f of found) {
+    if (f.finding !== 'MISSING_RECORD' || !f.pool || !f.ip || !f.endpoint) continue;
+    const n = splitNsName(f.endpoint.name);
+    const ep = n && view.endpoint(n.namespace, n.name);
+    const pool = view.pool(f.pool);
+    if (!ep || !pool) continue;
+    const a = restoreAction(view, cfg, pool, ep, f.ip);
+    if (a) add(pool.name, a);
+  }
+  const actions: Action[] = [];
+  const released = new Set<string>();
+  for (const pool of pools) {
+    const planned = byPool.get(pool.name);
+    // FIX_COUNT is judged on the state before this pass's writes, and only for pools the pass does not write.
+    const kept = planned ? selfCheckPool(view, opts, pool, planned, blocked) : [];
+    if (kept.length === 0) {
+      const fix = fixCountAction(pool);
+      if (fix) kept.push(...selfCheckPool(view, opts, pool, [fix], blocked));
+    }
+    kept.sort((a, b) => ((a.ip ?? '') < (b.ip ?? '') ? -1 : (a.ip ?? '') > (b.ip ?? '') ? 1 : 0));
+    for (const a of kept) {
+      actions.push(a);
+      if (a.action === 'RELEASE_IP') released.add(`${a.pool}|${a.ip}|${a.record?.podUid}`);
+    }
+  }
+  const endpoints = [...view.allEndpoints()].sort((a, b) => nsName(a.namespace, a.name).localeCompare(nsName(b.namespace, b.name)));
+  for (const ep of endpoints) {
+    const a = endpointAction(view, cfg, ep);
+    if (!a) continue;
+    // Release before forget: an endpoint whose IPs are still recorded under its uid goes only with those records.
+    const pending = recordedUnderUid(view, ep).filter((r) => !released.has(`${r.pool}|${r.ip}|${ep.podUid}`));
+    if (pending.length > 0) continue;
+    const violations = checkEndpointDelete(view, cfg, opts.user, endpointObjectFromFacts(ep));
+    if (violations.length > 0) blocked.push({ action: a, violations: violations.map(violationMessage) });
+    else actions.push(a);
+  }
+  return { actions, blocked, findings: found };
+}

@@ -1,0 +1,130 @@
+// The reconciler never makes a write the guard would deny (contract §8). Every planned write is turned into the
+// GuardRequest the API server would send to the webhook, and guard.evaluate judges it, as a guarded writer whatever
+// the configured guarded-user globs say (the release-side rules must apply to us too).
+import { evaluate } from '../guard/evaluate';
+import { GuardRequest } from '../guard/request';
+import { Violation } from '../guard/rules';
+import { UserMatcher } from '../guard/users';
+import { serializeAllocatedIPs } from '../model/allocations';
+import { ipFamily } from '../model/ip';
+import { KubeObject } from '../model/trim';
+import { EndpointFacts, PoolFacts, PoolRecord, SPIDERPOOL_GROUP, SPIDERPOOL_VERSION, StaticIpConfig } from '../model/types';
+import { ClusterView } from '../model/view';
+
+export const RECONCILER_SERVICE_ACCOUNT = 'spiderpool-guard';
+
+export function reconcilerUser(namespace: string): string {
+  return `system:serviceaccount:${namespace}:${RECONCILER_SERVICE_ACCOUNT}`;
+}
+
+/** Every writer is guarded for the self-check. */
+const EVERYONE = new UserMatcher(['*']);
+
+let seq = 0;
+function requestUid(): string {
+  return `reconciler-self-check-${++seq}`;
+}
+
+function judge(req: GuardRequest, view: ClusterView, staticIp: StaticIpConfig): Violation[] {
+  return evaluate(req, view, { staticIp, guardedUsers: EVERYONE }).violations;
+}
+
+function metaOf(o: KubeObject): { name?: string; namespace?: string } {
+  const m = (o.metadata ?? {}) as Record<string, unknown>;
+  return { name: typeof m.name === 'string' ? m.name : undefined, namespace: typeof m.namespace === 'string' ? m.namespace : undefined };
+}
+
+/** Violations of a spiderippools/status UPDATE from oldObject to object. */
+export function checkPoolStatusWrite(view: ClusterView, staticIp: StaticIpConfig, user: string, oldObject: KubeObject, object: KubeObject): Violation[] {
+  return judge(
+    {
+      uid: requestUid(),
+      operation: 'UPDATE',
+      resource: { group: SPIDERPOOL_GROUP, version: SPIDERPOOL_VERSION, resource: 'spiderippools' },
+      subResource: 'status',
+      name: metaOf(object).name,
+      user,
+      groups: ['system:serviceaccounts', 'system:authenticated'],
+      object,
+      oldObject,
+    },
+    view,
+    staticIp,
+  );
+}
+
+/** Violations of a DELETE of the SpiderEndpoint `oldObject`. */
+export function checkEndpointDelete(view: ClusterView, staticIp: StaticIpConfig, user: string, oldObject: KubeObject): Violation[] {
+  const m = metaOf(oldObject);
+  return judge(
+    {
+      uid: requestUid(),
+      operation: 'DELETE',
+      resource: { group: SPIDERPOOL_GROUP, version: SPIDERPOOL_VERSION, resource: 'spiderendpoints' },
+      name: m.name,
+      namespace: m.namespace,
+      user,
+      groups: ['system:serviceaccounts', 'system:authenticated'],
+      oldObject,
+    },
+    view,
+    staticIp,
+  );
+}
+
+/** Violations of an UPDATE of a SpiderEndpoint (finalizer removal) from oldObject to object. */
+export function checkEndpointUpdate(view: ClusterView, staticIp: StaticIpConfig, user: string, oldObject: KubeObject, object: KubeObject): Violation[] {
+  const m = metaOf(oldObject);
+  return judge(
+    {
+      uid: requestUid(),
+      operation: 'UPDATE',
+      resource: { group: SPIDERPOOL_GROUP, version: SPIDERPOOL_VERSION, resource: 'spiderendpoints' },
+      name: m.name,
+      namespace: m.namespace,
+      user,
+      groups: ['system:serviceaccounts', 'system:authenticated'],
+      object,
+      oldObject,
+    },
+    view,
+    staticIp,
+  );
+}
+
+/** A SpiderIPPool object rebuilt from facts (planning from a cache or a snapshot, where no raw object is at hand). */
+export function poolObjectFromFacts(pool: PoolFacts, records: Map<string, PoolRecord> = pool.records): KubeObject {
+  const entries: Record<string, unknown> = {};
+  for (const [ip, r] of records) entries[ip] = { pod: r.pod, podUid: r.podUid };
+  const status: Record<string, unknown> = { allocatedIPCount: records.size };
+  const text = serializeAllocatedIPs(entries);
+  if (text !== undefined) status.allocatedIPs = text;
+  return {
+    apiVersion: `${SPIDERPOOL_GROUP}/${SPIDERPOOL_VERSION}`,
+    kind: 'SpiderIPPool',
+    metadata: { name: pool.name, uid: pool.uid, resourceVersion: pool.resourceVersion },
+    spec: { subnet: pool.subnet, ...(pool.family ? { ipVersion: pool.family } : {}) },
+    status,
+  };
+}
+
+/** A SpiderEndpoint object rebuilt from facts. */
+export function endpointObjectFromFacts(e: EndpointFacts): KubeObject {
+  const ips = e.ips.map((i) => {
+    const fam = ipFamily(i.ip) === 4 ? 'ipv4' : 'ipv6';
+    return { interface: i.interface, [fam]: i.ip, [`${fam}Pool`]: i.pool };
+  });
+  return {
+    apiVersion: `${SPIDERPOOL_GROUP}/${SPIDERPOOL_VERSION}`,
+    kind: 'SpiderEndpoint',
+    metadata: {
+      name: e.name,
+      namespace: e.namespace,
+      uid: e.objectUid,
+      resourceVersion: e.resourceVersion,
+      finalizers: e.finalizers,
+      ...(e.deleting ? { deletionTimestamp: '1970-01-01T00:00:00Z' } : {}),
+    },
+    status: { current: { uid: e.podUid, ips }, ownerControllerType: e.ownerControllerType, ownerControllerName: e.ownerControllerName },
+  };
+}
