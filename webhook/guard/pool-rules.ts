@@ -63,7 +63,10 @@ export function releaseViolations(u: PoolUpdate, view: ClusterView, cfg: StaticI
   for (const { ip, old, next } of u.diff.removed) {
     const rec = old!;
     // A key handed to another pod in the same write: that pod observing the IP is the point, not a conflict.
-    const observers = view.podsObserving(ip).filter((p) => isAlive(p) && !(next && sameName(p, next.pod)));
+    // For a KubeVirt record (named after the VMI) "that pod" is the VMI's launcher pod (contract §9).
+    const newOwners = next ? podsOfRecordName(view, next.pod, cfg) : [];
+    const isNewOwner = (p: PodFacts) => !!next && (sameName(p, next.pod) || newOwners.some((o) => sameName(p, nsName(o.namespace, o.name))));
+    const observers = view.podsObserving(ip).filter((p) => isAlive(p) && !isNewOwner(p));
     const recordPods = podsOfRecordName(view, rec.pod, cfg);
     const holder = aliveWithUid(recordPods, rec.podUid);
     if (observers.length > 0) {
