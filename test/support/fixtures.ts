@@ -200,7 +200,15 @@ export function rec(podKey: string, podUid: string): RecordSpec {
 export function goAllocatedIPs(records: Records): string | undefined {
   const keys = Object.keys(records).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   if (keys.length === 0) return undefined;
-  return '{' + keys.map((k) => `${JSON.stringify(k)}:{"pod":${JSON.stringify(records[k].pod)},"podUid":${JSON.stringify(records[k].podUid)}}`).join(',') + '}';
+  const value = (v: unknown): string => {
+    const r = v as RecordSpec | null;
+    // a well-formed record in Go's field order; anything else (tests of malformed input) as JSON.stringify writes it
+    if (r && typeof r === 'object' && typeof r.pod === 'string' && typeof r.podUid === 'string' && Object.keys(r).length === 2) {
+      return `{"pod":${JSON.stringify(r.pod)},"podUid":${JSON.stringify(r.podUid)}}`;
+    }
+    return JSON.stringify(v) ?? 'null';
+  };
+  return '{' + keys.map((k) => `${JSON.stringify(k)}:${value(records[k])}`).join(',') + '}';
 }
 
 export interface PoolOptions {
