@@ -63,7 +63,7 @@ async function runningPod(name: string, ip: string) {
 
 describe('guard behind the real API server', () => {
   test('symptom 1 (W1): the v0.9.4 GC release of a restarted StatefulSet pod\'s IP is denied and the pool stays correct', async () => {
-    const result = await runStsScaleDownUp({ admin, agent, gc }, ns.name);
+    const result = await runStsScaleDownUp({ admin, agent, gc }, ns.name, '10.20');
     expect(result.gcRelease.ok).toBe(false);
     expect(result.gcRelease.code).toBe(403);
     expect(result.gcRelease.message).toContain('LIVE_IP_RELEASE');
@@ -184,7 +184,7 @@ describe('guard behind the real API server', () => {
     }
   });
 
-  test('endpoint of a live pod: the GC may not delete it, the agent may; a restarting member\'s endpoint is kept', async () => {
+  test('endpoint of a live pod: the GC may not delete it; the agent, not a guarded writer, may', async () => {
     const live = await runningPod('ep-live', '10.11.0.10');
     await createEndpoint(agent.custom, ns.name, {
       name: 'ep-live',
@@ -198,5 +198,8 @@ describe('guard behind the real API server', () => {
     expect(denied.code).toBe(403);
     expect(denied.message).toContain('LIVE_ENDPOINT_DELETE');
     expect((await getEndpoint(admin.custom, ns.name, 'ep-live')).status.current.uid).toBe(live.metadata!.uid);
+    await agent.custom.deleteNamespacedCustomObject({ group: 'spiderpool.spidernet.io', version: 'v2beta1', plural: 'spiderendpoints', namespace: ns.name, name: 'ep-live' });
+    const after = await getEndpoint(admin.custom, ns.name, 'ep-live');
+    expect(after.metadata.deletionTimestamp).toBeTruthy(); // held by Spiderpool's finalizer, deletion under way
   });
 });

@@ -60,12 +60,13 @@ export interface ScenarioResult {
   podsWithIp: string[];
 }
 
-const SUBNET = '10.6.0.0/16';
 const RANGE_START = 101;
 const RANGE_SIZE = 10;
 
-function poolIps(): string[] {
-  return Array.from({ length: RANGE_SIZE }, (_, i) => `10.6.168.${RANGE_START + i}`);
+/** The pool's IPs: <net>.168.101 .. <net>.168.110 of subnet <net>.0.0/16 (each run its own net: pods of other
+ * runs keep theirs, and the guard rightly refuses to hand an IP another live pod observes). */
+function poolIps(net: string): string[] {
+  return Array.from({ length: RANGE_SIZE }, (_, i) => `${net}.168.${RANGE_START + i}`);
 }
 
 async function attempt(fn: () => Promise<unknown>): Promise<WriteOutcome> {
@@ -78,11 +79,11 @@ async function attempt(fn: () => Promise<unknown>): Promise<WriteOutcome> {
 }
 
 /** Agent cmdAdd, standard mode: first free IP (facts A1: first-fit), pool status PUT with fresh read, retry on 409. */
-export async function allocateFirstFit(agent: Clients, pool: string, pod: k8s.V1Pod): Promise<{ ip: string | undefined; outcome: WriteOutcome }> {
+export async function allocateFirstFit(agent: Clients, pool: string, pod: k8s.V1Pod, net: string): Promise<{ ip: string | undefined; outcome: WriteOutcome }> {
   for (let i = 0; i < 5; i++) {
     const current = await getPool(agent.custom, pool);
     const records = parseRecords(current);
-    const ip = poolIps().find((candidate) => !records[candidate]);
+    const ip = poolIps(net).find((candidate) => !records[candidate]);
     if (!ip) return { ip: undefined, outcome: { ok: false, message: 'pool exhausted' } };
     records[ip] = { pod: `${pod.metadata!.namespace}/${pod.metadata!.name}`, podUid: pod.metadata!.uid! };
     const outcome = await attempt(() => writePoolStatus(agent.custom, pool, records, { base: current }));
@@ -91,14 +92,14 @@ export async function allocateFirstFit(agent: Clients, pool: string, pod: k8s.V1
   return { ip: undefined, outcome: { ok: false, message: 'conflicts' } };
 }
 
-async function startPod(actors: ScenarioActors, ns: string, name: string, pool: string, ownerType: string, ownerName: string): Promise<{ pod: k8s.V1Pod; ip: string }> {
+async function startPod(actors: ScenarioActors, ns: string, name: string, pool: string, net: string, ownerType: string, ownerName: string): Promise<{ pod: k8s.V1Pod; ip: string }> {
   const { admin, agent } = actors;
   const pod = await waitFor(`pod ${ns}/${name}`, async () => {
     const p = await admin.core.readNamespacedPod({ namespace: ns, name });
     return p.metadata?.deletionTimestamp ? undefined : p;
   }, 60_000);
   if (!pod.spec?.nodeName) await bindPod(admin.core, ns, name, 'node-1');
-  const { ip, outcome } = await allocateFirstFit(agent, pool, pod);
+  const { ip, outcome } = await allocateFirstFit(agent, pool, pod, net);
   if (!outcome.ok || !ip) throw new Error(`allocation for ${ns}/${name} failed: ${outcome.message}`);
   await createEndpoint(agent.custom, ns, {
     name,
@@ -118,9 +119,15 @@ async function scale(admin: Clients, ns: string, name: string, replicas: number)
   );
 }
 
-export async function runStsScaleDownUp(actors: ScenarioActors, ns: string, say: (line: string) => void = () => {}): Promise<ScenarioResult> {
+export async function runStsScaleDownUp(
+  actors: ScenarioActors,
+  ns: string,
+  net: string,
+  say: (line: string) => void = () => {},
+): Promise<ScenarioResult> {
   const { admin, agent, gc } = actors;
-  const poolObj = await createPool(admin.custom, { subnet: SUBNET, ips: [`${poolIps()[0]}-${poolIps()[RANGE_SIZE - 1]}`], gateway: '10.6.0.1' });
+  const ips = poolIps(net);
+  const poolObj = await createPool(admin.custom, { subnet: `${net}.0.0/16`, ips: [`${ips[0]}-${ips[RANGE_SIZE - 1]}`], gateway: `${net}.0.1` });
   const pool = poolObj.metadata.name!;
   await writePoolStatus(agent.custom, pool, {}, { totalIPCount: RANGE_SIZE });
 
@@ -141,7 +148,7 @@ export async function runStsScaleDownUp(actors: ScenarioActors, ns: string, say:
     },
   });
   for (const name of ['web-0', 'web-1', 'web-2']) {
-    const { pod, ip } = await startPod(actors, ns, name, pool, 'StatefulSet', 'web');
+    const { pod, ip } = await startPod(actors, ns, name, pool, net, 'StatefulSet', 'web');
     say(`${name} Running, uid ${pod.metadata!.uid}, IP ${ip} (pool ${pool})`);
   }
   const oldPod = await admin.core.readNamespacedPod({ namespace: ns, name: 'web-2' });
@@ -196,7 +203,7 @@ export async function runStsScaleDownUp(actors: ScenarioActors, ns: string, say:
     namespace: ns,
     body: { metadata: { name: 'api-1', labels: { app: 'api' } }, spec: { nodeName: 'node-3', containers: [{ name: 'main', image: 'registry.k8s.io/pause:3.10' }] } },
   });
-  const allocation = await allocateFirstFit(agent, pool, api);
+  const allocation = await allocateFirstFit(agent, pool, api, net);
   if (allocation.outcome.ok && allocation.ip) await setPodStatus(admin.core, ns, 'api-1', { phase: 'Running', podIPs: [allocation.ip] });
   say(allocation.outcome.ok ? `  api-1 got ${allocation.ip}` : `  api-1 allocation failed: ${allocation.outcome.message}`);
 

@@ -9,7 +9,7 @@ export type { AuditSink };
 export type Logger = pino.Logger;
 
 export function createLogger(level = process.env.LOG_LEVEL ?? 'info', destination?: pino.DestinationStream): Logger {
-  return pino({ name: 'spiderpool-guard', level, base: { service: 'spiderpool-guard' } }, destination ?? pino.destination(1));
+  return pino({ level, base: { service: 'spiderpool-guard' } }, destination ?? pino.destination(1));
 }
 
 
