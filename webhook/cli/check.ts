@@ -1,0 +1,133 @@
+// `check`: read-only consistency audit (contract §6, §7), against a snapshot or a live cluster.
+import { UsageError } from '../guard/policy';
+import { ClusterView } from '../model/view';
+import { StaticIpConfig } from '../model/types';
+import { loadSnapshot } from '../cluster/snapshot';
+import { listClusterView, loadKubeConfigFile } from '../cluster/list-view';
+import { FINDINGS, Finding, FindingName, findingKey, findings, hasErrors } from '../reconciler/findings';
+import { DEFAULT_CLI_SETTLE_SECONDS } from '../reconciler/settle';
+import { Options, Values, intFlag, oneOf, parse, policyFromFlags } from './args';
+
+export const CHECK_HELP = `Usage: spiderpool-guard check (--snapshot FILE | --kubeconfig FILE) [--output table|json]
+                             [--settle-seconds N] [--statefulset-static-ip true|false] [--kubevirt-static-ip true|false]
+
+Read-only consistency audit of SpiderIPPools, SpiderEndpoints and pods (findings: ${FINDINGS.join(', ')}).
+Against a live cluster (--kubeconfig) everything is listed twice, --settle-seconds apart (default ${DEFAULT_CLI_SETTLE_SECONDS}),
+and only findings present both times are reported: a record written moments before its endpoint is normal.
+  --output table   grouped, for people (default)
+  --output json    one JSON object per line: finding, severity and the objects involved
+Exit 0: no error-level finding; 1: at least one; 2: could not run.`;
+
+/** Flags shared by check and reconcile. */
+export const SOURCE_OPTIONS: Options = {
+  snapshot: { type: 'string' },
+  kubeconfig: { type: 'string' },
+  output: { type: 'string' },
+  'settle-seconds': { type: 'string' },
+  'statefulset-static-ip': { type: 'string' },
+  'kubevirt-static-ip': { type: 'string' },
+};
+
+export type Source = { kind: 'snapshot'; path: string } | { kind: 'live'; kubeconfig: string };
+
+export function sourceOf(values: Values, command: string): Source {
+  const snap = values.snapshot;
+  const kube = values.kubeconfig;
+  if (typeof snap === 'string' && typeof kube === 'string') throw new UsageError(`${command}: give either --snapshot or --kubeconfig, not both`);
+  if (typeof snap === 'string') return { kind: 'snapshot', path: snap };
+  if (typeof kube === 'string') return { kind: 'live', kubeconfig: kube };
+  throw new UsageError(`${command}: --snapshot FILE or --kubeconfig FILE is required`);
+}
+
+export function staticIpOf(values: Values): StaticIpConfig {
+  return policyFromFlags(values).staticIp;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * Views for a live cluster: one list, then (when settleSeconds > 0) a second one after the interval.
+ * The caller keeps what both views agree on.
+ */
+export async function liveViews(kubeconfig: string, settleSeconds: number): Promise<ClusterView[]> {
+  const kc = loadKubeConfigFile(kubeconfig);
+  const first = await listClusterView(kc);
+  if (settleSeconds <= 0) return [first];
+  await sleep(settleSeconds * 1000);
+  return [first, await listClusterView(kc)];
+}
+
+/** Findings of the last view that every view reports (identity by findingKey). */
+export function persistentFindings(views: ClusterView[], cfg: StaticIpConfig): Finding[] {
+  const lists = views.map((v) => findings(v, cfg));
+  const last = lists[lists.length - 1];
+  const earlier = lists.slice(0, -1).map((l) => new Set(l.map(findingKey)));
+  return last.filter((f) => earlier.every((s) => s.has(findingKey(f))));
+}
+
+const ADVICE: Record<FindingName, string> = {
+  IP_CONFLICT:
+    'Two alive pods use one IP. Restart the pod the pool does not record for it (or either, when none is recorded) so it gets a fresh IP. Never acted on automatically.',
+  MISSING_RECORD:
+    'The pool does not record an IP an alive pod holds, so it can be handed out again. `reconcile` restores the record (RESTORE_RECORD) when no other pod observes the IP.',
+  RECORD_UID_MISMATCH:
+    'The record belongs to an older incarnation of the pod. `reconcile` releases it (UID_MISMATCH / STATIC_LEFT_IPAM) once nothing observes the IP.',
+  RECORD_POD_MISSING: 'The record names a pod that is gone. `reconcile` releases it (POD_GONE / INVALID_STATIC_MEMBER).',
+  RECORD_ENDPOINT_MISMATCH:
+    "The record and the pod's SpiderEndpoint disagree. Usually transient (records are written before endpoints); if it persists, Spiderpool's next cmdAdd/cmdDel or `reconcile` of the other findings resolves it.",
+  LEFTOVER_ENDPOINT:
+    'A SpiderEndpoint outlived its pod and its IPs are no longer recorded under its uid. `reconcile` deletes it (COMPLETED_POD / POD_GONE / INVALID_STATIC_MEMBER / STATIC_LEFT_IPAM).',
+  COUNT_MISMATCH: 'allocatedIPCount differs from the number of records. `reconcile` fixes it (FIX_COUNT).',
+  MALFORMED_POOL: "status.allocatedIPs cannot be parsed; the pool's other checks are skipped. Fix the status by hand (kubectl edit --subresource=status).",
+};
+
+function objectsLine(f: { pool?: string; ip?: string; record?: { pod: string; podUid: string }; pods?: { name: string; uid: string; phase: string }[]; endpoint?: { name: string; podUid: string; objectUid: string } }): string {
+  const parts: string[] = [];
+  if (f.ip) parts.push(`IP ${f.ip}`);
+  if (f.pool) parts.push(`pool ${f.pool}`);
+  if (f.record) parts.push(`record ${f.record.pod} uid ${f.record.podUid}`);
+  for (const p of f.pods ?? []) parts.push(`pod ${p.name} uid ${p.uid} ${p.phase || 'Unknown'}`);
+  if (f.endpoint) parts.push(`endpoint ${f.endpoint.name} current.uid ${f.endpoint.podUid}`);
+  return parts.join(' | ');
+}
+
+export function formatFindingsTable(list: Finding[]): string {
+  const lines: string[] = [];
+  const errors = list.filter((f) => f.severity === 'error').length;
+  for (const name of FINDINGS) {
+    const group = list.filter((f) => f.finding === name);
+    if (group.length === 0) continue;
+    lines.push(`${name} (${group[0].severity}) × ${group.length}`);
+    lines.push(`  what to do: ${ADVICE[name]}`);
+    for (const f of group) {
+      lines.push(`  - ${objectsLine(f)}`);
+      lines.push(`    ${f.message}`);
+    }
+    lines.push('');
+  }
+  lines.push(list.length === 0 ? 'No findings: pools, endpoints and pods agree.' : `${list.length} finding(s): ${errors} error(s), ${list.length - errors} warning(s).`);
+  return lines.join('\n') + '\n';
+}
+
+export function formatJsonLines(items: object[]): string {
+  return items.map((i) => JSON.stringify(i)).join('\n') + (items.length ? '\n' : '');
+}
+
+export async function runCheck(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, SOURCE_OPTIONS, 'check');
+  if (values.help) {
+    process.stdout.write(CHECK_HELP + '\n');
+    return 0;
+  }
+  if (positionals.length > 0) throw new UsageError(`check: unexpected argument ${JSON.stringify(positionals[0])}`);
+  const source = sourceOf(values, 'check');
+  const output = oneOf(values, 'output', ['table', 'json'] as const, 'table');
+  const settle = intFlag(values, 'settle-seconds', DEFAULT_CLI_SETTLE_SECONDS);
+  const cfg = staticIpOf(values);
+  const views = source.kind === 'snapshot' ? [loadSnapshot(source.path)] : await liveViews(source.kubeconfig, settle);
+  const list = persistentFindings(views, cfg);
+  process.stdout.write(output === 'json' ? formatJsonLines(list) : formatFindingsTable(list));
+  return hasErrors(list) ? 1 : 0;
+}

@@ -1,0 +1,253 @@
+// A ClusterView from one-off LISTs against the API server (CLI `check`/`reconcile` against a live cluster), and
+// by-name GETs of the objects a decision rests on (FreshReader: fresh evidence before a write or a denial).
+// Objects go through the same addObject/trim path as a snapshot, so live and snapshot views are built alike.
+import * as k8s from '@kubernetes/client-node';
+import { FreshReader } from '../admission/handler';
+import { KubeObject, endpointFacts, podFacts, statefulSetFacts, vmFacts, vmiFacts } from '../model/trim';
+import { SPIDERPOOL_GROUP, SPIDERPOOL_VERSION, nsName } from '../model/types';
+import { FreshObjects, IndexedView, ObjectRef, emptyFresh } from '../model/view';
+import { SnapshotError, addObject } from './snapshot';
+
+/** The cluster could not be read (CLI exit 2, one line). */
+export class ClusterReadError extends SnapshotError {}
+
+export const KUBEVIRT_GROUP = 'kubevirt.io';
+export const KUBEVIRT_VERSION = 'v1';
+
+/** HTTP status of a client-node error (ApiException.code), undefined for transport errors. */
+export function apiStatus(err: unknown): number | undefined {
+  const code = (err as { code?: unknown })?.code;
+  return typeof code === 'number' ? code : undefined;
+}
+
+/** One line naming the cause: HTTP status and the API server's message, or the transport error. */
+export function describeApiError(err: unknown): string {
+  const status = apiStatus(err);
+  if (status !== undefined) {
+    let message = '';
+    const body = (err as { body?: unknown }).body;
+    try {
+      const parsed = typeof body === 'string' ? JSON.parse(body) : body;
+      if (parsed && typeof parsed === 'object' && typeof (parsed as { message?: unknown }).message === 'string') {
+        message = (parsed as { message: string }).message;
+      }
+    } catch {
+      message = typeof body === 'string' ? body.slice(0, 200) : '';
+    }
+    return `HTTP ${status}${message ? `: ${message}` : ''}`;
+  }
+  const e = err as { code?: unknown; message?: unknown };
+  return `${typeof e?.code === 'string' ? `${e.code}: ` : ''}${String(e?.message ?? err)}`.replace(/\s*\n\s*/g, ' ');
+}
+
+/** Typed client-node objects carry Date instances; the trim functions read the JSON the API server sent. */
+function plain(o: unknown): KubeObject {
+  return JSON.parse(JSON.stringify(o)) as KubeObject;
+}
+
+interface Page {
+  items: unknown[];
+  next?: string;
+}
+
+async function listPaged(what: string, fetchPage: (cont: string | undefined) => Promise<Page>): Promise<KubeObject[]> {
+  const out: KubeObject[] = [];
+  let cont: string | undefined;
+  do {
+    let page: Page;
+    try {
+      page = await fetchPage(cont);
+    } catch (err) {
+      throw new ClusterReadError(`cannot list ${what}: ${describeApiError(err)}`);
+    }
+    for (const item of page.items) out.push(plain(item));
+    cont = page.next || undefined;
+  } while (cont);
+  return out;
+}
+
+export interface ListViewOptions {
+  /** LIST page size (default 500) */
+  pageSize?: number;
+  /** list VMIs/VMs: 'auto' (default) lists them when the kubevirt.io API exists */
+  kubevirt?: boolean | 'auto';
+}
+
+export interface ListedObjects {
+  pods: KubeObject[];
+  statefulSets: KubeObject[];
+  pools: KubeObject[];
+  endpoints: KubeObject[];
+  vmis: KubeObject[];
+  vms: KubeObject[];
+  kubevirt: boolean;
+}
+
+function withKind(items: KubeObject[], apiVersion: string, kind: string): KubeObject[] {
+  for (const i of items) {
+    i.apiVersion = apiVersion;
+    i.kind = kind;
+  }
+  return items;
+}
+
+/** Lists every kind the guard reads (pods, StatefulSets, pools, endpoints; VMIs/VMs when KubeVirt is installed). */
+export async function listObjects(kc: k8s.KubeConfig, opts: ListViewOptions = {}): Promise<ListedObjects> {
+  const limit = opts.pageSize ?? 500;
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const apps = kc.makeApiClient(k8s.AppsV1Api);
+  const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+  const customPage = async (group: string, version: string, plural: string, cont: string | undefined, clusterScoped: boolean): Promise<Page> => {
+    const params = { group, version, plural, limit, _continue: cont };
+    const res = (clusterScoped ? await custom.listClusterCustomObject(params) : await custom.listCustomObjectForAllNamespaces(params)) as {
+      items?: unknown[];
+      metadata?: { continue?: string };
+    };
+    return { items: res.items ?? [], next: res.metadata?.continue };
+  };
+  const [pods, statefulSets, pools, endpoints] = await Promise.all([
+    listPaged('pods', async (cont) => {
+      const res = await core.listPodForAllNamespaces({ limit, _continue: cont });
+      return { items: res.items, next: res.metadata?._continue };
+    }),
+    listPaged('statefulsets.apps', async (cont) => {
+      const res = await apps.listStatefulSetForAllNamespaces({ limit, _continue: cont });
+      return { items: res.items, next: res.metadata?._continue };
+    }),
+    listPaged('spiderippools', (cont) => customPage(SPIDERPOOL_GROUP, SPIDERPOOL_VERSION, 'spiderippools', cont, true)),
+    listPaged('spiderendpoints', (cont) => customPage(SPIDERPOOL_GROUP, SPIDERPOOL_VERSION, 'spiderendpoints', cont, false)),
+  ]);
+  let vmis: KubeObject[] = [];
+  let vms: KubeObject[] = [];
+  let kubevirt = false;
+  if (opts.kubevirt !== false) {
+    try {
+      const first = await customPage(KUBEVIRT_GROUP, KUBEVIRT_VERSION, 'virtualmachineinstances', undefined, false);
+      kubevirt = true;
+      vmis = first.items.map(plain);
+      if (first.next) {
+        vmis.push(...(await listPaged('virtualmachineinstances', (cont) => customPage(KUBEVIRT_GROUP, KUBEVIRT_VERSION, 'virtualmachineinstances', cont ?? first.next, false))));
+      }
+      vms = await listPaged('virtualmachines', (cont) => customPage(KUBEVIRT_GROUP, KUBEVIRT_VERSION, 'virtualmachines', cont, false));
+    } catch (err) {
+      // 404: the kubevirt.io API is not served (KubeVirt not installed); anything else is a real failure.
+      if (err instanceof ClusterReadError) throw err;
+      if (apiStatus(err) !== 404 || opts.kubevirt === true) {
+        throw new ClusterReadError(`cannot list virtualmachineinstances.kubevirt.io: ${describeApiError(err)}`);
+      }
+    }
+  }
+  return {
+    pods: withKind(pods, 'v1', 'Pod'),
+    statefulSets: withKind(statefulSets, 'apps/v1', 'StatefulSet'),
+    pools: withKind(pools, `${SPIDERPOOL_GROUP}/${SPIDERPOOL_VERSION}`, 'SpiderIPPool'),
+    endpoints: withKind(endpoints, `${SPIDERPOOL_GROUP}/${SPIDERPOOL_VERSION}`, 'SpiderEndpoint'),
+    vmis: withKind(vmis, `${KUBEVIRT_GROUP}/${KUBEVIRT_VERSION}`, 'VirtualMachineInstance'),
+    vms: withKind(vms, `${KUBEVIRT_GROUP}/${KUBEVIRT_VERSION}`, 'VirtualMachine'),
+    kubevirt,
+  };
+}
+
+/** Fills an IndexedView (a new one unless given) with listed objects. */
+export function viewFromListed(listed: ListedObjects, view = new IndexedView()): IndexedView {
+  for (const list of [listed.pods, listed.statefulSets, listed.pools, listed.endpoints, listed.vmis, listed.vms]) {
+    for (const o of list) addObject(view, o);
+  }
+  return view;
+}
+
+/** A ClusterView from one round of LISTs. */
+export async function listClusterView(kc: k8s.KubeConfig, opts: ListViewOptions = {}): Promise<IndexedView> {
+  return viewFromListed(await listObjects(kc, opts));
+}
+
+/** Loads a kubeconfig file (CLI --kubeconfig); an unusable file is exit 2 with one line. */
+export function loadKubeConfigFile(path: string): k8s.KubeConfig {
+  const kc = new k8s.KubeConfig();
+  try {
+    kc.loadFromFile(path);
+  } catch (err) {
+    throw new ClusterReadError(`cannot load kubeconfig ${path}: ${(err as Error).message}`);
+  }
+  if (!kc.getCurrentCluster()) throw new ClusterReadError(`kubeconfig ${path} has no current cluster`);
+  return kc;
+}
+
+/** By-name GETs of pods, StatefulSets, endpoints, VMIs and VMs; absent objects come back as null. */
+export class ApiFreshReader implements FreshReader {
+  private readonly core: k8s.CoreV1Api;
+  private readonly apps: k8s.AppsV1Api;
+  private readonly custom: k8s.CustomObjectsApi;
+  constructor(kc: k8s.KubeConfig) {
+    this.core = kc.makeApiClient(k8s.CoreV1Api);
+    this.apps = kc.makeApiClient(k8s.AppsV1Api);
+    this.custom = kc.makeApiClient(k8s.CustomObjectsApi);
+  }
+
+  private async get(read: () => Promise<unknown>): Promise<KubeObject | null> {
+    try {
+      return plain(await read());
+    } catch (err) {
+      if (apiStatus(err) === 404) return null;
+      throw err;
+    }
+  }
+
+  /** A 404 means absent: the VMI/VM does not exist, or KubeVirt is not installed at all. */
+  private async kubevirt<T>(read: () => Promise<unknown>, facts: (o: KubeObject) => T): Promise<T | null> {
+    const o = await this.get(read);
+    return o ? facts(o) : null;
+  }
+
+  async read(refs: ObjectRef[]): Promise<FreshObjects> {
+    const fresh = emptyFresh();
+    const seen = new Set<string>();
+    await Promise.all(
+      refs.map(async (r) => {
+        const key = nsName(r.namespace, r.name);
+        const id = `${r.kind}:${key}`;
+        if (seen.has(id)) return;
+        seen.add(id);
+        const { namespace, name } = r;
+        switch (r.kind) {
+          case 'pod': {
+            const o = await this.get(() => this.core.readNamespacedPod({ name, namespace }));
+            fresh.pods.set(key, o ? podFacts(o) : null);
+            return;
+          }
+          case 'statefulSet': {
+            const o = await this.get(() => this.apps.readNamespacedStatefulSet({ name, namespace }));
+            fresh.statefulSets.set(key, o ? statefulSetFacts(o) : null);
+            return;
+          }
+          case 'endpoint': {
+            const o = await this.get(() =>
+              this.custom.getNamespacedCustomObject({ group: SPIDERPOOL_GROUP, version: SPIDERPOOL_VERSION, namespace, plural: 'spiderendpoints', name }),
+            );
+            fresh.endpoints.set(key, o ? endpointFacts(o) : null);
+            return;
+          }
+          case 'vmi':
+            fresh.vmis.set(
+              key,
+              await this.kubevirt(
+                () => this.custom.getNamespacedCustomObject({ group: KUBEVIRT_GROUP, version: KUBEVIRT_VERSION, namespace, plural: 'virtualmachineinstances', name }),
+                vmiFacts,
+              ),
+            );
+            return;
+          case 'vm':
+            fresh.vms.set(
+              key,
+              await this.kubevirt(
+                () => this.custom.getNamespacedCustomObject({ group: KUBEVIRT_GROUP, version: KUBEVIRT_VERSION, namespace, plural: 'virtualmachines', name }),
+                vmFacts,
+              ),
+            );
+            return;
+        }
+      }),
+    );
+    return fresh;
+  }
+}

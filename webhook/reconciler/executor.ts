@@ -1,0 +1,582 @@
+// The executor: the only part of the reconciler that writes. For every planned action it re-reads the object it
+// writes and the objects the decision rests on, re-plans on that fresh state, judges the exact write with
+// guard.evaluate (as a guarded writer), and writes conditionally:
+// - pool status: PUT .../spiderippools/<name>/status carrying the fresh resourceVersion (409 → re-read, re-plan
+//   that pool, bounded retries); releases are uid-conditional (a key is removed only while it still holds the
+//   planned podUid);
+// - endpoint: DELETE with preconditions {uid, resourceVersion} of the object judged; Spiderpool's finalizer is then
+//   removed by a JSON patch whose `test` ops pin uid, resourceVersion and the finalizer entry, and only once no pool
+//   records the endpoint's IPs under its uid (release before forget).
+// Writes are rate-limited; dry-run judges everything and writes nothing.
+import * as k8s from '@kubernetes/client-node';
+import { randomBytes } from 'node:crypto';
+import { Logger } from '../audit/logger';
+import { violationMessage } from '../guard/rules';
+import { parseAllocatedIPs, serializeAllocatedIPs } from '../model/allocations';
+import { parseOrdinalName } from '../model/lifecycle';
+import { KubeObject, endpointFacts, poolFacts } from '../model/trim';
+import { EndpointFacts, PoolFacts, SPIDERPOOL_GROUP, SPIDERPOOL_VERSION, SPIDER_FINALIZER, StaticIpConfig, nsName, splitNsName } from '../model/types';
+import { ClusterView, FreshObjects, ObjectRef, OverlayView } from '../model/view';
+import { FreshReader } from '../admission/handler';
+import { ApiFreshReader, apiStatus, describeApiError } from '../cluster/list-view';
+import { Finding, countMismatch, isMalformedPool } from './findings';
+import { ReconcilerMetrics } from './metrics';
+import { Action, endpointAction, recordAction, recordedUnderUid, restoreAction } from './plan';
+import { checkEndpointDelete, checkEndpointUpdate, checkPoolStatusWrite } from './selfcheck';
+
+// ---------------------------------------------------------------------------------------------------------------
+// API access
+
+export interface JsonPatchOp {
+  op: 'test' | 'remove' | 'add' | 'replace';
+  path: string;
+  value?: unknown;
+}
+
+export interface EventSpec {
+  /** namespace of the Event (the object's; "default" for cluster-scoped objects) */
+  namespace: string;
+  involvedObject: { apiVersion: string; kind: string; name: string; namespace?: string; uid?: string; resourceVersion?: string };
+  type: 'Normal' | 'Warning';
+  reason: string;
+  action: string;
+  message: string;
+}
+
+/** What the executor needs from the API server; KubeReconcileClient in production, fakes in unit tests. */
+export interface ReconcileClient extends FreshReader {
+  getPool(name: string): Promise<KubeObject | null>;
+  replacePoolStatus(name: string, body: KubeObject): Promise<KubeObject>;
+  getEndpoint(namespace: string, name: string): Promise<KubeObject | null>;
+  deleteEndpoint(namespace: string, name: string, preconditions: { uid: string; resourceVersion: string }): Promise<void>;
+  patchEndpoint(namespace: string, name: string, ops: JsonPatchOp[]): Promise<KubeObject>;
+  createEvent(event: EventSpec): Promise<void>;
+}
+
+export const EVENT_COMPONENT = 'spiderpool-guard';
+const POOL_API = { group: SPIDERPOOL_GROUP, version: SPIDERPOOL_VERSION };
+
+function orNull<T>(p: Promise<T>): Promise<T | null> {
+  return p.catch((err: unknown) => {
+    if (apiStatus(err) === 404) return null;
+    throw err;
+  });
+}
+
+export class KubeReconcileClient implements ReconcileClient {
+  private readonly custom: k8s.CustomObjectsApi;
+  private readonly core: k8s.CoreV1Api;
+  private readonly fresh: ApiFreshReader;
+
+  constructor(
+    kc: k8s.KubeConfig,
+    private readonly reportingInstance = EVENT_COMPONENT,
+  ) {
+    this.custom = kc.makeApiClient(k8s.CustomObjectsApi);
+    this.core = kc.makeApiClient(k8s.CoreV1Api);
+    this.fresh = new ApiFreshReader(kc);
+  }
+
+  read(refs: ObjectRef[]): Promise<FreshObjects> {
+    return this.fresh.read(refs);
+  }
+  getPool(name: string) {
+    return orNull(this.custom.getClusterCustomObject({ ...POOL_API, plural: 'spiderippools', name }) as Promise<KubeObject>);
+  }
+  async replacePoolStatus(name: string, body: KubeObject) {
+    return (await this.custom.replaceClusterCustomObjectStatus({ ...POOL_API, plural: 'spiderippools', name, body })) as KubeObject;
+  }
+  getEndpoint(namespace: string, name: string) {
+    return orNull(this.custom.getNamespacedCustomObject({ ...POOL_API, namespace, plural: 'spiderendpoints', name }) as Promise<KubeObject>);
+  }
+  async deleteEndpoint(namespace: string, name: string, preconditions: { uid: string; resourceVersion: string }) {
+    await this.custom.deleteNamespacedCustomObject({ ...POOL_API, namespace, plural: 'spiderendpoints', name, body: { preconditions } });
+  }
+  async patchEndpoint(namespace: string, name: string, ops: JsonPatchOp[]) {
+    return (await this.custom.patchNamespacedCustomObject(
+      { ...POOL_API, namespace, plural: 'spiderendpoints', name, body: ops },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch),
+    )) as KubeObject;
+  }
+  async createEvent(e: EventSpec) {
+    const now = new Date();
+    const base = e.involvedObject.name.toLowerCase().replace(/[^a-z0-9.-]/g, '-').slice(0, 200);
+    await this.core.createNamespacedEvent({
+      namespace: e.namespace,
+      body: {
+        metadata: { name: `${base}.${now.getTime().toString(16)}${randomBytes(3).toString('hex')}`, namespace: e.namespace },
+        involvedObject: e.involvedObject,
+        type: e.type,
+        reason: e.reason,
+        action: e.action,
+        message: e.message.length > 1000 ? `${e.message.slice(0, 997)}...` : e.message,
+        firstTimestamp: now,
+        lastTimestamp: now,
+        count: 1,
+        source: { component: EVENT_COMPONENT },
+        reportingComponent: EVENT_COMPONENT,
+        reportingInstance: this.reportingInstance,
+      },
+    });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Rate limiting
+
+export interface Clock {
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+export const realClock: Clock = {
+  now: () => Date.now(),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+};
+
+/** Token bucket: at most `perSecond` writes per second on average, bursts up to max(1, perSecond). */
+export class RateLimiter {
+  private tokens: number;
+  private last: number;
+  private readonly capacity: number;
+  private queue: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly perSecond: number,
+    private readonly clock: Clock = realClock,
+  ) {
+    this.capacity = Math.max(1, perSecond);
+    this.tokens = this.capacity;
+    this.last = clock.now();
+  }
+
+  /** Resolves when a write may go; calls are served in order. */
+  take(): Promise<void> {
+    const next = this.queue.then(() => this.takeOne());
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private async takeOne(): Promise<void> {
+    if (!(this.perSecond > 0) || !Number.isFinite(this.perSecond)) return;
+    for (;;) {
+      const now = this.clock.now();
+      this.tokens = Math.min(this.capacity, this.tokens + ((now - this.last) / 1000) * this.perSecond);
+      this.last = now;
+      if (this.tokens >= 1) {
+        this.tokens -= 1;
+        return;
+      }
+      await this.clock.sleep(Math.ceil(((1 - this.tokens) / this.perSecond) * 1000));
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Executor
+
+export type ActionOutcome = 'done' | 'dry-run' | 'stale' | 'gone' | 'blocked' | 'deferred' | 'conflict' | 'failed';
+
+export interface ActionResult {
+  action: Action;
+  result: ActionOutcome;
+  detail?: string;
+}
+
+export interface WriteHookInfo {
+  kind: 'poolStatus' | 'endpointDelete' | 'endpointFinalizer';
+  name: string;
+  namespace?: string;
+}
+
+export interface ExecutorOptions {
+  client: ReconcileClient;
+  staticIp: StaticIpConfig;
+  /** our identity in the guard self-check, e.g. system:serviceaccount:kube-system:spiderpool-guard */
+  user: string;
+  log: Logger;
+  metrics?: ReconcilerMetrics;
+  /** judge everything, write nothing (logged and counted as result "dry-run") */
+  dryRun?: boolean;
+  /** writes per second (default 5) */
+  maxWritesPerSecond?: number;
+  /** 409 retries per pool / endpoint (default 3) */
+  maxConflictRetries?: number;
+  /** emit core v1 Events (default true) */
+  events?: boolean;
+  clock?: Clock;
+  /** test hook: runs after the fresh re-read and judgement, just before each write */
+  beforeWrite?: (info: WriteHookInfo) => Promise<void> | void;
+}
+
+/** A view with some pools replaced by freshly read ones. */
+class PoolOverlay extends OverlayView {
+  constructor(
+    base: ClusterView,
+    fresh: FreshObjects,
+    private readonly pools: Map<string, PoolFacts | null>,
+  ) {
+    super(base, fresh);
+  }
+  override pool(name: string) {
+    return this.pools.has(name) ? (this.pools.get(name) ?? undefined) : super.pool(name);
+  }
+}
+
+/** Objects a decision about the name ns/name rests on: the pod (or the VMI's pods), the StatefulSet, VMI, VM, endpoint. */
+function nameEvidence(namespace: string, name: string, cfg: StaticIpConfig): ObjectRef[] {
+  const refs: ObjectRef[] = [
+    { kind: 'pod', namespace, name },
+    { kind: 'endpoint', namespace, name },
+  ];
+  const parsed = parseOrdinalName(name);
+  if (parsed && cfg.statefulSet) refs.push({ kind: 'statefulSet', namespace, name: parsed.set });
+  if (cfg.kubevirt) refs.push({ kind: 'vmi', namespace, name }, { kind: 'vm', namespace, name });
+  return refs;
+}
+
+function objectStatus(o: KubeObject): Record<string, unknown> {
+  const s = o.status;
+  return s && typeof s === 'object' && !Array.isArray(s) ? (s as Record<string, unknown>) : {};
+}
+
+const EVENT_REASON: Record<Action['action'], string> = {
+  RELEASE_IP: 'SpiderpoolGuardReleasedIP',
+  RESTORE_RECORD: 'SpiderpoolGuardRestoredRecord',
+  FIX_COUNT: 'SpiderpoolGuardFixedCount',
+  DELETE_ENDPOINT: 'SpiderpoolGuardDeletedEndpoint',
+};
+export const CONFLICT_EVENT_REASON = 'SpiderpoolGuardIPConflict';
+
+export class Executor {
+  private readonly limiter: RateLimiter;
+  private readonly retries: number;
+
+  constructor(private readonly o: ExecutorOptions) {
+    this.limiter = new RateLimiter(o.maxWritesPerSecond ?? 5, o.clock ?? realClock);
+    this.retries = o.maxConflictRetries ?? 3;
+  }
+
+  /** Executes settled actions of one plan: pool writes first (release before forget), then endpoint deletes. */
+  async execute(actions: Action[], view: ClusterView): Promise<ActionResult[]> {
+    const results: ActionResult[] = [];
+    const byPool = new Map<string, Action[]>();
+    for (const a of actions) {
+      if (a.action === 'DELETE_ENDPOINT' || !a.pool) continue;
+      const list = byPool.get(a.pool);
+      if (list) list.push(a);
+      else byPool.set(a.pool, [a]);
+    }
+    for (const [pool, planned] of byPool) results.push(...(await this.guarded(planned, () => this.executePool(pool, planned, view))));
+    for (const a of actions) {
+      if (a.action !== 'DELETE_ENDPOINT') continue;
+      results.push(...(await this.guarded([a], async () => [await this.executeEndpoint(a, view)])));
+    }
+    for (const r of results) this.record(r);
+    return results;
+  }
+
+  /** Emits a Warning Event on each pod of a conflict the reconciler will not fix. */
+  async reportConflict(f: Finding): Promise<void> {
+    if (this.o.events === false || this.o.dryRun) return;
+    for (const p of f.pods ?? []) {
+      const n = splitNsName(p.name);
+      if (!n) continue;
+      await this.event({
+        namespace: n.namespace,
+        involvedObject: { apiVersion: 'v1', kind: 'Pod', name: n.name, namespace: n.namespace, uid: p.uid },
+        type: 'Warning',
+        reason: CONFLICT_EVENT_REASON,
+        action: 'Detect',
+        message: `IP_CONFLICT: ${f.message}. Not fixed automatically: restart one of the pods so it gets a fresh IP.`,
+      });
+    }
+  }
+
+  private async guarded(planned: Action[], run: () => Promise<ActionResult[]>): Promise<ActionResult[]> {
+    try {
+      return await run();
+    } catch (err) {
+      const detail = describeApiError(err);
+      for (const a of planned) this.o.log.error({ err, ...this.logFields(a) }, `reconcile action failed: ${a.message}: ${detail}`);
+      return planned.map((a) => ({ action: a, result: 'failed' as const, detail }));
+    }
+  }
+
+  private logFields(a: Action) {
+    return {
+      action: a.action,
+      reason: a.reason,
+      pool: a.pool,
+      ip: a.ip,
+      pod: a.record?.pod,
+      podUid: a.record?.podUid ?? a.endpoint?.podUid,
+      endpoint: a.endpoint?.name,
+      endpointUid: a.endpoint?.objectUid,
+    };
+  }
+
+  private record(r: ActionResult): void {
+    this.o.metrics?.actions.inc({ action: r.action.action, reason: r.action.reason, result: r.result });
+    const fields = { ...this.logFields(r.action), result: r.result, detail: r.detail, dryRun: this.o.dryRun || undefined };
+    if (r.result === 'failed' || r.result === 'blocked') this.o.log.error(fields, `reconcile ${r.action.action} ${r.result}: ${r.action.message}${r.detail ? `: ${r.detail}` : ''}`);
+    else if (r.result === 'done' || r.result === 'dry-run') this.o.log.info(fields, `reconcile ${r.action.action} ${r.result}: ${r.action.message}`);
+    else this.o.log.info(fields, `reconcile ${r.action.action} skipped (${r.result}): ${r.detail ?? r.action.message}`);
+  }
+
+  private async event(e: EventSpec): Promise<void> {
+    if (this.o.events === false || this.o.dryRun) return;
+    try {
+      await this.o.client.createEvent(e);
+    } catch (err) {
+      this.o.log.warn({ err, reason: e.reason, object: e.involvedObject }, `could not emit event ${e.reason}: ${describeApiError(err)}`);
+    }
+  }
+
+  private async beforeWrite(info: WriteHookInfo): Promise<void> {
+    await this.limiter.take();
+    if (this.o.beforeWrite) await this.o.beforeWrite(info);
+  }
+
+  // -- pools -----------------------------------------------------------------------------------------------------
+
+  private async executePool(name: string, planned: Action[], base: ClusterView): Promise<ActionResult[]> {
+    const cfg = this.o.staticIp;
+    let last: ActionResult[] = [];
+    for (let attempt = 0; attempt <= this.retries; attempt++) {
+      const obj = await this.o.client.getPool(name);
+      if (!obj) return planned.map((a) => ({ action: a, result: 'gone', detail: `pool ${name} no longer exists` }));
+      const fresh = poolFacts(obj);
+      if (isMalformedPool(fresh)) return planned.map((a) => ({ action: a, result: 'blocked', detail: `pool ${name} allocatedIPs is malformed` }));
+      const refs: ObjectRef[] = [];
+      for (const a of planned) {
+        const n = a.record && splitNsName(a.record.pod);
+        if (n) refs.push(...nameEvidence(n.namespace, n.name, cfg));
+      }
+      const view = new PoolOverlay(base, await this.o.client.read(refs), new Map([[name, fresh]]));
+      const results: ActionResult[] = [];
+      let todo: Action[] = [];
+      for (const a of planned) {
+        const verdict = this.rejudgePoolAction(a, view, fresh);
+        if (verdict) results.push({ action: a, ...verdict });
+        else todo.push(a);
+      }
+      if (todo.length === 0) return results;
+      // Build the write from the object as read: other keys (even ones we cannot judge) are kept byte-for-byte.
+      let write = buildPoolWrite(obj, fresh, todo);
+      const violations = checkPoolStatusWrite(view, cfg, this.o.user, obj, write);
+      if (violations.length > 0) {
+        const bad = new Set(violations.map((v) => v.ip));
+        const blamed = (a: Action) => bad.has(undefined) || bad.has(a.ip) || a.action === 'FIX_COUNT';
+        for (const a of todo.filter(blamed)) {
+          results.push({ action: a, result: 'blocked', detail: violations.filter((v) => v.ip === a.ip || v.ip === undefined).map(violationMessage).join('; ') || violations.map(violationMessage).join('; ') });
+        }
+        todo = todo.filter((a) => !blamed(a));
+        if (todo.length === 0) return results;
+        write = buildPoolWrite(obj, fresh, todo);
+        if (checkPoolStatusWrite(view, cfg, this.o.user, obj, write).length > 0) {
+          return [...results, ...todo.map((a) => ({ action: a, result: 'blocked' as const, detail: 'the guard denies the remaining write' }))];
+        }
+      }
+      if (this.o.dryRun) return [...results, ...todo.map((a) => ({ action: a, result: 'dry-run' as const }))];
+      await this.beforeWrite({ kind: 'poolStatus', name });
+      try {
+        await this.o.client.replacePoolStatus(name, write);
+      } catch (err) {
+        if (apiStatus(err) === 409) {
+          this.o.log.debug({ pool: name, attempt }, `pool ${name} changed since read (409): re-reading and re-planning`);
+          last = [...results, ...todo.map((a) => ({ action: a, result: 'conflict' as const, detail: `pool ${name} kept changing (409 after ${attempt + 1} attempts)` }))];
+          continue;
+        }
+        const detail = describeApiError(err);
+        return [...results, ...todo.map((a) => ({ action: a, result: 'failed' as const, detail }))];
+      }
+      for (const a of todo) await this.poolEvent(a, obj);
+      return [...results, ...todo.map((a) => ({ action: a, result: 'done' as const }))];
+    }
+    return last;
+  }
+
+  /** Undefined when the action still holds on the fresh state; else why not. */
+  private rejudgePoolAction(a: Action, view: ClusterView, fresh: PoolFacts): { result: ActionOutcome; detail: string } | undefined {
+    const cfg = this.o.staticIp;
+    if (a.action === 'FIX_COUNT') {
+      return countMismatch(fresh) ? undefined : { result: 'gone', detail: `allocatedIPCount of pool ${fresh.name} is already right` };
+    }
+    if (a.action === 'RELEASE_IP') {
+      const rec = fresh.records.get(a.ip!);
+      if (!rec || rec.pod !== a.record!.pod || rec.podUid !== a.record!.podUid) {
+        return { result: 'gone', detail: `IP ${a.ip} of pool ${fresh.name} is no longer recorded for ${a.record!.pod} uid ${a.record!.podUid}` };
+      }
+      const again = recordAction(view, cfg, fresh, a.ip!, rec);
+      if (!again || again.action !== 'RELEASE_IP') {
+        return { result: 'stale', detail: `fresh state no longer calls for releasing IP ${a.ip} (${a.record!.pod} uid ${a.record!.podUid})` };
+      }
+      return undefined;
+    }
+    if (a.action === 'RESTORE_RECORD') {
+      if (fresh.records.has(a.ip!)) return { result: 'gone', detail: `IP ${a.ip} is recorded in pool ${fresh.name} again` };
+      const n = splitNsName(a.record!.pod)!;
+      const ep = view.endpoint(n.namespace, n.name);
+      const again = ep && restoreAction(view, cfg, fresh, ep, a.ip!);
+      if (!again || again.record!.podUid !== a.record!.podUid) {
+        return { result: 'stale', detail: `fresh state no longer calls for restoring IP ${a.ip} for ${a.record!.pod} uid ${a.record!.podUid}` };
+      }
+      return undefined;
+    }
+    return { result: 'stale', detail: 'not a pool action' };
+  }
+
+  private async poolEvent(a: Action, obj: KubeObject): Promise<void> {
+    const meta = (obj.metadata ?? {}) as { name?: string; uid?: string };
+    await this.event({
+      namespace: 'default',
+      involvedObject: { apiVersion: `${SPIDERPOOL_GROUP}/${SPIDERPOOL_VERSION}`, kind: 'SpiderIPPool', name: meta.name ?? a.pool!, uid: meta.uid },
+      type: 'Normal',
+      reason: EVENT_REASON[a.action],
+      action: a.action,
+      message: `${a.action} (${a.reason}): ${a.message}`,
+    });
+    if (a.action === 'RESTORE_RECORD' && a.pods?.[0]) {
+      const n = splitNsName(a.pods[0].name)!;
+      await this.event({
+        namespace: n.namespace,
+        involvedObject: { apiVersion: 'v1', kind: 'Pod', name: n.name, namespace: n.namespace, uid: a.pods[0].uid },
+        type: 'Normal',
+        reason: EVENT_REASON[a.action],
+        action: a.action,
+        message: `${a.action} (${a.reason}): ${a.message}`,
+      });
+    }
+  }
+
+  // -- endpoints -------------------------------------------------------------------------------------------------
+
+  private async executeEndpoint(a: Action, base: ClusterView): Promise<ActionResult> {
+    const cfg = this.o.staticIp;
+    const judged = a.endpoint!;
+    const n = splitNsName(judged.name)!;
+    let deleted = false;
+    for (let attempt = 0; attempt <= this.retries + 1; attempt++) {
+      const obj = await this.o.client.getEndpoint(n.namespace, n.name);
+      if (!obj) return deleted ? { action: a, result: 'done' } : { action: a, result: 'gone', detail: `SpiderEndpoint ${judged.name} no longer exists` };
+      const fe = endpointFacts(obj);
+      if (fe.objectUid !== judged.objectUid || fe.podUid !== judged.podUid) {
+        return {
+          action: a,
+          result: deleted ? 'done' : 'stale',
+          detail: `SpiderEndpoint ${judged.name} was replaced (object uid ${fe.objectUid}, current.uid ${fe.podUid}; judged ${judged.objectUid}, ${judged.podUid})`,
+        };
+      }
+      const view = await this.freshEndpointView(fe, base);
+      if (!deleted) {
+        const again = endpointAction(view, cfg, fe);
+        if (!again) return { action: a, result: 'stale', detail: `fresh state no longer calls for deleting SpiderEndpoint ${judged.name} uid ${fe.podUid}` };
+      }
+      const pending = recordedUnderUid(view, fe);
+      if (pending.length > 0) {
+        return {
+          action: a,
+          result: deleted ? 'done' : 'deferred',
+          detail: `pools still record ${pending.map((p) => `${p.ip} (${p.pool})`).join(', ')} under uid ${fe.podUid}: release first`,
+        };
+      }
+      if (!fe.deleting) {
+        const violations = checkEndpointDelete(view, cfg, this.o.user, obj);
+        if (violations.length > 0) return { action: a, result: 'blocked', detail: violations.map(violationMessage).join('; ') };
+        if (this.o.dryRun) return { action: a, result: 'dry-run' };
+        await this.beforeWrite({ kind: 'endpointDelete', name: n.name, namespace: n.namespace });
+        try {
+          await this.o.client.deleteEndpoint(n.namespace, n.name, { uid: fe.objectUid, resourceVersion: fe.resourceVersion });
+        } catch (err) {
+          const status = apiStatus(err);
+          if (status === 404) return { action: a, result: 'gone', detail: `SpiderEndpoint ${judged.name} no longer exists` };
+          if (status === 409) continue; // changed or replaced since read: re-read and re-judge
+          return { action: a, result: 'failed', detail: describeApiError(err) };
+        }
+        deleted = true;
+        await this.endpointEvent(a, fe);
+        if (!fe.finalizers.includes(SPIDER_FINALIZER)) return { action: a, result: 'done' };
+        continue; // re-read: the object now waits for Spiderpool's finalizer
+      }
+      const idx = fe.finalizers.indexOf(SPIDER_FINALIZER);
+      if (idx < 0) return { action: a, result: deleted ? 'done' : 'gone', detail: deleted ? undefined : `SpiderEndpoint ${judged.name} is already being deleted` };
+      const next = { ...obj, metadata: { ...(obj.metadata as object), finalizers: fe.finalizers.filter((_, i) => i !== idx) } };
+      const violations = checkEndpointUpdate(view, cfg, this.o.user, obj, next);
+      if (violations.length > 0) return { action: a, result: 'blocked', detail: violations.map(violationMessage).join('; ') };
+      if (this.o.dryRun) return { action: a, result: 'dry-run' };
+      await this.beforeWrite({ kind: 'endpointFinalizer', name: n.name, namespace: n.namespace });
+      try {
+        await this.o.client.patchEndpoint(n.namespace, n.name, [
+          { op: 'test', path: '/metadata/uid', value: fe.objectUid },
+          { op: 'test', path: '/metadata/resourceVersion', value: fe.resourceVersion },
+          { op: 'test', path: `/metadata/finalizers/${idx}`, value: SPIDER_FINALIZER },
+          { op: 'remove', path: `/metadata/finalizers/${idx}` },
+        ]);
+      } catch (err) {
+        const status = apiStatus(err);
+        if (status === 404) return { action: a, result: deleted ? 'done' : 'gone' };
+        if (status === 409 || status === 422) continue; // a test op failed: the object changed; re-read
+        return { action: a, result: 'failed', detail: describeApiError(err) };
+      }
+      if (!deleted) await this.endpointEvent(a, fe);
+      return { action: a, result: 'done' };
+    }
+    return { action: a, result: deleted ? 'done' : 'conflict', detail: `SpiderEndpoint ${judged.name} kept changing` };
+  }
+
+  private async freshEndpointView(fe: EndpointFacts, base: ClusterView): Promise<ClusterView> {
+    const refs = nameEvidence(fe.namespace, fe.name, this.o.staticIp).filter((r) => r.kind !== 'endpoint');
+    const fresh = await this.o.client.read(refs);
+    fresh.endpoints.set(nsName(fe.namespace, fe.name), fe);
+    const pools = new Map<string, PoolFacts | null>();
+    for (const poolName of new Set(fe.ips.map((i) => i.pool))) {
+      const p = await this.o.client.getPool(poolName);
+      pools.set(poolName, p ? poolFacts(p) : null);
+    }
+    return new PoolOverlay(base, fresh, pools);
+  }
+
+  private async endpointEvent(a: Action, fe: EndpointFacts): Promise<void> {
+    await this.event({
+      namespace: fe.namespace,
+      involvedObject: {
+        apiVersion: `${SPIDERPOOL_GROUP}/${SPIDERPOOL_VERSION}`,
+        kind: 'SpiderEndpoint',
+        name: fe.name,
+        namespace: fe.namespace,
+        uid: fe.objectUid,
+        resourceVersion: fe.resourceVersion,
+      },
+      type: 'Normal',
+      reason: EVENT_REASON[a.action],
+      action: a.action,
+      message: `${a.action} (${a.reason}): ${a.message}`,
+    });
+  }
+}
+
+/** The status PUT body: the object as read, with released keys removed (uid-conditional), restored keys added, count set. */
+export function buildPoolWrite(obj: KubeObject, fresh: PoolFacts, todo: Action[]): KubeObject {
+  const status = { ...objectStatus(obj) };
+  const parsed = parseAllocatedIPs(status.allocatedIPs, { subnet: fresh.subnet, family: fresh.family });
+  const entries: Record<string, unknown> = { ...(parsed.raw ?? {}) };
+  let changed = false;
+  for (const a of todo) {
+    if (a.action === 'RELEASE_IP' && a.ip && fresh.records.get(a.ip)?.podUid === a.record?.podUid) {
+      delete entries[a.ip];
+      changed = true;
+    }
+    if (a.action === 'RESTORE_RECORD' && a.ip && a.record && !(a.ip in entries)) {
+      entries[a.ip] = { pod: a.record.pod, podUid: a.record.podUid };
+      changed = true;
+    }
+  }
+  if (changed) {
+    const text = serializeAllocatedIPs(entries);
+    if (text === undefined) delete status.allocatedIPs;
+    else status.allocatedIPs = text;
+  }
+  status.allocatedIPCount = Object.keys(entries).length;
+  return { ...obj, status };
+}

@@ -1,0 +1,75 @@
+// Prometheus metrics of the reconciler, registered once per registry (serve passes its process registry).
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { FINDINGS, SEVERITY } from './findings';
+
+export interface ReconcilerMetrics {
+  registry: Registry;
+  /** actions by kind, reason and result (done, dry-run, stale, gone, blocked, deferred, conflict, failed) */
+  actions: Counter<'action' | 'reason' | 'result'>;
+  /** findings of the last pass, by kind (all findings, settled or not) */
+  findings: Gauge<'finding' | 'severity'>;
+  /** findings that persisted across the settle interval, by kind */
+  settledFindings: Gauge<'finding' | 'severity'>;
+  passDuration: Histogram<'result'>;
+  passes: Counter<'result'>;
+  lastSuccess: Gauge;
+  leader: Gauge;
+}
+
+const byRegistry = new WeakMap<Registry, ReconcilerMetrics>();
+
+export function createReconcilerMetrics(registry: Registry = new Registry()): ReconcilerMetrics {
+  const existing = byRegistry.get(registry);
+  if (existing) return existing;
+  const registers = [registry];
+  const m: ReconcilerMetrics = {
+    registry,
+    actions: new Counter({
+      name: 'spiderpool_guard_reconcile_actions_total',
+      help: 'Reconciler actions by action, reason and result (done, dry-run, stale, gone, blocked, deferred, conflict, failed)',
+      labelNames: ['action', 'reason', 'result'],
+      registers,
+    }),
+    findings: new Gauge({
+      name: 'spiderpool_guard_reconcile_findings',
+      help: 'Findings of the last reconcile pass, by finding and severity',
+      labelNames: ['finding', 'severity'],
+      registers,
+    }),
+    settledFindings: new Gauge({
+      name: 'spiderpool_guard_reconcile_settled_findings',
+      help: 'Findings of the last reconcile pass that persisted across the settle interval, by finding and severity',
+      labelNames: ['finding', 'severity'],
+      registers,
+    }),
+    passDuration: new Histogram({
+      name: 'spiderpool_guard_reconcile_pass_duration_seconds',
+      help: 'Duration of a reconcile pass (findings, plan and writes), by result',
+      labelNames: ['result'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers,
+    }),
+    passes: new Counter({
+      name: 'spiderpool_guard_reconcile_passes_total',
+      help: 'Reconcile passes by result (success, error, skipped_unsynced)',
+      labelNames: ['result'],
+      registers,
+    }),
+    lastSuccess: new Gauge({
+      name: 'spiderpool_guard_reconcile_last_success_timestamp_seconds',
+      help: 'Unix time of the end of the last successful reconcile pass',
+      registers,
+    }),
+    leader: new Gauge({
+      name: 'spiderpool_guard_reconcile_leader',
+      help: '1 while this replica holds the reconciler lease',
+      registers,
+    }),
+  };
+  for (const f of FINDINGS) {
+    m.findings.set({ finding: f, severity: SEVERITY[f] }, 0);
+    m.settledFindings.set({ finding: f, severity: SEVERITY[f] }, 0);
+  }
+  byRegistry.set(registry, m);
+  return m;
+}
