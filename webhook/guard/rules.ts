@@ -63,5 +63,15 @@ export function violationMessage(v: Violation): string {
       `live pod ${p.name} uid ${p.uid} phase ${p.phase || 'Unknown'}${p.deleting ? ' (deleting)' : ''} IPs [${p.observedIPs.join(',')}]`,
     );
   }
-  return `${v.rule}: ${parts.join(', ')}${parts.length ? ': ' : ''}${v.detail}`;
+  return oneLine(`${v.rule}: ${parts.join(', ')}${parts.length ? ': ' : ''}${v.detail}`);
+}
+
+/**
+ * Messages quote strings the writer chose (allocatedIPs keys, record pod names): escape line breaks and other control
+ * characters so a violation stays one line of status.message and cannot forge another rule's line (contract §4).
+ */
+function oneLine(text: string): string {
+  const named: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, (c) => named[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
