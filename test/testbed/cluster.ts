@@ -45,6 +45,7 @@ export const CONTROLLERS = [
   'cronjob-controller',
   'ttl-after-finished-controller',
   'disruption-controller',
+  'clusterrole-aggregation-controller',
 ];
 
 export interface Credentials {

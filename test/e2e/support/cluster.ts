@@ -170,10 +170,67 @@ export async function createTestNamespace(prefix: string, labels: Record<string,
   return name;
 }
 
-/** Deletes a namespace (kube-controller-manager's namespace controller empties it); does not wait. */
-export async function deleteTestNamespace(name: string): Promise<void> {
+/**
+ * Deletes a namespace and unblocks its termination: with no kubelet, pods bound to a node would stay Terminating
+ * forever, and SpiderEndpoints carry the `spiderpool.spidernet.io` finalizer that only Spiderpool would remove.
+ * So after the delete it force-deletes the pods and strips the endpoints' finalizers (as admin, which bypasses no
+ * admission webhook: configure webhooks so they do not deny this, e.g. exempt users, or delete them first).
+ * With `wait`, resolves once the namespace is gone.
+ */
+export async function deleteTestNamespace(name: string, opts: { wait?: boolean; timeoutMs?: number } = {}): Promise<void> {
+  const { core, custom } = adminClients();
   try {
-    await adminClients().core.deleteNamespace({ name });
+    await core.deleteNamespace({ name });
+  } catch (err) {
+    if (apiErrorCode(err) === 404) return;
+    throw err;
+  }
+  const unblock = async () => {
+    const pods = await core.listNamespacedPod({ namespace: name });
+    for (const pod of pods.items) await forceDeletePod(core, name, pod.metadata?.name ?? '');
+    const endpoints = (await custom.listNamespacedCustomObject({ group: 'spiderpool.spidernet.io', version: 'v2beta1', plural: 'spiderendpoints', namespace: name })) as {
+      items: { metadata: k8s.V1ObjectMeta }[];
+    };
+    for (const ep of endpoints.items) {
+      if (!ep.metadata.finalizers?.length) continue;
+      await custom
+        .patchNamespacedCustomObject(
+          { group: 'spiderpool.spidernet.io', version: 'v2beta1', plural: 'spiderendpoints', namespace: name, name: ep.metadata.name ?? '', body: { metadata: { finalizers: null } } },
+          k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+        )
+        .catch((err: unknown) => {
+          if (apiErrorCode(err) !== 404) throw err;
+        });
+    }
+  };
+  await unblock();
+  if (opts.wait) {
+    await waitFor(
+      `namespace ${name} deleted`,
+      async () => {
+        try {
+          await core.readNamespace({ name });
+        } catch (err) {
+          if (apiErrorCode(err) === 404) return true;
+          throw err;
+        }
+        await unblock(); // controllers may still have been creating objects
+        return false;
+      },
+      opts.timeoutMs ?? 60000,
+      500,
+    );
+  }
+}
+
+/**
+ * Deletes a pod immediately (gracePeriodSeconds 0). Needed for pods bound to a node: without a kubelet a normal
+ * delete only sets deletionTimestamp and the pod stays Terminating (which is also how tests can simulate a pod
+ * "being deleted"). 404 is ignored.
+ */
+export async function forceDeletePod(core: k8s.CoreV1Api, namespace: string, name: string): Promise<void> {
+  try {
+    await core.deleteNamespacedPod({ name, namespace, gracePeriodSeconds: 0 });
   } catch (err) {
     if (apiErrorCode(err) !== 404) throw err;
   }
