@@ -303,12 +303,24 @@ class SelfManaged implements SelfManagedTlsSource {
     };
   }
 
-  private async readConfigs(): Promise<Array<{ kind: ConfigKind; name: string; view: WebhookConfigView | undefined }>> {
+  private async readConfigs(): Promise<Array<{ kind: ConfigKind; name: string; view: WebhookConfigView | undefined; failed?: boolean }>> {
     const pairs: Array<[ConfigKind, string]> = [
       ['validating', this.opts.validatingWebhookName],
       ['mutating', this.opts.mutatingWebhookName],
     ];
-    return Promise.all(pairs.map(async ([kind, name]) => ({ kind, name, view: await this.client.readWebhookConfig(kind, name) })));
+    // A failed read (403: RBAC resourceNames not matching, API hiccup) must not block loading the serving cert:
+    // that configuration just counts as not injected (not ready) until a later cycle reads it.
+    return Promise.all(
+      pairs.map(async ([kind, name]) => {
+        try {
+          return { kind, name, view: await this.client.readWebhookConfig(kind, name) };
+        } catch (err) {
+          this.log.error({ err, kind, configuration: name }, 'cannot read webhook configuration; not ready, will retry');
+          this.retrySoon = true;
+          return { kind, name, view: undefined, failed: true };
+        }
+      }),
+    );
   }
 
   private load(bundle: CertBundle, facts: SecretFacts): void {
@@ -336,10 +348,13 @@ class SelfManaged implements SelfManagedTlsSource {
     }
   }
 
-  private async inject(bundlePem: string, configs: Array<{ kind: ConfigKind; name: string; view: WebhookConfigView | undefined }>): Promise<void> {
-    for (const { kind, name, view } of configs) {
+  private async inject(
+    bundlePem: string,
+    configs: Array<{ kind: ConfigKind; name: string; view: WebhookConfigView | undefined; failed?: boolean }>,
+  ): Promise<void> {
+    for (const { kind, name, view, failed } of configs) {
       if (!view) {
-        if (this.injected[kind] || this.lastError === undefined) {
+        if (!failed && (this.injected[kind] || this.lastError === undefined)) {
           this.log.warn({ kind, configuration: name }, 'webhook configuration not found; not ready, will retry');
         }
         this.injected[kind] = false;
