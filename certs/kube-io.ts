@@ -119,7 +119,8 @@ export class CertsKubeClient {
 
   /**
    * Applies a JSON Patch (application/json-patch+json, client-node's default) whose first op tests the
-   * resourceVersion. false when the object changed meanwhile (test failed: 409/422) or vanished (404).
+   * resourceVersion. false when the object changed meanwhile (a failed test op is HTTP 422, verified against
+   * kube-apiserver 1.34; 409 handled too) or vanished (404).
    */
   async patchWebhookConfig(kind: ConfigKind, name: string, ops: Array<Record<string, unknown>>): Promise<boolean> {
     try {

@@ -112,7 +112,7 @@ class SelfManaged implements SelfManagedTlsSource {
   constructor(private readonly opts: SelfManagedOptions) {
     this.client = new CertsKubeClient(opts.kubeConfig);
     this.now = opts.now ?? (() => new Date());
-    this.log = opts.logger.child({ component: 'certs', secret: `${opts.namespace}/${opts.secretName}` });
+    this.log = opts.logger.child({ secret: `${opts.namespace}/${opts.secretName}` });
     this.policy = {
       ...DEFAULT_POLICY,
       ...(opts.caValidityDays !== undefined ? { caValidityMs: opts.caValidityDays * DAY_MS } : {}),
