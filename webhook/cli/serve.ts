@@ -87,7 +87,7 @@ function tlsSourceFromFlags(values: Values, kc: KubeConfig, log: Logger, registr
   if (certFile || keyFile) {
     if (!certFile || !keyFile) throw new UsageError('serve: --tls-cert-file and --tls-key-file go together');
     if (secret) throw new UsageError('serve: choose TLS from files or --tls-secret, not both');
-    return fileTlsSource({ certFile, keyFile, caFile: str('tls-ca-file') });
+    return fileTlsSource({ certFile, keyFile, caFile: str('tls-ca-file'), logger: log.child({ component: 'certs' }), registry });
   }
   if (!secret) throw new UsageError('serve: a TLS source is required: --tls-cert-file/--tls-key-file or --tls-secret');
   const validating = str('validating-webhook');

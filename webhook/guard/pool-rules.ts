@@ -1,17 +1,24 @@
 // Rules for UPDATEs of spiderippools/status (contract §3, pool status table).
-import { AllocationDiff, ParsedAllocations, diffRecords, parseAllocatedIPs, poolFamily } from '../model/allocations';
+import { cachedScan, diffScans, emptyScan, sharedScanCache } from '../model/allocation-scan';
+import { AllocationDiff, PoolAddressing, diffRecords, parseAllocatedIPs, poolFamily } from '../model/allocations';
 import { isAlive, isRestartingStaticMember, isStaticEndpointType, statefulSetOfName } from '../model/lifecycle';
 import { KubeObject } from '../model/trim';
-import { PodFacts, StaticIpConfig, nsName, splitNsName } from '../model/types';
+import { MalformedEntry, PodFacts, StaticIpConfig, nsName, splitNsName } from '../model/types';
 import { ClusterView, ObjectRef } from '../model/view';
 import { aliveWithUid, nameRefs, podRef, podsOfRecordName, sameName, summarizePod } from './facts';
 import { Violation } from './rules';
 
 export interface PoolUpdate {
   pool: string;
-  oldParsed: ParsedAllocations;
-  newParsed: ParsedAllocations;
   diff: AllocationDiff;
+  /** problems of the new allocatedIPs */
+  malformed: MalformedEntry[];
+  /** the new allocatedIPs is not a JSON object at all */
+  unparseable: boolean;
+  /** number of keys in the new map, well-formed or not */
+  keyCount: number;
+  /** the decoded new map (undefined when unparseable); decoded on demand, only a repair needs it */
+  newEntries(): Record<string, unknown> | undefined;
 }
 
 function field(o: KubeObject | undefined, ...path: string[]): unknown {
@@ -23,15 +30,48 @@ function field(o: KubeObject | undefined, ...path: string[]): unknown {
   return cur;
 }
 
-/** Parses old and new allocatedIPs with the pool's addressing and diffs the well-formed records. */
+/** The general path: decode both values with JSON.parse and diff the well-formed records. */
+function parsedPoolUpdate(pool: string, oldValue: unknown, newValue: unknown, addressing: PoolAddressing): PoolUpdate {
+  const newParsed = parseAllocatedIPs(newValue, addressing);
+  const oldParsed = parseAllocatedIPs(oldValue, addressing);
+  return {
+    pool,
+    diff: diffRecords(oldParsed.records, newParsed.records),
+    malformed: newParsed.malformed,
+    unparseable: newParsed.unparseable,
+    keyCount: newParsed.keyCount,
+    newEntries: () => newParsed.raw,
+  };
+}
+
+/**
+ * Parses old and new allocatedIPs with the pool's addressing and diffs the well-formed records. Strings in Go's
+ * strict form (what Spiderpool writes) take the incremental path: only the changed middle is scanned.
+ */
 export function readPoolUpdate(object: KubeObject | undefined, oldObject: KubeObject | undefined): PoolUpdate {
   const subnet = String(field(object, 'spec', 'subnet') ?? field(oldObject, 'spec', 'subnet') ?? '');
   const family = poolFamily(field(object, 'spec', 'ipVersion'), subnet);
   const addressing = { subnet, family };
-  const newParsed = parseAllocatedIPs(field(object, 'status', 'allocatedIPs'), addressing);
-  const oldParsed = parseAllocatedIPs(field(oldObject, 'status', 'allocatedIPs'), addressing);
   const pool = String(field(object, 'metadata', 'name') ?? field(oldObject, 'metadata', 'name') ?? '');
-  return { pool, oldParsed, newParsed, diff: diffRecords(oldParsed.records, newParsed.records) };
+  const newValue = field(object, 'status', 'allocatedIPs');
+  const oldValue = field(oldObject, 'status', 'allocatedIPs');
+  if (typeof newValue === 'string' && (typeof oldValue === 'string' || oldValue === undefined || oldValue === null)) {
+    const oldScan = typeof oldValue === 'string' ? cachedScan(oldValue, addressing) : emptyScan(addressing);
+    const fast = oldScan && diffScans(oldScan, newValue, addressing);
+    if (fast) {
+      sharedScanCache.put(fast.newScan);
+      let decoded: Record<string, unknown> | undefined;
+      return {
+        pool,
+        diff: { removed: fast.removed, added: fast.added, rewritten: fast.rewritten },
+        malformed: fast.newScan.malformed,
+        unparseable: false,
+        keyCount: fast.newScan.keys.length,
+        newEntries: () => (decoded ??= JSON.parse(newValue) as Record<string, unknown>),
+      };
+    }
+  }
+  return parsedPoolUpdate(pool, oldValue, newValue, addressing);
 }
 
 function staticRefs(namespace: string, name: string, cfg: StaticIpConfig, view: ClusterView): ObjectRef[] {
@@ -48,7 +88,7 @@ function staticRefs(namespace: string, name: string, cfg: StaticIpConfig, view: 
 }
 
 export function malformedViolations(u: PoolUpdate): Violation[] {
-  return u.newParsed.malformed.map((m) => ({
+  return u.malformed.map((m) => ({
     rule: 'MALFORMED_ALLOCATIONS',
     ip: m.key,
     pool: u.pool,

@@ -39,33 +39,37 @@ export function planStatusMutation(
   cfg: StaticIpConfig,
 ): StatusMutation | undefined {
   const u = evaluation.poolUpdate;
-  if (!u || u.newParsed.unparseable || !u.newParsed.raw) return undefined;
-  const entries: Record<string, unknown> = { ...u.newParsed.raw };
-  const repaired: Judged[] = [];
+  if (!u || u.unparseable) return undefined;
   const mayRepair = evaluation.guarded && !policy.exemptUsers.matches(user);
-  const restoredIps = new Set<string>();
-  for (const v of evaluation.violations) {
-    if (!mayRepair || !v.ip || !REPAIRABLE_RULES.has(v.rule) || modeOf(v.rule, policy) !== 'repair') continue;
-    repaired.push({ violation: v, mode: 'repair', outcome: 'repaired', exempt: false, message: violationMessage(v) });
-    if (restoredIps.has(v.ip)) continue;
-    restoredIps.add(v.ip);
-    if (v.rule === 'STALE_UID_REWRITE') {
-      const change = u.diff.rewritten.find((c) => c.ip === v.ip);
-      if (change?.old) entries[v.ip] = { pod: change.old.pod, podUid: change.old.podUid };
-    } else {
-      const change = u.diff.removed.find((c) => c.ip === v.ip);
-      if (change?.old) entries[v.ip] = restoredRecord(v.ip, change.old, view, cfg);
+  const repairs = mayRepair
+    ? evaluation.violations.filter((v) => v.ip && REPAIRABLE_RULES.has(v.rule) && modeOf(v.rule, policy) === 'repair')
+    : [];
+  const repaired: Judged[] = repairs.map((v) => ({ violation: v, mode: 'repair', outcome: 'repaired', exempt: false, message: violationMessage(v) }));
+  // Decoding the whole map is only needed to rewrite it; a count check works from the key count alone.
+  let count = u.keyCount;
+  let allocatedIPs = statusField(object, 'allocatedIPs') as string | undefined;
+  if (repairs.length > 0) {
+    const entries: Record<string, unknown> = { ...(u.newEntries() ?? {}) };
+    for (const v of repairs) {
+      const ip = v.ip!;
+      if (v.rule === 'STALE_UID_REWRITE') {
+        const change = u.diff.rewritten.find((c) => c.ip === ip);
+        if (change?.old) entries[ip] = { pod: change.old.pod, podUid: change.old.podUid };
+      } else {
+        const change = u.diff.removed.find((c) => c.ip === ip);
+        if (change?.old) entries[ip] = restoredRecord(ip, change.old, view, cfg);
+      }
     }
+    count = Object.keys(entries).length;
+    allocatedIPs = serializeAllocatedIPs(entries);
   }
-  const count = Object.keys(entries).length;
   const currentCount = statusField(object, 'allocatedIPCount');
   const from = typeof currentCount === 'number' ? currentCount : undefined;
-  const allocatedIPs = restoredIps.size ? serializeAllocatedIPs(entries) : (statusField(object, 'allocatedIPs') as string | undefined);
   // COUNT_MISMATCH is the writer's own inconsistency; a count that changes only because of a repair is not one.
-  const writtenKeys = u.newParsed.keyCount;
+  const writtenKeys = u.keyCount;
   const countFix =
     (from ?? 0) !== writtenKeys
       ? { from, to: count, message: `${COUNT_MISMATCH}: pool ${u.pool}: allocatedIPCount ${from ?? 'unset'} set to ${count}, the number of records` }
       : undefined;
-  return { allocatedIPs, allocatedIPCount: count, repaired, countFix, changed: restoredIps.size > 0 || !!countFix };
+  return { allocatedIPs, allocatedIPCount: count, repaired, countFix, changed: repairs.length > 0 || !!countFix };
 }

@@ -23,7 +23,7 @@ export function poolFamily(ipVersion: unknown, subnet: string): 4 | 6 | undefine
   return parseCidr(subnet)?.family;
 }
 
-function recordProblem(value: unknown): string | undefined {
+export function recordProblem(value: unknown): string | undefined {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return 'record is not an object';
   const rec = value as Record<string, unknown>;
   if (typeof rec.pod !== 'string' || !splitNsName(rec.pod)) return 'record has no "pod" of the form namespace/name';
@@ -31,7 +31,7 @@ function recordProblem(value: unknown): string | undefined {
   return undefined;
 }
 
-function keyProblem(key: string, cidr: Cidr | undefined, family: 4 | 6 | undefined): string | undefined {
+export function keyProblem(key: string, cidr: Cidr | undefined, family: 4 | 6 | undefined): string | undefined {
   const canonical = canonicalIp(key);
   if (canonical === undefined) return 'key is not an IP';
   if (canonical !== key) return `key is not in canonical form (canonical: ${canonical})`;

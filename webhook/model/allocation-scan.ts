@@ -1,0 +1,258 @@
+// Fast path for status.allocatedIPs. Spiderpool writes it with Go's json.Marshal of a map: keys sorted, no
+// whitespace, values {"pod":..,"podUid":..}. An UPDATE changes a few entries of a string that can hold tens of
+// thousands, so instead of JSON-parsing and validating old and new on every request we
+//   1. scan a string once in that strict form (entry offsets, keys, pods, uids, validity) and cache the scan;
+//   2. diff old → new by their common prefix and suffix and scan only the changed middle of the new string.
+// Anything not in the strict form (whitespace, escapes, unsorted or duplicate keys, other fields) returns
+// undefined, and the caller falls back to the general JSON parser (allocations.ts), which decides the same thing.
+import { PoolAddressing, keyProblem, recordProblem } from './allocations';
+import { Cidr, parseCidr } from './ip';
+import { MalformedEntry, PoolRecord } from './types';
+
+export interface AllocationScan {
+  raw: string;
+  /** the addressing the entries were judged against ("family|subnet") */
+  scope: string;
+  keys: string[];
+  pods: string[];
+  uids: string[];
+  /** offset of each entry's opening quote */
+  starts: number[];
+  /** offset just past each entry's closing brace */
+  ends: number[];
+  malformed: MalformedEntry[];
+}
+
+export interface ScanDiff {
+  removed: { ip: string; old: PoolRecord; next?: PoolRecord }[];
+  added: { ip: string; old?: PoolRecord; next: PoolRecord }[];
+  rewritten: { ip: string; old: PoolRecord; next: PoolRecord }[];
+  newScan: AllocationScan;
+}
+
+const ENTRY = /"([^"\\]*)":\{"pod":"([^"\\]*)","podUid":"([^"\\]*)"\}/y;
+
+/** Validity of a key for a subnet, remembered: pools are re-judged on every write, their keys rarely change. */
+const keyVerdicts = new Map<string, Map<string, string | null>>();
+const KEY_VERDICT_LIMIT = 500_000;
+let keyVerdictCount = 0;
+
+function scopeOf(addressing: PoolAddressing): string {
+  return `${addressing.family ?? ''}|${addressing.subnet}`;
+}
+
+function cachedKeyProblem(key: string, addressing: PoolAddressing, cidr: Cidr | undefined): string | undefined {
+  const scope = scopeOf(addressing);
+  let verdicts = keyVerdicts.get(scope);
+  if (!verdicts) keyVerdicts.set(scope, (verdicts = new Map()));
+  const hit = verdicts.get(key);
+  if (hit !== undefined) return hit ?? undefined;
+  const problem = keyProblem(key, cidr, addressing.family);
+  if (keyVerdictCount >= KEY_VERDICT_LIMIT) {
+    keyVerdicts.clear();
+    keyVerdictCount = 0;
+    keyVerdicts.set(scope, (verdicts = new Map()));
+  }
+  verdicts.set(key, problem ?? null);
+  keyVerdictCount++;
+  return problem;
+}
+
+interface Entries {
+  keys: string[];
+  pods: string[];
+  uids: string[];
+  starts: number[];
+  ends: number[];
+}
+
+/** Scans entries of the strict form from `from` to exactly `to` in raw, separated by ','. */
+function scanEntries(raw: string, from: number, to: number): Entries | undefined {
+  const out: Entries = { keys: [], pods: [], uids: [], starts: [], ends: [] };
+  let pos = from;
+  while (pos < to) {
+    if (out.keys.length > 0) {
+      if (raw.charCodeAt(pos) !== 44 /* , */) return undefined;
+      pos++;
+    }
+    ENTRY.lastIndex = pos;
+    const m = ENTRY.exec(raw);
+    if (!m || ENTRY.lastIndex > to) return undefined;
+    out.keys.push(m[1]);
+    out.pods.push(m[2]);
+    out.uids.push(m[3]);
+    out.starts.push(pos);
+    out.ends.push(ENTRY.lastIndex);
+    pos = ENTRY.lastIndex;
+  }
+  if (pos !== to) return undefined;
+  for (let i = 1; i < out.keys.length; i++) if (!(out.keys[i - 1] < out.keys[i])) return undefined; // sorted, no duplicates
+  return out;
+}
+
+function judge(e: Entries, addressing: PoolAddressing): MalformedEntry[] {
+  const cidr = parseCidr(addressing.subnet);
+  const malformed: MalformedEntry[] = [];
+  for (let i = 0; i < e.keys.length; i++) {
+    const problem = cachedKeyProblem(e.keys[i], addressing, cidr) ?? recordProblem({ pod: e.pods[i], podUid: e.uids[i] });
+    if (problem) malformed.push({ key: e.keys[i], reason: problem });
+  }
+  return malformed;
+}
+
+/** A whole string in the strict form, or undefined. */
+export function scanAllocations(raw: string, addressing: PoolAddressing): AllocationScan | undefined {
+  if (raw.length < 2 || raw.charCodeAt(0) !== 123 /* { */ || raw.charCodeAt(raw.length - 1) !== 125 /* } */) return undefined;
+  const e = scanEntries(raw, 1, raw.length - 1);
+  if (!e) return undefined;
+  return { raw, scope: scopeOf(addressing), ...e, malformed: judge(e, addressing) };
+}
+
+const CHUNKS = [4096, 512, 64, 8, 1];
+
+/** Length of the common prefix, compared in shrinking chunks (native string equality), then per character. */
+function commonPrefix(a: string, b: string): number {
+  const max = Math.min(a.length, b.length);
+  let i = 0;
+  for (const chunk of CHUNKS) while (i + chunk <= max && a.slice(i, i + chunk) === b.slice(i, i + chunk)) i += chunk;
+  return i;
+}
+
+/** Length of the common suffix, at most `max`. */
+function commonSuffix(a: string, b: string, max: number): number {
+  let i = 0;
+  for (const chunk of CHUNKS) {
+    while (i + chunk <= max && a.slice(a.length - i - chunk, a.length - i) === b.slice(b.length - i - chunk, b.length - i)) i += chunk;
+  }
+  return i;
+}
+
+function lastIndexBelow(sorted: number[], limit: number): number {
+  // index of the last element < limit, or -1
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (sorted[mid] < limit) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo - 1;
+}
+
+/**
+ * old → new, scanning only what changed. Needs an old scan without malformed entries (its unchanged entries are
+ * then known good); returns undefined when the new string is not old-with-a-strict-middle.
+ */
+export function diffScans(old: AllocationScan, newRaw: string, addressing: PoolAddressing): ScanDiff | undefined {
+  if (old.malformed.length > 0 || old.scope !== scopeOf(addressing)) return undefined;
+  const oldRaw = old.raw;
+  if (newRaw === oldRaw) return { removed: [], added: [], rewritten: [], newScan: old };
+  if (newRaw.length < 2 || newRaw.charCodeAt(0) !== 123 || newRaw.charCodeAt(newRaw.length - 1) !== 125) return undefined;
+  const n = old.keys.length;
+  const p = commonPrefix(oldRaw, newRaw);
+  const s = commonSuffix(oldRaw, newRaw, Math.min(oldRaw.length, newRaw.length) - p);
+  // L leading entries (each with its following comma) lie in the common prefix; R trailing ones (each with its
+  // preceding comma) in the common suffix. Everything between is re-scanned in the new string.
+  let L = lastIndexBelow(old.ends, p) + 1; // entries whose end < p: their following separator is within the prefix
+  while (L > 0 && oldRaw.charCodeAt(old.ends[L - 1]) !== 44) L--;
+  const suffixStart = oldRaw.length - s;
+  let firstTrailing = lastIndexBelow(old.starts, suffixStart + 1) + 1; // first entry with start - 1 >= suffixStart
+  while (firstTrailing < n && old.starts[firstTrailing] - 1 < suffixStart) firstTrailing++;
+  if (firstTrailing < L) firstTrailing = L;
+  const R = n - firstTrailing;
+  const delta = newRaw.length - oldRaw.length;
+  const newStart = L === 0 ? 1 : old.ends[L - 1] + 1;
+  const oldTail = R === 0 ? oldRaw.length - 1 : old.starts[firstTrailing] - 1;
+  const newTail = oldTail + delta;
+  let middle: Entries;
+  if (newTail >= newStart) {
+    if (newTail === newStart && (L > 0 || R > 0)) return undefined; // ",," or "{," or ",}"
+    const scanned = scanEntries(newRaw, newStart, newTail);
+    if (!scanned) return undefined;
+    middle = scanned;
+  } else if (newTail === newStart - 1 && L > 0 && R > 0) {
+    middle = { keys: [], pods: [], uids: [], starts: [], ends: [] }; // entries removed; one comma now joins both sides
+  } else return undefined;
+  const mk = middle.keys;
+  if (mk.length && ((L > 0 && !(old.keys[L - 1] < mk[0])) || (R > 0 && !(mk[mk.length - 1] < old.keys[firstTrailing])))) return undefined;
+  if (!mk.length && L > 0 && R > 0 && !(old.keys[L - 1] < old.keys[firstTrailing])) return undefined;
+
+  const diff: ScanDiff = { removed: [], added: [], rewritten: [], newScan: undefined as unknown as AllocationScan };
+  const oldMiddle = new Map<string, number>();
+  for (let i = L; i < firstTrailing; i++) oldMiddle.set(old.keys[i], i);
+  // Like the general parser, a malformed new entry is no record: the old one counts as removed.
+  const middleMalformed = judge(middle, addressing);
+  const bad = new Set(middleMalformed.map((m) => m.key));
+  const newMiddle = new Set(mk.filter((k) => !bad.has(k)));
+  for (let j = 0; j < mk.length; j++) {
+    if (bad.has(mk[j])) continue;
+    const next = { pod: middle.pods[j], podUid: middle.uids[j] };
+    const i = oldMiddle.get(mk[j]);
+    if (i === undefined) diff.added.push({ ip: mk[j], next });
+    else {
+      const prev = { pod: old.pods[i], podUid: old.uids[i] };
+      if (prev.pod !== next.pod) {
+        diff.removed.push({ ip: mk[j], old: prev, next });
+        diff.added.push({ ip: mk[j], old: prev, next });
+      } else if (prev.podUid !== next.podUid) diff.rewritten.push({ ip: mk[j], old: prev, next });
+    }
+  }
+  for (let i = L; i < firstTrailing; i++) {
+    if (!newMiddle.has(old.keys[i])) diff.removed.push({ ip: old.keys[i], old: { pod: old.pods[i], podUid: old.uids[i] } });
+  }
+  const shift = (xs: number[]) => xs.map((x) => x + delta);
+  diff.newScan = {
+    raw: newRaw,
+    scope: old.scope,
+    keys: [...old.keys.slice(0, L), ...mk, ...old.keys.slice(firstTrailing)],
+    pods: [...old.pods.slice(0, L), ...middle.pods, ...old.pods.slice(firstTrailing)],
+    uids: [...old.uids.slice(0, L), ...middle.uids, ...old.uids.slice(firstTrailing)],
+    starts: [...old.starts.slice(0, L), ...middle.starts, ...shift(old.starts.slice(firstTrailing))],
+    ends: [...old.ends.slice(0, L), ...middle.ends, ...shift(old.ends.slice(firstTrailing))],
+    malformed: middleMalformed,
+  };
+  return diff;
+}
+
+/** Recent scans, by their string: the old object of a write is usually the new object of the previous one. */
+export class ScanCache {
+  private readonly entries = new Map<string, AllocationScan>();
+  private chars = 0;
+  constructor(private readonly charBudget = 16 * 1024 * 1024) {}
+
+  get(raw: string): AllocationScan | undefined {
+    const hit = this.entries.get(raw);
+    if (hit) {
+      this.entries.delete(raw);
+      this.entries.set(raw, hit); // most recently used last
+    }
+    return hit;
+  }
+
+  put(scan: AllocationScan): void {
+    if (scan.raw.length > this.charBudget || this.entries.has(scan.raw)) return;
+    this.entries.set(scan.raw, scan);
+    this.chars += scan.raw.length;
+    for (const [raw] of this.entries) {
+      if (this.chars <= this.charBudget) break;
+      this.entries.delete(raw);
+      this.chars -= raw.length;
+    }
+  }
+}
+
+export const sharedScanCache = new ScanCache();
+
+/** The scan of "no records" (an absent field), from which any strict string diffs as all-added. */
+export function emptyScan(addressing: PoolAddressing): AllocationScan {
+  return { raw: '{}', scope: scopeOf(addressing), keys: [], pods: [], uids: [], starts: [], ends: [], malformed: [] };
+}
+
+/** A scan of raw from the cache, or a fresh full scan (cached), or undefined when not in the strict form. */
+export function cachedScan(raw: string, addressing: PoolAddressing, cache = sharedScanCache): AllocationScan | undefined {
+  const hit = cache.get(raw);
+  if (hit && hit.scope === scopeOf(addressing)) return hit;
+  const scan = scanAllocations(raw, addressing);
+  if (scan) cache.put(scan);
+  return scan;
+}
