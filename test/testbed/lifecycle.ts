@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ensureBinaries, type TestbedBinaries } from './binaries';
 import { defaultStateDir, groupMembers, readState, type SupervisorConfig, type TestbedState } from './state';
-import { formatDuration, isAlive, log, sleep } from './util';
+import { formatDuration, isAlive, log, sleep, testbedsRoot } from './util';
 
 export interface LaunchOptions {
   /** Test bed name: its state directory is `~/.cache/spiderpool-guard/testbed/<name>` (default "default"). */
@@ -43,6 +43,27 @@ function tsxLoader(): string {
   return pathToFileURL(require.resolve('tsx')).href;
 }
 
+/**
+ * Removes state directories of test beds that are no longer running and whose watched process (jest) is gone,
+ * i.e. leftovers of killed runs. Directories of test beds without a watched process (CLI `up`) are kept: `down`
+ * reports on them.
+ */
+export function pruneStaleTestbeds(): void {
+  let names: string[];
+  try {
+    names = fs.readdirSync(testbedsRoot());
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const dir = path.join(testbedsRoot(), name);
+    const state = readState(dir);
+    if (!state || state.watchPid === undefined || isRunning(state) || isAlive(state.watchPid)) continue;
+    log('testbed', `removing leftovers of stopped test bed "${state.name}" (${dir})`);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /** Starts a test bed (detached) and resolves with its state once it is ready. */
 export async function launchTestbed(opts: LaunchOptions = {}): Promise<TestbedState> {
   const name = opts.name ?? 'default';
@@ -56,6 +77,7 @@ export async function launchTestbed(opts: LaunchOptions = {}): Promise<TestbedSt
     throw new Error(`a test bed is already running in ${stateDir} (phase ${existing.phase}, supervisor pid ${existing.supervisorPid}); stop it first (npm run -s testbed -- down)`);
   }
   if (fs.existsSync(stateDir)) await stopTestbed(stateDir); // stale leftovers of a crashed run
+  pruneStaleTestbeds();
 
   const binaries = opts.binaries ?? (await ensureBinaries());
   const config: SupervisorConfig = { name, stateDir, binaries, nodes: opts.nodes ?? 3, watchPid: opts.watchPid };

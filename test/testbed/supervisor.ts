@@ -5,6 +5,7 @@
  * and (when config.watchPid is set) as soon as the watched process (jest, a test script) is gone.
  * Its stdout/stderr go to <state dir>/logs/supervisor.log.
  */
+import * as fs from 'node:fs';
 import { Cluster } from './cluster';
 import { writeState, type SupervisorConfig } from './state';
 import { isAlive, log } from './util';
@@ -14,7 +15,7 @@ async function main(): Promise<void> {
   const cluster = new Cluster(config);
   let exiting = false;
 
-  const shutdown = async (reason: string, code: number, failed?: string) => {
+  const shutdown = async (reason: string, code: number, failed?: string, removeStateDir = false) => {
     if (exiting) return;
     exiting = true;
     log('supervisor', `shutting down: ${reason}`);
@@ -35,6 +36,10 @@ async function main(): Promise<void> {
       }
     }
     log('supervisor', 'all children stopped');
+    // A test bed owned by a process that is gone (jest killed, a script that exited) has nobody left to run
+    // `down`: remove its state directory as well.
+    const orphaned = config.watchPid !== undefined && !isAlive(config.watchPid);
+    if (removeStateDir || orphaned) fs.rmSync(config.stateDir, { recursive: true, force: true });
     process.exit(code);
   };
 
@@ -45,7 +50,8 @@ async function main(): Promise<void> {
   if (config.watchPid !== undefined) {
     const watched = config.watchPid;
     setInterval(() => {
-      if (!isAlive(watched)) void shutdown(`watched process ${watched} is gone`, 0);
+      // Nobody is left to run `down`: remove the state directory too.
+      if (!isAlive(watched)) void shutdown(`watched process ${watched} is gone`, 0, undefined, true);
     }, 1000).unref();
   }
 
