@@ -1,6 +1,7 @@
 // Turns Kubernetes objects (as JSON) into the trimmed facts the rules read. Tolerant: a missing field becomes an
 // empty value, never an exception, because informers and snapshots hold whatever the API server has.
-import { parseAllocatedIPs, poolFamily } from './allocations';
+import { cachedScan } from './allocation-scan';
+import { PoolAddressing, parseAllocatedIPs, poolFamily } from './allocations';
 import { canonicalIpWithoutPrefix } from './ip';
 import {
   ControllerRef,
@@ -8,6 +9,7 @@ import {
   EndpointIP,
   PodFacts,
   PoolFacts,
+  PoolRecord,
   StatefulSetFacts,
   VmFacts,
   VmiFacts,
@@ -159,13 +161,28 @@ export function endpointFacts(endpoint: KubeObject): EndpointFacts {
   };
 }
 
+/**
+ * Records of a pool object. The admission path has usually scanned this exact string moments before the watch
+ * event arrives, so the shared scan cache saves the informer a full JSON parse of a large pool on every write.
+ */
+function parseAllocations(value: unknown, addressing: PoolAddressing) {
+  const scan = typeof value === 'string' ? cachedScan(value, addressing) : undefined;
+  if (!scan) return parseAllocatedIPs(value, addressing);
+  const bad = new Set(scan.malformed.map((m) => m.key));
+  const records = new Map<string, PoolRecord>();
+  scan.keys.forEach((k, i) => {
+    if (!bad.has(k)) records.set(k, { pod: scan.pods[i], podUid: scan.uids[i] });
+  });
+  return { records, malformed: scan.malformed, unparseable: false, keyCount: scan.keys.length };
+}
+
 export function poolFacts(pool: KubeObject): PoolFacts {
   const m = meta(pool);
   const spec = obj(pool.spec);
   const status = obj(pool.status);
   const subnet = str(spec.subnet);
   const family = poolFamily(spec.ipVersion, subnet);
-  const parsed = parseAllocatedIPs(status.allocatedIPs, { subnet, family });
+  const parsed = parseAllocations(status.allocatedIPs, { subnet, family });
   const count = (v: unknown) => (typeof v === 'number' ? v : undefined);
   return {
     name: m.name,
