@@ -581,9 +581,8 @@ describe('fresh evidence (contract §2)', () => {
   });
 
   // KNOWN GAP (webhook/admission/handler.ts evaluateFresh reads misses only when some violation would deny): contract
-  // §2 says a needed object missing from the cache is read live before concluding it does not exist. `it.failing`
-  // passes while the gap exists; when the handler reads misses on allowed writes too, turn it back into `it`.
-  it.failing('a cache miss of the record\'s pod is read live before a release is allowed', async () => {
+  // §2: a needed object missing from the cache is read live before concluding it does not exist.
+  it('a cache miss of the record\'s pod is read live before a release is allowed', async () => {
     // GC releases X recorded for API; the guard's cache has not seen API, the API server has it running with X
     const old = v4Pool({ [X]: rec(`${NS}/${API}`, C) });
     const next = withRecords(old, {});

@@ -82,12 +82,15 @@ export class AdmissionHandler {
   }
 
   /**
-   * Evaluates on the cache, then re-reads what a denial would rest on (and what the cache missed) and evaluates
-   * again on the fresh state, until nothing new needs reading. `needsFresh` picks the violations worth confirming.
+   * Evaluates on the cache, then re-reads what a denial would rest on and evaluates again on the fresh state,
+   * until nothing new needs reading. `needsFresh` picks the violations worth confirming. With `readMisses`, by-name
+   * lookups the cache missed are read too (contract §2: a needed object missing from the cache is read live before
+   * concluding it does not exist): a release of a record whose pod the cache lacks is the GC's dangerous case.
    */
   private async evaluateFresh(
     req: GuardRequest,
     needsFresh: (v: Violation) => boolean,
+    readMisses: boolean,
   ): Promise<{ evaluation: Evaluation; view: ClusterView }> {
     const base = this.deps.view();
     const fresh = emptyFresh();
@@ -97,8 +100,9 @@ export class AdmissionHandler {
       const recording = new MissRecordingView(view);
       const evaluation = evaluate(req, recording, this.deps.settings);
       const wanted = evaluation.violations.filter(needsFresh);
-      if (!this.deps.fresh || wanted.length === 0 || round >= MAX_FRESH_ROUNDS) return { evaluation, view };
-      const refs = [...wanted.flatMap((v) => v.evidence), ...recording.misses.values()].filter((r) => !read.has(refKey(r)));
+      const misses = readMisses || wanted.length > 0 ? [...recording.misses.values()] : [];
+      if (!this.deps.fresh || round >= MAX_FRESH_ROUNDS) return { evaluation, view };
+      const refs = [...wanted.flatMap((v) => v.evidence), ...misses].filter((r) => !read.has(refKey(r)));
       if (refs.length === 0) return { evaluation, view };
       for (const r of refs) read.add(refKey(r));
       try {
@@ -124,7 +128,7 @@ export class AdmissionHandler {
       const m = modeOf(v.rule, policy);
       return !exempt && (m === 'enforce' || m === 'repair');
     };
-    const { evaluation } = await this.evaluateFresh(req, wouldDeny);
+    const { evaluation } = await this.evaluateFresh(req, wouldDeny, true);
     const decision = judgeValidation(evaluation.violations, policy, req.user);
     this.record(req, 'validate', decision.judged);
     const response: AdmissionResponse = { uid: req.uid, allowed: decision.allowed };
@@ -138,7 +142,7 @@ export class AdmissionHandler {
     if (targetOf(req) !== 'poolStatus' || !req.object) return { uid: req.uid, allowed: true };
     const policy = this.deps.policy;
     const repairable = (v: Violation) => REPAIRABLE_RULES.has(v.rule) && modeOf(v.rule, policy) === 'repair';
-    const { evaluation, view } = await this.evaluateFresh(req, repairable);
+    const { evaluation, view } = await this.evaluateFresh(req, repairable, false);
     const plan = planStatusMutation(evaluation, req.object, view, policy, req.user, this.deps.settings.staticIp);
     if (!plan || !plan.changed) return { uid: req.uid, allowed: true };
     this.record(req, 'mutate', plan.repaired);
