@@ -92,7 +92,8 @@ async function goWithProgress(what: string, args: string[], cwd: string, env: No
   let last = '';
   let output = '';
   const timer = setInterval(() => {
-    log('build', `${what}: ${formatDuration(Date.now() - start)} elapsed, ${compiled} packages compiled${last ? ` (last: ${last})` : ''}`);
+    const detail = last ? ` (last: ${last})` : ' (everything cached so far: linking)';
+    log('build', `${what}: ${formatDuration(Date.now() - start)} elapsed, ${compiled} packages compiled${detail}`);
   }, 20000);
   try {
     const code = await new Promise<number | null>((resolve, reject) => {
