@@ -23,6 +23,9 @@ import { Finding, countMismatch, isMalformedPool } from './findings';
 import { ReconcilerMetrics } from './metrics';
 import { Action, endpointAction, recordAction, recordedUnderUid, restoreAction } from './plan';
 import { checkEndpointDelete, checkEndpointUpdate, checkPoolStatusWrite } from './selfcheck';
+import { Clock, realClock } from './clock';
+
+export type { Clock };
 
 // ---------------------------------------------------------------------------------------------------------------
 // API access
@@ -124,16 +127,6 @@ export class KubeReconcileClient implements ReconcileClient {
 // ---------------------------------------------------------------------------------------------------------------
 // Rate limiting
 
-export interface Clock {
-  now(): number;
-  sleep(ms: number): Promise<void>;
-}
-
-export const realClock: Clock = {
-  now: () => Date.now(),
-  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
-};
-
 /** Token bucket: at most `perSecond` writes per second on average, bursts up to max(1, perSecond). */
 export class RateLimiter {
   private tokens: number;
@@ -174,6 +167,9 @@ export class RateLimiter {
 
 // ---------------------------------------------------------------------------------------------------------------
 // Executor
+
+/** Thrown by a beforeWrite hook to stop writing (leadership lost, shutdown): the action ends as "stale". */
+export class ExecutionStopped extends Error {}
 
 export type ActionOutcome = 'done' | 'dry-run' | 'stale' | 'gone' | 'blocked' | 'deferred' | 'conflict' | 'failed';
 
@@ -268,9 +264,13 @@ export class Executor {
       else byPool.set(a.pool, [a]);
     }
     for (const [pool, planned] of byPool) results.push(...(await this.guarded(planned, () => this.executePool(pool, planned, view))));
+    // In a dry run nothing was released: count the releases that would have been made.
+    const wouldRelease = new Set(
+      results.filter((r) => r.result === 'dry-run' && r.action.action === 'RELEASE_IP').map((r) => `${r.action.pool}|${r.action.ip}|${r.action.record?.podUid}`),
+    );
     for (const a of actions) {
       if (a.action !== 'DELETE_ENDPOINT') continue;
-      results.push(...(await this.guarded([a], async () => [await this.executeEndpoint(a, view)])));
+      results.push(...(await this.guarded([a], async () => [await this.executeEndpoint(a, view, wouldRelease)])));
     }
     for (const r of results) this.record(r);
     return results;
@@ -297,6 +297,7 @@ export class Executor {
     try {
       return await run();
     } catch (err) {
+      if (err instanceof ExecutionStopped) return planned.map((a) => ({ action: a, result: 'stale' as const, detail: err.message }));
       const detail = describeApiError(err);
       for (const a of planned) this.o.log.error({ err, ...this.logFields(a) }, `reconcile action failed: ${a.message}: ${detail}`);
       return planned.map((a) => ({ action: a, result: 'failed' as const, detail }));
@@ -452,7 +453,7 @@ export class Executor {
 
   // -- endpoints -------------------------------------------------------------------------------------------------
 
-  private async executeEndpoint(a: Action, base: ClusterView): Promise<ActionResult> {
+  private async executeEndpoint(a: Action, base: ClusterView, wouldRelease: Set<string>): Promise<ActionResult> {
     const cfg = this.o.staticIp;
     const judged = a.endpoint!;
     const n = splitNsName(judged.name)!;
@@ -473,7 +474,7 @@ export class Executor {
         const again = endpointAction(view, cfg, fe);
         if (!again) return { action: a, result: 'stale', detail: `fresh state no longer calls for deleting SpiderEndpoint ${judged.name} uid ${fe.podUid}` };
       }
-      const pending = recordedUnderUid(view, fe);
+      const pending = recordedUnderUid(view, fe).filter((r) => !wouldRelease.has(`${r.pool}|${r.ip}|${fe.podUid}`));
       if (pending.length > 0) {
         return {
           action: a,
