@@ -113,9 +113,15 @@ export async function launchTestbed(opts: LaunchOptions = {}): Promise<TestbedSt
       /* not there yet */
     }
   };
+  // Until the test bed is ready, an interrupt of this process must not leave a half-started (detached) cluster.
+  let interrupted: NodeJS.Signals | undefined;
+  const onSignal = (sig: NodeJS.Signals) => (interrupted = sig);
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  for (const s of signals) process.on(s, onSignal);
   try {
     for (;;) {
       pump();
+      if (interrupted) throw new Error(`interrupted by ${interrupted} while the test bed was starting; stopped it`);
       const state = readState(stateDir);
       if (state?.phase === 'ready') {
         log('testbed', `test bed "${name}" ready in ${formatDuration(Date.now() - start)} (kubeconfig ${state.kubeconfigPath})`);
@@ -133,7 +139,10 @@ export async function launchTestbed(opts: LaunchOptions = {}): Promise<TestbedSt
     await killGroup(supervisorPid, readState(stateDir));
     // Keep the logs of a failed start for inspection; remove only the bulky data.
     fs.rmSync(path.join(stateDir, 'etcd-data'), { recursive: true, force: true });
+    if (interrupted) fs.rmSync(stateDir, { recursive: true, force: true });
     throw err;
+  } finally {
+    for (const s of signals) process.removeListener(s, onSignal);
   }
 }
 
