@@ -580,8 +580,8 @@ describe('fresh evidence (contract §2)', () => {
     expect(r.allowed).toBe(true);
   });
 
-  // KNOWN GAP (webhook/admission/handler.ts evaluateFresh reads misses only when some violation would deny): contract
-  // §2: a needed object missing from the cache is read live before concluding it does not exist.
+  // contract §2: a needed object missing from the cache is read live before concluding it does not exist — here the
+  // miss would otherwise let the release through.
   it('a cache miss of the record\'s pod is read live before a release is allowed', async () => {
     // GC releases X recorded for API; the guard's cache has not seen API, the API server has it running with X
     const old = v4Pool({ [X]: rec(`${NS}/${API}`, C) });
