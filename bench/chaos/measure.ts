@@ -1,0 +1,142 @@
+/**
+ * What the benchmark measures on the cluster: IP conflicts between alive pods (model definitions: observed IPs,
+ * alive), Spiderpool's CheckIppoolSanity (facts §6.1), pods stuck without an IP, leftovers after deletion, and
+ * the IP_CONFLICT findings of `check` (webhook/reconciler/findings.ts) over a live listing.
+ */
+import type * as k8s from '@kubernetes/client-node';
+import { getPool, parseRecords, type Clients, type SpiderEndpoint, type SpiderIPPool } from '../../test/e2e/support';
+import { listClusterView } from '../../webhook/cluster/list-view';
+import { isAlive } from '../../webhook/model/lifecycle';
+import { podFacts, type KubeObject } from '../../webhook/model/trim';
+import { DEFAULT_STATIC_IP_CONFIG } from '../../webhook/model/types';
+import { findings } from '../../webhook/reconciler/findings';
+import { NETWORK_STATUS } from './node-agent';
+import { endpointIps, listEndpoints } from './spider-api';
+import { Loop } from './util';
+
+export interface Conflict {
+  ip: string;
+  /** namespace/name@uid of every alive pod observing it */
+  pods: string[];
+}
+
+function facts(p: k8s.V1Pod) {
+  return podFacts(p as unknown as KubeObject);
+}
+
+/** ValidatePodIPConflict, restricted to alive pods: IPs observed by two or more of them. */
+export function conflictsAmong(pods: k8s.V1Pod[]): Conflict[] {
+  const byIp = new Map<string, string[]>();
+  for (const p of pods) {
+    const f = facts(p);
+    if (!isAlive(f)) continue;
+    for (const ip of f.observedIPs) byIp.set(ip, [...(byIp.get(ip) ?? []), `${f.namespace}/${f.name}@${f.uid}`]);
+  }
+  return [...byIp].filter(([, list]) => list.length > 1).map(([ip, list]) => ({ ip, pods: list.sort() }));
+}
+
+/** Alive pods that have no IP (no podIPs): pods the IPAM could not serve. */
+export function podsWithoutIp(pods: k8s.V1Pod[]): string[] {
+  return pods
+    .map(facts)
+    .filter((f) => isAlive(f) && f.observedIPs.length === 0)
+    .map((f) => `${f.namespace}/${f.name}`);
+}
+
+export function runningWithIp(pods: k8s.V1Pod[]): number {
+  return pods.map(facts).filter((f) => isAlive(f) && f.observedIPs.length > 0 && f.phase === 'Running').length;
+}
+
+function networkStatusIps(p: k8s.V1Pod): string[] | undefined {
+  const raw = p.metadata?.annotations?.[NETWORK_STATUS];
+  if (raw === undefined) return undefined;
+  try {
+    return (JSON.parse(raw) as { ips?: string[] }[]).flatMap((n) => (n.ips ?? []).map((ip) => ip.split('/')[0]));
+  } catch {
+    return undefined;
+  }
+}
+
+/** CheckIppoolSanity (facts §6.1): one line per violated expectation. */
+export function poolSanity(pool: SpiderIPPool, pods: k8s.V1Pod[], endpoints: SpiderEndpoint[]): string[] {
+  const out: string[] = [];
+  const poolName = pool.metadata.name ?? '';
+  const records = parseRecords(pool);
+  const podByKey = new Map(pods.map((p) => [`${p.metadata?.namespace}/${p.metadata?.name}`, p]));
+  const epByKey = new Map(endpoints.map((e) => [`${e.metadata.namespace}/${e.metadata.name}`, e]));
+  for (const [ip, rec] of Object.entries(records)) {
+    const pod = podByKey.get(rec.pod);
+    if (!pod) {
+      out.push(`${ip}: recorded pod ${rec.pod} does not exist`);
+      continue;
+    }
+    const nsIps = networkStatusIps(pod);
+    if (!nsIps) out.push(`${ip}: pod ${rec.pod} has no network-status annotation`);
+    else if (nsIps.filter((x) => x === ip).length !== 1) out.push(`${ip}: pod ${rec.pod} network-status lists it ${nsIps.filter((x) => x === ip).length} times`);
+    if (pod.metadata?.uid !== rec.podUid) out.push(`${ip}: record uid ${rec.podUid} is not pod ${rec.pod} uid ${pod.metadata?.uid}`);
+    const ep = epByKey.get(rec.pod);
+    if (!ep) {
+      out.push(`${ip}: endpoint ${rec.pod} missing`);
+      continue;
+    }
+    for (const e of endpointIps(ep).filter((x) => x.pool === poolName)) {
+      if (ep.status.current.uid !== rec.podUid || e.ip !== ip) out.push(`${ip}: endpoint ${rec.pod} lists ${e.ip} uid ${ep.status.current.uid}, record uid ${rec.podUid}`);
+    }
+  }
+  const count = pool.status?.allocatedIPCount ?? 0;
+  const total = pool.status?.totalIPCount;
+  if (total !== undefined && count > total) out.push(`allocatedIPCount ${count} > totalIPCount ${total}`);
+  if (count !== Object.keys(records).length) out.push(`allocatedIPCount ${count} != ${Object.keys(records).length} records`);
+  return out;
+}
+
+/** IP_CONFLICT findings of `check` involving this pool or this namespace's pods. */
+export async function checkConflictFindings(kc: k8s.KubeConfig, pool: string, namespace: string): Promise<number> {
+  const view = await listClusterView(kc, { kubevirt: false });
+  return findings(view, DEFAULT_STATIC_IP_CONFIG).filter(
+    (f) => f.finding === 'IP_CONFLICT' && (f.pool === pool || (f.pods ?? []).some((p) => p.name.startsWith(`${namespace}/`))),
+  ).length;
+}
+
+export interface ClusterState {
+  pods: k8s.V1Pod[];
+  endpoints: SpiderEndpoint[];
+  pool: SpiderIPPool;
+}
+
+export async function readState(admin: Clients, namespace: string, pool: string): Promise<ClusterState> {
+  const [pods, endpoints, p] = await Promise.all([
+    admin.core.listNamespacedPod({ namespace }).then((r) => r.items),
+    listEndpoints(admin.custom, namespace),
+    getPool(admin.custom, pool),
+  ]);
+  return { pods, endpoints, pool: p };
+}
+
+/** Samples conflicts every second for the whole run, so a conflict between two checkpoints is not missed. */
+export class ConflictSampler {
+  readonly seen = new Map<string, Conflict & { firstSeen: number }>();
+  private loop?: Loop;
+  constructor(
+    private readonly admin: Clients,
+    private readonly namespace: string,
+    private readonly intervalMs = 1000,
+  ) {}
+  start(): this {
+    this.loop = new Loop('sampler', this.intervalMs, async () => {
+      this.sample((await this.admin.core.listNamespacedPod({ namespace: this.namespace })).items);
+    }).start();
+    return this;
+  }
+  sample(pods: k8s.V1Pod[]): Conflict[] {
+    const now = conflictsAmong(pods);
+    for (const c of now) {
+      const key = `${c.ip}|${c.pods.join(',')}`;
+      if (!this.seen.has(key)) this.seen.set(key, { ...c, firstSeen: Date.now() });
+    }
+    return now;
+  }
+  async stop(): Promise<void> {
+    await this.loop?.stop();
+  }
+}

@@ -1,0 +1,272 @@
+/**
+ * One chaos run: a fresh namespace and pool (own subnet) on a test bed, optionally the guard (with its
+ * reconciler), the simulated node agent and Spiderpool GC, the four phases with a checkpoint after each, then the
+ * measurements. Everything the run created is removed afterwards.
+ */
+import * as crypto from 'node:crypto';
+import { clientsFor, createPool, ENDPOINTS, SPIDERPOOL_GROUP, SPIDERPOOL_VERSION, writePoolStatus, type Clients } from '../../test/e2e/support';
+import { loopbackCerts, registerWebhooks, startGuard, unregisterWebhooks, type GuardProcess } from '../../test/testbed/guard';
+import { SPIDERPOOL_AGENT, SPIDERPOOL_CONTROLLER, type Testbed } from '../../test/testbed/testbed';
+import * as k8s from '@kubernetes/client-node';
+import { classifyDenials, type AuditEventLike, type DenialSummary } from './denials';
+import { SpiderpoolGc, type GcStats } from './gc';
+import type { GcVersion } from './gc-scan';
+import { checkConflictFindings, conflictsAmong, ConflictSampler, podsWithoutIp, poolSanity, readState, runningWithIp, type Conflict } from './measure';
+import { NodeAgent, type AgentStats } from './node-agent';
+import { hostRange } from './pool-ips';
+import { ChaosScenario, type Workload } from './scenario';
+import { GroundTruth } from './truth';
+import { Prng, say, sleep } from './util';
+
+export interface Timings {
+  /** upper bound of every random delay (G00012: 29 s) */
+  maxDelayMs: number;
+  /** wait after the pods are back, before measuring (G00012: GC interval + 20 s) */
+  settleMs: number;
+  readyTimeoutMs: number;
+  /** after the delete phase: how long to wait for the pool and endpoints to empty */
+  leftoverTimeoutMs: number;
+  gcScanMs: number;
+  traceGapMs: number;
+  graceSeconds: number;
+}
+
+export const FULL_TIMINGS: Timings = { maxDelayMs: 5000, settleMs: 10_000, readyTimeoutMs: 90_000, leftoverTimeoutMs: 45_000, gcScanMs: 5000, traceGapMs: 1000, graceSeconds: 2 };
+export const SHORT_TIMINGS: Timings = { maxDelayMs: 2000, settleMs: 6000, readyTimeoutMs: 60_000, leftoverTimeoutMs: 30_000, gcScanMs: 3000, traceGapMs: 1000, graceSeconds: 2 };
+
+export interface RunConfig {
+  guard: boolean;
+  gc: GcVersion;
+  seed: number;
+  /** distinct per run on one test bed: picks the subnet 10.<100+index>.<seed % 256>.0/24 */
+  index: number;
+  workloads: Workload[];
+  replicas: number;
+  timings: Timings;
+  /** run the guard's reconciler beside the webhook (when the guard is on) */
+  reconcile: boolean;
+  flap: boolean;
+}
+
+export interface PhaseCheck {
+  phase: string;
+  expected: number;
+  running: number;
+  conflicts: Conflict[];
+  conflictFindings: number;
+  sanity: string[];
+  stuck: string[];
+}
+
+export interface RunResult {
+  guard: 'off' | 'on';
+  gc: GcVersion;
+  seed: number;
+  conflicts: number;
+  sanityViolations: number;
+  leftovers: number;
+  denials: number;
+  falseDenials: number;
+  stuckPods: number;
+  seconds: number;
+  /** details (table / debugging; not part of the stable JSON) */
+  detail: {
+    namespace: string;
+    pool: string;
+    checks: PhaseCheck[];
+    conflictList: Conflict[];
+    leftoverList: string[];
+    denialSummary: DenialSummary;
+    agent: AgentStats;
+    gcStats: GcStats;
+    reconciler: boolean;
+  };
+}
+
+async function createNamespace(admin: Clients, name: string): Promise<void> {
+  await admin.core.createNamespace({ body: { metadata: { name, labels: { 'spiderpool-guard.bench/chaos': 'true' } } } });
+  for (let i = 0; i < 300; i++) {
+    try {
+      await admin.core.readNamespacedServiceAccount({ namespace: name, name: 'default' });
+      return;
+    } catch {
+      await sleep(100);
+    }
+  }
+  throw new Error(`namespace ${name}: default ServiceAccount never appeared`);
+}
+
+/** Removes what a run left: pods (forced), endpoint finalizers, the namespace, the pool. */
+async function cleanup(admin: Clients, namespace: string, pool: string): Promise<void> {
+  const merge = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
+  await admin.core.deleteNamespace({ name: namespace }).catch(() => undefined);
+  for (let i = 0; i < 20; i++) {
+    const pods = await admin.core.listNamespacedPod({ namespace }).catch(() => ({ items: [] as k8s.V1Pod[] }));
+    for (const p of pods.items) await admin.core.deleteNamespacedPod({ namespace, name: p.metadata!.name!, gracePeriodSeconds: 0, body: { gracePeriodSeconds: 0 } }).catch(() => undefined);
+    const eps = (await admin.custom.listNamespacedCustomObject({ group: SPIDERPOOL_GROUP, version: SPIDERPOOL_VERSION, plural: ENDPOINTS, namespace }).catch(() => ({ items: [] }))) as {
+      items: { metadata: k8s.V1ObjectMeta }[];
+    };
+    for (const e of eps.items) {
+      await admin.custom
+        .patchNamespacedCustomObject({ group: SPIDERPOOL_GROUP, version: SPIDERPOOL_VERSION, plural: ENDPOINTS, namespace, name: e.metadata.name!, body: { metadata: { finalizers: null } } }, merge)
+        .catch(() => undefined);
+    }
+    const gone = await admin.core.readNamespace({ name: namespace }).then(
+      () => false,
+      () => true,
+    );
+    if (gone) break;
+    await sleep(1000);
+  }
+  await admin.custom.deleteClusterCustomObject({ group: SPIDERPOOL_GROUP, version: SPIDERPOOL_VERSION, plural: 'spiderippools', name: pool }).catch(() => undefined);
+}
+
+async function checkpoint(phase: string, admin: Clients, scenario: ChaosScenario, cfg: RunConfig, namespace: string, pool: string): Promise<PhaseCheck> {
+  const expected = scenario.expectedPods();
+  const deadline = Date.now() + cfg.timings.readyTimeoutMs;
+  for (;;) {
+    const pods = (await admin.core.listNamespacedPod({ namespace })).items;
+    const running = runningWithIp(pods);
+    const alive = pods.filter((p) => !p.metadata?.deletionTimestamp).length;
+    if ((running >= expected && alive === expected) || Date.now() > deadline) break;
+    await sleep(500);
+  }
+  await sleep(cfg.timings.settleMs);
+  const state = await readState(admin, namespace, pool);
+  const check: PhaseCheck = {
+    phase,
+    expected,
+    running: runningWithIp(state.pods),
+    conflicts: conflictsAmong(state.pods),
+    conflictFindings: await checkConflictFindings(admin.kc, pool, namespace),
+    sanity: poolSanity(state.pool, state.pods, state.endpoints),
+    stuck: podsWithoutIp(state.pods),
+  };
+  say(
+    'check',
+    `after ${phase}: ${check.running}/${expected} running with an IP, ${check.conflicts.length} conflicts (check: ${check.conflictFindings} IP_CONFLICT), ` +
+      `${check.sanity.length} sanity violations, ${check.stuck.length} pods without IP`,
+  );
+  for (const line of [...check.conflicts.map((c) => `conflict ${c.ip}: ${c.pods.join(' ')}`), ...check.sanity]) say('check', `  ${line}`);
+  return check;
+}
+
+/** Waits for the pool and the namespace's endpoints to empty; returns what is left. */
+async function leftovers(admin: Clients, namespace: string, pool: string, timeoutMs: number): Promise<string[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const state = await readState(admin, namespace, pool);
+    const left = [
+      ...Object.entries(JSON.parse(state.pool.status?.allocatedIPs ?? '{}') as Record<string, { pod: string; podUid: string }>).map(([ip, r]) => `record ${ip} → ${r.pod}@${r.podUid}`),
+      ...state.endpoints.map((e) => `endpoint ${e.metadata.namespace}/${e.metadata.name} uid ${e.status.current.uid}${e.metadata.deletionTimestamp ? ' (deleting)' : ''}`),
+    ];
+    if (left.length === 0 || Date.now() > deadline) return left;
+    await sleep(1000);
+  }
+}
+
+export async function runChaos(tb: Testbed, cfg: RunConfig): Promise<RunResult> {
+  const started = Date.now();
+  const admin = clientsFor(tb.kubeConfig());
+  const label = `guard ${cfg.guard ? 'on' : 'off'}, gc ${cfg.gc}, seed ${cfg.seed}`;
+  const suffix = crypto.randomBytes(3).toString('hex');
+  const namespace = `chaos-${cfg.guard ? 'on' : 'off'}-${cfg.gc === 'fixed' ? 'fixed' : 'v094'}-${cfg.seed}-${suffix}`;
+  const total = cfg.workloads.length * cfg.replicas;
+  const net = `10.${100 + (cfg.index % 150)}.${cfg.seed % 256}`;
+  say('run', `=== ${label}: namespace ${namespace}, pool ${net}.0/24 with ${total} IPs`);
+  await createNamespace(admin, namespace);
+  const poolObj = await createPool(admin.custom, { name: `chaos-${suffix}`, subnet: `${net}.0/24`, ips: [hostRange(net, total)], gateway: `${net}.1` });
+  const pool = poolObj.metadata.name!;
+  await writePoolStatus(admin.custom, pool, {}, { totalIPCount: total });
+
+  let guard: GuardProcess | undefined;
+  const webhookName = `spg-chaos-${suffix}`;
+  const truth = new GroundTruth();
+  const rng = new Prng(cfg.seed);
+  const agent = new NodeAgent({
+    namespace,
+    pool,
+    prefixLength: 24,
+    nodes: tb.nodes.length ? tb.nodes : ['node-1', 'node-2', 'node-3'],
+    admin,
+    agent: clientsFor(tb.asServiceAccount(SPIDERPOOL_AGENT.namespace, SPIDERPOOL_AGENT.name)),
+    truth,
+    rng: new Prng(cfg.seed ^ 0x5eed),
+  });
+  const gc = new SpiderpoolGc({
+    version: cfg.gc,
+    namespace,
+    pool,
+    controller: clientsFor(tb.asServiceAccount(SPIDERPOOL_CONTROLLER.namespace, SPIDERPOOL_CONTROLLER.name)),
+    scanIntervalMs: cfg.timings.gcScanMs,
+    traceGapMs: cfg.timings.traceGapMs,
+  });
+  const sampler = new ConflictSampler(admin, namespace);
+  const checks: PhaseCheck[] = [];
+  let left: string[];
+  try {
+    if (cfg.guard) {
+      const certs = await loopbackCerts();
+      const reconcileArgs = cfg.reconcile ? ['--reconcile-interval', '5', '--settle-seconds', '5'] : [];
+      guard = await startGuard({ kubeconfigPath: tb.kubeconfigPath, certs, noReconcile: !cfg.reconcile, args: reconcileArgs });
+      await registerWebhooks(admin.kc, { baseUrl: guard.url, caBundle: certs.ca, name: webhookName });
+      say('run', `guard serving at ${guard.url}${cfg.reconcile ? ' (reconciler requested)' : ''}`);
+    }
+    await agent.start();
+    await gc.start();
+    sampler.start();
+    const scenario = new ChaosScenario({
+      namespace,
+      pool,
+      admin,
+      truth,
+      rng,
+      workloads: cfg.workloads,
+      replicas: cfg.replicas,
+      graceSeconds: cfg.timings.graceSeconds,
+      maxDelayMs: cfg.timings.maxDelayMs,
+      flap: cfg.flap,
+      restartController: () => gc.restart(),
+    });
+    await scenario.create();
+    checks.push(await checkpoint('create', admin, scenario, cfg, namespace, pool));
+    await scenario.scale();
+    checks.push(await checkpoint('scale', admin, scenario, cfg, namespace, pool));
+    await scenario.restart();
+    checks.push(await checkpoint('restart', admin, scenario, cfg, namespace, pool));
+    await scenario.delete();
+    left = await leftovers(admin, namespace, pool, cfg.timings.leftoverTimeoutMs);
+    say('check', `after delete: ${left.length} leftovers${left.length ? `: ${left.join('; ')}` : ''}`);
+  } finally {
+    await sampler.stop();
+    await gc.stop();
+    await agent.stop();
+    if (guard) await unregisterWebhooks(admin.kc, webhookName).catch(() => undefined);
+  }
+  const events = (guard?.auditEvents() ?? []) as AuditEventLike[];
+  const reconcilerSeen = !!guard?.lines.some((l) => /reconcil/i.test(l) && !/no-reconcile/.test(l));
+  await guard?.stop();
+  await cleanup(admin, namespace, pool);
+
+  const denialSummary = classifyDenials(events, truth);
+  for (const v of denialSummary.violations.filter((x) => !x.legitimate)) say('denials', `FALSE ${v.rule} ${v.subject} ${v.ip ?? ''}: ${v.why}`);
+  const conflictList = [...sampler.seen.values()].map(({ ip, pods }) => ({ ip, pods }));
+  for (const c of checks.flatMap((x) => x.conflicts)) {
+    if (!conflictList.some((k) => k.ip === c.ip && k.pods.join() === c.pods.join())) conflictList.push(c);
+  }
+  const result: RunResult = {
+    guard: cfg.guard ? 'on' : 'off',
+    gc: cfg.gc,
+    seed: cfg.seed,
+    conflicts: conflictList.length,
+    sanityViolations: checks.reduce((n, c) => n + c.sanity.length, 0),
+    leftovers: left.length,
+    denials: denialSummary.denials,
+    falseDenials: denialSummary.falseDenials,
+    stuckPods: checks.reduce((n, c) => n + c.stuck.length, 0),
+    seconds: Math.round((Date.now() - started) / 100) / 10,
+    detail: { namespace, pool, checks, conflictList, leftoverList: left, denialSummary, agent: agent.stats, gcStats: gc.stats, reconciler: reconcilerSeen },
+  };
+  say('run', `=== ${label}: ${result.conflicts} conflicts, ${result.sanityViolations} sanity violations, ${result.leftovers} leftovers, ${result.denials} denials (${result.falseDenials} false), ${result.stuckPods} stuck, ${result.seconds} s`);
+  return result;
+}

@@ -1,0 +1,55 @@
+/**
+ * `npm run -s bench -- <benchmark> [flags]`: the benchmarks of spiderpool-guard.
+ *
+ *   chaos      Spiderpool's G00012 chaos scenario on the test bed, without and/or with the guard (bench/chaos)
+ *   admission  admission latency/throughput of the guard
+ */
+import { runChaosBench } from './chaos';
+
+const USAGE = `Usage: npm run -s bench -- <benchmark> [flags]
+
+Benchmarks:
+  chaos       G00012 chaos replay: [--guard on|off|both] [--gc v0.9.4|fixed|both] [--seed N] [--json]
+  admission   admission latency/throughput of the guard`;
+
+type Bench = (argv: string[]) => Promise<number>;
+
+async function admission(argv: string[]): Promise<number> {
+  // bench/admission.ts is written separately; load it only if it is there.
+  let mod: { runAdmissionBench?: Bench };
+  try {
+    mod = (await import('./admission' as string)) as { runAdmissionBench?: Bench };
+  } catch {
+    process.stderr.write('admission: not yet implemented\n');
+    return 2;
+  }
+  if (!mod.runAdmissionBench) {
+    process.stderr.write('admission: not yet implemented\n');
+    return 2;
+  }
+  return mod.runAdmissionBench(argv);
+}
+
+const BENCHES: Record<string, Bench> = { chaos: runChaosBench, admission };
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h') {
+    process.stdout.write(USAGE + '\n');
+    return name ? 0 : 2;
+  }
+  const bench = BENCHES[name];
+  if (!bench) {
+    process.stderr.write(`unknown benchmark ${JSON.stringify(name)}\n${USAGE}\n`);
+    return 2;
+  }
+  return bench(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  },
+);
