@@ -123,12 +123,13 @@ function endpointListsIp(e: EndpointFacts, ip: string, pool: string): boolean {
 
 function poolFindings(view: ClusterView, pool: PoolFacts, cfg: StaticIpConfig, out: Finding[]): void {
   if (isMalformedPool(pool)) {
-    const problems = pool.malformed.map((m) => (m.key === undefined ? m.reason : `key ${JSON.stringify(m.key)}: ${m.reason}`));
+    const problems = pool.malformed.slice(0, 5).map((m) => (m.key === undefined ? m.reason : `key ${JSON.stringify(m.key)}: ${m.reason}`));
+    const more = pool.malformed.length > 5 ? `; and ${pool.malformed.length - 5} more` : '';
     out.push({
       finding: 'MALFORMED_POOL',
       severity: SEVERITY.MALFORMED_POOL,
       pool: pool.name,
-      message: `pool ${pool.name} (uid ${pool.uid}): status.allocatedIPs cannot be parsed: ${problems.join('; ')}`,
+      message: `pool ${pool.name} (uid ${pool.uid}): status.allocatedIPs cannot be parsed: ${problems.join('; ')}${more}`,
     });
     return;
   }
@@ -149,6 +150,11 @@ function recordFindings(view: ClusterView, pool: PoolFacts, ip: string, record: 
   const n = splitNsName(record.pod);
   if (!n) return; // the parser only keeps well-formed names
   const pods = podsOfName(view, n.namespace, n.name, cfg);
+  // Fast path (nearly every record): the pod of that name has the record's uid, its endpoint agrees.
+  if (pods.length === 1 && pods[0].uid === record.podUid) {
+    const ep = view.endpoint(n.namespace, n.name);
+    if (ep && ep.podUid === record.podUid && endpointListsIp(ep, ip, pool.name)) return;
+  }
   const base = { pool: pool.name, ip, record };
   if (pods.length === 0) {
     if (!isValidStaticMember(view, n.namespace, n.name, cfg)) {
@@ -189,6 +195,11 @@ function recordFindings(view: ClusterView, pool: PoolFacts, ip: string, record: 
   }
 }
 
+/** "ns/name" === the pod's namespace/name, without building the string. */
+function isNamed(key: string, p: PodFacts): boolean {
+  return key.length === p.namespace.length + 1 + p.name.length && key.startsWith(p.namespace) && key.charCodeAt(p.namespace.length) === 47 && key.endsWith(p.name);
+}
+
 /** Does the pod count as the record's own pod (same name, or a KubeVirt launcher of the record's VMI)? */
 function isRecordPod(p: PodFacts, recordPod: string, recordPods: PodFacts[]): boolean {
   return nsName(p.namespace, p.name) === recordPod || recordPods.some((o) => o.namespace === p.namespace && o.name === p.name);
@@ -199,15 +210,19 @@ function conflictFindings(view: ClusterView, byIp: Map<string, IndexedRecord[]>,
   for (const pod of view.allPods()) {
     if (!isAlive(pod)) continue;
     for (const ip of pod.observedIPs) {
+      const entries = byIp.get(ip);
+      const all = view.podsObserving(ip);
+      // Fast path (nearly every IP): one observer, recorded (if at all) for that very pod.
+      if (all.length === 1 && (!entries || (entries.length === 1 && isNamed(entries[0].record.pod, pod)))) continue;
       if (seen.has(ip)) continue;
       seen.add(ip);
-      const observers = view.podsObserving(ip).filter(isAlive);
+      const observers = all.filter(isAlive);
       const involved = new Map<string, PodFacts>();
       for (const p of observers) involved.set(nsName(p.namespace, p.name), p);
       let conflicting: IndexedRecord | undefined;
       const reasons: string[] = [];
       if (involved.size >= 2) reasons.push(`observed on ${involved.size} alive pods`);
-      for (const entry of byIp.get(ip) ?? []) {
+      for (const entry of entries ?? []) {
         const n = splitNsName(entry.record.pod);
         if (!n) continue;
         const recordPods = podsOfName(view, n.namespace, n.name, cfg);
@@ -223,7 +238,7 @@ function conflictFindings(view: ClusterView, byIp: Map<string, IndexedRecord[]>,
         );
       }
       if (reasons.length === 0) continue;
-      const pods = [...involved.values()].sort((a, b) => nsName(a.namespace, a.name).localeCompare(nsName(b.namespace, b.name)));
+      const pods = [...involved.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, p]) => p);
       const pool = conflicting?.pool.name ?? byIp.get(ip)?.[0]?.pool.name;
       out.push({
         finding: 'IP_CONFLICT',
@@ -243,9 +258,8 @@ function endpointFindings(view: ClusterView, ep: EndpointFacts, cfg: StaticIpCon
   const pods = podsOfName(view, ep.namespace, ep.name, cfg);
   const holder = pods.find((p) => isAlive(p) && p.uid === ep.podUid);
   if (holder) {
-    const observed = new Set(holder.observedIPs);
     for (const { ip, pool: poolName } of ep.ips) {
-      if (!observed.has(ip)) continue;
+      if (!holder.observedIPs.includes(ip)) continue;
       const pool = view.pool(poolName);
       if (!pool || isMalformedPool(pool) || pool.records.has(ip)) continue;
       out.push({
