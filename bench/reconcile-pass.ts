@@ -22,7 +22,6 @@ import { reconcilerUser } from '../webhook/reconciler/selfcheck';
 
 type Obj = Record<string, unknown>;
 const POOLS = 10; // per family
-const PER_POOL = 1000;
 
 function v4(i: number): { pool: string; ip: string } {
   const p = i % POOLS;
