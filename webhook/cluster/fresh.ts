@@ -1,67 +1,38 @@
-// Fresh reads (contract §2 "fresh evidence"): before denying, the objects a denial rests on are read live.
-import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+// Fresh reads (contract §2 "fresh evidence"): before denying, and when the cache misses, the objects a decision
+// rests on are read live from the API server.
+import { KubeConfig } from '@kubernetes/client-node';
 import { FreshReader } from '../admission/handler';
 import { KubeObject, endpointFacts, podFacts, statefulSetFacts, vmFacts, vmiFacts } from '../model/trim';
 import { SPIDERPOOL_GROUP, SPIDERPOOL_VERSION, nsName } from '../model/types';
-import { FreshObjects, ObjectRef, emptyFresh } from '../model/view';
+import { FreshObjects, LookupKind, ObjectRef, emptyFresh } from '../model/view';
+import { KubeHttpClient } from './kube-http';
 
-function notFound(err: unknown): boolean {
-  return (err as { code?: number })?.code === 404;
-}
+const PATHS: Record<LookupKind, (ns: string, name: string) => string> = {
+  pod: (ns, n) => `/api/v1/namespaces/${ns}/pods/${n}`,
+  statefulSet: (ns, n) => `/apis/apps/v1/namespaces/${ns}/statefulsets/${n}`,
+  endpoint: (ns, n) => `/apis/${SPIDERPOOL_GROUP}/${SPIDERPOOL_VERSION}/namespaces/${ns}/spiderendpoints/${n}`,
+  vmi: (ns, n) => `/apis/kubevirt.io/v1/namespaces/${ns}/virtualmachineinstances/${n}`,
+  vm: (ns, n) => `/apis/kubevirt.io/v1/namespaces/${ns}/virtualmachines/${n}`,
+};
 
 export class ApiFreshReader implements FreshReader {
-  private readonly core: CoreV1Api;
-  private readonly apps: AppsV1Api;
-  private readonly custom: CustomObjectsApi;
+  private readonly http: KubeHttpClient;
 
   constructor(
     kc: KubeConfig,
     private readonly kubevirt: boolean,
   ) {
-    this.core = kc.makeApiClient(CoreV1Api);
-    this.apps = kc.makeApiClient(AppsV1Api);
-    this.custom = kc.makeApiClient(CustomObjectsApi);
-  }
-
-  private async get(ref: ObjectRef): Promise<KubeObject | null | 'skip'> {
-    const { namespace, name } = ref;
-    try {
-      switch (ref.kind) {
-        case 'pod':
-          return (await this.core.readNamespacedPod({ namespace, name })) as unknown as KubeObject;
-        case 'statefulSet':
-          return (await this.apps.readNamespacedStatefulSet({ namespace, name })) as unknown as KubeObject;
-        case 'endpoint':
-          return (await this.custom.getNamespacedCustomObject({
-            group: SPIDERPOOL_GROUP,
-            version: SPIDERPOOL_VERSION,
-            namespace,
-            plural: 'spiderendpoints',
-            name,
-          })) as KubeObject;
-        case 'vmi':
-        case 'vm':
-          if (!this.kubevirt) return 'skip';
-          return (await this.custom.getNamespacedCustomObject({
-            group: 'kubevirt.io',
-            version: 'v1',
-            namespace,
-            plural: ref.kind === 'vmi' ? 'virtualmachineinstances' : 'virtualmachines',
-            name,
-          })) as KubeObject;
-      }
-    } catch (err) {
-      if (notFound(err)) return null;
-      throw new Error(`GET ${ref.kind} ${namespace}/${name}: ${(err as Error).message}`, { cause: err });
-    }
+    this.http = new KubeHttpClient(kc);
   }
 
   async read(refs: ObjectRef[]): Promise<FreshObjects> {
     const out = emptyFresh();
     await Promise.all(
       refs.map(async (ref) => {
-        const o = await this.get(ref);
-        if (o === 'skip') return;
+        // without KubeVirt served there is nothing to read: the cache's "absent" is the truth
+        if ((ref.kind === 'vmi' || ref.kind === 'vm') && !this.kubevirt) return;
+        const path = PATHS[ref.kind](encodeURIComponent(ref.namespace), encodeURIComponent(ref.name));
+        const o = (await this.http.getJson(path)) as KubeObject | null;
         const key = nsName(ref.namespace, ref.name);
         switch (ref.kind) {
           case 'pod':
@@ -83,5 +54,9 @@ export class ApiFreshReader implements FreshReader {
       }),
     );
     return out;
+  }
+
+  close(): void {
+    this.http.close();
   }
 }

@@ -1,5 +1,5 @@
 // Rules for UPDATEs of spiderippools/status (contract §3, pool status table).
-import { cachedScan, diffScans, emptyScan, sharedScanCache } from '../model/allocation-scan';
+import { cachedDiff, cachedScan, emptyScan, sharedScanCache } from '../model/allocation-scan';
 import { AllocationDiff, PoolAddressing, diffRecords, parseAllocatedIPs, poolFamily } from '../model/allocations';
 import { isAlive, isRestartingStaticMember, isStaticEndpointType, statefulSetOfName } from '../model/lifecycle';
 import { KubeObject } from '../model/trim';
@@ -57,7 +57,7 @@ export function readPoolUpdate(object: KubeObject | undefined, oldObject: KubeOb
   const oldValue = field(oldObject, 'status', 'allocatedIPs');
   if (typeof newValue === 'string' && (typeof oldValue === 'string' || oldValue === undefined || oldValue === null)) {
     const oldScan = typeof oldValue === 'string' ? cachedScan(oldValue, addressing) : emptyScan(addressing);
-    const fast = oldScan && diffScans(oldScan, newValue, addressing);
+    const fast = oldScan && cachedDiff(oldScan, newValue, addressing);
     if (fast) {
       sharedScanCache.put(fast.newScan);
       let decoded: Record<string, unknown> | undefined;

@@ -200,17 +200,35 @@ export function diffScans(old: AllocationScan, newRaw: string, addressing: PoolA
   for (let i = L; i < firstTrailing; i++) {
     if (!newMiddle.has(old.keys[i])) diff.removed.push({ ip: old.keys[i], old: { pod: old.pods[i], podUid: old.uids[i] } });
   }
-  const shift = (xs: number[]) => xs.map((x) => x + delta);
-  diff.newScan = {
-    raw: newRaw,
-    scope: old.scope,
-    keys: [...old.keys.slice(0, L), ...mk, ...old.keys.slice(firstTrailing)],
-    pods: [...old.pods.slice(0, L), ...middle.pods, ...old.pods.slice(firstTrailing)],
-    uids: [...old.uids.slice(0, L), ...middle.uids, ...old.uids.slice(firstTrailing)],
-    starts: [...old.starts.slice(0, L), ...middle.starts, ...shift(old.starts.slice(firstTrailing))],
-    ends: [...old.ends.slice(0, L), ...middle.ends, ...shift(old.ends.slice(firstTrailing))],
-    malformed: middleMalformed,
-  };
+  // The new string's scan: unchanged entries keep their values (trailing offsets move by delta).
+  const total = L + mk.length + R;
+  const keys = new Array<string>(total);
+  const pods = new Array<string>(total);
+  const uids = new Array<string>(total);
+  const starts = new Array<number>(total);
+  const ends = new Array<number>(total);
+  for (let i = 0; i < L; i++) {
+    keys[i] = old.keys[i];
+    pods[i] = old.pods[i];
+    uids[i] = old.uids[i];
+    starts[i] = old.starts[i];
+    ends[i] = old.ends[i];
+  }
+  for (let j = 0; j < mk.length; j++) {
+    keys[L + j] = mk[j];
+    pods[L + j] = middle.pods[j];
+    uids[L + j] = middle.uids[j];
+    starts[L + j] = middle.starts[j];
+    ends[L + j] = middle.ends[j];
+  }
+  for (let i = firstTrailing, k = L + mk.length; i < n; i++, k++) {
+    keys[k] = old.keys[i];
+    pods[k] = old.pods[i];
+    uids[k] = old.uids[i];
+    starts[k] = old.starts[i] + delta;
+    ends[k] = old.ends[i] + delta;
+  }
+  diff.newScan = { raw: newRaw, scope: old.scope, keys, pods, uids, starts, ends, malformed: middleMalformed };
   return diff;
 }
 
@@ -246,6 +264,24 @@ export const sharedScanCache = new ScanCache();
 /** The scan of "no records" (an absent field), from which any strict string diffs as all-added. */
 export function emptyScan(addressing: PoolAddressing): AllocationScan {
   return { raw: '{}', scope: scopeOf(addressing), keys: [], pods: [], uids: [], starts: [], ends: [], malformed: [] };
+}
+
+/**
+ * The validating and the mutating webhook see the same old → new pair: remember the last few diffs by their new
+ * string (and the identity of the old scan they started from).
+ */
+const recentDiffs = new Map<string, { old: AllocationScan; diff: ScanDiff }>();
+const RECENT_DIFFS = 8;
+
+export function cachedDiff(old: AllocationScan, newRaw: string, addressing: PoolAddressing): ScanDiff | undefined {
+  const hit = recentDiffs.get(newRaw);
+  if (hit && hit.old === old) return hit.diff;
+  const diff = diffScans(old, newRaw, addressing);
+  if (diff) {
+    if (recentDiffs.size >= RECENT_DIFFS) recentDiffs.delete(recentDiffs.keys().next().value as string);
+    recentDiffs.set(newRaw, { old, diff });
+  }
+  return diff;
 }
 
 /** A scan of raw from the cache, or a fresh full scan (cached), or undefined when not in the strict form. */

@@ -10,7 +10,7 @@ export const KUBEVIRT_API_PREFIX = 'kubevirt.io/';
 export const KUBEVIRT_VMI_API_VERSION = 'kubevirt.io/v1';
 
 /** Contract §2 "alive": exists, not being deleted, and not terminal for good. */
-export function isAlive(pod: PodFacts | undefined): pod is PodFacts {
+export function isAlive(pod: PodFacts | undefined): boolean {
   if (!pod || pod.deleting) return false;
   if (pod.phase === 'Succeeded' && pod.restartPolicy !== 'Always') return false;
   if (pod.phase === 'Failed' && (pod.restartPolicy === 'Never' || pod.reason === 'Evicted')) return false;
