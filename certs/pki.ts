@@ -3,8 +3,8 @@
  * `CertFacts` objects that the pure planning code in ./plan.ts works on. No Kubernetes I/O here.
  */
 import { X509Certificate, createPrivateKey, createHash } from 'node:crypto';
-import { isIP } from 'node:net';
 import { generate } from 'selfsigned';
+import { canonicalIp } from '../webhook/model/ip';
 
 export type KeyType = 'rsa' | 'ec';
 
@@ -47,24 +47,8 @@ export function joinPemCerts(certs: readonly string[]): string {
   return certs.map((c) => splitPemCerts(c).join('')).join('');
 }
 
-/** Canonical text form of an IP (IPv4 dotted, IPv6 lower-case compressed); undefined when not an IP. */
-export function canonicalIp(ip: string): string | undefined {
-  const t = ip.trim();
-  const v = isIP(t);
-  if (v === 4) return t.split('.').map((o) => String(Number(o))).join('.');
-  if (v === 6) {
-    const host = new URL(`http://[${t}]/`).hostname; // WHATWG URL serializes IPv6 compressed, lower-case
-    const inner = host.slice(1, -1);
-    const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(inner);
-    if (mapped) {
-      const hi = parseInt(mapped[1] as string, 16);
-      const lo = parseInt(mapped[2] as string, 16);
-      return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
-    }
-    return inner;
-  }
-  return undefined;
-}
+// One definition of an IP's canonical form for the whole project (Go's net.IP.String()).
+export { canonicalIp };
 
 function parseSans(san: string | undefined): { dnsNames: string[]; ips: string[] } {
   const dnsNames: string[] = [];
@@ -73,7 +57,7 @@ function parseSans(san: string | undefined): { dnsNames: string[]; ips: string[]
   for (const part of san.split(/,\s*/)) {
     if (part.startsWith('DNS:')) dnsNames.push(part.slice(4));
     else if (part.startsWith('IP Address:')) {
-      const ip = canonicalIp(part.slice('IP Address:'.length));
+      const ip = canonicalIp(part.slice('IP Address:'.length).trim());
       if (ip) ips.push(ip);
     }
   }

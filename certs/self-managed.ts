@@ -130,7 +130,7 @@ class SelfManaged implements SelfManagedTlsSource {
     this.metrics = certMetrics(opts.registry);
     this.dnsNames = serviceDnsNames(opts.serviceName, opts.namespace, opts.extraDnsNames);
     this.ips = opts.extraIps.map((ip) => {
-      const c = canonicalIp(ip);
+      const c = canonicalIp(ip.trim());
       if (!c) throw new Error(`extra IP SAN ${JSON.stringify(ip)} for secret ${opts.namespace}/${opts.secretName} is not an IP address`);
       return c;
     });
