@@ -106,8 +106,9 @@ export async function runReconcile(argv: string[]): Promise<number> {
   const settled = last.actions.filter((a) => earlier.every((s) => s.has(actionKey(a))));
   const dryRun = !!values['dry-run'];
   const kc = loadKubeConfigFile(source.kubeconfig);
+  const client = new KubeReconcileClient(kc, 'spiderpool-guard-cli');
   const executor = new Executor({
-    client: new KubeReconcileClient(kc, 'spiderpool-guard-cli'),
+    client,
     staticIp,
     user,
     log: createLogger(level, pino.destination(2)),
@@ -115,7 +116,12 @@ export async function runReconcile(argv: string[]): Promise<number> {
     maxWritesPerSecond: rate,
     events: !values['no-events'],
   });
-  const results = await executor.execute(settled, views[views.length - 1]);
+  let results;
+  try {
+    results = await executor.execute(settled, views[views.length - 1]);
+  } finally {
+    client.close();
+  }
   const rows: Row[] = [...results.map((r) => ({ ...r.action, result: r.result, detail: r.detail, ...(dryRun ? { dryRun: true } : {}) })), ...blockedRows(last.blocked)];
   print(rows);
   return rows.some((r) => r.result === 'failed' || r.result === 'blocked') ? 1 : 0;

@@ -1,11 +1,10 @@
-// A ClusterView from one-off LISTs against the API server (CLI `check`/`reconcile` against a live cluster), and
-// by-name GETs of the objects a decision rests on (FreshReader: fresh evidence before a write or a denial).
+// A ClusterView from one-off LISTs against the API server (CLI `check`/`reconcile` against a live cluster).
 // Objects go through the same addObject/trim path as a snapshot, so live and snapshot views are built alike.
+// (By-name fresh reads are webhook/cluster/fresh.ts ApiFreshReader.)
 import * as k8s from '@kubernetes/client-node';
-import { FreshReader } from '../admission/handler';
-import { KubeObject, endpointFacts, podFacts, statefulSetFacts, vmFacts, vmiFacts } from '../model/trim';
-import { SPIDERPOOL_GROUP, SPIDERPOOL_VERSION, nsName } from '../model/types';
-import { FreshObjects, IndexedView, ObjectRef, emptyFresh } from '../model/view';
+import { KubeObject } from '../model/trim';
+import { SPIDERPOOL_GROUP, SPIDERPOOL_VERSION } from '../model/types';
+import { IndexedView } from '../model/view';
 import { SnapshotError, addObject } from './snapshot';
 
 /** The cluster could not be read (CLI exit 2, one line). */
@@ -171,83 +170,4 @@ export function loadKubeConfigFile(path: string): k8s.KubeConfig {
   }
   if (!kc.getCurrentCluster()) throw new ClusterReadError(`kubeconfig ${path} has no current cluster`);
   return kc;
-}
-
-/** By-name GETs of pods, StatefulSets, endpoints, VMIs and VMs; absent objects come back as null. */
-export class ApiFreshReader implements FreshReader {
-  private readonly core: k8s.CoreV1Api;
-  private readonly apps: k8s.AppsV1Api;
-  private readonly custom: k8s.CustomObjectsApi;
-  constructor(kc: k8s.KubeConfig) {
-    this.core = kc.makeApiClient(k8s.CoreV1Api);
-    this.apps = kc.makeApiClient(k8s.AppsV1Api);
-    this.custom = kc.makeApiClient(k8s.CustomObjectsApi);
-  }
-
-  private async get(read: () => Promise<unknown>): Promise<KubeObject | null> {
-    try {
-      return plain(await read());
-    } catch (err) {
-      if (apiStatus(err) === 404) return null;
-      throw err;
-    }
-  }
-
-  /** A 404 means absent: the VMI/VM does not exist, or KubeVirt is not installed at all. */
-  private async kubevirt<T>(read: () => Promise<unknown>, facts: (o: KubeObject) => T): Promise<T | null> {
-    const o = await this.get(read);
-    return o ? facts(o) : null;
-  }
-
-  async read(refs: ObjectRef[]): Promise<FreshObjects> {
-    const fresh = emptyFresh();
-    const seen = new Set<string>();
-    await Promise.all(
-      refs.map(async (r) => {
-        const key = nsName(r.namespace, r.name);
-        const id = `${r.kind}:${key}`;
-        if (seen.has(id)) return;
-        seen.add(id);
-        const { namespace, name } = r;
-        switch (r.kind) {
-          case 'pod': {
-            const o = await this.get(() => this.core.readNamespacedPod({ name, namespace }));
-            fresh.pods.set(key, o ? podFacts(o) : null);
-            return;
-          }
-          case 'statefulSet': {
-            const o = await this.get(() => this.apps.readNamespacedStatefulSet({ name, namespace }));
-            fresh.statefulSets.set(key, o ? statefulSetFacts(o) : null);
-            return;
-          }
-          case 'endpoint': {
-            const o = await this.get(() =>
-              this.custom.getNamespacedCustomObject({ group: SPIDERPOOL_GROUP, version: SPIDERPOOL_VERSION, namespace, plural: 'spiderendpoints', name }),
-            );
-            fresh.endpoints.set(key, o ? endpointFacts(o) : null);
-            return;
-          }
-          case 'vmi':
-            fresh.vmis.set(
-              key,
-              await this.kubevirt(
-                () => this.custom.getNamespacedCustomObject({ group: KUBEVIRT_GROUP, version: KUBEVIRT_VERSION, namespace, plural: 'virtualmachineinstances', name }),
-                vmiFacts,
-              ),
-            );
-            return;
-          case 'vm':
-            fresh.vms.set(
-              key,
-              await this.kubevirt(
-                () => this.custom.getNamespacedCustomObject({ group: KUBEVIRT_GROUP, version: KUBEVIRT_VERSION, namespace, plural: 'virtualmachines', name }),
-                vmFacts,
-              ),
-            );
-            return;
-        }
-      }),
-    );
-    return fresh;
-  }
 }

@@ -18,7 +18,8 @@ import { KubeObject, endpointFacts, poolFacts } from '../model/trim';
 import { EndpointFacts, PoolFacts, SPIDERPOOL_GROUP, SPIDERPOOL_VERSION, SPIDER_FINALIZER, StaticIpConfig, nsName, splitNsName } from '../model/types';
 import { ClusterView, FreshObjects, ObjectRef, OverlayView } from '../model/view';
 import { FreshReader } from '../admission/handler';
-import { ApiFreshReader, apiStatus, describeApiError } from '../cluster/list-view';
+import { ApiFreshReader } from '../cluster/fresh';
+import { apiStatus, describeApiError } from '../cluster/list-view';
 import { Finding, countMismatch, isMalformedPool } from './findings';
 import { ReconcilerMetrics } from './metrics';
 import { Action, endpointAction, recordAction, recordedUnderUid, restoreAction } from './plan';
@@ -54,6 +55,8 @@ export interface ReconcileClient extends FreshReader {
   deleteEndpoint(namespace: string, name: string, preconditions: { uid: string; resourceVersion: string }): Promise<void>;
   patchEndpoint(namespace: string, name: string, ops: JsonPatchOp[]): Promise<KubeObject>;
   createEvent(event: EventSpec): Promise<void>;
+  /** releases connections (keep-alive fresh reads) */
+  close?(): void;
 }
 
 export const EVENT_COMPONENT = 'spiderpool-guard';
@@ -71,13 +74,23 @@ export class KubeReconcileClient implements ReconcileClient {
   private readonly core: k8s.CoreV1Api;
   private readonly fresh: ApiFreshReader;
 
+  /**
+   * @param reportingInstance Events' reportingInstance (the replica identity)
+   * @param kubevirt read VMIs/VMs live (a 404 means absent either way; false skips the reads when KubeVirt is not served)
+   */
   constructor(
     kc: k8s.KubeConfig,
     private readonly reportingInstance = EVENT_COMPONENT,
+    kubevirt = true,
   ) {
     this.custom = kc.makeApiClient(k8s.CustomObjectsApi);
     this.core = kc.makeApiClient(k8s.CoreV1Api);
-    this.fresh = new ApiFreshReader(kc);
+    this.fresh = new ApiFreshReader(kc, kubevirt);
+  }
+
+  /** Closes the keep-alive connections of the fresh reads. */
+  close(): void {
+    this.fresh.close();
   }
 
   read(refs: ObjectRef[]): Promise<FreshObjects> {

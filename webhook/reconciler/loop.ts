@@ -43,6 +43,8 @@ export interface ReconcilerOptions {
   identity?: string;
   /** Spiderpool's static-IP switches (default both on) */
   staticIp?: StaticIpConfig;
+  /** whether the kubevirt.io API is served (fresh VMI/VM reads; default true, a 404 reads as absent) */
+  kubevirt?: boolean;
   /** a finding/action is acted on only after persisting this long (default 60 s, see settle.ts) */
   settleMs?: number;
   /** period of the full pass (default 5 min) */
@@ -291,8 +293,9 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
   const identity = opts.identity ?? defaultIdentity();
   const user = reconcilerUser(opts.namespace);
   let loop: ReconcileLoop | undefined = undefined;
+  const client = opts.client ?? new KubeReconcileClient(opts.kubeConfig, identity, opts.kubevirt ?? true);
   const executor = new Executor({
-    client: opts.client ?? new KubeReconcileClient(opts.kubeConfig, identity),
+    client,
     staticIp,
     user,
     log,
@@ -356,6 +359,7 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
       if (elector) await elector.stop();
       await theLoop.stop();
       metrics.leader.set(0);
+      if (!opts.client) client.close?.();
     },
   };
 }
