@@ -47,6 +47,25 @@ export function runningWithIp(pods: k8s.V1Pod[]): number {
   return pods.map(facts).filter((f) => isAlive(f) && f.observedIPs.length > 0 && f.phase === 'Running').length;
 }
 
+/**
+ * Latent conflicts: alive pods using an IP that their pool does not record for them (record missing, or under
+ * another uid/pod). The next first-fit allocation hands such an IP out again (W1's damage before it shows).
+ */
+export function unrecordedIps(pool: SpiderIPPool, pods: k8s.V1Pod[], poolIps: Set<string>): string[] {
+  const records = parseRecords(pool);
+  const out: string[] = [];
+  for (const p of pods) {
+    const f = facts(p);
+    if (!isAlive(f)) continue;
+    for (const ip of f.observedIPs) {
+      if (!poolIps.has(ip)) continue;
+      const r = records[ip];
+      if (!r || r.podUid !== f.uid) out.push(`${f.namespace}/${f.name}@${f.uid} uses ${ip}, recorded ${r ? `for ${r.pod}@${r.podUid}` : 'for nobody'}`);
+    }
+  }
+  return out;
+}
+
 function networkStatusIps(p: k8s.V1Pod): string[] | undefined {
   const raw = p.metadata?.annotations?.[NETWORK_STATUS];
   if (raw === undefined) return undefined;
@@ -113,7 +132,7 @@ export async function readState(admin: Clients, namespace: string, pool: string)
   return { pods, endpoints, pool: p };
 }
 
-/** Samples conflicts every second for the whole run, so a conflict between two checkpoints is not missed. */
+/** Samples conflicts (every 250 ms in a run) for the whole run, so a conflict between two checkpoints is not missed. */
 export class ConflictSampler {
   readonly seen = new Map<string, Conflict & { firstSeen: number }>();
   private loop?: Loop;

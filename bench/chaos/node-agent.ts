@@ -22,7 +22,7 @@ import {
   updatePoolRecords,
 } from './spider-api';
 import type { GroundTruth } from './truth';
-import { Loop, Prng, say, sleep } from './util';
+import { debug, Loop, Prng, say, sleep } from './util';
 
 export const NETWORK_STATUS = 'k8s.v1.cni.cncf.io/network-status';
 
@@ -37,7 +37,7 @@ export interface NodeAgentOptions {
   truth: GroundTruth;
   rng: Prng;
   pollMs?: number;
-  /** kubelet finishes a deletion this long (random, up to) after cmdDel: containers stopping */
+  /** kubelet removes the pod object this long (random, up to) after cmdDel */
   finishDelayMaxMs?: number;
   retryMs?: number;
 }
@@ -78,6 +78,7 @@ export class NodeAgent {
   private readonly busy = new Set<string>();
   private readonly notBefore = new Map<string, number>();
   private readonly torn = new Set<string>();
+  private readonly stopping = new Set<string>();
   private readonly lastError = new Map<string, string>();
   private readonly tasks = new Set<Promise<void>>();
   private nextNode = 0;
@@ -149,6 +150,7 @@ export class NodeAgent {
       if (!ip) return;
       await this.reportNetwork(p, ip);
       this.stats.cmdAdd++;
+      debug('agent', `cmdAdd ${key(p)} uid ${p.metadata!.uid} → ${ip}`);
       this.lastError.delete(p.metadata!.uid!);
     } catch (err) {
       this.stats.cmdAddFailed++;
@@ -283,8 +285,14 @@ export class NodeAgent {
 
   private async teardown(p: k8s.V1Pod): Promise<void> {
     const uid = p.metadata!.uid!;
+    if (!this.stopping.has(uid)) {
+      // Containers get up to the grace period to stop; the sandbox (and its IP) stays until then: CNI DEL comes after.
+      this.stopping.add(uid);
+      await sleep(this.o.rng.delay((p.metadata?.deletionGracePeriodSeconds ?? 0) * 750));
+    }
     if (!this.torn.has(uid)) {
       this.o.truth.endHolds(uid); // the sandbox goes away now, whatever the IPAM bookkeeping does
+      debug('agent', `cmdDel ${key(p)} uid ${uid}`);
       try {
         await this.cmdDel(p);
         this.stats.cmdDel++;
@@ -299,7 +307,8 @@ export class NodeAgent {
         this.torn.add(uid);
       }
     }
-    await sleep(this.o.rng.delay(this.o.finishDelayMaxMs ?? 1000));
+    await sleep(this.o.rng.delay(this.o.finishDelayMaxMs ?? 200));
+    debug('agent', `finish ${key(p)} uid ${uid}`);
     try {
       await this.o.admin.core.deleteNamespacedPod({ namespace: p.metadata!.namespace!, name: p.metadata!.name!, gracePeriodSeconds: 0, body: { gracePeriodSeconds: 0, preconditions: { uid } } });
     } catch (err) {

@@ -10,6 +10,7 @@ export function jsonSummary(runs: RunResult[]): string {
 const ROWS: [string, (r: RunResult) => string][] = [
   ['IP conflicts (alive pods sharing an IP)', (r) => String(r.conflicts)],
   ['  `check` IP_CONFLICT findings at checkpoints', (r) => String(r.detail.checks.reduce((n, c) => n + c.conflictFindings, 0))],
+  ['  alive pods on an IP the pool does not record for them', (r) => String(r.detail.checks.reduce((n, c) => n + c.unrecorded.length, 0))],
   ['CheckIppoolSanity violations', (r) => String(r.sanityViolations)],
   ['leftover records + endpoints after delete', (r) => String(r.leftovers)],
   ['guard denials (requests)', (r) => String(r.denials)],

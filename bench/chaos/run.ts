@@ -11,7 +11,8 @@ import * as k8s from '@kubernetes/client-node';
 import { classifyDenials, type AuditEventLike, type DenialSummary } from './denials';
 import { SpiderpoolGc, type GcStats } from './gc';
 import type { GcVersion } from './gc-scan';
-import { checkConflictFindings, conflictsAmong, ConflictSampler, podsWithoutIp, poolSanity, readState, runningWithIp, type Conflict } from './measure';
+import { checkConflictFindings, conflictsAmong, ConflictSampler, podsWithoutIp, poolSanity, readState, runningWithIp, unrecordedIps, type Conflict } from './measure';
+import { usableIps } from './pool-ips';
 import { NodeAgent, type AgentStats } from './node-agent';
 import { hostRange } from './pool-ips';
 import { ChaosScenario, type Workload } from './scenario';
@@ -56,6 +57,8 @@ export interface PhaseCheck {
   conflictFindings: number;
   sanity: string[];
   stuck: string[];
+  /** alive pods on an IP the pool does not record for them */
+  unrecorded: string[];
 }
 
 export interface RunResult {
@@ -141,13 +144,14 @@ async function checkpoint(phase: string, admin: Clients, scenario: ChaosScenario
     conflictFindings: await checkConflictFindings(admin.kc, pool, namespace),
     sanity: poolSanity(state.pool, state.pods, state.endpoints),
     stuck: podsWithoutIp(state.pods),
+    unrecorded: unrecordedIps(state.pool, state.pods, new Set(usableIps(state.pool.spec))),
   };
   say(
     'check',
     `after ${phase}: ${check.running}/${expected} running with an IP, ${check.conflicts.length} conflicts (check: ${check.conflictFindings} IP_CONFLICT), ` +
-      `${check.sanity.length} sanity violations, ${check.stuck.length} pods without IP`,
+      `${check.sanity.length} sanity violations, ${check.stuck.length} pods without IP, ${check.unrecorded.length} alive pods on unrecorded IPs`,
   );
-  for (const line of [...check.conflicts.map((c) => `conflict ${c.ip}: ${c.pods.join(' ')}`), ...check.sanity]) say('check', `  ${line}`);
+  for (const line of [...check.conflicts.map((c) => `conflict ${c.ip}: ${c.pods.join(' ')}`), ...check.sanity, ...check.unrecorded]) say('check', `  ${line}`);
   return check;
 }
 
@@ -201,7 +205,7 @@ export async function runChaos(tb: Testbed, cfg: RunConfig): Promise<RunResult> 
     scanIntervalMs: cfg.timings.gcScanMs,
     traceGapMs: cfg.timings.traceGapMs,
   });
-  const sampler = new ConflictSampler(admin, namespace);
+  const sampler = new ConflictSampler(admin, namespace, 250);
   const checks: PhaseCheck[] = [];
   let left: string[];
   try {

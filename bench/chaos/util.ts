@@ -9,6 +9,11 @@ export function say(component: string, message: string): void {
   process.stderr.write(`[chaos ${secs}s] ${component}: ${message}\n`);
 }
 
+/** Detail lines, only with SPG_BENCH_DEBUG=1. */
+export function debug(component: string, message: string): void {
+  if (process.env.SPG_BENCH_DEBUG === '1') say(component, message);
+}
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
