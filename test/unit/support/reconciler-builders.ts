@@ -1,6 +1,6 @@
-// Minimal plain-object builders for the reconciler tests (Kubernetes JSON as `kubectl get -o json` prints it).
-// TODO: switch to test/support/fixtures.ts once it lands (same shapes).
-import { viewFromSnapshot } from '../../../webhook/cluster/snapshot';
+// Short-hand builders for the reconciler tests, thin adapters over the shared fixtures (test/support/fixtures.ts):
+// the object shapes come from one place; these only keep the reconciler tests' scenarios compact.
+import * as fx from '../../support/fixtures';
 import { IndexedView } from '../../../webhook/model/view';
 
 type Obj = Record<string, unknown>;
@@ -9,81 +9,62 @@ export interface PodSpec {
   ns?: string;
   name: string;
   uid: string;
-  phase?: string;
+  phase?: fx.PodOptions['phase'];
   ips?: string[];
-  /** controller: "sts:web", "vmi:vm1", "rs:api-123", "job:j" */
+  /** controller: "sts:web", "vmi:vm1", "rs:api-123", "job:j", "kruise:web" */
   owner?: string;
   deleting?: boolean;
-  restartPolicy?: string;
+  restartPolicy?: fx.PodOptions['restartPolicy'];
   reason?: string;
   hostNetwork?: boolean;
+  /** IPs of a secondary NIC, listed only in the multus network-status annotation */
   multus?: string[];
 }
 
-const OWNER_API: Record<string, [string, string]> = {
-  sts: ['apps/v1', 'StatefulSet'],
-  vmi: ['kubevirt.io/v1', 'VirtualMachineInstance'],
-  rs: ['apps/v1', 'ReplicaSet'],
-  job: ['batch/v1', 'Job'],
-  kruise: ['apps.kruise.io/v1beta1', 'StatefulSet'],
+const OWNERS: Record<string, (name: string) => fx.OwnerRef> = {
+  sts: fx.owner.statefulSet,
+  vmi: fx.owner.vmi,
+  rs: fx.owner.replicaSet,
+  job: fx.owner.job,
+  kruise: fx.owner.kruiseStatefulSet,
 };
 
 export function pod(s: PodSpec): Obj {
-  const metadata: Obj = { name: s.name, namespace: s.ns ?? 'demo', uid: s.uid, resourceVersion: '1' };
-  if (s.deleting) metadata.deletionTimestamp = '2024-01-01T00:00:00Z';
-  if (s.owner) {
-    const [kind, name] = s.owner.split(':');
-    const [apiVersion, k] = OWNER_API[kind];
-    metadata.ownerReferences = [{ apiVersion, kind: k, name, uid: `${name}-uid`, controller: true }];
-  }
-  if (s.multus) {
-    metadata.annotations = {
-      'k8s.v1.cni.cncf.io/network-status': JSON.stringify([{ name: 'net', interface: 'net1', ips: s.multus }]),
-    };
-  }
-  const ips = s.ips ?? [];
-  return {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata,
-    spec: { restartPolicy: s.restartPolicy ?? 'Always', nodeName: 'node-1', ...(s.hostNetwork ? { hostNetwork: true } : {}) },
-    status: {
-      phase: s.phase ?? 'Running',
-      ...(s.reason ? { reason: s.reason } : {}),
-      ...(ips.length ? { podIP: ips[0], podIPs: ips.map((ip) => ({ ip })) } : {}),
-    },
-  };
+  const owners = s.owner ? [OWNERS[s.owner.split(':')[0]](s.owner.split(':')[1])] : undefined;
+  return fx.pod({
+    name: s.name,
+    namespace: s.ns,
+    uid: s.uid,
+    ips: s.ips,
+    phase: s.phase,
+    reason: s.reason,
+    restartPolicy: s.restartPolicy,
+    deleting: s.deleting,
+    hostNetwork: s.hostNetwork,
+    owners,
+    multus: s.multus ? [{ interface: 'net1', ips: s.multus }] : undefined,
+  });
 }
 
 export function statefulSet(s: { ns?: string; name: string; replicas: number; start?: number }): Obj {
-  return {
-    apiVersion: 'apps/v1',
-    kind: 'StatefulSet',
-    metadata: { name: s.name, namespace: s.ns ?? 'demo', uid: `${s.name}-uid` },
-    spec: { replicas: s.replicas, ...(s.start !== undefined ? { ordinals: { start: s.start } } : {}) },
-  };
+  return fx.statefulSet({ name: s.name, namespace: s.ns, replicas: s.replicas, ordinalsStart: s.start });
 }
 
-/** records: ip → [ "ns/name", podUid ] */
+/** records: ip → [ "ns/name", podUid ]; count null = allocatedIPCount absent; raw = status.allocatedIPs as is */
 export function pool(s: { name: string; subnet?: string; records?: Record<string, [string, string]>; count?: number | null; raw?: string }): Obj {
-  const status: Obj = {};
-  const records = s.records ?? {};
-  if (s.raw !== undefined) status.allocatedIPs = s.raw;
-  else if (Object.keys(records).length) {
-    const m: Obj = {};
-    for (const [ip, [p, uid]] of Object.entries(records)) m[ip] = { pod: p, podUid: uid };
-    status.allocatedIPs = JSON.stringify(m);
-  }
-  if (s.count !== null) status.allocatedIPCount = s.count ?? Object.keys(records).length;
-  return {
-    apiVersion: 'spiderpool.spidernet.io/v2beta1',
-    kind: 'SpiderIPPool',
-    metadata: { name: s.name, uid: `${s.name}-uid`, resourceVersion: '10' },
-    spec: { subnet: s.subnet ?? '10.6.0.0/16', ips: ['10.6.0.1-10.6.0.250'] },
-    status,
-  };
+  const records: fx.Records = {};
+  for (const [ip, [p, uid]] of Object.entries(s.records ?? {})) records[ip] = fx.rec(p, uid);
+  return fx.pool({
+    name: s.name,
+    subnet: s.subnet ?? '10.6.0.0/16',
+    ips: ['10.6.0.1-10.6.0.250'],
+    records,
+    allocatedIPCount: s.count,
+    ...(s.raw !== undefined ? { allocatedIPs: s.raw } : {}),
+  });
 }
 
+/** ips: [ip, pool][] (prefix added as Spiderpool writes it); objectUid overrides metadata.uid */
 export function endpoint(s: {
   ns?: string;
   name: string;
@@ -94,41 +75,27 @@ export function endpoint(s: {
   deleting?: boolean;
   finalizers?: string[];
 }): Obj {
-  const metadata: Obj = {
+  const o = fx.endpoint({
     name: s.name,
-    namespace: s.ns ?? 'demo',
-    uid: s.objectUid ?? `ep-${s.name}-${s.uid}`,
-    resourceVersion: '5',
-    finalizers: s.finalizers ?? ['spiderpool.spidernet.io'],
-  };
-  if (s.deleting) metadata.deletionTimestamp = '2024-01-01T00:00:00Z';
-  return {
-    apiVersion: 'spiderpool.spidernet.io/v2beta1',
-    kind: 'SpiderEndpoint',
-    metadata,
-    status: {
-      current: {
-        uid: s.uid,
-        node: 'node-1',
-        ips: (s.ips ?? []).map(([ip, p]) => (ip.includes(':') ? { interface: 'eth0', ipv6: `${ip}/64`, ipv6Pool: p } : { interface: 'eth0', ipv4: `${ip}/16`, ipv4Pool: p })),
-      },
-      ownerControllerType: s.type ?? 'Deployment',
-      ownerControllerName: s.name,
-    },
-  };
+    namespace: s.ns,
+    podUid: s.uid,
+    type: s.type,
+    deleting: s.deleting,
+    finalizers: s.finalizers,
+    nics: (s.ips ?? []).map(([ip, p]) => (ip.includes(':') ? { ipv6: `${ip}/64`, ipv6Pool: p } : { ipv4: `${ip}/16`, ipv4Pool: p })),
+  });
+  if (s.objectUid) (o.metadata as Obj).uid = s.objectUid;
+  return o;
 }
 
 export function vmi(s: { ns?: string; name: string; deleting?: boolean; vm?: boolean }): Obj {
-  const metadata: Obj = { name: s.name, namespace: s.ns ?? 'demo', uid: `${s.name}-vmi-uid` };
-  if (s.deleting) metadata.deletionTimestamp = '2024-01-01T00:00:00Z';
-  if (s.vm) metadata.ownerReferences = [{ apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachine', name: s.name, uid: 'vm', controller: true }];
-  return { apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachineInstance', metadata };
+  return fx.vmi({ name: s.name, namespace: s.ns, deleting: s.deleting, controlledByVm: s.vm ?? false });
 }
 
 export function view(...items: Obj[]): IndexedView {
-  return viewFromSnapshot({ apiVersion: 'v1', kind: 'List', items });
+  return fx.viewOf(...items);
 }
 
 export function snapshot(...items: Obj[]): Obj {
-  return { apiVersion: 'v1', kind: 'List', items };
+  return fx.list(...items);
 }
