@@ -80,27 +80,34 @@ function review(uid: string, user: string, object: unknown, oldObject: unknown) 
 export const GC_USER = 'system:serviceaccount:kube-system:spiderpool-controller';
 export const AGENT_USER = 'system:serviceaccount:kube-system:spiderpool-agent';
 
-/** Records of pods that are gone: the GC releases them (one per review variant). */
+/** Review variants: consecutive writes differ (as consecutive writes do) while the old object stays the same. */
 export const GHOSTS = 12;
 
+export type ReviewKind = 'release' | 'releaseGone' | 'allocation';
+
 /**
- * Release: the GC removes the record of a pod that no longer exists, the most common GC write and an allowed one.
- * Allocation: the agent adds a record for a live pod on a free IP. `variant` picks which ghost is released and
- * which IP is allocated, so consecutive reviews differ (as consecutive writes do) while the old object is the same.
+ * - release: the GC releases the record of a completed pod (pods 0..GHOSTS-1 are Succeeded in the test bed): the
+ *   decision rests on the cache alone.
+ * - releaseGone: the GC releases the record of a pod that does not exist: by contract §2 the guard reads the pod
+ *   live before concluding it is gone, so this one pays an API round trip.
+ * - allocation: the agent adds a record for a live (pending) pod on a free IP.
  */
-export function reviewBodies(p: PoolSpecFixture, pods: number, uidOf: UidOf = (i) => podRef(i).uid, variant = 0): { release: string; allocation: string } {
+export function reviewBodies(p: PoolSpecFixture, pods: number, uidOf: UidOf = (i) => podRef(i).uid, variant = 0): Record<ReviewKind, string> {
   const records = poolRecords(p, pods, uidOf);
   const withGhosts = { ...records };
   for (let g = 0; g < GHOSTS; g++) withGhosts[poolIp(p.index, p.records + g)] = { pod: `bench-gone/app-gone-${g}`, podUid: `gone-uid-${g}` };
   const old = poolObject(p, withGhosts);
-  const released = { ...withGhosts };
-  delete released[poolIp(p.index, p.records + (variant % GHOSTS))];
-  const afterRelease = poolObject(p, released, '1001');
-  const ref = podRef(variant % pods);
-  const allocated = { ...withGhosts, [poolIp(p.index, p.records + GHOSTS + variant)]: { pod: `${ref.namespace}/${ref.name}`, podUid: uidOf(variant % pods) } };
-  const afterAlloc = poolObject(p, allocated, '1001');
+  const without = (ip: string) => {
+    const next = { ...withGhosts };
+    delete next[ip];
+    return poolObject(p, next, '1001');
+  };
+  const v = variant % GHOSTS;
+  const ref = podRef(GHOSTS + v);
+  const allocated = { ...withGhosts, [poolIp(p.index, p.records + GHOSTS + v)]: { pod: `${ref.namespace}/${ref.name}`, podUid: uidOf(GHOSTS + v) } };
   return {
-    release: JSON.stringify(review(`bench-release-${variant}`, GC_USER, afterRelease, old)),
-    allocation: JSON.stringify(review(`bench-alloc-${variant}`, AGENT_USER, afterAlloc, old)),
+    release: JSON.stringify(review(`bench-release-${variant}`, GC_USER, without(poolIp(p.index, v)), old)),
+    releaseGone: JSON.stringify(review(`bench-release-gone-${variant}`, GC_USER, without(poolIp(p.index, p.records + v)), old)),
+    allocation: JSON.stringify(review(`bench-alloc-${variant}`, AGENT_USER, poolObject(p, allocated, '1001'), old)),
   };
 }

@@ -20,7 +20,7 @@ import { podFacts } from '../../webhook/model/trim';
 import { IndexedView } from '../../webhook/model/view';
 import { loopbackCerts, startGuard, REPO_ROOT } from '../../test/testbed/guard';
 import { startTestbed } from '../../test/testbed/testbed';
-import { GHOSTS, PoolSpecFixture, podRef, reviewBodies } from './fixtures';
+import { GHOSTS, PoolSpecFixture, ReviewKind, podRef, reviewBodies } from './fixtures';
 import { LoadResult, runLoad } from './load';
 import { populate } from './populate';
 
@@ -49,7 +49,8 @@ async function decisionMicrobench(pods: number, uids: string[]) {
   const view = new IndexedView();
   for (let i = 0; i < pods; i++) {
     const ref = podRef(i);
-    view.upsertPod(podFacts({ metadata: { name: ref.name, namespace: ref.namespace, uid: uids[i] }, spec: {}, status: { phase: 'Pending' } }));
+    const done = i < GHOSTS; // the completed pods whose records the GC releases
+    view.upsertPod(podFacts({ metadata: { name: ref.name, namespace: ref.namespace, uid: uids[i] }, spec: { restartPolicy: done ? 'Never' : 'Always' }, status: { phase: done ? 'Succeeded' : 'Pending' } }));
   }
   const handler = new AdmissionHandler({
     view: () => view,
@@ -63,7 +64,7 @@ async function decisionMicrobench(pods: number, uids: string[]) {
   for (const p of POOLS) {
     // GHOSTS distinct writes against one old object: each decision diffs a new pair, as consecutive writes do
     const variants = Array.from({ length: GHOSTS }, (_, v) => reviewBodies(p, pods, (i) => uids[i], v));
-    for (const review of ['release', 'allocation'] as const) {
+    for (const review of ['release', 'releaseGone', 'allocation'] as const) {
       for (const webhook of ['validate', 'mutate'] as const) {
         const parsed = variants.map((b) => JSON.parse(b[review]) as unknown);
         const iterations = Math.max(48, Math.round(400_000 / p.records));
@@ -83,7 +84,7 @@ interface Case {
   records: number;
   concurrency: number;
   webhook: 'validate' | 'mutate';
-  review: 'release' | 'allocation';
+  review: ReviewKind;
   guard: LoadResult;
   baseline: LoadResult;
   p99Ratio: number;
@@ -139,6 +140,7 @@ export async function runAdmissionBench(argv: string[]): Promise<number> {
         const runs: [Case['webhook'], Case['review'], string][] = [
           ['validate', 'release', bodies.release],
           ['mutate', 'release', bodies.release],
+          ['validate', 'releaseGone', bodies.releaseGone],
           ['validate', 'allocation', bodies.allocation],
         ];
         for (const [webhook, review, b] of runs) {

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ensureKubernetesBinaries } from '../../test/testbed/binaries';
-import { PoolSpecFixture, podRef, poolIp, poolObject, poolRecords } from './fixtures';
+import { GHOSTS, PoolSpecFixture, podRef, poolIp, poolObject, poolRecords } from './fixtures';
 
 /** `kubectl create -f` of the items in a few parallel chunks (already existing objects are skipped). */
 async function kubectlCreate(kubectl: string, kubeconfigPath: string, items: unknown[], processes = 4): Promise<void> {
@@ -59,7 +59,11 @@ export async function populate(kc: k8s.KubeConfig, kubeconfigPath: string, pools
       apiVersion: 'v1',
       kind: 'Pod',
       metadata: { name: ref.name, namespace: ref.namespace, labels: { app: `app-${i % 100}` }, annotations: { 'ipam.spidernet.io/ippool': '{"ipv4":["bench"]}' } },
-      spec: { nodeName: `node-${(i % 3) + 1}`, containers: [{ name: 'main', image: 'registry.k8s.io/pause:3.10', resources: { requests: { cpu: '10m' } } }] },
+      spec: {
+        nodeName: `node-${(i % 3) + 1}`,
+        restartPolicy: i < GHOSTS ? 'Never' : 'Always',
+        containers: [{ name: 'main', image: 'registry.k8s.io/pause:3.10', resources: { requests: { cpu: '10m' } } }],
+      },
     };
   });
   await kubectlCreate(kubectl, kubeconfigPath, podItems);
@@ -69,6 +73,13 @@ export async function populate(kc: k8s.KubeConfig, kubeconfigPath: string, pools
   for (let i = 0; i < pods; i++) {
     const ref = podRef(i);
     uids[i] = index.get(`${ref.namespace}/${ref.name}`) ?? '';
+  }
+  // the first GHOSTS pods have completed (a Job's pods): their records are what the GC releases
+  for (let i = 0; i < Math.min(GHOSTS, pods); i++) {
+    const ref = podRef(i);
+    const pod = await core.readNamespacedPod({ namespace: ref.namespace, name: ref.name });
+    pod.status = { ...(pod.status ?? {}), phase: 'Succeeded', podIP: `10.200.0.${i + 1}`, podIPs: [{ ip: `10.200.0.${i + 1}` }] };
+    await core.replaceNamespacedPodStatus({ namespace: ref.namespace, name: ref.name, body: pod });
   }
   say(`${pods} pods created in ${((Date.now() - t) / 1000).toFixed(1)} s`);
 

@@ -1,9 +1,10 @@
 // The live ClusterView for `serve`: one Reflector per kind feeding a trimmed IndexedView.
-import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { Logger } from '../audit/logger';
 import { KubeObject, endpointFacts, podFacts, poolFacts, statefulSetFacts, vmFacts, vmiFacts } from '../model/trim';
 import { SPIDERPOOL_GROUP, SPIDERPOOL_VERSION } from '../model/types';
 import { IndexedView } from '../model/view';
+import { KubeHttpClient } from './kube-http';
 import { ChangeListener, ListPage, Reflector, ReflectorSpec } from './reflector';
 
 const PAGE = 500;
@@ -36,59 +37,33 @@ export interface ClusterCache {
 
 export function startClusterCache(kc: KubeConfig, log: Logger, opts: { kubevirt: boolean; onChange?: ChangeListener }): ClusterCache {
   const view = new IndexedView();
-  const core = kc.makeApiClient(CoreV1Api);
-  const apps = kc.makeApiClient(AppsV1Api);
-  const custom = kc.makeApiClient(CustomObjectsApi);
-  const clusterCustom = (group: string, version: string, plural: string) => (c?: string) =>
-    custom.listClusterCustomObject({ group, version, plural, limit: PAGE, _continue: c }).then(page);
-  const namespacedCustom = (group: string, version: string, plural: string) => (c?: string) =>
-    custom.listCustomObjectForAllNamespaces({ group, version, plural, limit: PAGE, _continue: c }).then(page);
+  // Lists go through the keep-alive client as raw JSON: client-node's typed lists cost a TLS handshake per page
+  // and a second, deserialised copy of every object, which is most of the start-up memory peak.
+  const http = new KubeHttpClient(kc, 60_000);
+  const lister = (path: string) => async (c?: string) => {
+    const query = new URLSearchParams({ limit: String(PAGE), ...(c ? { continue: c } : {}) });
+    const list = await http.getJson(`${path}?${query}`);
+    if (!list) throw new Error(`GET ${path}: not found (is the CRD installed?)`);
+    return page(list as Parameters<typeof page>[0]);
+  };
+  const spec = (name: string, path: string, upsert: (o: KubeObject) => void, remove: (ns: string, n: string) => void): ReflectorSpec => ({
+    name,
+    path,
+    list: lister(path),
+    upsert,
+    remove,
+  });
+  const sp = `/apis/${SPIDERPOOL_GROUP}/${SPIDERPOOL_VERSION}`;
   const specs: ReflectorSpec[] = [
-    {
-      name: 'pods',
-      path: '/api/v1/pods',
-      list: (c) => core.listPodForAllNamespaces({ limit: PAGE, _continue: c }).then(page),
-      upsert: (o) => view.upsertPod(podFacts(o)),
-      remove: (ns, n) => view.removePod(ns, n),
-    },
-    {
-      name: 'statefulsets',
-      path: '/apis/apps/v1/statefulsets',
-      list: (c) => apps.listStatefulSetForAllNamespaces({ limit: PAGE, _continue: c }).then(page),
-      upsert: (o) => view.upsertStatefulSet(statefulSetFacts(o)),
-      remove: (ns, n) => view.removeStatefulSet(ns, n),
-    },
-    {
-      name: 'spiderippools',
-      path: `/apis/${SPIDERPOOL_GROUP}/${SPIDERPOOL_VERSION}/spiderippools`,
-      list: clusterCustom(SPIDERPOOL_GROUP, SPIDERPOOL_VERSION, 'spiderippools'),
-      upsert: (o) => view.upsertPool(poolFacts(o)),
-      remove: (_ns, n) => view.removePool(n),
-    },
-    {
-      name: 'spiderendpoints',
-      path: `/apis/${SPIDERPOOL_GROUP}/${SPIDERPOOL_VERSION}/spiderendpoints`,
-      list: namespacedCustom(SPIDERPOOL_GROUP, SPIDERPOOL_VERSION, 'spiderendpoints'),
-      upsert: (o) => view.upsertEndpoint(endpointFacts(o)),
-      remove: (ns, n) => view.removeEndpoint(ns, n),
-    },
+    spec('pods', '/api/v1/pods', (o) => view.upsertPod(podFacts(o)), (ns, n) => view.removePod(ns, n)),
+    spec('statefulsets', '/apis/apps/v1/statefulsets', (o) => view.upsertStatefulSet(statefulSetFacts(o)), (ns, n) => view.removeStatefulSet(ns, n)),
+    spec('spiderippools', `${sp}/spiderippools`, (o) => view.upsertPool(poolFacts(o)), (_ns, n) => view.removePool(n)),
+    spec('spiderendpoints', `${sp}/spiderendpoints`, (o) => view.upsertEndpoint(endpointFacts(o)), (ns, n) => view.removeEndpoint(ns, n)),
   ];
   if (opts.kubevirt) {
     specs.push(
-      {
-        name: 'virtualmachineinstances',
-        path: '/apis/kubevirt.io/v1/virtualmachineinstances',
-        list: namespacedCustom('kubevirt.io', 'v1', 'virtualmachineinstances'),
-        upsert: (o) => view.upsertVmi(vmiFacts(o)),
-        remove: (ns, n) => view.removeVmi(ns, n),
-      },
-      {
-        name: 'virtualmachines',
-        path: '/apis/kubevirt.io/v1/virtualmachines',
-        list: namespacedCustom('kubevirt.io', 'v1', 'virtualmachines'),
-        upsert: (o) => view.upsertVm(vmFacts(o)),
-        remove: (ns, n) => view.removeVm(ns, n),
-      },
+      spec('virtualmachineinstances', '/apis/kubevirt.io/v1/virtualmachineinstances', (o) => view.upsertVmi(vmiFacts(o)), (ns, n) => view.removeVmi(ns, n)),
+      spec('virtualmachines', '/apis/kubevirt.io/v1/virtualmachines', (o) => view.upsertVm(vmFacts(o)), (ns, n) => view.removeVm(ns, n)),
     );
   }
   const reflectors = specs.map((s) => new Reflector(kc, s, log, opts.onChange));
@@ -97,6 +72,9 @@ export function startClusterCache(kc: KubeConfig, log: Logger, opts: { kubevirt:
     view,
     synced: () => reflectors.every((r) => r.synced),
     status: () => Object.fromEntries(reflectors.map((r, i) => [specs[i].name, { synced: r.synced, lastError: r.lastError }])),
-    stop: () => reflectors.forEach((r) => r.stop()),
+    stop: () => {
+      reflectors.forEach((r) => r.stop());
+      http.close();
+    },
   };
 }
