@@ -10,8 +10,9 @@ import { createAdmissionApp, startHttpsServer } from '../admission/server';
 import { Logger, PinoAuditSink, createLogger } from '../audit/logger';
 import { createAdmissionMetrics } from '../audit/metrics';
 import { ApiFreshReader } from '../cluster/fresh';
-import { ClusterCache, kubevirtServed, startClusterCache } from '../cluster/informers';
+import { kubevirtServed, startClusterCache } from '../cluster/informers';
 import { UsageError } from '../guard/policy';
+import { Reconciler, startReconciler } from '../reconciler/loop';
 import { Options, POLICY_OPTIONS, Values, intFlag, listFlag, oneOf, parse, policyFromFlags } from './args';
 
 export const SERVE_OPTIONS: Options = {
@@ -59,7 +60,7 @@ The admission webhook server (HTTPS) and, unless --no-reconcile, the leader-elec
   TLS from files:   --tls-cert-file F --tls-key-file F [--tls-ca-file F]   (reloaded when they change)
   TLS self-managed: --tls-secret NAME [--tls-namespace NS] [--tls-service NAME] [--tls-dns-names a,b]
                     [--tls-ip-sans ip,ip] [--tls-key-type rsa|ec] --validating-webhook NAME --mutating-webhook NAME
-  Reconciler: --no-reconcile, --reconcile-interval S (60), --settle-seconds S (30), --reconcile-dry-run,
+  Reconciler: --no-reconcile, --reconcile-interval S (300), --settle-seconds S (60), --reconcile-dry-run,
               --reconcile-max-writes-per-second N (5), --leader-election-namespace NS, --leader-election-lease NAME
   --log-level LEVEL               pino level (default info)`;
 
@@ -126,18 +127,14 @@ function startMetricsServer(port: number, registry: import('prom-client').Regist
   return server;
 }
 
-export interface ServeHooks {
-  /** started after the caches, unless --no-reconcile; returns a stopper and a trigger for watch events */
-  startReconciler?: (ctx: {
-    kc: KubeConfig;
-    cache: ClusterCache;
-    values: Values;
-    log: Logger;
-    registry: import('prom-client').Registry;
-  }) => { stop(): Promise<void> | void; trigger(kind: string): void };
+/** Watch events that can create work for the reconciler (issue #4): pods completed or deleted, StatefulSets
+ * scaled, endpoints or pools changed. Other pod updates (status churn of running pods) wait for the periodic pass. */
+function worthAPass(kind: string, type: string, o: Record<string, unknown>): boolean {
+  if (kind !== 'pods') return true;
+  if (type === 'DELETED') return true;
+  const phase = (o.status as { phase?: string } | undefined)?.phase;
+  return phase === 'Succeeded' || phase === 'Failed';
 }
-
-export const serveHooks: ServeHooks = {};
 
 export async function runServe(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, SERVE_OPTIONS, 'serve');
@@ -163,8 +160,13 @@ export async function runServe(argv: string[]): Promise<number> {
   });
 
   const kubevirt = staticIp.kubevirt && (await kubevirtServed(kc));
-  let reconciler: ReturnType<NonNullable<ServeHooks['startReconciler']>> | undefined;
-  const cache = startClusterCache(kc, log, { kubevirt, onChange: (kind) => reconciler?.trigger(kind) });
+  let reconciler: Reconciler | undefined;
+  const cache = startClusterCache(kc, log, {
+    kubevirt,
+    onChange: (kind, type, o) => {
+      if (worthAPass(kind, type, o)) reconciler?.trigger(`${kind} ${type.toLowerCase()}`);
+    },
+  });
   const handler = new AdmissionHandler({
     view: () => cache.view,
     synced: cache.synced,
@@ -189,8 +191,22 @@ export async function runServe(argv: string[]): Promise<number> {
     { port: typeof address === 'object' && address ? address.port : port, host, metricsPort, mode: policy.defaultMode, kubevirt },
     'spiderpool-guard serving',
   );
-  if (values['no-reconcile'] !== true && serveHooks.startReconciler) {
-    reconciler = serveHooks.startReconciler({ kc, cache, values, log, registry: metrics.registry });
+  if (values['no-reconcile'] !== true) {
+    const str = (k: string) => (typeof values[k] === 'string' ? (values[k] as string) : undefined);
+    reconciler = startReconciler({
+      source: cache,
+      kubeConfig: kc,
+      namespace: str('leader-election-namespace') ?? podNamespace(),
+      staticIp,
+      kubevirt,
+      settleMs: intFlag(values, 'settle-seconds', 60) * 1000,
+      intervalMs: intFlag(values, 'reconcile-interval', 300, 1) * 1000,
+      dryRun: values['reconcile-dry-run'] === true,
+      maxWritesPerSecond: intFlag(values, 'reconcile-max-writes-per-second', 5, 1),
+      leaderElection: { leaseName: str('leader-election-lease') },
+      registry: metrics.registry,
+      log,
+    });
   }
 
   await new Promise<void>((resolve) => {
