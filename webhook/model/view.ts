@@ -179,46 +179,35 @@ function pick<T>(fresh: Map<string, T | null>, key: string, cached: () => T | un
   return cached();
 }
 
-/** The cached view with freshly read objects laid over it (contract §2 "fresh evidence"). */
-export class OverlayView implements ClusterView {
-  constructor(
-    private readonly base: ClusterView,
-    private readonly fresh: FreshObjects,
-  ) {}
+/** Forwards every lookup to a base view; the wrappers below override only what they change. */
+class ForwardingView implements ClusterView {
+  constructor(protected readonly base: ClusterView) {}
   pod(namespace: string, name: string) {
-    return pick(this.fresh.pods, nsName(namespace, name), () => this.base.pod(namespace, name));
-  }
-  private freshPods(): PodFacts[] {
-    return [...this.fresh.pods.values()].filter((p): p is PodFacts => p !== null);
+    return this.base.pod(namespace, name);
   }
   podsObserving(ip: string) {
-    const kept = this.base.podsObserving(ip).filter((p) => !this.fresh.pods.has(nsName(p.namespace, p.name)));
-    return [...kept, ...this.freshPods().filter((p) => p.observedIPs.includes(ip))];
+    return this.base.podsObserving(ip);
   }
   podsControlledBy(namespace: string, kind: string, name: string) {
-    const match = (p: PodFacts) => p.namespace === namespace && p.controller?.kind === kind && p.controller.name === name;
-    const kept = this.base.podsControlledBy(namespace, kind, name).filter((p) => !this.fresh.pods.has(nsName(p.namespace, p.name)));
-    return [...kept, ...this.freshPods().filter(match)];
+    return this.base.podsControlledBy(namespace, kind, name);
   }
   statefulSet(namespace: string, name: string) {
-    return pick(this.fresh.statefulSets, nsName(namespace, name), () => this.base.statefulSet(namespace, name));
+    return this.base.statefulSet(namespace, name);
   }
   endpoint(namespace: string, name: string) {
-    return pick(this.fresh.endpoints, nsName(namespace, name), () => this.base.endpoint(namespace, name));
+    return this.base.endpoint(namespace, name);
   }
   endpointsListing(ip: string) {
-    const kept = this.base.endpointsListing(ip).filter((e) => !this.fresh.endpoints.has(nsName(e.namespace, e.name)));
-    const fresh = [...this.fresh.endpoints.values()].filter((e): e is EndpointFacts => e !== null && e.ips.some((i) => i.ip === ip));
-    return [...kept, ...fresh];
+    return this.base.endpointsListing(ip);
   }
   pool(name: string) {
     return this.base.pool(name);
   }
   vmi(namespace: string, name: string) {
-    return pick(this.fresh.vmis, nsName(namespace, name), () => this.base.vmi(namespace, name));
+    return this.base.vmi(namespace, name);
   }
   vm(namespace: string, name: string) {
-    return pick(this.fresh.vms, nsName(namespace, name), () => this.base.vm(namespace, name));
+    return this.base.vm(namespace, name);
   }
   allPods() {
     return this.base.allPods();
@@ -231,6 +220,48 @@ export class OverlayView implements ClusterView {
   }
   allStatefulSets() {
     return this.base.allStatefulSets();
+  }
+}
+
+/** The cached view with freshly read objects laid over it (contract §2 "fresh evidence"). */
+export class OverlayView extends ForwardingView {
+  constructor(
+    base: ClusterView,
+    private readonly fresh: FreshObjects,
+  ) {
+    super(base);
+  }
+  override pod(namespace: string, name: string) {
+    return pick(this.fresh.pods, nsName(namespace, name), () => this.base.pod(namespace, name));
+  }
+  private freshPods(): PodFacts[] {
+    return [...this.fresh.pods.values()].filter((p): p is PodFacts => p !== null);
+  }
+  override podsObserving(ip: string) {
+    const kept = this.base.podsObserving(ip).filter((p) => !this.fresh.pods.has(nsName(p.namespace, p.name)));
+    return [...kept, ...this.freshPods().filter((p) => p.observedIPs.includes(ip))];
+  }
+  override podsControlledBy(namespace: string, kind: string, name: string) {
+    const match = (p: PodFacts) => p.namespace === namespace && p.controller?.kind === kind && p.controller.name === name;
+    const kept = this.base.podsControlledBy(namespace, kind, name).filter((p) => !this.fresh.pods.has(nsName(p.namespace, p.name)));
+    return [...kept, ...this.freshPods().filter(match)];
+  }
+  override statefulSet(namespace: string, name: string) {
+    return pick(this.fresh.statefulSets, nsName(namespace, name), () => this.base.statefulSet(namespace, name));
+  }
+  override endpoint(namespace: string, name: string) {
+    return pick(this.fresh.endpoints, nsName(namespace, name), () => this.base.endpoint(namespace, name));
+  }
+  override endpointsListing(ip: string) {
+    const kept = this.base.endpointsListing(ip).filter((e) => !this.fresh.endpoints.has(nsName(e.namespace, e.name)));
+    const fresh = [...this.fresh.endpoints.values()].filter((e): e is EndpointFacts => e !== null && e.ips.some((i) => i.ip === ip));
+    return [...kept, ...fresh];
+  }
+  override vmi(namespace: string, name: string) {
+    return pick(this.fresh.vmis, nsName(namespace, name), () => this.base.vmi(namespace, name));
+  }
+  override vm(namespace: string, name: string) {
+    return pick(this.fresh.vms, nsName(namespace, name), () => this.base.vm(namespace, name));
   }
 }
 
@@ -243,50 +274,25 @@ export interface ObjectRef {
 }
 
 /** Wraps a view and remembers which by-name lookups missed, so the caller can read them live before trusting "absent". */
-export class MissRecordingView implements ClusterView {
+export class MissRecordingView extends ForwardingView {
   readonly misses = new Map<string, ObjectRef>();
-  constructor(private readonly base: ClusterView) {}
   private note<T>(kind: LookupKind, namespace: string, name: string, found: T | undefined): T | undefined {
     if (found === undefined) this.misses.set(`${kind}:${namespace}/${name}`, { kind, namespace, name });
     return found;
   }
-  pod(namespace: string, name: string) {
+  override pod(namespace: string, name: string) {
     return this.note('pod', namespace, name, this.base.pod(namespace, name));
   }
-  podsObserving(ip: string) {
-    return this.base.podsObserving(ip);
-  }
-  podsControlledBy(namespace: string, kind: string, name: string) {
-    return this.base.podsControlledBy(namespace, kind, name);
-  }
-  statefulSet(namespace: string, name: string) {
+  override statefulSet(namespace: string, name: string) {
     return this.note('statefulSet', namespace, name, this.base.statefulSet(namespace, name));
   }
-  endpoint(namespace: string, name: string) {
+  override endpoint(namespace: string, name: string) {
     return this.note('endpoint', namespace, name, this.base.endpoint(namespace, name));
   }
-  endpointsListing(ip: string) {
-    return this.base.endpointsListing(ip);
-  }
-  pool(name: string) {
-    return this.base.pool(name);
-  }
-  vmi(namespace: string, name: string) {
+  override vmi(namespace: string, name: string) {
     return this.note('vmi', namespace, name, this.base.vmi(namespace, name));
   }
-  vm(namespace: string, name: string) {
+  override vm(namespace: string, name: string) {
     return this.note('vm', namespace, name, this.base.vm(namespace, name));
-  }
-  allPods() {
-    return this.base.allPods();
-  }
-  allEndpoints() {
-    return this.base.allEndpoints();
-  }
-  allPools() {
-    return this.base.allPools();
-  }
-  allStatefulSets() {
-    return this.base.allStatefulSets();
   }
 }
