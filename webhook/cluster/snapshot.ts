@@ -39,13 +39,15 @@ export function addObject(view: IndexedView, item: KubeObject): boolean {
   }
 }
 
-/** Builds a view from decoded snapshot JSON; a List (or a single object, or an array) is accepted. */
+/** Builds a view from decoded snapshot JSON: what `kubectl get ... -o json` prints, a List with items. */
 export function viewFromSnapshot(doc: unknown, source = 'snapshot'): IndexedView {
-  let items: unknown[];
-  if (Array.isArray(doc)) items = doc;
-  else if (doc !== null && typeof doc === 'object' && Array.isArray((doc as KubeObject).items)) items = (doc as { items: unknown[] }).items;
-  else if (doc !== null && typeof doc === 'object' && typeof (doc as KubeObject).kind === 'string') items = [doc];
-  else throw new SnapshotError(`${source}: expected a kubectl List (kind: List with items), got ${doc === null ? 'null' : typeof doc}`);
+  const o = doc !== null && typeof doc === 'object' && !Array.isArray(doc) ? (doc as KubeObject) : undefined;
+  const kind = o && typeof o.kind === 'string' ? o.kind : undefined;
+  if (!o || !kind?.endsWith('List') || !Array.isArray(o.items)) {
+    const got = doc === null ? 'null' : Array.isArray(doc) ? 'an array' : kind ? `kind ${kind}` : typeof doc;
+    throw new SnapshotError(`${source}: expected the kind: List that kubectl get -o json prints, got ${got}`);
+  }
+  const items = o.items as unknown[];
   const view = new IndexedView();
   items.forEach((item, i) => {
     if (item === null || typeof item !== 'object' || Array.isArray(item)) {
