@@ -82,7 +82,8 @@ export interface RunResult {
     denialSummary: DenialSummary;
     agent: AgentStats;
     gcStats: GcStats;
-    reconciler: boolean;
+    /** `serve` was started without --no-reconcile (whether it runs a reconciler depends on the build) */
+    reconcilerRequested: boolean;
   };
 }
 
@@ -248,7 +249,6 @@ export async function runChaos(tb: Testbed, cfg: RunConfig): Promise<RunResult> 
     if (guard) await unregisterWebhooks(admin.kc, webhookName).catch(() => undefined);
   }
   const events = (guard?.auditEvents() ?? []) as AuditEventLike[];
-  const reconcilerSeen = !!guard?.lines.some((l) => /reconcil/i.test(l) && !/no-reconcile/.test(l));
   await guard?.stop();
   await cleanup(admin, namespace, pool);
 
@@ -269,7 +269,7 @@ export async function runChaos(tb: Testbed, cfg: RunConfig): Promise<RunResult> 
     falseDenials: denialSummary.falseDenials,
     stuckPods: checks.reduce((n, c) => n + c.stuck.length, 0),
     seconds: Math.round((Date.now() - started) / 100) / 10,
-    detail: { namespace, pool, checks, conflictList, leftoverList: left, denialSummary, agent: agent.stats, gcStats: gc.stats, reconciler: reconcilerSeen },
+    detail: { namespace, pool, checks, conflictList, leftoverList: left, denialSummary, agent: agent.stats, gcStats: gc.stats, reconcilerRequested: cfg.guard && cfg.reconcile },
   };
   say('run', `=== ${label}: ${result.conflicts} conflicts, ${result.sanityViolations} sanity violations, ${result.leftovers} leftovers, ${result.denials} denials (${result.falseDenials} false), ${result.stuckPods} stuck, ${result.seconds} s`);
   return result;
