@@ -212,7 +212,7 @@ export async function runChaos(tb: Testbed, cfg: RunConfig): Promise<RunResult> 
   try {
     if (cfg.guard) {
       const certs = await loopbackCerts();
-      const reconcileArgs = cfg.reconcile ? ['--reconcile-interval', '5', '--settle-seconds', '5'] : [];
+      const reconcileArgs = cfg.reconcile ? ['--reconcile-interval', '5', '--settle-seconds', '5', '--leader-election-namespace', 'kube-system'] : [];
       guard = await startGuard({ kubeconfigPath: tb.kubeconfigPath, certs, noReconcile: !cfg.reconcile, args: reconcileArgs });
       await registerWebhooks(admin.kc, { baseUrl: guard.url, caBundle: certs.ca, name: webhookName });
       say('run', `guard serving at ${guard.url}${cfg.reconcile ? ' (reconciler requested)' : ''}`);
