@@ -167,6 +167,7 @@ export async function runServe(argv: string[]): Promise<number> {
       if (worthAPass(kind, type, o)) reconciler?.trigger(`${kind} ${type.toLowerCase()}`);
     },
   });
+  const fresh = new ApiFreshReader(kc, kubevirt);
   const handler = new AdmissionHandler({
     view: () => cache.view,
     synced: cache.synced,
@@ -174,7 +175,7 @@ export async function runServe(argv: string[]): Promise<number> {
     policy,
     audit,
     log,
-    fresh: new ApiFreshReader(kc, kubevirt),
+    fresh,
     metrics,
     failClosed: values['fail-closed'] === true,
   });
@@ -222,7 +223,10 @@ export async function runServe(argv: string[]): Promise<number> {
   server.closeAllConnections();
   metricsServer?.close();
   cache.stop();
+  fresh.close();
   await tls.stop();
   audit.flush();
+  // Everything is closed; should a library still hold a handle, do not linger past the pod's grace period.
+  setTimeout(() => process.exit(0), 2000).unref();
   return 0;
 }
