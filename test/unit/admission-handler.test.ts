@@ -21,6 +21,7 @@ import {
   endpoint,
   endpointReview,
   goAllocatedIPs,
+  launcherPod,
   pod,
   pool,
   poolStatusReview,
@@ -32,6 +33,7 @@ import {
   stsPod,
   uid,
   viewOf,
+  vmi,
   withRecords,
 } from '../support/fixtures';
 
@@ -590,6 +592,36 @@ describe('fresh evidence (contract §2)', () => {
     const r = await setup({ objects: [old], fresh: reader }).handler.handle('validate', requestOf(poolStatusReview(old, next)));
     expect(reader.podRefs()).toContain(`${NS}/${API}`);
     expect(r.allowed).toBe(false);
+  });
+
+  it('KubeVirt: a launcher pod the cache lacks is listed live before STALE_ALLOCATION (contract §9 "pods of that name")', async () => {
+    // the record is named after the VMI; its new launcher pod is on the API server but not yet in the cache
+    const old = v4Pool({});
+    const next = withRecords(old, { [X]: rec(`${NS}/vm9`, 'uid-new') });
+    const launcher = podFacts(launcherPod('vm9', { uid: 'uid-new', phase: 'Pending' }));
+    const calls: ObjectRef[][] = [];
+    const reader: FreshReader = {
+      read: async (refs) => {
+        calls.push(refs);
+        const out = emptyFresh();
+        for (const r of refs) if (r.kind === 'vmiPods' && r.name === 'vm9') out.vmiPods.set(`${r.namespace}/${r.name}`, [launcher]);
+        return out;
+      },
+    };
+    const r = await setup({ objects: [old, vmi({ name: 'vm9' })], fresh: reader }).handler.handle('validate', requestOf(poolStatusReview(old, next, AGENT_USER)));
+    expect(calls.flat()).toContainEqual({ kind: 'vmiPods', namespace: NS, name: 'vm9' });
+    expect(r.allowed).toBe(true);
+    // without the live list, the same write is denied from the stale cache
+    const stale = await setup({ objects: [old, vmi({ name: 'vm9' })], fresh: new FakeReader(() => undefined) }).handler.handle('validate', requestOf(poolStatusReview(old, next, AGENT_USER)));
+    expect(stale.status?.message).toMatch(/^STALE_ALLOCATION: /);
+  });
+
+  it('one round reads each object once', async () => {
+    const t = twoLiveReleases();
+    const reader = new FakeReader(() => null);
+    await setup({ objects: t.objects, fresh: reader }).handler.handle('validate', t.req);
+    const keys = reader.calls.flat().map((r) => `${r.kind}:${r.namespace}/${r.name}`);
+    expect(new Set(keys).size).toBe(keys.length);
   });
 
   it('a failing re-read fails open with the cause', async () => {

@@ -128,6 +128,10 @@ describe('incremental allocatedIPs diff', () => {
       expectSameAsParser(other, raw);
     }
     expect(scanAllocations(spaced, addressing)).toBeUndefined();
+    // raw control characters inside a string: JSON.parse (and Go) reject the whole value, so must the fast path
+    const ctrl = raw.replace('"pod":"ns', '"pod":"n\ns').replace('"podUid":"uid', '"podUid":"u\tid');
+    expect(scanAllocations(ctrl, addressing)).toBeUndefined();
+    expectSameAsParser(raw, ctrl);
     expect(scanAllocations(unsorted, addressing)).toBeUndefined();
   });
 });

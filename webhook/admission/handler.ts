@@ -6,7 +6,7 @@ import { auditEventsFor, countFixEvent } from '../audit/events';
 import { AdmissionMetrics } from '../audit/metrics';
 import { Logger } from '../audit/logger';
 import { Evaluation, GuardSettings, evaluate } from '../guard/evaluate';
-import { Judged, Policy, judgeValidation, modeOf } from '../guard/policy';
+import { Judged, Policy, annotationIps, judgeValidation, modeOf } from '../guard/policy';
 import { planStatusMutation } from '../guard/repair';
 import { GuardRequest, targetOf } from '../guard/request';
 import { REPAIRABLE_RULES, Violation } from '../guard/rules';
@@ -102,9 +102,13 @@ export class AdmissionHandler {
       const wanted = evaluation.violations.filter(needsFresh);
       const misses = readMisses || wanted.length > 0 ? [...recording.misses.values()] : [];
       if (!this.deps.fresh || round >= MAX_FRESH_ROUNDS) return { evaluation, view };
-      const refs = [...wanted.flatMap((v) => v.evidence), ...misses].filter((r) => !read.has(refKey(r)));
+      const refs: ObjectRef[] = [];
+      for (const r of [...wanted.flatMap((v) => v.evidence), ...misses]) {
+        if (read.has(refKey(r))) continue;
+        read.add(refKey(r));
+        refs.push(r);
+      }
       if (refs.length === 0) return { evaluation, view };
-      for (const r of refs) read.add(refKey(r));
       try {
         mergeFresh(fresh, await this.deps.fresh.read(refs));
       } catch (err) {
@@ -157,13 +161,12 @@ export class AdmissionHandler {
     const ops = compare(req.object, { ...req.object, status });
     const judged = [...plan.repaired];
     const rules = [...new Set([...judged.map((j) => j.violation.rule as string), ...(plan.countFix ? ['COUNT_MISMATCH'] : [])])];
-    const ips = [...new Set(judged.map((j) => j.violation.ip).filter((ip): ip is string => !!ip))];
     return {
       uid: req.uid,
       allowed: true,
       patchType: 'JSONPatch',
       patch: Buffer.from(JSON.stringify(ops)).toString('base64'),
-      auditAnnotations: { rule: rules.join(','), ips: ips.join(',') },
+      auditAnnotations: { rule: rules.join(','), ips: annotationIps(judged) },
     };
   }
 }

@@ -3,11 +3,11 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import { FreshReader } from '../admission/handler';
 import { KubeObject, endpointFacts, podFacts, statefulSetFacts, vmFacts, vmiFacts } from '../model/trim';
-import { SPIDERPOOL_GROUP, SPIDERPOOL_VERSION, nsName } from '../model/types';
+import { PodFacts, SPIDERPOOL_GROUP, SPIDERPOOL_VERSION, nsName } from '../model/types';
 import { FreshObjects, LookupKind, ObjectRef, emptyFresh } from '../model/view';
 import { KubeHttpClient } from './kube-http';
 
-const PATHS: Record<LookupKind, (ns: string, name: string) => string> = {
+const PATHS: Record<Exclude<LookupKind, 'vmiPods'>, (ns: string, name: string) => string> = {
   pod: (ns, n) => `/api/v1/namespaces/${ns}/pods/${n}`,
   statefulSet: (ns, n) => `/apis/apps/v1/namespaces/${ns}/statefulsets/${n}`,
   endpoint: (ns, n) => `/apis/${SPIDERPOOL_GROUP}/${SPIDERPOOL_VERSION}/namespaces/${ns}/spiderendpoints/${n}`,
@@ -30,10 +30,14 @@ export class ApiFreshReader implements FreshReader {
     await Promise.all(
       refs.map(async (ref) => {
         // without KubeVirt served there is nothing to read: the cache's "absent" is the truth
-        if ((ref.kind === 'vmi' || ref.kind === 'vm') && !this.kubevirt) return;
+        if ((ref.kind === 'vmi' || ref.kind === 'vm' || ref.kind === 'vmiPods') && !this.kubevirt) return;
+        const key = nsName(ref.namespace, ref.name);
+        if (ref.kind === 'vmiPods') {
+          out.vmiPods.set(key, await this.launcherPods(ref.namespace, ref.name));
+          return;
+        }
         const path = PATHS[ref.kind](encodeURIComponent(ref.namespace), encodeURIComponent(ref.name));
         const o = (await this.http.getJson(path)) as KubeObject | null;
-        const key = nsName(ref.namespace, ref.name);
         switch (ref.kind) {
           case 'pod':
             out.pods.set(key, o && podFacts(o));
@@ -54,6 +58,14 @@ export class ApiFreshReader implements FreshReader {
       }),
     );
     return out;
+  }
+
+  /** KubeVirt's launcher pods of a VMI: its virt-launcher pods whose controller is that VMI. */
+  private async launcherPods(namespace: string, vmi: string): Promise<PodFacts[]> {
+    const selector = encodeURIComponent('kubevirt.io=virt-launcher');
+    const list = await this.http.getJson(`/api/v1/namespaces/${encodeURIComponent(namespace)}/pods?labelSelector=${selector}`);
+    const items = ((list?.items as KubeObject[] | undefined) ?? []).map(podFacts);
+    return items.filter((p) => p.controller?.kind === 'VirtualMachineInstance' && p.controller.name === vmi);
   }
 
   close(): void {

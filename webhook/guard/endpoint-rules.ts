@@ -22,8 +22,10 @@ export function isEndpointForget(req: GuardRequest): boolean {
 }
 
 export function liveEndpointDeleteViolations(req: GuardRequest, view: ClusterView, cfg: StaticIpConfig): Violation[] {
-  if (!isEndpointForget(req) || !req.oldObject) return [];
-  const ep = endpointFacts(req.oldObject);
+  if (!isEndpointForget(req)) return [];
+  // The API server sends oldObject with every DELETE; should it be missing, judge the endpoint the cache has.
+  const ep = req.oldObject ? endpointFacts(req.oldObject) : req.namespace && req.name ? view.endpoint(req.namespace, req.name) : undefined;
+  if (!ep) return [];
   const key = nsName(ep.namespace, ep.name);
   const evidence: ObjectRef[] = nameRefs(ep.namespace, ep.name, cfg);
   const holder = aliveWithUid(podsOfRecordName(view, key, cfg), ep.podUid);

@@ -12,10 +12,10 @@ export function podRef(p: PodFacts): ObjectRef {
   return { kind: 'pod', namespace: p.namespace, name: p.name };
 }
 
-/** Evidence for "the pod(s) of this name": the pod by name, and for KubeVirt the VMI. */
+/** Evidence for "the pod(s) of this name": the pod by name, and for KubeVirt the VMI and its launcher pods. */
 export function nameRefs(namespace: string, name: string, cfg: StaticIpConfig): ObjectRef[] {
   const refs: ObjectRef[] = [{ kind: 'pod', namespace, name }];
-  if (cfg.kubevirt) refs.push({ kind: 'vmi', namespace, name });
+  if (cfg.kubevirt) refs.push({ kind: 'vmi', namespace, name }, { kind: 'vmiPods', namespace, name });
   return refs;
 }
 

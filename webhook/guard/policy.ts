@@ -1,4 +1,5 @@
 // Enforcement modes (contract §4): what happens to a violation, per rule, for this writer.
+import { canonicalIp } from '../model/ip';
 import { REPAIRABLE_RULES, RuleName, Violation, isRuleName, violationMessage } from './rules';
 import { UserMatcher } from './users';
 
@@ -69,8 +70,13 @@ export interface ValidationDecision {
 export function auditAnnotationsFor(judged: Judged[]): Record<string, string> | undefined {
   if (judged.length === 0) return undefined;
   const rules = [...new Set(judged.map((j) => j.violation.rule))];
+  return { rule: rules.join(','), ips: annotationIps(judged) };
+}
+
+/** IPs for the `ips` audit annotation; a malformed key that is not an IP is JSON-quoted so it cannot split the list. */
+export function annotationIps(judged: Judged[]): string {
   const ips = [...new Set(judged.map((j) => j.violation.ip).filter((ip): ip is string => !!ip))];
-  return { rule: rules.join(','), ips: ips.join(',') };
+  return ips.map((ip) => (canonicalIp(ip) === ip ? ip : JSON.stringify(ip))).join(',');
 }
 
 /** Validating path: enforce (and repair, whose repaired write would no longer violate) denies; exempt users are only audited. */

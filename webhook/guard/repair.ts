@@ -68,7 +68,7 @@ export function planStatusMutation(
   // COUNT_MISMATCH is the writer's own inconsistency; a count that changes only because of a repair is not one.
   const writtenKeys = u.keyCount;
   const countFix =
-    (from ?? 0) !== writtenKeys
+    (from ?? 0) !== writtenKeys && (from ?? 0) !== count
       ? { from, to: count, message: `${COUNT_MISMATCH}: pool ${u.pool}: allocatedIPCount ${from ?? 'unset'} set to ${count}, the number of records` }
       : undefined;
   return { allocatedIPs, allocatedIPCount: count, repaired, countFix, changed: repairs.length > 0 || !!countFix };

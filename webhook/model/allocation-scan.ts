@@ -30,7 +30,8 @@ export interface ScanDiff {
   newScan: AllocationScan;
 }
 
-const ENTRY = /"([^"\\]*)":\{"pod":"([^"\\]*)","podUid":"([^"\\]*)"\}/y;
+// Strings without escapes and without raw control characters (which JSON.parse, and Go, reject).
+const ENTRY = /"([^"\\\u0000-\u001f]*)":\{"pod":"([^"\\\u0000-\u001f]*)","podUid":"([^"\\\u0000-\u001f]*)"\}/y;
 
 /** Validity of a key for a subnet, remembered: pools are re-judged on every write, their keys rarely change. */
 const keyVerdicts = new Map<string, Map<string, string | null>>();

@@ -164,6 +164,8 @@ export class IndexedView implements ClusterView {
 /** Objects re-read from the API server: a value replaces the cached one, null means "confirmed absent". */
 export interface FreshObjects {
   pods: Map<string, PodFacts | null>;
+  /** launcher pods controlled by the VMI "ns/name", as listed live */
+  vmiPods: Map<string, PodFacts[]>;
   statefulSets: Map<string, StatefulSetFacts | null>;
   endpoints: Map<string, EndpointFacts | null>;
   vmis: Map<string, VmiFacts | null>;
@@ -171,7 +173,7 @@ export interface FreshObjects {
 }
 
 export function emptyFresh(): FreshObjects {
-  return { pods: new Map(), statefulSets: new Map(), endpoints: new Map(), vmis: new Map(), vms: new Map() };
+  return { pods: new Map(), vmiPods: new Map(), statefulSets: new Map(), endpoints: new Map(), vmis: new Map(), vms: new Map() };
 }
 
 function pick<T>(fresh: Map<string, T | null>, key: string, cached: () => T | undefined): T | undefined {
@@ -242,6 +244,8 @@ export class OverlayView extends ForwardingView {
     return [...kept, ...this.freshPods().filter((p) => p.observedIPs.includes(ip))];
   }
   override podsControlledBy(namespace: string, kind: string, name: string) {
+    const listed = kind === 'VirtualMachineInstance' ? this.fresh.vmiPods.get(nsName(namespace, name)) : undefined;
+    if (listed) return listed;
     const match = (p: PodFacts) => p.namespace === namespace && p.controller?.kind === kind && p.controller.name === name;
     const kept = this.base.podsControlledBy(namespace, kind, name).filter((p) => !this.fresh.pods.has(nsName(p.namespace, p.name)));
     return [...kept, ...this.freshPods().filter(match)];
@@ -265,7 +269,7 @@ export class OverlayView extends ForwardingView {
   }
 }
 
-export type LookupKind = 'pod' | 'statefulSet' | 'endpoint' | 'vmi' | 'vm';
+export type LookupKind = 'pod' | 'vmiPods' | 'statefulSet' | 'endpoint' | 'vmi' | 'vm';
 
 export interface ObjectRef {
   kind: LookupKind;
@@ -282,6 +286,11 @@ export class MissRecordingView extends ForwardingView {
   }
   override pod(namespace: string, name: string) {
     return this.note('pod', namespace, name, this.base.pod(namespace, name));
+  }
+  override podsControlledBy(namespace: string, kind: string, name: string) {
+    const pods = this.base.podsControlledBy(namespace, kind, name);
+    if (pods.length === 0 && kind === 'VirtualMachineInstance') this.note('vmiPods', namespace, name, undefined);
+    return pods;
   }
   override statefulSet(namespace: string, name: string) {
     return this.note('statefulSet', namespace, name, this.base.statefulSet(namespace, name));

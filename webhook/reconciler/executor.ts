@@ -240,7 +240,7 @@ function nameEvidence(namespace: string, name: string, cfg: StaticIpConfig): Obj
   ];
   const parsed = parseOrdinalName(name);
   if (parsed && cfg.statefulSet) refs.push({ kind: 'statefulSet', namespace, name: parsed.set });
-  if (cfg.kubevirt) refs.push({ kind: 'vmi', namespace, name }, { kind: 'vm', namespace, name });
+  if (cfg.kubevirt) refs.push({ kind: 'vmi', namespace, name }, { kind: 'vm', namespace, name }, { kind: 'vmiPods', namespace, name });
   return refs;
 }
 
