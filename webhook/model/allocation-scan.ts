@@ -31,6 +31,7 @@ export interface ScanDiff {
 }
 
 // Strings without escapes and without raw control characters (which JSON.parse, and Go, reject).
+// eslint-disable-next-line no-control-regex -- excluding control characters is the point
 const ENTRY = /"([^"\\\u0000-\u001f]*)":\{"pod":"([^"\\\u0000-\u001f]*)","podUid":"([^"\\\u0000-\u001f]*)"\}/y;
 
 /** Validity of a key for a subnet, remembered: pools are re-judged on every write, their keys rarely change. */
