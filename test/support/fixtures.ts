@@ -6,6 +6,9 @@ import { decodeReview } from '../../webhook/admission/review';
 import { viewFromSnapshot } from '../../webhook/cluster/snapshot';
 import type { GuardRequest } from '../../webhook/guard/request';
 import type { IndexedView } from '../../webhook/model/view';
+import type { GuardSettings } from '../../webhook/guard/evaluate';
+import { DEFAULT_GUARDED_USERS, UserMatcher } from '../../webhook/guard/users';
+import { DEFAULT_STATIC_IP_CONFIG } from '../../webhook/model/types';
 
 export type Json = Record<string, unknown>;
 
@@ -247,6 +250,16 @@ export function pool(o: PoolOptions): Json {
     status,
   };
 }
+
+/** The pool most tests use: "v4-pool", 10.6.0.0/16, IPs .168.101-.110 (as in facts §1.5). */
+export const V4_POOL = 'v4-pool';
+
+export function v4Pool(records: Records, allocatedIPCount?: number | null): Json {
+  return pool({ name: V4_POOL, subnet: '10.6.0.0/16', ips: ['10.6.168.101-10.6.168.110'], records, allocatedIPCount, totalIPCount: 10 });
+}
+
+/** Spiderpool's defaults: both static-IP kinds on, the controller as the guarded writer. */
+export const GUARD_SETTINGS: GuardSettings = { staticIp: DEFAULT_STATIC_IP_CONFIG, guardedUsers: new UserMatcher(DEFAULT_GUARDED_USERS) };
 
 /**
  * The same pool object with other records (a status write): a deep copy with allocatedIPs re-serialised, the count

@@ -15,15 +15,13 @@ import { ClusterView, FreshObjects, ObjectRef, emptyFresh } from '../../webhook/
 import {
   AGENT_USER,
   CONTROLLER_USER,
-  Json,
-  NS,
-  Records,
   endpoint,
   endpointReview,
   goAllocatedIPs,
+  Json,
   launcherPod,
+  NS,
   pod,
-  pool,
   poolStatusReview,
   rec,
   recordsOf,
@@ -32,12 +30,14 @@ import {
   statefulSet,
   stsPod,
   uid,
+  V4_POOL,
+  v4Pool,
   viewOf,
   vmi,
   withRecords,
 } from '../support/fixtures';
 
-const POOL = 'v4-pool';
+const POOL = V4_POOL;
 const X = '10.6.168.101';
 const Y = '10.6.168.102';
 const Z = '10.6.168.103';
@@ -47,10 +47,6 @@ const E = uid('other#E');
 const API = 'api-6d9f7c-x2k8q';
 const NEW = 'new-7c8d9-n4m2z';
 const NOW = new Date('2026-11-22T03:04:05.000Z');
-
-function v4Pool(records: Records, count?: number | null): Json {
-  return pool({ name: POOL, subnet: '10.6.0.0/16', ips: ['10.6.168.101-10.6.168.110'], records, allocatedIPCount: count, totalIPCount: 10 });
-}
 
 interface Setup {
   objects?: Json[];

@@ -1,19 +1,18 @@
 // Contract §3 SpiderEndpoint rules (and §9): LIVE_ENDPOINT_DELETE, ENDPOINT_UID_REWRITE, ENDPOINT_IP_CONFLICT.
-import { evaluate, GuardSettings } from '../../webhook/guard/evaluate';
+import { evaluate } from '../../webhook/guard/evaluate';
 import { Violation } from '../../webhook/guard/rules';
-import { DEFAULT_GUARDED_USERS, UserMatcher } from '../../webhook/guard/users';
-import { DEFAULT_STATIC_IP_CONFIG } from '../../webhook/model/types';
 import {
   AGENT_USER,
   CONTROLLER_USER,
-  GC_USER,
-  Json,
-  NS,
   edited,
   endpoint,
   endpointReview,
+  GC_USER,
+  GUARD_SETTINGS,
+  Json,
   launcherPod,
   markDeleting,
+  NS,
   owner,
   pod,
   pool,
@@ -22,13 +21,14 @@ import {
   statefulSet,
   stsPod,
   uid,
+  V4_POOL,
   viewOf,
   vmi,
   withoutFinalizer,
 } from '../support/fixtures';
 
-const SETTINGS: GuardSettings = { staticIp: DEFAULT_STATIC_IP_CONFIG, guardedUsers: new UserMatcher(DEFAULT_GUARDED_USERS) };
-const P4 = 'v4-pool';
+const SETTINGS = GUARD_SETTINGS;
+const P4 = V4_POOL;
 const P6 = 'v6-pool';
 const X = '10.6.168.101';
 const Y = '10.6.168.102';

@@ -2,36 +2,38 @@
 // next to it. Judged through guard.evaluate on a snapshot-built view, as `review` and the server do.
 import { evaluate, GuardSettings } from '../../webhook/guard/evaluate';
 import { Violation } from '../../webhook/guard/rules';
-import { DEFAULT_GUARDED_USERS, UserMatcher } from '../../webhook/guard/users';
+import { UserMatcher } from '../../webhook/guard/users';
 import { ClusterView } from '../../webhook/model/view';
-import { DEFAULT_STATIC_IP_CONFIG } from '../../webhook/model/types';
 import {
   AGENT_USER,
   CONTROLLER_USER,
-  Json,
-  NS,
-  Records,
   endpoint,
+  GUARD_SETTINGS,
+  Json,
   launcherPod,
+  NS,
   owner,
   pod,
   pool,
   poolStatusReview,
   rec,
+  Records,
   requestOf,
   review,
   statefulSet,
   stsPod,
   uid,
+  V4_POOL,
+  v4Pool,
   viewOf,
   vm,
   vmi,
   withRecords,
 } from '../support/fixtures';
 
-const SETTINGS: GuardSettings = { staticIp: DEFAULT_STATIC_IP_CONFIG, guardedUsers: new UserMatcher(DEFAULT_GUARDED_USERS) };
+const SETTINGS = GUARD_SETTINGS;
 
-const P4 = 'v4-pool';
+const P4 = V4_POOL;
 const P6 = 'v6-pool';
 const X = '10.6.168.101';
 const Y = '10.6.168.102';
@@ -45,9 +47,6 @@ const D = uid('new-7c8d9-n4m2z#D');
 const API = 'api-6d9f7c-x2k8q';
 const NEW = 'new-7c8d9-n4m2z';
 
-function v4Pool(records: Records): Json {
-  return pool({ name: P4, subnet: '10.6.0.0/16', ips: ['10.6.168.101-10.6.168.110'], records, totalIPCount: 10 });
-}
 function v6Pool(records: Records): Json {
   return pool({ name: P6, subnet: 'fd00:10:6::/64', ips: ['fd00:10:6::a8:65-fd00:10:6::a8:6e'], records, totalIPCount: 10 });
 }

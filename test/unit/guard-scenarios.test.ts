@@ -1,41 +1,37 @@
 // The bug interleavings of facts §4.3–4.4, replayed write by write against the guard: the harmful writes are denied,
 // the IPAM's legitimate writes around them pass.
-import { evaluate, GuardSettings } from '../../webhook/guard/evaluate';
+import { evaluate } from '../../webhook/guard/evaluate';
 import { RuleName } from '../../webhook/guard/rules';
-import { DEFAULT_GUARDED_USERS, UserMatcher } from '../../webhook/guard/users';
-import { DEFAULT_STATIC_IP_CONFIG } from '../../webhook/model/types';
 import {
   AGENT_USER,
   CONTROLLER_USER,
-  Json,
-  NS,
-  Records,
   edited,
   endpoint,
   endpointReview,
+  GUARD_SETTINGS,
+  Json,
   markDeleting,
+  NS,
   owner,
   pod,
-  pool,
   poolStatusReview,
   rec,
+  Records,
   requestOf,
   statefulSet,
   stsPod,
   uid,
+  V4_POOL,
+  v4Pool,
   viewOf,
-  withRecords,
   withoutFinalizer,
+  withRecords,
 } from '../support/fixtures';
 
-const SETTINGS: GuardSettings = { staticIp: DEFAULT_STATIC_IP_CONFIG, guardedUsers: new UserMatcher(DEFAULT_GUARDED_USERS) };
-const POOL = 'v4-pool';
+const SETTINGS = GUARD_SETTINGS;
+const POOL = V4_POOL;
 const X = '10.6.168.101';
 const Y = '10.6.168.102';
-
-function v4Pool(records: Records): Json {
-  return pool({ name: POOL, subnet: '10.6.0.0/16', ips: ['10.6.168.101-10.6.168.110'], records, totalIPCount: 10 });
-}
 
 /** The cluster as the API server has it; writes are judged against it. */
 class Cluster {
