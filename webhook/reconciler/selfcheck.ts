@@ -53,32 +53,13 @@ export function checkPoolStatusWrite(view: ClusterView, staticIp: StaticIpConfig
   );
 }
 
-/** Violations of a DELETE of the SpiderEndpoint `oldObject`. */
-export function checkEndpointDelete(view: ClusterView, staticIp: StaticIpConfig, user: string, oldObject: KubeObject): Violation[] {
+/** Violations of a write (DELETE, or UPDATE to `object`) of the SpiderEndpoint `oldObject`. */
+function checkEndpointWrite(view: ClusterView, staticIp: StaticIpConfig, user: string, oldObject: KubeObject, object?: KubeObject): Violation[] {
   const m = metaOf(oldObject);
   return judge(
     {
       uid: requestUid(),
-      operation: 'DELETE',
-      resource: { group: SPIDERPOOL_GROUP, version: SPIDERPOOL_VERSION, resource: 'spiderendpoints' },
-      name: m.name,
-      namespace: m.namespace,
-      user,
-      groups: ['system:serviceaccounts', 'system:authenticated'],
-      oldObject,
-    },
-    view,
-    staticIp,
-  );
-}
-
-/** Violations of an UPDATE of a SpiderEndpoint (finalizer removal) from oldObject to object. */
-export function checkEndpointUpdate(view: ClusterView, staticIp: StaticIpConfig, user: string, oldObject: KubeObject, object: KubeObject): Violation[] {
-  const m = metaOf(oldObject);
-  return judge(
-    {
-      uid: requestUid(),
-      operation: 'UPDATE',
+      operation: object ? 'UPDATE' : 'DELETE',
       resource: { group: SPIDERPOOL_GROUP, version: SPIDERPOOL_VERSION, resource: 'spiderendpoints' },
       name: m.name,
       namespace: m.namespace,
@@ -90,6 +71,16 @@ export function checkEndpointUpdate(view: ClusterView, staticIp: StaticIpConfig,
     view,
     staticIp,
   );
+}
+
+/** Violations of a DELETE of the SpiderEndpoint `oldObject`. */
+export function checkEndpointDelete(view: ClusterView, staticIp: StaticIpConfig, user: string, oldObject: KubeObject): Violation[] {
+  return checkEndpointWrite(view, staticIp, user, oldObject);
+}
+
+/** Violations of an UPDATE of a SpiderEndpoint (finalizer removal) from oldObject to object. */
+export function checkEndpointUpdate(view: ClusterView, staticIp: StaticIpConfig, user: string, oldObject: KubeObject, object: KubeObject): Violation[] {
+  return checkEndpointWrite(view, staticIp, user, oldObject, object);
 }
 
 /** A SpiderIPPool object rebuilt from facts (planning from a cache or a snapshot, where no raw object is at hand). */
