@@ -21,6 +21,7 @@ import {
   getEndpoint,
   getPool,
   parseRecords,
+  randomSuffix,
   replaceEndpoint,
   setPodStatus,
   waitFor,
@@ -127,7 +128,7 @@ export async function runStsScaleDownUp(
 ): Promise<ScenarioResult> {
   const { admin, agent, gc } = actors;
   const ips = poolIps(net);
-  const poolObj = await createPool(admin.custom, { subnet: `${net}.0.0/16`, ips: [`${ips[0]}-${ips[RANGE_SIZE - 1]}`], gateway: `${net}.0.1` });
+  const poolObj = await createPool(admin.custom, { name: `v4-${net.replace(/\./g, '-')}-${randomSuffix()}`, subnet: `${net}.0.0/16`, ips: [`${ips[0]}-${ips[RANGE_SIZE - 1]}`], gateway: `${net}.0.1` });
   const pool = poolObj.metadata.name!;
   await writePoolStatus(agent.custom, pool, {}, { totalIPCount: RANGE_SIZE });
 
