@@ -1,5 +1,5 @@
 // Rules for SpiderEndpoint CREATE/UPDATE/DELETE (contract §3, SpiderEndpoint table).
-import { isRestartingStaticMember, isStaticEndpointType } from '../model/lifecycle';
+import { isRestartingStaticMember, isStaticEndpointType, parseOrdinalName } from '../model/lifecycle';
 import { endpointFacts } from '../model/trim';
 import { EndpointFacts, SPIDER_FINALIZER, StaticIpConfig, nsName } from '../model/types';
 import { ClusterView, ObjectRef } from '../model/view';
@@ -42,9 +42,9 @@ export function liveEndpointDeleteViolations(req: GuardRequest, view: ClusterVie
   }
   if (isStaticEndpointType(ep.ownerControllerType) && isRestartingStaticMember(view, ep.namespace, ep.name, cfg)) {
     const pods = podsOfRecordName(view, key, cfg);
-    const m = /^(.*)-([0-9]+)$/.exec(ep.name);
+    const parsed = parseOrdinalName(ep.name);
     const refs: ObjectRef[] = [...evidence, { kind: 'vm', namespace: ep.namespace, name: ep.name }];
-    if (m) refs.push({ kind: 'statefulSet', namespace: ep.namespace, name: m[1] });
+    if (parsed) refs.push({ kind: 'statefulSet', namespace: ep.namespace, name: parsed.set });
     return perIp(ep, (ip, pool) => ({
       rule: 'LIVE_ENDPOINT_DELETE',
       ip,

@@ -1,7 +1,7 @@
 // Rules for UPDATEs of spiderippools/status (contract §3, pool status table).
 import { cachedDiff, cachedScan, emptyScan, sharedScanCache } from '../model/allocation-scan';
 import { AllocationDiff, PoolAddressing, diffRecords, parseAllocatedIPs, poolFamily } from '../model/allocations';
-import { isAlive, isRestartingStaticMember, isStaticEndpointType, statefulSetOfName } from '../model/lifecycle';
+import { isAlive, isRestartingStaticMember, isStaticEndpointType, parseOrdinalName } from '../model/lifecycle';
 import { KubeObject } from '../model/trim';
 import { MalformedEntry, PodFacts, StaticIpConfig, nsName, splitNsName } from '../model/types';
 import { ClusterView, ObjectRef } from '../model/view';
@@ -74,14 +74,10 @@ export function readPoolUpdate(object: KubeObject | undefined, oldObject: KubeOb
   return parsedPoolUpdate(pool, oldValue, newValue, addressing);
 }
 
-function staticRefs(namespace: string, name: string, cfg: StaticIpConfig, view: ClusterView): ObjectRef[] {
+function staticRefs(namespace: string, name: string, cfg: StaticIpConfig): ObjectRef[] {
   const refs = nameRefs(namespace, name, cfg);
-  const sts = statefulSetOfName(view, namespace, name);
-  if (sts) refs.push({ kind: 'statefulSet', namespace, name: sts.name });
-  else {
-    const m = /^(.*)-([0-9]+)$/.exec(name);
-    if (m) refs.push({ kind: 'statefulSet', namespace, name: m[1] });
-  }
+  const parsed = parseOrdinalName(name);
+  if (parsed) refs.push({ kind: 'statefulSet', namespace, name: parsed.set });
   if (cfg.kubevirt) refs.push({ kind: 'vm', namespace, name });
   refs.push({ kind: 'endpoint', namespace, name });
   return refs;
@@ -144,7 +140,7 @@ export function releaseViolations(u: PoolUpdate, view: ClusterView, cfg: StaticI
           detail: `release of a restarting static member's IP (endpoint type ${ep.ownerControllerType || 'unknown'}${
             isStaticEndpointType(ep.ownerControllerType) ? '' : ', judged by name'
           } still lists it; the next incarnation reuses it)`,
-          evidence: staticRefs(name.namespace, name.name, cfg, view),
+          evidence: staticRefs(name.namespace, name.name, cfg),
         });
       }
     }

@@ -1,6 +1,6 @@
 // Pod lifecycle as Spiderpool judges it: alive (facts §3.3), static (§3.2), valid static member (§3.4).
 // These are the only definitions; the admission rules, `check` and the reconciler all call them.
-import { PodFacts, StaticIpConfig } from './types';
+import { PodFacts, StatefulSetFacts, StaticIpConfig } from './types';
 import { ClusterView } from './view';
 
 export type StaticKind = 'StatefulSet' | 'VirtualMachineInstance';
@@ -44,13 +44,17 @@ export function statefulSetOfName(view: ClusterView, namespace: string, name: st
   return parsed ? view.statefulSet(namespace, parsed.set) : undefined;
 }
 
+/** Whether an ordinal is inside a StatefulSet's window: [ordinals.start, ordinals.start + replicas - 1]. */
+export function inOrdinalWindow(ordinal: number, sts: Pick<StatefulSetFacts, 'replicas' | 'ordinalsStart'>): boolean {
+  return ordinal >= sts.ordinalsStart && ordinal <= sts.ordinalsStart + sts.replicas - 1;
+}
+
 /** IsValidStatefulSetPod: the set named by the prefix exists and the ordinal is inside its window. */
 export function isValidStatefulSetMember(view: ClusterView, namespace: string, name: string): boolean {
   const parsed = parseOrdinalName(name);
   if (!parsed) return false;
   const sts = view.statefulSet(namespace, parsed.set);
-  if (!sts) return false;
-  return parsed.ordinal >= sts.ordinalsStart && parsed.ordinal <= sts.ordinalsStart + sts.replicas - 1;
+  return !!sts && inOrdinalWindow(parsed.ordinal, sts);
 }
 
 /** IsValidVMPod, by VMI name: the VMI lives, or its VirtualMachine does. */
