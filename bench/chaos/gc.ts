@@ -6,11 +6,11 @@
  * behaviour, `fixed` the post-#3778 (HEAD) one. Timings are shortened for the benchmark.
  */
 import type * as k8s from '@kubernetes/client-node';
-import { apiErrorCode, parseRecords, type Clients, type SpiderEndpoint } from '../../test/e2e/support';
+import { parseRecords, type Clients, type SpiderEndpoint } from '../../test/e2e/support';
 import { GcCache, DEFAULT_CACHE_PERIODS, type CachePeriods } from './gc-cache';
 import { scanDecision, type GcVersion } from './gc-scan';
 import { buildPodEntry, TraceDb, type PodEvent, type TraceEntry } from './gc-trace';
-import { asWriteError, deleteEndpointByName, endpointIps, isStaticEndpoint, releaseIps, removeEndpointFinalizer } from './spider-api';
+import { asWriteError, deleteEndpointByName, endpointIps, isStaticEndpoint, isValidStsMemberLive, releaseIps, removeEndpointFinalizer } from './spider-api';
 import { Loop, say } from './util';
 
 export interface GcOptions {
@@ -80,18 +80,8 @@ export class SpiderpoolGc {
     say('gc', `${what}: ${e.denied ? 'DENIED' : 'failed'} ${e.code ?? ''} ${e.message.slice(0, 300)}`);
   }
 
-  private async validSts(namespace: string, name: string): Promise<boolean> {
-    const m = /^(.*)-([0-9]+)$/.exec(name);
-    if (!m) return false;
-    try {
-      const sts = await this.o.controller.apps.readNamespacedStatefulSet({ namespace, name: m[1] });
-      const start = sts.spec?.ordinals?.start ?? 0;
-      const ordinal = Number(m[2]);
-      return ordinal >= start && ordinal <= start + (sts.spec?.replicas ?? 1) - 1;
-    } catch (err) {
-      if (apiErrorCode(err) === 404) return false;
-      throw err;
-    }
+  private validSts(namespace: string, name: string): Promise<boolean> {
+    return isValidStsMemberLive(this.o.controller.apps, namespace, name);
   }
 
   // ---- trace: entries from pod events, executed when due ----------------------------------------------------------

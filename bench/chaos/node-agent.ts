@@ -16,6 +16,7 @@ import {
   endpointIps,
   getEndpoint,
   isStaticEndpoint,
+  isValidStsMemberLive,
   releaseIps,
   removeEndpointFinalizer,
   replaceEndpoint,
@@ -345,17 +346,7 @@ export class NodeAgent {
     await removeEndpointFinalizer(agent.custom, ep);
   }
 
-  private async validStsMember(ns: string, name: string): Promise<boolean> {
-    const m = /^(.*)-([0-9]+)$/.exec(name);
-    if (!m) return false;
-    try {
-      const sts = await this.o.agent.apps.readNamespacedStatefulSet({ namespace: ns, name: m[1] });
-      const start = sts.spec?.ordinals?.start ?? 0;
-      const ordinal = Number(m[2]);
-      return ordinal >= start && ordinal <= start + (sts.spec?.replicas ?? 1) - 1;
-    } catch (err) {
-      if (apiErrorCode(err) === 404) return false;
-      throw err;
-    }
+  private validStsMember(ns: string, name: string): Promise<boolean> {
+    return isValidStsMemberLive(this.o.agent.apps, ns, name);
   }
 }

@@ -20,6 +20,8 @@ import {
   type SpiderEndpoint,
   type SpiderIPPool,
 } from '../../test/e2e/support';
+import { inOrdinalWindow, parseOrdinalName } from '../../webhook/model/lifecycle';
+import { statefulSetFacts, type KubeObject } from '../../webhook/model/trim';
 import { sleep } from './util';
 
 export type Records = Record<string, PoolRecord>;
@@ -165,4 +167,17 @@ export function endpointIps(ep: SpiderEndpoint): { ip: string; pool: string }[] 
 
 export function isStaticEndpoint(ep: SpiderEndpoint): boolean {
   return ep.status?.ownerControllerType === 'StatefulSet' || ep.status?.ownerControllerType === 'VirtualMachineInstance';
+}
+
+/** Spiderpool's IsValidStatefulSetPod, as the agent and the GC do it: an uncached GET of the set named by the prefix. */
+export async function isValidStsMemberLive(apps: k8s.AppsV1Api, namespace: string, name: string): Promise<boolean> {
+  const parsed = parseOrdinalName(name);
+  if (!parsed) return false;
+  try {
+    const sts = await apps.readNamespacedStatefulSet({ namespace, name: parsed.set });
+    return inOrdinalWindow(parsed.ordinal, statefulSetFacts(sts as unknown as KubeObject));
+  } catch (err) {
+    if (apiErrorCode(err) === 404) return false;
+    throw err;
+  }
 }

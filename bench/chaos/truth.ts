@@ -4,6 +4,7 @@
  * count was. Denials are replayed against it afterwards (denials.ts).
  */
 import type * as k8s from '@kubernetes/client-node';
+import { parseOrdinalName } from '../../webhook/model/lifecycle';
 
 export interface Hold {
   ip: string;
@@ -99,12 +100,12 @@ export class GroundTruth {
   /** Spiderpool's IsValidStatefulSetPod for `namespace/name` at time t, from the replica history. */
   validStsMemberAt(pod: string, t: number): boolean {
     const [namespace, name] = pod.split('/');
-    const m = /^(.*)-([0-9]+)$/.exec(name ?? '');
-    if (!m) return false;
-    const list = this.replicas.get(`${namespace}/${m[1]}`);
+    const parsed = parseOrdinalName(name ?? '');
+    if (!parsed) return false;
+    const list = this.replicas.get(`${namespace}/${parsed.set}`);
     if (!list) return false;
     let replicas = -1;
     for (const e of list) if (e.t <= t) replicas = e.replicas;
-    return Number(m[2]) < replicas;
+    return parsed.ordinal < replicas;
   }
 }
