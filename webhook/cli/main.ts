@@ -2,23 +2,20 @@
 // spiderpool-guard command line: argument parsing and wiring only.
 import { UsageError } from '../guard/policy';
 import { SnapshotError } from '../cluster/snapshot';
-import { REVIEW_HELP, runReview } from './review';
-import { CHECK_HELP, runCheck } from './check';
-import { RECONCILE_HELP, runReconcile } from './reconcile';
-import { SERVE_HELP, runServe } from './serve';
+import { runReview } from './review';
+import { runCheck } from './check';
+import { runReconcile } from './reconcile';
+import { runServe } from './serve';
 
-type Command = { run: (argv: string[]) => Promise<number>; help: string; summary: string };
+/** Each command prints its own --help. */
+type Command = { run: (argv: string[]) => Promise<number>; summary: string };
 
 const commands: Record<string, Command> = {
-  serve: { run: runServe, help: SERVE_HELP, summary: 'the HTTPS admission webhook server and the reconciler' },
-  review: { run: runReview, help: REVIEW_HELP, summary: 'decide one AdmissionReview offline against a snapshot' },
-  check: { run: runCheck, help: CHECK_HELP, summary: 'read-only consistency audit of pools, endpoints and pods' },
-  reconcile: { run: runReconcile, help: RECONCILE_HELP, summary: 'one reconcile pass (--once), printing or taking the actions' },
+  serve: { run: runServe, summary: 'the HTTPS admission webhook server and the reconciler' },
+  review: { run: runReview, summary: 'decide one AdmissionReview offline against a snapshot' },
+  check: { run: runCheck, summary: 'read-only consistency audit of pools, endpoints and pods' },
+  reconcile: { run: runReconcile, summary: 'one reconcile pass (--once), printing or taking the actions' },
 };
-
-export function registerCommand(name: string, command: Command): void {
-  commands[name] = command;
-}
 
 function usage(): string {
   const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`);

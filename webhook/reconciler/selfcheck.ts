@@ -25,6 +25,9 @@ function requestUid(): string {
   return `reconciler-self-check-${++seq}`;
 }
 
+/** Groups the API server gives a service account; the self-check judges as that identity would be judged. */
+const SELF_GROUPS = ['system:serviceaccounts', 'system:authenticated'];
+
 function judge(req: GuardRequest, view: ClusterView, staticIp: StaticIpConfig): Violation[] {
   return evaluate(req, view, { staticIp, guardedUsers: EVERYONE }).violations;
 }
@@ -44,7 +47,7 @@ export function checkPoolStatusWrite(view: ClusterView, staticIp: StaticIpConfig
       subResource: 'status',
       name: metaOf(object).name,
       user,
-      groups: ['system:serviceaccounts', 'system:authenticated'],
+      groups: SELF_GROUPS,
       object,
       oldObject,
     },
@@ -64,7 +67,7 @@ function checkEndpointWrite(view: ClusterView, staticIp: StaticIpConfig, user: s
       name: m.name,
       namespace: m.namespace,
       user,
-      groups: ['system:serviceaccounts', 'system:authenticated'],
+      groups: SELF_GROUPS,
       object,
       oldObject,
     },
