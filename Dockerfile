@@ -10,6 +10,7 @@ WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
+COPY lib ./lib
 COPY webhook ./webhook
 COPY certs ./certs
 RUN npm run build
@@ -20,6 +21,7 @@ ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force && rm -rf /root/.npm /tmp/*
+COPY --from=build /src/dist/lib ./dist/lib
 COPY --from=build /src/dist/webhook ./dist/webhook
 COPY --from=build /src/dist/certs ./dist/certs
 # Numeric user so that Kubernetes' runAsNonRoot can verify it (the image's "node" user is uid 1000).

@@ -4,7 +4,7 @@
  */
 import { X509Certificate, createPrivateKey, createHash } from 'node:crypto';
 import { generate } from 'selfsigned';
-import { canonicalIp } from '../webhook/model/ip';
+import { canonicalIp } from '../lib/ip';
 
 export type KeyType = 'rsa' | 'ec';
 

@@ -8,8 +8,11 @@ import * as k8s from '@kubernetes/client-node';
 import { createLogger } from '../../webhook/audit/logger';
 import { listClusterView } from '../../webhook/cluster/list-view';
 import { DEFAULT_STATIC_IP_CONFIG, splitNsName } from '../../webhook/model/types';
-import { ActionResult, Executor, KubeReconcileClient, WriteHookInfo } from '../../webhook/reconciler/executor';
-import { KubeLeaseClient, LeaderElector, LeaseClient } from '../../webhook/reconciler/leader';
+import { ActionResult, Executor, WriteHookInfo } from '../../webhook/reconciler/executor';
+import { KubeReconcileClient } from '../../webhook/cluster/reconcile-client';
+import { LeaderElector } from '../../webhook/reconciler/leader';
+import { KubeLeaseClient } from '../../webhook/cluster/lease-client';
+import { LeaseClient } from '../../webhook/model/ports';
 import { Action, plan } from '../../webhook/reconciler/plan';
 import { reconcilerUser } from '../../webhook/reconciler/selfcheck';
 import {

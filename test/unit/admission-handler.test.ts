@@ -1,7 +1,8 @@
 // Contract §3 (mutating), §4 (modes, responses, fail-open), §5 (audit events), §2 fresh evidence and §9, through the
 // AdmissionHandler that both the HTTPS server and `review` use.
 import { Operation, applyPatch } from 'fast-json-patch';
-import { AdmissionHandler, FreshReader, HandlerDeps } from '../../webhook/admission/handler';
+import { AdmissionHandler, HandlerDeps } from '../../webhook/admission/handler';
+import { FreshReader } from '../../webhook/model/ports';
 import { AdmissionResponse } from '../../webhook/admission/review';
 import { MemoryAuditSink, createLogger } from '../../webhook/audit/logger';
 import { createAdmissionMetrics } from '../../webhook/audit/metrics';

@@ -1,5 +1,5 @@
 // Contract §2/§9: IPs are compared only in canonical form, the form Go's net.IP.String() prints.
-import { canonicalIp, canonicalIpWithoutPrefix, cidrContains, ipFamily, parseCidr } from '../../webhook/model/ip';
+import { canonicalIp, canonicalIpWithoutPrefix, cidrContains, ipFamily, parseCidr } from '../../lib/ip';
 
 describe('canonicalIp: IPv4', () => {
   it.each([

@@ -1,7 +1,9 @@
 import { Registry } from 'prom-client';
 import { createLogger } from '../../webhook/audit/logger';
 import { DEFAULT_STATIC_IP_CONFIG } from '../../webhook/model/types';
-import { Executor, ExecutorOptions, RateLimiter, WriteHookInfo, buildPoolWrite } from '../../webhook/reconciler/executor';
+import { Executor, ExecutorOptions, WriteHookInfo } from '../../webhook/reconciler/executor';
+import { RateLimiter } from '../../webhook/reconciler/rate-limiter';
+import { buildPoolWrite } from '../../webhook/reconciler/pool-write';
 import { createReconcilerMetrics } from '../../webhook/reconciler/metrics';
 import { Action, plan } from '../../webhook/reconciler/plan';
 import { checkEndpointDelete, checkPoolStatusWrite, endpointObjectFromFacts, poolObjectFromFacts, reconcilerUser } from '../../webhook/reconciler/selfcheck';

@@ -1,4 +1,5 @@
-import { LeaderElector, LeaderElectorOptions, LeaseClient } from '../../webhook/reconciler/leader';
+import { LeaderElector, LeaderElectorOptions } from '../../webhook/reconciler/leader';
+import { LeaseClient } from '../../webhook/model/ports';
 import { FakeLeases, ManualClock, flush } from './support/fake-cluster';
 
 function elector(leases: FakeLeases, clock: ManualClock, identity: string, events: string[], extra: Partial<LeaderElectorOptions> = {}) {

@@ -11,14 +11,10 @@ import { planStatusMutation } from '../guard/repair';
 import { GuardRequest, targetOf } from '../guard/request';
 import { REPAIRABLE_RULES, Violation } from '../guard/rules';
 import { ClusterView, FreshObjects, MissRecordingView, ObjectRef, OverlayView, emptyFresh } from '../model/view';
+import { FreshReader } from '../model/ports';
 import { AdmissionResponse } from './review';
 
 export type WebhookKind = 'validate' | 'mutate';
-
-/** Reads objects live from the API server (serve mode). Absent objects come back as null. */
-export interface FreshReader {
-  read(refs: ObjectRef[]): Promise<FreshObjects>;
-}
 
 export interface HandlerDeps {
   view: () => ClusterView;

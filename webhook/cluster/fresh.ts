@@ -1,7 +1,7 @@
 // Fresh reads (contract §2 "fresh evidence"): before denying, and when the cache misses, the objects a decision
 // rests on are read live from the API server.
 import { KubeConfig } from '@kubernetes/client-node';
-import { FreshReader } from '../admission/handler';
+import { FreshReader } from '../model/ports';
 import { KubeObject, endpointFacts, podFacts, statefulSetFacts, vmFacts, vmiFacts } from '../model/trim';
 import { PodFacts, SPIDERPOOL_GROUP, SPIDERPOOL_VERSION, nsName } from '../model/types';
 import { FreshObjects, LookupKind, ObjectRef, emptyFresh } from '../model/view';

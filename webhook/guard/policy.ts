@@ -1,5 +1,5 @@
 // Enforcement modes (contract §4): what happens to a violation, per rule, for this writer.
-import { canonicalIp } from '../model/ip';
+import { canonicalIp } from '../../lib/ip';
 import { REPAIRABLE_RULES, RuleName, Violation, isRuleName, violationMessage } from './rules';
 import { UserMatcher } from './users';
 

@@ -6,7 +6,7 @@
 // Anything not in the strict form (whitespace, escapes, unsorted or duplicate keys, other fields) returns
 // undefined, and the caller falls back to the general JSON parser (allocations.ts), which decides the same thing.
 import { PoolAddressing, keyProblem, recordProblem } from './allocations';
-import { Cidr, parseCidr } from './ip';
+import { Cidr, parseCidr } from '../../lib/ip';
 import { MalformedEntry, PoolRecord } from './types';
 
 export interface AllocationScan {

@@ -1,6 +1,6 @@
 // SpiderIPPool.status.allocatedIPs: a JSON *string* holding a map IP → {pod: "ns/name", podUid}.
 // Spiderpool writes it with Go's json.Marshal (keys sorted, no whitespace) and drops the field when the map is empty.
-import { Cidr, canonicalIp, cidrContains, ipFamily, parseCidr } from './ip';
+import { Cidr, canonicalIp, cidrContains, ipFamily, parseCidr } from '../../lib/ip';
 import { MalformedEntry, PoolRecord, splitNsName } from './types';
 
 export interface PoolAddressing {

@@ -2,7 +2,7 @@
 // empty value, never an exception, because informers and snapshots hold whatever the API server has.
 import { cachedScan } from './allocation-scan';
 import { PoolAddressing, parseAllocatedIPs, poolFamily } from './allocations';
-import { canonicalIpWithoutPrefix } from './ip';
+import { canonicalIpWithoutPrefix } from '../../lib/ip';
 import {
   ControllerRef,
   EndpointFacts,

@@ -8,178 +8,22 @@
 //   removed by a JSON patch whose `test` ops pin uid, resourceVersion and the finalizer entry, and only once no pool
 //   records the endpoint's IPs under its uid (release before forget).
 // Writes are rate-limited; dry-run judges everything and writes nothing.
-import * as k8s from '@kubernetes/client-node';
-import { randomBytes } from 'node:crypto';
 import { Logger } from '../audit/logger';
+import { describeApiError, apiStatus } from '../cluster/list-view';
 import { violationMessage } from '../guard/rules';
-import { parseAllocatedIPs, serializeAllocatedIPs } from '../model/allocations';
-import { parseOrdinalName } from '../model/lifecycle';
-import { KubeObject, endpointFacts, poolFacts } from '../model/trim';
-import { EndpointFacts, PoolFacts, SPIDERPOOL_GROUP, SPIDERPOOL_VERSION, SPIDER_FINALIZER, StaticIpConfig, nsName, splitNsName } from '../model/types';
-import { ClusterView, FreshObjects, ObjectRef, OverlayView } from '../model/view';
-import { FreshReader } from '../admission/handler';
-import { ApiFreshReader } from '../cluster/fresh';
-import { apiStatus, describeApiError } from '../cluster/list-view';
+import { endpointFacts, poolFacts } from '../model/trim';
+import { EndpointFacts, PoolFacts, SPIDER_FINALIZER, StaticIpConfig, nsName, splitNsName } from '../model/types';
+import { ClusterView, ObjectRef } from '../model/view';
+import { ReconcileClient } from '../model/ports';
+import { ActionEvents } from './action-events';
 import { Finding, countMismatch, isMalformedPool } from './findings';
+import { PoolOverlay, nameEvidence } from './fresh-evidence';
 import { ReconcilerMetrics } from './metrics';
 import { Action, endpointAction, recordAction, recordedUnderUid, restoreAction } from './plan';
+import { buildPoolWrite } from './pool-write';
+import { RateLimiter } from './rate-limiter';
 import { checkEndpointDelete, checkEndpointUpdate, checkPoolStatusWrite } from './selfcheck';
 import { Clock, realClock } from './clock';
-
-export type { Clock };
-
-// ---------------------------------------------------------------------------------------------------------------
-// API access
-
-export interface JsonPatchOp {
-  op: 'test' | 'remove' | 'add' | 'replace';
-  path: string;
-  value?: unknown;
-}
-
-export interface EventSpec {
-  /** namespace of the Event (the object's; "default" for cluster-scoped objects) */
-  namespace: string;
-  involvedObject: { apiVersion: string; kind: string; name: string; namespace?: string; uid?: string; resourceVersion?: string };
-  type: 'Normal' | 'Warning';
-  reason: string;
-  action: string;
-  message: string;
-}
-
-/** What the executor needs from the API server; KubeReconcileClient in production, fakes in unit tests. */
-export interface ReconcileClient extends FreshReader {
-  getPool(name: string): Promise<KubeObject | null>;
-  replacePoolStatus(name: string, body: KubeObject): Promise<KubeObject>;
-  getEndpoint(namespace: string, name: string): Promise<KubeObject | null>;
-  deleteEndpoint(namespace: string, name: string, preconditions: { uid: string; resourceVersion: string }): Promise<void>;
-  patchEndpoint(namespace: string, name: string, ops: JsonPatchOp[]): Promise<KubeObject>;
-  createEvent(event: EventSpec): Promise<void>;
-  /** releases connections (keep-alive fresh reads) */
-  close?(): void;
-}
-
-export const EVENT_COMPONENT = 'spiderpool-guard';
-const POOL_API = { group: SPIDERPOOL_GROUP, version: SPIDERPOOL_VERSION };
-
-function orNull<T>(p: Promise<T>): Promise<T | null> {
-  return p.catch((err: unknown) => {
-    if (apiStatus(err) === 404) return null;
-    throw err;
-  });
-}
-
-export class KubeReconcileClient implements ReconcileClient {
-  private readonly custom: k8s.CustomObjectsApi;
-  private readonly core: k8s.CoreV1Api;
-  private readonly fresh: ApiFreshReader;
-
-  /**
-   * @param reportingInstance Events' reportingInstance (the replica identity)
-   * @param kubevirt read VMIs/VMs live (a 404 means absent either way; false skips the reads when KubeVirt is not served)
-   */
-  constructor(
-    kc: k8s.KubeConfig,
-    private readonly reportingInstance = EVENT_COMPONENT,
-    kubevirt = true,
-  ) {
-    this.custom = kc.makeApiClient(k8s.CustomObjectsApi);
-    this.core = kc.makeApiClient(k8s.CoreV1Api);
-    this.fresh = new ApiFreshReader(kc, kubevirt);
-  }
-
-  /** Closes the keep-alive connections of the fresh reads. */
-  close(): void {
-    this.fresh.close();
-  }
-
-  read(refs: ObjectRef[]): Promise<FreshObjects> {
-    return this.fresh.read(refs);
-  }
-  getPool(name: string) {
-    return orNull(this.custom.getClusterCustomObject({ ...POOL_API, plural: 'spiderippools', name }) as Promise<KubeObject>);
-  }
-  async replacePoolStatus(name: string, body: KubeObject) {
-    return (await this.custom.replaceClusterCustomObjectStatus({ ...POOL_API, plural: 'spiderippools', name, body })) as KubeObject;
-  }
-  getEndpoint(namespace: string, name: string) {
-    return orNull(this.custom.getNamespacedCustomObject({ ...POOL_API, namespace, plural: 'spiderendpoints', name }) as Promise<KubeObject>);
-  }
-  async deleteEndpoint(namespace: string, name: string, preconditions: { uid: string; resourceVersion: string }) {
-    await this.custom.deleteNamespacedCustomObject({ ...POOL_API, namespace, plural: 'spiderendpoints', name, body: { preconditions } });
-  }
-  async patchEndpoint(namespace: string, name: string, ops: JsonPatchOp[]) {
-    return (await this.custom.patchNamespacedCustomObject(
-      { ...POOL_API, namespace, plural: 'spiderendpoints', name, body: ops },
-      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch),
-    )) as KubeObject;
-  }
-  async createEvent(e: EventSpec) {
-    const now = new Date();
-    const base = e.involvedObject.name.toLowerCase().replace(/[^a-z0-9.-]/g, '-').slice(0, 200);
-    await this.core.createNamespacedEvent({
-      namespace: e.namespace,
-      body: {
-        metadata: { name: `${base}.${now.getTime().toString(16)}${randomBytes(3).toString('hex')}`, namespace: e.namespace },
-        involvedObject: e.involvedObject,
-        type: e.type,
-        reason: e.reason,
-        action: e.action,
-        message: e.message.length > 1000 ? `${e.message.slice(0, 997)}...` : e.message,
-        firstTimestamp: now,
-        lastTimestamp: now,
-        count: 1,
-        source: { component: EVENT_COMPONENT },
-        reportingComponent: EVENT_COMPONENT,
-        reportingInstance: this.reportingInstance,
-      },
-    });
-  }
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Rate limiting
-
-/** Token bucket: at most `perSecond` writes per second on average, bursts up to max(1, perSecond). */
-export class RateLimiter {
-  private tokens: number;
-  private last: number;
-  private readonly capacity: number;
-  private queue: Promise<void> = Promise.resolve();
-
-  constructor(
-    private readonly perSecond: number,
-    private readonly clock: Clock = realClock,
-  ) {
-    this.capacity = Math.max(1, perSecond);
-    this.tokens = this.capacity;
-    this.last = clock.now();
-  }
-
-  /** Resolves when a write may go; calls are served in order. */
-  take(): Promise<void> {
-    const next = this.queue.then(() => this.takeOne());
-    this.queue = next.catch(() => undefined);
-    return next;
-  }
-
-  private async takeOne(): Promise<void> {
-    if (!(this.perSecond > 0) || !Number.isFinite(this.perSecond)) return;
-    for (;;) {
-      const now = this.clock.now();
-      this.tokens = Math.min(this.capacity, this.tokens + ((now - this.last) / 1000) * this.perSecond);
-      this.last = now;
-      if (this.tokens >= 1) {
-        this.tokens -= 1;
-        return;
-      }
-      await this.clock.sleep(Math.ceil(((1 - this.tokens) / this.perSecond) * 1000));
-    }
-  }
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Executor
 
 /** Thrown by a beforeWrite hook to stop writing (leadership lost, shutdown): the action ends as "stale". */
 export class ExecutionStopped extends Error {}
@@ -218,50 +62,13 @@ export interface ExecutorOptions {
   beforeWrite?: (info: WriteHookInfo) => Promise<void> | void;
 }
 
-/** A view with some pools replaced by freshly read ones. */
-class PoolOverlay extends OverlayView {
-  constructor(
-    base: ClusterView,
-    fresh: FreshObjects,
-    private readonly pools: Map<string, PoolFacts | null>,
-  ) {
-    super(base, fresh);
-  }
-  override pool(name: string) {
-    return this.pools.has(name) ? (this.pools.get(name) ?? undefined) : super.pool(name);
-  }
-}
-
-/** Objects a decision about the name ns/name rests on: the pod (or the VMI's pods), the StatefulSet, VMI, VM, endpoint. */
-function nameEvidence(namespace: string, name: string, cfg: StaticIpConfig): ObjectRef[] {
-  const refs: ObjectRef[] = [
-    { kind: 'pod', namespace, name },
-    { kind: 'endpoint', namespace, name },
-  ];
-  const parsed = parseOrdinalName(name);
-  if (parsed && cfg.statefulSet) refs.push({ kind: 'statefulSet', namespace, name: parsed.set });
-  if (cfg.kubevirt) refs.push({ kind: 'vmi', namespace, name }, { kind: 'vm', namespace, name }, { kind: 'vmiPods', namespace, name });
-  return refs;
-}
-
-function objectStatus(o: KubeObject): Record<string, unknown> {
-  const s = o.status;
-  return s && typeof s === 'object' && !Array.isArray(s) ? (s as Record<string, unknown>) : {};
-}
-
-const EVENT_REASON: Record<Action['action'], string> = {
-  RELEASE_IP: 'SpiderpoolGuardReleasedIP',
-  RESTORE_RECORD: 'SpiderpoolGuardRestoredRecord',
-  FIX_COUNT: 'SpiderpoolGuardFixedCount',
-  DELETE_ENDPOINT: 'SpiderpoolGuardDeletedEndpoint',
-};
-export const CONFLICT_EVENT_REASON = 'SpiderpoolGuardIPConflict';
-
 export class Executor {
   private readonly limiter: RateLimiter;
   private readonly retries: number;
+  private readonly events: ActionEvents;
 
   constructor(private readonly o: ExecutorOptions) {
+    this.events = new ActionEvents(o.client, o.log, o.events !== false && !o.dryRun);
     this.limiter = new RateLimiter(o.maxWritesPerSecond ?? 5, o.clock ?? realClock);
     this.retries = o.maxConflictRetries ?? 3;
   }
@@ -290,20 +97,8 @@ export class Executor {
   }
 
   /** Emits a Warning Event on each pod of a conflict the reconciler will not fix. */
-  async reportConflict(f: Finding): Promise<void> {
-    if (this.o.events === false || this.o.dryRun) return;
-    for (const p of f.pods ?? []) {
-      const n = splitNsName(p.name);
-      if (!n) continue;
-      await this.event({
-        namespace: n.namespace,
-        involvedObject: { apiVersion: 'v1', kind: 'Pod', name: n.name, namespace: n.namespace, uid: p.uid },
-        type: 'Warning',
-        reason: CONFLICT_EVENT_REASON,
-        action: 'Detect',
-        message: `IP_CONFLICT: ${f.message}. Not fixed automatically: restart one of the pods so it gets a fresh IP.`,
-      });
-    }
+  reportConflict(f: Finding): Promise<void> {
+    return this.events.conflict(f);
   }
 
   private async guarded(planned: Action[], run: () => Promise<ActionResult[]>): Promise<ActionResult[]> {
@@ -336,15 +131,6 @@ export class Executor {
     if (r.result === 'failed' || r.result === 'blocked') this.o.log.error(fields, `reconcile ${r.action.action} ${r.result}: ${r.action.message}${r.detail ? `: ${r.detail}` : ''}`);
     else if (r.result === 'done' || r.result === 'dry-run') this.o.log.info(fields, `reconcile ${r.action.action} ${r.result}: ${r.action.message}`);
     else this.o.log.info(fields, `reconcile ${r.action.action} skipped (${r.result}): ${r.detail ?? r.action.message}`);
-  }
-
-  private async event(e: EventSpec): Promise<void> {
-    if (this.o.events === false || this.o.dryRun) return;
-    try {
-      await this.o.client.createEvent(e);
-    } catch (err) {
-      this.o.log.warn({ err, reason: e.reason, object: e.involvedObject }, `could not emit event ${e.reason}: ${describeApiError(err)}`);
-    }
   }
 
   private async beforeWrite(info: WriteHookInfo): Promise<void> {
@@ -405,7 +191,7 @@ export class Executor {
         const detail = describeApiError(err);
         return [...results, ...todo.map((a) => ({ action: a, result: 'failed' as const, detail }))];
       }
-      for (const a of todo) await this.poolEvent(a, obj);
+      for (const a of todo) await this.events.poolWritten(a, obj);
       return [...results, ...todo.map((a) => ({ action: a, result: 'done' as const }))];
     }
     return last;
@@ -439,29 +225,6 @@ export class Executor {
       return undefined;
     }
     return { result: 'stale', detail: 'not a pool action' };
-  }
-
-  private async poolEvent(a: Action, obj: KubeObject): Promise<void> {
-    const meta = (obj.metadata ?? {}) as { name?: string; uid?: string };
-    await this.event({
-      namespace: 'default',
-      involvedObject: { apiVersion: `${SPIDERPOOL_GROUP}/${SPIDERPOOL_VERSION}`, kind: 'SpiderIPPool', name: meta.name ?? a.pool!, uid: meta.uid },
-      type: 'Normal',
-      reason: EVENT_REASON[a.action],
-      action: a.action,
-      message: `${a.action} (${a.reason}): ${a.message}`,
-    });
-    if (a.action === 'RESTORE_RECORD' && a.pods?.[0]) {
-      const n = splitNsName(a.pods[0].name)!;
-      await this.event({
-        namespace: n.namespace,
-        involvedObject: { apiVersion: 'v1', kind: 'Pod', name: n.name, namespace: n.namespace, uid: a.pods[0].uid },
-        type: 'Normal',
-        reason: EVENT_REASON[a.action],
-        action: a.action,
-        message: `${a.action} (${a.reason}): ${a.message}`,
-      });
-    }
   }
 
   // -- endpoints -------------------------------------------------------------------------------------------------
@@ -509,7 +272,7 @@ export class Executor {
           return { action: a, result: 'failed', detail: describeApiError(err) };
         }
         deleted = true;
-        await this.endpointEvent(a, fe);
+        await this.events.endpointWritten(a, fe);
         if (!fe.finalizers.includes(SPIDER_FINALIZER)) return { action: a, result: 'done' };
         continue; // re-read: the object now waits for Spiderpool's finalizer
       }
@@ -533,7 +296,7 @@ export class Executor {
         if (status === 409 || status === 422) continue; // a test op failed: the object changed; re-read
         return { action: a, result: 'failed', detail: describeApiError(err) };
       }
-      if (!deleted) await this.endpointEvent(a, fe);
+      if (!deleted) await this.events.endpointWritten(a, fe);
       return { action: a, result: 'done' };
     }
     return { action: a, result: deleted ? 'done' : 'conflict', detail: `SpiderEndpoint ${judged.name} kept changing` };
@@ -551,46 +314,5 @@ export class Executor {
     return new PoolOverlay(base, fresh, pools);
   }
 
-  private async endpointEvent(a: Action, fe: EndpointFacts): Promise<void> {
-    await this.event({
-      namespace: fe.namespace,
-      involvedObject: {
-        apiVersion: `${SPIDERPOOL_GROUP}/${SPIDERPOOL_VERSION}`,
-        kind: 'SpiderEndpoint',
-        name: fe.name,
-        namespace: fe.namespace,
-        uid: fe.objectUid,
-        resourceVersion: fe.resourceVersion,
-      },
-      type: 'Normal',
-      reason: EVENT_REASON[a.action],
-      action: a.action,
-      message: `${a.action} (${a.reason}): ${a.message}`,
-    });
-  }
 }
 
-/** The status PUT body: the object as read, with released keys removed (uid-conditional), restored keys added, count set. */
-export function buildPoolWrite(obj: KubeObject, fresh: PoolFacts, todo: Action[]): KubeObject {
-  const status = { ...objectStatus(obj) };
-  const parsed = parseAllocatedIPs(status.allocatedIPs, { subnet: fresh.subnet, family: fresh.family });
-  const entries: Record<string, unknown> = { ...(parsed.raw ?? {}) };
-  let changed = false;
-  for (const a of todo) {
-    if (a.action === 'RELEASE_IP' && a.ip && fresh.records.get(a.ip)?.podUid === a.record?.podUid) {
-      delete entries[a.ip];
-      changed = true;
-    }
-    if (a.action === 'RESTORE_RECORD' && a.ip && a.record && !(a.ip in entries)) {
-      entries[a.ip] = { pod: a.record.pod, podUid: a.record.podUid };
-      changed = true;
-    }
-  }
-  if (changed) {
-    const text = serializeAllocatedIPs(entries);
-    if (text === undefined) delete status.allocatedIPs;
-    else status.allocatedIPs = text;
-  }
-  status.allocatedIPCount = Object.keys(entries).length;
-  return { ...obj, status };
-}

@@ -6,7 +6,7 @@ import { GuardRequest } from '../guard/request';
 import { Violation } from '../guard/rules';
 import { UserMatcher } from '../guard/users';
 import { serializeAllocatedIPs } from '../model/allocations';
-import { ipFamily } from '../model/ip';
+import { ipFamily } from '../../lib/ip';
 import { KubeObject } from '../model/trim';
 import { EndpointFacts, PoolFacts, PoolRecord, SPIDERPOOL_GROUP, SPIDERPOOL_VERSION, StaticIpConfig } from '../model/types';
 import { ClusterView } from '../model/view';

@@ -2,9 +2,9 @@
 // concurrency (409 on a stale resourceVersion), delete preconditions, finalizers, JSON patch `test` ops (422).
 import { KubeObject, endpointFacts, podFacts, statefulSetFacts, vmFacts, vmiFacts } from '../../../webhook/model/trim';
 import { FreshObjects, ObjectRef, emptyFresh } from '../../../webhook/model/view';
-import { EventSpec, JsonPatchOp, ReconcileClient } from '../../../webhook/reconciler/executor';
+import { EventSpec, JsonPatchOp, ReconcileClient } from '../../../webhook/model/ports';
 import { Clock } from '../../../webhook/reconciler/clock';
-import { LeaseClient, LeaseRecord, StoredLease } from '../../../webhook/reconciler/leader';
+import { LeaseClient, LeaseRecord, StoredLease } from '../../../webhook/model/ports';
 
 export class ApiError extends Error {
   constructor(

@@ -1,3 +1,5 @@
+// Shared by the model (pool keys, endpoint IPs) and certs/ (certificate SANs): it knows addresses, not clusters,
+// so it sits outside webhook/ and certs/ and neither imports the other's internals.
 // IP addresses in the one form Spiderpool writes them: Go's net.IP.String().
 // Pool keys, endpoint IPs, pod IPs and multus IPs are compared only after canonicalIp(), never as raw strings,
 // because the same address has many spellings (fd00::a, fd00:0:0:0:0:0:0:a, FD00::A, ::ffff:10.0.0.1).

@@ -1,0 +1,61 @@
+// LeaseClient against coordination.k8s.io/v1: Lease spec times as epoch milliseconds (MicroTime on the wire).
+import * as k8s from '@kubernetes/client-node';
+import { LeaseClient, LeaseRecord, StoredLease } from '../model/ports';
+import { apiStatus } from './list-view';
+
+function toMillis(t: unknown): number | undefined {
+  if (t instanceof Date) return t.getTime();
+  if (typeof t === 'string' && t !== '') {
+    const ms = Date.parse(t);
+    return Number.isNaN(ms) ? undefined : ms;
+  }
+  return undefined;
+}
+
+function fromLease(lease: k8s.V1Lease): StoredLease {
+  const s = lease.spec ?? {};
+  return {
+    record: {
+      holderIdentity: s.holderIdentity ?? '',
+      leaseDurationSeconds: s.leaseDurationSeconds ?? 0,
+      acquireTime: toMillis(s.acquireTime),
+      renewTime: toMillis(s.renewTime),
+      leaseTransitions: s.leaseTransitions ?? 0,
+    },
+    resourceVersion: lease.metadata?.resourceVersion ?? '',
+  };
+}
+
+function toSpec(r: LeaseRecord): k8s.V1LeaseSpec {
+  // MicroTime must be sent with microsecond precision; V1MicroTime serialises that way.
+  return {
+    holderIdentity: r.holderIdentity,
+    leaseDurationSeconds: r.leaseDurationSeconds,
+    acquireTime: r.acquireTime !== undefined ? new k8s.V1MicroTime(r.acquireTime) : undefined,
+    renewTime: r.renewTime !== undefined ? new k8s.V1MicroTime(r.renewTime) : undefined,
+    leaseTransitions: r.leaseTransitions,
+  };
+}
+
+export class KubeLeaseClient implements LeaseClient {
+  private readonly api: k8s.CoordinationV1Api;
+  constructor(kc: k8s.KubeConfig) {
+    this.api = kc.makeApiClient(k8s.CoordinationV1Api);
+  }
+  async get(namespace: string, name: string): Promise<StoredLease | null> {
+    try {
+      return fromLease(await this.api.readNamespacedLease({ name, namespace }));
+    } catch (err) {
+      if (apiStatus(err) === 404) return null;
+      throw err;
+    }
+  }
+  async create(namespace: string, name: string, record: LeaseRecord): Promise<StoredLease> {
+    return fromLease(await this.api.createNamespacedLease({ namespace, body: { metadata: { name, namespace }, spec: toSpec(record) } }));
+  }
+  async update(namespace: string, name: string, record: LeaseRecord, resourceVersion: string): Promise<StoredLease> {
+    return fromLease(
+      await this.api.replaceNamespacedLease({ name, namespace, body: { metadata: { name, namespace, resourceVersion }, spec: toSpec(record) } }),
+    );
+  }
+}

@@ -1,0 +1,69 @@
+// ReconcileClient against the API server: pool status PUTs, SpiderEndpoint deletes with preconditions and
+// JSON patches, Events, and by-name fresh reads (ApiFreshReader). A 404 on a read means absent (null).
+import * as k8s from '@kubernetes/client-node';
+import { KubeObject } from '../model/trim';
+import { SPIDERPOOL_GROUP, SPIDERPOOL_VERSION } from '../model/types';
+import { FreshObjects, ObjectRef } from '../model/view';
+import { EventSpec, JsonPatchOp, ReconcileClient } from '../model/ports';
+import { ApiFreshReader } from './fresh';
+import { EVENT_COMPONENT, eventBody } from './event-body';
+import { apiStatus } from './list-view';
+
+const POOL_API = { group: SPIDERPOOL_GROUP, version: SPIDERPOOL_VERSION };
+
+function orNull<T>(p: Promise<T>): Promise<T | null> {
+  return p.catch((err: unknown) => {
+    if (apiStatus(err) === 404) return null;
+    throw err;
+  });
+}
+
+export class KubeReconcileClient implements ReconcileClient {
+  private readonly custom: k8s.CustomObjectsApi;
+  private readonly core: k8s.CoreV1Api;
+  private readonly fresh: ApiFreshReader;
+
+  /**
+   * @param reportingInstance Events' reportingInstance (the replica identity)
+   * @param kubevirt read VMIs/VMs live (a 404 means absent either way; false skips the reads when KubeVirt is not served)
+   */
+  constructor(
+    kc: k8s.KubeConfig,
+    private readonly reportingInstance = EVENT_COMPONENT,
+    kubevirt = true,
+  ) {
+    this.custom = kc.makeApiClient(k8s.CustomObjectsApi);
+    this.core = kc.makeApiClient(k8s.CoreV1Api);
+    this.fresh = new ApiFreshReader(kc, kubevirt);
+  }
+
+  /** Closes the keep-alive connections of the fresh reads. */
+  close(): void {
+    this.fresh.close();
+  }
+
+  read(refs: ObjectRef[]): Promise<FreshObjects> {
+    return this.fresh.read(refs);
+  }
+  getPool(name: string) {
+    return orNull(this.custom.getClusterCustomObject({ ...POOL_API, plural: 'spiderippools', name }) as Promise<KubeObject>);
+  }
+  async replacePoolStatus(name: string, body: KubeObject) {
+    return (await this.custom.replaceClusterCustomObjectStatus({ ...POOL_API, plural: 'spiderippools', name, body })) as KubeObject;
+  }
+  getEndpoint(namespace: string, name: string) {
+    return orNull(this.custom.getNamespacedCustomObject({ ...POOL_API, namespace, plural: 'spiderendpoints', name }) as Promise<KubeObject>);
+  }
+  async deleteEndpoint(namespace: string, name: string, preconditions: { uid: string; resourceVersion: string }) {
+    await this.custom.deleteNamespacedCustomObject({ ...POOL_API, namespace, plural: 'spiderendpoints', name, body: { preconditions } });
+  }
+  async patchEndpoint(namespace: string, name: string, ops: JsonPatchOp[]) {
+    return (await this.custom.patchNamespacedCustomObject(
+      { ...POOL_API, namespace, plural: 'spiderendpoints', name, body: ops },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch),
+    )) as KubeObject;
+  }
+  async createEvent(e: EventSpec) {
+    await this.core.createNamespacedEvent({ namespace: e.namespace, body: eventBody(e, this.reportingInstance, new Date()) });
+  }
+}
