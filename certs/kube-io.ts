@@ -4,6 +4,7 @@
  */
 import { AdmissionregistrationV1Api, CoreV1Api } from '@kubernetes/client-node';
 import type { KubeConfig, V1Secret } from '@kubernetes/client-node';
+import { isConflict, isInvalid, isNotFound, statusCodeOf } from '../lib/api-errors';
 import type { WebhookEntry } from './plan';
 
 export type ConfigKind = 'validating' | 'mutating';
@@ -15,14 +16,6 @@ export interface WebhookConfigView {
   webhooks: WebhookEntry[];
 }
 
-/** HTTP status of a client-node ApiException (or anything with a numeric `code`/`statusCode`). */
-export function apiCode(err: unknown): number | undefined {
-  if (typeof err !== 'object' || err === null) return undefined;
-  const e = err as { code?: unknown; statusCode?: unknown };
-  if (typeof e.code === 'number') return e.code;
-  if (typeof e.statusCode === 'number') return e.statusCode;
-  return undefined;
-}
 
 /** Wraps an API error with the object it concerns, keeping the HTTP code. */
 export class CertsApiError extends Error {
@@ -68,8 +61,8 @@ export class CertsKubeClient {
     try {
       return await this.core.readNamespacedSecret({ namespace, name });
     } catch (err) {
-      if (apiCode(err) === 404) return undefined;
-      throw new CertsApiError('get', `secret ${namespace}/${name}`, apiCode(err), err);
+      if (isNotFound(err)) return undefined;
+      throw new CertsApiError('get', `secret ${namespace}/${name}`, statusCodeOf(err), err);
     }
   }
 
@@ -80,8 +73,8 @@ export class CertsKubeClient {
       await this.core.createNamespacedSecret({ namespace, body });
       return true;
     } catch (err) {
-      if (apiCode(err) === 409) return false;
-      throw new CertsApiError('create', `secret ${namespace}/${body.metadata?.name}`, apiCode(err), err);
+      if (isConflict(err)) return false;
+      throw new CertsApiError('create', `secret ${namespace}/${body.metadata?.name}`, statusCodeOf(err), err);
     }
   }
 
@@ -93,8 +86,8 @@ export class CertsKubeClient {
       await this.core.replaceNamespacedSecret({ namespace, name, body });
       return true;
     } catch (err) {
-      if (apiCode(err) === 409) return false;
-      throw new CertsApiError('update', `secret ${namespace}/${name}`, apiCode(err), err);
+      if (isConflict(err)) return false;
+      throw new CertsApiError('update', `secret ${namespace}/${name}`, statusCodeOf(err), err);
     }
   }
 
@@ -112,8 +105,8 @@ export class CertsKubeClient {
         webhooks: (obj.webhooks ?? []).map((w) => ({ name: w.name, caBundle: w.clientConfig?.caBundle })),
       };
     } catch (err) {
-      if (apiCode(err) === 404) return undefined;
-      throw new CertsApiError('get', `${kind}webhookconfiguration ${name}`, apiCode(err), err);
+      if (isNotFound(err)) return undefined;
+      throw new CertsApiError('get', `${kind}webhookconfiguration ${name}`, statusCodeOf(err), err);
     }
   }
 
@@ -128,9 +121,8 @@ export class CertsKubeClient {
       else await this.admission.patchMutatingWebhookConfiguration({ name, body: ops });
       return true;
     } catch (err) {
-      const code = apiCode(err);
-      if (code === 409 || code === 422 || code === 404) return false;
-      throw new CertsApiError('patch', `${kind}webhookconfiguration ${name}`, code, err);
+      if (isConflict(err) || isInvalid(err) || isNotFound(err)) return false;
+      throw new CertsApiError('patch', `${kind}webhookconfiguration ${name}`, statusCodeOf(err), err);
     }
   }
 }

@@ -1,6 +1,7 @@
 // Argument parsing shared by the commands: node:util parseArgs, with every mistake turned into a UsageError (exit 2).
 import { ParseArgsConfig, parseArgs } from 'node:util';
-import { Policy, UsageError, buildPolicy, parseMode } from '../guard/policy';
+import { Policy, buildPolicy, parseMode } from '../guard/policy';
+import { UsageError } from './errors';
 import { DEFAULT_GUARDED_USERS, UserMatcher, splitGlobList } from '../guard/users';
 import { StaticIpConfig } from '../model/types';
 

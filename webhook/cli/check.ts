@@ -1,9 +1,10 @@
 // `check`: read-only consistency audit (contract §6, §7), against a snapshot or a live cluster.
-import { UsageError } from '../guard/policy';
+import { UsageError } from './errors';
 import { ClusterView } from '../model/view';
 import { StaticIpConfig } from '../model/types';
 import { loadSnapshot } from '../cluster/snapshot';
-import { listClusterView, loadKubeConfigFile } from '../cluster/list-view';
+import { listClusterView } from '../cluster/list-view';
+import { loadKubeConfigFile } from '../cluster/kubeconfig';
 import { FINDINGS, Finding, FindingName, findingKey, findings, hasErrors } from '../reconciler/findings';
 import { DEFAULT_CLI_SETTLE_SECONDS } from '../reconciler/settle';
 import { Options, Values, intFlag, oneOf, parse, policyFromFlags } from './args';

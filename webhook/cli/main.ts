@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 // spiderpool-guard command line: argument parsing and wiring only.
-import { UsageError } from '../guard/policy';
-import { SnapshotError } from '../cluster/snapshot';
+import { asCliInputError } from './errors';
 import { runReview } from './review';
 import { runCheck } from './check';
 import { runReconcile } from './reconcile';
@@ -36,9 +35,10 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await command.run(rest);
   } catch (err) {
-    if (err instanceof UsageError || err instanceof SnapshotError) {
-      process.stderr.write(`spiderpool-guard ${name}: ${err.message.replace(/\s*\n\s*/g, ' ')}\n`);
-      return 2;
+    const input = asCliInputError(err);
+    if (input) {
+      process.stderr.write(`spiderpool-guard ${name}: ${input.message.replace(/\s*\n\s*/g, ' ')}\n`);
+      return input.exitCode;
     }
     throw err;
   }

@@ -2,9 +2,9 @@
 // live cluster it lists twice (settle), plans, and executes the actions both lists agree on (or, with --dry-run,
 // re-reads and judges them without writing).
 import pino from 'pino';
-import { UsageError } from '../guard/policy';
+import { UsageError } from './errors';
 import { loadSnapshot } from '../cluster/snapshot';
-import { loadKubeConfigFile } from '../cluster/list-view';
+import { loadKubeConfigFile } from '../cluster/kubeconfig';
 import { createLogger } from '../audit/logger';
 import { KubeReconcileClient } from '../cluster/reconcile-client';
 import { Executor } from '../reconciler/executor';

@@ -2,8 +2,8 @@
 import { AdmissionHandler } from '../admission/handler';
 import { ReviewDecodeError, decodeReview, encodeReview } from '../admission/review';
 import { MemoryAuditSink, createLogger } from '../audit/logger';
-import { UsageError } from '../guard/policy';
-import { SnapshotError, loadSnapshot, readJsonFile } from '../cluster/snapshot';
+import { CliInputError, UsageError } from './errors';
+import { loadSnapshot, readJsonFile } from '../cluster/snapshot';
 import { POLICY_OPTIONS, oneOf, parse, policyFromFlags } from './args';
 
 export const REVIEW_HELP = `Usage: spiderpool-guard review --snapshot FILE [--webhook validate|mutate] [--mode M]
@@ -35,7 +35,7 @@ export async function runReview(argv: string[]): Promise<number> {
   try {
     request = decodeReview(reviewDoc);
   } catch (err) {
-    if (err instanceof ReviewDecodeError) throw new SnapshotError(`review ${positionals[0]}: ${err.message}`);
+    if (err instanceof ReviewDecodeError) throw new CliInputError(`review ${positionals[0]}: ${err.message}`, { cause: err });
     throw err;
   }
   const audit = new MemoryAuditSink();

@@ -11,7 +11,7 @@ import { Logger, PinoAuditSink, createLogger } from '../audit/logger';
 import { createAdmissionMetrics } from '../audit/metrics';
 import { ApiFreshReader } from '../cluster/fresh';
 import { kubevirtServed, startClusterCache } from '../cluster/informers';
-import { UsageError } from '../guard/policy';
+import { UsageError } from './errors';
 import { Reconciler, startReconciler } from '../reconciler/loop';
 import { Options, POLICY_OPTIONS, Values, intFlag, listFlag, oneOf, parse, policyFromFlags } from './args';
 

@@ -3,16 +3,17 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import { FreshReader } from '../model/ports';
 import { KubeObject, endpointFacts, podFacts, statefulSetFacts, vmFacts, vmiFacts } from '../model/trim';
-import { PodFacts, SPIDERPOOL_GROUP, SPIDERPOOL_VERSION, nsName } from '../model/types';
+import { VIRT_LAUNCHER_SELECTOR, apiPaths } from '../model/api-names';
+import { PodFacts, nsName } from '../model/types';
 import { FreshObjects, LookupKind, ObjectRef, emptyFresh } from '../model/view';
 import { KubeHttpClient } from './kube-http';
 
 const PATHS: Record<Exclude<LookupKind, 'vmiPods'>, (ns: string, name: string) => string> = {
-  pod: (ns, n) => `/api/v1/namespaces/${ns}/pods/${n}`,
-  statefulSet: (ns, n) => `/apis/apps/v1/namespaces/${ns}/statefulsets/${n}`,
-  endpoint: (ns, n) => `/apis/${SPIDERPOOL_GROUP}/${SPIDERPOOL_VERSION}/namespaces/${ns}/spiderendpoints/${n}`,
-  vmi: (ns, n) => `/apis/kubevirt.io/v1/namespaces/${ns}/virtualmachineinstances/${n}`,
-  vm: (ns, n) => `/apis/kubevirt.io/v1/namespaces/${ns}/virtualmachines/${n}`,
+  pod: (ns, n) => `${apiPaths.pods(ns)}/${n}`,
+  statefulSet: (ns, n) => `${apiPaths.statefulSets(ns)}/${n}`,
+  endpoint: (ns, n) => `${apiPaths.endpoints(ns)}/${n}`,
+  vmi: (ns, n) => `${apiPaths.vmis(ns)}/${n}`,
+  vm: (ns, n) => `${apiPaths.vms(ns)}/${n}`,
 };
 
 export class ApiFreshReader implements FreshReader {
@@ -62,8 +63,8 @@ export class ApiFreshReader implements FreshReader {
 
   /** KubeVirt's launcher pods of a VMI: its virt-launcher pods whose controller is that VMI. */
   private async launcherPods(namespace: string, vmi: string): Promise<PodFacts[]> {
-    const selector = encodeURIComponent('kubevirt.io=virt-launcher');
-    const list = await this.http.getJson(`/api/v1/namespaces/${encodeURIComponent(namespace)}/pods?labelSelector=${selector}`);
+    const selector = encodeURIComponent(VIRT_LAUNCHER_SELECTOR);
+    const list = await this.http.getJson(`${apiPaths.pods(encodeURIComponent(namespace))}?labelSelector=${selector}`);
     const items = ((list?.items as KubeObject[] | undefined) ?? []).map(podFacts);
     return items.filter((p) => p.controller?.kind === 'VirtualMachineInstance' && p.controller.name === vmi);
   }

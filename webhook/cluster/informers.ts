@@ -2,7 +2,7 @@
 import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { Logger } from '../audit/logger';
 import { KubeObject, endpointFacts, podFacts, poolFacts, statefulSetFacts, vmFacts, vmiFacts } from '../model/trim';
-import { SPIDERPOOL_GROUP, SPIDERPOOL_VERSION } from '../model/types';
+import { ENDPOINT_RESOURCE, KUBEVIRT_GROUP, KUBEVIRT_VERSION, POOL_RESOURCE, VMI_RESOURCE, VM_RESOURCE, apiPaths } from '../model/api-names';
 import { IndexedView } from '../model/view';
 import { KubeHttpClient } from './kube-http';
 import { ChangeListener, ListPage, Reflector, ReflectorSpec } from './reflector';
@@ -21,7 +21,7 @@ function page(list: { items?: unknown[]; metadata?: { resourceVersion?: string; 
 export async function kubevirtServed(kc: KubeConfig): Promise<boolean> {
   try {
     const api = kc.makeApiClient(CustomObjectsApi);
-    await api.listNamespacedCustomObject({ group: 'kubevirt.io', version: 'v1', namespace: 'default', plural: 'virtualmachineinstances', limit: 1 });
+    await api.listNamespacedCustomObject({ group: KUBEVIRT_GROUP, version: KUBEVIRT_VERSION, namespace: 'default', plural: VMI_RESOURCE, limit: 1 });
     return true;
   } catch {
     return false;
@@ -53,17 +53,16 @@ export function startClusterCache(kc: KubeConfig, log: Logger, opts: { kubevirt:
     upsert,
     remove,
   });
-  const sp = `/apis/${SPIDERPOOL_GROUP}/${SPIDERPOOL_VERSION}`;
   const specs: ReflectorSpec[] = [
-    spec('pods', '/api/v1/pods', (o) => view.upsertPod(podFacts(o)), (ns, n) => view.removePod(ns, n)),
-    spec('statefulsets', '/apis/apps/v1/statefulsets', (o) => view.upsertStatefulSet(statefulSetFacts(o)), (ns, n) => view.removeStatefulSet(ns, n)),
-    spec('spiderippools', `${sp}/spiderippools`, (o) => view.upsertPool(poolFacts(o)), (_ns, n) => view.removePool(n)),
-    spec('spiderendpoints', `${sp}/spiderendpoints`, (o) => view.upsertEndpoint(endpointFacts(o)), (ns, n) => view.removeEndpoint(ns, n)),
+    spec('pods', apiPaths.pods(), (o) => view.upsertPod(podFacts(o)), (ns, n) => view.removePod(ns, n)),
+    spec('statefulsets', apiPaths.statefulSets(), (o) => view.upsertStatefulSet(statefulSetFacts(o)), (ns, n) => view.removeStatefulSet(ns, n)),
+    spec(POOL_RESOURCE, apiPaths.pools(), (o) => view.upsertPool(poolFacts(o)), (_ns, n) => view.removePool(n)),
+    spec(ENDPOINT_RESOURCE, apiPaths.endpoints(), (o) => view.upsertEndpoint(endpointFacts(o)), (ns, n) => view.removeEndpoint(ns, n)),
   ];
   if (opts.kubevirt) {
     specs.push(
-      spec('virtualmachineinstances', '/apis/kubevirt.io/v1/virtualmachineinstances', (o) => view.upsertVmi(vmiFacts(o)), (ns, n) => view.removeVmi(ns, n)),
-      spec('virtualmachines', '/apis/kubevirt.io/v1/virtualmachines', (o) => view.upsertVm(vmFacts(o)), (ns, n) => view.removeVm(ns, n)),
+      spec(VMI_RESOURCE, apiPaths.vmis(), (o) => view.upsertVmi(vmiFacts(o)), (ns, n) => view.removeVmi(ns, n)),
+      spec(VM_RESOURCE, apiPaths.vms(), (o) => view.upsertVm(vmFacts(o)), (ns, n) => view.removeVm(ns, n)),
     );
   }
   const reflectors = specs.map((s) => new Reflector(kc, s, log, opts.onChange));

@@ -1,7 +1,7 @@
 // LeaseClient against coordination.k8s.io/v1: Lease spec times as epoch milliseconds (MicroTime on the wire).
 import * as k8s from '@kubernetes/client-node';
 import { LeaseClient, LeaseRecord, StoredLease } from '../model/ports';
-import { apiStatus } from './list-view';
+import { isNotFound } from '../../lib/api-errors';
 
 function toMillis(t: unknown): number | undefined {
   if (t instanceof Date) return t.getTime();
@@ -46,7 +46,7 @@ export class KubeLeaseClient implements LeaseClient {
     try {
       return fromLease(await this.api.readNamespacedLease({ name, namespace }));
     } catch (err) {
-      if (apiStatus(err) === 404) return null;
+      if (isNotFound(err)) return null;
       throw err;
     }
   }

@@ -2,42 +2,12 @@
 // Objects go through the same addObject/trim path as a snapshot, so live and snapshot views are built alike.
 // (By-name fresh reads are webhook/cluster/fresh.ts ApiFreshReader.)
 import * as k8s from '@kubernetes/client-node';
+import { describeApiError, isNotFound } from '../../lib/api-errors';
+import { ENDPOINT_RESOURCE, KUBEVIRT_API_VERSION, KUBEVIRT_GROUP, KUBEVIRT_VERSION, POOL_RESOURCE, SPIDERPOOL_API_VERSION, SPIDERPOOL_GROUP, SPIDERPOOL_VERSION, VMI_RESOURCE, VM_RESOURCE } from '../model/api-names';
 import { KubeObject } from '../model/trim';
-import { SPIDERPOOL_GROUP, SPIDERPOOL_VERSION } from '../model/types';
 import { IndexedView } from '../model/view';
-import { SnapshotError, addObject } from './snapshot';
-
-/** The cluster could not be read (CLI exit 2, one line). */
-export class ClusterReadError extends SnapshotError {}
-
-export const KUBEVIRT_GROUP = 'kubevirt.io';
-export const KUBEVIRT_VERSION = 'v1';
-
-/** HTTP status of a client-node error (ApiException.code), undefined for transport errors. */
-export function apiStatus(err: unknown): number | undefined {
-  const code = (err as { code?: unknown })?.code;
-  return typeof code === 'number' ? code : undefined;
-}
-
-/** One line naming the cause: HTTP status and the API server's message, or the transport error. */
-export function describeApiError(err: unknown): string {
-  const status = apiStatus(err);
-  if (status !== undefined) {
-    let message = '';
-    const body = (err as { body?: unknown }).body;
-    try {
-      const parsed = typeof body === 'string' ? JSON.parse(body) : body;
-      if (parsed && typeof parsed === 'object' && typeof (parsed as { message?: unknown }).message === 'string') {
-        message = (parsed as { message: string }).message;
-      }
-    } catch {
-      message = typeof body === 'string' ? body.slice(0, 200) : '';
-    }
-    return `HTTP ${status}${message ? `: ${message}` : ''}`;
-  }
-  const e = err as { code?: unknown; message?: unknown };
-  return `${typeof e?.code === 'string' ? `${e.code}: ` : ''}${String(e?.message ?? err)}`.replace(/\s*\n\s*/g, ' ');
-}
+import { ClusterReadError } from './errors';
+import { addObject } from './snapshot';
 
 /** Typed client-node objects carry Date instances; the trim functions read the JSON the API server sent. */
 function plain(o: unknown): KubeObject {
@@ -113,36 +83,36 @@ export async function listObjects(kc: k8s.KubeConfig, opts: ListViewOptions = {}
       const res = await apps.listStatefulSetForAllNamespaces({ limit, _continue: cont });
       return { items: res.items, next: res.metadata?._continue };
     }),
-    listPaged('spiderippools', (cont) => customPage(SPIDERPOOL_GROUP, SPIDERPOOL_VERSION, 'spiderippools', cont, true)),
-    listPaged('spiderendpoints', (cont) => customPage(SPIDERPOOL_GROUP, SPIDERPOOL_VERSION, 'spiderendpoints', cont, false)),
+    listPaged(POOL_RESOURCE, (cont) => customPage(SPIDERPOOL_GROUP, SPIDERPOOL_VERSION, POOL_RESOURCE, cont, true)),
+    listPaged(ENDPOINT_RESOURCE, (cont) => customPage(SPIDERPOOL_GROUP, SPIDERPOOL_VERSION, ENDPOINT_RESOURCE, cont, false)),
   ]);
   let vmis: KubeObject[] = [];
   let vms: KubeObject[] = [];
   let kubevirt = false;
   if (opts.kubevirt !== false) {
     try {
-      const first = await customPage(KUBEVIRT_GROUP, KUBEVIRT_VERSION, 'virtualmachineinstances', undefined, false);
+      const first = await customPage(KUBEVIRT_GROUP, KUBEVIRT_VERSION, VMI_RESOURCE, undefined, false);
       kubevirt = true;
       vmis = first.items.map(plain);
       if (first.next) {
-        vmis.push(...(await listPaged('virtualmachineinstances', (cont) => customPage(KUBEVIRT_GROUP, KUBEVIRT_VERSION, 'virtualmachineinstances', cont ?? first.next, false))));
+        vmis.push(...(await listPaged(VMI_RESOURCE, (cont) => customPage(KUBEVIRT_GROUP, KUBEVIRT_VERSION, VMI_RESOURCE, cont ?? first.next, false))));
       }
-      vms = await listPaged('virtualmachines', (cont) => customPage(KUBEVIRT_GROUP, KUBEVIRT_VERSION, 'virtualmachines', cont, false));
+      vms = await listPaged(VM_RESOURCE, (cont) => customPage(KUBEVIRT_GROUP, KUBEVIRT_VERSION, VM_RESOURCE, cont, false));
     } catch (err) {
       // 404: the kubevirt.io API is not served (KubeVirt not installed); anything else is a real failure.
       if (err instanceof ClusterReadError) throw err;
-      if (apiStatus(err) !== 404 || opts.kubevirt === true) {
-        throw new ClusterReadError(`cannot list virtualmachineinstances.kubevirt.io: ${describeApiError(err)}`);
+      if (!isNotFound(err) || opts.kubevirt === true) {
+        throw new ClusterReadError(`cannot list ${VMI_RESOURCE}.${KUBEVIRT_GROUP}: ${describeApiError(err)}`);
       }
     }
   }
   return {
     pods: withKind(pods, 'v1', 'Pod'),
     statefulSets: withKind(statefulSets, 'apps/v1', 'StatefulSet'),
-    pools: withKind(pools, `${SPIDERPOOL_GROUP}/${SPIDERPOOL_VERSION}`, 'SpiderIPPool'),
-    endpoints: withKind(endpoints, `${SPIDERPOOL_GROUP}/${SPIDERPOOL_VERSION}`, 'SpiderEndpoint'),
-    vmis: withKind(vmis, `${KUBEVIRT_GROUP}/${KUBEVIRT_VERSION}`, 'VirtualMachineInstance'),
-    vms: withKind(vms, `${KUBEVIRT_GROUP}/${KUBEVIRT_VERSION}`, 'VirtualMachine'),
+    pools: withKind(pools, SPIDERPOOL_API_VERSION, 'SpiderIPPool'),
+    endpoints: withKind(endpoints, SPIDERPOOL_API_VERSION, 'SpiderEndpoint'),
+    vmis: withKind(vmis, KUBEVIRT_API_VERSION, 'VirtualMachineInstance'),
+    vms: withKind(vms, KUBEVIRT_API_VERSION, 'VirtualMachine'),
     kubevirt,
   };
 }
@@ -158,16 +128,4 @@ export function viewFromListed(listed: ListedObjects, view = new IndexedView()):
 /** A ClusterView from one round of LISTs. */
 export async function listClusterView(kc: k8s.KubeConfig, opts: ListViewOptions = {}): Promise<IndexedView> {
   return viewFromListed(await listObjects(kc, opts));
-}
-
-/** Loads a kubeconfig file (CLI --kubeconfig); an unusable file is exit 2 with one line. */
-export function loadKubeConfigFile(path: string): k8s.KubeConfig {
-  const kc = new k8s.KubeConfig();
-  try {
-    kc.loadFromFile(path);
-  } catch (err) {
-    throw new ClusterReadError(`cannot load kubeconfig ${path}: ${(err as Error).message}`);
-  }
-  if (!kc.getCurrentCluster()) throw new ClusterReadError(`kubeconfig ${path} has no current cluster`);
-  return kc;
 }

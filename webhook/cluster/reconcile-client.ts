@@ -2,18 +2,18 @@
 // JSON patches, Events, and by-name fresh reads (ApiFreshReader). A 404 on a read means absent (null).
 import * as k8s from '@kubernetes/client-node';
 import { KubeObject } from '../model/trim';
-import { SPIDERPOOL_GROUP, SPIDERPOOL_VERSION } from '../model/types';
+import { ENDPOINT_RESOURCE, POOL_RESOURCE, SPIDERPOOL_GROUP, SPIDERPOOL_VERSION } from '../model/api-names';
 import { FreshObjects, ObjectRef } from '../model/view';
 import { EventSpec, JsonPatchOp, ReconcileClient } from '../model/ports';
 import { ApiFreshReader } from './fresh';
 import { EVENT_COMPONENT, eventBody } from './event-body';
-import { apiStatus } from './list-view';
+import { isNotFound } from '../../lib/api-errors';
 
 const POOL_API = { group: SPIDERPOOL_GROUP, version: SPIDERPOOL_VERSION };
 
 function orNull<T>(p: Promise<T>): Promise<T | null> {
   return p.catch((err: unknown) => {
-    if (apiStatus(err) === 404) return null;
+    if (isNotFound(err)) return null;
     throw err;
   });
 }
@@ -46,20 +46,20 @@ export class KubeReconcileClient implements ReconcileClient {
     return this.fresh.read(refs);
   }
   getPool(name: string) {
-    return orNull(this.custom.getClusterCustomObject({ ...POOL_API, plural: 'spiderippools', name }) as Promise<KubeObject>);
+    return orNull(this.custom.getClusterCustomObject({ ...POOL_API, plural: POOL_RESOURCE, name }) as Promise<KubeObject>);
   }
   async replacePoolStatus(name: string, body: KubeObject) {
-    return (await this.custom.replaceClusterCustomObjectStatus({ ...POOL_API, plural: 'spiderippools', name, body })) as KubeObject;
+    return (await this.custom.replaceClusterCustomObjectStatus({ ...POOL_API, plural: POOL_RESOURCE, name, body })) as KubeObject;
   }
   getEndpoint(namespace: string, name: string) {
-    return orNull(this.custom.getNamespacedCustomObject({ ...POOL_API, namespace, plural: 'spiderendpoints', name }) as Promise<KubeObject>);
+    return orNull(this.custom.getNamespacedCustomObject({ ...POOL_API, namespace, plural: ENDPOINT_RESOURCE, name }) as Promise<KubeObject>);
   }
   async deleteEndpoint(namespace: string, name: string, preconditions: { uid: string; resourceVersion: string }) {
-    await this.custom.deleteNamespacedCustomObject({ ...POOL_API, namespace, plural: 'spiderendpoints', name, body: { preconditions } });
+    await this.custom.deleteNamespacedCustomObject({ ...POOL_API, namespace, plural: ENDPOINT_RESOURCE, name, body: { preconditions } });
   }
   async patchEndpoint(namespace: string, name: string, ops: JsonPatchOp[]) {
     return (await this.custom.patchNamespacedCustomObject(
-      { ...POOL_API, namespace, plural: 'spiderendpoints', name, body: ops },
+      { ...POOL_API, namespace, plural: ENDPOINT_RESOURCE, name, body: ops },
       k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch),
     )) as KubeObject;
   }

@@ -1,6 +1,7 @@
 // A list+watch loop that keeps only trimmed facts. client-node's informer caches whole objects (a pod is often
 // tens of KiB) and stops for good after an error; this one keeps names only, re-watches from the last
 // resourceVersion, relists on 410 Gone, and retries with capped exponential backoff.
+import { isGone } from '../../lib/api-errors';
 import { KubeConfig, Watch } from '@kubernetes/client-node';
 import { Logger } from '../audit/logger';
 import { KubeObject } from '../model/trim';
@@ -107,7 +108,7 @@ export class Reflector {
         return;
       }
       if (type === 'ERROR') {
-        if ((o as { code?: number }).code === 410) gone = true;
+        if (isGone(o)) gone = true;
         return;
       }
       const { key, namespace, name } = keyOf(o);
@@ -124,8 +125,7 @@ export class Reflector {
     };
     const onDone = (err: unknown) => {
       if (this.stopped) return;
-      const status = (err as { statusCode?: number; code?: number } | undefined)?.statusCode ?? (err as { code?: number } | undefined)?.code;
-      if (gone || status === 410) {
+      if (gone || isGone(err)) {
         this.log.info({ reflector: this.spec.name }, 'watch expired (410), relisting');
         void this.relist();
       } else if (err) this.retryLater('watch', err, () => void this.relist());

@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { KubeObject, endpointFacts, podFacts, poolFacts, statefulSetFacts, vmFacts, vmiFacts } from '../model/trim';
 import { IndexedView } from '../model/view';
+import { KUBEVIRT_GROUP, SPIDERPOOL_GROUP } from '../model/api-names';
 
 export class SnapshotError extends Error {}
 
@@ -11,6 +12,11 @@ function apiGroup(apiVersion: unknown): string {
   const slash = apiVersion.indexOf('/');
   return slash < 0 ? '' : apiVersion.slice(0, slash);
 }
+
+const POOL_KIND = `${SPIDERPOOL_GROUP}/SpiderIPPool`;
+const ENDPOINT_KIND = `${SPIDERPOOL_GROUP}/SpiderEndpoint`;
+const VMI_KIND = `${KUBEVIRT_GROUP}/VirtualMachineInstance`;
+const VM_KIND = `${KUBEVIRT_GROUP}/VirtualMachine`;
 
 /** Adds one object to the view when it is a kind the guard reads; returns whether it was used. */
 export function addObject(view: IndexedView, item: KubeObject): boolean {
@@ -22,16 +28,16 @@ export function addObject(view: IndexedView, item: KubeObject): boolean {
     case 'apps/StatefulSet':
       view.upsertStatefulSet(statefulSetFacts(item));
       return true;
-    case 'spiderpool.spidernet.io/SpiderIPPool':
+    case POOL_KIND:
       view.upsertPool(poolFacts(item));
       return true;
-    case 'spiderpool.spidernet.io/SpiderEndpoint':
+    case ENDPOINT_KIND:
       view.upsertEndpoint(endpointFacts(item));
       return true;
-    case 'kubevirt.io/VirtualMachineInstance':
+    case VMI_KIND:
       view.upsertVmi(vmiFacts(item));
       return true;
-    case 'kubevirt.io/VirtualMachine':
+    case VM_KIND:
       view.upsertVm(vmFacts(item));
       return true;
     default:

@@ -17,24 +17,24 @@ export interface Policy {
   exemptUsers: UserMatcher;
 }
 
-/** Thrown for configuration that cannot be used (CLI exit 2). */
-export class UsageError extends Error {}
+/** A rule/mode setting that names an unknown rule or mode, or a repair the rule does not have. */
+export class PolicyError extends Error {}
 
 /** "LIVE_IP_RELEASE=warn" → [rule, mode]; unknown rules/modes and repair on a rule without repair are unusable. */
 export function parseRuleMode(text: string): [RuleName, Mode] {
   const eq = text.indexOf('=');
   const rule = eq >= 0 ? text.slice(0, eq).trim() : '';
   const mode = eq >= 0 ? text.slice(eq + 1).trim() : '';
-  if (!isRuleName(rule)) throw new UsageError(`--rule-mode ${JSON.stringify(text)}: unknown rule ${JSON.stringify(rule)}`);
-  if (!isMode(mode)) throw new UsageError(`--rule-mode ${JSON.stringify(text)}: unknown mode ${JSON.stringify(mode)} (enforce|warn|audit|repair)`);
+  if (!isRuleName(rule)) throw new PolicyError(`--rule-mode ${JSON.stringify(text)}: unknown rule ${JSON.stringify(rule)}`);
+  if (!isMode(mode)) throw new PolicyError(`--rule-mode ${JSON.stringify(text)}: unknown mode ${JSON.stringify(mode)} (enforce|warn|audit|repair)`);
   if (mode === 'repair' && !REPAIRABLE_RULES.has(rule)) {
-    throw new UsageError(`--rule-mode ${JSON.stringify(text)}: ${rule} has no repair mode (only ${[...REPAIRABLE_RULES].join(', ')})`);
+    throw new PolicyError(`--rule-mode ${JSON.stringify(text)}: ${rule} has no repair mode (only ${[...REPAIRABLE_RULES].join(', ')})`);
   }
   return [rule, mode];
 }
 
 export function parseMode(text: string): Mode {
-  if (!isMode(text)) throw new UsageError(`--mode ${JSON.stringify(text)}: unknown mode (enforce|warn|audit|repair)`);
+  if (!isMode(text)) throw new PolicyError(`--mode ${JSON.stringify(text)}: unknown mode (enforce|warn|audit|repair)`);
   return text;
 }
 

@@ -1,6 +1,6 @@
 // The part of an AdmissionReview request the rules read, independent of HTTP and of the envelope's schema.
 import { KubeObject } from '../model/trim';
-import { SPIDERPOOL_GROUP } from '../model/types';
+import { ENDPOINT_RESOURCE, POOL_RESOURCE, SPIDERPOOL_GROUP } from '../model/api-names';
 
 export type Operation = 'CREATE' | 'UPDATE' | 'DELETE' | 'CONNECT';
 
@@ -23,8 +23,8 @@ export type GuardTarget = 'poolStatus' | 'endpoint';
 
 export function targetOf(req: GuardRequest): GuardTarget | undefined {
   if (req.resource.group !== SPIDERPOOL_GROUP) return undefined;
-  if (req.resource.resource === 'spiderippools' && req.subResource === 'status' && req.operation === 'UPDATE') return 'poolStatus';
-  if (req.resource.resource === 'spiderendpoints' && !req.subResource && ['CREATE', 'UPDATE', 'DELETE'].includes(req.operation)) {
+  if (req.resource.resource === POOL_RESOURCE && req.subResource === 'status' && req.operation === 'UPDATE') return 'poolStatus';
+  if (req.resource.resource === ENDPOINT_RESOURCE && !req.subResource && ['CREATE', 'UPDATE', 'DELETE'].includes(req.operation)) {
     return 'endpoint';
   }
   return undefined;

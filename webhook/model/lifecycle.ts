@@ -1,13 +1,11 @@
 // Pod lifecycle as Spiderpool judges it: alive (facts §3.3), static (§3.2), valid static member (§3.4).
 // These are the only definitions; the admission rules, `check` and the reconciler all call them.
+import { KUBEVIRT_API_VERSION } from './api-names';
 import { PodFacts, StatefulSetFacts, StaticIpConfig } from './types';
 import { ClusterView } from './view';
 
 export type StaticKind = 'StatefulSet' | 'VirtualMachineInstance';
 
-export const KUBEVIRT_API_PREFIX = 'kubevirt.io/';
-/** IsStaticIPPod compares the controller's apiVersion exactly (kubevirtv1.SchemeGroupVersion), as for apps/v1. */
-export const KUBEVIRT_VMI_API_VERSION = 'kubevirt.io/v1';
 
 /** Contract §2 "alive": exists, not being deleted, and not terminal for good. */
 export function isAlive(pod: PodFacts | undefined): boolean {
@@ -27,7 +25,7 @@ export function staticKindOf(pod: PodFacts, cfg: StaticIpConfig): StaticKind | u
   const c = pod.controller;
   if (!c) return undefined;
   if (cfg.statefulSet && c.apiVersion === 'apps/v1' && c.kind === 'StatefulSet') return 'StatefulSet';
-  if (cfg.kubevirt && c.apiVersion === KUBEVIRT_VMI_API_VERSION && c.kind === 'VirtualMachineInstance') return 'VirtualMachineInstance';
+  if (cfg.kubevirt && c.apiVersion === KUBEVIRT_API_VERSION && c.kind === 'VirtualMachineInstance') return 'VirtualMachineInstance';
   return undefined;
 }
 

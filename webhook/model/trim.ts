@@ -1,5 +1,6 @@
 // Turns Kubernetes objects (as JSON) into the trimmed facts the rules read. Tolerant: a missing field becomes an
 // empty value, never an exception, because informers and snapshots hold whatever the API server has.
+import { KUBEVIRT_API_PREFIX } from './api-names';
 import { cachedScan } from './allocation-scan';
 import { PoolAddressing, parseAllocatedIPs, poolFamily } from './allocations';
 import { canonicalIpWithoutPrefix } from '../../lib/ip';
@@ -206,7 +207,7 @@ export function vmiFacts(vmi: KubeObject): VmiFacts {
     namespace: m.namespace,
     name: m.name,
     deleting: m.deleting,
-    controlledByVm: !!ctl && ctl.kind === 'VirtualMachine' && ctl.apiVersion.startsWith('kubevirt.io/'),
+    controlledByVm: !!ctl && ctl.kind === 'VirtualMachine' && ctl.apiVersion.startsWith(KUBEVIRT_API_PREFIX),
   };
 }
 

@@ -1,8 +1,7 @@
 // Trimmed facts about the Kubernetes objects the rules read. Informers and snapshots keep these, never whole
 // objects: a pod's facts are a few hundred bytes where the object is often tens of kilobytes.
 
-export const SPIDERPOOL_GROUP = 'spiderpool.spidernet.io';
-export const SPIDERPOOL_VERSION = 'v2beta1';
+export { SPIDERPOOL_GROUP, SPIDERPOOL_VERSION } from './api-names';
 export const SPIDER_FINALIZER = 'spiderpool.spidernet.io';
 
 /** One IP → owner record of a pool's status.allocatedIPs. */

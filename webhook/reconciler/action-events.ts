@@ -2,9 +2,10 @@
 // it restored), a Warning on each pod of a conflict it will not fix. Off in dry runs and with events disabled; a
 // failed emit is logged, never fatal.
 import { Logger } from '../audit/logger';
-import { describeApiError } from '../cluster/list-view';
+import { describeApiError } from '../../lib/api-errors';
 import { KubeObject } from '../model/trim';
-import { EndpointFacts, SPIDERPOOL_GROUP, SPIDERPOOL_VERSION, splitNsName } from '../model/types';
+import { SPIDERPOOL_API_VERSION } from '../model/api-names';
+import { EndpointFacts, splitNsName } from '../model/types';
 import { EventSpec, ReconcileClient } from '../model/ports';
 import { Finding } from './findings';
 import { Action } from './plan';
@@ -48,7 +49,7 @@ export class ActionEvents {
   /** After a pool status write: on the pool, and for a restored record on its pod. */
   async poolWritten(a: Action, obj: KubeObject): Promise<void> {
     const meta = (obj.metadata ?? {}) as { name?: string; uid?: string };
-    await this.emit(actionEvent(a, { apiVersion: `${SPIDERPOOL_GROUP}/${SPIDERPOOL_VERSION}`, kind: 'SpiderIPPool', name: meta.name ?? a.pool!, uid: meta.uid }, 'default'));
+    await this.emit(actionEvent(a, { apiVersion: SPIDERPOOL_API_VERSION, kind: 'SpiderIPPool', name: meta.name ?? a.pool!, uid: meta.uid }, 'default'));
     if (a.action === 'RESTORE_RECORD' && a.pods?.[0]) {
       const n = splitNsName(a.pods[0].name)!;
       await this.emit(actionEvent(a, { apiVersion: 'v1', kind: 'Pod', name: n.name, namespace: n.namespace, uid: a.pods[0].uid }, n.namespace));
@@ -58,7 +59,7 @@ export class ActionEvents {
   /** After an endpoint delete or finalizer removal. */
   async endpointWritten(a: Action, fe: EndpointFacts): Promise<void> {
     const involved = {
-      apiVersion: `${SPIDERPOOL_GROUP}/${SPIDERPOOL_VERSION}`,
+      apiVersion: SPIDERPOOL_API_VERSION,
       kind: 'SpiderEndpoint',
       name: fe.name,
       namespace: fe.namespace,

@@ -9,7 +9,7 @@
 //   records the endpoint's IPs under its uid (release before forget).
 // Writes are rate-limited; dry-run judges everything and writes nothing.
 import { Logger } from '../audit/logger';
-import { describeApiError, apiStatus } from '../cluster/list-view';
+import { describeApiError, isConflict, isInvalid, isNotFound } from '../../lib/api-errors';
 import { violationMessage } from '../guard/rules';
 import { endpointFacts, poolFacts } from '../model/trim';
 import { EndpointFacts, PoolFacts, SPIDER_FINALIZER, StaticIpConfig, nsName, splitNsName } from '../model/types';
@@ -183,7 +183,7 @@ export class Executor {
       try {
         await this.o.client.replacePoolStatus(name, write);
       } catch (err) {
-        if (apiStatus(err) === 409) {
+        if (isConflict(err)) {
           this.o.log.debug({ pool: name, attempt }, `pool ${name} changed since read (409): re-reading and re-planning`);
           last = [...results, ...todo.map((a) => ({ action: a, result: 'conflict' as const, detail: `pool ${name} kept changing (409 after ${attempt + 1} attempts)` }))];
           continue;
@@ -266,9 +266,8 @@ export class Executor {
         try {
           await this.o.client.deleteEndpoint(n.namespace, n.name, { uid: fe.objectUid, resourceVersion: fe.resourceVersion });
         } catch (err) {
-          const status = apiStatus(err);
-          if (status === 404) return { action: a, result: 'gone', detail: `SpiderEndpoint ${judged.name} no longer exists` };
-          if (status === 409) continue; // changed or replaced since read: re-read and re-judge
+          if (isNotFound(err)) return { action: a, result: 'gone', detail: `SpiderEndpoint ${judged.name} no longer exists` };
+          if (isConflict(err)) continue; // changed or replaced since read: re-read and re-judge
           return { action: a, result: 'failed', detail: describeApiError(err) };
         }
         deleted = true;
@@ -291,9 +290,8 @@ export class Executor {
           { op: 'remove', path: `/metadata/finalizers/${idx}` },
         ]);
       } catch (err) {
-        const status = apiStatus(err);
-        if (status === 404) return { action: a, result: deleted ? 'done' : 'gone' };
-        if (status === 409 || status === 422) continue; // a test op failed: the object changed; re-read
+        if (isNotFound(err)) return { action: a, result: deleted ? 'done' : 'gone' };
+        if (isConflict(err) || isInvalid(err)) continue; // a test op failed: the object changed; re-read
         return { action: a, result: 'failed', detail: describeApiError(err) };
       }
       if (!deleted) await this.events.endpointWritten(a, fe);

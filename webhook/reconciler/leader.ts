@@ -7,7 +7,7 @@
 // so a successor takes over at its next retry instead of waiting for expiry. Time is injected (Clock).
 import { Logger } from '../audit/logger';
 import { LeaseClient, LeaseRecord, StoredLease } from '../model/ports';
-import { apiStatus, describeApiError } from '../cluster/list-view';
+import { describeApiError, isConflict } from '../../lib/api-errors';
 import { Clock, realClock } from './clock';
 
 export interface LeaderElectorOptions {
@@ -90,7 +90,7 @@ export class LeaderElector {
         this.see(await this.o.client.create(this.namespace, this.name, mine()), now);
         return true;
       } catch (err) {
-        if (apiStatus(err) === 409) return false; // another candidate created it first
+        if (isConflict(err)) return false; // another candidate created it first
         throw err;
       }
     }
@@ -105,7 +105,7 @@ export class LeaderElector {
       this.see(await this.o.client.update(this.namespace, this.name, mine(current.record), current.resourceVersion), now);
       return true;
     } catch (err) {
-      if (apiStatus(err) === 409) return false; // someone else wrote first
+      if (isConflict(err)) return false; // someone else wrote first
       throw err;
     }
   }

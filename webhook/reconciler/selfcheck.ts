@@ -8,7 +8,8 @@ import { UserMatcher } from '../guard/users';
 import { serializeAllocatedIPs } from '../model/allocations';
 import { ipFamily } from '../../lib/ip';
 import { KubeObject } from '../model/trim';
-import { EndpointFacts, PoolFacts, PoolRecord, SPIDERPOOL_GROUP, SPIDERPOOL_VERSION, StaticIpConfig } from '../model/types';
+import { ENDPOINT_RESOURCE, POOL_RESOURCE, SPIDERPOOL_GROUP, SPIDERPOOL_VERSION } from '../model/api-names';
+import { EndpointFacts, PoolFacts, PoolRecord, StaticIpConfig } from '../model/types';
 import { ClusterView } from '../model/view';
 
 export const RECONCILER_SERVICE_ACCOUNT = 'spiderpool-guard';
@@ -43,7 +44,7 @@ export function checkPoolStatusWrite(view: ClusterView, staticIp: StaticIpConfig
     {
       uid: requestUid(),
       operation: 'UPDATE',
-      resource: { group: SPIDERPOOL_GROUP, version: SPIDERPOOL_VERSION, resource: 'spiderippools' },
+      resource: { group: SPIDERPOOL_GROUP, version: SPIDERPOOL_VERSION, resource: POOL_RESOURCE },
       subResource: 'status',
       name: metaOf(object).name,
       user,
@@ -63,7 +64,7 @@ function checkEndpointWrite(view: ClusterView, staticIp: StaticIpConfig, user: s
     {
       uid: requestUid(),
       operation: object ? 'UPDATE' : 'DELETE',
-      resource: { group: SPIDERPOOL_GROUP, version: SPIDERPOOL_VERSION, resource: 'spiderendpoints' },
+      resource: { group: SPIDERPOOL_GROUP, version: SPIDERPOOL_VERSION, resource: ENDPOINT_RESOURCE },
       name: m.name,
       namespace: m.namespace,
       user,
