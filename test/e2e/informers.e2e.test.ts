@@ -6,7 +6,7 @@
 import * as k8s from '@kubernetes/client-node';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { createLogger } from '../../webhook/audit/logger';
+import { createLogger } from '../../webhook/log/logger';
 import { ClusterCache, startClusterCache } from '../../webhook/cluster/informers';
 import { CRD_DIR } from '../testbed/cluster';
 import { startTestbed, type Testbed } from '../testbed/testbed';

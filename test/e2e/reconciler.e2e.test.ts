@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import * as k8s from '@kubernetes/client-node';
-import { createLogger } from '../../webhook/audit/logger';
+import { createLogger } from '../../webhook/log/logger';
 import { listClusterView } from '../../webhook/cluster/list-view';
 import { DEFAULT_STATIC_IP_CONFIG, splitNsName } from '../../webhook/model/types';
 import { ActionResult, Executor, WriteHookInfo } from '../../webhook/reconciler/executor';

@@ -5,7 +5,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Writable } from 'node:stream';
 import { AuditEvent } from '../../webhook/audit/events';
-import { PinoAuditSink, createLogger } from '../../webhook/audit/logger';
+import { createLogger } from '../../webhook/log/logger';
+import { PinoAuditSink } from '../../webhook/audit/sink';
 
 function event(ip: string): AuditEvent {
   return {

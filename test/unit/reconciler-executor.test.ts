@@ -1,5 +1,5 @@
 import { Registry } from 'prom-client';
-import { createLogger } from '../../webhook/audit/logger';
+import { createLogger } from '../../webhook/log/logger';
 import { DEFAULT_STATIC_IP_CONFIG } from '../../webhook/model/types';
 import { Executor, ExecutorOptions, WriteHookInfo } from '../../webhook/reconciler/executor';
 import { RateLimiter } from '../../webhook/reconciler/rate-limiter';

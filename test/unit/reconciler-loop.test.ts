@@ -1,6 +1,6 @@
 import * as k8s from '@kubernetes/client-node';
 import { Registry } from 'prom-client';
-import { createLogger } from '../../webhook/audit/logger';
+import { createLogger } from '../../webhook/log/logger';
 import { addObject } from '../../webhook/cluster/snapshot';
 import { DEFAULT_STATIC_IP_CONFIG } from '../../webhook/model/types';
 import { IndexedView } from '../../webhook/model/view';

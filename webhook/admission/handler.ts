@@ -1,10 +1,10 @@
 // The admission Handler: a decoded request in, an AdmissionResponse out (controller-runtime's shape).
 // Deciding is guard.evaluate + policy; this module adds fresh evidence, fail-open, audit and metrics.
 import { compare } from 'fast-json-patch';
-import { AuditSink } from '../audit/events-sink';
+import { AuditSink } from '../audit/sink';
 import { auditEventsFor, countFixEvent } from '../audit/events';
-import { AdmissionMetrics } from '../audit/metrics';
-import { Logger } from '../audit/logger';
+import { AdmissionMetrics } from './metrics';
+import { Logger } from '../log/logger';
 import { Evaluation, GuardSettings, evaluate } from '../guard/evaluate';
 import { Judged, Policy, annotationIps, judgeValidation, modeOf } from '../guard/policy';
 import { planStatusMutation } from '../guard/repair';

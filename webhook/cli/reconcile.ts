@@ -5,7 +5,7 @@ import pino from 'pino';
 import { UsageError } from './errors';
 import { loadSnapshot } from '../cluster/snapshot';
 import { loadKubeConfigFile } from '../cluster/kubeconfig';
-import { createLogger } from '../audit/logger';
+import { createLogger } from '../log/logger';
 import { KubeReconcileClient } from '../cluster/reconcile-client';
 import { Executor } from '../reconciler/executor';
 import { Action, BlockedAction, actionKey, plan } from '../reconciler/plan';

@@ -1,7 +1,8 @@
 // `review`: decide one AdmissionReview offline against a snapshot, printing exactly what the server would answer.
 import { AdmissionHandler } from '../admission/handler';
 import { ReviewDecodeError, decodeReview, encodeReview } from '../admission/review';
-import { MemoryAuditSink, createLogger } from '../audit/logger';
+import { createLogger } from '../log/logger';
+import { MemoryAuditSink } from '../audit/sink';
 import { CliInputError, UsageError } from './errors';
 import { loadSnapshot, readJsonFile } from '../cluster/snapshot';
 import { POLICY_OPTIONS, oneOf, parse, policyFromFlags } from './args';

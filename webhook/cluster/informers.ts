@@ -1,6 +1,6 @@
 // The live ClusterView for `serve`: one Reflector per kind feeding a trimmed IndexedView.
 import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
-import { Logger } from '../audit/logger';
+import { Logger } from '../log/logger';
 import { KubeObject, endpointFacts, podFacts, poolFacts, statefulSetFacts, vmFacts, vmiFacts } from '../model/trim';
 import { ENDPOINT_RESOURCE, KUBEVIRT_GROUP, KUBEVIRT_VERSION, POOL_RESOURCE, VMI_RESOURCE, VM_RESOURCE, apiPaths } from '../model/api-names';
 import { IndexedView } from '../model/view';

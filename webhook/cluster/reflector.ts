@@ -3,7 +3,7 @@
 // resourceVersion, relists on 410 Gone, and retries with capped exponential backoff.
 import { isGone } from '../../lib/api-errors';
 import { KubeConfig, Watch } from '@kubernetes/client-node';
-import { Logger } from '../audit/logger';
+import { Logger } from '../log/logger';
 import { KubeObject } from '../model/trim';
 
 export interface ListPage {

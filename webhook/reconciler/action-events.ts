@@ -1,7 +1,7 @@
 // The core/v1 Events the executor emits: a Normal Event on the object each action wrote (and on the pod whose record
 // it restored), a Warning on each pod of a conflict it will not fix. Off in dry runs and with events disabled; a
 // failed emit is logged, never fatal.
-import { Logger } from '../audit/logger';
+import { Logger } from '../log/logger';
 import { describeApiError } from '../../lib/api-errors';
 import { KubeObject } from '../model/trim';
 import { SPIDERPOOL_API_VERSION } from '../model/api-names';

@@ -8,7 +8,7 @@
 //   removed by a JSON patch whose `test` ops pin uid, resourceVersion and the finalizer entry, and only once no pool
 //   records the endpoint's IPs under its uid (release before forget).
 // Writes are rate-limited; dry-run judges everything and writes nothing.
-import { Logger } from '../audit/logger';
+import { Logger } from '../log/logger';
 import { describeApiError, isConflict, isInvalid, isNotFound } from '../../lib/api-errors';
 import { violationMessage } from '../guard/rules';
 import { endpointFacts, poolFacts } from '../model/trim';

@@ -10,7 +10,7 @@ import * as k8s from '@kubernetes/client-node';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Registry } from 'prom-client';
-import { Logger, createLogger } from '../audit/logger';
+import { Logger, createLogger } from '../log/logger';
 import { DEFAULT_STATIC_IP_CONFIG, StaticIpConfig } from '../model/types';
 import { ClusterView } from '../model/view';
 import { Clock, realClock } from './clock';

@@ -1,17 +1,15 @@
-// Loggers: the service logger (pino, stdout) and the audit sink (every audit event goes to the service logger with
-// audit: true, and, when configured, to its own JSON-lines file, reopened on SIGHUP so logrotate works).
+// Where audit events go: the service log (audit: true) and, when configured, its own JSON-lines file, reopened on
+// SIGHUP so logrotate works; or memory (review, tests).
 import pino from 'pino';
+import { Logger } from '../log/logger';
 import { AuditEvent } from './events';
-import { AuditSink } from './events-sink';
 
-export type { AuditSink };
-
-export type Logger = pino.Logger;
-
-export function createLogger(level = process.env.LOG_LEVEL ?? 'info', destination?: pino.DestinationStream): Logger {
-  return pino({ level, base: { service: 'spiderpool-guard' } }, destination ?? pino.destination(1));
+/** Where audit events go: the service log and an optional file (serve), memory (review, tests). */
+export interface AuditSink {
+  write(event: AuditEvent): void;
+  reopen(): void;
+  flush(): void;
 }
-
 
 export class PinoAuditSink implements AuditSink {
   private readonly file?: pino.Logger;
