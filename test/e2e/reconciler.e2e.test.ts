@@ -13,7 +13,8 @@ import { KubeReconcileClient } from '../../webhook/cluster/reconcile-client';
 import { LeaderElector } from '../../webhook/reconciler/leader';
 import { KubeLeaseClient } from '../../webhook/cluster/lease-client';
 import { LeaseClient } from '../../webhook/model/ports';
-import { Action, plan } from '../../webhook/reconciler/plan';
+import { Action } from '../../webhook/reconciler/actions';
+import { plan } from '../../webhook/reconciler/plan';
 import { reconcilerUser } from '../../webhook/reconciler/selfcheck';
 import {
   adminClients,

@@ -5,7 +5,8 @@ import { Executor, ExecutorOptions, WriteHookInfo } from '../../webhook/reconcil
 import { RateLimiter } from '../../webhook/reconciler/rate-limiter';
 import { buildPoolWrite } from '../../webhook/reconciler/pool-write';
 import { createReconcilerMetrics } from '../../webhook/reconciler/metrics';
-import { Action, plan } from '../../webhook/reconciler/plan';
+import { Action } from '../../webhook/reconciler/actions';
+import { plan } from '../../webhook/reconciler/plan';
 import { checkEndpointDelete, checkPoolStatusWrite, endpointObjectFromFacts, poolObjectFromFacts, reconcilerUser } from '../../webhook/reconciler/selfcheck';
 import { poolFacts } from '../../webhook/model/trim';
 import { FakeCluster, SteppingClock } from './support/fake-cluster';

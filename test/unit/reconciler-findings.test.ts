@@ -1,5 +1,6 @@
 import { DEFAULT_STATIC_IP_CONFIG } from '../../webhook/model/types';
-import { Finding, findingKey, findings, hasErrors } from '../../webhook/reconciler/findings';
+import { Finding, findingKey } from '../../webhook/reconciler/finding-types';
+import { findings, hasErrors } from '../../webhook/reconciler/findings';
 import { endpoint, pod, pool, statefulSet, view, vmi } from './support/reconciler-builders';
 
 const cfg = DEFAULT_STATIC_IP_CONFIG;

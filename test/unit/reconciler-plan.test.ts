@@ -1,5 +1,6 @@
 import { DEFAULT_STATIC_IP_CONFIG } from '../../webhook/model/types';
-import { Action, actionKey, plan } from '../../webhook/reconciler/plan';
+import { Action, actionKey } from '../../webhook/reconciler/actions';
+import { plan } from '../../webhook/reconciler/plan';
 import { reconcilerUser } from '../../webhook/reconciler/selfcheck';
 import { endpoint, pod, pool, statefulSet, view, vmi } from './support/reconciler-builders';
 

@@ -12,7 +12,7 @@ import { GuardRequest, targetOf } from '../guard/request';
 import { REPAIRABLE_RULES, Violation } from '../guard/rules';
 import { ClusterView, FreshObjects, MissRecordingView, ObjectRef, OverlayView, emptyFresh } from '../model/view';
 import { FreshReader } from '../model/ports';
-import { AdmissionResponse } from './review';
+import { AdmissionResponse, Verdict, allowed, denied, errored, patched, respond, withWarnings } from './review';
 
 export type WebhookKind = 'validate' | 'mutate';
 
@@ -48,33 +48,37 @@ export class AdmissionHandler {
 
   async handle(webhook: WebhookKind, req: GuardRequest): Promise<AdmissionResponse> {
     const timer = this.deps.metrics?.latency.startTimer({ webhook });
+    let verdict: Verdict;
     try {
-      if (!targetOf(req)) return this.count(webhook, { uid: req.uid, allowed: true }, 'allowed');
-      if (!this.deps.synced()) return this.failure(webhook, req, 'caches not synced', 'unsynced');
-      const response = webhook === 'validate' ? await this.validate(req) : await this.mutate(req);
-      const result = !response.allowed ? 'denied' : response.patch ? 'patched' : 'allowed';
-      return this.count(webhook, response, result);
+      verdict = await this.decide(webhook, req);
     } catch (err) {
       this.deps.log.error({ err, requestUID: req.uid, name: req.name, namespace: req.namespace, webhook }, 'admission decision failed');
-      return this.failure(webhook, req, `internal error: ${(err as Error).message}`, 'internal');
+      verdict = this.failure(webhook, `internal error: ${(err as Error).message}`, 'internal');
     } finally {
       timer?.();
     }
+    return respond(req.uid, verdict);
   }
 
-  private count(webhook: WebhookKind, response: AdmissionResponse, result: string): AdmissionResponse {
+  private async decide(webhook: WebhookKind, req: GuardRequest): Promise<Verdict> {
+    if (!targetOf(req)) return this.count(webhook, allowed(), 'allowed');
+    if (!this.deps.synced()) return this.failure(webhook, 'caches not synced', 'unsynced');
+    const verdict = webhook === 'validate' ? await this.validate(req) : await this.mutate(req);
+    const result = !verdict.allowed ? 'denied' : verdict.patch ? 'patched' : 'allowed';
+    return this.count(webhook, verdict, result);
+  }
+
+  private count(webhook: WebhookKind, verdict: Verdict, result: string): Verdict {
     this.deps.metrics?.requests.inc({ webhook, result });
-    return response;
+    return verdict;
   }
 
   /** Fail-open by default: a broken guard must not stop the IPAM. The cause is named and counted. */
-  private failure(webhook: WebhookKind, req: GuardRequest, cause: string, label: string): AdmissionResponse {
+  private failure(webhook: WebhookKind, cause: string, label: string): Verdict {
     this.deps.metrics?.errors.inc({ webhook, cause: label });
     this.deps.metrics?.requests.inc({ webhook, result: 'error' });
-    if (this.deps.failClosed) {
-      return { uid: req.uid, allowed: false, status: { code: 500, reason: 'InternalError', message: `spiderpool-guard: ${cause} (fail-closed)` } };
-    }
-    return { uid: req.uid, allowed: true, warnings: [`spiderpool-guard: ${cause}; write allowed unchecked (fail-open)`] };
+    if (this.deps.failClosed) return errored(`spiderpool-guard: ${cause} (fail-closed)`);
+    return withWarnings(allowed(), [`spiderpool-guard: ${cause}; write allowed unchecked (fail-open)`]);
   }
 
   /**
@@ -121,7 +125,7 @@ export class AdmissionHandler {
     for (const j of judged) this.deps.metrics?.decisions.inc({ webhook, rule: j.violation.rule, mode: j.mode, outcome: j.outcome });
   }
 
-  private async validate(req: GuardRequest): Promise<AdmissionResponse> {
+  private async validate(req: GuardRequest): Promise<Verdict> {
     const policy = this.deps.policy;
     const exempt = policy.exemptUsers.matches(req.user);
     const wouldDeny = (v: Violation) => {
@@ -131,20 +135,17 @@ export class AdmissionHandler {
     const { evaluation } = await this.evaluateFresh(req, wouldDeny, true);
     const decision = judgeValidation(evaluation.violations, policy, req.user);
     this.record(req, 'validate', decision.judged);
-    const response: AdmissionResponse = { uid: req.uid, allowed: decision.allowed };
-    if (!decision.allowed) response.status = { code: 403, reason: 'Forbidden', message: decision.denials.join('\n') };
-    if (decision.warnings.length) response.warnings = decision.warnings;
-    if (decision.auditAnnotations) response.auditAnnotations = decision.auditAnnotations;
-    return response;
+    const verdict = withWarnings(decision.allowed ? allowed() : denied(decision.denials.join('\n')), decision.warnings);
+    return decision.auditAnnotations ? { ...verdict, auditAnnotations: decision.auditAnnotations } : verdict;
   }
 
-  private async mutate(req: GuardRequest): Promise<AdmissionResponse> {
-    if (targetOf(req) !== 'poolStatus' || !req.object) return { uid: req.uid, allowed: true };
+  private async mutate(req: GuardRequest): Promise<Verdict> {
+    if (targetOf(req) !== 'poolStatus' || !req.object) return allowed();
     const policy = this.deps.policy;
     const repairable = (v: Violation) => REPAIRABLE_RULES.has(v.rule) && modeOf(v.rule, policy) === 'repair';
     const { evaluation, view } = await this.evaluateFresh(req, repairable, false);
     const plan = planStatusMutation(evaluation, req.object, view, policy, req.user, this.deps.settings.staticIp);
-    if (!plan || !plan.changed) return { uid: req.uid, allowed: true };
+    if (!plan || !plan.changed) return allowed();
     this.record(req, 'mutate', plan.repaired);
     if (plan.countFix) {
       this.deps.audit.write(countFixEvent(req, evaluation.poolUpdate?.pool ?? req.name ?? '', plan.countFix.message, this.now()));
@@ -157,12 +158,6 @@ export class AdmissionHandler {
     const ops = compare(req.object, { ...req.object, status });
     const judged = [...plan.repaired];
     const rules = [...new Set([...judged.map((j) => j.violation.rule as string), ...(plan.countFix ? ['COUNT_MISMATCH'] : [])])];
-    return {
-      uid: req.uid,
-      allowed: true,
-      patchType: 'JSONPatch',
-      patch: Buffer.from(JSON.stringify(ops)).toString('base64'),
-      auditAnnotations: { rule: rules.join(','), ips: annotationIps(judged) },
-    };
+    return patched(ops, { rule: rules.join(','), ips: annotationIps(judged) });
   }
 }

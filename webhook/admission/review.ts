@@ -1,4 +1,5 @@
-// AdmissionReview v1 envelope: decoding (zod) and encoding. Deciding happens elsewhere.
+// AdmissionReview v1 envelope: decoding (zod), the response shapes the handler builds, and encoding. Deciding
+// happens elsewhere.
 import { z } from 'zod';
 import { GuardRequest } from '../guard/request';
 
@@ -62,6 +63,38 @@ export interface AdmissionResponse {
   auditAnnotations?: Record<string, string>;
   patchType?: 'JSONPatch';
   patch?: string;
+}
+
+/** A response before it is bound to its request: the handler sets the uid once, in AdmissionHandler.handle. */
+export type Verdict = Omit<AdmissionResponse, 'uid'>;
+
+export function respond(uid: string, verdict: Verdict): AdmissionResponse {
+  return { uid, ...verdict };
+}
+
+export function allowed(): Verdict {
+  return { allowed: true };
+}
+
+export function denied(message: string): Verdict {
+  return { allowed: false, status: { code: 403, reason: 'Forbidden', message } };
+}
+
+/** Fail-closed answer to an internal error. */
+export function errored(message: string): Verdict {
+  return { allowed: false, status: { code: 500, reason: 'InternalError', message } };
+}
+
+/** Allowed with a JSON patch (sent base64-encoded, as the API server expects). */
+export function patched(ops: unknown[], auditAnnotations?: Record<string, string>): Verdict {
+  const v: Verdict = { allowed: true, patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(ops)).toString('base64') };
+  if (auditAnnotations) v.auditAnnotations = auditAnnotations;
+  return v;
+}
+
+/** The verdict with warnings shown to the client (none: unchanged). */
+export function withWarnings(v: Verdict, warnings: string[]): Verdict {
+  return warnings.length ? { ...v, warnings } : v;
 }
 
 export interface AdmissionReviewResponse {

@@ -5,7 +5,8 @@ import { StaticIpConfig } from '../model/types';
 import { loadSnapshot } from '../cluster/snapshot';
 import { listClusterView } from '../cluster/list-view';
 import { loadKubeConfigFile } from '../cluster/kubeconfig';
-import { FINDINGS, Finding, FindingName, findingKey, findings, hasErrors } from '../reconciler/findings';
+import { FINDINGS, Finding, FindingName, findingKey } from '../reconciler/finding-types';
+import { findings, hasErrors } from '../reconciler/findings';
 import { DEFAULT_CLI_SETTLE_SECONDS } from '../reconciler/settle';
 import { Options, Values, intFlag, oneOf, parse, policyFromFlags } from './args';
 

@@ -8,7 +8,8 @@ import { loadKubeConfigFile } from '../cluster/kubeconfig';
 import { createLogger } from '../log/logger';
 import { KubeReconcileClient } from '../cluster/reconcile-client';
 import { Executor } from '../reconciler/executor';
-import { Action, BlockedAction, actionKey, plan } from '../reconciler/plan';
+import { Action, actionKey } from '../reconciler/actions';
+import { BlockedAction, plan } from '../reconciler/plan';
 import { reconcilerUser } from '../reconciler/selfcheck';
 import { DEFAULT_CLI_SETTLE_SECONDS } from '../reconciler/settle';
 import { SOURCE_OPTIONS, formatJsonLines, liveViews, sourceOf, staticIpOf } from './check';
@@ -29,11 +30,11 @@ write re-reads its object, is conditional (resourceVersion / delete precondition
   --output json             one JSON object per line: action, reason, the objects involved, result
 Exit 0: pass completed; 1: some action failed or was blocked; 2: could not run.`;
 
-interface Row extends Action {
+type Row = Action & {
   result?: string;
   detail?: string;
   dryRun?: boolean;
-}
+};
 
 function objects(a: Action): string {
   const parts: string[] = [];

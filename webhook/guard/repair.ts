@@ -51,7 +51,8 @@ export function planStatusMutation(
   if (repairs.length > 0) {
     const entries: Record<string, unknown> = { ...(u.newEntries() ?? {}) };
     for (const v of repairs) {
-      const ip = v.ip!;
+      const ip = v.ip;
+      if (!ip) continue; // repairs are filtered to violations naming an IP
       if (v.rule === 'STALE_UID_REWRITE') {
         const change = u.diff.rewritten.find((c) => c.ip === ip);
         if (change?.old) entries[ip] = { pod: change.old.pod, podUid: change.old.podUid };

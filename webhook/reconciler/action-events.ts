@@ -7,8 +7,8 @@ import { KubeObject } from '../model/trim';
 import { SPIDERPOOL_API_VERSION } from '../model/api-names';
 import { EndpointFacts, splitNsName } from '../model/types';
 import { EventSpec, ReconcileClient } from '../model/ports';
-import { Finding } from './findings';
-import { Action } from './plan';
+import { Action, PoolAction } from './actions';
+import { Finding } from './finding-types';
 
 const EVENT_REASON: Record<Action['action'], string> = {
   RELEASE_IP: 'SpiderpoolGuardReleasedIP',
@@ -47,13 +47,12 @@ export class ActionEvents {
   }
 
   /** After a pool status write: on the pool, and for a restored record on its pod. */
-  async poolWritten(a: Action, obj: KubeObject): Promise<void> {
+  async poolWritten(a: PoolAction, obj: KubeObject): Promise<void> {
     const meta = (obj.metadata ?? {}) as { name?: string; uid?: string };
-    await this.emit(actionEvent(a, { apiVersion: SPIDERPOOL_API_VERSION, kind: 'SpiderIPPool', name: meta.name ?? a.pool!, uid: meta.uid }, 'default'));
-    if (a.action === 'RESTORE_RECORD' && a.pods?.[0]) {
-      const n = splitNsName(a.pods[0].name)!;
-      await this.emit(actionEvent(a, { apiVersion: 'v1', kind: 'Pod', name: n.name, namespace: n.namespace, uid: a.pods[0].uid }, n.namespace));
-    }
+    await this.emit(actionEvent(a, { apiVersion: SPIDERPOOL_API_VERSION, kind: 'SpiderIPPool', name: meta.name ?? a.pool, uid: meta.uid }, 'default'));
+    const pod = a.action === 'RESTORE_RECORD' ? a.pods[0] : undefined;
+    const n = pod && splitNsName(pod.name);
+    if (pod && n) await this.emit(actionEvent(a, { apiVersion: 'v1', kind: 'Pod', name: n.name, namespace: n.namespace, uid: pod.uid }, n.namespace));
   }
 
   /** After an endpoint delete or finalizer removal. */

@@ -16,10 +16,12 @@ import { EndpointFacts, PoolFacts, SPIDER_FINALIZER, StaticIpConfig, nsName, spl
 import { ClusterView, ObjectRef } from '../model/view';
 import { ReconcileClient } from '../model/ports';
 import { ActionEvents } from './action-events';
-import { Finding, countMismatch, isMalformedPool } from './findings';
+import { Action, DeleteEndpointAction, PoolAction } from './actions';
+import { Finding } from './finding-types';
+import { countMismatch, isMalformedPool } from './findings';
 import { PoolOverlay, nameEvidence } from './fresh-evidence';
 import { ReconcilerMetrics } from './metrics';
-import { Action, endpointAction, recordAction, recordedUnderUid, restoreAction } from './plan';
+import { endpointAction, recordAction, recordedUnderUid, restoreAction } from './plan';
 import { buildPoolWrite } from './pool-write';
 import { RateLimiter } from './rate-limiter';
 import { checkEndpointDelete, checkEndpointUpdate, checkPoolStatusWrite } from './selfcheck';
@@ -76,9 +78,9 @@ export class Executor {
   /** Executes settled actions of one plan: pool writes first (release before forget), then endpoint deletes. */
   async execute(actions: Action[], view: ClusterView): Promise<ActionResult[]> {
     const results: ActionResult[] = [];
-    const byPool = new Map<string, Action[]>();
+    const byPool = new Map<string, PoolAction[]>();
     for (const a of actions) {
-      if (a.action === 'DELETE_ENDPOINT' || !a.pool) continue;
+      if (a.action === 'DELETE_ENDPOINT') continue;
       const list = byPool.get(a.pool);
       if (list) list.push(a);
       else byPool.set(a.pool, [a]);
@@ -140,7 +142,7 @@ export class Executor {
 
   // -- pools -----------------------------------------------------------------------------------------------------
 
-  private async executePool(name: string, planned: Action[], base: ClusterView): Promise<ActionResult[]> {
+  private async executePool(name: string, planned: PoolAction[], base: ClusterView): Promise<ActionResult[]> {
     const cfg = this.o.staticIp;
     let last: ActionResult[] = [];
     for (let attempt = 0; attempt <= this.retries; attempt++) {
@@ -155,7 +157,7 @@ export class Executor {
       }
       const view = new PoolOverlay(base, await this.o.client.read(refs), new Map([[name, fresh]]));
       const results: ActionResult[] = [];
-      let todo: Action[] = [];
+      let todo: PoolAction[] = [];
       for (const a of planned) {
         const verdict = this.rejudgePoolAction(a, view, fresh);
         if (verdict) results.push({ action: a, ...verdict });
@@ -167,7 +169,7 @@ export class Executor {
       const violations = checkPoolStatusWrite(view, cfg, this.o.user, obj, write);
       if (violations.length > 0) {
         const bad = new Set(violations.map((v) => v.ip));
-        const blamed = (a: Action) => bad.has(undefined) || bad.has(a.ip) || a.action === 'FIX_COUNT';
+        const blamed = (a: PoolAction) => bad.has(undefined) || bad.has(a.ip) || a.action === 'FIX_COUNT';
         for (const a of todo.filter(blamed)) {
           results.push({ action: a, result: 'blocked', detail: violations.filter((v) => v.ip === a.ip || v.ip === undefined).map(violationMessage).join('; ') || violations.map(violationMessage).join('; ') });
         }
@@ -198,41 +200,40 @@ export class Executor {
   }
 
   /** Undefined when the action still holds on the fresh state; else why not. */
-  private rejudgePoolAction(a: Action, view: ClusterView, fresh: PoolFacts): { result: ActionOutcome; detail: string } | undefined {
+  private rejudgePoolAction(a: PoolAction, view: ClusterView, fresh: PoolFacts): { result: ActionOutcome; detail: string } | undefined {
     const cfg = this.o.staticIp;
     if (a.action === 'FIX_COUNT') {
       return countMismatch(fresh) ? undefined : { result: 'gone', detail: `allocatedIPCount of pool ${fresh.name} is already right` };
     }
     if (a.action === 'RELEASE_IP') {
-      const rec = fresh.records.get(a.ip!);
-      if (!rec || rec.pod !== a.record!.pod || rec.podUid !== a.record!.podUid) {
-        return { result: 'gone', detail: `IP ${a.ip} of pool ${fresh.name} is no longer recorded for ${a.record!.pod} uid ${a.record!.podUid}` };
+      const rec = fresh.records.get(a.ip);
+      if (!rec || rec.pod !== a.record.pod || rec.podUid !== a.record.podUid) {
+        return { result: 'gone', detail: `IP ${a.ip} of pool ${fresh.name} is no longer recorded for ${a.record.pod} uid ${a.record.podUid}` };
       }
-      const again = recordAction(view, cfg, fresh, a.ip!, rec);
-      if (!again || again.action !== 'RELEASE_IP') {
-        return { result: 'stale', detail: `fresh state no longer calls for releasing IP ${a.ip} (${a.record!.pod} uid ${a.record!.podUid})` };
-      }
-      return undefined;
-    }
-    if (a.action === 'RESTORE_RECORD') {
-      if (fresh.records.has(a.ip!)) return { result: 'gone', detail: `IP ${a.ip} is recorded in pool ${fresh.name} again` };
-      const n = splitNsName(a.record!.pod)!;
-      const ep = view.endpoint(n.namespace, n.name);
-      const again = ep && restoreAction(view, cfg, fresh, ep, a.ip!);
-      if (!again || again.record!.podUid !== a.record!.podUid) {
-        return { result: 'stale', detail: `fresh state no longer calls for restoring IP ${a.ip} for ${a.record!.pod} uid ${a.record!.podUid}` };
+      const again = recordAction(view, cfg, fresh, a.ip, rec);
+      if (!again) {
+        return { result: 'stale', detail: `fresh state no longer calls for releasing IP ${a.ip} (${a.record.pod} uid ${a.record.podUid})` };
       }
       return undefined;
     }
-    return { result: 'stale', detail: 'not a pool action' };
+    // RESTORE_RECORD
+    if (fresh.records.has(a.ip)) return { result: 'gone', detail: `IP ${a.ip} is recorded in pool ${fresh.name} again` };
+    const n = splitNsName(a.record.pod);
+    const ep = n && view.endpoint(n.namespace, n.name);
+    const again = ep && restoreAction(view, cfg, fresh, ep, a.ip);
+    if (!again || again.record.podUid !== a.record.podUid) {
+      return { result: 'stale', detail: `fresh state no longer calls for restoring IP ${a.ip} for ${a.record.pod} uid ${a.record.podUid}` };
+    }
+    return undefined;
   }
 
   // -- endpoints -------------------------------------------------------------------------------------------------
 
-  private async executeEndpoint(a: Action, base: ClusterView, wouldRelease: Set<string>): Promise<ActionResult> {
+  private async executeEndpoint(a: DeleteEndpointAction, base: ClusterView, wouldRelease: Set<string>): Promise<ActionResult> {
     const cfg = this.o.staticIp;
-    const judged = a.endpoint!;
-    const n = splitNsName(judged.name)!;
+    const judged = a.endpoint;
+    const n = splitNsName(judged.name);
+    if (!n) return { action: a, result: 'failed', detail: `SpiderEndpoint ${judged.name} is not a namespace/name` };
     let deleted = false;
     for (let attempt = 0; attempt <= this.retries + 1; attempt++) {
       const obj = await this.o.client.getEndpoint(n.namespace, n.name);

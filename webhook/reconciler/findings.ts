@@ -2,90 +2,10 @@
 // same view. Every definition (alive, static, valid/restarting member, observed IPs, pods of a name) comes from
 // webhook/model; nothing here redefines them.
 import { summarizePod } from '../guard/facts';
-import { LivePodSummary } from '../guard/rules';
 import { isAlive, isRestartingStaticMember, isValidStaticMember, podsOfName } from '../model/lifecycle';
 import { EndpointFacts, PodFacts, PoolFacts, PoolRecord, StaticIpConfig, nsName, splitNsName } from '../model/types';
 import { ClusterView } from '../model/view';
-
-export const FINDINGS = [
-  'IP_CONFLICT',
-  'MISSING_RECORD',
-  'RECORD_UID_MISMATCH',
-  'RECORD_POD_MISSING',
-  'RECORD_ENDPOINT_MISMATCH',
-  'LEFTOVER_ENDPOINT',
-  'COUNT_MISMATCH',
-  'MALFORMED_POOL',
-] as const;
-export type FindingName = (typeof FINDINGS)[number];
-export type Severity = 'error' | 'warn';
-
-export const SEVERITY: Record<FindingName, Severity> = {
-  IP_CONFLICT: 'error',
-  MISSING_RECORD: 'error',
-  RECORD_UID_MISMATCH: 'warn',
-  RECORD_POD_MISSING: 'warn',
-  RECORD_ENDPOINT_MISMATCH: 'warn',
-  LEFTOVER_ENDPOINT: 'warn',
-  COUNT_MISMATCH: 'warn',
-  MALFORMED_POOL: 'error',
-};
-
-/** A SpiderEndpoint as findings and actions show it. */
-export interface EndpointSummary {
-  /** namespace/name */
-  name: string;
-  /** metadata.uid of the SpiderEndpoint object (delete precondition) */
-  objectUid: string;
-  resourceVersion: string;
-  /** status.current.uid: the pod incarnation owning its IPs */
-  podUid: string;
-  ownerControllerType: string;
-  ips: { ip: string; pool: string }[];
-  deleting: boolean;
-}
-
-export interface Finding {
-  finding: FindingName;
-  severity: Severity;
-  pool?: string;
-  ip?: string;
-  /** the pool record involved (ip → pod/podUid) */
-  record?: PoolRecord;
-  /** live pods involved */
-  pods?: LivePodSummary[];
-  endpoint?: EndpointSummary;
-  /** COUNT_MISMATCH */
-  allocatedIPCount?: number | null;
-  records?: number;
-  /** why, in words */
-  message: string;
-}
-
-export function summarizeEndpoint(e: EndpointFacts): EndpointSummary {
-  return {
-    name: nsName(e.namespace, e.name),
-    objectUid: e.objectUid,
-    resourceVersion: e.resourceVersion,
-    podUid: e.podUid,
-    ownerControllerType: e.ownerControllerType,
-    ips: e.ips.map((i) => ({ ip: i.ip, pool: i.pool })),
-    deleting: e.deleting,
-  };
-}
-
-/** Stable identity of a finding (settle tracking, de-duplication): what it is about, not its wording. */
-export function findingKey(f: Finding): string {
-  const pods = (f.pods ?? []).map((p) => `${p.name}@${p.uid}`).sort().join(',');
-  return [
-    f.finding,
-    f.pool ?? '',
-    f.ip ?? '',
-    f.record ? `${f.record.pod}@${f.record.podUid}` : '',
-    f.endpoint ? `${f.endpoint.name}@${f.endpoint.objectUid}/${f.endpoint.podUid}` : '',
-    pods,
-  ].join('|');
-}
+import { FINDINGS, Finding, FindingName, SEVERITY, summarizeEndpoint } from './finding-types';
 
 /** A pool whose allocatedIPs cannot be (fully) parsed: its other findings are skipped, and nothing writes it. */
 export function isMalformedPool(p: PoolFacts): boolean {
@@ -292,7 +212,7 @@ function endpointFindings(view: ClusterView, ep: EndpointFacts, cfg: StaticIpCon
   });
 }
 
-const ORDER = new Map<FindingName, number>(FINDINGS.map((f, i) => [f, i]));
+const ORDER = Object.fromEntries(FINDINGS.map((f, i) => [f, i])) as Record<FindingName, number>;
 
 /** All findings of the view, errors and warnings, in a stable order (finding kind, pool, IP, objects). */
 export function findings(view: ClusterView, cfg: StaticIpConfig): Finding[] {
@@ -303,7 +223,7 @@ export function findings(view: ClusterView, cfg: StaticIpConfig): Finding[] {
   const sortKey = (f: Finding) => `${f.pool ?? ''}\u0000${f.ip ?? ''}\u0000${f.endpoint?.name ?? ''}\u0000${f.record?.pod ?? ''}`;
   return out
     .map((f) => ({ f, k: sortKey(f) }))
-    .sort((a, b) => ORDER.get(a.f.finding)! - ORDER.get(b.f.finding)! || (a.k < b.k ? -1 : a.k > b.k ? 1 : 0))
+    .sort((a, b) => ORDER[a.f.finding] - ORDER[b.f.finding] || (a.k < b.k ? -1 : a.k > b.k ? 1 : 0))
     .map((x) => x.f);
 }
 

@@ -18,10 +18,12 @@ import { KubeReconcileClient } from '../cluster/reconcile-client';
 import { KubeLeaseClient } from '../cluster/lease-client';
 import { LeaseClient, ReconcileClient } from '../model/ports';
 import { ActionResult, ExecutionStopped, Executor, WriteHookInfo } from './executor';
-import { FINDINGS, Finding, SEVERITY, findingKey, findings as computeFindings } from './findings';
+import { FINDINGS, Finding, SEVERITY, findingKey } from './finding-types';
+import { findings as computeFindings } from './findings';
 import { LeaderElector, DEFAULT_LEASE_NAME } from './leader';
 import { ReconcilerMetrics, createReconcilerMetrics } from './metrics';
-import { Action, BlockedAction, actionKey, plan } from './plan';
+import { Action, actionKey } from './actions';
+import { BlockedAction, plan } from './plan';
 import { reconcilerUser } from './selfcheck';
 import { DEFAULT_SETTLE_MS, SettleTracker } from './settle';
 

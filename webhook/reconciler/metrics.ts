@@ -1,6 +1,6 @@
 // Prometheus metrics of the reconciler, registered once per registry (serve passes its process registry).
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { FINDINGS, SEVERITY } from './findings';
+import { FINDINGS, SEVERITY } from './finding-types';
 
 export interface ReconcilerMetrics {
   registry: Registry;

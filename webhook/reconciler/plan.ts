@@ -2,7 +2,7 @@
 // Each planned write is judged by guard.evaluate as a guarded writer before it is kept: the reconciler never plans
 // what the admission rules would deny.
 import { summarizePod } from '../guard/facts';
-import { LivePodSummary, violationMessage } from '../guard/rules';
+import { violationMessage } from '../guard/rules';
 import {
   isAlive,
   isRestartingStaticMember,
@@ -15,37 +15,10 @@ import {
 } from '../model/lifecycle';
 import { EndpointFacts, PodFacts, PoolFacts, PoolRecord, StaticIpConfig, nsName, splitNsName } from '../model/types';
 import { ClusterView } from '../model/view';
-import { EndpointSummary, Finding, countMismatch, findings as computeFindings, isMalformedPool, summarizeEndpoint } from './findings';
+import { Action, DeleteEndpointAction, EndpointReason, FixCountAction, ReleaseIpAction, ReleaseReason, RestoreRecordAction } from './actions';
+import { Finding, summarizeEndpoint } from './finding-types';
+import { countMismatch, findings as computeFindings, isMalformedPool } from './findings';
 import { checkEndpointDelete, checkPoolStatusWrite, endpointObjectFromFacts, poolObjectFromFacts } from './selfcheck';
-
-export const ACTIONS = ['RELEASE_IP', 'DELETE_ENDPOINT', 'RESTORE_RECORD', 'FIX_COUNT'] as const;
-export type ActionName = (typeof ACTIONS)[number];
-export const REASONS = [
-  'COMPLETED_POD',
-  'POD_GONE',
-  'STATIC_LEFT_IPAM',
-  'INVALID_STATIC_MEMBER',
-  'UID_MISMATCH',
-  'MISSING_RECORD',
-  'COUNT_MISMATCH',
-] as const;
-export type ActionReason = (typeof REASONS)[number];
-
-export interface Action {
-  action: ActionName;
-  reason: ActionReason;
-  pool?: string;
-  ip?: string;
-  /** RELEASE_IP: the record removed (only while the key still holds this podUid); RESTORE_RECORD: the record added */
-  record?: PoolRecord;
-  /** the pods of that name, as judged */
-  pods?: LivePodSummary[];
-  endpoint?: EndpointSummary;
-  /** FIX_COUNT: the count found and the number of records */
-  allocatedIPCount?: number | null;
-  records?: number;
-  message: string;
-}
 
 export interface BlockedAction {
   action: Action;
@@ -66,18 +39,6 @@ export interface PlanOptions {
   user: string;
   /** findings of the same view, when already computed */
   findings?: Finding[];
-}
-
-/** Stable identity of an action (settle tracking): the decision and the exact objects/uids it is about. */
-export function actionKey(a: Action): string {
-  return [
-    a.action,
-    a.pool ?? '',
-    a.ip ?? '',
-    a.record ? `${a.record.pod}@${a.record.podUid}` : '',
-    a.endpoint ? `${a.endpoint.name}@${a.endpoint.objectUid}/${a.endpoint.podUid}` : '',
-    a.action === 'FIX_COUNT' ? `${a.allocatedIPCount ?? 'unset'}->${a.records}` : '',
-  ].join('|');
 }
 
 /** Pods that nothing may act on (§8/§9): pending pods, and pods that are only terminating (cmdDel and GC own them). */
@@ -104,7 +65,7 @@ function describePods(pods: PodFacts[]): string {
   return pods.map((p) => `${p.namespace}/${p.name} uid ${p.uid} phase ${p.phase || 'Unknown'}${p.deleting ? ' (deleting)' : ''}`).join(', ');
 }
 
-function release(pool: PoolFacts, ip: string, record: PoolRecord, reason: ActionReason, pods: PodFacts[], why: string): Action {
+function release(pool: PoolFacts, ip: string, record: PoolRecord, reason: ReleaseReason, pods: PodFacts[], why: string): ReleaseIpAction {
   return {
     action: 'RELEASE_IP',
     reason,
@@ -117,7 +78,7 @@ function release(pool: PoolFacts, ip: string, record: PoolRecord, reason: Action
 }
 
 /** The release a record calls for, if any (RELEASE_IP rows of §8), with every "never acted on" exclusion applied. */
-export function recordAction(view: ClusterView, cfg: StaticIpConfig, pool: PoolFacts, ip: string, record: PoolRecord): Action | undefined {
+export function recordAction(view: ClusterView, cfg: StaticIpConfig, pool: PoolFacts, ip: string, record: PoolRecord): ReleaseIpAction | undefined {
   const n = splitNsName(record.pod);
   if (!n) return undefined;
   // Never: IPs observed on an alive pod.
@@ -166,7 +127,7 @@ export function recordAction(view: ClusterView, cfg: StaticIpConfig, pool: PoolF
 }
 
 /** RESTORE_RECORD for a MISSING_RECORD (pool, IP, endpoint), when no other alive pod observes the IP. */
-export function restoreAction(view: ClusterView, cfg: StaticIpConfig, pool: PoolFacts, ep: EndpointFacts, ip: string): Action | undefined {
+export function restoreAction(view: ClusterView, cfg: StaticIpConfig, pool: PoolFacts, ep: EndpointFacts, ip: string): RestoreRecordAction | undefined {
   if (isMalformedPool(pool) || pool.records.has(ip)) return undefined;
   if (!ep.ips.some((i) => i.ip === ip && i.pool === pool.name)) return undefined;
   const holder = podsOfName(view, ep.namespace, ep.name, cfg).find((p) => isAlive(p) && p.uid === ep.podUid);
@@ -186,7 +147,7 @@ export function restoreAction(view: ClusterView, cfg: StaticIpConfig, pool: Pool
   };
 }
 
-function deleteEndpoint(ep: EndpointFacts, reason: ActionReason, pods: PodFacts[], why: string): Action {
+function deleteEndpoint(ep: EndpointFacts, reason: EndpointReason, pods: PodFacts[], why: string): DeleteEndpointAction {
   const key = nsName(ep.namespace, ep.name);
   return {
     action: 'DELETE_ENDPOINT',
@@ -198,7 +159,7 @@ function deleteEndpoint(ep: EndpointFacts, reason: ActionReason, pods: PodFacts[
 }
 
 /** The DELETE_ENDPOINT an endpoint calls for, if any (§8 rows), with the "never acted on" exclusions. */
-export function endpointAction(view: ClusterView, cfg: StaticIpConfig, ep: EndpointFacts): Action | undefined {
+export function endpointAction(view: ClusterView, cfg: StaticIpConfig, ep: EndpointFacts): DeleteEndpointAction | undefined {
   const pods = podsOfName(view, ep.namespace, ep.name, cfg);
   // Never: alive pods' endpoints.
   if (pods.some((p) => isAlive(p) && p.uid === ep.podUid)) return undefined;
@@ -232,7 +193,7 @@ export function recordedUnderUid(view: ClusterView, ep: EndpointFacts): { pool: 
   return ep.ips.filter((i) => view.pool(i.pool)?.records.get(i.ip)?.podUid === ep.podUid).map((i) => ({ pool: i.pool, ip: i.ip }));
 }
 
-export function fixCountAction(pool: PoolFacts): Action | undefined {
+export function fixCountAction(pool: PoolFacts): FixCountAction | undefined {
   if (isMalformedPool(pool) || !countMismatch(pool)) return undefined;
   return {
     action: 'FIX_COUNT',
@@ -328,7 +289,7 @@ export function plan(view: ClusterView, opts: PlanOptions): Plan {
       if (a.action === 'RELEASE_IP') released.add(`${a.pool}|${a.ip}|${a.record?.podUid}`);
     }
   }
-  const deletes: Action[] = [];
+  const deletes: DeleteEndpointAction[] = [];
   for (const ep of view.allEndpoints()) {
     const a = endpointAction(view, cfg, ep);
     if (!a) continue;
@@ -340,7 +301,7 @@ export function plan(view: ClusterView, opts: PlanOptions): Plan {
     else deletes.push(a);
   }
   // Stable output order (plain code-unit comparison: localeCompare costs ~1 µs per call at this scale).
-  deletes.sort((a, b) => (a.endpoint!.name < b.endpoint!.name ? -1 : a.endpoint!.name > b.endpoint!.name ? 1 : 0));
+  deletes.sort((a, b) => (a.endpoint.name < b.endpoint.name ? -1 : a.endpoint.name > b.endpoint.name ? 1 : 0));
   actions.push(...deletes);
   return { actions, blocked, findings: found };
 }

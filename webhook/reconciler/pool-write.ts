@@ -3,7 +3,7 @@
 import { parseAllocatedIPs, serializeAllocatedIPs } from '../model/allocations';
 import { KubeObject } from '../model/trim';
 import { PoolFacts } from '../model/types';
-import { Action } from './plan';
+import { PoolAction } from './actions';
 
 function objectStatus(o: KubeObject): Record<string, unknown> {
   const s = o.status;
@@ -11,7 +11,7 @@ function objectStatus(o: KubeObject): Record<string, unknown> {
 }
 
 /** The status PUT body: the object as read, with released keys removed (uid-conditional), restored keys added, count set. */
-export function buildPoolWrite(obj: KubeObject, fresh: PoolFacts, todo: Action[]): KubeObject {
+export function buildPoolWrite(obj: KubeObject, fresh: PoolFacts, todo: PoolAction[]): KubeObject {
   const status = { ...objectStatus(obj) };
   const parsed = parseAllocatedIPs(status.allocatedIPs, { subnet: fresh.subnet, family: fresh.family });
   const entries: Record<string, unknown> = { ...(parsed.raw ?? {}) };

@@ -1,0 +1,88 @@
+// The writes the reconciler plans, by name: what each one touches and why.
+import { LivePodSummary } from '../guard/rules';
+import { PoolRecord } from '../model/types';
+import { EndpointSummary } from './finding-types';
+
+export const ACTIONS = ['RELEASE_IP', 'DELETE_ENDPOINT', 'RESTORE_RECORD', 'FIX_COUNT'] as const;
+export type ActionName = (typeof ACTIONS)[number];
+export const REASONS = [
+  'COMPLETED_POD',
+  'POD_GONE',
+  'STATIC_LEFT_IPAM',
+  'INVALID_STATIC_MEMBER',
+  'UID_MISMATCH',
+  'MISSING_RECORD',
+  'COUNT_MISMATCH',
+] as const;
+export type ActionReason = (typeof REASONS)[number];
+/** Why a record or an endpoint outlived its pod. */
+export type ReleaseReason = 'COMPLETED_POD' | 'POD_GONE' | 'STATIC_LEFT_IPAM' | 'INVALID_STATIC_MEMBER' | 'UID_MISMATCH';
+export type EndpointReason = Exclude<ReleaseReason, 'UID_MISMATCH'>;
+
+interface ActionBase {
+  message: string;
+}
+
+/** Fields an action never carries are typed `?: never`, so code reading any action sees `undefined` there. */
+interface NoObjects {
+  pool?: never;
+  ip?: never;
+  record?: never;
+  pods?: never;
+  endpoint?: never;
+  allocatedIPCount?: never;
+  records?: never;
+}
+type About<K extends keyof NoObjects> = Omit<NoObjects, K>;
+
+export interface ReleaseIpAction extends ActionBase, About<'pool' | 'ip' | 'record' | 'pods'> {
+  action: 'RELEASE_IP';
+  reason: ReleaseReason;
+  pool: string;
+  ip: string;
+  /** the record removed (only while the key still holds this podUid) */
+  record: PoolRecord;
+  /** the pods of that name, as judged */
+  pods?: LivePodSummary[];
+}
+export interface RestoreRecordAction extends ActionBase, About<'pool' | 'ip' | 'record' | 'pods' | 'endpoint'> {
+  action: 'RESTORE_RECORD';
+  reason: 'MISSING_RECORD';
+  pool: string;
+  ip: string;
+  /** the record added */
+  record: PoolRecord;
+  /** the alive pod that holds the IP */
+  pods: LivePodSummary[];
+  endpoint: EndpointSummary;
+}
+export interface FixCountAction extends ActionBase, About<'pool' | 'allocatedIPCount' | 'records'> {
+  action: 'FIX_COUNT';
+  reason: 'COUNT_MISMATCH';
+  pool: string;
+  /** the count found and the number of records */
+  allocatedIPCount: number | null;
+  records: number;
+}
+export interface DeleteEndpointAction extends ActionBase, About<'endpoint' | 'pods'> {
+  action: 'DELETE_ENDPOINT';
+  reason: EndpointReason;
+  endpoint: EndpointSummary;
+  pods?: LivePodSummary[];
+}
+
+/** The writes of one pool's status. */
+export type PoolAction = ReleaseIpAction | RestoreRecordAction | FixCountAction;
+export type Action = PoolAction | DeleteEndpointAction;
+
+/** Stable identity of an action (settle tracking): the decision and the exact objects/uids it is about. */
+export function actionKey(a: Action): string {
+  return [
+    a.action,
+    a.pool ?? '',
+    a.ip ?? '',
+    a.record ? `${a.record.pod}@${a.record.podUid}` : '',
+    a.endpoint ? `${a.endpoint.name}@${a.endpoint.objectUid}/${a.endpoint.podUid}` : '',
+    a.action === 'FIX_COUNT' ? `${a.allocatedIPCount ?? 'unset'}->${a.records}` : '',
+  ].join('|');
+}

@@ -1,0 +1,133 @@
+// The consistency findings `check` prints and the reconciler plans from: their names, severities and what each
+// one is about.
+import { LivePodSummary } from '../guard/rules';
+import { EndpointFacts, PoolRecord, nsName } from '../model/types';
+
+export const FINDINGS = [
+  'IP_CONFLICT',
+  'MISSING_RECORD',
+  'RECORD_UID_MISMATCH',
+  'RECORD_POD_MISSING',
+  'RECORD_ENDPOINT_MISMATCH',
+  'LEFTOVER_ENDPOINT',
+  'COUNT_MISMATCH',
+  'MALFORMED_POOL',
+] as const;
+export type FindingName = (typeof FINDINGS)[number];
+export type Severity = 'error' | 'warn';
+
+export const SEVERITY: Record<FindingName, Severity> = {
+  IP_CONFLICT: 'error',
+  MISSING_RECORD: 'error',
+  RECORD_UID_MISMATCH: 'warn',
+  RECORD_POD_MISSING: 'warn',
+  RECORD_ENDPOINT_MISMATCH: 'warn',
+  LEFTOVER_ENDPOINT: 'warn',
+  COUNT_MISMATCH: 'warn',
+  MALFORMED_POOL: 'error',
+};
+
+/** A SpiderEndpoint as findings and actions show it. */
+export interface EndpointSummary {
+  /** namespace/name */
+  name: string;
+  /** metadata.uid of the SpiderEndpoint object (delete precondition) */
+  objectUid: string;
+  resourceVersion: string;
+  /** status.current.uid: the pod incarnation owning its IPs */
+  podUid: string;
+  ownerControllerType: string;
+  ips: { ip: string; pool: string }[];
+  deleting: boolean;
+}
+
+interface FindingBase {
+  severity: Severity;
+  /** why, in words */
+  message: string;
+}
+
+/**
+ * What one finding is about, by name. Fields a finding never carries are typed `?: never`, so code that reads any
+ * finding (keys, sorting, printing) sees `undefined` there and code that reads one finding sees what it holds.
+ */
+interface NoObjects {
+  pool?: never;
+  ip?: never;
+  record?: never;
+  pods?: never;
+  endpoint?: never;
+  allocatedIPCount?: never;
+  records?: never;
+}
+type About<K extends keyof NoObjects> = Omit<NoObjects, K>;
+
+export interface MalformedPoolFinding extends FindingBase, About<'pool'> {
+  finding: 'MALFORMED_POOL';
+  pool: string;
+}
+export interface CountMismatchFinding extends FindingBase, About<'pool' | 'allocatedIPCount' | 'records'> {
+  finding: 'COUNT_MISMATCH';
+  pool: string;
+  allocatedIPCount: number | null;
+  records: number;
+}
+/** A pool record (ip → pod/podUid) whose pod is missing, has another uid, or whose endpoint disagrees. */
+export interface RecordFinding extends FindingBase, About<'pool' | 'ip' | 'record' | 'pods' | 'endpoint'> {
+  finding: 'RECORD_POD_MISSING' | 'RECORD_UID_MISMATCH' | 'RECORD_ENDPOINT_MISMATCH';
+  pool: string;
+  ip: string;
+  record: PoolRecord;
+  /** live pods of the record's name */
+  pods?: LivePodSummary[];
+  endpoint?: EndpointSummary;
+}
+export interface IpConflictFinding extends FindingBase, About<'pool' | 'ip' | 'record' | 'pods'> {
+  finding: 'IP_CONFLICT';
+  ip: string;
+  pool?: string;
+  record?: PoolRecord;
+  pods: LivePodSummary[];
+}
+export interface MissingRecordFinding extends FindingBase, About<'pool' | 'ip' | 'pods' | 'endpoint'> {
+  finding: 'MISSING_RECORD';
+  pool: string;
+  ip: string;
+  pods: LivePodSummary[];
+  endpoint: EndpointSummary;
+}
+export interface LeftoverEndpointFinding extends FindingBase, About<'pool' | 'ip' | 'pods' | 'endpoint'> {
+  finding: 'LEFTOVER_ENDPOINT';
+  /** the endpoint's first IP and its pool */
+  ip?: string;
+  pool?: string;
+  pods?: LivePodSummary[];
+  endpoint: EndpointSummary;
+}
+
+export type Finding = MalformedPoolFinding | CountMismatchFinding | RecordFinding | IpConflictFinding | MissingRecordFinding | LeftoverEndpointFinding;
+
+export function summarizeEndpoint(e: EndpointFacts): EndpointSummary {
+  return {
+    name: nsName(e.namespace, e.name),
+    objectUid: e.objectUid,
+    resourceVersion: e.resourceVersion,
+    podUid: e.podUid,
+    ownerControllerType: e.ownerControllerType,
+    ips: e.ips.map((i) => ({ ip: i.ip, pool: i.pool })),
+    deleting: e.deleting,
+  };
+}
+
+/** Stable identity of a finding (settle tracking, de-duplication): what it is about, not its wording. */
+export function findingKey(f: Finding): string {
+  const pods = (f.pods ?? []).map((p) => `${p.name}@${p.uid}`).sort().join(',');
+  return [
+    f.finding,
+    f.pool ?? '',
+    f.ip ?? '',
+    f.record ? `${f.record.pod}@${f.record.podUid}` : '',
+    f.endpoint ? `${f.endpoint.name}@${f.endpoint.objectUid}/${f.endpoint.podUid}` : '',
+    pods,
+  ].join('|');
+}
