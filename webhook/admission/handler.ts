@@ -1,17 +1,11 @@
 // The admission Handler: a decoded request in, an AdmissionResponse out (controller-runtime's shape).
 // Deciding is guard.evaluate + policy; this module adds fresh evidence, fail-open, audit and metrics.
 import { compare } from 'fast-json-patch';
-import { AuditSink } from '../audit/sink';
-import { auditEventsFor, countFixEvent } from '../audit/events';
+import { AuditSink, auditEventsFor, countFixEvent } from '../audit';
 import { AdmissionMetrics } from './metrics';
-import { Logger } from '../log/logger';
-import { Evaluation, GuardSettings, evaluate } from '../guard/evaluate';
-import { Judged, Policy, annotationIps, judgeValidation, modeOf } from '../guard/policy';
-import { planStatusMutation } from '../guard/repair';
-import { GuardRequest, targetOf } from '../guard/request';
-import { REPAIRABLE_RULES, Violation } from '../guard/rules';
-import { ClusterView, FreshObjects, MissRecordingView, ObjectRef, OverlayView, emptyFresh } from '../model/view';
-import { FreshReader } from '../model/ports';
+import { Logger } from '../log';
+import { Evaluation, GuardSettings, evaluate, Judged, Policy, annotationIps, judgeValidation, modeOf, planStatusMutation, GuardRequest, targetOf, REPAIRABLE_RULES, Violation } from '../guard';
+import { ClusterView, FreshObjects, MissRecordingView, ObjectRef, OverlayView, emptyFresh, FreshReader } from '../model';
 import { AdmissionResponse, Verdict, allowed, denied, errored, patched, respond, withWarnings } from './review';
 
 export type WebhookKind = 'validate' | 'mutate';

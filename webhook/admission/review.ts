@@ -1,7 +1,7 @@
 // AdmissionReview v1 envelope: decoding (zod), the response shapes the handler builds, and encoding. Deciding
 // happens elsewhere.
 import { z } from 'zod';
-import { GuardRequest } from '../guard/request';
+import { GuardRequest } from '../guard';
 
 const groupVersionResource = z.object({ group: z.string(), version: z.string(), resource: z.string() });
 const kubeObject = z.record(z.string(), z.unknown());

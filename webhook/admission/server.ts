@@ -1,7 +1,7 @@
 // HTTP only: routing, body limits, envelope errors, response encoding. Decisions come from AdmissionHandler.
 import express, { NextFunction, Request, Response } from 'express';
 import https from 'node:https';
-import { Logger } from '../log/logger';
+import { Logger } from '../log';
 import { AdmissionHandler, WebhookKind } from './handler';
 import { ReviewDecodeError, decodeReview, encodeReview } from './review';
 

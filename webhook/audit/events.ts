@@ -1,7 +1,5 @@
 // Audit events (contract §5): one JSON object per violation and decision, explainable on its own.
-import { Judged, Outcome } from '../guard/policy';
-import { GuardRequest } from '../guard/request';
-import { COUNT_MISMATCH } from '../guard/rules';
+import { Judged, Outcome, GuardRequest, COUNT_MISMATCH } from '../guard';
 
 export type AuditEventName = 'admission.denied' | 'admission.warned' | 'admission.audited' | 'admission.repaired';
 

@@ -1,7 +1,7 @@
 // Where audit events go: the service log (audit: true) and, when configured, its own JSON-lines file, reopened on
 // SIGHUP so logrotate works; or memory (review, tests).
 import pino from 'pino';
-import { Logger } from '../log/logger';
+import { Logger } from '../log';
 import { AuditEvent } from './events';
 
 /** Where audit events go: the service log and an optional file (serve), memory (review, tests). */

@@ -1,9 +1,8 @@
 // Argument parsing shared by the commands: node:util parseArgs, with every mistake turned into a UsageError (exit 2).
 import { ParseArgsConfig, parseArgs } from 'node:util';
-import { Policy, buildPolicy, parseMode } from '../guard/policy';
+import { Policy, buildPolicy, parseMode, DEFAULT_GUARDED_USERS, UserMatcher, splitGlobList } from '../guard';
 import { UsageError } from './errors';
-import { DEFAULT_GUARDED_USERS, UserMatcher, splitGlobList } from '../guard/users';
-import { StaticIpConfig } from '../model/types';
+import { StaticIpConfig } from '../model';
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
 

@@ -1,13 +1,8 @@
 // `check`: read-only consistency audit (contract §6, §7), against a snapshot or a live cluster.
 import { UsageError } from './errors';
-import { ClusterView } from '../model/view';
-import { StaticIpConfig } from '../model/types';
-import { loadSnapshot } from '../cluster/snapshot';
-import { listClusterView } from '../cluster/list-view';
-import { loadKubeConfigFile } from '../cluster/kubeconfig';
-import { FINDINGS, Finding, FindingName, findingKey } from '../reconciler/finding-types';
-import { findings, hasErrors } from '../reconciler/findings';
-import { DEFAULT_CLI_SETTLE_SECONDS } from '../reconciler/settle';
+import { ClusterView, StaticIpConfig } from '../model';
+import { loadSnapshot, listClusterView, loadKubeConfigFile } from '../cluster';
+import { FINDINGS, Finding, FindingName, findingKey, findings, hasErrors, DEFAULT_CLI_SETTLE_SECONDS } from '../reconciler';
 import { Options, Values, intFlag, oneOf, parse, policyFromFlags } from './args';
 
 export const CHECK_HELP = `Usage: spiderpool-guard check (--snapshot FILE | --kubeconfig FILE) [--output table|json]

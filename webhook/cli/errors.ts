@@ -1,7 +1,6 @@
 // Errors the CLI reports as one line and exit status 2 (the input was unusable), never as a stack trace.
-import { ClusterReadError } from '../cluster/errors';
-import { SnapshotError } from '../cluster/snapshot';
-import { PolicyError } from '../guard/policy';
+import { ClusterReadError, SnapshotError } from '../cluster';
+import { PolicyError } from '../guard';
 
 export const INPUT_ERROR_EXIT = 2;
 

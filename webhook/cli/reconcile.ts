@@ -3,15 +3,9 @@
 // re-reads and judges them without writing).
 import pino from 'pino';
 import { UsageError } from './errors';
-import { loadSnapshot } from '../cluster/snapshot';
-import { loadKubeConfigFile } from '../cluster/kubeconfig';
-import { createLogger } from '../log/logger';
-import { KubeReconcileClient } from '../cluster/reconcile-client';
-import { Executor } from '../reconciler/executor';
-import { Action, actionKey } from '../reconciler/actions';
-import { BlockedAction, plan } from '../reconciler/plan';
-import { reconcilerUser } from '../reconciler/selfcheck';
-import { DEFAULT_CLI_SETTLE_SECONDS } from '../reconciler/settle';
+import { loadSnapshot, loadKubeConfigFile, KubeReconcileClient } from '../cluster';
+import { createLogger } from '../log';
+import { Executor, Action, actionKey, BlockedAction, plan, reconcilerUser, DEFAULT_CLI_SETTLE_SECONDS } from '../reconciler';
 import { SOURCE_OPTIONS, formatJsonLines, liveViews, sourceOf, staticIpOf } from './check';
 import { intFlag, oneOf, parse } from './args';
 

@@ -1,10 +1,9 @@
 // `review`: decide one AdmissionReview offline against a snapshot, printing exactly what the server would answer.
-import { AdmissionHandler } from '../admission/handler';
-import { ReviewDecodeError, decodeReview, encodeReview } from '../admission/review';
-import { createLogger } from '../log/logger';
-import { MemoryAuditSink } from '../audit/sink';
+import { AdmissionHandler, ReviewDecodeError, decodeReview, encodeReview } from '../admission';
+import { createLogger } from '../log';
+import { MemoryAuditSink } from '../audit';
 import { CliInputError, UsageError } from './errors';
-import { loadSnapshot, readJsonFile } from '../cluster/snapshot';
+import { loadSnapshot, readJsonFile } from '../cluster';
 import { POLICY_OPTIONS, oneOf, parse, policyFromFlags } from './args';
 
 export const REVIEW_HELP = `Usage: spiderpool-guard review --snapshot FILE [--webhook validate|mutate] [--mode M]

@@ -5,15 +5,12 @@ import http from 'node:http';
 import https from 'node:https';
 import { fileTlsSource, selfManagedTlsSource } from '../../certs';
 import type { LoadableTlsSource } from '../../certs';
-import { AdmissionHandler } from '../admission/handler';
-import { createAdmissionApp, startHttpsServer } from '../admission/server';
-import { Logger, createLogger } from '../log/logger';
-import { PinoAuditSink } from '../audit/sink';
-import { createAdmissionMetrics } from '../admission/metrics';
-import { ApiFreshReader } from '../cluster/fresh';
-import { kubevirtServed, startClusterCache } from '../cluster/informers';
+import { AdmissionHandler, createAdmissionApp, startHttpsServer, createAdmissionMetrics } from '../admission';
+import { Logger, createLogger } from '../log';
+import { PinoAuditSink } from '../audit';
+import { ApiFreshReader, kubevirtServed, startClusterCache } from '../cluster';
 import { UsageError } from './errors';
-import { Reconciler, startReconciler } from '../reconciler/loop';
+import { Reconciler, startReconciler } from '../reconciler';
 import { Options, POLICY_OPTIONS, Values, intFlag, listFlag, oneOf, parse, policyFromFlags } from './args';
 
 export const SERVE_OPTIONS: Options = {

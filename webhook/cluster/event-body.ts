@@ -2,7 +2,7 @@
 // API server's limit, and this component named as source and reporter.
 import * as k8s from '@kubernetes/client-node';
 import { randomBytes } from 'node:crypto';
-import { EventSpec } from '../model/ports';
+import { EventSpec } from '../model';
 
 export const EVENT_COMPONENT = 'spiderpool-guard';
 

@@ -1,11 +1,7 @@
 // Fresh reads (contract §2 "fresh evidence"): before denying, and when the cache misses, the objects a decision
 // rests on are read live from the API server.
 import { KubeConfig } from '@kubernetes/client-node';
-import { FreshReader } from '../model/ports';
-import { KubeObject, endpointFacts, podFacts, statefulSetFacts, vmFacts, vmiFacts } from '../model/trim';
-import { VIRT_LAUNCHER_SELECTOR, apiPaths } from '../model/api-names';
-import { PodFacts, nsName } from '../model/types';
-import { FreshObjects, LookupKind, ObjectRef, emptyFresh } from '../model/view';
+import { FreshReader, KubeObject, endpointFacts, podFacts, statefulSetFacts, vmFacts, vmiFacts, VIRT_LAUNCHER_SELECTOR, apiPaths, PodFacts, nsName, FreshObjects, LookupKind, ObjectRef, emptyFresh } from '../model';
 import { KubeHttpClient } from './kube-http';
 
 const PATHS: Record<Exclude<LookupKind, 'vmiPods'>, (ns: string, name: string) => string> = {

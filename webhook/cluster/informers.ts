@@ -1,9 +1,7 @@
 // The live ClusterView for `serve`: one Reflector per kind feeding a trimmed IndexedView.
 import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
-import { Logger } from '../log/logger';
-import { KubeObject, endpointFacts, podFacts, poolFacts, statefulSetFacts, vmFacts, vmiFacts } from '../model/trim';
-import { ENDPOINT_RESOURCE, KUBEVIRT_GROUP, KUBEVIRT_VERSION, POOL_RESOURCE, VMI_RESOURCE, VM_RESOURCE, apiPaths } from '../model/api-names';
-import { IndexedView } from '../model/view';
+import { Logger } from '../log';
+import { KubeObject, endpointFacts, podFacts, poolFacts, statefulSetFacts, vmFacts, vmiFacts, ENDPOINT_RESOURCE, KUBEVIRT_GROUP, KUBEVIRT_VERSION, POOL_RESOURCE, VMI_RESOURCE, VM_RESOURCE, apiPaths, IndexedView } from '../model';
 import { KubeHttpClient } from './kube-http';
 import { ChangeListener, ListPage, Reflector, ReflectorSpec } from './reflector';
 

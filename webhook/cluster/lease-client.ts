@@ -1,6 +1,6 @@
 // LeaseClient against coordination.k8s.io/v1: Lease spec times as epoch milliseconds (MicroTime on the wire).
 import * as k8s from '@kubernetes/client-node';
-import { LeaseClient, LeaseRecord, StoredLease } from '../model/ports';
+import { LeaseClient, LeaseRecord, StoredLease } from '../model';
 import { isNotFound } from '../../lib/api-errors';
 
 function toMillis(t: unknown): number | undefined {

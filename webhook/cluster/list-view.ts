@@ -3,9 +3,7 @@
 // (By-name fresh reads are webhook/cluster/fresh.ts ApiFreshReader.)
 import * as k8s from '@kubernetes/client-node';
 import { describeApiError, isNotFound } from '../../lib/api-errors';
-import { ENDPOINT_RESOURCE, KUBEVIRT_API_VERSION, KUBEVIRT_GROUP, KUBEVIRT_VERSION, POOL_RESOURCE, SPIDERPOOL_API_VERSION, SPIDERPOOL_GROUP, SPIDERPOOL_VERSION, VMI_RESOURCE, VM_RESOURCE } from '../model/api-names';
-import { KubeObject } from '../model/trim';
-import { IndexedView } from '../model/view';
+import { ENDPOINT_RESOURCE, KUBEVIRT_API_VERSION, KUBEVIRT_GROUP, KUBEVIRT_VERSION, POOL_RESOURCE, SPIDERPOOL_API_VERSION, SPIDERPOOL_GROUP, SPIDERPOOL_VERSION, VMI_RESOURCE, VM_RESOURCE, KubeObject, IndexedView } from '../model';
 import { ClusterReadError } from './errors';
 import { addObject } from './snapshot';
 

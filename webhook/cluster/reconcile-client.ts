@@ -1,10 +1,7 @@
 // ReconcileClient against the API server: pool status PUTs, SpiderEndpoint deletes with preconditions and
 // JSON patches, Events, and by-name fresh reads (ApiFreshReader). A 404 on a read means absent (null).
 import * as k8s from '@kubernetes/client-node';
-import { KubeObject } from '../model/trim';
-import { ENDPOINT_RESOURCE, POOL_RESOURCE, SPIDERPOOL_GROUP, SPIDERPOOL_VERSION } from '../model/api-names';
-import { FreshObjects, ObjectRef } from '../model/view';
-import { EventSpec, JsonPatchOp, ReconcileClient } from '../model/ports';
+import { KubeObject, ENDPOINT_RESOURCE, POOL_RESOURCE, SPIDERPOOL_GROUP, SPIDERPOOL_VERSION, FreshObjects, ObjectRef, EventSpec, JsonPatchOp, ReconcileClient } from '../model';
 import { ApiFreshReader } from './fresh';
 import { EVENT_COMPONENT, eventBody } from './event-body';
 import { isNotFound } from '../../lib/api-errors';

@@ -3,8 +3,8 @@
 // resourceVersion, relists on 410 Gone, and retries with capped exponential backoff.
 import { isGone } from '../../lib/api-errors';
 import { KubeConfig, Watch } from '@kubernetes/client-node';
-import { Logger } from '../log/logger';
-import { KubeObject } from '../model/trim';
+import { Logger } from '../log';
+import { KubeObject } from '../model';
 
 export interface ListPage {
   items: KubeObject[];

@@ -1,9 +1,7 @@
 // A ClusterView from the JSON `kubectl get pods,statefulsets.apps,spiderippools...,spiderendpoints... -A -o json`
 // prints (contract §6). VMIs and VMs may be included; other kinds are ignored.
 import { readFileSync } from 'node:fs';
-import { KubeObject, endpointFacts, podFacts, poolFacts, statefulSetFacts, vmFacts, vmiFacts } from '../model/trim';
-import { IndexedView } from '../model/view';
-import { KUBEVIRT_GROUP, SPIDERPOOL_GROUP } from '../model/api-names';
+import { KubeObject, endpointFacts, podFacts, poolFacts, statefulSetFacts, vmFacts, vmiFacts, IndexedView, KUBEVIRT_GROUP, SPIDERPOOL_GROUP } from '../model';
 
 export class SnapshotError extends Error {}
 

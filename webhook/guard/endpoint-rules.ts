@@ -1,8 +1,5 @@
 // Rules for SpiderEndpoint CREATE/UPDATE/DELETE (contract §3, SpiderEndpoint table).
-import { isRestartingStaticMember, isStaticEndpointType, parseOrdinalName } from '../model/lifecycle';
-import { endpointFacts } from '../model/trim';
-import { EndpointFacts, SPIDER_FINALIZER, StaticIpConfig, nsName } from '../model/types';
-import { ClusterView, ObjectRef } from '../model/view';
+import { isRestartingStaticMember, isStaticEndpointType, parseOrdinalName, endpointFacts, EndpointFacts, SPIDER_FINALIZER, StaticIpConfig, nsName, ClusterView, ObjectRef } from '../model';
 import { aliveWithUid, nameRefs, podsOfRecordName, summarizePod } from './facts';
 import { GuardRequest } from './request';
 import { Violation } from './rules';

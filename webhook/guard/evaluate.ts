@@ -1,7 +1,6 @@
 // guard.evaluate: facts in, violations out. No I/O, no clock, no logging; the server, `review`, the reconciler's
 // self-check and the tests all call this.
-import { StaticIpConfig } from '../model/types';
-import { ClusterView } from '../model/view';
+import { StaticIpConfig, ClusterView } from '../model';
 import { endpointIpConflictViolations, endpointUidRewriteViolations, liveEndpointDeleteViolations } from './endpoint-rules';
 import {
   PoolUpdate,

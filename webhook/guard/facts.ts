@@ -1,7 +1,5 @@
 // Small helpers the rules share to describe and look up pods. Pure: they only read the ClusterView.
-import { isAlive, podsOfName } from '../model/lifecycle';
-import { PodFacts, StaticIpConfig, splitNsName } from '../model/types';
-import { ClusterView, ObjectRef } from '../model/view';
+import { isAlive, podsOfName, PodFacts, StaticIpConfig, splitNsName, ClusterView, ObjectRef } from '../model';
 import { LivePodSummary } from './rules';
 
 export function summarizePod(p: PodFacts): LivePodSummary {

@@ -1,10 +1,5 @@
 // Rules for UPDATEs of spiderippools/status (contract §3, pool status table).
-import { cachedDiff, cachedScan, emptyScan, sharedScanCache } from '../model/allocation-scan';
-import { AllocationDiff, PoolAddressing, diffRecords, parseAllocatedIPs, poolFamily } from '../model/allocations';
-import { isAlive, isRestartingStaticMember, isStaticEndpointType, parseOrdinalName } from '../model/lifecycle';
-import { KubeObject } from '../model/trim';
-import { MalformedEntry, PodFacts, StaticIpConfig, nsName, splitNsName } from '../model/types';
-import { ClusterView, ObjectRef } from '../model/view';
+import { cachedDiff, cachedScan, emptyScan, sharedScanCache, AllocationDiff, PoolAddressing, diffRecords, parseAllocatedIPs, poolFamily, isAlive, isRestartingStaticMember, isStaticEndpointType, parseOrdinalName, KubeObject, MalformedEntry, PodFacts, StaticIpConfig, nsName, splitNsName, ClusterView, ObjectRef } from '../model';
 import { aliveWithUid, nameRefs, podRef, podsOfRecordName, sameName, summarizePod } from './facts';
 import { Violation } from './rules';
 

@@ -1,9 +1,6 @@
 // The mutating path (contract §3 "Mutating"): keep allocatedIPCount equal to the number of records, and in repair
 // mode take the harmful part out of a guarded writer's write instead of denying it.
-import { serializeAllocatedIPs } from '../model/allocations';
-import { isAlive } from '../model/lifecycle';
-import { PoolRecord, StaticIpConfig } from '../model/types';
-import { ClusterView } from '../model/view';
+import { serializeAllocatedIPs, isAlive, PoolRecord, StaticIpConfig, ClusterView } from '../model';
 import { Evaluation } from './evaluate';
 import { podsOfRecordName } from './facts';
 import { Judged, Policy, modeOf } from './policy';

@@ -1,6 +1,5 @@
 // The part of an AdmissionReview request the rules read, independent of HTTP and of the envelope's schema.
-import { KubeObject } from '../model/trim';
-import { ENDPOINT_RESOURCE, POOL_RESOURCE, SPIDERPOOL_GROUP } from '../model/api-names';
+import { KubeObject, ENDPOINT_RESOURCE, POOL_RESOURCE, SPIDERPOOL_GROUP } from '../model';
 
 export type Operation = 'CREATE' | 'UPDATE' | 'DELETE' | 'CONNECT';
 

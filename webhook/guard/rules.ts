@@ -1,6 +1,5 @@
 // Rule names are a public API (contract §3): they appear in responses, audit lines, metrics and CLI output.
-import { PoolRecord } from '../model/types';
-import { ObjectRef } from '../model/view';
+import { PoolRecord, ObjectRef } from '../model';
 
 export const POOL_RULES = [
   'MALFORMED_ALLOCATIONS',

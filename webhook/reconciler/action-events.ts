@@ -1,12 +1,9 @@
 // The core/v1 Events the executor emits: a Normal Event on the object each action wrote (and on the pod whose record
 // it restored), a Warning on each pod of a conflict it will not fix. Off in dry runs and with events disabled; a
 // failed emit is logged, never fatal.
-import { Logger } from '../log/logger';
+import { Logger } from '../log';
 import { describeApiError } from '../../lib/api-errors';
-import { KubeObject } from '../model/trim';
-import { SPIDERPOOL_API_VERSION } from '../model/api-names';
-import { EndpointFacts, splitNsName } from '../model/types';
-import { EventSpec, ReconcileClient } from '../model/ports';
+import { KubeObject, SPIDERPOOL_API_VERSION, EndpointFacts, splitNsName, EventSpec, ReconcileClient } from '../model';
 import { Action, PoolAction } from './actions';
 import { Finding } from './finding-types';
 

@@ -1,6 +1,6 @@
 // The writes the reconciler plans, by name: what each one touches and why.
-import { LivePodSummary } from '../guard/rules';
-import { PoolRecord } from '../model/types';
+import { LivePodSummary } from '../guard';
+import { PoolRecord } from '../model';
 import { EndpointSummary } from './finding-types';
 
 export const ACTIONS = ['RELEASE_IP', 'DELETE_ENDPOINT', 'RESTORE_RECORD', 'FIX_COUNT'] as const;

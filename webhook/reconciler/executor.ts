@@ -8,13 +8,10 @@
 //   removed by a JSON patch whose `test` ops pin uid, resourceVersion and the finalizer entry, and only once no pool
 //   records the endpoint's IPs under its uid (release before forget).
 // Writes are rate-limited; dry-run judges everything and writes nothing.
-import { Logger } from '../log/logger';
+import { Logger } from '../log';
 import { describeApiError, isConflict, isInvalid, isNotFound } from '../../lib/api-errors';
-import { violationMessage } from '../guard/rules';
-import { endpointFacts, poolFacts } from '../model/trim';
-import { EndpointFacts, PoolFacts, SPIDER_FINALIZER, StaticIpConfig, nsName, splitNsName } from '../model/types';
-import { ClusterView, ObjectRef } from '../model/view';
-import { ReconcileClient } from '../model/ports';
+import { violationMessage } from '../guard';
+import { endpointFacts, poolFacts, EndpointFacts, PoolFacts, SPIDER_FINALIZER, StaticIpConfig, nsName, splitNsName, ClusterView, ObjectRef, ReconcileClient } from '../model';
 import { ActionEvents } from './action-events';
 import { Action, DeleteEndpointAction, PoolAction } from './actions';
 import { Finding } from './finding-types';

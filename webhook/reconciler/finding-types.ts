@@ -1,7 +1,7 @@
 // The consistency findings `check` prints and the reconciler plans from: their names, severities and what each
 // one is about.
-import { LivePodSummary } from '../guard/rules';
-import { EndpointFacts, PoolRecord, nsName } from '../model/types';
+import { LivePodSummary } from '../guard';
+import { EndpointFacts, PoolRecord, nsName } from '../model';
 
 export const FINDINGS = [
   'IP_CONFLICT',

@@ -1,10 +1,8 @@
 // Consistency findings (contract §7): pure, from a ClusterView. `check` prints them; the reconciler plans from the
 // same view. Every definition (alive, static, valid/restarting member, observed IPs, pods of a name) comes from
 // webhook/model; nothing here redefines them.
-import { summarizePod } from '../guard/facts';
-import { isAlive, isRestartingStaticMember, isValidStaticMember, podsOfName } from '../model/lifecycle';
-import { EndpointFacts, PodFacts, PoolFacts, PoolRecord, StaticIpConfig, nsName, splitNsName } from '../model/types';
-import { ClusterView } from '../model/view';
+import { summarizePod } from '../guard';
+import { isAlive, isRestartingStaticMember, isValidStaticMember, podsOfName, EndpointFacts, PodFacts, PoolFacts, PoolRecord, StaticIpConfig, nsName, splitNsName, ClusterView } from '../model';
 import { FINDINGS, Finding, FindingName, SEVERITY, summarizeEndpoint } from './finding-types';
 
 /** A pool whose allocatedIPs cannot be (fully) parsed: its other findings are skipped, and nothing writes it. */

@@ -1,8 +1,6 @@
 // What the executor re-reads before a write: the objects a decision about one name rests on, and a view in which
 // the freshly read objects (and pools) replace the cached ones.
-import { parseOrdinalName } from '../model/lifecycle';
-import { PoolFacts, StaticIpConfig } from '../model/types';
-import { ClusterView, FreshObjects, ObjectRef, OverlayView } from '../model/view';
+import { parseOrdinalName, PoolFacts, StaticIpConfig, ClusterView, FreshObjects, ObjectRef, OverlayView } from '../model';
 
 /** A view with some pools replaced by freshly read ones. */
 export class PoolOverlay extends OverlayView {

@@ -5,8 +5,8 @@
 // never by comparing clocks across machines. A leader that cannot renew within the renew deadline stops leading
 // (onStoppedLeading) before its lease can expire for others. stop() releases the lease by clearing holderIdentity,
 // so a successor takes over at its next retry instead of waiting for expiry. Time is injected (Clock).
-import { Logger } from '../log/logger';
-import { LeaseClient, LeaseRecord, StoredLease } from '../model/ports';
+import { Logger } from '../log';
+import { LeaseClient, LeaseRecord, StoredLease } from '../model';
 import { describeApiError, isConflict } from '../../lib/api-errors';
 import { Clock, realClock } from './clock';
 

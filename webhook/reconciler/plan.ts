@@ -1,20 +1,8 @@
 // Reconciler planning (contract §8, §9): pure, from a ClusterView (and the findings of the same view).
 // Each planned write is judged by guard.evaluate as a guarded writer before it is kept: the reconciler never plans
 // what the admission rules would deny.
-import { summarizePod } from '../guard/facts';
-import { violationMessage } from '../guard/rules';
-import {
-  isAlive,
-  isRestartingStaticMember,
-  isStaticEndpointType,
-  isTerminalPhase,
-  isValidStaticMember,
-  podsOfName,
-  staticKindOf,
-  statefulSetOfName,
-} from '../model/lifecycle';
-import { EndpointFacts, PodFacts, PoolFacts, PoolRecord, StaticIpConfig, nsName, splitNsName } from '../model/types';
-import { ClusterView } from '../model/view';
+import { summarizePod, violationMessage } from '../guard';
+import { isAlive, isRestartingStaticMember, isStaticEndpointType, isTerminalPhase, isValidStaticMember, podsOfName, staticKindOf, statefulSetOfName, EndpointFacts, PodFacts, PoolFacts, PoolRecord, StaticIpConfig, nsName, splitNsName, ClusterView } from '../model';
 import { Action, DeleteEndpointAction, EndpointReason, FixCountAction, ReleaseIpAction, ReleaseReason, RestoreRecordAction } from './actions';
 import { Finding, summarizeEndpoint } from './finding-types';
 import { countMismatch, findings as computeFindings, isMalformedPool } from './findings';

@@ -1,8 +1,6 @@
 // The pool status write the executor sends, built from the object as read so that keys it does not touch
 // (even ones it cannot judge) are kept byte-for-byte.
-import { parseAllocatedIPs, serializeAllocatedIPs } from '../model/allocations';
-import { KubeObject } from '../model/trim';
-import { PoolFacts } from '../model/types';
+import { parseAllocatedIPs, serializeAllocatedIPs, KubeObject, PoolFacts } from '../model';
 import { PoolAction } from './actions';
 
 function objectStatus(o: KubeObject): Record<string, unknown> {

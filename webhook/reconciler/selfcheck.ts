@@ -1,16 +1,9 @@
 // The reconciler never makes a write the guard would deny (contract §8). Every planned write is turned into the
 // GuardRequest the API server would send to the webhook, and guard.evaluate judges it, as a guarded writer whatever
 // the configured guarded-user globs say (the release-side rules must apply to us too).
-import { evaluate } from '../guard/evaluate';
-import { GuardRequest } from '../guard/request';
-import { Violation } from '../guard/rules';
-import { UserMatcher } from '../guard/users';
-import { serializeAllocatedIPs } from '../model/allocations';
+import { evaluate, GuardRequest, Violation, UserMatcher } from '../guard';
+import { serializeAllocatedIPs, KubeObject, ENDPOINT_RESOURCE, POOL_RESOURCE, SPIDERPOOL_GROUP, SPIDERPOOL_VERSION, EndpointFacts, PoolFacts, PoolRecord, StaticIpConfig, ClusterView } from '../model';
 import { ipFamily } from '../../lib/ip';
-import { KubeObject } from '../model/trim';
-import { ENDPOINT_RESOURCE, POOL_RESOURCE, SPIDERPOOL_GROUP, SPIDERPOOL_VERSION } from '../model/api-names';
-import { EndpointFacts, PoolFacts, PoolRecord, StaticIpConfig } from '../model/types';
-import { ClusterView } from '../model/view';
 
 export const RECONCILER_SERVICE_ACCOUNT = 'spiderpool-guard';
 

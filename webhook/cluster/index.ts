@@ -1,0 +1,10 @@
+// webhook/cluster: the only room that talks to the API server (caches, LISTs, fresh reads, writes, leases) or
+// reads cluster snapshots. Imports model/ and log/, never admission/ or reconciler/.
+export { ClusterReadError } from './errors';
+export { ApiFreshReader } from './fresh';
+export { kubevirtServed, startClusterCache } from './informers';
+export { loadKubeConfigFile } from './kubeconfig';
+export { KubeLeaseClient } from './lease-client';
+export { listClusterView } from './list-view';
+export { KubeReconcileClient } from './reconcile-client';
+export { SnapshotError, loadSnapshot, readJsonFile } from './snapshot';

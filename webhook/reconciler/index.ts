@@ -1,0 +1,13 @@
+// webhook/reconciler: findings, the plan, and the executor that writes through cluster/. Sibling of admission/.
+export { actionKey } from './actions';
+export type { Action } from './actions';
+export { Executor } from './executor';
+export { FINDINGS, findingKey } from './finding-types';
+export type { Finding, FindingName } from './finding-types';
+export { findings, hasErrors } from './findings';
+export { startReconciler } from './loop';
+export type { Reconciler } from './loop';
+export { plan } from './plan';
+export type { BlockedAction } from './plan';
+export { reconcilerUser } from './selfcheck';
+export { DEFAULT_CLI_SETTLE_SECONDS } from './settle';
