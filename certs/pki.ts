@@ -102,7 +102,7 @@ export function isSignedBy(certPem: string, caPem: string): boolean {
 }
 
 /** Backdating of notBefore against clock skew between replicas and the API server: 1 h, at most 10 % of validity. */
-export function backdateMs(validityMs: number): number {
+function backdateMs(validityMs: number): number {
   return Math.min(60 * 60 * 1000, Math.floor(validityMs / 10));
 }
 

@@ -6,8 +6,8 @@ import { certFacts, generateCa, generateServing, isSignedBy, joinPemCerts, keyMa
 import type { CertFacts, KeyType } from './pki';
 import type { RotationPolicy, SecretFacts, SecretWrite } from './plan';
 
-export const ANNOTATION_CA_PUBLISHED_AT = 'spiderpool-guard.spidernet.io/ca-published-at';
-export const ANNOTATION_SERVING_ISSUED_AT = 'spiderpool-guard.spidernet.io/serving-issued-at';
+const ANNOTATION_CA_PUBLISHED_AT = 'spiderpool-guard.spidernet.io/ca-published-at';
+const ANNOTATION_SERVING_ISSUED_AT = 'spiderpool-guard.spidernet.io/serving-issued-at';
 
 /** The Secret's data, decoded (PEM strings). */
 export interface CertBundle {

@@ -8,7 +8,7 @@ import { ReviewDecodeError, decodeReview, encodeReview } from './review';
 /** Old + new object of a pool near etcd's 1.5 MiB object limit, JSON-escaped inside a JSON string, with headroom. */
 export const BODY_LIMIT_BYTES = 16 * 1024 * 1024;
 
-export const WEBHOOK_PATHS: Record<string, WebhookKind> = {
+const WEBHOOK_PATHS: Record<string, WebhookKind> = {
   '/validate/spiderippools': 'validate',
   '/mutate/spiderippools': 'mutate',
   '/validate/spiderendpoints': 'validate',

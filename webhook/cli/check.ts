@@ -57,7 +57,7 @@ export async function liveViews(kubeconfig: string, settleSeconds: number): Prom
 }
 
 /** Findings of the last view that every view reports (identity by findingKey). */
-export function persistentFindings(views: ClusterView[], cfg: StaticIpConfig): Finding[] {
+function persistentFindings(views: ClusterView[], cfg: StaticIpConfig): Finding[] {
   const lists = views.map((v) => findings(v, cfg));
   const last = lists[lists.length - 1];
   const earlier = lists.slice(0, -1).map((l) => new Set(l.map(findingKey)));
@@ -90,7 +90,7 @@ function objectsLine(f: { pool?: string; ip?: string; record?: { pod: string; po
   return parts.join(' | ');
 }
 
-export function formatFindingsTable(list: Finding[]): string {
+function formatFindingsTable(list: Finding[]): string {
   const lines: string[] = [];
   const errors = list.filter((f) => f.severity === 'error').length;
   for (const name of FINDINGS) {

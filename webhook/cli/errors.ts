@@ -2,7 +2,7 @@
 import { ClusterReadError, SnapshotError } from '../cluster';
 import { PolicyError } from '../guard';
 
-export const INPUT_ERROR_EXIT = 2;
+const INPUT_ERROR_EXIT = 2;
 
 /** Flags, arguments, files or the cluster could not be used as given. */
 export class CliInputError extends Error {

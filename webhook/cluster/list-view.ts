@@ -59,7 +59,7 @@ function withKind(items: KubeObject[], apiVersion: string, kind: string): KubeOb
 }
 
 /** Lists every kind the guard reads (pods, StatefulSets, pools, endpoints; VMIs/VMs when KubeVirt is installed). */
-export async function listObjects(kc: k8s.KubeConfig, opts: ListViewOptions = {}): Promise<ListedObjects> {
+async function listObjects(kc: k8s.KubeConfig, opts: ListViewOptions = {}): Promise<ListedObjects> {
   const limit = opts.pageSize ?? 500;
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const apps = kc.makeApiClient(k8s.AppsV1Api);
@@ -116,7 +116,7 @@ export async function listObjects(kc: k8s.KubeConfig, opts: ListViewOptions = {}
 }
 
 /** Fills an IndexedView (a new one unless given) with listed objects. */
-export function viewFromListed(listed: ListedObjects, view = new IndexedView()): IndexedView {
+function viewFromListed(listed: ListedObjects, view = new IndexedView()): IndexedView {
   for (const list of [listed.pods, listed.statefulSets, listed.pools, listed.endpoints, listed.vmis, listed.vms]) {
     for (const o of list) addObject(view, o);
   }

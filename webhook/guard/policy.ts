@@ -3,11 +3,11 @@ import { canonicalIp } from '../../lib/ip';
 import { REPAIRABLE_RULES, RuleName, Violation, isRuleName, violationMessage } from './rules';
 import { UserMatcher } from './users';
 
-export const MODES = ['enforce', 'warn', 'audit', 'repair'] as const;
+const MODES = ['enforce', 'warn', 'audit', 'repair'] as const;
 export type Mode = (typeof MODES)[number];
 export type Outcome = 'denied' | 'warned' | 'audited' | 'repaired';
 
-export function isMode(s: string): s is Mode {
+function isMode(s: string): s is Mode {
   return (MODES as readonly string[]).includes(s);
 }
 
@@ -21,7 +21,7 @@ export interface Policy {
 export class PolicyError extends Error {}
 
 /** "LIVE_IP_RELEASE=warn" → [rule, mode]; unknown rules/modes and repair on a rule without repair are unusable. */
-export function parseRuleMode(text: string): [RuleName, Mode] {
+function parseRuleMode(text: string): [RuleName, Mode] {
   const eq = text.indexOf('=');
   const rule = eq >= 0 ? text.slice(0, eq).trim() : '';
   const mode = eq >= 0 ? text.slice(eq + 1).trim() : '';
@@ -67,7 +67,7 @@ export interface ValidationDecision {
   auditAnnotations: Record<string, string> | undefined;
 }
 
-export function auditAnnotationsFor(judged: Judged[]): Record<string, string> | undefined {
+function auditAnnotationsFor(judged: Judged[]): Record<string, string> | undefined {
   if (judged.length === 0) return undefined;
   const rules = [...new Set(judged.map((j) => j.violation.rule))];
   return { rule: rules.join(','), ips: annotationIps(judged) };

@@ -1,7 +1,7 @@
 // Guarded and exempt writers are matched by glob on request.userInfo.username (contract §2, §9).
 
 /** `*` matches any run of characters, ':' included; everything else is literal. */
-export function globToRegExp(glob: string): RegExp {
+function globToRegExp(glob: string): RegExp {
   const escaped = glob.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'));
   return new RegExp(`^${escaped.join('.*')}$`);
 }

@@ -48,7 +48,7 @@ function meta(o: KubeObject) {
   };
 }
 
-export function controllerOf(o: KubeObject): ControllerRef | undefined {
+function controllerOf(o: KubeObject): ControllerRef | undefined {
   const ref = meta(o).ownerReferences.find((r) => r.controller === true);
   if (!ref) return undefined;
   return { apiVersion: str(ref.apiVersion), kind: str(ref.kind), name: str(ref.name), uid: str(ref.uid) };
@@ -130,7 +130,7 @@ export function statefulSetFacts(sts: KubeObject): StatefulSetFacts {
   };
 }
 
-export function endpointIPsOf(endpoint: KubeObject): EndpointIP[] {
+function endpointIPsOf(endpoint: KubeObject): EndpointIP[] {
   const current = obj(obj(endpoint.status).current);
   const out: EndpointIP[] = [];
   for (const raw of arr(current.ips)) {

@@ -13,7 +13,7 @@ const EVENT_REASON: Record<Action['action'], string> = {
   FIX_COUNT: 'SpiderpoolGuardFixedCount',
   DELETE_ENDPOINT: 'SpiderpoolGuardDeletedEndpoint',
 };
-export const CONFLICT_EVENT_REASON = 'SpiderpoolGuardIPConflict';
+const CONFLICT_EVENT_REASON = 'SpiderpoolGuardIPConflict';
 
 function actionEvent(a: Action, involvedObject: EventSpec['involvedObject'], namespace: string): EventSpec {
   return { namespace, involvedObject, type: 'Normal', reason: EVENT_REASON[a.action], action: a.action, message: `${a.action} (${a.reason}): ${a.message}` };

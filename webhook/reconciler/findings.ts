@@ -22,7 +22,7 @@ interface IndexedRecord {
 }
 
 /** IP → records of well-formed pools (one IP is normally in one pool; the map tolerates overlaps). */
-export function recordsByIp(view: ClusterView): Map<string, IndexedRecord[]> {
+function recordsByIp(view: ClusterView): Map<string, IndexedRecord[]> {
   const out = new Map<string, IndexedRecord[]>();
   for (const pool of view.allPools()) {
     if (isMalformedPool(pool)) continue;

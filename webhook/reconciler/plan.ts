@@ -181,7 +181,7 @@ export function recordedUnderUid(view: ClusterView, ep: EndpointFacts): { pool: 
   return ep.ips.filter((i) => view.pool(i.pool)?.records.get(i.ip)?.podUid === ep.podUid).map((i) => ({ pool: i.pool, ip: i.ip }));
 }
 
-export function fixCountAction(pool: PoolFacts): FixCountAction | undefined {
+function fixCountAction(pool: PoolFacts): FixCountAction | undefined {
   if (isMalformedPool(pool) || !countMismatch(pool)) return undefined;
   return {
     action: 'FIX_COUNT',
@@ -194,7 +194,7 @@ export function fixCountAction(pool: PoolFacts): FixCountAction | undefined {
 }
 
 /** The records a pool holds after its planned releases and restores. */
-export function recordsAfter(pool: PoolFacts, actions: Action[]): Map<string, PoolRecord> {
+function recordsAfter(pool: PoolFacts, actions: Action[]): Map<string, PoolRecord> {
   const next = new Map(pool.records);
   for (const a of actions) {
     if (a.action === 'RELEASE_IP' && a.ip && next.get(a.ip)?.podUid === a.record?.podUid) next.delete(a.ip);

@@ -5,7 +5,7 @@ import { evaluate, GuardRequest, Violation, UserMatcher } from '../guard';
 import { serializeAllocatedIPs, KubeObject, ENDPOINT_RESOURCE, POOL_RESOURCE, SPIDERPOOL_GROUP, SPIDERPOOL_VERSION, EndpointFacts, PoolFacts, PoolRecord, StaticIpConfig, ClusterView } from '../model';
 import { ipFamily } from '../../lib/ip';
 
-export const RECONCILER_SERVICE_ACCOUNT = 'spiderpool-guard';
+const RECONCILER_SERVICE_ACCOUNT = 'spiderpool-guard';
 
 export function reconcilerUser(namespace: string): string {
   return `system:serviceaccount:${namespace}:${RECONCILER_SERVICE_ACCOUNT}`;
