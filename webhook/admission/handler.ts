@@ -78,7 +78,7 @@ export class AdmissionHandler {
   /**
    * Evaluates on the cache, then re-reads what a denial would rest on and evaluates again on the fresh state,
    * until nothing new needs reading. `needsFresh` picks the violations worth confirming. With `readMisses`, by-name
-   * lookups the cache missed are read too (contract §2: a needed object missing from the cache is read live before
+   * lookups the cache missed are read too (docs/architecture.md, Fresh evidence: a needed object missing from the cache is read live before
    * concluding it does not exist): a release of a record whose pod the cache lacks is the GC's dangerous case.
    */
   private async evaluateFresh(

@@ -1,4 +1,4 @@
-// Audit events (contract §5): one JSON object per violation and decision, explainable on its own.
+// Audit events (docs/operations.md, Audit log): one JSON object per violation and decision, explainable on its own.
 import { Judged, Outcome, GuardRequest, COUNT_MISMATCH } from '../guard';
 
 export type AuditEventName = 'admission.denied' | 'admission.warned' | 'admission.audited' | 'admission.repaired';

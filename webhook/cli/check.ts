@@ -1,4 +1,4 @@
-// `check`: read-only consistency audit (contract §6, §7), against a snapshot or a live cluster.
+// `check`: read-only consistency audit (docs/operations.md, Command line; docs/rules.md, Findings), against a snapshot or a live cluster.
 import { UsageError } from './errors';
 import { ClusterView, StaticIpConfig } from '../model';
 import { loadSnapshot, listClusterView, loadKubeConfigFile } from '../cluster';

@@ -1,4 +1,4 @@
-// `reconcile --once`: one reconcile pass (contract §6, §8). Against a snapshot it only prints the plan; against a
+// `reconcile --once`: one reconcile pass (docs/operations.md, Command line; docs/rules.md, Reconciler actions). Against a snapshot it only prints the plan; against a
 // live cluster it lists twice (settle), plans, and executes the actions both lists agree on (or, with --dry-run,
 // re-reads and judges them without writing).
 import pino from 'pino';
@@ -13,7 +13,7 @@ export const RECONCILE_HELP = `Usage: spiderpool-guard reconcile --once [--dry-r
                                  [--settle-seconds N] [--max-writes-per-second N] [--namespace NS] [--no-events]
                                  [--statefulset-static-ip true|false] [--kubevirt-static-ip true|false]
 
-One reconcile pass: RELEASE_IP, DELETE_ENDPOINT, RESTORE_RECORD and FIX_COUNT actions (contract §8).
+One reconcile pass: RELEASE_IP, DELETE_ENDPOINT, RESTORE_RECORD and FIX_COUNT actions (docs/rules.md, Reconciler actions).
 With a snapshot it is always a dry run: the planned actions are printed. Against a live cluster everything is
 listed twice, --settle-seconds apart (default ${DEFAULT_CLI_SETTLE_SECONDS}), and only actions both lists call for are taken; each
 write re-reads its object, is conditional (resourceVersion / delete preconditions) and passes the guard's own rules.

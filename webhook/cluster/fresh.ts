@@ -1,4 +1,4 @@
-// Fresh reads (contract §2 "fresh evidence"): before denying, and when the cache misses, the objects a decision
+// Fresh reads (docs/architecture.md, Fresh evidence): before denying, and when the cache misses, the objects a decision
 // rests on are read live from the API server.
 import { KubeConfig } from '@kubernetes/client-node';
 import { FreshReader, KubeObject, endpointFacts, podFacts, statefulSetFacts, vmFacts, vmiFacts, VIRT_LAUNCHER_SELECTOR, apiPaths, PodFacts, nsName, FreshObjects, LookupKind, ObjectRef, emptyFresh } from '../model';

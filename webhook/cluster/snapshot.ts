@@ -1,5 +1,5 @@
 // A ClusterView from the JSON `kubectl get pods,statefulsets.apps,spiderippools...,spiderendpoints... -A -o json`
-// prints (contract §6). VMIs and VMs may be included; other kinds are ignored.
+// prints (docs/operations.md, Command line). VMIs and VMs may be included; other kinds are ignored.
 import { readFileSync } from 'node:fs';
 import { KubeObject, endpointFacts, podFacts, poolFacts, statefulSetFacts, vmFacts, vmiFacts, IndexedView, KUBEVIRT_GROUP, SPIDERPOOL_GROUP } from '../model';
 

@@ -1,4 +1,4 @@
-// Rules for SpiderEndpoint CREATE/UPDATE/DELETE (contract §3, SpiderEndpoint table).
+// Rules for SpiderEndpoint CREATE/UPDATE/DELETE (docs/rules.md, SpiderEndpoint rules).
 import { isRestartingStaticMember, isStaticEndpointType, parseOrdinalName, endpointFacts, EndpointFacts, SPIDER_FINALIZER, StaticIpConfig, nsName, ClusterView, ObjectRef } from '../model';
 import { aliveWithUid, nameRefs, podsOfRecordName, summarizePod } from './facts';
 import { GuardRequest } from './request';

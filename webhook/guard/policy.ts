@@ -1,4 +1,4 @@
-// Enforcement modes (contract §4): what happens to a violation, per rule, for this writer.
+// Enforcement modes (docs/rules.md, Enforcement modes): what happens to a violation, per rule, for this writer.
 import { canonicalIp } from '../../lib/ip';
 import { REPAIRABLE_RULES, RuleName, Violation, isRuleName, violationMessage } from './rules';
 import { UserMatcher } from './users';

@@ -1,4 +1,4 @@
-// Rules for UPDATEs of spiderippools/status (contract §3, pool status table).
+// Rules for UPDATEs of spiderippools/status (docs/rules.md, Pool status rules).
 import { cachedDiff, cachedScan, emptyScan, sharedScanCache, AllocationDiff, PoolAddressing, diffRecords, parseAllocatedIPs, poolFamily, isAlive, isRestartingStaticMember, isStaticEndpointType, parseOrdinalName, KubeObject, MalformedEntry, PodFacts, StaticIpConfig, nsName, splitNsName, ClusterView, ObjectRef } from '../model';
 import { aliveWithUid, nameRefs, podRef, podsOfRecordName, sameName, summarizePod } from './facts';
 import { Violation } from './rules';
@@ -94,7 +94,7 @@ export function releaseViolations(u: PoolUpdate, view: ClusterView, cfg: StaticI
   for (const { ip, old, next } of u.diff.removed) {
     const rec = old!;
     // A key handed to another pod in the same write: that pod observing the IP is the point, not a conflict.
-    // For a KubeVirt record (named after the VMI) "that pod" is the VMI's launcher pod (contract §9).
+    // For a KubeVirt record (named after the VMI) "that pod" is the VMI's launcher pod (docs/rules.md, Terms).
     const newOwners = next ? podsOfRecordName(view, next.pod, cfg) : [];
     const isNewOwner = (p: PodFacts) => !!next && (sameName(p, next.pod) || newOwners.some((o) => sameName(p, nsName(o.namespace, o.name))));
     const observers = view.podsObserving(ip).filter((p) => isAlive(p) && !isNewOwner(p));

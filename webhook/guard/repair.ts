@@ -1,4 +1,4 @@
-// The mutating path (contract §3 "Mutating"): keep allocatedIPCount equal to the number of records, and in repair
+// The mutating path (docs/rules.md, Repairs): keep allocatedIPCount equal to the number of records, and in repair
 // mode take the harmful part out of a guarded writer's write instead of denying it.
 import { serializeAllocatedIPs, isAlive, PoolRecord, StaticIpConfig, ClusterView } from '../model';
 import { Evaluation } from './evaluate';

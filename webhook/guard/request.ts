@@ -17,7 +17,7 @@ export interface GuardRequest {
   dryRun?: boolean;
 }
 
-/** What a request writes, when it is something the guard judges (contract §1); anything else is allowed untouched. */
+/** What a request writes, when it is something the guard judges (docs/rules.md, What is intercepted); anything else is allowed untouched. */
 export type GuardTarget = 'poolStatus' | 'endpoint';
 
 export function targetOf(req: GuardRequest): GuardTarget | undefined {

@@ -1,4 +1,4 @@
-// Rule names are a public API (contract §3): they appear in responses, audit lines, metrics and CLI output.
+// Rule names are a public API (docs/rules.md, Rules): they appear in responses, audit lines, metrics and CLI output.
 import { PoolRecord, ObjectRef } from '../model';
 
 export const POOL_RULES = [
@@ -67,7 +67,7 @@ export function violationMessage(v: Violation): string {
 
 /**
  * Messages quote strings the writer chose (allocatedIPs keys, record pod names): escape line breaks and other control
- * characters so a violation stays one line of status.message and cannot forge another rule's line (contract §4).
+ * characters so a violation stays one line of status.message and cannot forge another rule's line (docs/rules.md, Enforcement modes).
  */
 function oneLine(text: string): string {
   const named: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };

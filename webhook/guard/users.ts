@@ -1,4 +1,4 @@
-// Guarded and exempt writers are matched by glob on request.userInfo.username (contract §2, §9).
+// Guarded and exempt writers are matched by glob on request.userInfo.username (docs/rules.md, Terms).
 
 /** `*` matches any run of characters, ':' included; everything else is literal. */
 function globToRegExp(glob: string): RegExp {

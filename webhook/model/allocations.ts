@@ -108,7 +108,7 @@ export interface AllocationDiff {
   rewritten: RecordChange[];
 }
 
-/** What an UPDATE of allocatedIPs does, per contract §2. */
+/** What an UPDATE of allocatedIPs does (removed, added, rewritten keys; docs/rules.md, Terms). */
 export function diffRecords(oldRecords: Map<string, PoolRecord>, newRecords: Map<string, PoolRecord>): AllocationDiff {
   const diff: AllocationDiff = { removed: [], added: [], rewritten: [] };
   for (const [ip, old] of oldRecords) {

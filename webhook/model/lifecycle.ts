@@ -1,4 +1,5 @@
-// Pod lifecycle as Spiderpool judges it: alive (facts §3.3), static (§3.2), valid static member (§3.4).
+// Pod lifecycle as Spiderpool judges it: alive, static, valid static member (docs/architecture.md, Spiderpool's
+// definitions).
 // These are the only definitions; the admission rules, `check` and the reconciler all call them.
 import { KUBEVIRT_API_VERSION } from './api-names';
 import { PodFacts, StatefulSetFacts, StaticIpConfig } from './types';
@@ -7,7 +8,7 @@ import { ClusterView } from './view';
 export type StaticKind = 'StatefulSet' | 'VirtualMachineInstance';
 
 
-/** Contract §2 "alive": exists, not being deleted, and not terminal for good. */
+/** "Alive" (docs/rules.md, Terms): exists, not being deleted, and not terminal for good. */
 export function isAlive(pod: PodFacts | undefined): boolean {
   if (!pod || pod.deleting) return false;
   if (pod.phase === 'Succeeded' && pod.restartPolicy !== 'Always') return false;
@@ -65,7 +66,7 @@ export function isValidKubevirtMember(view: ClusterView, namespace: string, name
 }
 
 /**
- * The pods "of that name" (contract §9): the pod with that namespace/name; for a KubeVirt record or endpoint
+ * The pods "of that name" (docs/rules.md, Terms): the pod with that namespace/name; for a KubeVirt record or endpoint
  * (named after the VMI) the launcher pods controlled by that VMI.
  */
 export function podsOfName(view: ClusterView, namespace: string, name: string, cfg: StaticIpConfig): PodFacts[] {
@@ -76,7 +77,7 @@ export function podsOfName(view: ClusterView, namespace: string, name: string, c
 }
 
 /**
- * Contract §2 "valid static member", judged by name: the pod may be absent between two incarnations.
+ * "Valid static member" (docs/rules.md, Terms), judged by name: the pod may be absent between two incarnations.
  * An existing pod that is not static is never a member.
  */
 export function isValidStaticMember(view: ClusterView, namespace: string, name: string, cfg: StaticIpConfig): boolean {
@@ -92,7 +93,7 @@ export function isValidStaticMember(view: ClusterView, namespace: string, name: 
   return false;
 }
 
-/** Contract §2 "restarting": a valid static member with no running incarnation holding IPs. */
+/** "Restarting" (docs/rules.md, Terms): a valid static member with no running incarnation holding IPs. */
 export function isRestartingStaticMember(view: ClusterView, namespace: string, name: string, cfg: StaticIpConfig): boolean {
   if (!isValidStaticMember(view, namespace, name, cfg)) return false;
   const pods = podsOfName(view, namespace, name, cfg);

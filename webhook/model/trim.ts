@@ -73,7 +73,7 @@ function multusIPs(value: unknown): string[] {
   return out;
 }
 
-/** Contract §2 "observed IPs": status.podIPs (podIP when absent) plus multus status annotations, canonical. */
+/** "Observed IPs" (docs/rules.md, Terms): status.podIPs (podIP when absent) plus multus status annotations, canonical. */
 export function observedIPsOf(pod: KubeObject): string[] {
   const spec = obj(pod.spec);
   if (spec.hostNetwork === true) return []; // a hostNetwork pod's IPs are the node's

@@ -225,7 +225,7 @@ class ForwardingView implements ClusterView {
   }
 }
 
-/** The cached view with freshly read objects laid over it (contract §2 "fresh evidence"). */
+/** The cached view with freshly read objects laid over it (see docs/architecture.md, Fresh evidence). */
 export class OverlayView extends ForwardingView {
   constructor(
     base: ClusterView,

@@ -1,4 +1,4 @@
-// Consistency findings (contract §7): pure, from a ClusterView. `check` prints them; the reconciler plans from the
+// Consistency findings (docs/rules.md, Findings): pure, from a ClusterView. `check` prints them; the reconciler plans from the
 // same view. Every definition (alive, static, valid/restarting member, observed IPs, pods of a name) comes from
 // webhook/model; nothing here redefines them.
 import { summarizePod } from '../guard';

@@ -1,4 +1,4 @@
-// Reconciler planning (contract §8, §9): pure, from a ClusterView (and the findings of the same view).
+// Reconciler planning (docs/rules.md, Reconciler actions): pure, from a ClusterView (and the findings of the same view).
 // Each planned write is judged by guard.evaluate as a guarded writer before it is kept: the reconciler never plans
 // what the admission rules would deny.
 import { summarizePod, violationMessage } from '../guard';
@@ -29,18 +29,18 @@ export interface PlanOptions {
   findings?: Finding[];
 }
 
-/** Pods that nothing may act on (§8/§9): pending pods, and pods that are only terminating (cmdDel and GC own them). */
+/** Pods that nothing may act on (docs/rules.md, Reconciler actions): pending pods, and pods that are only terminating (cmdDel and GC own them). */
 function hasUntouchablePod(pods: PodFacts[]): PodFacts | undefined {
   return pods.find((p) => p.phase === 'Pending' || (p.deleting && !isTerminalPhase(p)));
 }
 
-/** "A StatefulSet owns the name" or the endpoint is static-typed: INVALID_STATIC_MEMBER wins over POD_GONE (§8, §9). */
+/** "A StatefulSet owns the name" or the endpoint is static-typed: INVALID_STATIC_MEMBER wins over POD_GONE. */
 function staticOwned(view: ClusterView, namespace: string, name: string, ep: EndpointFacts | undefined): boolean {
   if (ep && isStaticEndpointType(ep.ownerControllerType)) return true;
   return !!statefulSetOfName(view, namespace, name);
 }
 
-/** §9: COMPLETED_POD means phase Succeeded/Failed and not alive. */
+/** COMPLETED_POD means phase Succeeded/Failed and not alive. */
 function isCompleted(p: PodFacts): boolean {
   return isTerminalPhase(p) && !isAlive(p);
 }
@@ -65,7 +65,7 @@ function release(pool: PoolFacts, ip: string, record: PoolRecord, reason: Releas
   };
 }
 
-/** The release a record calls for, if any (RELEASE_IP rows of §8), with every "never acted on" exclusion applied. */
+/** The release a record calls for, if any (RELEASE_IP in docs/rules.md, Reconciler actions), with every "never acted on" exclusion applied. */
 export function recordAction(view: ClusterView, cfg: StaticIpConfig, pool: PoolFacts, ip: string, record: PoolRecord): ReleaseIpAction | undefined {
   const n = splitNsName(record.pod);
   if (!n) return undefined;
@@ -146,7 +146,7 @@ function deleteEndpoint(ep: EndpointFacts, reason: EndpointReason, pods: PodFact
   };
 }
 
-/** The DELETE_ENDPOINT an endpoint calls for, if any (§8 rows), with the "never acted on" exclusions. */
+/** The DELETE_ENDPOINT an endpoint calls for, if any (docs/rules.md, Reconciler actions), with the "never acted on" exclusions. */
 export function endpointAction(view: ClusterView, cfg: StaticIpConfig, ep: EndpointFacts): DeleteEndpointAction | undefined {
   const pods = podsOfName(view, ep.namespace, ep.name, cfg);
   // Never: alive pods' endpoints.

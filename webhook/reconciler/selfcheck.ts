@@ -1,4 +1,4 @@
-// The reconciler never makes a write the guard would deny (contract §8). Every planned write is turned into the
+// The reconciler never makes a write the guard would deny (docs/rules.md, Reconciler actions). Every planned write is turned into the
 // GuardRequest the API server would send to the webhook, and guard.evaluate judges it, as a guarded writer whatever
 // the configured guarded-user globs say (the release-side rules must apply to us too).
 import { evaluate, GuardRequest, Violation, UserMatcher } from '../guard';

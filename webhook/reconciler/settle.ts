@@ -1,6 +1,6 @@
 // Settle tracking: Spiderpool's own write order leaves short-lived inconsistencies (a pool record is written before
 // its SpiderEndpoint, a static pod's record uid is rewritten before its endpoint's, a release precedes the endpoint
-// delete; facts §2). A finding or action is acted on only once the same identity has been seen continuously for the
+// delete; docs/architecture.md, Spiderpool's writers). A finding or action is acted on only once the same identity has been seen continuously for the
 // settle interval. Pure: time comes in as the `now` parameter (milliseconds).
 
 /**
