@@ -1,0 +1,159 @@
+// Wiring of the reconciler: leader election on a Lease (unless disabled) and, while leading, the reconcile loop,
+// with the executor writing through cluster/'s API adapters.
+//
+//   const r = startReconciler({ source: informers, kubeConfig: kc, namespace: 'kube-system', log, registry });
+//   informers.on('podCompleted', () => r.trigger('pod completed'));
+//   ...
+//   await r.stop();   // on SIGTERM: releases the lease
+import * as k8s from '@kubernetes/client-node';
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { Registry } from 'prom-client';
+import { KubeLeaseClient, KubeReconcileClient } from '../cluster';
+import { Logger, createLogger } from '../log';
+import { DEFAULT_STATIC_IP_CONFIG, LeaseClient, ReconcileClient, StaticIpConfig } from '../model';
+import { Clock, realClock } from './clock';
+import { Executor, WriteHookInfo } from './executor';
+import { DEFAULT_LEASE_NAME, LeaderElector } from './leader';
+import { DEFAULT_DEBOUNCE_MS, DEFAULT_INTERVAL_MS, PassReport, ReconcileLoop, ViewSource } from './loop';
+import { ReconcilerMetrics, createReconcilerMetrics } from './metrics';
+import { reconcilerUser } from './selfcheck';
+import { DEFAULT_SETTLE_MS } from './settle';
+
+export interface ReconcilerOptions {
+  /** the informer-backed view; passes are skipped while synced() is false */
+  source: ViewSource;
+  /** API access for writes, fresh reads, Events and the Lease */
+  kubeConfig: k8s.KubeConfig;
+  /** namespace of the Lease and of the spiderpool-guard service account (self-check identity) */
+  namespace: string;
+  /** this replica's identity in the Lease (default: $POD_NAME, else hostname + random suffix) */
+  identity?: string;
+  /** Spiderpool's static-IP switches (default both on) */
+  staticIp?: StaticIpConfig;
+  /** whether the kubevirt.io API is served (fresh VMI/VM reads; default true, a 404 reads as absent) */
+  kubevirt?: boolean;
+  /** a finding/action is acted on only after persisting this long (default 60 s, see settle.ts) */
+  settleMs?: number;
+  /** period of the full pass (default 5 min) */
+  intervalMs?: number;
+  /** trigger() runs a pass this long after the first trigger of a burst (default 1 s) */
+  debounceMs?: number;
+  /** judge and log, never write */
+  dryRun?: boolean;
+  /** write rate limit (default 5/s) */
+  maxWritesPerSecond?: number;
+  /** emit Kubernetes Events (default true) */
+  events?: boolean;
+  /** false: run without leader election (single replica, tests); otherwise Lease settings */
+  leaderElection?:
+    | false
+    | { leaseName?: string; leaseDurationMs?: number; renewDeadlineMs?: number; retryPeriodMs?: number };
+  /** prom-client registry for the reconciler metrics (default: a private one) */
+  registry?: Registry;
+  log?: Logger;
+  clock?: Clock;
+  /** overrides for tests */
+  client?: ReconcileClient;
+  leaseClient?: LeaseClient;
+  /** test hook, see ExecutorOptions.beforeWrite */
+  beforeWrite?: (info: WriteHookInfo) => Promise<void> | void;
+}
+
+export interface Reconciler {
+  /** stops the loop and leader election (releasing the lease); resolves when the in-flight pass ended */
+  stop(): Promise<void>;
+  /** asks for a pass soon (debounced); ignored while this replica is not the leader */
+  trigger(reason?: string): void;
+  isLeader(): boolean;
+  /** runs one pass now (leader or not; for tests and diagnostics) */
+  runPass(): Promise<PassReport>;
+  readonly metrics: ReconcilerMetrics;
+}
+
+function defaultIdentity(): string {
+  return process.env.POD_NAME || `${hostname()}-${randomBytes(3).toString('hex')}`;
+}
+
+/**
+ * Starts the reconciler: leader election on a Lease (unless disabled) and, while leading, the reconcile loop.
+ * Returns {stop(), trigger()} (plus isLeader(), runPass(), metrics).
+ */
+export function startReconciler(opts: ReconcilerOptions): Reconciler {
+  const log = (opts.log ?? createLogger()).child({ component: 'reconciler' });
+  const metrics = createReconcilerMetrics(opts.registry ?? new Registry());
+  const clock = opts.clock ?? realClock;
+  const staticIp = opts.staticIp ?? DEFAULT_STATIC_IP_CONFIG;
+  const identity = opts.identity ?? defaultIdentity();
+  const user = reconcilerUser(opts.namespace);
+  let loop: ReconcileLoop | undefined = undefined;
+  const client = opts.client ?? new KubeReconcileClient(opts.kubeConfig, identity, opts.kubevirt ?? true);
+  const executor = new Executor({
+    client,
+    staticIp,
+    user,
+    log,
+    metrics,
+    dryRun: opts.dryRun,
+    maxWritesPerSecond: opts.maxWritesPerSecond,
+    events: opts.events,
+    clock,
+    beforeWrite: async (info) => {
+      loop?.assertActive();
+      await opts.beforeWrite?.(info);
+    },
+  });
+  loop = new ReconcileLoop({
+    source: opts.source,
+    executor,
+    staticIp,
+    user,
+    settleMs: opts.settleMs ?? DEFAULT_SETTLE_MS,
+    intervalMs: opts.intervalMs ?? DEFAULT_INTERVAL_MS,
+    debounceMs: opts.debounceMs ?? DEFAULT_DEBOUNCE_MS,
+    log,
+    metrics,
+    clock,
+  });
+  const theLoop = loop;
+  let elector: LeaderElector | undefined;
+  if (opts.leaderElection === false) {
+    metrics.leader.set(1);
+    theLoop.start();
+  } else {
+    const le = opts.leaderElection ?? {};
+    elector = new LeaderElector({
+      client: opts.leaseClient ?? new KubeLeaseClient(opts.kubeConfig),
+      namespace: opts.namespace,
+      name: le.leaseName ?? DEFAULT_LEASE_NAME,
+      identity,
+      leaseDurationMs: le.leaseDurationMs,
+      renewDeadlineMs: le.renewDeadlineMs,
+      retryPeriodMs: le.retryPeriodMs,
+      clock,
+      log,
+      onStartedLeading: () => {
+        metrics.leader.set(1);
+        theLoop.start();
+      },
+      onStoppedLeading: () => {
+        metrics.leader.set(0);
+        void theLoop.stop();
+      },
+      onNewLeader: (holder) => log.info({ holder, identity }, `reconciler leader is ${holder}`),
+    });
+    elector.start();
+  }
+  return {
+    metrics,
+    trigger: (reason?: string) => theLoop.trigger(reason),
+    isLeader: () => (elector ? elector.isLeader() : theLoop.isActive()),
+    runPass: () => theLoop.runPass('manual'),
+    async stop() {
+      if (elector) await elector.stop();
+      await theLoop.stop();
+      metrics.leader.set(0);
+      if (!opts.client) client.close?.();
+    },
+  };
+}
