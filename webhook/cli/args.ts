@@ -1,31 +1,38 @@
 // Argument parsing shared by the commands: node:util parseArgs, with every mistake turned into a UsageError (exit 2).
-import { ParseArgsConfig, parseArgs } from 'node:util';
+import { parseArgs } from 'node:util';
 import { Policy, buildPolicy, parseMode, DEFAULT_GUARDED_USERS, UserMatcher, splitGlobList } from '../guard';
 import { UsageError } from './errors';
 import { StaticIpConfig } from '../model';
-
-export type Options = NonNullable<ParseArgsConfig['options']>;
+import { FlagTable, optionsOf } from './flags';
 
 export type Values = Record<string, string | boolean | (string | boolean)[] | undefined>;
 
-export function parse(argv: string[], options: Options, command: string): { values: Values; positionals: string[] } {
+export function parse(argv: string[], table: FlagTable, command: string): { values: Values; positionals: string[] } {
   try {
-    const parsed = parseArgs({ args: argv, options: { help: { type: 'boolean', short: 'h' }, ...options }, allowPositionals: true, strict: true });
+    const options = { help: { type: 'boolean' as const, short: 'h' }, ...optionsOf(table) };
+    const parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
     return { values: parsed.values as Values, positionals: parsed.positionals };
   } catch (err) {
     throw new UsageError(`${command}: ${(err as Error).message}`);
   }
 }
 
+export const DEFAULT_MODE = 'enforce';
+
+/** Spiderpool's static-IP switches, shared by every command that judges. */
+export const STATIC_IP_FLAGS: FlagTable = [
+  { name: 'statefulset-static-ip', type: 'string', arg: 'true|false', default: true, help: "Spiderpool's StatefulSet static-IP switch" },
+  { name: 'kubevirt-static-ip', type: 'string', arg: 'true|false', default: true, help: "Spiderpool's KubeVirt static-IP switch" },
+];
+
 /** Flags every deciding command shares: modes, users, static-IP switches. */
-export const POLICY_OPTIONS: Options = {
-  mode: { type: 'string' },
-  'rule-mode': { type: 'string', multiple: true },
-  'guarded-users': { type: 'string' },
-  'exempt-users': { type: 'string' },
-  'statefulset-static-ip': { type: 'string' },
-  'kubevirt-static-ip': { type: 'string' },
-};
+export const POLICY_FLAGS: FlagTable = [
+  { name: 'mode', type: 'string', arg: 'enforce|warn|audit|repair', default: DEFAULT_MODE, help: 'default mode of every rule' },
+  { name: 'rule-mode', type: 'list', arg: 'RULE=MODE', help: 'mode of one rule' },
+  { name: 'guarded-users', type: 'string', arg: 'GLOBS', default: DEFAULT_GUARDED_USERS.join(','), help: 'writers the release rules judge' },
+  { name: 'exempt-users', type: 'string', arg: 'GLOBS', help: 'writers never denied (still audited)' },
+  ...STATIC_IP_FLAGS,
+];
 
 function bool(values: Values, name: string, fallback: boolean): boolean {
   const v = values[name];
@@ -36,7 +43,7 @@ function bool(values: Values, name: string, fallback: boolean): boolean {
 }
 
 export function policyFromFlags(values: Values): { policy: Policy; guarded: UserMatcher; staticIp: StaticIpConfig } {
-  const mode = parseMode(typeof values.mode === 'string' ? values.mode : 'enforce');
+  const mode = parseMode(typeof values.mode === 'string' ? values.mode : DEFAULT_MODE);
   const ruleModes = (values['rule-mode'] as string[] | undefined) ?? [];
   const guarded = new UserMatcher(
     typeof values['guarded-users'] === 'string' ? splitGlobList(values['guarded-users']) : DEFAULT_GUARDED_USERS,

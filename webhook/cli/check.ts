@@ -3,27 +3,28 @@ import { UsageError } from './errors';
 import { ClusterView, StaticIpConfig } from '../model';
 import { loadSnapshot, listClusterView, loadKubeConfigFile } from '../cluster';
 import { FINDINGS, Finding, FindingName, findingKey, findings, hasErrors, DEFAULT_CLI_SETTLE_SECONDS } from '../reconciler';
-import { Options, Values, intFlag, oneOf, parse, policyFromFlags } from './args';
+import { STATIC_IP_FLAGS, Values, intFlag, oneOf, parse, policyFromFlags } from './args';
+import { FlagTable, helpText } from './flags';
 
-export const CHECK_HELP = `Usage: spiderpool-guard check (--snapshot FILE | --kubeconfig FILE) [--output table|json]
-                             [--settle-seconds N] [--statefulset-static-ip true|false] [--kubevirt-static-ip true|false]
-
-Read-only consistency audit of SpiderIPPools, SpiderEndpoints and pods (findings: ${FINDINGS.join(', ')}).
-Against a live cluster (--kubeconfig) everything is listed twice, --settle-seconds apart (default ${DEFAULT_CLI_SETTLE_SECONDS}),
-and only findings present both times are reported: a record written moments before its endpoint is normal.
-  --output table   grouped, for people (default)
-  --output json    one JSON object per line: finding, severity and the objects involved
-Exit 0: no error-level finding; 1: at least one; 2: could not run.`;
+export const OUTPUTS = ['table', 'json'] as const;
 
 /** Flags shared by check and reconcile. */
-export const SOURCE_OPTIONS: Options = {
-  snapshot: { type: 'string' },
-  kubeconfig: { type: 'string' },
-  output: { type: 'string' },
-  'settle-seconds': { type: 'string' },
-  'statefulset-static-ip': { type: 'string' },
-  'kubevirt-static-ip': { type: 'string' },
-};
+export const SOURCE_FLAGS: FlagTable = [
+  { name: 'snapshot', type: 'string', arg: 'FILE', help: 'a cluster snapshot (kubectl get ... -A -o json); or:' },
+  { name: 'kubeconfig', type: 'string', arg: 'FILE', help: 'a live cluster' },
+  { name: 'output', type: 'string', arg: OUTPUTS.join('|'), default: OUTPUTS[0], help: 'table: grouped, for people; json: one JSON object per line' },
+  { name: 'settle-seconds', type: 'string', arg: 'N', default: DEFAULT_CLI_SETTLE_SECONDS, help: 'live: list twice this far apart, keep what both lists show' },
+  ...STATIC_IP_FLAGS,
+];
+
+const CHECK_HELP = helpText(
+  'spiderpool-guard check (--snapshot FILE | --kubeconfig FILE) [flags]',
+  `Read-only consistency audit of SpiderIPPools, SpiderEndpoints and pods (findings: ${FINDINGS.join(', ')}).
+Against a live cluster everything is listed twice, --settle-seconds apart, and only findings present both times
+are reported: a record written moments before its endpoint is normal.
+Exit 0: no error-level finding; 1: at least one; 2: could not run.`,
+  SOURCE_FLAGS,
+);
 
 export type Source = { kind: 'snapshot'; path: string } | { kind: 'live'; kubeconfig: string };
 
@@ -113,14 +114,14 @@ export function formatJsonLines(items: object[]): string {
 }
 
 export async function runCheck(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, SOURCE_OPTIONS, 'check');
+  const { values, positionals } = parse(argv, SOURCE_FLAGS, 'check');
   if (values.help) {
     process.stdout.write(CHECK_HELP + '\n');
     return 0;
   }
   if (positionals.length > 0) throw new UsageError(`check: unexpected argument ${JSON.stringify(positionals[0])}`);
   const source = sourceOf(values, 'check');
-  const output = oneOf(values, 'output', ['table', 'json'] as const, 'table');
+  const output = oneOf(values, 'output', OUTPUTS, OUTPUTS[0]);
   const settle = intFlag(values, 'settle-seconds', DEFAULT_CLI_SETTLE_SECONDS);
   const cfg = staticIpOf(values);
   const views = source.kind === 'snapshot' ? [loadSnapshot(source.path)] : await liveViews(source.kubeconfig, settle);

@@ -5,24 +5,33 @@ import pino from 'pino';
 import { UsageError } from './errors';
 import { loadSnapshot, loadKubeConfigFile, KubeReconcileClient } from '../cluster';
 import { createLogger } from '../log';
-import { Executor, Action, actionKey, BlockedAction, plan, reconcilerUser, DEFAULT_CLI_SETTLE_SECONDS } from '../reconciler';
-import { SOURCE_OPTIONS, formatJsonLines, liveViews, sourceOf, staticIpOf } from './check';
+import { Executor, Action, actionKey, BlockedAction, plan, reconcilerUser, DEFAULT_CLI_SETTLE_SECONDS, DEFAULT_MAX_WRITES_PER_SECOND } from '../reconciler';
+import { OUTPUTS, SOURCE_FLAGS, formatJsonLines, liveViews, sourceOf, staticIpOf } from './check';
+import { FlagTable, helpText } from './flags';
 import { intFlag, oneOf, parse } from './args';
 
-export const RECONCILE_HELP = `Usage: spiderpool-guard reconcile --once [--dry-run] (--snapshot FILE | --kubeconfig FILE) [--output table|json]
-                                 [--settle-seconds N] [--max-writes-per-second N] [--namespace NS] [--no-events]
-                                 [--statefulset-static-ip true|false] [--kubevirt-static-ip true|false]
+export const DEFAULT_SELF_CHECK_NAMESPACE = 'kube-system';
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
-One reconcile pass: RELEASE_IP, DELETE_ENDPOINT, RESTORE_RECORD and FIX_COUNT actions (docs/rules.md, Reconciler actions).
+export const RECONCILE_FLAGS: FlagTable = [
+  { name: 'once', type: 'boolean', help: 'required: one pass (the continuous reconciler runs inside serve)' },
+  ...SOURCE_FLAGS,
+  { name: 'dry-run', type: 'boolean', help: 're-read and judge, write nothing' },
+  { name: 'namespace', type: 'string', arg: 'NS', default: DEFAULT_SELF_CHECK_NAMESPACE, help: 'namespace of the spiderpool-guard service account (self-check identity)' },
+  { name: 'max-writes-per-second', type: 'string', arg: 'N', default: DEFAULT_MAX_WRITES_PER_SECOND, help: 'rate limit of writes' },
+  { name: 'no-events', type: 'boolean', help: 'do not emit Kubernetes Events' },
+  { name: 'log-level', type: 'string', arg: LOG_LEVELS.join('|'), default: 'warn', help: 'pino level, on stderr' },
+];
+
+const RECONCILE_HELP = helpText(
+  'spiderpool-guard reconcile --once (--snapshot FILE | --kubeconfig FILE) [flags]',
+  `One reconcile pass: RELEASE_IP, DELETE_ENDPOINT, RESTORE_RECORD and FIX_COUNT actions (docs/rules.md, Reconciler actions).
 With a snapshot it is always a dry run: the planned actions are printed. Against a live cluster everything is
-listed twice, --settle-seconds apart (default ${DEFAULT_CLI_SETTLE_SECONDS}), and only actions both lists call for are taken; each
-write re-reads its object, is conditional (resourceVersion / delete preconditions) and passes the guard's own rules.
-  --dry-run                 re-read and judge, write nothing
-  --namespace NS            namespace of the spiderpool-guard service account (self-check identity; default kube-system)
-  --max-writes-per-second   rate limit of writes (default 5)
-  --no-events               do not emit Kubernetes Events
-  --output json             one JSON object per line: action, reason, the objects involved, result
-Exit 0: pass completed; 1: some action failed or was blocked; 2: could not run.`;
+listed twice, --settle-seconds apart, and only actions both lists call for are taken; each write re-reads its
+object, is conditional (resourceVersion / delete preconditions) and passes the guard's own rules.
+Exit 0: pass completed; 1: some action failed or was blocked; 2: could not run.`,
+  RECONCILE_FLAGS,
+);
 
 type Row = Action & {
   result?: string;
@@ -60,19 +69,7 @@ function blockedRows(blocked: BlockedAction[]): Row[] {
 }
 
 export async function runReconcile(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(
-    argv,
-    {
-      ...SOURCE_OPTIONS,
-      once: { type: 'boolean' },
-      'dry-run': { type: 'boolean' },
-      namespace: { type: 'string' },
-      'max-writes-per-second': { type: 'string' },
-      'no-events': { type: 'boolean' },
-      'log-level': { type: 'string' },
-    },
-    'reconcile',
-  );
+  const { values, positionals } = parse(argv, RECONCILE_FLAGS, 'reconcile');
   if (values.help) {
     process.stdout.write(RECONCILE_HELP + '\n');
     return 0;
@@ -80,11 +77,11 @@ export async function runReconcile(argv: string[]): Promise<number> {
   if (positionals.length > 0) throw new UsageError(`reconcile: unexpected argument ${JSON.stringify(positionals[0])}`);
   if (!values.once) throw new UsageError('reconcile: --once is required (the continuous reconciler runs inside `serve`)');
   const source = sourceOf(values, 'reconcile');
-  const output = oneOf(values, 'output', ['table', 'json'] as const, 'table');
+  const output = oneOf(values, 'output', OUTPUTS, OUTPUTS[0]);
   const settle = intFlag(values, 'settle-seconds', DEFAULT_CLI_SETTLE_SECONDS);
-  const rate = intFlag(values, 'max-writes-per-second', 5, 1);
-  const namespace = typeof values.namespace === 'string' ? values.namespace : 'kube-system';
-  const level = oneOf(values, 'log-level', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'warn');
+  const rate = intFlag(values, 'max-writes-per-second', DEFAULT_MAX_WRITES_PER_SECOND, 1);
+  const namespace = typeof values.namespace === 'string' ? values.namespace : DEFAULT_SELF_CHECK_NAMESPACE;
+  const level = oneOf(values, 'log-level', LOG_LEVELS, 'warn');
   const staticIp = staticIpOf(values);
   const user = reconcilerUser(namespace);
   const print = (rows: Row[]) => process.stdout.write(output === 'json' ? formatJsonLines(rows) : formatTable(rows));

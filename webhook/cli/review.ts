@@ -4,30 +4,35 @@ import { createLogger } from '../log';
 import { MemoryAuditSink } from '../audit';
 import { CliInputError, UsageError } from './errors';
 import { loadSnapshot, readJsonFile } from '../cluster';
-import { POLICY_OPTIONS, oneOf, parse, policyFromFlags } from './args';
+import { POLICY_FLAGS, oneOf, parse, policyFromFlags } from './args';
+import { FlagTable, helpText } from './flags';
 
-export const REVIEW_HELP = `Usage: spiderpool-guard review --snapshot FILE [--webhook validate|mutate] [--mode M]
-                              [--rule-mode RULE=MODE]... [--guarded-users GLOBS] [--exempt-users GLOBS]
-                              [--statefulset-static-ip true|false] [--kubevirt-static-ip true|false] REVIEW_FILE
+const WEBHOOKS = ['validate', 'mutate'] as const;
 
-Decides one AdmissionReview (REVIEW_FILE, JSON) against a cluster snapshot (the output of
+export const REVIEW_FLAGS: FlagTable = [
+  { name: 'snapshot', type: 'string', arg: 'FILE', help: 'required: the cluster snapshot to decide against' },
+  { name: 'webhook', type: 'string', arg: WEBHOOKS.join('|'), default: WEBHOOKS[0], help: 'which webhook answers' },
+  ...POLICY_FLAGS,
+  { name: 'audit', type: 'boolean', help: 'also print the audit events (JSON lines) on stderr' },
+];
+
+const REVIEW_HELP = helpText(
+  'spiderpool-guard review --snapshot FILE [flags] REVIEW_FILE',
+  `Decides one AdmissionReview (REVIEW_FILE, JSON) against a cluster snapshot (the output of
 kubectl get pods,statefulsets.apps,spiderippools.spiderpool.spidernet.io,spiderendpoints.spiderpool.spidernet.io -A -o json)
-and prints the AdmissionReview response on stdout. Exit 0 whatever the decision, 2 on unusable input.
-  --audit     also print the audit events (JSON lines) on stderr`;
+and prints the AdmissionReview response on stdout. Exit 0 whatever the decision, 2 on unusable input.`,
+  REVIEW_FLAGS,
+);
 
 export async function runReview(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(
-    argv,
-    { ...POLICY_OPTIONS, snapshot: { type: 'string' }, webhook: { type: 'string' }, audit: { type: 'boolean' } },
-    'review',
-  );
+  const { values, positionals } = parse(argv, REVIEW_FLAGS, 'review');
   if (values.help) {
     process.stdout.write(REVIEW_HELP + '\n');
     return 0;
   }
   if (typeof values.snapshot !== 'string') throw new UsageError('review: --snapshot FILE is required');
   if (positionals.length !== 1) throw new UsageError('review: exactly one REVIEW_FILE is required');
-  const webhook = oneOf(values, 'webhook', ['validate', 'mutate'] as const, 'validate');
+  const webhook = oneOf(values, 'webhook', WEBHOOKS, WEBHOOKS[0]);
   const { policy, guarded, staticIp } = policyFromFlags(values);
   const view = loadSnapshot(values.snapshot);
   const reviewDoc = readJsonFile(positionals[0], 'review');

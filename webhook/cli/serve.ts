@@ -10,57 +10,50 @@ import { Logger, createLogger } from '../log';
 import { PinoAuditSink } from '../audit';
 import { ApiFreshReader, kubevirtServed, startClusterCache } from '../cluster';
 import { UsageError } from './errors';
-import { Reconciler, startReconciler } from '../reconciler';
-import { Options, POLICY_OPTIONS, Values, intFlag, listFlag, oneOf, parse, policyFromFlags } from './args';
+import { DEFAULT_INTERVAL_MS, DEFAULT_LEASE_NAME, DEFAULT_MAX_WRITES_PER_SECOND, DEFAULT_SETTLE_MS, Reconciler, startReconciler } from '../reconciler';
+import { POLICY_FLAGS, Values, intFlag, listFlag, oneOf, parse, policyFromFlags } from './args';
+import { FlagTable, helpText } from './flags';
 
-export const SERVE_OPTIONS: Options = {
-  ...POLICY_OPTIONS,
-  kubeconfig: { type: 'string' },
-  host: { type: 'string' },
-  port: { type: 'string' },
-  'metrics-port': { type: 'string' },
-  'audit-log': { type: 'string' },
-  'fail-closed': { type: 'boolean' },
-  'log-level': { type: 'string' },
-  'tls-cert-file': { type: 'string' },
-  'tls-key-file': { type: 'string' },
-  'tls-ca-file': { type: 'string' },
-  'tls-secret': { type: 'string' },
-  'tls-namespace': { type: 'string' },
-  'tls-service': { type: 'string' },
-  'tls-dns-names': { type: 'string' },
-  'tls-ip-sans': { type: 'string' },
-  'tls-key-type': { type: 'string' },
-  'validating-webhook': { type: 'string' },
-  'mutating-webhook': { type: 'string' },
-  'no-reconcile': { type: 'boolean' },
-  'reconcile-interval': { type: 'string' },
-  'settle-seconds': { type: 'string' },
-  'reconcile-dry-run': { type: 'boolean' },
-  'reconcile-max-writes-per-second': { type: 'string' },
-  'leader-election-namespace': { type: 'string' },
-  'leader-election-lease': { type: 'string' },
-};
+export const DEFAULT_HOST = '0.0.0.0';
+export const DEFAULT_PORT = 9443;
+export const DEFAULT_METRICS_PORT = 9090;
+export const DEFAULT_TLS_SERVICE = 'spiderpool-guard';
+const TLS_KEY_TYPES = ['rsa', 'ec'] as const;
 
-export const SERVE_HELP = `Usage: spiderpool-guard serve [flags]
+export const SERVE_FLAGS: FlagTable = [
+  { name: 'kubeconfig', type: 'string', arg: 'FILE', help: 'cluster access (default: $KUBECONFIG, ~/.kube/config, in-cluster)' },
+  { name: 'host', type: 'string', arg: 'ADDR', default: DEFAULT_HOST, help: 'HTTPS listen address' },
+  { name: 'port', type: 'string', arg: 'N', default: DEFAULT_PORT, help: 'HTTPS listen port' },
+  { name: 'metrics-port', type: 'string', arg: 'N', default: DEFAULT_METRICS_PORT, help: 'Prometheus /metrics over HTTP (0 = off)' },
+  ...POLICY_FLAGS,
+  { name: 'audit-log', type: 'string', arg: 'FILE', help: 'also write audit events as JSON lines to FILE (reopened on SIGHUP)' },
+  { name: 'fail-closed', type: 'boolean', help: 'deny (instead of allow with a warning) on internal errors and unsynced caches' },
+  { name: 'log-level', type: 'string', arg: 'LEVEL', help: 'pino level (default $LOG_LEVEL, else info)' },
+  { name: 'tls-cert-file', type: 'string', arg: 'FILE', help: 'TLS from files: serving certificate (reloaded when it changes)' },
+  { name: 'tls-key-file', type: 'string', arg: 'FILE', help: 'TLS from files: its key' },
+  { name: 'tls-ca-file', type: 'string', arg: 'FILE', help: 'TLS from files: the CA bundle' },
+  { name: 'tls-secret', type: 'string', arg: 'NAME', help: 'self-managed TLS: the Secret holding CA and serving certificate' },
+  { name: 'tls-namespace', type: 'string', arg: 'NS', help: 'self-managed TLS: namespace of Secret and Service (default $POD_NAMESPACE, else spiderpool-guard)' },
+  { name: 'tls-service', type: 'string', arg: 'NAME', default: DEFAULT_TLS_SERVICE, help: 'self-managed TLS: the webhook Service' },
+  { name: 'tls-dns-names', type: 'string', arg: 'a,b', help: 'self-managed TLS: extra DNS names' },
+  { name: 'tls-ip-sans', type: 'string', arg: 'ip,ip', help: 'self-managed TLS: extra IP SANs' },
+  { name: 'tls-key-type', type: 'string', arg: TLS_KEY_TYPES.join('|'), default: TLS_KEY_TYPES[0], help: 'self-managed TLS: key type' },
+  { name: 'validating-webhook', type: 'string', arg: 'NAME', help: 'self-managed TLS: ValidatingWebhookConfiguration to inject the CA into' },
+  { name: 'mutating-webhook', type: 'string', arg: 'NAME', help: 'self-managed TLS: MutatingWebhookConfiguration to inject the CA into' },
+  { name: 'no-reconcile', type: 'boolean', help: 'run without the reconciler' },
+  { name: 'reconcile-interval', type: 'string', arg: 'S', default: DEFAULT_INTERVAL_MS / 1000, help: 'seconds between full reconcile passes' },
+  { name: 'settle-seconds', type: 'string', arg: 'S', default: DEFAULT_SETTLE_MS / 1000, help: 'a finding or action is acted on only after persisting this long' },
+  { name: 'reconcile-dry-run', type: 'boolean', help: 'the reconciler judges and logs, never writes' },
+  { name: 'reconcile-max-writes-per-second', type: 'string', arg: 'N', default: DEFAULT_MAX_WRITES_PER_SECOND, help: 'rate limit of reconciler writes' },
+  { name: 'leader-election-namespace', type: 'string', arg: 'NS', help: 'namespace of the Lease and of the service account (default $POD_NAMESPACE, else spiderpool-guard)' },
+  { name: 'leader-election-lease', type: 'string', arg: 'NAME', default: DEFAULT_LEASE_NAME, help: 'name of the Lease' },
+];
 
-The admission webhook server (HTTPS) and, unless --no-reconcile, the leader-elected reconciler.
-  --kubeconfig FILE               cluster access (default: $KUBECONFIG, ~/.kube/config, in-cluster)
-  --host ADDR / --port N          HTTPS listen address (default 0.0.0.0:9443)
-  --metrics-port N                Prometheus /metrics over HTTP (default 9090, 0 = off)
-  --mode enforce|warn|audit|repair  default mode of every rule (default enforce)
-  --rule-mode RULE=MODE           per-rule mode, repeatable
-  --guarded-users GLOBS           writers the release rules judge (default system:serviceaccount:*:spiderpool-controller)
-  --exempt-users GLOBS            writers never denied (still audited)
-  --statefulset-static-ip true|false, --kubevirt-static-ip true|false   Spiderpool's static-IP switches (default true)
-  --audit-log FILE                also write audit events as JSON lines to FILE (reopened on SIGHUP)
-  --fail-closed                   deny (instead of allow with a warning) on internal errors and unsynced caches
-  TLS from files:   --tls-cert-file F --tls-key-file F [--tls-ca-file F]   (reloaded when they change)
-  TLS self-managed: --tls-secret NAME [--tls-namespace NS] [--tls-service NAME] [--tls-dns-names a,b]
-                    [--tls-ip-sans ip,ip] [--tls-key-type rsa|ec] --validating-webhook NAME --mutating-webhook NAME
-  Reconciler: --no-reconcile, --reconcile-interval S (300), --settle-seconds S (60), --reconcile-dry-run,
-              --reconcile-max-writes-per-second N (5), --leader-election-namespace NS, --leader-election-lease NAME
-  --log-level LEVEL               pino level (default info)`;
+const SERVE_HELP = helpText(
+  'spiderpool-guard serve [flags]',
+  'The admission webhook server (HTTPS) and, unless --no-reconcile, the leader-elected reconciler. TLS comes from\nfiles (--tls-cert-file, --tls-key-file) or is self-managed (--tls-secret with --validating-webhook and --mutating-webhook).',
+  SERVE_FLAGS,
+);
 
 export function loadKubeConfig(path: string | undefined): KubeConfig {
   const kc = new KubeConfig();
@@ -96,12 +89,12 @@ function tlsSourceFromFlags(values: Values, kc: KubeConfig, log: Logger, registr
     kubeConfig: kc,
     namespace: str('tls-namespace') ?? podNamespace(),
     secretName: secret,
-    serviceName: str('tls-service') ?? 'spiderpool-guard',
+    serviceName: str('tls-service') ?? DEFAULT_TLS_SERVICE,
     extraDnsNames: listFlag(values, 'tls-dns-names'),
     extraIps: listFlag(values, 'tls-ip-sans'),
     validatingWebhookName: validating,
     mutatingWebhookName: mutating,
-    keyType: oneOf(values, 'tls-key-type', ['rsa', 'ec'] as const, 'rsa'),
+    keyType: oneOf(values, 'tls-key-type', TLS_KEY_TYPES, TLS_KEY_TYPES[0]),
     logger: log.child({ component: 'certs' }),
     registry,
   });
@@ -135,16 +128,16 @@ function worthAPass(kind: string, type: string, o: Record<string, unknown>): boo
 }
 
 export async function runServe(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, SERVE_OPTIONS, 'serve');
+  const { values, positionals } = parse(argv, SERVE_FLAGS, 'serve');
   if (values.help) {
     process.stdout.write(SERVE_HELP + '\n');
     return 0;
   }
   if (positionals.length) throw new UsageError(`serve: unexpected argument ${JSON.stringify(positionals[0])}`);
   const { policy, guarded, staticIp } = policyFromFlags(values);
-  const port = intFlag(values, 'port', 9443);
-  const metricsPort = intFlag(values, 'metrics-port', 9090);
-  const host = typeof values.host === 'string' ? values.host : '0.0.0.0';
+  const port = intFlag(values, 'port', DEFAULT_PORT);
+  const metricsPort = intFlag(values, 'metrics-port', DEFAULT_METRICS_PORT);
+  const host = typeof values.host === 'string' ? values.host : DEFAULT_HOST;
   const log = createLogger(typeof values['log-level'] === 'string' ? values['log-level'] : undefined);
   const kc = loadKubeConfig(typeof values.kubeconfig === 'string' ? values.kubeconfig : undefined);
   const metrics = createAdmissionMetrics();
@@ -198,10 +191,10 @@ export async function runServe(argv: string[]): Promise<number> {
       namespace: str('leader-election-namespace') ?? podNamespace(),
       staticIp,
       kubevirt,
-      settleMs: intFlag(values, 'settle-seconds', 60) * 1000,
-      intervalMs: intFlag(values, 'reconcile-interval', 300, 1) * 1000,
+      settleMs: intFlag(values, 'settle-seconds', DEFAULT_SETTLE_MS / 1000) * 1000,
+      intervalMs: intFlag(values, 'reconcile-interval', DEFAULT_INTERVAL_MS / 1000, 1) * 1000,
       dryRun: values['reconcile-dry-run'] === true,
-      maxWritesPerSecond: intFlag(values, 'reconcile-max-writes-per-second', 5, 1),
+      maxWritesPerSecond: intFlag(values, 'reconcile-max-writes-per-second', DEFAULT_MAX_WRITES_PER_SECOND, 1),
       leaderElection: { leaseName: str('leader-election-lease') },
       registry: metrics.registry,
       log,

@@ -24,6 +24,9 @@ import { RateLimiter } from './rate-limiter';
 import { checkEndpointDelete, checkEndpointUpdate, checkPoolStatusWrite } from './selfcheck';
 import { Clock, realClock } from './clock';
 
+export const DEFAULT_MAX_WRITES_PER_SECOND = 5;
+export const DEFAULT_CONFLICT_RETRIES = 3;
+
 /** Thrown by a beforeWrite hook to stop writing (leadership lost, shutdown): the action ends as "stale". */
 export class ExecutionStopped extends Error {}
 
@@ -68,8 +71,8 @@ export class Executor {
 
   constructor(private readonly o: ExecutorOptions) {
     this.events = new ActionEvents(o.client, o.log, o.events !== false && !o.dryRun);
-    this.limiter = new RateLimiter(o.maxWritesPerSecond ?? 5, o.clock ?? realClock);
-    this.retries = o.maxConflictRetries ?? 3;
+    this.limiter = new RateLimiter(o.maxWritesPerSecond ?? DEFAULT_MAX_WRITES_PER_SECOND, o.clock ?? realClock);
+    this.retries = o.maxConflictRetries ?? DEFAULT_CONFLICT_RETRIES;
   }
 
   /** Executes settled actions of one plan: pool writes first (release before forget), then endpoint deletes. */
