@@ -2,6 +2,7 @@
 import { LivePodSummary } from '../guard';
 import { PoolRecord } from '../model';
 import { EndpointSummary } from './finding-types';
+import { About } from './subjects';
 
 export const ACTIONS = ['RELEASE_IP', 'DELETE_ENDPOINT', 'RESTORE_RECORD', 'FIX_COUNT'] as const;
 export type ActionName = (typeof ACTIONS)[number];
@@ -23,17 +24,6 @@ interface ActionBase {
   message: string;
 }
 
-/** Fields an action never carries are typed `?: never`, so code reading any action sees `undefined` there. */
-interface NoObjects {
-  pool?: never;
-  ip?: never;
-  record?: never;
-  pods?: never;
-  endpoint?: never;
-  allocatedIPCount?: never;
-  records?: never;
-}
-type About<K extends keyof NoObjects> = Omit<NoObjects, K>;
 
 export interface ReleaseIpAction extends ActionBase, About<'pool' | 'ip' | 'record' | 'pods'> {
   action: 'RELEASE_IP';

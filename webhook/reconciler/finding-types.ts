@@ -2,6 +2,7 @@
 // one is about.
 import { LivePodSummary } from '../guard';
 import { EndpointFacts, PoolRecord, nsName } from '../model';
+import { About } from './subjects';
 
 export const FINDINGS = [
   'IP_CONFLICT',
@@ -47,20 +48,6 @@ interface FindingBase {
   message: string;
 }
 
-/**
- * What one finding is about, by name. Fields a finding never carries are typed `?: never`, so code that reads any
- * finding (keys, sorting, printing) sees `undefined` there and code that reads one finding sees what it holds.
- */
-interface NoObjects {
-  pool?: never;
-  ip?: never;
-  record?: never;
-  pods?: never;
-  endpoint?: never;
-  allocatedIPCount?: never;
-  records?: never;
-}
-type About<K extends keyof NoObjects> = Omit<NoObjects, K>;
 
 export interface MalformedPoolFinding extends FindingBase, About<'pool'> {
   finding: 'MALFORMED_POOL';

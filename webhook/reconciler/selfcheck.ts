@@ -22,7 +22,20 @@ function requestUid(): string {
 /** Groups the API server gives a service account; the self-check judges as that identity would be judged. */
 const SELF_GROUPS = ['system:serviceaccounts', 'system:authenticated'];
 
-function judge(req: GuardRequest, view: ClusterView, staticIp: StaticIpConfig): Violation[] {
+/** The request the API server would send for our write, judged with every writer guarded. */
+function judge(
+  write: Pick<GuardRequest, 'operation' | 'subResource' | 'name' | 'namespace' | 'object' | 'oldObject'> & { resource: string },
+  view: ClusterView,
+  staticIp: StaticIpConfig,
+  user: string,
+): Violation[] {
+  const req: GuardRequest = {
+    ...write,
+    uid: requestUid(),
+    resource: { group: SPIDERPOOL_GROUP, version: SPIDERPOOL_VERSION, resource: write.resource },
+    user,
+    groups: SELF_GROUPS,
+  };
   return evaluate(req, view, { staticIp, guardedUsers: EVERYONE }).violations;
 }
 
@@ -33,41 +46,15 @@ function metaOf(o: KubeObject): { name?: string; namespace?: string } {
 
 /** Violations of a spiderippools/status UPDATE from oldObject to object. */
 export function checkPoolStatusWrite(view: ClusterView, staticIp: StaticIpConfig, user: string, oldObject: KubeObject, object: KubeObject): Violation[] {
-  return judge(
-    {
-      uid: requestUid(),
-      operation: 'UPDATE',
-      resource: { group: SPIDERPOOL_GROUP, version: SPIDERPOOL_VERSION, resource: POOL_RESOURCE },
-      subResource: 'status',
-      name: metaOf(object).name,
-      user,
-      groups: SELF_GROUPS,
-      object,
-      oldObject,
-    },
-    view,
-    staticIp,
-  );
+  const write = { operation: 'UPDATE' as const, resource: POOL_RESOURCE, subResource: 'status', name: metaOf(object).name, object, oldObject };
+  return judge(write, view, staticIp, user);
 }
 
 /** Violations of a write (DELETE, or UPDATE to `object`) of the SpiderEndpoint `oldObject`. */
 function checkEndpointWrite(view: ClusterView, staticIp: StaticIpConfig, user: string, oldObject: KubeObject, object?: KubeObject): Violation[] {
-  const m = metaOf(oldObject);
-  return judge(
-    {
-      uid: requestUid(),
-      operation: object ? 'UPDATE' : 'DELETE',
-      resource: { group: SPIDERPOOL_GROUP, version: SPIDERPOOL_VERSION, resource: ENDPOINT_RESOURCE },
-      name: m.name,
-      namespace: m.namespace,
-      user,
-      groups: SELF_GROUPS,
-      object,
-      oldObject,
-    },
-    view,
-    staticIp,
-  );
+  const { name, namespace } = metaOf(oldObject);
+  const write = { operation: object ? ('UPDATE' as const) : ('DELETE' as const), resource: ENDPOINT_RESOURCE, name, namespace, object, oldObject };
+  return judge(write, view, staticIp, user);
 }
 
 /** Violations of a DELETE of the SpiderEndpoint `oldObject`. */
