@@ -11,7 +11,8 @@
  *
  * The rule every replica follows (chooseServing): serve the Secret's tls.crt only once every webhook's caBundle
  * contains its CA AND serve-after has passed; until then keep serving the certificate already loaded, as long as
- * the caBundles trust it. (A replica with nothing loaded serves tls.crt at once but reports not ready.) So a new
+ * the caBundles trust it. (A replica with nothing loaded serves tls.crt at once but reports not ready; a loaded cert
+ * about to expire gives way early to a tls.crt whose CA every caBundle already holds: the lead is only a margin.) So a new
  * CA is in every caBundle, next to the old one, before any replica serves a certificate it signed. The Secret's
  * bundle must therefore keep the CA of every certificate still served: a replica keeping its certificate adds that
  * CA back if it is missing (`keep-served-ca`), and a recreated Secret carries the CAs the replica last knew and the
@@ -284,6 +285,11 @@ export interface ServingChoiceInput {
   now: Date;
   /** undefined when this replica serves nothing yet. */
   current?: ServedCert | undefined;
+  /**
+   * How long before its expiry the loaded cert gives way to a Secret cert that is already trusted by every caBundle
+   * but whose lead is still running (the next cycle may come that late). Default 0.
+   */
+  expiryMarginMs?: number;
 }
 
 export type ServingChoice =
@@ -303,7 +309,13 @@ export function chooseServing(input: ServingChoiceInput): ServingChoice {
     return keepCurrent ? { serve: 'current', ready: true } : { serve: 'unchanged', ready: false };
   }
   if (input.servingCaInjected && s.serveAfter !== undefined && now >= s.serveAfter) return { serve: 'secret', ready: true };
-  if (keepCurrent && current.fingerprint !== serving.fingerprint) return { serve: 'current', ready: true };
+  if (keepCurrent && current.fingerprint !== serving.fingerprint) {
+    // The lead is a margin for the API server to pick up the caBundle; an expired cert fails for certain.
+    const dueAt = s.serveAfter ?? now;
+    const expiresFirst = current.notAfter.getTime() - (input.expiryMarginMs ?? 0) <= Math.max(dueAt.getTime(), now.getTime());
+    if (input.servingCaInjected && expiresFirst) return { serve: 'secret', ready: true };
+    return { serve: 'current', ready: true };
+  }
   // nothing trusted to keep: tls.crt is the best there is, but this replica must not take traffic yet
   return { serve: 'secret', ready: false };
 }

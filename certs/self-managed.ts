@@ -308,6 +308,7 @@ class SelfManaged implements SelfManagedTlsSource {
           notAfter: this.material?.notAfter ?? now,
           trusted: trustedEverywhere(served.pem, configs),
         },
+        expiryMarginMs: this.resyncMs,
       });
       // what a recreated bundle carries: the CA of what this replica serves, the last bundle read, the caBundles
       const known = [...(served ? [served] : []), ...this.lastKnownCas, ...parseCas(injectedCaPems(configs))];
@@ -330,7 +331,7 @@ class SelfManaged implements SelfManagedTlsSource {
         if (choice.serve === 'secret' && issuer) this.load(bundle, facts, issuer);
         this.servingReady = choice.ready;
         const patched = await this.inject(bundle.caCrt, configs);
-        if (patched && plan.waitingFor === 'ca-injection') continue; // the next step may be due now: re-read
+        if (patched) continue; // a step may be due now (pending cert scheduled, replica ready again): re-read
         this.lastError = undefined;
         return;
       }

@@ -274,6 +274,19 @@ describe('recovery keeps a CA overlap: a new CA is trusted before any replica se
     expect(planSecret(input({ ...winner, serveAfter }, serveAfter))).toMatchObject({ action: 'none', waitingFor: 'ca-overlap' });
   });
 
+  it('a loaded cert that would expire before serve-after gives way to a Secret cert every caBundle already trusts', () => {
+    const serveAfter = new Date(T1.getTime() + 60_000);
+    const scheduled = { ...recreated([CA1]), serveAfter };
+    const expiring = { ...served, notAfter: new Date(T1.getTime() + 50_000) };
+    expect(chooseServing({ secret: scheduled, servingCaInjected: true, now: T1, current: expiring })).toEqual({ serve: 'secret', ready: true });
+    // ... with the margin (the next cycle may come that late)
+    const later = { ...served, notAfter: new Date(T1.getTime() + 65_000) };
+    expect(chooseServing({ secret: scheduled, servingCaInjected: true, now: T1, current: later })).toEqual({ serve: 'current', ready: true });
+    expect(chooseServing({ secret: scheduled, servingCaInjected: true, now: T1, current: later, expiryMarginMs: 10_000 })).toEqual({ serve: 'secret', ready: true });
+    // but never to a cert whose CA is not in every caBundle yet: the loaded one stays until it expires
+    expect(chooseServing({ secret: scheduled, servingCaInjected: false, now: T1, current: expiring })).toEqual({ serve: 'current', ready: true });
+  });
+
   it('no usable tls.crt in the Secret: keep the loaded cert while trusted, else nothing changes and not ready', () => {
     const broken = healthy({ servingKeyMatches: false });
     expect(chooseServing({ secret: broken, servingCaInjected: true, now: T1, current: served })).toEqual({ serve: 'current', ready: true });
