@@ -11,29 +11,32 @@
  *
  * The rule every replica follows (chooseServing): serve the Secret's tls.crt only once every webhook's caBundle
  * contains its CA AND serve-after has passed; until then keep serving the certificate already loaded, as long as
- * the caBundles trust it. (A replica with nothing loaded serves tls.crt at once but reports not ready; a loaded cert
- * about to expire gives way early to a tls.crt whose CA every caBundle already holds: the lead is only a margin.) So a new
- * CA is in every caBundle, next to the old one, before any replica serves a certificate it signed. The Secret's
- * bundle must therefore keep the CA of every certificate still served: a replica keeping its certificate adds that
- * CA back if it is missing (`keep-served-ca`), and a recreated Secret carries the CAs the replica last knew and the
- * CAs found in the caBundles (`carry`). Replicas converge through the Secret's resourceVersion: every write is a
- * create-if-absent or a PUT with the resourceVersion read, and the loser of a race re-reads and re-plans.
+ * the caBundles trust it. A replica with nothing loaded serves tls.crt at once but reports not ready; a loaded cert
+ * about to expire gives way early to a tls.crt whose CA every caBundle already holds (the lead is only a margin).
+ * So a new CA is in every caBundle, next to the old one, before any replica serves a certificate it signed.
+ * The Secret's bundle must therefore keep the CA of every certificate still served: a replica keeping its
+ * certificate adds that CA back if it is missing (`keep-served-ca`), and a recreated Secret carries the CAs the
+ * replica last knew and the CAs found in the caBundles (`carry`). Replicas converge through the Secret's
+ * resourceVersion: every write is a create-if-absent or a PUT with the resourceVersion read, and the loser of a
+ * race re-reads and re-plans.
  *
  * Secret states (planSecret gives at most one write per call; the caller re-plans after each write):
  *
  *   stateDiagram-v2
- *     [*] --> Pending: Secret absent / create (new CA + carried CAs; tls.crt from the new CA)
- *     Steady --> Pending: CA unusable / regenerate (same, carrying the parseable CAs)
- *     Steady --> Pending: tls.crt broken or due / renew-serving (newest CA)
- *     Pending --> Scheduled: tls.crt's CA seen in every caBundle / schedule-serving (serve-after = now + lead if 2+ CAs, else now)
- *     Scheduled --> Overlap: serve-after passed (replicas switch to tls.crt; nothing written)
+ *     [*] --> Pending: Secret absent / create (new CA + carried CAs, tls.crt from the new CA)
+ *     Steady --> Pending: CA unusable (any state) / regenerate (same, carrying the parseable CAs too)
+ *     Steady --> Pending: tls.crt broken (any state) or due / renew-serving (from the newest CA)
+ *     Pending --> Scheduled: tls.crt's CA in every caBundle / schedule-serving (serve-after = now, + lead if 2+ CAs)
+ *     Scheduled --> Steady: serve-after passed, 1 CA (replicas load tls.crt; nothing written)
+ *     Scheduled --> Overlap: serve-after passed, 2+ CAs (replicas load tls.crt; nothing written)
  *     Overlap --> Steady: serve-after + overlap passed / drop-old-ca (bundle = [newest])
- *     Steady --> Published: CA at 2/3 of its life / publish-ca (bundle = [new, old]; tls.crt unchanged)
- *     Published --> Pending: new CA seen in every caBundle / switch-serving (tls.crt from the new CA)
+ *     Steady --> Published: CA at 2/3 of its life / publish-ca (bundle = [new, old], tls.crt unchanged)
+ *     Published --> Pending: new CA in every caBundle / switch-serving (tls.crt from the new CA)
  *
- *   Steady = 1 CA, serve-after passed. The replica injects the Secret's ca.crt into every caBundle in every state.
- *   A write that makes a new tls.crt always enters Pending, so even a plain renewal never reaches a replica before
- *   its CA is trusted; the lead (default 2 min) leaves the API server time to pick up a changed caBundle.
+ *   Steady = 1 CA, serve-after passed. In every state each replica injects the Secret's ca.crt into every caBundle,
+ *   and a replica keeping a cert whose CA the bundle lacks writes `keep-served-ca` first. A write that makes a new
+ *   tls.crt always enters Pending, so even a plain renewal never reaches a replica before its CA is trusted; the
+ *   lead (default 2 min) leaves the API server time to pick up a changed caBundle.
  */
 import type { CertFacts, KeyType } from './pki';
 
