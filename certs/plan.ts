@@ -3,18 +3,40 @@
  * Inputs are plain objects (CertFacts from ./pki.ts, parsed once by the I/O layer), so tests build them by hand.
  *
  * The Secret holds:
- *   ca.crt  = trust bundle, newest CA FIRST (1 CA normally, 2+ during a CA rotation overlap)
+ *   ca.crt  = trust bundle, newest CA FIRST (1 CA normally, 2+ while an old CA may still sign a served certificate)
  *   ca.key  = key of the newest CA (ca.crt[0]); only the newest CA ever signs
- *   tls.crt / tls.key = serving cert, signed by one CA of the bundle
- *   annotations: ca-published-at (when ca.crt[0] entered the bundle), serving-issued-at
+ *   tls.crt / tls.key = the serving cert, signed by one CA of the bundle
+ *   annotations: serve-after (when tls.crt may be served; absent = "pending": not before its CA is injected),
+ *                ca-published-at, serving-issued-at (informational)
  *
- * CA rotation (states derived from the Secret's content, so every replica agrees):
- *   1. `publish-ca`:     new CA generated, prepended to the bundle; serving cert unchanged (still old CA).
- *   2. (wait)            every replica injects the 2-CA bundle into the webhook configurations.
- *   3. `switch-serving`: once the new CA is seen in every caBundle AND `caPublishLeadMs` has passed since
- *                        publication, a serving cert signed by the new CA replaces the old one (hot reload).
- *   4. (wait)            `caOverlapMs` after the switch, so every replica has reloaded the new serving cert.
- *   5. `drop-old-ca`:    bundle = [new CA]; injected again.
+ * The rule every replica follows (chooseServing): serve the Secret's tls.crt only once every webhook's caBundle
+ * contains its CA AND serve-after has passed; until then keep serving the certificate already loaded, as long as
+ * the caBundles trust it. A replica with nothing loaded serves tls.crt at once but reports not ready; a loaded cert
+ * about to expire gives way early to a tls.crt whose CA every caBundle already holds (the lead is only a margin).
+ * So a new CA is in every caBundle, next to the old one, before any replica serves a certificate it signed.
+ * The Secret's bundle must therefore keep the CA of every certificate still served: a replica keeping its
+ * certificate adds that CA back if it is missing (`keep-served-ca`), and a recreated Secret carries the CAs the
+ * replica last knew and the CAs found in the caBundles (`carry`). Replicas converge through the Secret's
+ * resourceVersion: every write is a create-if-absent or a PUT with the resourceVersion read, and the loser of a
+ * race re-reads and re-plans.
+ *
+ * Secret states (planSecret gives at most one write per call; the caller re-plans after each write):
+ *
+ *   stateDiagram-v2
+ *     [*] --> Pending: Secret absent / create (new CA + carried CAs, tls.crt from the new CA)
+ *     Steady --> Pending: CA unusable (any state) / regenerate (same, carrying the parseable CAs too)
+ *     Steady --> Pending: tls.crt broken (any state) or due / renew-serving (from the newest CA)
+ *     Pending --> Scheduled: tls.crt's CA in every caBundle / schedule-serving (serve-after = now, + lead if 2+ CAs)
+ *     Scheduled --> Steady: serve-after passed, 1 CA (replicas load tls.crt; nothing written)
+ *     Scheduled --> Overlap: serve-after passed, 2+ CAs (replicas load tls.crt; nothing written)
+ *     Overlap --> Steady: serve-after + overlap passed / drop-old-ca (bundle = [newest])
+ *     Steady --> Published: CA at 2/3 of its life / publish-ca (bundle = [new, old], tls.crt unchanged)
+ *     Published --> Pending: new CA in every caBundle / switch-serving (tls.crt from the new CA)
+ *
+ *   Steady = 1 CA, serve-after passed. In every state each replica injects the Secret's ca.crt into every caBundle,
+ *   and a replica keeping a cert whose CA the bundle lacks writes `keep-served-ca` first. A write that makes a new
+ *   tls.crt always enters Pending, so even a plain renewal never reaches a replica before its CA is trusted; the
+ *   lead (default 2 min) leaves the API server time to pick up a changed caBundle.
  */
 import type { CertFacts, KeyType } from './pki';
 
@@ -29,9 +51,12 @@ export interface RotationPolicy {
   servingRenewFraction: number;
   /** Start a CA rotation once this fraction of the CA lifetime has passed (2/3). */
   caRenewFraction: number;
-  /** Minimum time between publishing a new CA in the bundle and switching the serving cert to it. */
+  /**
+   * With 2+ CAs in the bundle: time between a replica seeing tls.crt's CA in every caBundle and any replica serving
+   * tls.crt (serve-after), so that the API server has picked up the changed caBundle.
+   */
   caPublishLeadMs: number;
-  /** Minimum time the old CA stays in the bundle after the serving cert switched to the new CA. */
+  /** Time the old CAs stay in the bundle after serve-after (every replica has reloaded by then). */
   caOverlapMs: number;
 }
 
@@ -60,6 +85,8 @@ export interface SecretFacts {
   servingIssuer?: string | undefined;
   caPublishedAt?: Date | undefined;
   servingIssuedAt?: Date | undefined;
+  /** When tls.crt may be served; undefined = pending (or unparsable). */
+  serveAfter?: Date | undefined;
 }
 
 export interface Desired {
@@ -69,14 +96,20 @@ export interface Desired {
   keyType: KeyType;
 }
 
+/** Most CAs a recreated bundle carries besides the new one (a hostile caBundle must not grow the Secret). */
+export const MAX_CARRIED_CAS = 8;
+
 export type SecretPlan =
-  | { action: 'create' }
-  | { action: 'regenerate'; reason: string }
+  /** `carry`: fingerprints of the CAs to keep in the bundle after the new one. */
+  | { action: 'create'; carry: string[] }
+  | { action: 'regenerate'; reason: string; carry: string[] }
   | { action: 'renew-serving'; reason: string; dnsNames: string[]; ips: string[] }
   | { action: 'publish-ca'; reason: string }
   | { action: 'switch-serving'; dnsNames: string[]; ips: string[] }
+  | { action: 'schedule-serving'; serveAfter: Date }
+  | { action: 'keep-served-ca'; fingerprint: string; reason: string }
   | { action: 'drop-old-ca'; keep: string[]; reason: string }
-  | { action: 'none'; waitingFor?: 'ca-injection' | 'ca-publish-lead' | 'ca-overlap'; nextCheck?: Date };
+  | { action: 'none'; waitingFor?: 'ca-injection' | 'serve-after' | 'ca-overlap'; nextCheck?: Date };
 
 export type SecretWrite = Exclude<SecretPlan, { action: 'none' }>;
 
@@ -133,21 +166,49 @@ export interface PlanInput {
   policy: RotationPolicy;
   /** Every webhook of both configurations currently trusts cas[0] (read in this cycle). */
   newestCaInjected: boolean;
+  /** Every webhook of both configurations currently trusts the CA that signed tls.crt (read in this cycle). */
+  servingCaInjected: boolean;
+  /**
+   * CAs a recreated bundle must keep, in order of preference: the CA of the certificate this replica serves, the
+   * bundle it last read, the CAs in the caBundles now. Filtered here (CA certificates, not expired, deduplicated).
+   */
+  carryCas?: readonly CertFacts[];
+  /** The CA of the certificate this replica keeps serving instead of tls.crt (see chooseServing). */
+  keptIssuer?: CertFacts | undefined;
+}
+
+/** Fingerprints of the CAs worth carrying into a new bundle: CA certificates, not expired, first occurrence, capped. */
+function carried(cas: readonly CertFacts[], now: Date): string[] {
+  const out: string[] = [];
+  for (const c of cas) {
+    if (out.length >= MAX_CARRIED_CAS) break;
+    if (c.isCa && !isExpired(c, now) && !out.includes(c.fingerprint)) out.push(c.fingerprint);
+  }
+  return out;
 }
 
 /** What must be written to the Secret now (at most one step per call; the caller re-plans after writing). */
 export function planSecret(input: PlanInput): SecretPlan {
   const { secret: s, desired, now, policy } = input;
-  if (!s) return { action: 'create' };
+  const carry = input.carryCas ?? [];
+  if (!s) return { action: 'create', carry: carried(carry, now) };
   const ca = s.cas[0];
-  if (s.problems.length > 0) return { action: 'regenerate', reason: s.problems.join('; ') };
-  if (!ca) return { action: 'regenerate', reason: 'ca.crt holds no certificate' };
-  if (!ca.isCa) return { action: 'regenerate', reason: 'ca.crt[0] is not a CA certificate' };
-  if (!s.caKeyMatches) return { action: 'regenerate', reason: 'ca.key does not match ca.crt[0]' };
-  if (ca.keyType === 'other') return { action: 'regenerate', reason: 'unsupported CA key type' };
-  if (isExpired(ca, now)) return { action: 'regenerate', reason: 'CA expired' };
+  const regenerate = (reason: string): SecretPlan => ({ action: 'regenerate', reason, carry: carried([...s.cas, ...carry], now) });
+  if (s.problems.length > 0) return regenerate(s.problems.join('; '));
+  if (!ca) return regenerate('ca.crt holds no certificate');
+  if (!ca.isCa) return regenerate('ca.crt[0] is not a CA certificate');
+  if (!s.caKeyMatches) return regenerate('ca.key does not match ca.crt[0]');
+  if (ca.keyType === 'other') return regenerate('unsupported CA key type');
+  if (isExpired(ca, now)) return regenerate('CA expired');
 
-  // Serving cert unusable: fix at once with the newest CA (nothing better exists).
+  // A certificate this replica still serves must stay trusted: its CA goes back into the bundle before the next
+  // injection could remove it from the caBundles.
+  const kept = input.keptIssuer;
+  if (kept && kept.isCa && !isExpired(kept, now) && !s.cas.some((c) => c.fingerprint === kept.fingerprint)) {
+    return { action: 'keep-served-ca', fingerprint: kept.fingerprint, reason: 'a served certificate is signed by a CA missing from the bundle' };
+  }
+
+  // Serving cert unusable: a new one from the newest CA at once (it is served only once that CA is injected).
   const serving = s.serving;
   const issuer = s.cas.find((c) => c.fingerprint === s.servingIssuer);
   const broken = !serving
@@ -172,18 +233,23 @@ export function planSecret(input: PlanInput): SecretPlan {
     return { action: 'drop-old-ca', keep: live.map((c) => c.fingerprint), reason: 'expired CA in bundle' };
   }
 
+  // Pending: tls.crt is new; once its CA is in every caBundle, fix the instant from which replicas may serve it.
+  const serveAfter = s.serveAfter;
+  if (!serveAfter) {
+    if (!input.servingCaInjected) return { action: 'none', waitingFor: 'ca-injection' };
+    const lead = s.cas.length > 1 ? policy.caPublishLeadMs : 0;
+    return { action: 'schedule-serving', serveAfter: new Date(now.getTime() + lead) };
+  }
+
   if (s.cas.length > 1) {
     if (issuer.fingerprint !== ca.fingerprint) {
-      // Phase 2: new CA published, serving cert still from an old CA.
-      const publishedAt = s.caPublishedAt ?? ca.notBefore;
-      const leadOver = new Date(publishedAt.getTime() + policy.caPublishLeadMs);
+      // Published: new CA in the bundle, tls.crt still from an old CA.
       if (!input.newestCaInjected) return { action: 'none', waitingFor: 'ca-injection' };
-      if (now < leadOver) return { action: 'none', waitingFor: 'ca-publish-lead', nextCheck: leadOver };
       return { action: 'switch-serving', ...sansFor(serving, desired, true) };
     }
-    // Phase 4: serving cert from the new CA; keep old CAs for the overlap.
-    const issuedAt = s.servingIssuedAt ?? serving.notBefore;
-    const overlapOver = new Date(issuedAt.getTime() + policy.caOverlapMs);
+    if (now < serveAfter) return { action: 'none', waitingFor: 'serve-after', nextCheck: serveAfter };
+    // Overlap: tls.crt from the newest CA is served; old CAs stay until every replica has surely reloaded.
+    const overlapOver = new Date(serveAfter.getTime() + policy.caOverlapMs);
     if (now < overlapOver) return { action: 'none', waitingFor: 'ca-overlap', nextCheck: overlapOver };
     return { action: 'drop-old-ca', keep: [ca.fingerprint], reason: 'CA rotation overlap over' };
   }
@@ -203,7 +269,58 @@ export function planSecret(input: PlanInput): SecretPlan {
   if (missing.length > 0) {
     return { action: 'renew-serving', reason: `serving certificate lacks ${missing.join(',')}`, ...sansFor(serving, desired, true) };
   }
-  return { action: 'none', nextCheck: new Date(Math.min(caDue.getTime(), servingDue.getTime())) };
+  const checks = [caDue.getTime(), servingDue.getTime(), ...(now < serveAfter ? [serveAfter.getTime()] : [])];
+  return { action: 'none', nextCheck: new Date(Math.min(...checks)) };
+}
+
+/** The certificate a replica serves at the moment: what chooseServing needs to know about it. */
+export interface ServedCert {
+  fingerprint: string;
+  notAfter: Date;
+  /** Its CA is in every webhook's caBundle (read in this cycle). */
+  trusted: boolean;
+}
+
+export interface ServingChoiceInput {
+  secret: SecretFacts | undefined;
+  /** Every webhook of both configurations trusts the CA that signed the Secret's tls.crt (read in this cycle). */
+  servingCaInjected: boolean;
+  now: Date;
+  /** undefined when this replica serves nothing yet. */
+  current?: ServedCert | undefined;
+  /**
+   * How long before its expiry the loaded cert gives way to a Secret cert that is already trusted by every caBundle
+   * but whose lead is still running (the next cycle may come that late). Default 0.
+   */
+  expiryMarginMs?: number;
+}
+
+export type ServingChoice =
+  /** Load the Secret's tls.crt. `ready`: it is trusted and due, so this replica may take traffic. */
+  | { serve: 'secret'; ready: boolean }
+  /** Keep serving the loaded certificate (trusted); the Secret's is not due yet. */
+  | { serve: 'current'; ready: true }
+  /** Keep whatever is loaded (or nothing): the Secret holds nothing servable. */
+  | { serve: 'unchanged'; ready: false };
+
+/** Which certificate a replica serves now (see the header: the Secret's only once trusted and due). */
+export function chooseServing(input: ServingChoiceInput): ServingChoice {
+  const { secret: s, now, current } = input;
+  const keepCurrent = current !== undefined && current.trusted && now < current.notAfter;
+  const serving = s?.serving;
+  if (!s || !serving || !s.servingKeyMatches || s.servingIssuer === undefined || isExpired(serving, now)) {
+    return keepCurrent ? { serve: 'current', ready: true } : { serve: 'unchanged', ready: false };
+  }
+  if (input.servingCaInjected && s.serveAfter !== undefined && now >= s.serveAfter) return { serve: 'secret', ready: true };
+  if (keepCurrent && current.fingerprint !== serving.fingerprint) {
+    // The lead is a margin for the API server to pick up the caBundle; an expired cert fails for certain.
+    const dueAt = s.serveAfter ?? now;
+    const expiresFirst = current.notAfter.getTime() - (input.expiryMarginMs ?? 0) <= Math.max(dueAt.getTime(), now.getTime());
+    if (input.servingCaInjected && expiresFirst) return { serve: 'secret', ready: true };
+    return { serve: 'current', ready: true };
+  }
+  // nothing trusted to keep: tls.crt is the best there is, but this replica must not take traffic yet
+  return { serve: 'secret', ready: false };
 }
 
 function fractionText(f: number): string {

@@ -6,8 +6,11 @@ import { certFacts, generateCa, generateServing, isSignedBy, joinPemCerts, keyMa
 import type { CertFacts, KeyType } from './pki';
 import type { RotationPolicy, SecretFacts, SecretWrite } from './plan';
 
-const ANNOTATION_CA_PUBLISHED_AT = 'spiderpool-guard.spidernet.io/ca-published-at';
-const ANNOTATION_SERVING_ISSUED_AT = 'spiderpool-guard.spidernet.io/serving-issued-at';
+export const ANNOTATION_CA_PUBLISHED_AT = 'spiderpool-guard.spidernet.io/ca-published-at';
+export const ANNOTATION_SERVING_ISSUED_AT = 'spiderpool-guard.spidernet.io/serving-issued-at';
+export const ANNOTATION_SERVE_AFTER = 'spiderpool-guard.spidernet.io/serve-after';
+/** Every annotation this module owns (a write replaces all of them: an absent one is removed). */
+export const OWN_ANNOTATIONS = [ANNOTATION_CA_PUBLISHED_AT, ANNOTATION_SERVING_ISSUED_AT, ANNOTATION_SERVE_AFTER];
 
 /** The Secret's data, decoded (PEM strings). */
 export interface CertBundle {
@@ -17,6 +20,8 @@ export interface CertBundle {
   tlsKey: string;
   caPublishedAt?: string | undefined;
   servingIssuedAt?: string | undefined;
+  /** ISO time from which tls.crt may be served; absent = pending (see ./plan.ts). */
+  serveAfter?: string | undefined;
 }
 
 export function decodeSecretData(
@@ -31,6 +36,7 @@ export function decodeSecretData(
     tlsKey: dec('tls.key'),
     caPublishedAt: annotations?.[ANNOTATION_CA_PUBLISHED_AT],
     servingIssuedAt: annotations?.[ANNOTATION_SERVING_ISSUED_AT],
+    serveAfter: annotations?.[ANNOTATION_SERVE_AFTER],
   };
 }
 
@@ -39,6 +45,7 @@ export function encodeSecretData(b: CertBundle): { data: Record<string, string>;
   const annotations: Record<string, string> = {};
   if (b.caPublishedAt) annotations[ANNOTATION_CA_PUBLISHED_AT] = b.caPublishedAt;
   if (b.servingIssuedAt) annotations[ANNOTATION_SERVING_ISSUED_AT] = b.servingIssuedAt;
+  if (b.serveAfter) annotations[ANNOTATION_SERVE_AFTER] = b.serveAfter;
   return {
     data: { 'ca.crt': enc(b.caCrt), 'ca.key': enc(b.caKey), 'tls.crt': enc(b.tlsCrt), 'tls.key': enc(b.tlsKey) },
     annotations,
@@ -87,6 +94,7 @@ export function secretFacts(b: CertBundle): SecretFacts {
     servingIssuer,
     caPublishedAt: parseDate(b.caPublishedAt),
     servingIssuedAt: parseDate(b.servingIssuedAt),
+    serveAfter: parseDate(b.serveAfter),
   };
 }
 
@@ -97,9 +105,19 @@ export interface GenerateContext {
   dnsNames: string[];
   ips: string[];
   caCommonName: string;
+  /** PEM of the CAs a plan may carry or keep, by fingerprint (see CertFacts.fingerprint). */
+  knownCas?: ReadonlyMap<string, string>;
 }
 
-async function fresh(ctx: GenerateContext): Promise<CertBundle> {
+function pemsOf(fingerprints: readonly string[], ctx: GenerateContext): string[] {
+  return fingerprints.flatMap((fp) => {
+    const pem = ctx.knownCas?.get(fp);
+    return pem ? [pem] : [];
+  });
+}
+
+/** A new CA (first in the bundle, before `carry`) and a pending serving cert signed by it. */
+async function fresh(ctx: GenerateContext, carry: readonly string[]): Promise<CertBundle> {
   const ca = await generateCa({ keyType: ctx.keyType, now: ctx.now, validityMs: ctx.policy.caValidityMs, commonName: ctx.caCommonName });
   const caNotAfter = certFacts(ca.cert).notAfter;
   const serving = await generateServing({
@@ -112,16 +130,19 @@ async function fresh(ctx: GenerateContext): Promise<CertBundle> {
     ips: ctx.ips,
   });
   const iso = ctx.now.toISOString();
-  return { caCrt: joinPemCerts([ca.cert]), caKey: ca.key, tlsCrt: serving.cert, tlsKey: serving.key, caPublishedAt: iso, servingIssuedAt: iso };
+  return { caCrt: joinPemCerts([ca.cert, ...pemsOf(carry, ctx)]), caKey: ca.key, tlsCrt: serving.cert, tlsKey: serving.key, caPublishedAt: iso, servingIssuedAt: iso };
 }
 
-/** Produces the next Secret content for a planned write. `current` is the decoded Secret (absent for create). */
+/**
+ * Produces the next Secret content for a planned write. `current` is the decoded Secret (absent for create).
+ * A new tls.crt always comes without serve-after (pending): only `schedule-serving` sets it.
+ */
 export async function applyPlan(plan: SecretWrite, current: CertBundle | undefined, ctx: GenerateContext): Promise<CertBundle> {
   const iso = ctx.now.toISOString();
-  if (plan.action === 'create' || plan.action === 'regenerate' || !current) return fresh(ctx);
-  const caPems = splitPemCerts(current.caCrt);
+  if (plan.action === 'create' || plan.action === 'regenerate') return fresh(ctx, plan.carry);
+  const caPems = current ? splitPemCerts(current.caCrt) : [];
   const newest = caPems[0];
-  if (!newest) return fresh(ctx);
+  if (!current || !newest) return fresh(ctx, []);
   // The CA's key type wins over the configured one: the serving key must match the signing CA's type.
   const caKeyType = certFacts(newest).keyType;
   const keyType: KeyType = caKeyType === 'ec' || caKeyType === 'rsa' ? caKeyType : ctx.keyType;
@@ -137,14 +158,18 @@ export async function applyPlan(plan: SecretWrite, current: CertBundle | undefin
         dnsNames: plan.dnsNames,
         ips: plan.ips,
       });
-      return { ...current, tlsCrt: serving.cert, tlsKey: serving.key, servingIssuedAt: iso };
+      return { ...current, tlsCrt: serving.cert, tlsKey: serving.key, servingIssuedAt: iso, serveAfter: undefined };
     }
+    case 'schedule-serving':
+      return { ...current, serveAfter: plan.serveAfter.toISOString() };
     case 'publish-ca': {
       // A new CA uses the configured key type only if it matches the current one; switching key types needs a
       // fresh Secret (delete it), so replicas with different settings never fight over it.
       const ca = await generateCa({ keyType, now: ctx.now, validityMs: ctx.policy.caValidityMs, commonName: ctx.caCommonName });
       return { ...current, caCrt: joinPemCerts([ca.cert, ...caPems]), caKey: ca.key, caPublishedAt: iso };
     }
+    case 'keep-served-ca':
+      return { ...current, caCrt: joinPemCerts([...caPems, ...pemsOf([plan.fingerprint], ctx)]) };
     case 'drop-old-ca': {
       const keep = new Set(plan.keep);
       const kept = caPems.filter((pem) => keep.has(certFacts(pem).fingerprint));

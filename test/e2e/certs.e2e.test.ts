@@ -1,7 +1,7 @@
 /**
  * Self-managed certificates against the real API server, acting as the chart's service account (so the chart's
  * RBAC is proven sufficient): Secret creation, caBundle injection and repair, convergence of two replicas,
- * rotation without a failed handshake, and — through `serve` as a child process — the API server calling the guard
+ * rotation without a failed handshake, CA continuity when the Secret is deleted or its CA key corrupted, and — through `serve` as a child process — the API server calling the guard
  * with the injected caBundle (a denied write proves it).
  */
 import * as k8s from '@kubernetes/client-node';
@@ -18,7 +18,8 @@ import pino from 'pino';
 import { Registry } from 'prom-client';
 import { selfManagedTlsSource } from '../../certs';
 import type { SelfManagedOptions, SelfManagedTlsSource } from '../../certs';
-import { splitPemCerts } from '../../certs/pki';
+import { isSignedBy, splitPemCerts } from '../../certs/pki';
+import { createWebhookHttpsServer } from '../../certs/tls-options';
 import {
   adminClients,
   apiErrorMessage,
@@ -241,7 +242,7 @@ describe('self-managed certificates on the real API server', () => {
           seen.handshakes++;
           seen.servingFingerprints.add(fp);
         } catch (err) {
-          seen.failures.push((err as Error).message);
+          seen.failures.push(`${(err as Error).message} at ${new Date().toISOString()}`);
         }
         const cas = splitPemCerts(bundle);
         done = seen.bundleSizes.includes(2) && cas.length === 1 && cas[0] !== initialCa && seen.servingFingerprints.size >= 3;
@@ -255,6 +256,104 @@ describe('self-managed certificates on the real API server', () => {
     );
     expect(seen.failures).toEqual([]);
     expect(done).toBe(true);
+  });
+
+  test('two replicas: Secret deleted, then its CA key corrupted; a client trusting only the injected caBundles never fails a handshake', async () => {
+    const secretName = `${full}-tls-cont`;
+    const hooks = `${full}-cont`;
+    await copyConfigs(hooks);
+    const timing = { resyncMs: 200, caPublishLeadMs: 1000, caOverlapMs: 2000 };
+    const replicas = ['a', 'b'].map(() =>
+      source({ secretName, validatingWebhookName: hooks, mutatingWebhookName: hooks, kubeConfig: admin.kc, autoStart: true, ...timing }),
+    );
+    const servers: https.Server[] = [];
+    const ports: number[] = [];
+    for (const r of replicas) {
+      const first = await r.whenLoaded();
+      // the webhook's own server settings; a reload passes only {key, cert}, as serve does
+      const server = createWebhookHttpsServer(first, {}, (_req, res) => res.end('ok'));
+      r.onChange((m) => server.setSecureContext({ key: m.key, cert: m.cert }));
+      await new Promise<void>((res) => server.listen(0, '127.0.0.1', () => res()));
+      servers.push(server);
+      ports.push((server.address() as net.AddressInfo).port);
+    }
+    await waitFor('both replicas ready', async () => replicas.every((r) => r.ready()), 20_000, 50);
+
+    // The client: one loop keeps reading every webhook's caBundle of both configurations (what the API server
+    // trusts); another handshakes with each replica, over and over, trusting exactly each distinct bundle last read.
+    const seen = { handshakes: 0, failures: [] as string[], bundleSizes: new Set<number>() };
+    let running = true;
+    let bundles = [...new Set(await injectedBundles(hooks))];
+    const reader = (async () => {
+      while (running) {
+        bundles = [...new Set(await injectedBundles(hooks))];
+        for (const b of bundles) seen.bundleSizes.add(splitPemCerts(b).length);
+      }
+    })();
+    const client = (async () => {
+      while (running) {
+        for (const bundle of bundles) {
+          for (const [i, port] of ports.entries()) {
+            try {
+              await handshake(port, bundle);
+              seen.handshakes++;
+            } catch (err) {
+              seen.failures.push(`replica ${i}: ${(err as Error).message} (bundle of ${splitPemCerts(bundle).length} CAs)`);
+            }
+          }
+        }
+      }
+    })();
+
+    /** Converged: the Secret holds one CA other than `previous`, every caBundle is exactly it, both replicas serve a cert it signed. */
+    const convergedAway = async (previous: string): Promise<string | undefined> => {
+      const secret = await admin.core.readNamespacedSecret({ name: secretName, namespace: ns.name }).catch(() => undefined);
+      const cas = splitPemCerts(b64d(secret?.data?.['ca.crt']));
+      const ca = cas[0];
+      if (cas.length !== 1 || ca === undefined || ca === previous) return undefined;
+      if (!(await injectedBundles(hooks)).every((b) => splitPemCerts(b).join('') === ca)) return undefined;
+      return replicas.every((r) => isSignedBy(r.current()?.cert ?? '', ca) && r.ready()) ? ca : undefined;
+    };
+    const caOf = async () => splitPemCerts(b64d((await readSecret(secretName)).data?.['ca.crt']))[0] ?? '';
+    const report: string[] = [];
+    const perPhase: number[] = [];
+    try {
+      await new Promise((r) => setTimeout(r, 500)); // a baseline of handshakes
+      const initialCa = await caOf();
+
+      const handshakesBefore = seen.handshakes;
+      let t0 = performance.now();
+      await admin.core.deleteNamespacedSecret({ name: secretName, namespace: ns.name });
+      const afterDelete = await waitFor('convergence after the Secret was deleted', () => convergedAway(initialCa), 30_000, 50);
+      perPhase.push(seen.handshakes - handshakesBefore);
+      report.push(`Secret deleted: converged in ${(performance.now() - t0).toFixed(0)} ms, ${perPhase[0]} handshakes`);
+
+      const handshakesMid = seen.handshakes;
+      t0 = performance.now();
+      const secret = await readSecret(secretName);
+      await admin.core.replaceNamespacedSecret({
+        name: secretName,
+        namespace: ns.name,
+        body: { ...secret, data: { ...secret.data, 'ca.key': Buffer.from('-----BEGIN PRIVATE KEY-----\ngarbage\n-----END PRIVATE KEY-----\n').toString('base64') } },
+      });
+      await waitFor('convergence after the CA key was corrupted', () => convergedAway(afterDelete), 30_000, 50);
+      perPhase.push(seen.handshakes - handshakesMid);
+      report.push(`CA key corrupted: converged in ${(performance.now() - t0).toFixed(0)} ms, ${perPhase[1]} handshakes`);
+    } finally {
+      running = false;
+      await Promise.all([reader, client]);
+      for (const server of servers) {
+        server.closeAllConnections();
+        server.close();
+      }
+    }
+    process.stderr.write(
+      `[certs e2e] CA continuity, 2 replicas (resync ${timing.resyncMs} ms, lead ${timing.caPublishLeadMs} ms, overlap ${timing.caOverlapMs} ms): ` +
+        `${report.join('; ')}; ${seen.handshakes} handshakes in all, ${seen.failures.length} failed; caBundle sizes seen ${[...seen.bundleSizes].sort().join(',')}\n`,
+    );
+    expect(seen.failures).toEqual([]);
+    expect(seen.bundleSizes.has(2)).toBe(true); // the old CA stayed next to the new one
+    for (const n of perPhase) expect(n).toBeGreaterThanOrEqual(10); // the client kept handshaking through each phase
   });
 });
 

@@ -1,6 +1,8 @@
 // HTTP only: routing, body limits, envelope errors, response encoding. Decisions come from AdmissionHandler.
 import express, { NextFunction, Request, Response } from 'express';
 import https from 'node:https';
+import { createWebhookHttpsServer } from '../../certs';
+import type { WebhookTlsOptions } from '../../certs';
 import { Logger } from '../log';
 import { AdmissionHandler, WebhookKind } from './handler';
 import { ReviewDecodeError, decodeReview, encodeReview } from './review';
@@ -86,8 +88,12 @@ export interface TlsPair {
   cert: string;
 }
 
-export function startHttpsServer(app: express.Express, tls: TlsPair, port: number, host: string): Promise<https.Server> {
-  const server = https.createServer({ key: tls.key, cert: tls.cert }, app);
+/**
+ * TLS 1.2+ with ECDHE AEAD suites, a handshake deadline and, with `options.clientCa`, client-certificate
+ * verification (see certs/tls-options.ts). `server.setSecureContext({ key, cert })` keeps all of it on reload.
+ */
+export function startHttpsServer(app: express.Express, tls: TlsPair, port: number, host: string, options: WebhookTlsOptions = {}): Promise<https.Server> {
+  const server = createWebhookHttpsServer(tls, options, app);
   // keep-alive from the API server is welcome, but never hold a request forever
   server.requestTimeout = 30_000;
   server.headersTimeout = 15_000;
