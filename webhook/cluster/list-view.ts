@@ -6,6 +6,7 @@ import { KubeObject } from '../model/trim';
 import { SPIDERPOOL_GROUP, SPIDERPOOL_VERSION } from '../model/types';
 import { IndexedView } from '../model/view';
 import { SnapshotError, addObject } from './snapshot';
+import { kubeconfigFiles, loadKubeConfigList } from './kubeconfig-list';
 
 /** The cluster could not be read (CLI exit 2, one line). */
 export class ClusterReadError extends SnapshotError {}
@@ -160,11 +161,16 @@ export async function listClusterView(kc: k8s.KubeConfig, opts: ListViewOptions 
   return viewFromListed(await listObjects(kc, opts));
 }
 
-/** Loads a kubeconfig file (CLI --kubeconfig); an unusable file is exit 2 with one line. */
+/**
+ * Loads a kubeconfig file (CLI --kubeconfig), or a KUBECONFIG-style list of files merged as kubectl merges them;
+ * an unusable file is exit 2 with one line.
+ */
 export function loadKubeConfigFile(path: string): k8s.KubeConfig {
-  const kc = new k8s.KubeConfig();
+  let kc = new k8s.KubeConfig();
   try {
-    kc.loadFromFile(path);
+    const files = kubeconfigFiles(path);
+    if (files.length > 1) kc = loadKubeConfigList(files);
+    else kc.loadFromFile(path);
   } catch (err) {
     throw new ClusterReadError(`cannot load kubeconfig ${path}: ${(err as Error).message}`);
   }
