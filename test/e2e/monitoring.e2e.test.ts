@@ -6,13 +6,13 @@
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import { ensurePromtool } from '../testbed/binaries';
 import { loopbackCerts, startGuard, type GuardProcess, type LoopbackCerts } from '../testbed/guard';
+import { freePorts } from '../testbed/util';
 import { kubeconfigPath, useTestNamespace } from './support';
 import { renderChart } from './support/chart';
 import {
@@ -49,17 +49,6 @@ async function promtool(args: string[], cwd: string): Promise<{ code: number; ou
     const e = err as { code?: number; stdout?: string; stderr?: string };
     return { code: typeof e.code === 'number' ? e.code : -1, output: `${e.stdout ?? ''}${e.stderr ?? ''}` };
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 function httpGet(url: string): Promise<{ status: number; body: string }> {
@@ -165,7 +154,7 @@ describe('chart alerts and dashboard', () => {
 
     test('every metric name used by an alert or a panel is declared on /metrics', async () => {
       certs = await loopbackCerts();
-      const metricsPort = await freePort();
+      const [metricsPort] = await freePorts(1);
       guard = await startGuard({
         kubeconfigPath: kubeconfigPath(),
         certs,
