@@ -5,19 +5,20 @@
  *   bin/kubernetes-<KUBERNETES_VERSION>/{kube-apiserver,kube-controller-manager,kubectl}
  *   bin/etcd-<ETCD_VERSION>/etcd
  *   bin/helm-<HELM_VERSION>/helm            (only built when ensureHelm() is called)
+ *   bin/promtool-<PROMTOOL_VERSION>/promtool (only built when ensurePromtool() is called)
  *
  * Each binary can be overridden by an env var (KUBE_APISERVER_BIN, KUBE_CONTROLLER_MANAGER_BIN, KUBECTL_BIN,
- * ETCD_BIN, HELM_BIN). The build recipes generate small Go modules under `~/.cache/spiderpool-guard/build/`:
+ * ETCD_BIN, HELM_BIN, PROMTOOL_BIN). The build recipes generate small Go modules under `~/.cache/spiderpool-guard/build/`:
  *  - kubernetes: a module requiring k8s.io/kubernetes at the pinned release, with `replace` directives mapping every
  *    staging module that kubernetes' go.mod requires as v0.0.0 (k8s.io/api, apimachinery, client-go, ...) to the
  *    matching published v0.x.y; the three commands are built by ONE `go build -o dir/ pkg...` call.
  *  - etcd: a module whose main package calls go.etcd.io/etcd/server/v3/etcdmain.Main (`go install @version` of
  *    etcd refuses modules with replace directives).
- *  - helm: `go install helm.sh/helm/v3/cmd/helm@<version>` with GOBIN in the cache.
+ *  - helm, promtool: `go install <pkg>@<version>` with GOBIN in the cache.
  * A lock file per recipe makes concurrent callers wait instead of building twice. Build timings are kept in
  * `build-info.json` next to the binaries.
  *
- * CLI: `tsx test/testbed/binaries.ts [--helm]` builds (or finds) them and prints the paths as JSON.
+ * CLI: `tsx test/testbed/binaries.ts [--helm] [--promtool]` builds (or finds) them and prints the paths as JSON.
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -30,6 +31,11 @@ export const KUBERNETES_STAGING_VERSION = `v0.${KUBERNETES_VERSION.slice(3)}`;
 /** The etcd version kubernetes v1.34 is built and tested against (its go.mod pins go.etcd.io/etcd/* v3.6.4). */
 export const ETCD_VERSION = 'v3.6.4';
 export const HELM_VERSION = 'v3.21.4';
+/**
+ * Prometheus 3.x publishes its Go module as v0.3XX.Y (v3.16.0 is v0.316.0): the v3 tags lack the /v3 module
+ * path, so the proxy serves them under this v0 form. promtool of v3.16.0.
+ */
+export const PROMTOOL_VERSION = 'v0.316.0';
 
 export interface KubernetesBinaries {
   kubeApiserver: string;
@@ -290,29 +296,72 @@ export async function ensureEtcd(): Promise<string> {
   return bin;
 }
 
-/** helm at HELM_VERSION (HELM_BIN wins). Built lazily: only chart tests need it. */
-export async function ensureHelm(): Promise<string> {
-  const override = fromEnv('HELM_BIN');
+interface GoInstallRecipe {
+  /** directory name under bin/ and in messages: `<name>-<version>` */
+  name: string;
+  version: string;
+  /** the main package, installed as `<pkg>@<version>` */
+  pkg: string;
+  /** env var naming a binary to use instead */
+  envVar: string;
+  /** go build tags (-tags) */
+  tags?: string[];
+  /** arguments that make the fresh binary print its version, logged once after the build */
+  versionArgs: string[];
+}
+
+/**
+ * One command `go install`ed from the Go module proxy at a pinned version into bin/<name>-<version>/, under a lock
+ * (concurrent callers wait), with its build time recorded. For modules without replace directives (go install
+ * refuses those).
+ */
+async function ensureGoInstalled(recipe: GoInstallRecipe): Promise<string> {
+  const override = fromEnv(recipe.envVar);
   if (override) return override;
-  const outDir = path.join(binDir(), `helm-${HELM_VERSION}`);
-  const bin = path.join(outDir, 'helm');
+  const command = path.basename(recipe.pkg);
+  const outDir = path.join(binDir(), `${recipe.name}-${recipe.version}`);
+  const bin = path.join(outDir, command);
   const complete = () => isExecutable(bin) && fs.existsSync(path.join(outDir, 'build-info.json'));
   if (complete()) return bin;
+  const what = `${recipe.name} ${recipe.version}`;
   fs.mkdirSync(buildDir(), { recursive: true });
-  const release = await acquireLock(path.join(buildDir(), `helm-${HELM_VERSION}.lock`), `building helm ${HELM_VERSION}`);
+  const release = await acquireLock(path.join(buildDir(), `${recipe.name}-${recipe.version}.lock`), `building ${what}`);
   try {
     if (!complete()) {
       const start = Date.now();
       fs.mkdirSync(outDir, { recursive: true });
-      await goWithProgress(`helm ${HELM_VERSION}`, ['install', '-v', ldflags, `helm.sh/helm/v3/cmd/helm@${HELM_VERSION}`], buildDir(), goEnv({ GOBIN: outDir }));
-      const check = await runOk(bin, ['version', '--short'], {});
-      log('build', `helm ${HELM_VERSION}: ${check.stdout.trim()}`);
-      writeBuildInfo(outDir, HELM_VERSION, Date.now() - start, await goVersion());
+      const tags = recipe.tags?.length ? [`-tags=${recipe.tags.join(',')}`] : [];
+      await goWithProgress(what, ['install', '-v', ldflags, ...tags, `${recipe.pkg}@${recipe.version}`], buildDir(), goEnv({ GOBIN: outDir }));
+      const check = await runOk(bin, recipe.versionArgs, {});
+      log('build', `${what}: ${(check.stdout + check.stderr).trim().split('\n')[0]}`);
+      writeBuildInfo(outDir, recipe.version, Date.now() - start, await goVersion());
     }
   } finally {
     release();
   }
   return bin;
+}
+
+/** helm at HELM_VERSION (HELM_BIN wins). Built lazily: only chart tests need it. */
+export function ensureHelm(): Promise<string> {
+  return ensureGoInstalled({ name: 'helm', version: HELM_VERSION, pkg: 'helm.sh/helm/v3/cmd/helm', envVar: 'HELM_BIN', versionArgs: ['version', '--short'] });
+}
+
+/**
+ * promtool at PROMTOOL_VERSION (PROMTOOL_BIN wins). Built lazily: only the chart's alert tests need it (cold: about
+ * 7.5 minutes on 2 shared cores). The `remove_all_sd` tag is Prometheus' own switch that leaves out the
+ * service-discovery plugins and their cloud SDKs, which `check rules` and `test rules` never use. A go-installed
+ * promtool prints an empty version (Prometheus stamps it with ldflags in its own release builds).
+ */
+export function ensurePromtool(): Promise<string> {
+  return ensureGoInstalled({
+    name: 'promtool',
+    version: PROMTOOL_VERSION,
+    pkg: 'github.com/prometheus/prometheus/cmd/promtool',
+    envVar: 'PROMTOOL_BIN',
+    tags: ['remove_all_sd'],
+    versionArgs: ['--version'],
+  });
 }
 
 /** All binaries a test bed needs (kubernetes + etcd; helm is separate). Builds sequentially (2 cores). */
@@ -333,13 +382,19 @@ export function buildInfo(): Record<string, BuildInfo | undefined> {
       return undefined;
     }
   };
-  return { kubernetes: read(`kubernetes-${KUBERNETES_VERSION}`), etcd: read(`etcd-${ETCD_VERSION}`), helm: read(`helm-${HELM_VERSION}`) };
+  return {
+    kubernetes: read(`kubernetes-${KUBERNETES_VERSION}`),
+    etcd: read(`etcd-${ETCD_VERSION}`),
+    helm: read(`helm-${HELM_VERSION}`),
+    promtool: read(`promtool-${PROMTOOL_VERSION}`),
+  };
 }
 
 if (require.main === module) {
   (async () => {
     const bins: Record<string, string> = { ...(await ensureBinaries()) };
     if (process.argv.includes('--helm')) bins.helm = await ensureHelm();
+    if (process.argv.includes('--promtool')) bins.promtool = await ensurePromtool();
     process.stdout.write(JSON.stringify(bins, null, 2) + '\n');
   })().catch((err: unknown) => {
     log('binaries', err instanceof Error ? (err.stack ?? err.message) : String(err));

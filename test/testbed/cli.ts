@@ -5,12 +5,12 @@
  *             the LAST line of stdout (progress goes to stderr). If it already runs, just print the path.
  *   down      stop it (every process of its group) and remove its state directory (data, logs, PKI).
  *   status    print the state (phase, pids alive, ports, kubeconfig) and `kubectl get nodes,crd`.
- *   binaries  only obtain the binaries (add --helm for helm too) and print their paths as JSON.
+ *   binaries  only obtain the binaries (add --helm, --promtool for those too) and print their paths as JSON.
  *
  * The default name is "default" (state in ~/.cache/spiderpool-guard/testbed/default/). Use it from a shell:
  *   export SPG_TESTBED_KUBECONFIG=$(npm run -s testbed -- up)   # then `npx jest --selectProjects e2e` reuses it
  */
-import { buildInfo, ensureBinaries, ensureHelm } from './binaries';
+import { buildInfo, ensureBinaries, ensureHelm, ensurePromtool } from './binaries';
 import { isRunning, launchTestbed, stopTestbed } from './lifecycle';
 import { defaultStateDir, groupMembers, readState } from './state';
 import { formatDuration, isAlive, log, run } from './util';
@@ -68,11 +68,12 @@ async function main(argv: string[]): Promise<number> {
     case 'binaries': {
       const bins: Record<string, string> = { ...(await ensureBinaries()) };
       if (args.includes('--helm')) bins.helm = await ensureHelm();
+      if (args.includes('--promtool')) bins.promtool = await ensurePromtool();
       process.stdout.write(JSON.stringify({ binaries: bins, builds: buildInfo() }, null, 2) + '\n');
       return 0;
     }
     default:
-      process.stderr.write('usage: npm run -s testbed -- up|down|status|binaries [--name NAME] [--state-dir DIR] [--nodes N] [--helm]\n');
+      process.stderr.write('usage: npm run -s testbed -- up|down|status|binaries [--name NAME] [--state-dir DIR] [--nodes N] [--helm] [--promtool]\n');
       return 2;
   }
 }

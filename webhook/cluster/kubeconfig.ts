@@ -1,12 +1,18 @@
-// Loading a kubeconfig file for the CLI's one-off cluster reads (check, reconcile).
+// Loading a kubeconfig for the CLI's one-off cluster reads (check, reconcile).
 import * as k8s from '@kubernetes/client-node';
 import { ClusterReadError } from './errors';
+import { kubeconfigFiles, loadKubeConfigList } from './kubeconfig-list';
 
-/** Loads a kubeconfig file (CLI --kubeconfig); an unusable file is exit 2 with one line. */
+/**
+ * Loads a kubeconfig file (CLI --kubeconfig), or a KUBECONFIG-style list of files merged as kubectl merges them;
+ * an unusable file is exit 2 with one line.
+ */
 export function loadKubeConfigFile(path: string): k8s.KubeConfig {
-  const kc = new k8s.KubeConfig();
+  let kc = new k8s.KubeConfig();
   try {
-    kc.loadFromFile(path);
+    const files = kubeconfigFiles(path);
+    if (files.length > 1) kc = loadKubeConfigList(files);
+    else kc.loadFromFile(path);
   } catch (err) {
     throw new ClusterReadError(`cannot load kubeconfig ${path}: ${(err as Error).message}`);
   }

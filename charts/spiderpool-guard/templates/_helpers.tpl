@@ -133,3 +133,23 @@ matchConditions:
 {{ toYaml $conds }}
 {{- end }}
 {{- end }}
+
+{{/*
+Label matchers that select this release's series in the alert expressions: by default the labels the chart's
+ServiceMonitor gives them (job = the Service name, namespace = the release namespace).
+*/}}
+{{- define "spiderpool-guard.alertSelector" -}}
+{{- default (printf "job=%s,namespace=%s" (include "spiderpool-guard.fullname" . | quote) (.Release.Namespace | quote)) .Values.metrics.prometheusRule.selector }}
+{{- end }}
+
+{{/*
+"This counter went up within the window", grouped by the given labels. increase() alone misses a labelled
+counter's first increment: its series appears already at 1, so no sample shows the rise from 0. The second half
+catches series that exist now but did not a window ago.
+arg: dict "metric" "spiderpool_guard_..." "matchers" `rule="x"` (optional) "by" "namespace, job" "window" "5m" "root" $
+*/}}
+{{- define "spiderpool-guard.counterRose" -}}
+{{- $sel := include "spiderpool-guard.alertSelector" .root }}
+{{- $series := printf "%s{%s}" .metric (ternary $sel (printf "%s,%s" $sel .matchers) (empty .matchers)) }}
+{{- printf "(sum by (%s) (increase(%s[%s])) > 0) or (sum by (%s) (%s unless %s offset %s) > 0)" .by $series .window .by $series $series .window }}
+{{- end }}
