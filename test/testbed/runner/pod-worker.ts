@@ -336,22 +336,24 @@ export class PodWorker {
 
   private startProbes(c: ContainerRun): void {
     const { startupProbe, livenessProbe, readinessProbe } = c.spec;
+    /**
+     * Probes a container every periodSeconds. The result flips to success after successThreshold consecutive
+     * successes and to failure after failureThreshold consecutive failures; in between it stays what it was (a
+     * readiness probe starts as failure). onResult is called on every flip and says whether to keep probing.
+     */
     const loop = (probe: k8s.V1Probe, onResult: (ok: boolean, message: string) => boolean) => {
       let successes = 0;
       let failures = 0;
+      let state: boolean | undefined;
       const tick = async () => {
         if (c.phase !== 'running' || c.killing || this.terminating) return;
         const r = await runProbe(probe, this.ip, c.spec, c.pid, c.exec!);
         if (c.phase !== 'running' || c.killing || this.terminating) return;
-        if (r.ok) {
-          successes++;
-          failures = 0;
-        } else {
-          failures++;
-          successes = 0;
-        }
-        const ok = r.ok ? successes >= (probe.successThreshold ?? 1) : !(failures >= (probe.failureThreshold ?? 3));
-        const more = onResult(ok, r.message);
+        successes = r.ok ? successes + 1 : 0;
+        failures = r.ok ? 0 : failures + 1;
+        const next = successes >= (probe.successThreshold ?? 1) ? true : failures >= (probe.failureThreshold ?? 3) ? false : state;
+        const more = next === undefined || next === state ? true : onResult(next, r.message);
+        state = next;
         if (more) c.timers.push(setTimeout(() => void tick(), (probe.periodSeconds ?? 10) * 1000));
       };
       c.timers.push(setTimeout(() => void tick(), (probe.initialDelaySeconds ?? 0) * 1000));
