@@ -50,11 +50,11 @@ function tsxLoader(): string {
 }
 
 /**
- * Removes state directories of test beds that are no longer running and whose watched process (jest) is gone,
- * i.e. leftovers of killed runs. Directories of test beds without a watched process (CLI `up`) are kept: `down`
- * reports on them.
+ * Removes state directories (and pod networks) of test beds that are no longer running and whose watched process
+ * (jest) is gone, i.e. leftovers of killed runs. Directories of test beds without a watched process (CLI `up`) are
+ * kept: `down` reports on them.
  */
-export function pruneStaleTestbeds(): void {
+export async function pruneStaleTestbeds(): Promise<void> {
   let names: string[];
   try {
     names = fs.readdirSync(testbedsRoot());
@@ -66,6 +66,7 @@ export function pruneStaleTestbeds(): void {
     const state = readState(dir);
     if (!state || state.watchPid === undefined || isRunning(state) || isAlive(state.watchPid)) continue;
     log('testbed', `removing leftovers of stopped test bed "${state.name}" (${dir})`);
+    await removeNetworkOf(dir); // its pod namespaces and bridge, if its supervisor was killed before cleaning up
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -83,7 +84,7 @@ export async function launchTestbed(opts: LaunchOptions = {}): Promise<TestbedSt
     throw new Error(`a test bed is already running in ${stateDir} (phase ${existing.phase}, supervisor pid ${existing.supervisorPid}); stop it first (npm run -s testbed -- down)`);
   }
   if (fs.existsSync(stateDir)) await stopTestbed(stateDir); // stale leftovers of a crashed run
-  pruneStaleTestbeds();
+  await pruneStaleTestbeds();
 
   const binaries = opts.binaries ?? (await ensureBinaries());
   const runPods = opts.runPods ?? process.env.SPG_TESTBED_RUN_PODS !== '0';
