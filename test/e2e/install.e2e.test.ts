@@ -122,7 +122,8 @@ describe('helm install on the test bed, as an operator would', () => {
   test('helm install with defaults: both replicas Ready, one Secret, one CA, caBundle injected into both configurations', async () => {
     const t0 = Date.now();
     const install = helm('install', RELEASE, CHART_DIR, '--namespace', ns.name, '--wait', '--timeout', '3m');
-    const ready = await readyPods(2, 'both replicas Ready', 180_000);
+    // a failing `helm install` ends the wait at once (its error is the test's)
+    const ready = await Promise.race([readyPods(2, 'both replicas Ready', 100_000), install.then(() => new Promise<never>(() => {}))]);
     figures['helm install → both replicas Ready'] = `${((Date.now() - t0) / 1000).toFixed(1)} s`;
     await install;
     expect(ready.every((p) => p.spec?.nodeName === 'runner')).toBe(true);
