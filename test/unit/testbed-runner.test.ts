@@ -13,6 +13,8 @@ import {
   EnvError,
   expandVars,
   parseQuantity,
+  probeStep,
+  type ProbeCounts,
   resourceFieldValue,
   restartDelay,
   serviceLinkEnv,
@@ -119,6 +121,22 @@ describe('user', () => {
     const p = pod({ name: 'c' }, { securityContext: { runAsUser: 2000, fsGroup: 3000, supplementalGroups: [4000] } });
     expect(containerUser(p, { name: 'c', securityContext: { runAsGroup: 5000 } }, guardImage)).toEqual({ uid: 2000, gid: 5000, groups: [3000, 4000] });
     expect(() => containerUser(pod({ name: 'c' }, { securityContext: { runAsNonRoot: true, runAsUser: 0 } }), { name: 'c' }, guardImage)).toThrow(/runAsNonRoot/);
+  });
+});
+
+describe('probes', () => {
+  const run = (results: boolean[], probe: { successThreshold?: number; failureThreshold?: number }) => {
+    let c: ProbeCounts = { successes: 0, failures: 0, result: undefined };
+    return results.map((ok) => (c = probeStep(c, ok, probe)).result);
+  };
+
+  test('a readiness probe is not ready before its first success, and a single failure does not make it ready', () => {
+    expect(run([false, false, true], {})).toEqual([undefined, undefined, true]);
+  });
+
+  test('the result flips only after the thresholds of consecutive results, and holds in between', () => {
+    expect(run([true, false, false, true, false, false, false], { failureThreshold: 3 })).toEqual([true, true, true, true, true, true, false]);
+    expect(run([false, false, false, true, true, false], { successThreshold: 2, failureThreshold: 3 })).toEqual([undefined, undefined, false, false, true, true]);
   });
 });
 

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { execInContainer, runProbe, startProcess, type Mount, type ProcessSpec } from './container';
 import { knownImage, type KnownImage } from './images';
 import { createSandbox, removeSandbox, type TestbedNetwork } from './network';
-import { containerArgv, containerEnv, containerUser, restartDelay, serviceLinkEnv, type Allocatable, type ObjectLookup } from './spec';
+import { containerArgv, containerEnv, containerUser, probeStep, restartDelay, serviceLinkEnv, type Allocatable, type ObjectLookup, type ProbeCounts } from './spec';
 import { PodVolumes, type VolumeSources } from './volumes';
 
 /** Where a pod's volumes come from (the runner reads Secrets/ConfigMaps and requests tokens). */
@@ -342,18 +342,15 @@ export class PodWorker {
      * readiness probe starts as failure). onResult is called on every flip and says whether to keep probing.
      */
     const loop = (probe: k8s.V1Probe, onResult: (ok: boolean, message: string) => boolean) => {
-      let successes = 0;
-      let failures = 0;
-      let state: boolean | undefined;
+      let counts: ProbeCounts = { successes: 0, failures: 0, result: undefined };
       const tick = async () => {
         if (c.phase !== 'running' || c.killing || this.terminating) return;
         const r = await runProbe(probe, this.ip, c.spec, c.pid, c.exec!);
         if (c.phase !== 'running' || c.killing || this.terminating) return;
-        successes = r.ok ? successes + 1 : 0;
-        failures = r.ok ? 0 : failures + 1;
-        const next = successes >= (probe.successThreshold ?? 1) ? true : failures >= (probe.failureThreshold ?? 3) ? false : state;
-        const more = next === undefined || next === state ? true : onResult(next, r.message);
-        state = next;
+        const next = probeStep(counts, r.ok, probe);
+        const flipped = next.result !== undefined && next.result !== counts.result;
+        counts = next;
+        const more = flipped ? onResult(next.result!, r.message) : true;
         if (more) c.timers.push(setTimeout(() => void tick(), (probe.periodSeconds ?? 10) * 1000));
       };
       c.timers.push(setTimeout(() => void tick(), (probe.initialDelaySeconds ?? 0) * 1000));

@@ -159,6 +159,24 @@ export function containerUser(pod: k8s.V1Pod, container: k8s.V1Container, image:
   return { uid, gid, groups };
 }
 
+export interface ProbeCounts {
+  successes: number;
+  failures: number;
+  /** the probe's result so far: undefined until a threshold was first reached */
+  result: boolean | undefined;
+}
+
+/**
+ * One probe attempt's effect, as the kubelet counts: the result becomes success after successThreshold consecutive
+ * successes and failure after failureThreshold consecutive failures, and stays what it was in between.
+ */
+export function probeStep(prev: ProbeCounts, ok: boolean, probe: { successThreshold?: number; failureThreshold?: number }): ProbeCounts {
+  const successes = ok ? prev.successes + 1 : 0;
+  const failures = ok ? 0 : prev.failures + 1;
+  const result = successes >= (probe.successThreshold ?? 1) ? true : failures >= (probe.failureThreshold ?? 3) ? false : prev.result;
+  return { successes, failures, result };
+}
+
 /** When to refresh a projected token: at 80% of its life, and at least every 24 h (the kubelet's rule). */
 export function tokenRefreshAt(issuedAtMs: number, expiresAtMs: number): number {
   return Math.min(issuedAtMs + 0.8 * (expiresAtMs - issuedAtMs), issuedAtMs + 24 * 3600 * 1000);
