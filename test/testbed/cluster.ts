@@ -21,7 +21,9 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import * as path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { createPki, type Pki } from './pki';
+import { canRunPods, createNetwork, removeNetwork, RUNNER_NODE, type TestbedNetwork } from './runner/network';
 import { writeState, type SupervisorConfig, type TestbedState } from './state';
 import { formatDuration, freePorts, log, runOk, sleep, writeFileAtomic } from './util';
 
@@ -46,6 +48,9 @@ export const CONTROLLERS = [
   'ttl-after-finished-controller',
   'disruption-controller',
   'clusterrole-aggregation-controller',
+  // EndpointSlices for Services: the API server resolves webhook Services to pod IPs from them
+  // (--enable-aggregator-routing), and the runner's ClusterIP proxy forwards to them.
+  'endpointslice-controller',
 ];
 
 export interface Credentials {
@@ -118,6 +123,12 @@ rules:
   - level: Metadata
     resources:
       - group: spiderpool.spidernet.io
+  # Every other request of a service account outside kube-system (a guard installed by its chart runs as one):
+  # user and response code, so RBAC can be proven by use (0 responses with code 403).
+  - level: None
+    userGroups: ["system:serviceaccounts:kube-system"]
+  - level: Metadata
+    userGroups: ["system:serviceaccounts"]
   - level: None
 `;
 
@@ -156,6 +167,9 @@ export class Cluster {
       watchPid: config.watchPid,
     };
   }
+
+  /** The pod network, when this test bed runs pods (root with iproute2, unless SupervisorConfig.runPods is false). */
+  private net: TestbedNetwork | undefined;
 
   private save(): void {
     writeState(this.state);
@@ -213,7 +227,13 @@ export class Cluster {
     fs.mkdirSync(st.logsDir, { recursive: true });
     this.save();
 
-    const pki = await createPki(st.pkiDir);
+    if (this.config.runPods !== false && canRunPods()) {
+      this.net = await createNetwork(st.stateDir);
+      st.network = this.net;
+      log('network', `bridge ${this.net.bridge} ${this.net.gatewayIp}; pods ${this.net.podCidr}, services ${this.net.serviceCidr}`);
+    }
+    const serviceCidr = this.net?.serviceCidr ?? '10.96.0.0/16';
+    const pki = await createPki(st.pkiDir, this.net ? [this.net.gatewayIp, firstServiceIp(serviceCidr)] : [firstServiceIp(serviceCidr)]);
     const [etcdClient, etcdPeer, apiserver, controllerManager] = await freePorts(4);
     st.ports = { etcdClient, etcdPeer, apiserver, controllerManager };
     st.apiserverUrl = `https://127.0.0.1:${apiserver}`;
@@ -250,8 +270,12 @@ export class Cluster {
     fs.writeFileSync(auditPolicy, AUDIT_POLICY);
     const apiserverProc = this.spawnChild('kube-apiserver', st.binaries.kubeApiserver, [
       `--etcd-servers=http://127.0.0.1:${etcdClient}`,
-      '--bind-address=127.0.0.1',
+      // With pods, also on the bridge address: inside a pod's namespace 127.0.0.1 is the pod's own loopback.
+      `--bind-address=${this.net ? '0.0.0.0' : '127.0.0.1'}`,
       '--advertise-address=127.0.0.1',
+      // Webhook (and aggregated API) Services resolve to an EndpointSlice address instead of the ClusterIP,
+      // which nothing on this machine routes; calls then reach the pods the way kube-proxy would have sent them.
+      '--enable-aggregator-routing=true',
       `--secure-port=${apiserver}`,
       `--tls-cert-file=${pki.servingCert}`,
       `--tls-private-key-file=${pki.servingKey}`,
@@ -259,7 +283,7 @@ export class Cluster {
       '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
       `--service-account-key-file=${pki.saPublicKey}`,
       `--service-account-signing-key-file=${pki.saPrivateKey}`,
-      '--service-cluster-ip-range=10.96.0.0/16',
+      `--service-cluster-ip-range=${serviceCidr}`,
       '--authorization-mode=Node,RBAC',
       // Added to the defaults (which already include ServiceAccount, NamespaceLifecycle, PodSecurity, ...).
       '--enable-admission-plugins=NodeRestriction,MutatingAdmissionWebhook,ValidatingAdmissionWebhook',
@@ -309,12 +333,31 @@ export class Cluster {
       (await kubeRequest(st.apiserverUrl, creds, 'GET', '/api/v1/namespaces/default/serviceaccounts/default')).status === 200,
     );
 
+    if (this.net) await this.startRunner(creds);
+
     st.phase = 'ready';
     st.readyAt = new Date().toISOString();
     st.startupSeconds = Math.round((Date.now() - start) / 100) / 10;
     this.save();
     log('cluster', `ready in ${formatDuration(Date.now() - start)}: ${st.apiserverUrl}, kubeconfig ${st.kubeconfigPath}`);
     return st;
+  }
+
+  /** The process runner (runner/main.ts): the test bed's kubelet stand-in. Ready once its Node is Ready. */
+  private async startRunner(creds: Credentials): Promise<void> {
+    const st = this.state;
+    const net = this.net!;
+    const config = { kubeconfigPath: st.kubeconfigPath, stateDir: st.stateDir, net, apiserverPort: st.ports.apiserver };
+    const tsx = pathToFileURL(require.resolve('tsx')).href;
+    const runner = this.spawnChild('runner', process.execPath, ['--import', tsx, path.join(__dirname, 'runner', 'main.ts'), JSON.stringify(config)]);
+    st.pids.runner = runner.pid;
+    this.save();
+    await this.waitFor(`Node ${RUNNER_NODE} Ready (process runner)`, 60000, async () => {
+      const res = await kubeRequest(st.apiserverUrl, creds, 'GET', `/api/v1/nodes/${RUNNER_NODE}`);
+      if (res.status !== 200) return false;
+      const node = JSON.parse(res.body) as { status?: { conditions?: { type: string; status: string }[] } };
+      return (node.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
+    });
   }
 
   private async bootstrapObjects(creds: Credentials, _pki: Pki): Promise<void> {
@@ -392,13 +435,15 @@ export class Cluster {
   /** Stops the children in order; resolves when all have exited. Idempotent. */
   async stop(): Promise<void> {
     this.stopping = true;
-    const order = ['kube-controller-manager', 'kube-apiserver', 'etcd'];
+    // the runner first: it stops the pods while the API server still answers
+    const order = ['runner', 'kube-controller-manager', 'kube-apiserver', 'etcd'];
     for (const name of order) {
       const child = this.children.get(name);
       if (!child) continue;
       await stopChild(name, child, name === 'etcd' ? 10000 : 15000);
     }
     for (const [name, child] of this.children) if (!order.includes(name)) await stopChild(name, child, 5000);
+    if (this.net) await removeNetwork(this.net.hash);
   }
 }
 
@@ -413,6 +458,12 @@ async function stopChild(name: string, child: ChildProcess, graceMs: number): Pr
     await exited;
   }
   log(name, 'stopped');
+}
+
+/** The first address of a service CIDR: the `kubernetes` Service's ClusterIP, a SAN of the serving certificate. */
+function firstServiceIp(cidr: string): string {
+  const [a, b, c, d] = cidr.split('/')[0].split('.').map(Number);
+  return `${a}.${b}.${c}.${d + 1}`;
 }
 
 function tail(file: string, lines: number): string {

@@ -12,6 +12,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ensureBinaries, type TestbedBinaries } from './binaries';
+import { removeNetworkOf } from './runner/network';
 import { defaultStateDir, groupMembers, readState, type SupervisorConfig, type TestbedState } from './state';
 import { formatDuration, isAlive, log, sleep, testbedsRoot } from './util';
 
@@ -32,6 +33,11 @@ export interface LaunchOptions {
   timeoutMs?: number;
   /** Copy the supervisor's progress lines to our stderr while waiting (default true). */
   showProgress?: boolean;
+  /**
+   * Run pods of known images as processes (the runner: test/testbed/runner). Default: yes when running as root
+   * with iproute2, unless SPG_TESTBED_RUN_PODS=0.
+   */
+  runPods?: boolean;
 }
 
 /** True when the test bed recorded in this state has at least one live process. */
@@ -44,11 +50,11 @@ function tsxLoader(): string {
 }
 
 /**
- * Removes state directories of test beds that are no longer running and whose watched process (jest) is gone,
- * i.e. leftovers of killed runs. Directories of test beds without a watched process (CLI `up`) are kept: `down`
- * reports on them.
+ * Removes state directories (and pod networks) of test beds that are no longer running and whose watched process
+ * (jest) is gone, i.e. leftovers of killed runs. Directories of test beds without a watched process (CLI `up`) are
+ * kept: `down` reports on them.
  */
-export function pruneStaleTestbeds(): void {
+export async function pruneStaleTestbeds(): Promise<void> {
   let names: string[];
   try {
     names = fs.readdirSync(testbedsRoot());
@@ -60,6 +66,7 @@ export function pruneStaleTestbeds(): void {
     const state = readState(dir);
     if (!state || state.watchPid === undefined || isRunning(state) || isAlive(state.watchPid)) continue;
     log('testbed', `removing leftovers of stopped test bed "${state.name}" (${dir})`);
+    await removeNetworkOf(dir); // its pod namespaces and bridge, if its supervisor was killed before cleaning up
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -77,10 +84,11 @@ export async function launchTestbed(opts: LaunchOptions = {}): Promise<TestbedSt
     throw new Error(`a test bed is already running in ${stateDir} (phase ${existing.phase}, supervisor pid ${existing.supervisorPid}); stop it first (npm run -s testbed -- down)`);
   }
   if (fs.existsSync(stateDir)) await stopTestbed(stateDir); // stale leftovers of a crashed run
-  pruneStaleTestbeds();
+  await pruneStaleTestbeds();
 
   const binaries = opts.binaries ?? (await ensureBinaries());
-  const config: SupervisorConfig = { name, stateDir, binaries, nodes: opts.nodes ?? 3, watchPid: opts.watchPid };
+  const runPods = opts.runPods ?? process.env.SPG_TESTBED_RUN_PODS !== '0';
+  const config: SupervisorConfig = { name, stateDir, binaries, nodes: opts.nodes ?? 3, watchPid: opts.watchPid, runPods };
   fs.mkdirSync(path.join(stateDir, 'logs'), { recursive: true });
   const supervisorLog = path.join(stateDir, 'logs', 'supervisor.log');
   const fd = fs.openSync(supervisorLog, 'a');
@@ -198,6 +206,8 @@ export async function stopTestbed(stateDir: string, opts: { keepDir?: boolean } 
     await killGroup(state.supervisorPid, state);
     log('testbed', `stopped in ${formatDuration(Date.now() - start)}`);
   }
+  // Pod sandboxes and the bridge of a supervisor that could not clean up (SIGKILLed, crashed).
+  await removeNetworkOf(stateDir);
   if (!opts.keepDir) fs.rmSync(stateDir, { recursive: true, force: true });
   return wasRunning;
 }

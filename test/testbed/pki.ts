@@ -78,8 +78,8 @@ async function signCert(opts: {
 
 const clientExt = ['basicConstraints = critical,CA:FALSE', 'keyUsage = critical,digitalSignature,keyEncipherment', 'extendedKeyUsage = clientAuth'];
 
-/** Creates the whole PKI in `dir` (fresh). */
-export async function createPki(dir: string): Promise<Pki> {
+/** Creates the whole PKI in `dir` (fresh); `extraIps` are further IP SANs of the API server's certificate. */
+export async function createPki(dir: string, extraIps: string[] = []): Promise<Pki> {
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   const pki = pkiPaths(dir);
   writeKey(pki.caKey, 'ec');
@@ -99,7 +99,7 @@ export async function createPki(dir: string): Promise<Pki> {
     'DNS:kubernetes.default.svc',
     'DNS:kubernetes.default.svc.cluster.local',
     'IP:127.0.0.1',
-    'IP:10.96.0.1',
+    ...[...new Set(extraIps)].map((ip) => `IP:${ip}`),
   ];
   await signCert({
     dir,

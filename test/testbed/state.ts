@@ -13,6 +13,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { TestbedBinaries } from './binaries';
+import type { TestbedNetwork } from './runner/network';
 import { testbedsRoot, writeFileAtomic } from './util';
 
 export type TestbedPhase = 'starting' | 'ready' | 'failed' | 'stopping' | 'stopped';
@@ -26,6 +27,8 @@ export interface SupervisorConfig {
   nodes: number;
   /** When set, the supervisor shuts the test bed down as soon as this process is gone. */
   watchPid?: number;
+  /** Run pods of known images as processes (runner/); default: when running as root with iproute2. */
+  runPods?: boolean;
 }
 
 export interface TestbedState {
@@ -35,7 +38,7 @@ export interface TestbedState {
   /** The supervisor process; it leads the process group that holds every child (pgid = supervisorPid). */
   supervisorPid: number;
   pgid: number;
-  pids: { etcd?: number; kubeApiserver?: number; kubeControllerManager?: number };
+  pids: { etcd?: number; kubeApiserver?: number; kubeControllerManager?: number; runner?: number };
   ports: { etcdClient: number; etcdPeer: number; apiserver: number; controllerManager: number };
   apiserverUrl: string;
   kubeconfigPath: string;
@@ -45,6 +48,8 @@ export interface TestbedState {
   logsDir: string;
   binaries: TestbedBinaries;
   nodes: string[];
+  /** The pod network of the process runner (absent when the test bed runs no pods). */
+  network?: TestbedNetwork;
   startedAt: string;
   readyAt?: string;
   /** Seconds from supervisor start to ready (processes + bootstrap objects + CRDs established). */

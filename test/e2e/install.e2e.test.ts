@@ -1,0 +1,295 @@
+/**
+ * The chart installed as an operator would: `helm install` with the defaults, on the test bed whose process runner
+ * (test/testbed/runner) runs the chart's image as `node dist/webhook/cli/main.js` of this checkout and the `helm
+ * test` image as the local curl. Admission calls travel API server → the chart's Service (EndpointSlice address,
+ * --enable-aggregator-routing) → a guard pod, which talks to the API server with its ServiceAccount token only.
+ *
+ * The tests run in order and share one release. Figures (time to Ready, failed admissions during the rolling
+ * upgrade, failover time, 403 count) are printed at the end.
+ */
+import * as k8s from '@kubernetes/client-node';
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as tls from 'node:tls';
+import { promisify } from 'node:util';
+import { AdmissionLoad, failedOpenInAudit, type LoadCounts } from '../testbed/admission-load';
+import { ensureHelm } from '../testbed/binaries';
+import { CLI_ENTRY } from '../testbed/guard';
+import { containerLog, containerPid } from '../testbed/runner/inspect';
+import { readState } from '../testbed/state';
+import { runStsScaleDownUp } from '../testbed/sts-scenario';
+import {
+  adminClients,
+  apiErrorCode,
+  clientsFor,
+  createPool,
+  deletePool,
+  kubeconfigPath,
+  SPIDERPOOL_AGENT_USER,
+  spiderpoolAgentKubeConfig,
+  spiderpoolControllerKubeConfig,
+  testbed,
+  useTestNamespace,
+  waitFor,
+  writePoolStatus,
+} from './support';
+import { CHART_DIR } from './support/chart';
+
+const execFileP = promisify(execFile);
+const ns = useTestNamespace('install');
+const app = useTestNamespace('install-app');
+const admin = adminClients();
+const agent = clientsFor(spiderpoolAgentKubeConfig());
+const gc = clientsFor(spiderpoolControllerKubeConfig());
+const RELEASE = 'spiderpool-guard'; // fullname = release name (it contains the chart name)
+const SELECTOR = `app.kubernetes.io/instance=${RELEASE}`;
+const figures: Record<string, string> = {};
+let stateDir = '';
+let uninstallStartedAt: number | undefined;
+
+async function helm(...args: string[]): Promise<string> {
+  const bin = await ensureHelm();
+  try {
+    const { stdout } = await execFileP(bin, [...args, '--kubeconfig', kubeconfigPath()], { maxBuffer: 16 * 1024 * 1024 });
+    return stdout;
+  } catch (err) {
+    const e = err as { stdout?: string; stderr?: string; message: string };
+    throw new Error(`helm ${args.join(' ')} failed: ${e.stderr ?? ''}${e.stdout ?? ''}${e.message}`, { cause: err });
+  }
+}
+
+async function guardPods(): Promise<k8s.V1Pod[]> {
+  const list = await admin.core.listNamespacedPod({ namespace: ns.name, labelSelector: SELECTOR });
+  return list.items.filter((p) => p.metadata?.labels?.['app.kubernetes.io/component'] !== 'helm-test');
+}
+
+function isReady(p: k8s.V1Pod): boolean {
+  return !p.metadata?.deletionTimestamp && (p.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
+}
+
+async function readyPods(n: number, what: string, timeoutMs = 90_000): Promise<k8s.V1Pod[]> {
+  return waitFor(what, async () => {
+    const pods = await guardPods();
+    const ready = pods.filter(isReady);
+    return ready.length === n && pods.length === n ? ready : undefined;
+  }, timeoutMs, 200);
+}
+
+function metrics(ip: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    http.get({ host: ip, port: 9090, path: '/metrics', timeout: 3000 }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => resolve(body));
+    }).on('error', reject);
+  });
+}
+
+function metricValue(text: string, name: string): number {
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
+  return line ? Number(line.split(' ').pop()) : NaN;
+}
+
+/** The certificate a pod serves, verified against `ca` for the Service's DNS name (what the API server checks). */
+function servedCert(ip: string, ca: string): Promise<tls.PeerCertificate> {
+  return new Promise((resolve, reject) => {
+    const sock = tls.connect({ host: ip, port: 9443, ca, servername: `${RELEASE}.${ns.name}.svc` }, () => {
+      const cert = sock.getPeerCertificate();
+      sock.end();
+      resolve(cert);
+    });
+    sock.on('error', reject);
+  });
+}
+
+async function lease(): Promise<k8s.V1Lease> {
+  return admin.kc.makeApiClient(k8s.CoordinationV1Api).readNamespacedLease({ name: `${RELEASE}-reconciler`, namespace: ns.name });
+}
+
+beforeAll(() => {
+  if (!fs.existsSync(CLI_ENTRY)) throw new Error(`${CLI_ENTRY} missing: npm run build first (the runner runs the chart's image as this build)`);
+  stateDir = testbed().stateDir ?? '';
+  if (!stateDir || !readState(stateDir)?.network) throw new Error('this test bed runs no pods: the process runner needs root and iproute2');
+});
+
+afterAll(async () => {
+  await helm('uninstall', RELEASE, '--namespace', ns.name, '--wait').catch(() => undefined);
+  process.stderr.write(`\ninstall e2e figures:\n${Object.entries(figures).map(([k, v]) => `  ${k}: ${v}`).join('\n')}\n`);
+});
+
+describe('helm install on the test bed, as an operator would', () => {
+  test('helm install with defaults: both replicas Ready, one Secret, one CA, caBundle injected into both configurations', async () => {
+    const t0 = Date.now();
+    const install = helm('install', RELEASE, CHART_DIR, '--namespace', ns.name, '--wait', '--timeout', '3m');
+    // a failing `helm install` ends the wait at once (its error is the test's)
+    const ready = await Promise.race([readyPods(2, 'both replicas Ready', 100_000), install.then(() => new Promise<never>(() => {}))]);
+    figures['helm install → both replicas Ready'] = `${((Date.now() - t0) / 1000).toFixed(1)} s`;
+    await install;
+    expect(ready.every((p) => p.spec?.nodeName === 'runner')).toBe(true);
+    expect(new Set(ready.map((p) => p.status?.podIP)).size).toBe(2);
+
+    const secrets = (await admin.core.listNamespacedSecret({ namespace: ns.name })).items.filter((s) => s.type !== 'helm.sh/release.v1');
+    expect(secrets.map((s) => s.metadata?.name)).toEqual([`${RELEASE}-tls`]);
+    const ca = Buffer.from(secrets[0].data?.['ca.crt'] ?? '', 'base64').toString();
+    expect(ca).toContain('BEGIN CERTIFICATE');
+    // both replicas serve the same certificate, and it verifies against that one CA for the Service's name
+    const served = await Promise.all(ready.map((p) => servedCert(p.status!.podIP!, ca)));
+    expect(new Set(served.map((c) => c.fingerprint256)).size).toBe(1);
+    const vwc = await admin.admission.readValidatingWebhookConfiguration({ name: RELEASE });
+    const mwc = await admin.admission.readMutatingWebhookConfiguration({ name: RELEASE });
+    const bundles = [...(vwc.webhooks ?? []), ...(mwc.webhooks ?? [])].map((w) => Buffer.from(w.clientConfig.caBundle ?? '', 'base64').toString());
+    expect(bundles).toHaveLength(3);
+    for (const b of bundles) expect(b.trim()).toBe(ca.trim());
+  });
+
+  test("the seed's wrongful release, made as spiderpool-controller, is denied through the Service", async () => {
+    const result = await runStsScaleDownUp({ admin, agent, gc }, app.name, '10.31');
+    expect(result.gcRelease).toMatchObject({ ok: false, code: 403 });
+    expect(result.gcRelease.message).toContain('LIVE_IP_RELEASE');
+    expect(result.gcEndpointDelete.message).toContain('LIVE_ENDPOINT_DELETE');
+    expect(result.finalRecord).toEqual({ pod: `${app.name}/web-2`, podUid: result.newUid });
+    // one of the chart's pods made the decision (its audit line is in its container log)
+    const logs = (await guardPods()).map((p) => containerLog(stateDir, p, 'guard', p.status?.containerStatuses?.[0]?.restartCount ?? 0)).join('\n');
+    expect(logs).toMatch(new RegExp(`"event":"admission.denied".*"rule":"LIVE_IP_RELEASE"|"rule":"LIVE_IP_RELEASE".*"event":"admission.denied"`));
+    await deletePool(admin.custom, result.pool);
+  });
+
+  test('helm test passes', async () => {
+    const out = await helm('test', RELEASE, '--namespace', ns.name, '--timeout', '2m');
+    expect(out).toMatch(/Phase:\s+Succeeded/);
+  });
+
+  test('helm upgrade --set guard.mode=warn rolls the Deployment with 0 failed admissions under load', async () => {
+    const pool = (await createPool(admin.custom, { subnet: '10.32.0.0/16', ips: ['10.32.0.10-10.32.0.20'] })).metadata.name!;
+    await writePoolStatus(agent.custom, pool, {}, { totalIPCount: 11 });
+    const before = (await guardPods()).map((p) => p.metadata!.name!);
+    const load = new AdmissionLoad(kubeconfigPath(), pool, SPIDERPOOL_AGENT_USER);
+    const since = Date.now();
+    load.start();
+    let counts: LoadCounts;
+    try {
+      await new Promise((r) => setTimeout(r, 2000)); // load before the rollout starts
+      await helm('upgrade', RELEASE, CHART_DIR, '--namespace', ns.name, '--reuse-values', '--set', 'guard.mode=warn', '--wait', '--timeout', '3m');
+      const after = await readyPods(2, 'the rolled replicas Ready');
+      expect(after.some((p) => before.includes(p.metadata!.name!))).toBe(false);
+      for (const p of after) expect(p.spec?.containers[0]?.args).toContain('--mode=warn');
+      await new Promise((r) => setTimeout(r, 2000)); // and after it
+    } finally {
+      counts = await load.stop();
+    }
+    await new Promise((r) => setTimeout(r, 1500)); // audit events are written asynchronously
+    const failedOpen = failedOpenInAudit(testbed().auditLogPath!, pool, since);
+    figures['rolling upgrade under load'] =
+      `${counts.sent} reviews, ${counts.failures} failures ${JSON.stringify(counts.failureKinds)}, ${counts.failOpen} guard fail-open answers, ` +
+      `${failedOpen} webhook calls failed open by the API server, max latency ${counts.maxLatencyMs} ms`;
+    expect(counts.sent).toBeGreaterThan(20);
+    expect(counts.failures).toBe(0);
+    expect(counts.failOpen).toBe(0);
+    expect(failedOpen).toBe(0);
+    await deletePool(admin.custom, pool);
+  });
+
+  test('the PodDisruptionBudget holds when an eviction is attempted', async () => {
+    const pods = await readyPods(2, 'two Ready replicas');
+    const policy = admin.kc.makeApiClient(k8s.PolicyV1Api);
+    await waitFor('PDB allows one disruption', async () => (await policy.readNamespacedPodDisruptionBudget({ name: RELEASE, namespace: ns.name })).status?.disruptionsAllowed === 1, 30_000);
+    const evict = (p: k8s.V1Pod) =>
+      admin.core.createNamespacedPodEviction({
+        name: p.metadata!.name!,
+        namespace: ns.name,
+        body: { apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name: p.metadata!.name!, namespace: ns.name } },
+      });
+    await evict(pods[0]); // minAvailable 1 of 2: one may go
+    let code: number | undefined;
+    try {
+      await evict(pods[1]);
+    } catch (err) {
+      code = apiErrorCode(err);
+    }
+    expect(code).toBe(429); // the second would leave none
+    expect(isReady(await admin.core.readNamespacedPod({ name: pods[1].metadata!.name!, namespace: ns.name }))).toBe(true);
+    await readyPods(2, 'the evicted replica replaced');
+  });
+
+  test("kill -9 of the leader's process, then loss of the leader's pod: a live replica takes the Lease and reconciles", async () => {
+    await readyPods(2, 'two Ready replicas');
+    const leader = async () => {
+      const holder = await waitFor('a reconciler leader', async () => (await lease()).spec?.holderIdentity || undefined, 60_000, 100);
+      const pod = (await guardPods()).find((p) => p.metadata!.name === holder);
+      if (!pod) throw new Error(`Lease holder ${holder} is no guard pod`);
+      return pod;
+    };
+    /** Waits until `pred` holds for the Lease holder and that replica's /metrics shows it leading and reconciling. */
+    const reconcilingLeader = async (what: string, pred: (holder: string, renewMs: number) => boolean) => {
+      const holder = await waitFor(what, async () => {
+        const l = (await lease()).spec;
+        const renew = l?.renewTime ? new Date(l.renewTime as unknown as string).getTime() : 0;
+        return l?.holderIdentity && pred(l.holderIdentity, renew) ? l.holderIdentity : undefined;
+      }, 60_000, 100);
+      const ms = Date.now();
+      const pod = await waitFor(`${holder} Ready`, async () => (await guardPods()).find((p) => p.metadata!.name === holder && isReady(p)), 30_000);
+      await waitFor(`${holder} reconciles`, async () => {
+        const text = await metrics(pod.status!.podIP!);
+        return metricValue(text, 'spiderpool_guard_reconcile_leader') === 1 && metricValue(text, 'spiderpool_guard_reconcile_passes_total') > 0;
+      }, 60_000, 250);
+      return { holder, ms };
+    };
+
+    // 1. kill -9 of the leader's process: the kubelet restarts the container at once; the Lease names the pod
+    //    (POD_NAME), so the restarted process resumes leading as soon as it runs.
+    const first = await leader();
+    const pid = containerPid(first, 'guard')!;
+    // the guard runs with the chart's ServiceAccount token only: no kubeconfig in its environment, HOME=/
+    const environ = fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+    expect(environ.some((e) => e.startsWith('KUBECONFIG='))).toBe(false);
+    expect(environ).toContain('HOME=/');
+    const t1 = Date.now();
+    process.kill(pid, 'SIGKILL');
+    const resumed = await reconcilingLeader('the Lease renewed after the kill', (_h, renew) => renew > t1 + 1000);
+    const restarted = await admin.core.readNamespacedPod({ name: resumed.holder, namespace: ns.name });
+    figures['kill -9 of the leader process → leading again'] =
+      `${((resumed.ms - t1) / 1000).toFixed(1)} s by ${resumed.holder === first.metadata!.name ? `the restarted container of the same pod (restartCount ${restarted.status?.containerStatuses?.[0]?.restartCount})` : 'the other replica'}`;
+    expect(containerPid(restarted, 'guard')).not.toBe(pid);
+
+    // 2. the leader's pod is lost with its process (force-deleted: SIGKILL, no Lease release): the other replica
+    //    takes the Lease once it expires.
+    const second = await leader();
+    await readyPods(2, 'two Ready replicas');
+    const t2 = Date.now();
+    await admin.core.deleteNamespacedPod({ name: second.metadata!.name!, namespace: ns.name, body: { gracePeriodSeconds: 0 } });
+    const other = await reconcilingLeader('another replica holds the Lease', (h) => h !== second.metadata!.name);
+    figures['leader pod lost → the other replica leads'] = `${((other.ms - t2) / 1000).toFixed(1)} s (${second.metadata!.name} → ${other.holder})`;
+    expect(other.ms - t2).toBeLessThan(30_000);
+    await readyPods(2, 'the lost replica replaced');
+  });
+
+  test('helm uninstall leaves no webhook configuration behind', async () => {
+    uninstallStartedAt = Date.now();
+    await helm('uninstall', RELEASE, '--namespace', ns.name, '--wait', '--timeout', '2m');
+    const code = async (fn: () => Promise<unknown>) => fn().then(() => 200, (err: unknown) => apiErrorCode(err));
+    expect(await code(() => admin.admission.readValidatingWebhookConfiguration({ name: RELEASE }))).toBe(404);
+    expect(await code(() => admin.admission.readMutatingWebhookConfiguration({ name: RELEASE }))).toBe(404);
+    await waitFor('the guard pods gone', async () => (await guardPods()).length === 0, 60_000);
+  });
+
+  test("RBAC proven by use: the API server answered the chart's ServiceAccount 0 times with 403", async () => {
+    const user = `system:serviceaccount:${ns.name}:${RELEASE}`;
+    let total = 0;
+    const forbidden: string[] = [];
+    const duringUninstall: string[] = [];
+    for (const line of fs.readFileSync(testbed().auditLogPath!, 'utf8').split('\n')) {
+      if (!line.includes(user)) continue;
+      const e = JSON.parse(line) as { stage: string; user: { username: string }; verb: string; requestURI: string; responseStatus?: { code: number }; requestReceivedTimestamp: string };
+      if (e.user.username !== user || e.stage !== 'ResponseComplete') continue;
+      total++;
+      if (e.responseStatus?.code !== 403) continue;
+      const at = new Date(e.requestReceivedTimestamp).getTime();
+      (uninstallStartedAt && at >= uninstallStartedAt ? duringUninstall : forbidden).push(`${e.verb} ${e.requestURI}`);
+    }
+    figures['403 responses to the guard (audit log)'] =
+      `${forbidden.length} of ${total} requests while installed; ${duringUninstall.length} during helm uninstall (RBAC deleted while the replicas stop)${duringUninstall.length ? `: ${duringUninstall.join(', ')}` : ''}`;
+    expect(total).toBeGreaterThan(50);
+    expect(forbidden).toEqual([]);
+  });
+});
