@@ -2,7 +2,7 @@
 // docs/rules.md and the doc names nothing the code does not define; every docs section a comment cites exists.
 // Names come from the code's own tables (RULES, FINDINGS, ACTIONS, REASONS, COUNT_MISMATCH), never from a list here.
 import { readFileSync, readdirSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { RULES, COUNT_MISMATCH } from '../../webhook/guard/rules';
 import { FINDINGS } from '../../webhook/reconciler/finding-types';
 import { ACTIONS, REASONS } from '../../webhook/reconciler/actions';
@@ -189,5 +189,38 @@ describe('docs sections cited in comments exist', () => {
       .filter((c) => !headingsOf(doc).some((h) => c.rest.startsWith(h) && !/^[\w']/.test(c.rest.slice(h.length))))
       .map((c) => `${c.file}: docs/${c.doc}, ${c.rest.slice(0, 40)}…`);
     expect(unresolved).toEqual([]);
+  });
+});
+
+/** GitHub's anchor of a heading: lower case, punctuation dropped, spaces to hyphens. */
+function anchorOf(heading: string): string {
+  return heading
+    .toLowerCase()
+    .replace(/`/g, '')
+    .replace(/[^\p{L}\p{N} _-]/gu, '')
+    .replace(/ /g, '-');
+}
+
+describe('links into docs/ resolve', () => {
+  const anchors = (file: string): Set<string> => new Set(sections(readFileSync(file, 'utf8')).map((s) => anchorOf(s.title)));
+  const readers = [join(ROOT, 'README.md'), ...filesUnder(DOCS, ['.md'])];
+
+  it.each(readers.map((f) => [relative(ROOT, f), f]))('%s: every link to a docs file and anchor names an existing heading', (_name, file) => {
+    const text = readFileSync(file, 'utf8');
+    const broken: string[] = [];
+    for (const m of text.matchAll(/\]\(((?:docs\/)?[a-z-]+\.md)?(?:#([^)\s]+))?\)/g)) {
+      const [link, target, anchor] = m;
+      if (!target && !anchor) continue;
+      const path = target ? join(dirname(file), target) : file; // relative to the linking file, as GitHub reads it
+      let known: Set<string>;
+      try {
+        known = anchors(path);
+      } catch {
+        broken.push(`${link}: no such file`);
+        continue;
+      }
+      if (anchor && !known.has(anchor)) broken.push(`${link}: no heading with that anchor`);
+    }
+    expect(broken).toEqual([]);
   });
 });
