@@ -33,13 +33,13 @@ export interface Timings {
   stsGraceSeconds: number;
   /** cycles: stay scaled down this long once the doomed pods are terminating */
   traceLeadMs: number;
-  /** cycles: wait this long past the trace deadline before the next cycle */
+  /** cycles: wait this long once the GC is done with the cycled pods' trace entries */
   cycleSettleMs: number;
 }
 
 export const FULL_TIMINGS: Timings = {
-  maxDelayMs: 3000,
-  settleMs: 6000,
+  maxDelayMs: 2000,
+  settleMs: 5000,
   readyTimeoutMs: 90_000,
   leftoverTimeoutMs: 45_000,
   gcScanMs: 5000,
@@ -47,7 +47,7 @@ export const FULL_TIMINGS: Timings = {
   graceSeconds: 2,
   stsGraceSeconds: 4,
   traceLeadMs: 1200,
-  cycleSettleMs: 2500,
+  cycleSettleMs: 1000,
 };
 export const SHORT_TIMINGS: Timings = {
   maxDelayMs: 2000,
@@ -59,7 +59,7 @@ export const SHORT_TIMINGS: Timings = {
   graceSeconds: 2,
   stsGraceSeconds: 4,
   traceLeadMs: 1200,
-  cycleSettleMs: 2500,
+  cycleSettleMs: 1000,
 };
 
 /** StatefulSet down/up cycles aimed at the GC's trace window in a default run */
@@ -270,6 +270,7 @@ export async function runChaos(tb: Testbed, cfg: RunConfig): Promise<RunResult> 
       maxDelayMs: cfg.timings.maxDelayMs,
       traceLeadMs: cfg.timings.traceLeadMs,
       cycleSettleMs: cfg.timings.cycleSettleMs,
+      gcTracing: (names) => gc.tracing(namespace, names),
       readyTimeoutMs: cfg.timings.readyTimeoutMs,
       flap: cfg.flap,
       restartController: () => gc.restart(),

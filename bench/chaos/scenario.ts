@@ -46,8 +46,10 @@ export interface ScenarioOptions {
   maxDelayMs: number;
   /** cycles: how long a StatefulSet stays scaled down once its doomed pods are terminating (GC cache period + margin) */
   traceLeadMs: number;
-  /** cycles: wait this long after the trace deadline (the trace worker's tick + two sampler periods) */
+  /** cycles: wait this long after the GC's trace entries for the cycled pods are done (two sampler periods) */
   cycleSettleMs: number;
+  /** cycles: whether the GC still traces (or retries) one of these pod names; the next cycle waits for it */
+  gcTracing?: (names: Iterable<string>) => boolean;
   readyTimeoutMs: number;
   /** scale phase: StatefulSets go down and quickly back up before their target (default true) */
   flap: boolean;
@@ -167,7 +169,9 @@ export class ChaosScenario {
    *  3. the same names come back as new incarnations and get IPs (the static IP reused, or a fresh one if cmdDel
    *     ran while they were out of the set) well before the entry's deadline (2 × grace after the scale-down);
    *  4. at the deadline a GC that does not compare uids releases the new incarnation's IP and drops its
-   *     endpoint: a live pod on an unrecorded IP, a conflict at the next allocation. Wait past it, then repeat.
+   *     endpoint: a live pod on an unrecorded IP, a conflict at the next allocation. Wait past the deadline and
+   *     until the GC is done with the entry (a refused release is retried for a while: a retry landing in the next
+   *     cycle would be another race than this one), then repeat.
    */
   async cycles(count: number): Promise<void> {
     const sets = this.o.workloads.filter((w) => w.kind === 'StatefulSet');
@@ -196,8 +200,11 @@ export class ChaosScenario {
       return up.length === current;
     });
     if (!back) say('scenario', `cycle ${c}: ${w.name} not back to ${current} pods with IPs`);
-    const pastDeadline = t0 + 2 * this.o.stsGraceSeconds * 1000 + this.o.cycleSettleMs;
-    await sleep(Math.max(0, pastDeadline - Date.now()));
+    const traceDeadline = t0 + 2 * this.o.stsGraceSeconds * 1000;
+    await sleep(Math.max(0, traceDeadline - Date.now()));
+    const giveUp = Date.now() + 15_000;
+    while (this.o.gcTracing?.(doomed) && Date.now() < giveUp) await sleep(200);
+    await sleep(this.o.cycleSettleMs);
   }
 
   async scale(): Promise<void> {
