@@ -76,7 +76,7 @@ export async function runChaosBench(argv: string[]): Promise<number> {
   // One test bed for the whole invocation (about 6 s to start on an idle machine, much more on a busy one); runs
   // do not share a namespace, a pool, a subnet, a guard or a webhook registration, and each cleans up after itself.
   say('bench', values.kubeconfig ? `using the test bed of ${values.kubeconfig}` : 'starting a fresh test bed (kube-apiserver + etcd + kube-controller-manager)');
-  const tb = values.kubeconfig ? connectTestbed(values.kubeconfig) : await startTestbed({ name: 'bench-chaos', showProgress: false });
+  const tb = values.kubeconfig ? connectTestbed(values.kubeconfig) : await startTestbed({ name: `bench-chaos-${process.pid}`, showProgress: false });
   const runs: RunResult[] = [];
   try {
     let index = 0;
