@@ -4,6 +4,7 @@
  * whether that is within the ±15% the benchmark is expected to reproduce to.
  */
 import * as fs from 'node:fs';
+import { median } from './interleave';
 
 export const AGREEMENT = 0.15;
 
@@ -81,6 +82,18 @@ export function compareRuns(fileA: string | undefined, fileB: string | undefined
   lines.push(
     `medians within ±${AGREEMENT * 100}%: p99 ratio ${within((r) => r.p99Deviation)}/${rows.length} (worst ${pct(worst((r) => r.p99Deviation))}), ` +
       `req/s ratio ${within((r) => r.rpsDeviation)}/${rows.length} (worst ${pct(worst((r) => r.rpsDeviation))})`,
+  );
+  // How far apart two runs' medians can be expected to land, from the spread of the pairs inside each run: a median
+  // of n pair ratios whose logs spread with σ varies by about 1.25 σ / √n (σ estimated from the range, d2(n)).
+  const spread = (cases: RunCase[], m: 'p99' | 'rps') => {
+    const pairs = (c: RunCase & { pairs?: number }) => c.pairs ?? 5;
+    const d2: Record<number, number> = { 5: 2.326, 6: 2.534, 7: 2.704, 8: 2.847, 9: 2.97, 10: 3.078 };
+    const sd = cases.map((c) => (1.2533 * Math.log(c[`${m}RatioMax`] / c[`${m}RatioMin`])) / (d2[pairs(c)] ?? 2.7) / Math.sqrt(pairs(c)));
+    return Math.exp(median(sd)) - 1;
+  };
+  lines.push(
+    `typical standard deviation of a median from the spread of its pairs (run 1 / run 2): p99 ratio ±${pct(spread(a.cases, 'p99')).replace('+', '')} / ±${pct(spread(b.cases, 'p99')).replace('+', '')}, ` +
+      `req/s ratio ±${pct(spread(a.cases, 'rps')).replace('+', '')} / ±${pct(spread(b.cases, 'rps')).replace('+', '')}`,
   );
   process.stdout.write(lines.join('\n') + '\n');
   return 0;

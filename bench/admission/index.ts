@@ -239,6 +239,8 @@ export async function runAdmissionBench(argv: string[]): Promise<number> {
         rpsRatioMin: r2(c.rpsRatioMin),
         rpsRatioMax: r2(c.rpsRatioMax),
         pairs: c.pairs,
+        p99Ratios: c.p99Ratios.map(r2),
+        rpsRatios: c.rpsRatios.map(r2),
       })),
       decisionUsPerRecord: largest?.usPerRecord,
       decisions,

@@ -33,6 +33,9 @@ export interface InterleavedSummary {
   rpsRatioMin: number;
   rpsRatioMax: number;
   pairs: number;
+  /** every pair's ratios, in the order measured */
+  p99Ratios: number[];
+  rpsRatios: number[];
 }
 
 export function median(xs: number[]): number {
@@ -62,5 +65,7 @@ export function summarizePairs(pairs: SlicePair[]): InterleavedSummary {
     rpsRatioMin: Math.min(...rps),
     rpsRatioMax: Math.max(...rps),
     pairs: pairs.length,
+    p99Ratios: p99,
+    rpsRatios: rps,
   };
 }
