@@ -19,6 +19,8 @@ interface RunCase {
   rpsRatio: number;
   rpsRatioMin: number;
   rpsRatioMax: number;
+  /** runs made since the CPU-per-request ratio exists */
+  cpuRatio?: number;
 }
 
 interface RunFile {
@@ -77,6 +79,16 @@ export function compareRuns(fileA: string | undefined, fileB: string | undefined
     ),
     '',
   ];
+  const cpu = a.cases.flatMap((x) => {
+    const y = cb.get(keyOf(x));
+    return x.cpuRatio !== undefined && y?.cpuRatio !== undefined ? [deviation(x.cpuRatio, y.cpuRatio)] : [];
+  });
+  if (cpu.length) {
+    lines.push(
+      `CPU/request ratio medians within ±${AGREEMENT * 100}%: ${cpu.filter((d) => Math.abs(d) <= AGREEMENT).length}/${cpu.length} ` +
+        `(worst ${pct(cpu.reduce((m, d) => (Math.abs(d) > Math.abs(m) ? d : m), 0))})`,
+    );
+  }
   const within = (sel: (r: Agreement) => number) => rows.filter((r) => Math.abs(sel(r)) <= AGREEMENT).length;
   const worst = (sel: (r: Agreement) => number) => rows.reduce((m, r) => Math.max(m, Math.abs(sel(r))), 0);
   lines.push(

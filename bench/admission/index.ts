@@ -1,5 +1,5 @@
 /**
- * `npm run -s bench -- admission [--json] [--out FILE] [--pairs N] [--seconds S] [--pods N]`
+ * `npm run -s bench -- admission [--json] [--out FILE] [--pairs N] [--seconds S] [--pods N] [--records 256,4096]`
  * `npm run -s bench -- admission --compare run1.json run2.json`
  *
  * Admission cost of the guard against the physical floor of an express webhook, on the real test bed:
@@ -113,16 +113,37 @@ function uptime(): string {
   }
 }
 
+const CLOCK_TICKS = 100; // USER_HZ: /proc/<pid>/stat counts CPU time in 1/100 s on Linux
+
+/** CPU seconds (user + system) used so far by a process and its descendants (a tsx wrapper's node child). */
+function cpuSeconds(pid: number): number {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // fields from the 3rd (state) on
+    let total = (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS; // utime, stime
+    for (const task of fs.readdirSync(`/proc/${pid}/task`)) {
+      const children = fs.readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim();
+      for (const child of children ? children.split(' ') : []) total += cpuSeconds(Number(child));
+    }
+    return total;
+  } catch {
+    return NaN;
+  }
+}
+
 /** One case: both targets warmed on this body, then `pairs` × (guard slice, baseline slice). */
-async function interleavedCase(load: LoadProcess, bodyFile: string, concurrency: number, m: Method): Promise<InterleavedSummary> {
-  const slice = (target: string, seconds: number, minRequests: number) =>
-    load.slice({ target, bodyFile, concurrency, seconds, minRequests, maxSeconds: Math.max(seconds, m.maxSliceSeconds) });
-  for (const target of ['guard', 'baseline']) await slice(target, m.warmupSeconds, concurrency * 2);
+async function interleavedCase(load: LoadProcess, pids: Record<'guard' | 'baseline', number>, bodyFile: string, concurrency: number, m: Method): Promise<InterleavedSummary> {
+  const slice = async (target: 'guard' | 'baseline', seconds: number, minRequests: number) => {
+    const before = cpuSeconds(pids[target]);
+    const r = await load.slice({ target, bodyFile, concurrency, seconds, minRequests, maxSeconds: Math.max(seconds, m.maxSliceSeconds) });
+    return { r, cpu: cpuSeconds(pids[target]) - before };
+  };
+  for (const target of ['guard', 'baseline'] as const) await slice(target, m.warmupSeconds, concurrency * 2);
   const pairs: SlicePair[] = [];
   for (let i = 0; i < m.pairs; i++) {
     const guard = await slice('guard', m.sliceSeconds, m.minRequests);
     const baseline = await slice('baseline', m.sliceSeconds, m.minRequests);
-    pairs.push({ guard, baseline });
+    pairs.push({ guard: guard.r, baseline: baseline.r, guardCpuSeconds: guard.cpu, baselineCpuSeconds: baseline.cpu });
   }
   return summarizePairs(pairs);
 }
@@ -133,6 +154,9 @@ export async function runAdmissionBench(argv: string[]): Promise<number> {
   const json = argv.includes('--json');
   const out = flag(argv, '--out');
   const pods = Number(flag(argv, '--pods') ?? 10_000);
+  // --records 256,4096: only those pools' cases (the test bed still holds all pools)
+  const only = flag(argv, '--records')?.split(',').map(Number);
+  const pools = POOLS.filter((p) => !only || only.includes(p.records));
   const method: Method = {
     // 7 pairs: the median of 7 ratios still holds when two pairs were hit by another tenant's burst
     pairs: Number(flag(argv, '--pairs') ?? 7),
@@ -185,7 +209,7 @@ export async function runAdmissionBench(argv: string[]): Promise<number> {
 
     const cases: Case[] = [];
     const rssByPool: Record<string, number> = { caches: rssCaches };
-    for (const p of POOLS) {
+    for (const p of pools) {
       const bodies = reviewBodies(p, pods, (i) => uids[i]);
       const files = Object.fromEntries(
         (Object.keys(bodies) as ReviewKind[]).map((k) => {
@@ -204,11 +228,12 @@ export async function runAdmissionBench(argv: string[]): Promise<number> {
         ];
         for (const [webhook, review] of runs) {
           await load.target('guard', `${guard.url}/${webhook}/spiderippools`, caFile, maxSockets);
-          const s = await interleavedCase(load, files[review], concurrency, method);
+          const s = await interleavedCase(load, { guard: guardPid, baseline: baseline.pid! }, files[review], concurrency, method);
           cases.push({ records: p.records, concurrency, webhook, review, ...s });
           say(
             `${p.records} records (${kb} KiB body), c=${concurrency}, ${webhook}/${review}: ` +
               `p99 ratio ${s.p99Ratio.toFixed(2)} [${s.p99RatioMin.toFixed(2)}–${s.p99RatioMax.toFixed(2)}], rps ratio ${s.rpsRatio.toFixed(2)} [${s.rpsRatioMin.toFixed(2)}–${s.rpsRatioMax.toFixed(2)}]` +
+              `, CPU/request ratio ${s.cpuRatio.toFixed(2)} [${s.cpuRatioMin.toFixed(2)}–${s.cpuRatioMax.toFixed(2)}]` +
               ` | guard p50 ${s.guard.p50Ms.toFixed(1)} p99 ${s.guard.p99Ms.toFixed(1)} ms ${s.guard.rps.toFixed(0)}/s` +
               ` | baseline p50 ${s.baseline.p50Ms.toFixed(1)} p99 ${s.baseline.p99Ms.toFixed(1)} ms ${s.baseline.rps.toFixed(0)}/s${s.guard.errors ? ` | ${s.guard.errors} errors` : ''}`,
           );
@@ -238,9 +263,13 @@ export async function runAdmissionBench(argv: string[]): Promise<number> {
         rpsRatio: r2(c.rpsRatio),
         rpsRatioMin: r2(c.rpsRatioMin),
         rpsRatioMax: r2(c.rpsRatioMax),
+        cpuRatio: r2(c.cpuRatio),
+        cpuRatioMin: r2(c.cpuRatioMin),
+        cpuRatioMax: r2(c.cpuRatioMax),
         pairs: c.pairs,
         p99Ratios: c.p99Ratios.map(r2),
         rpsRatios: c.rpsRatios.map(r2),
+        cpuRatios: c.cpuRatios.map(r2),
       })),
       decisionUsPerRecord: largest?.usPerRecord,
       decisions,
@@ -254,14 +283,14 @@ export async function runAdmissionBench(argv: string[]): Promise<number> {
       const rows = summary.cases.map(
         (c) =>
           `| ${c.records} | ${c.concurrency} | ${c.webhook}/${c.review} | ${c.guard.p50Ms} | ${c.guard.p99Ms} | ${c.guard.rps} | ${c.baseline.p50Ms} | ${c.baseline.p99Ms} | ${c.baseline.rps} | ` +
-          `${c.p99Ratio} (${c.p99RatioMin}–${c.p99RatioMax}) | ${c.rpsRatio} (${c.rpsRatioMin}–${c.rpsRatioMax}) |`,
+          `${c.p99Ratio} (${c.p99RatioMin}–${c.p99RatioMax}) | ${c.rpsRatio} (${c.rpsRatioMin}–${c.rpsRatioMax}) | ${c.cpuRatio} (${c.cpuRatioMin}–${c.cpuRatioMax}) |`,
       );
       process.stdout.write(
         [
           `${method.pairs} interleaved pairs of ${method.sliceSeconds} s slices per case; ratios: median over the pairs (min–max)`,
           '',
-          '| records | conc. | webhook/review | guard p50 ms | guard p99 ms | guard req/s | baseline p50 ms | baseline p99 ms | baseline req/s | p99 ratio | req/s ratio |',
-          '|---|---|---|---|---|---|---|---|---|---|---|',
+          '| records | conc. | webhook/review | guard p50 ms | guard p99 ms | guard req/s | baseline p50 ms | baseline p99 ms | baseline req/s | p99 ratio | req/s ratio | CPU/request ratio |',
+          '|---|---|---|---|---|---|---|---|---|---|---|---|',
           ...rows,
           '',
           '| records | review | webhook | µs per review (decision only) | µs per record |',

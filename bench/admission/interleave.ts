@@ -9,6 +9,9 @@ import { percentile, type SliceResult } from './load';
 export interface SlicePair {
   guard: SliceResult;
   baseline: SliceResult;
+  /** CPU seconds the guard / baseline server process used during its slice (user + system) */
+  guardCpuSeconds?: number;
+  baselineCpuSeconds?: number;
 }
 
 export interface LoadSummary {
@@ -32,10 +35,18 @@ export interface InterleavedSummary {
   rpsRatio: number;
   rpsRatioMin: number;
   rpsRatioMax: number;
+  /**
+   * median over the pairs of the guard's CPU time per request / the baseline's: what a request costs the server
+   * whatever share of the CPU the other tenants left it (NaN when not measured)
+   */
+  cpuRatio: number;
+  cpuRatioMin: number;
+  cpuRatioMax: number;
   pairs: number;
   /** every pair's ratios, in the order measured */
   p99Ratios: number[];
   rpsRatios: number[];
+  cpuRatios: number[];
 }
 
 export function median(xs: number[]): number {
@@ -55,6 +66,8 @@ function pooled(slices: SliceResult[]): LoadSummary {
 export function summarizePairs(pairs: SlicePair[]): InterleavedSummary {
   const p99 = pairs.map((p) => p.guard.p99Ms / p.baseline.p99Ms);
   const rps = pairs.map((p) => p.guard.rps / p.baseline.rps);
+  const perRequest = (cpu: number | undefined, s: SliceResult) => (cpu === undefined || s.requests === 0 ? NaN : cpu / s.requests);
+  const cpu = pairs.map((p) => perRequest(p.guardCpuSeconds, p.guard) / perRequest(p.baselineCpuSeconds, p.baseline));
   return {
     guard: pooled(pairs.map((p) => p.guard)),
     baseline: pooled(pairs.map((p) => p.baseline)),
@@ -64,8 +77,12 @@ export function summarizePairs(pairs: SlicePair[]): InterleavedSummary {
     rpsRatio: median(rps),
     rpsRatioMin: Math.min(...rps),
     rpsRatioMax: Math.max(...rps),
+    cpuRatio: median(cpu),
+    cpuRatioMin: Math.min(...cpu),
+    cpuRatioMax: Math.max(...cpu),
     pairs: pairs.length,
     p99Ratios: p99,
     rpsRatios: rps,
+    cpuRatios: cpu,
   };
 }
