@@ -1,16 +1,20 @@
 /**
- * `npm run -s bench -- admission [--json] [--seconds S] [--pods N]`
+ * `npm run -s bench -- admission [--json] [--out FILE] [--pairs N] [--seconds S] [--pods N] [--records 256,4096]`
+ * `npm run -s bench -- admission --compare run1.json run2.json`
  *
  * Admission cost of the guard against the physical floor of an express webhook, on the real test bed:
  *   1. fills the test bed with 10,000 pods, 10,000 endpoints and pools of 256, 4,096 and 16,384 records;
  *   2. starts `serve` (warm, synced caches of all of it) and a minimal HTTPS express server (baseline) that parses
  *      the same body and answers allowed;
  *   3. replays realistic AdmissionReviews (a GC release of a gone pod's record, an agent allocation) at
- *      concurrency 1, 8, 32 against both, on both webhooks (validate, mutate), printing p50/p99 and throughput;
+ *      concurrency 1, 8, 32 against both, on both webhooks (validate, mutate), printing p50/p99 and throughput.
+ *      Guard and baseline alternate in short slices (interleave.ts) driven by a load generator in its own process
+ *      (load-worker.ts); each case reports the median guard/baseline ratio over its pairs and the range;
  *   4. decision-only microbenchmark (no HTTP) and the guard's RSS.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { AdmissionHandler } from '../../webhook/admission/handler';
 import { decodeReview } from '../../webhook/admission/review';
@@ -22,7 +26,9 @@ import { IndexedView } from '../../webhook/model/view';
 import { loopbackCerts, startGuard, REPO_ROOT } from '../../test/testbed/guard';
 import { startTestbed } from '../../test/testbed/testbed';
 import { GHOSTS, PoolSpecFixture, ReviewKind, podRef, reviewBodies } from './fixtures';
-import { LoadResult, runLoad } from './load';
+import { compareRuns } from './compare';
+import { summarizePairs, type InterleavedSummary, type LoadSummary, type SlicePair } from './interleave';
+import { LoadProcess } from './load-process';
 import { populate } from './populate';
 
 const POOLS: PoolSpecFixture[] = [
@@ -81,36 +87,104 @@ async function decisionMicrobench(pods: number, uids: string[]) {
   return out;
 }
 
-interface Case {
+interface Case extends InterleavedSummary {
   records: number;
   concurrency: number;
   webhook: 'validate' | 'mutate';
   review: ReviewKind;
-  guard: LoadResult;
-  baseline: LoadResult;
-  p99Ratio: number;
-  rpsRatio: number;
+}
+
+export interface Method {
+  pairs: number;
+  sliceSeconds: number;
+  minRequests: number;
+  maxSliceSeconds: number;
+  warmupSeconds: number;
 }
 
 const r2 = (x: number) => Math.round(x * 100) / 100;
-const slim = (l: LoadResult) => ({ p50Ms: r2(l.p50Ms), p99Ms: r2(l.p99Ms), rps: Math.round(l.rps), requests: l.requests, errors: l.errors });
+const slim = (l: LoadSummary) => ({ p50Ms: r2(l.p50Ms), p99Ms: r2(l.p99Ms), rps: Math.round(l.rps), requests: l.requests, errors: l.errors });
+
+/** `uptime`, as the machine's other tenants left it (the load the figures were measured under). */
+function uptime(): string {
+  try {
+    return execFileSync('uptime', { encoding: 'utf8' }).trim();
+  } catch {
+    return `load average: ${os.loadavg().map((x) => x.toFixed(2)).join(', ')}`;
+  }
+}
+
+const CLOCK_TICKS = 100; // USER_HZ: /proc/<pid>/stat counts CPU time in 1/100 s on Linux
+
+/** CPU seconds (user + system) used so far by a process and its descendants (a tsx wrapper's node child). */
+function cpuSeconds(pid: number): number {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // fields from the 3rd (state) on
+    let total = (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS; // utime, stime
+    for (const task of fs.readdirSync(`/proc/${pid}/task`)) {
+      const children = fs.readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim();
+      for (const child of children ? children.split(' ') : []) total += cpuSeconds(Number(child));
+    }
+    return total;
+  } catch {
+    return NaN;
+  }
+}
+
+/** One case: both targets warmed on this body, then `pairs` × (guard slice, baseline slice). */
+async function interleavedCase(load: LoadProcess, pids: Record<'guard' | 'baseline', number>, bodyFile: string, concurrency: number, m: Method): Promise<InterleavedSummary> {
+  const slice = async (target: 'guard' | 'baseline', seconds: number, minRequests: number) => {
+    const before = cpuSeconds(pids[target]);
+    const r = await load.slice({ target, bodyFile, concurrency, seconds, minRequests, maxSeconds: Math.max(seconds, m.maxSliceSeconds) });
+    return { r, cpu: cpuSeconds(pids[target]) - before };
+  };
+  for (const target of ['guard', 'baseline'] as const) await slice(target, m.warmupSeconds, concurrency * 2);
+  const pairs: SlicePair[] = [];
+  for (let i = 0; i < m.pairs; i++) {
+    const guard = await slice('guard', m.sliceSeconds, m.minRequests);
+    const baseline = await slice('baseline', m.sliceSeconds, m.minRequests);
+    pairs.push({ guard: guard.r, baseline: baseline.r, guardCpuSeconds: guard.cpu, baselineCpuSeconds: baseline.cpu });
+  }
+  return summarizePairs(pairs);
+}
 
 export async function runAdmissionBench(argv: string[]): Promise<number> {
+  const compare = argv.indexOf('--compare');
+  if (compare >= 0) return compareRuns(argv[compare + 1], argv[compare + 2]);
   const json = argv.includes('--json');
-  const seconds = Number(flag(argv, '--seconds') ?? 3);
+  const out = flag(argv, '--out');
   const pods = Number(flag(argv, '--pods') ?? 10_000);
+  // --records 256,4096: only those pools' cases (the test bed still holds all pools)
+  const only = flag(argv, '--records')?.split(',').map(Number);
+  const pools = POOLS.filter((p) => !only || only.includes(p.records));
+  const method: Method = {
+    // 7 pairs: the median of 7 ratios still holds when two pairs were hit by another tenant's burst
+    pairs: Number(flag(argv, '--pairs') ?? 7),
+    sliceSeconds: Number(flag(argv, '--seconds') ?? 1),
+    // a p99 needs samples: at 1 s a slow case (16,384 records at c=1: ~20/s) had its p99 = its slowest request
+    minRequests: Number(flag(argv, '--min-requests') ?? 100),
+    maxSliceSeconds: 2,
+    warmupSeconds: 0.3,
+  };
+  if (!(method.pairs >= 5)) throw new Error(`--pairs: at least 5 pairs per case, got ${method.pairs}`);
   const t0 = Date.now();
+  const loadBefore = uptime();
+  say(`load before: ${loadBefore}`);
   // A 16,384-record pool (about 1.7 MB stored) is over etcd's default 1.5 MiB request limit.
   process.env.SPG_ETCD_MAX_REQUEST_BYTES ??= String(8 * 1024 * 1024);
-  const tb = await startTestbed({ name: 'bench-admission', showProgress: false });
+  const tb = await startTestbed({ name: `bench-admission-${process.pid}`, showProgress: false });
   let stopGuard = async () => {};
   let stopBaseline = () => {};
+  let stopLoad = () => {};
   try {
     const kc = tb.kubeConfig();
     say(`test bed up; filling it with ${pods} pods, ${pods} endpoints, pools of ${POOLS.map((p) => p.records).join('/')} records`);
     const uids = await populate(kc, tb.kubeconfigPath, POOLS, pods, say);
 
     const certs = await loopbackCerts();
+    const caFile = path.join(certs.dir, 'ca.crt');
+    fs.writeFileSync(caFile, certs.ca);
     const tStart = Date.now();
     const guard = await startGuard({ kubeconfigPath: tb.kubeconfigPath, certs });
     stopGuard = guard.stop;
@@ -128,28 +202,41 @@ export async function runAdmissionBench(argv: string[]): Promise<number> {
       baseline.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
       baseline.once('exit', (code) => reject(new Error(`baseline server exited ${code}`)));
     });
-    const baselineUrl = `https://127.0.0.1:${baselinePort}/validate`;
+    // guard, baseline and load generator: three processes, none of them this driver
+    const load = LoadProcess.start(tsx);
+    stopLoad = () => load.stop();
+    const maxSockets = Math.max(...CONCURRENCY);
+    await load.target('baseline', `https://127.0.0.1:${baselinePort}/validate`, caFile, maxSockets);
 
     const cases: Case[] = [];
     const rssByPool: Record<string, number> = { caches: rssCaches };
-    for (const p of POOLS) {
+    for (const p of pools) {
       const bodies = reviewBodies(p, pods, (i) => uids[i]);
+      const files = Object.fromEntries(
+        (Object.keys(bodies) as ReviewKind[]).map((k) => {
+          const file = path.join(certs.dir, `${p.name}-${k}.json`);
+          fs.writeFileSync(file, bodies[k]);
+          return [k, file];
+        }),
+      ) as Record<ReviewKind, string>;
       const kb = Math.round(Buffer.byteLength(bodies.release) / 1024);
       for (const concurrency of CONCURRENCY) {
-        const body = Buffer.from(bodies.release);
-        const base = await runLoad({ url: baselineUrl, ca: certs.ca, body, concurrency, seconds });
-        const runs: [Case['webhook'], Case['review'], string][] = [
-          ['validate', 'release', bodies.release],
-          ['mutate', 'release', bodies.release],
-          ['validate', 'releaseGone', bodies.releaseGone],
-          ['validate', 'allocation', bodies.allocation],
+        const runs: [Case['webhook'], Case['review']][] = [
+          ['validate', 'release'],
+          ['mutate', 'release'],
+          ['validate', 'releaseGone'],
+          ['validate', 'allocation'],
         ];
-        for (const [webhook, review, b] of runs) {
-          const g = await runLoad({ url: `${guard.url}/${webhook}/spiderippools`, ca: certs.ca, body: Buffer.from(b), concurrency, seconds });
-          cases.push({ records: p.records, concurrency, webhook, review, guard: g, baseline: base, p99Ratio: r2(g.p99Ms / base.p99Ms), rpsRatio: r2(g.rps / base.rps) });
+        for (const [webhook, review] of runs) {
+          await load.target('guard', `${guard.url}/${webhook}/spiderippools`, caFile, maxSockets);
+          const s = await interleavedCase(load, { guard: guardPid, baseline: baseline.pid! }, files[review], concurrency, method);
+          cases.push({ records: p.records, concurrency, webhook, review, ...s });
           say(
-            `${p.records} records (${kb} KiB body), c=${concurrency}, ${webhook}/${review}: guard p50 ${g.p50Ms.toFixed(1)} p99 ${g.p99Ms.toFixed(1)} ms ${g.rps.toFixed(0)}/s` +
-              ` | baseline p50 ${base.p50Ms.toFixed(1)} p99 ${base.p99Ms.toFixed(1)} ms ${base.rps.toFixed(0)}/s${g.errors ? ` | ${g.errors} errors` : ''}`,
+            `${p.records} records (${kb} KiB body), c=${concurrency}, ${webhook}/${review}: ` +
+              `p99 ratio ${s.p99Ratio.toFixed(2)} [${s.p99RatioMin.toFixed(2)}–${s.p99RatioMax.toFixed(2)}], rps ratio ${s.rpsRatio.toFixed(2)} [${s.rpsRatioMin.toFixed(2)}–${s.rpsRatioMax.toFixed(2)}]` +
+              `, CPU/request ratio ${s.cpuRatio.toFixed(2)} [${s.cpuRatioMin.toFixed(2)}–${s.cpuRatioMax.toFixed(2)}]` +
+              ` | guard p50 ${s.guard.p50Ms.toFixed(1)} p99 ${s.guard.p99Ms.toFixed(1)} ms ${s.guard.rps.toFixed(0)}/s` +
+              ` | baseline p50 ${s.baseline.p50Ms.toFixed(1)} p99 ${s.baseline.p99Ms.toFixed(1)} ms ${s.baseline.rps.toFixed(0)}/s${s.guard.errors ? ` | ${s.guard.errors} errors` : ''}`,
           );
         }
       }
@@ -157,8 +244,13 @@ export async function runAdmissionBench(argv: string[]): Promise<number> {
     }
     const decisions = await decisionMicrobench(pods, uids);
     const largest = decisions.filter((d) => d.records === POOLS[POOLS.length - 1].records && d.webhook === 'validate' && d.review === 'release')[0];
+    const loadAfter = uptime();
+    say(`load after: ${loadAfter}`);
     const summary = {
-      machine: '2 cores, 24 GiB (this workplace)',
+      machine: { nproc: os.cpus().length, memGiB: Math.round(os.totalmem() / 2 ** 30) },
+      date: new Date(t0).toISOString(),
+      load: { before: loadBefore, after: loadAfter },
+      method,
       cases: cases.map((c) => ({
         records: c.records,
         concurrency: c.concurrency,
@@ -166,8 +258,19 @@ export async function runAdmissionBench(argv: string[]): Promise<number> {
         review: c.review,
         guard: slim(c.guard),
         baseline: slim(c.baseline),
-        p99Ratio: c.p99Ratio,
-        rpsRatio: c.rpsRatio,
+        p99Ratio: r2(c.p99Ratio),
+        p99RatioMin: r2(c.p99RatioMin),
+        p99RatioMax: r2(c.p99RatioMax),
+        rpsRatio: r2(c.rpsRatio),
+        rpsRatioMin: r2(c.rpsRatioMin),
+        rpsRatioMax: r2(c.rpsRatioMax),
+        cpuRatio: r2(c.cpuRatio),
+        cpuRatioMin: r2(c.cpuRatioMin),
+        cpuRatioMax: r2(c.cpuRatioMax),
+        pairs: c.pairs,
+        p99Ratios: c.p99Ratios.map(r2),
+        rpsRatios: c.rpsRatios.map(r2),
+        cpuRatios: c.cpuRatios.map(r2),
       })),
       decisionUsPerRecord: largest?.usPerRecord,
       decisions,
@@ -175,16 +278,20 @@ export async function runAdmissionBench(argv: string[]): Promise<number> {
       cacheSyncSeconds: r2(syncSeconds),
       seconds: Math.round((Date.now() - t0) / 1000),
     };
+    if (out) fs.writeFileSync(out, JSON.stringify(summary, null, 1) + '\n');
     if (json) process.stdout.write(JSON.stringify(summary) + '\n');
     else {
       const rows = summary.cases.map(
         (c) =>
-          `| ${c.records} | ${c.concurrency} | ${c.webhook}/${c.review} | ${c.guard.p50Ms} | ${c.guard.p99Ms} | ${c.guard.rps} | ${c.baseline.p50Ms} | ${c.baseline.p99Ms} | ${c.baseline.rps} | ${c.p99Ratio} | ${c.rpsRatio} |`,
+          `| ${c.records} | ${c.concurrency} | ${c.webhook}/${c.review} | ${c.guard.p50Ms} | ${c.guard.p99Ms} | ${c.guard.rps} | ${c.baseline.p50Ms} | ${c.baseline.p99Ms} | ${c.baseline.rps} | ` +
+          `${c.p99Ratio} (${c.p99RatioMin}–${c.p99RatioMax}) | ${c.rpsRatio} (${c.rpsRatioMin}–${c.rpsRatioMax}) | ${c.cpuRatio} (${c.cpuRatioMin}–${c.cpuRatioMax}) |`,
       );
       process.stdout.write(
         [
-          '| records | conc. | webhook/review | guard p50 ms | guard p99 ms | guard req/s | baseline p50 ms | baseline p99 ms | baseline req/s | p99 ratio | req/s ratio |',
-          '|---|---|---|---|---|---|---|---|---|---|---|',
+          `${method.pairs} interleaved pairs of ${method.sliceSeconds} s slices per case; ratios: median over the pairs (min–max)`,
+          '',
+          '| records | conc. | webhook/review | guard p50 ms | guard p99 ms | guard req/s | baseline p50 ms | baseline p99 ms | baseline req/s | p99 ratio | req/s ratio | CPU/request ratio |',
+          '|---|---|---|---|---|---|---|---|---|---|---|---|',
           ...rows,
           '',
           '| records | review | webhook | µs per review (decision only) | µs per record |',
@@ -192,13 +299,16 @@ export async function runAdmissionBench(argv: string[]): Promise<number> {
           ...decisions.map((d) => `| ${d.records} | ${d.review} | ${d.webhook} | ${d.usPerReview} | ${d.usPerRecord} |`),
           '',
           `guard RSS (MB): ${Object.entries(rssByPool).map(([k, v]) => `${k === 'caches' ? `after sync (${pods} pods/endpoints, ${POOLS.reduce((n, p) => n + p.records, 0)} records)` : `after ${k}-record runs`} ${v}`).join('; ')}`,
-          `cache sync ${summary.cacheSyncSeconds} s; total ${summary.seconds} s`,
+          `cache sync ${summary.cacheSyncSeconds} s; total ${summary.seconds} s; ${summary.machine.nproc} CPUs, ${summary.machine.memGiB} GiB; ${summary.date}`,
+          `load before: ${loadBefore}`,
+          `load after:  ${loadAfter}`,
           '',
         ].join('\n'),
       );
     }
     return 0;
   } finally {
+    stopLoad();
     stopBaseline();
     await stopGuard();
     await tb.stop();

@@ -1,57 +1,99 @@
-/** A keep-alive HTTPS load generator: fixed concurrency, fixed duration, latency percentiles and throughput. */
+/**
+ * A keep-alive HTTPS load generator measured in slices: fixed concurrency, a slice lasts at least `seconds` and at
+ * least `minRequests` requests (capped at `maxSeconds`), and returns its latency percentiles and throughput.
+ *
+ * One `LoadTarget` per server keeps its keep-alive connections open across slices, so the slices of a case measure
+ * requests, not TLS handshakes, for the guard and the baseline alike.
+ */
 import * as https from 'node:https';
 
-export interface LoadResult {
+export interface SliceResult {
   p50Ms: number;
   p99Ms: number;
   rps: number;
   requests: number;
   errors: number;
+  seconds: number;
+  /** every latency of the slice (ms), for pooled percentiles over a case's slices */
+  latencies: number[];
 }
 
-function percentile(sorted: number[], q: number): number {
+export interface SliceOptions {
+  body: Buffer;
+  concurrency: number;
+  seconds: number;
+  minRequests?: number;
+  maxSeconds?: number;
+}
+
+export function percentile(sorted: number[], q: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 }
 
-function post(agent: https.Agent, url: URL, ca: string, body: Buffer): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = https.request(
-      { agent, ca, method: 'POST', hostname: url.hostname, port: url.port, path: url.pathname, headers: { 'content-type': 'application/json', 'content-length': body.length } },
-      (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
-}
+export class LoadTarget {
+  private readonly url: URL;
+  private readonly agent: https.Agent;
 
-export async function runLoad(opts: { url: string; ca: string; body: Buffer; concurrency: number; seconds: number; warmupSeconds?: number }): Promise<LoadResult> {
-  const url = new URL(opts.url);
-  const agent = new https.Agent({ keepAlive: true, maxSockets: opts.concurrency });
-  const latencies: number[] = [];
-  let errors = 0;
-  const worker = async (until: number, record: boolean) => {
-    while (Date.now() < until) {
-      const t = process.hrtime.bigint();
-      try {
-        const status = await post(agent, url, opts.ca, opts.body);
-        if (status !== 200) errors++;
-      } catch {
-        errors++;
+  constructor(
+    url: string,
+    private readonly ca: string,
+    maxSockets: number,
+  ) {
+    this.url = new URL(url);
+    this.agent = new https.Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets, keepAliveMsecs: 30_000 });
+  }
+
+  private post(body: Buffer): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const req = https.request(
+        {
+          agent: this.agent,
+          ca: this.ca,
+          method: 'POST',
+          hostname: this.url.hostname,
+          port: this.url.port,
+          path: this.url.pathname,
+          headers: { 'content-type': 'application/json', 'content-length': body.length },
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+
+  async slice(o: SliceOptions): Promise<SliceResult> {
+    const latencies: number[] = [];
+    let errors = 0;
+    const minRequests = o.minRequests ?? 0;
+    const start = process.hrtime.bigint();
+    const elapsed = () => Number(process.hrtime.bigint() - start) / 1e9;
+    const more = () => {
+      const s = elapsed();
+      return s < (o.maxSeconds ?? Infinity) && (s < o.seconds || latencies.length < minRequests);
+    };
+    const worker = async () => {
+      while (more()) {
+        const t = process.hrtime.bigint();
+        try {
+          if ((await this.post(o.body)) !== 200) errors++;
+        } catch {
+          errors++;
+        }
+        latencies.push(Number(process.hrtime.bigint() - t) / 1e6);
       }
-      if (record) latencies.push(Number(process.hrtime.bigint() - t) / 1e6);
-    }
-  };
-  const warm = Date.now() + (opts.warmupSeconds ?? 0.5) * 1000;
-  await Promise.all(Array.from({ length: opts.concurrency }, () => worker(warm, false)));
-  const start = Date.now();
-  const end = start + opts.seconds * 1000;
-  await Promise.all(Array.from({ length: opts.concurrency }, () => worker(end, true)));
-  const elapsed = (Date.now() - start) / 1000;
-  agent.destroy();
-  latencies.sort((a, b) => a - b);
-  return { p50Ms: percentile(latencies, 0.5), p99Ms: percentile(latencies, 0.99), rps: latencies.length / elapsed, requests: latencies.length, errors };
+    };
+    await Promise.all(Array.from({ length: o.concurrency }, worker));
+    const seconds = elapsed();
+    latencies.sort((a, b) => a - b);
+    return { p50Ms: percentile(latencies, 0.5), p99Ms: percentile(latencies, 0.99), rps: latencies.length / seconds, requests: latencies.length, errors, seconds, latencies };
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
 }

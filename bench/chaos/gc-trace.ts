@@ -30,6 +30,9 @@ export class TraceDb {
   expired(now: number): TraceEntry[] {
     return [...this.entries.values()].filter((e) => e.deadline <= now);
   }
+  has(namespace: string, name: string): boolean {
+    return this.entries.has(`${namespace}/${name}`);
+  }
   clear(): void {
     this.entries.clear();
   }

@@ -73,6 +73,12 @@ export class SpiderpoolGc {
     await this.start();
   }
 
+  /** Whether the trace DB still holds an entry (pending or being retried) for one of these pod names. */
+  tracing(namespace: string, names: Iterable<string>): boolean {
+    for (const name of names) if (this.trace.has(namespace, name)) return true;
+    return false;
+  }
+
   private reportWrite(what: string, err: unknown): void {
     const e = asWriteError(err);
     if (e.denied) this.stats.denied++;

@@ -1,27 +1,30 @@
 /**
- * `npm run -s bench -- chaos [--guard on|off|both] [--gc v0.9.4|fixed|both] [--seed N] [--json] [--no-flap]
- *  [--no-reconcile] [--small] [--kubeconfig FILE]`
+ * `npm run -s bench -- chaos [--guard on|off|both] [--gc v0.9.4|fixed|both] [--seed N] [--seeds N] [--cycles N]
+ *  [--json] [--no-flap] [--no-reconcile] [--small] [--kubeconfig FILE]`
  *
- * Runs the chaos scenario once per (gc, guard) combination with the same seed, each on a fresh test bed (or, with
- * --kubeconfig, on that running test bed) in a fresh namespace with a fresh pool on its own subnet,
- * and prints a table (or the stable JSON summary with --json). Progress goes to stderr.
+ * Runs the chaos scenario once per (seed, gc, guard) combination, all on one fresh test bed (or, with --kubeconfig,
+ * on that running test bed), each run in a fresh namespace with a fresh pool on its own subnet, and prints a table
+ * (or the stable JSON summary with --json). With --seeds N it runs seeds seed..seed+N-1 and prints, per (gc, guard),
+ * the rates the benchmark is judged by. Progress goes to stderr.
  */
 import { parseArgs } from 'node:util';
-import { connectTestbed, startTestbed, type Testbed } from '../../test/testbed/testbed';
+import { connectTestbed, startTestbed } from '../../test/testbed/testbed';
 import type { GcVersion } from './gc-scan';
-import { jsonSummary, table } from './report';
-import { FULL_TIMINGS, runChaos, SHORT_TIMINGS, type RunResult } from './run';
+import { jsonSummary, rates, ratesTable, seedTable, table } from './report';
+import { DEFAULT_CYCLES, FULL_TIMINGS, runChaos, SHORT_TIMINGS, type RunResult } from './run';
 import { G00012_WORKLOADS, SMALL_WORKLOADS } from './scenario';
 import { say } from './util';
 
-export { runChaos, FULL_TIMINGS, SHORT_TIMINGS } from './run';
+export { runChaos, FULL_TIMINGS, SHORT_TIMINGS, DEFAULT_CYCLES } from './run';
 export type { RunConfig, RunResult } from './run';
 
 const HELP = `Usage: npm run -s bench -- chaos [flags]
   --guard on|off|both       run without and/or with spiderpool-guard (default both: off first, then on)
   --gc v0.9.4|fixed|both    Spiderpool GC behaviour: pre-#3778 or post-#3778 (default v0.9.4)
   --seed N                  PRNG seed for the scenario's random choices and delays (default 1)
-  --json                    print {"runs":[...]} instead of a table
+  --seeds N                 run N seeds (seed, seed+1, ...) and print the rates per GC and guard setting
+  --cycles N                StatefulSet down/up cycles aimed at the GC's trace window (default ${DEFAULT_CYCLES})
+  --json                    print {"runs":[...]} (with --seeds also "rates") instead of a table
   --no-flap                 strict G00012 scale phase (no quick StatefulSet down/up)
   --no-reconcile            guard on without its reconciler
   --small                   one StatefulSet + one Deployment, shorter delays
@@ -33,6 +36,13 @@ function choice<T extends string>(value: string | undefined, allowed: readonly T
   return value as T;
 }
 
+function count(value: string | undefined, flag: string, fallback: number, min: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min) throw new Error(`--${flag}: expected an integer ≥ ${min}, got ${value}`);
+  return n;
+}
+
 export async function runChaosBench(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
@@ -40,6 +50,8 @@ export async function runChaosBench(argv: string[]): Promise<number> {
       guard: { type: 'string' },
       gc: { type: 'string' },
       seed: { type: 'string' },
+      seeds: { type: 'string' },
+      cycles: { type: 'string' },
       json: { type: 'boolean' },
       'no-flap': { type: 'boolean' },
       'no-reconcile': { type: 'boolean' },
@@ -55,42 +67,44 @@ export async function runChaosBench(argv: string[]): Promise<number> {
   }
   const guard = choice(values.guard, ['on', 'off', 'both'] as const, 'guard', 'both');
   const gcChoice = choice(values.gc, ['v0.9.4', 'fixed', 'both'] as const, 'gc', 'v0.9.4');
-  const seed = values.seed === undefined ? 1 : Number(values.seed);
-  if (!Number.isInteger(seed) || seed < 0) throw new Error(`--seed: expected a non-negative integer, got ${values.seed}`);
+  const firstSeed = count(values.seed, 'seed', 1, 0);
+  const seedCount = count(values.seeds, 'seeds', 1, 1);
+  const cycles = count(values.cycles, 'cycles', DEFAULT_CYCLES, 0);
   const gcs: GcVersion[] = gcChoice === 'both' ? ['v0.9.4', 'fixed'] : [gcChoice];
   const guards = guard === 'both' ? [false, true] : [guard === 'on'];
 
-  // A fresh test bed per run (about 6 s to start) unless a running one is named: runs cannot disturb each other.
-  const shared = values.kubeconfig ? connectTestbed(values.kubeconfig) : undefined;
+  // One test bed for the whole invocation (about 6 s to start on an idle machine, much more on a busy one); runs
+  // do not share a namespace, a pool, a subnet, a guard or a webhook registration, and each cleans up after itself.
+  say('bench', values.kubeconfig ? `using the test bed of ${values.kubeconfig}` : 'starting a fresh test bed (kube-apiserver + etcd + kube-controller-manager)');
+  const tb = values.kubeconfig ? connectTestbed(values.kubeconfig) : await startTestbed({ name: `bench-chaos-${process.pid}`, showProgress: false });
   const runs: RunResult[] = [];
-  let index = 0;
-  for (const gc of gcs) {
-    for (const g of guards) {
-      let tb: Testbed;
-      if (shared) tb = shared;
-      else {
-        say('bench', 'starting a fresh test bed (kube-apiserver + etcd + kube-controller-manager)');
-        tb = await startTestbed({ name: 'bench-chaos', showProgress: false });
-      }
-      try {
-        runs.push(
-          await runChaos(tb, {
-            guard: g,
-            gc,
-            seed,
-            index: index++,
-            workloads: values.small ? SMALL_WORKLOADS : G00012_WORKLOADS,
-            replicas: 3,
-            timings: values.small ? SHORT_TIMINGS : FULL_TIMINGS,
-            reconcile: values['no-reconcile'] !== true,
-            flap: values['no-flap'] !== true,
-          }),
-        );
-      } finally {
-        if (!shared) await tb.stop();
+  try {
+    let index = 0;
+    for (let seed = firstSeed; seed < firstSeed + seedCount; seed++) {
+      for (const gc of gcs) {
+        for (const g of guards) {
+          runs.push(
+            await runChaos(tb, {
+              guard: g,
+              gc,
+              seed,
+              index: index++,
+              workloads: values.small ? SMALL_WORKLOADS : G00012_WORKLOADS,
+              replicas: 3,
+              timings: values.small ? SHORT_TIMINGS : FULL_TIMINGS,
+              reconcile: values['no-reconcile'] !== true,
+              flap: values['no-flap'] !== true,
+              cycles,
+            }),
+          );
+        }
       }
     }
+  } finally {
+    if (!values.kubeconfig) await tb.stop();
   }
-  process.stdout.write((values.json ? jsonSummary(runs) : table(runs)) + '\n');
+  const many = seedCount > 1;
+  if (values.json) process.stdout.write(jsonSummary(runs, many ? rates(runs) : undefined) + '\n');
+  else process.stdout.write((many ? `${seedTable(runs)}\n\n${ratesTable(rates(runs))}` : table(runs)) + '\n');
   return 0;
 }

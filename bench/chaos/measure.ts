@@ -11,6 +11,7 @@ import { podFacts, type KubeObject } from '../../webhook/model/trim';
 import { DEFAULT_STATIC_IP_CONFIG } from '../../webhook/model/types';
 import { findings } from '../../webhook/reconciler/findings';
 import { NETWORK_STATUS } from './node-agent';
+import { usableIps } from './pool-ips';
 import { endpointIps, listEndpoints } from './spider-api';
 import { Loop } from './util';
 
@@ -47,21 +48,46 @@ export function runningWithIp(pods: k8s.V1Pod[]): number {
   return pods.map(facts).filter((f) => isAlive(f) && f.observedIPs.length > 0 && f.phase === 'Running').length;
 }
 
+export interface Latent {
+  /** namespace/name@uid */
+  pod: string;
+  ip: string;
+  /** the record the pool has for the IP (namespace/name@uid), if any */
+  recorded?: string;
+}
+
+export const latentKey = (l: Latent) => `${l.pod} ${l.ip}`;
+
 /**
  * Latent conflicts: alive pods using an IP that their pool does not record for them (record missing, or under
  * another uid/pod). The next first-fit allocation hands such an IP out again (W1's damage before it shows).
  */
-export function unrecordedIps(pool: SpiderIPPool, pods: k8s.V1Pod[], poolIps: Set<string>): string[] {
+export function latentConflicts(pool: SpiderIPPool, pods: k8s.V1Pod[]): Latent[] {
   const records = parseRecords(pool);
-  const out: string[] = [];
+  const poolIps = new Set(usableIps(pool.spec));
+  const out: Latent[] = [];
   for (const p of pods) {
     const f = facts(p);
     if (!isAlive(f)) continue;
     for (const ip of f.observedIPs) {
       if (!poolIps.has(ip)) continue;
       const r = records[ip];
-      if (!r || r.podUid !== f.uid) out.push(`${f.namespace}/${f.name}@${f.uid} uses ${ip}, recorded ${r ? `for ${r.pod}@${r.podUid}` : 'for nobody'}`);
+      if (!r || r.podUid !== f.uid) out.push({ pod: `${f.namespace}/${f.name}@${f.uid}`, ip, recorded: r ? `${r.pod}@${r.podUid}` : undefined });
     }
+  }
+  return out;
+}
+
+export function unrecordedIps(pool: SpiderIPPool, pods: k8s.V1Pod[]): string[] {
+  return latentConflicts(pool, pods).map((l) => `${l.pod} uses ${l.ip}, recorded ${l.recorded ? `for ${l.recorded}` : 'for nobody'}`);
+}
+
+/** `namespace/name@uid ip` of every alive pod's observed IP */
+function aliveIps(pods: k8s.V1Pod[]): Set<string> {
+  const out = new Set<string>();
+  for (const p of pods) {
+    const f = facts(p);
+    if (isAlive(f)) for (const ip of f.observedIPs) out.add(`${f.namespace}/${f.name}@${f.uid} ${ip}`);
   }
   return out;
 }
@@ -132,18 +158,31 @@ export async function readState(admin: Clients, namespace: string, pool: string)
   return { pods, endpoints, pool: p };
 }
 
-/** Samples conflicts (every 250 ms in a run) for the whole run, so a conflict between two checkpoints is not missed. */
+/**
+ * Samples conflicts and latent conflicts (every 250 ms in a run) for the whole run, so that neither is missed
+ * between two checkpoints (a later phase may delete the pod that ran on an unrecorded IP).
+ *
+ * A latent conflict is counted only when it cannot be a reading artefact: pods listed, then the pool read, then
+ * pods listed again (the next sample); the same incarnation alive with the same IP in both listings was alive when
+ * the pool, read in between, did not record that IP for it.
+ */
 export class ConflictSampler {
   readonly seen = new Map<string, Conflict & { firstSeen: number }>();
+  readonly latent = new Map<string, Latent & { firstSeen: number }>();
+  private candidates: Latent[] = [];
   private loop?: Loop;
   constructor(
     private readonly admin: Clients,
     private readonly namespace: string,
+    private readonly pool: string,
     private readonly intervalMs = 1000,
   ) {}
   start(): this {
     this.loop = new Loop('sampler', this.intervalMs, async () => {
-      this.sample((await this.admin.core.listNamespacedPod({ namespace: this.namespace })).items);
+      const pods = (await this.admin.core.listNamespacedPod({ namespace: this.namespace })).items;
+      this.sample(pods);
+      this.confirm(pods);
+      this.candidates = latentConflicts(await getPool(this.admin.custom, this.pool), pods);
     }).start();
     return this;
   }
@@ -154,6 +193,14 @@ export class ConflictSampler {
       if (!this.seen.has(key)) this.seen.set(key, { ...c, firstSeen: Date.now() });
     }
     return now;
+  }
+  /** the previous sample's candidates still alive on the same IP in this listing */
+  private confirm(pods: k8s.V1Pod[]): void {
+    const alive = aliveIps(pods);
+    for (const c of this.candidates) {
+      const key = latentKey(c);
+      if (alive.has(key) && !this.latent.has(key)) this.latent.set(key, { ...c, firstSeen: Date.now() });
+    }
   }
   async stop(): Promise<void> {
     await this.loop?.stop();

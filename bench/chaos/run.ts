@@ -11,8 +11,7 @@ import * as k8s from '@kubernetes/client-node';
 import { classifyDenials, type AuditEventLike, type DenialSummary } from './denials';
 import { SpiderpoolGc, type GcStats } from './gc';
 import type { GcVersion } from './gc-scan';
-import { checkConflictFindings, conflictsAmong, ConflictSampler, podsWithoutIp, poolSanity, readState, runningWithIp, unrecordedIps, type Conflict } from './measure';
-import { usableIps } from './pool-ips';
+import { checkConflictFindings, conflictsAmong, ConflictSampler, latentConflicts, latentKey, podsWithoutIp, poolSanity, readState, runningWithIp, unrecordedIps, type Conflict, type Latent } from './measure';
 import { NodeAgent, type AgentStats } from './node-agent';
 import { hostRange } from './pool-ips';
 import { ChaosScenario, type Workload } from './scenario';
@@ -30,10 +29,41 @@ export interface Timings {
   gcScanMs: number;
   traceGapMs: number;
   graceSeconds: number;
+  /** StatefulSet pods' grace (sets the GC's trace window for the cycles) */
+  stsGraceSeconds: number;
+  /** cycles: stay scaled down this long once the doomed pods are terminating */
+  traceLeadMs: number;
+  /** cycles: wait this long once the GC is done with the cycled pods' trace entries */
+  cycleSettleMs: number;
 }
 
-export const FULL_TIMINGS: Timings = { maxDelayMs: 5000, settleMs: 10_000, readyTimeoutMs: 90_000, leftoverTimeoutMs: 45_000, gcScanMs: 5000, traceGapMs: 1000, graceSeconds: 2 };
-export const SHORT_TIMINGS: Timings = { maxDelayMs: 2000, settleMs: 6000, readyTimeoutMs: 60_000, leftoverTimeoutMs: 30_000, gcScanMs: 3000, traceGapMs: 1000, graceSeconds: 2 };
+export const FULL_TIMINGS: Timings = {
+  maxDelayMs: 2000,
+  settleMs: 5000,
+  readyTimeoutMs: 90_000,
+  leftoverTimeoutMs: 45_000,
+  gcScanMs: 5000,
+  traceGapMs: 1000,
+  graceSeconds: 2,
+  stsGraceSeconds: 4,
+  traceLeadMs: 1200,
+  cycleSettleMs: 1000,
+};
+export const SHORT_TIMINGS: Timings = {
+  maxDelayMs: 2000,
+  settleMs: 6000,
+  readyTimeoutMs: 60_000,
+  leftoverTimeoutMs: 30_000,
+  gcScanMs: 3000,
+  traceGapMs: 1000,
+  graceSeconds: 2,
+  stsGraceSeconds: 4,
+  traceLeadMs: 1200,
+  cycleSettleMs: 1000,
+};
+
+/** StatefulSet down/up cycles aimed at the GC's trace window in a default run */
+export const DEFAULT_CYCLES = 2;
 
 export interface RunConfig {
   guard: boolean;
@@ -47,6 +77,8 @@ export interface RunConfig {
   /** run the guard's reconciler beside the webhook (when the guard is on) */
   reconcile: boolean;
   flap: boolean;
+  /** StatefulSet down/up cycles aimed at the GC's trace window, between create and scale */
+  cycles: number;
 }
 
 export interface PhaseCheck {
@@ -59,6 +91,7 @@ export interface PhaseCheck {
   stuck: string[];
   /** alive pods on an IP the pool does not record for them */
   unrecorded: string[];
+  latent: Latent[];
 }
 
 export interface RunResult {
@@ -66,6 +99,8 @@ export interface RunResult {
   gc: GcVersion;
   seed: number;
   conflicts: number;
+  /** alive pods seen on an IP their pool did not record for them (sampled all run long, and at checkpoints) */
+  latentConflicts: number;
   sanityViolations: number;
   leftovers: number;
   denials: number;
@@ -78,6 +113,7 @@ export interface RunResult {
     pool: string;
     checks: PhaseCheck[];
     conflictList: Conflict[];
+    latentList: string[];
     leftoverList: string[];
     denialSummary: DenialSummary;
     agent: AgentStats;
@@ -145,7 +181,8 @@ async function checkpoint(phase: string, admin: Clients, scenario: ChaosScenario
     conflictFindings: await checkConflictFindings(admin.kc, pool, namespace),
     sanity: poolSanity(state.pool, state.pods, state.endpoints),
     stuck: podsWithoutIp(state.pods),
-    unrecorded: unrecordedIps(state.pool, state.pods, new Set(usableIps(state.pool.spec))),
+    unrecorded: unrecordedIps(state.pool, state.pods),
+    latent: latentConflicts(state.pool, state.pods),
   };
   say(
     'check',
@@ -206,7 +243,7 @@ export async function runChaos(tb: Testbed, cfg: RunConfig): Promise<RunResult> 
     scanIntervalMs: cfg.timings.gcScanMs,
     traceGapMs: cfg.timings.traceGapMs,
   });
-  const sampler = new ConflictSampler(admin, namespace, 250);
+  const sampler = new ConflictSampler(admin, namespace, pool, 250);
   const checks: PhaseCheck[] = [];
   let left: string[];
   try {
@@ -229,12 +266,18 @@ export async function runChaos(tb: Testbed, cfg: RunConfig): Promise<RunResult> 
       workloads: cfg.workloads,
       replicas: cfg.replicas,
       graceSeconds: cfg.timings.graceSeconds,
+      stsGraceSeconds: cfg.timings.stsGraceSeconds,
       maxDelayMs: cfg.timings.maxDelayMs,
+      traceLeadMs: cfg.timings.traceLeadMs,
+      cycleSettleMs: cfg.timings.cycleSettleMs,
+      gcTracing: (names) => gc.tracing(namespace, names),
+      readyTimeoutMs: cfg.timings.readyTimeoutMs,
       flap: cfg.flap,
       restartController: () => gc.restart(),
     });
     await scenario.create();
     checks.push(await checkpoint('create', admin, scenario, cfg, namespace, pool));
+    await scenario.cycles(cfg.cycles);
     await scenario.scale();
     checks.push(await checkpoint('scale', admin, scenario, cfg, namespace, pool));
     await scenario.restart();
@@ -258,6 +301,9 @@ export async function runChaos(tb: Testbed, cfg: RunConfig): Promise<RunResult> 
   for (const c of checks.flatMap((x) => x.conflicts)) {
     if (!conflictList.some((k) => k.ip === c.ip && k.pods.join() === c.pods.join())) conflictList.push(c);
   }
+  const latentKeys = new Set(sampler.latent.keys());
+  for (const c of checks) for (const l of c.latent) latentKeys.add(latentKey(l));
+  const latentList = [...latentKeys].sort();
   const result: RunResult = {
     guard: cfg.guard ? 'on' : 'off',
     gc: cfg.gc,
@@ -269,8 +315,9 @@ export async function runChaos(tb: Testbed, cfg: RunConfig): Promise<RunResult> 
     falseDenials: denialSummary.falseDenials,
     stuckPods: checks.reduce((n, c) => n + c.stuck.length, 0),
     seconds: Math.round((Date.now() - started) / 100) / 10,
-    detail: { namespace, pool, checks, conflictList, leftoverList: left, denialSummary, agent: agent.stats, gcStats: gc.stats, reconcilerRequested: cfg.guard && cfg.reconcile },
+    latentConflicts: latentList.length,
+    detail: { namespace, pool, checks, conflictList, latentList, leftoverList: left, denialSummary, agent: agent.stats, gcStats: gc.stats, reconcilerRequested: cfg.guard && cfg.reconcile },
   };
-  say('run', `=== ${label}: ${result.conflicts} conflicts, ${result.sanityViolations} sanity violations, ${result.leftovers} leftovers, ${result.denials} denials (${result.falseDenials} false), ${result.stuckPods} stuck, ${result.seconds} s`);
+  say('run', `=== ${label}: ${result.conflicts} conflicts, ${result.latentConflicts} latent conflicts, ${result.sanityViolations} sanity violations, ${result.leftovers} leftovers, ${result.denials} denials (${result.falseDenials} false), ${result.stuckPods} stuck, ${result.seconds} s`);
   return result;
 }

@@ -4,6 +4,7 @@
  * total), restart (delete the pods) and delete, every action after a random delay from the seeded PRNG.
  * Differences: "kruise-like" workloads are Deployments; StatefulSets use podManagementPolicy Parallel; the scale
  * phase may first "flap" a StatefulSet down and back up quickly (G00011, facts §4.4 symptom 1) when `flap` is set.
+ * Between create and scale, `cycles()` repeats that down/up cycle, each time timed into the GC's trace window.
  */
 import * as k8s from '@kubernetes/client-node';
 import type { Clients } from '../../test/e2e/support';
@@ -40,7 +41,16 @@ export interface ScenarioOptions {
   workloads: Workload[];
   replicas: number;
   graceSeconds: number;
+  /** StatefulSet pods' grace: the v0.9.4 GC traces a terminating pod until deletionTimestamp + grace (≈ 2 × grace) */
+  stsGraceSeconds: number;
   maxDelayMs: number;
+  /** cycles: how long a StatefulSet stays scaled down once its doomed pods are terminating (GC cache period + margin) */
+  traceLeadMs: number;
+  /** cycles: wait this long after the GC's trace entries for the cycled pods are done (two sampler periods) */
+  cycleSettleMs: number;
+  /** cycles: whether the GC still traces (or retries) one of these pod names; the next cycle waits for it */
+  gcTracing?: (names: Iterable<string>) => boolean;
+  readyTimeoutMs: number;
   /** scale phase: StatefulSets go down and quickly back up before their target (default true) */
   flap: boolean;
   /** called once during the scale phase, after a random delay: "delete a spiderpool-controller pod" */
@@ -70,8 +80,12 @@ export class ChaosScenario {
           'v1.multus-cni.io/default-network': 'kube-system/macvlan-vlan0',
         },
       },
-      spec: { terminationGracePeriodSeconds: this.o.graceSeconds, containers: [{ name: 'main', image: 'registry.k8s.io/pause:3.10', command: ['sleep', 'infinity'] }] },
+      spec: { terminationGracePeriodSeconds: this.grace(w), containers: [{ name: 'main', image: 'registry.k8s.io/pause:3.10', command: ['sleep', 'infinity'] }] },
     };
+  }
+
+  private grace(w: Workload): number {
+    return w.kind === 'StatefulSet' ? this.o.stsGraceSeconds : this.o.graceSeconds;
   }
 
   private async afterDelay<T>(what: string, fn: () => Promise<T>): Promise<T> {
@@ -122,6 +136,75 @@ export class ChaosScenario {
       return n;
     });
     return parts;
+  }
+
+  /** Names of a StatefulSet's pods with ordinals in [from, to). */
+  private ordinals(w: Workload, from: number, to: number): string[] {
+    return Array.from({ length: Math.max(0, to - from) }, (_, i) => `${w.name}-${from + i}`);
+  }
+
+  private async podsOf(w: Workload): Promise<k8s.V1Pod[]> {
+    return (await this.o.admin.core.listNamespacedPod({ namespace: this.o.namespace, labelSelector: `app=${w.name}` })).items;
+  }
+
+  /** Polls until `done` holds for the workload's pods (or the timeout passes: the checkpoints report what is wrong). */
+  private async waitPods(w: Workload, timeoutMs: number, done: (pods: k8s.V1Pod[]) => boolean): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (done(await this.podsOf(w))) return true;
+      await sleep(100);
+    }
+    return false;
+  }
+
+  /**
+   * `count` StatefulSet down/up cycles (all StatefulSets at once), each aimed at the pre-#3778 GC's trace window
+   * (G00011's race, made to happen every time instead of by luck of the random delays):
+   *  1. scale down to a random count: the StatefulSet controller deletes the doomed ordinals (deletionTimestamp =
+   *     now + grace); while their ordinals are outside the set, the GC's pod cache sees them terminating and the
+   *     GC traces them until deletionTimestamp + grace;
+   *  2. once they are terminating, wait `traceLeadMs` (the GC's pod cache period + margin), then scale back up
+   *     while they still are: their final deletion is then a valid member's, which builds no new trace entry, so
+   *     the Terminating entry survives;
+   *  3. the same names come back as new incarnations and get IPs (the static IP reused, or a fresh one if cmdDel
+   *     ran while they were out of the set) well before the entry's deadline (2 × grace after the scale-down);
+   *  4. at the deadline a GC that does not compare uids releases the new incarnation's IP and drops its
+   *     endpoint: a live pod on an unrecorded IP, a conflict at the next allocation. Wait past the deadline and
+   *     until the GC is done with the entry (a refused release is retried for a while: a retry landing in the next
+   *     cycle would be another race than this one), then repeat.
+   */
+  async cycles(count: number): Promise<void> {
+    const sets = this.o.workloads.filter((w) => w.kind === 'StatefulSet');
+    for (let c = 1; c <= count; c++) {
+      await Promise.all(sets.map((w) => this.cycle(w, c)));
+    }
+  }
+
+  private async cycle(w: Workload, c: number): Promise<void> {
+    const current = this.replicas.get(w.name) ?? 0;
+    if (current < 1) return;
+    const down = this.o.rng.int(current);
+    const doomed = new Set(this.ordinals(w, down, current));
+    const t0 = Date.now();
+    say('scenario', `cycle ${c}: ${w.name} ${current}→${down}`);
+    await this.setReplicas(w, down);
+    const terminating = await this.waitPods(w, 10_000, (pods) =>
+      pods.every((p) => !doomed.has(p.metadata?.name ?? '') || !!p.metadata?.deletionTimestamp),
+    );
+    await sleep(this.o.traceLeadMs);
+    say('scenario', `cycle ${c}: ${w.name} ${down}→${current} (after ${((Date.now() - t0) / 1000).toFixed(1)} s${terminating ? '' : ', doomed pods not seen terminating'})`);
+    await this.setReplicas(w, current);
+    const names = new Set(this.ordinals(w, 0, current));
+    const back = await this.waitPods(w, this.o.readyTimeoutMs, (pods) => {
+      const up = pods.filter((p) => names.has(p.metadata?.name ?? '') && !p.metadata?.deletionTimestamp && (p.status?.podIPs ?? []).length > 0);
+      return up.length === current;
+    });
+    if (!back) say('scenario', `cycle ${c}: ${w.name} not back to ${current} pods with IPs`);
+    const traceDeadline = t0 + 2 * this.o.stsGraceSeconds * 1000;
+    await sleep(Math.max(0, traceDeadline - Date.now()));
+    const giveUp = Date.now() + 15_000;
+    while (this.o.gcTracing?.(doomed) && Date.now() < giveUp) await sleep(200);
+    await sleep(this.o.cycleSettleMs);
   }
 
   async scale(): Promise<void> {

@@ -1,7 +1,7 @@
 /**
  * A short chaos run (bench/chaos, issue #6) on the shared test bed: one StatefulSet and one Deployment of 3
  * replicas on a 6-IP pool, the simulated node agent and the pre-fix (v0.9.4) Spiderpool GC, with the guard in
- * front. Whatever the GC attempts, no two alive pods may end up sharing an IP, and every denial the guard made
+ * front, and one StatefulSet down/up cycle aimed at the GC's trace window. Whatever the GC attempts, no two alive pods may end up sharing an IP, and every denial the guard made
  * must be justified by the simulator's ground truth. No timing is asserted.
  */
 import { runChaos, SHORT_TIMINGS, type RunResult } from '../../bench/chaos';
@@ -22,6 +22,7 @@ beforeAll(async () => {
     timings: SHORT_TIMINGS,
     reconcile: false,
     flap: true,
+    cycles: 1,
   });
 }, 240_000);
 

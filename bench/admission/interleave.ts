@@ -1,0 +1,88 @@
+/**
+ * Guard and baseline measured in alternating short slices (guard, baseline, guard, baseline, ...): each adjacent
+ * pair ran under nearly the same machine load, so its ratio cancels what the other tenants of the machine were
+ * doing at that moment. A case reports the median of its pair ratios and their range, not the ratio of two long
+ * runs made one after the other (which measured the machine's load swings as much as the guard).
+ */
+import { percentile, type SliceResult } from './load';
+
+export interface SlicePair {
+  guard: SliceResult;
+  baseline: SliceResult;
+  /** CPU seconds the guard / baseline server process used during its slice (user + system) */
+  guardCpuSeconds?: number;
+  baselineCpuSeconds?: number;
+}
+
+export interface LoadSummary {
+  /** pooled over the case's slices */
+  p50Ms: number;
+  p99Ms: number;
+  /** requests / measured seconds over the case's slices */
+  rps: number;
+  requests: number;
+  errors: number;
+}
+
+export interface InterleavedSummary {
+  guard: LoadSummary;
+  baseline: LoadSummary;
+  /** median over the pairs of guard p99 / baseline p99 */
+  p99Ratio: number;
+  p99RatioMin: number;
+  p99RatioMax: number;
+  /** median over the pairs of guard rps / baseline rps */
+  rpsRatio: number;
+  rpsRatioMin: number;
+  rpsRatioMax: number;
+  /**
+   * median over the pairs of the guard's CPU time per request / the baseline's: what a request costs the server
+   * whatever share of the CPU the other tenants left it (NaN when not measured)
+   */
+  cpuRatio: number;
+  cpuRatioMin: number;
+  cpuRatioMax: number;
+  pairs: number;
+  /** every pair's ratios, in the order measured */
+  p99Ratios: number[];
+  rpsRatios: number[];
+  cpuRatios: number[];
+}
+
+export function median(xs: number[]): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+function pooled(slices: SliceResult[]): LoadSummary {
+  const all = slices.flatMap((s) => s.latencies).sort((a, b) => a - b);
+  const requests = slices.reduce((n, s) => n + s.requests, 0);
+  const seconds = slices.reduce((n, s) => n + s.seconds, 0);
+  return { p50Ms: percentile(all, 0.5), p99Ms: percentile(all, 0.99), rps: seconds > 0 ? requests / seconds : 0, requests, errors: slices.reduce((n, s) => n + s.errors, 0) };
+}
+
+export function summarizePairs(pairs: SlicePair[]): InterleavedSummary {
+  const p99 = pairs.map((p) => p.guard.p99Ms / p.baseline.p99Ms);
+  const rps = pairs.map((p) => p.guard.rps / p.baseline.rps);
+  const perRequest = (cpu: number | undefined, s: SliceResult) => (cpu === undefined || s.requests === 0 ? NaN : cpu / s.requests);
+  const cpu = pairs.map((p) => perRequest(p.guardCpuSeconds, p.guard) / perRequest(p.baselineCpuSeconds, p.baseline));
+  return {
+    guard: pooled(pairs.map((p) => p.guard)),
+    baseline: pooled(pairs.map((p) => p.baseline)),
+    p99Ratio: median(p99),
+    p99RatioMin: Math.min(...p99),
+    p99RatioMax: Math.max(...p99),
+    rpsRatio: median(rps),
+    rpsRatioMin: Math.min(...rps),
+    rpsRatioMax: Math.max(...rps),
+    cpuRatio: median(cpu),
+    cpuRatioMin: Math.min(...cpu),
+    cpuRatioMax: Math.max(...cpu),
+    pairs: pairs.length,
+    p99Ratios: p99,
+    rpsRatios: rps,
+    cpuRatios: cpu,
+  };
+}
