@@ -145,7 +145,7 @@ export async function runAdmissionBench(argv: string[]): Promise<number> {
           ['validate', 'allocation', bodies.allocation],
         ];
         for (const [webhook, review, b] of runs) {
-          const g = await runLoad({ url: `${guard.url}/${webhook}/spiderippools`, ca: certs.ca, body: Buffer.from(b), concurrency, seconds });
+          const g = await runLoad({ url: `${guard.url}/${webhook}/spiderippools`, ca: certs.ca, caller: guard.caller, body: Buffer.from(b), concurrency, seconds });
           cases.push({ records: p.records, concurrency, webhook, review, guard: g, baseline: base, p99Ratio: r2(g.p99Ms / base.p99Ms), rpsRatio: r2(g.rps / base.rps) });
           say(
             `${p.records} records (${kb} KiB body), c=${concurrency}, ${webhook}/${review}: guard p50 ${g.p50Ms.toFixed(1)} p99 ${g.p99Ms.toFixed(1)} ms ${g.rps.toFixed(0)}/s` +

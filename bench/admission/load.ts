@@ -15,6 +15,7 @@ function percentile(sorted: number[], q: number): number {
 }
 
 function post(agent: https.Agent, url: URL, ca: string, body: Buffer): Promise<number> {
+  // the client certificate (when the guard verifies callers) is the agent's
   return new Promise((resolve, reject) => {
     const req = https.request(
       { agent, ca, method: 'POST', hostname: url.hostname, port: url.port, path: url.pathname, headers: { 'content-type': 'application/json', 'content-length': body.length } },
@@ -28,9 +29,18 @@ function post(agent: https.Agent, url: URL, ca: string, body: Buffer): Promise<n
   });
 }
 
-export async function runLoad(opts: { url: string; ca: string; body: Buffer; concurrency: number; seconds: number; warmupSeconds?: number }): Promise<LoadResult> {
+export async function runLoad(opts: {
+  url: string;
+  ca: string;
+  body: Buffer;
+  concurrency: number;
+  seconds: number;
+  warmupSeconds?: number;
+  /** client certificate for a guard run with --client-ca-file */
+  caller?: { cert: string; key: string };
+}): Promise<LoadResult> {
   const url = new URL(opts.url);
-  const agent = new https.Agent({ keepAlive: true, maxSockets: opts.concurrency });
+  const agent = new https.Agent({ keepAlive: true, maxSockets: opts.concurrency, ...opts.caller });
   const latencies: number[] = [];
   let errors = 0;
   const worker = async (until: number, record: boolean) => {
