@@ -1,7 +1,9 @@
 /**
  * kube-apiserver's identity towards admission webhooks: an AdmissionConfiguration (--admission-control-config-file)
  * whose ValidatingAdmissionWebhook and MutatingAdmissionWebhook plugins point at a kubeconfig naming the client
- * certificate to present (pki.ts: apiserver-webhook-client.crt, signed by the webhook client CA).
+ * certificate to present (pki.ts: apiserver-webhook-client.crt, signed by the webhook client CA). The plugin
+ * configuration's kind is WebhookAdmissionConfiguration (apiserver.config.k8s.io/v1): kube-apiserver 1.34 refuses
+ * to start with `WebhookAdmission`, the name some reference pages give.
  *
  * kube-apiserver picks the kubeconfig user by the webhook's host: the exact `host:port`, then `*.<domain>`
  * wildcards, then `*`. Test-bed guards listen on 127.0.0.1 at ports chosen at random, so the user here is `*`.
@@ -23,7 +25,7 @@ export function webhookClientFlag(stateDir: string, pki: Pki): string {
     }) + '\n',
     0o600,
   );
-  const plugin = (name: string) => ({ name, configuration: { apiVersion: 'apiserver.config.k8s.io/v1', kind: 'WebhookAdmission', kubeConfigFile: kubeconfig } });
+  const plugin = (name: string) => ({ name, configuration: { apiVersion: 'apiserver.config.k8s.io/v1', kind: 'WebhookAdmissionConfiguration', kubeConfigFile: kubeconfig } });
   const config = path.join(stateDir, 'admission-config.yaml');
   fs.writeFileSync(
     config,
