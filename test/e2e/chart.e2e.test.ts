@@ -126,9 +126,11 @@ describe('helm chart on the real API server', () => {
     });
     const np = findObject(objs, 'NetworkPolicy') as unknown as k8s.V1NetworkPolicy;
     expect(np.spec?.policyTypes).toEqual(['Ingress']);
-    expect(np.spec?.ingress).toEqual([
-      { ports: [{ port: 'https', protocol: 'TCP' }], from: [{ ipBlock: { cidr: '10.0.0.0/24' } }, { ipBlock: { cidr: 'fd00::/64' } }] },
-      { ports: [{ port: 'metrics', protocol: 'TCP' }], from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }] },
+    // client-node's typed objects name `from` `_from`
+    const rules = np.spec?.ingress?.map((r) => ({ ports: r.ports?.map((p) => `${p.port}/${p.protocol}`), from: r._from?.map((f) => f.ipBlock?.cidr ?? f.namespaceSelector?.matchLabels) }));
+    expect(rules).toEqual([
+      { ports: ['https/TCP'], from: ['10.0.0.0/24', 'fd00::/64'] },
+      { ports: ['metrics/TCP'], from: [{ 'kubernetes.io/metadata.name': 'monitoring' }] },
     ]);
     const dep = findObject(objs, 'Deployment') as unknown as k8s.V1Deployment;
     const pod = dep.spec!.template.spec!;
