@@ -6,3 +6,5 @@ export type { SelfManagedOptions, SelfManagedTlsSource, SelfManagedStatus } from
 export type { KeyType } from './pki';
 export { createWebhookHttpsServer } from './tls-options';
 export type { WebhookTlsOptions } from './tls-options';
+export { watchClientCaFile } from './client-ca-file';
+export type { ClientCaFile } from './client-ca-file';

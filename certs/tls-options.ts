@@ -11,7 +11,9 @@
  *
  * `https.Server.setSecureContext(o)` replaces the whole secure context with what `o` holds: reloading only
  * {key, cert} would silently drop the cipher list, the minimum version and the client CA. The server built here
- * therefore merges these settings into every setSecureContext call, so a certificate reload keeps them.
+ * therefore merges these settings into every setSecureContext call, so a certificate reload keeps them. The options
+ * object is read at each call: to swap the client CA bundle, set `opts.clientCa` and call setSecureContext again
+ * (verification itself is decided when the server is created: a server started without a client CA never asks).
  */
 import https from 'node:https';
 import type { RequestListener } from 'node:http';

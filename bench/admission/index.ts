@@ -186,7 +186,8 @@ export async function runAdmissionBench(argv: string[]): Promise<number> {
     const caFile = path.join(certs.dir, 'ca.crt');
     fs.writeFileSync(caFile, certs.ca);
     const tStart = Date.now();
-    const guard = await startGuard({ kubeconfigPath: tb.kubeconfigPath, certs });
+    // no client verification: the no-op baseline has none either, so both sides pay the same handshake
+    const guard = await startGuard({ kubeconfigPath: tb.kubeconfigPath, certs, clientCaFile: false });
     stopGuard = guard.stop;
     const syncSeconds = (Date.now() - tStart) / 1000;
     const guardPid = guard.proc.pid!;

@@ -70,8 +70,10 @@ describe('helm chart on the real API server', () => {
       const c = dep.spec?.template.spec?.containers[0];
       expect(dep.spec?.replicas).toBe(2);
       expect(c?.securityContext).toMatchObject({ readOnlyRootFilesystem: true, runAsNonRoot: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' } });
-      expect(c?.readinessProbe?.httpGet).toMatchObject({ path: '/readyz', port: 'https', scheme: 'HTTPS' });
-      expect(c?.livenessProbe?.httpGet).toMatchObject({ path: '/healthz', port: 'https', scheme: 'HTTPS' });
+      // probes on the plain-HTTP listener (the webhook port may demand client certificates); open on the pod IP
+      expect(c?.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: 'metrics', scheme: 'HTTP' });
+      expect(c?.livenessProbe?.httpGet).toEqual({ path: '/healthz', port: 'metrics', scheme: 'HTTP' });
+      expect(c?.args).toEqual(expect.arrayContaining(['--metrics-port=9090', '--metrics-host=0.0.0.0']));
       expect(c?.env?.map((e) => `${e.name}=${e.valueFrom?.fieldRef?.fieldPath ?? e.value}`)).toEqual(
         expect.arrayContaining(['POD_NAMESPACE=metadata.namespace', 'POD_NAME=metadata.name']),
       );
@@ -109,6 +111,43 @@ describe('helm chart on the real API server', () => {
     // cert-manager CRDs are not installed in the test bed: dry-run everything else
     const rest = objs.filter((o) => o.apiVersion !== 'cert-manager.io/v1');
     for (const o of rest) await admin.objects.create(o, undefined, 'All');
+  });
+
+  test('networkPolicy and clientAuth on: the NetworkPolicy, the client CA and the probes are accepted (server-side dry run)', async () => {
+    const full = `guard-${randomSuffix()}`;
+    const objs = await renderChart('g', ns.name, {
+      fullnameOverride: full,
+      'networkPolicy.enabled': true,
+      'networkPolicy.apiServerCidrs[0]': '10.0.0.0/24',
+      'networkPolicy.apiServerCidrs[1]': 'fd00::/64',
+      'networkPolicy.metricsFrom[0].namespaceSelector.matchLabels.kubernetes\\.io/metadata\\.name': 'monitoring',
+      'clientAuth.enabled': true,
+      'clientAuth.caConfigMapName': 'apiserver-webhook-client-ca',
+    });
+    const np = findObject(objs, 'NetworkPolicy') as unknown as k8s.V1NetworkPolicy;
+    expect(np.spec?.policyTypes).toEqual(['Ingress']);
+    // client-node's typed objects name `from` `_from`
+    const rules = np.spec?.ingress?.map((r) => ({ ports: r.ports?.map((p) => `${p.port}/${p.protocol}`), from: r._from?.map((f) => f.ipBlock?.cidr ?? f.namespaceSelector?.matchLabels) }));
+    expect(rules).toEqual([
+      { ports: ['https/TCP'], from: ['10.0.0.0/24', 'fd00::/64'] },
+      { ports: ['metrics/TCP'], from: [{ 'kubernetes.io/metadata.name': 'monitoring' }] },
+    ]);
+    const dep = findObject(objs, 'Deployment') as unknown as k8s.V1Deployment;
+    const pod = dep.spec!.template.spec!;
+    expect(pod.containers[0].args).toEqual(expect.arrayContaining(['--client-ca-file=/etc/spiderpool-guard/client-ca/ca.crt']));
+    expect(pod.volumes?.find((v) => v.name === 'client-ca')?.configMap?.name).toBe('apiserver-webhook-client-ca');
+    expect(pod.containers[0].volumeMounts?.find((m) => m.name === 'client-ca')).toMatchObject({ mountPath: '/etc/spiderpool-guard/client-ca', readOnly: true });
+    for (const o of objs) await admin.objects.create(o, undefined, 'All');
+  });
+
+  test('hostNetwork: the metrics listener stays on 127.0.0.1 and the probes target it there', async () => {
+    const objs = await renderChart('g', ns.name, { hostNetwork: true });
+    const c = (findObject(objs, 'Deployment') as unknown as k8s.V1Deployment).spec!.template.spec!.containers[0];
+    expect(c.args).toEqual(expect.arrayContaining(['--metrics-host=127.0.0.1']));
+    expect(c.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: 'metrics', scheme: 'HTTP', host: '127.0.0.1' });
+    expect(c.livenessProbe?.httpGet).toEqual({ path: '/healthz', port: 'metrics', scheme: 'HTTP', host: '127.0.0.1' });
+    expect(await renderError({ 'networkPolicy.enabled': true })).toMatch(/networkPolicy.apiServerCidrs/);
+    expect(await renderError({ 'clientAuth.enabled': true })).toMatch(/caSecretName or clientAuth.caConfigMapName/);
   });
 
   test('RBAC grants exactly the reviewed list, enforced by the API server', async () => {

@@ -25,6 +25,7 @@ import { pathToFileURL } from 'node:url';
 import { createPki, type Pki } from './pki';
 import { canRunPods, createNetwork, removeNetwork, RUNNER_NODE, type TestbedNetwork } from './runner/network';
 import { writeState, type SupervisorConfig, type TestbedState } from './state';
+import { webhookClientFlag } from './webhook-client';
 import { formatDuration, freePorts, log, runOk, sleep, writeFileAtomic } from './util';
 
 export const CRD_DIR = path.join(__dirname, 'crds');
@@ -144,6 +145,9 @@ export class Cluster {
   private readonly children = new Map<string, ChildProcess>();
   private failure: Error | undefined;
   private stopping = false;
+  /** children killed on purpose (restartApiserver): their exit is not a failure */
+  private readonly expectedExits = new WeakSet<ChildProcess>();
+  private apiserverArgs: string[] = [];
   onChildExit: (name: string, err: Error) => void = () => {};
 
   constructor(private readonly config: SupervisorConfig) {
@@ -185,7 +189,7 @@ export class Cluster {
     this.children.set(name, child);
     child.on('error', (err) => this.childFailed(name, err));
     child.on('exit', (code, signal) => {
-      if (this.stopping) return;
+      if (this.stopping || this.expectedExits.has(child)) return;
       this.childFailed(name, new ClusterFailure(`${name} exited unexpectedly (${signal ?? `exit ${code}`}); last log lines:\n${tail(logFile, 25)}`));
     });
     return child;
@@ -268,7 +272,7 @@ export class Cluster {
     // kube-apiserver
     const auditPolicy = path.join(st.stateDir, 'audit-policy.yaml');
     fs.writeFileSync(auditPolicy, AUDIT_POLICY);
-    const apiserverProc = this.spawnChild('kube-apiserver', st.binaries.kubeApiserver, [
+    this.apiserverArgs = [
       `--etcd-servers=http://127.0.0.1:${etcdClient}`,
       // With pods, also on the bridge address: inside a pod's namespace 127.0.0.1 is the pod's own loopback.
       `--bind-address=${this.net ? '0.0.0.0' : '127.0.0.1'}`,
@@ -295,7 +299,9 @@ export class Cluster {
       '--audit-log-maxsize=200',
       '--profiling=false',
       `--cert-dir=${path.join(st.stateDir, 'apiserver-certs')}`,
-    ]);
+      webhookClientFlag(st.stateDir, pki),
+    ];
+    const apiserverProc = this.spawnChild('kube-apiserver', st.binaries.kubeApiserver, this.apiserverArgs);
     st.pids.kubeApiserver = apiserverProc.pid;
     this.save();
     const creds: Credentials = { ca: fs.readFileSync(pki.caCert), cert: fs.readFileSync(pki.adminCert), key: fs.readFileSync(pki.adminKey) };
@@ -430,6 +436,25 @@ export class Cluster {
       const list2 = await kubeRequest(st.apiserverUrl, creds, 'GET', '/apis/spiderpool.spidernet.io/v2beta1/spiderendpoints');
       return list1.status === 200 && list2.status === 200;
     });
+  }
+
+  /**
+   * Fault injection (supervisor.ts, on SIGUSR2): kill -9 kube-apiserver and start it again with the same flags.
+   * The new pid is in state.json as soon as it is spawned; callers wait for /readyz themselves.
+   */
+  async restartApiserver(): Promise<void> {
+    const old = this.children.get('kube-apiserver');
+    if (this.stopping || !old) return;
+    this.expectedExits.add(old);
+    if (old.exitCode === null && old.signalCode === null) {
+      const exited = new Promise<void>((resolve) => old.once('exit', () => resolve()));
+      old.kill('SIGKILL');
+      await exited;
+    }
+    log('kube-apiserver', 'killed (SIGKILL) on request: restarting');
+    const child = this.spawnChild('kube-apiserver', this.state.binaries.kubeApiserver, this.apiserverArgs);
+    this.state.pids.kubeApiserver = child.pid;
+    this.save();
   }
 
   /** Stops the children in order; resolves when all have exited. Idempotent. */

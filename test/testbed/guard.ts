@@ -6,6 +6,10 @@
  *   const guard = await startGuard({ kubeconfigPath, certs, args: ['--mode', 'enforce'] });
  *   await registerWebhooks(kc, { baseUrl: guard.url, caBundle: certs.ca, name: 'spg-e2e' });
  *   ...; await unregisterWebhooks(kc, 'spg-e2e'); await guard.stop();
+ *
+ * Client verification is on by default, as in production with --client-ca-file: the guard accepts only callers
+ * with a certificate from the test bed's webhook client CA (<state dir>/pki, see pki.ts), which kube-apiserver
+ * presents (webhook-client.ts). Tests calling the guard directly use `guard.caller`.
  */
 import * as k8s from '@kubernetes/client-node';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -14,6 +18,7 @@ import * as https from 'node:https';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { generateCa, generateServing } from '../../certs/pki';
+import { issueWebhookCallerCert, pkiPaths } from './pki';
 
 export const REPO_ROOT = path.resolve(__dirname, '..', '..');
 export const CLI_ENTRY = path.join(REPO_ROOT, 'dist', 'webhook', 'cli', 'main.js');
@@ -49,9 +54,16 @@ export async function loopbackCerts(): Promise<LoopbackCerts> {
   return { ca: ca.cert, cert: leaf.cert, key: leaf.key, dir, certFile, keyFile };
 }
 
+/** A client certificate for calling the guard directly (absent when it runs without client verification). */
+export interface Caller {
+  cert: string;
+  key: string;
+}
+
 export interface GuardProcess {
   url: string;
   port: number;
+  caller: Caller | undefined;
   proc: ChildProcess;
   /** every stdout line so far (pino JSON) */
   lines: string[];
@@ -71,6 +83,19 @@ export interface StartGuardOptions {
   noReconcile?: boolean;
   /** echo the guard's log to stderr (the demo does its own printing) */
   echo?: boolean;
+  /**
+   * --client-ca-file: default the webhook client CA of the test bed whose kubeconfig this is (<state dir>/pki);
+   * false runs the guard without client verification.
+   */
+  clientCaFile?: string | false;
+}
+
+/** The webhook client CA of the test bed that owns `kubeconfigPath` (its state directory holds both). */
+export function webhookClientCaOf(kubeconfigPath: string): string {
+  const pkiDir = path.join(path.dirname(path.resolve(kubeconfigPath)), 'pki');
+  const file = pkiPaths(pkiDir).webhookClientCaCert;
+  if (!fs.existsSync(file)) throw new Error(`${file} missing: start the guard with clientCaFile: false, or restart the test bed (it predates webhook client certificates)`);
+  return file;
 }
 
 function parseLine(l: string): Record<string, unknown> | undefined {
@@ -81,9 +106,9 @@ function parseLine(l: string): Record<string, unknown> | undefined {
   }
 }
 
-function getReady(url: string, ca: string): Promise<number> {
+function getReady(url: string, ca: string, caller: Caller | undefined): Promise<number> {
   return new Promise((resolve) => {
-    const req = https.get(`${url}/readyz`, { ca, agent: false, timeout: 2000 }, (res) => {
+    const req = https.get(`${url}/readyz`, { ca, ...caller, agent: false, timeout: 2000 }, (res) => {
       res.resume();
       resolve(res.statusCode ?? 0);
     });
@@ -94,6 +119,9 @@ function getReady(url: string, ca: string): Promise<number> {
 
 export async function startGuard(opts: StartGuardOptions): Promise<GuardProcess> {
   if (!fs.existsSync(CLI_ENTRY)) throw new Error(`${CLI_ENTRY} missing: run npm run build first`);
+  const clientCaFile = opts.clientCaFile === false ? undefined : (opts.clientCaFile ?? webhookClientCaOf(opts.kubeconfigPath));
+  // a caller certificate can be minted only from the test bed's own webhook client CA
+  const caller = clientCaFile && opts.clientCaFile === undefined ? await issueWebhookCallerCert(path.dirname(clientCaFile), 'spiderpool-guard-test-caller') : undefined;
   const args = [
     CLI_ENTRY,
     'serve',
@@ -110,6 +138,7 @@ export async function startGuard(opts: StartGuardOptions): Promise<GuardProcess>
     '--tls-key-file',
     opts.certs.keyFile,
     ...(opts.noReconcile === false ? [] : ['--no-reconcile']),
+    ...(clientCaFile ? ['--client-ca-file', clientCaFile] : []),
     ...(opts.args ?? []),
   ];
   const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LOG_LEVEL: 'info' } });
@@ -166,13 +195,14 @@ export async function startGuard(opts: StartGuardOptions): Promise<GuardProcess>
   const port = Number(serving.port);
   const url = `https://127.0.0.1:${port}`;
   const deadline = Date.now() + 60_000;
-  while ((await getReady(url, opts.certs.ca)) !== 200) {
+  while ((await getReady(url, opts.certs.ca, caller)) !== 200) {
     if (Date.now() > deadline) throw new Error(`guard at ${url} never became ready`);
     await new Promise((r) => setTimeout(r, 100));
   }
   return {
     url,
     port,
+    caller,
     proc,
     lines,
     auditEvents: () => lines.map(parseLine).filter((l): l is Record<string, unknown> => !!l && l.audit === true),

@@ -231,3 +231,20 @@ function lastLines(file: string, n: number): string {
     return '(no log)';
   }
 }
+
+/**
+ * Fault injection: has the supervisor kill -9 this test bed's kube-apiserver and start it again (same flags, same
+ * port). Resolves with the new pid once it is spawned; it answers /readyz 200 some seconds later.
+ */
+export async function restartApiserver(stateDir: string, timeoutMs = 30_000): Promise<number> {
+  const before = readState(stateDir);
+  if (!before?.pids.kubeApiserver) throw new Error(`no running test bed in ${stateDir}`);
+  process.kill(before.supervisorPid, 'SIGUSR2');
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const pid = readState(stateDir)?.pids.kubeApiserver;
+    if (pid && pid !== before.pids.kubeApiserver) return pid;
+    if (Date.now() > deadline) throw new Error(`kube-apiserver of ${stateDir} not restarted within ${formatDuration(timeoutMs)}`);
+    await sleep(50);
+  }
+}

@@ -2,6 +2,10 @@
  * The test bed's PKI, made with the openssl CLI: one CA, the kube-apiserver serving certificate, client
  * certificates (admin in system:masters, kube-controller-manager) and the service-account signing key pair.
  * issueClientCert() mints further client certificates for any user/groups (used by clientCertKubeConfig()).
+ *
+ * A second, separate CA signs webhook client certificates only: the one kube-apiserver presents to admission
+ * webhooks (webhook-client.ts wires it in) and those tests mint to call the guard directly (issueWebhookCallerCert).
+ * The guard trusts that CA alone (--client-ca-file), so no API user's certificate opens its webhook port.
  */
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
@@ -20,6 +24,11 @@ export interface Pki {
   kcmKey: string;
   saPublicKey: string;
   saPrivateKey: string;
+  webhookClientCaCert: string;
+  webhookClientCaKey: string;
+  /** presented by kube-apiserver when it calls admission webhooks */
+  apiserverWebhookClientCert: string;
+  apiserverWebhookClientKey: string;
 }
 
 export function pkiPaths(dir: string): Pki {
@@ -36,6 +45,10 @@ export function pkiPaths(dir: string): Pki {
     kcmKey: p('kube-controller-manager.key'),
     saPublicKey: p('sa.pub'),
     saPrivateKey: p('sa.key'),
+    webhookClientCaCert: p('webhook-client-ca.crt'),
+    webhookClientCaKey: p('webhook-client-ca.key'),
+    apiserverWebhookClientCert: p('apiserver-webhook-client.crt'),
+    apiserverWebhookClientKey: p('apiserver-webhook-client.key'),
   };
 }
 
@@ -76,6 +89,7 @@ async function signCert(opts: {
   return crt;
 }
 
+const caExt = ['basicConstraints = critical,CA:TRUE', 'keyUsage = critical,digitalSignature,keyEncipherment,keyCertSign', 'subjectKeyIdentifier = hash'];
 const clientExt = ['basicConstraints = critical,CA:FALSE', 'keyUsage = critical,digitalSignature,keyEncipherment', 'extendedKeyUsage = clientAuth'];
 
 /** Creates the whole PKI in `dir` (fresh); `extraIps` are further IP SANs of the API server's certificate. */
@@ -88,7 +102,7 @@ export async function createPki(dir: string, extraIps: string[] = []): Promise<P
     name: 'ca',
     cn: 'spiderpool-guard-testbed-ca',
     keyFile: pki.caKey,
-    ext: ['basicConstraints = critical,CA:TRUE', 'keyUsage = critical,digitalSignature,keyEncipherment,keyCertSign', 'subjectKeyIdentifier = hash'],
+    ext: caExt,
   });
   const ca = { cert: pki.caCert, key: pki.caKey };
   writeKey(pki.servingKey, 'ec');
@@ -115,6 +129,17 @@ export async function createPki(dir: string, extraIps: string[] = []): Promise<P
   await signCert({ dir, name: 'kube-controller-manager', cn: 'system:kube-controller-manager', keyFile: pki.kcmKey, ca, ext: clientExt });
   const saPub = writeKey(pki.saPrivateKey, 'rsa');
   fs.writeFileSync(pki.saPublicKey, saPub.export({ type: 'spki', format: 'pem' }));
+  writeKey(pki.webhookClientCaKey, 'ec');
+  await signCert({ dir, name: 'webhook-client-ca', cn: 'spiderpool-guard-testbed-webhook-client-ca', keyFile: pki.webhookClientCaKey, ext: caExt });
+  writeKey(pki.apiserverWebhookClientKey, 'ec');
+  await signCert({
+    dir,
+    name: 'apiserver-webhook-client',
+    cn: 'kube-apiserver-webhook-client',
+    keyFile: pki.apiserverWebhookClientKey,
+    ca: { cert: pki.webhookClientCaCert, key: pki.webhookClientCaKey },
+    ext: clientExt,
+  });
   return pki;
 }
 
@@ -124,11 +149,22 @@ export async function createPki(dir: string, extraIps: string[] = []): Promise<P
  */
 export async function issueClientCert(pkiDir: string, cn: string, orgs: string[] = []): Promise<{ cert: string; key: string }> {
   const pki = pkiPaths(pkiDir);
+  return issueSigned(pkiDir, cn, orgs, { cert: pki.caCert, key: pki.caKey });
+}
+
+/** A client certificate from the webhook client CA: what a caller needs to reach a guard run with --client-ca-file. */
+export async function issueWebhookCallerCert(pkiDir: string, cn: string): Promise<{ cert: string; key: string }> {
+  const pki = pkiPaths(pkiDir);
+  if (!fs.existsSync(pki.webhookClientCaKey)) throw new Error(`${pki.webhookClientCaKey} missing: a test bed from before webhook client certificates; restart it`);
+  return issueSigned(pkiDir, cn, [], { cert: pki.webhookClientCaCert, key: pki.webhookClientCaKey });
+}
+
+async function issueSigned(pkiDir: string, cn: string, orgs: string[], ca: { cert: string; key: string }): Promise<{ cert: string; key: string }> {
   const work = fs.mkdtempSync(path.join(pkiDir, 'client-'));
   try {
     const keyFile = path.join(work, 'client.key');
     writeKey(keyFile, 'ec');
-    const crt = await signCert({ dir: work, name: 'client', cn, orgs, keyFile, ca: { cert: pki.caCert, key: pki.caKey }, ext: clientExt });
+    const crt = await signCert({ dir: work, name: 'client', cn, orgs, keyFile, ca, ext: clientExt });
     return { cert: fs.readFileSync(crt, 'utf8'), key: fs.readFileSync(keyFile, 'utf8') };
   } finally {
     fs.rmSync(work, { recursive: true, force: true });

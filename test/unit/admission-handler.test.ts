@@ -474,6 +474,27 @@ describe('fail-open and errors (contract §4)', () => {
     expect(await metricValue(metrics, 'spiderpool_guard_admission_errors_total', { cause: 'unsynced' })).toBe(1);
   });
 
+  it('caches stale (a watch down past the limit): fail-open with cause stale-cache, naming the resources, counted', async () => {
+    const t = twoLiveReleases();
+    const { handler, metrics, audit, deps } = setup({ objects: t.objects, synced: false });
+    deps.staleCaches = () => ['pods', 'spiderendpoints'];
+    const r = await handler.handle('validate', t.req);
+    expect(r.allowed).toBe(true);
+    expect(r.warnings).toEqual([expect.stringMatching(/caches stale .*pods, spiderendpoints.*fail-open/)]);
+    expect(audit.events).toEqual([]);
+    expect(await metricValue(metrics, 'spiderpool_guard_admission_errors_total', { cause: 'stale-cache' })).toBe(1);
+    expect(await metricValue(metrics, 'spiderpool_guard_admission_errors_total', { cause: 'unsynced' })).toBe(0);
+  });
+
+  it('caches stale with --fail-closed: refused, naming the cause', async () => {
+    const t = twoLiveReleases();
+    const { handler, deps } = setup({ objects: t.objects, failClosed: true });
+    deps.staleCaches = () => ['spiderippools'];
+    const r = await handler.handle('validate', t.req);
+    expect(r.allowed).toBe(false);
+    expect(r.status?.message).toMatch(/caches stale .*spiderippools.*fail-closed/);
+  });
+
   it('the fail-closed switch refuses instead', async () => {
     const t = twoLiveReleases();
     const r = await setup({ objects: t.objects, synced: false, failClosed: true }).handler.handle('validate', t.req);

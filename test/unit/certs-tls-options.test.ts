@@ -156,6 +156,25 @@ describe('certificate hot reload keeps the hardening', () => {
   });
 });
 
+describe('client CA bundle swap (what serve does when --client-ca-file changes)', () => {
+  it('setting opts.clientCa and calling setSecureContext again trusts the new CA and no longer the old one', async () => {
+    const [oldCa, newCa] = await Promise.all([
+      generateCa({ keyType: 'ec', now, validityMs: 24 * HOUR, commonName: 'old-clients' }),
+      generateCa({ keyType: 'ec', now, validityMs: 24 * HOUR, commonName: 'new-clients' }),
+    ]);
+    const [oldClient, newClient] = await Promise.all([clientPair(oldCa, 'kube-apiserver'), clientPair(newCa, 'kube-apiserver')]);
+    const opts: WebhookTlsOptions = { clientCa: oldCa.cert };
+    const { server, port } = await hardened(ec, opts);
+    expect(await get(port, ec.ca, oldClient)).toBe('200');
+    expect(await get(port, ec.ca, newClient)).toMatch(/^error: /);
+    opts.clientCa = newCa.cert;
+    server.setSecureContext({ key: ec.key, cert: ec.cert });
+    expect(await get(port, ec.ca, newClient)).toBe('200');
+    expect(await get(port, ec.ca, oldClient)).toMatch(/^error: /);
+    expect(await get(port, ec.ca, undefined)).toMatch(/^error: /);
+  });
+});
+
 describe('handshake deadline', () => {
   function rawConnection(port: number, trickle: boolean): Promise<number> {
     return new Promise((resolve) => {

@@ -14,6 +14,8 @@ export interface HandlerDeps {
   view: () => ClusterView;
   /** caches synced (always true for a snapshot) */
   synced: () => boolean;
+  /** caches listed once but whose watch has been down longer than the staleness limit (cause stale-cache) */
+  staleCaches?: () => string[];
   settings: GuardSettings;
   policy: Policy;
   audit: AuditSink;
@@ -56,6 +58,8 @@ export class AdmissionHandler {
 
   private async decide(webhook: WebhookKind, req: GuardRequest): Promise<Verdict> {
     if (!targetOf(req)) return this.count(webhook, allowed(), 'allowed');
+    const stale = this.deps.staleCaches?.() ?? [];
+    if (stale.length > 0) return this.failure(webhook, `caches stale (API server watch down): ${stale.join(', ')}`, 'stale-cache');
     if (!this.deps.synced()) return this.failure(webhook, 'caches not synced', 'unsynced');
     const verdict = webhook === 'validate' ? await this.validate(req) : await this.mutate(req);
     const result = !verdict.allowed ? 'denied' : verdict.patch ? 'patched' : 'allowed';

@@ -2,4 +2,6 @@
 export { AdmissionHandler } from './handler';
 export { createAdmissionMetrics } from './metrics';
 export { ReviewDecodeError, decodeReview, encodeReview } from './review';
-export { createAdmissionApp, startHttpsServer } from './server';
+export { createAdmissionApp, readyzAnswer, startHttpsServer } from './server';
+export type { Readiness } from './server';
+export { startOpsServer } from './ops-server';

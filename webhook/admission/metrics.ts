@@ -35,7 +35,7 @@ export function createAdmissionMetrics(registry = new Registry(), withDefaults =
     }),
     errors: new Counter({
       name: 'spiderpool_guard_admission_errors_total',
-      help: 'Requests answered fail-open or fail-closed because of an internal error or unsynced caches',
+      help: 'Requests answered fail-open or fail-closed (cause: internal error, unsynced or stale caches, deadline)',
       labelNames: ['webhook', 'cause'],
       registers: [registry],
     }),

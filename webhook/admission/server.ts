@@ -19,6 +19,15 @@ const WEBHOOK_PATHS: Record<string, WebhookKind> = {
 export interface Readiness {
   /** name → ready?; /readyz is 200 only when all are */
   checks(): Record<string, boolean>;
+  /** optional detail per check (e.g. each cache's state and why it is not ready), included in the /readyz body */
+  details?(): Record<string, unknown>;
+}
+
+/** The /readyz answer (on the webhook port and on the metrics listener): 200 only when every check passes. */
+export function readyzAnswer(readiness: Readiness): { status: number; body: Record<string, unknown> } {
+  const checks = readiness.checks();
+  const ready = Object.values(checks).every(Boolean);
+  return { status: ready ? 200 : 503, body: { ready, checks, ...(readiness.details ? readiness.details() : {}) } };
 }
 
 function badRequest(res: Response, status: number, reason: string): void {
@@ -32,9 +41,8 @@ export function createAdmissionApp(handler: AdmissionHandler, readiness: Readine
     res.type('text/plain').send('ok');
   });
   app.get('/readyz', (_req, res) => {
-    const checks = readiness.checks();
-    const ready = Object.values(checks).every(Boolean);
-    res.status(ready ? 200 : 503).json({ ready, checks });
+    const { status, body } = readyzAnswer(readiness);
+    res.status(status).json(body);
   });
   const parseJson = express.json({ limit: BODY_LIMIT_BYTES, type: () => true, strict: true });
   for (const [path, kind] of Object.entries(WEBHOOK_PATHS)) {

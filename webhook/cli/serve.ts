@@ -3,12 +3,12 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import http from 'node:http';
 import https from 'node:https';
-import { fileTlsSource, selfManagedTlsSource } from '../../certs';
-import type { LoadableTlsSource } from '../../certs';
-import { AdmissionHandler, createAdmissionApp, startHttpsServer, createAdmissionMetrics } from '../admission';
+import { fileTlsSource, selfManagedTlsSource, watchClientCaFile } from '../../certs';
+import type { ClientCaFile, LoadableTlsSource, TlsMaterial, WebhookTlsOptions } from '../../certs';
+import { AdmissionHandler, Readiness, createAdmissionApp, startHttpsServer, startOpsServer, createAdmissionMetrics } from '../admission';
 import { Logger, createLogger } from '../log';
 import { PinoAuditSink } from '../audit';
-import { ApiFreshReader, kubevirtServed, startClusterCache } from '../cluster';
+import { ApiFreshReader, DEFAULT_STALE_AFTER_MS, kubevirtServed, startClusterCache } from '../cluster';
 import { UsageError } from './errors';
 import { DEFAULT_INTERVAL_MS, DEFAULT_LEASE_NAME, DEFAULT_MAX_WRITES_PER_SECOND, DEFAULT_SETTLE_MS, Reconciler, startReconciler } from '../reconciler';
 import { POLICY_FLAGS, Values, intFlag, listFlag, oneOf, parse, policyFromFlags } from './args';
@@ -24,10 +24,13 @@ export const SERVE_FLAGS: FlagTable = [
   { name: 'kubeconfig', type: 'string', arg: 'FILE', help: 'cluster access (default: $KUBECONFIG, ~/.kube/config, in-cluster)' },
   { name: 'host', type: 'string', arg: 'ADDR', default: DEFAULT_HOST, help: 'HTTPS listen address' },
   { name: 'port', type: 'string', arg: 'N', default: DEFAULT_PORT, help: 'HTTPS listen port' },
-  { name: 'metrics-port', type: 'string', arg: 'N', default: DEFAULT_METRICS_PORT, help: 'Prometheus /metrics over HTTP (0 = off)' },
+  { name: 'metrics-port', type: 'string', arg: 'N', default: DEFAULT_METRICS_PORT, help: 'plain-HTTP listener for Prometheus /metrics and the kubelet probes /healthz, /readyz (0 = off)' },
+  { name: 'metrics-host', type: 'string', arg: 'ADDR', help: 'listen address of the metrics port (default: the --host value)' },
+  { name: 'client-ca-file', type: 'string', arg: 'FILE', help: 'accept only webhook callers with a client certificate signed by a CA in FILE (PEM; reloaded when it changes)' },
+  { name: 'cache-stale-seconds', type: 'string', arg: 'S', default: DEFAULT_STALE_AFTER_MS / 1000, help: 'a cache whose watch has been down this long counts as unsynced: decisions fail open (or closed) with cause stale-cache' },
   ...POLICY_FLAGS,
   { name: 'audit-log', type: 'string', arg: 'FILE', help: 'also write audit events as JSON lines to FILE (reopened on SIGHUP)' },
-  { name: 'fail-closed', type: 'boolean', help: 'deny (instead of allow with a warning) on internal errors and unsynced caches' },
+  { name: 'fail-closed', type: 'boolean', help: 'deny (instead of allow with a warning) on internal errors and unsynced or stale caches' },
   { name: 'log-level', type: 'string', arg: 'LEVEL', help: 'pino level (default $LOG_LEVEL, else info)' },
   { name: 'tls-cert-file', type: 'string', arg: 'FILE', help: 'TLS from files: serving certificate (reloaded when it changes)' },
   { name: 'tls-key-file', type: 'string', arg: 'FILE', help: 'TLS from files: its key' },
@@ -100,24 +103,6 @@ function tlsSourceFromFlags(values: Values, kc: KubeConfig, log: Logger, registr
   });
 }
 
-function startMetricsServer(port: number, registry: import('prom-client').Registry, log: Logger): http.Server {
-  const server = http.createServer((req, res) => {
-    if (req.url !== '/metrics') {
-      res.writeHead(404).end();
-      return;
-    }
-    registry.metrics().then(
-      (body) => res.writeHead(200, { 'Content-Type': registry.contentType }).end(body),
-      (err: Error) => {
-        log.error({ err }, 'metrics rendering failed');
-        res.writeHead(500).end();
-      },
-    );
-  });
-  server.listen(port);
-  return server;
-}
-
 /** Watch events that can create work for the reconciler (issue #4): pods completed or deleted, StatefulSets
  * scaled, endpoints or pools changed. Other pod updates (status churn of running pods) wait for the periodic pass. */
 function worthAPass(kind: string, type: string, o: Record<string, unknown>): boolean {
@@ -138,6 +123,9 @@ export async function runServe(argv: string[]): Promise<number> {
   const port = intFlag(values, 'port', DEFAULT_PORT);
   const metricsPort = intFlag(values, 'metrics-port', DEFAULT_METRICS_PORT);
   const host = typeof values.host === 'string' ? values.host : DEFAULT_HOST;
+  const metricsHost = typeof values['metrics-host'] === 'string' ? values['metrics-host'] : host;
+  const staleAfterMs = intFlag(values, 'cache-stale-seconds', DEFAULT_STALE_AFTER_MS / 1000, 1) * 1000;
+  const clientCaPath = typeof values['client-ca-file'] === 'string' ? values['client-ca-file'] : undefined;
   const log = createLogger(typeof values['log-level'] === 'string' ? values['log-level'] : undefined);
   const kc = loadKubeConfig(typeof values.kubeconfig === 'string' ? values.kubeconfig : undefined);
   const metrics = createAdmissionMetrics();
@@ -154,6 +142,8 @@ export async function runServe(argv: string[]): Promise<number> {
   let reconciler: Reconciler | undefined;
   const cache = startClusterCache(kc, log, {
     kubevirt,
+    staleAfterMs,
+    registry: metrics.registry,
     onChange: (kind, type, o) => {
       if (worthAPass(kind, type, o)) reconciler?.trigger(`${kind} ${type.toLowerCase()}`);
     },
@@ -162,6 +152,7 @@ export async function runServe(argv: string[]): Promise<number> {
   const handler = new AdmissionHandler({
     view: () => cache.view,
     synced: cache.synced,
+    staleCaches: cache.stale,
     settings: { staticIp, guardedUsers: guarded },
     policy,
     audit,
@@ -170,17 +161,49 @@ export async function runServe(argv: string[]): Promise<number> {
     metrics,
     failClosed: values['fail-closed'] === true,
   });
-  const app = createAdmissionApp(handler, { checks: () => ({ caches: cache.synced(), tls: tls.ready() }) }, log);
-  const material = await tls.whenLoaded();
-  const server: https.Server = await startHttpsServer(app, material, port, host);
+  const readiness: Readiness = {
+    checks: () => ({ caches: cache.synced(), tls: tls.ready() }),
+    details: () => ({ caches: cache.status() }),
+  };
+  const app = createAdmissionApp(handler, readiness, log);
+  let material: TlsMaterial = await tls.whenLoaded();
+  // Read once and kept: setSecureContext (certificate or client CA reload) merges it in again every time.
+  const tlsOptions: WebhookTlsOptions = {};
+  let clientCa: ClientCaFile | undefined;
+  if (clientCaPath) {
+    try {
+      clientCa = watchClientCaFile(
+        clientCaPath,
+        (pem) => {
+          tlsOptions.clientCa = pem;
+          server.setSecureContext({ key: material.key, cert: material.cert });
+        },
+        log.child({ component: 'certs' }),
+      );
+    } catch (err) {
+      throw new UsageError(`serve: --client-ca-file ${clientCaPath}: ${(err as Error).message}`);
+    }
+    tlsOptions.clientCa = clientCa.current();
+  }
+  const server: https.Server = await startHttpsServer(app, material, port, host, tlsOptions);
   tls.onChange((m) => {
+    material = m;
     server.setSecureContext({ key: m.key, cert: m.cert });
     log.info({ notAfter: m.notAfter.toISOString() }, 'serving certificate reloaded');
   });
-  const metricsServer = metricsPort > 0 ? startMetricsServer(metricsPort, metrics.registry, log) : undefined;
+  const metricsServer: http.Server | undefined = metricsPort > 0 ? await startOpsServer(metricsPort, metricsHost, metrics.registry, readiness, log) : undefined;
   const address = server.address();
+  const metricsAddress = metricsServer?.address();
   log.info(
-    { port: typeof address === 'object' && address ? address.port : port, host, metricsPort, mode: policy.defaultMode, kubevirt },
+    {
+      port: typeof address === 'object' && address ? address.port : port,
+      host,
+      metricsPort: typeof metricsAddress === 'object' && metricsAddress ? metricsAddress.port : metricsPort,
+      metricsHost,
+      clientVerification: clientCaPath !== undefined,
+      mode: policy.defaultMode,
+      kubevirt,
+    },
     'spiderpool-guard serving',
   );
   if (values['no-reconcile'] !== true) {
@@ -213,6 +236,7 @@ export async function runServe(argv: string[]): Promise<number> {
   server.close();
   server.closeAllConnections();
   metricsServer?.close();
+  clientCa?.stop();
   cache.stop();
   fresh.close();
   await tls.stop();

@@ -3,6 +3,8 @@
 export { ClusterReadError } from './errors';
 export { ApiFreshReader } from './fresh';
 export { kubevirtServed, startClusterCache } from './informers';
+export type { ClusterCache } from './informers';
+export { DEFAULT_STALE_AFTER_MS } from './reflector';
 export { loadKubeConfigFile } from './kubeconfig';
 export { KubeLeaseClient } from './lease-client';
 export { listClusterView } from './list-view';

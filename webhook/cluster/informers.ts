@@ -1,9 +1,11 @@
 // The live ClusterView for `serve`: one Reflector per kind feeding a trimmed IndexedView.
 import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { Gauge, Registry } from 'prom-client';
 import { Logger } from '../log';
 import { KubeObject, endpointFacts, podFacts, poolFacts, statefulSetFacts, vmFacts, vmiFacts, ENDPOINT_RESOURCE, KUBEVIRT_GROUP, KUBEVIRT_VERSION, POOL_RESOURCE, VMI_RESOURCE, VM_RESOURCE, apiPaths, IndexedView } from '../model';
 import { KubeHttpClient } from './kube-http';
-import { ChangeListener, ListPage, Reflector, ReflectorSpec } from './reflector';
+import { ApiServerProbe } from './apiserver-probe';
+import { ChangeListener, ListPage, Reflector, ReflectorSpec, ReflectorStatus } from './reflector';
 
 const PAGE = 500;
 
@@ -28,12 +30,45 @@ export async function kubevirtServed(kc: KubeConfig): Promise<boolean> {
 
 export interface ClusterCache {
   view: IndexedView;
+  /** every reflector listed at least once and none stale */
   synced(): boolean;
-  status(): Record<string, { synced: boolean; lastError?: string }>;
+  /** names of the reflectors that listed once but whose watch has been down longer than the staleness limit */
+  stale(): string[];
+  status(): Record<string, ReflectorStatus>;
   stop(): void;
 }
 
-export function startClusterCache(kc: KubeConfig, log: Logger, opts: { kubevirt: boolean; onChange?: ChangeListener }): ClusterCache {
+export interface ClusterCacheOptions {
+  kubevirt: boolean;
+  onChange?: ChangeListener;
+  /** a cache whose watch has not been known healthy for longer than this counts as unsynced (stale-cache) */
+  staleAfterMs?: number;
+  /** registers spiderpool_guard_cache_synced and spiderpool_guard_cache_staleness_seconds when given */
+  registry?: Registry;
+}
+
+function registerCacheGauges(registry: Registry, status: () => Record<string, ReflectorStatus>): void {
+  new Gauge({
+    name: 'spiderpool_guard_cache_synced',
+    help: 'Whether the cache of a resource is synced and its watch healthy (1), or not yet listed or stale (0)',
+    labelNames: ['resource'],
+    registers: [registry],
+    collect() {
+      for (const [resource, s] of Object.entries(status())) this.set({ resource }, s.state === 'synced' ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'spiderpool_guard_cache_staleness_seconds',
+    help: "Seconds since the resource's watch was last known healthy (0 while it is)",
+    labelNames: ['resource'],
+    registers: [registry],
+    collect() {
+      for (const [resource, s] of Object.entries(status())) this.set({ resource }, s.stalenessSeconds);
+    },
+  });
+}
+
+export function startClusterCache(kc: KubeConfig, log: Logger, opts: ClusterCacheOptions): ClusterCache {
   const view = new IndexedView();
   // Lists go through the keep-alive client as raw JSON: client-node's typed lists cost a TLS handshake per page
   // and a second, deserialised copy of every object, which is most of the start-up memory peak.
@@ -63,15 +98,24 @@ export function startClusterCache(kc: KubeConfig, log: Logger, opts: { kubevirt:
       spec(VM_RESOURCE, apiPaths.vms(), (o) => view.upsertVm(vmFacts(o)), (ns, n) => view.removeVm(ns, n)),
     );
   }
-  const reflectors = specs.map((s) => new Reflector(kc, s, log, opts.onChange));
+  const reflectors = specs.map((s) => new Reflector(kc, s, log, opts.onChange, { staleAfterMs: opts.staleAfterMs }));
+  // Its own connection: a probe must not queue behind LIST pages on the shared keep-alive sockets.
+  const probeHttp = new KubeHttpClient(kc, 2000);
+  const probe = new ApiServerProbe(probeHttp, (state) => reflectors.forEach((r) => r.apiServer(state)), log);
   for (const r of reflectors) r.start();
+  probe.start();
+  const status = () => Object.fromEntries(reflectors.map((r, i) => [specs[i].name, r.status()]));
+  if (opts.registry) registerCacheGauges(opts.registry, status);
   return {
     view,
     synced: () => reflectors.every((r) => r.synced),
-    status: () => Object.fromEntries(reflectors.map((r, i) => [specs[i].name, { synced: r.synced, lastError: r.lastError }])),
+    stale: () => reflectors.flatMap((r, i) => (r.status().state === 'stale' ? [specs[i].name] : [])),
+    status,
     stop: () => {
+      probe.stop();
       reflectors.forEach((r) => r.stop());
       http.close();
+      probeHttp.close();
     },
   };
 }

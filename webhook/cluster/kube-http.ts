@@ -88,6 +88,27 @@ export class KubeHttpClient {
     });
   }
 
+  /**
+   * GET a path and resolve with the HTTP status, whatever it is (the body is discarded); rejects only when no
+   * answer came within `timeoutMs` (refused, reset, timed out). For probes: any status means "the server answers".
+   */
+  async status(path: string, timeoutMs = this.timeoutMs): Promise<number> {
+    const base = await this.options();
+    return new Promise((resolve, reject) => {
+      const req = https.request(
+        { ...base, method: 'GET', protocol: this.server.protocol, hostname: this.server.hostname, port: this.server.port, path: `${this.server.pathname.replace(/\/$/, '')}${path}`, timeout: timeoutMs },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+          res.on('error', reject);
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error(`GET ${path}: no answer within ${timeoutMs} ms`)));
+      req.on('error', reject);
+      req.end();
+    });
+  }
+
   close(): void {
     this.agent?.destroy();
   }

@@ -153,3 +153,22 @@ arg: dict "metric" "spiderpool_guard_..." "matchers" `rule="x"` (optional) "by" 
 {{- $series := printf "%s{%s}" .metric (ternary $sel (printf "%s,%s" $sel .matchers) (empty .matchers)) }}
 {{- printf "(sum by (%s) (increase(%s[%s])) > 0) or (sum by (%s) (%s unless %s offset %s) > 0)" .by $series .window .by $series $series .window }}
 {{- end }}
+
+{{/* --metrics-host: explicit, else 127.0.0.1 under hostNetwork (not open on the node), else 0.0.0.0 (pod IP). */}}
+{{- define "spiderpool-guard.metricsHost" -}}
+{{- if .Values.metrics.host }}{{ .Values.metrics.host }}{{- else if .Values.hostNetwork }}127.0.0.1{{- else }}0.0.0.0{{- end }}
+{{- end }}
+
+{{/* The volume source of the client CA bundle (clientAuth): exactly one of a Secret or a ConfigMap. */}}
+{{- define "spiderpool-guard.clientCaVolume" -}}
+{{- $c := .Values.clientAuth }}
+{{- if and $c.caSecretName $c.caConfigMapName }}{{ fail "clientAuth: set caSecretName or caConfigMapName, not both" }}{{ end }}
+{{- if $c.caSecretName -}}
+secret:
+  secretName: {{ $c.caSecretName }}
+{{- else if $c.caConfigMapName -}}
+configMap:
+  name: {{ $c.caConfigMapName }}
+{{- else }}{{ fail "clientAuth.enabled needs clientAuth.caSecretName or clientAuth.caConfigMapName" }}
+{{- end }}
+{{- end }}
