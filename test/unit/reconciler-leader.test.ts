@@ -35,6 +35,18 @@ class Connection implements LeaseClient {
   }
 }
 
+/** Elector 'a' leading (from t=0) through a Connection the test can hang or break. */
+async function leaderOnConnection() {
+  const leases = new FakeLeases();
+  const clock = new ManualClock(0);
+  const events: string[] = [];
+  const conn = new Connection(leases);
+  const a = elector(leases, clock, 'a', events, { client: conn });
+  a.start();
+  await flush();
+  return { leases, clock, events, conn, a };
+}
+
 /** Advances the clock in small steps until cond() holds; returns the time it took (Infinity if never within maxMs). */
 async function timeUntil(clock: ManualClock, cond: () => boolean, maxMs: number, step = 10): Promise<number> {
   const t0 = clock.now();
@@ -196,13 +208,7 @@ describe('lease rules (pure)', () => {
 describe('stepping down on time (injected time, no sleeps)', () => {
   // lease 2 s, renew deadline 1.5 s, retry 0.5 s: each attempt times out after 750 ms
   it('a renew that hangs: leadership ends exactly at the renew deadline, while the call still hangs; the call is aborted', async () => {
-    const leases = new FakeLeases();
-    const clock = new ManualClock(0);
-    const events: string[] = [];
-    const conn = new Connection(leases);
-    const a = elector(leases, clock, 'a', events, { client: conn });
-    a.start();
-    await flush();
+    const { clock, events, conn, a } = await leaderOnConnection();
     expect(a.isLeader()).toBe(true); // acquired at t=0
     await clock.advance(500, 10); // renewed: the attempt that started at t=500 succeeded
     const lastRenewStart = 500;
@@ -238,13 +244,7 @@ describe('stepping down on time (injected time, no sleeps)', () => {
   });
 
   it('a renew that fails: retried every retry period until the deadline, then leadership ends; a retry that succeeds in time keeps it', async () => {
-    const leases = new FakeLeases();
-    const clock = new ManualClock(0);
-    const events: string[] = [];
-    const conn = new Connection(leases);
-    const a = elector(leases, clock, 'a', events, { client: conn });
-    a.start();
-    await flush();
+    const { clock, events, conn, a } = await leaderOnConnection();
     await clock.advance(500, 10); // last success: attempt at t=500
     conn.mode = 'fail';
     const before = conn.calls;
@@ -330,13 +330,7 @@ describe('stepping down on time (injected time, no sleeps)', () => {
   });
 
   it('a release that hangs is abandoned after the attempt timeout; stop() still returns', async () => {
-    const leases = new FakeLeases();
-    const clock = new ManualClock(0);
-    const events: string[] = [];
-    const conn = new Connection(leases);
-    const a = elector(leases, clock, 'a', events, { client: conn });
-    a.start();
-    await flush();
+    const { leases, clock, events, conn, a } = await leaderOnConnection();
     conn.mode = 'hang';
     let stopped = false;
     const stopping = a.stop().then(() => (stopped = true));
