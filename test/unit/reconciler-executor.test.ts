@@ -8,7 +8,8 @@ import { createReconcilerMetrics } from '../../webhook/reconciler/metrics';
 import { Action } from '../../webhook/reconciler/actions';
 import { plan } from '../../webhook/reconciler/plan';
 import { checkEndpointDelete, checkPoolStatusWrite, endpointObjectFromFacts, poolObjectFromFacts, reconcilerUser } from '../../webhook/reconciler/selfcheck';
-import { poolFacts } from '../../webhook/model/trim';
+import { KubeObject, poolFacts } from '../../webhook/model/trim';
+import { CallOptions } from '../../webhook/model/ports';
 import { FakeCluster, SteppingClock } from './support/fake-cluster';
 import { endpoint, pod, pool, statefulSet, view } from './support/reconciler-builders';
 
@@ -144,6 +145,44 @@ describe('Executor', () => {
     expect((fc.get('SpiderIPPool', '', 'p')!.status as Obj).allocatedIPCount).toBe(1);
     expect((fc.get('SpiderIPPool', '', 'q')!.status as Obj).allocatedIPCount).toBe(1);
     expect(fc.events.map((e) => e.reason)).toEqual(['SpiderpoolGuardRestoredRecord', 'SpiderpoolGuardRestoredRecord', 'SpiderpoolGuardFixedCount']);
+  });
+
+  it('when the leadership term ends mid-write, the in-flight write is aborted and nothing further is read or written', async () => {
+    const calls: string[] = [];
+    let writeAborted = false;
+    // the pool write hangs (frozen connection) until its signal fires, as the real adapter's aborted request does
+    class FrozenWrites extends FakeCluster {
+      override replacePoolStatus(name: string, _body: KubeObject, opts?: CallOptions): Promise<KubeObject> {
+        calls.push(`PUT pool/${name}/status`);
+        return new Promise((_, reject) =>
+          opts?.signal?.addEventListener('abort', () => {
+            writeAborted = true;
+            reject(new Error('The operation was aborted'));
+          }),
+        );
+      }
+      override getEndpoint(namespace: string, name: string) {
+        calls.push(`GET endpoint/${namespace}/${name}`);
+        return super.getEndpoint(namespace, name);
+      }
+    }
+    const items = jobItems();
+    const fc = new FrozenWrites(items);
+    const term = new AbortController();
+    const ex = new Executor({ client: fc, staticIp, user, log: createLogger('silent'), clock: new SteppingClock(), maxWritesPerSecond: 1000, stopSignal: () => term.signal });
+    const v = view(...(items.map((i) => structuredClone(i)) as Obj[]));
+    const p = plan(v, { staticIp, user });
+    const running = ex.execute(p.actions, v);
+    for (let i = 0; i < 50 && calls.length === 0; i++) await new Promise((r) => setImmediate(r));
+    expect(calls).toEqual(['PUT pool/p/status']);
+    term.abort(new Error('leadership ended'));
+    const res = await running;
+    expect(writeAborted).toBe(true);
+    expect(res.map((r) => `${r.action.action}:${r.result}`)).toEqual(['RELEASE_IP:stale', 'DELETE_ENDPOINT:stale']);
+    expect(res[0].detail).toMatch(/leadership ended/);
+    expect(calls).toEqual(['PUT pool/p/status']); // the endpoint was not even read
+    expect(fc.writes).toEqual([]);
+    expect(fc.events).toEqual([]);
   });
 
   it('dry-run judges and writes nothing', async () => {

@@ -64,6 +64,15 @@ export function intFlag(values: Values, name: string, fallback: number, min = 0)
   return n;
 }
 
+/** A duration flag in seconds (fractions allowed), > 0; returned in milliseconds. */
+export function secondsFlag(values: Values, name: string, fallbackMs: number): number {
+  const v = values[name];
+  if (v === undefined) return fallbackMs;
+  const n = Number(v);
+  if (typeof v !== 'string' || v.trim() === '' || !Number.isFinite(n) || n <= 0) throw new UsageError(`--${name} ${JSON.stringify(v)}: expected seconds > 0`);
+  return Math.round(n * 1000);
+}
+
 export function listFlag(values: Values, name: string): string[] {
   const v = values[name];
   return typeof v === 'string' ? splitGlobList(v) : [];

@@ -10,8 +10,18 @@ import { Logger, createLogger } from '../log';
 import { PinoAuditSink } from '../audit';
 import { ApiFreshReader, DEFAULT_STALE_AFTER_MS, kubevirtServed, startClusterCache } from '../cluster';
 import { UsageError } from './errors';
-import { DEFAULT_INTERVAL_MS, DEFAULT_LEASE_NAME, DEFAULT_MAX_WRITES_PER_SECOND, DEFAULT_SETTLE_MS, Reconciler, startReconciler } from '../reconciler';
-import { POLICY_FLAGS, Values, intFlag, listFlag, oneOf, parse, policyFromFlags } from './args';
+import {
+  DEFAULT_INTERVAL_MS,
+  DEFAULT_LEADER_TIMING,
+  DEFAULT_LEASE_NAME,
+  DEFAULT_MAX_WRITES_PER_SECOND,
+  DEFAULT_SETTLE_MS,
+  LeaderTiming,
+  Reconciler,
+  leaderTimingProblem,
+  startReconciler,
+} from '../reconciler';
+import { POLICY_FLAGS, Values, intFlag, listFlag, oneOf, parse, policyFromFlags, secondsFlag } from './args';
 import { FlagTable, helpText } from './flags';
 
 export const DEFAULT_HOST = '0.0.0.0';
@@ -50,7 +60,40 @@ export const SERVE_FLAGS: FlagTable = [
   { name: 'reconcile-max-writes-per-second', type: 'string', arg: 'N', default: DEFAULT_MAX_WRITES_PER_SECOND, help: 'rate limit of reconciler writes' },
   { name: 'leader-election-namespace', type: 'string', arg: 'NS', help: 'namespace of the Lease and of the service account (default $POD_NAMESPACE, else spiderpool-guard)' },
   { name: 'leader-election-lease', type: 'string', arg: 'NAME', default: DEFAULT_LEASE_NAME, help: 'name of the Lease' },
+  {
+    name: 'leader-election-lease-duration',
+    type: 'string',
+    arg: 'S',
+    default: DEFAULT_LEADER_TIMING.leaseDurationMs / 1000,
+    help: 'how long other replicas wait, from when they last saw the leader renew, before taking over',
+  },
+  {
+    name: 'leader-election-renew-deadline',
+    type: 'string',
+    arg: 'S',
+    default: DEFAULT_LEADER_TIMING.renewDeadlineMs / 1000,
+    help: 'the leader stops reconciling (writes aborted) when it could not renew for this long; < lease duration',
+  },
+  {
+    name: 'leader-election-retry-period',
+    type: 'string',
+    arg: 'S',
+    default: DEFAULT_LEADER_TIMING.retryPeriodMs / 1000,
+    help: 'time between Lease renewals and acquisition attempts; < renew deadline',
+  },
 ];
+
+/** The Lease timings from the flags, checked against each other (client-go's rules). */
+export function leaderTimingFromFlags(values: Values): LeaderTiming {
+  const timing: LeaderTiming = {
+    leaseDurationMs: secondsFlag(values, 'leader-election-lease-duration', DEFAULT_LEADER_TIMING.leaseDurationMs),
+    renewDeadlineMs: secondsFlag(values, 'leader-election-renew-deadline', DEFAULT_LEADER_TIMING.renewDeadlineMs),
+    retryPeriodMs: secondsFlag(values, 'leader-election-retry-period', DEFAULT_LEADER_TIMING.retryPeriodMs),
+  };
+  const problem = leaderTimingProblem(timing);
+  if (problem) throw new UsageError(`serve: leader election: ${problem}`);
+  return timing;
+}
 
 const SERVE_HELP = helpText(
   'spiderpool-guard serve [flags]',
@@ -120,6 +163,7 @@ export async function runServe(argv: string[]): Promise<number> {
   }
   if (positionals.length) throw new UsageError(`serve: unexpected argument ${JSON.stringify(positionals[0])}`);
   const { policy, guarded, staticIp } = policyFromFlags(values);
+  const leaderTiming = leaderTimingFromFlags(values);
   const port = intFlag(values, 'port', DEFAULT_PORT);
   const metricsPort = intFlag(values, 'metrics-port', DEFAULT_METRICS_PORT);
   const host = typeof values.host === 'string' ? values.host : DEFAULT_HOST;
@@ -218,7 +262,7 @@ export async function runServe(argv: string[]): Promise<number> {
       intervalMs: intFlag(values, 'reconcile-interval', DEFAULT_INTERVAL_MS / 1000, 1) * 1000,
       dryRun: values['reconcile-dry-run'] === true,
       maxWritesPerSecond: intFlag(values, 'reconcile-max-writes-per-second', DEFAULT_MAX_WRITES_PER_SECOND, 1),
-      leaderElection: { leaseName: str('leader-election-lease') },
+      leaderElection: { leaseName: str('leader-election-lease'), ...leaderTiming },
       registry: metrics.registry,
       log,
     });

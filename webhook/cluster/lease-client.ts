@@ -1,7 +1,10 @@
-// LeaseClient against coordination.k8s.io/v1: Lease spec times as epoch milliseconds (MicroTime on the wire).
+// LeaseClient against coordination.k8s.io/v1: Lease spec times as epoch milliseconds (MicroTime on the wire). Every
+// call takes the elector's AbortSignal: when it fires the HTTP request is aborted (socket destroyed), so a Lease call
+// never outlives its timeout even when the connection to the API server hangs.
 import * as k8s from '@kubernetes/client-node';
-import { LeaseClient, LeaseRecord, StoredLease } from '../model';
+import { CallOptions, LeaseClient, LeaseRecord, StoredLease } from '../model';
 import { isNotFound } from '../../lib/api-errors';
+import { apiCallOptions, userAgentOf } from './call-options';
 
 function toMillis(t: unknown): number | undefined {
   if (t instanceof Date) return t.getTime();
@@ -39,23 +42,26 @@ function toSpec(r: LeaseRecord): k8s.V1LeaseSpec {
 
 export class KubeLeaseClient implements LeaseClient {
   private readonly api: k8s.CoordinationV1Api;
-  constructor(kc: k8s.KubeConfig) {
+  private readonly userAgent: string;
+  /** @param identity the replica's identity, sent in the User-Agent */
+  constructor(kc: k8s.KubeConfig, identity = 'unnamed') {
     this.api = kc.makeApiClient(k8s.CoordinationV1Api);
+    this.userAgent = userAgentOf('leader-election', identity);
   }
-  async get(namespace: string, name: string): Promise<StoredLease | null> {
+  async get(namespace: string, name: string, opts?: CallOptions): Promise<StoredLease | null> {
     try {
-      return fromLease(await this.api.readNamespacedLease({ name, namespace }));
+      return fromLease(await this.api.readNamespacedLease({ name, namespace }, apiCallOptions(this.userAgent, opts)));
     } catch (err) {
       if (isNotFound(err)) return null;
       throw err;
     }
   }
-  async create(namespace: string, name: string, record: LeaseRecord): Promise<StoredLease> {
-    return fromLease(await this.api.createNamespacedLease({ namespace, body: { metadata: { name, namespace }, spec: toSpec(record) } }));
+  async create(namespace: string, name: string, record: LeaseRecord, opts?: CallOptions): Promise<StoredLease> {
+    const body = { metadata: { name, namespace }, spec: toSpec(record) };
+    return fromLease(await this.api.createNamespacedLease({ namespace, body }, apiCallOptions(this.userAgent, opts)));
   }
-  async update(namespace: string, name: string, record: LeaseRecord, resourceVersion: string): Promise<StoredLease> {
-    return fromLease(
-      await this.api.replaceNamespacedLease({ name, namespace, body: { metadata: { name, namespace, resourceVersion }, spec: toSpec(record) } }),
-    );
+  async update(namespace: string, name: string, record: LeaseRecord, resourceVersion: string, opts?: CallOptions): Promise<StoredLease> {
+    const body = { metadata: { name, namespace, resourceVersion }, spec: toSpec(record) };
+    return fromLease(await this.api.replaceNamespacedLease({ name, namespace, body }, apiCallOptions(this.userAgent, opts)));
   }
 }

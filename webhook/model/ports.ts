@@ -24,14 +24,22 @@ export interface EventSpec {
   message: string;
 }
 
+/**
+ * How a call may be cut short. An aborted signal makes the adapter abort the HTTP request itself (the connection is
+ * closed, nothing more is sent) and reject; a leader that lost its lease aborts its writes this way.
+ */
+export interface CallOptions {
+  signal?: AbortSignal;
+}
+
 /** What the reconciler's executor needs from the API server. */
 export interface ReconcileClient extends FreshReader {
-  getPool(name: string): Promise<KubeObject | null>;
-  replacePoolStatus(name: string, body: KubeObject): Promise<KubeObject>;
-  getEndpoint(namespace: string, name: string): Promise<KubeObject | null>;
-  deleteEndpoint(namespace: string, name: string, preconditions: { uid: string; resourceVersion: string }): Promise<void>;
-  patchEndpoint(namespace: string, name: string, ops: JsonPatchOp[]): Promise<KubeObject>;
-  createEvent(event: EventSpec): Promise<void>;
+  getPool(name: string, opts?: CallOptions): Promise<KubeObject | null>;
+  replacePoolStatus(name: string, body: KubeObject, opts?: CallOptions): Promise<KubeObject>;
+  getEndpoint(namespace: string, name: string, opts?: CallOptions): Promise<KubeObject | null>;
+  deleteEndpoint(namespace: string, name: string, preconditions: { uid: string; resourceVersion: string }, opts?: CallOptions): Promise<void>;
+  patchEndpoint(namespace: string, name: string, ops: JsonPatchOp[], opts?: CallOptions): Promise<KubeObject>;
+  createEvent(event: EventSpec, opts?: CallOptions): Promise<void>;
   /** releases connections (keep-alive fresh reads) */
   close?(): void;
 }
@@ -50,9 +58,12 @@ export interface StoredLease {
   resourceVersion: string;
 }
 
-/** Lease access; errors carry the HTTP status as `.code` (409 = lost the race, 404 = absent). */
+/**
+ * Lease access; errors carry the HTTP status as `.code` (409 = lost the race, 404 = absent). Leader election passes
+ * a signal on every call so that no call outlives its timeout (shorter than the renew deadline).
+ */
 export interface LeaseClient {
-  get(namespace: string, name: string): Promise<StoredLease | null>;
-  create(namespace: string, name: string, record: LeaseRecord): Promise<StoredLease>;
-  update(namespace: string, name: string, record: LeaseRecord, resourceVersion: string): Promise<StoredLease>;
+  get(namespace: string, name: string, opts?: CallOptions): Promise<StoredLease | null>;
+  create(namespace: string, name: string, record: LeaseRecord, opts?: CallOptions): Promise<StoredLease>;
+  update(namespace: string, name: string, record: LeaseRecord, resourceVersion: string, opts?: CallOptions): Promise<StoredLease>;
 }

@@ -44,16 +44,16 @@ export class ActionEvents {
   }
 
   /** After a pool status write: on the pool, and for a restored record on its pod. */
-  async poolWritten(a: PoolAction, obj: KubeObject): Promise<void> {
+  async poolWritten(a: PoolAction, obj: KubeObject, signal?: AbortSignal): Promise<void> {
     const meta = (obj.metadata ?? {}) as { name?: string; uid?: string };
-    await this.emit(actionEvent(a, { apiVersion: SPIDERPOOL_API_VERSION, kind: 'SpiderIPPool', name: meta.name ?? a.pool, uid: meta.uid }, 'default'));
+    await this.emit(actionEvent(a, { apiVersion: SPIDERPOOL_API_VERSION, kind: 'SpiderIPPool', name: meta.name ?? a.pool, uid: meta.uid }, 'default'), signal);
     const pod = a.action === 'RESTORE_RECORD' ? a.pods[0] : undefined;
     const n = pod && splitNsName(pod.name);
-    if (pod && n) await this.emit(actionEvent(a, { apiVersion: 'v1', kind: 'Pod', name: n.name, namespace: n.namespace, uid: pod.uid }, n.namespace));
+    if (pod && n) await this.emit(actionEvent(a, { apiVersion: 'v1', kind: 'Pod', name: n.name, namespace: n.namespace, uid: pod.uid }, n.namespace), signal);
   }
 
   /** After an endpoint delete or finalizer removal. */
-  async endpointWritten(a: Action, fe: EndpointFacts): Promise<void> {
+  async endpointWritten(a: Action, fe: EndpointFacts, signal?: AbortSignal): Promise<void> {
     const involved = {
       apiVersion: SPIDERPOOL_API_VERSION,
       kind: 'SpiderEndpoint',
@@ -62,13 +62,14 @@ export class ActionEvents {
       uid: fe.objectUid,
       resourceVersion: fe.resourceVersion,
     };
-    await this.emit(actionEvent(a, involved, fe.namespace));
+    await this.emit(actionEvent(a, involved, fe.namespace), signal);
   }
 
-  private async emit(e: EventSpec): Promise<void> {
-    if (!this.enabled) return;
+  /** A failed or aborted emit is logged and dropped (the write it reports has landed either way). */
+  private async emit(e: EventSpec, signal?: AbortSignal): Promise<void> {
+    if (!this.enabled || signal?.aborted) return;
     try {
-      await this.client.createEvent(e);
+      await this.client.createEvent(e, { signal });
     } catch (err) {
       this.log.warn({ err, reason: e.reason, object: e.involvedObject }, `could not emit event ${e.reason}: ${describeApiError(err)}`);
     }

@@ -21,3 +21,12 @@ export const realClock: Clock = {
       signal?.addEventListener('abort', done, { once: true });
     }),
 };
+
+/** Runs fn once `ms` have passed on `clock`; the returned function cancels it. */
+export function afterDelay(clock: Clock, ms: number, fn: () => void): () => void {
+  const cancel = new AbortController();
+  void clock.sleep(ms, cancel.signal).then(() => {
+    if (!cancel.signal.aborted) fn();
+  });
+  return () => cancel.abort();
+}

@@ -8,6 +8,10 @@
 //   removed by a JSON patch whose `test` ops pin uid, resourceVersion and the finalizer entry, and only once no pool
 //   records the endpoint's IPs under its uid (release before forget).
 // Writes are rate-limited; dry-run judges everything and writes nothing.
+//
+// Every execution runs under the signal of the current leadership term (ExecutorOptions.stopSignal). When it fires
+// (leadership lost, shutdown) the API calls in flight are aborted (the adapter tears the request down, so it is not
+// sent on later), nothing further is read, judged or written, and the remaining actions end as "stale".
 import { Logger } from '../log';
 import { describeApiError, isConflict, isInvalid, isNotFound } from '../../lib/api-errors';
 import { violationMessage } from '../guard';
@@ -23,6 +27,7 @@ import { buildPoolWrite } from './pool-write';
 import { RateLimiter } from './rate-limiter';
 import { checkEndpointDelete, checkEndpointUpdate, checkPoolStatusWrite } from './selfcheck';
 import { Clock, realClock } from './clock';
+import { abortable } from './abortable';
 
 export const DEFAULT_MAX_WRITES_PER_SECOND = 5;
 export const DEFAULT_CONFLICT_RETRIES = 3;
@@ -62,6 +67,8 @@ export interface ExecutorOptions {
   clock?: Clock;
   /** test hook: runs after the fresh re-read and judgement, just before each write */
   beforeWrite?: (info: WriteHookInfo) => Promise<void> | void;
+  /** the signal of the current leadership term, read when an execution starts; fires when the term ends */
+  stopSignal?: () => AbortSignal | undefined;
 }
 
 export class Executor {
@@ -77,6 +84,7 @@ export class Executor {
 
   /** Executes settled actions of one plan: pool writes first (release before forget), then endpoint deletes. */
   async execute(actions: Action[], view: ClusterView): Promise<ActionResult[]> {
+    const signal = this.o.stopSignal?.();
     const results: ActionResult[] = [];
     const byPool = new Map<string, PoolAction[]>();
     for (const a of actions) {
@@ -85,14 +93,14 @@ export class Executor {
       if (list) list.push(a);
       else byPool.set(a.pool, [a]);
     }
-    for (const [pool, planned] of byPool) results.push(...(await this.guarded(planned, () => this.executePool(pool, planned, view))));
+    for (const [pool, planned] of byPool) results.push(...(await this.guarded(planned, signal, () => this.executePool(pool, planned, view, signal))));
     // In a dry run nothing was released: count the releases that would have been made.
     const wouldRelease = new Set(
       results.filter((r) => r.result === 'dry-run' && r.action.action === 'RELEASE_IP').map((r) => `${r.action.pool}|${r.action.ip}|${r.action.record?.podUid}`),
     );
     for (const a of actions) {
       if (a.action !== 'DELETE_ENDPOINT') continue;
-      results.push(...(await this.guarded([a], async () => [await this.executeEndpoint(a, view, wouldRelease)])));
+      results.push(...(await this.guarded([a], signal, async () => [await this.executeEndpoint(a, view, wouldRelease, signal)])));
     }
     for (const r of results) this.record(r);
     return results;
@@ -103,11 +111,13 @@ export class Executor {
     return this.events.conflict(f);
   }
 
-  private async guarded(planned: Action[], run: () => Promise<ActionResult[]>): Promise<ActionResult[]> {
+  private async guarded(planned: Action[], signal: AbortSignal | undefined, run: () => Promise<ActionResult[]>): Promise<ActionResult[]> {
     try {
+      stopIfAborted(signal);
       return await run();
     } catch (err) {
       if (err instanceof ExecutionStopped) return planned.map((a) => ({ action: a, result: 'stale' as const, detail: err.message }));
+      if (signal?.aborted) return planned.map((a) => ({ action: a, result: 'stale' as const, detail: stoppedMessage(signal) }));
       const detail = describeApiError(err);
       for (const a of planned) this.o.log.error({ err, ...this.logFields(a) }, `reconcile action failed: ${a.message}: ${detail}`);
       return planned.map((a) => ({ action: a, result: 'failed' as const, detail }));
@@ -135,18 +145,20 @@ export class Executor {
     else this.o.log.info(fields, `reconcile ${r.action.action} skipped (${r.result}): ${r.detail ?? r.action.message}`);
   }
 
-  private async beforeWrite(info: WriteHookInfo): Promise<void> {
-    await this.limiter.take();
+  private async beforeWrite(info: WriteHookInfo, signal: AbortSignal | undefined): Promise<void> {
+    await abortable(this.limiter.take(), signal);
     if (this.o.beforeWrite) await this.o.beforeWrite(info);
+    stopIfAborted(signal);
   }
 
   // -- pools -----------------------------------------------------------------------------------------------------
 
-  private async executePool(name: string, planned: PoolAction[], base: ClusterView): Promise<ActionResult[]> {
+  private async executePool(name: string, planned: PoolAction[], base: ClusterView, signal: AbortSignal | undefined): Promise<ActionResult[]> {
     const cfg = this.o.staticIp;
+    const call = { signal };
     let last: ActionResult[] = [];
     for (let attempt = 0; attempt <= this.retries; attempt++) {
-      const obj = await this.o.client.getPool(name);
+      const obj = await this.o.client.getPool(name, call);
       if (!obj) return planned.map((a) => ({ action: a, result: 'gone', detail: `pool ${name} no longer exists` }));
       const fresh = poolFacts(obj);
       if (isMalformedPool(fresh)) return planned.map((a) => ({ action: a, result: 'blocked', detail: `pool ${name} allocatedIPs is malformed` }));
@@ -155,7 +167,7 @@ export class Executor {
         const n = a.record && splitNsName(a.record.pod);
         if (n) refs.push(...nameEvidence(n.namespace, n.name, cfg));
       }
-      const view = new PoolOverlay(base, await this.o.client.read(refs), new Map([[name, fresh]]));
+      const view = new PoolOverlay(base, await abortable(this.o.client.read(refs), signal), new Map([[name, fresh]]));
       const results: ActionResult[] = [];
       let todo: PoolAction[] = [];
       for (const a of planned) {
@@ -181,10 +193,11 @@ export class Executor {
         }
       }
       if (this.o.dryRun) return [...results, ...todo.map((a) => ({ action: a, result: 'dry-run' as const }))];
-      await this.beforeWrite({ kind: 'poolStatus', name });
+      await this.beforeWrite({ kind: 'poolStatus', name }, signal);
       try {
-        await this.o.client.replacePoolStatus(name, write);
+        await this.o.client.replacePoolStatus(name, write, call);
       } catch (err) {
+        stopIfAborted(signal);
         if (isConflict(err)) {
           this.o.log.debug({ pool: name, attempt }, `pool ${name} changed since read (409): re-reading and re-planning`);
           last = [...results, ...todo.map((a) => ({ action: a, result: 'conflict' as const, detail: `pool ${name} kept changing (409 after ${attempt + 1} attempts)` }))];
@@ -193,7 +206,7 @@ export class Executor {
         const detail = describeApiError(err);
         return [...results, ...todo.map((a) => ({ action: a, result: 'failed' as const, detail }))];
       }
-      for (const a of todo) await this.events.poolWritten(a, obj);
+      for (const a of todo) await this.events.poolWritten(a, obj, signal);
       return [...results, ...todo.map((a) => ({ action: a, result: 'done' as const }))];
     }
     return last;
@@ -229,14 +242,15 @@ export class Executor {
 
   // -- endpoints -------------------------------------------------------------------------------------------------
 
-  private async executeEndpoint(a: DeleteEndpointAction, base: ClusterView, wouldRelease: Set<string>): Promise<ActionResult> {
+  private async executeEndpoint(a: DeleteEndpointAction, base: ClusterView, wouldRelease: Set<string>, signal: AbortSignal | undefined): Promise<ActionResult> {
     const cfg = this.o.staticIp;
+    const call = { signal };
     const judged = a.endpoint;
     const n = splitNsName(judged.name);
     if (!n) return { action: a, result: 'failed', detail: `SpiderEndpoint ${judged.name} is not a namespace/name` };
     let deleted = false;
     for (let attempt = 0; attempt <= this.retries + 1; attempt++) {
-      const obj = await this.o.client.getEndpoint(n.namespace, n.name);
+      const obj = await this.o.client.getEndpoint(n.namespace, n.name, call);
       if (!obj) return deleted ? { action: a, result: 'done' } : { action: a, result: 'gone', detail: `SpiderEndpoint ${judged.name} no longer exists` };
       const fe = endpointFacts(obj);
       if (fe.objectUid !== judged.objectUid || fe.podUid !== judged.podUid) {
@@ -246,7 +260,7 @@ export class Executor {
           detail: `SpiderEndpoint ${judged.name} was replaced (object uid ${fe.objectUid}, current.uid ${fe.podUid}; judged ${judged.objectUid}, ${judged.podUid})`,
         };
       }
-      const view = await this.freshEndpointView(fe, base);
+      const view = await this.freshEndpointView(fe, base, signal);
       if (!deleted) {
         const again = endpointAction(view, cfg, fe);
         if (!again) return { action: a, result: 'stale', detail: `fresh state no longer calls for deleting SpiderEndpoint ${judged.name} uid ${fe.podUid}` };
@@ -263,16 +277,17 @@ export class Executor {
         const violations = checkEndpointDelete(view, cfg, this.o.user, obj);
         if (violations.length > 0) return { action: a, result: 'blocked', detail: violations.map(violationMessage).join('; ') };
         if (this.o.dryRun) return { action: a, result: 'dry-run' };
-        await this.beforeWrite({ kind: 'endpointDelete', name: n.name, namespace: n.namespace });
+        await this.beforeWrite({ kind: 'endpointDelete', name: n.name, namespace: n.namespace }, signal);
         try {
-          await this.o.client.deleteEndpoint(n.namespace, n.name, { uid: fe.objectUid, resourceVersion: fe.resourceVersion });
+          await this.o.client.deleteEndpoint(n.namespace, n.name, { uid: fe.objectUid, resourceVersion: fe.resourceVersion }, call);
         } catch (err) {
+          stopIfAborted(signal);
           if (isNotFound(err)) return { action: a, result: 'gone', detail: `SpiderEndpoint ${judged.name} no longer exists` };
           if (isConflict(err)) continue; // changed or replaced since read: re-read and re-judge
           return { action: a, result: 'failed', detail: describeApiError(err) };
         }
         deleted = true;
-        await this.events.endpointWritten(a, fe);
+        await this.events.endpointWritten(a, fe, signal);
         if (!fe.finalizers.includes(SPIDER_FINALIZER)) return { action: a, result: 'done' };
         continue; // re-read: the object now waits for Spiderpool's finalizer
       }
@@ -282,32 +297,33 @@ export class Executor {
       const violations = checkEndpointUpdate(view, cfg, this.o.user, obj, next);
       if (violations.length > 0) return { action: a, result: 'blocked', detail: violations.map(violationMessage).join('; ') };
       if (this.o.dryRun) return { action: a, result: 'dry-run' };
-      await this.beforeWrite({ kind: 'endpointFinalizer', name: n.name, namespace: n.namespace });
+      await this.beforeWrite({ kind: 'endpointFinalizer', name: n.name, namespace: n.namespace }, signal);
       try {
         await this.o.client.patchEndpoint(n.namespace, n.name, [
           { op: 'test', path: '/metadata/uid', value: fe.objectUid },
           { op: 'test', path: '/metadata/resourceVersion', value: fe.resourceVersion },
           { op: 'test', path: `/metadata/finalizers/${idx}`, value: SPIDER_FINALIZER },
           { op: 'remove', path: `/metadata/finalizers/${idx}` },
-        ]);
+        ], call);
       } catch (err) {
+        stopIfAborted(signal);
         if (isNotFound(err)) return { action: a, result: deleted ? 'done' : 'gone' };
         if (isConflict(err) || isInvalid(err)) continue; // a test op failed: the object changed; re-read
         return { action: a, result: 'failed', detail: describeApiError(err) };
       }
-      if (!deleted) await this.events.endpointWritten(a, fe);
+      if (!deleted) await this.events.endpointWritten(a, fe, signal);
       return { action: a, result: 'done' };
     }
     return { action: a, result: deleted ? 'done' : 'conflict', detail: `SpiderEndpoint ${judged.name} kept changing` };
   }
 
-  private async freshEndpointView(fe: EndpointFacts, base: ClusterView): Promise<ClusterView> {
+  private async freshEndpointView(fe: EndpointFacts, base: ClusterView, signal: AbortSignal | undefined): Promise<ClusterView> {
     const refs = nameEvidence(fe.namespace, fe.name, this.o.staticIp).filter((r) => r.kind !== 'endpoint');
-    const fresh = await this.o.client.read(refs);
+    const fresh = await abortable(this.o.client.read(refs), signal);
     fresh.endpoints.set(nsName(fe.namespace, fe.name), fe);
     const pools = new Map<string, PoolFacts | null>();
     for (const poolName of new Set(fe.ips.map((i) => i.pool))) {
-      const p = await this.o.client.getPool(poolName);
+      const p = await this.o.client.getPool(poolName, { signal });
       pools.set(poolName, p ? poolFacts(p) : null);
     }
     return new PoolOverlay(base, fresh, pools);
@@ -315,3 +331,12 @@ export class Executor {
 
 }
 
+function stoppedMessage(signal: AbortSignal): string {
+  const reason: unknown = signal.reason;
+  return `stopped: ${reason instanceof Error ? reason.message : 'leadership ended'}`;
+}
+
+/** Throws ExecutionStopped once the term's signal fired: nothing is read, judged or written after that. */
+function stopIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new ExecutionStopped(stoppedMessage(signal));
+}

@@ -8,6 +8,8 @@ export { findings, hasErrors } from './findings';
 export { startReconciler } from './start';
 export { DEFAULT_INTERVAL_MS } from './loop';
 export { DEFAULT_LEASE_NAME } from './leader';
+export { DEFAULT_LEADER_TIMING, leaderTimingProblem } from './lease-rules';
+export type { LeaderTiming } from './lease-rules';
 export type { Reconciler } from './start';
 export { plan } from './plan';
 export type { BlockedAction } from './plan';

@@ -1,5 +1,6 @@
 // Wiring of the reconciler: leader election on a Lease (unless disabled) and, while leading, the reconcile loop,
-// with the executor writing through cluster/'s API adapters.
+// with the executor writing through cluster/'s API adapters. Each leadership term has an AbortController: when the
+// term ends (renew deadline passed, lease lost, stop()) it fires, aborting the executor's in-flight API calls.
 //
 //   const r = startReconciler({ source: informers, kubeConfig: kc, namespace: 'kube-system', log, registry });
 //   informers.on('podCompleted', () => r.trigger('pod completed'));
@@ -15,6 +16,7 @@ import { DEFAULT_STATIC_IP_CONFIG, LeaseClient, ReconcileClient, StaticIpConfig 
 import { Clock, realClock } from './clock';
 import { Executor, WriteHookInfo } from './executor';
 import { DEFAULT_LEASE_NAME, LeaderElector } from './leader';
+import { LeaderTiming } from './lease-rules';
 import { DEFAULT_DEBOUNCE_MS, DEFAULT_INTERVAL_MS, PassReport, ReconcileLoop, ViewSource } from './loop';
 import { ReconcilerMetrics, createReconcilerMetrics } from './metrics';
 import { reconcilerUser } from './selfcheck';
@@ -45,10 +47,8 @@ export interface ReconcilerOptions {
   maxWritesPerSecond?: number;
   /** emit Kubernetes Events (default true) */
   events?: boolean;
-  /** false: run without leader election (single replica, tests); otherwise Lease settings */
-  leaderElection?:
-    | false
-    | { leaseName?: string; leaseDurationMs?: number; renewDeadlineMs?: number; retryPeriodMs?: number };
+  /** false: run without leader election (single replica, tests); otherwise Lease settings (see lease-rules.ts) */
+  leaderElection?: false | ({ leaseName?: string } & Partial<LeaderTiming>);
   /** prom-client registry for the reconciler metrics (default: a private one) */
   registry?: Registry;
   log?: Logger;
@@ -87,6 +87,8 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
   const identity = opts.identity ?? defaultIdentity();
   const user = reconcilerUser(opts.namespace);
   let loop: ReconcileLoop | undefined = undefined;
+  /** the current leadership term's; replaced when a term starts, fired when it ends */
+  let term = new AbortController();
   const client = opts.client ?? new KubeReconcileClient(opts.kubeConfig, identity, opts.kubevirt ?? true);
   const executor = new Executor({
     client,
@@ -98,6 +100,7 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
     maxWritesPerSecond: opts.maxWritesPerSecond,
     events: opts.events,
     clock,
+    stopSignal: () => term.signal,
     beforeWrite: async (info) => {
       loop?.assertActive();
       await opts.beforeWrite?.(info);
@@ -123,7 +126,7 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
   } else {
     const le = opts.leaderElection ?? {};
     elector = new LeaderElector({
-      client: opts.leaseClient ?? new KubeLeaseClient(opts.kubeConfig),
+      client: opts.leaseClient ?? new KubeLeaseClient(opts.kubeConfig, identity),
       namespace: opts.namespace,
       name: le.leaseName ?? DEFAULT_LEASE_NAME,
       identity,
@@ -133,10 +136,12 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
       clock,
       log,
       onStartedLeading: () => {
+        term = new AbortController();
         metrics.leader.set(1);
         theLoop.start();
       },
       onStoppedLeading: () => {
+        term.abort(new Error('leadership ended'));
         metrics.leader.set(0);
         void theLoop.stop();
       },
@@ -151,6 +156,7 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
     runPass: () => theLoop.runPass('manual'),
     async stop() {
       if (elector) await elector.stop();
+      term.abort(new Error('reconciler stopped'));
       await theLoop.stop();
       metrics.leader.set(0);
       if (!opts.client) client.close?.();
