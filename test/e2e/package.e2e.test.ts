@@ -150,7 +150,7 @@ describe('npm pack, installed from the tarball', () => {
 
   test('the tarball holds package.json, README and exactly the directories the runtime stage copies from the build', () => {
     const fromBuild = runtimeFilesFromBuild(DOCKERFILE).map((f) => f.source);
-    expect(fromBuild.sort()).toEqual(['dist/certs', 'dist/webhook']);
+    expect(fromBuild.sort()).toEqual(['dist/certs', 'dist/lib', 'dist/webhook']);
     const outside = tarballFiles.filter((f) => !['package.json', 'README.md'].includes(f) && !fromBuild.some((d) => f.startsWith(`${d}/`)));
     expect(outside).toEqual([]);
     for (const d of fromBuild) expect(tarballFiles.some((f) => f.startsWith(`${d}/`))).toBe(true);
@@ -228,6 +228,28 @@ describe('npm pack, installed from the tarball', () => {
       const plugin = await runFile(kubectl, ['spiderpool-guard', 'check', '--settle-seconds', '0'], { env: first });
       expect(plugin.code).toBe(2);
       expect(plugin.stderr).toContain('127.0.0.1:1');
+    });
+
+    test('`kubectl spiderpool-guard check --context <test bed> -n <ns>` reads that context and reports that namespace only', async () => {
+      const elsewhereFirst = path.join(work, 'elsewhere-current.kubeconfig'); // written by the test above
+      const first = { ...env, KUBECONFIG: [elsewhereFirst, kubeconfigPath()].join(':') };
+      const testbedContext = (() => {
+        const kc = new k8s.KubeConfig();
+        kc.loadFromFile(kubeconfigPath());
+        return kc.getCurrentContext();
+      })();
+      const check = (...args: string[]) => runFile(kubectl, ['spiderpool-guard', 'check', '--settle-seconds', '0', '--output', 'json', ...args], { env: first });
+      const scoped = await timed('kubectl spiderpool-guard check --context -n', () => check('--context', testbedContext, '-n', 'e2e-package'));
+      expect(scoped.stderr).toBe('');
+      expectFinding(scoped.stdout);
+      // every finding reported involves the namespace asked for
+      for (const line of scoped.stdout.split('\n').filter((l) => l !== '')) expect(line).toContain('"e2e-package/');
+      const other = await check('--context', testbedContext, '--namespace', 'e2e-package-elsewhere');
+      expect(other.stderr).toBe('');
+      expect(other.stdout).not.toContain(poolName);
+      const unknown = await check('--context', 'no-such-context', '-n', 'e2e-package');
+      expect(unknown.code).toBe(2);
+      expect(unknown.stderr.trimEnd().split('\n')).toEqual([expect.stringContaining('has no context "no-such-context"')]);
     });
   });
 });

@@ -16,7 +16,10 @@ describe('flag tables', () => {
     expect(new Set(names).size).toBe(names.length);
     expect(Object.keys(optionsOf(table)).sort()).toEqual([...names].sort());
     const help = helpText('x', 'y', table).split('\n');
-    for (const f of table) expect(help.filter((l) => l.startsWith(`  --${f.name} `) || l === `  --${f.name}`)).toHaveLength(1);
+    for (const f of table) {
+      const flag = `  ${f.short ? `-${f.short}, ` : ''}--${f.name}`;
+      expect(help.filter((l) => l.startsWith(`${flag} `) || l === flag)).toHaveLength(1);
+    }
   });
 });
 

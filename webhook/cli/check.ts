@@ -2,7 +2,7 @@
 import { UsageError } from './errors';
 import { ClusterView, StaticIpConfig } from '../model';
 import { loadSnapshot, listClusterView, loadKubeConfigFile } from '../cluster';
-import { FINDINGS, Finding, FindingName, findingKey, findings, hasErrors, DEFAULT_CLI_SETTLE_SECONDS } from '../reconciler';
+import { FINDINGS, Finding, FindingName, findingKey, findings, hasErrors, inNamespaces, DEFAULT_CLI_SETTLE_SECONDS } from '../reconciler';
 import { STATIC_IP_FLAGS, Values, intFlag, oneOf, parse, policyFromFlags } from './args';
 import { FlagTable, helpText } from './flags';
 
@@ -11,29 +11,44 @@ export const OUTPUTS = ['table', 'json'] as const;
 /** Flags shared by check and reconcile. */
 export const SOURCE_FLAGS: FlagTable = [
   { name: 'snapshot', type: 'string', arg: 'FILE', help: 'a cluster snapshot (kubectl get ... -A -o json); or:' },
-  { name: 'kubeconfig', type: 'string', arg: 'FILE', help: 'a live cluster' },
+  { name: 'kubeconfig', type: 'string', arg: 'FILES', help: "a live cluster: a kubeconfig, or a list of them joined by ':' (merged as kubectl merges $KUBECONFIG)" },
+  { name: 'context', type: 'string', arg: 'NAME', help: "live: use this context of the kubeconfig instead of its current-context" },
+  {
+    name: 'namespace',
+    short: 'n',
+    type: 'list',
+    arg: 'NS[,NS...]',
+    help: 'only what involves a pod or SpiderEndpoint in these namespaces; pool-level items (COUNT_MISMATCH, MALFORMED_POOL, FIX_COUNT) are left out. The whole cluster is still read and judged',
+  },
   { name: 'output', type: 'string', arg: OUTPUTS.join('|'), default: OUTPUTS[0], help: 'table: grouped, for people; json: one JSON object per line' },
   { name: 'settle-seconds', type: 'string', arg: 'N', default: DEFAULT_CLI_SETTLE_SECONDS, help: 'live: list twice this far apart, keep what both lists show' },
   ...STATIC_IP_FLAGS,
 ];
 
 const CHECK_HELP = helpText(
-  'spiderpool-guard check (--snapshot FILE | --kubeconfig FILE) [flags]',
+  'spiderpool-guard check (--snapshot FILE | --kubeconfig FILES [--context NAME]) [-n NS] [flags]',
   `Read-only consistency audit of SpiderIPPools, SpiderEndpoints and pods (findings: ${FINDINGS.join(', ')}).
 Against a live cluster everything is listed twice, --settle-seconds apart, and only findings present both times
 are reported: a record written moments before its endpoint is normal.
-Exit 0: no error-level finding; 1: at least one; 2: could not run.`,
+With --namespace the whole cluster is still judged (an IP conflict crosses namespaces), and only the findings
+that involve a pod or SpiderEndpoint of those namespaces are reported; pools are cluster-scoped, so their own
+findings (COUNT_MISMATCH, MALFORMED_POOL) are left out, as kubectl leaves cluster-scoped objects out of -n.
+Exit 0: no error-level finding reported; 1: at least one; 2: could not run.`,
   SOURCE_FLAGS,
 );
 
-export type Source = { kind: 'snapshot'; path: string } | { kind: 'live'; kubeconfig: string };
+export type Source = { kind: 'snapshot'; path: string } | { kind: 'live'; kubeconfig: string; context?: string };
 
 export function sourceOf(values: Values, command: string): Source {
   const snap = values.snapshot;
   const kube = values.kubeconfig;
+  const context = typeof values.context === 'string' ? values.context : undefined;
   if (typeof snap === 'string' && typeof kube === 'string') throw new UsageError(`${command}: give either --snapshot or --kubeconfig, not both`);
-  if (typeof snap === 'string') return { kind: 'snapshot', path: snap };
-  if (typeof kube === 'string') return { kind: 'live', kubeconfig: kube };
+  if (typeof snap === 'string') {
+    if (context !== undefined) throw new UsageError(`${command}: --context needs --kubeconfig (a snapshot has no contexts)`);
+    return { kind: 'snapshot', path: snap };
+  }
+  if (typeof kube === 'string') return { kind: 'live', kubeconfig: kube, context };
   throw new UsageError(`${command}: --snapshot FILE or --kubeconfig FILE is required`);
 }
 
@@ -49,8 +64,8 @@ export function sleep(ms: number): Promise<void> {
  * Views for a live cluster: one list, then (when settleSeconds > 0) a second one after the interval.
  * The caller keeps what both views agree on.
  */
-export async function liveViews(kubeconfig: string, settleSeconds: number): Promise<ClusterView[]> {
-  const kc = loadKubeConfigFile(kubeconfig);
+export async function liveViews(source: { kubeconfig: string; context?: string }, settleSeconds: number): Promise<ClusterView[]> {
+  const kc = loadKubeConfigFile(source.kubeconfig, source.context);
   const first = await listClusterView(kc);
   if (settleSeconds <= 0) return [first];
   await sleep(settleSeconds * 1000);
@@ -91,6 +106,17 @@ function objectsLine(f: { pool?: string; ip?: string; record?: { pod: string; po
   return parts.join(' | ');
 }
 
+/** The --namespace values, comma lists split ([] = every namespace). */
+export function namespacesOf(values: Values): string[] {
+  const given = (values.namespace as string[] | undefined) ?? [];
+  return given.flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== '');
+}
+
+/** The table's note on what --namespace left out (empty when nothing was). */
+export function hiddenNote(hidden: number, namespaces: readonly string[], what: string): string {
+  return hidden > 0 ? `(${hidden} ${what} not involving namespace(s) ${namespaces.join(', ')} not shown)\n` : '';
+}
+
 function formatFindingsTable(list: Finding[]): string {
   const lines: string[] = [];
   const errors = list.filter((f) => f.severity === 'error').length;
@@ -124,8 +150,10 @@ export async function runCheck(argv: string[]): Promise<number> {
   const output = oneOf(values, 'output', OUTPUTS, OUTPUTS[0]);
   const settle = intFlag(values, 'settle-seconds', DEFAULT_CLI_SETTLE_SECONDS);
   const cfg = staticIpOf(values);
-  const views = source.kind === 'snapshot' ? [loadSnapshot(source.path)] : await liveViews(source.kubeconfig, settle);
-  const list = persistentFindings(views, cfg);
-  process.stdout.write(output === 'json' ? formatJsonLines(list) : formatFindingsTable(list));
+  const namespaces = namespacesOf(values);
+  const views = source.kind === 'snapshot' ? [loadSnapshot(source.path)] : await liveViews(source, settle);
+  const all = persistentFindings(views, cfg);
+  const list = inNamespaces(all, namespaces);
+  process.stdout.write(output === 'json' ? formatJsonLines(list) : formatFindingsTable(list) + hiddenNote(all.length - list.length, namespaces, 'finding(s)'));
   return hasErrors(list) ? 1 : 0;
 }

@@ -8,6 +8,8 @@ export interface Flag {
   name: string;
   /** 'string' flags carry a value (numbers are validated by the command); 'list' is a repeatable string */
   type: 'string' | 'boolean' | 'list';
+  /** one-letter short form, e.g. 'n' for -n (kubectl's conventions) */
+  short?: string;
   /** how the value is written in help, e.g. FILE, N, enforce|warn */
   arg?: string;
   default?: string | number | boolean;
@@ -18,12 +20,14 @@ export type FlagTable = readonly Flag[];
 
 export function optionsOf(table: FlagTable): Options {
   const options: Options = {};
-  for (const f of table) options[f.name] = f.type === 'list' ? { type: 'string', multiple: true } : { type: f.type };
+  for (const f of table) {
+    options[f.name] = { ...(f.type === 'list' ? { type: 'string', multiple: true } : { type: f.type }), ...(f.short ? { short: f.short } : {}) };
+  }
   return options;
 }
 
 function flagWithArg(f: Flag): string {
-  return `--${f.name}${f.arg ? ` ${f.arg}` : ''}${f.type === 'list' ? ' (repeatable)' : ''}`;
+  return `${f.short ? `-${f.short}, ` : ''}--${f.name}${f.arg ? ` ${f.arg}` : ''}${f.type === 'list' ? ' (repeatable)' : ''}`;
 }
 
 function helpLine(f: Flag): string {

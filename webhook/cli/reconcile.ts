@@ -5,8 +5,8 @@ import pino from 'pino';
 import { UsageError } from './errors';
 import { loadSnapshot, loadKubeConfigFile, KubeReconcileClient } from '../cluster';
 import { createLogger } from '../log';
-import { Executor, Action, actionKey, BlockedAction, plan, reconcilerUser, DEFAULT_CLI_SETTLE_SECONDS, DEFAULT_MAX_WRITES_PER_SECOND } from '../reconciler';
-import { OUTPUTS, SOURCE_FLAGS, formatJsonLines, liveViews, sourceOf, staticIpOf } from './check';
+import { Executor, Action, actionKey, BlockedAction, inNamespaces, plan, reconcilerUser, DEFAULT_CLI_SETTLE_SECONDS, DEFAULT_MAX_WRITES_PER_SECOND } from '../reconciler';
+import { OUTPUTS, SOURCE_FLAGS, formatJsonLines, hiddenNote, liveViews, namespacesOf, sourceOf, staticIpOf } from './check';
 import { FlagTable, helpText } from './flags';
 import { intFlag, oneOf, parse } from './args';
 
@@ -17,18 +17,20 @@ export const RECONCILE_FLAGS: FlagTable = [
   { name: 'once', type: 'boolean', help: 'required: one pass (the continuous reconciler runs inside serve)' },
   ...SOURCE_FLAGS,
   { name: 'dry-run', type: 'boolean', help: 're-read and judge, write nothing' },
-  { name: 'namespace', type: 'string', arg: 'NS', default: DEFAULT_SELF_CHECK_NAMESPACE, help: 'namespace of the spiderpool-guard service account (self-check identity)' },
+  { name: 'guard-namespace', type: 'string', arg: 'NS', default: DEFAULT_SELF_CHECK_NAMESPACE, help: 'namespace of the spiderpool-guard service account (self-check identity)' },
   { name: 'max-writes-per-second', type: 'string', arg: 'N', default: DEFAULT_MAX_WRITES_PER_SECOND, help: 'rate limit of writes' },
   { name: 'no-events', type: 'boolean', help: 'do not emit Kubernetes Events' },
   { name: 'log-level', type: 'string', arg: LOG_LEVELS.join('|'), default: 'warn', help: 'pino level, on stderr' },
 ];
 
 const RECONCILE_HELP = helpText(
-  'spiderpool-guard reconcile --once (--snapshot FILE | --kubeconfig FILE) [flags]',
+  'spiderpool-guard reconcile --once (--snapshot FILE | --kubeconfig FILES [--context NAME]) [-n NS] [flags]',
   `One reconcile pass: RELEASE_IP, DELETE_ENDPOINT, RESTORE_RECORD and FIX_COUNT actions (docs/rules.md, Reconciler actions).
 With a snapshot it is always a dry run: the planned actions are printed. Against a live cluster everything is
 listed twice, --settle-seconds apart, and only actions both lists call for are taken; each write re-reads its
 object, is conditional (resourceVersion / delete preconditions) and passes the guard's own rules.
+With --namespace the whole cluster is still read and planned, and only the actions that involve a pod or
+SpiderEndpoint of those namespaces are taken (FIX_COUNT, about a cluster-scoped pool only, never is).
 Exit 0: pass completed; 1: some action failed or was blocked; 2: could not run.`,
   RECONCILE_FLAGS,
 );
@@ -80,25 +82,36 @@ export async function runReconcile(argv: string[]): Promise<number> {
   const output = oneOf(values, 'output', OUTPUTS, OUTPUTS[0]);
   const settle = intFlag(values, 'settle-seconds', DEFAULT_CLI_SETTLE_SECONDS);
   const rate = intFlag(values, 'max-writes-per-second', DEFAULT_MAX_WRITES_PER_SECOND, 1);
-  const namespace = typeof values.namespace === 'string' ? values.namespace : DEFAULT_SELF_CHECK_NAMESPACE;
+  const guardNamespace = typeof values['guard-namespace'] === 'string' ? values['guard-namespace'] : DEFAULT_SELF_CHECK_NAMESPACE;
+  const namespaces = namespacesOf(values);
   const level = oneOf(values, 'log-level', LOG_LEVELS, 'warn');
   const staticIp = staticIpOf(values);
-  const user = reconcilerUser(namespace);
-  const print = (rows: Row[]) => process.stdout.write(output === 'json' ? formatJsonLines(rows) : formatTable(rows));
+  const user = reconcilerUser(guardNamespace);
+  let hidden = 0;
+  /** The planned actions (and blocked ones) --namespace keeps; counts the others for the table's note. */
+  const scoped = <T extends Action | BlockedAction>(items: T[], of: (t: T) => Action): T[] => {
+    const kept = new Set(inNamespaces(items.map(of), namespaces));
+    hidden += items.length - kept.size;
+    return items.filter((t) => kept.has(of(t)));
+  };
+  const print = (rows: Row[]) =>
+    process.stdout.write(output === 'json' ? formatJsonLines(rows) : formatTable(rows) + hiddenNote(hidden, namespaces, 'action(s)'));
 
   if (source.kind === 'snapshot') {
     const p = plan(loadSnapshot(source.path), { staticIp, user });
-    print([...p.actions.map((a) => ({ ...a, dryRun: true })), ...blockedRows(p.blocked)]);
-    return p.blocked.length ? 1 : 0;
+    const blocked = scoped(p.blocked, (b) => b.action);
+    print([...scoped(p.actions, (a) => a).map((a) => ({ ...a, dryRun: true })), ...blockedRows(blocked)]);
+    return blocked.length ? 1 : 0;
   }
 
-  const views = await liveViews(source.kubeconfig, settle);
+  const views = await liveViews(source, settle);
   const plans = views.map((v) => plan(v, { staticIp, user }));
   const last = plans[plans.length - 1];
   const earlier = plans.slice(0, -1).map((p) => new Set(p.actions.map(actionKey)));
-  const settled = last.actions.filter((a) => earlier.every((s) => s.has(actionKey(a))));
+  const settled = scoped(last.actions.filter((a) => earlier.every((s) => s.has(actionKey(a)))), (a) => a);
+  const blocked = scoped(last.blocked, (b) => b.action);
   const dryRun = !!values['dry-run'];
-  const kc = loadKubeConfigFile(source.kubeconfig);
+  const kc = loadKubeConfigFile(source.kubeconfig, source.context);
   const client = new KubeReconcileClient(kc, 'spiderpool-guard-cli');
   const executor = new Executor({
     client,
@@ -115,7 +128,7 @@ export async function runReconcile(argv: string[]): Promise<number> {
   } finally {
     client.close();
   }
-  const rows: Row[] = [...results.map((r) => ({ ...r.action, result: r.result, detail: r.detail, ...(dryRun ? { dryRun: true } : {}) })), ...blockedRows(last.blocked)];
+  const rows: Row[] = [...results.map((r) => ({ ...r.action, result: r.result, detail: r.detail, ...(dryRun ? { dryRun: true } : {}) })), ...blockedRows(blocked)];
   print(rows);
   return rows.some((r) => r.result === 'failed' || r.result === 'blocked') ? 1 : 0;
 }

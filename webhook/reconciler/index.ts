@@ -5,6 +5,7 @@ export { DEFAULT_MAX_WRITES_PER_SECOND, Executor } from './executor';
 export { FINDINGS, findingKey } from './finding-types';
 export type { Finding, FindingName } from './finding-types';
 export { findings, hasErrors } from './findings';
+export { inNamespaces } from './namespace-filter';
 export { startReconciler } from './start';
 export { DEFAULT_INTERVAL_MS } from './loop';
 export { DEFAULT_LEASE_NAME } from './leader';

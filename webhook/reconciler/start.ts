@@ -7,7 +7,7 @@
 //   ...
 //   await r.stop();   // on SIGTERM: releases the lease
 import * as k8s from '@kubernetes/client-node';
-import { randomBytes } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Registry } from 'prom-client';
 import { KubeLeaseClient, KubeReconcileClient } from '../cluster';
@@ -29,7 +29,7 @@ export interface ReconcilerOptions {
   kubeConfig: k8s.KubeConfig;
   /** namespace of the Lease and of the spiderpool-guard service account (self-check identity) */
   namespace: string;
-  /** this replica's identity in the Lease (default: $POD_NAME, else hostname + random suffix) */
+  /** this process's identity in the Lease (default: `<$POD_NAME or hostname>_<uuid>`, see processIdentity) */
   identity?: string;
   /** Spiderpool's static-IP switches (default both on) */
   staticIp?: StaticIpConfig;
@@ -71,8 +71,19 @@ export interface Reconciler {
   readonly metrics: ReconcilerMetrics;
 }
 
-function defaultIdentity(): string {
-  return process.env.POD_NAME || `${hostname()}-${randomBytes(3).toString('hex')}`;
+/** The pod (or host) this process runs in: the Events' reporting instance. */
+function podInstance(): string {
+  return process.env.POD_NAME || hostname();
+}
+
+/**
+ * The Lease identity of this process: `<pod>_<uuid>`, as client-go and controller-runtime build it. Unique per
+ * process, not per pod: a container restarted after kill -9 is a new candidate that must wait a full lease duration
+ * from its own observation like every other replica, instead of taking the Lease straight back because it carries
+ * the dead process's name.
+ */
+export function processIdentity(instance = podInstance()): string {
+  return `${instance}_${randomUUID()}`;
 }
 
 /**
@@ -84,12 +95,12 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
   const metrics = createReconcilerMetrics(opts.registry ?? new Registry());
   const clock = opts.clock ?? realClock;
   const staticIp = opts.staticIp ?? DEFAULT_STATIC_IP_CONFIG;
-  const identity = opts.identity ?? defaultIdentity();
+  const identity = opts.identity ?? processIdentity();
   const user = reconcilerUser(opts.namespace);
   let loop: ReconcileLoop | undefined = undefined;
   /** the current leadership term's; replaced when a term starts, fired when it ends */
   let term = new AbortController();
-  const client = opts.client ?? new KubeReconcileClient(opts.kubeConfig, identity, opts.kubevirt ?? true);
+  const client = opts.client ?? new KubeReconcileClient(opts.kubeConfig, podInstance(), opts.kubevirt ?? true);
   const executor = new Executor({
     client,
     staticIp,
