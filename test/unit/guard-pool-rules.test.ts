@@ -119,6 +119,76 @@ describe('MALFORMED_ALLOCATIONS (all writers)', () => {
   });
 });
 
+describe('MALFORMED_ALLOCATIONS v2: entries the write leaves untouched are not judged (§9)', () => {
+  const good = { [X]: rec(`${NS}/${API}`, C) };
+  const objects = [pod({ name: API, uid: C, ips: [X] }), pod({ name: NEW, uid: D, phase: 'Pending' })];
+  // Spiderpool's strict form (incremental path) and a value outside it (general parser): both must decide alike.
+  const malformedEntries: [string, Records][] = [
+    ['a pod without namespace (strict form)', { [Z]: rec(NEW, D) }],
+    ['a record without podUid (not the strict form)', { [Z]: { pod: `${NS}/${NEW}` } as never }],
+    ['a key with a leading zero', { '10.6.168.0104': rec(`${NS}/${NEW}`, D) }],
+  ];
+
+  describe.each(malformedEntries)('a pool already holding %s', (_what, bad) => {
+    const from = { ...good, ...bad };
+    const badKey = Object.keys(bad)[0];
+
+    it('accepts an allocation next to it, by the agent', () => {
+      expect(statusWrite({ from, to: { ...from, [Y]: rec(`${NS}/${NEW}`, D) }, objects, user: AGENT_USER })).toEqual([]);
+    });
+
+    it("accepts the controller's release of a record of a gone pod next to it", () => {
+      expect(statusWrite({ from, to: bad, objects: [pod({ name: NEW, uid: D, phase: 'Pending' })] })).toEqual([]);
+    });
+
+    it('accepts a write that removes it', () => {
+      expect(statusWrite({ from, to: good, objects, user: AGENT_USER })).toEqual([]);
+    });
+
+    it('accepts a write that changes nothing (a count fix)', () => {
+      expect(statusWrite({ from, to: from, objects, user: AGENT_USER })).toEqual([]);
+    });
+
+    it('still judges the well-formed entries: the release of a running pod is denied, the malformed entry is not reported', () => {
+      const vs = statusWrite({ from, to: bad, objects });
+      expect(rulesOf(vs)).toEqual(['LIVE_IP_RELEASE']);
+      expect(vs[0].ip).toBe(X);
+    });
+
+    it('denies a write that adds another malformed entry, reporting only that one', () => {
+      const vs = statusWrite({ from, to: { ...from, '10.6.168.0105': rec(`${NS}/${NEW}`, D) }, objects, user: AGENT_USER });
+      expect(rulesOf(vs)).toEqual(['MALFORMED_ALLOCATIONS']);
+      expect(vs[0].ip).toBe('10.6.168.0105');
+    });
+
+    it('denies a write that changes it and leaves it malformed', () => {
+      const vs = statusWrite({ from, to: { ...good, [badKey]: { pod: 'still-no-namespace', podUid: uid('other') } }, objects, user: AGENT_USER });
+      expect(rulesOf(vs)).toEqual(['MALFORMED_ALLOCATIONS']);
+      expect(vs[0].ip).toBe(badKey);
+    });
+  });
+
+  it('a malformed entry replaced by a well-formed record is an allocation, judged as one', () => {
+    const from = { ...good, [Y]: rec(NEW, D) };
+    expect(statusWrite({ from, to: { ...good, [Y]: rec(`${NS}/${NEW}`, D) }, objects, user: AGENT_USER })).toEqual([]);
+    // handing that IP to a pod that does not exist is a STALE_ALLOCATION, as for any added record
+    expect(rulesOf(statusWrite({ from, to: { ...good, [Y]: rec(`${NS}/ghost-1`, uid('ghost')) }, objects, user: AGENT_USER }))).toEqual(['STALE_ALLOCATION']);
+  });
+
+  it('same value, other spelling (fields reordered, whitespace): still untouched', () => {
+    const from = { ...good, [Z]: { pod: `${NS}/${NEW}` } as never };
+    const raw = JSON.stringify({ [X]: { podUid: C, pod: `${NS}/${API}` }, [Z]: { pod: `${NS}/${NEW}` }, [Y]: { pod: `${NS}/${NEW}`, podUid: D } }, null, 1);
+    expect(statusWrite({ from, to: {}, raw, objects, user: AGENT_USER })).toEqual([]);
+  });
+
+  it('a new value that is not a JSON object is judged even when the old one was not either', () => {
+    const old = withRecords(v4Pool({}), {}, { allocatedIPs: '' });
+    const next = withRecords(old, {}, { allocatedIPs: '' });
+    const vs = evaluate(requestOf(poolStatusReview(old, next, AGENT_USER)), viewOf(old), SETTINGS).violations;
+    expect(rulesOf(vs)).toEqual(['MALFORMED_ALLOCATIONS']);
+  });
+});
+
 describe('LIVE_IP_RELEASE (guarded writers)', () => {
   const record = { [X]: rec(`${NS}/${API}`, C) };
 

@@ -1,6 +1,6 @@
 // Rules for UPDATEs of spiderippools/status (contract §3, pool status table).
 import { cachedDiff, cachedScan, emptyScan, sharedScanCache } from '../model/allocation-scan';
-import { AllocationDiff, PoolAddressing, diffRecords, parseAllocatedIPs, poolFamily } from '../model/allocations';
+import { AllocationDiff, PoolAddressing, changedMalformed, diffRecords, parseAllocatedIPs, poolFamily } from '../model/allocations';
 import { isAlive, isRestartingStaticMember, isStaticEndpointType, parseOrdinalName } from '../model/lifecycle';
 import { KubeObject } from '../model/trim';
 import { MalformedEntry, PodFacts, StaticIpConfig, nsName, splitNsName } from '../model/types';
@@ -11,7 +11,10 @@ import { Violation } from './rules';
 export interface PoolUpdate {
   pool: string;
   diff: AllocationDiff;
-  /** problems of the new allocatedIPs */
+  /**
+   * problems of the new allocatedIPs that this write brings in: the value itself, or entries it adds or changes
+   * (entries left exactly as they were are not judged, contract §9)
+   */
   malformed: MalformedEntry[];
   /** the new allocatedIPs is not a JSON object at all */
   unparseable: boolean;
@@ -37,7 +40,7 @@ function parsedPoolUpdate(pool: string, oldValue: unknown, newValue: unknown, ad
   return {
     pool,
     diff: diffRecords(oldParsed.records, newParsed.records),
-    malformed: newParsed.malformed,
+    malformed: changedMalformed(oldParsed, newParsed),
     unparseable: newParsed.unparseable,
     keyCount: newParsed.keyCount,
     newEntries: () => newParsed.raw,
@@ -64,7 +67,7 @@ export function readPoolUpdate(object: KubeObject | undefined, oldObject: KubeOb
       return {
         pool,
         diff: { removed: fast.removed, added: fast.added, rewritten: fast.rewritten },
-        malformed: fast.newScan.malformed,
+        malformed: fast.malformed,
         unparseable: false,
         keyCount: fast.newScan.keys.length,
         newEntries: () => (decoded ??= JSON.parse(newValue) as Record<string, unknown>),
