@@ -22,6 +22,11 @@ export function isTerminalPhase(pod: PodFacts): boolean {
   return pod.phase === 'Succeeded' || pod.phase === 'Failed';
 }
 
+/** Completed (contract §9): phase Succeeded or Failed and not alive; it will not run again under this uid. */
+export function isCompletedPod(pod: PodFacts): boolean {
+  return isTerminalPhase(pod) && !isAlive(pod);
+}
+
 /** Which static-IP controller owns the pod, when that kind of static IP is enabled (IsStaticIPPod). */
 export function staticKindOf(pod: PodFacts, cfg: StaticIpConfig): StaticKind | undefined {
   const c = pod.controller;

@@ -5,6 +5,7 @@ import { summarizePod } from '../guard/facts';
 import { LivePodSummary, violationMessage } from '../guard/rules';
 import {
   isAlive,
+  isCompletedPod,
   isRestartingStaticMember,
   isStaticEndpointType,
   isTerminalPhase,
@@ -91,11 +92,6 @@ function staticOwned(view: ClusterView, namespace: string, name: string, ep: End
   return !!statefulSetOfName(view, namespace, name);
 }
 
-/** §9: COMPLETED_POD means phase Succeeded/Failed and not alive. */
-function isCompleted(p: PodFacts): boolean {
-  return isTerminalPhase(p) && !isAlive(p);
-}
-
 function phaseText(p: PodFacts): string {
   return `${p.phase || 'Unknown'}${p.reason ? ` (${p.reason})` : ''}`;
 }
@@ -156,7 +152,7 @@ export function recordAction(view: ClusterView, cfg: StaticIpConfig, pool: PoolF
   }
   const pod = pods[0];
   if (pod.uid === record.podUid) {
-    if (isCompleted(pod)) return release(pool, ip, record, 'COMPLETED_POD', pods, `pod is ${phaseText(pod)} and not alive`);
+    if (isCompletedPod(pod)) return release(pool, ip, record, 'COMPLETED_POD', pods, `pod is ${phaseText(pod)} and not alive`);
     return undefined;
   }
   if (!pod.observedIPs.includes(ip)) {
@@ -223,7 +219,7 @@ export function endpointAction(view: ClusterView, cfg: StaticIpConfig, ep: Endpo
     return undefined;
   }
   const pod = pods[0];
-  if (pod.uid === ep.podUid && isCompleted(pod)) return deleteEndpoint(ep, 'COMPLETED_POD', pods, `its pod is ${phaseText(pod)} and not alive`);
+  if (pod.uid === ep.podUid && isCompletedPod(pod)) return deleteEndpoint(ep, 'COMPLETED_POD', pods, `its pod is ${phaseText(pod)} and not alive`);
   return undefined;
 }
 
