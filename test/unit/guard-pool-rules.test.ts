@@ -9,6 +9,8 @@ import {
   CONTROLLER_USER,
   endpoint,
   GUARD_SETTINGS,
+  ippoolAnnotation,
+  ippoolsAnnotation,
   Json,
   launcherPod,
   NS,
@@ -398,6 +400,70 @@ describe('STATIC_IP_RELEASE (guarded writers)', () => {
       const kruise = pod({ name: 'web-1', uid: B, phase: 'Pending', owners: [owner.kruiseStatefulSet('web')] });
       expect(statusWrite({ from: record, to: {}, objects: [stsEndpoint(A), kruise] })).toEqual([]);
     });
+  });
+});
+
+describe('STATIC_IP_RELEASE v2: restarting only for the pools the next incarnation will use (§2)', () => {
+  const sts = statefulSet({ name: 'web', replicas: 3 });
+  const stsEndpoint = endpoint({ name: 'web-1', podUid: A, type: 'StatefulSet', nics: [{ ipv4: `${X}/16`, ipv4Pool: P4 }] });
+  const record = { [X]: rec(`${NS}/web-1`, A) };
+  const release = (...objects: Json[]) => rulesOf(statusWrite({ from: record, to: {}, objects: [stsEndpoint, ...objects] }));
+  const next = (annotations: Record<string, string>) => stsPod('web', 1, { uid: B, phase: 'Pending', annotations });
+  const moved = (annotations: Record<string, string>) => statefulSet({ name: 'web', replicas: 3, templateAnnotations: annotations });
+
+  describe('allowed: the next incarnation names other pools', () => {
+    it.each([
+      ['ippool {"ipv4":[new]}', ippoolAnnotation({ ipv4: ['new-v4'] })],
+      ['ippool naming other v4 and v6 pools', ippoolAnnotation({ ipv4: ['new-v4', 'spare-v4'], ipv6: ['new-v6'] })],
+      ['ippools (multi-NIC) naming other pools on each NIC', ippoolsAnnotation([{ interface: 'eth0', ipv4: ['new-v4'] }, { interface: 'net1', ipv4: ['net1-v4'] }])],
+      ['ippools and ippool, ippools first (it takes precedence)', { ...ippoolsAnnotation([{ interface: 'eth0', ipv4: ['new-v4'] }]), ...ippoolAnnotation({ ipv4: [P4] }) }],
+    ])('on its pod (Pending, no IPs yet): %s', (_what, annotations) => {
+      expect(release(sts, next(annotations))).toEqual([]);
+    });
+
+    it('on the StatefulSet pod template when no pod of that name exists', () => {
+      expect(release(moved(ippoolAnnotation({ ipv4: ['new-v4'] })))).toEqual([]);
+    });
+  });
+
+  describe('denied: the member still restarts into this pool, or nothing says otherwise', () => {
+    it.each([
+      ['names this pool', ippoolAnnotation({ ipv4: [P4] })],
+      ['names this pool among others', ippoolAnnotation({ ipv4: ['new-v4', P4] })],
+      ['names it on one NIC of ippools', ippoolsAnnotation([{ interface: 'eth0', ipv4: ['new-v4'] }, { interface: 'net1', ipv4: [P4] }])],
+      ['is malformed JSON (read as no annotation)', { 'ipam.spidernet.io/ippool': '{"ipv4":["new-v4"' }],
+      ['has the wrong shape (read as no annotation)', { 'ipam.spidernet.io/ippool': '{"ipv4":"new-v4"}' }],
+      ['ippools is malformed, ippool names another pool (Spiderpool fails on ippools: no annotation)', { 'ipam.spidernet.io/ippools': '[{', ...ippoolAnnotation({ ipv4: ['new-v4'] }) }],
+      ['names no pool at all', ippoolAnnotation({})],
+      ['comes with a subnet annotation (pools chosen through SpiderSubnet)', { ...ippoolAnnotation({ ipv4: ['new-v4'] }), 'ipam.spidernet.io/subnet': '{"ipv4":["subnet-v4"]}' }],
+    ])('the annotation of its next pod %s', (_what, annotations) => {
+      expect(release(sts, next(annotations))).toEqual(['STATIC_IP_RELEASE']);
+    });
+
+    it('the pod template names other pools but a pod of that name exists without annotation (the pod is read first)', () => {
+      expect(release(moved(ippoolAnnotation({ ipv4: ['new-v4'] })), stsPod('web', 1, { uid: B, phase: 'Pending' }))).toEqual(['STATIC_IP_RELEASE']);
+    });
+
+    it('the old incarnation, terminating, still carries the annotation naming this pool', () => {
+      const old = stsPod('web', 1, { uid: A, ips: [X], deleting: true, annotations: ippoolAnnotation({ ipv4: [P4] }) });
+      expect(release(moved(ippoolAnnotation({ ipv4: ['new-v4'] })), old)).toEqual(['STATIC_IP_RELEASE']);
+    });
+
+    it('the pod template names this pool', () => {
+      expect(release(moved(ippoolAnnotation({ ipv4: [P4] })))).toEqual(['STATIC_IP_RELEASE']);
+    });
+
+    it('KubeVirt: annotations do not matter (the next launcher pod reuses the endpoint IPs whatever they say)', () => {
+      const ep = endpoint({ name: 'vm1', podUid: A, type: 'VirtualMachineInstance', nics: [{ ipv4: `${X}/16`, ipv4Pool: P4 }] });
+      const launcher = launcherPod('vm1', { uid: B, phase: 'Pending', annotations: ippoolAnnotation({ ipv4: ['new-v4'] }) });
+      const vs = statusWrite({ from: { [X]: rec(`${NS}/vm1`, A) }, to: {}, objects: [vmi({ name: 'vm1' }), ep, launcher] });
+      expect(rulesOf(vs)).toEqual(['STATIC_IP_RELEASE']);
+    });
+  });
+
+  it('the fresh re-read of the pod and the StatefulSet is part of the evidence', () => {
+    const vs = statusWrite({ from: record, to: {}, objects: [stsEndpoint, sts, next(ippoolAnnotation({ ipv4: [P4] }))] });
+    expect(vs[0].evidence).toEqual(expect.arrayContaining([{ kind: 'pod', namespace: NS, name: 'web-1' }, { kind: 'statefulSet', namespace: NS, name: 'web' }]));
   });
 });
 

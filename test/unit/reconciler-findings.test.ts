@@ -161,6 +161,35 @@ describe('record findings', () => {
   });
 });
 
+describe('restarting static member per pool (v2): a member moved to another pool', () => {
+  const member = (annotations: Record<string, string>) =>
+    view(
+      statefulSet({ name: 'web', replicas: 2 }),
+      pod({ name: 'web-1', uid: 'new', phase: 'Pending', owner: 'sts:web', annotations }),
+      pool({ name: 'p', records: { '10.6.0.11': ['demo/web-1', 'old'] } }),
+      endpoint({ name: 'web-1', uid: 'old', ips: [['10.6.0.11', 'p']], type: 'StatefulSet' }),
+    );
+
+  it('its old-pool record with the old uid is RECORD_UID_MISMATCH: the next incarnation will not reuse it', () => {
+    const f = findings(member({ 'ipam.spidernet.io/ippool': '{"ipv4":["p2"]}' }), cfg);
+    expect(names(f)).toEqual(['RECORD_UID_MISMATCH']);
+    expect(f[0]).toMatchObject({ pool: 'p', ip: '10.6.0.11', record: { podUid: 'old' } });
+  });
+
+  it('nothing is reported while its pod names this pool, or names none, or the annotation is malformed', () => {
+    const cases: Record<string, string>[] = [{ 'ipam.spidernet.io/ippool': '{"ipv4":["p"]}' }, {}, { 'ipam.spidernet.io/ippool': '{"ipv4":' }];
+    for (const annotations of cases) {
+      expect(findings(member(annotations), cfg)).toEqual([]);
+    }
+  });
+
+  it('the reconciler still does not act on it while the new pod is Pending (the agent releases it on the ADD)', () => {
+    const p = plan(member({ 'ipam.spidernet.io/ippool': '{"ipv4":["p2"]}' }), { staticIp: cfg, user: 'system:serviceaccount:kube-system:spiderpool-guard' });
+    expect(p.actions).toEqual([]);
+    expect(p.blocked).toEqual([]);
+  });
+});
+
 describe('LEFTOVER_ENDPOINT', () => {
   it('endpoint of a completed Job pod whose IP was released (W5)', () => {
     const v = view(

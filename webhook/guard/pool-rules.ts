@@ -130,7 +130,8 @@ export function releaseViolations(u: PoolUpdate, view: ClusterView, cfg: StaticI
       });
     }
     const name = splitNsName(rec.pod);
-    if (name && isRestartingStaticMember(view, name.namespace, name.name, cfg)) {
+    // Restarting for this pool: a member whose next incarnation is annotated with other pools is not (contract §2).
+    if (name && isRestartingStaticMember(view, name.namespace, name.name, cfg, u.pool)) {
       const ep = view.endpoint(name.namespace, name.name);
       if (ep && ep.ips.some((i) => i.ip === ip && i.pool === u.pool)) {
         out.push({

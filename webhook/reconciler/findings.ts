@@ -213,7 +213,7 @@ function recordFindings(view: ClusterView, pool: PoolFacts, ip: string, record: 
       });
       return;
     }
-  } else if (!pods.some((p) => p.uid === record.podUid) && !isRestartingStaticMember(view, n.namespace, n.name, cfg)) {
+  } else if (!pods.some((p) => p.uid === record.podUid) && !isRestartingStaticMember(view, n.namespace, n.name, cfg, pool.name)) {
     out.push({
       finding: 'RECORD_UID_MISMATCH',
       severity: SEVERITY.RECORD_UID_MISMATCH,

@@ -6,6 +6,7 @@ import { LivePodSummary, violationMessage } from '../guard/rules';
 import {
   isAlive,
   isCompletedPod,
+  isRestartingForEndpoint,
   isRestartingStaticMember,
   isStaticEndpointType,
   isTerminalPhase,
@@ -121,8 +122,8 @@ export function recordAction(view: ClusterView, cfg: StaticIpConfig, pool: PoolF
   const pods = podsOfName(view, n.namespace, n.name, cfg);
   // Never: alive pods' records.
   if (pods.some((p) => isAlive(p) && p.uid === record.podUid)) return undefined;
-  // Never: restarting static members (their next incarnation reuses the IP).
-  if (isRestartingStaticMember(view, n.namespace, n.name, cfg)) return undefined;
+  // Never: restarting static members (their next incarnation reuses the IP; not when it is annotated with other pools).
+  if (isRestartingStaticMember(view, n.namespace, n.name, cfg, pool.name)) return undefined;
   // Never: pending pods, terminating pods.
   if (hasUntouchablePod(pods)) return undefined;
   if (pods.length === 0) {
@@ -198,7 +199,7 @@ export function endpointAction(view: ClusterView, cfg: StaticIpConfig, ep: Endpo
   const pods = podsOfName(view, ep.namespace, ep.name, cfg);
   // Never: alive pods' endpoints.
   if (pods.some((p) => isAlive(p) && p.uid === ep.podUid)) return undefined;
-  if (isRestartingStaticMember(view, ep.namespace, ep.name, cfg)) return undefined;
+  if (isRestartingForEndpoint(view, ep, cfg)) return undefined;
   if (hasUntouchablePod(pods)) return undefined;
   if (pods.length === 0) {
     if (isValidStaticMember(view, ep.namespace, ep.name, cfg)) return undefined;
