@@ -29,7 +29,9 @@ const RECONCILE_HELP = helpText(
 With a snapshot it is always a dry run: the planned actions are printed. Against a live cluster everything is
 listed twice, --settle-seconds apart, and only actions both lists call for are taken; each write re-reads its
 object, is conditional (resourceVersion / delete preconditions) and passes the guard's own rules.
-Exit 0: pass completed; 1: some action failed or was blocked; 2: could not run.`,
+Exit 0: every planned action was done, or only planned (dry run, snapshot), or is no longer needed (stale, gone,
+deferred); 1: an action failed, was blocked, or kept conflicting; 2: could not run (flags, snapshot, kubeconfig,
+API server unreachable).`,
   RECONCILE_FLAGS,
 );
 
@@ -64,6 +66,18 @@ function formatTable(rows: Row[]): string {
   return lines.join('\n') + '\n';
 }
 
+/**
+ * Results that make `reconcile --once` exit 1 (docs/operations.md, Command line: "1 when one failed or was blocked"). A write that kept
+ * conflicting (409 after every retry) was not done either. Planned rows (dry run) have no result; stale, gone and
+ * deferred mean the fresh state no longer calls for the action (yet), which is not a failure.
+ */
+const FAILING_RESULTS: ReadonlySet<string> = new Set(['failed', 'blocked', 'conflict']);
+
+/** Exit code of a pass that ran (docs/operations.md, Command line): 0 when every action was done or only planned, 1 otherwise. */
+export function reconcileExitCode(rows: { result?: string }[]): 0 | 1 {
+  return rows.some((r) => r.result !== undefined && FAILING_RESULTS.has(r.result)) ? 1 : 0;
+}
+
 function blockedRows(blocked: BlockedAction[]): Row[] {
   return blocked.map((b) => ({ ...b.action, result: 'blocked', detail: b.violations.join('; ') }));
 }
@@ -88,8 +102,9 @@ export async function runReconcile(argv: string[]): Promise<number> {
 
   if (source.kind === 'snapshot') {
     const p = plan(loadSnapshot(source.path), { staticIp, user });
-    print([...p.actions.map((a) => ({ ...a, dryRun: true })), ...blockedRows(p.blocked)]);
-    return p.blocked.length ? 1 : 0;
+    const rows: Row[] = [...p.actions.map((a) => ({ ...a, dryRun: true })), ...blockedRows(p.blocked)];
+    print(rows);
+    return reconcileExitCode(rows);
   }
 
   const views = await liveViews(source.kubeconfig, settle);
@@ -117,5 +132,5 @@ export async function runReconcile(argv: string[]): Promise<number> {
   }
   const rows: Row[] = [...results.map((r) => ({ ...r.action, result: r.result, detail: r.detail, ...(dryRun ? { dryRun: true } : {}) })), ...blockedRows(last.blocked)];
   print(rows);
-  return rows.some((r) => r.result === 'failed' || r.result === 'blocked') ? 1 : 0;
+  return reconcileExitCode(rows);
 }
