@@ -5,10 +5,11 @@ import http from 'node:http';
 import https from 'node:https';
 import { fileTlsSource, selfManagedTlsSource } from '../../certs';
 import type { LoadableTlsSource } from '../../certs';
-import { AdmissionHandler, createAdmissionApp, startHttpsServer, createAdmissionMetrics } from '../admission';
+import { hostname } from 'node:os';
+import { AdmissionHandler, createAdmissionApp, startHttpsServer, createAdmissionMetrics, decisionEffects } from '../admission';
 import { Logger, createLogger } from '../log';
 import { PinoAuditSink } from '../audit';
-import { ApiFreshReader, kubevirtServed, startClusterCache } from '../cluster';
+import { ApiFreshReader, KubeEventWriter, QueuedEventPublisher, kubevirtServed, startClusterCache } from '../cluster';
 import { UsageError } from './errors';
 import { DEFAULT_INTERVAL_MS, DEFAULT_LEASE_NAME, DEFAULT_MAX_WRITES_PER_SECOND, DEFAULT_SETTLE_MS, Reconciler, startReconciler } from '../reconciler';
 import { POLICY_FLAGS, Values, intFlag, listFlag, oneOf, parse, policyFromFlags } from './args';
@@ -27,6 +28,7 @@ export const SERVE_FLAGS: FlagTable = [
   { name: 'metrics-port', type: 'string', arg: 'N', default: DEFAULT_METRICS_PORT, help: 'Prometheus /metrics over HTTP (0 = off)' },
   ...POLICY_FLAGS,
   { name: 'audit-log', type: 'string', arg: 'FILE', help: 'also write audit events as JSON lines to FILE (reopened on SIGHUP)' },
+  { name: 'no-events', type: 'boolean', help: 'do not emit Kubernetes Events (about decisions and reconciler actions)' },
   { name: 'fail-closed', type: 'boolean', help: 'deny (instead of allow with a warning) on internal errors and unsynced caches' },
   { name: 'log-level', type: 'string', arg: 'LEVEL', help: 'pino level (default $LOG_LEVEL, else info)' },
   { name: 'tls-cert-file', type: 'string', arg: 'FILE', help: 'TLS from files: serving certificate (reloaded when it changes)' },
@@ -159,6 +161,13 @@ export async function runServe(argv: string[]): Promise<number> {
     },
   });
   const fresh = new ApiFreshReader(kc, kubevirt);
+  const events =
+    values['no-events'] === true
+      ? undefined
+      : new QueuedEventPublisher(new KubeEventWriter(kc, process.env.POD_NAME || hostname()), {
+          onResult: (reason, result) => metrics.events.inc({ reason, result }),
+          onError: (err, e) => log.warn({ err, reason: e.reason, object: e.involvedObject }, `could not write event ${e.reason}`),
+        });
   const handler = new AdmissionHandler({
     view: () => cache.view,
     synced: cache.synced,
@@ -169,6 +178,11 @@ export async function runServe(argv: string[]): Promise<number> {
     fresh,
     metrics,
     failClosed: values['fail-closed'] === true,
+    onDecision: decisionEffects({
+      events,
+      heal: { requestHeal: (r) => reconciler?.requestHeal(r) },
+      onError: (err) => log.error({ err }, 'decision effects failed (the decision stands)'),
+    }),
   });
   const app = createAdmissionApp(handler, { checks: () => ({ caches: cache.synced(), tls: tls.ready() }) }, log);
   const material = await tls.whenLoaded();
@@ -196,6 +210,7 @@ export async function runServe(argv: string[]): Promise<number> {
       dryRun: values['reconcile-dry-run'] === true,
       maxWritesPerSecond: intFlag(values, 'reconcile-max-writes-per-second', DEFAULT_MAX_WRITES_PER_SECOND, 1),
       leaderElection: { leaseName: str('leader-election-lease') },
+      events: values['no-events'] !== true,
       registry: metrics.registry,
       log,
     });
