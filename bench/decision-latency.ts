@@ -2,12 +2,13 @@
  * Decision latency of guard.evaluate + policy.judgeValidation for a status write to a pool of 5,000 records that
  * releases one record and allocates another (the IPAM's common write), on a view of 5,000 pods and endpoints.
  *
- *   npx tsx bench/decision-latency.ts [--records N] [--iterations N] [--series chained,cold,denied]
+ *   npx tsx bench/decision-latency.ts [--records N] [--iterations N] [--series chained,cold,denied,held]
  *
- * Three series, each ≥200 timed iterations after a warm-up:
+ * Four series, each ≥200 timed iterations after a warm-up:
  *   chained   each write's old object is the previous write's new one, as the API server hands them out
  *   cold      every write is to a pool string the process has never seen (no reuse of earlier parsing)
  *   denied    chained, but the release is of a running pod (a LIVE_IP_RELEASE violation is built and judged)
+ *   held      chained, in a pool that already holds a malformed entry the writes leave as it is (allowed)
  * Request building (JSON strings, objects) happens before timing; only the decision is timed.
  */
 import { performance } from 'node:perf_hooks';
@@ -20,7 +21,7 @@ import { DEFAULT_STATIC_IP_CONFIG } from '../webhook/model/types';
 import { CONTROLLER_USER, Json, NS, Records, SA_GROUPS, bigCluster, goAllocatedIPs, ipv4Range, pod, rec, recordsOf, uid, viewOf } from '../test/support/fixtures';
 
 const { values } = parseArgs({ options: { records: { type: 'string' }, iterations: { type: 'string' }, series: { type: 'string' } } });
-const SERIES = (values.series ?? 'chained,cold,denied').split(',');
+const SERIES = (values.series ?? 'chained,cold,denied,held').split(',');
 const RECORDS = Number(values.records ?? 5000);
 const ITERATIONS = Math.max(200, Number(values.iterations ?? 300));
 const WARMUP = 30;
@@ -80,8 +81,8 @@ function request(oldObject: Json, object: Json, i: number): GuardRequest {
 }
 
 /** Write i of a chain (old = the previous write's new); `release(i)` picks the IP released by write i. */
-function* chained(release: (i: number) => string): Generator<GuardRequest> {
-  const records: Records = { ...baseRecords };
+function* chained(release: (i: number) => string, held: Records = {}): Generator<GuardRequest> {
+  const records: Records = { ...baseRecords, ...held };
   let oldText = goAllocatedIPs(records);
   for (let i = 0; i < TOTAL; i++) {
     delete records[release(i)];
@@ -133,3 +134,5 @@ if (SERIES.includes('chained')) measure('chained', chained((i) => releaseIps[i])
 if (SERIES.includes('cold')) measure('cold', cold(), false);
 // denied: the released record's pod still runs with the IP
 if (SERIES.includes('denied')) measure('denied', chained((i) => liveIps[i]), true);
+// held: an entry whose pod is not "namespace/name", written before the guard was installed; never touched
+if (SERIES.includes('held')) measure('held', chained((i) => releaseIps[i], { '10.6.250.250': rec('no-namespace', uid('held')) }), false);

@@ -7,7 +7,6 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import {
   adminClients,
-  bindPod,
   clientsFor,
   createEndpoint,
   createPool,
@@ -20,6 +19,7 @@ import {
   setPodStatus,
   spiderpoolAgentKubeConfig,
   spiderpoolControllerKubeConfig,
+  startTestPod,
   useTestNamespace,
   writePoolStatus,
 } from './support';
@@ -48,18 +48,7 @@ afterAll(async () => {
   await guard?.stop();
 });
 
-async function runningPod(name: string, ip: string) {
-  const pod = await admin.core.createNamespacedPod({
-    namespace: ns.name,
-    body: {
-      metadata: { name },
-      spec: { containers: [{ name: 'main', image: 'registry.k8s.io/pause:3.10' }], restartPolicy: 'Never' },
-    },
-  });
-  await bindPod(admin.core, ns.name, name, 'node-1');
-  await setPodStatus(admin.core, ns.name, name, { phase: 'Running', podIPs: [ip] });
-  return pod;
-}
+const runningPod = (name: string, ip: string) => startTestPod(admin.core, ns.name, name, ip);
 
 describe('guard behind the real API server', () => {
   test('symptom 1 (W1): the v0.9.4 GC release of a restarted StatefulSet pod\'s IP is denied and the pool stays correct', async () => {

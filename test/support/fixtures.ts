@@ -99,11 +99,13 @@ export interface PodOptions {
   hostNetwork?: boolean;
   owners?: OwnerRef[];
   nodeName?: string;
+  /** other metadata.annotations (e.g. Spiderpool's ipam.spidernet.io/ippool) */
+  annotations?: Record<string, string>;
 }
 
 export function pod(o: PodOptions): Json {
   const namespace = o.namespace ?? NS;
-  const annotations: Json = {};
+  const annotations: Json = { ...o.annotations };
   if (o.multus) {
     annotations[o.multusKey ?? NETWORK_STATUS] = JSON.stringify(
       o.multus.map((n) => ({ name: n.name ?? `${SYSTEM_NS}/macvlan-${n.interface}`, interface: n.interface, ips: n.ips, mac: 'aa:bb:cc:dd:ee:ff', default: n.default ?? n.interface === 'eth0', dns: {} })),
@@ -157,11 +159,30 @@ export function launcherPod(vmiName: string, o: Omit<PodOptions, 'name' | 'owner
   return pod({ ...rest, name: `virt-launcher-${vmiName}-${suffix ?? 'x7k2p'}`, owners: [owner.vmi(vmiName)] });
 }
 
+/** Spiderpool's single-NIC pool annotation: ipam.spidernet.io/ippool = {"ipv4":[...],"ipv6":[...]}. */
+export function ippoolAnnotation(o: { ipv4?: string[]; ipv6?: string[] }): Record<string, string> {
+  return { 'ipam.spidernet.io/ippool': JSON.stringify(o) };
+}
+
+/** Spiderpool's multi-NIC pool annotation: ipam.spidernet.io/ippools = [{"interface":..,"ipv4":[...],"ipv6":[...]}]. */
+export function ippoolsAnnotation(nics: { interface?: string; ipv4?: string[]; ipv6?: string[] }[]): Record<string, string> {
+  return { 'ipam.spidernet.io/ippools': JSON.stringify(nics) };
+}
+
 // ---------------------------------------------------------------------------------------------------- workloads
 
-export function statefulSet(o: { name: string; namespace?: string; replicas?: number | null; ordinalsStart?: number; deleting?: boolean }): Json {
+export function statefulSet(o: {
+  name: string;
+  namespace?: string;
+  replicas?: number | null;
+  ordinalsStart?: number;
+  deleting?: boolean;
+  /** spec.template.metadata.annotations (e.g. Spiderpool's ipam.spidernet.io/ippool) */
+  templateAnnotations?: Record<string, string>;
+}): Json {
   const namespace = o.namespace ?? NS;
-  const spec: Json = { serviceName: o.name, selector: { matchLabels: { app: o.name } }, template: { metadata: { labels: { app: o.name } } } };
+  const templateMeta: Json = { labels: { app: o.name }, ...(o.templateAnnotations ? { annotations: o.templateAnnotations } : {}) };
+  const spec: Json = { serviceName: o.name, selector: { matchLabels: { app: o.name } }, template: { metadata: templateMeta } };
   if (o.replicas !== null) spec.replicas = o.replicas ?? 1;
   if (o.ordinalsStart !== undefined) spec.ordinals = { start: o.ordinalsStart };
   const metadata: Json = { name: o.name, namespace, uid: uid(`StatefulSet/${o.name}`), resourceVersion: nextRv(), generation: 1 };

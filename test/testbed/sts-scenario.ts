@@ -93,7 +93,8 @@ export async function allocateFirstFit(agent: Clients, pool: string, pod: k8s.V1
   return { ip: undefined, outcome: { ok: false, message: 'conflicts' } };
 }
 
-async function startPod(actors: ScenarioActors, ns: string, name: string, pool: string, net: string, ownerType: string, ownerName: string): Promise<{ pod: k8s.V1Pod; ip: string }> {
+/** A pod of a workload started as the agent would: first-fit allocation, endpoint, Running with the IP. */
+export async function startPod(actors: ScenarioActors, ns: string, name: string, pool: string, net: string, ownerType: string, ownerName: string): Promise<{ pod: k8s.V1Pod; ip: string }> {
   const { admin, agent } = actors;
   const pod = await waitFor(`pod ${ns}/${name}`, async () => {
     const p = await admin.core.readNamespacedPod({ namespace: ns, name });

@@ -1,5 +1,6 @@
 // Contract §3 SpiderEndpoint rules (and §9): LIVE_ENDPOINT_DELETE, ENDPOINT_UID_REWRITE, ENDPOINT_IP_CONFLICT.
-import { evaluate } from '../../webhook/guard/evaluate';
+import { evaluate, GuardSettings } from '../../webhook/guard/evaluate';
+import { UserMatcher } from '../../webhook/guard/users';
 import { Violation } from '../../webhook/guard/rules';
 import {
   AGENT_USER,
@@ -9,6 +10,8 @@ import {
   endpointReview,
   GC_USER,
   GUARD_SETTINGS,
+  ippoolAnnotation,
+  ippoolsAnnotation,
   Json,
   launcherPod,
   markDeleting,
@@ -140,6 +143,54 @@ describe('LIVE_ENDPOINT_DELETE (guarded writers)', () => {
       const next = edited(deleting, (o) => ((o.status as Json).ownerControllerName = 'api2'));
       expect(judge('UPDATE', { oldObject: deleting, object: next, objects: [deleting, pod({ name: API, uid: C, ips: [X] })] })).toEqual([]);
     });
+  });
+});
+
+describe('LIVE_ENDPOINT_DELETE v2: a member restarts only for the pools its next incarnation will use (§2)', () => {
+  // Both Spiderpool identities guarded, as when --guarded-users names the agent too: the agent deletes the old
+  // endpoint of a StatefulSet member moved to another pool (releaseStsOutdatedIPIfNeed) on the new pod's ADD.
+  const BOTH: GuardSettings = { ...SETTINGS, guardedUsers: new UserMatcher([CONTROLLER_USER, AGENT_USER]) };
+  const sts = statefulSet({ name: 'web', replicas: 3 });
+  const v4Endpoint = endpoint({ name: 'web-1', podUid: A, type: 'StatefulSet', nics: [{ ipv4: `${X}/16`, ipv4Pool: P4 }] });
+  const next = (annotations: Record<string, string>) => stsPod('web', 1, { uid: B, phase: 'Pending', annotations });
+  const asAgent = (op: Op, o: { object?: Json; oldObject?: Json; objects: Json[] }) =>
+    evaluate(requestOf(endpointReview(op, { object: o.object, oldObject: o.oldObject, user: AGENT_USER })), viewOf(...o.objects), BOTH).violations;
+
+  it('allows the agent to delete the old endpoint when the new pod names another pool, and to drop its finalizer', () => {
+    const objects = [v4Endpoint, sts, next(ippoolAnnotation({ ipv4: ['new-v4'] }))];
+    expect(asAgent('DELETE', { oldObject: v4Endpoint, objects })).toEqual([]);
+    const deleting = markDeleting(v4Endpoint);
+    expect(asAgent('UPDATE', { oldObject: deleting, object: withoutFinalizer(deleting), objects: [deleting, ...objects.slice(1)] })).toEqual([]);
+  });
+
+  it('allows it when no pod exists and the StatefulSet template names other pools (ippools)', () => {
+    const moved = statefulSet({ name: 'web', replicas: 3, templateAnnotations: ippoolsAnnotation([{ interface: 'eth0', ipv4: ['new-v4'] }]) });
+    expect(asAgent('DELETE', { oldObject: v4Endpoint, objects: [v4Endpoint, moved] })).toEqual([]);
+  });
+
+  it('denies it when the new pod keeps this pool, has no annotation, or a malformed one', () => {
+    for (const annotations of [ippoolAnnotation({ ipv4: [P4] }), {}, { 'ipam.spidernet.io/ippool': 'not json' }]) {
+      const vs = asAgent('DELETE', { oldObject: v4Endpoint, objects: [v4Endpoint, sts, next(annotations)] });
+      expect(vs.map((v) => `${v.rule} ${v.pool} ${v.ip}`)).toEqual([`LIVE_ENDPOINT_DELETE ${P4} ${X}`]);
+    }
+  });
+
+  it('dual-stack moved only in IPv4: the IPv6 IP the next incarnation reuses is still protected, alone', () => {
+    const ep = webEndpoint(A);
+    const vs = asAgent('DELETE', { oldObject: ep, objects: [ep, sts, next(ippoolAnnotation({ ipv4: ['new-v4'], ipv6: [P6] }))] });
+    expect(vs.map((v) => `${v.rule} ${v.pool} ${v.ip}`)).toEqual([`LIVE_ENDPOINT_DELETE ${P6} ${X6}`]);
+    expect(asAgent('DELETE', { oldObject: ep, objects: [ep, sts, next(ippoolAnnotation({ ipv4: ['new-v4'], ipv6: ['new-v6'] }))] })).toEqual([]);
+  });
+
+  it('the alive-pod branch is unchanged: the endpoint of the running pod with its uid stays protected whatever the annotation', () => {
+    const running = stsPod('web', 1, { uid: A, ips: [X], annotations: ippoolAnnotation({ ipv4: ['new-v4'] }) });
+    expect(rulesOf(asAgent('DELETE', { oldObject: v4Endpoint, objects: [v4Endpoint, sts, running] }))).toEqual(['LIVE_ENDPOINT_DELETE']);
+  });
+
+  it('KubeVirt: the annotation does not release a restarting VMI endpoint', () => {
+    const ep = endpoint({ name: 'vm1', podUid: A, type: 'VirtualMachineInstance', nics: [{ ipv4: `${X}/16`, ipv4Pool: P4 }] });
+    const launcher = launcherPod('vm1', { uid: B, phase: 'Pending', annotations: ippoolAnnotation({ ipv4: ['new-v4'] }) });
+    expect(rulesOf(asAgent('DELETE', { oldObject: ep, objects: [ep, vmi({ name: 'vm1' }), launcher] }))).toEqual(['LIVE_ENDPOINT_DELETE']);
   });
 });
 

@@ -9,6 +9,8 @@ import {
   CONTROLLER_USER,
   endpoint,
   GUARD_SETTINGS,
+  ippoolAnnotation,
+  ippoolsAnnotation,
   Json,
   launcherPod,
   NS,
@@ -116,6 +118,76 @@ describe('MALFORMED_ALLOCATIONS (all writers)', () => {
   it('allows an IPv6 pool whose keys are canonical', () => {
     const vs = statusWrite({ from: {}, to: { [X6]: rec(`${NS}/${NEW}`, D) }, objects: [pod({ name: NEW, uid: D, phase: 'Pending' })], user: AGENT_USER, v6: true });
     expect(vs).toEqual([]);
+  });
+});
+
+describe('MALFORMED_ALLOCATIONS v2: entries the write leaves untouched are not judged (§9)', () => {
+  const good = { [X]: rec(`${NS}/${API}`, C) };
+  const objects = [pod({ name: API, uid: C, ips: [X] }), pod({ name: NEW, uid: D, phase: 'Pending' })];
+  // Spiderpool's strict form (incremental path) and a value outside it (general parser): both must decide alike.
+  const malformedEntries: [string, Records][] = [
+    ['a pod without namespace (strict form)', { [Z]: rec(NEW, D) }],
+    ['a record without podUid (not the strict form)', { [Z]: { pod: `${NS}/${NEW}` } as never }],
+    ['a key with a leading zero', { '10.6.168.0104': rec(`${NS}/${NEW}`, D) }],
+  ];
+
+  describe.each(malformedEntries)('a pool already holding %s', (_what, bad) => {
+    const from = { ...good, ...bad };
+    const badKey = Object.keys(bad)[0];
+
+    it('accepts an allocation next to it, by the agent', () => {
+      expect(statusWrite({ from, to: { ...from, [Y]: rec(`${NS}/${NEW}`, D) }, objects, user: AGENT_USER })).toEqual([]);
+    });
+
+    it("accepts the controller's release of a record of a gone pod next to it", () => {
+      expect(statusWrite({ from, to: bad, objects: [pod({ name: NEW, uid: D, phase: 'Pending' })] })).toEqual([]);
+    });
+
+    it('accepts a write that removes it', () => {
+      expect(statusWrite({ from, to: good, objects, user: AGENT_USER })).toEqual([]);
+    });
+
+    it('accepts a write that changes nothing (a count fix)', () => {
+      expect(statusWrite({ from, to: from, objects, user: AGENT_USER })).toEqual([]);
+    });
+
+    it('still judges the well-formed entries: the release of a running pod is denied, the malformed entry is not reported', () => {
+      const vs = statusWrite({ from, to: bad, objects });
+      expect(rulesOf(vs)).toEqual(['LIVE_IP_RELEASE']);
+      expect(vs[0].ip).toBe(X);
+    });
+
+    it('denies a write that adds another malformed entry, reporting only that one', () => {
+      const vs = statusWrite({ from, to: { ...from, '10.6.168.0105': rec(`${NS}/${NEW}`, D) }, objects, user: AGENT_USER });
+      expect(rulesOf(vs)).toEqual(['MALFORMED_ALLOCATIONS']);
+      expect(vs[0].ip).toBe('10.6.168.0105');
+    });
+
+    it('denies a write that changes it and leaves it malformed', () => {
+      const vs = statusWrite({ from, to: { ...good, [badKey]: { pod: 'still-no-namespace', podUid: uid('other') } }, objects, user: AGENT_USER });
+      expect(rulesOf(vs)).toEqual(['MALFORMED_ALLOCATIONS']);
+      expect(vs[0].ip).toBe(badKey);
+    });
+  });
+
+  it('a malformed entry replaced by a well-formed record is an allocation, judged as one', () => {
+    const from = { ...good, [Y]: rec(NEW, D) };
+    expect(statusWrite({ from, to: { ...good, [Y]: rec(`${NS}/${NEW}`, D) }, objects, user: AGENT_USER })).toEqual([]);
+    // handing that IP to a pod that does not exist is a STALE_ALLOCATION, as for any added record
+    expect(rulesOf(statusWrite({ from, to: { ...good, [Y]: rec(`${NS}/ghost-1`, uid('ghost')) }, objects, user: AGENT_USER }))).toEqual(['STALE_ALLOCATION']);
+  });
+
+  it('same value, other spelling (fields reordered, whitespace): still untouched', () => {
+    const from = { ...good, [Z]: { pod: `${NS}/${NEW}` } as never };
+    const raw = JSON.stringify({ [X]: { podUid: C, pod: `${NS}/${API}` }, [Z]: { pod: `${NS}/${NEW}` }, [Y]: { pod: `${NS}/${NEW}`, podUid: D } }, null, 1);
+    expect(statusWrite({ from, to: {}, raw, objects, user: AGENT_USER })).toEqual([]);
+  });
+
+  it('a new value that is not a JSON object is judged even when the old one was not either', () => {
+    const old = withRecords(v4Pool({}), {}, { allocatedIPs: '' });
+    const next = withRecords(old, {}, { allocatedIPs: '' });
+    const vs = evaluate(requestOf(poolStatusReview(old, next, AGENT_USER)), viewOf(old), SETTINGS).violations;
+    expect(rulesOf(vs)).toEqual(['MALFORMED_ALLOCATIONS']);
   });
 });
 
@@ -328,6 +400,70 @@ describe('STATIC_IP_RELEASE (guarded writers)', () => {
       const kruise = pod({ name: 'web-1', uid: B, phase: 'Pending', owners: [owner.kruiseStatefulSet('web')] });
       expect(statusWrite({ from: record, to: {}, objects: [stsEndpoint(A), kruise] })).toEqual([]);
     });
+  });
+});
+
+describe('STATIC_IP_RELEASE v2: restarting only for the pools the next incarnation will use (§2)', () => {
+  const sts = statefulSet({ name: 'web', replicas: 3 });
+  const stsEndpoint = endpoint({ name: 'web-1', podUid: A, type: 'StatefulSet', nics: [{ ipv4: `${X}/16`, ipv4Pool: P4 }] });
+  const record = { [X]: rec(`${NS}/web-1`, A) };
+  const release = (...objects: Json[]) => rulesOf(statusWrite({ from: record, to: {}, objects: [stsEndpoint, ...objects] }));
+  const next = (annotations: Record<string, string>) => stsPod('web', 1, { uid: B, phase: 'Pending', annotations });
+  const moved = (annotations: Record<string, string>) => statefulSet({ name: 'web', replicas: 3, templateAnnotations: annotations });
+
+  describe('allowed: the next incarnation names other pools', () => {
+    it.each([
+      ['ippool {"ipv4":[new]}', ippoolAnnotation({ ipv4: ['new-v4'] })],
+      ['ippool naming other v4 and v6 pools', ippoolAnnotation({ ipv4: ['new-v4', 'spare-v4'], ipv6: ['new-v6'] })],
+      ['ippools (multi-NIC) naming other pools on each NIC', ippoolsAnnotation([{ interface: 'eth0', ipv4: ['new-v4'] }, { interface: 'net1', ipv4: ['net1-v4'] }])],
+      ['ippools and ippool, ippools first (it takes precedence)', { ...ippoolsAnnotation([{ interface: 'eth0', ipv4: ['new-v4'] }]), ...ippoolAnnotation({ ipv4: [P4] }) }],
+    ])('on its pod (Pending, no IPs yet): %s', (_what, annotations) => {
+      expect(release(sts, next(annotations))).toEqual([]);
+    });
+
+    it('on the StatefulSet pod template when no pod of that name exists', () => {
+      expect(release(moved(ippoolAnnotation({ ipv4: ['new-v4'] })))).toEqual([]);
+    });
+  });
+
+  describe('denied: the member still restarts into this pool, or nothing says otherwise', () => {
+    it.each([
+      ['names this pool', ippoolAnnotation({ ipv4: [P4] })],
+      ['names this pool among others', ippoolAnnotation({ ipv4: ['new-v4', P4] })],
+      ['names it on one NIC of ippools', ippoolsAnnotation([{ interface: 'eth0', ipv4: ['new-v4'] }, { interface: 'net1', ipv4: [P4] }])],
+      ['is malformed JSON (read as no annotation)', { 'ipam.spidernet.io/ippool': '{"ipv4":["new-v4"' }],
+      ['has the wrong shape (read as no annotation)', { 'ipam.spidernet.io/ippool': '{"ipv4":"new-v4"}' }],
+      ['ippools is malformed, ippool names another pool (Spiderpool fails on ippools: no annotation)', { 'ipam.spidernet.io/ippools': '[{', ...ippoolAnnotation({ ipv4: ['new-v4'] }) }],
+      ['names no pool at all', ippoolAnnotation({})],
+      ['comes with a subnet annotation (pools chosen through SpiderSubnet)', { ...ippoolAnnotation({ ipv4: ['new-v4'] }), 'ipam.spidernet.io/subnet': '{"ipv4":["subnet-v4"]}' }],
+    ])('the annotation of its next pod %s', (_what, annotations) => {
+      expect(release(sts, next(annotations))).toEqual(['STATIC_IP_RELEASE']);
+    });
+
+    it('the pod template names other pools but a pod of that name exists without annotation (the pod is read first)', () => {
+      expect(release(moved(ippoolAnnotation({ ipv4: ['new-v4'] })), stsPod('web', 1, { uid: B, phase: 'Pending' }))).toEqual(['STATIC_IP_RELEASE']);
+    });
+
+    it('the old incarnation, terminating, still carries the annotation naming this pool', () => {
+      const old = stsPod('web', 1, { uid: A, ips: [X], deleting: true, annotations: ippoolAnnotation({ ipv4: [P4] }) });
+      expect(release(moved(ippoolAnnotation({ ipv4: ['new-v4'] })), old)).toEqual(['STATIC_IP_RELEASE']);
+    });
+
+    it('the pod template names this pool', () => {
+      expect(release(moved(ippoolAnnotation({ ipv4: [P4] })))).toEqual(['STATIC_IP_RELEASE']);
+    });
+
+    it('KubeVirt: annotations do not matter (the next launcher pod reuses the endpoint IPs whatever they say)', () => {
+      const ep = endpoint({ name: 'vm1', podUid: A, type: 'VirtualMachineInstance', nics: [{ ipv4: `${X}/16`, ipv4Pool: P4 }] });
+      const launcher = launcherPod('vm1', { uid: B, phase: 'Pending', annotations: ippoolAnnotation({ ipv4: ['new-v4'] }) });
+      const vs = statusWrite({ from: { [X]: rec(`${NS}/vm1`, A) }, to: {}, objects: [vmi({ name: 'vm1' }), ep, launcher] });
+      expect(rulesOf(vs)).toEqual(['STATIC_IP_RELEASE']);
+    });
+  });
+
+  it('the fresh re-read of the pod and the StatefulSet is part of the evidence', () => {
+    const vs = statusWrite({ from: record, to: {}, objects: [stsEndpoint, sts, next(ippoolAnnotation({ ipv4: [P4] }))] });
+    expect(vs[0].evidence).toEqual(expect.arrayContaining([{ kind: 'pod', namespace: NS, name: 'web-1' }, { kind: 'statefulSet', namespace: NS, name: 'web' }]));
   });
 });
 

@@ -1,16 +1,22 @@
 // Contract §2 observed IPs / alive / static / valid static member / restarting, and §9 clarifications.
 import {
   isAlive,
+  isCompletedPod,
+  isRestartingForEndpoint,
   isRestartingStaticMember,
+  nextIncarnationPools,
   isValidStaticMember,
   parseOrdinalName,
   podsOfName,
   staticKindOf,
 } from '../../webhook/model/lifecycle';
 import { endpointFacts, observedIPsOf, podFacts, poolFacts, statefulSetFacts } from '../../webhook/model/trim';
+import { namedPools } from '../../webhook/model/pool-annotations';
 import { DEFAULT_STATIC_IP_CONFIG, StaticIpConfig } from '../../webhook/model/types';
 import {
   NETWORKS_STATUS,
+  ippoolAnnotation,
+  ippoolsAnnotation,
   NS,
   endpoint,
   launcherPod,
@@ -248,6 +254,120 @@ describe('restarting static member (contract §2)', () => {
   it('KubeVirt: VMI alive and no launcher pod with IPs', () => {
     expect(isRestartingStaticMember(viewOf(vmi({ name: 'vm1' })), NS, 'vm1', CFG)).toBe(true);
     expect(isRestartingStaticMember(viewOf(vmi({ name: 'vm1' }), launcherPod('vm1', { ips: ['10.6.168.110'] })), NS, 'vm1', CFG)).toBe(false);
+  });
+});
+
+describe('pools named by Spiderpool annotations (contract §2, v2)', () => {
+  const named = (a: Record<string, string>) => {
+    const pools = namedPools(a);
+    return pools && [...pools].sort();
+  };
+
+  it('ipam.spidernet.io/ippool: {"ipv4":[...],"ipv6":[...]}', () => {
+    expect(named(ippoolAnnotation({ ipv4: ['v4-a', 'v4-b'], ipv6: ['v6-a'] }))).toEqual(['v4-a', 'v4-b', 'v6-a']);
+    expect(named(ippoolAnnotation({ ipv6: ['v6-a'] }))).toEqual(['v6-a']);
+  });
+
+  it('ipam.spidernet.io/ippools: a list of {interface, ipv4, ipv6}, every NIC counted; it takes precedence over ippool', () => {
+    const multi = ippoolsAnnotation([{ interface: 'eth0', ipv4: ['a'] }, { interface: 'net1', ipv4: ['b'], ipv6: ['c'] }]);
+    expect(named(multi)).toEqual(['a', 'b', 'c']);
+    expect(named({ ...multi, ...ippoolAnnotation({ ipv4: ['z'] }) })).toEqual(['a', 'b', 'c']);
+    expect(named({ 'ipam.spidernet.io/ippools': '[{"ipv4":["a"],"cleangateway":true}]' })).toEqual(['a']);
+  });
+
+  it.each([
+    ['no annotation', {}],
+    ['malformed JSON', { 'ipam.spidernet.io/ippool': '{"ipv4":["a"]' }],
+    ['a list where an object is expected', { 'ipam.spidernet.io/ippool': '["a"]' }],
+    ['a string where a list is expected', { 'ipam.spidernet.io/ippool': '{"ipv4":"a"}' }],
+    ['a number in a list', { 'ipam.spidernet.io/ippool': '{"ipv4":["a",1]}' }],
+    ['ippools that is not a list', { 'ipam.spidernet.io/ippools': '{"ipv4":["a"]}' }],
+    ['ippools malformed, even with a good ippool', { 'ipam.spidernet.io/ippools': 'nope', ...ippoolAnnotation({ ipv4: ['a'] }) }],
+    ['no pool named', ippoolAnnotation({ ipv4: [], ipv6: [] })],
+    ['a subnet annotation (SpiderSubnet picks the pools)', { ...ippoolAnnotation({ ipv4: ['a'] }), 'ipam.spidernet.io/subnets': '[]' }],
+  ])('%s: not named (the member stays restarting for every pool)', (_what, a) => {
+    expect(namedPools(a)).toBeUndefined();
+  });
+
+  it('trimming keeps only the pool-selection annotations, of the pod and of the StatefulSet template', () => {
+    const annotations = { ...ippoolAnnotation({ ipv4: ['a'] }), 'ipam.spidernet.io/subnet': 's', 'example.com/big': 'x'.repeat(10_000), 'v1.multus-cni.io/default-network': 'kube-system/macvlan' };
+    expect(podFacts(stsPod('web', 0, { annotations })).poolAnnotations).toEqual({ ...ippoolAnnotation({ ipv4: ['a'] }), 'ipam.spidernet.io/subnet': 's' });
+    expect(podFacts(stsPod('web', 0, { multus: [{ interface: 'eth0', ips: ['10.6.168.101'] }] })).poolAnnotations).toBeUndefined();
+    expect(statefulSetFacts(statefulSet({ name: 'web', templateAnnotations: annotations })).templatePoolAnnotations).toEqual({
+      ...ippoolAnnotation({ ipv4: ['a'] }),
+      'ipam.spidernet.io/subnet': 's',
+    });
+    expect(statefulSetFacts(statefulSet({ name: 'web' })).templatePoolAnnotations).toBeUndefined();
+  });
+});
+
+describe('restarting static member, per pool (contract §2, v2)', () => {
+  const NEW_POOL = ippoolAnnotation({ ipv4: ['new-v4'] });
+  const sts = statefulSet({ name: 'web', replicas: 3 });
+  const moved = statefulSet({ name: 'web', replicas: 3, templateAnnotations: NEW_POOL });
+
+  it('the current pod names other pools: restarting for those, not for the old one', () => {
+    const view = viewOf(sts, stsPod('web', 1, { phase: 'Pending', annotations: NEW_POOL }));
+    expect(isRestartingStaticMember(view, NS, 'web-1', CFG, 'old-v4')).toBe(false);
+    expect(isRestartingStaticMember(view, NS, 'web-1', CFG, 'new-v4')).toBe(true);
+    expect([...nextIncarnationPools(view, NS, 'web-1', CFG)!]).toEqual(['new-v4']);
+  });
+
+  it('no pod: the StatefulSet pod template is read', () => {
+    expect(isRestartingStaticMember(viewOf(moved), NS, 'web-1', CFG, 'old-v4')).toBe(false);
+    expect(isRestartingStaticMember(viewOf(moved), NS, 'web-1', CFG, 'new-v4')).toBe(true);
+  });
+
+  it('a pod exists: its annotations win over the template (none on the pod: every pool)', () => {
+    expect(isRestartingStaticMember(viewOf(moved, stsPod('web', 1, { phase: 'Pending' })), NS, 'web-1', CFG, 'old-v4')).toBe(true);
+  });
+
+  it('without annotation, or with a malformed one, nothing changes: restarting for every pool', () => {
+    expect(isRestartingStaticMember(viewOf(sts), NS, 'web-1', CFG, 'old-v4')).toBe(true);
+    const broken = stsPod('web', 1, { phase: 'Pending', annotations: { 'ipam.spidernet.io/ippool': '{' } });
+    expect(isRestartingStaticMember(viewOf(sts, broken), NS, 'web-1', CFG, 'old-v4')).toBe(true);
+  });
+
+  it('an unknown pool (\'\') cannot be ruled out', () => {
+    expect(isRestartingStaticMember(viewOf(moved), NS, 'web-1', CFG, '')).toBe(true);
+  });
+
+  it('not restarting at all stays so, whatever the pool (pod runs with IPs; scaled down)', () => {
+    const running = stsPod('web', 1, { ips: ['10.6.168.102'], annotations: NEW_POOL });
+    expect(isRestartingStaticMember(viewOf(sts, running), NS, 'web-1', CFG, 'new-v4')).toBe(false);
+    expect(isRestartingStaticMember(viewOf(moved), NS, 'web-3', CFG, 'new-v4')).toBe(false);
+  });
+
+  it('StatefulSet static IPs switched off: no member, no pools', () => {
+    expect(nextIncarnationPools(viewOf(moved), NS, 'web-1', { statefulSet: false, kubevirt: true })).toBeUndefined();
+  });
+
+  it('KubeVirt: annotations on the launcher pod do not matter', () => {
+    const view = viewOf(vmi({ name: 'vm1' }), launcherPod('vm1', { phase: 'Pending', annotations: NEW_POOL }));
+    expect(isRestartingStaticMember(view, NS, 'vm1', CFG, 'old-v4')).toBe(true);
+  });
+
+  it('an endpoint: restarting when one of its pools is still used; for any pool when it lists no IP', () => {
+    const ep = (nics: { ipv4?: string; ipv4Pool?: string; ipv6?: string; ipv6Pool?: string }[]) =>
+      endpointFacts(endpoint({ name: 'web-1', podUid: uid('old'), type: 'StatefulSet', nics }));
+    const view = viewOf(moved);
+    expect(isRestartingForEndpoint(view, ep([{ ipv4: '10.6.168.102/16', ipv4Pool: 'old-v4' }]), CFG)).toBe(false);
+    expect(isRestartingForEndpoint(view, ep([{ ipv4: '10.6.168.102/16', ipv4Pool: 'old-v4', ipv6: 'fd00::2/64', ipv6Pool: 'new-v4' }]), CFG)).toBe(true);
+    expect(isRestartingForEndpoint(view, ep([]), CFG)).toBe(true);
+  });
+});
+
+describe('completed pod (contract §9)', () => {
+  it.each([
+    ['Succeeded, restartPolicy Never', { phase: 'Succeeded', restartPolicy: 'Never' }, true],
+    ['Failed, restartPolicy Never', { phase: 'Failed', restartPolicy: 'Never' }, true],
+    ['Failed, Evicted', { phase: 'Failed', reason: 'Evicted' }, true],
+    ['Succeeded, restartPolicy Always (alive)', { phase: 'Succeeded', restartPolicy: 'Always' }, false],
+    ['Failed, restartPolicy OnFailure (alive)', { phase: 'Failed', restartPolicy: 'OnFailure' }, false],
+    ['Running', { phase: 'Running' }, false],
+    ['Running and deleting (not terminal)', { phase: 'Running', deleting: true }, false],
+  ] as const)('%s → %s', (_what, state, want) => {
+    expect(isCompletedPod(podFacts(pod({ name: 'p', ...state })))).toBe(want);
   });
 });
 

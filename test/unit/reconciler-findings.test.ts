@@ -1,11 +1,12 @@
 import { DEFAULT_STATIC_IP_CONFIG } from '../../webhook/model/types';
-import { Finding, findingKey } from '../../webhook/reconciler/finding-types';
-import { findings, hasErrors } from '../../webhook/reconciler/findings';
+import { Finding, FindingName, findingKey } from '../../webhook/reconciler/finding-types';
+import { MALFORMED_LISTED, findings, hasErrors } from '../../webhook/reconciler/findings';
+import { plan } from '../../webhook/reconciler/plan';
 import { endpoint, pod, pool, statefulSet, view, vmi } from './support/reconciler-builders';
 
 const cfg = DEFAULT_STATIC_IP_CONFIG;
 const names = (fs: Finding[]) => fs.map((f) => f.finding);
-const only = (fs: Finding[], name: string) => fs.filter((f) => f.finding === name);
+const only = <N extends FindingName>(fs: Finding[], name: N) => fs.filter((f): f is Finding & { finding: N } => f.finding === name);
 
 describe('findings: a consistent cluster', () => {
   it('reports nothing for a running pod with record, endpoint and count in agreement', () => {
@@ -161,6 +162,35 @@ describe('record findings', () => {
   });
 });
 
+describe('restarting static member per pool (v2): a member moved to another pool', () => {
+  const member = (annotations: Record<string, string>) =>
+    view(
+      statefulSet({ name: 'web', replicas: 2 }),
+      pod({ name: 'web-1', uid: 'new', phase: 'Pending', owner: 'sts:web', annotations }),
+      pool({ name: 'p', records: { '10.6.0.11': ['demo/web-1', 'old'] } }),
+      endpoint({ name: 'web-1', uid: 'old', ips: [['10.6.0.11', 'p']], type: 'StatefulSet' }),
+    );
+
+  it('its old-pool record with the old uid is RECORD_UID_MISMATCH: the next incarnation will not reuse it', () => {
+    const f = findings(member({ 'ipam.spidernet.io/ippool': '{"ipv4":["p2"]}' }), cfg);
+    expect(names(f)).toEqual(['RECORD_UID_MISMATCH']);
+    expect(f[0]).toMatchObject({ pool: 'p', ip: '10.6.0.11', record: { podUid: 'old' } });
+  });
+
+  it('nothing is reported while its pod names this pool, or names none, or the annotation is malformed', () => {
+    const cases: Record<string, string>[] = [{ 'ipam.spidernet.io/ippool': '{"ipv4":["p"]}' }, {}, { 'ipam.spidernet.io/ippool': '{"ipv4":' }];
+    for (const annotations of cases) {
+      expect(findings(member(annotations), cfg)).toEqual([]);
+    }
+  });
+
+  it('the reconciler still does not act on it while the new pod is Pending (the agent releases it on the ADD)', () => {
+    const p = plan(member({ 'ipam.spidernet.io/ippool': '{"ipv4":["p2"]}' }), { staticIp: cfg, user: 'system:serviceaccount:kube-system:spiderpool-guard' });
+    expect(p.actions).toEqual([]);
+    expect(p.blocked).toEqual([]);
+  });
+});
+
 describe('LEFTOVER_ENDPOINT', () => {
   it('endpoint of a completed Job pod whose IP was released (W5)', () => {
     const v = view(
@@ -205,11 +235,112 @@ describe('pool findings', () => {
     expect(f[1]).toMatchObject({ severity: 'warn', allocatedIPCount: 3, records: 1 });
   });
 
-  it('MALFORMED_POOL is an error and skips the pool’s other findings', () => {
-    const v = view(pool({ name: 'bad', raw: '{"10.6.0.1":', count: 7 }), pool({ name: 'half', raw: '{"10.6.0.2":{"pod":"demo/gone"}}', count: 9 }));
+  it('MALFORMED_POOL is an error; an unparseable value skips the pool’s other findings', () => {
+    const v = view(pool({ name: 'bad', raw: '{"10.6.0.1":', count: 7 }), pool({ name: 'also-bad', raw: '[]', count: 2 }));
     const f = findings(v, cfg);
     expect(names(f)).toEqual(['MALFORMED_POOL', 'MALFORMED_POOL']);
     expect(f.every((x) => x.severity === 'error')).toBe(true);
+    expect(f[0].message).toContain('cannot be parsed');
+  });
+
+  describe('MALFORMED_POOL v2: malformed entries are listed, the well-formed ones still judged', () => {
+    const raw = JSON.stringify({
+      '10.6.0.2': { pod: 'demo/gone' }, // no podUid
+      '10.6.0.3': { pod: 'demo/api-3', podUid: 'u3' },
+      '10.6.0.4': { pod: 'demo/gone-4', podUid: 'u4' },
+      '10.6.00.5': { pod: 'demo/x', podUid: 'ux' }, // not an IP
+    });
+
+    it('lists the malformed entries (key and reason) and judges the others (RECORD_POD_MISSING, COUNT_MISMATCH)', () => {
+      const v = view(
+        pool({ name: 'half', raw, count: 9 }),
+        pod({ name: 'api-3', uid: 'u3', ips: ['10.6.0.3'] }),
+        endpoint({ name: 'api-3', uid: 'u3', ips: [['10.6.0.3', 'half']] }),
+      );
+      const f = findings(v, cfg);
+      expect(names(f)).toEqual(['RECORD_POD_MISSING', 'COUNT_MISMATCH', 'MALFORMED_POOL']);
+      const m = only(f, 'MALFORMED_POOL')[0];
+      expect(m).toMatchObject({ severity: 'error', pool: 'half', malformedCount: 2 });
+      expect(m.malformed.map((e) => e.key)).toEqual(['10.6.0.2', '10.6.00.5']);
+      expect(m.malformed.every((e) => e.reason.length > 0)).toBe(true);
+      expect(m.message).toContain('2 malformed entries');
+      expect(only(f, 'RECORD_POD_MISSING')[0].ip).toBe('10.6.0.4');
+      // entries as Spiderpool counts them (malformed included): 4, not the 9 the status says
+      expect(only(f, 'COUNT_MISMATCH')[0]).toMatchObject({ allocatedIPCount: 9, records: 4 });
+    });
+
+    it('a count equal to the number of entries (malformed included) is no COUNT_MISMATCH', () => {
+      const v = view(pool({ name: 'half', raw, count: 4 }), pod({ name: 'api-3', uid: 'u3', ips: ['10.6.0.3'] }), endpoint({ name: 'api-3', uid: 'u3', ips: [['10.6.0.3', 'half']] }));
+      expect(names(findings(v, cfg))).toEqual(['RECORD_POD_MISSING', 'MALFORMED_POOL']);
+    });
+
+    it('an alive pod holding an IP whose key is absent is MISSING_RECORD; whose key holds a malformed entry is not', () => {
+      const v = view(
+        pool({ name: 'half', raw, count: 4 }),
+        pod({ name: 'a', uid: 'ua', ips: ['10.6.0.2'] }),
+        endpoint({ name: 'a', uid: 'ua', ips: [['10.6.0.2', 'half']] }),
+        pod({ name: 'b', uid: 'ub', ips: ['10.6.0.7'] }),
+        endpoint({ name: 'b', uid: 'ub', ips: [['10.6.0.7', 'half']] }),
+      );
+      const f = findings(v, cfg);
+      expect(only(f, 'MISSING_RECORD').map((x) => x.ip)).toEqual(['10.6.0.7']);
+    });
+
+    it('an endpoint whose IP sits under a malformed entry is not called LEFTOVER_ENDPOINT (its record state is unknown)', () => {
+      const v = view(pool({ name: 'half', raw, count: 4 }), endpoint({ name: 'gone', uid: 'ug', ips: [['10.6.0.2', 'half']] }), endpoint({ name: 'gone-9', uid: 'u9', ips: [['10.6.0.9', 'half']] }));
+      expect(only(findings(v, cfg), 'LEFTOVER_ENDPOINT').map((x) => x.endpoint!.name)).toEqual(['demo/gone-9']);
+    });
+
+    it('lists at most MALFORMED_LISTED entries and counts them all', () => {
+      const many: Record<string, unknown> = {};
+      for (let i = 0; i < MALFORMED_LISTED + 20; i++) many[`10.6.1.${i}`] = { pod: 'no-namespace', podUid: `u${i}` };
+      const f = only(findings(view(pool({ name: 'many', raw: JSON.stringify(many), count: MALFORMED_LISTED + 20 })), cfg), 'MALFORMED_POOL');
+      expect(f[0].malformed).toHaveLength(MALFORMED_LISTED);
+      expect(f[0].malformedCount).toBe(MALFORMED_LISTED + 20);
+    });
+  });
+});
+
+describe('COMPLETED_POD_RECORD (v2)', () => {
+  const completed = (o: Parameters<typeof pod>[0]) =>
+    view(pod(o), pool({ name: 'p', records: { '10.6.0.60': [`demo/${o.name}`, o.uid] } }), endpoint({ name: o.name, uid: o.uid, ips: [['10.6.0.60', 'p']], type: 'Job' }));
+
+  it.each([
+    ['a Succeeded Job pod (restartPolicy Never)', { phase: 'Succeeded', restartPolicy: 'Never' }],
+    ['a Succeeded pod with restartPolicy OnFailure', { phase: 'Succeeded', restartPolicy: 'OnFailure' }],
+    ['a Failed pod with restartPolicy Never', { phase: 'Failed', restartPolicy: 'Never' }],
+    ['an evicted pod', { phase: 'Failed', reason: 'Evicted' }],
+  ] as const)('reports the record of %s (warn), with the pod', (_what, state) => {
+    const f = findings(completed({ name: 'job-x', uid: 'uj', ips: ['10.6.0.60'], owner: 'job:job', ...state }), cfg);
+    expect(names(f)).toEqual(['COMPLETED_POD_RECORD']);
+    expect(f[0]).toMatchObject({ severity: 'warn', pool: 'p', ip: '10.6.0.60', record: { pod: 'demo/job-x', podUid: 'uj' }, pods: [{ name: 'demo/job-x', uid: 'uj' }] });
+    expect(hasErrors(f)).toBe(false);
+  });
+
+  it.each([
+    ['Running', { phase: 'Running' }],
+    ['Succeeded with restartPolicy Always (kubelet restarts it: alive)', { phase: 'Succeeded', restartPolicy: 'Always' }],
+    ['Failed with restartPolicy OnFailure (alive)', { phase: 'Failed', restartPolicy: 'OnFailure' }],
+    ['only terminating (deleting, not terminal)', { phase: 'Running', deleting: true }],
+  ] as const)('is not reported for a pod that is %s', (_what, state) => {
+    const f = findings(completed({ name: 'job-x', uid: 'uj', ips: ['10.6.0.60'], owner: 'job:job', ...state }), cfg);
+    expect(only(f, 'COMPLETED_POD_RECORD')).toEqual([]);
+  });
+
+  it('is not reported when the completed pod has another uid than the record (that is RECORD_UID_MISMATCH)', () => {
+    const v = view(pod({ name: 'job-x', uid: 'new', phase: 'Succeeded', restartPolicy: 'Never', owner: 'job:job' }), pool({ name: 'p', records: { '10.6.0.60': ['demo/job-x', 'old'] } }));
+    expect(names(findings(v, cfg))).toEqual(['RECORD_UID_MISMATCH']);
+  });
+
+  it('keeps the other findings of the record (its endpoint is gone: RECORD_ENDPOINT_MISMATCH too)', () => {
+    const v = view(pod({ name: 'job-x', uid: 'uj', phase: 'Succeeded', restartPolicy: 'Never', owner: 'job:job' }), pool({ name: 'p', records: { '10.6.0.60': ['demo/job-x', 'uj'] } }));
+    expect(names(findings(v, cfg))).toEqual(['RECORD_ENDPOINT_MISMATCH', 'COMPLETED_POD_RECORD']);
+  });
+
+  it('is what the reconciler releases as RELEASE_IP COMPLETED_POD (non-static pods)', () => {
+    const v = completed({ name: 'job-x', uid: 'uj', ips: ['10.6.0.60'], owner: 'job:job', phase: 'Succeeded', restartPolicy: 'Never' });
+    const p = plan(v, { staticIp: cfg, user: 'system:serviceaccount:kube-system:spiderpool-guard' });
+    expect(p.actions.filter((a) => a.action === 'RELEASE_IP').map((a) => `${a.reason} ${a.ip}`)).toEqual(['COMPLETED_POD 10.6.0.60']);
   });
 });
 

@@ -24,6 +24,8 @@ export interface HandlerDeps {
   metrics?: AdmissionMetrics;
   failClosed?: boolean;
   now?: () => Date;
+  /** after each decision that judged violations: Events, heal requests (decision-effects.ts); must not block or throw */
+  onDecision?: (req: GuardRequest, judged: Judged[]) => void;
 }
 
 const refKey = (r: ObjectRef) => `${r.kind}:${r.namespace}/${r.name}`;
@@ -121,6 +123,7 @@ export class AdmissionHandler {
     const now = this.now();
     for (const event of auditEventsFor(req, judged, now)) this.deps.audit.write(event);
     for (const j of judged) this.deps.metrics?.decisions.inc({ webhook, rule: j.violation.rule, mode: j.mode, outcome: j.outcome });
+    if (judged.length > 0) this.deps.onDecision?.(req, judged);
   }
 
   private async validate(req: GuardRequest): Promise<Verdict> {

@@ -1,4 +1,5 @@
 // webhook/admission: AdmissionReview in, decision out (handler, HTTPS server, metrics). Sibling of reconciler/.
+export { decisionEffects, decisionEvents, healRequests } from './decision-effects';
 export { AdmissionHandler } from './handler';
 export { createAdmissionMetrics } from './metrics';
 export { ReviewDecodeError, decodeReview, encodeReview } from './review';

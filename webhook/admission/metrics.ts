@@ -8,6 +8,8 @@ export interface AdmissionMetrics {
   latency: Histogram<'webhook'>;
   errors: Counter<'webhook' | 'cause'>;
   freshReads: Counter<'result'>;
+  /** Kubernetes Events about decisions, by reason (rule) and result (created, aggregated, dropped, failed) */
+  events: Counter<'reason' | 'result'>;
 }
 
 export function createAdmissionMetrics(registry = new Registry(), withDefaults = true): AdmissionMetrics {
@@ -43,6 +45,12 @@ export function createAdmissionMetrics(registry = new Registry(), withDefaults =
       name: 'spiderpool_guard_fresh_reads_total',
       help: 'Live API reads made before a denial or on a cache miss, by result (confirmed, overturned, failed)',
       labelNames: ['result'],
+      registers: [registry],
+    }),
+    events: new Counter({
+      name: 'spiderpool_guard_events_total',
+      help: 'Kubernetes Events on protected pods (or pools) about decisions, by reason (the rule) and result (created, aggregated, dropped, failed)',
+      labelNames: ['reason', 'result'],
       registers: [registry],
     }),
   };

@@ -93,7 +93,10 @@ const ADVICE: Record<FindingName, string> = {
   LEFTOVER_ENDPOINT:
     'A SpiderEndpoint outlived its pod and its IPs are no longer recorded under its uid. `reconcile` deletes it (COMPLETED_POD / POD_GONE / INVALID_STATIC_MEMBER / STATIC_LEFT_IPAM).',
   COUNT_MISMATCH: 'allocatedIPCount differs from the number of records. `reconcile` fixes it (FIX_COUNT).',
-  MALFORMED_POOL: "status.allocatedIPs cannot be parsed; the pool's other checks are skipped. Fix the status by hand (kubectl edit --subresource=status).",
+  COMPLETED_POD_RECORD:
+    'The pod completed (Succeeded/Failed, will not run again) but its pool still records the IP. `reconcile` releases it for a non-static pod (RELEASE_IP COMPLETED_POD); a StatefulSet or KubeVirt pod is replaced by its controller.',
+  MALFORMED_POOL:
+    "status.allocatedIPs cannot be parsed, or holds the malformed entries listed (the guard does not judge entries a write leaves as they are, so the pool keeps working; its well-formed records are still checked; an unparseable value skips the pool's other checks). The reconciler never writes such a pool: fix the status by hand (kubectl edit --subresource=status).",
 };
 
 function objectsLine(f: { pool?: string; ip?: string; record?: { pod: string; podUid: string }; pods?: { name: string; uid: string; phase: string }[]; endpoint?: { name: string; podUid: string; objectUid: string } }): string {

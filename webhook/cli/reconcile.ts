@@ -31,7 +31,9 @@ listed twice, --settle-seconds apart, and only actions both lists call for are t
 object, is conditional (resourceVersion / delete preconditions) and passes the guard's own rules.
 With --namespace the whole cluster is still read and planned, and only the actions that involve a pod or
 SpiderEndpoint of those namespaces are taken (FIX_COUNT, about a cluster-scoped pool only, never is).
-Exit 0: pass completed; 1: some action failed or was blocked; 2: could not run.`,
+Exit 0: every planned action was done, or only planned (dry run, snapshot), or is no longer needed (stale, gone,
+deferred); 1: an action failed, was blocked, or kept conflicting; 2: could not run (flags, snapshot, kubeconfig,
+API server unreachable).`,
   RECONCILE_FLAGS,
 );
 
@@ -64,6 +66,18 @@ function formatTable(rows: Row[]): string {
   for (const r of rows) by.set(r.result ?? 'planned', (by.get(r.result ?? 'planned') ?? 0) + 1);
   lines.push('', `${rows.length} action(s): ${[...by].map(([k, v]) => `${v} ${k}`).join(', ')}.`);
   return lines.join('\n') + '\n';
+}
+
+/**
+ * Results that make `reconcile --once` exit 1 (docs/operations.md, Command line: "1 when one failed or was blocked"). A write that kept
+ * conflicting (409 after every retry) was not done either. Planned rows (dry run) have no result; stale, gone and
+ * deferred mean the fresh state no longer calls for the action (yet), which is not a failure.
+ */
+const FAILING_RESULTS: ReadonlySet<string> = new Set(['failed', 'blocked', 'conflict']);
+
+/** Exit code of a pass that ran (docs/operations.md, Command line): 0 when every action was done or only planned, 1 otherwise. */
+export function reconcileExitCode(rows: { result?: string }[]): 0 | 1 {
+  return rows.some((r) => r.result !== undefined && FAILING_RESULTS.has(r.result)) ? 1 : 0;
 }
 
 function blockedRows(blocked: BlockedAction[]): Row[] {
@@ -100,8 +114,9 @@ export async function runReconcile(argv: string[]): Promise<number> {
   if (source.kind === 'snapshot') {
     const p = plan(loadSnapshot(source.path), { staticIp, user });
     const blocked = scoped(p.blocked, (b) => b.action);
-    print([...scoped(p.actions, (a) => a).map((a) => ({ ...a, dryRun: true })), ...blockedRows(blocked)]);
-    return blocked.length ? 1 : 0;
+    const rows: Row[] = [...scoped(p.actions, (a) => a).map((a) => ({ ...a, dryRun: true })), ...blockedRows(blocked)];
+    print(rows);
+    return reconcileExitCode(rows);
   }
 
   const views = await liveViews(source, settle);
@@ -130,5 +145,5 @@ export async function runReconcile(argv: string[]): Promise<number> {
   }
   const rows: Row[] = [...results.map((r) => ({ ...r.action, result: r.result, detail: r.detail, ...(dryRun ? { dryRun: true } : {}) })), ...blockedRows(blocked)];
   print(rows);
-  return rows.some((r) => r.result === 'failed' || r.result === 'blocked') ? 1 : 0;
+  return reconcileExitCode(rows);
 }

@@ -5,10 +5,11 @@ import http from 'node:http';
 import https from 'node:https';
 import { fileTlsSource, selfManagedTlsSource, watchClientCaFile } from '../../certs';
 import type { ClientCaFile, LoadableTlsSource, TlsMaterial, WebhookTlsOptions } from '../../certs';
-import { AdmissionHandler, Readiness, createAdmissionApp, startHttpsServer, startOpsServer, createAdmissionMetrics } from '../admission';
+import { AdmissionHandler, Readiness, createAdmissionApp, startHttpsServer, startOpsServer, createAdmissionMetrics, decisionEffects } from '../admission';
 import { Logger, createLogger } from '../log';
 import { PinoAuditSink } from '../audit';
-import { ApiFreshReader, DEFAULT_STALE_AFTER_MS, kubevirtServed, startClusterCache } from '../cluster';
+import { ApiFreshReader, DEFAULT_STALE_AFTER_MS, KubeEventWriter, QueuedEventPublisher, kubevirtServed, startClusterCache } from '../cluster';
+import { hostname } from 'node:os';
 import { UsageError } from './errors';
 import {
   DEFAULT_INTERVAL_MS,
@@ -40,6 +41,7 @@ export const SERVE_FLAGS: FlagTable = [
   { name: 'cache-stale-seconds', type: 'string', arg: 'S', default: DEFAULT_STALE_AFTER_MS / 1000, help: 'a cache whose watch has been down this long counts as unsynced: decisions fail open (or closed) with cause stale-cache' },
   ...POLICY_FLAGS,
   { name: 'audit-log', type: 'string', arg: 'FILE', help: 'also write audit events as JSON lines to FILE (reopened on SIGHUP)' },
+  { name: 'no-events', type: 'boolean', help: 'do not emit Kubernetes Events (about decisions and reconciler actions)' },
   { name: 'fail-closed', type: 'boolean', help: 'deny (instead of allow with a warning) on internal errors and unsynced or stale caches' },
   { name: 'log-level', type: 'string', arg: 'LEVEL', help: 'pino level (default $LOG_LEVEL, else info)' },
   { name: 'tls-cert-file', type: 'string', arg: 'FILE', help: 'TLS from files: serving certificate (reloaded when it changes)' },
@@ -193,6 +195,13 @@ export async function runServe(argv: string[]): Promise<number> {
     },
   });
   const fresh = new ApiFreshReader(kc, kubevirt);
+  const events =
+    values['no-events'] === true
+      ? undefined
+      : new QueuedEventPublisher(new KubeEventWriter(kc, process.env.POD_NAME || hostname()), {
+          onResult: (reason, result) => metrics.events.inc({ reason, result }),
+          onError: (err, e) => log.warn({ err, reason: e.reason, object: e.involvedObject }, `could not write event ${e.reason}`),
+        });
   const handler = new AdmissionHandler({
     view: () => cache.view,
     synced: cache.synced,
@@ -204,6 +213,11 @@ export async function runServe(argv: string[]): Promise<number> {
     fresh,
     metrics,
     failClosed: values['fail-closed'] === true,
+    onDecision: decisionEffects({
+      events,
+      heal: { requestHeal: (r) => reconciler?.requestHeal(r) },
+      onError: (err) => log.error({ err }, 'decision effects failed (the decision stands)'),
+    }),
   });
   const readiness: Readiness = {
     checks: () => ({ caches: cache.synced(), tls: tls.ready() }),
@@ -263,6 +277,7 @@ export async function runServe(argv: string[]): Promise<number> {
       dryRun: values['reconcile-dry-run'] === true,
       maxWritesPerSecond: intFlag(values, 'reconcile-max-writes-per-second', DEFAULT_MAX_WRITES_PER_SECOND, 1),
       leaderElection: { leaseName: str('leader-election-lease'), ...leaderTiming },
+      events: values['no-events'] !== true,
       registry: metrics.registry,
       log,
     });

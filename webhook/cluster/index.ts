@@ -1,6 +1,8 @@
 // webhook/cluster: the only room that talks to the API server (caches, LISTs, fresh reads, writes, leases) or
 // reads cluster snapshots. Imports model/ and log/, never admission/ or reconciler/.
 export { ClusterReadError } from './errors';
+export { KubeEventWriter, QueuedEventPublisher } from './event-publisher';
+export type { EventResult, EventWriter } from './event-publisher';
 export { ApiFreshReader } from './fresh';
 export { kubevirtServed, startClusterCache } from './informers';
 export type { ClusterCache } from './informers';

@@ -37,22 +37,25 @@ export function liveEndpointDeleteViolations(req: GuardRequest, view: ClusterVie
       evidence,
     }));
   }
-  if (isStaticEndpointType(ep.ownerControllerType) && isRestartingStaticMember(view, ep.namespace, ep.name, cfg)) {
-    const pods = podsOfRecordName(view, key, cfg);
-    const parsed = parseOrdinalName(ep.name);
-    const refs: ObjectRef[] = [...evidence, { kind: 'vm', namespace: ep.namespace, name: ep.name }];
-    if (parsed) refs.push({ kind: 'statefulSet', namespace: ep.namespace, name: parsed.set });
-    return perIp(ep, (ip, pool) => ({
-      rule: 'LIVE_ENDPOINT_DELETE',
-      ip,
-      pool,
-      endpoint: key,
-      livePod: pods[0] ? summarizePod(pods[0]) : undefined,
-      detail: `removal of a ${ep.ownerControllerType} endpoint whose member is restarting (its next incarnation reuses these IPs)`,
-      evidence: refs,
-    }));
-  }
-  return [];
+  if (!isStaticEndpointType(ep.ownerControllerType)) return [];
+  // Only the IPs of pools the member is restarting for: pools its next incarnation no longer names are Spiderpool's
+  // own to release (the agent deletes the old endpoint on the next ADD, releaseStsOutdatedIPIfNeed).
+  const reused = ep.ips.filter((i) => isRestartingStaticMember(view, ep.namespace, ep.name, cfg, i.pool));
+  const restarting = ep.ips.length > 0 ? reused.length > 0 : isRestartingStaticMember(view, ep.namespace, ep.name, cfg);
+  if (!restarting) return [];
+  const pods = podsOfRecordName(view, key, cfg);
+  const parsed = parseOrdinalName(ep.name);
+  const refs: ObjectRef[] = [...evidence, { kind: 'vm', namespace: ep.namespace, name: ep.name }];
+  if (parsed) refs.push({ kind: 'statefulSet', namespace: ep.namespace, name: parsed.set });
+  return perIp({ ...ep, ips: reused }, (ip, pool) => ({
+    rule: 'LIVE_ENDPOINT_DELETE',
+    ip,
+    pool,
+    endpoint: key,
+    livePod: pods[0] ? summarizePod(pods[0]) : undefined,
+    detail: `removal of a ${ep.ownerControllerType} endpoint whose member is restarting (its next incarnation reuses these IPs)`,
+    evidence: refs,
+  }));
 }
 
 export function endpointUidRewriteViolations(req: GuardRequest, view: ClusterView, cfg: StaticIpConfig): Violation[] {

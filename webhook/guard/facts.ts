@@ -17,6 +17,12 @@ export function nameRefs(namespace: string, name: string, cfg: StaticIpConfig): 
   return refs;
 }
 
+/** nameRefs of a record's "ns/name" (none when the name is malformed, which the allocation parser never keeps). */
+export function recordNameRefs(podKey: string, cfg: StaticIpConfig): ObjectRef[] {
+  const n = splitNsName(podKey);
+  return n ? nameRefs(n.namespace, n.name, cfg) : [];
+}
+
 /** The pods of a record's "ns/name" (empty when the name is malformed or nothing exists). */
 export function podsOfRecordName(view: ClusterView, podKey: string, cfg: StaticIpConfig): PodFacts[] {
   const n = splitNsName(podKey);

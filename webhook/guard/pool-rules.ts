@@ -1,12 +1,15 @@
 // Rules for UPDATEs of spiderippools/status (docs/rules.md, Pool status rules).
-import { cachedDiff, cachedScan, emptyScan, sharedScanCache, AllocationDiff, PoolAddressing, diffRecords, parseAllocatedIPs, poolFamily, isAlive, isRestartingStaticMember, isStaticEndpointType, parseOrdinalName, KubeObject, MalformedEntry, PodFacts, StaticIpConfig, nsName, splitNsName, ClusterView, ObjectRef } from '../model';
-import { aliveWithUid, nameRefs, podRef, podsOfRecordName, sameName, summarizePod } from './facts';
+import { cachedDiff, cachedScan, emptyScan, sharedScanCache, AllocationDiff, PoolAddressing, changedMalformed, diffRecords, parseAllocatedIPs, poolFamily, isAlive, isRestartingStaticMember, isStaticEndpointType, parseOrdinalName, KubeObject, EndpointFacts, MalformedEntry, PodFacts, StaticIpConfig, nsName, splitNsName, ClusterView, ObjectRef } from '../model';
+import { aliveWithUid, nameRefs, podRef, podsOfRecordName, recordNameRefs, sameName, summarizePod } from './facts';
 import { Violation } from './rules';
 
 export interface PoolUpdate {
   pool: string;
   diff: AllocationDiff;
-  /** problems of the new allocatedIPs */
+  /**
+   * problems of the new allocatedIPs that this write brings in: the value itself, or entries it adds or changes
+   * (entries left exactly as they were are not judged; docs/rules.md, Pool status rules)
+   */
   malformed: MalformedEntry[];
   /** the new allocatedIPs is not a JSON object at all */
   unparseable: boolean;
@@ -32,7 +35,7 @@ function parsedPoolUpdate(pool: string, oldValue: unknown, newValue: unknown, ad
   return {
     pool,
     diff: diffRecords(oldParsed.records, newParsed.records),
-    malformed: newParsed.malformed,
+    malformed: changedMalformed(oldParsed, newParsed),
     unparseable: newParsed.unparseable,
     keyCount: newParsed.keyCount,
     newEntries: () => newParsed.raw,
@@ -59,7 +62,7 @@ export function readPoolUpdate(object: KubeObject | undefined, oldObject: KubeOb
       return {
         pool,
         diff: { removed: fast.removed, added: fast.added, rewritten: fast.rewritten },
-        malformed: fast.newScan.malformed,
+        malformed: fast.malformed,
         unparseable: false,
         keyCount: fast.newScan.keys.length,
         newEntries: () => (decoded ??= JSON.parse(newValue) as Record<string, unknown>),
@@ -91,8 +94,7 @@ export function malformedViolations(u: PoolUpdate): Violation[] {
 /** LIVE_IP_RELEASE and STATIC_IP_RELEASE: releases a guarded writer must not make. */
 export function releaseViolations(u: PoolUpdate, view: ClusterView, cfg: StaticIpConfig): Violation[] {
   const out: Violation[] = [];
-  for (const { ip, old, next } of u.diff.removed) {
-    const rec = old!;
+  for (const { ip, old: rec, next } of u.diff.removed) {
     // A key handed to another pod in the same write: that pod observing the IP is the point, not a conflict.
     // For a KubeVirt record (named after the VMI) "that pod" is the VMI's launcher pod (docs/rules.md, Terms).
     const newOwners = next ? podsOfRecordName(view, next.pod, cfg) : [];
@@ -122,7 +124,8 @@ export function releaseViolations(u: PoolUpdate, view: ClusterView, cfg: StaticI
       });
     }
     const name = splitNsName(rec.pod);
-    if (name && isRestartingStaticMember(view, name.namespace, name.name, cfg)) {
+    // Restarting for this pool: a member whose next incarnation is annotated with other pools is not (docs/rules.md, Terms).
+    if (name && isRestartingStaticMember(view, name.namespace, name.name, cfg, u.pool)) {
       const ep = view.endpoint(name.namespace, name.name);
       if (ep && ep.ips.some((i) => i.ip === ip && i.pool === u.pool)) {
         out.push({
@@ -146,9 +149,8 @@ export function releaseViolations(u: PoolUpdate, view: ClusterView, cfg: StaticI
 export function staleRewriteViolations(u: PoolUpdate, view: ClusterView, cfg: StaticIpConfig): Violation[] {
   const out: Violation[] = [];
   for (const { ip, old, next } of u.diff.rewritten) {
-    const pods = podsOfRecordName(view, next!.pod, cfg);
-    if (pods.some((p) => p.uid === next!.podUid)) continue;
-    const n = splitNsName(next!.pod)!;
+    const pods = podsOfRecordName(view, next.pod, cfg);
+    if (pods.some((p) => p.uid === next.podUid)) continue;
     out.push({
       rule: 'STALE_UID_REWRITE',
       ip,
@@ -156,18 +158,28 @@ export function staleRewriteViolations(u: PoolUpdate, view: ClusterView, cfg: St
       record: next,
       livePod: pods[0] ? summarizePod(pods[0]) : undefined,
       detail: pods.length
-        ? `podUid rewritten from ${old!.podUid} to ${next!.podUid}, which is not the uid of the live pod`
-        : `podUid rewritten from ${old!.podUid} to ${next!.podUid} but no pod of that name exists`,
-      evidence: nameRefs(n.namespace, n.name, cfg),
+        ? `podUid rewritten from ${old.podUid} to ${next.podUid}, which is not the uid of the live pod`
+        : `podUid rewritten from ${old.podUid} to ${next.podUid} but no pod of that name exists`,
+      evidence: recordNameRefs(next.pod, cfg),
     });
   }
   return out;
 }
 
+/** An endpoint other than `recordPod`'s listing `ip` in `pool`, whose pod is alive with the endpoint's uid, and that pod. */
+function aliveEndpointHolder(view: ClusterView, ip: string, pool: string, recordPod: string, cfg: StaticIpConfig): { endpoint: EndpointFacts; pod: PodFacts } | undefined {
+  for (const e of view.endpointsListing(ip)) {
+    const name = nsName(e.namespace, e.name);
+    if (name === recordPod || !e.ips.some((i) => i.ip === ip && i.pool === pool)) continue;
+    const pod = aliveWithUid(podsOfRecordName(view, name, cfg), e.podUid);
+    if (pod) return { endpoint: e, pod };
+  }
+  return undefined;
+}
+
 export function allocationViolations(u: PoolUpdate, view: ClusterView, cfg: StaticIpConfig): Violation[] {
   const out: Violation[] = [];
-  for (const { ip, next } of u.diff.added) {
-    const rec = next!;
+  for (const { ip, next: rec } of u.diff.added) {
     const own = podsOfRecordName(view, rec.pod, cfg);
     const isOwn = (p: PodFacts) => sameName(p, rec.pod) || own.some((o) => o.namespace === p.namespace && o.name === p.name);
     const others = view.podsObserving(ip).filter((p) => isAlive(p) && !isOwn(p));
@@ -182,13 +194,9 @@ export function allocationViolations(u: PoolUpdate, view: ClusterView, cfg: Stat
         evidence: others.map(podRef),
       });
     } else {
-      const holder = view.endpointsListing(ip).find((e) => {
-        if (nsName(e.namespace, e.name) === rec.pod) return false;
-        if (!e.ips.some((i) => i.ip === ip && i.pool === u.pool)) return false;
-        return !!aliveWithUid(podsOfRecordName(view, nsName(e.namespace, e.name), cfg), e.podUid);
-      });
-      if (holder) {
-        const holderPod = aliveWithUid(podsOfRecordName(view, nsName(holder.namespace, holder.name), cfg), holder.podUid)!;
+      const held = aliveEndpointHolder(view, ip, u.pool, rec.pod, cfg);
+      if (held) {
+        const { endpoint: holder, pod: holderPod } = held;
         out.push({
           rule: 'DOUBLE_ALLOCATION',
           ip,
@@ -201,7 +209,6 @@ export function allocationViolations(u: PoolUpdate, view: ClusterView, cfg: Stat
         });
       }
     }
-    const n = splitNsName(rec.pod)!;
     if (!own.some((p) => p.uid === rec.podUid)) {
       out.push({
         rule: 'STALE_ALLOCATION',
@@ -210,7 +217,7 @@ export function allocationViolations(u: PoolUpdate, view: ClusterView, cfg: Stat
         record: rec,
         livePod: own[0] ? summarizePod(own[0]) : undefined,
         detail: own.length ? 'allocation for a pod uid that is not the live pod of that name' : 'allocation for a pod that does not exist',
-        evidence: nameRefs(n.namespace, n.name, cfg),
+        evidence: recordNameRefs(rec.pod, cfg),
       });
     }
   }

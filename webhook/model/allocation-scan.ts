@@ -3,11 +3,13 @@
 // thousands, so instead of JSON-parsing and validating old and new on every request we
 //   1. scan a string once in that strict form (entry offsets, keys, pods, uids, validity) and cache the scan;
 //   2. diff old → new by their common prefix and suffix and scan only the changed middle of the new string.
+// Only the entries a write adds or changes are judged (an entry left as it is never is, even when malformed), so the
+// diff also says which malformed entries the write touched.
 // Anything not in the strict form (whitespace, escapes, unsorted or duplicate keys, other fields) returns
 // undefined, and the caller falls back to the general JSON parser (allocations.ts), which decides the same thing.
-import { PoolAddressing, keyProblem, recordProblem } from './allocations';
+import { AllocationDiff, PoolAddressing, keyProblem, recordProblem } from './allocations';
 import { Cidr, parseCidr } from '../../lib/ip';
-import { MalformedEntry, PoolRecord } from './types';
+import { MalformedEntry } from './types';
 
 export interface AllocationScan {
   raw: string;
@@ -23,10 +25,9 @@ export interface AllocationScan {
   malformed: MalformedEntry[];
 }
 
-export interface ScanDiff {
-  removed: { ip: string; old: PoolRecord; next?: PoolRecord }[];
-  added: { ip: string; old?: PoolRecord; next: PoolRecord }[];
-  rewritten: { ip: string; old: PoolRecord; next: PoolRecord }[];
+export interface ScanDiff extends AllocationDiff {
+  /** malformed entries of the new string that the write adds or changes (untouched ones are not judged) */
+  malformed: MalformedEntry[];
   newScan: AllocationScan;
 }
 
@@ -142,13 +143,14 @@ function lastIndexBelow(sorted: number[], limit: number): number {
 }
 
 /**
- * old → new, scanning only what changed. Needs an old scan without malformed entries (its unchanged entries are
- * then known good); returns undefined when the new string is not old-with-a-strict-middle.
+ * old → new, scanning only what changed; returns undefined when the new string is not old-with-a-strict-middle.
+ * Entries outside the middle are the old ones, unchanged: they keep the old verdicts, malformed or not. A malformed
+ * old entry is no record (as in the general parser), so a well-formed entry replacing it is an addition.
  */
 export function diffScans(old: AllocationScan, newRaw: string, addressing: PoolAddressing): ScanDiff | undefined {
-  if (old.malformed.length > 0 || old.scope !== scopeOf(addressing)) return undefined;
+  if (old.scope !== scopeOf(addressing)) return undefined;
   const oldRaw = old.raw;
-  if (newRaw === oldRaw) return { removed: [], added: [], rewritten: [], newScan: old };
+  if (newRaw === oldRaw) return { removed: [], added: [], rewritten: [], malformed: [], newScan: old };
   if (newRaw.length < 2 || newRaw.charCodeAt(0) !== 123 || newRaw.charCodeAt(newRaw.length - 1) !== 125) return undefined;
   const n = old.keys.length;
   const p = commonPrefix(oldRaw, newRaw);
@@ -179,18 +181,24 @@ export function diffScans(old: AllocationScan, newRaw: string, addressing: PoolA
   if (mk.length && ((L > 0 && !(old.keys[L - 1] < mk[0])) || (R > 0 && !(mk[mk.length - 1] < old.keys[firstTrailing])))) return undefined;
   if (!mk.length && L > 0 && R > 0 && !(old.keys[L - 1] < old.keys[firstTrailing])) return undefined;
 
-  const diff: ScanDiff = { removed: [], added: [], rewritten: [], newScan: undefined as unknown as AllocationScan };
+  const diff: ScanDiff = { removed: [], added: [], rewritten: [], malformed: [], newScan: undefined as unknown as AllocationScan };
   const oldMiddle = new Map<string, number>();
   for (let i = L; i < firstTrailing; i++) oldMiddle.set(old.keys[i], i);
+  const oldBad = old.malformed.length > 0 ? new Set(old.malformed.map((m) => m.key)) : undefined;
   // Like the general parser, a malformed new entry is no record: the old one counts as removed.
   const middleMalformed = judge(middle, addressing);
-  const bad = new Set(middleMalformed.map((m) => m.key));
+  const bad = new Map(middleMalformed.map((m) => [m.key, m]));
   const newMiddle = new Set(mk.filter((k) => !bad.has(k)));
+  const sameAsOld = (j: number, i: number | undefined) => i !== undefined && old.pods[i] === middle.pods[j] && old.uids[i] === middle.uids[j];
   for (let j = 0; j < mk.length; j++) {
-    if (bad.has(mk[j])) continue;
-    const next = { pod: middle.pods[j], podUid: middle.uids[j] };
     const i = oldMiddle.get(mk[j]);
-    if (i === undefined) diff.added.push({ ip: mk[j], next });
+    if (bad.has(mk[j])) {
+      // The middle can hold entries the write left as they were (between two edits): those are not judged.
+      if (!sameAsOld(j, i)) diff.malformed.push(bad.get(mk[j])!);
+      continue;
+    }
+    const next = { pod: middle.pods[j], podUid: middle.uids[j] };
+    if (i === undefined || oldBad?.has(mk[j])) diff.added.push({ ip: mk[j], next });
     else {
       const prev = { pod: old.pods[i], podUid: old.uids[i] };
       if (prev.pod !== next.pod) {
@@ -200,6 +208,7 @@ export function diffScans(old: AllocationScan, newRaw: string, addressing: PoolA
     }
   }
   for (let i = L; i < firstTrailing; i++) {
+    if (oldBad?.has(old.keys[i])) continue;
     if (!newMiddle.has(old.keys[i])) diff.removed.push({ ip: old.keys[i], old: { pod: old.pods[i], podUid: old.uids[i] } });
   }
   // The new string's scan: unchanged entries keep their values (trailing offsets move by delta).
@@ -230,7 +239,11 @@ export function diffScans(old: AllocationScan, newRaw: string, addressing: PoolA
     starts[k] = old.starts[i] + delta;
     ends[k] = old.ends[i] + delta;
   }
-  diff.newScan = { raw: newRaw, scope: old.scope, keys, pods, uids, starts, ends, malformed: middleMalformed };
+  // The new string's malformed entries: the old ones outside the middle (unchanged) and the middle's, in key order.
+  const malformed = oldBad
+    ? [...old.malformed.filter((m) => !oldMiddle.has(m.key!)), ...middleMalformed].sort((a, b) => (a.key! < b.key! ? -1 : a.key! > b.key! ? 1 : 0))
+    : middleMalformed;
+  diff.newScan = { raw: newRaw, scope: old.scope, keys, pods, uids, starts, ends, malformed };
   return diff;
 }
 

@@ -1,5 +1,6 @@
 // SpiderIPPool.status.allocatedIPs: a JSON *string* holding a map IP → {pod: "ns/name", podUid}.
 // Spiderpool writes it with Go's json.Marshal (keys sorted, no whitespace) and drops the field when the map is empty.
+import { isDeepStrictEqual } from 'node:util';
 import { Cidr, canonicalIp, cidrContains, ipFamily, parseCidr } from '../../lib/ip';
 import { MalformedEntry, PoolRecord, splitNsName } from './types';
 
@@ -86,6 +87,21 @@ export function parseAllocatedIPs(value: unknown, addressing: PoolAddressing): P
   return { records, malformed, unparseable: false, keyCount, raw };
 }
 
+/**
+ * The malformed entries of `next` that an UPDATE from `old` adds or changes. An entry present in the old value under
+ * the same key with the same value is left as it is and is not judged: a pool that already holds a malformed entry
+ * (written before the guard was installed, or by an exempt user) must not refuse every later write to it. A new value
+ * that is not a JSON object at all is always judged.
+ */
+export function changedMalformed(old: ParsedAllocations, next: ParsedAllocations): MalformedEntry[] {
+  const before = old.raw;
+  const after = next.raw;
+  if (next.unparseable || !before || !after || next.malformed.length === 0) return next.malformed;
+  return next.malformed.filter(
+    (m) => m.key === undefined || !Object.prototype.hasOwnProperty.call(before, m.key) || !isDeepStrictEqual(before[m.key], after[m.key]),
+  );
+}
+
 /** Go json.Marshal of a map: keys in byte order, no whitespace. Undefined for an empty map (the field is dropped). */
 export function serializeAllocatedIPs(entries: Record<string, unknown>): string | undefined {
   const keys = Object.keys(entries).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
@@ -93,19 +109,13 @@ export function serializeAllocatedIPs(entries: Record<string, unknown>): string 
   return `{${keys.map((k) => `${JSON.stringify(k)}:${JSON.stringify(entries[k])}`).join(',')}}`;
 }
 
-export interface RecordChange {
-  ip: string;
-  old?: PoolRecord;
-  next?: PoolRecord;
-}
-
 export interface AllocationDiff {
-  /** keys gone, or whose pod changed (the old record) */
-  removed: RecordChange[];
-  /** keys new, or whose pod changed (the new record) */
-  added: RecordChange[];
+  /** keys gone, or whose pod changed (the old record; the new one when the pod changed) */
+  removed: { ip: string; old: PoolRecord; next?: PoolRecord }[];
+  /** keys new, or whose pod changed (the new record; the old one when the pod changed) */
+  added: { ip: string; old?: PoolRecord; next: PoolRecord }[];
   /** same key and pod, another podUid */
-  rewritten: RecordChange[];
+  rewritten: { ip: string; old: PoolRecord; next: PoolRecord }[];
 }
 
 /** What an UPDATE of allocatedIPs does (removed, added, rewritten keys; docs/rules.md, Terms). */

@@ -1,11 +1,11 @@
 // webhook/model: the facts the guard reads, the definitions over them (alive, static, members), API names, and
 // the ports the API adapters implement. Imports nothing else from webhook/.
 export { cachedDiff, cachedScan, emptyScan, sharedScanCache } from './allocation-scan';
-export { diffRecords, parseAllocatedIPs, poolFamily, serializeAllocatedIPs } from './allocations';
+export { changedMalformed, diffRecords, parseAllocatedIPs, poolFamily, serializeAllocatedIPs } from './allocations';
 export type { AllocationDiff, PoolAddressing } from './allocations';
 export { ENDPOINT_RESOURCE, KUBEVIRT_API_VERSION, KUBEVIRT_GROUP, KUBEVIRT_VERSION, POOL_RESOURCE, SPIDERPOOL_API_VERSION, SPIDERPOOL_GROUP, SPIDERPOOL_VERSION, VIRT_LAUNCHER_SELECTOR, VMI_RESOURCE, VM_RESOURCE, apiPaths } from './api-names';
-export { isAlive, isRestartingStaticMember, isStaticEndpointType, isTerminalPhase, isValidStaticMember, parseOrdinalName, podsOfName, statefulSetOfName, staticKindOf } from './lifecycle';
-export type { CallOptions, EventSpec, FreshReader, JsonPatchOp, LeaseClient, LeaseRecord, ReconcileClient, StoredLease } from './ports';
+export { isAlive, isCompletedPod, isRestartingForEndpoint, isRestartingStaticMember, isStaticEndpointType, isTerminalPhase, isValidStaticMember, nextIncarnationPools, parseOrdinalName, podsOfName, statefulSetOfName, staticKindOf } from './lifecycle';
+export type { CallOptions, EventPublisher, EventSpec, FreshReader, HealRequest, HealRequester, JsonPatchOp, LeaseClient, LeaseRecord, ReconcileClient, StoredLease } from './ports';
 export { endpointFacts, podFacts, poolFacts, statefulSetFacts, vmFacts, vmiFacts } from './trim';
 export type { KubeObject } from './trim';
 export { DEFAULT_STATIC_IP_CONFIG, SPIDER_FINALIZER, nsName, splitNsName } from './types';

@@ -2,7 +2,8 @@
 // definitions).
 // These are the only definitions; the admission rules, `check` and the reconciler all call them.
 import { KUBEVIRT_API_VERSION } from './api-names';
-import { PodFacts, StatefulSetFacts, StaticIpConfig } from './types';
+import { namedPools } from './pool-annotations';
+import { EndpointFacts, PodFacts, StatefulSetFacts, StaticIpConfig } from './types';
 import { ClusterView } from './view';
 
 export type StaticKind = 'StatefulSet' | 'VirtualMachineInstance';
@@ -19,6 +20,11 @@ export function isAlive(pod: PodFacts | undefined): boolean {
 /** Phase Succeeded or Failed (whether or not kubelet would restart it). */
 export function isTerminalPhase(pod: PodFacts): boolean {
   return pod.phase === 'Succeeded' || pod.phase === 'Failed';
+}
+
+/** Completed (docs/rules.md, Terms): phase Succeeded or Failed and not alive; it will not run again under this uid. */
+export function isCompletedPod(pod: PodFacts): boolean {
+  return isTerminalPhase(pod) && !isAlive(pod);
 }
 
 /** Which static-IP controller owns the pod, when that kind of static IP is enabled (IsStaticIPPod). */
@@ -85,7 +91,8 @@ export function isValidStaticMember(view: ClusterView, namespace: string, name: 
   if (pod) {
     const kind = staticKindOf(pod, cfg);
     if (kind === 'StatefulSet') return isValidStatefulSetMember(view, namespace, name);
-    if (kind === 'VirtualMachineInstance') return isValidKubevirtMember(view, namespace, pod.controller!.name);
+    // staticKindOf read the kind off pod.controller, so it is set here; the VMI is the controller, named as itself.
+    if (kind === 'VirtualMachineInstance') return !!pod.controller && isValidKubevirtMember(view, namespace, pod.controller.name);
     return false;
   }
   if (cfg.statefulSet && isValidStatefulSetMember(view, namespace, name)) return true;
@@ -93,11 +100,40 @@ export function isValidStaticMember(view: ClusterView, namespace: string, name: 
   return false;
 }
 
-/** "Restarting" (docs/rules.md, Terms): a valid static member with no running incarnation holding IPs. */
-export function isRestartingStaticMember(view: ClusterView, namespace: string, name: string, cfg: StaticIpConfig): boolean {
+/**
+ * The pools a StatefulSet member's next incarnation will use, when annotations name them: read on the current pod of
+ * that name, or on the StatefulSet's pod template when no such pod exists. Undefined when not named.
+ * StatefulSets only: Spiderpool releases the IPs of pools the next incarnation no longer names for apps/v1
+ * StatefulSet pods alone; a KubeVirt VMI's next launcher pod reuses its endpoint's IPs whatever its annotations.
+ */
+export function nextIncarnationPools(view: ClusterView, namespace: string, name: string, cfg: StaticIpConfig): ReadonlySet<string> | undefined {
+  if (!cfg.statefulSet) return undefined;
+  const pod = view.pod(namespace, name);
+  if (pod) return staticKindOf(pod, cfg) === 'StatefulSet' ? namedPools(pod.poolAnnotations) : undefined;
+  if (!isValidStatefulSetMember(view, namespace, name)) return undefined;
+  return namedPools(statefulSetOfName(view, namespace, name)?.templatePoolAnnotations);
+}
+
+/**
+ * "Restarting" (docs/rules.md, Terms): a valid static member with no running incarnation holding IPs, for the pool whose IPs are
+ * in question. When annotations name the pools its next incarnation will use and `pool` is not among them, it is not
+ * restarting for that pool's IPs (Spiderpool itself releases them on the next ADD). Omit `pool` only where no pool is
+ * involved (an endpoint listing no IP); an unknown pool ('') cannot be ruled out either.
+ */
+export function isRestartingStaticMember(view: ClusterView, namespace: string, name: string, cfg: StaticIpConfig, pool?: string): boolean {
   if (!isValidStaticMember(view, namespace, name, cfg)) return false;
   const pods = podsOfName(view, namespace, name, cfg);
-  return !pods.some((p) => !p.deleting && p.observedIPs.length > 0);
+  if (pods.some((p) => !p.deleting && p.observedIPs.length > 0)) return false;
+  if (pool === undefined || pool === '') return true;
+  const pools = nextIncarnationPools(view, namespace, name, cfg);
+  return !pools || pools.has(pool);
+}
+
+/** The endpoint's member is restarting for at least one pool the endpoint lists IPs in (for any pool when it lists none). */
+export function isRestartingForEndpoint(view: ClusterView, ep: EndpointFacts, cfg: StaticIpConfig): boolean {
+  const pools = new Set(ep.ips.map((i) => i.pool));
+  if (pools.size === 0) return isRestartingStaticMember(view, ep.namespace, ep.name, cfg);
+  return [...pools].some((pool) => isRestartingStaticMember(view, ep.namespace, ep.name, cfg, pool));
 }
 
 /** Endpoint types Spiderpool treats as static (it keeps them across pod incarnations). */

@@ -32,6 +32,31 @@ export interface CallOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * Kubernetes Events about admission decisions, fire-and-forget: publish() returns at once and never throws; the
+ * adapter aggregates, rate-limits and writes in the background, so no decision waits for (or fails with) an Event.
+ */
+export interface EventPublisher {
+  publish(event: EventSpec): void;
+}
+
+/**
+ * A denial resting on an alive pod whose record is missing: the IP, its pool and the pod ("ns/name") that holds it.
+ * The reconciler's leader restores the record at once (docs/rules.md, Reconciler actions, heal on denial).
+ */
+export interface HealRequest {
+  pool: string;
+  ip: string;
+  pod: string;
+  /** the rule that denied (DOUBLE_ALLOCATION or ENDPOINT_IP_CONFLICT) */
+  rule: string;
+}
+
+/** Takes heal requests without waiting: the caller (an admission decision) never blocks on the pass. */
+export interface HealRequester {
+  requestHeal(request: HealRequest): void;
+}
+
 /** What the reconciler's executor needs from the API server. */
 export interface ReconcileClient extends FreshReader {
   getPool(name: string, opts?: CallOptions): Promise<KubeObject | null>;

@@ -4,6 +4,7 @@ import { KUBEVIRT_API_PREFIX } from './api-names';
 import { cachedScan } from './allocation-scan';
 import { PoolAddressing, parseAllocatedIPs, poolFamily } from './allocations';
 import { canonicalIpWithoutPrefix } from '../../lib/ip';
+import { pickPoolAnnotations } from './pool-annotations';
 import {
   ControllerRef,
   EndpointFacts,
@@ -98,6 +99,7 @@ export function podFacts(pod: KubeObject): PodFacts {
   const m = meta(pod);
   const spec = obj(pod.spec);
   const status = obj(pod.status);
+  const poolAnnotations = pickPoolAnnotations(m.annotations);
   return {
     namespace: m.namespace,
     name: m.name,
@@ -111,6 +113,7 @@ export function podFacts(pod: KubeObject): PodFacts {
     controller: controllerOf(pod),
     nodeName: str(spec.nodeName),
     resourceVersion: m.resourceVersion,
+    ...(poolAnnotations ? { poolAnnotations } : {}),
   };
 }
 
@@ -120,6 +123,8 @@ export function statefulSetFacts(sts: KubeObject): StatefulSetFacts {
   // spec.replicas defaults to 1 when unset, as the API server's defaulting does.
   const replicas = typeof spec.replicas === 'number' ? spec.replicas : 1;
   const start = obj(spec.ordinals).start;
+  // The next incarnation's pools, when no pod of a member's name exists (only these keys are kept).
+  const templatePoolAnnotations = pickPoolAnnotations(obj(obj(obj(spec.template).metadata).annotations));
   return {
     namespace: m.namespace,
     name: m.name,
@@ -127,6 +132,7 @@ export function statefulSetFacts(sts: KubeObject): StatefulSetFacts {
     replicas,
     ordinalsStart: typeof start === 'number' ? start : 0,
     deleting: m.deleting,
+    ...(templatePoolAnnotations ? { templatePoolAnnotations } : {}),
   };
 }
 

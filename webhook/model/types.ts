@@ -1,5 +1,6 @@
 // Trimmed facts about the Kubernetes objects the rules read. Informers and snapshots keep these, never whole
 // objects: a pod's facts are a few hundred bytes where the object is often tens of kilobytes.
+import type { PoolAnnotations } from './pool-annotations';
 
 export { SPIDERPOOL_GROUP, SPIDERPOOL_VERSION } from './api-names';
 export const SPIDER_FINALIZER = 'spiderpool.spidernet.io';
@@ -33,6 +34,8 @@ export interface PodFacts {
   controller?: ControllerRef;
   nodeName: string;
   resourceVersion: string;
+  /** Spiderpool's pool-selection annotations, only those keys (absent when the pod has none) */
+  poolAnnotations?: PoolAnnotations;
 }
 
 export interface StatefulSetFacts {
@@ -43,6 +46,8 @@ export interface StatefulSetFacts {
   /** spec.ordinals.start (0 when unset) */
   ordinalsStart: number;
   deleting: boolean;
+  /** Spiderpool's pool-selection annotations of spec.template, only those keys (absent when it has none) */
+  templatePoolAnnotations?: PoolAnnotations;
 }
 
 export interface EndpointIP {

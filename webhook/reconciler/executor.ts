@@ -106,6 +106,12 @@ export class Executor {
     return results;
   }
 
+  /** The pool as the API server has it now (null when absent): heal passes plan from it, not from the cache. */
+  async readPool(name: string): Promise<PoolFacts | null> {
+    const obj = await this.o.client.getPool(name);
+    return obj ? poolFacts(obj) : null;
+  }
+
   /** Emits a Warning Event on each pod of a conflict the reconciler will not fix. */
   reportConflict(f: Finding): Promise<void> {
     return this.events.conflict(f);

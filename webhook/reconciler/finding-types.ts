@@ -1,7 +1,7 @@
 // The consistency findings `check` prints and the reconciler plans from: their names, severities and what each
 // one is about.
 import { LivePodSummary } from '../guard';
-import { EndpointFacts, PoolRecord, nsName } from '../model';
+import { EndpointFacts, MalformedEntry, PoolRecord, nsName } from '../model';
 import { About } from './subjects';
 
 export const FINDINGS = [
@@ -12,6 +12,7 @@ export const FINDINGS = [
   'RECORD_ENDPOINT_MISMATCH',
   'LEFTOVER_ENDPOINT',
   'COUNT_MISMATCH',
+  'COMPLETED_POD_RECORD',
   'MALFORMED_POOL',
 ] as const;
 export type FindingName = (typeof FINDINGS)[number];
@@ -25,6 +26,7 @@ export const SEVERITY: Record<FindingName, Severity> = {
   RECORD_ENDPOINT_MISMATCH: 'warn',
   LEFTOVER_ENDPOINT: 'warn',
   COUNT_MISMATCH: 'warn',
+  COMPLETED_POD_RECORD: 'warn',
   MALFORMED_POOL: 'error',
 };
 
@@ -48,10 +50,12 @@ interface FindingBase {
   message: string;
 }
 
-
 export interface MalformedPoolFinding extends FindingBase, About<'pool'> {
   finding: 'MALFORMED_POOL';
   pool: string;
+  /** the malformed entries (at most MALFORMED_LISTED of them) and how many there are */
+  malformed: MalformedEntry[];
+  malformedCount: number;
 }
 export interface CountMismatchFinding extends FindingBase, About<'pool' | 'allocatedIPCount' | 'records'> {
   finding: 'COUNT_MISMATCH';
@@ -59,9 +63,11 @@ export interface CountMismatchFinding extends FindingBase, About<'pool' | 'alloc
   allocatedIPCount: number | null;
   records: number;
 }
-/** A pool record (ip → pod/podUid) whose pod is missing, has another uid, or whose endpoint disagrees. */
+/**
+ * A pool record (ip → pod/podUid) whose pod is missing, has another uid, has completed, or whose endpoint disagrees.
+ */
 export interface RecordFinding extends FindingBase, About<'pool' | 'ip' | 'record' | 'pods' | 'endpoint'> {
-  finding: 'RECORD_POD_MISSING' | 'RECORD_UID_MISMATCH' | 'RECORD_ENDPOINT_MISMATCH';
+  finding: 'RECORD_POD_MISSING' | 'RECORD_UID_MISMATCH' | 'RECORD_ENDPOINT_MISMATCH' | 'COMPLETED_POD_RECORD';
   pool: string;
   ip: string;
   record: PoolRecord;

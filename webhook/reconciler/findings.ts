@@ -2,18 +2,33 @@
 // same view. Every definition (alive, static, valid/restarting member, observed IPs, pods of a name) comes from
 // webhook/model; nothing here redefines them.
 import { summarizePod } from '../guard';
-import { isAlive, isRestartingStaticMember, isValidStaticMember, podsOfName, EndpointFacts, PodFacts, PoolFacts, PoolRecord, StaticIpConfig, nsName, splitNsName, ClusterView } from '../model';
+import { isAlive, isCompletedPod, isRestartingStaticMember, isValidStaticMember, podsOfName, EndpointFacts, MalformedEntry, PodFacts, PoolFacts, PoolRecord, StaticIpConfig, nsName, splitNsName, ClusterView } from '../model';
 import { FINDINGS, Finding, FindingName, SEVERITY, summarizeEndpoint } from './finding-types';
 
-/** A pool whose allocatedIPs cannot be (fully) parsed: its other findings are skipped, and nothing writes it. */
+/**
+ * A pool whose allocatedIPs cannot be (fully) parsed: the reconciler never writes it (a rewrite would have to drop or
+ * keep entries nobody can interpret). `check` still judges its well-formed entries, unless nothing is parseable.
+ */
 export function isMalformedPool(p: PoolFacts): boolean {
   return p.unparseable || p.malformed.length > 0;
 }
 
-/** allocatedIPCount differs from the number of records (a missing count matters only when records exist). */
+/**
+ * What the pool says about this IP cannot be known: the value is unparseable, or the key holds a malformed entry
+ * (the key is present, so the IP is not "missing", yet it names no usable owner).
+ */
+function recordUnknown(p: PoolFacts, ip: string): boolean {
+  return p.unparseable || (p.malformed.length > 0 && p.malformed.some((m) => m.key === ip));
+}
+
+/**
+ * allocatedIPCount differs from the number of entries (a missing count matters only when entries exist). Entries,
+ * malformed ones included, as Spiderpool counts them and the mutating webhook sets them; for a pool without malformed
+ * entries that is the number of records.
+ */
 export function countMismatch(p: PoolFacts): boolean {
-  if (p.allocatedIPCount === undefined) return p.records.size > 0;
-  return p.allocatedIPCount !== p.records.size;
+  if (p.allocatedIPCount === undefined) return p.keyCount > 0;
+  return p.allocatedIPCount !== p.keyCount;
 }
 
 interface IndexedRecord {
@@ -21,11 +36,11 @@ interface IndexedRecord {
   record: PoolRecord;
 }
 
-/** IP → records of well-formed pools (one IP is normally in one pool; the map tolerates overlaps). */
-function recordsByIp(view: ClusterView): Map<string, IndexedRecord[]> {
+/** IP → well-formed records of parseable pools (one IP is normally in one pool; the map tolerates overlaps). */
+export function recordsByIp(view: ClusterView): Map<string, IndexedRecord[]> {
   const out = new Map<string, IndexedRecord[]>();
   for (const pool of view.allPools()) {
-    if (isMalformedPool(pool)) continue;
+    if (pool.unparseable) continue;
     for (const [ip, record] of pool.records) {
       const list = out.get(ip);
       if (list) list.push({ pool, record });
@@ -39,26 +54,41 @@ function endpointListsIp(e: EndpointFacts, ip: string, pool: string): boolean {
   return e.ips.some((i) => i.ip === ip && (i.pool === pool || i.pool === ''));
 }
 
+/** How many malformed entries a MALFORMED_POOL finding lists (and its message quotes). */
+export const MALFORMED_LISTED = 100;
+const MALFORMED_QUOTED = 5;
+
+function malformedPoolFinding(pool: PoolFacts): Finding {
+  const quote = (m: MalformedEntry) => (m.key === undefined ? m.reason : `key ${JSON.stringify(m.key)}: ${m.reason}`);
+  const problems = pool.malformed.slice(0, MALFORMED_QUOTED).map(quote).join('; ');
+  const more = pool.malformed.length > MALFORMED_QUOTED ? `; and ${pool.malformed.length - MALFORMED_QUOTED} more` : '';
+  const what = pool.unparseable
+    ? `status.allocatedIPs cannot be parsed: ${problems}`
+    : `status.allocatedIPs holds ${pool.malformed.length} malformed ${pool.malformed.length === 1 ? 'entry' : 'entries'} (its ${pool.records.size} well-formed records are still checked): ${problems}${more}`;
+  return {
+    finding: 'MALFORMED_POOL',
+    severity: SEVERITY.MALFORMED_POOL,
+    pool: pool.name,
+    malformed: pool.malformed.slice(0, MALFORMED_LISTED),
+    malformedCount: pool.malformed.length,
+    message: `pool ${pool.name} (uid ${pool.uid}): ${what}`,
+  };
+}
+
 function poolFindings(view: ClusterView, pool: PoolFacts, cfg: StaticIpConfig, out: Finding[]): void {
   if (isMalformedPool(pool)) {
-    const problems = pool.malformed.slice(0, 5).map((m) => (m.key === undefined ? m.reason : `key ${JSON.stringify(m.key)}: ${m.reason}`));
-    const more = pool.malformed.length > 5 ? `; and ${pool.malformed.length - 5} more` : '';
-    out.push({
-      finding: 'MALFORMED_POOL',
-      severity: SEVERITY.MALFORMED_POOL,
-      pool: pool.name,
-      message: `pool ${pool.name} (uid ${pool.uid}): status.allocatedIPs cannot be parsed: ${problems.join('; ')}${more}`,
-    });
-    return;
+    out.push(malformedPoolFinding(pool));
+    if (pool.unparseable) return; // no entry can be read: nothing else to judge
   }
   if (countMismatch(pool)) {
+    const entries = pool.keyCount === pool.records.size ? `${pool.records.size} records` : `${pool.keyCount} entries (${pool.records.size} well-formed records)`;
     out.push({
       finding: 'COUNT_MISMATCH',
       severity: SEVERITY.COUNT_MISMATCH,
       pool: pool.name,
       allocatedIPCount: pool.allocatedIPCount ?? null,
-      records: pool.records.size,
-      message: `pool ${pool.name}: allocatedIPCount ${pool.allocatedIPCount ?? 'unset'} but ${pool.records.size} records`,
+      records: pool.keyCount,
+      message: `pool ${pool.name}: allocatedIPCount ${pool.allocatedIPCount ?? 'unset'} but ${entries}`,
     });
   }
   for (const [ip, record] of pool.records) recordFindings(view, pool, ip, record, cfg, out);
@@ -68,12 +98,24 @@ function recordFindings(view: ClusterView, pool: PoolFacts, ip: string, record: 
   const n = splitNsName(record.pod);
   if (!n) return; // the parser only keeps well-formed names
   const pods = podsOfName(view, n.namespace, n.name, cfg);
-  // Fast path (nearly every record): the pod of that name has the record's uid, its endpoint agrees.
-  if (pods.length === 1 && pods[0].uid === record.podUid) {
+  // Fast path (nearly every record): the pod of that name has the record's uid and has not completed, its endpoint agrees.
+  if (pods.length === 1 && pods[0].uid === record.podUid && !isCompletedPod(pods[0])) {
     const ep = view.endpoint(n.namespace, n.name);
     if (ep && ep.podUid === record.podUid && endpointListsIp(ep, ip, pool.name)) return;
   }
   const base = { pool: pool.name, ip, record };
+  const completed = pods.find((p) => p.uid === record.podUid && isCompletedPod(p));
+  if (completed) {
+    out.push({
+      finding: 'COMPLETED_POD_RECORD',
+      severity: SEVERITY.COMPLETED_POD_RECORD,
+      ...base,
+      pods: [summarizePod(completed)],
+      message: `IP ${ip} in pool ${pool.name} is still recorded for ${record.pod} uid ${record.podUid}, which has completed (phase ${
+        completed.phase
+      }${completed.reason ? `, reason ${completed.reason}` : ''}, restartPolicy ${completed.restartPolicy}) and will not run again`,
+    });
+  }
   if (pods.length === 0) {
     if (!isValidStaticMember(view, n.namespace, n.name, cfg)) {
       out.push({
@@ -84,7 +126,7 @@ function recordFindings(view: ClusterView, pool: PoolFacts, ip: string, record: 
       });
       return;
     }
-  } else if (!pods.some((p) => p.uid === record.podUid) && !isRestartingStaticMember(view, n.namespace, n.name, cfg)) {
+  } else if (!pods.some((p) => p.uid === record.podUid) && !isRestartingStaticMember(view, n.namespace, n.name, cfg, pool.name)) {
     out.push({
       finding: 'RECORD_UID_MISMATCH',
       severity: SEVERITY.RECORD_UID_MISMATCH,
@@ -179,7 +221,7 @@ function endpointFindings(view: ClusterView, ep: EndpointFacts, cfg: StaticIpCon
     for (const { ip, pool: poolName } of ep.ips) {
       if (!holder.observedIPs.includes(ip)) continue;
       const pool = view.pool(poolName);
-      if (!pool || isMalformedPool(pool) || pool.records.has(ip)) continue;
+      if (!pool || pool.records.has(ip) || recordUnknown(pool, ip)) continue;
       out.push({
         finding: 'MISSING_RECORD',
         severity: SEVERITY.MISSING_RECORD,
@@ -193,8 +235,8 @@ function endpointFindings(view: ClusterView, ep: EndpointFacts, cfg: StaticIpCon
     return;
   }
   const incarnation = pods.find((p) => p.uid === ep.podUid);
-  // Unknown record state (malformed pool) proves nothing.
-  if (ep.ips.some((i) => { const p = view.pool(i.pool); return !!p && isMalformedPool(p); })) return;
+  // An IP whose record cannot be read (unparseable pool, malformed entry under that key) proves nothing.
+  if (ep.ips.some((i) => { const p = view.pool(i.pool); return !!p && recordUnknown(p, i.ip); })) return;
   const recorded = ep.ips.filter((i) => view.pool(i.pool)?.records.get(i.ip)?.podUid === ep.podUid);
   if (recorded.length > 0) return;
   out.push({

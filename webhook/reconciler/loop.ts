@@ -4,14 +4,16 @@
 //
 // startReconciler (start.ts) wires it to leader election, the executor and the API.
 import { Logger } from '../log';
-import { StaticIpConfig, ClusterView } from '../model';
+import { StaticIpConfig, ClusterView, HealRequest, emptyFresh, splitNsName } from '../model';
 import { Clock } from './clock';
 import { ActionResult, ExecutionStopped, Executor } from './executor';
 import { FINDINGS, Finding, SEVERITY, findingKey } from './finding-types';
 import { findings as computeFindings } from './findings';
 import { ReconcilerMetrics } from './metrics';
 import { Action, actionKey } from './actions';
-import { BlockedAction, plan } from './plan';
+import { PoolOverlay } from './fresh-evidence';
+import { HealPassResult } from './heal-queue';
+import { BlockedAction, plan, restoreAction } from './plan';
 import { SettleTracker } from './settle';
 
 /** What the loop reads: the live informer-backed view (webhook/cluster/informers.ts) or any other ClusterView. */
@@ -153,7 +155,12 @@ export class ReconcileLoop {
       const p = plan(view, { staticIp: this.d.staticIp, user: this.d.user, findings: found });
       const now = this.d.clock.now();
       const settledFindings = this.findingsSettle.settle(found, findingKey, now);
-      const settled = this.actionsSettle.settle(p.actions, actionKey, now);
+      // RESTORE_RECORD is not held back by the settle interval: it frees nothing (it records an IP an alive pod
+      // observes, the state Spiderpool itself aims for) and the executor acts only when the fresh state confirms the
+      // missing record. This is how the leader heals a missing record a non-leader's denial rests on: the release
+      // that removed it changed the pool, which triggers this pass (docs/rules.md, Reconciler actions).
+      const restores = p.actions.filter((a) => a.action === 'RESTORE_RECORD');
+      const settled = [...restores, ...this.actionsSettle.settle(p.actions.filter((a) => a.action !== 'RESTORE_RECORD'), actionKey, now)];
       this.countFindings(found, settledFindings);
       for (const b of p.blocked) {
         const key = actionKey(b.action);
@@ -189,6 +196,33 @@ export class ReconcileLoop {
       m.passes.inc({ result: 'error' });
       throw err;
     }
+  }
+
+  /**
+   * Heal on denial: a targeted pass for one pool, run at once (no debounce, no settle). It plans RESTORE_RECORD only,
+   * for the denied IPs; the executor re-reads pool, pod and endpoint and writes only when they still call for it.
+   * A replica that is not the leader does nothing ('noop').
+   */
+  async heal(pool: string, batch: HealRequest[]): Promise<HealPassResult> {
+    if (!this.active || !this.d.source.synced()) return 'noop';
+    const t0 = this.d.clock.now();
+    // The cache usually shows the release already (it came before the denial); when it still shows the record, the
+    // pool is read live. Either way the executor re-reads pool, pod and endpoint before it writes.
+    const cached = this.d.source.view.pool(pool);
+    const fresh = cached && batch.every((r) => !cached.records.has(r.ip)) ? cached : await this.d.executor.readPool(pool);
+    if (!fresh) return 'noop';
+    const view = new PoolOverlay(this.d.source.view, emptyFresh(), new Map([[pool, fresh]]));
+    const actions = batch.flatMap((r) => {
+      const n = splitNsName(r.pod);
+      const ep = n && view.endpoint(n.namespace, n.name);
+      const a = ep && restoreAction(view, this.d.staticIp, fresh, ep, r.ip);
+      return a ? [a] : [];
+    });
+    if (actions.length === 0) return 'noop';
+    const results = await this.d.executor.execute(actions, view);
+    this.d.log.info({ pool, ips: batch.map((r) => r.ip), rules: [...new Set(batch.map((r) => r.rule))], results: results.map((r) => r.result), durationMs: this.d.clock.now() - t0 }, 'heal pass after a denial');
+    if (results.some((r) => r.result === 'done')) return 'done';
+    return results.some((r) => r.result === 'failed' || r.result === 'blocked' || r.result === 'conflict') ? 'failed' : 'noop';
   }
 
   private countFindings(found: Finding[], settled: Finding[]): void {

@@ -14,6 +14,8 @@ export interface ReconcilerMetrics {
   passes: Counter<'result'>;
   lastSuccess: Gauge;
   leader: Gauge;
+  /** targeted passes after a denial (heal on denial), by result (done, noop, failed; dropped: queue full) */
+  healPasses: Counter<'result'>;
 }
 
 const byRegistry = new WeakMap<Registry, ReconcilerMetrics>();
@@ -63,6 +65,12 @@ export function createReconcilerMetrics(registry: Registry = new Registry()): Re
     leader: new Gauge({
       name: 'spiderpool_guard_reconcile_leader',
       help: '1 while this replica holds the reconciler lease',
+      registers,
+    }),
+    healPasses: new Counter({
+      name: 'spiderpool_guard_heal_passes_total',
+      help: 'Targeted reconcile passes after a denial resting on a missing record, by result (done, noop, failed; dropped: heal queue full)',
+      labelNames: ['result'],
       registers,
     }),
   };

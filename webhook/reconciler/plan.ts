@@ -2,7 +2,7 @@
 // Each planned write is judged by guard.evaluate as a guarded writer before it is kept: the reconciler never plans
 // what the admission rules would deny.
 import { summarizePod, violationMessage } from '../guard';
-import { isAlive, isRestartingStaticMember, isStaticEndpointType, isTerminalPhase, isValidStaticMember, podsOfName, staticKindOf, statefulSetOfName, EndpointFacts, PodFacts, PoolFacts, PoolRecord, StaticIpConfig, nsName, splitNsName, ClusterView } from '../model';
+import { isAlive, isCompletedPod, isRestartingForEndpoint, isRestartingStaticMember, isStaticEndpointType, isTerminalPhase, isValidStaticMember, podsOfName, staticKindOf, statefulSetOfName, EndpointFacts, PodFacts, PoolFacts, PoolRecord, StaticIpConfig, nsName, splitNsName, ClusterView } from '../model';
 import { Action, DeleteEndpointAction, EndpointReason, FixCountAction, ReleaseIpAction, ReleaseReason, RestoreRecordAction } from './actions';
 import { Finding, summarizeEndpoint } from './finding-types';
 import { countMismatch, findings as computeFindings, isMalformedPool } from './findings';
@@ -40,11 +40,6 @@ function staticOwned(view: ClusterView, namespace: string, name: string, ep: End
   return !!statefulSetOfName(view, namespace, name);
 }
 
-/** COMPLETED_POD means phase Succeeded/Failed and not alive. */
-function isCompleted(p: PodFacts): boolean {
-  return isTerminalPhase(p) && !isAlive(p);
-}
-
 function phaseText(p: PodFacts): string {
   return `${p.phase || 'Unknown'}${p.reason ? ` (${p.reason})` : ''}`;
 }
@@ -74,8 +69,8 @@ export function recordAction(view: ClusterView, cfg: StaticIpConfig, pool: PoolF
   const pods = podsOfName(view, n.namespace, n.name, cfg);
   // Never: alive pods' records.
   if (pods.some((p) => isAlive(p) && p.uid === record.podUid)) return undefined;
-  // Never: restarting static members (their next incarnation reuses the IP).
-  if (isRestartingStaticMember(view, n.namespace, n.name, cfg)) return undefined;
+  // Never: restarting static members (their next incarnation reuses the IP; not when it is annotated with other pools).
+  if (isRestartingStaticMember(view, n.namespace, n.name, cfg, pool.name)) return undefined;
   // Never: pending pods, terminating pods.
   if (hasUntouchablePod(pods)) return undefined;
   if (pods.length === 0) {
@@ -105,7 +100,7 @@ export function recordAction(view: ClusterView, cfg: StaticIpConfig, pool: PoolF
   }
   const pod = pods[0];
   if (pod.uid === record.podUid) {
-    if (isCompleted(pod)) return release(pool, ip, record, 'COMPLETED_POD', pods, `pod is ${phaseText(pod)} and not alive`);
+    if (isCompletedPod(pod)) return release(pool, ip, record, 'COMPLETED_POD', pods, `pod is ${phaseText(pod)} and not alive`);
     return undefined;
   }
   if (!pod.observedIPs.includes(ip)) {
@@ -151,7 +146,7 @@ export function endpointAction(view: ClusterView, cfg: StaticIpConfig, ep: Endpo
   const pods = podsOfName(view, ep.namespace, ep.name, cfg);
   // Never: alive pods' endpoints.
   if (pods.some((p) => isAlive(p) && p.uid === ep.podUid)) return undefined;
-  if (isRestartingStaticMember(view, ep.namespace, ep.name, cfg)) return undefined;
+  if (isRestartingForEndpoint(view, ep, cfg)) return undefined;
   if (hasUntouchablePod(pods)) return undefined;
   if (pods.length === 0) {
     if (isValidStaticMember(view, ep.namespace, ep.name, cfg)) return undefined;
@@ -172,7 +167,7 @@ export function endpointAction(view: ClusterView, cfg: StaticIpConfig, ep: Endpo
     return undefined;
   }
   const pod = pods[0];
-  if (pod.uid === ep.podUid && isCompleted(pod)) return deleteEndpoint(ep, 'COMPLETED_POD', pods, `its pod is ${phaseText(pod)} and not alive`);
+  if (pod.uid === ep.podUid && isCompletedPod(pod)) return deleteEndpoint(ep, 'COMPLETED_POD', pods, `its pod is ${phaseText(pod)} and not alive`);
   return undefined;
 }
 

@@ -12,9 +12,10 @@ import { hostname } from 'node:os';
 import { Registry } from 'prom-client';
 import { KubeLeaseClient, KubeReconcileClient } from '../cluster';
 import { Logger, createLogger } from '../log';
-import { DEFAULT_STATIC_IP_CONFIG, LeaseClient, ReconcileClient, StaticIpConfig } from '../model';
+import { DEFAULT_STATIC_IP_CONFIG, HealRequester, LeaseClient, ReconcileClient, StaticIpConfig } from '../model';
 import { Clock, realClock } from './clock';
 import { Executor, WriteHookInfo } from './executor';
+import { HealQueue } from './heal-queue';
 import { DEFAULT_LEASE_NAME, LeaderElector } from './leader';
 import { LeaderTiming } from './lease-rules';
 import { DEFAULT_DEBOUNCE_MS, DEFAULT_INTERVAL_MS, PassReport, ReconcileLoop, ViewSource } from './loop';
@@ -60,7 +61,7 @@ export interface ReconcilerOptions {
   beforeWrite?: (info: WriteHookInfo) => Promise<void> | void;
 }
 
-export interface Reconciler {
+export interface Reconciler extends HealRequester {
   /** stops the loop and leader election (releasing the lease); resolves when the in-flight pass ended */
   stop(): Promise<void>;
   /** asks for a pass soon (debounced); ignored while this replica is not the leader */
@@ -68,6 +69,8 @@ export interface Reconciler {
   isLeader(): boolean;
   /** runs one pass now (leader or not; for tests and diagnostics) */
   runPass(): Promise<PassReport>;
+  /** resolves once the queued heal requests have been handled (tests, shutdown) */
+  healIdle(): Promise<void>;
   readonly metrics: ReconcilerMetrics;
 }
 
@@ -130,6 +133,8 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
     clock,
   });
   const theLoop = loop;
+  // Requests from this replica's denials; a non-leader's requests end as 'noop' (its leader heals on its own, see loop.ts).
+  const heals = new HealQueue((pool, batch) => theLoop.heal(pool, batch), clock, (result) => metrics.healPasses.inc({ result }));
   let elector: LeaderElector | undefined;
   if (opts.leaderElection === false) {
     metrics.leader.set(1);
@@ -163,12 +168,18 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
   return {
     metrics,
     trigger: (reason?: string) => theLoop.trigger(reason),
+    requestHeal: (request) => {
+      // Not the leader: nothing to do here, and nothing to count (the leader's own pass notices the missing record).
+      if (theLoop.isActive()) heals.request(request);
+    },
+    healIdle: () => heals.idle(),
     isLeader: () => (elector ? elector.isLeader() : theLoop.isActive()),
     runPass: () => theLoop.runPass('manual'),
     async stop() {
       if (elector) await elector.stop();
       term.abort(new Error('reconciler stopped'));
       await theLoop.stop();
+      await heals.idle();
       metrics.leader.set(0);
       if (!opts.client) client.close?.();
     },

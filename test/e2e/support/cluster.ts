@@ -298,3 +298,17 @@ export async function setPodStatus(core: k8s.CoreV1Api, namespace: string, name:
   };
   return core.replaceNamespacedPodStatus({ name, namespace, body: pod });
 }
+
+/**
+ * A bare pause pod bound to node-1 (restartPolicy Never). With `ip` it is Running with that IP, as after a successful
+ * CNI ADD; without, it is scheduled and has no IP yet (its CNI ADD is in progress).
+ */
+export async function startTestPod(core: k8s.CoreV1Api, namespace: string, name: string, ip?: string): Promise<k8s.V1Pod> {
+  const pod = await core.createNamespacedPod({
+    namespace,
+    body: { metadata: { name }, spec: { containers: [{ name: 'main', image: 'registry.k8s.io/pause:3.10' }], restartPolicy: 'Never' } },
+  });
+  await bindPod(core, namespace, name, 'node-1');
+  if (ip !== undefined) await setPodStatus(core, namespace, name, { phase: 'Running', podIPs: [ip] });
+  return pod;
+}

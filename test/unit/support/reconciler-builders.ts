@@ -19,6 +19,7 @@ export interface PodSpec {
   hostNetwork?: boolean;
   /** IPs of a secondary NIC, listed only in the multus network-status annotation */
   multus?: string[];
+  annotations?: Record<string, string>;
 }
 
 const OWNERS: Record<string, (name: string) => fx.OwnerRef> = {
@@ -43,11 +44,12 @@ export function pod(s: PodSpec): Obj {
     hostNetwork: s.hostNetwork,
     owners,
     multus: s.multus ? [{ interface: 'net1', ips: s.multus }] : undefined,
+    annotations: s.annotations,
   });
 }
 
-export function statefulSet(s: { ns?: string; name: string; replicas: number; start?: number }): Obj {
-  return fx.statefulSet({ name: s.name, namespace: s.ns, replicas: s.replicas, ordinalsStart: s.start });
+export function statefulSet(s: { ns?: string; name: string; replicas: number; start?: number; templateAnnotations?: Record<string, string> }): Obj {
+  return fx.statefulSet({ name: s.name, namespace: s.ns, replicas: s.replicas, ordinalsStart: s.start, templateAnnotations: s.templateAnnotations });
 }
 
 /** records: ip → [ "ns/name", podUid ]; count null = allocatedIPCount absent; raw = status.allocatedIPs as is */
