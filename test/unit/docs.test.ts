@@ -10,13 +10,6 @@ import { ACTIONS, REASONS } from '../../webhook/reconciler/actions';
 const ROOT = join(__dirname, '..', '..');
 const DOCS = join(ROOT, 'docs');
 
-/**
- * Names docs/rules.md already documents for behaviour that is on its way into main on another branch (contract v2:
- * the COMPLETED_POD_RECORD finding). They are tolerated while the code lacks them; once the code defines them they
- * are checked like every other name. Remove an entry when its branch has landed.
- */
-const DOCUMENTED_AHEAD: ReadonlySet<string> = new Set(['COMPLETED_POD_RECORD']);
-
 interface Section {
   level: number;
   title: string;
@@ -79,11 +72,6 @@ function sorted(names: Iterable<string>): string[] {
   return [...new Set(names)].sort();
 }
 
-/** What the doc must name: the code's names, plus documented-ahead names the code does not define yet. */
-function expected(code: readonly string[], documented: string[]): string[] {
-  return sorted([...code, ...documented.filter((n) => DOCUMENTED_AHEAD.has(n) && !code.includes(n))]);
-}
-
 describe('docs/rules.md names exactly what the code defines', () => {
   const doc = sections(readFileSync(join(DOCS, 'rules.md'), 'utf8'));
 
@@ -104,8 +92,8 @@ describe('docs/rules.md names exactly what the code defines', () => {
   it('findings: the findings table lists FINDINGS, and each finding has its own example', () => {
     const findings = section(doc, 'Findings');
     const table = tableNames(findings, 0);
-    expect(sorted(table)).toEqual(expected(FINDINGS, table));
-    expect(sorted(headingNames(findings, doc))).toEqual(expected(FINDINGS, table));
+    expect(sorted(table)).toEqual(sorted(FINDINGS));
+    expect(sorted(headingNames(findings, doc))).toEqual(sorted(FINDINGS));
   });
 
   it('actions: the actions table lists ACTIONS and REASONS, and each reason has its own example', () => {
@@ -115,11 +103,6 @@ describe('docs/rules.md names exactly what the code defines', () => {
     const headed = headingNames(actions, doc);
     expect(sorted(headed.filter((n) => (REASONS as readonly string[]).includes(n)))).toEqual(sorted(REASONS));
     expect(sorted(headed.filter((n) => !(REASONS as readonly string[]).includes(n)))).toEqual(sorted(ACTIONS));
-  });
-
-  it('a documented-ahead name is documented (a stale entry is caught)', () => {
-    const findings = tableNames(section(doc, 'Findings'), 0);
-    for (const n of DOCUMENTED_AHEAD) expect(findings).toContain(n);
   });
 });
 
