@@ -20,6 +20,12 @@ export interface ReflectorSpec {
   list(continueToken: string | undefined): Promise<ListPage>;
   upsert(o: KubeObject): void;
   remove(namespace: string, name: string): void;
+  /**
+   * The cache stops following the server: a list begins (first sync, 410 Gone, retry) or a list/watch failed and a
+   * retry waits. Events may be missed until the next list completes; what was learnt from events alone (pod
+   * tombstones) is dropped here.
+   */
+  onGap?(): void;
 }
 
 export type ChangeListener = (kind: string, type: 'ADDED' | 'MODIFIED' | 'DELETED', o: KubeObject) => void;
@@ -61,6 +67,7 @@ export class Reflector {
 
   private retryLater(what: string, err: unknown, next: () => void): void {
     if (this.stopped) return;
+    this.spec.onGap?.();
     this.backoffMs = Math.min(this.maxBackoffMs, this.backoffMs ? this.backoffMs * 2 : 500);
     this.lastError = `${what}: ${(err as Error)?.message ?? String(err)}`;
     this.log.warn({ reflector: this.spec.name, err: this.lastError, retryInMs: this.backoffMs }, 'list/watch failed, retrying');
@@ -70,18 +77,8 @@ export class Reflector {
   private async relist(): Promise<void> {
     if (this.stopped) return;
     try {
-      const seen = new Set<string>();
-      let token: string | undefined;
-      let rv = '';
-      do {
-        const page = await this.spec.list(token);
-        for (const o of page.items) {
-          this.spec.upsert(o);
-          seen.add(keyOf(o).key);
-        }
-        rv = page.resourceVersion;
-        token = page.continueToken || undefined;
-      } while (token);
+      this.spec.onGap?.();
+      const { seen, rv } = await this.listAll();
       for (const key of this.keys) {
         if (seen.has(key)) continue;
         const slash = key.indexOf('/');
@@ -96,6 +93,23 @@ export class Reflector {
     } catch (err) {
       this.retryLater('list', err, () => void this.relist());
     }
+  }
+
+  /** Every page of a paginated list, applied as it arrives (one page of trimmed facts in memory, not the whole list). */
+  private async listAll(): Promise<{ seen: Set<string>; rv: string }> {
+    const seen = new Set<string>();
+    let token: string | undefined;
+    let rv: string;
+    do {
+      const page = await this.spec.list(token);
+      for (const o of page.items) {
+        this.spec.upsert(o);
+        seen.add(keyOf(o).key);
+      }
+      rv = page.resourceVersion;
+      token = page.continueToken || undefined;
+    } while (token);
+    return { seen, rv };
   }
 
   private async watch(): Promise<void> {

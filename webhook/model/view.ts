@@ -9,9 +9,15 @@ import {
   VmiFacts,
   nsName,
 } from './types';
+import { PodTombstones } from './tombstones';
 
 export interface ClusterView {
   pod(namespace: string, name: string): PodFacts | undefined;
+  /**
+   * Whether the pod watch delivered the deletion of exactly this incarnation and nothing of that name has arrived
+   * since (model/tombstones.ts says why that is as good as a live read). False wherever nothing was watched.
+   */
+  podDeletionWatched(namespace: string, name: string, uid: string): boolean;
   /** pods whose observed IPs include this canonical IP */
   podsObserving(ip: string): PodFacts[];
   /** pods whose controller ownerReference is kind/name in the namespace (KubeVirt launcher pods of a VMI) */
@@ -64,8 +70,12 @@ export class IndexedView implements ClusterView {
   private readonly vmis = new Map<string, VmiFacts>();
   private readonly vms = new Map<string, VmFacts>();
 
+  /** @param tombstones the live cache's pod tombstones (snapshots and tests without a watch have none) */
+  constructor(readonly tombstones?: PodTombstones) {}
+
   upsertPod(p: PodFacts): void {
     const key = nsName(p.namespace, p.name);
+    this.tombstones?.forget(p.namespace, p.name);
     this.removePod(p.namespace, p.name);
     this.pods.set(key, p);
     for (const ip of p.observedIPs) this.podsByIp.add(ip, key, p);
@@ -119,6 +129,9 @@ export class IndexedView implements ClusterView {
 
   pod(namespace: string, name: string) {
     return this.pods.get(nsName(namespace, name));
+  }
+  podDeletionWatched(namespace: string, name: string, uid: string) {
+    return !!this.tombstones && !this.pods.has(nsName(namespace, name)) && this.tombstones.deleted(namespace, name, uid);
   }
   podsObserving(ip: string) {
     return this.podsByIp.get(ip);
@@ -187,6 +200,9 @@ class ForwardingView implements ClusterView {
   pod(namespace: string, name: string) {
     return this.base.pod(namespace, name);
   }
+  podDeletionWatched(namespace: string, name: string, uid: string) {
+    return this.base.podDeletionWatched(namespace, name, uid);
+  }
   podsObserving(ip: string) {
     return this.base.podsObserving(ip);
   }
@@ -235,6 +251,10 @@ export class OverlayView extends ForwardingView {
   }
   override pod(namespace: string, name: string) {
     return pick(this.fresh.pods, nsName(namespace, name), () => this.base.pod(namespace, name));
+  }
+  override podDeletionWatched(namespace: string, name: string, uid: string) {
+    // a live read of that name is the newer truth
+    return !this.fresh.pods.has(nsName(namespace, name)) && this.base.podDeletionWatched(namespace, name, uid);
   }
   private freshPods(): PodFacts[] {
     return [...this.fresh.pods.values()].filter((p): p is PodFacts => p !== null);
@@ -303,5 +323,26 @@ export class MissRecordingView extends ForwardingView {
   }
   override vm(namespace: string, name: string) {
     return this.note('vm', namespace, name, this.base.vm(namespace, name));
+  }
+}
+
+/**
+ * The view a release of one record is judged on: when the watch saw exactly the record's incarnation deleted and
+ * nothing of that name since, the pod lookup of that name answers "absent" without asking the base view, so a
+ * MissRecordingView below does not turn it into a live read. Every other lookup (StatefulSet, KubeVirt, endpoints,
+ * the pod indexes) goes through as usual and is read live on a miss as before.
+ */
+export class KnownDeletionView extends ForwardingView {
+  constructor(
+    base: ClusterView,
+    private readonly namespace: string,
+    private readonly name: string,
+    private readonly uid: string,
+  ) {
+    super(base);
+  }
+  override pod(namespace: string, name: string) {
+    if (namespace === this.namespace && name === this.name && this.base.podDeletionWatched(namespace, name, this.uid)) return undefined;
+    return this.base.pod(namespace, name);
   }
 }
