@@ -9,6 +9,7 @@
  *      concurrency 1, 8, 32 against both, on both webhooks (validate, mutate), printing p50/p99 and throughput;
  *   4. decision-only microbenchmark (no HTTP) and the guard's RSS.
  */
+import * as k8s from '@kubernetes/client-node';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -21,16 +22,36 @@ import { podFacts } from '../../webhook/model/trim';
 import { IndexedView } from '../../webhook/model/view';
 import { loopbackCerts, startGuard, REPO_ROOT } from '../../test/testbed/guard';
 import { startTestbed } from '../../test/testbed/testbed';
-import { GHOSTS, PoolSpecFixture, ReviewKind, podRef, reviewBodies } from './fixtures';
+import { GHOSTS, GHOST_NAMESPACE, PoolSpecFixture, ReviewKind, ghostName, podRef, reviewBodies } from './fixtures';
 import { LoadResult, runLoad } from './load';
 import { populate } from './populate';
 
-const POOLS: PoolSpecFixture[] = [
+const ALL_POOLS: PoolSpecFixture[] = [
   { name: 'bench-256', index: 1, records: 256 },
   { name: 'bench-4096', index: 2, records: 4096 },
   { name: 'bench-16384', index: 3, records: 16384 },
 ];
-const CONCURRENCY = [1, 8, 32];
+let POOLS = ALL_POOLS;
+const ALL_CONCURRENCY = [1, 8, 32];
+
+/** Pods the GC's releases name: created before the guard starts, deleted while it watches (a scale-down). */
+async function createGhosts(core: k8s.CoreV1Api): Promise<string[]> {
+  await core.createNamespace({ body: { metadata: { name: GHOST_NAMESPACE } } }).catch(() => undefined);
+  const uids: string[] = [];
+  for (let g = 0; g < GHOSTS; g++) {
+    const body = { metadata: { name: ghostName(g) }, spec: { containers: [{ name: 'main', image: 'registry.k8s.io/pause:3.10' }] } };
+    for (let t = 0; ; t++) {
+      try {
+        uids.push((await core.createNamespacedPod({ namespace: GHOST_NAMESPACE, body })).metadata!.uid!);
+        break;
+      } catch (err) {
+        if (t > 100) throw err; // the namespace's default ServiceAccount may not exist yet
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  }
+  return uids;
+}
 
 const say = (s: string) => process.stderr.write(`[admission-bench] ${s}\n`);
 
@@ -99,6 +120,10 @@ export async function runAdmissionBench(argv: string[]): Promise<number> {
   const json = argv.includes('--json');
   const seconds = Number(flag(argv, '--seconds') ?? 3);
   const pods = Number(flag(argv, '--pods') ?? 10_000);
+  // --records 256 / --concurrency 8: only those cases (the release pools and records are still all created)
+  const onlyRecords = flag(argv, '--records');
+  const onlyConcurrency = flag(argv, '--concurrency');
+  const CONCURRENCY = onlyConcurrency ? ALL_CONCURRENCY.filter((c) => c === Number(onlyConcurrency)) : ALL_CONCURRENCY;
   const t0 = Date.now();
   // A 16,384-record pool (about 1.7 MB stored) is over etcd's default 1.5 MiB request limit.
   process.env.SPG_ETCD_MAX_REQUEST_BYTES ??= String(8 * 1024 * 1024);
@@ -108,7 +133,10 @@ export async function runAdmissionBench(argv: string[]): Promise<number> {
   try {
     const kc = tb.kubeConfig();
     say(`test bed up; filling it with ${pods} pods, ${pods} endpoints, pools of ${POOLS.map((p) => p.records).join('/')} records`);
-    const uids = await populate(kc, tb.kubeconfigPath, POOLS, pods, say);
+    const uids = await populate(kc, tb.kubeconfigPath, ALL_POOLS, pods, say);
+    POOLS = onlyRecords ? ALL_POOLS.filter((p) => p.records === Number(onlyRecords)) : ALL_POOLS;
+    const core = kc.makeApiClient(k8s.CoreV1Api);
+    const ghostUids = await createGhosts(core);
 
     const certs = await loopbackCerts();
     const tStart = Date.now();
@@ -119,6 +147,9 @@ export async function runAdmissionBench(argv: string[]): Promise<number> {
     // let the informers settle and the heap shrink after the initial lists
     await new Promise((r) => setTimeout(r, 3000));
     const rssCaches = rssMb(guardPid);
+    for (let g = 0; g < GHOSTS; g++) await core.deleteNamespacedPod({ namespace: GHOST_NAMESPACE, name: ghostName(g), gracePeriodSeconds: 0 });
+    await new Promise((r) => setTimeout(r, 2000)); // the guard's pod watch delivers the deletions
+    say(`${GHOSTS} pods the releaseGone records name deleted while the guard watches`);
     say(`guard ready (caches synced) in ${syncSeconds.toFixed(1)} s; RSS ${rssCaches} MB with the caches loaded`);
 
     const tsx = path.join(REPO_ROOT, 'node_modules', '.bin', 'tsx');
@@ -133,7 +164,7 @@ export async function runAdmissionBench(argv: string[]): Promise<number> {
     const cases: Case[] = [];
     const rssByPool: Record<string, number> = { caches: rssCaches };
     for (const p of POOLS) {
-      const bodies = reviewBodies(p, pods, (i) => uids[i]);
+      const bodies = reviewBodies(p, pods, (i) => uids[i], 0, (g) => ghostUids[g]);
       const kb = Math.round(Buffer.byteLength(bodies.release) / 1024);
       for (const concurrency of CONCURRENCY) {
         const body = Buffer.from(bodies.release);
