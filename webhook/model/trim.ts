@@ -4,6 +4,7 @@ import { KUBEVIRT_API_PREFIX } from './api-names';
 import { cachedScan } from './allocation-scan';
 import { PoolAddressing, parseAllocatedIPs, poolFamily } from './allocations';
 import { canonicalIpWithoutPrefix } from '../../lib/ip';
+import { intern, internObject } from './intern';
 import {
   ControllerRef,
   EndpointFacts,
@@ -48,10 +49,14 @@ function meta(o: KubeObject) {
   };
 }
 
+const sameRef = (a: ControllerRef, b: ControllerRef) => a.apiVersion === b.apiVersion && a.kind === b.kind && a.name === b.name && a.uid === b.uid;
+
 function controllerOf(o: KubeObject): ControllerRef | undefined {
   const ref = meta(o).ownerReferences.find((r) => r.controller === true);
   if (!ref) return undefined;
-  return { apiVersion: str(ref.apiVersion), kind: str(ref.kind), name: str(ref.name), uid: str(ref.uid) };
+  const c = { apiVersion: intern(str(ref.apiVersion)), kind: intern(str(ref.kind)), name: str(ref.name), uid: str(ref.uid) };
+  // the pods of one controller share one reference object
+  return internObject(`${c.uid}/${c.kind}/${c.name}`, c, sameRef);
 }
 
 /** IPs listed in a multus network-status annotation value (a JSON list of {interface, ips, ...}). */
@@ -99,17 +104,17 @@ export function podFacts(pod: KubeObject): PodFacts {
   const spec = obj(pod.spec);
   const status = obj(pod.status);
   return {
-    namespace: m.namespace,
+    namespace: intern(m.namespace),
     name: m.name,
     uid: m.uid,
-    phase: str(status.phase),
-    reason: str(status.reason),
-    restartPolicy: str(spec.restartPolicy) || 'Always',
+    phase: intern(str(status.phase)),
+    reason: intern(str(status.reason)),
+    restartPolicy: intern(str(spec.restartPolicy) || 'Always'),
     deleting: m.deleting,
     hostNetwork: spec.hostNetwork === true,
     observedIPs: observedIPsOf(pod),
     controller: controllerOf(pod),
-    nodeName: str(spec.nodeName),
+    nodeName: intern(str(spec.nodeName)),
     resourceVersion: m.resourceVersion,
   };
 }

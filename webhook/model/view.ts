@@ -35,28 +35,26 @@ export interface ClusterView {
   allStatefulSets(): Iterable<StatefulSetFacts>;
 }
 
-class MultiIndex<V> {
-  // A bucket's values as an array are built once and shared (frozen) until the bucket changes: the reconciler asks
-  // for every alive pod's IPs on every pass, and most buckets hold one value.
-  private readonly map = new Map<string, { byId: Map<string, V>; list?: readonly V[] }>();
-  add(key: string, id: string, value: V): void {
-    let bucket = this.map.get(key);
-    if (!bucket) this.map.set(key, (bucket = { byId: new Map() }));
-    bucket.byId.set(id, value);
-    bucket.list = undefined;
+/**
+ * key → the objects (of one namespace/name each) filed under it, as a frozen array replaced on every change. Most
+ * buckets hold one object (an IP is observed by one pod), so an array is kept instead of a Map per bucket (a
+ * one-entry Map costs several times more memory), and lookups hand out the array itself without copying.
+ */
+class MultiIndex<V extends { namespace: string; name: string }> {
+  private readonly map = new Map<string, readonly V[]>();
+  add(key: string, value: V): void {
+    const old = this.map.get(key);
+    this.map.set(key, Object.freeze(old ? [...old.filter((v) => v.namespace !== value.namespace || v.name !== value.name), value] : [value]));
   }
-  remove(key: string, id: string): void {
-    const bucket = this.map.get(key);
-    if (!bucket) return;
-    bucket.byId.delete(id);
-    bucket.list = undefined;
-    if (bucket.byId.size === 0) this.map.delete(key);
+  remove(key: string, namespace: string, name: string): void {
+    const old = this.map.get(key);
+    if (!old) return;
+    const kept = old.filter((v) => v.namespace !== namespace || v.name !== name);
+    if (kept.length === 0) this.map.delete(key);
+    else if (kept.length !== old.length) this.map.set(key, Object.freeze(kept));
   }
   get(key: string): V[] {
-    const bucket = this.map.get(key);
-    if (!bucket) return [];
-    bucket.list ??= Object.freeze([...bucket.byId.values()]);
-    return bucket.list as V[];
+    return (this.map.get(key) ?? []) as V[];
   }
 }
 
@@ -113,20 +111,18 @@ export class IndexedView implements ClusterView {
   constructor(readonly tombstones?: PodTombstones) {}
 
   upsertPod(p: PodFacts): void {
-    const key = nsName(p.namespace, p.name);
     this.tombstones?.forget(p.namespace, p.name);
     this.removePod(p.namespace, p.name);
     this.pods.set(p.namespace, p.name, p);
-    for (const ip of p.observedIPs) this.podsByIp.add(ip, key, p);
-    if (p.controller) this.podsByController.add(controllerKey(p.namespace, p.controller.kind, p.controller.name), key, p);
+    for (const ip of p.observedIPs) this.podsByIp.add(ip, p);
+    if (p.controller) this.podsByController.add(controllerKey(p.namespace, p.controller.kind, p.controller.name), p);
   }
   removePod(namespace: string, name: string): void {
     const old = this.pods.get(namespace, name);
     if (!old) return;
-    const key = nsName(namespace, name);
     this.pods.delete(namespace, name);
-    for (const ip of old.observedIPs) this.podsByIp.remove(ip, key);
-    if (old.controller) this.podsByController.remove(controllerKey(namespace, old.controller.kind, old.controller.name), key);
+    for (const ip of old.observedIPs) this.podsByIp.remove(ip, namespace, name);
+    if (old.controller) this.podsByController.remove(controllerKey(namespace, old.controller.kind, old.controller.name), namespace, name);
   }
   upsertStatefulSet(s: StatefulSetFacts): void {
     this.statefulSets.set(nsName(s.namespace, s.name), s);
@@ -135,17 +131,15 @@ export class IndexedView implements ClusterView {
     this.statefulSets.delete(nsName(namespace, name));
   }
   upsertEndpoint(e: EndpointFacts): void {
-    const key = nsName(e.namespace, e.name);
     this.removeEndpoint(e.namespace, e.name);
     this.endpoints.set(e.namespace, e.name, e);
-    for (const ip of new Set(e.ips.map((i) => i.ip))) this.endpointsByIp.add(ip, key, e);
+    for (const ip of new Set(e.ips.map((i) => i.ip))) this.endpointsByIp.add(ip, e);
   }
   removeEndpoint(namespace: string, name: string): void {
     const old = this.endpoints.get(namespace, name);
     if (!old) return;
-    const key = nsName(namespace, name);
     this.endpoints.delete(namespace, name);
-    for (const ip of new Set(old.ips.map((i) => i.ip))) this.endpointsByIp.remove(ip, key);
+    for (const ip of new Set(old.ips.map((i) => i.ip))) this.endpointsByIp.remove(ip, namespace, name);
   }
   upsertPool(p: PoolFacts): void {
     this.pools.set(p.name, p);
