@@ -94,7 +94,9 @@ export type ReviewKind = 'release' | 'releaseGone' | 'allocation';
  * - allocation: the agent adds a record for a live (pending) pod on a free IP.
  */
 export const GHOST_NAMESPACE = 'bench-gone';
-export const ghostName = (g: number) => `app-gone-${g}`;
+// a Deployment-like name: a name ending in -<digits> would look like a StatefulSet member and add a live read of
+// that StatefulSet to every review (the StatefulSet check applies to any ordinal-looking name)
+export const ghostName = (g: number) => `app-gone-${g}-x7k2p`;
 
 export function reviewBodies(p: PoolSpecFixture, pods: number, uidOf: UidOf = (i) => podRef(i).uid, variant = 0, ghostUidOf: UidOf = (g) => `gone-uid-${g}`): Record<ReviewKind, string> {
   const records = poolRecords(p, pods, uidOf);

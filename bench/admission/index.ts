@@ -164,7 +164,8 @@ export async function runAdmissionBench(argv: string[]): Promise<number> {
     const cases: Case[] = [];
     const rssByPool: Record<string, number> = { caches: rssCaches };
     for (const p of POOLS) {
-      const bodies = reviewBodies(p, pods, (i) => uids[i], 0, (g) => ghostUids[g]);
+      // --unwatched-ghosts: the records name uids that never existed (no tombstone: the pod is read live per review)
+      const bodies = reviewBodies(p, pods, (i) => uids[i], 0, argv.includes('--unwatched-ghosts') ? undefined : (g) => ghostUids[g]);
       const kb = Math.round(Buffer.byteLength(bodies.release) / 1024);
       for (const concurrency of CONCURRENCY) {
         const body = Buffer.from(bodies.release);
