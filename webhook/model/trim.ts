@@ -12,6 +12,7 @@ import {
   PodFacts,
   PoolFacts,
   PoolRecord,
+  SPIDER_FINALIZER,
   StatefulSetFacts,
   VmFacts,
   VmiFacts,
@@ -144,26 +145,29 @@ function endpointIPsOf(endpoint: KubeObject): EndpointIP[] {
       const text = str(d[fam]);
       if (!text) continue;
       const ip = canonicalIpWithoutPrefix(text);
-      if (ip) out.push({ pool: str(d[`${fam}Pool`]), ip, interface: str(d.interface) });
+      if (ip) out.push({ pool: intern(str(d[`${fam}Pool`])), ip, interface: intern(str(d.interface)) });
     }
   }
   return out;
 }
 
+// nearly every endpoint has exactly Spiderpool's finalizer: one shared (frozen) list
+const ONLY_SPIDER_FINALIZER: string[] = Object.freeze([SPIDER_FINALIZER]) as string[];
+
 export function endpointFacts(endpoint: KubeObject): EndpointFacts {
   const m = meta(endpoint);
   const status = obj(endpoint.status);
   return {
-    namespace: m.namespace,
+    namespace: intern(m.namespace),
     name: m.name,
     objectUid: m.uid,
     resourceVersion: m.resourceVersion,
     podUid: str(obj(status.current).uid),
     ips: endpointIPsOf(endpoint),
-    ownerControllerType: str(status.ownerControllerType),
-    ownerControllerName: str(status.ownerControllerName),
+    ownerControllerType: intern(str(status.ownerControllerType)),
+    ownerControllerName: intern(str(status.ownerControllerName)),
     deleting: m.deleting,
-    finalizers: m.finalizers,
+    finalizers: m.finalizers.length === 1 && m.finalizers[0] === SPIDER_FINALIZER ? ONLY_SPIDER_FINALIZER : m.finalizers,
   };
 }
 
