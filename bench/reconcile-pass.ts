@@ -1,14 +1,15 @@
 /**
- * Reconcile pass at scale: findings + plan (with the guard self-check of every planned write) over an IndexedView
- * holding 10,000 pods, 10,000 SpiderEndpoints and 20,000 pool records.
+ * Reconcile pass at cluster scale: findings + plan (with the guard self-check of every planned write) over an
+ * IndexedView holding 100,000 pods, 100,000 SpiderEndpoints and 101,000 pool records in 20 pools (about 5,000 each,
+ * Spiderpool's default pool cap).
  *
- *   npx tsx bench/reconcile-pass.ts [--pods 10000] [--iterations 15] [--json]
+ *   npx tsx bench/reconcile-pass.ts [--pods 100000] [--iterations 5] [--json]
  *
- * Cluster shape (dual-stack, 20 pools of /16 and /112, 1,000 records each):
- *   8,000 Deployment pods   Running, one IPv4 + one IPv6 record each, endpoint with both     (16,000 records)
- *   1,000 StatefulSet pods  10 sets × 100, Running, IPv4 + IPv6 records and endpoints         ( 2,000 records)
- *   1,000 Job pods          Succeeded, record still held (cmdDel missed) and endpoint: COMPLETED_POD
- *   1,000 records           of pods that are gone, no endpoint: POD_GONE
+ * Cluster shape for N pods (20 pools: 10 IPv4 /16 and 10 IPv6 /112; each pod has one record, alternating families):
+ *   0.8 N Deployment pods   Running, record and endpoint
+ *   0.1 N StatefulSet pods  10 sets, Running, record and endpoint
+ *   0.1 N Job pods          Succeeded, record still held (cmdDel missed) and endpoint: COMPLETED_POD
+ *   0.01 N records          of pods that are gone, no endpoint: POD_GONE
  * Objects go through the real trim path (Kubernetes JSON → addObject), as informers and snapshots do.
  */
 import { cpus, loadavg } from 'node:os';
@@ -65,7 +66,12 @@ function endpointObj(ns: string, name: string, uid: string, ips: { pool: string;
   };
 }
 
-export function buildCluster(podCount = 10_000): { view: IndexedView; objects: number; records: number; buildMs: number } {
+/** One address per record, alternating IPv4 and IPv6 pools. */
+function slotAddress(slot: number): { pool: string; ip: string } {
+  return slot % 2 === 0 ? v4(slot / 2) : v6((slot - 1) / 2);
+}
+
+export function buildCluster(podCount = 100_000): { view: IndexedView; objects: number; records: number; buildMs: number } {
   const records = new Map<string, Record<string, { pod: string; podUid: string }>>();
   const record = (a: { pool: string; ip: string }, pod: string, podUid: string) => {
     let m = records.get(a.pool);
@@ -81,12 +87,10 @@ export function buildCluster(podCount = 10_000): { view: IndexedView; objects: n
     const ns = `ns-${i % 50}`;
     const name = `app-${Math.floor(i / 10)}-${i.toString(36)}`;
     const uid = `uid-d-${i}`;
-    const a4 = v4(slot);
-    const a6 = v6(slot);
-    items.push(podObj(ns, name, uid, [a4.ip, a6.ip], { apiVersion: 'apps/v1', kind: 'ReplicaSet', name: `app-${Math.floor(i / 10)}`, uid: 'rs', controller: true }));
-    items.push(endpointObj(ns, name, uid, [a4, a6], 'Deployment'));
-    record(a4, `${ns}/${name}`, uid);
-    record(a6, `${ns}/${name}`, uid);
+    const a = slotAddress(slot);
+    items.push(podObj(ns, name, uid, [a.ip], { apiVersion: 'apps/v1', kind: 'ReplicaSet', name: `app-${Math.floor(i / 10)}`, uid: 'rs', controller: true }));
+    items.push(endpointObj(ns, name, uid, [a], 'Deployment'));
+    record(a, `${ns}/${name}`, uid);
   }
   const sets = 10;
   for (let s = 0; s < sets; s++) {
@@ -96,23 +100,22 @@ export function buildCluster(podCount = 10_000): { view: IndexedView; objects: n
     const set = i % sets;
     const name = `db${set}-${Math.floor(i / sets)}`;
     const uid = `uid-s-${i}`;
-    const a4 = v4(slot);
-    const a6 = v6(slot);
-    items.push(podObj('data', name, uid, [a4.ip, a6.ip], { apiVersion: 'apps/v1', kind: 'StatefulSet', name: `db${set}`, uid: `sts-${set}`, controller: true }));
-    items.push(endpointObj('data', name, uid, [a4, a6], 'StatefulSet'));
-    record(a4, `data/${name}`, uid);
-    record(a6, `data/${name}`, uid);
+    const a = slotAddress(slot);
+    items.push(podObj('data', name, uid, [a.ip], { apiVersion: 'apps/v1', kind: 'StatefulSet', name: `db${set}`, uid: `sts-${set}`, controller: true }));
+    items.push(endpointObj('data', name, uid, [a], 'StatefulSet'));
+    record(a, `data/${name}`, uid);
   }
   for (let i = 0; i < jobs; i++, slot++) {
     const name = `job-${i}-x7k2p`;
     const uid = `uid-j-${i}`;
-    const a4 = v4(slot);
-    items.push(podObj('batch', name, uid, [a4.ip], { apiVersion: 'batch/v1', kind: 'Job', name: `job-${i}`, uid: 'j', controller: true }, 'Succeeded', 'Never'));
-    items.push(endpointObj('batch', name, uid, [a4], 'Job'));
-    record(a4, `batch/${name}`, uid);
+    const a = slotAddress(slot);
+    items.push(podObj('batch', name, uid, [a.ip], { apiVersion: 'batch/v1', kind: 'Job', name: `job-${i}`, uid: 'j', controller: true }, 'Succeeded', 'Never'));
+    items.push(endpointObj('batch', name, uid, [a], 'Job'));
+    record(a, `batch/${name}`, uid);
   }
-  // records of pods that are gone (the v6 slots the jobs did not use)
-  for (let i = 0; i < jobs; i++) record(v6(deploy + sts + i), `gone/pod-${i}`, `uid-g-${i}`);
+  // records of pods that are gone (no pod, no endpoint)
+  const gone = Math.round(podCount * 0.01);
+  for (let i = 0; i < gone; i++, slot++) record(slotAddress(slot), `gone/pod-${i}`, `uid-g-${i}`);
   let total = 0;
   for (const [name, m] of records) {
     const n = Object.keys(m).length;
@@ -139,8 +142,8 @@ function pct(sorted: number[], p: number): number {
 
 function main(): void {
   const { values } = parseArgs({ options: { pods: { type: 'string' }, iterations: { type: 'string' }, json: { type: 'boolean' } } });
-  const pods = Number(values.pods ?? 10_000);
-  const iterations = Number(values.iterations ?? 15);
+  const pods = Number(values.pods ?? 100_000);
+  const iterations = Number(values.iterations ?? 5);
   const cluster = buildCluster(pods);
   const counts = cluster.view.counts();
   const opts = { staticIp: DEFAULT_STATIC_IP_CONFIG, user: reconcilerUser('kube-system') };

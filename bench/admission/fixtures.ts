@@ -88,14 +88,20 @@ export type ReviewKind = 'release' | 'releaseGone' | 'allocation';
 /**
  * - release: the GC releases the record of a completed pod (pods 0..GHOSTS-1 are Succeeded in the test bed): the
  *   decision rests on the cache alone.
- * - releaseGone: the GC releases the record of a pod that does not exist: by contract §2 the guard reads the pod
- *   live before concluding it is gone, so this one pays an API round trip.
+ * - releaseGone: the GC releases the record of a pod that does not exist. With `ghostUidOf` the records name pods
+ *   the bench created and deleted while the guard watched (the GC's normal case after a scale-down: the guard's
+ *   tombstone decides); without it they name uids that never existed, so the guard reads the pod live first.
  * - allocation: the agent adds a record for a live (pending) pod on a free IP.
  */
-export function reviewBodies(p: PoolSpecFixture, pods: number, uidOf: UidOf = (i) => podRef(i).uid, variant = 0): Record<ReviewKind, string> {
+export const GHOST_NAMESPACE = 'bench-gone';
+// a Deployment-like name: a name ending in -<digits> would look like a StatefulSet member and add a live read of
+// that StatefulSet to every review (the StatefulSet check applies to any ordinal-looking name)
+export const ghostName = (g: number) => `app-gone-${g}-x7k2p`;
+
+export function reviewBodies(p: PoolSpecFixture, pods: number, uidOf: UidOf = (i) => podRef(i).uid, variant = 0, ghostUidOf: UidOf = (g) => `gone-uid-${g}`): Record<ReviewKind, string> {
   const records = poolRecords(p, pods, uidOf);
   const withGhosts = { ...records };
-  for (let g = 0; g < GHOSTS; g++) withGhosts[poolIp(p.index, p.records + g)] = { pod: `bench-gone/app-gone-${g}`, podUid: `gone-uid-${g}` };
+  for (let g = 0; g < GHOSTS; g++) withGhosts[poolIp(p.index, p.records + g)] = { pod: `${GHOST_NAMESPACE}/${ghostName(g)}`, podUid: ghostUidOf(g) };
   const old = poolObject(p, withGhosts);
   const without = (ip: string) => {
     const next = { ...withGhosts };

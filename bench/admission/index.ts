@@ -12,6 +12,7 @@
  *      (load-worker.ts); each case reports the median guard/baseline ratio over its pairs and the range;
  *   4. decision-only microbenchmark (no HTTP) and the guard's RSS.
  */
+import * as k8s from '@kubernetes/client-node';
 import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -25,18 +26,38 @@ import { podFacts } from '../../webhook/model/trim';
 import { IndexedView } from '../../webhook/model/view';
 import { loopbackCerts, startGuard, REPO_ROOT } from '../../test/testbed/guard';
 import { startTestbed } from '../../test/testbed/testbed';
-import { GHOSTS, PoolSpecFixture, ReviewKind, podRef, reviewBodies } from './fixtures';
+import { GHOSTS, GHOST_NAMESPACE, PoolSpecFixture, ReviewKind, ghostName, podRef, reviewBodies } from './fixtures';
 import { compareRuns } from './compare';
 import { summarizePairs, type InterleavedSummary, type LoadSummary, type SlicePair } from './interleave';
 import { LoadProcess } from './load-process';
 import { populate } from './populate';
 
-const POOLS: PoolSpecFixture[] = [
+const ALL_POOLS: PoolSpecFixture[] = [
   { name: 'bench-256', index: 1, records: 256 },
   { name: 'bench-4096', index: 2, records: 4096 },
   { name: 'bench-16384', index: 3, records: 16384 },
 ];
-const CONCURRENCY = [1, 8, 32];
+let POOLS = ALL_POOLS;
+const ALL_CONCURRENCY = [1, 8, 32];
+
+/** Pods the GC's releases name: created before the guard starts, deleted while it watches (a scale-down). */
+async function createGhosts(core: k8s.CoreV1Api): Promise<string[]> {
+  await core.createNamespace({ body: { metadata: { name: GHOST_NAMESPACE } } }).catch(() => undefined);
+  const uids: string[] = [];
+  for (let g = 0; g < GHOSTS; g++) {
+    const body = { metadata: { name: ghostName(g) }, spec: { containers: [{ name: 'main', image: 'registry.k8s.io/pause:3.10' }] } };
+    for (let t = 0; ; t++) {
+      try {
+        uids.push((await core.createNamespacedPod({ namespace: GHOST_NAMESPACE, body })).metadata!.uid!);
+        break;
+      } catch (err) {
+        if (t > 100) throw err; // the namespace's default ServiceAccount may not exist yet
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  }
+  return uids;
+}
 
 const say = (s: string) => process.stderr.write(`[admission-bench] ${s}\n`);
 
@@ -157,7 +178,7 @@ export async function runAdmissionBench(argv: string[]): Promise<number> {
   const pods = Number(flag(argv, '--pods') ?? 10_000);
   // --records 256,4096: only those pools' cases (the test bed still holds all pools)
   const only = flag(argv, '--records')?.split(',').map(Number);
-  const pools = POOLS.filter((p) => !only || only.includes(p.records));
+  const pools = ALL_POOLS.filter((p) => !only || only.includes(p.records));
   const method: Method = {
     // 7 pairs: the median of 7 ratios still holds when two pairs were hit by another tenant's burst
     pairs: Number(flag(argv, '--pairs') ?? 7),
@@ -168,6 +189,9 @@ export async function runAdmissionBench(argv: string[]): Promise<number> {
     warmupSeconds: 0.3,
   };
   if (!(method.pairs >= 5)) throw new Error(`--pairs: at least 5 pairs per case, got ${method.pairs}`);
+  // --concurrency 8: only those cases
+  const onlyConcurrency = flag(argv, '--concurrency');
+  const CONCURRENCY = onlyConcurrency ? ALL_CONCURRENCY.filter((c) => c === Number(onlyConcurrency)) : ALL_CONCURRENCY;
   const t0 = Date.now();
   const loadBefore = uptime();
   say(`load before: ${loadBefore}`);
@@ -180,7 +204,10 @@ export async function runAdmissionBench(argv: string[]): Promise<number> {
   try {
     const kc = tb.kubeConfig();
     say(`test bed up; filling it with ${pods} pods, ${pods} endpoints, pools of ${POOLS.map((p) => p.records).join('/')} records`);
-    const uids = await populate(kc, tb.kubeconfigPath, POOLS, pods, say);
+    const uids = await populate(kc, tb.kubeconfigPath, ALL_POOLS, pods, say);
+    POOLS = pools;
+    const core = kc.makeApiClient(k8s.CoreV1Api);
+    const ghostUids = await createGhosts(core);
 
     const certs = await loopbackCerts();
     const caFile = path.join(certs.dir, 'ca.crt');
@@ -194,6 +221,9 @@ export async function runAdmissionBench(argv: string[]): Promise<number> {
     // let the informers settle and the heap shrink after the initial lists
     await new Promise((r) => setTimeout(r, 3000));
     const rssCaches = rssMb(guardPid);
+    for (let g = 0; g < GHOSTS; g++) await core.deleteNamespacedPod({ namespace: GHOST_NAMESPACE, name: ghostName(g), gracePeriodSeconds: 0 });
+    await new Promise((r) => setTimeout(r, 2000)); // the guard's pod watch delivers the deletions
+    say(`${GHOSTS} pods the releaseGone records name deleted while the guard watches`);
     say(`guard ready (caches synced) in ${syncSeconds.toFixed(1)} s; RSS ${rssCaches} MB with the caches loaded`);
 
     const tsx = path.join(REPO_ROOT, 'node_modules', '.bin', 'tsx');
@@ -212,7 +242,8 @@ export async function runAdmissionBench(argv: string[]): Promise<number> {
     const cases: Case[] = [];
     const rssByPool: Record<string, number> = { caches: rssCaches };
     for (const p of pools) {
-      const bodies = reviewBodies(p, pods, (i) => uids[i]);
+      // --unwatched-ghosts: the records name uids that never existed (no tombstone: the pod is read live per review)
+      const bodies = reviewBodies(p, pods, (i) => uids[i], 0, argv.includes('--unwatched-ghosts') ? undefined : (g) => ghostUids[g]);
       const files = Object.fromEntries(
         (Object.keys(bodies) as ReviewKind[]).map((k) => {
           const file = path.join(certs.dir, `${p.name}-${k}.json`);

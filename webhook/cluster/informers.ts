@@ -2,7 +2,7 @@
 import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { Gauge, Registry } from 'prom-client';
 import { Logger } from '../log';
-import { KubeObject, endpointFacts, podFacts, poolFacts, statefulSetFacts, vmFacts, vmiFacts, ENDPOINT_RESOURCE, KUBEVIRT_GROUP, KUBEVIRT_VERSION, POOL_RESOURCE, VMI_RESOURCE, VM_RESOURCE, apiPaths, IndexedView } from '../model';
+import { KubeObject, endpointFacts, podFacts, poolFacts, statefulSetFacts, vmFacts, vmiFacts, ENDPOINT_RESOURCE, KUBEVIRT_GROUP, KUBEVIRT_VERSION, POOL_RESOURCE, VMI_RESOURCE, VM_RESOURCE, apiPaths, IndexedView, PodTombstones } from '../model';
 import { KubeHttpClient } from './kube-http';
 import { ApiServerProbe } from './apiserver-probe';
 import { ChangeListener, ListPage, Reflector, ReflectorSpec, ReflectorStatus } from './reflector';
@@ -26,6 +26,23 @@ export async function kubevirtServed(kc: KubeConfig): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/**
+ * How the pod reflector keeps the tombstones (model/tombstones.ts): a watched DELETED leaves one for its incarnation
+ * (then the caller's listener runs), and every gap in following the server drops them all.
+ */
+export function podTombstoneHooks(tombstones: PodTombstones, next?: ChangeListener): { onChange: ChangeListener; onGap: () => void } {
+  return {
+    onChange: (kind, type, o) => {
+      if (type === 'DELETED') {
+        const m = (o.metadata ?? {}) as { namespace?: string; name?: string; uid?: string };
+        tombstones.record(m.namespace ?? '', m.name ?? '', m.uid ?? '');
+      }
+      next?.(kind, type, o);
+    },
+    onGap: () => tombstones.clear(),
+  };
 }
 
 export interface ClusterCache {
@@ -69,7 +86,9 @@ function registerCacheGauges(registry: Registry, status: () => Record<string, Re
 }
 
 export function startClusterCache(kc: KubeConfig, log: Logger, opts: ClusterCacheOptions): ClusterCache {
-  const view = new IndexedView();
+  const tombstones = new PodTombstones();
+  const view = new IndexedView(tombstones);
+  const podHooks = podTombstoneHooks(tombstones, opts.onChange);
   // Lists go through the keep-alive client as raw JSON: client-node's typed lists cost a TLS handshake per page
   // and a second, deserialised copy of every object, which is most of the start-up memory peak.
   const http = new KubeHttpClient(kc, 60_000);
@@ -87,7 +106,7 @@ export function startClusterCache(kc: KubeConfig, log: Logger, opts: ClusterCach
     remove,
   });
   const specs: ReflectorSpec[] = [
-    spec('pods', apiPaths.pods(), (o) => view.upsertPod(podFacts(o)), (ns, n) => view.removePod(ns, n)),
+    { ...spec('pods', apiPaths.pods(), (o) => view.upsertPod(podFacts(o)), (ns, n) => view.removePod(ns, n)), onGap: podHooks.onGap },
     spec('statefulsets', apiPaths.statefulSets(), (o) => view.upsertStatefulSet(statefulSetFacts(o)), (ns, n) => view.removeStatefulSet(ns, n)),
     spec(POOL_RESOURCE, apiPaths.pools(), (o) => view.upsertPool(poolFacts(o)), (_ns, n) => view.removePool(n)),
     spec(ENDPOINT_RESOURCE, apiPaths.endpoints(), (o) => view.upsertEndpoint(endpointFacts(o)), (ns, n) => view.removeEndpoint(ns, n)),
@@ -98,7 +117,7 @@ export function startClusterCache(kc: KubeConfig, log: Logger, opts: ClusterCach
       spec(VM_RESOURCE, apiPaths.vms(), (o) => view.upsertVm(vmFacts(o)), (ns, n) => view.removeVm(ns, n)),
     );
   }
-  const reflectors = specs.map((s) => new Reflector(kc, s, log, opts.onChange, { staleAfterMs: opts.staleAfterMs }));
+  const reflectors = specs.map((s) => new Reflector(kc, s, log, s.name === 'pods' ? podHooks.onChange : opts.onChange, { staleAfterMs: opts.staleAfterMs }));
   // Its own connection: a probe must not queue behind LIST pages on the shared keep-alive sockets.
   const probeHttp = new KubeHttpClient(kc, 2000);
   const probe = new ApiServerProbe(probeHttp, (state) => reflectors.forEach((r) => r.apiServer(state)), log);

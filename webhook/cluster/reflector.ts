@@ -25,6 +25,12 @@ export interface ReflectorSpec {
   list(continueToken: string | undefined): Promise<ListPage>;
   upsert(o: KubeObject): void;
   remove(namespace: string, name: string): void;
+  /**
+   * The cache stops following the server: a list begins (first sync, 410 Gone, retry) or a list/watch failed and a
+   * retry waits. Events may be missed until the next list completes; what was learnt from events alone (pod
+   * tombstones) is dropped here.
+   */
+  onGap?(): void;
 }
 
 export type ChangeListener = (kind: string, type: 'ADDED' | 'MODIFIED' | 'DELETED', o: KubeObject) => void;
@@ -155,6 +161,7 @@ export class Reflector {
 
   private retryLater(what: string, err: unknown, next: () => void): void {
     if (this.stopped) return;
+    this.spec.onGap?.();
     const kind = failureKind(err);
     const delay = this.backoff.failed(kind);
     this.lastError = `${what}: ${(err as Error)?.message ?? String(err)}`;
@@ -187,6 +194,7 @@ export class Reflector {
   private async relist(): Promise<void> {
     if (this.stopped) return;
     try {
+      this.spec.onGap?.();
       const { seen, resourceVersion } = await this.listAll();
       for (const key of this.keys) {
         if (seen.has(key)) continue;

@@ -1,5 +1,5 @@
 // Small helpers the rules share to describe and look up pods. Pure: they only read the ClusterView.
-import { isAlive, podsOfName, PodFacts, StaticIpConfig, splitNsName, ClusterView, ObjectRef } from '../model';
+import { isAlive, podsOfName, PodFacts, PoolRecord, StaticIpConfig, splitNsName, ClusterView, KnownDeletionView, ObjectRef } from '../model';
 import { LivePodSummary } from './rules';
 
 export function summarizePod(p: PodFacts): LivePodSummary {
@@ -36,4 +36,13 @@ export function aliveWithUid(pods: PodFacts[], uid: string): PodFacts | undefine
 
 export function sameName(p: PodFacts, key: string): boolean {
   return `${p.namespace}/${p.name}` === key;
+}
+
+/**
+ * The view a record's release is judged on: its pod of that name is known absent, without a live read, when the
+ * watch saw exactly the record's incarnation deleted (model/tombstones.ts); everything else is looked up as usual.
+ */
+export function releaseView(view: ClusterView, rec: PoolRecord): ClusterView {
+  const n = splitNsName(rec.pod);
+  return n ? new KnownDeletionView(view, n.namespace, n.name, rec.podUid) : view;
 }

@@ -1,6 +1,6 @@
 // Rules for UPDATEs of spiderippools/status (docs/rules.md, Pool status rules).
 import { cachedDiff, cachedScan, emptyScan, sharedScanCache, AllocationDiff, PoolAddressing, changedMalformed, diffRecords, parseAllocatedIPs, poolFamily, isAlive, isRestartingStaticMember, isStaticEndpointType, parseOrdinalName, KubeObject, EndpointFacts, MalformedEntry, PodFacts, StaticIpConfig, nsName, splitNsName, ClusterView, ObjectRef } from '../model';
-import { aliveWithUid, nameRefs, podRef, podsOfRecordName, recordNameRefs, sameName, summarizePod } from './facts';
+import { aliveWithUid, nameRefs, podRef, podsOfRecordName, recordNameRefs, releaseView, sameName, summarizePod } from './facts';
 import { Violation } from './rules';
 
 export interface PoolUpdate {
@@ -100,7 +100,9 @@ export function releaseViolations(u: PoolUpdate, view: ClusterView, cfg: StaticI
     const newOwners = next ? podsOfRecordName(view, next.pod, cfg) : [];
     const isNewOwner = (p: PodFacts) => !!next && (sameName(p, next.pod) || newOwners.some((o) => sameName(p, nsName(o.namespace, o.name))));
     const observers = view.podsObserving(ip).filter((p) => isAlive(p) && !isNewOwner(p));
-    const recordPods = podsOfRecordName(view, rec.pod, cfg);
+    // the record's own pod, StatefulSet and KubeVirt checks: a watched deletion of its incarnation needs no live read
+    const recordView = releaseView(view, rec);
+    const recordPods = podsOfRecordName(recordView, rec.pod, cfg);
     const holder = aliveWithUid(recordPods, rec.podUid);
     if (observers.length > 0) {
       out.push({
@@ -125,7 +127,7 @@ export function releaseViolations(u: PoolUpdate, view: ClusterView, cfg: StaticI
     }
     const name = splitNsName(rec.pod);
     // Restarting for this pool: a member whose next incarnation is annotated with other pools is not (docs/rules.md, Terms).
-    if (name && isRestartingStaticMember(view, name.namespace, name.name, cfg, u.pool)) {
+    if (name && isRestartingStaticMember(recordView, name.namespace, name.name, cfg, u.pool)) {
       const ep = view.endpoint(name.namespace, name.name);
       if (ep && ep.ips.some((i) => i.ip === ip && i.pool === u.pool)) {
         out.push({

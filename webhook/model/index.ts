@@ -10,5 +10,7 @@ export { endpointFacts, podFacts, poolFacts, statefulSetFacts, vmFacts, vmiFacts
 export type { KubeObject } from './trim';
 export { DEFAULT_STATIC_IP_CONFIG, SPIDER_FINALIZER, nsName, splitNsName } from './types';
 export type { EndpointFacts, MalformedEntry, PodFacts, PoolFacts, PoolRecord, StaticIpConfig } from './types';
-export { IndexedView, MissRecordingView, OverlayView, emptyFresh } from './view';
+export { DEFAULT_TOMBSTONE_LIMITS, PodTombstones } from './tombstones';
+export type { TombstoneLimits } from './tombstones';
+export { IndexedView, KnownDeletionView, MissRecordingView, OverlayView, emptyFresh } from './view';
 export type { ClusterView, FreshObjects, LookupKind, ObjectRef } from './view';

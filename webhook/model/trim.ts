@@ -5,6 +5,7 @@ import { cachedScan } from './allocation-scan';
 import { PoolAddressing, parseAllocatedIPs, poolFamily } from './allocations';
 import { canonicalIpWithoutPrefix } from '../../lib/ip';
 import { pickPoolAnnotations } from './pool-annotations';
+import { intern, internObject } from './intern';
 import {
   ControllerRef,
   EndpointFacts,
@@ -12,6 +13,7 @@ import {
   PodFacts,
   PoolFacts,
   PoolRecord,
+  SPIDER_FINALIZER,
   StatefulSetFacts,
   VmFacts,
   VmiFacts,
@@ -49,10 +51,14 @@ function meta(o: KubeObject) {
   };
 }
 
+const sameRef = (a: ControllerRef, b: ControllerRef) => a.apiVersion === b.apiVersion && a.kind === b.kind && a.name === b.name && a.uid === b.uid;
+
 function controllerOf(o: KubeObject): ControllerRef | undefined {
   const ref = meta(o).ownerReferences.find((r) => r.controller === true);
   if (!ref) return undefined;
-  return { apiVersion: str(ref.apiVersion), kind: str(ref.kind), name: str(ref.name), uid: str(ref.uid) };
+  const c = { apiVersion: intern(str(ref.apiVersion)), kind: intern(str(ref.kind)), name: str(ref.name), uid: str(ref.uid) };
+  // the pods of one controller share one reference object
+  return internObject(`${c.uid}/${c.kind}/${c.name}`, c, sameRef);
 }
 
 /** IPs listed in a multus network-status annotation value (a JSON list of {interface, ips, ...}). */
@@ -101,17 +107,17 @@ export function podFacts(pod: KubeObject): PodFacts {
   const status = obj(pod.status);
   const poolAnnotations = pickPoolAnnotations(m.annotations);
   return {
-    namespace: m.namespace,
+    namespace: intern(m.namespace),
     name: m.name,
     uid: m.uid,
-    phase: str(status.phase),
-    reason: str(status.reason),
-    restartPolicy: str(spec.restartPolicy) || 'Always',
+    phase: intern(str(status.phase)),
+    reason: intern(str(status.reason)),
+    restartPolicy: intern(str(spec.restartPolicy) || 'Always'),
     deleting: m.deleting,
     hostNetwork: spec.hostNetwork === true,
     observedIPs: observedIPsOf(pod),
     controller: controllerOf(pod),
-    nodeName: str(spec.nodeName),
+    nodeName: intern(str(spec.nodeName)),
     resourceVersion: m.resourceVersion,
     ...(poolAnnotations ? { poolAnnotations } : {}),
   };
@@ -145,26 +151,29 @@ function endpointIPsOf(endpoint: KubeObject): EndpointIP[] {
       const text = str(d[fam]);
       if (!text) continue;
       const ip = canonicalIpWithoutPrefix(text);
-      if (ip) out.push({ pool: str(d[`${fam}Pool`]), ip, interface: str(d.interface) });
+      if (ip) out.push({ pool: intern(str(d[`${fam}Pool`])), ip, interface: intern(str(d.interface)) });
     }
   }
   return out;
 }
 
+// nearly every endpoint has exactly Spiderpool's finalizer: one shared (frozen) list
+const ONLY_SPIDER_FINALIZER: string[] = Object.freeze([SPIDER_FINALIZER]) as string[];
+
 export function endpointFacts(endpoint: KubeObject): EndpointFacts {
   const m = meta(endpoint);
   const status = obj(endpoint.status);
   return {
-    namespace: m.namespace,
+    namespace: intern(m.namespace),
     name: m.name,
     objectUid: m.uid,
     resourceVersion: m.resourceVersion,
     podUid: str(obj(status.current).uid),
     ips: endpointIPsOf(endpoint),
-    ownerControllerType: str(status.ownerControllerType),
-    ownerControllerName: str(status.ownerControllerName),
+    ownerControllerType: intern(str(status.ownerControllerType)),
+    ownerControllerName: intern(str(status.ownerControllerName)),
     deleting: m.deleting,
-    finalizers: m.finalizers,
+    finalizers: m.finalizers.length === 1 && m.finalizers[0] === SPIDER_FINALIZER ? ONLY_SPIDER_FINALIZER : m.finalizers,
   };
 }
 

@@ -9,9 +9,15 @@ import {
   VmiFacts,
   nsName,
 } from './types';
+import { PodTombstones } from './tombstones';
 
 export interface ClusterView {
   pod(namespace: string, name: string): PodFacts | undefined;
+  /**
+   * Whether the pod watch delivered the deletion of exactly this incarnation and nothing of that name has arrived
+   * since (model/tombstones.ts says why that is as good as a live read). False wherever nothing was watched.
+   */
+  podDeletionWatched(namespace: string, name: string, uid: string): boolean;
   /** pods whose observed IPs include this canonical IP */
   podsObserving(ip: string): PodFacts[];
   /** pods whose controller ownerReference is kind/name in the namespace (KubeVirt launcher pods of a VMI) */
@@ -29,22 +35,59 @@ export interface ClusterView {
   allStatefulSets(): Iterable<StatefulSetFacts>;
 }
 
-class MultiIndex<V> {
-  private readonly map = new Map<string, Map<string, V>>();
-  add(key: string, id: string, value: V): void {
-    let bucket = this.map.get(key);
-    if (!bucket) this.map.set(key, (bucket = new Map()));
-    bucket.set(id, value);
+/**
+ * key → the objects (of one namespace/name each) filed under it, as a frozen array replaced on every change. Most
+ * buckets hold one object (an IP is observed by one pod), so an array is kept instead of a Map per bucket (a
+ * one-entry Map costs several times more memory), and lookups hand out the array itself without copying.
+ */
+class MultiIndex<V extends { namespace: string; name: string }> {
+  private readonly map = new Map<string, readonly V[]>();
+  add(key: string, value: V): void {
+    const old = this.map.get(key);
+    this.map.set(key, Object.freeze(old ? [...old.filter((v) => v.namespace !== value.namespace || v.name !== value.name), value] : [value]));
   }
-  remove(key: string, id: string): void {
-    const bucket = this.map.get(key);
-    if (!bucket) return;
-    bucket.delete(id);
-    if (bucket.size === 0) this.map.delete(key);
+  remove(key: string, namespace: string, name: string): void {
+    const old = this.map.get(key);
+    if (!old) return;
+    const kept = old.filter((v) => v.namespace !== namespace || v.name !== name);
+    if (kept.length === 0) this.map.delete(key);
+    else if (kept.length !== old.length) this.map.set(key, Object.freeze(kept));
   }
   get(key: string): V[] {
-    const bucket = this.map.get(key);
-    return bucket ? [...bucket.values()] : [];
+    return (this.map.get(key) ?? []) as V[];
+  }
+}
+
+/**
+ * namespace → name → value. Lookups by (namespace, name) need no "ns/name" string: building and hashing one per
+ * lookup was the largest cost of a reconcile pass over 100,000 pods.
+ */
+class NamespacedMap<V> {
+  private readonly byNamespace = new Map<string, Map<string, V>>();
+  private count = 0;
+  get(namespace: string, name: string): V | undefined {
+    return this.byNamespace.get(namespace)?.get(name);
+  }
+  has(namespace: string, name: string): boolean {
+    return this.byNamespace.get(namespace)?.has(name) ?? false;
+  }
+  set(namespace: string, name: string, value: V): void {
+    let names = this.byNamespace.get(namespace);
+    if (!names) this.byNamespace.set(namespace, (names = new Map()));
+    if (!names.has(name)) this.count++;
+    names.set(name, value);
+  }
+  delete(namespace: string, name: string): void {
+    const names = this.byNamespace.get(namespace);
+    if (!names?.delete(name)) return;
+    this.count--;
+    if (names.size === 0) this.byNamespace.delete(namespace);
+  }
+  *values(): IterableIterator<V> {
+    for (const names of this.byNamespace.values()) yield* names.values();
+  }
+  get size(): number {
+    return this.count;
   }
 }
 
@@ -54,30 +97,32 @@ function controllerKey(namespace: string, kind: string, name: string): string {
 
 /** A mutable, indexed ClusterView: informers call upsert/remove; snapshots fill it once. */
 export class IndexedView implements ClusterView {
-  private readonly pods = new Map<string, PodFacts>();
+  private readonly pods = new NamespacedMap<PodFacts>();
   private readonly podsByIp = new MultiIndex<PodFacts>();
   private readonly podsByController = new MultiIndex<PodFacts>();
   private readonly statefulSets = new Map<string, StatefulSetFacts>();
-  private readonly endpoints = new Map<string, EndpointFacts>();
+  private readonly endpoints = new NamespacedMap<EndpointFacts>();
   private readonly endpointsByIp = new MultiIndex<EndpointFacts>();
   private readonly pools = new Map<string, PoolFacts>();
   private readonly vmis = new Map<string, VmiFacts>();
   private readonly vms = new Map<string, VmFacts>();
 
+  /** @param tombstones the live cache's pod tombstones (snapshots and tests without a watch have none) */
+  constructor(readonly tombstones?: PodTombstones) {}
+
   upsertPod(p: PodFacts): void {
-    const key = nsName(p.namespace, p.name);
+    this.tombstones?.forget(p.namespace, p.name);
     this.removePod(p.namespace, p.name);
-    this.pods.set(key, p);
-    for (const ip of p.observedIPs) this.podsByIp.add(ip, key, p);
-    if (p.controller) this.podsByController.add(controllerKey(p.namespace, p.controller.kind, p.controller.name), key, p);
+    this.pods.set(p.namespace, p.name, p);
+    for (const ip of p.observedIPs) this.podsByIp.add(ip, p);
+    if (p.controller) this.podsByController.add(controllerKey(p.namespace, p.controller.kind, p.controller.name), p);
   }
   removePod(namespace: string, name: string): void {
-    const key = nsName(namespace, name);
-    const old = this.pods.get(key);
+    const old = this.pods.get(namespace, name);
     if (!old) return;
-    this.pods.delete(key);
-    for (const ip of old.observedIPs) this.podsByIp.remove(ip, key);
-    if (old.controller) this.podsByController.remove(controllerKey(namespace, old.controller.kind, old.controller.name), key);
+    this.pods.delete(namespace, name);
+    for (const ip of old.observedIPs) this.podsByIp.remove(ip, namespace, name);
+    if (old.controller) this.podsByController.remove(controllerKey(namespace, old.controller.kind, old.controller.name), namespace, name);
   }
   upsertStatefulSet(s: StatefulSetFacts): void {
     this.statefulSets.set(nsName(s.namespace, s.name), s);
@@ -86,17 +131,15 @@ export class IndexedView implements ClusterView {
     this.statefulSets.delete(nsName(namespace, name));
   }
   upsertEndpoint(e: EndpointFacts): void {
-    const key = nsName(e.namespace, e.name);
     this.removeEndpoint(e.namespace, e.name);
-    this.endpoints.set(key, e);
-    for (const ip of new Set(e.ips.map((i) => i.ip))) this.endpointsByIp.add(ip, key, e);
+    this.endpoints.set(e.namespace, e.name, e);
+    for (const ip of new Set(e.ips.map((i) => i.ip))) this.endpointsByIp.add(ip, e);
   }
   removeEndpoint(namespace: string, name: string): void {
-    const key = nsName(namespace, name);
-    const old = this.endpoints.get(key);
+    const old = this.endpoints.get(namespace, name);
     if (!old) return;
-    this.endpoints.delete(key);
-    for (const ip of new Set(old.ips.map((i) => i.ip))) this.endpointsByIp.remove(ip, key);
+    this.endpoints.delete(namespace, name);
+    for (const ip of new Set(old.ips.map((i) => i.ip))) this.endpointsByIp.remove(ip, namespace, name);
   }
   upsertPool(p: PoolFacts): void {
     this.pools.set(p.name, p);
@@ -118,7 +161,10 @@ export class IndexedView implements ClusterView {
   }
 
   pod(namespace: string, name: string) {
-    return this.pods.get(nsName(namespace, name));
+    return this.pods.get(namespace, name);
+  }
+  podDeletionWatched(namespace: string, name: string, uid: string) {
+    return !!this.tombstones && !this.pods.has(namespace, name) && this.tombstones.deleted(namespace, name, uid);
   }
   podsObserving(ip: string) {
     return this.podsByIp.get(ip);
@@ -130,7 +176,7 @@ export class IndexedView implements ClusterView {
     return this.statefulSets.get(nsName(namespace, name));
   }
   endpoint(namespace: string, name: string) {
-    return this.endpoints.get(nsName(namespace, name));
+    return this.endpoints.get(namespace, name);
   }
   endpointsListing(ip: string) {
     return this.endpointsByIp.get(ip);
@@ -187,6 +233,9 @@ class ForwardingView implements ClusterView {
   pod(namespace: string, name: string) {
     return this.base.pod(namespace, name);
   }
+  podDeletionWatched(namespace: string, name: string, uid: string) {
+    return this.base.podDeletionWatched(namespace, name, uid);
+  }
   podsObserving(ip: string) {
     return this.base.podsObserving(ip);
   }
@@ -235,6 +284,10 @@ export class OverlayView extends ForwardingView {
   }
   override pod(namespace: string, name: string) {
     return pick(this.fresh.pods, nsName(namespace, name), () => this.base.pod(namespace, name));
+  }
+  override podDeletionWatched(namespace: string, name: string, uid: string) {
+    // a live read of that name is the newer truth
+    return !this.fresh.pods.has(nsName(namespace, name)) && this.base.podDeletionWatched(namespace, name, uid);
   }
   private freshPods(): PodFacts[] {
     return [...this.fresh.pods.values()].filter((p): p is PodFacts => p !== null);
@@ -303,5 +356,26 @@ export class MissRecordingView extends ForwardingView {
   }
   override vm(namespace: string, name: string) {
     return this.note('vm', namespace, name, this.base.vm(namespace, name));
+  }
+}
+
+/**
+ * The view a release of one record is judged on: when the watch saw exactly the record's incarnation deleted and
+ * nothing of that name since, the pod lookup of that name answers "absent" without asking the base view, so a
+ * MissRecordingView below does not turn it into a live read. Every other lookup (StatefulSet, KubeVirt, endpoints,
+ * the pod indexes) goes through as usual and is read live on a miss as before.
+ */
+export class KnownDeletionView extends ForwardingView {
+  constructor(
+    base: ClusterView,
+    private readonly namespace: string,
+    private readonly name: string,
+    private readonly uid: string,
+  ) {
+    super(base);
+  }
+  override pod(namespace: string, name: string) {
+    if (namespace === this.namespace && name === this.name && this.base.podDeletionWatched(namespace, name, this.uid)) return undefined;
+    return this.base.pod(namespace, name);
   }
 }

@@ -1,0 +1,116 @@
+/**
+ * `npm run -s bench -- scale [--pods N] [--runs R] [--json]`
+ *
+ * What the guard's caches cost at cluster scale, on the real test bed: N pods (default 100,000, each with an IP in
+ * its multus network-status annotation), N SpiderEndpoints and 20 pools × N/20 records (5,000 each by default,
+ * Spiderpool's default pool cap). Then, R times, a fresh process runs the informers `serve` uses
+ * (bench/scale/probe.ts) and prints {"pods","endpoints","records","baseRssMb","rssMb","bytesPerPod","syncSeconds",
+ * "reconcilePassMs"} (plus peak RSS, pass CPU time and heap): base RSS is read before the informers start, RSS
+ * after sync and a full GC; bytesPerPod is (rssMb - baseRssMb) / pods, so endpoints and records are charged to pods.
+ */
+import { spawn } from 'node:child_process';
+import * as path from 'node:path';
+import { REPO_ROOT } from '../../test/testbed/guard';
+import { startTestbed } from '../../test/testbed/testbed';
+import { forEachConcurrent, poster } from './populate';
+
+const POOLS = 20;
+const NAMESPACES = 20;
+const say = (s: string) => process.stderr.write(`[scale-bench] ${s}\n`);
+
+function flag(argv: string[], name: string): string | undefined {
+  const i = argv.indexOf(name);
+  return i >= 0 ? argv[i + 1] : undefined;
+}
+
+function address(i: number): { pool: string; ip: string } {
+  const p = i % POOLS;
+  const n = Math.floor(i / POOLS) + 1;
+  return { pool: `scale-${p}`, ip: `10.${p + 1}.${(n >> 8) & 255}.${n & 255}` };
+}
+
+const nsOf = (i: number) => `scale-${i % NAMESPACES}`;
+const nameOf = (i: number) => `app-${Math.floor(i / 10)}-${i.toString(36)}`;
+
+function probe(kubeconfig: string): Promise<Record<string, number>> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', path.join(__dirname, 'probe.ts'), kubeconfig], {
+      cwd: REPO_ROOT,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop()!) as Record<string, number>) : reject(new Error(`probe exited ${code}`))));
+  });
+}
+
+export async function runScaleBench(argv: string[]): Promise<number> {
+  const json = argv.includes('--json');
+  const pods = Number(flag(argv, '--pods') ?? 100_000);
+  const runs = Number(flag(argv, '--runs') ?? 1);
+  const tb = await startTestbed({ name: 'bench-scale', showProgress: false });
+  const api = await poster(tb.kubeConfig());
+  try {
+    for (let n = 0; n < NAMESPACES; n++) await api.post('/api/v1/namespaces', { metadata: { name: `scale-${n}` } }).catch(() => undefined);
+    // pods need their namespace's default ServiceAccount (ServiceAccount admission)
+    for (let n = 0; n < NAMESPACES; n++) {
+      for (let t = 0; t < 300; t++) {
+        const ok = await api.post(`/api/v1/namespaces/scale-${n}/pods?dryRun=All`, { metadata: { name: 'probe' }, spec: { containers: [{ name: 'c', image: 'pause' }] } }).then(() => true, () => false);
+        if (ok) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    let t = Date.now();
+    const uids: string[] = new Array(pods);
+    await forEachConcurrent(pods, 32, async (i) => {
+      const a = address(i);
+      const created = await api.post(`/api/v1/namespaces/${nsOf(i)}/pods`, {
+        metadata: {
+          name: nameOf(i),
+          labels: { app: `app-${Math.floor(i / 10)}` },
+          annotations: { 'k8s.v1.cni.cncf.io/network-status': JSON.stringify([{ name: 'kube-system/macvlan', interface: 'eth0', ips: [a.ip], default: true }]) },
+          ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: `app-${Math.floor(i / 10)}`, uid: `rs-${Math.floor(i / 10)}`, controller: true }],
+        },
+        spec: { nodeName: `node-${(i % 3) + 1}`, containers: [{ name: 'main', image: 'registry.k8s.io/pause:3.10' }] },
+      });
+      uids[i] = (created.metadata as { uid: string }).uid;
+    }, (d) => say(`${d} pods`));
+    say(`${pods} pods created in ${((Date.now() - t) / 1000).toFixed(0)} s`);
+    t = Date.now();
+    await forEachConcurrent(pods, 32, async (i) => {
+      const a = address(i);
+      await api.post(`/apis/spiderpool.spidernet.io/v2beta1/namespaces/${nsOf(i)}/spiderendpoints`, {
+        apiVersion: 'spiderpool.spidernet.io/v2beta1',
+        kind: 'SpiderEndpoint',
+        metadata: { name: nameOf(i), finalizers: ['spiderpool.spidernet.io'] },
+        status: { current: { uid: uids[i], node: `node-${(i % 3) + 1}`, ips: [{ interface: 'eth0', ipv4: `${a.ip}/16`, ipv4Pool: a.pool, vlan: 0 }] }, ownerControllerType: 'Deployment', ownerControllerName: `app-${Math.floor(i / 10)}` },
+      });
+    }, (d) => say(`${d} endpoints`));
+    say(`${pods} endpoints created in ${((Date.now() - t) / 1000).toFixed(0)} s`);
+    t = Date.now();
+    for (let p = 0; p < POOLS; p++) {
+      const records: Record<string, { pod: string; podUid: string }> = {};
+      for (let i = p; i < pods; i += POOLS) records[address(i).ip] = { pod: `${nsOf(i)}/${nameOf(i)}`, podUid: uids[i] };
+      const created = await api.post('/apis/spiderpool.spidernet.io/v2beta1/spiderippools', {
+        apiVersion: 'spiderpool.spidernet.io/v2beta1',
+        kind: 'SpiderIPPool',
+        metadata: { name: `scale-${p}` },
+        spec: { ipVersion: 4, subnet: `10.${p + 1}.0.0/16`, ips: [`10.${p + 1}.0.1-10.${p + 1}.255.254`] },
+      });
+      await api.put(`/apis/spiderpool.spidernet.io/v2beta1/spiderippools/scale-${p}/status`, {
+        ...created,
+        status: { allocatedIPs: JSON.stringify(records), allocatedIPCount: Object.keys(records).length, totalIPCount: 65534 },
+      });
+    }
+    say(`${POOLS} pools (${pods} records) written in ${((Date.now() - t) / 1000).toFixed(0)} s`);
+    for (let r = 0; r < runs; r++) {
+      const result = await probe(tb.kubeconfigPath);
+      if (json) process.stdout.write(JSON.stringify(result) + '\n');
+      else say(`run ${r + 1}: ${JSON.stringify(result)}`);
+    }
+    return 0;
+  } finally {
+    api.close();
+    await tb.stop();
+  }
+}

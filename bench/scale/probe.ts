@@ -1,0 +1,74 @@
+/**
+ * Child process of `bench -- scale`: measures the guard's caches alone (the informers `serve` runs) against a
+ * populated API server. Prints one JSON line. Run with --expose-gc so RSS is read after a full collection.
+ *
+ *   node --expose-gc --import tsx bench/scale/probe.ts <kubeconfig>
+ */
+import { KubeConfig } from '@kubernetes/client-node';
+import { startClusterCache } from '../../webhook/cluster/informers';
+import { createLogger } from '../../webhook/log/logger';
+import { DEFAULT_STATIC_IP_CONFIG } from '../../webhook/model/types';
+import { findings } from '../../webhook/reconciler/findings';
+import { plan } from '../../webhook/reconciler/plan';
+import { reconcilerUser } from '../../webhook/reconciler/selfcheck';
+
+const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
+const rssMb = () => process.memoryUsage().rss / 2 ** 20;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function main(): Promise<void> {
+  const kc = new KubeConfig();
+  kc.loadFromFile(process.argv[2]);
+  gc();
+  await sleep(200);
+  gc();
+  const baseRssMb = rssMb();
+  const t0 = performance.now();
+  const cache = startClusterCache(kc, createLogger('silent'), { kubevirt: false });
+  while (!cache.synced()) await sleep(20);
+  const syncSeconds = (performance.now() - t0) / 1000;
+  const peakRssMb = rssMb();
+  await sleep(2000);
+  gc();
+  await sleep(500);
+  gc();
+  const rss = rssMb();
+  const counts = cache.view.counts();
+  let records = 0;
+  for (const p of cache.view.allPools()) records += p.records.size;
+  const passes: number[] = [];
+  const cpu: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const c0 = process.cpuUsage();
+    const p0 = performance.now();
+    const f = findings(cache.view, DEFAULT_STATIC_IP_CONFIG);
+    plan(cache.view, { findings: f, staticIp: DEFAULT_STATIC_IP_CONFIG, user: reconcilerUser('kube-system') });
+    passes.push(performance.now() - p0);
+    const c = process.cpuUsage(c0);
+    cpu.push((c.user + c.system) / 1000);
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  cache.stop();
+  const out = {
+    pods: counts.pods,
+    endpoints: counts.endpoints,
+    records,
+    baseRssMb: Math.round(baseRssMb),
+    rssMb: Math.round(rss),
+    peakRssMb: Math.round(peakRssMb),
+    bytesPerPod: Math.round(((rss - baseRssMb) * 2 ** 20) / Math.max(1, counts.pods)),
+    syncSeconds: Math.round(syncSeconds * 10) / 10,
+    reconcilePassMs: Math.round(median(passes)),
+    reconcilePassCpuMs: Math.round(median(cpu)),
+    heapUsedMb: Math.round(process.memoryUsage().heapUsed / 2 ** 20),
+  };
+  process.stdout.write(JSON.stringify(out) + '\n');
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`probe failed: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  },
+);
