@@ -27,7 +27,9 @@ export class PinoAuditSink implements AuditSink {
   }
 
   write(event: AuditEvent): void {
-    this.log.info({ audit: true, ...event }, 'audit');
+    // the service logger stamps its own `time`; the event's would be a second one on the same line
+    const { time: _time, ...fields } = event;
+    this.log.info({ audit: true, ...fields }, 'audit');
     this.file?.info(event);
   }
 

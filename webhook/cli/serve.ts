@@ -71,7 +71,7 @@ function podNamespace(): string {
   return process.env.POD_NAMESPACE ?? 'spiderpool-guard';
 }
 
-function tlsSourceFromFlags(values: Values, kc: KubeConfig, log: Logger, registry: import('prom-client').Registry): LoadableTlsSource {
+export function tlsSourceFromFlags(values: Values, kc: KubeConfig, log: Logger, registry: import('prom-client').Registry): LoadableTlsSource {
   const str = (k: string) => (typeof values[k] === 'string' ? (values[k] as string) : undefined);
   const certFile = str('tls-cert-file');
   const keyFile = str('tls-key-file');
