@@ -1,7 +1,7 @@
 // Rules for UPDATEs of spiderippools/status (docs/rules.md, Pool status rules).
 import { cachedDiff, cachedScan, emptyScan, sharedScanCache, AllocationDiff, PoolAddressing, diffRecords, parseAllocatedIPs, poolFamily, isAlive, isRestartingStaticMember, isStaticEndpointType, parseOrdinalName, KubeObject, MalformedEntry, PodFacts, StaticIpConfig, nsName, splitNsName, ClusterView, ObjectRef } from '../model';
 import { aliveWithUid, nameRefs, podRef, podsOfRecordName, sameName, summarizePod } from './facts';
-import { Violation } from './rules';
+import { ViolationCollector } from './collector';
 
 export interface PoolUpdate {
   pool: string;
@@ -78,20 +78,23 @@ function staticRefs(namespace: string, name: string, cfg: StaticIpConfig): Objec
   return refs;
 }
 
-export function malformedViolations(u: PoolUpdate): Violation[] {
-  return u.malformed.map((m) => ({
-    rule: 'MALFORMED_ALLOCATIONS',
-    ip: m.key,
-    pool: u.pool,
-    detail: m.key === undefined ? m.reason : `key ${JSON.stringify(m.key)}: ${m.reason}`,
-    evidence: [],
-  }));
+export function malformedViolations(u: PoolUpdate, out: ViolationCollector): void {
+  for (const m of u.malformed) {
+    if (out.done) return;
+    out.add({
+      rule: 'MALFORMED_ALLOCATIONS',
+      ip: m.key,
+      pool: u.pool,
+      detail: m.key === undefined ? m.reason : `key ${JSON.stringify(m.key)}: ${m.reason}`,
+      evidence: [],
+    });
+  }
 }
 
 /** LIVE_IP_RELEASE and STATIC_IP_RELEASE: releases a guarded writer must not make. */
-export function releaseViolations(u: PoolUpdate, view: ClusterView, cfg: StaticIpConfig): Violation[] {
-  const out: Violation[] = [];
+export function releaseViolations(u: PoolUpdate, view: ClusterView, cfg: StaticIpConfig, out: ViolationCollector): void {
   for (const { ip, old, next } of u.diff.removed) {
+    if (out.done) return;
     const rec = old!;
     // A key handed to another pod in the same write: that pod observing the IP is the point, not a conflict.
     // For a KubeVirt record (named after the VMI) "that pod" is the VMI's launcher pod (docs/rules.md, Terms).
@@ -101,7 +104,7 @@ export function releaseViolations(u: PoolUpdate, view: ClusterView, cfg: StaticI
     const recordPods = podsOfRecordName(view, rec.pod, cfg);
     const holder = aliveWithUid(recordPods, rec.podUid);
     if (observers.length > 0) {
-      out.push({
+      out.add({
         rule: 'LIVE_IP_RELEASE',
         ip,
         pool: u.pool,
@@ -111,7 +114,7 @@ export function releaseViolations(u: PoolUpdate, view: ClusterView, cfg: StaticI
         evidence: observers.map(podRef),
       });
     } else if (holder) {
-      out.push({
+      out.add({
         rule: 'LIVE_IP_RELEASE',
         ip,
         pool: u.pool,
@@ -125,7 +128,7 @@ export function releaseViolations(u: PoolUpdate, view: ClusterView, cfg: StaticI
     if (name && isRestartingStaticMember(view, name.namespace, name.name, cfg)) {
       const ep = view.endpoint(name.namespace, name.name);
       if (ep && ep.ips.some((i) => i.ip === ip && i.pool === u.pool)) {
-        out.push({
+        out.add({
           rule: 'STATIC_IP_RELEASE',
           ip,
           pool: u.pool,
@@ -140,16 +143,15 @@ export function releaseViolations(u: PoolUpdate, view: ClusterView, cfg: StaticI
       }
     }
   }
-  return out;
 }
 
-export function staleRewriteViolations(u: PoolUpdate, view: ClusterView, cfg: StaticIpConfig): Violation[] {
-  const out: Violation[] = [];
+export function staleRewriteViolations(u: PoolUpdate, view: ClusterView, cfg: StaticIpConfig, out: ViolationCollector): void {
   for (const { ip, old, next } of u.diff.rewritten) {
+    if (out.done) return;
     const pods = podsOfRecordName(view, next!.pod, cfg);
     if (pods.some((p) => p.uid === next!.podUid)) continue;
     const n = splitNsName(next!.pod)!;
-    out.push({
+    out.add({
       rule: 'STALE_UID_REWRITE',
       ip,
       pool: u.pool,
@@ -161,18 +163,17 @@ export function staleRewriteViolations(u: PoolUpdate, view: ClusterView, cfg: St
       evidence: nameRefs(n.namespace, n.name, cfg),
     });
   }
-  return out;
 }
 
-export function allocationViolations(u: PoolUpdate, view: ClusterView, cfg: StaticIpConfig): Violation[] {
-  const out: Violation[] = [];
+export function allocationViolations(u: PoolUpdate, view: ClusterView, cfg: StaticIpConfig, out: ViolationCollector): void {
   for (const { ip, next } of u.diff.added) {
+    if (out.done) return;
     const rec = next!;
     const own = podsOfRecordName(view, rec.pod, cfg);
     const isOwn = (p: PodFacts) => sameName(p, rec.pod) || own.some((o) => o.namespace === p.namespace && o.name === p.name);
     const others = view.podsObserving(ip).filter((p) => isAlive(p) && !isOwn(p));
     if (others.length > 0) {
-      out.push({
+      out.add({
         rule: 'DOUBLE_ALLOCATION',
         ip,
         pool: u.pool,
@@ -189,7 +190,7 @@ export function allocationViolations(u: PoolUpdate, view: ClusterView, cfg: Stat
       });
       if (holder) {
         const holderPod = aliveWithUid(podsOfRecordName(view, nsName(holder.namespace, holder.name), cfg), holder.podUid)!;
-        out.push({
+        out.add({
           rule: 'DOUBLE_ALLOCATION',
           ip,
           pool: u.pool,
@@ -203,7 +204,7 @@ export function allocationViolations(u: PoolUpdate, view: ClusterView, cfg: Stat
     }
     const n = splitNsName(rec.pod)!;
     if (!own.some((p) => p.uid === rec.podUid)) {
-      out.push({
+      out.add({
         rule: 'STALE_ALLOCATION',
         ip,
         pool: u.pool,
@@ -214,5 +215,4 @@ export function allocationViolations(u: PoolUpdate, view: ClusterView, cfg: Stat
       });
     }
   }
-  return out;
 }
