@@ -1,5 +1,5 @@
 // webhook/admission: AdmissionReview in, decision out (handler, HTTPS server, metrics). Sibling of reconciler/.
 export { AdmissionHandler } from './handler';
 export { createAdmissionMetrics } from './metrics';
-export { ReviewDecodeError, decodeReview, encodeReview } from './review';
+export { ReviewDecodeError, decodeReview, decodeReviewBody, encodeReview } from './review';
 export { createAdmissionApp, startHttpsServer } from './server';

@@ -1,5 +1,5 @@
 // Prometheus metrics of the admission path. One registry per process, served on the metrics port.
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export interface AdmissionMetrics {
   registry: Registry;
@@ -8,6 +8,8 @@ export interface AdmissionMetrics {
   latency: Histogram<'webhook'>;
   errors: Counter<'webhook' | 'cause'>;
   freshReads: Counter<'result'>;
+  throttled: Counter<'webhook'>;
+  inflightBytes: Gauge;
 }
 
 export function createAdmissionMetrics(registry = new Registry(), withDefaults = true): AdmissionMetrics {
@@ -35,7 +37,7 @@ export function createAdmissionMetrics(registry = new Registry(), withDefaults =
     }),
     errors: new Counter({
       name: 'spiderpool_guard_admission_errors_total',
-      help: 'Requests answered fail-open or fail-closed because of an internal error or unsynced caches',
+      help: 'Requests answered fail-open or fail-closed without a decision, by cause (internal, unsynced, stale-cache, deadline)',
       labelNames: ['webhook', 'cause'],
       registers: [registry],
     }),
@@ -43,6 +45,17 @@ export function createAdmissionMetrics(registry = new Registry(), withDefaults =
       name: 'spiderpool_guard_fresh_reads_total',
       help: 'Live API reads made before a denial or on a cache miss, by result (confirmed, overturned, failed)',
       labelNames: ['result'],
+      registers: [registry],
+    }),
+    throttled: new Counter({
+      name: 'spiderpool_guard_admission_throttled_total',
+      help: 'AdmissionReviews answered HTTP 429 because the in-flight request bytes were over the budget',
+      labelNames: ['webhook'],
+      registers: [registry],
+    }),
+    inflightBytes: new Gauge({
+      name: 'spiderpool_guard_admission_inflight_bytes',
+      help: 'Bytes of AdmissionReview request bodies in flight (read or being decided)',
       registers: [registry],
     }),
   };

@@ -44,7 +44,7 @@ export function decodeReviewBody(body: Buffer | string): GuardRequest {
   try {
     doc = JSON.parse(text);
   } catch (err) {
-    throw new ReviewDecodeError(`body is not valid JSON: ${(err as Error).message}`);
+    throw new ReviewDecodeError(`body is not valid JSON: ${cut((err as Error).message, MAX_DETAIL_CHARS)}`);
   }
   return decodeReview(doc);
 }
