@@ -5,9 +5,9 @@ import http from 'node:http';
 import https from 'node:https';
 import { fileTlsSource, selfManagedTlsSource } from '../../certs';
 import type { LoadableTlsSource } from '../../certs';
-import { AdmissionHandler, createAdmissionApp, startHttpsServer, createAdmissionMetrics } from '../admission';
+import { AdmissionHandler, createAdmissionApp, startHttpsServer, createAdmissionMetrics, DEFAULT_INFLIGHT_BUDGET_BYTES } from '../admission';
 import { Logger, createLogger } from '../log';
-import { PinoAuditSink } from '../audit';
+import { DEFAULT_AUDIT_MAX_BYTES, DEFAULT_AUDIT_MAX_FILES, PinoAuditSink } from '../audit';
 import { ApiFreshReader, kubevirtServed, startClusterCache } from '../cluster';
 import { UsageError } from './errors';
 import { DEFAULT_INTERVAL_MS, DEFAULT_LEASE_NAME, DEFAULT_MAX_WRITES_PER_SECOND, DEFAULT_SETTLE_MS, Reconciler, startReconciler } from '../reconciler';
@@ -18,6 +18,7 @@ export const DEFAULT_HOST = '0.0.0.0';
 export const DEFAULT_PORT = 9443;
 export const DEFAULT_METRICS_PORT = 9090;
 export const DEFAULT_TLS_SERVICE = 'spiderpool-guard';
+const MIB = 1024 * 1024;
 const TLS_KEY_TYPES = ['rsa', 'ec'] as const;
 
 export const SERVE_FLAGS: FlagTable = [
@@ -26,7 +27,10 @@ export const SERVE_FLAGS: FlagTable = [
   { name: 'port', type: 'string', arg: 'N', default: DEFAULT_PORT, help: 'HTTPS listen port' },
   { name: 'metrics-port', type: 'string', arg: 'N', default: DEFAULT_METRICS_PORT, help: 'Prometheus /metrics over HTTP (0 = off)' },
   ...POLICY_FLAGS,
-  { name: 'audit-log', type: 'string', arg: 'FILE', help: 'also write audit events as JSON lines to FILE (reopened on SIGHUP)' },
+  { name: 'audit-log', type: 'string', arg: 'FILE', help: 'also write audit events as JSON lines to FILE (rotated by size, reopened on SIGHUP)' },
+  { name: 'audit-log-max-size', type: 'string', arg: 'MIB', default: DEFAULT_AUDIT_MAX_BYTES / MIB, help: 'rotate the audit file at this size' },
+  { name: 'audit-log-max-files', type: 'string', arg: 'N', default: DEFAULT_AUDIT_MAX_FILES, help: 'rotated audit files kept (FILE.1..FILE.N); (N+1) x max size is the disk used' },
+  { name: 'max-inflight-mib', type: 'string', arg: 'MIB', default: DEFAULT_INFLIGHT_BUDGET_BYTES / MIB, help: 'request bytes in flight before answering 429 (keep about 1/6 of --max-old-space-size)' },
   { name: 'fail-closed', type: 'boolean', help: 'deny (instead of allow with a warning) on internal errors and unsynced caches' },
   { name: 'log-level', type: 'string', arg: 'LEVEL', help: 'pino level (default $LOG_LEVEL, else info)' },
   { name: 'tls-cert-file', type: 'string', arg: 'FILE', help: 'TLS from files: serving certificate (reloaded when it changes)' },
@@ -142,7 +146,13 @@ export async function runServe(argv: string[]): Promise<number> {
   const kc = loadKubeConfig(typeof values.kubeconfig === 'string' ? values.kubeconfig : undefined);
   const metrics = createAdmissionMetrics();
   const tls = tlsSourceFromFlags(values, kc, log, metrics.registry);
-  const audit = new PinoAuditSink(log, typeof values['audit-log'] === 'string' ? values['audit-log'] : undefined);
+  const audit = new PinoAuditSink(log, {
+    file: typeof values['audit-log'] === 'string' ? values['audit-log'] : undefined,
+    maxBytes: intFlag(values, 'audit-log-max-size', DEFAULT_AUDIT_MAX_BYTES / MIB, 1) * MIB,
+    maxFiles: intFlag(values, 'audit-log-max-files', DEFAULT_AUDIT_MAX_FILES),
+    registry: metrics.registry,
+  });
+  const inflightBudgetBytes = intFlag(values, 'max-inflight-mib', DEFAULT_INFLIGHT_BUDGET_BYTES / MIB, 1) * MIB;
 
   process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled rejection (server keeps running)'));
   process.on('SIGHUP', () => {
@@ -170,7 +180,7 @@ export async function runServe(argv: string[]): Promise<number> {
     metrics,
     failClosed: values['fail-closed'] === true,
   });
-  const app = createAdmissionApp(handler, { checks: () => ({ caches: cache.synced(), tls: tls.ready() }) }, log);
+  const app = createAdmissionApp(handler, { checks: () => ({ caches: cache.synced(), tls: tls.ready() }) }, log, { metrics, inflightBudgetBytes });
   const material = await tls.whenLoaded();
   const server: https.Server = await startHttpsServer(app, material, port, host);
   tls.onChange((m) => {
