@@ -63,6 +63,11 @@ export class AdmissionHandler {
    */
   async handle(webhook: WebhookKind, req: GuardRequest, deadline: DecisionDeadline = { budgetMs: DEFAULT_DECISION_BUDGET_MS }): Promise<AdmissionResponse> {
     const timer = this.deps.metrics?.latency.startTimer({ webhook });
+    if (deadline.budgetMs <= 0) {
+      // the time went on reading and waiting: judging now could only answer after the API server gave up
+      timer?.();
+      return respond(req.uid, this.failure(webhook, req, 'decision deadline reached before judging', 'deadline'));
+    }
     const abort = new AbortController();
     let expire: NodeJS.Timeout | undefined;
     const expired = new Promise<never>((_, reject) => {

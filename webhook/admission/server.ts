@@ -21,6 +21,33 @@ export interface AdmissionAppOptions {
 /** Seconds the API server is told to wait before retrying a throttled call (it applies failurePolicy meanwhile). */
 const RETRY_AFTER_SECONDS = 1;
 
+/**
+ * Bodies above this are decided one at a time. Decoding and judging a multi-megabyte review holds the event loop
+ * for a while; one at a time, a small review arriving meanwhile waits for at most one of them, not for a queue of
+ * them, and only one large body is expanded on the heap at once. A large review whose turn comes after its
+ * deadline is answered at once (cause `deadline`) without being judged.
+ */
+export const HEAVY_BODY_BYTES = 1024 * 1024;
+
+class OneAtATime {
+  private busy = false;
+  private readonly waiting: (() => void)[] = [];
+
+  async acquire(): Promise<void> {
+    if (!this.busy) {
+      this.busy = true;
+      return;
+    }
+    await new Promise<void>((resolve) => this.waiting.push(resolve));
+  }
+
+  release(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.busy = false;
+  }
+}
+
 const WEBHOOK_PATHS: Record<string, WebhookKind> = {
   '/validate/spiderippools': 'validate',
   '/mutate/spiderippools': 'mutate',
@@ -41,6 +68,7 @@ export function createAdmissionApp(handler: AdmissionHandler, readiness: Readine
   app.disable('x-powered-by');
   const metrics = options.metrics;
   const budget = new InflightBudget(options.inflightBudgetBytes ?? DEFAULT_INFLIGHT_BUDGET_BYTES, (bytes) => metrics?.inflightBytes.set(bytes));
+  const heavyLane = new OneAtATime();
   app.get('/healthz', (_req, res) => {
     res.type('text/plain').send('ok');
   });
@@ -73,20 +101,26 @@ export function createAdmissionApp(handler: AdmissionHandler, readiness: Readine
         badRequest(res, read.status, read.reason);
         return;
       }
-      let decoded;
+      const heavy = read.body.length > HEAVY_BODY_BYTES;
+      if (heavy) await heavyLane.acquire();
       try {
-        decoded = decodeReviewBody(read.body);
-      } catch (err) {
-        if (err instanceof ReviewDecodeError) {
-          metrics?.requests.inc({ webhook: kind, result: 'bad_request' });
-          log.warn({ path, reason: err.message }, 'malformed AdmissionReview');
-          badRequest(res, 400, err.message);
-          return;
+        let decoded;
+        try {
+          decoded = decodeReviewBody(read.body);
+        } catch (err) {
+          if (err instanceof ReviewDecodeError) {
+            metrics?.requests.inc({ webhook: kind, result: 'bad_request' });
+            log.warn({ path, reason: err.message }, 'malformed AdmissionReview');
+            badRequest(res, 400, err.message);
+            return;
+          }
+          throw err;
         }
-        throw err;
+        const response = await handler.handle(kind, decoded, { budgetMs: budgetMs - (performance.now() - arrived) });
+        res.json(encodeReview(response));
+      } finally {
+        if (heavy) heavyLane.release();
       }
-      const response = await handler.handle(kind, decoded, { budgetMs: budgetMs - (performance.now() - arrived) });
-      res.json(encodeReview(response));
     });
   }
   app.use((_req: Request, res: Response) => badRequest(res, 404, 'not found: webhook paths are ' + Object.keys(WEBHOOK_PATHS).join(', ')));
