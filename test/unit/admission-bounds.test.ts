@@ -154,3 +154,13 @@ describe('decision deadline', () => {
     expect(r.allowed).toBe(false);
   });
 });
+
+test('a budget already spent when judging would start: answered deadline at once, nothing evaluated or audited', async () => {
+  const t = massRelease(3);
+  const { handler, audit, metrics } = setup({ objects: t.objects });
+  const r = await handler.handle('validate', t.req, { budgetMs: 0 });
+  expect(r.allowed).toBe(true);
+  expect(r.warnings).toEqual(['spiderpool-guard: decision deadline reached before judging; write allowed unchecked (fail-open)']);
+  expect(audit.events).toEqual([]);
+  expect(await counter(metrics, 'spiderpool_guard_admission_errors_total', { webhook: 'validate', cause: 'deadline' })).toBe(1);
+});
