@@ -48,32 +48,22 @@ export class ApiFreshReader implements FreshReader {
   /** All refs in parallel (the agent caps connections), each shared with concurrent decisions, each within its timeout. */
   async read(refs: ObjectRef[], signal?: AbortSignal): Promise<FreshObjects> {
     const out = emptyFresh();
+    // where each kind's answer goes (the value's shape is the kind's: facts, null or launcher pods)
+    const into: Record<LookupKind, Map<string, unknown>> = {
+      pod: out.pods,
+      statefulSet: out.statefulSets,
+      endpoint: out.endpoints,
+      vmi: out.vmis,
+      vm: out.vms,
+      vmiPods: out.vmiPods,
+    };
     await Promise.all(
       refs.map(async (ref) => {
         // without KubeVirt served there is nothing to read: the cache's "absent" is the truth
         if ((ref.kind === 'vmi' || ref.kind === 'vm' || ref.kind === 'vmiPods') && !this.kubevirt) return;
         const key = nsName(ref.namespace, ref.name);
         const value = await untilAborted(this.shared(ref), signal);
-        switch (ref.kind) {
-          case 'vmiPods':
-            out.vmiPods.set(key, value as PodFacts[]);
-            break;
-          case 'pod':
-            out.pods.set(key, value as ReturnType<typeof podFacts> | null);
-            break;
-          case 'statefulSet':
-            out.statefulSets.set(key, value as ReturnType<typeof statefulSetFacts> | null);
-            break;
-          case 'endpoint':
-            out.endpoints.set(key, value as ReturnType<typeof endpointFacts> | null);
-            break;
-          case 'vmi':
-            out.vmis.set(key, value as ReturnType<typeof vmiFacts> | null);
-            break;
-          case 'vm':
-            out.vms.set(key, value as ReturnType<typeof vmFacts> | null);
-            break;
-        }
+        into[ref.kind].set(key, value);
       }),
     );
     return out;
