@@ -4,16 +4,19 @@
  *   chaos      Spiderpool's G00012 chaos scenario on the test bed, without and/or with the guard (bench/chaos)
  *   admission  admission latency/throughput of the guard
  *   scale      what the caches cost at 100,000 pods/endpoints/records (bench/scale)
+ *   stress     memory, latency and audit volume under hostile bursts (bench/stress.ts)
  */
 import { runChaosBench } from './chaos';
 import { runScaleBench } from './scale';
+import { runStressBench } from './stress';
 
 const USAGE = `Usage: npm run -s bench -- <benchmark> [flags]
 
 Benchmarks:
   chaos       G00012 chaos replay: [--guard on|off|both] [--gc v0.9.4|fixed|both] [--seed N] [--json]
   admission   admission latency/throughput of the guard
-  scale       caches at cluster scale: [--pods N] [--runs R] [--json]`;
+  scale       caches at cluster scale: [--pods N] [--runs R] [--json]
+  stress      RSS, concurrent-review latency, audit bytes under bursts: [--pods N] [--seconds S] [--json]`;
 
 type Bench = (argv: string[]) => Promise<number>;
 
@@ -33,7 +36,7 @@ async function admission(argv: string[]): Promise<number> {
   return mod.runAdmissionBench(argv);
 }
 
-const BENCHES: Record<string, Bench> = { chaos: runChaosBench, admission, scale: runScaleBench };
+const BENCHES: Record<string, Bench> = { chaos: runChaosBench, admission, scale: runScaleBench, stress: runStressBench };
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;

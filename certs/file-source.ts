@@ -24,7 +24,8 @@ export interface FileTlsSourceOptions {
 export function fileTlsSource(opts: FileTlsSourceOptions): LoadableTlsSource & { reload(): Promise<boolean> } {
   const pollMs = opts.pollMs ?? 5000;
   const now = opts.now ?? (() => new Date());
-  const log = opts.logger?.child({ component: 'certs', certFile: opts.certFile, keyFile: opts.keyFile, caFile: opts.caFile });
+  // the caller names the component (serve: log.child({ component: 'certs' })); repeating it would repeat the key
+  const log = opts.logger?.child({ certFile: opts.certFile, keyFile: opts.keyFile, caFile: opts.caFile });
   const metrics = certMetrics(opts.registry);
   const listeners: Array<(m: TlsMaterial) => void> = [];
   let material: TlsMaterial | undefined;

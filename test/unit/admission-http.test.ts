@@ -1,10 +1,8 @@
 // The real HTTPS server (contract §1 paths, §4 "a malformed AdmissionReview gets HTTP 400 with a JSON error body"):
 // started on 127.0.0.1:0 with a throw-away certificate, spoken to with node:https as the kube-apiserver would.
-import https from 'node:https';
-import type { AddressInfo } from 'node:net';
-import { generate } from 'selfsigned';
 import { AdmissionHandler } from '../../webhook/admission/handler';
-import { BODY_LIMIT_BYTES, Readiness, createAdmissionApp, startHttpsServer } from '../../webhook/admission/server';
+import { BODY_LIMIT_BYTES, Readiness } from '../../webhook/admission/server';
+import { Reply, TestWebhook, startTestWebhook } from './support/webhook-server';
 import { createLogger } from '../../webhook/log/logger';
 import { MemoryAuditSink } from '../../webhook/audit/sink';
 import { buildPolicy } from '../../webhook/guard/policy';
@@ -13,57 +11,14 @@ import { DEFAULT_STATIC_IP_CONFIG } from '../../webhook/model/types';
 import { IndexedView } from '../../webhook/model/view';
 import { AGENT_USER, Json, NS, bigCluster, endpoint, endpointReview, pod, pool, poolStatusReview, rec, recordsOf, uid, viewOf, withRecords } from '../support/fixtures';
 
-interface Reply {
-  status: number;
-  contentType: string;
-  text: string;
-  json: () => Json;
-}
-
-let server: https.Server;
-let port: number;
-let ca: string;
+let web: TestWebhook;
 let view: IndexedView = viewOf();
 const readiness: Record<string, boolean> = { informers: true, tls: true };
 
-function request(method: string, path: string, body?: string | Buffer, headers: Record<string, string> = { 'content-type': 'application/json' }): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = https.request(
-      { host: '127.0.0.1', port, method, path, headers: body === undefined ? headers : { ...headers, 'content-length': String(Buffer.byteLength(body)) }, agent: false, ca, servername: 'localhost' },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          resolve({ status: res.statusCode ?? 0, contentType: String(res.headers['content-type'] ?? ''), text, json: () => JSON.parse(text) as Json });
-        });
-      },
-    );
-    // the server may answer (413) and close before the whole body is sent
-    req.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code !== 'EPIPE' && err.code !== 'ECONNRESET') reject(err);
-    });
-    if (body !== undefined) req.write(body);
-    req.end();
-  });
-}
-
+const request = (method: string, path: string, body?: string | Buffer, headers?: Record<string, string>) => web.request(method, path, body, headers);
 const post = (path: string, doc: unknown) => request('POST', path, JSON.stringify(doc));
 
 beforeAll(async () => {
-  const pems = await generate([{ name: 'commonName', value: 'localhost' }], {
-    keyType: 'ec',
-    curve: 'P-256',
-    algorithm: 'sha256',
-    notAfterDate: new Date(Date.now() + 24 * 3600 * 1000),
-    extensions: [
-      { name: 'basicConstraints', cA: true, critical: true },
-      { name: 'keyUsage', digitalSignature: true, keyCertSign: true, critical: true },
-      { name: 'extKeyUsage', serverAuth: true },
-      { name: 'subjectAltName', altNames: [{ type: 2, value: 'localhost' }, { type: 7, ip: '127.0.0.1' }] },
-    ],
-  });
-  ca = pems.cert;
   const log = createLogger('silent');
   const handler = new AdmissionHandler({
     view: () => view,
@@ -74,14 +29,10 @@ beforeAll(async () => {
     log,
   });
   const ready: Readiness = { checks: () => ({ ...readiness }) };
-  server = await startHttpsServer(createAdmissionApp(handler, ready, log), { key: pems.private, cert: pems.cert }, 0, '127.0.0.1');
-  port = (server.address() as AddressInfo).port;
+  web = await startTestWebhook(handler, ready, log);
 }, 30_000);
 
-afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-});
+afterAll(() => web.stop());
 
 const X = '10.6.168.101';
 const C = uid('api#C');

@@ -4,7 +4,8 @@ import { compare } from 'fast-json-patch';
 import { AuditSink, auditEventsFor, countFixEvent } from '../audit';
 import { AdmissionMetrics } from './metrics';
 import { Logger } from '../log';
-import { Evaluation, GuardSettings, evaluate, Judged, Policy, annotationIps, judgeValidation, modeOf, planStatusMutation, GuardRequest, targetOf, REPAIRABLE_RULES, Violation } from '../guard';
+import { Evaluation, EvaluationLimits, GuardSettings, evaluate, Judged, Policy, annotationIps, judgeValidation, modeOf, planStatusMutation, GuardRequest, targetOf, REPAIRABLE_RULES, RuleName, Violation, DEFAULT_LIMITS, MAX_ANNOTATION_CHARS } from '../guard';
+import { MAX_DETAIL_CHARS, cut } from '../../lib/bounds';
 import { ClusterView, FreshObjects, MissRecordingView, ObjectRef, OverlayView, emptyFresh, FreshReader } from '../model';
 import { AdmissionResponse, Verdict, allowed, denied, errored, patched, respond, withWarnings } from './review';
 
@@ -30,6 +31,21 @@ export interface HandlerDeps {
 
 const refKey = (r: ObjectRef) => `${r.kind}:${r.namespace}/${r.name}`;
 const MAX_FRESH_ROUNDS = 3;
+/**
+ * Objects read live per round. A write naming 65,536 records must not become 65,536 API calls: past this, the cache's
+ * answer stands for the rest (the denial already rests on the confirmed ones; misses beyond it count as absent).
+ */
+export const MAX_FRESH_READS_PER_ROUND = 256;
+/** Without a `timeout` from the API server: its default webhook timeout (10 s) minus the margin. */
+export const DEFAULT_DECISION_BUDGET_MS = 9_000;
+
+/** When the decision must be answered, and the signal that aborts what is still running then. */
+export interface DecisionDeadline {
+  /** milliseconds left for the decision, fresh reads included */
+  budgetMs: number;
+}
+
+class DeadlineReached extends Error {}
 
 function mergeFresh(into: FreshObjects, from: FreshObjects): void {
   for (const k of Object.keys(into) as (keyof FreshObjects)[]) {
@@ -44,26 +60,50 @@ export class AdmissionHandler {
     return this.deps.now ? this.deps.now() : new Date();
   }
 
-  async handle(webhook: WebhookKind, req: GuardRequest): Promise<AdmissionResponse> {
+  /**
+   * Decides within the deadline (docs/rules.md, Enforcement modes, "Bounds"): what is not decided by then is
+   * answered fail-open (or fail-closed) with the cause `deadline`, so the guard, not the API server's timeout,
+   * decides what happens. Fresh reads still running are aborted; a late decision records nothing.
+   */
+  async handle(webhook: WebhookKind, req: GuardRequest, deadline: DecisionDeadline = { budgetMs: DEFAULT_DECISION_BUDGET_MS }): Promise<AdmissionResponse> {
     const timer = this.deps.metrics?.latency.startTimer({ webhook });
+    if (deadline.budgetMs <= 0) {
+      // the time went on reading and waiting: judging now could only answer after the API server gave up
+      timer?.();
+      return respond(req.uid, this.failure(webhook, req, 'decision deadline reached before judging', 'deadline'));
+    }
+    const abort = new AbortController();
+    let expire: NodeJS.Timeout | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      expire = setTimeout(() => reject(new DeadlineReached()), Math.max(0, deadline.budgetMs));
+    });
     let verdict: Verdict;
+    const decision = this.decide(webhook, req, abort.signal);
     try {
-      verdict = await this.decide(webhook, req);
+      verdict = await Promise.race([decision, expired]);
     } catch (err) {
-      this.deps.log.error({ err, requestUID: req.uid, name: req.name, namespace: req.namespace, webhook }, 'admission decision failed');
-      verdict = this.failure(webhook, `internal error: ${(err as Error).message}`, 'internal');
+      if (err instanceof DeadlineReached) {
+        abort.abort(err);
+        decision.catch(() => undefined); // settles after the answer; aborted fresh reads reject
+        verdict = this.failure(webhook, req, `decision deadline of ${deadline.budgetMs} ms reached`, 'deadline');
+      } else {
+        this.deps.log.error({ err, requestUID: cut(req.uid), name: cut(req.name ?? ''), namespace: cut(req.namespace ?? ''), webhook }, 'admission decision failed');
+        verdict = this.failure(webhook, req, `internal error: ${cut((err as Error).message, MAX_DETAIL_CHARS)}`, 'internal');
+      }
     } finally {
+      clearTimeout(expire);
       timer?.();
     }
     return respond(req.uid, verdict);
   }
 
-  private async decide(webhook: WebhookKind, req: GuardRequest): Promise<Verdict> {
+  private async decide(webhook: WebhookKind, req: GuardRequest, signal: AbortSignal): Promise<Verdict> {
     if (!targetOf(req)) return this.count(webhook, allowed(), 'allowed');
     const stale = this.deps.staleCaches?.() ?? [];
-    if (stale.length > 0) return this.failure(webhook, `caches stale (API server watch down): ${stale.join(', ')}`, 'stale-cache');
-    if (!this.deps.synced()) return this.failure(webhook, 'caches not synced', 'unsynced');
-    const verdict = webhook === 'validate' ? await this.validate(req) : await this.mutate(req);
+    if (stale.length > 0) return this.failure(webhook, req, `caches stale (API server watch down): ${stale.join(', ')}`, 'stale-cache');
+    if (!this.deps.synced()) return this.failure(webhook, req, 'caches not synced', 'unsynced');
+    const verdict = webhook === 'validate' ? await this.validate(req, signal) : await this.mutate(req, signal);
+    if (signal.aborted) return verdict; // answered already (deadline): nothing of this late decision is counted
     const result = !verdict.allowed ? 'denied' : verdict.patch ? 'patched' : 'allowed';
     return this.count(webhook, verdict, result);
   }
@@ -74,9 +114,10 @@ export class AdmissionHandler {
   }
 
   /** Fail-open by default: a broken guard must not stop the IPAM. The cause is named and counted. */
-  private failure(webhook: WebhookKind, cause: string, label: string): Verdict {
+  private failure(webhook: WebhookKind, req: GuardRequest, cause: string, label: string): Verdict {
     this.deps.metrics?.errors.inc({ webhook, cause: label });
     this.deps.metrics?.requests.inc({ webhook, result: 'error' });
+    this.deps.log.warn({ webhook, requestUID: cut(req.uid), name: cut(req.name ?? ''), cause: label, failClosed: !!this.deps.failClosed }, `answered without a decision: ${cause}`);
     if (this.deps.failClosed) return errored(`spiderpool-guard: ${cause} (fail-closed)`);
     return withWarnings(allowed(), [`spiderpool-guard: ${cause}; write allowed unchecked (fail-open)`]);
   }
@@ -91,6 +132,8 @@ export class AdmissionHandler {
     req: GuardRequest,
     needsFresh: (v: Violation) => boolean,
     readMisses: boolean,
+    limits: EvaluationLimits,
+    signal: AbortSignal,
   ): Promise<{ evaluation: Evaluation; view: ClusterView }> {
     const base = this.deps.view();
     const fresh = emptyFresh();
@@ -98,20 +141,22 @@ export class AdmissionHandler {
     let view: ClusterView = base;
     for (let round = 0; ; round++) {
       const recording = new MissRecordingView(view);
-      const evaluation = evaluate(req, recording, this.deps.settings);
+      const evaluation = evaluate(req, recording, this.deps.settings, limits);
       const wanted = evaluation.violations.filter(needsFresh);
       const misses = readMisses || wanted.length > 0 ? [...recording.misses.values()] : [];
       if (!this.deps.fresh || round >= MAX_FRESH_ROUNDS) return { evaluation, view };
       const refs: ObjectRef[] = [];
       for (const r of [...wanted.flatMap((v) => v.evidence), ...misses]) {
+        if (refs.length >= MAX_FRESH_READS_PER_ROUND) break;
         if (read.has(refKey(r))) continue;
         read.add(refKey(r));
         refs.push(r);
       }
       if (refs.length === 0) return { evaluation, view };
       try {
-        mergeFresh(fresh, await this.deps.fresh.read(refs));
+        mergeFresh(fresh, await this.deps.fresh.read(refs, signal));
       } catch (err) {
+        if (signal.aborted) throw err;
         this.deps.metrics?.freshReads.inc({ result: 'failed' });
         throw new Error(`fresh read before denial failed: ${(err as Error).message}`, { cause: err });
       }
@@ -119,35 +164,40 @@ export class AdmissionHandler {
     }
   }
 
-  private record(req: GuardRequest, webhook: WebhookKind, judged: Judged[]): void {
+  private record(req: GuardRequest, webhook: WebhookKind, judged: Judged[], signal: AbortSignal, omitted = 0, atLeast = false): void {
+    if (signal.aborted) return; // the request was answered at the deadline: this decision never took effect
     const now = this.now();
-    for (const event of auditEventsFor(req, judged, now)) this.deps.audit.write(event);
+    for (const event of auditEventsFor(req, judged, now, omitted, atLeast)) this.deps.audit.write(event);
     for (const j of judged) this.deps.metrics?.decisions.inc({ webhook, rule: j.violation.rule, mode: j.mode, outcome: j.outcome });
     if (judged.length > 0) this.deps.onDecision?.(req, judged);
   }
 
-  private async validate(req: GuardRequest): Promise<Verdict> {
+  private async validate(req: GuardRequest, signal: AbortSignal): Promise<Verdict> {
     const policy = this.deps.policy;
     const exempt = policy.exemptUsers.matches(req.user);
-    const wouldDeny = (v: Violation) => {
-      const m = modeOf(v.rule, policy);
+    const denies = (rule: RuleName) => {
+      const m = modeOf(rule, policy);
       return !exempt && (m === 'enforce' || m === 'repair');
     };
-    const { evaluation } = await this.evaluateFresh(req, wouldDeny, true);
-    const decision = judgeValidation(evaluation.violations, policy, req.user);
-    this.record(req, 'validate', decision.judged);
+    const limits = { ...DEFAULT_LIMITS, decisive: denies };
+    const { evaluation } = await this.evaluateFresh(req, (v) => denies(v.rule), true, limits, signal);
+    const decision = judgeValidation(evaluation.violations, policy, req.user, evaluation.omitted, evaluation.stoppedEarly);
+    const omitted = decision.omitted.denied + decision.omitted.warned + decision.omitted.audited;
+    this.record(req, 'validate', decision.judged, signal, omitted, evaluation.stoppedEarly);
     const verdict = withWarnings(decision.allowed ? allowed() : denied(decision.denials.join('\n')), decision.warnings);
     return decision.auditAnnotations ? { ...verdict, auditAnnotations: decision.auditAnnotations } : verdict;
   }
 
-  private async mutate(req: GuardRequest): Promise<Verdict> {
+  private async mutate(req: GuardRequest, signal: AbortSignal): Promise<Verdict> {
     if (targetOf(req) !== 'poolStatus' || !req.object) return allowed();
     const policy = this.deps.policy;
     const repairable = (v: Violation) => REPAIRABLE_RULES.has(v.rule) && modeOf(v.rule, policy) === 'repair';
-    const { evaluation, view } = await this.evaluateFresh(req, repairable, false);
+    // no early stop: a repair re-adds every record it keeps (past the limit the validating webhook denies the rest)
+    const { evaluation, view } = await this.evaluateFresh(req, repairable, false, DEFAULT_LIMITS, signal);
     const plan = planStatusMutation(evaluation, req.object, view, policy, req.user, this.deps.settings.staticIp);
     if (!plan || !plan.changed) return allowed();
-    this.record(req, 'mutate', plan.repaired);
+    if (signal.aborted) return allowed();
+    this.record(req, 'mutate', plan.repaired, signal);
     if (plan.countFix) {
       this.deps.audit.write(countFixEvent(req, evaluation.poolUpdate?.pool ?? req.name ?? '', plan.countFix.message, this.now()));
       this.deps.metrics?.decisions.inc({ webhook: 'mutate', rule: 'COUNT_MISMATCH', mode: 'repair', outcome: 'repaired' });
@@ -159,6 +209,6 @@ export class AdmissionHandler {
     const ops = compare(req.object, { ...req.object, status });
     const judged = [...plan.repaired];
     const rules = [...new Set([...judged.map((j) => j.violation.rule as string), ...(plan.countFix ? ['COUNT_MISMATCH'] : [])])];
-    return patched(ops, { rule: rules.join(','), ips: annotationIps(judged) });
+    return patched(ops, { rule: cut(rules.join(','), MAX_ANNOTATION_CHARS), ips: cut(annotationIps(judged), MAX_ANNOTATION_CHARS) });
   }
 }

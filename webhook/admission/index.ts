@@ -2,7 +2,9 @@
 export { decisionEffects, decisionEvents, healRequests } from './decision-effects';
 export { AdmissionHandler } from './handler';
 export { createAdmissionMetrics } from './metrics';
-export { ReviewDecodeError, decodeReview, encodeReview } from './review';
+export { ReviewDecodeError, decodeReview, decodeReviewBody, encodeReview } from './review';
 export { createAdmissionApp, readyzAnswer, startHttpsServer } from './server';
 export type { Readiness } from './server';
 export { startOpsServer } from './ops-server';
+export { BODY_LIMIT_BYTES, DEFAULT_INFLIGHT_BUDGET_BYTES } from './body';
+export { decisionBudgetMs, parseGoDuration } from './deadline';

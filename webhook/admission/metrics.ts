@@ -1,5 +1,5 @@
 // Prometheus metrics of the admission path. One registry per process, served on the metrics port.
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export interface AdmissionMetrics {
   registry: Registry;
@@ -10,6 +10,8 @@ export interface AdmissionMetrics {
   freshReads: Counter<'result'>;
   /** Kubernetes Events about decisions, by reason (rule) and result (created, aggregated, dropped, failed) */
   events: Counter<'reason' | 'result'>;
+  throttled: Counter<'webhook'>;
+  inflightBytes: Gauge;
 }
 
 export function createAdmissionMetrics(registry = new Registry(), withDefaults = true): AdmissionMetrics {
@@ -37,7 +39,7 @@ export function createAdmissionMetrics(registry = new Registry(), withDefaults =
     }),
     errors: new Counter({
       name: 'spiderpool_guard_admission_errors_total',
-      help: 'Requests answered fail-open or fail-closed (cause: internal error, unsynced or stale caches, deadline)',
+      help: 'Requests answered fail-open or fail-closed without a decision, by cause (internal, unsynced, stale-cache, deadline)',
       labelNames: ['webhook', 'cause'],
       registers: [registry],
     }),
@@ -51,6 +53,17 @@ export function createAdmissionMetrics(registry = new Registry(), withDefaults =
       name: 'spiderpool_guard_events_total',
       help: 'Kubernetes Events on protected pods (or pools) about decisions, by reason (the rule) and result (created, aggregated, dropped, failed)',
       labelNames: ['reason', 'result'],
+      registers: [registry],
+    }),
+    throttled: new Counter({
+      name: 'spiderpool_guard_admission_throttled_total',
+      help: 'AdmissionReviews answered HTTP 429 because the in-flight request bytes were over the budget',
+      labelNames: ['webhook'],
+      registers: [registry],
+    }),
+    inflightBytes: new Gauge({
+      name: 'spiderpool_guard_admission_inflight_bytes',
+      help: 'Bytes of AdmissionReview request bodies in flight (read or being decided)',
       registers: [registry],
     }),
   };

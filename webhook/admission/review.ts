@@ -2,6 +2,7 @@
 // happens elsewhere.
 import { z } from 'zod';
 import { GuardRequest } from '../guard';
+import { MAX_DETAIL_CHARS, cut } from '../../lib/bounds';
 
 const groupVersionResource = z.object({ group: z.string(), version: z.string(), resource: z.string() });
 const kubeObject = z.record(z.string(), z.unknown());
@@ -28,16 +29,43 @@ const reviewSchema = z.looseObject({
 
 export class ReviewDecodeError extends Error {}
 
-/** Validates the envelope and returns the guard's view of the request; throws ReviewDecodeError with a reason. */
-export function decodeReview(body: unknown): GuardRequest {
-  if (body === undefined || body === null || (typeof body === 'object' && Object.keys(body as object).length === 0)) {
-    throw new ReviewDecodeError('empty body: expected an AdmissionReview (admission.k8s.io/v1)');
+const UTF8_BOM = '\ufeff';
+
+/**
+ * The one decoder of a request body, shared by the server and `review`, so both give the same outcome for every
+ * input: bytes (UTF-8, one leading byte-order mark tolerated, as RFC 8259 allows) to a GuardRequest, or a
+ * ReviewDecodeError with the reason the server answers with HTTP 400 and `review` prints before exiting 2.
+ */
+export function decodeReviewBody(body: Buffer | string): GuardRequest {
+  let text = typeof body === 'string' ? body : body.toString('utf8');
+  if (text.startsWith(UTF8_BOM)) text = text.slice(1);
+  if (text.trim() === '') throw new ReviewDecodeError('empty body: expected an AdmissionReview (admission.k8s.io/v1)');
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (err) {
+    throw new ReviewDecodeError(`body is not valid JSON: ${cut((err as Error).message, MAX_DETAIL_CHARS)}`);
   }
+  return decodeReview(doc);
+}
+
+function shapeOf(doc: unknown): string {
+  if (doc === null) return 'null';
+  if (Array.isArray(doc)) return 'an array';
+  return `a ${typeof doc}`;
+}
+
+/** Validates the decoded envelope and returns the guard's view of the request; throws ReviewDecodeError with a reason. */
+export function decodeReview(body: unknown): GuardRequest {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw new ReviewDecodeError(`expected an AdmissionReview (admission.k8s.io/v1) object, got ${shapeOf(body)}`);
+  }
+  if (Object.keys(body).length === 0) throw new ReviewDecodeError('empty object: expected an AdmissionReview (admission.k8s.io/v1)');
   const parsed = reviewSchema.safeParse(body);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    const where = issue.path.length ? issue.path.join('.') : '(root)';
-    throw new ReviewDecodeError(`invalid AdmissionReview at ${where}: ${issue.message}`);
+    const where = issue.path.length ? issue.path.map(String).join('.') : '(root)';
+    throw new ReviewDecodeError(`invalid AdmissionReview at ${cut(where)}: ${cut(issue.message, MAX_DETAIL_CHARS)}`);
   }
   const r = parsed.data.request;
   return {

@@ -5,10 +5,48 @@ import { createWebhookHttpsServer } from '../../certs';
 import type { WebhookTlsOptions } from '../../certs';
 import { Logger } from '../log';
 import { AdmissionHandler, WebhookKind } from './handler';
-import { ReviewDecodeError, decodeReview, encodeReview } from './review';
+import { ReviewDecodeError, decodeReviewBody, encodeReview } from './review';
+import { BODY_LIMIT_BYTES, DEFAULT_INFLIGHT_BUDGET_BYTES, InflightBudget, readBudgetedBody } from './body';
+import { decisionBudgetMs } from './deadline';
+import { AdmissionMetrics } from './metrics';
 
-/** Old + new object of a pool near etcd's 1.5 MiB object limit, JSON-escaped inside a JSON string, with headroom. */
-export const BODY_LIMIT_BYTES = 16 * 1024 * 1024;
+export { BODY_LIMIT_BYTES };
+
+export interface AdmissionAppOptions {
+  metrics?: AdmissionMetrics;
+  /** bytes of request bodies in flight before answering 429 */
+  inflightBudgetBytes?: number;
+}
+
+/** Seconds the API server is told to wait before retrying a throttled call (it applies failurePolicy meanwhile). */
+const RETRY_AFTER_SECONDS = 1;
+
+/**
+ * Bodies above this are decided one at a time. Decoding and judging a multi-megabyte review holds the event loop
+ * for a while; one at a time, a small review arriving meanwhile waits for at most one of them, not for a queue of
+ * them, and only one large body is expanded on the heap at once. A large review whose turn comes after its
+ * deadline is answered at once (cause `deadline`) without being judged.
+ */
+export const HEAVY_BODY_BYTES = 1024 * 1024;
+
+class OneAtATime {
+  private busy = false;
+  private readonly waiting: (() => void)[] = [];
+
+  async acquire(): Promise<void> {
+    if (!this.busy) {
+      this.busy = true;
+      return;
+    }
+    await new Promise<void>((resolve) => this.waiting.push(resolve));
+  }
+
+  release(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.busy = false;
+  }
+}
 
 const WEBHOOK_PATHS: Record<string, WebhookKind> = {
   '/validate/spiderippools': 'validate',
@@ -34,9 +72,12 @@ function badRequest(res: Response, status: number, reason: string): void {
   res.status(status).json({ error: reason, code: status });
 }
 
-export function createAdmissionApp(handler: AdmissionHandler, readiness: Readiness, log: Logger): express.Express {
+export function createAdmissionApp(handler: AdmissionHandler, readiness: Readiness, log: Logger, options: AdmissionAppOptions = {}): express.Express {
   const app = express();
   app.disable('x-powered-by');
+  const metrics = options.metrics;
+  const budget = new InflightBudget(options.inflightBudgetBytes ?? DEFAULT_INFLIGHT_BUDGET_BYTES, (bytes) => metrics?.inflightBytes.set(bytes));
+  const heavyLane = new OneAtATime();
   app.get('/healthz', (_req, res) => {
     res.type('text/plain').send('ok');
   });
@@ -44,49 +85,59 @@ export function createAdmissionApp(handler: AdmissionHandler, readiness: Readine
     const { status, body } = readyzAnswer(readiness);
     res.status(status).json(body);
   });
-  const parseJson = express.json({ limit: BODY_LIMIT_BYTES, type: () => true, strict: true });
   for (const [path, kind] of Object.entries(WEBHOOK_PATHS)) {
-    app.post(
-      path,
-      (req: Request, res: Response, next: NextFunction) => {
-        const type = req.headers['content-type'] ?? '';
-        if (!/^application\/json\b/i.test(type)) {
-          badRequest(res, 400, `unsupported Content-Type ${JSON.stringify(type)}: expected application/json`);
-          return;
-        }
-        next();
-      },
-      parseJson,
-      async (req: Request, res: Response) => {
+    app.post(path, async (req: Request, res: Response) => {
+      const arrived = performance.now();
+      const budgetMs = decisionBudgetMs(new URL(req.url, 'http://webhook').searchParams.get('timeout'));
+      const type = req.headers['content-type'] ?? '';
+      if (!/^application\/json\b/i.test(type)) {
+        metrics?.requests.inc({ webhook: kind, result: 'bad_request' });
+        badRequest(res, 400, `unsupported Content-Type ${JSON.stringify(type.slice(0, 100))}: expected application/json`);
+        return;
+      }
+      const { outcome, release } = readBudgetedBody(req, budget, BODY_LIMIT_BYTES);
+      res.once('close', release);
+      const read = await outcome;
+      if (!read.ok) {
+        // the rest of the body is not read: close the connection after the answer
+        res.setHeader('Connection', 'close');
+        if (read.status === 429) {
+          metrics?.throttled.inc({ webhook: kind });
+          res.setHeader('Retry-After', String(RETRY_AFTER_SECONDS));
+          log.warn({ path, inflightBytes: budget.inUse, budgetBytes: budget.limitBytes }, 'AdmissionReview throttled (429)');
+        } else metrics?.requests.inc({ webhook: kind, result: 'bad_request' });
+        badRequest(res, read.status, read.reason);
+        return;
+      }
+      const heavy = read.body.length > HEAVY_BODY_BYTES;
+      if (heavy) await heavyLane.acquire();
+      try {
         let decoded;
         try {
-          decoded = decodeReview(req.body);
+          decoded = decodeReviewBody(read.body);
         } catch (err) {
           if (err instanceof ReviewDecodeError) {
+            metrics?.requests.inc({ webhook: kind, result: 'bad_request' });
             log.warn({ path, reason: err.message }, 'malformed AdmissionReview');
             badRequest(res, 400, err.message);
             return;
           }
           throw err;
         }
-        const response = await handler.handle(kind, decoded);
+        const response = await handler.handle(kind, decoded, { budgetMs: budgetMs - (performance.now() - arrived) });
         res.json(encodeReview(response));
-      },
-    );
+      } finally {
+        if (heavy) heavyLane.release();
+      }
+    });
   }
   app.use((_req: Request, res: Response) => badRequest(res, 404, 'not found: webhook paths are ' + Object.keys(WEBHOOK_PATHS).join(', ')));
-  // body-parser errors (invalid JSON, too large, empty) and anything a route threw: answered, never fatal.
-  app.use((err: Error & { status?: number; type?: string }, req: Request, res: Response, _next: NextFunction) => {
+  // anything a route threw: answered, never fatal.
+  app.use((err: Error & { status?: number }, req: Request, res: Response, _next: NextFunction) => {
     void _next;
     const status = err.status && err.status >= 400 && err.status < 500 ? err.status : 500;
     if (status === 500) log.error({ err, path: req.path }, 'request failed');
-    const reason =
-      err.type === 'entity.too.large'
-        ? `body larger than ${BODY_LIMIT_BYTES} bytes`
-        : err.type === 'entity.parse.failed'
-          ? `body is not valid JSON: ${err.message}`
-          : err.message;
-    if (!res.headersSent) badRequest(res, status, reason);
+    if (!res.headersSent) badRequest(res, status, err.message);
   });
   return app;
 }

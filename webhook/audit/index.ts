@@ -1,4 +1,4 @@
 // webhook/audit: audit events and where they go. Used by admission/.
-export { auditEventsFor, countFixEvent } from './events';
-export { MemoryAuditSink, PinoAuditSink } from './sink';
+export { MAX_AUDIT_LINES_PER_REQUEST, auditEventsFor, countFixEvent } from './events';
+export { DEFAULT_AUDIT_MAX_BYTES, DEFAULT_AUDIT_MAX_FILES, MemoryAuditSink, PinoAuditSink } from './sink';
 export type { AuditSink } from './sink';

@@ -1,9 +1,9 @@
 // `review`: decide one AdmissionReview offline against a snapshot, printing exactly what the server would answer.
-import { AdmissionHandler, ReviewDecodeError, decodeReview, encodeReview } from '../admission';
+import { AdmissionHandler, ReviewDecodeError, decodeReviewBody, encodeReview } from '../admission';
 import { createLogger } from '../log';
 import { MemoryAuditSink } from '../audit';
 import { CliInputError, UsageError } from './errors';
-import { loadSnapshot, readJsonFile } from '../cluster';
+import { loadSnapshot, readFileBytes } from '../cluster';
 import { POLICY_FLAGS, oneOf, parse, policyFromFlags } from './args';
 import { FlagTable, helpText } from './flags';
 
@@ -35,10 +35,11 @@ export async function runReview(argv: string[]): Promise<number> {
   const webhook = oneOf(values, 'webhook', WEBHOOKS, WEBHOOKS[0]);
   const { policy, guarded, staticIp } = policyFromFlags(values);
   const view = loadSnapshot(values.snapshot);
-  const reviewDoc = readJsonFile(positionals[0], 'review');
+  // the server's decoder, on the file's bytes: the same outcome for every input (docs/operations.md, review)
+  const body = readFileBytes(positionals[0], 'review');
   let request;
   try {
-    request = decodeReview(reviewDoc);
+    request = decodeReviewBody(body);
   } catch (err) {
     if (err instanceof ReviewDecodeError) throw new CliInputError(`review ${positionals[0]}: ${err.message}`, { cause: err });
     throw err;

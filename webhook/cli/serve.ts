@@ -5,9 +5,9 @@ import http from 'node:http';
 import https from 'node:https';
 import { fileTlsSource, selfManagedTlsSource, watchClientCaFile } from '../../certs';
 import type { ClientCaFile, LoadableTlsSource, TlsMaterial, WebhookTlsOptions } from '../../certs';
-import { AdmissionHandler, Readiness, createAdmissionApp, startHttpsServer, startOpsServer, createAdmissionMetrics, decisionEffects } from '../admission';
+import { AdmissionHandler, Readiness, createAdmissionApp, startHttpsServer, startOpsServer, createAdmissionMetrics, decisionEffects, DEFAULT_INFLIGHT_BUDGET_BYTES } from '../admission';
 import { Logger, createLogger } from '../log';
-import { PinoAuditSink } from '../audit';
+import { DEFAULT_AUDIT_MAX_BYTES, DEFAULT_AUDIT_MAX_FILES, PinoAuditSink } from '../audit';
 import { ApiFreshReader, DEFAULT_STALE_AFTER_MS, KubeEventWriter, QueuedEventPublisher, kubevirtServed, startClusterCache } from '../cluster';
 import { hostname } from 'node:os';
 import { UsageError } from './errors';
@@ -29,6 +29,7 @@ export const DEFAULT_HOST = '0.0.0.0';
 export const DEFAULT_PORT = 9443;
 export const DEFAULT_METRICS_PORT = 9090;
 export const DEFAULT_TLS_SERVICE = 'spiderpool-guard';
+const MIB = 1024 * 1024;
 const TLS_KEY_TYPES = ['rsa', 'ec'] as const;
 
 export const SERVE_FLAGS: FlagTable = [
@@ -40,7 +41,10 @@ export const SERVE_FLAGS: FlagTable = [
   { name: 'client-ca-file', type: 'string', arg: 'FILE', help: 'accept only webhook callers with a client certificate signed by a CA in FILE (PEM; reloaded when it changes)' },
   { name: 'cache-stale-seconds', type: 'string', arg: 'S', default: DEFAULT_STALE_AFTER_MS / 1000, help: 'a cache whose watch has been down this long counts as unsynced: decisions fail open (or closed) with cause stale-cache' },
   ...POLICY_FLAGS,
-  { name: 'audit-log', type: 'string', arg: 'FILE', help: 'also write audit events as JSON lines to FILE (reopened on SIGHUP)' },
+  { name: 'audit-log', type: 'string', arg: 'FILE', help: 'also write audit events as JSON lines to FILE (rotated by size, reopened on SIGHUP)' },
+  { name: 'audit-log-max-size', type: 'string', arg: 'MIB', default: DEFAULT_AUDIT_MAX_BYTES / MIB, help: 'rotate the audit file at this size' },
+  { name: 'audit-log-max-files', type: 'string', arg: 'N', default: DEFAULT_AUDIT_MAX_FILES, help: 'rotated audit files kept (FILE.1..FILE.N); (N+1) x max size is the disk used' },
+  { name: 'max-inflight-mib', type: 'string', arg: 'MIB', default: DEFAULT_INFLIGHT_BUDGET_BYTES / MIB, help: 'request bytes in flight before answering 429 (keep about 1/6 of --max-old-space-size)' },
   { name: 'no-events', type: 'boolean', help: 'do not emit Kubernetes Events (about decisions and reconciler actions)' },
   { name: 'fail-closed', type: 'boolean', help: 'deny (instead of allow with a warning) on internal errors and unsynced or stale caches' },
   { name: 'log-level', type: 'string', arg: 'LEVEL', help: 'pino level (default $LOG_LEVEL, else info)' },
@@ -119,7 +123,7 @@ function podNamespace(): string {
   return process.env.POD_NAMESPACE ?? 'spiderpool-guard';
 }
 
-function tlsSourceFromFlags(values: Values, kc: KubeConfig, log: Logger, registry: import('prom-client').Registry): LoadableTlsSource {
+export function tlsSourceFromFlags(values: Values, kc: KubeConfig, log: Logger, registry: import('prom-client').Registry): LoadableTlsSource {
   const str = (k: string) => (typeof values[k] === 'string' ? (values[k] as string) : undefined);
   const certFile = str('tls-cert-file');
   const keyFile = str('tls-key-file');
@@ -176,7 +180,13 @@ export async function runServe(argv: string[]): Promise<number> {
   const kc = loadKubeConfig(typeof values.kubeconfig === 'string' ? values.kubeconfig : undefined);
   const metrics = createAdmissionMetrics();
   const tls = tlsSourceFromFlags(values, kc, log, metrics.registry);
-  const audit = new PinoAuditSink(log, typeof values['audit-log'] === 'string' ? values['audit-log'] : undefined);
+  const audit = new PinoAuditSink(log, {
+    file: typeof values['audit-log'] === 'string' ? values['audit-log'] : undefined,
+    maxBytes: intFlag(values, 'audit-log-max-size', DEFAULT_AUDIT_MAX_BYTES / MIB, 1) * MIB,
+    maxFiles: intFlag(values, 'audit-log-max-files', DEFAULT_AUDIT_MAX_FILES),
+    registry: metrics.registry,
+  });
+  const inflightBudgetBytes = intFlag(values, 'max-inflight-mib', DEFAULT_INFLIGHT_BUDGET_BYTES / MIB, 1) * MIB;
 
   process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled rejection (server keeps running)'));
   process.on('SIGHUP', () => {
@@ -223,7 +233,7 @@ export async function runServe(argv: string[]): Promise<number> {
     checks: () => ({ caches: cache.synced(), tls: tls.ready() }),
     details: () => ({ caches: cache.status() }),
   };
-  const app = createAdmissionApp(handler, readiness, log);
+  const app = createAdmissionApp(handler, readiness, log, { metrics, inflightBudgetBytes });
   let material: TlsMaterial = await tls.whenLoaded();
   // Read once and kept: setSecureContext (certificate or client CA reload) merges it in again every time.
   const tlsOptions: WebhookTlsOptions = {};

@@ -12,55 +12,86 @@ const PATHS: Record<Exclude<LookupKind, 'vmiPods'>, (ns: string, name: string) =
   vm: (ns, n) => `${apiPaths.vms(ns)}/${n}`,
 };
 
+/** One object read live; the shape depends on the kind (null: absent). */
+type FreshValue = unknown;
+
+/** The longest one read may take, whoever waits for it; each decision stops waiting at its own deadline. */
+export const FRESH_READ_TIMEOUT_MS = 4000;
+
+/** A wait that gives up when the signal aborts (the read itself goes on for whoever else shares it). */
+function untilAborted<T>(p: Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (!signal) return p;
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => (signal.removeEventListener('abort', onAbort), resolve(v)),
+      (e: unknown) => (signal.removeEventListener('abort', onAbort), reject(e as Error)),
+    );
+  });
+}
+
 export class ApiFreshReader implements FreshReader {
   private readonly http: KubeHttpClient;
+  /** single flight: concurrent decisions needing the same object share one read */
+  private readonly inflight = new Map<string, Promise<FreshValue>>();
 
   constructor(
     kc: KubeConfig,
     private readonly kubevirt: boolean,
+    private readonly readTimeoutMs = FRESH_READ_TIMEOUT_MS,
   ) {
-    this.http = new KubeHttpClient(kc);
+    this.http = new KubeHttpClient(kc, readTimeoutMs);
   }
 
-  async read(refs: ObjectRef[]): Promise<FreshObjects> {
+  /** All refs in parallel (the agent caps connections), each shared with concurrent decisions, each within its timeout. */
+  async read(refs: ObjectRef[], signal?: AbortSignal): Promise<FreshObjects> {
     const out = emptyFresh();
+    // where each kind's answer goes (the value's shape is the kind's: facts, null or launcher pods)
+    const into: Record<LookupKind, Map<string, unknown>> = {
+      pod: out.pods,
+      statefulSet: out.statefulSets,
+      endpoint: out.endpoints,
+      vmi: out.vmis,
+      vm: out.vms,
+      vmiPods: out.vmiPods,
+    };
     await Promise.all(
       refs.map(async (ref) => {
         // without KubeVirt served there is nothing to read: the cache's "absent" is the truth
         if ((ref.kind === 'vmi' || ref.kind === 'vm' || ref.kind === 'vmiPods') && !this.kubevirt) return;
         const key = nsName(ref.namespace, ref.name);
-        if (ref.kind === 'vmiPods') {
-          out.vmiPods.set(key, await this.launcherPods(ref.namespace, ref.name));
-          return;
-        }
-        const path = PATHS[ref.kind](encodeURIComponent(ref.namespace), encodeURIComponent(ref.name));
-        const o = (await this.http.getJson(path)) as KubeObject | null;
-        switch (ref.kind) {
-          case 'pod':
-            out.pods.set(key, o && podFacts(o));
-            break;
-          case 'statefulSet':
-            out.statefulSets.set(key, o && statefulSetFacts(o));
-            break;
-          case 'endpoint':
-            out.endpoints.set(key, o && endpointFacts(o));
-            break;
-          case 'vmi':
-            out.vmis.set(key, o && vmiFacts(o));
-            break;
-          case 'vm':
-            out.vms.set(key, o && vmFacts(o));
-            break;
-        }
+        const value = await untilAborted(this.shared(ref), signal);
+        into[ref.kind].set(key, value);
       }),
     );
     return out;
   }
 
+  /** The read of one object: the one in flight, or a new one bounded by the read timeout. */
+  private shared(ref: ObjectRef): Promise<FreshValue> {
+    const key = `${ref.kind}:${ref.namespace}/${ref.name}`;
+    const running = this.inflight.get(key);
+    if (running) return running;
+    const p = this.readOne(ref, AbortSignal.timeout(this.readTimeoutMs)).finally(() => this.inflight.delete(key));
+    this.inflight.set(key, p);
+    return p;
+  }
+
+  private async readOne(ref: ObjectRef, signal: AbortSignal): Promise<FreshValue> {
+    if (ref.kind === 'vmiPods') return this.launcherPods(ref.namespace, ref.name, signal);
+    const path = PATHS[ref.kind](encodeURIComponent(ref.namespace), encodeURIComponent(ref.name));
+    const o = (await this.http.getJson(path, signal)) as KubeObject | null;
+    if (!o) return null;
+    const facts = { pod: podFacts, statefulSet: statefulSetFacts, endpoint: endpointFacts, vmi: vmiFacts, vm: vmFacts } as const;
+    return facts[ref.kind](o);
+  }
+
   /** KubeVirt's launcher pods of a VMI: its virt-launcher pods whose controller is that VMI. */
-  private async launcherPods(namespace: string, vmi: string): Promise<PodFacts[]> {
+  private async launcherPods(namespace: string, vmi: string, signal?: AbortSignal): Promise<PodFacts[]> {
     const selector = encodeURIComponent(VIRT_LAUNCHER_SELECTOR);
-    const list = await this.http.getJson(`${apiPaths.pods(encodeURIComponent(namespace))}?labelSelector=${selector}`);
+    const list = await this.http.getJson(`${apiPaths.pods(encodeURIComponent(namespace))}?labelSelector=${selector}`, signal);
     const items = ((list?.items as KubeObject[] | undefined) ?? []).map(podFacts);
     return items.filter((p) => p.controller?.kind === 'VirtualMachineInstance' && p.controller.name === vmi);
   }

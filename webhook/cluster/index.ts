@@ -11,4 +11,4 @@ export { loadKubeConfigFile } from './kubeconfig';
 export { KubeLeaseClient } from './lease-client';
 export { listClusterView } from './list-view';
 export { KubeReconcileClient } from './reconcile-client';
-export { SnapshotError, loadSnapshot, readJsonFile } from './snapshot';
+export { SnapshotError, loadSnapshot, readFileBytes, readJsonFile } from './snapshot';

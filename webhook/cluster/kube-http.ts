@@ -44,8 +44,9 @@ export class KubeHttpClient {
     return { headers: { ...(opts.headers ?? {}), accept: 'application/json' }, auth: opts.auth, agent: this.agent };
   }
 
-  /** GET a path; resolves with the decoded object, or null on 404. */
-  async getJson(path: string): Promise<Record<string, unknown> | null> {
+  /** GET a path; resolves with the decoded object, or null on 404. `signal` aborts the request. */
+  async getJson(path: string, signal?: AbortSignal): Promise<Record<string, unknown> | null> {
+    signal?.throwIfAborted();
     const base = await this.options();
     return new Promise((resolve, reject) => {
       const req = https.request(
@@ -57,6 +58,7 @@ export class KubeHttpClient {
           port: this.server.port,
           path: `${this.server.pathname.replace(/\/$/, '')}${path}`,
           timeout: this.timeoutMs,
+          signal,
         },
         (res) => {
           const chunks: Buffer[] = [];

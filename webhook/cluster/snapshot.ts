@@ -66,6 +66,15 @@ export function viewFromSnapshot(doc: unknown, source = 'snapshot'): IndexedView
   return view;
 }
 
+/** The bytes of a file; unreadable files are a SnapshotError naming what the file is. */
+export function readFileBytes(path: string, what: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new SnapshotError(`cannot read ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
 export function readJsonFile(path: string, what: string): unknown {
   let text: string;
   try {

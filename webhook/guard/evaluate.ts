@@ -11,7 +11,8 @@ import {
   staleRewriteViolations,
 } from './pool-rules';
 import { GuardRequest, GuardTarget, targetOf } from './request';
-import { Violation } from './rules';
+import { RuleName, Violation } from './rules';
+import { DEFAULT_LIMITS, EvaluationLimits, ViolationCollector } from './collector';
 import { UserMatcher } from './users';
 
 export interface GuardSettings {
@@ -23,32 +24,34 @@ export interface Evaluation {
   target: GuardTarget | undefined;
   /** whether the release-side rules applied to this writer */
   guarded: boolean;
+  /** at most `limits.maxPerRule` per rule */
   violations: Violation[];
+  /** per rule: violations found beyond the limit (not in `violations`) */
+  omitted: ReadonlyMap<RuleName, number>;
+  /** looking stopped once a decisive rule reached its limit: `omitted` counts are lower bounds */
+  stoppedEarly: boolean;
   /** set for pool status updates: the parsed old/new records (the mutating path builds its patch from it) */
   poolUpdate?: PoolUpdate;
 }
 
-export function evaluate(req: GuardRequest, view: ClusterView, settings: GuardSettings): Evaluation {
+export function evaluate(req: GuardRequest, view: ClusterView, settings: GuardSettings, limits: EvaluationLimits = DEFAULT_LIMITS): Evaluation {
   const target = targetOf(req);
   const guarded = settings.guardedUsers.matches(req.user);
   const cfg = settings.staticIp;
+  const out = new ViolationCollector(limits);
+  const result = () => ({ target, guarded, violations: out.violations, omitted: out.omitted, stoppedEarly: out.done });
   if (target === 'poolStatus') {
     const u = readPoolUpdate(req.object, req.oldObject);
-    const violations = [
-      ...malformedViolations(u),
-      ...(guarded ? releaseViolations(u, view, cfg) : []),
-      ...staleRewriteViolations(u, view, cfg),
-      ...allocationViolations(u, view, cfg),
-    ];
-    return { target, guarded, violations, poolUpdate: u };
+    malformedViolations(u, out);
+    if (guarded) releaseViolations(u, view, cfg, out);
+    staleRewriteViolations(u, view, cfg, out);
+    allocationViolations(u, view, cfg, out);
+    return { ...result(), poolUpdate: u };
   }
   if (target === 'endpoint') {
-    const violations = [
-      ...(guarded ? liveEndpointDeleteViolations(req, view, cfg) : []),
-      ...endpointUidRewriteViolations(req, view, cfg),
-      ...endpointIpConflictViolations(req, view, cfg),
-    ];
-    return { target, guarded, violations };
+    if (guarded) out.addAll(liveEndpointDeleteViolations(req, view, cfg));
+    out.addAll(endpointUidRewriteViolations(req, view, cfg));
+    out.addAll(endpointIpConflictViolations(req, view, cfg));
   }
-  return { target, guarded, violations: [] };
+  return result();
 }

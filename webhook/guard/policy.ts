@@ -1,5 +1,6 @@
 // Enforcement modes (docs/rules.md, Enforcement modes): what happens to a violation, per rule, for this writer.
 import { canonicalIp } from '../../lib/ip';
+import { MAX_DETAIL_CHARS, cut } from '../../lib/bounds';
 import { REPAIRABLE_RULES, RuleName, Violation, isRuleName, violationMessage } from './rules';
 import { UserMatcher } from './users';
 
@@ -60,34 +61,79 @@ export interface Judged {
 
 export interface ValidationDecision {
   allowed: boolean;
+  /** the violations kept by the evaluation's limits, judged (audit lines and metrics come from these) */
   judged: Judged[];
-  /** status.message lines of enforced violations */
+  /** per outcome: violations found but not kept (lower bounds when `atLeast`) */
+  omitted: Record<Outcome, number>;
+  atLeast: boolean;
+  /** status.message lines: at most MAX_MESSAGE_VIOLATIONS, then one line saying how many more */
   denials: string[];
+  /** at most MAX_WARNINGS; when more, the last one says how many were left out */
   warnings: string[];
   auditAnnotations: Record<string, string> | undefined;
+}
+
+/** Bounds of a response (docs/rules.md, Enforcement modes, "Bounds"). */
+export const MAX_MESSAGE_VIOLATIONS = 20;
+export const MAX_WARNINGS = 20;
+export const MAX_ANNOTATION_CHARS = MAX_DETAIL_CHARS;
+
+function moreLine(n: number, atLeast: boolean): string {
+  return `... and ${atLeast ? 'at least ' : ''}${n} more violation${n === 1 ? '' : 's'}`;
+}
+
+/**
+ * At most `max` lines, then one line with the count of the rest (kept beyond the shown ones plus `more`, never kept);
+ * `summaryWithin`: the summary line is one of the `max` (warnings) instead of one more (status.message).
+ */
+function boundedLines(lines: string[], more: number, atLeast: boolean, max: number, summaryWithin: boolean): string[] {
+  const total = lines.length + more;
+  if (total <= max && more === 0) return lines;
+  const shown = lines.slice(0, summaryWithin ? max - 1 : max);
+  return [...shown, moreLine(total - shown.length, atLeast)];
 }
 
 function auditAnnotationsFor(judged: Judged[]): Record<string, string> | undefined {
   if (judged.length === 0) return undefined;
   const rules = [...new Set(judged.map((j) => j.violation.rule))];
-  return { rule: rules.join(','), ips: annotationIps(judged) };
+  return { rule: cut(rules.join(','), MAX_ANNOTATION_CHARS), ips: cut(annotationIps(judged), MAX_ANNOTATION_CHARS) };
 }
 
 /** IPs for the `ips` audit annotation; a malformed key that is not an IP is JSON-quoted so it cannot split the list. */
 export function annotationIps(judged: Judged[]): string {
   const ips = [...new Set(judged.map((j) => j.violation.ip).filter((ip): ip is string => !!ip))];
-  return ips.map((ip) => (canonicalIp(ip) === ip ? ip : JSON.stringify(ip))).join(',');
+  return ips.map((ip) => (canonicalIp(ip) === ip ? ip : JSON.stringify(cut(ip)))).join(',');
 }
 
-/** Validating path: enforce (and repair, whose repaired write would no longer violate) denies; exempt users are only audited. */
-export function judgeValidation(violations: Violation[], policy: Policy, user: string): ValidationDecision {
+function outcomeOf(rule: RuleName, policy: Policy, exempt: boolean): { mode: Mode; outcome: Outcome } {
+  const mode = modeOf(rule, policy);
+  return { mode, outcome: exempt || mode === 'audit' ? 'audited' : mode === 'warn' ? 'warned' : 'denied' };
+}
+
+/**
+ * Validating path: enforce (and repair, whose repaired write would no longer violate) denies; exempt users are only
+ * audited. `omitted` (per rule, found beyond the evaluation's limits) is counted in the "... and N more" lines.
+ */
+export function judgeValidation(
+  violations: Violation[],
+  policy: Policy,
+  user: string,
+  omittedByRule: ReadonlyMap<RuleName, number> = new Map(),
+  atLeast = false,
+): ValidationDecision {
   const exempt = policy.exemptUsers.matches(user);
-  const judged: Judged[] = violations.map((violation) => {
-    const mode = modeOf(violation.rule, policy);
-    const outcome: Outcome = exempt || mode === 'audit' ? 'audited' : mode === 'warn' ? 'warned' : 'denied';
-    return { violation, mode, outcome, exempt, message: violationMessage(violation) };
-  });
+  const judged: Judged[] = violations.map((violation) => ({ violation, ...outcomeOf(violation.rule, policy, exempt), exempt, message: violationMessage(violation) }));
+  const omitted: Record<Outcome, number> = { denied: 0, warned: 0, audited: 0, repaired: 0 };
+  for (const [rule, n] of omittedByRule) omitted[outcomeOf(rule, policy, exempt).outcome] += n;
   const denials = judged.filter((j) => j.outcome === 'denied').map((j) => j.message);
   const warnings = judged.filter((j) => j.outcome === 'warned').map((j) => j.message);
-  return { allowed: denials.length === 0, judged, denials, warnings, auditAnnotations: auditAnnotationsFor(judged) };
+  return {
+    allowed: denials.length === 0 && omitted.denied === 0,
+    judged,
+    omitted,
+    atLeast,
+    denials: boundedLines(denials, omitted.denied, atLeast, MAX_MESSAGE_VIOLATIONS, false),
+    warnings: boundedLines(warnings, omitted.warned, atLeast, MAX_WARNINGS, true),
+    auditAnnotations: auditAnnotationsFor(judged),
+  };
 }

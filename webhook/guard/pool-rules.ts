@@ -1,7 +1,7 @@
 // Rules for UPDATEs of spiderippools/status (docs/rules.md, Pool status rules).
 import { cachedDiff, cachedScan, emptyScan, sharedScanCache, AllocationDiff, PoolAddressing, changedMalformed, diffRecords, parseAllocatedIPs, poolFamily, isAlive, isRestartingStaticMember, isStaticEndpointType, parseOrdinalName, KubeObject, EndpointFacts, MalformedEntry, PodFacts, StaticIpConfig, nsName, splitNsName, ClusterView, ObjectRef } from '../model';
 import { aliveWithUid, nameRefs, podRef, podsOfRecordName, recordNameRefs, releaseView, sameName, summarizePod } from './facts';
-import { Violation } from './rules';
+import { ViolationCollector } from './collector';
 
 export interface PoolUpdate {
   pool: string;
@@ -81,20 +81,23 @@ function staticRefs(namespace: string, name: string, cfg: StaticIpConfig): Objec
   return refs;
 }
 
-export function malformedViolations(u: PoolUpdate): Violation[] {
-  return u.malformed.map((m) => ({
-    rule: 'MALFORMED_ALLOCATIONS',
-    ip: m.key,
-    pool: u.pool,
-    detail: m.key === undefined ? m.reason : `key ${JSON.stringify(m.key)}: ${m.reason}`,
-    evidence: [],
-  }));
+export function malformedViolations(u: PoolUpdate, out: ViolationCollector): void {
+  for (const m of u.malformed) {
+    if (out.done) return;
+    out.add({
+      rule: 'MALFORMED_ALLOCATIONS',
+      ip: m.key,
+      pool: u.pool,
+      detail: m.key === undefined ? m.reason : `key ${JSON.stringify(m.key)}: ${m.reason}`,
+      evidence: [],
+    });
+  }
 }
 
 /** LIVE_IP_RELEASE and STATIC_IP_RELEASE: releases a guarded writer must not make. */
-export function releaseViolations(u: PoolUpdate, view: ClusterView, cfg: StaticIpConfig): Violation[] {
-  const out: Violation[] = [];
+export function releaseViolations(u: PoolUpdate, view: ClusterView, cfg: StaticIpConfig, out: ViolationCollector): void {
   for (const { ip, old: rec, next } of u.diff.removed) {
+    if (out.done) return;
     // A key handed to another pod in the same write: that pod observing the IP is the point, not a conflict.
     // For a KubeVirt record (named after the VMI) "that pod" is the VMI's launcher pod (docs/rules.md, Terms).
     const newOwners = next ? podsOfRecordName(view, next.pod, cfg) : [];
@@ -105,7 +108,7 @@ export function releaseViolations(u: PoolUpdate, view: ClusterView, cfg: StaticI
     const recordPods = podsOfRecordName(recordView, rec.pod, cfg);
     const holder = aliveWithUid(recordPods, rec.podUid);
     if (observers.length > 0) {
-      out.push({
+      out.add({
         rule: 'LIVE_IP_RELEASE',
         ip,
         pool: u.pool,
@@ -115,7 +118,7 @@ export function releaseViolations(u: PoolUpdate, view: ClusterView, cfg: StaticI
         evidence: observers.map(podRef),
       });
     } else if (holder) {
-      out.push({
+      out.add({
         rule: 'LIVE_IP_RELEASE',
         ip,
         pool: u.pool,
@@ -130,7 +133,7 @@ export function releaseViolations(u: PoolUpdate, view: ClusterView, cfg: StaticI
     if (name && isRestartingStaticMember(recordView, name.namespace, name.name, cfg, u.pool)) {
       const ep = view.endpoint(name.namespace, name.name);
       if (ep && ep.ips.some((i) => i.ip === ip && i.pool === u.pool)) {
-        out.push({
+        out.add({
           rule: 'STATIC_IP_RELEASE',
           ip,
           pool: u.pool,
@@ -145,15 +148,14 @@ export function releaseViolations(u: PoolUpdate, view: ClusterView, cfg: StaticI
       }
     }
   }
-  return out;
 }
 
-export function staleRewriteViolations(u: PoolUpdate, view: ClusterView, cfg: StaticIpConfig): Violation[] {
-  const out: Violation[] = [];
+export function staleRewriteViolations(u: PoolUpdate, view: ClusterView, cfg: StaticIpConfig, out: ViolationCollector): void {
   for (const { ip, old, next } of u.diff.rewritten) {
+    if (out.done) return;
     const pods = podsOfRecordName(view, next.pod, cfg);
     if (pods.some((p) => p.uid === next.podUid)) continue;
-    out.push({
+    out.add({
       rule: 'STALE_UID_REWRITE',
       ip,
       pool: u.pool,
@@ -165,7 +167,6 @@ export function staleRewriteViolations(u: PoolUpdate, view: ClusterView, cfg: St
       evidence: recordNameRefs(next.pod, cfg),
     });
   }
-  return out;
 }
 
 /** An endpoint other than `recordPod`'s listing `ip` in `pool`, whose pod is alive with the endpoint's uid, and that pod. */
@@ -179,14 +180,14 @@ function aliveEndpointHolder(view: ClusterView, ip: string, pool: string, record
   return undefined;
 }
 
-export function allocationViolations(u: PoolUpdate, view: ClusterView, cfg: StaticIpConfig): Violation[] {
-  const out: Violation[] = [];
+export function allocationViolations(u: PoolUpdate, view: ClusterView, cfg: StaticIpConfig, out: ViolationCollector): void {
   for (const { ip, next: rec } of u.diff.added) {
+    if (out.done) return;
     const own = podsOfRecordName(view, rec.pod, cfg);
     const isOwn = (p: PodFacts) => sameName(p, rec.pod) || own.some((o) => o.namespace === p.namespace && o.name === p.name);
     const others = view.podsObserving(ip).filter((p) => isAlive(p) && !isOwn(p));
     if (others.length > 0) {
-      out.push({
+      out.add({
         rule: 'DOUBLE_ALLOCATION',
         ip,
         pool: u.pool,
@@ -199,7 +200,7 @@ export function allocationViolations(u: PoolUpdate, view: ClusterView, cfg: Stat
       const held = aliveEndpointHolder(view, ip, u.pool, rec.pod, cfg);
       if (held) {
         const { endpoint: holder, pod: holderPod } = held;
-        out.push({
+        out.add({
           rule: 'DOUBLE_ALLOCATION',
           ip,
           pool: u.pool,
@@ -212,7 +213,7 @@ export function allocationViolations(u: PoolUpdate, view: ClusterView, cfg: Stat
       }
     }
     if (!own.some((p) => p.uid === rec.podUid)) {
-      out.push({
+      out.add({
         rule: 'STALE_ALLOCATION',
         ip,
         pool: u.pool,
@@ -223,5 +224,4 @@ export function allocationViolations(u: PoolUpdate, view: ClusterView, cfg: Stat
       });
     }
   }
-  return out;
 }

@@ -1,5 +1,6 @@
 // Rule names are a public API (docs/rules.md, Rules): they appear in responses, audit lines, metrics and CLI output.
 import { PoolRecord, ObjectRef } from '../model';
+import { MAX_DETAIL_CHARS, cut } from '../../lib/bounds';
 
 export const POOL_RULES = [
   'MALFORMED_ALLOCATIONS',
@@ -49,20 +50,23 @@ export interface Violation {
   evidence: ObjectRef[];
 }
 
-/** One line: rule name first, then IP, pool, recorded pod/uid, live pod/uid/IPs, then why. */
+/**
+ * One line: rule name first, then IP, pool, recorded pod/uid, live pod/uid/IPs, then why. Writer-chosen strings are
+ * cut (names and uids to 256 characters, the reason to 1 KiB), so one line stays small whatever the request.
+ */
 export function violationMessage(v: Violation): string {
   const parts: string[] = [];
-  if (v.ip) parts.push(`IP ${v.ip}`);
-  if (v.pool) parts.push(`pool ${v.pool}`);
-  if (v.endpoint) parts.push(`endpoint ${v.endpoint}`);
-  if (v.record) parts.push(`recorded for ${v.record.pod} uid ${v.record.podUid}`);
+  if (v.ip) parts.push(`IP ${cut(v.ip)}`);
+  if (v.pool) parts.push(`pool ${cut(v.pool)}`);
+  if (v.endpoint) parts.push(`endpoint ${cut(v.endpoint)}`);
+  if (v.record) parts.push(`recorded for ${cut(v.record.pod)} uid ${cut(v.record.podUid)}`);
   if (v.livePod) {
     const p = v.livePod;
     parts.push(
-      `live pod ${p.name} uid ${p.uid} phase ${p.phase || 'Unknown'}${p.deleting ? ' (deleting)' : ''} IPs [${p.observedIPs.join(',')}]`,
+      `live pod ${cut(p.name)} uid ${cut(p.uid)} phase ${cut(p.phase || 'Unknown')}${p.deleting ? ' (deleting)' : ''} IPs [${cut(p.observedIPs.join(','), MAX_DETAIL_CHARS)}]`,
     );
   }
-  return oneLine(`${v.rule}: ${parts.join(', ')}${parts.length ? ': ' : ''}${v.detail}`);
+  return oneLine(`${v.rule}: ${parts.join(', ')}${parts.length ? ': ' : ''}${cut(v.detail, MAX_DETAIL_CHARS)}`);
 }
 
 /**

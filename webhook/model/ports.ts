@@ -3,9 +3,12 @@
 import { KubeObject } from './trim';
 import { FreshObjects, ObjectRef } from './view';
 
-/** Reads objects live from the API server (serve mode). Absent objects come back as null. */
+/**
+ * Reads objects live from the API server (serve mode). Absent objects come back as null. `signal` aborts the wait
+ * (the decision's deadline); the read rejects then.
+ */
 export interface FreshReader {
-  read(refs: ObjectRef[]): Promise<FreshObjects>;
+  read(refs: ObjectRef[], signal?: AbortSignal): Promise<FreshObjects>;
 }
 
 export interface JsonPatchOp {

@@ -172,3 +172,28 @@ configMap:
 {{- else }}{{ fail "clientAuth.enabled needs clientAuth.caSecretName or clientAuth.caConfigMapName" }}
 {{- end }}
 {{- end }}
+
+{{/*
+The container memory limit in MiB (resources.limits.memory as Mi, Gi, M or G; required: the heap and the in-flight
+budget are derived from it, see values.yaml "memory").
+*/}}
+{{- define "spiderpool-guard.memoryLimitMiB" -}}
+{{- $limit := (.Values.resources.limits | default dict).memory | default "" | toString }}
+{{- $n := regexFind "^[0-9]+" $limit | default "0" | int }}
+{{- if hasSuffix "Gi" $limit }}{{ mul $n 1024 }}
+{{- else if hasSuffix "Mi" $limit }}{{ $n }}
+{{- else if hasSuffix "G" $limit }}{{ div (mul $n 1000000000) 1048576 }}
+{{- else if hasSuffix "M" $limit }}{{ div (mul $n 1000000) 1048576 }}
+{{- else }}{{ fail "resources.limits.memory must be set in Mi, Gi, M or G (the heap size and the in-flight budget derive from it)" }}
+{{- end }}
+{{- end }}
+
+{{/* --max-old-space-size: memory.heapPercent of the limit, unless memory.maxOldSpaceMiB is set. */}}
+{{- define "spiderpool-guard.maxOldSpaceMiB" -}}
+{{- .Values.memory.maxOldSpaceMiB | default (div (mul (include "spiderpool-guard.memoryLimitMiB" . | int) .Values.memory.heapPercent) 100) }}
+{{- end }}
+
+{{/* --max-inflight-mib: the heap divided by memory.inflightHeapRatio, unless memory.maxInflightMiB is set. */}}
+{{- define "spiderpool-guard.maxInflightMiB" -}}
+{{- .Values.memory.maxInflightMiB | default (max 16 (div (include "spiderpool-guard.maxOldSpaceMiB" . | int) .Values.memory.inflightHeapRatio)) }}
+{{- end }}

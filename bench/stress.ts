@@ -1,0 +1,244 @@
+/**
+ * `npm run -s bench -- stress [--pods N] [--seconds S] [--json]`
+ *
+ * Issue #9 items 1-2 under stress, against `serve` on the real test bed, run as the chart runs it (memory limit
+ * 512Mi: NODE_OPTIONS=--max-old-space-size=317, --max-inflight-mib=52, audit file on):
+ *   1. bursts: 16,384-record reviews at concurrency 32; 65,536-record releases (every record of live pods, at
+ *      concurrency 16); 16 MiB bodies (concurrency 16). During each: the guard's peak RSS (sampled every 50 ms),
+ *      the answers by status (200 / 429 / other), and the latency of a legitimate 256-record review sent one
+ *      after another throughout;
+ *   2. one hostile review (340 KB: a 256 KiB uid, 200 malformed keys): audit bytes written (file and stdout);
+ *   3. one 65,536-record release alone: response size, message lines and time.
+ */
+import * as fs from 'node:fs';
+import * as https from 'node:https';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { loopbackCerts, startGuard } from '../test/testbed/guard';
+import { startTestbed } from '../test/testbed/testbed';
+import { GC_USER, PoolSpecFixture, podRef, poolIp, poolObject, reviewBodies } from './admission/fixtures';
+import { populate } from './admission/populate';
+
+const LIMIT_MIB = 512;
+const HEAP_MIB = 317;
+const INFLIGHT_MIB = 52;
+
+const say = (s: string) => process.stderr.write(`[stress] ${s}\n`);
+const flag = (argv: string[], name: string) => {
+  const i = argv.indexOf(name);
+  return i >= 0 ? argv[i + 1] : undefined;
+};
+
+function rssMb(pid: number): number {
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+  return kb / 1024;
+}
+
+interface Answer {
+  status: number;
+  ms: number;
+  bytes: number;
+  body?: string;
+}
+
+function post(url: string, ca: string, body: Buffer, agent: https.Agent | false, keep = false): Promise<Answer> {
+  const u = new URL(url);
+  const t = performance.now();
+  return new Promise((resolve) => {
+    const req = https.request(
+      { agent, ca, method: 'POST', hostname: u.hostname, port: u.port, path: u.pathname + u.search, headers: { 'content-type': 'application/json', 'content-length': body.length } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        let bytes = 0;
+        res.on('data', (c: Buffer) => {
+          bytes += c.length;
+          if (keep) chunks.push(c);
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, ms: performance.now() - t, bytes, body: keep ? Buffer.concat(chunks).toString() : undefined }));
+      },
+    );
+    req.on('error', () => resolve({ status: -1, ms: performance.now() - t, bytes: 0 }));
+    req.end(body);
+  });
+}
+
+/** A review releasing every record of an n-record pool whose records name the test bed's (live) pods. */
+function massRelease(n: number, pods: number, uids: string[]): Buffer {
+  const p: PoolSpecFixture = { name: `stress-${n}`, index: 9, records: n };
+  const records: Record<string, { pod: string; podUid: string }> = {};
+  for (let i = 0; i < n; i++) {
+    const ref = podRef(i % pods);
+    records[poolIp(p.index, i)] = { pod: `${ref.namespace}/${ref.name}`, podUid: uids[i % pods] };
+  }
+  return reviewOf(`mass-${n}`, poolObject(p, {}, '1001'), poolObject(p, records));
+}
+
+function reviewOf(uid: string, object: unknown, oldObject: unknown, name = 'stress'): Buffer {
+  return Buffer.from(
+    JSON.stringify({
+      apiVersion: 'admission.k8s.io/v1',
+      kind: 'AdmissionReview',
+      request: {
+        uid,
+        resource: { group: 'spiderpool.spidernet.io', version: 'v2beta1', resource: 'spiderippools' },
+        subResource: 'status',
+        name,
+        operation: 'UPDATE',
+        userInfo: { username: GC_USER, groups: ['system:serviceaccounts'] },
+        object,
+        oldObject,
+      },
+    }),
+  );
+}
+
+/** A 16 MiB-class body: a pool status update whose object carries a large annotation (just under the body limit). */
+function bigBody(bytes: number): Buffer {
+  const p: PoolSpecFixture = { name: 'stress-big', index: 8, records: 1 };
+  const old = poolObject(p, {});
+  const obj = poolObject(p, {}, '1001') as { metadata: Record<string, unknown> };
+  obj.metadata.annotations = { pad: 'x'.repeat(bytes - 2000) };
+  return reviewOf('big', obj, old);
+}
+
+/** The hostile review of the issue: a 256 KiB uid and 200 malformed keys, about 340 KB. */
+function hostile(): Buffer {
+  const uid = 'h'.repeat(256 * 1024);
+  const p: PoolSpecFixture = { name: 'stress-hostile', index: 7, records: 1 };
+  const old = poolObject(p, { [poolIp(7, 0)]: { pod: 'bench-0/app-0', podUid: 'x' } });
+  const keys: Record<string, unknown> = {};
+  for (let i = 0; i < 200; i++) keys[`bad-key-${i}-${'k'.repeat(300)}`] = { pod: `bench-0/${'p'.repeat(100)}`, podUid: 'u'.repeat(100) };
+  const obj = poolObject(p, {}, '1001') as { status: Record<string, unknown> };
+  obj.status.allocatedIPs = JSON.stringify(keys);
+  const doc = JSON.parse(reviewOf('x', obj, old).toString()) as { request: Record<string, unknown> };
+  doc.request.uid = uid;
+  return Buffer.from(JSON.stringify(doc));
+}
+
+interface BurstResult {
+  name: string;
+  requests: number;
+  statuses: Record<string, number>;
+  peakRssMb: number;
+  peakRssPercentOfLimit: number;
+  legit: { count: number; statuses: Record<string, number>; p50Ms: number; maxMs: number };
+}
+
+async function burst(name: string, url: string, legitUrl: string, ca: string, body: Buffer, legit: Buffer, concurrency: number, seconds: number, pid: number): Promise<BurstResult> {
+  let peak = rssMb(pid);
+  const sampler = setInterval(() => (peak = Math.max(peak, rssMb(pid))), 50);
+  const agent = new https.Agent({ keepAlive: true, maxSockets: concurrency });
+  const statuses: Record<string, number> = {};
+  const legitMs: number[] = [];
+  const legitStatuses: Record<string, number> = {};
+  const until = Date.now() + seconds * 1000;
+  const worker = async () => {
+    while (Date.now() < until) {
+      const a = await post(url, ca, body, agent);
+      statuses[a.status] = (statuses[a.status] ?? 0) + 1;
+    }
+  };
+  const prober = async () => {
+    await new Promise((r) => setTimeout(r, 300)); // let the burst build up
+    while (Date.now() < until) {
+      const a = await post(legitUrl, ca, legit, false);
+      legitMs.push(a.ms);
+      legitStatuses[a.status] = (legitStatuses[a.status] ?? 0) + 1;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+  await Promise.all([...Array.from({ length: concurrency }, worker), prober()]);
+  clearInterval(sampler);
+  agent.destroy();
+  legitMs.sort((a, b) => a - b);
+  const r: BurstResult = {
+    name,
+    requests: Object.values(statuses).reduce((a, b) => a + b, 0),
+    statuses,
+    peakRssMb: Math.round(peak),
+    peakRssPercentOfLimit: Math.round((peak / LIMIT_MIB) * 100),
+    legit: { count: legitMs.length, statuses: legitStatuses, p50Ms: Math.round(legitMs[Math.floor(legitMs.length / 2)] ?? NaN), maxMs: Math.round(legitMs.at(-1) ?? NaN) },
+  };
+  say(`${name}: ${r.requests} requests ${JSON.stringify(statuses)}; peak RSS ${r.peakRssMb} MB (${r.peakRssPercentOfLimit}% of ${LIMIT_MIB} Mi); legit 256-record review x${r.legit.count} ${JSON.stringify(legitStatuses)} p50 ${r.legit.p50Ms} ms max ${r.legit.maxMs} ms`);
+  await new Promise((res) => setTimeout(res, 2000)); // let the heap settle between bursts
+  return r;
+}
+
+export async function runStressBench(argv: string[]): Promise<number> {
+  const json = argv.includes('--json');
+  const pods = Number(flag(argv, '--pods') ?? 2000);
+  const seconds = Number(flag(argv, '--seconds') ?? 8);
+  const t0 = Date.now();
+  const tb = await startTestbed({ name: 'bench-stress', showProgress: false });
+  let stopGuard = async () => {};
+  try {
+    const kc = tb.kubeConfig();
+    const small: PoolSpecFixture = { name: 'stress-256', index: 1, records: 256 };
+    say(`test bed up; ${pods} pods, their endpoints and a 256-record pool`);
+    const uids = await populate(kc, tb.kubeconfigPath, [small], pods, say);
+    const certs = await loopbackCerts();
+    const auditFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'spg-stress-')), 'audit.jsonl');
+    process.env.NODE_OPTIONS = `--max-old-space-size=${HEAP_MIB}`;
+    const guard = await startGuard({ kubeconfigPath: tb.kubeconfigPath, certs, args: ['--max-inflight-mib', String(INFLIGHT_MIB), '--audit-log', auditFile] });
+    delete process.env.NODE_OPTIONS;
+    stopGuard = guard.stop;
+    const pid = guard.proc.pid!;
+    await new Promise((r) => setTimeout(r, 2000));
+    const idleRss = Math.round(rssMb(pid));
+    say(`guard ready; RSS ${idleRss} MB with the caches loaded`);
+    const validate = `${guard.url}/validate/spiderippools?timeout=5s`;
+    const legit = Buffer.from(reviewBodies(small, pods, (i) => uids[i]).release);
+    const r16k = Buffer.from(reviewBodies({ name: 'stress-16384', index: 2, records: 16384 }, pods, (i) => uids[i]).release);
+    const r64k = massRelease(65536, pods, uids);
+    const b16m = bigBody(16 * 1024 * 1024 - 4096);
+    say(`bodies: 256-record ${Math.round(legit.length / 1024)} KiB, 16,384-record ${(r16k.length / 1e6).toFixed(1)} MB, 65,536-record release ${(r64k.length / 1e6).toFixed(1)} MB, big ${(b16m.length / 1e6).toFixed(1)} MB`);
+
+    // 3. one 65,536-record release alone
+    const single = await post(validate, certs.ca, r64k, false, true);
+    const resp = JSON.parse(single.body ?? '{}') as { response?: { allowed: boolean; status?: { message: string } } };
+    const release = { status: single.status, ms: Math.round(single.ms), responseBytes: single.bytes, allowed: resp.response?.allowed, messageLines: resp.response?.status?.message.split('\n').length ?? 0 };
+    say(`65,536-record release alone: HTTP ${release.status} in ${release.ms} ms, response ${release.responseBytes} bytes, ${release.messageLines} message lines, allowed ${release.allowed}`);
+
+    // 2. hostile review: audit bytes
+    await new Promise((r) => setTimeout(r, 500)); // the previous request's audit lines are written
+    const fileBefore = fs.existsSync(auditFile) ? fs.statSync(auditFile).size : 0;
+    const linesBefore = guard.lines.length;
+    const h = hostile();
+    const hostileAnswer = await post(validate, certs.ca, h, false);
+    await new Promise((r) => setTimeout(r, 1000));
+    const fileBytes = fs.statSync(auditFile).size - fileBefore;
+    const stdoutAudit = guard.lines.slice(linesBefore).filter((l) => l.includes('"audit":true'));
+    const stdoutBytes = stdoutAudit.reduce((n, l) => n + Buffer.byteLength(l) + 1, 0);
+    const hostileResult = { requestBytes: h.length, status: hostileAnswer.status, auditFileBytes: fileBytes, auditStdoutBytes: stdoutBytes, auditLines: stdoutAudit.length };
+    say(`hostile review (${h.length} bytes): HTTP ${hostileAnswer.status}; audit ${fileBytes} bytes in the file + ${stdoutBytes} on stdout (${stdoutAudit.length} lines)`);
+
+    // 1. bursts
+    const bursts: BurstResult[] = [];
+    bursts.push(await burst('16,384-record reviews, c=32', validate, validate, certs.ca, r16k, legit, 32, seconds, pid));
+    bursts.push(await burst('65,536-record releases, c=16', validate, validate, certs.ca, r64k, legit, 16, seconds, pid));
+    bursts.push(await burst('16 MiB bodies, c=16', validate, validate, certs.ca, b16m, legit, 16, seconds, pid));
+
+    const summary = { limitMiB: LIMIT_MIB, heapMiB: HEAP_MIB, inflightMiB: INFLIGHT_MIB, pods, idleRssMb: idleRss, bursts, hostile: hostileResult, release65536: release, seconds: Math.round((Date.now() - t0) / 1000) };
+    if (json) process.stdout.write(JSON.stringify(summary) + '\n');
+    else {
+      process.stdout.write(
+        [
+          `guard as the chart runs it: limit ${LIMIT_MIB} Mi, heap ${HEAP_MIB} MiB, in-flight ${INFLIGHT_MIB} MiB; ${pods} pods cached; idle RSS ${idleRss} MB`,
+          '',
+          '| burst | requests | answers | peak RSS MB | % of limit | legit reviews | legit answers | legit p50 ms | legit max ms |',
+          '|---|---|---|---|---|---|---|---|---|',
+          ...bursts.map((b) => `| ${b.name} | ${b.requests} | ${JSON.stringify(b.statuses)} | ${b.peakRssMb} | ${b.peakRssPercentOfLimit} | ${b.legit.count} | ${JSON.stringify(b.legit.statuses)} | ${b.legit.p50Ms} | ${b.legit.maxMs} |`),
+          '',
+          `hostile review ${hostileResult.requestBytes} bytes: audit ${hostileResult.auditFileBytes} bytes (file) + ${hostileResult.auditStdoutBytes} bytes (stdout), ${hostileResult.auditLines} lines`,
+          `65,536-record release: HTTP ${release.status}, ${release.responseBytes} response bytes, ${release.messageLines} message lines, ${release.ms} ms`,
+          `total ${summary.seconds} s`,
+          '',
+        ].join('\n'),
+      );
+    }
+    return 0;
+  } finally {
+    await stopGuard();
+    await tb.stop();
+  }
+}
