@@ -226,11 +226,12 @@ export class PodWorker {
     };
     const env = containerEnv(live, c.spec, c.image, serviceEnv, this.ctx.lookup(ns), this.ctx.allocatable);
     const user = containerUser(pod, c.spec, c.image);
-    const mounts: Mount[] = (c.spec.volumeMounts ?? []).map((vm) => ({
+    const imageFiles: Mount[] = (c.image.files ?? []).map((f) => ({ ...f, readOnly: true }));
+    const mounts: Mount[] = [...imageFiles, ...(c.spec.volumeMounts ?? []).map((vm) => ({
       hostPath: path.join(this.volumes!.dir(vm.name), vm.subPath ?? ''),
       mountPath: vm.mountPath,
       readOnly: vm.readOnly === true,
-    }));
+    }))];
     if (!pod.spec?.hostNetwork) mounts.push({ hostPath: this.hostsPath(), mountPath: '/etc/hosts', readOnly: false });
     const sc = c.spec.securityContext;
     const logDir = path.join(this.dir, c.spec.name);
