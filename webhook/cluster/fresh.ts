@@ -1,6 +1,7 @@
 // Fresh reads (docs/architecture.md, Fresh evidence): before denying, and when the cache misses, the objects a decision
 // rests on are read live from the API server.
 import { KubeConfig } from '@kubernetes/client-node';
+import { abortable } from '../../lib/abortable';
 import { FreshReader, KubeObject, endpointFacts, podFacts, statefulSetFacts, vmFacts, vmiFacts, VIRT_LAUNCHER_SELECTOR, apiPaths, PodFacts, nsName, FreshObjects, LookupKind, ObjectRef, emptyFresh } from '../model';
 import { KubeHttpClient } from './kube-http';
 
@@ -17,20 +18,6 @@ type FreshValue = unknown;
 
 /** The longest one read may take, whoever waits for it; each decision stops waiting at its own deadline. */
 export const FRESH_READ_TIMEOUT_MS = 4000;
-
-/** A wait that gives up when the signal aborts (the read itself goes on for whoever else shares it). */
-function untilAborted<T>(p: Promise<T>, signal?: AbortSignal): Promise<T> {
-  if (!signal) return p;
-  if (signal.aborted) return Promise.reject(signal.reason as Error);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason as Error);
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(
-      (v) => (signal.removeEventListener('abort', onAbort), resolve(v)),
-      (e: unknown) => (signal.removeEventListener('abort', onAbort), reject(e as Error)),
-    );
-  });
-}
 
 export class ApiFreshReader implements FreshReader {
   private readonly http: KubeHttpClient;
@@ -62,7 +49,7 @@ export class ApiFreshReader implements FreshReader {
         // without KubeVirt served there is nothing to read: the cache's "absent" is the truth
         if ((ref.kind === 'vmi' || ref.kind === 'vm' || ref.kind === 'vmiPods') && !this.kubevirt) return;
         const key = nsName(ref.namespace, ref.name);
-        const value = await untilAborted(this.shared(ref), signal);
+        const value = await abortable(this.shared(ref), signal) /* the read goes on for whoever else shares it */;
         into[ref.kind].set(key, value);
       }),
     );

@@ -27,7 +27,7 @@ import { buildPoolWrite } from './pool-write';
 import { RateLimiter } from './rate-limiter';
 import { checkEndpointDelete, checkEndpointUpdate, checkPoolStatusWrite } from './selfcheck';
 import { Clock, realClock } from './clock';
-import { abortable } from './abortable';
+import { abortable } from '../../lib/abortable';
 
 export const DEFAULT_MAX_WRITES_PER_SECOND = 5;
 export const DEFAULT_CONFLICT_RETRIES = 3;

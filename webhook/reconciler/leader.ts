@@ -15,7 +15,7 @@
 import { Logger } from '../log';
 import { LeaseClient, StoredLease } from '../model';
 import { describeApiError, isConflict } from '../../lib/api-errors';
-import { abortable } from './abortable';
+import { abortable } from '../../lib/abortable';
 import { Clock, afterDelay, realClock } from './clock';
 import {
   DEFAULT_LEADER_TIMING,

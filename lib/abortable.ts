@@ -1,5 +1,5 @@
-// Waiting on a promise no longer than an AbortSignal allows: the reconciler's own deadlines (Lease call timeouts,
-// the end of a leadership term) must hold even against a port implementation that ignores the signal.
+// Waiting on a promise no longer than an AbortSignal allows: a deadline (an admission decision's, a Lease call's, the
+// end of a leadership term) must hold even against a call that ignores the signal; the call itself may go on.
 
 /** Settles like `p`, or rejects with the signal's reason as soon as `signal` fires. */
 export function abortable<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
