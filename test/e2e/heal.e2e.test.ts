@@ -200,10 +200,10 @@ describe('Events never delay a decision', () => {
         next.status!.allocatedIPs = JSON.stringify({ ...records, [`${SUBNET}.0.${10 + i}`]: { pod: `${ns.name}/lat-new`, podUid: newcomer.metadata!.uid! } });
         return JSON.stringify(poolStatusReview(stored as never, next as never, SPIDERPOOL_AGENT_USER));
       });
-      const post = (url: string, body: string) =>
+      const post = (g: GuardProcess, body: string) =>
         new Promise<{ ms: number; allowed: boolean }>((resolve, reject) => {
           const t0 = process.hrtime.bigint();
-          const req = https.request(`${url}/validate/spiderippools`, { method: 'POST', ca: certs.ca, headers: { 'content-type': 'application/json' } }, (res) => {
+          const req = https.request(`${g.url}/validate/spiderippools`, { method: 'POST', ca: certs.ca, ...g.caller, headers: { 'content-type': 'application/json' } }, (res) => {
             let text = '';
             res.setEncoding('utf8');
             res.on('data', (c: string) => (text += c));
@@ -215,7 +215,7 @@ describe('Events never delay a decision', () => {
       const measure = async (g: GuardProcess) => {
         const ms: number[] = [];
         for (let i = 0; i < 40; i++) {
-          const r = await post(g.url, bodies[i % bodies.length]);
+          const r = await post(g, bodies[i % bodies.length]);
           expect(r.allowed).toBe(false);
           if (i >= 4) ms.push(r.ms); // the first round warms connections and caches
         }

@@ -315,7 +315,8 @@ test('API server killed (SIGKILL) and restarted: stale-cache while down, caches 
   const load = startLoad();
   await sleep(3000);
   const killedAt = Date.now();
-  await restartApiserver(tb.stateDir!);
+  // held down past the staleness threshold (and the probe's detection), as a real restart is: seconds, not instant
+  await restartApiserver(tb.stateDir!, 30_000, (2 * STALE_SECONDS + 1) * 1000);
   await waitFor('API server /readyz 200 after restart', apiserverReady, 120_000, 50);
   const readyAt = Date.now();
   const recovery = await timeToCurrent('sigkill', readyAt);

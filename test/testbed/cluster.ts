@@ -133,6 +133,9 @@ rules:
   - level: None
 `;
 
+/** Written by lifecycle.ts restartApiserver beside the state: how long the killed API server stays down. */
+export const RESTART_REQUEST_FILE = 'apiserver-restart.json';
+
 export class ClusterFailure extends Error {}
 
 /**
@@ -451,7 +454,18 @@ export class Cluster {
       old.kill('SIGKILL');
       await exited;
     }
-    log('kube-apiserver', 'killed (SIGKILL) on request: restarting');
+    // An outage of a chosen length (restartApiserver's downMs): a real API server takes seconds to come back, and a
+    // fault test must outlast the guard's staleness threshold to test it.
+    const request = path.join(this.state.stateDir, RESTART_REQUEST_FILE);
+    let downMs = 0;
+    try {
+      downMs = Number((JSON.parse(fs.readFileSync(request, 'utf8')) as { downMs?: number }).downMs) || 0;
+      fs.rmSync(request, { force: true });
+    } catch {
+      // no request file: restart at once
+    }
+    if (downMs > 0) await sleep(downMs);
+    log('kube-apiserver', `killed (SIGKILL) on request: restarting${downMs > 0 ? ` after ${downMs} ms down` : ''}`);
     const child = this.spawnChild('kube-apiserver', this.state.binaries.kubeApiserver, this.apiserverArgs);
     this.state.pids.kubeApiserver = child.pid;
     this.save();

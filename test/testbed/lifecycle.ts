@@ -12,6 +12,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ensureBinaries, type TestbedBinaries } from './binaries';
+import { RESTART_REQUEST_FILE } from './cluster';
 import { removeNetworkOf } from './runner/network';
 import { defaultStateDir, groupMembers, readState, type SupervisorConfig, type TestbedState } from './state';
 import { formatDuration, isAlive, log, sleep, testbedsRoot } from './util';
@@ -236,9 +237,10 @@ function lastLines(file: string, n: number): string {
  * Fault injection: has the supervisor kill -9 this test bed's kube-apiserver and start it again (same flags, same
  * port). Resolves with the new pid once it is spawned; it answers /readyz 200 some seconds later.
  */
-export async function restartApiserver(stateDir: string, timeoutMs = 30_000): Promise<number> {
+export async function restartApiserver(stateDir: string, timeoutMs = 30_000, downMs = 0): Promise<number> {
   const before = readState(stateDir);
   if (!before?.pids.kubeApiserver) throw new Error(`no running test bed in ${stateDir}`);
+  if (downMs > 0) fs.writeFileSync(path.join(stateDir, RESTART_REQUEST_FILE), JSON.stringify({ downMs }));
   process.kill(before.supervisorPid, 'SIGUSR2');
   const deadline = Date.now() + timeoutMs;
   for (;;) {

@@ -24,18 +24,21 @@ export class KubeReconcileClient implements ReconcileClient {
   private readonly userAgent: string;
 
   /**
-   * @param reportingInstance Events' reportingInstance (the replica identity)
+   * @param reportingInstance Events' reportingInstance (the replica: its pod)
    * @param kubevirt read VMIs/VMs live (a 404 means absent either way; false skips the reads when KubeVirt is not served)
+   * @param identity named in the User-Agent, so the API server's audit log tells which process wrote (the Lease
+   *   identity, unique per process; default: reportingInstance)
    */
   constructor(
     kc: k8s.KubeConfig,
     private readonly reportingInstance = EVENT_COMPONENT,
     kubevirt = true,
+    identity = reportingInstance,
   ) {
     this.custom = kc.makeApiClient(k8s.CustomObjectsApi);
     this.core = kc.makeApiClient(k8s.CoreV1Api);
     this.fresh = new ApiFreshReader(kc, kubevirt);
-    this.userAgent = userAgentOf('reconciler', reportingInstance);
+    this.userAgent = userAgentOf('reconciler', identity);
   }
 
   private opts(opts: CallOptions | undefined) {

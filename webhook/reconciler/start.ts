@@ -103,7 +103,7 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
   let loop: ReconcileLoop | undefined = undefined;
   /** the current leadership term's; replaced when a term starts, fired when it ends */
   let term = new AbortController();
-  const client = opts.client ?? new KubeReconcileClient(opts.kubeConfig, podInstance(), opts.kubevirt ?? true);
+  const client = opts.client ?? new KubeReconcileClient(opts.kubeConfig, podInstance(), opts.kubevirt ?? true, identity);
   const executor = new Executor({
     client,
     staticIp,
