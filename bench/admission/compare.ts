@@ -4,24 +4,16 @@
  * whether that is within the ±15% the benchmark is expected to reproduce to.
  */
 import * as fs from 'node:fs';
-import { median } from './interleave';
+import { median, type InterleavedSummary } from './interleave';
 
 export const AGREEMENT = 0.15;
 
-interface RunCase {
-  records: number;
-  concurrency: number;
-  webhook: string;
-  review: string;
-  p99Ratio: number;
-  p99RatioMin: number;
-  p99RatioMax: number;
-  rpsRatio: number;
-  rpsRatioMin: number;
-  rpsRatioMax: number;
-  /** runs made since the CPU-per-request ratio exists */
-  cpuRatio?: number;
-}
+/** A case as a run's --out file holds it: the interleaved summary's ratios (cpuRatio only in newer runs). */
+type RunCase = { records: number; concurrency: number; webhook: string; review: string } & Pick<
+  InterleavedSummary,
+  'p99Ratio' | 'p99RatioMin' | 'p99RatioMax' | 'rpsRatio' | 'rpsRatioMin' | 'rpsRatioMax'
+> &
+  Partial<Pick<InterleavedSummary, 'cpuRatio'>>;
 
 interface RunFile {
   date?: string;
