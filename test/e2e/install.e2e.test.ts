@@ -307,20 +307,28 @@ describe('helm install on the test bed, as an operator would', () => {
     const seen: Record<string, number> = {};
     const mark = (what: string, cond: boolean) => { if (cond && seen[what] === undefined) seen[what] = Date.now() - t0; };
     let uninstalling = true;
+    let lastSelected = '';
+    let drainLog = '';
     const watch = (async () => {
       while (uninstalling) {
         const drainPods = (await admin.core.listNamespacedPod({ namespace: ns.name, labelSelector: 'app.kubernetes.io/component=uninstall-drain' })).items;
         mark('drain pod created', drainPods.length > 0);
         mark('drain pod Succeeded', drainPods.some((p) => p.status?.phase === 'Succeeded'));
+        for (const p of drainPods) drainLog = containerLog(stateDir, p, 'drain') || drainLog;
         mark('guard pods gone', (await guardPods()).length === 0);
+        // what the hook waits for: every pod with the chart's selector labels, the `helm test` pod included
+        const selected = (await admin.core.listNamespacedPod({ namespace: ns.name, labelSelector: SELECTOR })).items;
+        if (selected.length > 0) lastSelected = selected.map((p) => `${p.metadata?.name} ${p.status?.phase}${p.metadata?.deletionTimestamp ? ' deleting' : ''}`).join(', ');
+        mark('selector pods gone', selected.length === 0);
         await new Promise((r) => setTimeout(r, 200));
       }
     })();
     await helm('uninstall', RELEASE, '--namespace', ns.name, '--wait', '--timeout', '2m').finally(() => (uninstalling = false));
     await watch;
+    process.stderr.write(`drain Job log:\n${drainLog}\n`);
     const secs = (ms: number | undefined) => (ms === undefined ? '-' : `${(ms / 1000).toFixed(1)} s`);
     figures['helm uninstall (drain hook included)'] =
-      `${secs(Date.now() - t0)}; ${Object.entries(seen).map(([k, v]) => `${k} at ${secs(v)}`).join(', ')}`;
+      `${secs(Date.now() - t0)}; ${Object.entries(seen).map(([k, v]) => `${k} at ${secs(v)}`).join(', ')}; last pods seen: ${lastSelected}`;
     const code = async (fn: () => Promise<unknown>) => fn().then(() => 200, (err: unknown) => apiErrorCode(err));
     expect(await code(() => admin.admission.readValidatingWebhookConfiguration({ name: RELEASE }))).toBe(404);
     expect(await code(() => admin.admission.readMutatingWebhookConfiguration({ name: RELEASE }))).toBe(404);
