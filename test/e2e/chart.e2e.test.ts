@@ -10,7 +10,7 @@ import type { Rendered } from './support/chart';
 
 const ns = useTestNamespace('chart');
 const admin = adminClients();
-const DRY_RUN = new Set(['Deployment', 'Pod']);
+const DRY_RUN = new Set(['Deployment', 'Pod', 'Job']); // hooks and workloads: checked by the API server, not run
 
 type Rule = { apiGroups?: string[]; resources?: string[]; resourceNames?: string[]; verbs: string[] };
 /** One line per (group, resource, names): "group/resource[names]: verbs" — order-insensitive comparison. */
@@ -34,7 +34,11 @@ describe('helm chart on the real API server', () => {
     const full = `guard-${randomSuffix()}`;
     const objs = await renderChart('g', ns.name, { fullnameOverride: full });
     expect(objs.map((o) => o.kind).sort()).toEqual(
-      ['ClusterRole', 'ClusterRoleBinding', 'Deployment', 'MutatingWebhookConfiguration', 'PodDisruptionBudget', 'Role', 'RoleBinding', 'Service', 'ServiceAccount', 'ValidatingWebhookConfiguration', 'Pod'].sort(),
+      [
+        ...['ClusterRole', 'ClusterRoleBinding', 'Deployment', 'MutatingWebhookConfiguration', 'PodDisruptionBudget', 'Role', 'RoleBinding', 'Service', 'ServiceAccount', 'ValidatingWebhookConfiguration'],
+        'Pod', // the `helm test` hook
+        ...['ServiceAccount', 'Role', 'RoleBinding', 'Job'], // the pre-delete uninstall drain hook
+      ].sort(),
     );
     const { cleanup } = await applyObjects(admin.objects, objs, DRY_RUN);
     try {
@@ -153,8 +157,8 @@ describe('helm chart on the real API server', () => {
   test('RBAC grants exactly the reviewed list, enforced by the API server', async () => {
     const full = `guard-${randomSuffix()}`;
     const objs = await renderChart('g', ns.name, { fullnameOverride: full });
-    const clusterRole = findObject(objs, 'ClusterRole') as unknown as { rules: Rule[] };
-    const role = findObject(objs, 'Role') as unknown as { rules: Rule[] };
+    const clusterRole = findObject(objs, 'ClusterRole', full) as unknown as { rules: Rule[] };
+    const role = findObject(objs, 'Role', full) as unknown as { rules: Rule[] };
     expect(flatten(clusterRole.rules)).toEqual(
       [
         'core/pods: get,list,watch',
@@ -173,9 +177,15 @@ describe('helm chart on the real API server', () => {
     expect(flatten(role.rules)).toEqual(
       [`core/secrets[${full}-tls]: get,update`, 'core/secrets: create', `coordination.k8s.io/leases[${full}-reconciler]: get,update`, 'coordination.k8s.io/leases: create'].sort(),
     );
+    // the pre-delete drain hook's own Role: scale that one Deployment, see whether its pods are gone
+    const drainRole = findObject(objs, 'Role', `${full}-uninstall-drain`) as unknown as { rules: Rule[] };
+    expect(flatten(drainRole.rules)).toEqual([`apps/deployments/scale[${full}]: get,patch`, 'core/pods: list'].sort());
+    expect(objs.filter((o) => o.metadata?.name === `${full}-uninstall-drain`).map((o) => o.metadata?.annotations?.['helm.sh/hook'])).toEqual(['pre-delete', 'pre-delete', 'pre-delete', 'pre-delete']);
+    const noDrain = await renderChart('g', ns.name, { fullnameOverride: full, 'uninstallDrain.enabled': false });
+    expect(noDrain.some((o) => o.metadata?.name === `${full}-uninstall-drain`)).toBe(false);
     // other modes / switches drop what they do not need
     const minimal = await renderChart('g', ns.name, { fullnameOverride: full, 'certs.mode': 'certManager', 'reconciler.enabled': false, 'kubevirt.enabled': false });
-    expect(minimal.some((o) => o.kind === 'Role')).toBe(false);
+    expect(minimal.some((o) => o.kind === 'Role' && o.metadata?.name === full)).toBe(false);
     expect(flatten((findObject(minimal, 'ClusterRole') as unknown as { rules: Rule[] }).rules).join('\n')).not.toMatch(/admissionregistration|kubevirt/);
 
     // the API server enforces the same: SubjectAccessReview for the chart's service account

@@ -5,7 +5,7 @@
  * --enable-aggregator-routing) → a guard pod, which talks to the API server with its ServiceAccount token only.
  *
  * The tests run in order and share one release. Figures (time to Ready, failed admissions during the rolling
- * upgrade, failover time, 403 count) are printed at the end.
+ * upgrade, failover time, 403 count over the whole suite, uninstall time) are printed at the end.
  */
 import * as k8s from '@kubernetes/client-node';
 import { execFile } from 'node:child_process';
@@ -300,36 +300,69 @@ describe('helm install on the test bed, as an operator would', () => {
     await readyPods(2, 'the lost replica replaced');
   });
 
-  test('helm uninstall leaves no webhook configuration behind', async () => {
+  test('helm uninstall: the pre-delete hook drains the replicas first; no webhook configuration, no hook object left', async () => {
     uninstallStartedAt = Date.now();
-    await helm('uninstall', RELEASE, '--namespace', ns.name, '--wait', '--timeout', '2m');
+    const t0 = uninstallStartedAt;
+    // where the uninstall's time goes: first moment each milestone was seen (polled while helm runs)
+    const seen: Record<string, number> = {};
+    const mark = (what: string, cond: boolean) => { if (cond && seen[what] === undefined) seen[what] = Date.now() - t0; };
+    let uninstalling = true;
+    let lastSelected = '';
+    let drainLog = '';
+    const watch = (async () => {
+      while (uninstalling) {
+        const drainPods = (await admin.core.listNamespacedPod({ namespace: ns.name, labelSelector: 'app.kubernetes.io/component=uninstall-drain' })).items;
+        mark('drain pod created', drainPods.length > 0);
+        mark('drain pod Succeeded', drainPods.some((p) => p.status?.phase === 'Succeeded'));
+        for (const p of drainPods) drainLog = containerLog(stateDir, p, 'drain') || drainLog;
+        mark('guard pods gone', (await guardPods()).length === 0);
+        // what the hook waits for: every pod with the chart's selector labels, the `helm test` pod included
+        const selected = (await admin.core.listNamespacedPod({ namespace: ns.name, labelSelector: SELECTOR })).items;
+        if (selected.length > 0) lastSelected = selected.map((p) => `${p.metadata?.name} ${p.status?.phase}${p.metadata?.deletionTimestamp ? ' deleting' : ''}`).join(', ');
+        mark('selector pods gone', selected.length === 0);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    })();
+    await helm('uninstall', RELEASE, '--namespace', ns.name, '--wait', '--timeout', '2m').finally(() => (uninstalling = false));
+    await watch;
+    process.stderr.write(`drain Job log:\n${drainLog}\n`);
+    const secs = (ms: number | undefined) => (ms === undefined ? '-' : `${(ms / 1000).toFixed(1)} s`);
+    figures['helm uninstall (drain hook included)'] =
+      `${secs(Date.now() - t0)}; ${Object.entries(seen).map(([k, v]) => `${k} at ${secs(v)}`).join(', ')}; last pods seen: ${lastSelected}`;
     const code = async (fn: () => Promise<unknown>) => fn().then(() => 200, (err: unknown) => apiErrorCode(err));
     expect(await code(() => admin.admission.readValidatingWebhookConfiguration({ name: RELEASE }))).toBe(404);
     expect(await code(() => admin.admission.readMutatingWebhookConfiguration({ name: RELEASE }))).toBe(404);
-    await waitFor('the guard pods gone', async () => (await guardPods()).length === 0, 60_000);
+    // the hook waited for the pods, so they are gone when helm returns
+    expect(await guardPods()).toEqual([]);
+    // hook-succeeded deleted the hook's objects (the Job's pod goes with the Job, by the garbage collector)
+    const drain = `${RELEASE}-uninstall-drain`;
+    const rbac = admin.kc.makeApiClient(k8s.RbacAuthorizationV1Api);
+    const batch = admin.kc.makeApiClient(k8s.BatchV1Api);
+    expect(await code(() => batch.readNamespacedJob({ name: drain, namespace: ns.name }))).toBe(404);
+    expect(await code(() => rbac.readNamespacedRole({ name: drain, namespace: ns.name }))).toBe(404);
+    expect(await code(() => rbac.readNamespacedRoleBinding({ name: drain, namespace: ns.name }))).toBe(404);
+    expect(await code(() => admin.core.readNamespacedServiceAccount({ name: drain, namespace: ns.name }))).toBe(404);
+    await waitFor("the drain Job's pod gone", async () => (await admin.core.listNamespacedPod({ namespace: ns.name, labelSelector: 'app.kubernetes.io/component=uninstall-drain' })).items.length === 0, 30_000);
   });
 
-  // 403s during `helm uninstall` are counted apart and not asserted: helm deletes the release's objects in one pass
-  // (the RoleBinding milliseconds after the Deployment, without waiting for its pods), while the pods learn of their
-  // deletion only after the garbage collector's cascade and then run the preStop sleep, polling the Lease every retry
-  // period. Whatever the process does on its own, a request in that window is a 403; only stopping the pods before
-  // helm deletes the RBAC (a pre-delete hook) would make it 0.
-  test("RBAC proven by use: the API server answered the chart's ServiceAccount 0 times with 403", async () => {
+  // Over the whole suite, uninstall included: the pre-delete hook stops the replicas while their Role/RoleBinding
+  // still exist, so not even their last Lease and Secret reads are refused.
+  test("RBAC proven by use: the API server answered the chart's ServiceAccount 0 times with 403, uninstall included", async () => {
     const user = `system:serviceaccount:${ns.name}:${RELEASE}`;
     let total = 0;
     const forbidden: string[] = [];
-    const duringUninstall: string[] = [];
+    let duringUninstall = 0;
     for (const line of fs.readFileSync(testbed().auditLogPath!, 'utf8').split('\n')) {
       if (!line.includes(user)) continue;
       const e = JSON.parse(line) as { stage: string; user: { username: string }; verb: string; requestURI: string; responseStatus?: { code: number }; requestReceivedTimestamp: string };
       if (e.user.username !== user || e.stage !== 'ResponseComplete') continue;
       total++;
-      if (e.responseStatus?.code !== 403) continue;
-      const at = new Date(e.requestReceivedTimestamp).getTime();
-      (uninstallStartedAt && at >= uninstallStartedAt ? duringUninstall : forbidden).push(`${e.verb} ${e.requestURI}`);
+      if (uninstallStartedAt && new Date(e.requestReceivedTimestamp).getTime() >= uninstallStartedAt) duringUninstall++;
+      if (e.responseStatus?.code === 403) forbidden.push(`${e.requestReceivedTimestamp} ${e.verb} ${e.requestURI}`);
     }
     figures['403 responses to the guard (audit log)'] =
-      `${forbidden.length} of ${total} requests while installed; ${duringUninstall.length} during helm uninstall (RBAC deleted while the replicas stop)${duringUninstall.length ? `: ${duringUninstall.join(', ')}` : ''}`;
+      `${forbidden.length} of ${total} requests (${duringUninstall} of them during helm uninstall)${forbidden.length ? `: ${forbidden.join(', ')}` : ''}`;
+    expect(uninstallStartedAt).toBeDefined();
     expect(total).toBeGreaterThan(50);
     expect(forbidden).toEqual([]);
   });

@@ -197,3 +197,11 @@ budget are derived from it, see values.yaml "memory").
 {{- define "spiderpool-guard.maxInflightMiB" -}}
 {{- .Values.memory.maxInflightMiB | default (max 16 (div (include "spiderpool-guard.maxOldSpaceMiB" . | int) .Values.memory.inflightHeapRatio)) }}
 {{- end }}
+
+{{/* Labels of the uninstall-drain hook's objects: no selector labels, so its pod never counts as a guard pod (Service, PDB, the drain's own wait). */}}
+{{- define "spiderpool-guard.uninstallDrainLabels" -}}
+helm.sh/chart: {{ include "spiderpool-guard.chart" . }}
+app.kubernetes.io/part-of: {{ include "spiderpool-guard.name" . }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/component: uninstall-drain
+{{- end }}

@@ -112,7 +112,11 @@ export async function createNetwork(stateDir: string): Promise<TestbedNetwork> {
       block = 200 + ((block - 200 + 1) % 50);
     }
     const net = describe(hash, block);
-    await runOk('ip', ['link', 'add', net.bridge, 'type', 'bridge']);
+    // A fixed (locally administered) MAC: a bridge without one takes the lowest MAC of its ports and changes it when
+    // that port leaves, so every other pod's ARP entry for the gateway goes stale and its connections to the API
+    // server time out for ~20 s each time a pod is removed (seen as curl timeouts in the uninstall drain hook).
+    const mac = `02:5b:${(hash.padEnd(8, '0').match(/../g) ?? []).slice(0, 4).join(':')}`;
+    await runOk('ip', ['link', 'add', net.bridge, 'address', mac, 'type', 'bridge']);
     await runOk('ip', ['addr', 'add', `${net.gatewayIp}/17`, 'dev', net.bridge]);
     await runOk('ip', ['link', 'set', net.bridge, 'up']);
     return net;
