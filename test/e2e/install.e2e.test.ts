@@ -257,8 +257,11 @@ describe('helm install on the test bed, as an operator would', () => {
     // 1. kill -9 of the leader's process. The container restarts at once with a new process, hence a new Lease
     //    identity: it is a candidate like the other replica, and each waits a full lease duration from when it
     //    observed the last renewal. The kill lands just before the leader's next renewal, when the other replica
-    //    has already observed the last one (it polls every retry period) and the restarted process has not started:
-    //    the other replica must win. (With a per-pod identity the restarted process took the Lease back at once.)
+    //    has already observed the last one (it polls every retry period) and the restarted process has not started,
+    //    so the other replica normally wins. Both are legitimate: a process that boots before the other replica's
+    //    next poll may win too (seen in 1 of 6 runs), and what matters is that the killed process's term ends, a new
+    //    process leads within a lease duration or so, and it reconciles. (With a per-pod identity the restarted
+    //    process took the Lease back at once, on the dead process's term.)
     const first = await leader();
     const pid = containerPid(first.pod, 'guard')!;
     // the guard runs with the chart's ServiceAccount token only: no kubeconfig in its environment, HOME=/
@@ -277,9 +280,11 @@ describe('helm install on the test bed, as an operator would', () => {
     const takeover = await reconcilingLeader('another replica holds the Lease', (h) => h !== first.holder);
     const restarted = await admin.core.readNamespacedPod({ name: first.pod.metadata!.name!, namespace: ns.name });
     figures['failover after kill -9 of the leader process'] =
-      `${((takeover.ms - t1) / 1000).toFixed(1)} s to the other replica leading (renew period ${r2 - r1} ms; restartCount of the killed pod ${restarted.status?.containerStatuses?.[0]?.restartCount})`;
-    expect(podOf(takeover.holder)).not.toBe(first.pod.metadata!.name);
+      `${((takeover.ms - t1) / 1000).toFixed(1)} s to ${podOf(takeover.holder) === first.pod.metadata!.name ? 'the restarted process (a new candidate)' : 'the other replica'} leading (renew period ${r2 - r1} ms; restartCount of the killed pod ${restarted.status?.containerStatuses?.[0]?.restartCount})`;
+    expect(takeover.holder).not.toBe(first.holder);
     expect(containerPid(restarted, 'guard')).not.toBe(pid);
+    // a new process took over after the lease ran out on the killed one's term (not at once, as the old identity did)
+    expect(takeover.ms - t1).toBeGreaterThan(5_000);
     // ... and the new leader reconciles: the leftover endpoint is deleted
     await waitFor('the leftover endpoint deleted by the new leader', async () =>
       getEndpoint(admin.custom, app.name, leftover).then(() => false, (err: unknown) => apiErrorCode(err) === 404), 150_000, 500);
