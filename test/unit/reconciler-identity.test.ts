@@ -1,20 +1,8 @@
-import { LeaderElector } from '../../webhook/reconciler/leader';
 import { processIdentity } from '../../webhook/reconciler/start';
 import { FakeLeases, ManualClock } from './support/fake-cluster';
+import { elector } from './support/elector';
 
-function candidate(leases: FakeLeases, clock: ManualClock, identity: string): LeaderElector {
-  return new LeaderElector({
-    client: leases,
-    namespace: 'kube-system',
-    identity,
-    leaseDurationMs: 2000,
-    renewDeadlineMs: 1500,
-    retryPeriodMs: 500,
-    clock,
-    onStartedLeading: () => undefined,
-    onStoppedLeading: () => undefined,
-  });
-}
+const candidate = (leases: FakeLeases, clock: ManualClock, identity: string) => elector(leases, clock, identity, []);
 
 describe('the Lease identity is per process (<pod>_<uuid>)', () => {
   it('names the pod and differs for every process of it', () => {

@@ -1,7 +1,7 @@
-import { LeaderElector, LeaderElectorOptions } from '../../webhook/reconciler/leader';
 import { CallOptions, LeaseClient, LeaseRecord } from '../../webhook/model/ports';
 import { attemptTimeoutMs, leaderTimingProblem, nextLeaseStep } from '../../webhook/reconciler/lease-rules';
 import { FakeLeases, ManualClock, flush } from './support/fake-cluster';
+import { elector } from './support/elector';
 
 /**
  * A replica's connection to the Lease store that the test can hang (calls never answer, like a frozen TCP
@@ -55,21 +55,6 @@ async function timeUntil(clock: ManualClock, cond: () => boolean, maxMs: number,
     await clock.advance(step, step);
   }
   return clock.now() - t0;
-}
-
-function elector(leases: FakeLeases, clock: ManualClock, identity: string, events: string[], extra: Partial<LeaderElectorOptions> = {}) {
-  return new LeaderElector({
-    client: leases,
-    namespace: 'kube-system',
-    identity,
-    leaseDurationMs: 2000,
-    renewDeadlineMs: 1500,
-    retryPeriodMs: 500,
-    clock,
-    onStartedLeading: () => events.push(`${identity}:start`),
-    onStoppedLeading: () => events.push(`${identity}:stop`),
-    ...extra,
-  });
 }
 
 describe('LeaderElector.tryAcquireOrRenew (injected time)', () => {
