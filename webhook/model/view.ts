@@ -104,15 +104,15 @@ class NamespacedMap<V> {
   }
 }
 
-function controllerKey(namespace: string, kind: string, name: string): string {
-  return `${namespace}/${kind}/${name}`;
-}
-
 /** A mutable, indexed ClusterView: informers call upsert/remove; snapshots fill it once. */
 export class IndexedView implements ClusterView {
   private readonly pods = new NamespacedMap<PodFacts>();
   private readonly podsByIp = new MultiIndex<PodFacts>();
-  private readonly podsByController = new MultiIndex<PodFacts>();
+  /**
+   * namespace → controller name → pods; the kind is checked on lookup. Keyed by the name string the (shared)
+   * controller reference already holds: a "namespace/kind/name" key per controller cost two new strings each.
+   */
+  private readonly podsByController = new Map<string, MultiIndex<PodFacts>>();
   private readonly statefulSets = new Map<string, StatefulSetFacts>();
   private readonly endpoints = new NamespacedMap<EndpointFacts>();
   private readonly endpointsByIp = new MultiIndex<EndpointFacts>();
@@ -128,14 +128,18 @@ export class IndexedView implements ClusterView {
     this.removePod(p.namespace, p.name);
     this.pods.set(p.namespace, p.name, p);
     for (const ip of p.observedIPs) this.podsByIp.add(ip, p);
-    if (p.controller) this.podsByController.add(controllerKey(p.namespace, p.controller.kind, p.controller.name), p);
+    if (p.controller) {
+      let byName = this.podsByController.get(p.namespace);
+      if (!byName) this.podsByController.set(p.namespace, (byName = new MultiIndex()));
+      byName.add(p.controller.name, p);
+    }
   }
   removePod(namespace: string, name: string): void {
     const old = this.pods.get(namespace, name);
     if (!old) return;
     this.pods.delete(namespace, name);
     for (const ip of old.observedIPs) this.podsByIp.remove(ip, namespace, name);
-    if (old.controller) this.podsByController.remove(controllerKey(namespace, old.controller.kind, old.controller.name), namespace, name);
+    if (old.controller) this.podsByController.get(namespace)?.remove(old.controller.name, namespace, name);
   }
   upsertStatefulSet(s: StatefulSetFacts): void {
     this.statefulSets.set(nsName(s.namespace, s.name), s);
@@ -183,7 +187,7 @@ export class IndexedView implements ClusterView {
     return this.podsByIp.get(ip);
   }
   podsControlledBy(namespace: string, kind: string, name: string) {
-    return this.podsByController.get(controllerKey(namespace, kind, name));
+    return (this.podsByController.get(namespace)?.get(name) ?? []).filter((p) => p.controller?.kind === kind);
   }
   statefulSet(namespace: string, name: string) {
     return this.statefulSets.get(nsName(namespace, name));
