@@ -118,7 +118,9 @@ export function canonicalIp(text: string): string | undefined {
   const hit = canonicalCache.get(text);
   if (hit !== undefined) return hit ?? undefined;
   const bytes = parseIpBytes(text);
-  const result = bytes ? formatIpBytes(bytes) : null;
+  const formatted = bytes ? formatIpBytes(bytes) : null;
+  // already canonical (the usual case): keep one string as both key and answer, not two equal copies
+  const result = formatted === text ? text : formatted;
   if (canonicalCache.size >= CANONICAL_CACHE_LIMIT) canonicalCache.clear();
   canonicalCache.set(text, result);
   return result ?? undefined;

@@ -1,5 +1,5 @@
 /**
- * `npm run -s bench -- scale [--pods N] [--runs R] [--json]`
+ * `npm run -s bench -- scale [--pods N] [--runs R] [--json] [--name TESTBED] [--keep]`
  *
  * What the guard's caches cost at cluster scale, on the real test bed: N pods (default 100,000, each with an IP in
  * its multus network-status annotation), N SpiderEndpoints and 20 pools × N/20 records (5,000 each by default,
@@ -48,7 +48,10 @@ export async function runScaleBench(argv: string[]): Promise<number> {
   const json = argv.includes('--json');
   const pods = Number(flag(argv, '--pods') ?? 100_000);
   const runs = Number(flag(argv, '--runs') ?? 1);
-  const tb = await startTestbed({ name: 'bench-scale', showProgress: false });
+  // --keep leaves the populated test bed running (probe it again with bench/scale/probe.ts; stop it with
+  // test/testbed's `down`), so that changes to the caches can be measured without populating again.
+  const keep = argv.includes('--keep');
+  const tb = await startTestbed({ name: flag(argv, '--name') ?? 'bench-scale', showProgress: false, stopOnExit: !keep });
   const api = await poster(tb.kubeConfig());
   try {
     for (let n = 0; n < NAMESPACES; n++) await api.post('/api/v1/namespaces', { metadata: { name: `scale-${n}` } }).catch(() => undefined);
@@ -111,6 +114,7 @@ export async function runScaleBench(argv: string[]): Promise<number> {
     return 0;
   } finally {
     api.close();
-    await tb.stop();
+    if (keep) say(`test bed kept running: kubeconfig ${tb.kubeconfigPath}`);
+    else await tb.stop();
   }
 }

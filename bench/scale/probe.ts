@@ -23,16 +23,22 @@ async function main(): Promise<void> {
   await sleep(200);
   gc();
   const baseRssMb = rssMb();
+  const baseHeapUsed = process.memoryUsage().heapUsed;
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   const cache = startClusterCache(kc, createLogger('silent'), { kubevirt: false });
   while (!cache.synced()) await sleep(20);
   const syncSeconds = (performance.now() - t0) / 1000;
+  // the guard's own share of the first sync (the rest of the wall time is the API server and the network)
+  const syncCpu = process.cpuUsage(cpu0);
   const peakRssMb = rssMb();
   await sleep(2000);
   gc();
   await sleep(500);
   gc();
   const rss = rssMb();
+  // read with RSS, after the collection (the passes below leave garbage)
+  const { heapUsed, heapTotal, external } = process.memoryUsage();
   const counts = cache.view.counts();
   let records = 0;
   for (const p of cache.view.allPools()) records += p.records.size;
@@ -58,9 +64,15 @@ async function main(): Promise<void> {
     peakRssMb: Math.round(peakRssMb),
     bytesPerPod: Math.round(((rss - baseRssMb) * 2 ** 20) / Math.max(1, counts.pods)),
     syncSeconds: Math.round(syncSeconds * 10) / 10,
+    syncCpuSeconds: Math.round((syncCpu.user + syncCpu.system) / 1e5) / 10,
     reconcilePassMs: Math.round(median(passes)),
     reconcilePassCpuMs: Math.round(median(cpu)),
-    heapUsedMb: Math.round(process.memoryUsage().heapUsed / 2 ** 20),
+    heapUsedMb: Math.round(heapUsed / 2 ** 20),
+    // live JS heap the caches added, per pod (endpoints and records charged to pods, as for bytesPerPod)
+    heapBytesPerPod: Math.round((heapUsed - baseHeapUsed) / Math.max(1, counts.pods)),
+    // where RSS beyond the live heap goes: V8's reserved-but-free heap pages, and memory outside the JS heap
+    heapTotalMb: Math.round(heapTotal / 2 ** 20),
+    externalMb: Math.round(external / 2 ** 20),
   };
   process.stdout.write(JSON.stringify(out) + '\n');
 }

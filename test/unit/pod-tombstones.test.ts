@@ -255,6 +255,7 @@ describe('the pod reflector keeps the tombstones', () => {
         },
         upsert: () => {},
         remove: () => {},
+        cached: () => [],
         onGap: () => events.push('gap'),
       },
       createLogger('silent'),

@@ -17,6 +17,11 @@ function page(list: { items?: unknown[]; metadata?: { resourceVersion?: string; 
   };
 }
 
+/** Keys of cluster-scoped objects, as the reflector reads them from LIST items (no namespace). */
+function* clusterScoped(objects: Iterable<{ name: string }>): Iterable<{ namespace: string; name: string }> {
+  for (const o of objects) yield { namespace: '', name: o.name };
+}
+
 /** Whether the API server serves kubevirt.io/v1 (VMI/VM informers are started only then). */
 export async function kubevirtServed(kc: KubeConfig): Promise<boolean> {
   try {
@@ -98,23 +103,23 @@ export function startClusterCache(kc: KubeConfig, log: Logger, opts: ClusterCach
     if (!list) throw new Error(`GET ${path}: not found (is the CRD installed?)`);
     return page(list as Parameters<typeof page>[0]);
   };
-  const spec = (name: string, path: string, upsert: (o: KubeObject) => void, remove: (ns: string, n: string) => void): ReflectorSpec => ({
-    name,
-    path,
-    list: lister(path),
-    upsert,
-    remove,
-  });
+  const spec = (
+    name: string,
+    path: string,
+    upsert: (o: KubeObject) => void,
+    remove: (ns: string, n: string) => void,
+    cached: () => Iterable<{ namespace: string; name: string }>,
+  ): ReflectorSpec => ({ name, path, list: lister(path), upsert, remove, cached });
   const specs: ReflectorSpec[] = [
-    { ...spec('pods', apiPaths.pods(), (o) => view.upsertPod(podFacts(o)), (ns, n) => view.removePod(ns, n)), onGap: podHooks.onGap },
-    spec('statefulsets', apiPaths.statefulSets(), (o) => view.upsertStatefulSet(statefulSetFacts(o)), (ns, n) => view.removeStatefulSet(ns, n)),
-    spec(POOL_RESOURCE, apiPaths.pools(), (o) => view.upsertPool(poolFacts(o)), (_ns, n) => view.removePool(n)),
-    spec(ENDPOINT_RESOURCE, apiPaths.endpoints(), (o) => view.upsertEndpoint(endpointFacts(o)), (ns, n) => view.removeEndpoint(ns, n)),
+    { ...spec('pods', apiPaths.pods(), (o) => view.upsertPod(podFacts(o)), (ns, n) => view.removePod(ns, n), () => view.allPods()), onGap: podHooks.onGap },
+    spec('statefulsets', apiPaths.statefulSets(), (o) => view.upsertStatefulSet(statefulSetFacts(o)), (ns, n) => view.removeStatefulSet(ns, n), () => view.allStatefulSets()),
+    spec(POOL_RESOURCE, apiPaths.pools(), (o) => view.upsertPool(poolFacts(o)), (_ns, n) => view.removePool(n), () => clusterScoped(view.allPools())),
+    spec(ENDPOINT_RESOURCE, apiPaths.endpoints(), (o) => view.upsertEndpoint(endpointFacts(o)), (ns, n) => view.removeEndpoint(ns, n), () => view.allEndpoints()),
   ];
   if (opts.kubevirt) {
     specs.push(
-      spec(VMI_RESOURCE, apiPaths.vmis(), (o) => view.upsertVmi(vmiFacts(o)), (ns, n) => view.removeVmi(ns, n)),
-      spec(VM_RESOURCE, apiPaths.vms(), (o) => view.upsertVm(vmFacts(o)), (ns, n) => view.removeVm(ns, n)),
+      spec(VMI_RESOURCE, apiPaths.vmis(), (o) => view.upsertVmi(vmiFacts(o)), (ns, n) => view.removeVmi(ns, n), () => view.allVmis()),
+      spec(VM_RESOURCE, apiPaths.vms(), (o) => view.upsertVm(vmFacts(o)), (ns, n) => view.removeVm(ns, n), () => view.allVms()),
     );
   }
   const reflectors = specs.map((s) => new Reflector(kc, s, log, s.name === 'pods' ? podHooks.onChange : opts.onChange, { staleAfterMs: opts.staleAfterMs }));

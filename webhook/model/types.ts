@@ -32,8 +32,7 @@ export interface PodFacts {
   /** canonical IPs from status.podIPs (or podIP) and the multus network-status annotations; empty for hostNetwork */
   observedIPs: string[];
   controller?: ControllerRef;
-  nodeName: string;
-  resourceVersion: string;
+  // No nodeName or resourceVersion: no rule, finding or plan reads them, and at 100,000 pods each costs memory.
   /** Spiderpool's pool-selection annotations, only those keys (absent when the pod has none) */
   poolAnnotations?: PoolAnnotations;
 }

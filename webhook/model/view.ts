@@ -36,26 +36,39 @@ export interface ClusterView {
 }
 
 /**
- * key → the objects (of one namespace/name each) filed under it, as a frozen array replaced on every change. Most
- * buckets hold one object (an IP is observed by one pod), so an array is kept instead of a Map per bucket (a
- * one-entry Map costs several times more memory), and lookups hand out the array itself without copying.
+ * key → the objects (of one namespace/name each) filed under it. Most buckets hold one object (an IP is observed by
+ * one pod), so such a bucket is the object itself; a bucket of several is a frozen array replaced on every change,
+ * which lookups hand out without copying. (A one-entry Map per bucket costs several times more memory, and a
+ * one-element array per bucket about 56 bytes per pod and per endpoint at 100,000 of each.)
  */
 class MultiIndex<V extends { namespace: string; name: string }> {
-  private readonly map = new Map<string, readonly V[]>();
+  private readonly map = new Map<string, V | readonly V[]>();
   add(key: string, value: V): void {
     const old = this.map.get(key);
-    this.map.set(key, Object.freeze(old ? [...old.filter((v) => v.namespace !== value.namespace || v.name !== value.name), value] : [value]));
+    if (old === undefined) this.map.set(key, value);
+    else this.map.set(key, Object.freeze([...bucket(old).filter((v) => !sameName(v, value.namespace, value.name)), value]));
   }
   remove(key: string, namespace: string, name: string): void {
     const old = this.map.get(key);
-    if (!old) return;
-    const kept = old.filter((v) => v.namespace !== namespace || v.name !== name);
+    if (old === undefined) return;
+    const all = bucket(old);
+    const kept = all.filter((v) => !sameName(v, namespace, name));
     if (kept.length === 0) this.map.delete(key);
-    else if (kept.length !== old.length) this.map.set(key, Object.freeze(kept));
+    else if (kept.length === 1) this.map.set(key, kept[0]);
+    else if (kept.length !== all.length) this.map.set(key, Object.freeze(kept));
   }
   get(key: string): V[] {
-    return (this.map.get(key) ?? []) as V[];
+    const hit = this.map.get(key);
+    return (hit === undefined ? [] : bucket(hit)) as V[];
   }
+}
+
+function bucket<V>(entry: V | readonly V[]): readonly V[] {
+  return Array.isArray(entry) ? (entry as readonly V[]) : [entry as V];
+}
+
+function sameName(v: { namespace: string; name: string }, namespace: string, name: string): boolean {
+  return v.namespace === namespace && v.name === name;
 }
 
 /**
@@ -91,15 +104,15 @@ class NamespacedMap<V> {
   }
 }
 
-function controllerKey(namespace: string, kind: string, name: string): string {
-  return `${namespace}/${kind}/${name}`;
-}
-
 /** A mutable, indexed ClusterView: informers call upsert/remove; snapshots fill it once. */
 export class IndexedView implements ClusterView {
   private readonly pods = new NamespacedMap<PodFacts>();
   private readonly podsByIp = new MultiIndex<PodFacts>();
-  private readonly podsByController = new MultiIndex<PodFacts>();
+  /**
+   * namespace → controller name → pods; the kind is checked on lookup. Keyed by the name string the (shared)
+   * controller reference already holds: a "namespace/kind/name" key per controller cost two new strings each.
+   */
+  private readonly podsByController = new Map<string, MultiIndex<PodFacts>>();
   private readonly statefulSets = new Map<string, StatefulSetFacts>();
   private readonly endpoints = new NamespacedMap<EndpointFacts>();
   private readonly endpointsByIp = new MultiIndex<EndpointFacts>();
@@ -115,14 +128,18 @@ export class IndexedView implements ClusterView {
     this.removePod(p.namespace, p.name);
     this.pods.set(p.namespace, p.name, p);
     for (const ip of p.observedIPs) this.podsByIp.add(ip, p);
-    if (p.controller) this.podsByController.add(controllerKey(p.namespace, p.controller.kind, p.controller.name), p);
+    if (p.controller) {
+      let byName = this.podsByController.get(p.namespace);
+      if (!byName) this.podsByController.set(p.namespace, (byName = new MultiIndex()));
+      byName.add(p.controller.name, p);
+    }
   }
   removePod(namespace: string, name: string): void {
     const old = this.pods.get(namespace, name);
     if (!old) return;
     this.pods.delete(namespace, name);
     for (const ip of old.observedIPs) this.podsByIp.remove(ip, namespace, name);
-    if (old.controller) this.podsByController.remove(controllerKey(namespace, old.controller.kind, old.controller.name), namespace, name);
+    if (old.controller) this.podsByController.get(namespace)?.remove(old.controller.name, namespace, name);
   }
   upsertStatefulSet(s: StatefulSetFacts): void {
     this.statefulSets.set(nsName(s.namespace, s.name), s);
@@ -170,7 +187,7 @@ export class IndexedView implements ClusterView {
     return this.podsByIp.get(ip);
   }
   podsControlledBy(namespace: string, kind: string, name: string) {
-    return this.podsByController.get(controllerKey(namespace, kind, name));
+    return (this.podsByController.get(namespace)?.get(name) ?? []).filter((p) => p.controller?.kind === kind);
   }
   statefulSet(namespace: string, name: string) {
     return this.statefulSets.get(nsName(namespace, name));
@@ -201,6 +218,12 @@ export class IndexedView implements ClusterView {
   }
   allStatefulSets() {
     return this.statefulSets.values();
+  }
+  allVmis() {
+    return this.vmis.values();
+  }
+  allVms() {
+    return this.vms.values();
   }
   counts() {
     return { pods: this.pods.size, endpoints: this.endpoints.size, pools: this.pools.size, statefulSets: this.statefulSets.size };
