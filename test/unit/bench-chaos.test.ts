@@ -1,0 +1,112 @@
+/**
+ * The chaos benchmark's bookkeeping (bench/chaos): replaying guard denials against the ground truth at the time
+ * the audit line gives, counting latent conflicts the reconciler did not heal in time, and running runs N at a time.
+ */
+import { classifyDenials, eventTime, type AuditEventLike } from '../../bench/chaos/denials';
+import { LatentLog, latentKey, type Latent } from '../../bench/chaos/measure';
+import { eventsOfRun } from '../../bench/chaos/run';
+import { GroundTruth } from '../../bench/chaos/truth';
+import { inParallel } from '../../bench/chaos/util';
+
+const T0 = Date.parse('2026-11-29T06:00:00.000Z');
+
+function truthWithHold(): GroundTruth {
+  const truth = new GroundTruth();
+  truth.hold('10.0.0.5', 'ns/web-0', 'uid-new', T0);
+  return truth;
+}
+
+const denial = (time: unknown): AuditEventLike => ({
+  event: 'admission.denied',
+  time,
+  rule: 'LIVE_IP_RELEASE',
+  requestUID: 'req-1',
+  ip: '10.0.0.5',
+  pool: 'pool-a',
+  record: { pod: 'ns/web-0', podUid: 'uid-new' },
+});
+
+describe('denials are replayed at the time of the audit line', () => {
+  test('the guard stdout stamps epoch milliseconds (pino): a release of a held IP is a justified denial', () => {
+    const summary = classifyDenials([denial(T0 + 1000)], truthWithHold());
+    expect(summary.denials).toBe(1);
+    expect(summary.falseDenials).toBe(0);
+    expect(summary.violations[0].why).toContain('held by ns/web-0@uid-new');
+  });
+
+  test('the audit file writes an ISO string: read the same way', () => {
+    expect(eventTime(denial(new Date(T0 + 1000).toISOString()))).toBe(T0 + 1000);
+    expect(classifyDenials([denial(new Date(T0 + 1000).toISOString())], truthWithHold()).falseDenials).toBe(0);
+  });
+
+  test('a denial before the IP was held is false', () => {
+    expect(classifyDenials([denial(T0 - 1000)], truthWithHold()).falseDenials).toBe(1);
+  });
+
+  test('a line without a readable time is counted false and says why, rather than throwing', () => {
+    const summary = classifyDenials([denial(undefined)], truthWithHold());
+    expect(summary.falseDenials).toBe(1);
+    expect(summary.violations[0].why).toMatch(/without a readable time/);
+  });
+});
+
+describe('a shared guard: each run takes the audit events about its own pool and namespace', () => {
+  test('pool writes by pool name, endpoint writes by namespace', () => {
+    const events: AuditEventLike[] = [
+      { name: 'pool-a', pool: 'pool-a', namespace: '' },
+      { name: 'pool-b', pool: 'pool-b', namespace: '' },
+      { name: 'web-0', namespace: 'run-a', endpoint: 'run-a/web-0' },
+      { name: 'web-0', namespace: 'run-b', endpoint: 'run-b/web-0' },
+    ];
+    expect(eventsOfRun(events, 'run-a', 'pool-a')).toEqual([events[0], events[2]]);
+  });
+});
+
+describe('latent conflicts', () => {
+  const l: Latent = { pod: 'ns/web-0@uid-new', ip: '10.0.0.5' };
+  const alive = new Set([latentKey(l)]);
+
+  test('one the pool records again within the window (the reconciler restored it) is not counted', () => {
+    const log = new LatentLog();
+    log.confirm([l], alive, T0);
+    log.heal([l], alive, T0 + 5_000); // still missing
+    log.heal([], alive, T0 + 12_000); // recorded again, pod still alive on it
+    expect(log.counted(20_000)).toEqual([]);
+    expect(log.healedWithin(latentKey(l), 20_000)).toBe(true);
+  });
+
+  test('one healed only after the window counts', () => {
+    const log = new LatentLog();
+    log.confirm([l], alive, T0);
+    log.heal([], alive, T0 + 25_000);
+    expect(log.counted(20_000)).toEqual([latentKey(l)]);
+  });
+
+  test('one never healed counts, also when the pod dies first (gone from the listing is not healed)', () => {
+    const log = new LatentLog();
+    log.confirm([l], alive, T0);
+    log.heal([], new Set(), T0 + 2_000);
+    expect(log.counted(20_000)).toEqual([latentKey(l)]);
+  });
+
+  test('a candidate not alive on the IP in the next listing is never confirmed (a reading artefact)', () => {
+    const log = new LatentLog();
+    log.confirm([l], new Set(), T0);
+    expect(log.counted(20_000)).toEqual([]);
+    expect(log.confirmed.size).toBe(0);
+  });
+});
+
+test('inParallel runs at most N at a time and keeps the order of the items', async () => {
+  let running = 0;
+  let most = 0;
+  const out = await inParallel([30, 10, 20, 5, 15], 2, async (ms) => {
+    running++;
+    most = Math.max(most, running);
+    await new Promise((r) => setTimeout(r, ms));
+    running--;
+    return ms * 2;
+  });
+  expect(out).toEqual([60, 20, 40, 10, 30]);
+  expect(most).toBe(2);
+});
