@@ -44,6 +44,22 @@ export function podsWithoutIp(pods: k8s.V1Pod[]): string[] {
     .map((f) => `${f.namespace}/${f.name}`);
 }
 
+/**
+ * Whether pods without an IP are bound to stay so: nothing terminates (no cmdDel to come), every usable IP of the
+ * pool is recorded, and every record's incarnation is alive on that IP (nothing for a GC or reconciler to release). Only an
+ * IP-freeing event could change that, and `quiet` (the caller's: no GC trace entry pending) rules out the last one
+ * the simulator knows of. Saves the checkpoint's ready timeout when a leaked IP leaves a pod without one for good.
+ */
+export function boundToStayWithoutIp(pool: SpiderIPPool, pods: k8s.V1Pod[]): boolean {
+  if (pods.some((p) => p.metadata?.deletionTimestamp)) return false;
+  const without = podsWithoutIp(pods);
+  if (without.length === 0) return false;
+  const records = parseRecords(pool);
+  if (!usableIps(pool.spec).every((ip) => records[ip])) return false;
+  const held = aliveIps(pods);
+  return Object.entries(records).every(([ip, r]) => held.has(`${r.pod}@${r.podUid} ${ip}`));
+}
+
 export function runningWithIp(pods: k8s.V1Pod[]): number {
   return pods.map(facts).filter((f) => isAlive(f) && f.observedIPs.length > 0 && f.phase === 'Running').length;
 }

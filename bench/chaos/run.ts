@@ -4,14 +4,14 @@
  * measurements. Everything the run created is removed afterwards.
  */
 import * as crypto from 'node:crypto';
-import { clientsFor, createPool, ENDPOINTS, SPIDERPOOL_GROUP, SPIDERPOOL_VERSION, writePoolStatus, type Clients } from '../../test/e2e/support';
+import { clientsFor, createPool, ENDPOINTS, getPool, SPIDERPOOL_GROUP, SPIDERPOOL_VERSION, writePoolStatus, type Clients } from '../../test/e2e/support';
 import { loopbackCerts, registerWebhooks, startGuard, unregisterWebhooks } from '../../test/testbed/guard';
 import { SPIDERPOOL_AGENT, SPIDERPOOL_CONTROLLER, type Testbed } from '../../test/testbed/testbed';
 import * as k8s from '@kubernetes/client-node';
 import { classifyDenials, type AuditEventLike, type DenialSummary } from './denials';
 import { SpiderpoolGc, type GcStats } from './gc';
 import type { GcVersion } from './gc-scan';
-import { checkConflictFindings, conflictsAmong, ConflictSampler, latentConflicts, latentKey, podsWithoutIp, poolSanity, readState, runningWithIp, unrecordedIps, type Conflict, type Latent } from './measure';
+import { boundToStayWithoutIp, checkConflictFindings, conflictsAmong, ConflictSampler, latentConflicts, latentKey, podsWithoutIp, poolSanity, readState, runningWithIp, unrecordedIps, type Conflict, type Latent } from './measure';
 import { NodeAgent, type AgentStats } from './node-agent';
 import { hostRange } from './pool-ips';
 import { ChaosScenario, type Workload } from './scenario';
@@ -217,14 +217,22 @@ async function cleanup(admin: Clients, namespace: string, pool: string): Promise
   await admin.custom.deleteClusterCustomObject({ group: SPIDERPOOL_GROUP, version: SPIDERPOOL_VERSION, plural: 'spiderippools', name: pool }).catch(() => undefined);
 }
 
-async function checkpoint(phase: string, admin: Clients, scenario: ChaosScenario, cfg: RunConfig, namespace: string, pool: string, agent: NodeAgent): Promise<PhaseCheck> {
+async function checkpoint(phase: string, admin: Clients, scenario: ChaosScenario, cfg: RunConfig, namespace: string, pool: string, agent: NodeAgent, gc: SpiderpoolGc): Promise<PhaseCheck> {
   const expected = scenario.expectedPods();
   const deadline = Date.now() + cfg.timings.readyTimeoutMs;
+  let boundSince: number | undefined;
   for (;;) {
     const pods = (await admin.core.listNamespacedPod({ namespace })).items;
     const running = runningWithIp(pods);
     const alive = pods.filter((p) => !p.metadata?.deletionTimestamp).length;
     if ((running >= expected && alive === expected) || Date.now() > deadline) break;
+    // The outcome is known when it has held for two GC scans with the GC idle: stop waiting for the timeout.
+    const bound = alive === expected && gc.idle() && boundToStayWithoutIp(await getPool(admin.custom, pool), pods);
+    boundSince = bound ? (boundSince ?? Date.now()) : undefined;
+    if (boundSince !== undefined && Date.now() - boundSince >= 2 * cfg.timings.gcScanMs) {
+      say('check', `after ${phase}: pods without IP and no IP to come (pool full, every record's pod alive, nothing terminating, GC idle)`);
+      break;
+    }
     await sleep(500);
   }
   await sleep(cfg.timings.settleMs);
@@ -327,12 +335,12 @@ export async function runChaos(tb: Testbed, cfg: RunConfig): Promise<RunResult> 
       restartController: () => gc.restart(),
     });
     await scenario.create();
-    checks.push(await checkpoint('create', admin, scenario, cfg, namespace, pool, agent));
+    checks.push(await checkpoint('create', admin, scenario, cfg, namespace, pool, agent, gc));
     await scenario.cycles(cfg.cycles);
     await scenario.scale();
-    checks.push(await checkpoint('scale', admin, scenario, cfg, namespace, pool, agent));
+    checks.push(await checkpoint('scale', admin, scenario, cfg, namespace, pool, agent, gc));
     await scenario.restart();
-    checks.push(await checkpoint('restart', admin, scenario, cfg, namespace, pool, agent));
+    checks.push(await checkpoint('restart', admin, scenario, cfg, namespace, pool, agent, gc));
     await scenario.delete();
     left = await leftovers(admin, namespace, pool, cfg.timings.leftoverTimeoutMs);
     say('check', `after delete: ${left.length} leftovers${left.length ? `: ${left.join('; ')}` : ''}`);

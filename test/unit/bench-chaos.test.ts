@@ -3,7 +3,9 @@
  * the audit line gives, counting latent conflicts the reconciler did not heal in time, and running runs N at a time.
  */
 import { classifyDenials, eventTime, type AuditEventLike } from '../../bench/chaos/denials';
-import { LatentLog, latentKey, type Latent } from '../../bench/chaos/measure';
+import type * as k8s from '@kubernetes/client-node';
+import { boundToStayWithoutIp, LatentLog, latentKey, type Latent } from '../../bench/chaos/measure';
+import type { SpiderIPPool } from '../../test/e2e/support';
 import { eventsOfRun } from '../../bench/chaos/run';
 import { GroundTruth } from '../../bench/chaos/truth';
 import { inParallel } from '../../bench/chaos/util';
@@ -109,4 +111,44 @@ test('inParallel runs at most N at a time and keeps the order of the items', asy
   });
   expect(out).toEqual([60, 20, 40, 10, 30]);
   expect(most).toBe(2);
+});
+
+describe('a checkpoint stops waiting when pods without an IP are bound to stay so', () => {
+  const pod = (name: string, uid: string, ip?: string, deleting = false): k8s.V1Pod => ({
+    metadata: { namespace: 'ns', name, uid, ...(deleting ? { deletionTimestamp: new Date(T0) } : {}) },
+    spec: { containers: [], nodeName: 'node-1' },
+    status: { phase: ip ? 'Running' : 'Pending', ...(ip ? { podIP: ip, podIPs: [{ ip }] } : {}) },
+  });
+  const pool = (records: Record<string, string>): SpiderIPPool => ({
+    apiVersion: 'spiderpool.spidernet.io/v2beta1',
+    kind: 'SpiderIPPool',
+    metadata: { name: 'p' },
+    spec: { subnet: '10.0.0.0/24', ips: ['10.0.0.2-10.0.0.3'] },
+    status: { allocatedIPs: JSON.stringify(Object.fromEntries(Object.entries(records).map(([ip, who]) => [ip, { pod: `ns/${who.split('@')[0]}`, podUid: who.split('@')[1] }]))) },
+  });
+
+  test('pool full, every record held by its alive pod, nothing terminating: bound', () => {
+    const pods = [pod('a', 'ua', '10.0.0.2'), pod('b', 'ub', '10.0.0.3'), pod('c', 'uc')];
+    expect(boundToStayWithoutIp(pool({ '10.0.0.2': 'a@ua', '10.0.0.3': 'b@ub' }), pods)).toBe(true);
+  });
+
+  test('a leaked record (its pod gone) can still be released: not bound', () => {
+    const pods = [pod('a', 'ua', '10.0.0.2'), pod('c', 'uc')];
+    expect(boundToStayWithoutIp(pool({ '10.0.0.2': 'a@ua', '10.0.0.3': 'gone@ug' }), pods)).toBe(false);
+  });
+
+  test('a record whose pod is alive on another IP can still be released: not bound', () => {
+    const pods = [pod('a', 'ua', '10.0.0.2'), pod('b', 'ub', '10.0.0.2'), pod('c', 'uc')];
+    expect(boundToStayWithoutIp(pool({ '10.0.0.2': 'a@ua', '10.0.0.3': 'b@ub' }), pods)).toBe(false);
+  });
+
+  test('a pod terminating (cmdDel to come) or a free IP: not bound', () => {
+    const full = pool({ '10.0.0.2': 'a@ua', '10.0.0.3': 'b@ub' });
+    expect(boundToStayWithoutIp(full, [pod('a', 'ua', '10.0.0.2'), pod('b', 'ub', '10.0.0.3'), pod('c', 'uc'), pod('d', 'ud', undefined, true)])).toBe(false);
+    expect(boundToStayWithoutIp(pool({ '10.0.0.2': 'a@ua' }), [pod('a', 'ua', '10.0.0.2'), pod('c', 'uc')])).toBe(false);
+  });
+
+  test('every pod has an IP: nothing to wait for, not this rule', () => {
+    expect(boundToStayWithoutIp(pool({ '10.0.0.2': 'a@ua', '10.0.0.3': 'b@ub' }), [pod('a', 'ua', '10.0.0.2'), pod('b', 'ub', '10.0.0.3')])).toBe(false);
+  });
 });
