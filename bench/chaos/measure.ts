@@ -4,7 +4,7 @@
  * the IP_CONFLICT findings of `check` (webhook/reconciler/findings.ts) over a live listing.
  */
 import type * as k8s from '@kubernetes/client-node';
-import { getPool, parseRecords, type Clients, type SpiderEndpoint, type SpiderIPPool } from '../../test/e2e/support';
+import { getPool, parseRecords, type Clients, type PoolRecord, type SpiderEndpoint, type SpiderIPPool } from '../../test/e2e/support';
 import { listClusterView } from '../../webhook/cluster/list-view';
 import { isAlive } from '../../webhook/model/lifecycle';
 import { podFacts, type KubeObject } from '../../webhook/model/trim';
@@ -48,16 +48,23 @@ export function podsWithoutIp(pods: k8s.V1Pod[]): string[] {
  * Whether pods without an IP are bound to stay so: nothing terminates (no cmdDel to come), every usable IP of the
  * pool is recorded, and every record's incarnation is alive on that IP (nothing for a GC or reconciler to release). Only an
  * IP-freeing event could change that, and `quiet` (the caller's: no GC trace entry pending) rules out the last one
- * the simulator knows of. Saves the checkpoint's ready timeout when a leaked IP leaves a pod without one for good.
+ * the simulator knows of. `keptAnyway`: a record nobody would release although its pod does not hold the IP (the
+ * caller knows who could: v0.9.4's scanAll keeps a restarted static pod's old record, W3, when no guard runs).
+ * Saves the checkpoint's ready timeout when a leaked IP leaves a pod without one for good.
  */
-export function boundToStayWithoutIp(pool: SpiderIPPool, pods: k8s.V1Pod[]): boolean {
+export function boundToStayWithoutIp(
+  pool: SpiderIPPool,
+  pods: k8s.V1Pod[],
+  keptAnyway: (ip: string, record: PoolRecord, pod: k8s.V1Pod | undefined) => boolean = () => false,
+): boolean {
   if (pods.some((p) => p.metadata?.deletionTimestamp)) return false;
   const without = podsWithoutIp(pods);
   if (without.length === 0) return false;
   const records = parseRecords(pool);
   if (!usableIps(pool.spec).every((ip) => records[ip])) return false;
   const held = aliveIps(pods);
-  return Object.entries(records).every(([ip, r]) => held.has(`${r.pod}@${r.podUid} ${ip}`));
+  const byName = new Map(pods.map((p) => [`${p.metadata?.namespace}/${p.metadata?.name}`, p]));
+  return Object.entries(records).every(([ip, r]) => held.has(`${r.pod}@${r.podUid} ${ip}`) || keptAnyway(ip, r, byName.get(r.pod)));
 }
 
 export function runningWithIp(pods: k8s.V1Pod[]): number {

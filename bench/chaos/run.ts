@@ -4,13 +4,13 @@
  * measurements. Everything the run created is removed afterwards.
  */
 import * as crypto from 'node:crypto';
-import { clientsFor, createPool, ENDPOINTS, getPool, SPIDERPOOL_GROUP, SPIDERPOOL_VERSION, writePoolStatus, type Clients } from '../../test/e2e/support';
+import { clientsFor, createPool, ENDPOINTS, getPool, type PoolRecord, SPIDERPOOL_GROUP, SPIDERPOOL_VERSION, writePoolStatus, type Clients } from '../../test/e2e/support';
 import { loopbackCerts, registerWebhooks, startGuard, unregisterWebhooks } from '../../test/testbed/guard';
 import { SPIDERPOOL_AGENT, SPIDERPOOL_CONTROLLER, type Testbed } from '../../test/testbed/testbed';
 import * as k8s from '@kubernetes/client-node';
 import { classifyDenials, type AuditEventLike, type DenialSummary } from './denials';
 import { SpiderpoolGc, type GcStats } from './gc';
-import type { GcVersion } from './gc-scan';
+import { scanDecision, type GcVersion } from './gc-scan';
 import { boundToStayWithoutIp, checkConflictFindings, conflictsAmong, ConflictSampler, latentConflicts, latentKey, podsWithoutIp, poolSanity, readState, runningWithIp, unrecordedIps, type Conflict, type Latent } from './measure';
 import { NodeAgent, type AgentStats } from './node-agent';
 import { hostRange } from './pool-ips';
@@ -221,13 +221,17 @@ async function checkpoint(phase: string, admin: Clients, scenario: ChaosScenario
   const expected = scenario.expectedPods();
   const deadline = Date.now() + cfg.timings.readyTimeoutMs;
   let boundSince: number | undefined;
+  // Without the guard (no reconciler), the GC's own scan decides whether a record of a pod that now has another
+  // uid is ever released; with it, the reconciler may release such a record, so nothing is assumed.
+  const keptByUnguardedGc = (ip: string, record: PoolRecord, pod: k8s.V1Pod | undefined) =>
+    !cfg.guard && pod !== undefined && pod.metadata?.uid !== record.podUid && !scanDecision(cfg.gc, { ip, recordUid: record.podUid, pod, validSts: true, now: Date.now() }).release;
   for (;;) {
     const pods = (await admin.core.listNamespacedPod({ namespace })).items;
     const running = runningWithIp(pods);
     const alive = pods.filter((p) => !p.metadata?.deletionTimestamp).length;
     if ((running >= expected && alive === expected) || Date.now() > deadline) break;
     // The outcome is known when it has held for two GC scans with the GC idle: stop waiting for the timeout.
-    const bound = alive === expected && gc.idle() && boundToStayWithoutIp(await getPool(admin.custom, pool), pods);
+    const bound = alive === expected && gc.idle() && boundToStayWithoutIp(await getPool(admin.custom, pool), pods, keptByUnguardedGc);
     boundSince = bound ? (boundSince ?? Date.now()) : undefined;
     if (boundSince !== undefined && Date.now() - boundSince >= 2 * cfg.timings.gcScanMs) {
       say('check', `after ${phase}: pods without IP and no IP to come (pool full, every record's pod alive, nothing terminating, GC idle)`);

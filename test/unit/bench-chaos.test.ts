@@ -142,6 +142,14 @@ describe('a checkpoint stops waiting when pods without an IP are bound to stay s
     expect(boundToStayWithoutIp(pool({ '10.0.0.2': 'a@ua', '10.0.0.3': 'b@ub' }), pods)).toBe(false);
   });
 
+  test('a record of an old incarnation counts as kept only when the caller says nobody releases it (W3 without a guard)', () => {
+    // b restarted: its new incarnation holds .3 under a new uid, while .2 stays recorded for the old one
+    const pods = [pod('b', 'ub-new', '10.0.0.3'), pod('c', 'uc')];
+    const records = pool({ '10.0.0.2': 'b@ub-old', '10.0.0.3': 'b@ub-new' });
+    expect(boundToStayWithoutIp(records, pods)).toBe(false);
+    expect(boundToStayWithoutIp(records, pods, (ip, r, p) => ip === '10.0.0.2' && r.podUid === 'ub-old' && p?.metadata?.uid === 'ub-new')).toBe(true);
+  });
+
   test('a pod terminating (cmdDel to come) or a free IP: not bound', () => {
     const full = pool({ '10.0.0.2': 'a@ua', '10.0.0.3': 'b@ub' });
     expect(boundToStayWithoutIp(full, [pod('a', 'ua', '10.0.0.2'), pod('b', 'ub', '10.0.0.3'), pod('c', 'uc'), pod('d', 'ud', undefined, true)])).toBe(false);
