@@ -234,7 +234,7 @@ async function checkpoint(phase: string, admin: Clients, scenario: ChaosScenario
     const bound = alive === expected && gc.idle() && boundToStayWithoutIp(await getPool(admin.custom, pool), pods, keptByUnguardedGc);
     boundSince = bound ? (boundSince ?? Date.now()) : undefined;
     if (boundSince !== undefined && Date.now() - boundSince >= 2 * cfg.timings.gcScanMs) {
-      say('check', `after ${phase}: pods without IP and no IP to come (pool full, every record's pod alive, nothing terminating, GC idle)`);
+      say(`check ${namespace}`, `after ${phase}: pods without IP and no IP to come (pool full, every record's pod alive, nothing terminating, GC idle)`);
       break;
     }
     await sleep(500);
@@ -253,12 +253,12 @@ async function checkpoint(phase: string, admin: Clients, scenario: ChaosScenario
     latent: latentConflicts(state.pool, state.pods),
   };
   say(
-    'check',
+    `check ${namespace}`,
     `after ${phase}: ${check.running}/${expected} running with an IP, ${check.conflicts.length} conflicts (check: ${check.conflictFindings} IP_CONFLICT), ` +
       `${check.sanity.length} sanity violations, ${check.stuck.length} pods without IP, ${check.unrecorded.length} alive pods on unrecorded IPs`,
   );
-  for (const line of [...check.conflicts.map((c) => `conflict ${c.ip}: ${c.pods.join(' ')}`), ...check.sanity, ...check.unrecorded]) say('check', `  ${line}`);
-  for (const pod of check.stuck) say('check', `  without IP: ${pod}: ${agent.explain(pod)}`);
+  for (const line of [...check.conflicts.map((c) => `conflict ${c.ip}: ${c.pods.join(' ')}`), ...check.sanity, ...check.unrecorded]) say(`check ${namespace}`, `  ${line}`);
+  for (const pod of check.stuck) say(`check ${namespace}`, `  without IP: ${pod}: ${agent.explain(pod)}`);
   return check;
 }
 
@@ -347,7 +347,7 @@ export async function runChaos(tb: Testbed, cfg: RunConfig): Promise<RunResult> 
     checks.push(await checkpoint('restart', admin, scenario, cfg, namespace, pool, agent, gc));
     await scenario.delete();
     left = await leftovers(admin, namespace, pool, cfg.timings.leftoverTimeoutMs);
-    say('check', `after delete: ${left.length} leftovers${left.length ? `: ${left.join('; ')}` : ''}`);
+    say(`check ${namespace}`, `after delete: ${left.length} leftovers${left.length ? `: ${left.join('; ')}` : ''}`);
   } finally {
     await sampler.stop();
     await gc.stop();
@@ -369,7 +369,7 @@ export async function runChaos(tb: Testbed, cfg: RunConfig): Promise<RunResult> 
   for (const c of checks) for (const l of c.latent) if (!sampler.latent.healedWithin(latentKey(l), cfg.timings.latentHealMs)) latentKeys.add(latentKey(l));
   const latentList = [...latentKeys].sort();
   const latentHealed = [...sampler.latent.confirmed.keys()].filter((k) => !latentKeys.has(k)).sort();
-  for (const k of latentHealed) say('check', `latent conflict healed within ${cfg.timings.latentHealMs / 1000} s (not counted): ${k}`);
+  for (const k of latentHealed) say(`check ${namespace}`, `latent conflict healed within ${cfg.timings.latentHealMs / 1000} s (not counted): ${k}`);
   const result: RunResult = {
     guard: cfg.guard ? 'on' : 'off',
     gc: cfg.gc,
