@@ -262,8 +262,15 @@ async function checkpoint(phase: string, admin: Clients, scenario: ChaosScenario
   return check;
 }
 
-/** Waits for the pool and the namespace's endpoints to empty; returns what is left. */
-async function leftovers(admin: Clients, namespace: string, pool: string, timeoutMs: number): Promise<string[]> {
+/**
+ * Waits for the pool and the namespace's endpoints to empty; returns what is left. The timeout runs from when the
+ * namespace's pods are gone (at most `podsGoneMs` later): kube-controller-manager deletes the workloads' pods one
+ * by one, and under load (five runs deleting at once) that alone took longer than the timeout, so records of pods
+ * that were still being deleted, and were released right after, counted as leftovers.
+ */
+async function leftovers(admin: Clients, namespace: string, pool: string, timeoutMs: number, podsGoneMs: number): Promise<string[]> {
+  const podsDeadline = Date.now() + podsGoneMs;
+  while (Date.now() < podsDeadline && (await admin.core.listNamespacedPod({ namespace })).items.length > 0) await sleep(1000);
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const state = await readState(admin, namespace, pool);
@@ -346,7 +353,7 @@ export async function runChaos(tb: Testbed, cfg: RunConfig): Promise<RunResult> 
     await scenario.restart();
     checks.push(await checkpoint('restart', admin, scenario, cfg, namespace, pool, agent, gc));
     await scenario.delete();
-    left = await leftovers(admin, namespace, pool, cfg.timings.leftoverTimeoutMs);
+    left = await leftovers(admin, namespace, pool, cfg.timings.leftoverTimeoutMs, cfg.timings.readyTimeoutMs);
     say(`check ${namespace}`, `after delete: ${left.length} leftovers${left.length ? `: ${left.join('; ')}` : ''}`);
   } finally {
     await sampler.stop();
