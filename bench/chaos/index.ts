@@ -24,13 +24,15 @@ import { inParallel, say } from './util';
 export { runChaos, FULL_TIMINGS, SHORT_TIMINGS, DEFAULT_CYCLES } from './run';
 export type { RunConfig, RunResult } from './run';
 
+const DEFAULT_BATCH_PARALLEL = 5;
+
 const HELP = `Usage: npm run -s bench -- chaos [flags]
   --guard on|off|both       run without and/or with spiderpool-guard (default both: off first, then on)
   --gc v0.9.4|fixed|both    Spiderpool GC behaviour: pre-#3778 or post-#3778 (default v0.9.4)
   --seed N                  PRNG seed for the scenario's random choices and delays (default 1)
   --seeds N                 run N seeds (seed, seed+1, ...) and print the rates per GC and guard setting
   --cycles N                StatefulSet down/up cycles aimed at the GC's trace window (default ${DEFAULT_CYCLES})
-  --parallel N              up to N runs at once on the test bed (default 1); unguarded and guarded runs never overlap
+  --parallel N              up to N runs at once on the test bed (default ${DEFAULT_BATCH_PARALLEL} with --seeds, else 1); unguarded and guarded runs never overlap
   --json                    print {"runs":[...]} (with --seeds also "rates") instead of a table
   --no-flap                 strict G00012 scale phase (no quick StatefulSet down/up)
   --no-reconcile            guard on without its reconciler
@@ -78,7 +80,9 @@ export async function runChaosBench(argv: string[]): Promise<number> {
   const firstSeed = count(values.seed, 'seed', 1, 0);
   const seedCount = count(values.seeds, 'seeds', 1, 1);
   const cycles = count(values.cycles, 'cycles', DEFAULT_CYCLES, 0);
-  const parallel = count(values.parallel, 'parallel', 1, 1);
+  // A batch of seeds runs 5 at a time unless told otherwise: a 10-seed --guard both batch one run after the other
+  // took 35-40 min on the shared machine, most of it in sleeps and timeouts that overlap well.
+  const parallel = count(values.parallel, 'parallel', seedCount > 1 ? DEFAULT_BATCH_PARALLEL : 1, 1);
   const gcs: GcVersion[] = gcChoice === 'both' ? ['v0.9.4', 'fixed'] : [gcChoice];
   const guards = guard === 'both' ? [false, true] : [guard === 'on'];
 
