@@ -43,8 +43,18 @@ export interface DenialSummary {
 
 const str = (v: unknown): string => (typeof v === 'string' ? v : '');
 
+/**
+ * When the guard decided: the audit line's `time`. On the guard's stdout the service logger stamps it (pino: epoch
+ * milliseconds, a few ms after the decision, when the line is drained); in the audit file it is an ISO string.
+ * Reading only the string made every replay run at NaN, where nothing is held, alive or valid: every denial false.
+ */
+export function eventTime(ev: AuditEventLike): number {
+  return typeof ev.time === 'number' ? ev.time : Date.parse(str(ev.time));
+}
+
 function classify(ev: AuditEventLike, truth: GroundTruth): { legitimate: boolean; why: string } {
-  const t = Date.parse(str(ev.time));
+  const t = eventTime(ev);
+  if (Number.isNaN(t)) return { legitimate: false, why: `audit line without a readable time (${JSON.stringify(ev.time)})` };
   const ip = str(ev.ip);
   const rule = str(ev.rule);
   const record = ev.record;
@@ -89,7 +99,7 @@ export function classifyDenials(events: AuditEventLike[], truth: GroundTruth): D
     const c = classify(ev, truth);
     violations.push({
       rule,
-      time: str(ev.time),
+      time: Number.isNaN(eventTime(ev)) ? String(ev.time) : new Date(eventTime(ev)).toISOString(),
       user: str(ev.user),
       ip: str(ev.ip) || undefined,
       subject: str(ev.endpoint) || ev.record?.pod || `${str(ev.namespace)}/${str(ev.name)}`,

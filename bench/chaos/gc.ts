@@ -73,6 +73,11 @@ export class SpiderpoolGc {
     await this.start();
   }
 
+  /** No trace entry pending or being retried: the trace worker will release nothing until a new pod event. */
+  idle(): boolean {
+    return this.trace.size === 0;
+  }
+
   /** Whether the trace DB still holds an entry (pending or being retried) for one of these pod names. */
   tracing(namespace: string, names: Iterable<string>): boolean {
     for (const name of names) if (this.trace.has(namespace, name)) return true;

@@ -1,22 +1,30 @@
 /**
  * `npm run -s bench -- chaos [--guard on|off|both] [--gc v0.9.4|fixed|both] [--seed N] [--seeds N] [--cycles N]
- *  [--json] [--no-flap] [--no-reconcile] [--small] [--kubeconfig FILE]`
+ *  [--parallel N] [--json] [--no-flap] [--no-reconcile] [--small] [--kubeconfig FILE]`
  *
  * Runs the chaos scenario once per (seed, gc, guard) combination, all on one fresh test bed (or, with --kubeconfig,
  * on that running test bed), each run in a fresh namespace with a fresh pool on its own subnet, and prints a table
  * (or the stable JSON summary with --json). With --seeds N it runs seeds seed..seed+N-1 and prints, per (gc, guard),
  * the rates the benchmark is judged by. Progress goes to stderr.
+ *
+ * With --parallel N, up to N runs go at once. Runs without the guard and runs with it never overlap: the guard's
+ * webhooks and its reconciler act on every pool and namespace of the test bed, so an unguarded run beside a
+ * guarded one would be guarded too. All guarded runs of a batch share one guard (one replica, as a cluster has one
+ * guard for all its workloads); each run counts the denials about its own pool and namespace.
  */
 import { parseArgs } from 'node:util';
 import { connectTestbed, startTestbed } from '../../test/testbed/testbed';
 import type { GcVersion } from './gc-scan';
 import { jsonSummary, rates, ratesTable, seedTable, table } from './report';
-import { DEFAULT_CYCLES, FULL_TIMINGS, runChaos, SHORT_TIMINGS, type RunResult } from './run';
+import { clientsFor } from '../../test/e2e/support';
+import { DEFAULT_CYCLES, FULL_TIMINGS, runChaos, SHORT_TIMINGS, startChaosGuard, type RunConfig, type RunResult } from './run';
 import { G00012_WORKLOADS, SMALL_WORKLOADS } from './scenario';
-import { say } from './util';
+import { inParallel, say } from './util';
 
 export { runChaos, FULL_TIMINGS, SHORT_TIMINGS, DEFAULT_CYCLES } from './run';
 export type { RunConfig, RunResult } from './run';
+
+const DEFAULT_BATCH_PARALLEL = 5;
 
 const HELP = `Usage: npm run -s bench -- chaos [flags]
   --guard on|off|both       run without and/or with spiderpool-guard (default both: off first, then on)
@@ -24,6 +32,7 @@ const HELP = `Usage: npm run -s bench -- chaos [flags]
   --seed N                  PRNG seed for the scenario's random choices and delays (default 1)
   --seeds N                 run N seeds (seed, seed+1, ...) and print the rates per GC and guard setting
   --cycles N                StatefulSet down/up cycles aimed at the GC's trace window (default ${DEFAULT_CYCLES})
+  --parallel N              up to N runs at once on the test bed (default ${DEFAULT_BATCH_PARALLEL} with --seeds, else 1); unguarded and guarded runs never overlap
   --json                    print {"runs":[...]} (with --seeds also "rates") instead of a table
   --no-flap                 strict G00012 scale phase (no quick StatefulSet down/up)
   --no-reconcile            guard on without its reconciler
@@ -52,6 +61,7 @@ export async function runChaosBench(argv: string[]): Promise<number> {
       seed: { type: 'string' },
       seeds: { type: 'string' },
       cycles: { type: 'string' },
+      parallel: { type: 'string' },
       json: { type: 'boolean' },
       'no-flap': { type: 'boolean' },
       'no-reconcile': { type: 'boolean' },
@@ -70,6 +80,9 @@ export async function runChaosBench(argv: string[]): Promise<number> {
   const firstSeed = count(values.seed, 'seed', 1, 0);
   const seedCount = count(values.seeds, 'seeds', 1, 1);
   const cycles = count(values.cycles, 'cycles', DEFAULT_CYCLES, 0);
+  // A batch of seeds runs 5 at a time unless told otherwise: a 10-seed --guard both batch one run after the other
+  // took 35-40 min on the shared machine, most of it in sleeps and timeouts that overlap well.
+  const parallel = count(values.parallel, 'parallel', seedCount > 1 ? DEFAULT_BATCH_PARALLEL : 1, 1);
   const gcs: GcVersion[] = gcChoice === 'both' ? ['v0.9.4', 'fixed'] : [gcChoice];
   const guards = guard === 'both' ? [false, true] : [guard === 'on'];
 
@@ -78,31 +91,40 @@ export async function runChaosBench(argv: string[]): Promise<number> {
   say('bench', values.kubeconfig ? `using the test bed of ${values.kubeconfig}` : 'starting a fresh test bed (kube-apiserver + etcd + kube-controller-manager)');
   const tb = values.kubeconfig ? connectTestbed(values.kubeconfig) : await startTestbed({ name: `bench-chaos-${process.pid}`, showProgress: false });
   const runs: RunResult[] = [];
+  const started = Date.now();
   try {
     let index = 0;
-    for (let seed = firstSeed; seed < firstSeed + seedCount; seed++) {
-      for (const gc of gcs) {
-        for (const g of guards) {
-          runs.push(
-            await runChaos(tb, {
-              guard: g,
-              gc,
-              seed,
-              index: index++,
-              workloads: values.small ? SMALL_WORKLOADS : G00012_WORKLOADS,
-              replicas: 3,
-              timings: values.small ? SHORT_TIMINGS : FULL_TIMINGS,
-              reconcile: values['no-reconcile'] !== true,
-              flap: values['no-flap'] !== true,
-              cycles,
-            }),
-          );
+    for (const g of guards) {
+      const configs: RunConfig[] = [];
+      for (let seed = firstSeed; seed < firstSeed + seedCount; seed++) {
+        for (const gc of gcs) {
+          configs.push({
+            guard: g,
+            gc,
+            seed,
+            index: index++,
+            workloads: values.small ? SMALL_WORKLOADS : G00012_WORKLOADS,
+            replicas: 3,
+            timings: values.small ? SHORT_TIMINGS : FULL_TIMINGS,
+            reconcile: values['no-reconcile'] !== true,
+            flap: values['no-flap'] !== true,
+            cycles,
+          });
         }
+      }
+      const admin = clientsFor(tb.kubeConfig());
+      const shared = g && parallel > 1 ? await startChaosGuard(tb, admin, `spg-chaos-batch-${process.pid}`, values['no-reconcile'] !== true) : undefined;
+      try {
+        runs.push(...(await inParallel(configs, parallel, (cfg) => runChaos(tb, { ...cfg, sharedGuard: shared }))));
+      } finally {
+        await shared?.stop();
       }
     }
   } finally {
     if (!values.kubeconfig) await tb.stop();
   }
+  say('bench', `${runs.length} runs in ${((Date.now() - started) / 1000).toFixed(0)} s (--parallel ${parallel})`);
+  runs.sort((a, b) => a.seed - b.seed || a.gc.localeCompare(b.gc) || a.guard.localeCompare(b.guard));
   const many = seedCount > 1;
   if (values.json) process.stdout.write(jsonSummary(runs, many ? rates(runs) : undefined) + '\n');
   else process.stdout.write((many ? `${seedTable(runs)}\n\n${ratesTable(rates(runs))}` : table(runs)) + '\n');

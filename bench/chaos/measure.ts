@@ -4,7 +4,7 @@
  * the IP_CONFLICT findings of `check` (webhook/reconciler/findings.ts) over a live listing.
  */
 import type * as k8s from '@kubernetes/client-node';
-import { getPool, parseRecords, type Clients, type SpiderEndpoint, type SpiderIPPool } from '../../test/e2e/support';
+import { getPool, parseRecords, type Clients, type PoolRecord, type SpiderEndpoint, type SpiderIPPool } from '../../test/e2e/support';
 import { listClusterView } from '../../webhook/cluster/list-view';
 import { isAlive } from '../../webhook/model/lifecycle';
 import { podFacts, type KubeObject } from '../../webhook/model/trim';
@@ -42,6 +42,29 @@ export function podsWithoutIp(pods: k8s.V1Pod[]): string[] {
     .map(facts)
     .filter((f) => isAlive(f) && f.observedIPs.length === 0)
     .map((f) => `${f.namespace}/${f.name}`);
+}
+
+/**
+ * Whether pods without an IP are bound to stay so: nothing terminates (no cmdDel to come), every usable IP of the
+ * pool is recorded, and every record's incarnation is alive on that IP (nothing for a GC or reconciler to release). Only an
+ * IP-freeing event could change that, and `quiet` (the caller's: no GC trace entry pending) rules out the last one
+ * the simulator knows of. `keptAnyway`: a record nobody would release although its pod does not hold the IP (the
+ * caller knows who could: v0.9.4's scanAll keeps a restarted static pod's old record, W3, when no guard runs).
+ * Saves the checkpoint's ready timeout when a leaked IP leaves a pod without one for good.
+ */
+export function boundToStayWithoutIp(
+  pool: SpiderIPPool,
+  pods: k8s.V1Pod[],
+  keptAnyway: (ip: string, record: PoolRecord, pod: k8s.V1Pod | undefined) => boolean = () => false,
+): boolean {
+  if (pods.some((p) => p.metadata?.deletionTimestamp)) return false;
+  const without = podsWithoutIp(pods);
+  if (without.length === 0) return false;
+  const records = parseRecords(pool);
+  if (!usableIps(pool.spec).every((ip) => records[ip])) return false;
+  const held = aliveIps(pods);
+  const byName = new Map(pods.map((p) => [`${p.metadata?.namespace}/${p.metadata?.name}`, p]));
+  return Object.entries(records).every(([ip, r]) => held.has(`${r.pod}@${r.podUid} ${ip}`) || keptAnyway(ip, r, byName.get(r.pod)));
 }
 
 export function runningWithIp(pods: k8s.V1Pod[]): number {
@@ -83,7 +106,7 @@ export function unrecordedIps(pool: SpiderIPPool, pods: k8s.V1Pod[]): string[] {
 }
 
 /** `namespace/name@uid ip` of every alive pod's observed IP */
-function aliveIps(pods: k8s.V1Pod[]): Set<string> {
+export function aliveIps(pods: k8s.V1Pod[]): Set<string> {
   const out = new Set<string>();
   for (const p of pods) {
     const f = facts(p);
@@ -159,16 +182,54 @@ export async function readState(admin: Clients, namespace: string, pool: string)
 }
 
 /**
+ * Latent conflicts seen over a run, and which of them were healed: a latent conflict is confirmed when the same
+ * incarnation is alive with the IP in the listings before and after the pool read that lacked its record, and
+ * healed when a later pool read records the IP for that incarnation while it is still alive on it.
+ *
+ * `counted(windowMs)` leaves out only those healed within `windowMs` of being confirmed: the guard's reconciler
+ * restores a missing record (MISSING_RECORD → RESTORE_RECORD) once the finding persists across its settle interval,
+ * so with the guard a latent conflict lasts up to about interval + settle by design, and the guard denies any
+ * allocation of that IP in the meantime (DOUBLE_ALLOCATION). One healed later, or never (the pod died first, or the
+ * run ended), still counts: nothing real is hidden, and an unguarded run (no reconciler) heals nothing.
+ */
+export class LatentLog {
+  readonly confirmed = new Map<string, Latent & { firstSeen: number; healedAt?: number }>();
+
+  /** the previous pool read's candidates still alive on the same IP in this listing */
+  confirm(candidates: Latent[], alive: Set<string>, now: number): void {
+    for (const c of candidates) {
+      const key = latentKey(c);
+      if (alive.has(key) && !this.confirmed.has(key)) this.confirmed.set(key, { ...c, firstSeen: now });
+    }
+  }
+
+  /** `candidates`: latent conflicts of a pool read against the listing `alive` made just before it */
+  heal(candidates: Latent[], alive: Set<string>, now: number): void {
+    const still = new Set(candidates.map(latentKey));
+    for (const [key, l] of this.confirmed) if (l.healedAt === undefined && alive.has(key) && !still.has(key)) l.healedAt = now;
+  }
+
+  healedWithin(key: string, windowMs: number): boolean {
+    const l = this.confirmed.get(key);
+    return !!l && l.healedAt !== undefined && l.healedAt - l.firstSeen <= windowMs;
+  }
+
+  counted(windowMs: number): string[] {
+    return [...this.confirmed.keys()].filter((k) => !this.healedWithin(k, windowMs));
+  }
+}
+
+/**
  * Samples conflicts and latent conflicts (every 250 ms in a run) for the whole run, so that neither is missed
  * between two checkpoints (a later phase may delete the pod that ran on an unrecorded IP).
  *
- * A latent conflict is counted only when it cannot be a reading artefact: pods listed, then the pool read, then
+ * A latent conflict is confirmed only when it cannot be a reading artefact: pods listed, then the pool read, then
  * pods listed again (the next sample); the same incarnation alive with the same IP in both listings was alive when
- * the pool, read in between, did not record that IP for it.
+ * the pool, read in between, did not record that IP for it (LatentLog).
  */
 export class ConflictSampler {
   readonly seen = new Map<string, Conflict & { firstSeen: number }>();
-  readonly latent = new Map<string, Latent & { firstSeen: number }>();
+  readonly latent = new LatentLog();
   private candidates: Latent[] = [];
   private loop?: Loop;
   constructor(
@@ -181,8 +242,10 @@ export class ConflictSampler {
     this.loop = new Loop('sampler', this.intervalMs, async () => {
       const pods = (await this.admin.core.listNamespacedPod({ namespace: this.namespace })).items;
       this.sample(pods);
-      this.confirm(pods);
+      const alive = aliveIps(pods);
+      this.latent.confirm(this.candidates, alive, Date.now());
       this.candidates = latentConflicts(await getPool(this.admin.custom, this.pool), pods);
+      this.latent.heal(this.candidates, alive, Date.now());
     }).start();
     return this;
   }
@@ -193,14 +256,6 @@ export class ConflictSampler {
       if (!this.seen.has(key)) this.seen.set(key, { ...c, firstSeen: Date.now() });
     }
     return now;
-  }
-  /** the previous sample's candidates still alive on the same IP in this listing */
-  private confirm(pods: k8s.V1Pod[]): void {
-    const alive = aliveIps(pods);
-    for (const c of this.candidates) {
-      const key = latentKey(c);
-      if (alive.has(key) && !this.latent.has(key)) this.latent.set(key, { ...c, firstSeen: Date.now() });
-    }
   }
   async stop(): Promise<void> {
     await this.loop?.stop();

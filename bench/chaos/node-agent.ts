@@ -77,6 +77,9 @@ function topController(p: k8s.V1Pod): { kind: string; name: string } {
 export class NodeAgent {
   readonly stats: AgentStats = { cmdAdd: 0, cmdAddFailed: 0, cmdDel: 0, cmdDelFailed: 0, denied: 0, staticReuse: 0 };
   private readonly busy = new Set<string>();
+  private readonly busySince = new Map<string, number>();
+  private readonly attempts = new Map<string, number>();
+  private readonly lastSeen = new Map<string, k8s.V1Pod>();
   private readonly notBefore = new Map<string, number>();
   private readonly torn = new Set<string>();
   private readonly stopping = new Set<string>();
@@ -100,17 +103,41 @@ export class NodeAgent {
 
   private spawn(uid: string, fn: () => Promise<void>): void {
     this.busy.add(uid);
+    this.busySince.set(uid, Date.now());
+    this.attempts.set(uid, (this.attempts.get(uid) ?? 0) + 1);
     const t = fn().finally(() => {
       this.busy.delete(uid);
+      this.busySince.delete(uid);
       this.tasks.delete(t);
     });
     this.tasks.add(t);
+  }
+
+  /**
+   * What the node side knows about a pod the checkpoint found without an IP: how often it was tried, the last
+   * error, and whether an attempt is still under way (a call that does not return holds the pod until it does).
+   */
+  explain(pod: string): string {
+    const [namespace, name] = pod.split('/');
+    const uid = [...this.lastSeen.entries()].find(([, p]) => p.metadata?.namespace === namespace && p.metadata?.name === name)?.[0];
+    if (!uid) return 'never listed by the node agent';
+    const p = this.lastSeen.get(uid)!;
+    const since = this.busySince.get(uid);
+    return [
+      `uid ${uid}`,
+      p.spec?.nodeName ? `node ${p.spec.nodeName}` : 'not bound',
+      `${this.attempts.get(uid) ?? 0} attempts`,
+      since !== undefined ? `attempt under way for ${((Date.now() - since) / 1000).toFixed(1)} s` : 'idle',
+      `last error: ${this.lastError.get(uid)?.slice(0, 200) ?? 'none'}`,
+    ].join(', ');
   }
 
   private async tick(): Promise<void> {
     const pods = (await this.o.admin.core.listNamespacedPod({ namespace: this.o.namespace })).items;
     this.o.truth.observePods(pods);
     const now = Date.now();
+    this.lastSeen.clear();
+    for (const p of pods) this.lastSeen.set(p.metadata?.uid ?? '', p);
     for (const p of pods) {
       const uid = p.metadata?.uid ?? '';
       if (this.busy.has(uid) || (this.notBefore.get(uid) ?? 0) > now) continue;

@@ -56,7 +56,7 @@ export function seedTable(runs: RunResult[]): string {
     '|---|---|---|---|---|---|---|---|---|---|---|',
     ...runs.map(
       (r) =>
-        `| ${r.seed} | ${r.gc} | ${r.guard} | ${r.conflicts} | ${r.latentConflicts} | ${r.sanityViolations} | ${r.leftovers} | ${r.denials} (${r.falseDenials}) | ${r.stuckPods} | ` +
+        `| ${r.seed} | ${r.gc} | ${r.guard} | ${r.conflicts} | ${r.latentConflicts}${r.detail.latentHealed.length ? ` (+${r.detail.latentHealed.length} healed)` : ''} | ${r.sanityViolations} | ${r.leftovers} | ${r.denials} (${r.falseDenials}) | ${r.stuckPods} | ` +
         `${r.detail.gcStats.released} / ${r.detail.gcStats.endpointsDropped} | ${r.seconds.toFixed(1)} |`,
     ),
   ].join('\n');
@@ -67,6 +67,7 @@ const ROWS: [string, (r: RunResult) => string][] = [
   ['  `check` IP_CONFLICT findings at checkpoints', (r) => String(r.detail.checks.reduce((n, c) => n + c.conflictFindings, 0))],
   ['latent conflicts (alive pods on an IP the pool does not record for them, sampled)', (r) => String(r.latentConflicts)],
   ['  of them at checkpoints', (r) => String(r.detail.checks.reduce((n, c) => n + c.unrecorded.length, 0))],
+  ['  healed within the reconciler window (not counted)', (r) => String(r.detail.latentHealed.length)],
   ['CheckIppoolSanity violations', (r) => String(r.sanityViolations)],
   ['leftover records + endpoints after delete', (r) => String(r.leftovers)],
   ['guard denials (requests)', (r) => String(r.denials)],

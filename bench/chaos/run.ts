@@ -4,14 +4,14 @@
  * measurements. Everything the run created is removed afterwards.
  */
 import * as crypto from 'node:crypto';
-import { clientsFor, createPool, ENDPOINTS, SPIDERPOOL_GROUP, SPIDERPOOL_VERSION, writePoolStatus, type Clients } from '../../test/e2e/support';
-import { loopbackCerts, registerWebhooks, startGuard, unregisterWebhooks, type GuardProcess } from '../../test/testbed/guard';
+import { clientsFor, createPool, ENDPOINTS, getPool, type PoolRecord, SPIDERPOOL_GROUP, SPIDERPOOL_VERSION, writePoolStatus, type Clients } from '../../test/e2e/support';
+import { loopbackCerts, registerWebhooks, startGuard, unregisterWebhooks } from '../../test/testbed/guard';
 import { SPIDERPOOL_AGENT, SPIDERPOOL_CONTROLLER, type Testbed } from '../../test/testbed/testbed';
 import * as k8s from '@kubernetes/client-node';
 import { classifyDenials, type AuditEventLike, type DenialSummary } from './denials';
 import { SpiderpoolGc, type GcStats } from './gc';
-import type { GcVersion } from './gc-scan';
-import { checkConflictFindings, conflictsAmong, ConflictSampler, latentConflicts, latentKey, podsWithoutIp, poolSanity, readState, runningWithIp, unrecordedIps, type Conflict, type Latent } from './measure';
+import { scanDecision, type GcVersion } from './gc-scan';
+import { boundToStayWithoutIp, checkConflictFindings, conflictsAmong, ConflictSampler, latentConflicts, latentKey, podsWithoutIp, poolSanity, readState, runningWithIp, unrecordedIps, type Conflict, type Latent } from './measure';
 import { NodeAgent, type AgentStats } from './node-agent';
 import { hostRange } from './pool-ips';
 import { ChaosScenario, type Workload } from './scenario';
@@ -35,6 +35,11 @@ export interface Timings {
   traceLeadMs: number;
   /** cycles: wait this long once the GC is done with the cycled pods' trace entries */
   cycleSettleMs: number;
+  /**
+   * a latent conflict whose record comes back within this long is not counted: 2 × (the guard's reconcile interval
+   * + settle), the time its reconciler needs to restore a missing record even on a loaded machine
+   */
+  latentHealMs: number;
 }
 
 export const FULL_TIMINGS: Timings = {
@@ -48,6 +53,7 @@ export const FULL_TIMINGS: Timings = {
   stsGraceSeconds: 4,
   traceLeadMs: 1200,
   cycleSettleMs: 1000,
+  latentHealMs: 20_000,
 };
 export const SHORT_TIMINGS: Timings = {
   maxDelayMs: 2000,
@@ -60,6 +66,7 @@ export const SHORT_TIMINGS: Timings = {
   stsGraceSeconds: 4,
   traceLeadMs: 1200,
   cycleSettleMs: 1000,
+  latentHealMs: 20_000,
 };
 
 /** StatefulSet down/up cycles aimed at the GC's trace window in a default run */
@@ -79,6 +86,53 @@ export interface RunConfig {
   flap: boolean;
   /** StatefulSet down/up cycles aimed at the GC's trace window, between create and scale */
   cycles: number;
+  /**
+   * A guard serving every guarded run of a batch at once (runs in parallel on one test bed): the run neither
+   * starts nor stops it and takes from its audit log only the events about its own pool and namespace. Without
+   * it a guarded run starts its own guard.
+   */
+  sharedGuard?: ChaosGuard;
+}
+
+/** A guard process (with its reconciler when requested) and its webhook registration on the test bed. */
+export interface ChaosGuard {
+  url: string;
+  reconcile: boolean;
+  auditEvents(): AuditEventLike[];
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the guard and registers its webhooks. The Lease is named after the registration, so that a guard of an
+ * earlier run on the same test bed (whose Lease may not have run out yet) does not delay this one's reconciler.
+ */
+export async function startChaosGuard(tb: Testbed, admin: Clients, name: string, reconcile: boolean): Promise<ChaosGuard> {
+  const certs = await loopbackCerts();
+  const reconcileArgs = reconcile ? ['--reconcile-interval', '5', '--settle-seconds', '5', '--leader-election-namespace', 'kube-system', '--leader-election-lease', name] : [];
+  const proc = await startGuard({ kubeconfigPath: tb.kubeconfigPath, certs, noReconcile: !reconcile, args: reconcileArgs });
+  await registerWebhooks(admin.kc, { baseUrl: proc.url, caBundle: certs.ca, name });
+  say('run', `guard serving at ${proc.url}${reconcile ? ' (reconciler requested)' : ''}`);
+  // With failurePolicy Fail a guard that is gone fails every pool and endpoint write: pods without IPs and
+  // leftovers would follow. Say so, so that such a run is not read as a decision of the guard.
+  let stopping = false;
+  proc.proc.once('exit', (code, signal) => {
+    if (!stopping) say('run', `GUARD EXITED (code ${code}, signal ${signal}) while runs still use it; last lines: ${proc.lines.slice(-3).join(' | ').slice(0, 600)}`);
+  });
+  return {
+    url: proc.url,
+    reconcile,
+    auditEvents: () => proc.auditEvents() as AuditEventLike[],
+    stop: async () => {
+      stopping = true;
+      await unregisterWebhooks(admin.kc, name).catch(() => undefined);
+      await proc.stop();
+    },
+  };
+}
+
+/** The audit events about one run: its pool's status writes and its namespace's endpoints. */
+export function eventsOfRun(events: AuditEventLike[], namespace: string, pool: string): AuditEventLike[] {
+  return events.filter((e) => e.name === pool || e.pool === pool || e.namespace === namespace);
 }
 
 export interface PhaseCheck {
@@ -114,6 +168,8 @@ export interface RunResult {
     checks: PhaseCheck[];
     conflictList: Conflict[];
     latentList: string[];
+    /** latent conflicts the pool's record came back for within latentHealMs (not counted) */
+    latentHealed: string[];
     leftoverList: string[];
     denialSummary: DenialSummary;
     agent: AgentStats;
@@ -161,14 +217,26 @@ async function cleanup(admin: Clients, namespace: string, pool: string): Promise
   await admin.custom.deleteClusterCustomObject({ group: SPIDERPOOL_GROUP, version: SPIDERPOOL_VERSION, plural: 'spiderippools', name: pool }).catch(() => undefined);
 }
 
-async function checkpoint(phase: string, admin: Clients, scenario: ChaosScenario, cfg: RunConfig, namespace: string, pool: string): Promise<PhaseCheck> {
+async function checkpoint(phase: string, admin: Clients, scenario: ChaosScenario, cfg: RunConfig, namespace: string, pool: string, agent: NodeAgent, gc: SpiderpoolGc): Promise<PhaseCheck> {
   const expected = scenario.expectedPods();
   const deadline = Date.now() + cfg.timings.readyTimeoutMs;
+  let boundSince: number | undefined;
+  // Without the guard (no reconciler), the GC's own scan decides whether a record of a pod that now has another
+  // uid is ever released; with it, the reconciler may release such a record, so nothing is assumed.
+  const keptByUnguardedGc = (ip: string, record: PoolRecord, pod: k8s.V1Pod | undefined) =>
+    !cfg.guard && pod !== undefined && pod.metadata?.uid !== record.podUid && !scanDecision(cfg.gc, { ip, recordUid: record.podUid, pod, validSts: true, now: Date.now() }).release;
   for (;;) {
     const pods = (await admin.core.listNamespacedPod({ namespace })).items;
     const running = runningWithIp(pods);
     const alive = pods.filter((p) => !p.metadata?.deletionTimestamp).length;
     if ((running >= expected && alive === expected) || Date.now() > deadline) break;
+    // The outcome is known when it has held for two GC scans with the GC idle: stop waiting for the timeout.
+    const bound = alive === expected && gc.idle() && boundToStayWithoutIp(await getPool(admin.custom, pool), pods, keptByUnguardedGc);
+    boundSince = bound ? (boundSince ?? Date.now()) : undefined;
+    if (boundSince !== undefined && Date.now() - boundSince >= 2 * cfg.timings.gcScanMs) {
+      say(`check ${namespace}`, `after ${phase}: pods without IP and no IP to come (pool full, every record's pod alive, nothing terminating, GC idle)`);
+      break;
+    }
     await sleep(500);
   }
   await sleep(cfg.timings.settleMs);
@@ -185,16 +253,24 @@ async function checkpoint(phase: string, admin: Clients, scenario: ChaosScenario
     latent: latentConflicts(state.pool, state.pods),
   };
   say(
-    'check',
+    `check ${namespace}`,
     `after ${phase}: ${check.running}/${expected} running with an IP, ${check.conflicts.length} conflicts (check: ${check.conflictFindings} IP_CONFLICT), ` +
       `${check.sanity.length} sanity violations, ${check.stuck.length} pods without IP, ${check.unrecorded.length} alive pods on unrecorded IPs`,
   );
-  for (const line of [...check.conflicts.map((c) => `conflict ${c.ip}: ${c.pods.join(' ')}`), ...check.sanity, ...check.unrecorded]) say('check', `  ${line}`);
+  for (const line of [...check.conflicts.map((c) => `conflict ${c.ip}: ${c.pods.join(' ')}`), ...check.sanity, ...check.unrecorded]) say(`check ${namespace}`, `  ${line}`);
+  for (const pod of check.stuck) say(`check ${namespace}`, `  without IP: ${pod}: ${agent.explain(pod)}`);
   return check;
 }
 
-/** Waits for the pool and the namespace's endpoints to empty; returns what is left. */
-async function leftovers(admin: Clients, namespace: string, pool: string, timeoutMs: number): Promise<string[]> {
+/**
+ * Waits for the pool and the namespace's endpoints to empty; returns what is left. The timeout runs from when the
+ * namespace's pods are gone (at most `podsGoneMs` later): kube-controller-manager deletes the workloads' pods one
+ * by one, and under load (five runs deleting at once) that alone took longer than the timeout, so records of pods
+ * that were still being deleted, and were released right after, counted as leftovers.
+ */
+async function leftovers(admin: Clients, namespace: string, pool: string, timeoutMs: number, podsGoneMs: number): Promise<string[]> {
+  const podsDeadline = Date.now() + podsGoneMs;
+  while (Date.now() < podsDeadline && (await admin.core.listNamespacedPod({ namespace })).items.length > 0) await sleep(1000);
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const state = await readState(admin, namespace, pool);
@@ -221,8 +297,8 @@ export async function runChaos(tb: Testbed, cfg: RunConfig): Promise<RunResult> 
   const pool = poolObj.metadata.name!;
   await writePoolStatus(admin.custom, pool, {}, { totalIPCount: total });
 
-  let guard: GuardProcess | undefined;
-  const webhookName = `spg-chaos-${suffix}`;
+  let ownGuard: ChaosGuard | undefined;
+  let events: AuditEventLike[];
   const truth = new GroundTruth();
   const rng = new Prng(cfg.seed);
   const agent = new NodeAgent({
@@ -247,13 +323,7 @@ export async function runChaos(tb: Testbed, cfg: RunConfig): Promise<RunResult> 
   const checks: PhaseCheck[] = [];
   let left: string[];
   try {
-    if (cfg.guard) {
-      const certs = await loopbackCerts();
-      const reconcileArgs = cfg.reconcile ? ['--reconcile-interval', '5', '--settle-seconds', '5', '--leader-election-namespace', 'kube-system'] : [];
-      guard = await startGuard({ kubeconfigPath: tb.kubeconfigPath, certs, noReconcile: !cfg.reconcile, args: reconcileArgs });
-      await registerWebhooks(admin.kc, { baseUrl: guard.url, caBundle: certs.ca, name: webhookName });
-      say('run', `guard serving at ${guard.url}${cfg.reconcile ? ' (reconciler requested)' : ''}`);
-    }
+    if (cfg.guard && !cfg.sharedGuard) ownGuard = await startChaosGuard(tb, admin, `spg-chaos-${suffix}`, cfg.reconcile);
     await agent.start();
     await gc.start();
     sampler.start();
@@ -276,23 +346,23 @@ export async function runChaos(tb: Testbed, cfg: RunConfig): Promise<RunResult> 
       restartController: () => gc.restart(),
     });
     await scenario.create();
-    checks.push(await checkpoint('create', admin, scenario, cfg, namespace, pool));
+    checks.push(await checkpoint('create', admin, scenario, cfg, namespace, pool, agent, gc));
     await scenario.cycles(cfg.cycles);
     await scenario.scale();
-    checks.push(await checkpoint('scale', admin, scenario, cfg, namespace, pool));
+    checks.push(await checkpoint('scale', admin, scenario, cfg, namespace, pool, agent, gc));
     await scenario.restart();
-    checks.push(await checkpoint('restart', admin, scenario, cfg, namespace, pool));
+    checks.push(await checkpoint('restart', admin, scenario, cfg, namespace, pool, agent, gc));
     await scenario.delete();
-    left = await leftovers(admin, namespace, pool, cfg.timings.leftoverTimeoutMs);
-    say('check', `after delete: ${left.length} leftovers${left.length ? `: ${left.join('; ')}` : ''}`);
+    left = await leftovers(admin, namespace, pool, cfg.timings.leftoverTimeoutMs, cfg.timings.readyTimeoutMs);
+    say(`check ${namespace}`, `after delete: ${left.length} leftovers${left.length ? `: ${left.join('; ')}` : ''}`);
   } finally {
     await sampler.stop();
     await gc.stop();
     await agent.stop();
-    if (guard) await unregisterWebhooks(admin.kc, webhookName).catch(() => undefined);
+    const guard = cfg.guard ? (cfg.sharedGuard ?? ownGuard) : undefined;
+    events = eventsOfRun(guard?.auditEvents() ?? [], namespace, pool);
+    await ownGuard?.stop();
   }
-  const events = (guard?.auditEvents() ?? []) as AuditEventLike[];
-  await guard?.stop();
   await cleanup(admin, namespace, pool);
 
   const denialSummary = classifyDenials(events, truth);
@@ -301,9 +371,12 @@ export async function runChaos(tb: Testbed, cfg: RunConfig): Promise<RunResult> 
   for (const c of checks.flatMap((x) => x.conflicts)) {
     if (!conflictList.some((k) => k.ip === c.ip && k.pods.join() === c.pods.join())) conflictList.push(c);
   }
-  const latentKeys = new Set(sampler.latent.keys());
-  for (const c of checks) for (const l of c.latent) latentKeys.add(latentKey(l));
+  // Latent conflicts healed within latentHealMs are left out (LatentLog); the rest count, checkpoints' included.
+  const latentKeys = new Set(sampler.latent.counted(cfg.timings.latentHealMs));
+  for (const c of checks) for (const l of c.latent) if (!sampler.latent.healedWithin(latentKey(l), cfg.timings.latentHealMs)) latentKeys.add(latentKey(l));
   const latentList = [...latentKeys].sort();
+  const latentHealed = [...sampler.latent.confirmed.keys()].filter((k) => !latentKeys.has(k)).sort();
+  for (const k of latentHealed) say(`check ${namespace}`, `latent conflict healed within ${cfg.timings.latentHealMs / 1000} s (not counted): ${k}`);
   const result: RunResult = {
     guard: cfg.guard ? 'on' : 'off',
     gc: cfg.gc,
@@ -316,7 +389,7 @@ export async function runChaos(tb: Testbed, cfg: RunConfig): Promise<RunResult> 
     stuckPods: checks.reduce((n, c) => n + c.stuck.length, 0),
     seconds: Math.round((Date.now() - started) / 100) / 10,
     latentConflicts: latentList.length,
-    detail: { namespace, pool, checks, conflictList, latentList, leftoverList: left, denialSummary, agent: agent.stats, gcStats: gc.stats, reconcilerRequested: cfg.guard && cfg.reconcile },
+    detail: { namespace, pool, checks, conflictList, latentList, latentHealed, leftoverList: left, denialSummary, agent: agent.stats, gcStats: gc.stats, reconcilerRequested: cfg.guard && cfg.reconcile },
   };
   say('run', `=== ${label}: ${result.conflicts} conflicts, ${result.latentConflicts} latent conflicts, ${result.sanityViolations} sanity violations, ${result.leftovers} leftovers, ${result.denials} denials (${result.falseDenials} false), ${result.stuckPods} stuck, ${result.seconds} s`);
   return result;

@@ -91,7 +91,7 @@ export class ChaosScenario {
   private async afterDelay<T>(what: string, fn: () => Promise<T>): Promise<T> {
     const d = this.o.rng.delay(this.o.maxDelayMs);
     await sleep(d);
-    say('scenario', `${what} (after ${(d / 1000).toFixed(1)} s)`);
+    say(`scenario ${this.o.namespace}`, `${what} (after ${(d / 1000).toFixed(1)} s)`);
     return fn();
   }
 
@@ -186,20 +186,20 @@ export class ChaosScenario {
     const down = this.o.rng.int(current);
     const doomed = new Set(this.ordinals(w, down, current));
     const t0 = Date.now();
-    say('scenario', `cycle ${c}: ${w.name} ${current}→${down}`);
+    say(`scenario ${this.o.namespace}`, `cycle ${c}: ${w.name} ${current}→${down}`);
     await this.setReplicas(w, down);
     const terminating = await this.waitPods(w, 10_000, (pods) =>
       pods.every((p) => !doomed.has(p.metadata?.name ?? '') || !!p.metadata?.deletionTimestamp),
     );
     await sleep(this.o.traceLeadMs);
-    say('scenario', `cycle ${c}: ${w.name} ${down}→${current} (after ${((Date.now() - t0) / 1000).toFixed(1)} s${terminating ? '' : ', doomed pods not seen terminating'})`);
+    say(`scenario ${this.o.namespace}`, `cycle ${c}: ${w.name} ${down}→${current} (after ${((Date.now() - t0) / 1000).toFixed(1)} s${terminating ? '' : ', doomed pods not seen terminating'})`);
     await this.setReplicas(w, current);
     const names = new Set(this.ordinals(w, 0, current));
     const back = await this.waitPods(w, this.o.readyTimeoutMs, (pods) => {
       const up = pods.filter((p) => names.has(p.metadata?.name ?? '') && !p.metadata?.deletionTimestamp && (p.status?.podIPs ?? []).length > 0);
       return up.length === current;
     });
-    if (!back) say('scenario', `cycle ${c}: ${w.name} not back to ${current} pods with IPs`);
+    if (!back) say(`scenario ${this.o.namespace}`, `cycle ${c}: ${w.name} not back to ${current} pods with IPs`);
     const traceDeadline = t0 + 2 * this.o.stsGraceSeconds * 1000;
     await sleep(Math.max(0, traceDeadline - Date.now()));
     const giveUp = Date.now() + 15_000;
@@ -209,7 +209,7 @@ export class ChaosScenario {
 
   async scale(): Promise<void> {
     const parts = this.partition();
-    say('scenario', `scale targets: ${this.o.workloads.map((w, i) => `${w.name}=${parts[i]}`).join(' ')}`);
+    say(`scenario ${this.o.namespace}`, `scale targets: ${this.o.workloads.map((w, i) => `${w.name}=${parts[i]}`).join(' ')}`);
     const jobs = this.o.workloads.map(async (w, i) => {
       const target = parts[i];
       const current = this.replicas.get(w.name) ?? 0;
@@ -219,7 +219,7 @@ export class ChaosScenario {
         const hold = this.o.rng.delay(1500);
         await this.afterDelay(`flap ${w.name} ${current}→${down}`, () => this.setReplicas(w, down));
         await sleep(hold);
-        say('scenario', `flap ${w.name} ${down}→${target} (after ${(hold / 1000).toFixed(1)} s)`);
+        say(`scenario ${this.o.namespace}`, `flap ${w.name} ${down}→${target} (after ${(hold / 1000).toFixed(1)} s)`);
         await this.setReplicas(w, target);
       } else {
         await this.afterDelay(`scale ${w.name} ${current}→${target}`, () => this.setReplicas(w, target));
