@@ -112,7 +112,7 @@ function cpuSeconds(pid: number): number {
   }
 }
 
-/** One case: both targets warmed on this body, then `pairs` × (guard slice, baseline slice). */
+/** One case: both targets warmed on this body, then `pairs` × (guard slice, baseline slice), in ABBA order. */
 async function interleavedCase(load: LoadProcess, pids: Record<'guard' | 'baseline', number>, bodyFile: string, concurrency: number, m: Method): Promise<InterleavedSummary> {
   const slice = async (target: 'guard' | 'baseline', seconds: number, minRequests: number) => {
     const before = cpuSeconds(pids[target]);
@@ -122,8 +122,11 @@ async function interleavedCase(load: LoadProcess, pids: Record<'guard' | 'baseli
   for (const target of ['guard', 'baseline'] as const) await slice(target, m.warmupSeconds, concurrency * 2);
   const pairs: SlicePair[] = [];
   for (let i = 0; i < m.pairs; i++) {
-    const guard = await slice('guard', m.sliceSeconds, m.minRequests);
-    const baseline = await slice('baseline', m.sliceSeconds, m.minRequests);
+    // ABBA: which side goes first alternates, so a load that rises or falls through the case does not favour one
+    const first = i % 2 === 0 ? 'guard' : 'baseline';
+    const a = await slice(first, m.sliceSeconds, m.minRequests);
+    const b = await slice(first === 'guard' ? 'baseline' : 'guard', m.sliceSeconds, m.minRequests);
+    const [guard, baseline] = first === 'guard' ? [a, b] : [b, a];
     pairs.push({ guard: guard.r, baseline: baseline.r, guardCpuSeconds: guard.cpu, baselineCpuSeconds: baseline.cpu });
   }
   return summarizePairs(pairs);
