@@ -1,5 +1,6 @@
 /**
  * `npm run -s bench -- admission [--json] [--out FILE] [--pairs N] [--seconds S] [--pods N] [--records 256,4096]`
+ *     `[--concurrency 8] [--reviews releaseGone,mutate/release] [--profile DIR]`
  * `npm run -s bench -- admission --compare run1.json run2.json`
  *
  * Admission cost of the guard against the physical floor of an express webhook, on the real test bed:
@@ -17,16 +18,10 @@ import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { AdmissionHandler } from '../../webhook/admission/handler';
-import { decodeReview } from '../../webhook/admission/review';
-import { createLogger } from '../../webhook/log/logger';
-import { MemoryAuditSink } from '../../webhook/audit/sink';
-import { UserMatcher, DEFAULT_GUARDED_USERS } from '../../webhook/guard/users';
-import { podFacts } from '../../webhook/model/trim';
-import { IndexedView } from '../../webhook/model/view';
 import { loopbackCerts, startGuard, REPO_ROOT } from '../../test/testbed/guard';
 import { startTestbed } from '../../test/testbed/testbed';
-import { GHOSTS, GHOST_NAMESPACE, PoolSpecFixture, ReviewKind, ghostName, podRef, reviewBodies } from './fixtures';
+import { GHOSTS, GHOST_NAMESPACE, PoolSpecFixture, ReviewKind, ghostName, reviewBodies } from './fixtures';
+import { decisionMicrobench, decisionTable } from './decisions';
 import { compareRuns } from './compare';
 import { summarizePairs, type InterleavedSummary, type LoadSummary, type SlicePair } from './interleave';
 import { LoadProcess } from './load-process';
@@ -70,42 +65,6 @@ function rssMb(pid: number): number {
 function flag(argv: string[], name: string): string | undefined {
   const i = argv.indexOf(name);
   return i >= 0 ? argv[i + 1] : undefined;
-}
-
-/** µs per decision (evaluate + judge + audit event building), no HTTP, over a view like the guard's cache. */
-async function decisionMicrobench(pods: number, uids: string[]) {
-  const view = new IndexedView();
-  for (let i = 0; i < pods; i++) {
-    const ref = podRef(i);
-    const done = i < GHOSTS; // the completed pods whose records the GC releases
-    view.upsertPod(podFacts({ metadata: { name: ref.name, namespace: ref.namespace, uid: uids[i] }, spec: { restartPolicy: done ? 'Never' : 'Always' }, status: { phase: done ? 'Succeeded' : 'Pending' } }));
-  }
-  const handler = new AdmissionHandler({
-    view: () => view,
-    synced: () => true,
-    settings: { staticIp: { statefulSet: true, kubevirt: true }, guardedUsers: new UserMatcher(DEFAULT_GUARDED_USERS) },
-    policy: { defaultMode: 'enforce', ruleModes: new Map(), exemptUsers: new UserMatcher([]) },
-    audit: new MemoryAuditSink(),
-    log: createLogger('silent'),
-  });
-  const out: { records: number; review: string; webhook: string; usPerReview: number; usPerRecord: number }[] = [];
-  for (const p of POOLS) {
-    // GHOSTS distinct writes against one old object: each decision diffs a new pair, as consecutive writes do
-    const variants = Array.from({ length: GHOSTS }, (_, v) => reviewBodies(p, pods, (i) => uids[i], v));
-    for (const review of ['release', 'releaseGone', 'allocation'] as const) {
-      for (const webhook of ['validate', 'mutate'] as const) {
-        const parsed = variants.map((b) => JSON.parse(b[review]) as unknown);
-        const iterations = Math.max(48, Math.round(400_000 / p.records));
-        for (const body of parsed) await handler.handle(webhook, decodeReview(body)); // warm: old scan cached
-        const fresh = variants.map((b) => JSON.parse(b[review]) as unknown); // new string objects, as from the wire
-        const t = process.hrtime.bigint();
-        for (let i = 0; i < iterations; i++) await handler.handle(webhook, decodeReview(i < fresh.length ? fresh[i] : parsed[i % parsed.length]));
-        const us = Number(process.hrtime.bigint() - t) / 1e3 / iterations;
-        out.push({ records: p.records, review, webhook, usPerReview: Math.round(us * 10) / 10, usPerRecord: Math.round((us / p.records) * 1000) / 1000 });
-      }
-    }
-  }
-  return out;
 }
 
 interface Case extends InterleavedSummary {
@@ -153,7 +112,7 @@ function cpuSeconds(pid: number): number {
   }
 }
 
-/** One case: both targets warmed on this body, then `pairs` × (guard slice, baseline slice). */
+/** One case: both targets warmed on this body, then `pairs` × (guard slice, baseline slice), in ABBA order. */
 async function interleavedCase(load: LoadProcess, pids: Record<'guard' | 'baseline', number>, bodyFile: string, concurrency: number, m: Method): Promise<InterleavedSummary> {
   const slice = async (target: 'guard' | 'baseline', seconds: number, minRequests: number) => {
     const before = cpuSeconds(pids[target]);
@@ -163,8 +122,11 @@ async function interleavedCase(load: LoadProcess, pids: Record<'guard' | 'baseli
   for (const target of ['guard', 'baseline'] as const) await slice(target, m.warmupSeconds, concurrency * 2);
   const pairs: SlicePair[] = [];
   for (let i = 0; i < m.pairs; i++) {
-    const guard = await slice('guard', m.sliceSeconds, m.minRequests);
-    const baseline = await slice('baseline', m.sliceSeconds, m.minRequests);
+    // ABBA: which side goes first alternates, so a load that rises or falls through the case does not favour one
+    const first = i % 2 === 0 ? 'guard' : 'baseline';
+    const a = await slice(first, m.sliceSeconds, m.minRequests);
+    const b = await slice(first === 'guard' ? 'baseline' : 'guard', m.sliceSeconds, m.minRequests);
+    const [guard, baseline] = first === 'guard' ? [a, b] : [b, a];
     pairs.push({ guard: guard.r, baseline: baseline.r, guardCpuSeconds: guard.cpu, baselineCpuSeconds: baseline.cpu });
   }
   return summarizePairs(pairs);
@@ -191,6 +153,12 @@ export async function runAdmissionBench(argv: string[]): Promise<number> {
   if (!(method.pairs >= 5)) throw new Error(`--pairs: at least 5 pairs per case, got ${method.pairs}`);
   // --concurrency 8: only those cases
   const onlyConcurrency = flag(argv, '--concurrency');
+  // --reviews releaseGone,validate/release: only those cases (a review kind, or webhook/review)
+  const onlyReviews = flag(argv, '--reviews')?.split(',');
+  const selected = (webhook: string, review: string) => !onlyReviews || onlyReviews.includes(review) || onlyReviews.includes(`${webhook}/${review}`);
+  // --profile DIR: CPU profiles of the guard and the baseline server (written when they stop) in DIR/guard, DIR/baseline
+  const profileDir = flag(argv, '--profile');
+  const profileArgs = (who: string) => (profileDir ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(profileDir, who)}`] : []);
   const CONCURRENCY = onlyConcurrency ? ALL_CONCURRENCY.filter((c) => c === Number(onlyConcurrency)) : ALL_CONCURRENCY;
   const t0 = Date.now();
   const loadBefore = uptime();
@@ -214,7 +182,7 @@ export async function runAdmissionBench(argv: string[]): Promise<number> {
     fs.writeFileSync(caFile, certs.ca);
     const tStart = Date.now();
     // no client verification: the no-op baseline has none either, so both sides pay the same handshake
-    const guard = await startGuard({ kubeconfigPath: tb.kubeconfigPath, certs, clientCaFile: false });
+    const guard = await startGuard({ kubeconfigPath: tb.kubeconfigPath, certs, clientCaFile: false, nodeArgs: profileArgs('guard') });
     stopGuard = guard.stop;
     const syncSeconds = (Date.now() - tStart) / 1000;
     const guardPid = guard.proc.pid!;
@@ -227,7 +195,9 @@ export async function runAdmissionBench(argv: string[]): Promise<number> {
     say(`guard ready (caches synced) in ${syncSeconds.toFixed(1)} s; RSS ${rssCaches} MB with the caches loaded`);
 
     const tsx = path.join(REPO_ROOT, 'node_modules', '.bin', 'tsx');
-    const baseline = spawn(tsx, [path.join(__dirname, 'baseline-server.ts'), certs.certFile, certs.keyFile], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const baseline = spawn(process.execPath, [...profileArgs('baseline'), '--import', 'tsx', path.join(__dirname, 'baseline-server.ts'), certs.certFile, certs.keyFile], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     stopBaseline = () => baseline.kill('SIGTERM');
     const baselinePort = await new Promise<number>((resolve, reject) => {
       baseline.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
@@ -259,7 +229,7 @@ export async function runAdmissionBench(argv: string[]): Promise<number> {
           ['validate', 'releaseGone'],
           ['validate', 'allocation'],
         ];
-        for (const [webhook, review] of runs) {
+        for (const [webhook, review] of runs.filter(([w, r]) => selected(w, r))) {
           await load.target('guard', `${guard.url}/${webhook}/spiderippools`, caFile, maxSockets);
           const s = await interleavedCase(load, { guard: guardPid, baseline: baseline.pid! }, files[review], concurrency, method);
           cases.push({ records: p.records, concurrency, webhook, review, ...s });
@@ -274,7 +244,7 @@ export async function runAdmissionBench(argv: string[]): Promise<number> {
       }
       rssByPool[String(p.records)] = rssMb(guardPid);
     }
-    const decisions = await decisionMicrobench(pods, uids);
+    const decisions = await decisionMicrobench(POOLS, pods, uids);
     const largest = decisions.filter((d) => d.records === POOLS[POOLS.length - 1].records && d.webhook === 'validate' && d.review === 'release')[0];
     const loadAfter = uptime();
     say(`load after: ${loadAfter}`);
@@ -326,9 +296,7 @@ export async function runAdmissionBench(argv: string[]): Promise<number> {
           '|---|---|---|---|---|---|---|---|---|---|---|---|',
           ...rows,
           '',
-          '| records | review | webhook | µs per review (decision only) | µs per record |',
-          '|---|---|---|---|---|',
-          ...decisions.map((d) => `| ${d.records} | ${d.review} | ${d.webhook} | ${d.usPerReview} | ${d.usPerRecord} |`),
+          ...decisionTable(decisions),
           '',
           `guard RSS (MB): ${Object.entries(rssByPool).map(([k, v]) => `${k === 'caches' ? `after sync (${pods} pods/endpoints, ${POOLS.reduce((n, p) => n + p.records, 0)} records)` : `after ${k}-record runs`} ${v}`).join('; ')}`,
           `cache sync ${summary.cacheSyncSeconds} s; total ${summary.seconds} s; ${summary.machine.nproc} CPUs, ${summary.machine.memGiB} GiB; ${summary.date}`,

@@ -88,6 +88,8 @@ export interface StartGuardOptions {
    * false runs the guard without client verification.
    */
   clientCaFile?: string | false;
+  /** node flags before the entry point (e.g. --cpu-prof --cpu-prof-dir=DIR: a profile written when it stops) */
+  nodeArgs?: string[];
 }
 
 /** The webhook client CA of the test bed that owns `kubeconfigPath` (its state directory holds both). */
@@ -123,6 +125,7 @@ export async function startGuard(opts: StartGuardOptions): Promise<GuardProcess>
   // a caller certificate can be minted only from the test bed's own webhook client CA
   const caller = clientCaFile && opts.clientCaFile === undefined ? await issueWebhookCallerCert(path.dirname(clientCaFile), 'spiderpool-guard-test-caller') : undefined;
   const args = [
+    ...(opts.nodeArgs ?? []),
     CLI_ENTRY,
     'serve',
     '--kubeconfig',

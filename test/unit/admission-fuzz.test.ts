@@ -7,6 +7,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { AdmissionHandler } from '../../webhook/admission/handler';
 import { createAdmissionApp } from '../../webhook/admission/server';
+import { decodeReview, decodeWellFormed, decodeWithSchema } from '../../webhook/admission/review';
 import { MemoryAuditSink } from '../../webhook/audit/sink';
 import { buildPolicy, Mode } from '../../webhook/guard/policy';
 import { DEFAULT_GUARDED_USERS, UserMatcher } from '../../webhook/guard/users';
@@ -212,3 +213,40 @@ test(`${RUNS} generated hostile or malformed reviews: no crash, no 5xx, every an
   expect(seen[200]).toBeGreaterThan(RUNS / 10);
   expect(seen[400]).toBeGreaterThan(RUNS / 10);
 }, 240_000);
+
+// decodeReview checks a well-formed review by hand and leaves everything else to the schema: both ways must give the
+// same request (or the same reason) for every review, including the fields the hand check looks at one by one.
+const DECODED_PATHS = [...PATHS, ['request', 'kind'], ['request', 'kind', 'kind'], ['request', 'resource', 'version'], ['request', 'resource', 'resource']];
+// values at the edge of what each field accepts, often enough to meet every check
+const edgeValue = fc.constantFrom<unknown>('', 'x', null, undefined, 0, false, true, [], {}, ['a'], [1], 'UPDATE', 'PATCH', 'admission.k8s.io/v1', 'AdmissionReview');
+const decodedDoc = fc
+  .tuple(fc.oneof(poolReview, endpointDoc), fc.array(fc.tuple(fc.constantFrom(...DECODED_PATHS), fc.oneof(jsonish, edgeValue)), { maxLength: 3 }))
+  .map(([doc, edits]) => edits.reduce((d, [p, v]) => setAt(d, p, v), doc));
+
+test('the hand check of well-formed reviews and the schema decode every generated review alike', () => {
+  const outcome = (decode: () => unknown) => {
+    try {
+      return { decoded: decode() };
+    } catch (err) {
+      return { error: (err as Error).message };
+    }
+  };
+  let byHand = 0;
+  const agree = (doc: unknown) => {
+    const schema = outcome(() => decodeWithSchema(doc as object));
+    expect(outcome(() => decodeReview(doc))).toEqual(schema);
+    const byHand = outcome(() => decodeWellFormed(doc as Record<string, unknown>));
+    if ('decoded' in byHand && byHand.decoded !== undefined) expect(byHand).toEqual(schema); // what the hand check accepts, the schema accepts alike
+  };
+  // every field the hand check looks at, set to every edge value, one at a time
+  const [pool, ep] = [fc.sample(poolReview, { numRuns: 1, seed: 7 })[0], fc.sample(endpointDoc, { numRuns: 1, seed: 7 })[0]];
+  for (const base of [pool, ep]) for (const p of DECODED_PATHS) for (const v of fc.sample(edgeValue, { numRuns: 60, seed: 1 })) agree(setAt(base, p, v));
+  fc.assert(
+    fc.property(decodedDoc, (doc) => {
+      agree(doc);
+      if (doc !== null && typeof doc === 'object' && decodeWellFormed(doc as Record<string, unknown>)) byHand++;
+    }),
+    { numRuns: 3000 },
+  );
+  expect(byHand).toBeGreaterThan(300); // the hand check did decide most well-formed reviews
+});

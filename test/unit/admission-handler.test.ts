@@ -667,6 +667,23 @@ describe('fresh evidence (contract §2)', () => {
     expect(r.patch).toBeUndefined();
     expect(reader.calls.length).toBeGreaterThan(0);
   });
+
+  it('a read that brings nothing back (KubeVirt not served: the reader skips its objects) ends the rounds: the write is evaluated once', async () => {
+    // the GC releases the record of a pod that is gone: its pod and KubeVirt lookups miss the cache on every review
+    const old = v4Pool({ [X]: rec(`${NS}/${API}`, C) });
+    const req = requestOf(poolStatusReview(old, withRecords(old, {})));
+    const lookups = async (fresh?: FreshReader) => {
+      const s = setup({ objects: [old], fresh });
+      const vm = jest.spyOn(s.view, 'vm');
+      const r = await s.handler.handle('validate', req);
+      return { allowed: r.allowed, evaluations: vm.mock.calls.length };
+    };
+    const reader = new FakeReader(() => undefined);
+    const once = await lookups();
+    expect(await lookups(reader)).toEqual(once);
+    expect(once).toEqual({ allowed: true, evaluations: 1 });
+    expect(reader.calls).toHaveLength(1);
+  });
 });
 
 describe('evaluate is pure: judging twice gives the same answer', () => {

@@ -153,13 +153,19 @@ export class AdmissionHandler {
         refs.push(r);
       }
       if (refs.length === 0) return { evaluation, view };
+      let got: FreshObjects;
       try {
-        mergeFresh(fresh, await this.deps.fresh.read(refs, signal));
+        got = await this.deps.fresh.read(refs, signal);
       } catch (err) {
         if (signal.aborted) throw err;
         this.deps.metrics?.freshReads.inc({ result: 'failed' });
         throw new Error(`fresh read before denial failed: ${(err as Error).message}`, { cause: err });
       }
+      // Nothing read (e.g. only KubeVirt objects, and KubeVirt is not served: the reader skips them): the view is the
+      // one just evaluated, and evaluating it again would give the same evaluation. A release of a gone pod's record
+      // misses its KubeVirt lookups on every review, so this saves it a second evaluation.
+      if (Object.values(got).every((m: Map<string, unknown>) => m.size === 0)) return { evaluation, view };
+      mergeFresh(fresh, got);
       view = new OverlayView(base, fresh);
     }
   }

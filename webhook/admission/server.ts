@@ -75,6 +75,8 @@ function badRequest(res: Response, status: number, reason: string): void {
 export function createAdmissionApp(handler: AdmissionHandler, readiness: Readiness, log: Logger, options: AdmissionAppOptions = {}): express.Express {
   const app = express();
   app.disable('x-powered-by');
+  // no ETag: the API server never revalidates an AdmissionReview answer, and express hashed every response for it
+  app.set('etag', false);
   const metrics = options.metrics;
   const budget = new InflightBudget(options.inflightBudgetBytes ?? DEFAULT_INFLIGHT_BUDGET_BYTES, (bytes) => metrics?.inflightBytes.set(bytes));
   const heavyLane = new OneAtATime();
@@ -88,7 +90,8 @@ export function createAdmissionApp(handler: AdmissionHandler, readiness: Readine
   for (const [path, kind] of Object.entries(WEBHOOK_PATHS)) {
     app.post(path, async (req: Request, res: Response) => {
       const arrived = performance.now();
-      const budgetMs = decisionBudgetMs(new URL(req.url, 'http://webhook').searchParams.get('timeout'));
+      // the API server always sends ?timeout=; a URL is parsed only when there is a query to read
+      const budgetMs = decisionBudgetMs(req.url.includes('?') ? new URL(req.url, 'http://webhook').searchParams.get('timeout') : null);
       const type = req.headers['content-type'] ?? '';
       if (!/^application\/json\b/i.test(type)) {
         metrics?.requests.inc({ webhook: kind, result: 'bad_request' });

@@ -133,7 +133,7 @@ export function startClusterCache(kc: KubeConfig, log: Logger, opts: ClusterCach
   return {
     view,
     synced: () => reflectors.every((r) => r.synced),
-    stale: () => reflectors.flatMap((r, i) => (r.status().state === 'stale' ? [specs[i].name] : [])),
+    stale: () => reflectors.flatMap((r, i) => (r.state() === 'stale' ? [specs[i].name] : [])),
     status,
     stop: () => {
       probe.stop();

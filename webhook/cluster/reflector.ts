@@ -120,6 +120,11 @@ export class Reflector {
     return this.health.state(this.now()) === 'synced';
   }
 
+  /** The cache's state alone (asked on every admission request; status() builds the whole report) */
+  state(): ReflectorStatus['state'] {
+    return this.health.state(this.now());
+  }
+
   status(): ReflectorStatus {
     const now = this.now();
     const state = this.health.state(now);

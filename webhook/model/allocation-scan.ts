@@ -10,6 +10,7 @@
 import { AllocationDiff, PoolAddressing, keyProblem, recordProblem } from './allocations';
 import { Cidr, parseCidr } from '../../lib/ip';
 import { MalformedEntry } from './types';
+import { LongStringMap, bucketOf } from './long-string-map';
 
 export interface AllocationScan {
   raw: string;
@@ -23,12 +24,17 @@ export interface AllocationScan {
   /** offset just past each entry's closing brace */
   ends: number[];
   malformed: MalformedEntry[];
+  /** bucketOf(raw), once computed (the caches' key: computing it reads samples of the whole string) */
+  bucket?: string;
 }
 
 export interface ScanDiff extends AllocationDiff {
   /** malformed entries of the new string that the write adds or changes (untouched ones are not judged) */
   malformed: MalformedEntry[];
   newScan: AllocationScan;
+  /** where the new string differs from the old: [changedFrom, changedTo) of the new string (empty when equal) */
+  changedFrom: number;
+  changedTo: number;
 }
 
 // Strings without escapes and without raw control characters (which JSON.parse, and Go, reject).
@@ -150,7 +156,7 @@ function lastIndexBelow(sorted: number[], limit: number): number {
 export function diffScans(old: AllocationScan, newRaw: string, addressing: PoolAddressing): ScanDiff | undefined {
   if (old.scope !== scopeOf(addressing)) return undefined;
   const oldRaw = old.raw;
-  if (newRaw === oldRaw) return { removed: [], added: [], rewritten: [], malformed: [], newScan: old };
+  if (newRaw === oldRaw) return { removed: [], added: [], rewritten: [], malformed: [], newScan: old, changedFrom: 0, changedTo: 0 };
   if (newRaw.length < 2 || newRaw.charCodeAt(0) !== 123 || newRaw.charCodeAt(newRaw.length - 1) !== 125) return undefined;
   const n = old.keys.length;
   const p = commonPrefix(oldRaw, newRaw);
@@ -181,7 +187,7 @@ export function diffScans(old: AllocationScan, newRaw: string, addressing: PoolA
   if (mk.length && ((L > 0 && !(old.keys[L - 1] < mk[0])) || (R > 0 && !(mk[mk.length - 1] < old.keys[firstTrailing])))) return undefined;
   if (!mk.length && L > 0 && R > 0 && !(old.keys[L - 1] < old.keys[firstTrailing])) return undefined;
 
-  const diff: ScanDiff = { removed: [], added: [], rewritten: [], malformed: [], newScan: undefined as unknown as AllocationScan };
+  const diff: ScanDiff = { removed: [], added: [], rewritten: [], malformed: [], newScan: undefined as unknown as AllocationScan, changedFrom: p, changedTo: newRaw.length - s };
   const oldMiddle = new Map<string, number>();
   for (let i = L; i < firstTrailing; i++) oldMiddle.set(old.keys[i], i);
   const oldBad = old.malformed.length > 0 ? new Set(old.malformed.map((m) => m.key)) : undefined;
@@ -211,34 +217,20 @@ export function diffScans(old: AllocationScan, newRaw: string, addressing: PoolA
     if (oldBad?.has(old.keys[i])) continue;
     if (!newMiddle.has(old.keys[i])) diff.removed.push({ ip: old.keys[i], old: { pod: old.pods[i], podUid: old.uids[i] } });
   }
-  // The new string's scan: unchanged entries keep their values (trailing offsets move by delta).
-  const total = L + mk.length + R;
-  const keys = new Array<string>(total);
-  const pods = new Array<string>(total);
-  const uids = new Array<string>(total);
-  const starts = new Array<number>(total);
-  const ends = new Array<number>(total);
-  for (let i = 0; i < L; i++) {
-    keys[i] = old.keys[i];
-    pods[i] = old.pods[i];
-    uids[i] = old.uids[i];
-    starts[i] = old.starts[i];
-    ends[i] = old.ends[i];
-  }
-  for (let j = 0; j < mk.length; j++) {
-    keys[L + j] = mk[j];
-    pods[L + j] = middle.pods[j];
-    uids[L + j] = middle.uids[j];
-    starts[L + j] = middle.starts[j];
-    ends[L + j] = middle.ends[j];
-  }
-  for (let i = firstTrailing, k = L + mk.length; i < n; i++, k++) {
-    keys[k] = old.keys[i];
-    pods[k] = old.pods[i];
-    uids[k] = old.uids[i];
-    starts[k] = old.starts[i] + delta;
-    ends[k] = old.ends[i] + delta;
-  }
+  // The new string's scan: unchanged entries keep their values (trailing offsets move by delta). Built with slice
+  // and concat (copies of whole runs) rather than element by element into preallocated arrays: at 16,384 entries
+  // the element-wise copy of five arrays was most of a write's cost.
+  const spliced = <T>(before: T[], mid: T[]) => before.slice(0, L).concat(mid, before.slice(firstTrailing));
+  const shifted = (offsets: number[], mid: number[]) => {
+    const out = offsets.slice(0, L).concat(mid);
+    for (let i = firstTrailing; i < n; i++) out.push(offsets[i] + delta);
+    return out;
+  };
+  const keys = spliced(old.keys, mk);
+  const pods = spliced(old.pods, middle.pods);
+  const uids = spliced(old.uids, middle.uids);
+  const starts = shifted(old.starts, middle.starts);
+  const ends = shifted(old.ends, middle.ends);
   // The new string's malformed entries: the old ones outside the middle (unchanged) and the middle's, in key order.
   const malformed = oldBad
     ? [...old.malformed.filter((m) => !oldMiddle.has(m.key!)), ...middleMalformed].sort((a, b) => (a.key! < b.key! ? -1 : a.key! > b.key! ? 1 : 0))
@@ -249,27 +241,29 @@ export function diffScans(old: AllocationScan, newRaw: string, addressing: PoolA
 
 /** Recent scans, by their string: the old object of a write is usually the new object of the previous one. */
 export class ScanCache {
-  private readonly entries = new Map<string, AllocationScan>();
+  private readonly entries = new LongStringMap<AllocationScan>();
+  /** the scans held, by identity: putting one that is already here (a diff both webhooks share) compares no string */
+  private readonly held = new Set<AllocationScan>();
   private chars = 0;
   constructor(private readonly charBudget = 16 * 1024 * 1024) {}
 
-  get(raw: string): AllocationScan | undefined {
-    const hit = this.entries.get(raw);
-    if (hit) {
-      this.entries.delete(raw);
-      this.entries.set(raw, hit); // most recently used last
-    }
-    return hit;
+  get(raw: string, bucket = bucketOf(raw)): AllocationScan | undefined {
+    return this.entries.get(raw, bucket, true); // most recently used last
   }
 
+  /**
+   * Adds a scan without looking for an equal string first: that look compared the new string with every held one
+   * of its length, up to their first difference (often mid-string). An equal string held twice only costs budget.
+   */
   put(scan: AllocationScan): void {
-    if (scan.raw.length > this.charBudget || this.entries.has(scan.raw)) return;
-    this.entries.set(scan.raw, scan);
+    if (this.held.has(scan) || scan.raw.length > this.charBudget) return;
+    this.entries.add(scan.raw, scan, (scan.bucket ??= bucketOf(scan.raw)));
+    this.held.add(scan);
     this.chars += scan.raw.length;
-    for (const [raw] of this.entries) {
-      if (this.chars <= this.charBudget) break;
-      this.entries.delete(raw);
-      this.chars -= raw.length;
+    while (this.chars > this.charBudget) {
+      const oldest = this.entries.removeOldest()!;
+      this.held.delete(oldest.value);
+      this.chars -= oldest.key.length;
     }
   }
 }
@@ -285,25 +279,38 @@ export function emptyScan(addressing: PoolAddressing): AllocationScan {
  * The validating and the mutating webhook see the same old → new pair: remember the last few diffs by their new
  * string (and the identity of the old scan they started from).
  */
-const recentDiffs = new Map<string, { old: AllocationScan; diff: ScanDiff }>();
+const recentDiffs: { old: AllocationScan; newRaw: string; diff: ScanDiff }[] = [];
 const RECENT_DIFFS = 8;
 
+/** Whether newRaw is the string `d` was diffed to, from the same old scan: the changed part first (short), then all. */
+function sameWrite(d: { old: AllocationScan; newRaw: string; diff: ScanDiff }, old: AllocationScan, newRaw: string): boolean {
+  if (d.old !== old || d.newRaw.length !== newRaw.length) return false;
+  // Writes to one pool often have equal lengths and differ only around their change, deep inside megabytes that a
+  // plain comparison would walk through first.
+  for (let i = d.diff.changedFrom; i < d.diff.changedTo; i++) if (d.newRaw.charCodeAt(i) !== newRaw.charCodeAt(i)) return false;
+  return d.newRaw === newRaw;
+}
+
 export function cachedDiff(old: AllocationScan, newRaw: string, addressing: PoolAddressing): ScanDiff | undefined {
-  const hit = recentDiffs.get(newRaw);
-  if (hit && hit.old === old) return hit.diff;
+  const hit = recentDiffs.find((d) => sameWrite(d, old, newRaw));
+  if (hit) return hit.diff;
   const diff = diffScans(old, newRaw, addressing);
   if (diff) {
-    if (recentDiffs.size >= RECENT_DIFFS) recentDiffs.delete(recentDiffs.keys().next().value as string);
-    recentDiffs.set(newRaw, { old, diff });
+    if (recentDiffs.length >= RECENT_DIFFS) recentDiffs.shift();
+    recentDiffs.push({ old, newRaw, diff });
   }
   return diff;
 }
 
 /** A scan of raw from the cache, or a fresh full scan (cached), or undefined when not in the strict form. */
 export function cachedScan(raw: string, addressing: PoolAddressing, cache = sharedScanCache): AllocationScan | undefined {
-  const hit = cache.get(raw);
+  const bucket = bucketOf(raw);
+  const hit = cache.get(raw, bucket);
   if (hit && hit.scope === scopeOf(addressing)) return hit;
   const scan = scanAllocations(raw, addressing);
-  if (scan) cache.put(scan);
+  if (scan) {
+    scan.bucket = bucket;
+    cache.put(scan);
+  }
   return scan;
 }
