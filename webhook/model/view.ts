@@ -104,6 +104,22 @@ class NamespacedMap<V> {
   }
 }
 
+/*
+ * A pod and its SpiderEndpoint (same namespace and name) hold equal name strings and, while the endpoint belongs to
+ * this incarnation, equal uid strings (metadata.uid, status.current.uid), each parsed from its own watch event: at
+ * 100,000 pods the copies cost about 90 bytes per pod. The newcomer takes the cached one's instances (which are
+ * also the cached one's index keys). Only equal strings are exchanged, so every comparison decides as before.
+ */
+function takePodStrings(endpoint: EndpointFacts, pod: PodFacts): void {
+  endpoint.name = pod.name;
+  if (endpoint.podUid === pod.uid) endpoint.podUid = pod.uid;
+}
+
+function takeEndpointStrings(pod: PodFacts, endpoint: EndpointFacts): void {
+  pod.name = endpoint.name;
+  if (pod.uid === endpoint.podUid) pod.uid = endpoint.podUid;
+}
+
 /** A mutable, indexed ClusterView: informers call upsert/remove; snapshots fill it once. */
 export class IndexedView implements ClusterView {
   private readonly pods = new NamespacedMap<PodFacts>();
@@ -125,6 +141,8 @@ export class IndexedView implements ClusterView {
 
   upsertPod(p: PodFacts): void {
     this.tombstones?.forget(p.namespace, p.name);
+    const e = this.endpoints.get(p.namespace, p.name);
+    if (e) takeEndpointStrings(p, e);
     this.removePod(p.namespace, p.name);
     this.pods.set(p.namespace, p.name, p);
     for (const ip of p.observedIPs) this.podsByIp.add(ip, p);
@@ -148,6 +166,8 @@ export class IndexedView implements ClusterView {
     this.statefulSets.delete(nsName(namespace, name));
   }
   upsertEndpoint(e: EndpointFacts): void {
+    const p = this.pods.get(e.namespace, e.name);
+    if (p) takePodStrings(e, p);
     this.removeEndpoint(e.namespace, e.name);
     this.endpoints.set(e.namespace, e.name, e);
     for (const ip of new Set(e.ips.map((i) => i.ip))) this.endpointsByIp.add(ip, e);
