@@ -16,6 +16,7 @@ import {
   getEndpoint,
   getPool,
   kubeconfigPath,
+  pauseStatefulSet,
   parseRecords,
   setPodStatus,
   spiderpoolAgentKubeConfig,
@@ -132,19 +133,7 @@ describe('guard behind the real API server', () => {
     try {
       // sts-a is back at 4 replicas; its member sts-a-1 has a next pod without an IP (no kubelet runs it) and its
       // static endpoint, kept across incarnations, still lists the IP whose record the GC released meanwhile.
-      await admin.apps.createNamespacedStatefulSet({
-        namespace: ns.name,
-        body: {
-          metadata: { name: 'sts-a' },
-          spec: {
-            replicas: 4,
-            podManagementPolicy: 'Parallel',
-            serviceName: 'sts-a',
-            selector: { matchLabels: { app: 'sts-a' } },
-            template: { metadata: { labels: { app: 'sts-a' } }, spec: { containers: [{ name: 'main', image: 'registry.k8s.io/pause:3.10' }] } },
-          },
-        },
-      });
+      await admin.apps.createNamespacedStatefulSet({ namespace: ns.name, body: pauseStatefulSet('sts-a', 4, { parallel: true }) });
       await createEndpoint(agent.custom, ns.name, {
         name: 'sts-a-1',
         uid: 'sts-a-1-previous-incarnation',
