@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as k8s from '@kubernetes/client-node';
 import {
   adminClients,
   clientsFor,
@@ -15,6 +16,7 @@ import {
   getEndpoint,
   getPool,
   kubeconfigPath,
+  pauseStatefulSet,
   parseRecords,
   setPodStatus,
   spiderpoolAgentKubeConfig,
@@ -48,7 +50,7 @@ afterAll(async () => {
   await guard?.stop();
 });
 
-const runningPod = (name: string, ip: string) => startTestPod(admin.core, ns.name, name, ip);
+const runningPod = (name: string, ip: string | undefined) => startTestPod(admin.core, ns.name, name, ip);
 
 describe('guard behind the real API server', () => {
   test('symptom 1 (W1): the v0.9.4 GC release of a restarted StatefulSet pod\'s IP is denied and the pool stays correct', async () => {
@@ -120,6 +122,39 @@ describe('guard behind the real API server', () => {
       );
       expect(moved.message).toContain('DOUBLE_ALLOCATION');
       expect(parseRecords(await getPool(admin.custom, pool))['10.8.0.10'].pod).toBe(`${ns.name}/holder`);
+    } finally {
+      await deletePool(admin.custom, pool);
+    }
+  });
+
+  test('DOUBLE_ALLOCATION: an IP a restarting StatefulSet member\'s endpoint lists is refused to another pod until the member is scaled away (bench b2, seed 7)', async () => {
+    const pool = (await createPool(admin.custom, { subnet: '10.12.0.0/16', ips: ['10.12.0.10-10.12.0.20'] })).metadata.name!;
+    const ip = '10.12.0.10';
+    try {
+      // sts-a is back at 4 replicas; its member sts-a-1 has a next pod without an IP (no kubelet runs it) and its
+      // static endpoint, kept across incarnations, still lists the IP whose record the GC released meanwhile.
+      await admin.apps.createNamespacedStatefulSet({ namespace: ns.name, body: pauseStatefulSet('sts-a', 4, { parallel: true }) });
+      await createEndpoint(agent.custom, ns.name, {
+        name: 'sts-a-1',
+        uid: 'sts-a-1-previous-incarnation',
+        ips: [{ interface: 'eth0', ipv4: `${ip}/16`, ipv4Pool: pool }],
+        ownerControllerType: 'StatefulSet',
+        ownerControllerName: 'sts-a',
+      });
+      const deployPod = await runningPod('api-7c8d9-n4m2z', undefined);
+      const allocation = { [ip]: { pod: `${ns.name}/api-7c8d9-n4m2z`, podUid: deployPod.metadata!.uid! } };
+      const denied = await expectApiError(() => writePoolStatus(agent.custom, pool, allocation));
+      expect(denied.code).toBe(403);
+      expect(denied.message).toContain('DOUBLE_ALLOCATION');
+      for (const part of [`IP ${ip}`, `pool ${pool}`, `endpoint ${ns.name}/sts-a-1`, `restarting static member ${ns.name}/sts-a-1`]) expect(denied.message).toContain(part);
+      // scaled down to 1: sts-a-1 is no longer a valid member and its endpoint reserves nothing (written at once:
+      // a cache still showing 4 replicas is corrected by the fresh read before any denial)
+      await admin.apps.patchNamespacedStatefulSetScale(
+        { namespace: ns.name, name: 'sts-a', body: { spec: { replicas: 1 } } },
+        k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+      );
+      const stored = await writePoolStatus(agent.custom, pool, allocation);
+      expect(parseRecords(stored)).toEqual(allocation);
     } finally {
       await deletePool(admin.custom, pool);
     }

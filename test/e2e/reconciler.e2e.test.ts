@@ -28,6 +28,7 @@ import {
   getPool,
   kubeconfigPath,
   parseRecords,
+  pauseStatefulSet,
   randomSuffix,
   setPodStatus,
   spiderpoolAgentKubeConfig,
@@ -129,16 +130,6 @@ async function runControllerPod(name: string, podIPs: string[]): Promise<k8s.V1P
   return pod;
 }
 
-const stsSpec = (name: string, replicas: number): k8s.V1StatefulSet => ({
-  metadata: { name },
-  spec: {
-    replicas,
-    serviceName: name,
-    selector: { matchLabels: { app: name } },
-    template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'main', image: 'registry.k8s.io/pause:3.10' }] } },
-  },
-});
-
 const v4 = (addr: string) => [{ interface: 'eth0', ipv4: `${addr}/16`, ipv4Pool: pool }];
 
 describe('reconciler on the real API server', () => {
@@ -184,7 +175,7 @@ describe('reconciler on the real API server', () => {
   });
 
   test('an sts that stopped using Spiderpool gets its old record and endpoint removed (STATIC_LEFT_IPAM)', async () => {
-    await admin.apps.createNamespacedStatefulSet({ namespace: ns.name, body: stsSpec('legacy', 1) });
+    await admin.apps.createNamespacedStatefulSet({ namespace: ns.name, body: pauseStatefulSet('legacy', 1) });
     const first = await runControllerPod('legacy-0', [ip(20)]);
     const oldUid = first.metadata!.uid!;
     await addRecord(ip(20), 'legacy-0', oldUid);
@@ -205,7 +196,7 @@ describe('reconciler on the real API server', () => {
   });
 
   test('a restarting StatefulSet member keeps its IP (record and endpoint untouched), also after its restart', async () => {
-    await admin.apps.createNamespacedStatefulSet({ namespace: ns.name, body: stsSpec('db', 1) });
+    await admin.apps.createNamespacedStatefulSet({ namespace: ns.name, body: pauseStatefulSet('db', 1) });
     const first = await runControllerPod('db-0', [ip(30)]);
     const oldUid = first.metadata!.uid!;
     await addRecord(ip(30), 'db-0', oldUid);

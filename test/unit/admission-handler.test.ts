@@ -11,7 +11,7 @@ import { evaluate } from '../../webhook/guard/evaluate';
 import { Mode, buildPolicy } from '../../webhook/guard/policy';
 import { DEFAULT_GUARDED_USERS, UserMatcher } from '../../webhook/guard/users';
 import { parseAllocatedIPs } from '../../webhook/model/allocations';
-import { podFacts } from '../../webhook/model/trim';
+import { podFacts, statefulSetFacts } from '../../webhook/model/trim';
 import { DEFAULT_STATIC_IP_CONFIG, PodFacts } from '../../webhook/model/types';
 import { ClusterView, FreshObjects, ObjectRef, emptyFresh } from '../../webhook/model/view';
 import {
@@ -658,6 +658,54 @@ describe('fresh evidence (contract §2)', () => {
     const reader = new FakeReader(() => null);
     await setup({ objects: t.objects, fresh: reader, exempt: [CONTROLLER_USER] }).handler.handle('validate', t.req);
     expect(reader.calls).toEqual([]);
+  });
+
+  describe('DOUBLE_ALLOCATION of a restarting static member\'s IP rests on a fresh StatefulSet (bench b2, seed 7)', () => {
+    // The cache still shows sts-a at 4 replicas and sts-a-1's endpoint listing X; the agent allocates X to NEW.
+    const seed7 = () => {
+      const old = v4Pool({});
+      const next = withRecords(old, { [X]: rec(`${NS}/${NEW}`, D) });
+      const ep = endpoint({ name: 'sts-a-1', podUid: C, type: 'StatefulSet', nics: [{ ipv4: `${X}/16`, ipv4Pool: POOL }] });
+      const objects = [old, statefulSet({ name: 'sts-a', replicas: 4 }), ep, stsPod('sts-a', 1, { uid: E, phase: 'Pending' }), pod({ name: NEW, uid: D, phase: 'Pending' })];
+      return { objects, req: requestOf(poolStatusReview(old, next, AGENT_USER)) };
+    };
+    /** Answers StatefulSet reads with `replicas` and leaves every other object as cached. */
+    const statefulSetReader = (replicas: number) => {
+      const calls: ObjectRef[] = [];
+      const reader: FreshReader = {
+        read: async (refs) => {
+          calls.push(...refs);
+          const out = emptyFresh();
+          for (const r of refs) {
+            if (r.kind === 'statefulSet') out.statefulSets.set(`${r.namespace}/${r.name}`, statefulSetFacts(statefulSet({ name: r.name, replicas })));
+          }
+          return out;
+        },
+      };
+      return { reader, calls };
+    };
+
+    it('the set is still 4 on the fresh read: denied, naming the IP, pool, member and endpoint', async () => {
+      const t = seed7();
+      const { reader, calls } = statefulSetReader(4);
+      const r = await setup({ objects: t.objects, fresh: reader }).handler.handle('validate', t.req);
+      expect(r.allowed).toBe(false);
+      expect(r.status!.message).toMatch(/^DOUBLE_ALLOCATION: /);
+      for (const part of [`IP ${X}`, `pool ${POOL}`, `endpoint ${NS}/sts-a-1`, `restarting static member ${NS}/sts-a-1`]) expect(r.status!.message).toContain(part);
+      expect(calls).toEqual(
+        expect.arrayContaining([
+          { kind: 'pod', namespace: NS, name: 'sts-a-1' },
+          { kind: 'statefulSet', namespace: NS, name: 'sts-a' },
+          { kind: 'endpoint', namespace: NS, name: 'sts-a-1' },
+        ]),
+      );
+    });
+
+    it('the fresh read shows the set scaled down to 1: the member is not valid, the allocation is allowed', async () => {
+      const t = seed7();
+      const r = await setup({ objects: t.objects, fresh: statefulSetReader(1).reader }).handler.handle('validate', t.req);
+      expect(r.allowed).toBe(true);
+    });
   });
 
   it('the repair path re-reads too: a pod that is gone is not restored', async () => {

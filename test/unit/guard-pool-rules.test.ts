@@ -1,7 +1,7 @@
 // Contract §3 pool-status rules (and §9 clarifications): for every rule a denied write and the legitimate writes
 // next to it. Judged through guard.evaluate on a snapshot-built view, as `review` and the server do.
 import { evaluate, GuardSettings } from '../../webhook/guard/evaluate';
-import { Violation } from '../../webhook/guard/rules';
+import { Violation, violationMessage } from '../../webhook/guard/rules';
 import { UserMatcher } from '../../webhook/guard/users';
 import { ClusterView } from '../../webhook/model/view';
 import {
@@ -566,6 +566,77 @@ describe('DOUBLE_ALLOCATION (all writers)', () => {
     it('a KubeVirt allocation: the VMI\'s own launcher pod showing the IP is not "another pod"', () => {
       const objects = [vmi({ name: 'vm1' }), launcherPod('vm1', { uid: D, ips: [X] })];
       expect(statusWrite({ from: {}, to: { [X]: rec(`${NS}/vm1`, D) }, objects, user: AGENT_USER })).toEqual([]);
+    });
+  });
+});
+
+describe('DOUBLE_ALLOCATION: an IP a restarting static member\'s endpoint lists in this pool (bench b2, guarded seed 7)', () => {
+  // sts-a flapped 3 -> 1 -> 4: the GC released sts-a-1's record while the ordinal was outside the set; its endpoint
+  // (kept) still lists the IP; the next incarnation is Pending without IPs. A Deployment pod's agent allocating that IP
+  // by first fit would leave every cmdAdd of sts-a-1 failing with "data broken".
+  const sts = (replicas: number, templateAnnotations?: Record<string, string>) => statefulSet({ name: 'sts-a', replicas, templateAnnotations });
+  const memberEndpoint = (poolName = P4) => endpoint({ name: 'sts-a-1', podUid: A, type: 'StatefulSet', nics: [{ ipv4: `${X}/16`, ipv4Pool: poolName }] });
+  const nextIncarnation = (annotations?: Record<string, string>) => stsPod('sts-a', 1, { uid: B, phase: 'Pending', annotations });
+  const deployPod = pod({ name: NEW, uid: D, phase: 'Pending', owners: [owner.replicaSet('new-7c8d9')] });
+  const allocate = (...objects: Json[]) => statusWrite({ from: {}, to: { [X]: rec(`${NS}/${NEW}`, D) }, objects: [deployPod, ...objects], user: AGENT_USER });
+
+  it('denies the Deployment pod\'s allocation after the set grew back (the seed-7 sequence)', () => {
+    const vs = allocate(sts(4), memberEndpoint(), nextIncarnation());
+    expect(rulesOf(vs)).toEqual(['DOUBLE_ALLOCATION']);
+    expect(vs[0]).toMatchObject({ ip: X, pool: P4, endpoint: `${NS}/sts-a-1`, record: rec(`${NS}/${NEW}`, D) });
+    const message = violationMessage(vs[0]);
+    expect(message).toContain(`IP ${X}`);
+    expect(message).toContain(`pool ${P4}`);
+    expect(message).toContain(`endpoint ${NS}/sts-a-1`);
+    expect(message).toContain(`restarting static member ${NS}/sts-a-1`);
+    // no alive pod holds the IP: nothing for heal-on-denial to restore
+    expect(vs[0].livePod).toBeUndefined();
+  });
+
+  it('denies it while no pod of the member exists yet, and while the old incarnation is terminating', () => {
+    expect(rulesOf(allocate(sts(4), memberEndpoint()))).toEqual(['DOUBLE_ALLOCATION']);
+    const dying = stsPod('sts-a', 1, { uid: A, ips: [X], deleting: true });
+    expect(rulesOf(allocate(sts(4), memberEndpoint(), dying))).toEqual(['DOUBLE_ALLOCATION']);
+  });
+
+  it('denies a KubeVirt VMI\'s IP while the VM lives and no launcher pod runs', () => {
+    const ep = endpoint({ name: 'vm1', podUid: A, type: 'VirtualMachineInstance', nics: [{ ipv4: `${X}/16`, ipv4Pool: P4 }] });
+    expect(rulesOf(allocate(vm({ name: 'vm1' }), ep))).toEqual(['DOUBLE_ALLOCATION']);
+  });
+
+  it('the pod, the StatefulSet and the endpoint of the member are the evidence re-read before denying', () => {
+    const vs = allocate(sts(4), memberEndpoint(), nextIncarnation());
+    expect(vs[0].evidence).toEqual(
+      expect.arrayContaining([
+        { kind: 'pod', namespace: NS, name: 'sts-a-1' },
+        { kind: 'statefulSet', namespace: NS, name: 'sts-a' },
+        { kind: 'endpoint', namespace: NS, name: 'sts-a-1' },
+      ]),
+    );
+  });
+
+  describe('legitimate allocations next to it', () => {
+    it('the member\'s own next incarnation re-adds its record (agent static reuse)', () => {
+      const own = statusWrite({ from: {}, to: { [X]: rec(`${NS}/sts-a-1`, B) }, objects: [sts(4), memberEndpoint(), nextIncarnation()], user: AGENT_USER });
+      expect(own).toEqual([]);
+    });
+    it('the set is scaled down: the ordinal is outside replicas', () => {
+      expect(allocate(sts(1), memberEndpoint())).toEqual([]);
+    });
+    it('the StatefulSet is gone', () => {
+      expect(allocate(memberEndpoint())).toEqual([]);
+    });
+    it('the next incarnation uses another pool (v2 annotation on its pod): not restarting for this pool', () => {
+      expect(allocate(sts(4), memberEndpoint(), nextIncarnation(ippoolAnnotation({ ipv4: ['new-v4'] })))).toEqual([]);
+    });
+    it('the next incarnation uses another pool (v2 annotation on the pod template, no pod yet)', () => {
+      expect(allocate(sts(4, ippoolAnnotation({ ipv4: ['new-v4'] })), memberEndpoint())).toEqual([]);
+    });
+    it('the endpoint lists the IP in another pool', () => {
+      expect(allocate(sts(4), memberEndpoint('other-pool'), nextIncarnation())).toEqual([]);
+    });
+    it('the member runs again with IPs: it is not restarting (its IPs are judged by the alive-pod clauses)', () => {
+      expect(allocate(sts(4), memberEndpoint(), stsPod('sts-a', 1, { uid: B, ips: [Z] }))).toEqual([]);
     });
   });
 });

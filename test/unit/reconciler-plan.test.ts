@@ -285,6 +285,33 @@ describe('plan: self-check and identity', () => {
     expect(p.actions).toHaveLength(5);
   });
 
+  it('the seed-7 state (a restarting member\'s endpoint lists a released IP): nothing planned for that IP, nothing blocked', () => {
+    const v = view(
+      statefulSet({ name: 'sts-a', replicas: 4 }),
+      pod({ name: 'sts-a-1', uid: 'u1b', phase: 'Pending', owner: 'sts:sts-a' }),
+      endpoint({ name: 'sts-a-1', uid: 'u1a', ips: [['10.6.0.5', 'p']], type: 'StatefulSet' }),
+      pod({ name: 'api-x', uid: 'ux', phase: 'Pending', owner: 'rs:api' }),
+      pool({ name: 'p', records: {}, count: 0 }),
+    );
+    const p = planOf(v);
+    expect(p.actions).toEqual([]);
+    expect(p.blocked).toEqual([]);
+  });
+
+  it('a RESTORE_RECORD of an IP a restarting member\'s endpoint also lists is held back by DOUBLE_ALLOCATION, never written', () => {
+    const v = view(
+      pod({ name: 'api-x', uid: 'ux', ips: ['10.6.0.5'], owner: 'rs:api' }),
+      endpoint({ name: 'api-x', uid: 'ux', ips: [['10.6.0.5', 'p']] }),
+      statefulSet({ name: 'sts-a', replicas: 4 }),
+      endpoint({ name: 'sts-a-1', uid: 'u1a', ips: [['10.6.0.5', 'p']], type: 'StatefulSet' }),
+      pool({ name: 'p', records: {}, count: 0 }),
+    );
+    const p = planOf(v);
+    expect(p.actions).toEqual([]);
+    expect(p.blocked.map((b) => `${b.action.action} ${b.action.ip}`)).toEqual(['RESTORE_RECORD 10.6.0.5']);
+    expect(p.blocked[0].violations).toEqual([expect.stringMatching(/^DOUBLE_ALLOCATION: .*restarting static member demo\/sts-a-1/)]);
+  });
+
   it('action keys change with the uid they are about', () => {
     const mk = (uid: string) => planOf(view(pool({ name: 'p', records: { '10.6.0.1': ['demo/gone', uid] } }))).actions[0];
     expect(actionKey(mk('a'))).toBe(actionKey(mk('a')));

@@ -81,6 +81,32 @@ function staticRefs(namespace: string, name: string, cfg: StaticIpConfig): Objec
   return refs;
 }
 
+/**
+ * The SpiderEndpoint of static member namespace/name when it lists `ip` in `pool` and the member is restarting for
+ * `pool` (docs/rules.md, Terms): its next incarnation reuses that IP, so no other pod may hold it. A member whose next
+ * incarnation is annotated with other pools is not restarting for this one. `memberView` judges the member (a release
+ * judges it on the view that knows its record's incarnation deleted); `view` gives the endpoint.
+ * STATIC_IP_RELEASE (the release of such an IP) and DOUBLE_ALLOCATION (its allocation to another pod) both ask this.
+ */
+function reservedByRestartingMember(
+  memberView: ClusterView,
+  view: ClusterView,
+  namespace: string,
+  name: string,
+  ip: string,
+  pool: string,
+  cfg: StaticIpConfig,
+): EndpointFacts | undefined {
+  if (!isRestartingStaticMember(memberView, namespace, name, cfg, pool)) return undefined;
+  const ep = view.endpoint(namespace, name);
+  return ep && ep.ips.some((i) => i.ip === ip && i.pool === pool) ? ep : undefined;
+}
+
+/** "endpoint type StatefulSet", and whether the member was judged by its name alone (an endpoint of another type). */
+function endpointTypeText(ep: EndpointFacts): string {
+  return `endpoint type ${ep.ownerControllerType || 'unknown'}${isStaticEndpointType(ep.ownerControllerType) ? '' : ', judged by name'}`;
+}
+
 export function malformedViolations(u: PoolUpdate, out: ViolationCollector): void {
   for (const m of u.malformed) {
     if (out.done) return;
@@ -129,23 +155,18 @@ export function releaseViolations(u: PoolUpdate, view: ClusterView, cfg: StaticI
       });
     }
     const name = splitNsName(rec.pod);
-    // Restarting for this pool: a member whose next incarnation is annotated with other pools is not (docs/rules.md, Terms).
-    if (name && isRestartingStaticMember(recordView, name.namespace, name.name, cfg, u.pool)) {
-      const ep = view.endpoint(name.namespace, name.name);
-      if (ep && ep.ips.some((i) => i.ip === ip && i.pool === u.pool)) {
-        out.add({
-          rule: 'STATIC_IP_RELEASE',
-          ip,
-          pool: u.pool,
-          record: rec,
-          livePod: recordPods[0] ? summarizePod(recordPods[0]) : undefined,
-          endpoint: nsName(ep.namespace, ep.name),
-          detail: `release of a restarting static member's IP (endpoint type ${ep.ownerControllerType || 'unknown'}${
-            isStaticEndpointType(ep.ownerControllerType) ? '' : ', judged by name'
-          } still lists it; the next incarnation reuses it)`,
-          evidence: staticRefs(name.namespace, name.name, cfg),
-        });
-      }
+    const ep = name && reservedByRestartingMember(recordView, view, name.namespace, name.name, ip, u.pool, cfg);
+    if (name && ep) {
+      out.add({
+        rule: 'STATIC_IP_RELEASE',
+        ip,
+        pool: u.pool,
+        record: rec,
+        livePod: recordPods[0] ? summarizePod(recordPods[0]) : undefined,
+        endpoint: nsName(ep.namespace, ep.name),
+        detail: `release of a restarting static member's IP (${endpointTypeText(ep)} still lists it; the next incarnation reuses it)`,
+        evidence: staticRefs(name.namespace, name.name, cfg),
+      });
     }
   }
 }
@@ -180,6 +201,20 @@ function aliveEndpointHolder(view: ClusterView, ip: string, pool: string, record
   return undefined;
 }
 
+/**
+ * A restarting static member other than `recordPod` whose endpoint lists `ip` in `pool`, and that endpoint: the IP is
+ * reserved for the member's next incarnation (Spiderpool keeps a static endpoint across incarnations and its next ADD
+ * reuses the IP; with the IP given to another pod that ADD fails for good).
+ */
+function restartingMemberHolder(view: ClusterView, ip: string, pool: string, recordPod: string, cfg: StaticIpConfig): EndpointFacts | undefined {
+  for (const e of view.endpointsListing(ip)) {
+    if (nsName(e.namespace, e.name) === recordPod) continue;
+    const ep = reservedByRestartingMember(view, view, e.namespace, e.name, ip, pool, cfg);
+    if (ep) return ep;
+  }
+  return undefined;
+}
+
 export function allocationViolations(u: PoolUpdate, view: ClusterView, cfg: StaticIpConfig, out: ViolationCollector): void {
   for (const { ip, next: rec } of u.diff.added) {
     if (out.done) return;
@@ -210,6 +245,20 @@ export function allocationViolations(u: PoolUpdate, view: ClusterView, cfg: Stat
           detail: `allocation of an IP that endpoint ${holder.namespace}/${holder.name} of alive pod uid ${holder.podUid} lists in this pool`,
           evidence: [podRef(holderPod), { kind: 'endpoint', namespace: holder.namespace, name: holder.name }],
         });
+      } else {
+        const reserved = restartingMemberHolder(view, ip, u.pool, rec.pod, cfg);
+        if (reserved) {
+          const member = nsName(reserved.namespace, reserved.name);
+          out.add({
+            rule: 'DOUBLE_ALLOCATION',
+            ip,
+            pool: u.pool,
+            record: rec,
+            endpoint: member,
+            detail: `allocation of an IP that endpoint ${member} of restarting static member ${member} (${endpointTypeText(reserved)}) lists in this pool; the member's next incarnation reuses it`,
+            evidence: staticRefs(reserved.namespace, reserved.name, cfg),
+          });
+        }
       }
     }
     if (!own.some((p) => p.uid === rec.podUid)) {

@@ -312,3 +312,17 @@ export async function startTestPod(core: k8s.CoreV1Api, namespace: string, name:
   if (ip !== undefined) await setPodStatus(core, namespace, name, { phase: 'Running', podIPs: [ip] });
   return pod;
 }
+
+/** A StatefulSet of pause pods (`replicas`, OrderedReady unless `parallel`); no kubelet runs them unless a test does. */
+export function pauseStatefulSet(name: string, replicas: number, o: { parallel?: boolean } = {}): k8s.V1StatefulSet {
+  return {
+    metadata: { name },
+    spec: {
+      replicas,
+      ...(o.parallel ? { podManagementPolicy: 'Parallel' } : {}),
+      serviceName: name,
+      selector: { matchLabels: { app: name } },
+      template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'main', image: 'registry.k8s.io/pause:3.10' }] } },
+    },
+  };
+}
