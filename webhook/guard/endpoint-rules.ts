@@ -24,7 +24,8 @@ export function liveEndpointDeleteViolations(req: GuardRequest, view: ClusterVie
   const ep = req.oldObject ? endpointFacts(req.oldObject) : req.namespace && req.name ? view.endpoint(req.namespace, req.name) : undefined;
   if (!ep) return [];
   const key = nsName(ep.namespace, ep.name);
-  const evidence: ObjectRef[] = nameRefs(ep.namespace, ep.name, cfg);
+  // Built when a violation cites it: the reconciler's self-check judges ~10,000 allowed deletes per pass.
+  const evidence = (): ObjectRef[] => nameRefs(ep.namespace, ep.name, cfg);
   const holder = aliveWithUid(podsOfRecordName(view, key, cfg), ep.podUid);
   if (holder) {
     return perIp(ep, (ip, pool) => ({
@@ -34,7 +35,7 @@ export function liveEndpointDeleteViolations(req: GuardRequest, view: ClusterVie
       endpoint: key,
       livePod: summarizePod(holder),
       detail: `removal of the endpoint of alive pod uid ${ep.podUid}`,
-      evidence,
+      evidence: evidence(),
     }));
   }
   if (!isStaticEndpointType(ep.ownerControllerType)) return [];
@@ -45,7 +46,7 @@ export function liveEndpointDeleteViolations(req: GuardRequest, view: ClusterVie
   if (!restarting) return [];
   const pods = podsOfRecordName(view, key, cfg);
   const parsed = parseOrdinalName(ep.name);
-  const refs: ObjectRef[] = [...evidence, { kind: 'vm', namespace: ep.namespace, name: ep.name }];
+  const refs: ObjectRef[] = [...evidence(), { kind: 'vm', namespace: ep.namespace, name: ep.name }];
   if (parsed) refs.push({ kind: 'statefulSet', namespace: ep.namespace, name: parsed.set });
   return perIp({ ...ep, ips: reused }, (ip, pool) => ({
     rule: 'LIVE_ENDPOINT_DELETE',

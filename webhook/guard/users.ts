@@ -11,8 +11,14 @@ export class UserMatcher {
   constructor(readonly globs: readonly string[]) {
     this.patterns = globs.filter((g) => g !== '').map(globToRegExp);
   }
+  // The last answer, kept: the reconciler's self-check asks for the same user once per planned write (~20,000 per
+  // pass at 100,000 pods), and one identity string compare is cheaper than running the patterns again.
+  private last: { user: string; matches: boolean } | undefined;
   matches(user: string): boolean {
-    return this.patterns.some((p) => p.test(user));
+    if (this.last?.user === user) return this.last.matches;
+    const matches = this.patterns.some((p) => p.test(user));
+    this.last = { user, matches };
+    return matches;
   }
 }
 
