@@ -14,6 +14,9 @@ export class KubeHttpError extends Error {
   }
 }
 
+/** The request was sent on a kept-alive socket that the server had already closed; nothing was answered. */
+class ReusedSocketReset extends Error {}
+
 export class KubeHttpClient {
   private agent?: https.Agent;
   private readonly server: URL;
@@ -44,8 +47,22 @@ export class KubeHttpClient {
     return { headers: { ...(opts.headers ?? {}), accept: 'application/json' }, auth: opts.auth, agent: this.agent };
   }
 
-  /** GET a path; resolves with the decoded object, or null on 404. `signal` aborts the request. */
+  /**
+   * GET a path; resolves with the decoded object, or null on 404. `signal` aborts the request.
+   * A keep-alive socket the API server closed (it restarted, or dropped idle connections) fails the first request
+   * sent on it with a reset before any answer; a GET is idempotent, so that one case is retried once on a new
+   * socket instead of failing a decision right after the API server came back.
+   */
   async getJson(path: string, signal?: AbortSignal): Promise<Record<string, unknown> | null> {
+    try {
+      return await this.getJsonOnce(path, signal);
+    } catch (err) {
+      if (!(err instanceof ReusedSocketReset)) throw err;
+      return this.getJsonOnce(path, signal);
+    }
+  }
+
+  private async getJsonOnce(path: string, signal?: AbortSignal): Promise<Record<string, unknown> | null> {
     signal?.throwIfAborted();
     const base = await this.options();
     return new Promise((resolve, reject) => {
@@ -85,7 +102,10 @@ export class KubeHttpClient {
         },
       );
       req.on('timeout', () => req.destroy(new Error(`GET ${path}: timed out after ${this.timeoutMs} ms`)));
-      req.on('error', reject);
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        const reset = err.code === 'ECONNRESET' || err.code === 'EPIPE';
+        reject(req.reusedSocket && reset && !signal?.aborted ? new ReusedSocketReset(`GET ${path}: ${err.message} on a reused connection`, { cause: err }) : err);
+      });
       req.end();
     });
   }
