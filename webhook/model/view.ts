@@ -45,8 +45,9 @@ class MultiIndex<V extends { namespace: string; name: string }> {
   private readonly map = new Map<string, V | readonly V[]>();
   add(key: string, value: V): void {
     const old = this.map.get(key);
-    if (old === undefined) this.map.set(key, value);
-    else this.map.set(key, Object.freeze([...bucket(old).filter((v) => !sameName(v, value.namespace, value.name)), value]));
+    const others = old === undefined ? [] : bucket(old).filter((v) => !sameName(v, value.namespace, value.name));
+    // a bucket of one is the object itself, also when `value` replaces the object of its own name
+    this.map.set(key, others.length === 0 ? value : Object.freeze([...others, value]));
   }
   remove(key: string, namespace: string, name: string): void {
     const old = this.map.get(key);
