@@ -223,15 +223,8 @@ function conflictFindings(view: ClusterView, byIp: Map<string, IndexedRecord[]>,
 
 function endpointFindings(view: ClusterView, ep: EndpointFacts, cfg: StaticIpConfig, out: Finding[]): void {
   const pods = podsOfName(view, ep.namespace, ep.name, cfg);
-  let holder: PodFacts | undefined;
-  for (const p of pods) {
-    if (isAlive(p) && p.uid === ep.podUid) {
-      holder = p;
-      break;
-    }
-  }
-  // Built only for a finding: nearly every endpoint has none, and 100,000 "ns/name" strings per pass cost GC time.
-  const key = () => nsName(ep.namespace, ep.name);
+  const holder = pods.find((p) => isAlive(p) && p.uid === ep.podUid);
+  const key = nsName(ep.namespace, ep.name);
   if (holder) {
     for (const { ip, pool: poolName } of ep.ips) {
       if (!holder.observedIPs.includes(ip)) continue;
@@ -244,7 +237,7 @@ function endpointFindings(view: ClusterView, ep: EndpointFacts, cfg: StaticIpCon
         ip,
         pods: [summarizePod(holder)],
         endpoint: summarizeEndpoint(ep),
-        message: `alive pod ${holder.namespace}/${holder.name} uid ${holder.uid} holds IP ${ip} (observed, listed by its SpiderEndpoint ${key()}) but pool ${poolName} has no record of it`,
+        message: `alive pod ${holder.namespace}/${holder.name} uid ${holder.uid} holds IP ${ip} (observed, listed by its SpiderEndpoint ${key}) but pool ${poolName} has no record of it`,
       });
     }
     return;
@@ -261,7 +254,7 @@ function endpointFindings(view: ClusterView, ep: EndpointFacts, cfg: StaticIpCon
     pool: ep.ips[0]?.pool,
     pods: pods.length ? pods.map(summarizePod) : undefined,
     endpoint: summarizeEndpoint(ep),
-    message: `SpiderEndpoint ${key()} (current.uid ${ep.podUid}, IPs [${ep.ips.map((i) => i.ip).join(',')}]): its pod ${
+    message: `SpiderEndpoint ${key} (current.uid ${ep.podUid}, IPs [${ep.ips.map((i) => i.ip).join(',')}]): its pod ${
       incarnation ? `is not alive (phase ${incarnation.phase || 'Unknown'}${incarnation.deleting ? ', deleting' : ''})` : 'is gone'
     } and no pool records its IPs under that uid`,
   });
