@@ -1,5 +1,5 @@
 // The README's flag lists are generated from the commands' flag tables (webhook/cli): `npm run -s readme:flags`
-// rewrites them; test/unit/cli-flags.test.ts fails when they drift.
+// rewrites them; test/unit/cli/flags.test.ts fails when they drift.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FlagTable, markdownFlags } from '../webhook/cli/flags';

@@ -1,7 +1,7 @@
 /**
  * Pure pieces of the runner (no I/O, time passed in): what a container's environment, command line and user are
  * according to its pod spec, Kubernetes quantities, the token refresh schedule and the restart back-off. Unit-tested
- * in test/unit/testbed-runner.test.ts.
+ * in test/unit/testbed/runner.test.ts.
  */
 import type * as k8s from '@kubernetes/client-node';
 import type { KnownImage } from './images';
