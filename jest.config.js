@@ -19,14 +19,14 @@ module.exports = {
       transformIgnorePatterns,
     },
     {
-      // e2e tests share one real kube-apiserver + etcd started by globalSetup (test/testbed).
+      // e2e tests share one real kube-apiserver + etcd started by globalSetup (testbed).
       displayName: 'e2e',
       testEnvironment: 'node',
       roots: ['<rootDir>/test/e2e'],
       transform,
       transformIgnorePatterns,
-      globalSetup: '<rootDir>/test/testbed/jest-global-setup.ts',
-      globalTeardown: '<rootDir>/test/testbed/jest-global-teardown.ts',
+      globalSetup: '<rootDir>/testbed/jest-global-setup.ts',
+      globalTeardown: '<rootDir>/testbed/jest-global-teardown.ts',
       setupFilesAfterEnv: ['<rootDir>/test/e2e/setup-timeout.ts'],
     },
   ],

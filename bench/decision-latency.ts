@@ -18,7 +18,7 @@ import { buildPolicy, judgeValidation } from '../webhook/guard/policy';
 import { GuardRequest } from '../webhook/guard/request';
 import { DEFAULT_GUARDED_USERS, UserMatcher } from '../webhook/guard/users';
 import { DEFAULT_STATIC_IP_CONFIG } from '../webhook/model/types';
-import { CONTROLLER_USER, Json, NS, Records, SA_GROUPS, bigCluster, goAllocatedIPs, ipv4Range, pod, rec, recordsOf, uid, viewOf } from '../test/support/fixtures';
+import { CONTROLLER_USER, Json, NS, Records, SA_GROUPS, bigCluster, goAllocatedIPs, ipv4Range, pod, rec, recordsOf, uid, viewOf } from '../testbed/fixtures';
 
 const { values } = parseArgs({ options: { records: { type: 'string' }, iterations: { type: 'string' }, series: { type: 'string' } } });
 const SERIES = (values.series ?? 'chained,cold,denied,held').split(',');

@@ -14,8 +14,8 @@ import * as fs from 'node:fs';
 import * as https from 'node:https';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { loopbackCerts, startGuard } from '../test/testbed/guard';
-import { startTestbed } from '../test/testbed/testbed';
+import { loopbackCerts, startGuard } from '../testbed/guard';
+import { startTestbed } from '../testbed/testbed';
 import { GC_USER, PoolSpecFixture, podRef, poolIp, poolObject, reviewBodies } from './admission/fixtures';
 import { populate } from './admission/populate';
 

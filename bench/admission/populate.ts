@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ensureKubernetesBinaries } from '../../test/testbed/binaries';
+import { ensureKubernetesBinaries } from '../../testbed/binaries';
 import { GHOSTS, PoolSpecFixture, podRef, poolIp, poolObject, poolRecords } from './fixtures';
 
 /** `kubectl create -f` of the items in a few parallel chunks (already existing objects are skipped). */

@@ -4,7 +4,7 @@
  * the incarnation was alive, the name was a valid StatefulSet member keeping its static IP, ...), FALSE otherwise.
  * A denial the truth cannot explain counts as false. A request is a false denial when every violation in it is.
  */
-import type { GroundTruth } from './truth';
+import type { GroundTruth } from '../../testbed/spiderpool/truth';
 
 export interface AuditEventLike {
   event?: unknown;

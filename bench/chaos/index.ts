@@ -13,13 +13,13 @@
  * guard for all its workloads); each run counts the denials about its own pool and namespace.
  */
 import { parseArgs } from 'node:util';
-import { connectTestbed, startTestbed } from '../../test/testbed/testbed';
-import type { GcVersion } from './gc-scan';
+import { connectTestbed, startTestbed } from '../../testbed/testbed';
+import type { GcVersion } from '../../testbed/spiderpool/gc-scan';
 import { jsonSummary, rates, ratesTable, seedTable, table } from './report';
-import { clientsFor } from '../../test/e2e/support';
+import { clientsFor } from '../../testbed/clients';
 import { DEFAULT_CYCLES, FULL_TIMINGS, runChaos, SHORT_TIMINGS, startChaosGuard, type RunConfig, type RunResult } from './run';
 import { G00012_WORKLOADS, SMALL_WORKLOADS } from './scenario';
-import { inParallel, say } from './util';
+import { inParallel, say } from '../../testbed/spiderpool/util';
 
 export { runChaos, FULL_TIMINGS, SHORT_TIMINGS, DEFAULT_CYCLES } from './run';
 export type { RunConfig, RunResult } from './run';

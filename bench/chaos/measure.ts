@@ -4,16 +4,17 @@
  * the IP_CONFLICT findings of `check` (webhook/reconciler/findings.ts) over a live listing.
  */
 import type * as k8s from '@kubernetes/client-node';
-import { getPool, parseRecords, type Clients, type PoolRecord, type SpiderEndpoint, type SpiderIPPool } from '../../test/e2e/support';
+import { type Clients } from '../../testbed/clients';
+import { getPool, parseRecords, type PoolRecord, type SpiderEndpoint, type SpiderIPPool } from '../../testbed/spiderpool/objects';
 import { listClusterView } from '../../webhook/cluster/list-view';
 import { isAlive } from '../../webhook/model/lifecycle';
 import { podFacts, type KubeObject } from '../../webhook/model/trim';
 import { DEFAULT_STATIC_IP_CONFIG } from '../../webhook/model/types';
 import { findings } from '../../webhook/reconciler/findings';
-import { NETWORK_STATUS } from './node-agent';
-import { usableIps } from './pool-ips';
-import { endpointIps, listEndpoints } from './spider-api';
-import { Loop } from './util';
+import { NETWORK_STATUS } from '../../testbed/spiderpool/node-agent';
+import { usableIps } from '../../testbed/spiderpool/pool-ips';
+import { endpointIps, listEndpoints } from '../../testbed/spiderpool/spider-api';
+import { Loop } from '../../testbed/spiderpool/util';
 
 export interface Conflict {
   ip: string;

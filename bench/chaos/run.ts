@@ -4,19 +4,20 @@
  * measurements. Everything the run created is removed afterwards.
  */
 import * as crypto from 'node:crypto';
-import { clientsFor, createPool, ENDPOINTS, getPool, type PoolRecord, SPIDERPOOL_GROUP, SPIDERPOOL_VERSION, writePoolStatus, type Clients } from '../../test/e2e/support';
-import { loopbackCerts, registerWebhooks, startGuard, unregisterWebhooks } from '../../test/testbed/guard';
-import { SPIDERPOOL_AGENT, SPIDERPOOL_CONTROLLER, type Testbed } from '../../test/testbed/testbed';
+import { clientsFor, type Clients } from '../../testbed/clients';
+import { createPool, ENDPOINTS, getPool, type PoolRecord, SPIDERPOOL_GROUP, SPIDERPOOL_VERSION, writePoolStatus } from '../../testbed/spiderpool/objects';
+import { loopbackCerts, registerWebhooks, startGuard, unregisterWebhooks } from '../../testbed/guard';
+import { SPIDERPOOL_AGENT, SPIDERPOOL_CONTROLLER, type Testbed } from '../../testbed/testbed';
 import * as k8s from '@kubernetes/client-node';
 import { classifyDenials, type AuditEventLike, type DenialSummary } from './denials';
-import { SpiderpoolGc, type GcStats } from './gc';
-import { scanDecision, type GcVersion } from './gc-scan';
+import { SpiderpoolGc, type GcStats } from '../../testbed/spiderpool/gc';
+import { scanDecision, type GcVersion } from '../../testbed/spiderpool/gc-scan';
 import { boundToStayWithoutIp, checkConflictFindings, conflictsAmong, ConflictSampler, latentConflicts, latentKey, podsWithoutIp, poolSanity, readState, runningWithIp, unrecordedIps, type Conflict, type Latent } from './measure';
-import { NodeAgent, type AgentStats } from './node-agent';
-import { hostRange } from './pool-ips';
+import { NodeAgent, type AgentStats } from '../../testbed/spiderpool/node-agent';
+import { hostRange } from '../../testbed/spiderpool/pool-ips';
 import { ChaosScenario, type Workload } from './scenario';
-import { GroundTruth } from './truth';
-import { Prng, say, sleep } from './util';
+import { GroundTruth } from '../../testbed/spiderpool/truth';
+import { Prng, say, sleep } from '../../testbed/spiderpool/util';
 
 export interface Timings {
   /** upper bound of every random delay (G00012: 29 s) */

@@ -7,9 +7,9 @@
  * Between create and scale, `cycles()` repeats that down/up cycle, each time timed into the GC's trace window.
  */
 import * as k8s from '@kubernetes/client-node';
-import type { Clients } from '../../test/e2e/support';
-import type { GroundTruth } from './truth';
-import { Prng, say, sleep } from './util';
+import type { Clients } from '../../testbed/clients';
+import type { GroundTruth } from '../../testbed/spiderpool/truth';
+import { Prng, say, sleep } from '../../testbed/spiderpool/util';
 
 export type WorkloadKind = 'StatefulSet' | 'Deployment';
 

@@ -10,8 +10,8 @@
  */
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
-import { REPO_ROOT } from '../../test/testbed/guard';
-import { startTestbed } from '../../test/testbed/testbed';
+import { REPO_ROOT } from '../../testbed/guard';
+import { startTestbed } from '../../testbed/testbed';
 import { forEachConcurrent, poster } from './populate';
 
 const POOLS = 20;
@@ -49,7 +49,7 @@ export async function runScaleBench(argv: string[]): Promise<number> {
   const pods = Number(flag(argv, '--pods') ?? 100_000);
   const runs = Number(flag(argv, '--runs') ?? 1);
   // --keep leaves the populated test bed running (probe it again with bench/scale/probe.ts; stop it with
-  // test/testbed's `down`), so that changes to the caches can be measured without populating again.
+  // testbed's `down`), so that changes to the caches can be measured without populating again.
   const keep = argv.includes('--keep');
   const tb = await startTestbed({ name: flag(argv, '--name') ?? 'bench-scale', showProgress: false, stopOnExit: !keep });
   const api = await poster(tb.kubeConfig());

@@ -25,8 +25,8 @@ import {
   useTestNamespace,
   writePoolStatus,
 } from './support';
-import { GuardProcess, loopbackCerts, registerWebhooks, startGuard, unregisterWebhooks, type LoopbackCerts } from '../testbed/guard';
-import { runStsScaleDownUp } from '../testbed/sts-scenario';
+import { GuardProcess, loopbackCerts, registerWebhooks, startGuard, unregisterWebhooks, type LoopbackCerts } from '../../testbed/guard';
+import { runStsScaleDownUp } from '../../testbed/sts-scenario';
 
 const ns = useTestNamespace('guard');
 const admin = adminClients();

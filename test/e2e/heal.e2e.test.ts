@@ -26,9 +26,9 @@ import {
   waitFor,
   writePoolStatus,
 } from './support';
-import { GuardProcess, loopbackCerts, registerWebhooks, startGuard, unregisterWebhooks, type LoopbackCerts } from '../testbed/guard';
-import { freePorts } from '../testbed/util';
-import { poolStatusReview } from '../support/fixtures';
+import { GuardProcess, loopbackCerts, registerWebhooks, startGuard, unregisterWebhooks, type LoopbackCerts } from '../../testbed/guard';
+import { freePorts } from '../../testbed/util';
+import { poolStatusReview } from '../../testbed/fixtures';
 
 const ns = useTestNamespace('heal');
 const admin = adminClients();

@@ -8,8 +8,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createLogger } from '../../webhook/log/logger';
 import { ClusterCache, startClusterCache } from '../../webhook/cluster/informers';
-import { CRD_DIR } from '../testbed/cluster';
-import { startTestbed, type Testbed } from '../testbed/testbed';
+import { CRD_DIR } from '../../testbed/cluster';
+import { startTestbed, type Testbed } from '../../testbed/testbed';
 import { clientsFor, createEndpoint, randomSuffix, waitFor } from './support';
 
 const ENDPOINTS_CRD = 'spiderendpoints.spiderpool.spidernet.io';

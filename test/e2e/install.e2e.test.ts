@@ -1,6 +1,6 @@
 /**
  * The chart installed as an operator would: `helm install` with the defaults, on the test bed whose process runner
- * (test/testbed/runner) runs the chart's image as `node dist/webhook/cli/main.js` of this checkout and the `helm
+ * (testbed/runner) runs the chart's image as `node dist/webhook/cli/main.js` of this checkout and the `helm
  * test` image as the local curl. Admission calls travel API server → the chart's Service (EndpointSlice address,
  * --enable-aggregator-routing) → a guard pod, which talks to the API server with its ServiceAccount token only.
  *
@@ -13,12 +13,12 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as tls from 'node:tls';
 import { promisify } from 'node:util';
-import { AdmissionLoad, failedOpenInAudit, type LoadCounts } from '../testbed/admission-load';
-import { ensureHelm } from '../testbed/binaries';
-import { CLI_ENTRY } from '../testbed/guard';
-import { containerLog, containerPid } from '../testbed/runner/inspect';
-import { readState } from '../testbed/state';
-import { runStsScaleDownUp } from '../testbed/sts-scenario';
+import { AdmissionLoad, failedOpenInAudit, type LoadCounts } from '../../testbed/admission-load';
+import { ensureHelm } from '../../testbed/binaries';
+import { CLI_ENTRY } from '../../testbed/guard';
+import { containerLog, containerPid } from '../../testbed/runner/inspect';
+import { readState } from '../../testbed/state';
+import { runStsScaleDownUp } from '../../testbed/sts-scenario';
 import {
   adminClients,
   apiErrorCode,

@@ -17,7 +17,7 @@ import { Registry } from 'prom-client';
 import { createLogger } from '../../webhook/log/logger';
 import { startClusterCache } from '../../webhook/cluster/informers';
 import { Reconciler, startReconciler } from '../../webhook/reconciler/start';
-import { TcpProxy } from '../testbed/tcp-proxy';
+import { TcpProxy } from '../../testbed/tcp-proxy';
 import {
   adminClients,
   bindPod,

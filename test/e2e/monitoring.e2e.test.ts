@@ -10,9 +10,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
-import { ensurePromtool } from '../testbed/binaries';
-import { loopbackCerts, startGuard, type GuardProcess, type LoopbackCerts } from '../testbed/guard';
-import { freePorts } from '../testbed/util';
+import { ensurePromtool } from '../../testbed/binaries';
+import { loopbackCerts, startGuard, type GuardProcess, type LoopbackCerts } from '../../testbed/guard';
+import { freePorts } from '../../testbed/util';
 import { kubeconfigPath, useTestNamespace } from './support';
 import { renderChart } from './support/chart';
 import {

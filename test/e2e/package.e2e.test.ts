@@ -12,9 +12,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
-import * as fx from '../support/fixtures';
-import { ensureKubernetesBinaries } from '../testbed/binaries';
-import { CLI_ENTRY, REPO_ROOT } from '../testbed/guard';
+import * as fx from '../../testbed/fixtures';
+import { ensureKubernetesBinaries } from '../../testbed/binaries';
+import { CLI_ENTRY, REPO_ROOT } from '../../testbed/guard';
 import { adminClients, createPool, deletePool, kubeconfigPath, writePoolStatus } from './support';
 import { recreateRuntimeStage, runImage, runtimeFilesFromBuild, type RuntimeImage } from './support/dockerfile';
 

@@ -42,7 +42,7 @@ import {
   SPIDERPOOL_VERSION,
   SPIDER_FINALIZER,
 } from './support';
-import { CLI_ENTRY, GuardProcess, loopbackCerts, registerWebhooks, startGuard, unregisterWebhooks } from '../testbed/guard';
+import { CLI_ENTRY, GuardProcess, loopbackCerts, registerWebhooks, startGuard, unregisterWebhooks } from '../../testbed/guard';
 
 const ns = useTestNamespace('reconciler');
 const admin = adminClients();

@@ -1,13 +1,13 @@
 /**
- * The test bed's process runner (test/testbed/runner) as a kubelet: pods of a known image (here the `helm test`
+ * The test bed's process runner (testbed/runner) as a kubelet: pods of a known image (here the `helm test`
  * image, i.e. the local sh + curl) are bound to its Node, run in their own network namespace with their own IP, see
  * their ServiceAccount token, ca.crt and namespace at the Kubernetes path, their env from the downward API, their
  * volumes at their mountPaths (a Secret volume follows the Secret), honour readOnlyRootFilesystem and runAsUser,
  * are restarted per restartPolicy, made Ready by their readiness probe and stopped gracefully on deletion.
  */
 import type * as k8s from '@kubernetes/client-node';
-import { readState } from '../testbed/state';
-import { containerLog } from '../testbed/runner/inspect';
+import { readState } from '../../testbed/state';
+import { containerLog } from '../../testbed/runner/inspect';
 import { adminClients, apiErrorCode, testbed, useTestNamespace, waitFor } from './support';
 
 const ns = useTestNamespace('runner');

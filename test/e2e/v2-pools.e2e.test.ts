@@ -29,8 +29,8 @@ import {
   type Clients,
   SPIDER_FINALIZER,
 } from './support';
-import { GuardProcess, loopbackCerts, registerWebhooks, startGuard, unregisterWebhooks, type LoopbackCerts } from '../testbed/guard';
-import { allocateFirstFit, startPod } from '../testbed/sts-scenario';
+import { GuardProcess, loopbackCerts, registerWebhooks, startGuard, unregisterWebhooks, type LoopbackCerts } from '../../testbed/guard';
+import { allocateFirstFit, startPod } from '../../testbed/sts-scenario';
 
 const ns = useTestNamespace('v2-pools');
 const admin = adminClients();

@@ -6,8 +6,8 @@ import * as k8s from '@kubernetes/client-node';
 import { execFile } from 'node:child_process';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { ensureHelm } from '../../testbed/binaries';
-import { apiErrorCode } from './cluster';
+import { ensureHelm } from '../../../testbed/binaries';
+import { apiErrorCode } from '../../../testbed/clients';
 
 const run = promisify(execFile);
 export const CHART_DIR = path.resolve(__dirname, '../../../charts/spiderpool-guard');

@@ -10,7 +10,7 @@ import { createLogger } from '../../../webhook/log/logger';
 import { FreshReader } from '../../../webhook/model/ports';
 import { DEFAULT_STATIC_IP_CONFIG } from '../../../webhook/model/types';
 import { FreshObjects, ObjectRef } from '../../../webhook/model/view';
-import { CONTROLLER_USER, Json, Records, ipv4Range, pod, poolStatusReview, rec, requestOf, uid, v4Pool, viewOf } from '../../support/fixtures';
+import { CONTROLLER_USER, Json, Records, ipv4Range, pod, poolStatusReview, rec, requestOf, uid, v4Pool, viewOf } from '../../../testbed/fixtures';
 
 function setup(o: { objects: Json[]; mode?: Mode; fresh?: FreshReader; failClosed?: boolean }) {
   const audit = new MemoryAuditSink();

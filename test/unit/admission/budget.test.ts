@@ -9,7 +9,7 @@ import { buildPolicy } from '../../../webhook/guard/policy';
 import { DEFAULT_GUARDED_USERS, UserMatcher } from '../../../webhook/guard/users';
 import { createLogger } from '../../../webhook/log/logger';
 import { DEFAULT_STATIC_IP_CONFIG } from '../../../webhook/model/types';
-import { poolStatusReview, v4Pool, viewOf } from '../../support/fixtures';
+import { poolStatusReview, v4Pool, viewOf } from '../../../testbed/fixtures';
 import { TestWebhook, startTestWebhook } from '../support/webhook-server';
 
 describe('decision budget from ?timeout=', () => {

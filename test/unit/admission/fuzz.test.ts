@@ -13,7 +13,7 @@ import { buildPolicy, Mode } from '../../../webhook/guard/policy';
 import { DEFAULT_GUARDED_USERS, UserMatcher } from '../../../webhook/guard/users';
 import { createLogger } from '../../../webhook/log/logger';
 import { DEFAULT_STATIC_IP_CONFIG } from '../../../webhook/model/types';
-import { CONTROLLER_USER, Json, Records, endpoint, endpointReview, ipv4Range, pod, poolStatusReview, rec, uid, v4Pool, viewOf } from '../../support/fixtures';
+import { CONTROLLER_USER, Json, Records, endpoint, endpointReview, ipv4Range, pod, poolStatusReview, rec, uid, v4Pool, viewOf } from '../../../testbed/fixtures';
 
 const RUNS = 10_000;
 const LIVE = 30; // live records a generated write may release (message and audit caps are reached with the malformed keys too)

@@ -37,7 +37,7 @@ import {
   viewOf,
   vmi,
   withRecords,
-} from '../../support/fixtures';
+} from '../../../testbed/fixtures';
 
 const POOL = V4_POOL;
 const X = '10.6.168.101';

@@ -9,7 +9,7 @@ import { buildPolicy } from '../../../webhook/guard/policy';
 import { DEFAULT_GUARDED_USERS, UserMatcher } from '../../../webhook/guard/users';
 import { DEFAULT_STATIC_IP_CONFIG } from '../../../webhook/model/types';
 import { IndexedView } from '../../../webhook/model/view';
-import { AGENT_USER, Json, NS, bigCluster, endpoint, endpointReview, pod, pool, poolStatusReview, rec, recordsOf, uid, viewOf, withRecords } from '../../support/fixtures';
+import { AGENT_USER, Json, NS, bigCluster, endpoint, endpointReview, pod, pool, poolStatusReview, rec, recordsOf, uid, viewOf, withRecords } from '../../../testbed/fixtures';
 
 let web: TestWebhook;
 let view: IndexedView = viewOf();

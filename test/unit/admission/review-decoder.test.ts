@@ -10,7 +10,7 @@ import { buildPolicy } from '../../../webhook/guard/policy';
 import { DEFAULT_GUARDED_USERS, UserMatcher } from '../../../webhook/guard/users';
 import { createLogger } from '../../../webhook/log/logger';
 import { DEFAULT_STATIC_IP_CONFIG } from '../../../webhook/model/types';
-import { list, pod, poolStatusReview, rec, uid, v4Pool, viewOf } from '../../support/fixtures';
+import { list, pod, poolStatusReview, rec, uid, v4Pool, viewOf } from '../../../testbed/fixtures';
 import { TestWebhook, startTestWebhook } from '../support/webhook-server';
 
 const X = '10.6.168.101';

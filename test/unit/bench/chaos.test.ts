@@ -7,8 +7,8 @@ import type * as k8s from '@kubernetes/client-node';
 import { boundToStayWithoutIp, LatentLog, latentKey, type Latent } from '../../../bench/chaos/measure';
 import type { SpiderIPPool } from '../../e2e/support';
 import { eventsOfRun } from '../../../bench/chaos/run';
-import { GroundTruth } from '../../../bench/chaos/truth';
-import { inParallel } from '../../../bench/chaos/util';
+import { GroundTruth } from '../../../testbed/spiderpool/truth';
+import { inParallel } from '../../../testbed/spiderpool/util';
 
 const T0 = Date.parse('2026-11-29T06:00:00.000Z');
 

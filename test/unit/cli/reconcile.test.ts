@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { reconcileExitCode } from '../../../webhook/cli/reconcile';
 import { ActionOutcome } from '../../../webhook/reconciler/executor';
-import { Json, NS, endpoint, list, pod, pool, rec, uid } from '../../support/fixtures';
+import { Json, NS, endpoint, list, pod, pool, rec, uid } from '../../../testbed/fixtures';
 import { run } from '../support/cli-run';
 
 const P = 'v4-pool';

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Run, run } from '../support/cli-run';
-import { AGENT_USER, Json, NS, list, pod, pool, poolStatusReview, rec, statefulSet, uid, withRecords } from '../../support/fixtures';
+import { AGENT_USER, Json, NS, list, pod, pool, poolStatusReview, rec, statefulSet, uid, withRecords } from '../../../testbed/fixtures';
 
 const X = '10.6.168.101';
 const C = uid('api#C');

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { loadKubeConfigFile } from '../../../webhook/cluster';
 import { main } from '../../../webhook/cli/main';
-import { Json, endpoint, list, pod, pool, rec, uid } from '../../support/fixtures';
+import { Json, endpoint, list, pod, pool, rec, uid } from '../../../testbed/fixtures';
 
 let dir: string;
 let snapshotFile: string;

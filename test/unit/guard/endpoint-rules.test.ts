@@ -28,7 +28,7 @@ import {
   viewOf,
   vmi,
   withoutFinalizer,
-} from '../../support/fixtures';
+} from '../../../testbed/fixtures';
 
 const SETTINGS = GUARD_SETTINGS;
 const P4 = V4_POOL;

@@ -31,7 +31,7 @@ import {
   vm,
   vmi,
   withRecords,
-} from '../../support/fixtures';
+} from '../../../testbed/fixtures';
 
 const SETTINGS = GUARD_SETTINGS;
 

@@ -26,7 +26,7 @@ import {
   viewOf,
   withoutFinalizer,
   withRecords,
-} from '../../support/fixtures';
+} from '../../../testbed/fixtures';
 
 const SETTINGS = GUARD_SETTINGS;
 const POOL = V4_POOL;

@@ -18,7 +18,7 @@ import { startReconciler } from '../../../webhook/reconciler/start';
 import { DuplicateKeyError, parseStrictJson } from '../../support/strict-json';
 import { FakeCluster, flush } from '../support/fake-cluster';
 import { endpoint, pool, view } from '../support/reconciler-builders';
-import { CONTROLLER_USER, pod, poolStatusReview, rec, requestOf, v4Pool, viewOf } from '../../support/fixtures';
+import { CONTROLLER_USER, pod, poolStatusReview, rec, requestOf, v4Pool, viewOf } from '../../../testbed/fixtures';
 
 function capture(): { lines: string[]; stream: Writable } {
   const lines: string[] = [];

@@ -1,7 +1,7 @@
 // Contract §2 "records" and §9 MALFORMED_ALLOCATIONS coverage; facts §1.3 encoding (Go json.Marshal of a map).
 import { diffRecords, parseAllocatedIPs, poolFamily, serializeAllocatedIPs } from '../../../webhook/model/allocations';
 import { PoolRecord } from '../../../webhook/model/types';
-import { goAllocatedIPs, rec, uid } from '../../support/fixtures';
+import { goAllocatedIPs, rec, uid } from '../../../testbed/fixtures';
 
 const V4 = { subnet: '10.6.0.0/16', family: 4 as const };
 const V6 = { subnet: 'fd00:10:6::/64', family: 6 as const };

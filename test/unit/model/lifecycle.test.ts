@@ -30,7 +30,7 @@ import {
   viewOf,
   vm,
   vmi,
-} from '../../support/fixtures';
+} from '../../../testbed/fixtures';
 
 const CFG = DEFAULT_STATIC_IP_CONFIG;
 

@@ -15,7 +15,7 @@ import { PodTombstones } from '../../../webhook/model/tombstones';
 import { podFacts } from '../../../webhook/model/trim';
 import { DEFAULT_STATIC_IP_CONFIG, PodFacts } from '../../../webhook/model/types';
 import { FreshObjects, IndexedView, ObjectRef, emptyFresh } from '../../../webhook/model/view';
-import { Json, NS, endpoint, pod, poolStatusReview, rec, requestOf, statefulSet, stsPod, uid, v4Pool, withRecords } from '../../support/fixtures';
+import { Json, NS, endpoint, pod, poolStatusReview, rec, requestOf, statefulSet, stsPod, uid, v4Pool, withRecords } from '../../../testbed/fixtures';
 
 const X = '10.6.168.101';
 const GONE = 'api-6d9f7c-x2k8q';

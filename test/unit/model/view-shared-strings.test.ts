@@ -4,7 +4,7 @@ import { endpointFacts, podFacts, poolFacts } from '../../../webhook/model/trim'
 import { DEFAULT_STATIC_IP_CONFIG } from '../../../webhook/model/types';
 import { IndexedView } from '../../../webhook/model/view';
 import { findings } from '../../../webhook/reconciler/findings';
-import { NS } from '../../support/fixtures';
+import { NS } from '../../../testbed/fixtures';
 import { endpoint, pod, pool } from '../support/reconciler-builders';
 
 const IP = '10.6.0.9';

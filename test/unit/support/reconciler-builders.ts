@@ -1,6 +1,6 @@
-// Short-hand builders for the reconciler tests, thin adapters over the shared fixtures (test/support/fixtures.ts):
+// Short-hand builders for the reconciler tests, thin adapters over the shared fixtures (testbed/fixtures.ts):
 // the object shapes come from one place; these only keep the reconciler tests' scenarios compact.
-import * as fx from '../../support/fixtures';
+import * as fx from '../../../testbed/fixtures';
 import { IndexedView } from '../../../webhook/model/view';
 
 type Obj = Record<string, unknown>;

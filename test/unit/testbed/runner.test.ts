@@ -1,11 +1,11 @@
-// The pure parts of the test bed's process runner (test/testbed/runner/spec.ts, images.ts, volumes.ts' atomic
+// The pure parts of the test bed's process runner (testbed/runner/spec.ts, images.ts, volumes.ts' atomic
 // writer): what a container's command line, environment and user are by the Kubernetes rules, token refresh and
 // restart back-off timing.
 import type * as k8s from '@kubernetes/client-node';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { imageRepository, knownImage, KNOWN_IMAGES } from '../../testbed/runner/images';
+import { imageRepository, knownImage, KNOWN_IMAGES } from '../../../testbed/runner/images';
 import {
   containerArgv,
   containerEnv,
@@ -19,8 +19,8 @@ import {
   restartDelay,
   serviceLinkEnv,
   tokenRefreshAt,
-} from '../../testbed/runner/spec';
-import { writeAtomic } from '../../testbed/runner/volumes';
+} from '../../../testbed/runner/spec';
+import { writeAtomic } from '../../../testbed/runner/volumes';
 
 const guardImage = KNOWN_IMAGES['ghcr.io/spidernet-io/spiderpool-guard'];
 const noObjects = { secret: () => undefined, configMap: () => undefined };

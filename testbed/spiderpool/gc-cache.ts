@@ -5,7 +5,8 @@
  * between two listings gives DELETED (old) then ADDED (new).
  */
 import type * as k8s from '@kubernetes/client-node';
-import { getPool, type Clients, type SpiderEndpoint, type SpiderIPPool } from '../../test/e2e/support';
+import { type Clients } from '../clients';
+import { getPool, type SpiderEndpoint, type SpiderIPPool } from './objects';
 import { listEndpoints } from './spider-api';
 import { Loop } from './util';
 import type { PodEvent } from './gc-trace';

@@ -17,10 +17,10 @@ import * as fs from 'node:fs';
 import * as https from 'node:https';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { generateCa, generateServing } from '../../certs/pki';
+import { generateCa, generateServing } from '../certs/pki';
 import { issueWebhookCallerCert, pkiPaths } from './pki';
 
-export const REPO_ROOT = path.resolve(__dirname, '..', '..');
+export const REPO_ROOT = path.resolve(__dirname, '..');
 export const CLI_ENTRY = path.join(REPO_ROOT, 'dist', 'webhook', 'cli', 'main.js');
 
 export interface LoopbackCerts {

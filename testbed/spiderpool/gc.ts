@@ -6,7 +6,8 @@
  * behaviour, `fixed` the post-#3778 (HEAD) one. Timings are shortened for the benchmark.
  */
 import type * as k8s from '@kubernetes/client-node';
-import { parseRecords, type Clients, type SpiderEndpoint } from '../../test/e2e/support';
+import { type Clients } from '../clients';
+import { parseRecords, type SpiderEndpoint } from './objects';
 import { GcCache, DEFAULT_CACHE_PERIODS, type CachePeriods } from './gc-cache';
 import { scanDecision, type GcVersion } from './gc-scan';
 import { buildPodEntry, TraceDb, type PodEvent, type TraceEntry } from './gc-trace';

@@ -12,26 +12,8 @@
  *   6. a new Deployment pod is allocated first-fit from the pool: unguarded, it gets .103 too.
  */
 import * as k8s from '@kubernetes/client-node';
-import {
-  apiErrorCode,
-  apiErrorMessage,
-  bindPod,
-  createEndpoint,
-  createPool,
-  getEndpoint,
-  getPool,
-  parseRecords,
-  randomSuffix,
-  replaceEndpoint,
-  setPodStatus,
-  waitFor,
-  writePoolStatus,
-  type Clients,
-  type PoolRecord,
-  ENDPOINTS,
-  SPIDERPOOL_GROUP,
-  SPIDERPOOL_VERSION,
-} from '../e2e/support';
+import { apiErrorCode, apiErrorMessage, bindPod, randomSuffix, setPodStatus, waitFor, type Clients } from './clients';
+import { createEndpoint, createPool, getEndpoint, getPool, parseRecords, replaceEndpoint, writePoolStatus, type PoolRecord, ENDPOINTS, SPIDERPOOL_GROUP, SPIDERPOOL_VERSION } from './spiderpool/objects';
 
 export interface ScenarioActors {
   admin: Clients;

@@ -1,8 +1,8 @@
 /**
- * Helpers for e2e tests that run against the shared test bed (started by test/testbed/jest-global-setup.ts, or
- * reused through SPG_TESTBED_KUBECONFIG).
+ * API clients and helpers for code that runs against the shared test bed (started by testbed/jest-global-setup.ts,
+ * or reused through SPG_TESTBED_KUBECONFIG): e2e tests (through test/e2e/support), the demo and the benchmarks.
  *
- *   import { adminKubeConfig, clientsFor, spiderpoolAgentKubeConfig, useTestNamespace } from './support';
+ *   import { adminKubeConfig, clientsFor, spiderpoolAgentKubeConfig, useTestNamespace } from './support'; // in test/e2e
  *
  *   const ns = useTestNamespace('my-test');          // creates e2e-my-test-xxxxx in beforeAll, deletes in afterAll
  *   const admin = clientsFor(adminKubeConfig());     // { core, apps, batch, custom, admission, auth, kc }
@@ -13,9 +13,9 @@
  */
 import * as k8s from '@kubernetes/client-node';
 import * as crypto from 'node:crypto';
-import { connectTestbed, SPIDERPOOL_AGENT, SPIDERPOOL_CONTROLLER, serviceAccountUser, type Testbed } from '../../testbed/testbed';
+import { connectTestbed, SPIDERPOOL_AGENT, SPIDERPOOL_CONTROLLER, serviceAccountUser, type Testbed } from './testbed';
 
-export { impersonatingKubeConfig, serviceAccountUser, SPIDERPOOL_AGENT, SPIDERPOOL_CONTROLLER } from '../../testbed/testbed';
+export { impersonatingKubeConfig, serviceAccountUser, SPIDERPOOL_AGENT, SPIDERPOOL_CONTROLLER } from './testbed';
 
 let cached: Testbed | undefined;
 
@@ -234,21 +234,6 @@ export async function forceDeletePod(core: k8s.CoreV1Api, namespace: string, nam
   } catch (err) {
     if (apiErrorCode(err) !== 404) throw err;
   }
-}
-
-/**
- * Registers beforeAll/afterAll hooks creating/deleting a namespace for the current test file; `.name` is valid
- * inside tests. Set SPG_E2E_KEEP_NAMESPACES=1 to keep them for debugging.
- */
-export function useTestNamespace(prefix: string): { readonly name: string } {
-  const holder = { name: '' };
-  beforeAll(async () => {
-    holder.name = await createTestNamespace(prefix);
-  });
-  afterAll(async () => {
-    if (holder.name && process.env.SPG_E2E_KEEP_NAMESPACES !== '1') await deleteTestNamespace(holder.name);
-  });
-  return holder;
 }
 
 /** Binds a (Pending) pod to a node through the pods/binding subresource, as the scheduler would. */

@@ -2,13 +2,13 @@
 // built from them through the same snapshot path the CLI uses. Shared by unit, reconciler, e2e tests and benchmarks,
 // so it depends only on the snapshot loader and the AdmissionReview decoder, never on the rules.
 import { createHash } from 'node:crypto';
-import { decodeReview } from '../../webhook/admission/review';
-import { viewFromSnapshot } from '../../webhook/cluster/snapshot';
-import type { GuardRequest } from '../../webhook/guard/request';
-import type { IndexedView } from '../../webhook/model/view';
-import type { GuardSettings } from '../../webhook/guard/evaluate';
-import { DEFAULT_GUARDED_USERS, UserMatcher } from '../../webhook/guard/users';
-import { DEFAULT_STATIC_IP_CONFIG } from '../../webhook/model/types';
+import { decodeReview } from '../webhook/admission/review';
+import { viewFromSnapshot } from '../webhook/cluster/snapshot';
+import type { GuardRequest } from '../webhook/guard/request';
+import type { IndexedView } from '../webhook/model/view';
+import type { GuardSettings } from '../webhook/guard/evaluate';
+import { DEFAULT_GUARDED_USERS, UserMatcher } from '../webhook/guard/users';
+import { DEFAULT_STATIC_IP_CONFIG } from '../webhook/model/types';
 
 export type Json = Record<string, unknown>;
 

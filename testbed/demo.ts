@@ -3,7 +3,7 @@
  * (building the binaries on first use), replays Spiderpool v0.9.4's StatefulSet scale-down/up bug (facts §4.4, W1)
  * once without and once with the guard, prints what happened, and tears everything down.
  */
-import { clientsFor } from '../e2e/support/cluster';
+import { clientsFor } from './clients';
 import { loopbackCerts, registerWebhooks, startGuard, unregisterWebhooks, type GuardProcess } from './guard';
 import { runStsScaleDownUp, type ScenarioResult } from './sts-scenario';
 import { SPIDERPOOL_AGENT, SPIDERPOOL_CONTROLLER, startTestbed, type Testbed } from './testbed';

@@ -4,7 +4,7 @@
  * errors only logged), then drop the endpoint by name, independently.
  */
 import type * as k8s from '@kubernetes/client-node';
-import type { SpiderEndpoint } from '../../test/e2e/support';
+import type { SpiderEndpoint } from './objects';
 import { endpointIps, isStaticEndpoint } from './spider-api';
 
 export type GcVersion = 'v0.9.4' | 'fixed';

@@ -4,7 +4,7 @@
  * (PUT .../spiderippools/<name>/status). Endpoints are namespaced, status written through the main resource.
  */
 import type * as k8s from '@kubernetes/client-node';
-import { randomSuffix } from './cluster';
+import { randomSuffix } from '../clients';
 
 export const SPIDERPOOL_GROUP = 'spiderpool.spidernet.io';
 export const SPIDERPOOL_VERSION = 'v2beta1';

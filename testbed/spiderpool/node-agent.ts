@@ -5,7 +5,8 @@
  * (standing in for kubelet). A failed or denied cmdAdd/cmdDel is logged and retried, as kubelet retries CNI calls.
  */
 import * as k8s from '@kubernetes/client-node';
-import { apiErrorCode, apiErrorMessage, bindPod, getPool, type Clients, type SpiderEndpoint, SPIDER_FINALIZER, SPIDERPOOL_GROUP, SPIDERPOOL_VERSION } from '../../test/e2e/support';
+import { apiErrorCode, apiErrorMessage, bindPod, type Clients } from '../clients';
+import { getPool, type SpiderEndpoint, SPIDER_FINALIZER, SPIDERPOOL_GROUP, SPIDERPOOL_VERSION } from './objects';
 import { isAlive } from '../../webhook/model/lifecycle';
 import { podFacts, type KubeObject } from '../../webhook/model/trim';
 import { usableIps } from './pool-ips';

@@ -7,7 +7,7 @@
  *    (ClusterRoleBinding `spiderpool-testbed`), so tests can act as them through impersonation;
  *  - Nodes node-1..node-N, Ready through the status subresource (no kubelet runs: pods stay Pending unless a
  *    test binds them and writes `pods/status`);
- *  - the SpiderIPPool and SpiderEndpoint CRDs from test/testbed/crds/, waited for until Established and served.
+ *  - the SpiderIPPool and SpiderEndpoint CRDs from testbed/crds/, waited for until Established and served.
  *
  * kube-controller-manager runs the controllers that turn workloads into pods (deployment, replicaset,
  * statefulset, job, cronjob, daemonset), garbage collection, namespace deletion, ttl-after-finished, the

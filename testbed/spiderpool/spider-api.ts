@@ -5,21 +5,8 @@
  * JSON merge patch without resourceVersion. Everything else (a webhook denial included) is returned to the caller.
  */
 import * as k8s from '@kubernetes/client-node';
-import {
-  apiErrorCode,
-  apiErrorMessage,
-  ENDPOINTS,
-  formatRecords,
-  getPool,
-  parseRecords,
-  POOLS,
-  SPIDER_FINALIZER,
-  SPIDERPOOL_GROUP,
-  SPIDERPOOL_VERSION,
-  type PoolRecord,
-  type SpiderEndpoint,
-  type SpiderIPPool,
-} from '../../test/e2e/support';
+import { apiErrorCode, apiErrorMessage } from '../clients';
+import { ENDPOINTS, formatRecords, getPool, parseRecords, POOLS, SPIDER_FINALIZER, SPIDERPOOL_GROUP, SPIDERPOOL_VERSION, type PoolRecord, type SpiderEndpoint, type SpiderIPPool } from './objects';
 import { inOrdinalWindow, parseOrdinalName } from '../../webhook/model/lifecycle';
 import { statefulSetFacts, type KubeObject } from '../../webhook/model/trim';
 import { sleep } from './util';

@@ -35,7 +35,7 @@ export interface LaunchOptions {
   /** Copy the supervisor's progress lines to our stderr while waiting (default true). */
   showProgress?: boolean;
   /**
-   * Run pods of known images as processes (the runner: test/testbed/runner). Default: yes when running as root
+   * Run pods of known images as processes (the runner: testbed/runner). Default: yes when running as root
    * with iproute2, unless SPG_TESTBED_RUN_PODS=0.
    */
   runPods?: boolean;

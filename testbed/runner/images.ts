@@ -15,7 +15,7 @@
  */
 import * as path from 'node:path';
 
-export const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
+export const REPO_ROOT = path.resolve(__dirname, '..', '..');
 
 export interface KnownImage {
   /** the image's ENTRYPOINT (replaced by the container's `command`) */
