@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { FlagTable, markdownFlags } from '../webhook/cli/flags';
 import { SERVE_FLAGS } from '../webhook/cli/serve';
 import { REVIEW_FLAGS } from '../webhook/cli/review';
-import { SOURCE_FLAGS } from '../webhook/cli/check';
+import { SOURCE_FLAGS } from '../webhook/cli/cluster-source';
 import { RECONCILE_FLAGS } from '../webhook/cli/reconcile';
 
 export const COMMAND_FLAGS: Record<string, FlagTable> = { serve: SERVE_FLAGS, review: REVIEW_FLAGS, check: SOURCE_FLAGS, reconcile: RECONCILE_FLAGS };

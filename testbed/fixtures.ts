@@ -2,7 +2,7 @@
 // built from them through the same snapshot path the CLI uses. Shared by unit, reconciler, e2e tests and benchmarks,
 // so it depends only on the snapshot loader and the AdmissionReview decoder, never on the rules.
 import { createHash } from 'node:crypto';
-import { decodeReview } from '../webhook/admission/review';
+import { decodeReview } from '../webhook/admission/envelope';
 import { viewFromSnapshot } from '../webhook/cluster/snapshot';
 import type { GuardRequest } from '../webhook/guard/request';
 import type { IndexedView } from '../webhook/model/view';

@@ -7,11 +7,11 @@
  */
 import { parseArgs } from 'node:util';
 import { AdmissionHandler } from '../../webhook/admission/handler';
-import { decodeReview } from '../../webhook/admission/review';
+import { decodeReview } from '../../webhook/admission/envelope';
 import { createLogger } from '../../webhook/log/logger';
 import { MemoryAuditSink } from '../../webhook/audit/sink';
 import { UserMatcher, DEFAULT_GUARDED_USERS } from '../../webhook/guard/users';
-import { podFacts } from '../../webhook/model/trim';
+import { podFacts } from '../../webhook/model/object-facts';
 import { IndexedView } from '../../webhook/model/view';
 import { GHOSTS, PoolSpecFixture, podRef, reviewBodies } from './fixtures';
 

@@ -8,7 +8,7 @@ import { type Clients } from '../../testbed/clients';
 import { getPool, parseRecords, type PoolRecord, type SpiderEndpoint, type SpiderIPPool } from '../../testbed/spiderpool/objects';
 import { listClusterView } from '../../webhook/cluster/list-view';
 import { isAlive } from '../../webhook/model/lifecycle';
-import { podFacts, type KubeObject } from '../../webhook/model/trim';
+import { podFacts, type KubeObject } from '../../webhook/model/object-facts';
 import { DEFAULT_STATIC_IP_CONFIG } from '../../webhook/model/types';
 import { findings } from '../../webhook/reconciler/findings';
 import { NETWORK_STATUS } from '../../testbed/spiderpool/node-agent';

@@ -8,7 +8,7 @@ import * as k8s from '@kubernetes/client-node';
 import { apiErrorCode, apiErrorMessage, bindPod, type Clients } from '../clients';
 import { getPool, type SpiderEndpoint, SPIDER_FINALIZER, SPIDERPOOL_GROUP, SPIDERPOOL_VERSION } from './objects';
 import { isAlive } from '../../webhook/model/lifecycle';
-import { podFacts, type KubeObject } from '../../webhook/model/trim';
+import { podFacts, type KubeObject } from '../../webhook/model/object-facts';
 import { usableIps } from './pool-ips';
 import {
   asWriteError,

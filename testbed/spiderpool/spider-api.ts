@@ -8,7 +8,7 @@ import * as k8s from '@kubernetes/client-node';
 import { apiErrorCode, apiErrorMessage } from '../clients';
 import { ENDPOINTS, formatRecords, getPool, parseRecords, POOLS, SPIDER_FINALIZER, SPIDERPOOL_GROUP, SPIDERPOOL_VERSION, type PoolRecord, type SpiderEndpoint, type SpiderIPPool } from './objects';
 import { inOrdinalWindow, parseOrdinalName } from '../../webhook/model/lifecycle';
-import { statefulSetFacts, type KubeObject } from '../../webhook/model/trim';
+import { statefulSetFacts, type KubeObject } from '../../webhook/model/object-facts';
 import { sleep } from './util';
 
 export type Records = Record<string, PoolRecord>;

@@ -7,7 +7,7 @@ import { Logger } from '../log';
 import { Evaluation, EvaluationLimits, GuardSettings, evaluate, Judged, Policy, annotationIps, judgeValidation, modeOf, planStatusMutation, GuardRequest, targetOf, REPAIRABLE_RULES, RuleName, Violation, DEFAULT_LIMITS, MAX_ANNOTATION_CHARS } from '../guard';
 import { MAX_DETAIL_CHARS, cut } from '../../lib/bounds';
 import { ClusterView, FreshObjects, MissRecordingView, ObjectRef, OverlayView, emptyFresh, FreshReader } from '../model';
-import { AdmissionResponse, Verdict, allowed, denied, errored, patched, respond, withWarnings } from './review';
+import { AdmissionResponse, Verdict, allowed, denied, errored, patched, respond, withWarnings } from './envelope';
 
 export type WebhookKind = 'validate' | 'mutate';
 

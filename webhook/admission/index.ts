@@ -2,7 +2,7 @@
 export { decisionEffects, decisionEvents, healRequests } from './decision-effects';
 export { AdmissionHandler } from './handler';
 export { createAdmissionMetrics } from './metrics';
-export { ReviewDecodeError, decodeReview, decodeReviewBody, encodeReview } from './review';
+export { ReviewDecodeError, decodeReview, decodeReviewBody, encodeReview } from './envelope';
 export { createAdmissionApp, readyzAnswer, startHttpsServer } from './server';
 export type { Readiness } from './server';
 export { startOpsServer } from './ops-server';

@@ -5,7 +5,7 @@ import { createWebhookHttpsServer } from '../../certs';
 import type { WebhookTlsOptions } from '../../certs';
 import { Logger } from '../log';
 import { AdmissionHandler, WebhookKind } from './handler';
-import { ReviewDecodeError, decodeReviewBody, encodeReview } from './review';
+import { ReviewDecodeError, decodeReviewBody, encodeReview } from './envelope';
 import { BODY_LIMIT_BYTES, DEFAULT_INFLIGHT_BUDGET_BYTES, InflightBudget, readBudgetedBody } from './body';
 import { decisionBudgetMs } from './deadline';
 import { AdmissionMetrics } from './metrics';

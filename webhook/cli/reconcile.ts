@@ -6,7 +6,7 @@ import { UsageError } from './errors';
 import { loadSnapshot, loadKubeConfigFile, KubeReconcileClient } from '../cluster';
 import { createLogger } from '../log';
 import { Executor, Action, actionKey, BlockedAction, inNamespaces, plan, reconcilerUser, DEFAULT_CLI_SETTLE_SECONDS, DEFAULT_MAX_WRITES_PER_SECOND } from '../reconciler';
-import { OUTPUTS, SOURCE_FLAGS, formatJsonLines, hiddenNote, liveViews, namespacesOf, sourceOf, staticIpOf } from './check';
+import { OUTPUTS, SOURCE_FLAGS, formatJsonLines, hiddenNote, liveViews, namespacesOf, sourceOf, staticIpOf } from './cluster-source';
 import { FlagTable, helpText } from './flags';
 import { intFlag, oneOf, parse } from './args';
 

@@ -2,7 +2,7 @@
 // 65,536 live records must not cost 65,536 violation objects, messages and audit lines. Counting goes on past the
 // per-rule limit; looking stops once a rule that decides a denial on its own has reached it, since nothing found
 // later can change the answer.
-import { RuleName, Violation } from './rules';
+import { RuleName, Violation } from './rule-names';
 
 export interface EvaluationLimits {
   /** violations kept per rule; more are counted, not kept */

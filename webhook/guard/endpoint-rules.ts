@@ -2,7 +2,7 @@
 import { isRestartingStaticMember, isStaticEndpointType, parseOrdinalName, endpointFacts, EndpointFacts, SPIDER_FINALIZER, StaticIpConfig, nsName, ClusterView, ObjectRef } from '../model';
 import { aliveWithUid, nameRefs, podsOfRecordName, summarizePod } from './facts';
 import { GuardRequest } from './request';
-import { Violation } from './rules';
+import { Violation } from './rule-names';
 
 /** One violation per listed IP (or one without an IP when the endpoint lists none). */
 function perIp(ep: EndpointFacts, make: (ip?: string, pool?: string) => Violation): Violation[] {

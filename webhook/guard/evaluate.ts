@@ -11,7 +11,7 @@ import {
   staleRewriteViolations,
 } from './pool-rules';
 import { GuardRequest, GuardTarget, targetOf } from './request';
-import { RuleName, Violation } from './rules';
+import { RuleName, Violation } from './rule-names';
 import { DEFAULT_LIMITS, EvaluationLimits, ViolationCollector } from './collector';
 import { UserMatcher } from './users';
 

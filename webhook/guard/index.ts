@@ -9,6 +9,6 @@ export type { Judged, Outcome, Policy } from './policy';
 export { planStatusMutation } from './repair';
 export { targetOf } from './request';
 export type { GuardRequest } from './request';
-export { COUNT_MISMATCH, REPAIRABLE_RULES, violationMessage } from './rules';
-export type { LivePodSummary, RuleName, Violation } from './rules';
+export { COUNT_MISMATCH, REPAIRABLE_RULES, violationMessage } from './rule-names';
+export type { LivePodSummary, RuleName, Violation } from './rule-names';
 export { DEFAULT_GUARDED_USERS, UserMatcher, splitGlobList } from './users';

@@ -1,7 +1,7 @@
 // Enforcement modes (docs/rules.md, Enforcement modes): what happens to a violation, per rule, for this writer.
 import { canonicalIp } from '../../lib/ip';
 import { MAX_DETAIL_CHARS, cut } from '../../lib/bounds';
-import { REPAIRABLE_RULES, RuleName, Violation, isRuleName, violationMessage } from './rules';
+import { REPAIRABLE_RULES, RuleName, Violation, isRuleName, violationMessage } from './rule-names';
 import { UserMatcher } from './users';
 
 const MODES = ['enforce', 'warn', 'audit', 'repair'] as const;

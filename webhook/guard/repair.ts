@@ -4,7 +4,7 @@ import { serializeAllocatedIPs, isAlive, PoolRecord, StaticIpConfig, ClusterView
 import { Evaluation } from './evaluate';
 import { podsOfRecordName } from './facts';
 import { Judged, Policy, modeOf } from './policy';
-import { COUNT_MISMATCH, REPAIRABLE_RULES, violationMessage } from './rules';
+import { COUNT_MISMATCH, REPAIRABLE_RULES, violationMessage } from './rule-names';
 
 export interface StatusMutation {
   /** new status.allocatedIPs (undefined: field removed) */

@@ -4,7 +4,7 @@
 import { KUBEVIRT_API_VERSION } from './api-names';
 import { namedPools } from './pool-annotations';
 import { EndpointFacts, PodFacts, StatefulSetFacts, StaticIpConfig } from './types';
-import { ClusterView } from './view';
+import type { ClusterView } from './cluster-view';
 
 export type StaticKind = 'StatefulSet' | 'VirtualMachineInstance';
 

@@ -1,6 +1,6 @@
 // Ports: what the decision code needs from the API server, described in the model's own words. Adapters that
 // implement them against a real API server live in webhook/cluster/; unit tests implement them with fakes.
-import { KubeObject } from './trim';
+import { KubeObject } from './object-facts';
 import { FreshObjects, ObjectRef } from './view';
 
 /**

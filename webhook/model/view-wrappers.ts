@@ -1,7 +1,7 @@
 // Views over a ClusterView that change what some lookups answer: fresh objects read live (OverlayView), lookups the
 // cache could not answer recorded for a live read (MissRecordingView), a watched deletion as an answer
 // (KnownDeletionView). Every other lookup is forwarded to the base view unchanged.
-import type { ClusterView } from './view';
+import type { ClusterView } from './cluster-view';
 import { EndpointFacts, PodFacts, StatefulSetFacts, VmFacts, VmiFacts, nsName } from './types';
 
 /** Objects re-read from the API server: a value replaces the cached one, null means "confirmed absent". */

@@ -1,4 +1,4 @@
-// ClusterView: the read-only facts every decision is made from. The same indexes back the live informer caches
+// IndexedView: the ClusterView (cluster-view.ts) over indexes. The same indexes back the live informer caches
 // (serve), a `kubectl get -o json` snapshot (CLI) and the reconciler, so all callers judge from one shape.
 import {
   EndpointFacts,
@@ -10,30 +10,9 @@ import {
   nsName,
 } from './types';
 import { PodTombstones } from './tombstones';
+import type { ClusterView } from './cluster-view';
 
-export interface ClusterView {
-  pod(namespace: string, name: string): PodFacts | undefined;
-  /**
-   * Whether the pod watch delivered the deletion of exactly this incarnation and nothing of that name has arrived
-   * since (model/tombstones.ts says why that is as good as a live read). False wherever nothing was watched.
-   */
-  podDeletionWatched(namespace: string, name: string, uid: string): boolean;
-  /** pods whose observed IPs include this canonical IP */
-  podsObserving(ip: string): PodFacts[];
-  /** pods whose controller ownerReference is kind/name in the namespace (KubeVirt launcher pods of a VMI) */
-  podsControlledBy(namespace: string, kind: string, name: string): PodFacts[];
-  statefulSet(namespace: string, name: string): StatefulSetFacts | undefined;
-  endpoint(namespace: string, name: string): EndpointFacts | undefined;
-  /** endpoints listing this canonical IP (in any pool) */
-  endpointsListing(ip: string): EndpointFacts[];
-  pool(name: string): PoolFacts | undefined;
-  vmi(namespace: string, name: string): VmiFacts | undefined;
-  vm(namespace: string, name: string): VmFacts | undefined;
-  allPods(): Iterable<PodFacts>;
-  allEndpoints(): Iterable<EndpointFacts>;
-  allPools(): Iterable<PoolFacts>;
-  allStatefulSets(): Iterable<StatefulSetFacts>;
-}
+export type { ClusterView } from './cluster-view';
 
 /**
  * key → the objects (of one namespace/name each) filed under it. Most buckets hold one object (an IP is observed by

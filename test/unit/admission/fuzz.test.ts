@@ -7,7 +7,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { AdmissionHandler } from '../../../webhook/admission/handler';
 import { createAdmissionApp } from '../../../webhook/admission/server';
-import { decodeReview, decodeWellFormed, decodeWithSchema } from '../../../webhook/admission/review';
+import { decodeReview, decodeWellFormed, decodeWithSchema } from '../../../webhook/admission/envelope';
 import { MemoryAuditSink } from '../../../webhook/audit/sink';
 import { buildPolicy, Mode } from '../../../webhook/guard/policy';
 import { DEFAULT_GUARDED_USERS, UserMatcher } from '../../../webhook/guard/users';

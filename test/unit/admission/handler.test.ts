@@ -3,7 +3,7 @@
 import { Operation, applyPatch } from 'fast-json-patch';
 import { AdmissionHandler, HandlerDeps } from '../../../webhook/admission/handler';
 import { FreshReader } from '../../../webhook/model/ports';
-import { AdmissionResponse } from '../../../webhook/admission/review';
+import { AdmissionResponse } from '../../../webhook/admission/envelope';
 import { createLogger } from '../../../webhook/log/logger';
 import { MemoryAuditSink } from '../../../webhook/audit/sink';
 import { createAdmissionMetrics } from '../../../webhook/admission/metrics';
@@ -11,7 +11,7 @@ import { evaluate } from '../../../webhook/guard/evaluate';
 import { Mode, buildPolicy } from '../../../webhook/guard/policy';
 import { DEFAULT_GUARDED_USERS, UserMatcher } from '../../../webhook/guard/users';
 import { parseAllocatedIPs } from '../../../webhook/model/allocations';
-import { podFacts, statefulSetFacts } from '../../../webhook/model/trim';
+import { podFacts, statefulSetFacts } from '../../../webhook/model/object-facts';
 import { DEFAULT_STATIC_IP_CONFIG, PodFacts } from '../../../webhook/model/types';
 import { ClusterView, FreshObjects, ObjectRef, emptyFresh } from '../../../webhook/model/view';
 import {

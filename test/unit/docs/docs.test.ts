@@ -3,7 +3,7 @@
 // Names come from the code's own tables (RULES, FINDINGS, ACTIONS, REASONS, COUNT_MISMATCH), never from a list here.
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
-import { RULES, COUNT_MISMATCH } from '../../../webhook/guard/rules';
+import { RULES, COUNT_MISMATCH } from '../../../webhook/guard/rule-names';
 import { FINDINGS } from '../../../webhook/reconciler/finding-types';
 import { ACTIONS, REASONS } from '../../../webhook/reconciler/actions';
 

@@ -1,7 +1,7 @@
 // Contract §3 SpiderEndpoint rules (and §9): LIVE_ENDPOINT_DELETE, ENDPOINT_UID_REWRITE, ENDPOINT_IP_CONFLICT.
 import { evaluate, GuardSettings } from '../../../webhook/guard/evaluate';
 import { UserMatcher } from '../../../webhook/guard/users';
-import { Violation } from '../../../webhook/guard/rules';
+import { Violation } from '../../../webhook/guard/rule-names';
 import {
   AGENT_USER,
   CONTROLLER_USER,

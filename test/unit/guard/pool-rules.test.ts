@@ -1,7 +1,7 @@
 // Contract §3 pool-status rules (and §9 clarifications): for every rule a denied write and the legitimate writes
 // next to it. Judged through guard.evaluate on a snapshot-built view, as `review` and the server do.
 import { evaluate, GuardSettings } from '../../../webhook/guard/evaluate';
-import { Violation, violationMessage } from '../../../webhook/guard/rules';
+import { Violation, violationMessage } from '../../../webhook/guard/rule-names';
 import { UserMatcher } from '../../../webhook/guard/users';
 import { ClusterView } from '../../../webhook/model/view';
 import {

@@ -1,7 +1,7 @@
 // The bug interleavings of facts §4.3–4.4, replayed write by write against the guard: the harmful writes are denied,
 // the IPAM's legitimate writes around them pass.
 import { evaluate } from '../../../webhook/guard/evaluate';
-import { RuleName } from '../../../webhook/guard/rules';
+import { RuleName } from '../../../webhook/guard/rule-names';
 import {
   AGENT_USER,
   CONTROLLER_USER,

@@ -10,7 +10,7 @@ import {
   podsOfName,
   staticKindOf,
 } from '../../../webhook/model/lifecycle';
-import { endpointFacts, observedIPsOf, podFacts, poolFacts, statefulSetFacts } from '../../../webhook/model/trim';
+import { endpointFacts, observedIPsOf, podFacts, poolFacts, statefulSetFacts } from '../../../webhook/model/object-facts';
 import { namedPools } from '../../../webhook/model/pool-annotations';
 import { DEFAULT_STATIC_IP_CONFIG, StaticIpConfig } from '../../../webhook/model/types';
 import {

@@ -12,7 +12,7 @@ import { DEFAULT_GUARDED_USERS, UserMatcher } from '../../../webhook/guard/users
 import { createLogger } from '../../../webhook/log/logger';
 import { FreshReader } from '../../../webhook/model/ports';
 import { PodTombstones } from '../../../webhook/model/tombstones';
-import { podFacts } from '../../../webhook/model/trim';
+import { podFacts } from '../../../webhook/model/object-facts';
 import { DEFAULT_STATIC_IP_CONFIG, PodFacts } from '../../../webhook/model/types';
 import { FreshObjects, IndexedView, ObjectRef, emptyFresh } from '../../../webhook/model/view';
 import { Json, NS, endpoint, pod, poolStatusReview, rec, requestOf, statefulSet, stsPod, uid, v4Pool, withRecords } from '../../../testbed/fixtures';

@@ -1,6 +1,6 @@
 // A pod and its SpiderEndpoint share their name and uid strings in the view (memory at scale); only equal strings
 // are shared, so what the view answers, and every finding judged from it, stays as each object said.
-import { endpointFacts, podFacts, poolFacts } from '../../../webhook/model/trim';
+import { endpointFacts, podFacts, poolFacts } from '../../../webhook/model/object-facts';
 import { DEFAULT_STATIC_IP_CONFIG } from '../../../webhook/model/types';
 import { IndexedView } from '../../../webhook/model/view';
 import { findings } from '../../../webhook/reconciler/findings';

@@ -8,7 +8,7 @@ import { createReconcilerMetrics } from '../../../webhook/reconciler/metrics';
 import { Action } from '../../../webhook/reconciler/actions';
 import { plan } from '../../../webhook/reconciler/plan';
 import { checkEndpointDelete, checkPoolStatusWrite, endpointObjectFromFacts, poolObjectFromFacts, reconcilerUser } from '../../../webhook/reconciler/selfcheck';
-import { KubeObject, poolFacts } from '../../../webhook/model/trim';
+import { KubeObject, poolFacts } from '../../../webhook/model/object-facts';
 import { CallOptions } from '../../../webhook/model/ports';
 import { FakeCluster, SteppingClock } from '../support/fake-cluster';
 import { endpoint, pod, pool, statefulSet, view } from '../support/reconciler-builders';

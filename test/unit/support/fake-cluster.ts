@@ -1,6 +1,6 @@
 // An in-memory stand-in for the API server behind the reconciler's ReconcileClient and LeaseClient: optimistic
 // concurrency (409 on a stale resourceVersion), delete preconditions, finalizers, JSON patch `test` ops (422).
-import { KubeObject, endpointFacts, podFacts, statefulSetFacts, vmFacts, vmiFacts } from '../../../webhook/model/trim';
+import { KubeObject, endpointFacts, podFacts, statefulSetFacts, vmFacts, vmiFacts } from '../../../webhook/model/object-facts';
 import { FreshObjects, ObjectRef, emptyFresh } from '../../../webhook/model/view';
 import { EventSpec, JsonPatchOp, ReconcileClient } from '../../../webhook/model/ports';
 import { Clock } from '../../../webhook/reconciler/clock';
