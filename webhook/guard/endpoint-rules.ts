@@ -9,13 +9,15 @@ function perIp(ep: EndpointFacts, make: (ip?: string, pool?: string) => Violatio
   return ep.ips.length ? ep.ips.map((i) => make(i.ip, i.pool)) : [make()];
 }
 
-/** DELETE, or the UPDATE that removes Spiderpool's finalizer from an endpoint already being deleted. */
+/**
+ * DELETE, or the UPDATE that removes Spiderpool's finalizer, whether or not the endpoint is being deleted: stripped
+ * from an endpoint that is not, the finalizer no longer holds it when it is deleted later (Kubernetes' garbage
+ * collector deletes it once its owner pod goes, a by-name delete hits it), so the strip forgets it all the same.
+ */
 export function isEndpointForget(req: GuardRequest): boolean {
   if (req.operation === 'DELETE') return true;
   if (req.operation !== 'UPDATE' || !req.oldObject || !req.object) return false;
-  const oldEp = endpointFacts(req.oldObject);
-  const newEp = endpointFacts(req.object);
-  return oldEp.deleting && oldEp.finalizers.includes(SPIDER_FINALIZER) && !newEp.finalizers.includes(SPIDER_FINALIZER);
+  return endpointFacts(req.oldObject).finalizers.includes(SPIDER_FINALIZER) && !endpointFacts(req.object).finalizers.includes(SPIDER_FINALIZER);
 }
 
 export function liveEndpointDeleteViolations(req: GuardRequest, view: ClusterView, cfg: StaticIpConfig): Violation[] {

@@ -74,6 +74,26 @@ describe('LIVE_ENDPOINT_DELETE (guarded writers)', () => {
     expect(rulesOf(vs)).toEqual(['LIVE_ENDPOINT_DELETE']);
   });
 
+  it('denies stripping the finalizer from an endpoint that is not being deleted, alive pod with its uid (v3: W7)', () => {
+    const ep = apiEndpoint(C);
+    const vs = judge('UPDATE', { oldObject: ep, object: withoutFinalizer(ep), objects: [ep, pod({ name: API, uid: C, ips: [X] })] });
+    expect(rulesOf(vs)).toEqual(['LIVE_ENDPOINT_DELETE']);
+    expect(vs[0]).toMatchObject({ ip: X, pool: P4, endpoint: `${NS}/${API}`, livePod: { uid: C } });
+  });
+
+  it('judges a finalizer strip on oldObject\'s uid: a strip that also rewrites current.uid away from the live pod is still denied', () => {
+    const ep = apiEndpoint(C);
+    const next = edited(withoutFinalizer(ep), (o) => (((o.status as Json).current as Json).uid = A));
+    const vs = judge('UPDATE', { oldObject: ep, object: next, objects: [ep, pod({ name: API, uid: C, ips: [X] })] });
+    expect(rulesOf(vs)).toEqual(['ENDPOINT_UID_REWRITE', 'LIVE_ENDPOINT_DELETE']);
+  });
+
+  it('denies stripping the finalizer from the StatefulSet endpoint of a restarting member, not being deleted', () => {
+    const ep = webEndpoint(A);
+    const vs = judge('UPDATE', { oldObject: ep, object: withoutFinalizer(ep), objects: [ep, statefulSet({ name: 'web', replicas: 3 })] });
+    expect(rulesOf(vs)).toEqual(['LIVE_ENDPOINT_DELETE', 'LIVE_ENDPOINT_DELETE']);
+  });
+
   it('denies deleting the StatefulSet endpoint of a restarting member (pod absent)', () => {
     const ep = webEndpoint(A);
     const vs = judge('DELETE', { oldObject: ep, objects: [ep, statefulSet({ name: 'web', replicas: 3 })] });
@@ -134,9 +154,16 @@ describe('LIVE_ENDPOINT_DELETE (guarded writers)', () => {
       const ep = endpoint({ name: 'web-1', podUid: A, type: 'Deployment', nics: [{ ipv4: `${X}/16`, ipv4Pool: P4 }] });
       expect(judge('DELETE', { oldObject: ep, objects: [ep, statefulSet({ name: 'web', replicas: 3 })] })).toEqual([]);
     });
-    it('an UPDATE that removes the finalizer from an endpoint that is not being deleted is no removal', () => {
+    it('stripping the finalizer from an endpoint that is not being deleted, when its pod is gone or has another uid', () => {
+      const ep = apiEndpoint(A);
+      expect(judge('UPDATE', { oldObject: ep, object: withoutFinalizer(ep), objects: [ep] })).toEqual([]);
+      expect(judge('UPDATE', { oldObject: ep, object: withoutFinalizer(ep), objects: [ep, pod({ name: API, uid: C, phase: 'Pending' })] })).toEqual([]);
+      expect(judge('UPDATE', { oldObject: ep, object: withoutFinalizer(ep), objects: [ep, pod({ name: API, uid: C, ips: [Y] })] })).toEqual([]);
+    });
+    it('an UPDATE of an endpoint that is not being deleted and keeps the finalizer is no removal', () => {
       const ep = apiEndpoint(C);
-      expect(judge('UPDATE', { oldObject: ep, object: withoutFinalizer(ep), objects: [ep, pod({ name: API, uid: C, ips: [X] })] })).toEqual([]);
+      const next = edited(ep, (o) => ((o.status as Json).ownerControllerName = 'api2'));
+      expect(judge('UPDATE', { oldObject: ep, object: next, objects: [ep, pod({ name: API, uid: C, ips: [X] })] })).toEqual([]);
     });
     it('an UPDATE of a deleting endpoint that keeps the finalizer is no removal', () => {
       const deleting = markDeleting(apiEndpoint(C));
