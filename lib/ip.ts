@@ -137,6 +137,45 @@ export function ipFamily(canonical: string): IpFamily {
   return canonical.includes(':') ? 6 : 4;
 }
 
+/** Where IPv4 lives in the 128-bit space (::ffff:0.0.0.0, as Go stores an IPv4 address). */
+export const IPV4_BASE = 0xffff_0000_0000n;
+const IPV4_END = IPV4_BASE + 0xffff_ffffn;
+
+/** An IPv4 address in dotted form (canonical or not) as a number 0 … 2^32-1, or undefined. */
+export function ipv4ToNumber(text: string): number | undefined {
+  const parts = parseIPv4(text);
+  return parts ? ((parts[0] << 24) >>> 0) + (parts[1] << 16) + (parts[2] << 8) + parts[3] : undefined;
+}
+
+/** The address as a number in the 128-bit space (IPv4 at IPV4_BASE + n), or undefined when it is no IP. */
+export function ipToBigInt(text: string): bigint | undefined {
+  if (!text.includes(':')) {
+    const n = ipv4ToNumber(text);
+    return n === undefined ? undefined : IPV4_BASE + BigInt(n);
+  }
+  const bytes = parseIPv6(text);
+  if (!bytes) return undefined;
+  let v = 0n;
+  for (let i = 0; i < 16; i += 4) v = (v << 32n) + BigInt(((bytes[i] << 24) >>> 0) + (bytes[i + 1] << 16) + (bytes[i + 2] << 8) + bytes[i + 3]);
+  return v;
+}
+
+/** Whether a 128-bit value is an IPv4 address (IPv4-mapped). */
+export function isIpv4Value(v: bigint): boolean {
+  return v >= IPV4_BASE && v <= IPV4_END;
+}
+
+/** The canonical form of a 128-bit value. */
+export function bigIntToIp(v: bigint): string {
+  const bytes = new Uint8Array(16);
+  let rest = v;
+  for (let i = 15; i >= 0; i--) {
+    bytes[i] = Number(rest & 0xffn);
+    rest >>= 8n;
+  }
+  return formatIpBytes(bytes);
+}
+
 export interface Cidr {
   family: IpFamily;
   /** network bytes (16, IPv4 mapped) */

@@ -240,6 +240,7 @@ export interface PoolOptions {
   subnet: string;
   ipVersion?: 4 | 6;
   ips?: string[];
+  excludeIPs?: string[];
   records?: Records;
   /** raw status.allocatedIPs, overriding `records` (null → JSON null; undefined with no records → field absent) */
   allocatedIPs?: unknown;
@@ -267,8 +268,18 @@ export function pool(o: PoolOptions): Json {
       finalizers: [FINALIZER],
       labels: { 'ipam.spidernet.io/ippool-cidr': o.subnet.replace(/[.:/]/g, '-') },
     },
-    spec: { ipVersion: family, subnet: o.subnet, ips: o.ips ?? [], default: false, disable: false },
+    spec: { ipVersion: family, subnet: o.subnet, ips: o.ips ?? [], ...(o.excludeIPs ? { excludeIPs: o.excludeIPs } : {}), default: false, disable: false },
     status,
+  };
+}
+
+/** A SpiderReservedIP (cluster-scoped) listing these IPs and ranges. */
+export function reservedIP(o: { name: string; ips: string[]; ipVersion?: 4 | 6 }): Json {
+  return {
+    apiVersion: 'spiderpool.spidernet.io/v2beta1',
+    kind: 'SpiderReservedIP',
+    metadata: { name: o.name, uid: uid(`SpiderReservedIP/${o.name}`), resourceVersion: nextRv(), generation: 1 },
+    spec: { ipVersion: o.ipVersion ?? (o.ips[0]?.includes(':') ? 6 : 4), ips: o.ips },
   };
 }
 

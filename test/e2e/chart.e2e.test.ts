@@ -166,6 +166,7 @@ describe('helm chart on the real API server', () => {
         'spiderpool.spidernet.io/spiderippools: get,list,watch',
         'spiderpool.spidernet.io/spiderippools/status: update',
         'spiderpool.spidernet.io/spiderendpoints: delete,get,list,patch,update,watch',
+        'spiderpool.spidernet.io/spiderreservedips: list,watch',
         'kubevirt.io/virtualmachineinstances: get,list,watch',
         'kubevirt.io/virtualmachines: get,list,watch',
         'core/events: create,patch',

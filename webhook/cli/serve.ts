@@ -8,7 +8,7 @@ import type { ClientCaFile, LoadableTlsSource, TlsMaterial, WebhookTlsOptions } 
 import { AdmissionHandler, Readiness, createAdmissionApp, startHttpsServer, startOpsServer, createAdmissionMetrics, decisionEffects, DEFAULT_INFLIGHT_BUDGET_BYTES } from '../admission';
 import { Logger, createLogger } from '../log';
 import { DEFAULT_AUDIT_MAX_BYTES, DEFAULT_AUDIT_MAX_FILES, PinoAuditSink } from '../audit';
-import { ApiFreshReader, DEFAULT_STALE_AFTER_MS, KubeEventWriter, QueuedEventPublisher, kubevirtServed, startClusterCache } from '../cluster';
+import { ApiFreshReader, DEFAULT_STALE_AFTER_MS, KubeEventWriter, QueuedEventPublisher, kubevirtServed, reservedIPsServed, startClusterCache } from '../cluster';
 import { hostname } from 'node:os';
 import { UsageError } from './errors';
 import {
@@ -195,9 +195,12 @@ export async function runServe(argv: string[]): Promise<number> {
   });
 
   const kubevirt = staticIp.kubevirt && (await kubevirtServed(kc));
+  const reservedIPs = await reservedIPsServed(kc);
+  if (!reservedIPs) log.warn('spiderreservedips.spiderpool.spidernet.io is not served (or not readable): RESERVED_IP_IN_USE is not judged and no reserved IPs are counted');
   let reconciler: Reconciler | undefined;
   const cache = startClusterCache(kc, log, {
     kubevirt,
+    reservedIPs,
     staleAfterMs,
     registry: metrics.registry,
     onChange: (kind, type, o) => {

@@ -4,7 +4,7 @@ export { ClusterReadError } from './errors';
 export { KubeEventWriter, QueuedEventPublisher } from './event-publisher';
 export type { EventResult, EventWriter } from './event-publisher';
 export { ApiFreshReader } from './fresh';
-export { kubevirtServed, startClusterCache } from './informers';
+export { kubevirtServed, reservedIPsServed, startClusterCache } from './informers';
 export type { ClusterCache } from './informers';
 export { DEFAULT_STALE_AFTER_MS } from './reflector';
 export { loadKubeConfigFile } from './kubeconfig';

@@ -2,7 +2,7 @@
 import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { Gauge, Registry } from 'prom-client';
 import { Logger } from '../log';
-import { KubeObject, endpointFacts, podFacts, poolFacts, statefulSetFacts, vmFacts, vmiFacts, ENDPOINT_RESOURCE, KUBEVIRT_GROUP, KUBEVIRT_VERSION, POOL_RESOURCE, VMI_RESOURCE, VM_RESOURCE, apiPaths, IndexedView, PodTombstones } from '../model';
+import { KubeObject, endpointFacts, podFacts, poolFacts, reservedIpFacts, statefulSetFacts, vmFacts, vmiFacts, ENDPOINT_RESOURCE, KUBEVIRT_GROUP, KUBEVIRT_VERSION, POOL_RESOURCE, RESERVED_IP_RESOURCE, SPIDERPOOL_GROUP, SPIDERPOOL_VERSION, VMI_RESOURCE, VM_RESOURCE, apiPaths, IndexedView, PodTombstones } from '../model';
 import { KubeHttpClient } from './kube-http';
 import { ApiServerProbe } from './apiserver-probe';
 import { ChangeListener, ListPage, Reflector, ReflectorSpec, ReflectorStatus } from './reflector';
@@ -50,6 +50,21 @@ export function podTombstoneHooks(tombstones: PodTombstones, next?: ChangeListen
   };
 }
 
+/**
+ * Whether the API server serves SpiderReservedIPs. Spiderpool installs the CRD with the others, but the guard must
+ * not wait forever for a cache of an optional input: without it, RESERVED_IP_IN_USE is not judged and capacity
+ * counts no reserved IPs (logged at start).
+ */
+export async function reservedIPsServed(kc: KubeConfig): Promise<boolean> {
+  try {
+    const api = kc.makeApiClient(CustomObjectsApi);
+    await api.listClusterCustomObject({ group: SPIDERPOOL_GROUP, version: SPIDERPOOL_VERSION, plural: RESERVED_IP_RESOURCE, limit: 1 });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export interface ClusterCache {
   view: IndexedView;
   /** every reflector listed at least once and none stale */
@@ -62,6 +77,8 @@ export interface ClusterCache {
 
 export interface ClusterCacheOptions {
   kubevirt: boolean;
+  /** watch SpiderReservedIPs (reservedIPsServed) */
+  reservedIPs?: boolean;
   onChange?: ChangeListener;
   /** a cache whose watch has not been known healthy for longer than this counts as unsynced (stale-cache) */
   staleAfterMs?: number;
@@ -116,6 +133,11 @@ export function startClusterCache(kc: KubeConfig, log: Logger, opts: ClusterCach
     spec(POOL_RESOURCE, apiPaths.pools(), (o) => view.upsertPool(poolFacts(o)), (_ns, n) => view.removePool(n), () => clusterScoped(view.allPools())),
     spec(ENDPOINT_RESOURCE, apiPaths.endpoints(), (o) => view.upsertEndpoint(endpointFacts(o)), (ns, n) => view.removeEndpoint(ns, n), () => view.allEndpoints()),
   ];
+  if (opts.reservedIPs) {
+    specs.push(
+      spec(RESERVED_IP_RESOURCE, apiPaths.reservedIPs(), (o) => view.upsertReservedIP(reservedIpFacts(o)), (_ns, n) => view.removeReservedIP(n), () => clusterScoped(view.reservedIPs())),
+    );
+  }
   if (opts.kubevirt) {
     specs.push(
       spec(VMI_RESOURCE, apiPaths.vmis(), (o) => view.upsertVmi(vmiFacts(o)), (ns, n) => view.removeVmi(ns, n), () => view.allVmis()),

@@ -3,7 +3,7 @@
 // (By-name fresh reads are webhook/cluster/fresh.ts ApiFreshReader.)
 import * as k8s from '@kubernetes/client-node';
 import { describeApiError, isNotFound } from '../../lib/api-errors';
-import { ENDPOINT_RESOURCE, KUBEVIRT_API_VERSION, KUBEVIRT_GROUP, KUBEVIRT_VERSION, POOL_RESOURCE, SPIDERPOOL_API_VERSION, SPIDERPOOL_GROUP, SPIDERPOOL_VERSION, VMI_RESOURCE, VM_RESOURCE, KubeObject, IndexedView } from '../model';
+import { ENDPOINT_RESOURCE, KUBEVIRT_API_VERSION, KUBEVIRT_GROUP, KUBEVIRT_VERSION, POOL_RESOURCE, RESERVED_IP_RESOURCE, SPIDERPOOL_API_VERSION, SPIDERPOOL_GROUP, SPIDERPOOL_VERSION, VMI_RESOURCE, VM_RESOURCE, KubeObject, IndexedView } from '../model';
 import { ClusterReadError } from './errors';
 import { addObject } from './snapshot';
 
@@ -17,7 +17,8 @@ interface Page {
   next?: string;
 }
 
-async function listPaged(what: string, fetchPage: (cont: string | undefined) => Promise<Page>): Promise<KubeObject[]> {
+/** All pages of a list; `rawErrors` hands the API error to the caller instead of wrapping it. */
+async function listPaged(what: string, fetchPage: (cont: string | undefined) => Promise<Page>, rawErrors = false): Promise<KubeObject[]> {
   const out: KubeObject[] = [];
   let cont: string | undefined;
   do {
@@ -25,6 +26,7 @@ async function listPaged(what: string, fetchPage: (cont: string | undefined) => 
     try {
       page = await fetchPage(cont);
     } catch (err) {
+      if (rawErrors) throw err;
       throw new ClusterReadError(`cannot list ${what}: ${describeApiError(err)}`);
     }
     for (const item of page.items) out.push(plain(item));
@@ -47,6 +49,8 @@ export interface ListedObjects {
   endpoints: KubeObject[];
   vmis: KubeObject[];
   vms: KubeObject[];
+  /** SpiderReservedIPs (empty when the CRD is not installed) */
+  reservedIPs: KubeObject[];
   kubevirt: boolean;
 }
 
@@ -58,7 +62,7 @@ function withKind(items: KubeObject[], apiVersion: string, kind: string): KubeOb
   return items;
 }
 
-/** Lists every kind the guard reads (pods, StatefulSets, pools, endpoints; VMIs/VMs when KubeVirt is installed). */
+/** Lists every kind the guard reads (pods, StatefulSets, pools, endpoints, SpiderReservedIPs; VMIs/VMs when KubeVirt is installed). */
 async function listObjects(kc: k8s.KubeConfig, opts: ListViewOptions = {}): Promise<ListedObjects> {
   const limit = opts.pageSize ?? 500;
   const core = kc.makeApiClient(k8s.CoreV1Api);
@@ -84,6 +88,13 @@ async function listObjects(kc: k8s.KubeConfig, opts: ListViewOptions = {}): Prom
     listPaged(POOL_RESOURCE, (cont) => customPage(SPIDERPOOL_GROUP, SPIDERPOOL_VERSION, POOL_RESOURCE, cont, true)),
     listPaged(ENDPOINT_RESOURCE, (cont) => customPage(SPIDERPOOL_GROUP, SPIDERPOOL_VERSION, ENDPOINT_RESOURCE, cont, false)),
   ]);
+  let reservedIPs: KubeObject[] = [];
+  try {
+    reservedIPs = await listPaged(RESERVED_IP_RESOURCE, (cont) => customPage(SPIDERPOOL_GROUP, SPIDERPOOL_VERSION, RESERVED_IP_RESOURCE, cont, true), true);
+  } catch (err) {
+    // 404: the CRD is not installed; nothing is reserved then. Anything else is a real failure.
+    if (!isNotFound(err)) throw new ClusterReadError(`cannot list ${RESERVED_IP_RESOURCE}.${SPIDERPOOL_GROUP}: ${describeApiError(err)}`);
+  }
   let vmis: KubeObject[] = [];
   let vms: KubeObject[] = [];
   let kubevirt = false;
@@ -111,13 +122,14 @@ async function listObjects(kc: k8s.KubeConfig, opts: ListViewOptions = {}): Prom
     endpoints: withKind(endpoints, SPIDERPOOL_API_VERSION, 'SpiderEndpoint'),
     vmis: withKind(vmis, KUBEVIRT_API_VERSION, 'VirtualMachineInstance'),
     vms: withKind(vms, KUBEVIRT_API_VERSION, 'VirtualMachine'),
+    reservedIPs: withKind(reservedIPs, SPIDERPOOL_API_VERSION, 'SpiderReservedIP'),
     kubevirt,
   };
 }
 
 /** Fills an IndexedView (a new one unless given) with listed objects. */
 function viewFromListed(listed: ListedObjects, view = new IndexedView()): IndexedView {
-  for (const list of [listed.pods, listed.statefulSets, listed.pools, listed.endpoints, listed.vmis, listed.vms]) {
+  for (const list of [listed.pods, listed.statefulSets, listed.pools, listed.endpoints, listed.vmis, listed.vms, listed.reservedIPs]) {
     for (const o of list) addObject(view, o);
   }
   return view;

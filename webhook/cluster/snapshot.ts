@@ -1,7 +1,7 @@
 // A ClusterView from the JSON `kubectl get pods,statefulsets.apps,spiderippools...,spiderendpoints... -A -o json`
-// prints (docs/operations.md, Command line). VMIs and VMs may be included; other kinds are ignored.
+// prints (docs/operations.md, Command line). VMIs, VMs and SpiderReservedIPs may be included; other kinds are ignored.
 import { readFileSync } from 'node:fs';
-import { KubeObject, endpointFacts, podFacts, poolFacts, statefulSetFacts, vmFacts, vmiFacts, IndexedView, KUBEVIRT_GROUP, SPIDERPOOL_GROUP } from '../model';
+import { KubeObject, endpointFacts, podFacts, poolFacts, reservedIpFacts, statefulSetFacts, vmFacts, vmiFacts, IndexedView, KUBEVIRT_GROUP, SPIDERPOOL_GROUP } from '../model';
 
 export class SnapshotError extends Error {}
 
@@ -13,6 +13,7 @@ function apiGroup(apiVersion: unknown): string {
 
 const POOL_KIND = `${SPIDERPOOL_GROUP}/SpiderIPPool`;
 const ENDPOINT_KIND = `${SPIDERPOOL_GROUP}/SpiderEndpoint`;
+const RESERVED_IP_KIND = `${SPIDERPOOL_GROUP}/SpiderReservedIP`;
 const VMI_KIND = `${KUBEVIRT_GROUP}/VirtualMachineInstance`;
 const VM_KIND = `${KUBEVIRT_GROUP}/VirtualMachine`;
 
@@ -31,6 +32,9 @@ export function addObject(view: IndexedView, item: KubeObject): boolean {
       return true;
     case ENDPOINT_KIND:
       view.upsertEndpoint(endpointFacts(item));
+      return true;
+    case RESERVED_IP_KIND:
+      view.upsertReservedIP(reservedIpFacts(item));
       return true;
     case VMI_KIND:
       view.upsertVmi(vmiFacts(item));

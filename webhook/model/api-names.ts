@@ -6,6 +6,7 @@ export const SPIDERPOOL_VERSION = 'v2beta1';
 export const SPIDERPOOL_API_VERSION = `${SPIDERPOOL_GROUP}/${SPIDERPOOL_VERSION}`;
 export const POOL_RESOURCE = 'spiderippools';
 export const ENDPOINT_RESOURCE = 'spiderendpoints';
+export const RESERVED_IP_RESOURCE = 'spiderreservedips';
 
 export const KUBEVIRT_GROUP = 'kubevirt.io';
 export const KUBEVIRT_VERSION = 'v1';
@@ -22,6 +23,7 @@ export const apiPaths = {
   pods: (ns?: string) => `/api/v1${ns ? `/namespaces/${ns}` : ''}/pods`,
   statefulSets: (ns?: string) => `/apis/apps/v1${ns ? `/namespaces/${ns}` : ''}/statefulsets`,
   pools: () => `/apis/${SPIDERPOOL_API_VERSION}/${POOL_RESOURCE}`,
+  reservedIPs: () => `/apis/${SPIDERPOOL_API_VERSION}/${RESERVED_IP_RESOURCE}`,
   endpoints: (ns?: string) => `/apis/${SPIDERPOOL_API_VERSION}${ns ? `/namespaces/${ns}` : ''}/${ENDPOINT_RESOURCE}`,
   vmis: (ns?: string) => `/apis/${KUBEVIRT_API_VERSION}${ns ? `/namespaces/${ns}` : ''}/${VMI_RESOURCE}`,
   vms: (ns?: string) => `/apis/${KUBEVIRT_API_VERSION}${ns ? `/namespaces/${ns}` : ''}/${VM_RESOURCE}`,

@@ -1,7 +1,7 @@
 // ClusterView: the read-only facts every decision is made from, as an interface. IndexedView (view.ts) implements it
 // over indexes, the wrappers (view-wrappers.ts) over another view; both import it from here, so neither imports the
 // other's file to learn the shape.
-import type { EndpointFacts, PodFacts, PoolFacts, StatefulSetFacts, VmFacts, VmiFacts } from './types';
+import type { EndpointFacts, PodFacts, PoolFacts, ReservedIpFacts, StatefulSetFacts, VmFacts, VmiFacts } from './types';
 
 export interface ClusterView {
   pod(namespace: string, name: string): PodFacts | undefined;
@@ -25,4 +25,6 @@ export interface ClusterView {
   allEndpoints(): Iterable<EndpointFacts>;
   allPools(): Iterable<PoolFacts>;
   allStatefulSets(): Iterable<StatefulSetFacts>;
+  /** the SpiderReservedIPs (none where they are not listed or watched) */
+  reservedIPs(): Iterable<ReservedIpFacts>;
 }

@@ -4,7 +4,9 @@ import { KUBEVIRT_API_PREFIX } from './api-names';
 import { cachedScan } from './allocation-scan';
 import { PoolAddressing, parseAllocatedIPs, poolFamily } from './allocations';
 import { canonicalIpWithoutPrefix } from '../../lib/ip';
+import { IpRangeSet } from './ip-ranges';
 import { pickPoolAnnotations } from './pool-annotations';
+import { poolIPsOf } from './pool-ips';
 import { intern, internObject } from './intern';
 import {
   ControllerRef,
@@ -13,6 +15,7 @@ import {
   PodFacts,
   PoolFacts,
   PoolRecord,
+  ReservedIpFacts,
   SPIDER_FINALIZER,
   StatefulSetFacts,
   VmFacts,
@@ -218,7 +221,15 @@ export function poolFacts(pool: KubeObject): PoolFacts {
     keyCount: parsed.keyCount,
     allocatedIPCount: count(status.allocatedIPCount),
     totalIPCount: count(status.totalIPCount),
+    ips: poolIPsOf(m.name, spec.ips, spec.excludeIPs),
   };
+}
+
+/** A SpiderReservedIP (spec.ips: single IPs and ranges; entries that are neither are left out). */
+export function reservedIpFacts(reserved: KubeObject): ReservedIpFacts {
+  const m = meta(reserved);
+  const ips = arr(obj(reserved.spec).ips);
+  return { name: m.name, uid: m.uid, ips: IpRangeSet.parse(ips).set };
 }
 
 export function vmiFacts(vmi: KubeObject): VmiFacts {

@@ -1,5 +1,6 @@
 // Trimmed facts about the Kubernetes objects the rules read. Informers and snapshots keep these, never whole
 // objects: a pod's facts are a few hundred bytes where the object is often tens of kilobytes.
+import type { IpRangeSet } from './ip-ranges';
 import type { PoolAnnotations } from './pool-annotations';
 
 export { SPIDERPOOL_GROUP, SPIDERPOOL_VERSION } from './api-names';
@@ -93,6 +94,19 @@ export interface PoolFacts {
   keyCount: number;
   allocatedIPCount: number | undefined;
   totalIPCount: number | undefined;
+  /**
+   * Pool IPs (docs/rules.md, Terms): spec.ips minus spec.excludeIPs, as ranges. The same set object as long as the
+   * spec is unchanged (status writes do not rebuild it).
+   */
+  ips: IpRangeSet;
+}
+
+/** A SpiderReservedIP (cluster-scoped): addresses no pool may hand out. */
+export interface ReservedIpFacts {
+  name: string;
+  uid: string;
+  /** spec.ips (single IPs and ranges), as ranges */
+  ips: IpRangeSet;
 }
 
 export interface VmiFacts {

@@ -69,6 +69,9 @@ class ForwardingView implements ClusterView {
   allStatefulSets() {
     return this.base.allStatefulSets();
   }
+  reservedIPs() {
+    return this.base.reservedIPs();
+  }
 }
 
 /** The cached view with freshly read objects laid over it (see docs/architecture.md, Fresh evidence). */

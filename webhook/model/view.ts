@@ -4,6 +4,7 @@ import {
   EndpointFacts,
   PodFacts,
   PoolFacts,
+  ReservedIpFacts,
   StatefulSetFacts,
   VmFacts,
   VmiFacts,
@@ -115,6 +116,7 @@ export class IndexedView implements ClusterView {
   private readonly pools = new Map<string, PoolFacts>();
   private readonly vmis = new Map<string, VmiFacts>();
   private readonly vms = new Map<string, VmFacts>();
+  private readonly reserved = new Map<string, ReservedIpFacts>();
 
   /** @param tombstones the live cache's pod tombstones (snapshots and tests without a watch have none) */
   constructor(readonly tombstones?: PodTombstones) {}
@@ -176,6 +178,12 @@ export class IndexedView implements ClusterView {
   removeVm(namespace: string, name: string): void {
     this.vms.delete(nsName(namespace, name));
   }
+  upsertReservedIP(r: ReservedIpFacts): void {
+    this.reserved.set(r.name, r);
+  }
+  removeReservedIP(name: string): void {
+    this.reserved.delete(name);
+  }
 
   pod(namespace: string, name: string) {
     return this.pods.get(namespace, name);
@@ -218,6 +226,9 @@ export class IndexedView implements ClusterView {
   }
   allStatefulSets() {
     return this.statefulSets.values();
+  }
+  reservedIPs() {
+    return this.reserved.values();
   }
   allVmis() {
     return this.vmis.values();

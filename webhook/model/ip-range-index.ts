@@ -1,0 +1,63 @@
+// "Which sets hold this IP" as one lookup: the ranges of many named sets (pools, SpiderReservedIPs) cut into
+// disjoint segments, each listing the owners that cover it, searched by binary search.
+import { ipToBigInt } from '../../lib/ip';
+import { IpRangeSet } from './ip-ranges';
+
+export class IpRangeIndex<T> {
+  static empty<T>(): IpRangeIndex<T> {
+    return new IpRangeIndex<T>([], [], []);
+  }
+
+  private constructor(
+    private readonly starts: bigint[],
+    private readonly ends: bigint[],
+    private readonly owners: (readonly T[])[],
+  ) {}
+
+  /** Segments from the owners' sets; an owner listed twice counts once per segment. */
+  static build<T>(entries: Iterable<{ owner: T; set: IpRangeSet }>): IpRangeIndex<T> {
+    // sweep over range boundaries: +owner at first, -owner after last
+    const events: { at: bigint; owner: T; delta: 1 | -1 }[] = [];
+    for (const { owner, set } of entries) {
+      for (const [s, e] of set.pairs()) events.push({ at: s, owner, delta: 1 }, { at: e + 1n, owner, delta: -1 });
+    }
+    if (events.length === 0) return IpRangeIndex.empty<T>();
+    events.sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
+    const starts: bigint[] = [];
+    const ends: bigint[] = [];
+    const owners: (readonly T[])[] = [];
+    const active = new Map<T, number>();
+    let i = 0;
+    while (i < events.length) {
+      const at = events[i].at;
+      for (; i < events.length && events[i].at === at; i++) {
+        const { owner, delta } = events[i];
+        const n = (active.get(owner) ?? 0) + delta;
+        if (n === 0) active.delete(owner);
+        else active.set(owner, n);
+      }
+      if (active.size > 0 && i < events.length) {
+        starts.push(at);
+        ends.push(events[i].at - 1n);
+        owners.push(Object.freeze([...active.keys()]));
+      }
+    }
+    return new IpRangeIndex(starts, ends, owners);
+  }
+
+  /** The owners whose sets hold this address (any spelling; empty for a text that is no IP). */
+  lookup(ip: string): readonly T[] {
+    if (this.starts.length === 0) return [];
+    const v = ipToBigInt(ip);
+    if (v === undefined) return [];
+    let lo = 0;
+    let hi = this.starts.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (v < this.starts[mid]) hi = mid - 1;
+      else if (v > this.ends[mid]) lo = mid + 1;
+      else return this.owners[mid];
+    }
+    return [];
+  }
+}
