@@ -42,6 +42,8 @@ const ADVICE: Record<FindingName, string> = {
   COUNT_MISMATCH: 'allocatedIPCount differs from the number of records. `reconcile` fixes it (FIX_COUNT).',
   COMPLETED_POD_RECORD:
     'The pod completed (Succeeded/Failed, will not run again) but its pool still records the IP. `reconcile` releases it for a non-static pod (RELEASE_IP COMPLETED_POD); a StatefulSet or KubeVirt pod is replaced by its controller.',
+  BLOCKING_ENDPOINT:
+    'The SpiderEndpoint of an earlier pod of this name keeps the pod now named so from getting an IP on Spiderpool before v0.9.13 / v1.0.4 ("being recycled"): the pod stays ContainerCreating. `reconcile` releases the earlier pod\'s records (RELEASE_IP UID_MISMATCH), then deletes the endpoint (DELETE_ENDPOINT UID_MISMATCH). By hand: release those records, then delete the endpoint and remove its finalizer.',
   MALFORMED_POOL:
     "status.allocatedIPs cannot be parsed, or holds the malformed entries listed (the guard does not judge entries a write leaves as they are, so the pool keeps working; its well-formed records are still checked; an unparseable value skips the pool's other checks). The reconciler never writes such a pool: fix the status by hand (kubectl edit --subresource=status).",
 };

@@ -13,6 +13,7 @@ export const FINDINGS = [
   'LEFTOVER_ENDPOINT',
   'COUNT_MISMATCH',
   'COMPLETED_POD_RECORD',
+  'BLOCKING_ENDPOINT',
   'MALFORMED_POOL',
 ] as const;
 export type FindingName = (typeof FINDINGS)[number];
@@ -27,6 +28,7 @@ export const SEVERITY: Record<FindingName, Severity> = {
   LEFTOVER_ENDPOINT: 'warn',
   COUNT_MISMATCH: 'warn',
   COMPLETED_POD_RECORD: 'warn',
+  BLOCKING_ENDPOINT: 'error',
   MALFORMED_POOL: 'error',
 };
 
@@ -98,7 +100,25 @@ export interface LeftoverEndpointFinding extends FindingBase, About<'pool' | 'ip
   endpoint: EndpointSummary;
 }
 
-export type Finding = MalformedPoolFinding | CountMismatchFinding | RecordFinding | IpConflictFinding | MissingRecordFinding | LeftoverEndpointFinding;
+/** The endpoint of an earlier pod that keeps the pod now carrying its name from getting an IP (blocking-endpoint.ts). */
+export interface BlockingEndpointFinding extends FindingBase, About<'pool' | 'ip' | 'pods' | 'endpoint'> {
+  finding: 'BLOCKING_ENDPOINT';
+  /** the endpoint's first IP and its pool */
+  ip?: string;
+  pool?: string;
+  /** the blocked pod */
+  pods: LivePodSummary[];
+  endpoint: EndpointSummary;
+}
+
+export type Finding =
+  | MalformedPoolFinding
+  | CountMismatchFinding
+  | RecordFinding
+  | IpConflictFinding
+  | MissingRecordFinding
+  | LeftoverEndpointFinding
+  | BlockingEndpointFinding;
 
 export function summarizeEndpoint(e: EndpointFacts): EndpointSummary {
   return {

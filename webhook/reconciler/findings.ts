@@ -3,6 +3,7 @@
 // webhook/model; nothing here redefines them.
 import { summarizePod } from '../guard';
 import { isAlive, isCompletedPod, isRestartingStaticMember, isValidStaticMember, podsOfName, EndpointFacts, MalformedEntry, PodFacts, PoolFacts, PoolRecord, StaticIpConfig, nsName, splitNsName, ClusterView } from '../model';
+import { blockedSuccessor, blockingEndpointFinding } from './blocking-endpoint';
 import { FINDINGS, Finding, FindingName, SEVERITY, summarizeEndpoint } from './finding-types';
 
 /**
@@ -240,6 +241,12 @@ function endpointFindings(view: ClusterView, ep: EndpointFacts, cfg: StaticIpCon
         message: `alive pod ${holder.namespace}/${holder.name} uid ${holder.uid} holds IP ${ip} (observed, listed by its SpiderEndpoint ${key}) but pool ${poolName} has no record of it`,
       });
     }
+    return;
+  }
+  // An earlier pod's endpoint that blocks the pod now named so is that, not a mere leftover.
+  const successor = blockedSuccessor(ep, pods, cfg);
+  if (successor) {
+    out.push(blockingEndpointFinding(ep, successor));
     return;
   }
   const incarnation = pods.find((p) => p.uid === ep.podUid);

@@ -3,6 +3,7 @@
 // what the admission rules would deny.
 import { summarizePod, violationMessage } from '../guard';
 import { isAlive, isCompletedPod, isRestartingForEndpoint, isRestartingStaticMember, isStaticEndpointType, isTerminalPhase, isValidStaticMember, podsOfName, staticKindOf, statefulSetOfName, EndpointFacts, PodFacts, PoolFacts, PoolRecord, StaticIpConfig, nsName, splitNsName, ClusterView } from '../model';
+import { blockedSuccessor } from './blocking-endpoint';
 import { Action, DeleteEndpointAction, EndpointReason, FixCountAction, ReleaseIpAction, ReleaseReason, RestoreRecordAction } from './actions';
 import { Finding, summarizeEndpoint } from './finding-types';
 import { countMismatch, findings as computeFindings, isMalformedPool } from './findings';
@@ -29,9 +30,13 @@ export interface PlanOptions {
   findings?: Finding[];
 }
 
-/** Pods that nothing may act on (docs/rules.md, Reconciler actions): pending pods, and pods that are only terminating (cmdDel and GC own them). */
-function hasUntouchablePod(pods: PodFacts[]): PodFacts | undefined {
-  return pods.find((p) => p.phase === 'Pending' || (p.deleting && !isTerminalPhase(p)));
+/**
+ * Pods whose name nothing may be done to (docs/rules.md, Reconciler actions): a pending pod, for the records and the
+ * endpoint with its own uid (those of an earlier pod of that name are not its own: they are what blocks it), and pods
+ * that are only terminating (cmdDel and GC own them).
+ */
+function hasUntouchablePod(pods: PodFacts[], uid: string): PodFacts | undefined {
+  return pods.find((p) => (p.phase === 'Pending' && p.uid === uid) || (p.deleting && !isTerminalPhase(p)));
 }
 
 /** "A StatefulSet owns the name" or the endpoint is static-typed: INVALID_STATIC_MEMBER wins over POD_GONE. */
@@ -71,8 +76,8 @@ export function recordAction(view: ClusterView, cfg: StaticIpConfig, pool: PoolF
   if (pods.some((p) => isAlive(p) && p.uid === record.podUid)) return undefined;
   // Never: restarting static members (their next incarnation reuses the IP; not when it is annotated with other pools).
   if (isRestartingStaticMember(view, n.namespace, n.name, cfg, pool.name)) return undefined;
-  // Never: pending pods, terminating pods.
-  if (hasUntouchablePod(pods)) return undefined;
+  // Never: pending pods' own records, terminating pods.
+  if (hasUntouchablePod(pods, record.podUid)) return undefined;
   if (pods.length === 0) {
     if (isValidStaticMember(view, n.namespace, n.name, cfg)) return undefined;
     if (staticOwned(view, n.namespace, n.name, view.endpoint(n.namespace, n.name))) {
@@ -147,7 +152,7 @@ export function endpointAction(view: ClusterView, cfg: StaticIpConfig, ep: Endpo
   // Never: alive pods' endpoints.
   if (pods.some((p) => isAlive(p) && p.uid === ep.podUid)) return undefined;
   if (isRestartingForEndpoint(view, ep, cfg)) return undefined;
-  if (hasUntouchablePod(pods)) return undefined;
+  if (hasUntouchablePod(pods, ep.podUid)) return undefined;
   if (pods.length === 0) {
     if (isValidStaticMember(view, ep.namespace, ep.name, cfg)) return undefined;
     if (staticOwned(view, ep.namespace, ep.name, ep)) {
@@ -168,6 +173,10 @@ export function endpointAction(view: ClusterView, cfg: StaticIpConfig, ep: Endpo
   }
   const pod = pods[0];
   if (pod.uid === ep.podUid && isCompletedPod(pod)) return deleteEndpoint(ep, 'COMPLETED_POD', pods, `its pod is ${phaseText(pod)} and not alive`);
+  // BLOCKING_ENDPOINT; plan() and the executor hold the delete back until its records are released (RELEASE_IP UID_MISMATCH).
+  if (blockedSuccessor(ep, pods, cfg) === pod) {
+    return deleteEndpoint(ep, 'UID_MISMATCH', pods, `the pod of that name now has uid ${pod.uid} (phase ${phaseText(pod)}) and observes none of its IPs; Spiderpool refuses that pod's allocation while this endpoint exists`);
+  }
   return undefined;
 }
 

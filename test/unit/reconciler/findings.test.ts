@@ -219,6 +219,43 @@ describe('LEFTOVER_ENDPOINT', () => {
   });
 });
 
+describe('BLOCKING_ENDPOINT', () => {
+  // Pod demo/trainer-0 deleted and recreated under its name: the earlier pod's endpoint (uid "old") is still there.
+  const earlierEndpoint = (over: Partial<Parameters<typeof endpoint>[0]> = {}) => endpoint({ name: 'trainer-0', uid: 'old', ips: [['10.6.0.80', 'p']], type: 'Pod', ...over });
+
+  it('an earlier pod\'s endpoint while the pod now named so (another uid, Pending) observes none of its IPs: error, in place of LEFTOVER_ENDPOINT', () => {
+    const v = view(pod({ name: 'trainer-0', uid: 'new', phase: 'Pending' }), earlierEndpoint(), pool({ name: 'p' }));
+    const f = findings(v, cfg);
+    expect(names(f)).toEqual(['BLOCKING_ENDPOINT']);
+    expect(f[0]).toMatchObject({ severity: 'error', ip: '10.6.0.80', pool: 'p', endpoint: { name: 'demo/trainer-0', podUid: 'old' }, pods: [{ name: 'demo/trainer-0', uid: 'new' }] });
+    expect(f[0].message).toMatch(/being recycled/);
+    expect(hasErrors(f)).toBe(true);
+  });
+
+  it('is reported whether or not a pool still records its IPs under its uid, and whether or not it is being deleted', () => {
+    const v = view(
+      pod({ name: 'trainer-0', uid: 'new', phase: 'Pending' }),
+      earlierEndpoint({ deleting: true }),
+      pool({ name: 'p', records: { '10.6.0.80': ['demo/trainer-0', 'old'] } }),
+    );
+    expect(names(findings(v, cfg))).toEqual(['RECORD_UID_MISMATCH', 'BLOCKING_ENDPOINT']);
+  });
+
+  it('nearest twins: the pod is gone (LEFTOVER_ENDPOINT), has the endpoint\'s uid (nothing), observes one of its IPs, is not alive, or the endpoint is static', () => {
+    const p = pool({ name: 'p' });
+    expect(names(findings(view(earlierEndpoint(), p), cfg))).toEqual(['LEFTOVER_ENDPOINT']);
+    expect(names(findings(view(pod({ name: 'trainer-0', uid: 'old', phase: 'Pending' }), earlierEndpoint(), p), cfg))).toEqual([]);
+    expect(names(findings(view(pod({ name: 'trainer-0', uid: 'new', ips: ['10.6.0.80'] }), earlierEndpoint(), p), cfg))).not.toContain('BLOCKING_ENDPOINT');
+    expect(names(findings(view(pod({ name: 'trainer-0', uid: 'new', phase: 'Pending', deleting: true }), earlierEndpoint(), p), cfg))).toEqual(['LEFTOVER_ENDPOINT']);
+    expect(names(findings(view(pod({ name: 'trainer-0', uid: 'new', phase: 'Failed', restartPolicy: 'Never' }), earlierEndpoint(), p), cfg))).toEqual(['LEFTOVER_ENDPOINT']);
+    const sts = view(statefulSet({ name: 'web', replicas: 3 }), pod({ name: 'web-1', uid: 'new', phase: 'Pending', owner: 'sts:web' }), endpoint({ name: 'web-1', uid: 'old', ips: [['10.6.0.81', 'p']], type: 'StatefulSet' }), p);
+    expect(names(findings(sts, cfg))).not.toContain('BLOCKING_ENDPOINT');
+    // an OpenKruise StatefulSet's pod is not static, but its StatefulSet-typed endpoint is kept across incarnations by Spiderpool
+    const kruise = view(pod({ name: 'web-1', uid: 'new', phase: 'Pending', owner: 'kruise:web' }), endpoint({ name: 'web-1', uid: 'old', ips: [['10.6.0.81', 'p']], type: 'StatefulSet' }), p);
+    expect(names(findings(kruise, cfg))).not.toContain('BLOCKING_ENDPOINT');
+  });
+});
+
 describe('pool findings', () => {
   it('COUNT_MISMATCH when allocatedIPCount differs; a missing count only when records exist', () => {
     const v = view(

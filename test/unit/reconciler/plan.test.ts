@@ -160,13 +160,108 @@ describe('plan: UID_MISMATCH', () => {
     expect(summary(planOf(v).actions)).toEqual(['RELEASE_IP/UID_MISMATCH 10.6.0.10']);
   });
 
-  it('does not release when the new pod observes the IP, nor when it is pending', () => {
+  it('does not release when the new pod observes the IP', () => {
     const v = view(
       pod({ name: 'a', uid: 'new', ips: ['10.6.0.10'] }),
-      pod({ name: 'b', uid: 'newb', phase: 'Pending' }),
-      pool({ name: 'p', records: { '10.6.0.10': ['demo/a', 'old'], '10.6.0.11': ['demo/b', 'oldb'] } }),
+      pool({ name: 'p', records: { '10.6.0.10': ['demo/a', 'old'] } }),
     );
     expect(planOf(v).actions.filter((a) => a.action === 'RELEASE_IP')).toEqual([]);
+  });
+
+  it('releases the record of an earlier pod while the pod now named so is Pending (not the Pending pod\'s own)', () => {
+    const v = view(
+      pod({ name: 'b', uid: 'newb', phase: 'Pending' }),
+      pool({ name: 'p', records: { '10.6.0.11': ['demo/b', 'oldb'] } }),
+    );
+    expect(summary(planOf(v).actions)).toEqual(['RELEASE_IP/UID_MISMATCH 10.6.0.11']);
+  });
+});
+
+describe('plan: BLOCKING_ENDPOINT → RELEASE_IP + DELETE_ENDPOINT UID_MISMATCH', () => {
+  // trainer-0 was deleted and recreated under its name: the earlier pod's endpoint (uid "old") and record stay, and
+  // Spiderpool before v1.0.4 refuses the Pending successor's allocation while that endpoint exists.
+  const blocked = (successor: Parameters<typeof pod>[0], ep: Partial<Parameters<typeof endpoint>[0]> = {}) =>
+    view(
+      pod(successor),
+      endpoint({ name: 'trainer-0', uid: 'old', ips: [['10.6.0.30', 'p']], type: 'Pod', ...ep }),
+      pool({ name: 'p', records: { '10.6.0.30': ['demo/trainer-0', 'old'] } }),
+    );
+
+  it('releases the earlier pod\'s record first, then deletes its endpoint, in one pass; the guard allows both', () => {
+    const p = planOf(blocked({ name: 'trainer-0', uid: 'new', phase: 'Pending' }));
+    expect(p.findings.map((f) => f.finding)).toEqual(['RECORD_UID_MISMATCH', 'BLOCKING_ENDPOINT']);
+    expect(summary(p.actions)).toEqual(['RELEASE_IP/UID_MISMATCH 10.6.0.30', 'DELETE_ENDPOINT/UID_MISMATCH demo/trainer-0']);
+    expect(p.actions[1]).toMatchObject({ endpoint: { podUid: 'old' }, pods: [{ name: 'demo/trainer-0', uid: 'new' }] });
+    expect(p.blocked).toEqual([]);
+  });
+
+  it('deletes an endpoint already being deleted (Kubernetes\' garbage collector, held by the finalizer) once nothing is recorded', () => {
+    const v = view(
+      pod({ name: 'trainer-0', uid: 'new', phase: 'Pending' }),
+      endpoint({ name: 'trainer-0', uid: 'old', ips: [['10.6.0.30', 'p']], type: 'Pod', deleting: true }),
+      pool({ name: 'p' }),
+    );
+    expect(summary(planOf(v).actions)).toEqual(['DELETE_ENDPOINT/UID_MISMATCH demo/trainer-0']);
+  });
+
+  it('also for a successor that runs without any of its IPs (another IPAM, hostNetwork)', () => {
+    expect(summary(planOf(blocked({ name: 'trainer-0', uid: 'new', ips: ['192.168.7.20'] })).actions)).toEqual([
+      'RELEASE_IP/UID_MISMATCH 10.6.0.30',
+      'DELETE_ENDPOINT/UID_MISMATCH demo/trainer-0',
+    ]);
+  });
+
+  describe('twins left alone', () => {
+    it('the endpoint whose current.uid is the live pod\'s, Pending or Running, with or without IPs', () => {
+      for (const live of [{ phase: 'Pending' as const }, { phase: 'Running' as const }, { ips: ['10.6.0.30'] }]) {
+        const p = planOf(blocked({ name: 'trainer-0', uid: 'old', ...live }));
+        expect(p.findings.map((f) => f.finding)).not.toContain('BLOCKING_ENDPOINT');
+        expect(p.actions).toEqual([]);
+      }
+    });
+
+    it('a static endpoint (StatefulSet member restarting; KubeVirt), whatever the pod\'s uid', () => {
+      const sts = view(
+        statefulSet({ name: 'web', replicas: 3 }),
+        pod({ name: 'web-1', uid: 'new', phase: 'Pending', owner: 'sts:web' }),
+        endpoint({ name: 'web-1', uid: 'old', ips: [['10.6.0.31', 'p']], type: 'StatefulSet' }),
+        pool({ name: 'p', records: { '10.6.0.31': ['demo/web-1', 'old'] } }),
+      );
+      expect(planOf(sts).findings.map((f) => f.finding)).not.toContain('BLOCKING_ENDPOINT');
+      expect(planOf(sts).actions).toEqual([]);
+      const kv = view(
+        vmi({ name: 'vm1' }),
+        pod({ name: 'virt-launcher-vm1-x', uid: 'new', phase: 'Pending', owner: 'vmi:vm1' }),
+        endpoint({ name: 'vm1', uid: 'old', ips: [['10.6.0.32', 'p']], type: 'VirtualMachineInstance' }),
+        pool({ name: 'p', records: { '10.6.0.32': ['demo/vm1', 'old'] } }),
+      );
+      expect(planOf(kv).findings.map((f) => f.finding)).not.toContain('BLOCKING_ENDPOINT');
+      expect(planOf(kv).actions).toEqual([]);
+    });
+
+    it('a successor that observes one of the endpoint\'s IPs (not blocked: something else is going on)', () => {
+      const p = planOf(blocked({ name: 'trainer-0', uid: 'new', ips: ['10.6.0.30'] }));
+      expect(p.findings.map((f) => f.finding)).not.toContain('BLOCKING_ENDPOINT');
+      expect(p.actions.filter((a) => a.action === 'DELETE_ENDPOINT')).toEqual([]);
+    });
+
+    it('a successor that is terminating (cmdDel and Spiderpool\'s GC own it) or completed (never allocates again)', () => {
+      const terminating = planOf(blocked({ name: 'trainer-0', uid: 'new', phase: 'Running', deleting: true }));
+      expect(terminating.findings.map((f) => f.finding)).not.toContain('BLOCKING_ENDPOINT');
+      expect(terminating.actions).toEqual([]);
+      const done = planOf(blocked({ name: 'trainer-0', uid: 'new', phase: 'Succeeded', restartPolicy: 'Never' }));
+      expect(done.findings.map((f) => f.finding)).not.toContain('BLOCKING_ENDPOINT');
+      expect(done.actions.filter((a) => a.action === 'DELETE_ENDPOINT')).toEqual([]);
+    });
+
+    it('the Pending pod\'s own endpoint and record (its uid) while an IP it lists is unobserved', () => {
+      const v = view(
+        pod({ name: 'trainer-0', uid: 'new', phase: 'Pending' }),
+        endpoint({ name: 'trainer-0', uid: 'new', ips: [['10.6.0.33', 'p']], type: 'Pod' }),
+        pool({ name: 'p', records: { '10.6.0.33': ['demo/trainer-0', 'new'] } }),
+      );
+      expect(planOf(v).actions).toEqual([]);
+    });
   });
 });
 
@@ -203,11 +298,11 @@ describe('plan: never acted on', () => {
     expect(planOf(v).actions).toEqual([]);
   });
 
-  it('a pending pod is never acted on (its record and endpoint of another incarnation stay)', () => {
+  it('a pending pod is never acted on: its own record and endpoint (with its uid) stay', () => {
     const v = view(
       pod({ name: 'j', uid: 'new', phase: 'Pending' }),
-      endpoint({ name: 'j', uid: 'old', ips: [['10.6.0.23', 'p']] }),
-      pool({ name: 'p', records: { '10.6.0.23': ['demo/j', 'old'] } }),
+      endpoint({ name: 'j', uid: 'new', ips: [['10.6.0.23', 'p']] }),
+      pool({ name: 'p', records: { '10.6.0.23': ['demo/j', 'new'] } }),
     );
     expect(planOf(v).actions).toEqual([]);
   });
