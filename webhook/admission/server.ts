@@ -7,6 +7,8 @@ import { Logger } from '../log';
 import { AdmissionHandler, WebhookKind } from './handler';
 import { ReviewDecodeError, decodeReviewBody, encodeReview } from './envelope';
 import { BODY_LIMIT_BYTES, DEFAULT_INFLIGHT_BUDGET_BYTES, InflightBudget, readBudgetedBody } from './body';
+import { DRAIN_BOUNDS, DrainBounds, closeAfterAnswer } from './close-after-answer';
+import { refuseContentHeaders } from './content-headers';
 import { decisionBudgetMs } from './deadline';
 import { AdmissionMetrics } from './metrics';
 
@@ -16,6 +18,8 @@ export interface AdmissionAppOptions {
   metrics?: AdmissionMetrics;
   /** bytes of request bodies in flight before answering 429 */
   inflightBudgetBytes?: number;
+  /** how much of a refused request's body is read and dropped before its connection is cut (tests shorten it) */
+  drainBounds?: DrainBounds;
 }
 
 /** Seconds the API server is told to wait before retrying a throttled call (it applies failurePolicy meanwhile). */
@@ -80,6 +84,7 @@ export function createAdmissionApp(handler: AdmissionHandler, readiness: Readine
   const metrics = options.metrics;
   const budget = new InflightBudget(options.inflightBudgetBytes ?? DEFAULT_INFLIGHT_BUDGET_BYTES, (bytes) => metrics?.inflightBytes.set(bytes));
   const heavyLane = new OneAtATime();
+  const drainBounds = options.drainBounds ?? DRAIN_BOUNDS;
   app.get('/healthz', (_req, res) => {
     res.type('text/plain').send('ok');
   });
@@ -92,23 +97,28 @@ export function createAdmissionApp(handler: AdmissionHandler, readiness: Readine
       const arrived = performance.now();
       // the API server always sends ?timeout=; a URL is parsed only when there is a query to read
       const budgetMs = decisionBudgetMs(req.url.includes('?') ? new URL(req.url, 'http://webhook').searchParams.get('timeout') : null);
-      const type = req.headers['content-type'] ?? '';
-      if (!/^application\/json\b/i.test(type)) {
+      const refused = refuseContentHeaders(req.headers);
+      if (refused) {
         metrics?.requests.inc({ webhook: kind, result: 'bad_request' });
-        badRequest(res, 400, `unsupported Content-Type ${JSON.stringify(type.slice(0, 100))}: expected application/json`);
+        log.warn({ path, status: refused.status, reason: refused.reason }, 'AdmissionReview refused by its headers');
+        closeAfterAnswer(req, res, drainBounds);
+        badRequest(res, refused.status, refused.reason);
         return;
       }
       const { outcome, release } = readBudgetedBody(req, budget, BODY_LIMIT_BYTES);
       res.once('close', release);
       const read = await outcome;
       if (!read.ok) {
-        // the rest of the body is not read: close the connection after the answer
-        res.setHeader('Connection', 'close');
+        // the rest of the body is not read: it is dropped, and the connection closed once the answer is out
+        closeAfterAnswer(req, res, drainBounds);
         if (read.status === 429) {
           metrics?.throttled.inc({ webhook: kind });
           res.setHeader('Retry-After', String(RETRY_AFTER_SECONDS));
           log.warn({ path, inflightBytes: budget.inUse, budgetBytes: budget.limitBytes }, 'AdmissionReview throttled (429)');
-        } else metrics?.requests.inc({ webhook: kind, result: 'bad_request' });
+        } else {
+          metrics?.requests.inc({ webhook: kind, result: 'bad_request' });
+          log.warn({ path, status: read.status, reason: read.reason }, 'AdmissionReview body refused');
+        }
         badRequest(res, read.status, read.reason);
         return;
       }
