@@ -42,6 +42,13 @@ export interface NodeAgentOptions {
   /** kubelet removes the pod object this long (random, up to) after cmdDel */
   finishDelayMaxMs?: number;
   retryMs?: number;
+  /**
+   * A pod object removed at once (force delete, grace period 0) still has a sandbox on its node: kubelet tears it
+   * down, CNI DEL included, this long after it sees the pod gone. Unset: such sandboxes are not torn down at all.
+   * That CNI DEL is Spiderpool's `Release`, which judges aliveness by name: when a pod of that name is alive by
+   * then (the pod recreated under its name), it keeps the old IPs and the endpoint's finalizer (cmdDelOfVanished).
+   */
+  vanishedSandboxDelMs?: number;
 }
 
 export interface AgentStats {
@@ -85,6 +92,8 @@ export class NodeAgent {
   private readonly torn = new Set<string>();
   private readonly stopping = new Set<string>();
   private readonly lastError = new Map<string, string>();
+  /** pods this agent gave an IP, by uid, until their sandbox is torn down */
+  private readonly sandboxes = new Map<string, k8s.V1Pod>();
   private readonly tasks = new Set<Promise<void>>();
   private nextNode = 0;
   private loop?: Loop;
@@ -139,6 +148,7 @@ export class NodeAgent {
     const now = Date.now();
     this.lastSeen.clear();
     for (const p of pods) this.lastSeen.set(p.metadata?.uid ?? '', p);
+    this.tearDownVanished(now);
     for (const p of pods) {
       const uid = p.metadata?.uid ?? '';
       if (this.busy.has(uid) || (this.notBefore.get(uid) ?? 0) > now) continue;
@@ -177,6 +187,7 @@ export class NodeAgent {
     try {
       const ip = await this.cmdAdd(p);
       if (!ip) return;
+      this.sandboxes.set(p.metadata!.uid!, p);
       await this.reportNetwork(p, ip);
       this.stats.cmdAdd++;
       debug('agent', `cmdAdd ${key(p)} uid ${p.metadata!.uid} → ${ip}`);
@@ -314,6 +325,7 @@ export class NodeAgent {
 
   private async teardown(p: k8s.V1Pod): Promise<void> {
     const uid = p.metadata!.uid!;
+    this.sandboxes.delete(uid);
     if (!this.stopping.has(uid)) {
       // Containers get up to the grace period to stop; the sandbox (and its IP) stays until then: CNI DEL comes after.
       this.stopping.add(uid);
@@ -347,6 +359,52 @@ export class NodeAgent {
   }
 
   private readonly delAttempts = new Map<string, number>();
+  /** when each vanished sandbox was first noticed */
+  private readonly vanishedAt = new Map<string, number>();
+
+  /** Sandboxes whose pod object is gone without a teardown (force delete): CNI DEL after vanishedSandboxDelMs. */
+  private tearDownVanished(now: number): void {
+    const delay = this.o.vanishedSandboxDelMs;
+    if (delay === undefined) return;
+    for (const [uid, p] of this.sandboxes) {
+      if (this.lastSeen.has(uid) || this.busy.has(uid)) continue;
+      const since = this.vanishedAt.get(uid) ?? now;
+      this.vanishedAt.set(uid, since);
+      if (now - since < delay) continue;
+      this.sandboxes.delete(uid);
+      this.vanishedAt.delete(uid);
+      this.spawn(uid, async () => {
+        this.o.truth.endHolds(uid);
+        try {
+          await this.cmdDelOfVanished(p);
+          this.stats.cmdDel++;
+        } catch (err) {
+          this.stats.cmdDelFailed++;
+          say('agent', `cmdDel of the vanished sandbox of ${key(p)} uid ${uid} failed (not retried): ${apiErrorMessage(err)}`);
+        }
+      });
+    }
+  }
+
+  /**
+   * Spiderpool's `Release` (pkg/ipam/release.go) for a sandbox whose pod object is gone: it reads the pod by name and
+   * does nothing while a pod of that name is alive, whatever its uid; so after a pod is recreated under its name the
+   * old IPs stay recorded and the old endpoint keeps its finalizer (what the guard reports as BLOCKING_ENDPOINT).
+   */
+  private async cmdDelOfVanished(p: k8s.V1Pod): Promise<void> {
+    const ns = p.metadata!.namespace!;
+    const name = p.metadata!.name!;
+    try {
+      const live = await this.o.agent.core.readNamespacedPod({ namespace: ns, name });
+      if (alive(live)) {
+        say('agent', `cmdDel ${key(p)} uid ${p.metadata!.uid}: a pod of that name is alive (uid ${live.metadata?.uid}): IPs and endpoint kept`);
+        return;
+      }
+    } catch (err) {
+      if (apiErrorCode(err) !== 404) throw err;
+    }
+    await this.cmdDel(p);
+  }
 
   /** A9: release the endpoint's IPs when they are this incarnation's; keep a valid StatefulSet member's. */
   private async cmdDel(p: k8s.V1Pod): Promise<void> {
