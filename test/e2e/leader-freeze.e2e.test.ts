@@ -16,7 +16,8 @@ import * as k8s from '@kubernetes/client-node';
 import { Registry } from 'prom-client';
 import { createLogger } from '../../webhook/log/logger';
 import { startClusterCache } from '../../webhook/cluster/informers';
-import { Reconciler, startReconciler } from '../../webhook/reconciler/start';
+import type { Reconciler } from '../../webhook/reconciler/start';
+import { startReconciler } from '../../webhook/app/reconciler';
 import { TcpProxy } from '../../testbed/tcp-proxy';
 import {
   adminClients,

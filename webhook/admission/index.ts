@@ -3,7 +3,7 @@ export { decisionEffects, decisionEvents, healRequests } from './decision-effect
 export { AdmissionHandler } from './handler';
 export { createAdmissionMetrics } from './metrics';
 export { ReviewDecodeError, decodeReview, decodeReviewBody, encodeReview } from './envelope';
-export { createAdmissionApp, readyzAnswer, startHttpsServer } from './server';
+export { createAdmissionApp, readyzAnswer } from './server';
 export type { Readiness } from './server';
 export { startOpsServer } from './ops-server';
 export { BODY_LIMIT_BYTES, DEFAULT_INFLIGHT_BUDGET_BYTES } from './body';

@@ -1,8 +1,5 @@
 // HTTP only: routing, body limits, envelope errors, response encoding. Decisions come from AdmissionHandler.
 import express, { NextFunction, Request, Response } from 'express';
-import https from 'node:https';
-import { createWebhookHttpsServer } from '../../certs';
-import type { WebhookTlsOptions } from '../../certs';
 import { Logger } from '../log';
 import { AdmissionHandler, WebhookKind } from './handler';
 import { ReviewDecodeError, decodeReviewBody, encodeReview } from './envelope';
@@ -153,27 +150,4 @@ export function createAdmissionApp(handler: AdmissionHandler, readiness: Readine
     if (!res.headersSent) badRequest(res, status, err.message);
   });
   return app;
-}
-
-export interface TlsPair {
-  key: string;
-  cert: string;
-}
-
-/**
- * TLS 1.2+ with ECDHE AEAD suites, a handshake deadline and, with `options.clientCa`, client-certificate
- * verification (see certs/tls-options.ts). `server.setSecureContext({ key, cert })` keeps all of it on reload.
- */
-export function startHttpsServer(app: express.Express, tls: TlsPair, port: number, host: string, options: WebhookTlsOptions = {}): Promise<https.Server> {
-  const server = createWebhookHttpsServer(tls, options, app);
-  // keep-alive from the API server is welcome, but never hold a request forever
-  server.requestTimeout = 30_000;
-  server.headersTimeout = 15_000;
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve(server);
-    });
-  });
 }

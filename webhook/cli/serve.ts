@@ -1,36 +1,19 @@
 // `serve`: the HTTPS admission server over live informer caches, with fresh reads before denials; the reconciler
-// runs beside it unless --no-reconcile. Wiring only: every decision lives in webhook/guard.
+// runs beside it unless --no-reconcile. This file only turns flags into a GuardConfig; webhook/app runs it.
 import { KubeConfig } from '@kubernetes/client-node';
-import http from 'node:http';
-import https from 'node:https';
-import { fileTlsSource, selfManagedTlsSource, watchClientCaFile } from '../../certs';
-import type { ClientCaFile, LoadableTlsSource, TlsMaterial, WebhookTlsOptions } from '../../certs';
-import { AdmissionHandler, Readiness, createAdmissionApp, startHttpsServer, startOpsServer, createAdmissionMetrics, decisionEffects, DEFAULT_INFLIGHT_BUDGET_BYTES } from '../admission';
+import type { Registry } from 'prom-client';
+import { DEFAULT_HOST, DEFAULT_METRICS_PORT, DEFAULT_PORT, DEFAULT_TLS_SERVICE, GuardConfig, GuardConfigError, RunningGuard, TLS_KEY_TYPES, TlsConfig, podNamespace, startGuard, tlsSourceOf } from '../app';
+import { DEFAULT_INFLIGHT_BUDGET_BYTES } from '../admission';
 import { Logger, createLogger } from '../log';
-import { DEFAULT_AUDIT_MAX_BYTES, DEFAULT_AUDIT_MAX_FILES, PinoAuditSink } from '../audit';
-import { ApiFreshReader, DEFAULT_STALE_AFTER_MS, KubeEventWriter, QueuedEventPublisher, kubevirtServed, reservedIPsServed, startClusterCache } from '../cluster';
-import { hostname } from 'node:os';
+import { DEFAULT_AUDIT_MAX_BYTES, DEFAULT_AUDIT_MAX_FILES } from '../audit';
+import { DEFAULT_STALE_AFTER_MS } from '../cluster';
 import { UsageError } from './errors';
-import {
-  DEFAULT_INTERVAL_MS,
-  DEFAULT_LEADER_TIMING,
-  DEFAULT_LEASE_NAME,
-  DEFAULT_MAX_WRITES_PER_SECOND,
-  DEFAULT_SETTLE_MS,
-  LeaderTiming,
-  Reconciler,
-  leaderTimingProblem,
-  startReconciler,
-} from '../reconciler';
+import { DEFAULT_INTERVAL_MS, DEFAULT_LEADER_TIMING, DEFAULT_LEASE_NAME, DEFAULT_MAX_WRITES_PER_SECOND, DEFAULT_SETTLE_MS, LeaderTiming, leaderTimingProblem } from '../reconciler';
 import { POLICY_FLAGS, Values, intFlag, listFlag, oneOf, parse, policyFromFlags, secondsFlag } from './args';
 import { FlagTable, helpText } from './flags';
 
-export const DEFAULT_HOST = '0.0.0.0';
-export const DEFAULT_PORT = 9443;
-export const DEFAULT_METRICS_PORT = 9090;
-export const DEFAULT_TLS_SERVICE = 'spiderpool-guard';
+export { DEFAULT_HOST, DEFAULT_METRICS_PORT, DEFAULT_PORT, DEFAULT_TLS_SERVICE };
 const MIB = 1024 * 1024;
-const TLS_KEY_TYPES = ['rsa', 'ec'] as const;
 
 export const SERVE_FLAGS: FlagTable = [
   { name: 'kubeconfig', type: 'string', arg: 'FILE', help: 'cluster access (default: $KUBECONFIG, ~/.kube/config, in-cluster)' },
@@ -119,26 +102,27 @@ export function loadKubeConfig(path: string | undefined): KubeConfig {
   return kc;
 }
 
-function podNamespace(): string {
-  return process.env.POD_NAMESPACE ?? 'spiderpool-guard';
+function stringFlag(values: Values, name: string): string | undefined {
+  return typeof values[name] === 'string' ? (values[name] as string) : undefined;
 }
 
-export function tlsSourceFromFlags(values: Values, kc: KubeConfig, log: Logger, registry: import('prom-client').Registry): LoadableTlsSource {
-  const str = (k: string) => (typeof values[k] === 'string' ? (values[k] as string) : undefined);
+/** Where the serving certificate comes from: files or a self-managed Secret (exactly one). */
+export function tlsConfigFromFlags(values: Values): TlsConfig {
+  const str = (k: string) => stringFlag(values, k);
   const certFile = str('tls-cert-file');
   const keyFile = str('tls-key-file');
   const secret = str('tls-secret');
   if (certFile || keyFile) {
     if (!certFile || !keyFile) throw new UsageError('serve: --tls-cert-file and --tls-key-file go together');
     if (secret) throw new UsageError('serve: choose TLS from files or --tls-secret, not both');
-    return fileTlsSource({ certFile, keyFile, caFile: str('tls-ca-file'), logger: log.child({ component: 'certs' }), registry });
+    return { kind: 'files', certFile, keyFile, caFile: str('tls-ca-file') };
   }
   if (!secret) throw new UsageError('serve: a TLS source is required: --tls-cert-file/--tls-key-file or --tls-secret');
   const validating = str('validating-webhook');
   const mutating = str('mutating-webhook');
   if (!validating || !mutating) throw new UsageError('serve: --tls-secret needs --validating-webhook and --mutating-webhook names');
-  return selfManagedTlsSource({
-    kubeConfig: kc,
+  return {
+    kind: 'self-managed',
     namespace: str('tls-namespace') ?? podNamespace(),
     secretName: secret,
     serviceName: str('tls-service') ?? DEFAULT_TLS_SERVICE,
@@ -147,18 +131,58 @@ export function tlsSourceFromFlags(values: Values, kc: KubeConfig, log: Logger, 
     validatingWebhookName: validating,
     mutatingWebhookName: mutating,
     keyType: oneOf(values, 'tls-key-type', TLS_KEY_TYPES, TLS_KEY_TYPES[0]),
-    logger: log.child({ component: 'certs' }),
-    registry,
-  });
+  };
 }
 
-/** Watch events that can create work for the reconciler (issue #4): pods completed or deleted, StatefulSets
- * scaled, endpoints or pools changed. Other pod updates (status churn of running pods) wait for the periodic pass. */
-function worthAPass(kind: string, type: string, o: Record<string, unknown>): boolean {
-  if (kind !== 'pods') return true;
-  if (type === 'DELETED') return true;
-  const phase = (o.status as { phase?: string } | undefined)?.phase;
-  return phase === 'Succeeded' || phase === 'Failed';
+export function tlsSourceFromFlags(values: Values, kc: KubeConfig, log: Logger, registry: Registry): ReturnType<typeof tlsSourceOf> {
+  return tlsSourceOf(tlsConfigFromFlags(values), kc, log, registry);
+}
+
+/** The serve flags as a GuardConfig; every usage error is thrown here, before anything starts. */
+export function guardConfigFromFlags(values: Values): GuardConfig {
+  const { policy, guarded, staticIp } = policyFromFlags(values);
+  const leaderTiming = leaderTimingFromFlags(values);
+  const port = intFlag(values, 'port', DEFAULT_PORT);
+  const metricsPort = intFlag(values, 'metrics-port', DEFAULT_METRICS_PORT);
+  const host = stringFlag(values, 'host') ?? DEFAULT_HOST;
+  const staleAfterMs = intFlag(values, 'cache-stale-seconds', DEFAULT_STALE_AFTER_MS / 1000, 1) * 1000;
+  const kubeConfig = loadKubeConfig(stringFlag(values, 'kubeconfig'));
+  const tls = tlsConfigFromFlags(values);
+  const audit = {
+    file: stringFlag(values, 'audit-log'),
+    maxBytes: intFlag(values, 'audit-log-max-size', DEFAULT_AUDIT_MAX_BYTES / MIB, 1) * MIB,
+    maxFiles: intFlag(values, 'audit-log-max-files', DEFAULT_AUDIT_MAX_FILES),
+  };
+  const inflightBudgetBytes = intFlag(values, 'max-inflight-mib', DEFAULT_INFLIGHT_BUDGET_BYTES / MIB, 1) * MIB;
+  const reconciler =
+    values['no-reconcile'] === true
+      ? (false as const)
+      : {
+          namespace: stringFlag(values, 'leader-election-namespace') ?? podNamespace(),
+          settleMs: intFlag(values, 'settle-seconds', DEFAULT_SETTLE_MS / 1000) * 1000,
+          intervalMs: intFlag(values, 'reconcile-interval', DEFAULT_INTERVAL_MS / 1000, 1) * 1000,
+          dryRun: values['reconcile-dry-run'] === true,
+          maxWritesPerSecond: intFlag(values, 'reconcile-max-writes-per-second', DEFAULT_MAX_WRITES_PER_SECOND, 1),
+          leaderElection: { leaseName: stringFlag(values, 'leader-election-lease'), ...leaderTiming },
+        };
+  return {
+    kubeConfig,
+    host,
+    port,
+    metricsHost: stringFlag(values, 'metrics-host') ?? host,
+    metricsPort,
+    clientCaFile: stringFlag(values, 'client-ca-file'),
+    tls,
+    staleAfterMs,
+    policy,
+    guardedUsers: guarded,
+    staticIp,
+    audit,
+    inflightBudgetBytes,
+    events: values['no-events'] !== true,
+    failClosed: values['fail-closed'] === true,
+    reconciler,
+  };
 }
 
 export async function runServe(argv: string[]): Promise<number> {
@@ -168,134 +192,21 @@ export async function runServe(argv: string[]): Promise<number> {
     return 0;
   }
   if (positionals.length) throw new UsageError(`serve: unexpected argument ${JSON.stringify(positionals[0])}`);
-  const { policy, guarded, staticIp } = policyFromFlags(values);
-  const leaderTiming = leaderTimingFromFlags(values);
-  const port = intFlag(values, 'port', DEFAULT_PORT);
-  const metricsPort = intFlag(values, 'metrics-port', DEFAULT_METRICS_PORT);
-  const host = typeof values.host === 'string' ? values.host : DEFAULT_HOST;
-  const metricsHost = typeof values['metrics-host'] === 'string' ? values['metrics-host'] : host;
-  const staleAfterMs = intFlag(values, 'cache-stale-seconds', DEFAULT_STALE_AFTER_MS / 1000, 1) * 1000;
-  const clientCaPath = typeof values['client-ca-file'] === 'string' ? values['client-ca-file'] : undefined;
-  const log = createLogger(typeof values['log-level'] === 'string' ? values['log-level'] : undefined);
-  const kc = loadKubeConfig(typeof values.kubeconfig === 'string' ? values.kubeconfig : undefined);
-  const metrics = createAdmissionMetrics();
-  const tls = tlsSourceFromFlags(values, kc, log, metrics.registry);
-  const audit = new PinoAuditSink(log, {
-    file: typeof values['audit-log'] === 'string' ? values['audit-log'] : undefined,
-    maxBytes: intFlag(values, 'audit-log-max-size', DEFAULT_AUDIT_MAX_BYTES / MIB, 1) * MIB,
-    maxFiles: intFlag(values, 'audit-log-max-files', DEFAULT_AUDIT_MAX_FILES),
-    registry: metrics.registry,
-  });
-  const inflightBudgetBytes = intFlag(values, 'max-inflight-mib', DEFAULT_INFLIGHT_BUDGET_BYTES / MIB, 1) * MIB;
-
+  const config = guardConfigFromFlags(values);
+  const log = createLogger(stringFlag(values, 'log-level'));
+  let guard: RunningGuard | undefined;
   process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled rejection (server keeps running)'));
   process.on('SIGHUP', () => {
-    audit.reopen();
+    guard?.reopenAuditLog();
     log.info('audit log reopened');
   });
-
-  const kubevirt = staticIp.kubevirt && (await kubevirtServed(kc));
-  const reservedIPs = await reservedIPsServed(kc);
-  if (!reservedIPs) log.warn('spiderreservedips.spiderpool.spidernet.io is not served (or not readable): RESERVED_IP_IN_USE is not judged and no reserved IPs are counted');
-  let reconciler: Reconciler | undefined;
-  const cache = startClusterCache(kc, log, {
-    kubevirt,
-    reservedIPs,
-    staleAfterMs,
-    registry: metrics.registry,
-    onChange: (kind, type, o) => {
-      if (worthAPass(kind, type, o)) reconciler?.trigger(`${kind} ${type.toLowerCase()}`);
-    },
-  });
-  const fresh = new ApiFreshReader(kc, kubevirt);
-  const events =
-    values['no-events'] === true
-      ? undefined
-      : new QueuedEventPublisher(new KubeEventWriter(kc, process.env.POD_NAME || hostname()), {
-          onResult: (reason, result) => metrics.events.inc({ reason, result }),
-          onError: (err, e) => log.warn({ err, reason: e.reason, object: e.involvedObject }, `could not write event ${e.reason}`),
-        });
-  const handler = new AdmissionHandler({
-    view: () => cache.view,
-    synced: cache.synced,
-    staleCaches: cache.stale,
-    settings: { staticIp, guardedUsers: guarded },
-    policy,
-    audit,
-    log,
-    fresh,
-    metrics,
-    failClosed: values['fail-closed'] === true,
-    onDecision: decisionEffects({
-      events,
-      heal: { requestHeal: (r) => reconciler?.requestHeal(r) },
-      onError: (err) => log.error({ err }, 'decision effects failed (the decision stands)'),
-    }),
-  });
-  const readiness: Readiness = {
-    checks: () => ({ caches: cache.synced(), tls: tls.ready() }),
-    details: () => ({ caches: cache.status() }),
-  };
-  const app = createAdmissionApp(handler, readiness, log, { metrics, inflightBudgetBytes });
-  let material: TlsMaterial = await tls.whenLoaded();
-  // Read once and kept: setSecureContext (certificate or client CA reload) merges it in again every time.
-  const tlsOptions: WebhookTlsOptions = {};
-  let clientCa: ClientCaFile | undefined;
-  if (clientCaPath) {
-    try {
-      clientCa = watchClientCaFile(
-        clientCaPath,
-        (pem) => {
-          tlsOptions.clientCa = pem;
-          server.setSecureContext({ key: material.key, cert: material.cert });
-        },
-        log.child({ component: 'certs' }),
-      );
-    } catch (err) {
-      throw new UsageError(`serve: --client-ca-file ${clientCaPath}: ${(err as Error).message}`);
-    }
-    tlsOptions.clientCa = clientCa.current();
+  try {
+    guard = await startGuard(config, log);
+  } catch (err) {
+    if (err instanceof GuardConfigError) throw new UsageError(`serve: ${err.message}`);
+    throw err;
   }
-  const server: https.Server = await startHttpsServer(app, material, port, host, tlsOptions);
-  tls.onChange((m) => {
-    material = m;
-    server.setSecureContext({ key: m.key, cert: m.cert });
-    log.info({ notAfter: m.notAfter.toISOString() }, 'serving certificate reloaded');
-  });
-  const metricsServer: http.Server | undefined = metricsPort > 0 ? await startOpsServer(metricsPort, metricsHost, metrics.registry, readiness, log) : undefined;
-  const address = server.address();
-  const metricsAddress = metricsServer?.address();
-  log.info(
-    {
-      port: typeof address === 'object' && address ? address.port : port,
-      host,
-      metricsPort: typeof metricsAddress === 'object' && metricsAddress ? metricsAddress.port : metricsPort,
-      metricsHost,
-      clientVerification: clientCaPath !== undefined,
-      mode: policy.defaultMode,
-      kubevirt,
-    },
-    'spiderpool-guard serving',
-  );
-  if (values['no-reconcile'] !== true) {
-    const str = (k: string) => (typeof values[k] === 'string' ? (values[k] as string) : undefined);
-    reconciler = startReconciler({
-      source: cache,
-      kubeConfig: kc,
-      namespace: str('leader-election-namespace') ?? podNamespace(),
-      staticIp,
-      kubevirt,
-      settleMs: intFlag(values, 'settle-seconds', DEFAULT_SETTLE_MS / 1000) * 1000,
-      intervalMs: intFlag(values, 'reconcile-interval', DEFAULT_INTERVAL_MS / 1000, 1) * 1000,
-      dryRun: values['reconcile-dry-run'] === true,
-      maxWritesPerSecond: intFlag(values, 'reconcile-max-writes-per-second', DEFAULT_MAX_WRITES_PER_SECOND, 1),
-      leaderElection: { leaseName: str('leader-election-lease'), ...leaderTiming },
-      events: values['no-events'] !== true,
-      registry: metrics.registry,
-      log,
-    });
-  }
-
+  const running = guard;
   await new Promise<void>((resolve) => {
     const shutdown = (signal: string) => {
       log.info({ signal }, 'shutting down');
@@ -304,15 +215,7 @@ export async function runServe(argv: string[]): Promise<number> {
     process.once('SIGTERM', () => shutdown('SIGTERM'));
     process.once('SIGINT', () => shutdown('SIGINT'));
   });
-  await reconciler?.stop();
-  server.close();
-  server.closeAllConnections();
-  metricsServer?.close();
-  clientCa?.stop();
-  cache.stop();
-  fresh.close();
-  await tls.stop();
-  audit.flush();
+  await running.stop();
   // Everything is closed; should a library still hold a handle, do not linger past the pod's grace period.
   setTimeout(() => process.exit(0), 2000).unref();
   return 0;

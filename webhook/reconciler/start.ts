@@ -1,16 +1,15 @@
-// Wiring of the reconciler: leader election on a Lease (unless disabled) and, while leading, the reconcile loop,
-// with the executor writing through cluster/'s API adapters. Each leadership term has an AbortController: when the
-// term ends (renew deadline passed, lease lost, stop()) it fires, aborting the executor's in-flight API calls.
+// The reconciler over the ports of model/: leader election on a Lease (unless disabled) and, while leading, the
+// reconcile loop, with the executor writing through a ReconcileClient. Each leadership term has an AbortController:
+// when the term ends (renew deadline passed, lease lost, stop()) it fires, aborting the executor's in-flight API
+// calls. webhook/app builds the API clients and calls this (app/reconciler.ts, startReconciler).
 //
-//   const r = startReconciler({ source: informers, kubeConfig: kc, namespace: 'kube-system', log, registry });
+//   const r = startReconcilerOnPorts({ source: informers, client, leaseClient, identity, namespace: 'kube-system', log });
 //   informers.on('podCompleted', () => r.trigger('pod completed'));
 //   ...
 //   await r.stop();   // on SIGTERM: releases the lease
-import * as k8s from '@kubernetes/client-node';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Registry } from 'prom-client';
-import { KubeLeaseClient, KubeReconcileClient } from '../cluster';
 import { Logger, createLogger } from '../log';
 import { DEFAULT_STATIC_IP_CONFIG, HealRequester, LeaseClient, ReconcileClient, StaticIpConfig } from '../model';
 import { Clock, realClock } from './clock';
@@ -23,19 +22,13 @@ import { ReconcilerMetrics, createReconcilerMetrics } from './metrics';
 import { reconcilerUser } from './selfcheck';
 import { DEFAULT_SETTLE_MS } from './settle';
 
-export interface ReconcilerOptions {
+export interface ReconcilerSettings {
   /** the informer-backed view; passes are skipped while synced() is false */
   source: ViewSource;
-  /** API access for writes, fresh reads, Events and the Lease */
-  kubeConfig: k8s.KubeConfig;
   /** namespace of the Lease and of the spiderpool-guard service account (self-check identity) */
   namespace: string;
-  /** this process's identity in the Lease (default: `<$POD_NAME or hostname>_<uuid>`, see processIdentity) */
-  identity?: string;
   /** Spiderpool's static-IP switches (default both on) */
   staticIp?: StaticIpConfig;
-  /** whether the kubevirt.io API is served (fresh VMI/VM reads; default true, a 404 reads as absent) */
-  kubevirt?: boolean;
   /** a finding/action is acted on only after persisting this long (default 60 s, see settle.ts) */
   settleMs?: number;
   /** period of the full pass (default 5 min) */
@@ -54,11 +47,18 @@ export interface ReconcilerOptions {
   registry?: Registry;
   log?: Logger;
   clock?: Clock;
-  /** overrides for tests */
-  client?: ReconcileClient;
-  leaseClient?: LeaseClient;
   /** test hook, see ExecutorOptions.beforeWrite */
   beforeWrite?: (info: WriteHookInfo) => Promise<void> | void;
+}
+
+/** The settings plus the ports the reconciler reaches the world through. */
+export interface ReconcilerPorts extends ReconcilerSettings {
+  /** this process's identity in the Lease (see processIdentity) */
+  identity: string;
+  /** writes, fresh reads and Events */
+  client: ReconcileClient;
+  /** the Lease; required unless leaderElection is false */
+  leaseClient?: LeaseClient;
 }
 
 export interface Reconciler extends HealRequester {
@@ -75,7 +75,7 @@ export interface Reconciler extends HealRequester {
 }
 
 /** The pod (or host) this process runs in: the Events' reporting instance. */
-function podInstance(): string {
+export function podInstance(): string {
   return process.env.POD_NAME || hostname();
 }
 
@@ -90,20 +90,20 @@ export function processIdentity(instance = podInstance()): string {
 }
 
 /**
- * Starts the reconciler: leader election on a Lease (unless disabled) and, while leading, the reconcile loop.
- * Returns {stop(), trigger()} (plus isLeader(), runPass(), metrics).
+ * Starts the reconciler on the given ports: leader election on a Lease (unless disabled) and, while leading, the
+ * reconcile loop. Returns {stop(), trigger()} (plus isLeader(), runPass(), metrics). The clients stay the caller's.
  */
-export function startReconciler(opts: ReconcilerOptions): Reconciler {
+export function startReconcilerOnPorts(opts: ReconcilerPorts): Reconciler {
   const log = (opts.log ?? createLogger()).child({ component: 'reconciler' });
   const metrics = createReconcilerMetrics(opts.registry ?? new Registry());
   const clock = opts.clock ?? realClock;
   const staticIp = opts.staticIp ?? DEFAULT_STATIC_IP_CONFIG;
-  const identity = opts.identity ?? processIdentity();
+  const identity = opts.identity;
   const user = reconcilerUser(opts.namespace);
   let loop: ReconcileLoop | undefined = undefined;
   /** the current leadership term's; replaced when a term starts, fired when it ends */
   let term = new AbortController();
-  const client = opts.client ?? new KubeReconcileClient(opts.kubeConfig, podInstance(), opts.kubevirt ?? true, identity);
+  const client = opts.client;
   const executor = new Executor({
     client,
     staticIp,
@@ -141,8 +141,9 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
     theLoop.start();
   } else {
     const le = opts.leaderElection ?? {};
+    if (!opts.leaseClient) throw new Error('reconciler: leader election needs a LeaseClient (or leaderElection: false)');
     elector = new LeaderElector({
-      client: opts.leaseClient ?? new KubeLeaseClient(opts.kubeConfig, identity),
+      client: opts.leaseClient,
       namespace: opts.namespace,
       name: le.leaseName ?? DEFAULT_LEASE_NAME,
       identity,
@@ -181,7 +182,6 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
       await theLoop.stop();
       await heals.idle();
       metrics.leader.set(0);
-      if (!opts.client) client.close?.();
     },
   };
 }

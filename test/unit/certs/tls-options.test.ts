@@ -12,7 +12,7 @@ import { generateCa, generateServing } from '../../../certs/pki';
 import type { KeyPairPem, KeyType } from '../../../certs/pki';
 import { TLS12_CIPHERS, TLS13_CIPHERS, createWebhookHttpsServer, webhookServerOptions } from '../../../certs/tls-options';
 import type { WebhookTlsOptions } from '../../../certs/tls-options';
-import { startHttpsServer } from '../../../webhook/admission/server';
+import { startHttpsServer } from '../../../webhook/app/https';
 
 const HOUR = 3600_000;
 const now = new Date();

@@ -14,7 +14,7 @@ import { buildPolicy } from '../../../webhook/guard/policy';
 import { DEFAULT_GUARDED_USERS, UserMatcher } from '../../../webhook/guard/users';
 import { createLogger } from '../../../webhook/log/logger';
 import { DEFAULT_STATIC_IP_CONFIG } from '../../../webhook/model/types';
-import { startReconciler } from '../../../webhook/reconciler/start';
+import { startReconciler } from '../../../webhook/app/reconciler';
 import { DuplicateKeyError, parseStrictJson } from '../../support/strict-json';
 import { FakeCluster, flush } from '../support/fake-cluster';
 import { endpoint, pool, view } from '../support/reconciler-builders';

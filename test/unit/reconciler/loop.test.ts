@@ -6,7 +6,7 @@ import { DEFAULT_STATIC_IP_CONFIG } from '../../../webhook/model/types';
 import { IndexedView } from '../../../webhook/model/view';
 import { Executor } from '../../../webhook/reconciler/executor';
 import { ReconcileLoop } from '../../../webhook/reconciler/loop';
-import { startReconciler } from '../../../webhook/reconciler/start';
+import { startReconciler } from '../../../webhook/app/reconciler';
 import { createReconcilerMetrics } from '../../../webhook/reconciler/metrics';
 import { reconcilerUser } from '../../../webhook/reconciler/selfcheck';
 import { FakeCluster, FakeLeases, ManualClock, flush } from '../support/fake-cluster';

@@ -4,7 +4,8 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { generate } from 'selfsigned';
 import { AdmissionHandler } from '../../../webhook/admission/handler';
-import { AdmissionAppOptions, Readiness, createAdmissionApp, startHttpsServer } from '../../../webhook/admission/server';
+import { AdmissionAppOptions, Readiness, createAdmissionApp } from '../../../webhook/admission/server';
+import { startHttpsServer } from '../../../webhook/app/https';
 import { Logger } from '../../../webhook/log/logger';
 
 export interface Reply {
