@@ -1,36 +1,32 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
-// The rooms of webhook/ and what each may import (besides itself and lib/): imports point one way,
-// model <- guard <- cluster <- admission | reconciler <- cli, with log/ and audit/ beside them. Another room is
-// imported through its index.ts, never a file inside it. Tests and benchmarks may import internals.
-const ROOMS = {
-  model: [],
-  log: [],
-  guard: ['model'],
-  audit: ['guard', 'model', 'log'],
-  cluster: ['guard', 'model', 'log'],
-  admission: ['audit', 'guard', 'model', 'log'],
-  reconciler: ['cluster', 'guard', 'model', 'log'],
-  cli: ['admission', 'audit', 'cluster', 'guard', 'log', 'model', 'reconciler'],
-};
+import { readFileSync } from 'node:fs';
+import { posix } from 'node:path';
 
-function roomBoundaries(room, allowed) {
-  const forbidden = Object.keys(ROOMS).filter((r) => r !== room && !allowed.includes(r));
-  return {
-    files: [`webhook/${room}/**/*.ts`],
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        {
-          patterns: [
-            { regex: '^\\.\\./[a-z-]+/', message: 'import another room through its index (../room), not a file inside it' },
-            { regex: `^\\.\\./(${forbidden.join('|')})$`, message: `webhook/${room}/ may import only ${allowed.join(', ') || 'lib/'}: imports point one way` },
-          ],
-        },
-      ],
-    },
-  };
+// The rooms and what each may import (besides itself and lib/) come from webhook/rooms.json, the one table that
+// docs/architecture.md's diagram is checked against (test/unit/docs/rooms.test.ts). Another room is imported
+// through its index.ts, never a file inside it. Tests, the test bed and benchmarks may import internals.
+const { rooms: ROOMS } = JSON.parse(readFileSync(posix.join(import.meta.dirname, 'webhook', 'rooms.json'), 'utf8'));
+
+/** How a file directly inside room `from` spells an import of room `to` (e.g. '../guard', '../../certs'). */
+function specifierOf(from, to) {
+  return posix.relative(ROOMS[from].dir, ROOMS[to].dir);
+}
+
+function escape(s) {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+function roomBoundaries(room, { dir, imports: allowed }) {
+  const others = Object.keys(ROOMS).filter((r) => r !== room);
+  const forbidden = others.filter((r) => !allowed.includes(r)).map((r) => escape(specifierOf(room, r)));
+  const inside = others.map((r) => escape(specifierOf(room, r)));
+  const patterns = [{ regex: `^(${inside.join('|')})/`, message: 'import another room through its index, not a file inside it' }];
+  if (forbidden.length) {
+    patterns.push({ regex: `^(${forbidden.join('|')})$`, message: `${dir}/ may import only ${allowed.join(', ') || 'lib/'} (webhook/rooms.json): imports point one way` });
+  }
+  return { files: [`${dir}/**/*.ts`], rules: { 'no-restricted-imports': ['error', { patterns }] } };
 }
 
 export default tseslint.config(
@@ -42,12 +38,23 @@ export default tseslint.config(
     languageOptions: { sourceType: 'commonjs', globals: { module: 'writable', require: 'readonly', process: 'readonly' } },
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
-  ...Object.entries(ROOMS).map(([room, allowed]) => roomBoundaries(room, allowed)),
+  ...Object.entries(ROOMS).map(([room, spec]) => roomBoundaries(room, spec)),
   {
     files: ['certs/**/*.ts', 'lib/**/*.ts'],
     rules: {
       'no-restricted-imports': ['error', { patterns: [{ regex: '(^|/)webhook(/|$)', message: 'certs/ and lib/ do not depend on webhook/ (shared code goes to lib/)' }] }],
     },
+  },
+  {
+    files: ['lib/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ regex: '(^|/)(webhook|certs)(/|$)', message: 'lib/ imports no room: it is what every room may share' }] }],
+    },
+  },
+  {
+    // product code proves presence instead of asserting it; tests may assert what they just built
+    files: ['webhook/**/*.ts', 'certs/**/*.ts', 'lib/**/*.ts'],
+    rules: { '@typescript-eslint/no-non-null-assertion': 'error' },
   },
   {
     rules: {

@@ -198,9 +198,10 @@ export function diffScans(old: AllocationScan, newRaw: string, addressing: PoolA
   const sameAsOld = (j: number, i: number | undefined) => i !== undefined && old.pods[i] === middle.pods[j] && old.uids[i] === middle.uids[j];
   for (let j = 0; j < mk.length; j++) {
     const i = oldMiddle.get(mk[j]);
-    if (bad.has(mk[j])) {
+    const malformedHere = bad.get(mk[j]);
+    if (malformedHere) {
       // The middle can hold entries the write left as they were (between two edits): those are not judged.
-      if (!sameAsOld(j, i)) diff.malformed.push(bad.get(mk[j])!);
+      if (!sameAsOld(j, i)) diff.malformed.push(malformedHere);
       continue;
     }
     const next = { pod: middle.pods[j], podUid: middle.uids[j] };
@@ -233,10 +234,16 @@ export function diffScans(old: AllocationScan, newRaw: string, addressing: PoolA
   const ends = shifted(old.ends, middle.ends);
   // The new string's malformed entries: the old ones outside the middle (unchanged) and the middle's, in key order.
   const malformed = oldBad
-    ? [...old.malformed.filter((m) => !oldMiddle.has(m.key!)), ...middleMalformed].sort((a, b) => (a.key! < b.key! ? -1 : a.key! > b.key! ? 1 : 0))
+    ? [...old.malformed.filter((m) => m.key === undefined || !oldMiddle.has(m.key)), ...middleMalformed].sort((a, b) => compareKeys(a.key, b.key))
     : middleMalformed;
   diff.newScan = { raw: newRaw, scope: old.scope, keys, pods, uids, starts, ends, malformed };
   return diff;
+}
+
+/** Key order of malformed entries; an entry without a key (none has one missing today) keeps its place. */
+function compareKeys(a: string | undefined, b: string | undefined): number {
+  if (a === undefined || b === undefined) return 0;
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** Recent scans, by their string: the old object of a write is usually the new object of the previous one. */
@@ -261,7 +268,8 @@ export class ScanCache {
     this.held.add(scan);
     this.chars += scan.raw.length;
     while (this.chars > this.charBudget) {
-      const oldest = this.entries.removeOldest()!;
+      const oldest = this.entries.removeOldest();
+      if (!oldest) break; // over budget with nothing held cannot happen: chars counts what is held
       this.held.delete(oldest.value);
       this.chars -= oldest.key.length;
     }

@@ -78,8 +78,8 @@ export class LongStringMap<V> {
     const entry: Entry<V> | undefined = this.order.values().next().value;
     if (!entry) return undefined;
     this.order.delete(entry);
-    const list = this.buckets.get(entry.bucket)!;
-    if (list.length === 1) this.buckets.delete(entry.bucket);
+    const list = this.buckets.get(entry.bucket);
+    if (list === undefined || list.length === 1) this.buckets.delete(entry.bucket);
     else list.splice(list.indexOf(entry), 1);
     return entry;
   }
