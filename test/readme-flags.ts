@@ -5,10 +5,10 @@ import { join } from 'node:path';
 import { FlagTable, markdownFlags } from '../webhook/cli/flags';
 import { SERVE_FLAGS } from '../webhook/cli/serve';
 import { REVIEW_FLAGS } from '../webhook/cli/review';
-import { SOURCE_FLAGS } from '../webhook/cli/cluster-source';
+import { CHECK_FLAGS } from '../webhook/cli/check';
 import { RECONCILE_FLAGS } from '../webhook/cli/reconcile';
 
-export const COMMAND_FLAGS: Record<string, FlagTable> = { serve: SERVE_FLAGS, review: REVIEW_FLAGS, check: SOURCE_FLAGS, reconcile: RECONCILE_FLAGS };
+export const COMMAND_FLAGS: Record<string, FlagTable> = { serve: SERVE_FLAGS, review: REVIEW_FLAGS, check: CHECK_FLAGS, reconcile: RECONCILE_FLAGS };
 export const README = join(__dirname, '..', 'README.md');
 
 /** The README with every `<!-- flags:CMD -->` … `<!-- /flags:CMD -->` block regenerated. */

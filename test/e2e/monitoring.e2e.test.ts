@@ -102,6 +102,18 @@ describe('chart alerts and dashboard', () => {
     expect(res.code).toBe(0);
   });
 
+  test('every runbook_url points at a section of docs/operations.md', () => {
+    const doc = fs.readFileSync(path.resolve(__dirname, '../../docs/operations.md'), 'utf8');
+    // GitHub's anchors: the heading's text, lower-cased, backticks and punctuation dropped, spaces as dashes
+    const anchors = new Set([...doc.matchAll(/^#{1,6} +(.+)$/gm)].map((m) => m[1].toLowerCase().replace(/[^\w\- ]/g, '').replace(/ /g, '-')));
+    const urls = monitoring.groups.flatMap((g) => g.rules.filter((r) => r.annotations?.runbook_url).map((r) => ({ alert: r.alert, url: r.annotations!.runbook_url })));
+    expect(urls.map((u) => u.alert).sort()).toEqual(['SpiderpoolGuardIPConflict', 'SpiderpoolGuardTerminationHold', 'SpiderpoolGuardUnrecordedLiveIP', 'SpiderpoolPoolExhaustedByLeftovers']);
+    for (const { alert, url } of urls) {
+      const m = /^https:\/\/\S+\/docs\/operations\.md#([\w-]+)$/.exec(url);
+      expect({ alert, anchor: m && anchors.has(m[1]) ? m[1] : url }).toEqual({ alert, anchor: alert.toLowerCase() });
+    }
+  });
+
   test('off by default; the reconciler alerts only where the reconciler runs', async () => {
     const defaults = await renderChart('guard', 'spiderpool-guard', {});
     expect(defaults.filter((o) => o.kind === 'PrometheusRule' || (o.kind === 'ConfigMap' && /dashboard/.test(o.metadata?.name ?? '')))).toEqual([]);
@@ -137,6 +149,10 @@ describe('chart alerts and dashboard', () => {
       'spiderpool_guard_cache_staleness_seconds',
       'spiderpool_guard_reconcile_actions_total',
       'spiderpool_guard_tls_cert_expiry_timestamp_seconds',
+      // the capacity row: free, recorded and leftover per pool
+      'max by (pool) (spiderpool_guard_pool_ips{namespace=~"$namespace", job=~"$job", state="free"})',
+      'max by (pool) (spiderpool_guard_pool_ips{namespace=~"$namespace", job=~"$job", state="recorded"})',
+      'max by (pool) (spiderpool_guard_pool_ips{namespace=~"$namespace", job=~"$job", state="leftover"})',
     ]) {
       expect(exprs).toContain(needle);
     }

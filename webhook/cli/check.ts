@@ -2,10 +2,21 @@
 import { UsageError } from './errors';
 import { ClusterView, StaticIpConfig } from '../model';
 import { loadSnapshot } from '../cluster';
-import { FINDINGS, Finding, FindingName, findingKey, findings, hasErrors, inNamespaces, DEFAULT_CLI_SETTLE_SECONDS } from '../reconciler';
+import { FINDINGS, Finding, FindingName, capacity, findingKey, findings, hasErrors, inNamespaces, plan, reconcilerUser, DEFAULT_CLI_SETTLE_SECONDS } from '../reconciler';
 import { intFlag, oneOf, parse } from './args';
-import { helpText } from './flags';
+import { formatCapacityJson, formatCapacityTable } from './capacity-table';
+import { FlagTable, helpText } from './flags';
+import { DEFAULT_SELF_CHECK_NAMESPACE } from './reconcile';
 import { OUTPUTS, SOURCE_FLAGS, formatJsonLines, hiddenNote, liveViews, namespacesOf, sourceOf, staticIpOf } from './cluster-source';
+
+export const CHECK_FLAGS: FlagTable = [
+  ...SOURCE_FLAGS,
+  {
+    name: 'capacity',
+    type: 'boolean',
+    help: 'print the capacity of every pool (total, recorded, free, leftover, held_terminating) instead of the findings; exit code still judged on the findings',
+  },
+];
 
 const CHECK_HELP = helpText(
   'spiderpool-guard check (--snapshot FILE | --kubeconfig FILES [--context NAME]) [-n NS] [flags]',
@@ -15,8 +26,11 @@ are reported: a record written moments before its endpoint is normal.
 With --namespace the whole cluster is still judged (an IP conflict crosses namespaces), and only the findings
 that involve a pod or SpiderEndpoint of those namespaces are reported; pools are cluster-scoped, so their own
 findings (COUNT_MISMATCH, MALFORMED_POOL) are left out, as kubectl leaves cluster-scoped objects out of -n.
+With --capacity it prints one row per pool instead (--output json: one object per pool): total (spec.ips minus
+excludeIPs), recorded, free (pool IPs neither recorded nor listed by a SpiderReservedIP), leftover (records the
+reconciler would release now) and held_terminating (records of pods whose termination no node confirmed).
 Exit 0: no error-level finding reported; 1: at least one; 2: could not run.`,
-  SOURCE_FLAGS,
+  CHECK_FLAGS,
 );
 
 /** Findings of the last view that every view reports (identity by findingKey). */
@@ -77,7 +91,7 @@ function formatFindingsTable(list: Finding[]): string {
 }
 
 export async function runCheck(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, SOURCE_FLAGS, 'check');
+  const { values, positionals } = parse(argv, CHECK_FLAGS, 'check');
   if (values.help) {
     process.stdout.write(CHECK_HELP + '\n');
     return 0;
@@ -88,9 +102,17 @@ export async function runCheck(argv: string[]): Promise<number> {
   const settle = intFlag(values, 'settle-seconds', DEFAULT_CLI_SETTLE_SECONDS);
   const cfg = staticIpOf(values);
   const namespaces = namespacesOf(values);
+  if (values.capacity && namespaces.length > 0) throw new UsageError('check: --capacity counts whole pools (cluster-scoped): --namespace does not apply');
   const views = source.kind === 'snapshot' ? [loadSnapshot(source.path)] : await liveViews(source, settle);
   const all = persistentFindings(views, cfg);
   const list = inNamespaces(all, namespaces);
+  if (values.capacity) {
+    // The last view's numbers (the settle interval is for findings: a leftover is what a pass would plan now).
+    const view = views[views.length - 1];
+    const pools = capacity(view, plan(view, { staticIp: cfg, user: reconcilerUser(DEFAULT_SELF_CHECK_NAMESPACE) }).actions);
+    process.stdout.write(output === 'json' ? formatCapacityJson(pools) : formatCapacityTable(pools));
+    return hasErrors(list) ? 1 : 0;
+  }
   process.stdout.write(output === 'json' ? formatJsonLines(list) : formatFindingsTable(list) + hiddenNote(all.length - list.length, namespaces, 'finding(s)'));
   return hasErrors(list) ? 1 : 0;
 }

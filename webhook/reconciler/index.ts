@@ -1,5 +1,7 @@
 // webhook/reconciler: findings, the plan, and the executor that writes through cluster/. Sibling of admission/.
 export { actionKey } from './actions';
+export { CAPACITY_STATES, capacity } from './capacity';
+export type { CapacityState, PoolCapacity } from './capacity';
 export type { Action } from './actions';
 export { DEFAULT_MAX_WRITES_PER_SECOND, Executor } from './executor';
 export { FINDINGS, findingKey } from './finding-types';

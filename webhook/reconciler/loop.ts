@@ -9,7 +9,8 @@ import { Clock } from './clock';
 import { ActionResult, ExecutionStopped, Executor } from './executor';
 import { FINDINGS, Finding, SEVERITY, findingKey } from './finding-types';
 import { findings as computeFindings } from './findings';
-import { ReconcilerMetrics } from './metrics';
+import { capacity } from './capacity';
+import { ReconcilerMetrics, clearPassGauges, exportCapacity } from './metrics';
 import { Action, actionKey } from './actions';
 import { PoolOverlay } from './fresh-evidence';
 import { HealPassResult } from './heal-queue';
@@ -93,6 +94,8 @@ export class ReconcileLoop {
     this.wake?.abort();
     await this.running;
     this.running = undefined;
+    // A replica that no longer leads runs no passes: its last numbers would go stale beside the new leader's.
+    clearPassGauges(this.d.metrics);
   }
 
   trigger(reason = 'event'): void {
@@ -162,6 +165,7 @@ export class ReconcileLoop {
       const restores = p.actions.filter((a) => a.action === 'RESTORE_RECORD');
       const settled = [...restores, ...this.actionsSettle.settle(p.actions.filter((a) => a.action !== 'RESTORE_RECORD'), actionKey, now)];
       this.countFindings(found, settledFindings);
+      exportCapacity(m, capacity(view, p.actions));
       for (const b of p.blocked) {
         const key = actionKey(b.action);
         if (this.reportedBlocked.has(key)) continue;

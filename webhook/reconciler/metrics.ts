@@ -1,5 +1,6 @@
 // Prometheus metrics of the reconciler, registered once per registry (serve passes its process registry).
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { CAPACITY_STATES, PoolCapacity } from './capacity';
 import { FINDINGS, SEVERITY } from './finding-types';
 
 export interface ReconcilerMetrics {
@@ -16,6 +17,8 @@ export interface ReconcilerMetrics {
   leader: Gauge;
   /** targeted passes after a denial (heal on denial), by result (done, noop, failed; dropped: queue full) */
   healPasses: Counter<'result'>;
+  /** per pool and capacity state (capacity.ts), as of the last pass: 5 series per pool, nothing per pod or IP */
+  poolIps: Gauge<'pool' | 'state'>;
 }
 
 const byRegistry = new WeakMap<Registry, ReconcilerMetrics>();
@@ -73,11 +76,40 @@ export function createReconcilerMetrics(registry: Registry = new Registry()): Re
       labelNames: ['result'],
       registers,
     }),
+    poolIps: new Gauge({
+      name: 'spiderpool_guard_pool_ips',
+      help: 'IPs of each pool by state as of the last reconcile pass: total (spec.ips minus excludeIPs), recorded, free (neither recorded nor reserved), leftover (records the reconciler would release), held_terminating (records of pods whose termination is unconfirmed)',
+      labelNames: ['pool', 'state'],
+      registers,
+    }),
   };
+  zeroFindings(m);
+  byRegistry.set(registry, m);
+  return m;
+}
+
+/**
+ * Sets the pool gauges to one pass's capacity. Reset first, so the series of a pool that is gone go with it; no scrape
+ * sees the gap (this runs without yielding to the event loop).
+ */
+export function exportCapacity(m: ReconcilerMetrics, pools: readonly PoolCapacity[]): void {
+  m.poolIps.reset();
+  for (const p of pools) for (const state of CAPACITY_STATES) m.poolIps.set({ pool: p.pool, state }, p[state]);
+}
+
+/**
+ * What a replica that stops leading exports: no pool series and zero findings, so that max() over the replicas reads
+ * the leader's numbers and no alert keeps firing on a former leader's last pass.
+ */
+export function clearPassGauges(m: ReconcilerMetrics): void {
+  m.poolIps.reset();
+  zeroFindings(m);
+}
+
+/** One series per finding name, at zero: alerts on `> 0` need no absent(). */
+function zeroFindings(m: ReconcilerMetrics): void {
   for (const f of FINDINGS) {
     m.findings.set({ finding: f, severity: SEVERITY[f] }, 0);
     m.settledFindings.set({ finding: f, severity: SEVERITY[f] }, 0);
   }
-  byRegistry.set(registry, m);
-  return m;
 }
