@@ -3,8 +3,10 @@
  * (building the binaries on first use), replays Spiderpool v0.9.4's StatefulSet scale-down/up bug (facts §4.4, W1)
  * once without and once with the guard, prints what happened, and tears everything down.
  */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { clientsFor } from './clients';
-import { loopbackCerts, registerWebhooks, startGuard, unregisterWebhooks, type GuardProcess } from './guard';
+import { CLI_ENTRY, loopbackCerts, registerWebhooks, startGuard, unregisterWebhooks, type GuardProcess } from './guard';
 import { runStsScaleDownUp, type ScenarioResult } from './sts-scenario';
 import { SPIDERPOOL_AGENT, SPIDERPOOL_CONTROLLER, startTestbed, type Testbed } from './testbed';
 
@@ -30,6 +32,20 @@ async function createNamespace(tb: Testbed, name: string): Promise<string> {
     }
   }
   throw new Error(`namespace ${name}: default ServiceAccount never appeared`);
+}
+
+const indent = (text: string) => text.trimEnd().split('\n').map((l) => `    ${l}`).join('\n');
+
+/** `check --capacity` of the built CLI against the demo's cluster: what an operator would run next. */
+async function capacityTable(kubeconfigPath: string): Promise<string> {
+  try {
+    const { stdout } = await promisify(execFile)(process.execPath, [CLI_ENTRY, 'check', '--capacity', '--kubeconfig', kubeconfigPath, '--settle-seconds', '0']);
+    return stdout;
+  } catch (err) {
+    // exit 1: error-level findings (the unguarded namespace's shared IP); the table is printed all the same
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return e.code === 1 && e.stdout ? e.stdout : `check --capacity failed (exit ${e.code}): ${e.stderr ?? ''}`;
+  }
 }
 
 async function main(): Promise<number> {
@@ -66,6 +82,10 @@ async function main(): Promise<number> {
       out(`    ${JSON.stringify(denial)}`);
     }
     await unregisterWebhooks(admin.kc, 'spiderpool-guard-demo');
+
+    out();
+    out(bold('3. The pools now: spiderpool-guard check --capacity'));
+    out(indent(await capacityTable(tb.kubeconfigPath)));
 
     const ok = unguarded.podsWithIp.length > 1 && guarded.podsWithIp.length === 1 && !guarded.gcRelease.ok && !!guarded.finalRecord;
     out();

@@ -99,7 +99,7 @@ async function gaugesReach(expected: Record<string, number>): Promise<Record<str
       250,
     );
   } catch (err) {
-    throw new Error(`${(err as Error).message}; last scrape: ${JSON.stringify(last)}`);
+    throw new Error(`${(err as Error).message}; last scrape: ${JSON.stringify(last)}`, { cause: err });
   }
 }
 
