@@ -19,6 +19,7 @@ import { listClusterView } from '../../webhook/cluster/list-view';
 import { DEFAULT_STATIC_IP_CONFIG } from '../../webhook/model/types';
 import { findings } from '../../webhook/reconciler/findings';
 import { NodeAgent } from '../../testbed/spiderpool/node-agent';
+import { asWriteError, removeEndpointFinalizer } from '../../testbed/spiderpool/spider-api';
 import { GroundTruth } from '../../testbed/spiderpool/truth';
 import { Prng } from '../../testbed/spiderpool/util';
 import { GuardProcess, loopbackCerts, registerWebhooks, startGuard, unregisterWebhooks, type LoopbackCerts } from '../../testbed/guard';
@@ -32,6 +33,7 @@ import {
   kubeconfigPath,
   parseRecords,
   spiderpoolAgentKubeConfig,
+  spiderpoolControllerKubeConfig,
   testbed,
   useTestNamespace,
   waitFor,
@@ -40,6 +42,7 @@ import {
   SPIDERPOOL_GROUP,
   SPIDERPOOL_VERSION,
   POOLS,
+  SPIDER_FINALIZER,
   type SpiderEndpoint,
 } from './support';
 
@@ -201,9 +204,22 @@ describe('a pod recreated under its name, with Spiderpool before v1.0.4 refusing
   let bystanderUid: string;
   let blocked: { uid: string; createdAt: number; oldUid: string; oldIp: string };
 
-  test('without the reconciler the successor stays Pending without an IP; check reports BLOCKING_ENDPOINT', async () => {
+  test('the GC\'s by-name finalizer merge patch on a running pod\'s endpoint, not being deleted, is denied (LIVE_ENDPOINT_DELETE)', async () => {
     bystanderUid = (await runPod('bystander')).uid;
     liveUids.add(bystanderUid);
+    const gc = clientsFor(spiderpoolControllerKubeConfig());
+    const denied = await removeEndpointFinalizer(gc.custom, (await readEndpoint('bystander'))!).then(
+      () => undefined,
+      (err: unknown) => asWriteError(err),
+    );
+    expect(denied?.code).toBe(403);
+    expect(denied?.message).toContain('LIVE_ENDPOINT_DELETE');
+    const after = await readEndpoint('bystander');
+    expect(after?.metadata.finalizers).toContain(SPIDER_FINALIZER);
+    expect(after?.metadata.deletionTimestamp).toBeUndefined();
+  }, 60_000);
+
+  test('without the reconciler the successor stays Pending without an IP; check reports BLOCKING_ENDPOINT', async () => {
     const first = await runPod('trainer-a');
     const next = await recreate('trainer-a', first.uid);
     blocked = { ...next, oldUid: first.uid, oldIp: first.ip };
