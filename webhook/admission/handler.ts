@@ -4,7 +4,7 @@ import { compare } from 'fast-json-patch';
 import { AuditSink, auditEventsFor, countFixEvent } from '../audit';
 import { AdmissionMetrics } from './metrics';
 import { Logger } from '../log';
-import { Evaluation, EvaluationLimits, GuardSettings, evaluate, Judged, Policy, annotationIps, judgeValidation, modeOf, planStatusMutation, GuardRequest, targetOf, REPAIRABLE_RULES, RuleName, Violation, DEFAULT_LIMITS, MAX_ANNOTATION_CHARS } from '../guard';
+import { Evaluation, EvaluationLimits, GuardSettings, evaluate, Judged, Policy, annotationIps, deniedRulesFor, judgeValidation, planStatusMutation, repairsRule, GuardRequest, targetOf, Violation, DEFAULT_LIMITS, MAX_ANNOTATION_CHARS } from '../guard';
 import { MAX_DETAIL_CHARS, cut } from '../../lib/bounds';
 import { ClusterView, FreshObjects, MissRecordingView, ObjectRef, OverlayView, emptyFresh, FreshReader } from '../model';
 import { AdmissionResponse, Verdict, allowed, denied, errored, patched, respond, withWarnings } from './envelope';
@@ -180,11 +180,7 @@ export class AdmissionHandler {
 
   private async validate(req: GuardRequest, signal: AbortSignal): Promise<Verdict> {
     const policy = this.deps.policy;
-    const exempt = policy.exemptUsers.matches(req.user);
-    const denies = (rule: RuleName) => {
-      const m = modeOf(rule, policy);
-      return !exempt && (m === 'enforce' || m === 'repair');
-    };
+    const denies = deniedRulesFor(policy, req.user);
     const limits = { ...DEFAULT_LIMITS, decisive: denies };
     const { evaluation } = await this.evaluateFresh(req, (v) => denies(v.rule), true, limits, signal);
     const decision = judgeValidation(evaluation.violations, policy, req.user, evaluation.omitted, evaluation.stoppedEarly);
@@ -197,7 +193,7 @@ export class AdmissionHandler {
   private async mutate(req: GuardRequest, signal: AbortSignal): Promise<Verdict> {
     if (targetOf(req) !== 'poolStatus' || !req.object) return allowed();
     const policy = this.deps.policy;
-    const repairable = (v: Violation) => REPAIRABLE_RULES.has(v.rule) && modeOf(v.rule, policy) === 'repair';
+    const repairable = (v: Violation) => repairsRule(v.rule, policy);
     // no early stop: a repair re-adds every record it keeps (past the limit the validating webhook denies the rest)
     const { evaluation, view } = await this.evaluateFresh(req, repairable, false, DEFAULT_LIMITS, signal);
     const plan = planStatusMutation(evaluation, req.object, view, policy, req.user, this.deps.settings.staticIp);

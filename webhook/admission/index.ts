@@ -1,4 +1,5 @@
-// webhook/admission: AdmissionReview in, decision out (handler, HTTPS server, metrics). Sibling of reconciler/.
+// webhook/admission: AdmissionReview in, decision out (handler, HTTP app, metrics); HTTPS and TLS are app/'s. Sibling of reconciler/.
+// How to change this room: HTTP concerns go to server.ts and body.ts, the decision flow to handler.ts, which asks guard/ (policy.ts) what each mode means; a new refusal gets a line in docs/operations.md (Requests the guard refuses).
 export { decisionEffects, decisionEvents, healRequests } from './decision-effects';
 export { AdmissionHandler } from './handler';
 export { createAdmissionMetrics } from './metrics';

@@ -1,5 +1,6 @@
 // webhook/cluster: the only room that talks to the API server (caches, LISTs, fresh reads, writes, leases) or
 // reads cluster snapshots. Imports model/ and log/, never admission/ or reconciler/.
+// How to change this room: a new watched kind is a reflector in informers.ts (and its RBAC in the chart); a new read or write the other rooms need is a port in model/ports.ts that a client here implements.
 export { ClusterReadError } from './errors';
 export { KubeEventWriter, QueuedEventPublisher } from './event-publisher';
 export type { EventResult, EventWriter } from './event-publisher';

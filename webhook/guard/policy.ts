@@ -51,6 +51,24 @@ export function modeOf(rule: RuleName, policy: Policy): Mode {
   return policy.defaultMode;
 }
 
+/**
+ * The rules whose violations the validating webhook denies for this writer: enforce, and repair (a repaired write
+ * no longer violates, so what is left is denied); nothing for an exempt writer. The admission handler stops
+ * evaluating early and re-reads evidence only for these.
+ */
+export function deniedRulesFor(policy: Policy, user: string): (rule: RuleName) => boolean {
+  if (policy.exemptUsers.matches(user)) return () => false;
+  return (rule) => {
+    const mode = modeOf(rule, policy);
+    return mode === 'enforce' || mode === 'repair';
+  };
+}
+
+/** Whether the mutating webhook repairs violations of this rule (repair mode, on a rule that has a repair). */
+export function repairsRule(rule: RuleName, policy: Policy): boolean {
+  return REPAIRABLE_RULES.has(rule) && modeOf(rule, policy) === 'repair';
+}
+
 export interface Judged {
   violation: Violation;
   mode: Mode;

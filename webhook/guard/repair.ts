@@ -3,8 +3,8 @@
 import { serializeAllocatedIPs, isAlive, PoolRecord, StaticIpConfig, ClusterView } from '../model';
 import { Evaluation } from './evaluate';
 import { podsOfRecordName } from './facts';
-import { Judged, Policy, modeOf } from './policy';
-import { COUNT_MISMATCH, REPAIRABLE_RULES, violationMessage } from './rule-names';
+import { Judged, Policy, repairsRule } from './policy';
+import { COUNT_MISMATCH, violationMessage } from './rule-names';
 
 export interface StatusMutation {
   /** new status.allocatedIPs (undefined: field removed) */
@@ -39,7 +39,7 @@ export function planStatusMutation(
   if (!u || u.unparseable) return undefined;
   const mayRepair = evaluation.guarded && !policy.exemptUsers.matches(user);
   const repairs = mayRepair
-    ? evaluation.violations.filter((v) => v.ip && REPAIRABLE_RULES.has(v.rule) && modeOf(v.rule, policy) === 'repair')
+    ? evaluation.violations.filter((v) => v.ip && repairsRule(v.rule, policy))
     : [];
   const repaired: Judged[] = repairs.map((v) => ({ violation: v, mode: 'repair', outcome: 'repaired', exempt: false, message: violationMessage(v) }));
   // Decoding the whole map is only needed to rewrite it; a count check works from the key count alone.

@@ -1,5 +1,6 @@
 // webhook/model: the facts the guard reads, the definitions over them (alive, static, members), API names, and
 // the ports the API adapters implement. Imports nothing else from webhook/.
+// How to change this room: a new fact is a field in types.ts that object-facts.ts fills (a missing field becomes an empty value); a new definition (like alive) goes to lifecycle.ts with its docs/rules.md Terms entry and a test in test/unit/model/.
 export { cachedDiff, cachedScan, emptyScan, sharedScanCache } from './allocation-scan';
 export { changedMalformed, diffRecords, parseAllocatedIPs, poolFamily, serializeAllocatedIPs } from './allocations';
 export type { AllocationDiff, PoolAddressing } from './allocations';

@@ -1,4 +1,5 @@
-// webhook/reconciler: findings, the plan, and the executor that writes through cluster/. Sibling of admission/.
+// webhook/reconciler: findings, the plan, and the executor that writes through the ReconcileClient port (model/). Sibling of admission/.
+// How to change this room: a new finding is a name in finding-types.ts, its check in findings.ts and a section in docs/rules.md (Findings); a new action goes to actions.ts and plan.ts with docs/rules.md (Reconciler actions); test/unit/docs/docs.test.ts checks the pairs. The world is reached only through the ports of model/.
 export { actionKey } from './actions';
 export { CAPACITY_STATES, capacity } from './capacity';
 export type { CapacityState, PoolCapacity } from './capacity';
