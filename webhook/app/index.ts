@@ -1,7 +1,7 @@
 // webhook/app: composition. Builds the API clients, the TLS source and the listeners, and wires admission/ and
 // reconciler/ (which never import each other) into one running guard; the only room besides cli/ that imports certs/.
 // How to change this room: a new serve setting is a GuardConfig field (options.ts) that startGuard (guard.ts) passes on;
-// cli/serve.ts adds its flag and docs/operations.md its row (`npm run -s readme:flags`).
+// cli/serve.ts adds its flag and docs/operations.md its row (`npm run -s docs:flags`).
 export { GuardConfigError, startGuard } from './guard';
 export type { RunningGuard } from './guard';
 export { startHttpsServer } from './https';

@@ -1,5 +1,5 @@
 // Flag tables: one line per flag (name, type, default, help). Parsing (node:util parseArgs), `--help` and the
-// README's flag lists are all generated from them, so a flag is written in one place.
+// flag lists in docs/operations.md are all generated from them, so a flag is written in one place.
 import { ParseArgsConfig } from 'node:util';
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
@@ -44,7 +44,7 @@ export function helpText(usage: string, description: string, table: FlagTable): 
   return `Usage: ${usage}\n\n${description}\n\nFlags:\n${lines.join('\n')}`;
 }
 
-/** The README's flag list of one command (a Markdown table). */
+/** The docs' flag list of one command (a Markdown table). */
 export function markdownFlags(table: FlagTable): string {
   const cell = (text: string) => text.replace(/\|/g, '\\|');
   const rows = table.map((f) => `| \`${cell(flagWithArg(f))}\` | ${f.default !== undefined ? `\`${String(f.default)}\`` : ''} | ${cell(f.help)} |`);

@@ -1,14 +1,14 @@
 import { readFileSync } from 'node:fs';
-import { COMMAND_FLAGS, README, renderReadme } from '../../readme-flags';
+import { COMMAND_FLAGS, OPERATIONS_DOC, renderFlagTables } from '../../docs-flags';
 import { helpText, optionsOf } from '../../../webhook/cli/flags';
 import { parse } from '../../../webhook/cli/args';
 import { UsageError } from '../../../webhook/cli/errors';
 import { SERVE_FLAGS, leaderTimingFromFlags } from '../../../webhook/cli/serve';
 
 describe('flag tables', () => {
-  it("the README's flag lists are the ones generated from the tables (npm run -s readme:flags)", () => {
-    const text = readFileSync(README, 'utf8');
-    expect(renderReadme(text)).toBe(text);
+  it("docs/operations.md's flag lists are the ones generated from the tables (npm run -s docs:flags)", () => {
+    const text = readFileSync(OPERATIONS_DOC, 'utf8');
+    expect(renderFlagTables(text)).toBe(text);
   });
 
   it.each(Object.entries(COMMAND_FLAGS))('%s: every flag is parsed and has one line of --help', (_command, table) => {
