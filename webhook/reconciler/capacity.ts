@@ -1,7 +1,7 @@
 // Capacity of every pool (docs/operations.md, Capacity and leaks): its IPs, its records, what is still free, what the
 // reconciler would give back now, and what is held for pods whose termination nobody confirmed. One pure function
 // with two callers: `check --capacity` prints it, the reconcile loop exports it as spiderpool_guard_pool_ips.
-import { ClusterView, IpRangeSet, PoolFacts, reservedIpIndex } from '../model';
+import { ClusterView, IpRangeSet, PoolFacts, PoolRecord, reservedIpIndex } from '../model';
 import { Action } from './actions';
 
 export const CAPACITY_STATES = ['total', 'recorded', 'free', 'leftover', 'held_terminating'] as const;
@@ -35,21 +35,33 @@ function releasesByPool(planned: readonly Action[]): Map<string, Set<string>> {
   return out;
 }
 
-function poolCapacity(pool: PoolFacts, reserved: IpRangeSet, released: Set<string> | undefined, opts: CapacityOptions): PoolCapacity {
-  // Free: pool IPs minus the reserved ones (as ranges: a pool may span millions of addresses), minus the records
-  // that fall among what is left (a record outside the pool IPs, e.g. of an excluded IP, takes nothing free).
+/**
+ * Free IPs of a pool: its IPs minus the reserved ones (as ranges: a pool may span millions of addresses), minus the
+ * records among what is left (a record outside the pool IPs, e.g. of an excluded IP, takes nothing free). Counting
+ * parses every record's IP, so the answer is kept per records map: a pool whose records, IPs and reserved IPs are
+ * the last pass's (status writes replace the map; unchanged specs keep their sets) costs nothing the next time.
+ */
+const lastFree = new WeakMap<ReadonlyMap<string, PoolRecord>, { ips: IpRangeSet; reserved: IpRangeSet; free: bigint }>();
+
+function freeIPs(pool: PoolFacts, reserved: IpRangeSet): bigint {
+  const last = lastFree.get(pool.records);
+  if (last && last.ips === pool.ips && last.reserved === reserved) return last.free;
   const open = reserved.isEmpty ? pool.ips : pool.ips.subtract(reserved);
   let taken = 0n;
+  for (const ip of pool.records.keys()) if (open.has(ip)) taken++;
+  const free = open.size - taken;
+  lastFree.set(pool.records, { ips: pool.ips, reserved, free });
+  return free;
+}
+
+function poolCapacity(pool: PoolFacts, reserved: IpRangeSet, released: Set<string> | undefined, opts: CapacityOptions): PoolCapacity {
   let held = 0;
-  for (const ip of pool.records.keys()) {
-    if (open.has(ip)) taken++;
-    if (opts.heldTerminating?.(pool, ip)) held++;
-  }
+  if (opts.heldTerminating) for (const ip of pool.records.keys()) if (opts.heldTerminating(pool, ip)) held++;
   return {
     pool: pool.name,
     total: count(pool.ips.size),
     recorded: pool.records.size,
-    free: count(open.size - taken),
+    free: count(freeIPs(pool, reserved)),
     leftover: released?.size ?? 0,
     held_terminating: held,
   };

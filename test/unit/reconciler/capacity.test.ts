@@ -12,7 +12,8 @@ import { ReconcileLoop } from '../../../webhook/reconciler/loop';
 import { createReconcilerMetrics } from '../../../webhook/reconciler/metrics';
 import { plan } from '../../../webhook/reconciler/plan';
 import { reconcilerUser } from '../../../webhook/reconciler/selfcheck';
-import { Json, endpoint, pod, pool, rec, reservedIP, uid, viewOf } from '../../../testbed/fixtures';
+import { addObject } from '../../../webhook/cluster/snapshot';
+import { Json, endpoint, pod, pool, rec, recordsOf, reservedIP, uid, viewOf, withRecords } from '../../../testbed/fixtures';
 import { FakeCluster, ManualClock, flush } from '../support/fake-cluster';
 
 const staticIp = DEFAULT_STATIC_IP_CONFIG;
@@ -70,6 +71,18 @@ describe('capacity', () => {
       { pool: 'alpha', total: 2, recorded: 1, free: 1, leftover: 1, held_terminating: 0 },
       { pool: 'zeta', total: 4, recorded: 0, free: 4, leftover: 0, held_terminating: 0 },
     ]);
+  });
+
+  it('a later pass sees a new reservation and a status write (the free count is kept only while nothing changed)', () => {
+    const objs = exampleObjects().filter((o) => o.kind !== 'SpiderReservedIP');
+    const v = viewOf(...objs);
+    expect(capacityOf(v)[0]).toMatchObject({ recorded: 9, free: 1 });
+    expect(capacityOf(v)[0]).toMatchObject({ recorded: 9, free: 1 });
+    addObject(v, reservedIP({ name: 'keep-10', ips: [ip(10)] }));
+    expect(capacityOf(v)[0]).toMatchObject({ recorded: 9, free: 0 });
+    const p10 = objs.find((o) => o.kind === 'SpiderIPPool')!;
+    addObject(v, withRecords(p10, Object.fromEntries(Object.entries(recordsOf(p10)).filter(([k]) => k !== ip(9)))));
+    expect(capacityOf(v)[0]).toMatchObject({ recorded: 8, free: 1, leftover: 0 });
   });
 
   it('an IPv6 range is counted, not expanded', () => {
