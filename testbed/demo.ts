@@ -1,6 +1,6 @@
 /**
  * `npm run demo`: the product in one run. Starts a real kube-apiserver + etcd + kube-controller-manager on loopback
- * (building the binaries on first use), replays Spiderpool v0.9.4's StatefulSet scale-down/up bug (facts §4.4, W1)
+ * (building the binaries on first use), replays Spiderpool v0.9.4's StatefulSet scale-down/up bug (docs/architecture.md#gc-races)
  * once without and once with the guard, prints what happened, and tears everything down.
  */
 import { execFile } from 'node:child_process';

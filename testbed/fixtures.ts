@@ -1,4 +1,4 @@
-// Test fixtures: plain Kubernetes JSON objects shaped as the API server serves them (facts §1.5), and a ClusterView
+// Test fixtures: plain Kubernetes JSON objects shaped as the API server serves them (as Spiderpool writes them), and a ClusterView
 // built from them through the same snapshot path the CLI uses. Shared by unit, reconciler, e2e tests and benchmarks,
 // so it depends only on the snapshot loader and the AdmissionReview decoder, never on the rules.
 import { createHash } from 'node:crypto';
@@ -283,7 +283,7 @@ export function reservedIP(o: { name: string; ips: string[]; ipVersion?: 4 | 6 }
   };
 }
 
-/** The pool most tests use: "v4-pool", 10.6.0.0/16, IPs .168.101-.110 (as in facts §1.5). */
+/** The pool most tests use: "v4-pool", 10.6.0.0/16, IPs .168.101-.110 (a realistic Spiderpool pool). */
 export const V4_POOL = 'v4-pool';
 
 export function v4Pool(records: Records, allocatedIPCount?: number | null): Json {

@@ -233,7 +233,7 @@ export interface WebhookRegistration {
 
 const GROUP = 'spiderpool.spidernet.io';
 
-/** Contract §1: the two configurations, with the rules exactly as the table gives them. */
+/** docs/rules.md#what-is-intercepted: the two configurations, with the rules exactly as the table gives them. */
 export function webhookConfigurations(r: WebhookRegistration): {
   validating: k8s.V1ValidatingWebhookConfiguration;
   mutating: k8s.V1MutatingWebhookConfiguration;

@@ -1,5 +1,5 @@
 /**
- * Spiderpool symptom 1 (facts §4.4, W1): a StatefulSet scaled down and quickly up again, replayed on the test bed
+ * Spiderpool symptom 1 (docs/architecture.md#gc-races): a StatefulSet scaled down and quickly up again, replayed on the test bed
  * with the writes Spiderpool's agent and its v0.9.4 GC make, each as their own service account. Shared by the e2e
  * tests and `npm run demo`.
  *

@@ -1,5 +1,5 @@
 /**
- * Guard denials from its audit events (contract §5), each replayed against the simulator's ground truth
+ * Guard denials from its audit events (docs/operations.md#audit-log), each replayed against the simulator's ground truth
  * (truth.ts): a denial is TRUE when the write would really have hurt at that moment (the IP was physically held,
  * the incarnation was alive, the name was a valid StatefulSet member keeping its static IP, ...), FALSE otherwise.
  * A denial the truth cannot explain counts as false. A request is a false denial when every violation in it is.

@@ -1,6 +1,6 @@
 /**
  * What the benchmark measures on the cluster: IP conflicts between alive pods (model definitions: observed IPs,
- * alive), Spiderpool's CheckIppoolSanity (facts §6.1), pods stuck without an IP, leftovers after deletion, and
+ * alive), Spiderpool's CheckIppoolSanity (its e2e suite's pool check), pods stuck without an IP, leftovers after deletion, and
  * the IP_CONFLICT findings of `check` (webhook/reconciler/findings.ts) over a live listing.
  */
 import type * as k8s from '@kubernetes/client-node';
@@ -126,7 +126,7 @@ function networkStatusIps(p: k8s.V1Pod): string[] | undefined {
   }
 }
 
-/** CheckIppoolSanity (facts §6.1): one line per violated expectation. */
+/** CheckIppoolSanity (Spiderpool's e2e pool check): one line per violated expectation. */
 export function poolSanity(pool: SpiderIPPool, pods: k8s.V1Pod[], endpoints: SpiderEndpoint[]): string[] {
   const out: string[] = [];
   const poolName = pool.metadata.name ?? '';

@@ -1,9 +1,9 @@
 /**
- * G00012 "Multiple resource types compete for a single IPPool" (facts §6.2) with the delays scaled down: workloads
+ * G00012 "Multiple resource types compete for a single IPPool" (Spiderpool's e2e case) with the delays scaled down: workloads
  * of 3 replicas on one pool with exactly as many IPs as replicas; phases create, scale (a random partition of the
  * total), restart (delete the pods) and delete, every action after a random delay from the seeded PRNG.
  * Differences: "kruise-like" workloads are Deployments; StatefulSets use podManagementPolicy Parallel; the scale
- * phase may first "flap" a StatefulSet down and back up quickly (G00011, facts §4.4 symptom 1) when `flap` is set.
+ * phase may first "flap" a StatefulSet down and back up quickly (G00011; docs/architecture.md#gc-races) when `flap` is set.
  * Between create and scale, `cycles()` repeats that down/up cycle, each time timed into the GC's trace window.
  */
 import * as k8s from '@kubernetes/client-node';

@@ -1,6 +1,6 @@
 /**
  * The Helm chart against the real API server: rendered objects are accepted (the Deployment and the helm-test Pod
- * by server-side dry run, everything else for real), the webhook configurations are exactly contract §1, and the
+ * by server-side dry run, everything else for real), the webhook configurations are exactly docs/rules.md#what-is-intercepted, and the
  * RBAC grants exactly the reviewed list — checked both on the rendered rules and by SubjectAccessReview.
  */
 import * as k8s from '@kubernetes/client-node';
@@ -30,7 +30,7 @@ function flatten(rules: Rule[]): string[] {
 describe('helm chart on the real API server', () => {
   jest.setTimeout(600_000); // first use may build helm with `go install`
 
-  test('defaults (selfManaged): every object is accepted; webhooks are exactly contract §1', async () => {
+  test('defaults (selfManaged): every object is accepted; webhooks are exactly docs/rules.md#what-is-intercepted', async () => {
     const full = `guard-${randomSuffix()}`;
     const objs = await renderChart('g', ns.name, { fullnameOverride: full });
     expect(objs.map((o) => o.kind).sort()).toEqual(

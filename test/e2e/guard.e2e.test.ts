@@ -160,7 +160,7 @@ describe('guard behind the real API server', () => {
     }
   });
 
-  test('a rule on "spiderippools" alone never sees status writes: the contract\'s spiderippools/status rule is what catches them', async () => {
+  test('a rule on "spiderippools" alone never sees status writes: the spiderippools/status rule of docs/rules.md#what-is-intercepted is what catches them', async () => {
     const pool = (await createPool(admin.custom, { subnet: '10.9.0.0/16', ips: ['10.9.0.10-10.9.0.20'] })).metadata.name!;
     const mainOnly = 'spg-e2e-main-resource-only';
     try {

@@ -1,5 +1,5 @@
 /**
- * Contract v2 §2 "restarting static member", on the test bed: a StatefulSet moved to another pool by its pod
+ * The restarting static member (docs/rules.md#restarting), on the test bed: a StatefulSet moved to another pool by its pod
  * annotation (ipam.spidernet.io/ippool) is not restarting for the old pool's IPs. With both Spiderpool service
  * accounts guarded (--guarded-users naming the agent and the controller), the agent deletes the old endpoint on the
  * new pod's ADD (releaseStsOutdatedIPIfNeed) and the controller releases the old-pool record, without a denial;

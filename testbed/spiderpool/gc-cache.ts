@@ -1,6 +1,6 @@
 /**
  * The GC's informer caches, emulated by independent polling loops (pods, endpoints, the pool), each refreshed on
- * its own period: like three informers, they can disagree for a moment (the stale-cache hazard of facts §4.4).
+ * its own period: like three informers, they can disagree for a moment (the stale-cache hazard of docs/architecture.md#gc-races).
  * Pod changes are turned into ADDED / MODIFIED / DELETED events for the trace builder; a name whose uid changed
  * between two listings gives DELETED (old) then ADDED (new).
  */

@@ -1,6 +1,6 @@
 /**
- * Spiderpool's scanAll decision for one pool record, as pure functions of the GC's cached view (facts §4.1 for
- * `fixed` = HEAD, §4.3 for the pre-fix `v0.9.4`). The caller performs the writes: release first (UID-conditional,
+ * Spiderpool's scanAll decision for one pool record, as pure functions of the GC's cached view (docs/architecture.md#gc-races:
+ * `fixed` = HEAD, `v0.9.4` = before the fix). The caller performs the writes: release first (UID-conditional,
  * errors only logged), then drop the endpoint by name, independently.
  */
 import type * as k8s from '@kubernetes/client-node';

@@ -1,5 +1,5 @@
 /**
- * The GC's trace database (facts §4.2): entries keyed by namespace/name, built by the leader from pod events,
+ * The GC's trace database (docs/architecture.md#gc-races): entries keyed by namespace/name, built by the leader from pod events,
  * with a deadline; a newer event for the same name overwrites the entry. `v0.9.4` entries carry no uid (W1);
  * `fixed` entries carry the pod uid so the executor can skip an endpoint that now belongs to another incarnation.
  */

@@ -1,6 +1,6 @@
 /**
  * The simulated node side: kubelet (binding stands in for the scheduler; pod status; finishing deletions), multus
- * (network-status annotation) and Spiderpool's IPAM agent (cmdAdd / cmdDel, facts §2 A1, A2, A4, A5, A9). Writes to
+ * (network-status annotation) and Spiderpool's IPAM agent (cmdAdd / cmdDel; docs/architecture.md#spiderpools-writers). Writes to
  * Spiderpool objects are made as system:serviceaccount:kube-system:spiderpool-agent; pod writes as the admin
  * (standing in for kubelet). A failed or denied cmdAdd/cmdDel is logged and retried, as kubelet retries CNI calls.
  */

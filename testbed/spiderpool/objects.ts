@@ -1,5 +1,5 @@
 /**
- * SpiderIPPool / SpiderEndpoint helpers for e2e tests (shapes: /work/shared/reference/spiderpool-facts.md §1).
+ * SpiderIPPool / SpiderEndpoint helpers for e2e tests (shapes as the API server serves them).
  * Pools are cluster-scoped with a status subresource: status is written ONLY through writePoolStatus()
  * (PUT .../spiderippools/<name>/status). Endpoints are namespaced, status written through the main resource.
  */

@@ -1,6 +1,6 @@
 /**
  * The Spiderpool object operations the simulated agent and GC make, with Spiderpool's concurrency semantics
- * (facts §2): pool status read-modify-write with a fresh GET and the read resourceVersion, retried on 409 only
+ * (docs/architecture.md#spiderpools-writers): pool status read-modify-write with a fresh GET and the read resourceVersion, retried on 409 only
  * (DefaultRetry: 5 steps, 10 ms × 1.5); endpoint delete by name without preconditions; finalizer removal as a
  * JSON merge patch without resourceVersion. Everything else (a webhook denial included) is returned to the caller.
  */

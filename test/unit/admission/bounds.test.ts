@@ -1,4 +1,4 @@
-// Contract v2 §4 "Bounds" and §5 (v2) at the handler: whatever the request, the response and its audit lines are
+// docs/rules.md#bounds and the audit lines' bounds (docs/operations.md#audit-log) at the handler: whatever the request, the response and its audit lines are
 // small (message <= 20 violations + 1 line, <= 20 warnings, names <= 256, annotations <= 1 KiB, <= 100 audit lines +
 // one admission.truncated), and the answer comes by the deadline, fresh reads included.
 import { AdmissionHandler } from '../../../webhook/admission/handler';

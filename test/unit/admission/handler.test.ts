@@ -1,4 +1,5 @@
-// Contract §3 (mutating), §4 (modes, responses, fail-open), §5 (audit events), §2 fresh evidence and §9, through the
+// docs/rules.md#repairs (mutating), docs/rules.md#enforcement-modes (modes, responses, fail-open), docs/operations.md#audit-log
+// (audit events) and docs/rules.md#fresh-evidence, through the
 // AdmissionHandler that both the HTTPS server and `review` use.
 import { Operation, applyPatch } from 'fast-json-patch';
 import { AdmissionHandler, HandlerDeps } from '../../../webhook/admission/handler';
@@ -113,7 +114,7 @@ async function metricValue(metrics: ReturnType<typeof createAdmissionMetrics>, n
   return v?.value ?? 0;
 }
 
-describe('enforce (contract §4)', () => {
+describe('enforce (docs/rules.md#enforcement-modes)', () => {
   it('denies with 403 Forbidden, one line per violation beginning with "RULE: ", with IP, pool, record and live pod', async () => {
     const t = twoLiveReleases();
     const { handler } = setup({ objects: t.objects });
@@ -153,7 +154,7 @@ describe('enforce (contract §4)', () => {
     expect(r.auditAnnotations?.ips.split(',').sort()).toEqual([X, Y]);
   });
 
-  it('writes one audit event per violation with the §5 fields', async () => {
+  it('writes one audit event per violation with the fields of docs/operations.md#audit-log', async () => {
     const t = twoLiveReleases();
     const { handler, audit } = setup({ objects: t.objects });
     await handler.handle('validate', t.req);
@@ -213,7 +214,7 @@ describe('enforce (contract §4)', () => {
   });
 });
 
-describe('warn and audit modes (contract §4)', () => {
+describe('warn and audit modes (docs/rules.md#enforcement-modes)', () => {
   it('warn: allowed, one warning per violation with the same text as a denial line', async () => {
     const t = twoLiveReleases();
     const denied = await setup({ objects: t.objects }).handler.handle('validate', t.req);
@@ -240,7 +241,7 @@ describe('warn and audit modes (contract §4)', () => {
     expect(audit.events.map((e) => e.event)).toEqual(['admission.audited', 'admission.audited']);
   });
 
-  it('a per-rule mode overrides the global one; warn violations go to warnings even in a denied response (§9)', async () => {
+  it('a per-rule mode overrides the global one; warn violations go to warnings even in a denied response (docs/rules.md#enforcement-modes)', async () => {
     // DOUBLE_ALLOCATION (enforced) and STALE_ALLOCATION (warned) in one write
     const old = v4Pool({});
     const next = withRecords(old, { [X]: rec(`${NS}/${NEW}`, E) });
@@ -261,7 +262,7 @@ describe('warn and audit modes (contract §4)', () => {
   });
 });
 
-describe('exempt users (contract §2)', () => {
+describe('exempt users (docs/rules.md#guarded-and-exempt-writers)', () => {
   it('are never denied; what would have been denied is audited', async () => {
     const t = twoLiveReleases();
     const { handler, audit } = setup({ objects: t.objects, exempt: ['system:serviceaccount:kube-system:*'] });
@@ -281,7 +282,7 @@ describe('exempt users (contract §2)', () => {
   });
 });
 
-describe('repair mode on the validating path (contract §4, §9)', () => {
+describe('repair mode on the validating path (docs/rules.md#repairs)', () => {
   it('--mode repair: a repairable rule acts as enforce', async () => {
     const t = twoLiveReleases();
     const { handler, audit } = setup({ objects: t.objects, mode: 'repair' });
@@ -307,7 +308,7 @@ describe('repair mode on the validating path (contract §4, §9)', () => {
   });
 });
 
-describe('mutating webhook (contract §3 "Mutating", §9)', () => {
+describe('mutating webhook (docs/rules.md#repairs)', () => {
   it('fixes allocatedIPCount with a base64 JSONPatch that applies cleanly (COUNT_MISMATCH)', async () => {
     const old = v4Pool({ [X]: rec(`${NS}/${API}`, C) });
     const next = withRecords(old, { [X]: rec(`${NS}/${API}`, C), [Y]: rec(`${NS}/${NEW}`, D) }, { allocatedIPCount: 7 });
@@ -463,7 +464,7 @@ describe('mutating webhook (contract §3 "Mutating", §9)', () => {
   });
 });
 
-describe('fail-open and errors (contract §4)', () => {
+describe('fail-open and errors (docs/rules.md#fail-open-and-fail-closed)', () => {
   it('caches not synced: allowed with a warning naming the cause, counted in metrics', async () => {
     const t = twoLiveReleases();
     const { handler, metrics, audit } = setup({ objects: t.objects, synced: false });
@@ -537,7 +538,7 @@ describe('fail-open and errors (contract §4)', () => {
   });
 });
 
-describe('fresh evidence (contract §2)', () => {
+describe('fresh evidence (docs/rules.md#fresh-evidence)', () => {
   class FakeReader implements FreshReader {
     readonly calls: ObjectRef[][] = [];
     constructor(private readonly answer: (ref: ObjectRef) => PodFacts | null | undefined) {}
@@ -601,7 +602,7 @@ describe('fresh evidence (contract §2)', () => {
     expect(r.allowed).toBe(true);
   });
 
-  // contract §2: a needed object missing from the cache is read live before concluding it does not exist — here the
+  // docs/rules.md#fresh-evidence: a needed object missing from the cache is read live before concluding it does not exist — here the
   // miss would otherwise let the release through.
   it('a cache miss of the record\'s pod is read live before a release is allowed', async () => {
     // GC releases X recorded for API; the guard's cache has not seen API, the API server has it running with X
@@ -613,7 +614,7 @@ describe('fresh evidence (contract §2)', () => {
     expect(r.allowed).toBe(false);
   });
 
-  it('KubeVirt: a launcher pod the cache lacks is listed live before STALE_ALLOCATION (contract §9 "pods of that name")', async () => {
+  it('KubeVirt: a launcher pod the cache lacks is listed live before STALE_ALLOCATION (docs/rules.md#pods-of-a-name)', async () => {
     // the record is named after the VMI; its new launcher pod is on the API server but not yet in the cache
     const old = v4Pool({});
     const next = withRecords(old, { [X]: rec(`${NS}/vm9`, 'uid-new') });

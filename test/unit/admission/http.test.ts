@@ -1,4 +1,5 @@
-// The real HTTPS server (contract §1 paths, §4 "a malformed AdmissionReview gets HTTP 400 with a JSON error body"):
+// The real HTTPS server (docs/rules.md#what-is-intercepted paths; docs/operations.md#requests-the-guard-refuses: a malformed
+// AdmissionReview gets HTTP 400 with a JSON error body):
 // started on 127.0.0.1:0 with a throw-away certificate, spoken to with node:https as the kube-apiserver would.
 import { AdmissionHandler } from '../../../webhook/admission/handler';
 import { BODY_LIMIT_BYTES, Readiness } from '../../../webhook/admission/server';

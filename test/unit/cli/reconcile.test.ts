@@ -1,4 +1,4 @@
-// Contract §6 `reconcile --once` exit codes: 0 when every planned action was done (or only planned), 1 when one
+// `reconcile --once` exit codes (docs/operations.md#command-line): 0 when every planned action was done (or only planned), 1 when one
 // failed or was blocked, 2 when it could not run. Snapshot runs go through main() as a user's would.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, Server } from 'node:net';

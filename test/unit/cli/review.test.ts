@@ -1,4 +1,4 @@
-// Contract §6 `review`: decides one AdmissionReview offline against a snapshot; exit 0 whatever the decision, 2 on
+// `review` (docs/operations.md#review): decides one AdmissionReview offline against a snapshot; exit 0 whatever the decision, 2 on
 // unusable input with a one-line reason on stderr.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';

@@ -207,3 +207,30 @@ describe('links into docs/ resolve', () => {
     expect(broken).toEqual([]);
   });
 });
+
+describe('links into docs/ from code, tests, the test bed and the benchmarks resolve', () => {
+  const anchors = (file: string): Set<string> => new Set(sections(readFileSync(file, 'utf8')).map((s) => anchorOf(s.title)));
+  const sources = ['webhook', 'certs', 'lib', 'test', 'testbed', 'bench'].flatMap((d) => filesUnder(join(ROOT, d), ['.ts']));
+
+  it('the tests link their docs sections (docs/<file>.md#anchor), and every such link names an existing heading', () => {
+    const links = sources.flatMap((file) => [...readFileSync(file, 'utf8').matchAll(/docs\/([a-z-]+\.md)#([\w-]+)/g)].map((m) => ({ file, doc: m[1], anchor: m[2] })));
+    expect(links.filter((l) => relative(ROOT, l.file).startsWith('test')).length).toBeGreaterThan(20);
+    const broken = links
+      .filter((l) => {
+        try {
+          return !anchors(join(DOCS, l.doc)).has(l.anchor);
+        } catch {
+          return true;
+        }
+      })
+      .map((l) => `${relative(ROOT, l.file)}: docs/${l.doc}#${l.anchor}`);
+    expect(broken).toEqual([]);
+  });
+
+  it('nothing cites the team-private reference (the repository documents itself)', () => {
+    // spelled in pieces so that this file does not match itself
+    const privateRef = new RegExp([['con', 'tract §'], ['\\bfacts', ' §'], ['/sha', 'red/']].map((p) => p.join('')).join('|'));
+    const cites = sources.filter((file) => privateRef.test(readFileSync(file, 'utf8'))).map((f) => relative(ROOT, f));
+    expect(cites).toEqual([]);
+  });
+});

@@ -1,4 +1,4 @@
-// Contract §3 SpiderEndpoint rules (and §9): LIVE_ENDPOINT_DELETE, ENDPOINT_UID_REWRITE, ENDPOINT_IP_CONFLICT.
+// The SpiderEndpoint rules (docs/rules.md#spiderendpoint-rules): LIVE_ENDPOINT_DELETE, ENDPOINT_UID_REWRITE, ENDPOINT_IP_CONFLICT.
 import { evaluate, GuardSettings } from '../../../webhook/guard/evaluate';
 import { UserMatcher } from '../../../webhook/guard/users';
 import { Violation } from '../../../webhook/guard/rule-names';
@@ -173,7 +173,7 @@ describe('LIVE_ENDPOINT_DELETE (guarded writers)', () => {
   });
 });
 
-describe('LIVE_ENDPOINT_DELETE v2: a member restarts only for the pools its next incarnation will use (§2)', () => {
+describe('LIVE_ENDPOINT_DELETE v2: a member restarts only for the pools its next incarnation will use (docs/rules.md#restarting)', () => {
   // Both Spiderpool identities guarded, as when --guarded-users names the agent too: the agent deletes the old
   // endpoint of a StatefulSet member moved to another pool (releaseStsOutdatedIPIfNeed) on the new pod's ADD.
   const BOTH: GuardSettings = { ...SETTINGS, guardedUsers: new UserMatcher([CONTROLLER_USER, AGENT_USER]) };

@@ -1,4 +1,4 @@
-// Contract §3 pool-status rules (and §9 clarifications): for every rule a denied write and the legitimate writes
+// The pool status rules (docs/rules.md#pool-status-rules): for every rule a denied write and the legitimate writes
 // next to it. Judged through guard.evaluate on a snapshot-built view, as `review` and the server do.
 import { evaluate, GuardSettings } from '../../../webhook/guard/evaluate';
 import { Violation, violationMessage } from '../../../webhook/guard/rule-names';
@@ -121,7 +121,7 @@ describe('MALFORMED_ALLOCATIONS (all writers)', () => {
   });
 });
 
-describe('MALFORMED_ALLOCATIONS v2: entries the write leaves untouched are not judged (§9)', () => {
+describe('MALFORMED_ALLOCATIONS v2: entries the write leaves untouched are not judged (docs/rules.md#malformed_allocations)', () => {
   const good = { [X]: rec(`${NS}/${API}`, C) };
   const objects = [pod({ name: API, uid: C, ips: [X] }), pod({ name: NEW, uid: D, phase: 'Pending' })];
   // Spiderpool's strict form (incremental path) and a value outside it (general parser): both must decide alike.
@@ -273,7 +273,7 @@ describe('LIVE_IP_RELEASE (guarded writers)', () => {
       expect(statusWrite({ from: { [X]: rec(`${NS}/gone-1`, A) }, to: {}, objects: [host] })).toEqual([]);
     });
 
-    it('a key handed to another pod in the same write: the new owner observing the IP is not a conflict (§9)', () => {
+    it('a key handed to another pod in the same write: the new owner observing the IP is not a conflict (docs/rules.md#double_allocation)', () => {
       const vs = statusWrite({
         from: { [X]: rec(`${NS}/gone-1`, A) },
         to: { [X]: rec(`${NS}/${NEW}`, D) },
@@ -282,7 +282,7 @@ describe('LIVE_IP_RELEASE (guarded writers)', () => {
       expect(vs).toEqual([]);
     });
 
-    it('a KubeVirt record handed to a VMI whose launcher pod observes the IP is not a conflict either (§9)', () => {
+    it('a KubeVirt record handed to a VMI whose launcher pod observes the IP is not a conflict either (docs/rules.md#double_allocation)', () => {
       const vs = statusWrite({
         from: { [X]: rec(`${NS}/gone-1`, A) },
         to: { [X]: rec(`${NS}/vm1`, D) },
@@ -403,7 +403,7 @@ describe('STATIC_IP_RELEASE (guarded writers)', () => {
   });
 });
 
-describe('STATIC_IP_RELEASE v2: restarting only for the pools the next incarnation will use (§2)', () => {
+describe('STATIC_IP_RELEASE v2: restarting only for the pools the next incarnation will use (docs/rules.md#restarting)', () => {
   const sts = statefulSet({ name: 'web', replicas: 3 });
   const stsEndpoint = endpoint({ name: 'web-1', podUid: A, type: 'StatefulSet', nics: [{ ipv4: `${X}/16`, ipv4Pool: P4 }] });
   const record = { [X]: rec(`${NS}/web-1`, A) };
@@ -670,7 +670,7 @@ describe('STALE_ALLOCATION (all writers)', () => {
   });
 });
 
-describe('what is judged (contract §1)', () => {
+describe('what is judged (docs/rules.md#what-is-intercepted)', () => {
   const old = v4Pool({ [X]: rec(`${NS}/${API}`, C) });
   const next = withRecords(old, {});
   const view: ClusterView = viewOf(old, pod({ name: API, uid: C, ips: [X] }));

@@ -1,4 +1,4 @@
-// The bug interleavings of facts §4.3–4.4, replayed write by write against the guard: the harmful writes are denied,
+// The bug interleavings of docs/architecture.md#gc-races, replayed write by write against the guard: the harmful writes are denied,
 // the IPAM's legitimate writes around them pass.
 import { evaluate } from '../../../webhook/guard/evaluate';
 import { RuleName } from '../../../webhook/guard/rule-names';

@@ -1,4 +1,4 @@
-// Contract §2/§9: IPs are compared only in canonical form, the form Go's net.IP.String() prints.
+// docs/rules.md#observed-ips: IPs are compared only in canonical form, the form Go's net.IP.String() prints.
 import { canonicalIp, canonicalIpWithoutPrefix, cidrContains, ipFamily, parseCidr } from '../../../lib/ip';
 
 describe('canonicalIp: IPv4', () => {

@@ -80,7 +80,7 @@ function expectSameAsParser(oldRaw: string | undefined, newRaw: string | undefin
   expect(sortChanges(u.diff.removed)).toEqual(sortChanges(d.removed));
   expect(sortChanges(u.diff.added)).toEqual(sortChanges(d.added));
   expect(sortChanges(u.diff.rewritten)).toEqual(sortChanges(d.rewritten));
-  // Judged: the malformed entries of the new value that the write adds or changes (contract §9, v2).
+  // Judged: the malformed entries of the new value that the write adds or changes (docs/rules.md#malformed_allocations).
   const before = (typeof oldRaw === 'string' ? safeParse(oldRaw) : {}) as Record<string, unknown> | undefined;
   const after = n.raw ?? {};
   const touched = n.malformed.filter((m) => m.key === undefined || !before || !(m.key in before) || !isDeepStrictEqual(before[m.key], after[m.key]));

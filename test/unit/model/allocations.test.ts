@@ -1,4 +1,5 @@
-// Contract §2 "records" and §9 MALFORMED_ALLOCATIONS coverage; facts §1.3 encoding (Go json.Marshal of a map).
+// Records and their diff (docs/rules.md#records-and-the-allocatedips-diff) and what MALFORMED_ALLOCATIONS covers
+// (docs/rules.md#malformed_allocations); the encoding is Go's json.Marshal of a map.
 import { diffRecords, parseAllocatedIPs, poolFamily, serializeAllocatedIPs } from '../../../webhook/model/allocations';
 import { PoolRecord } from '../../../webhook/model/types';
 import { goAllocatedIPs, rec, uid } from '../../../testbed/fixtures';
@@ -56,7 +57,7 @@ describe('parseAllocatedIPs: whole value', () => {
     expect(parseAllocatedIPs(value, V4).unparseable).toBe(true);
   });
 
-  it('parses the realistic example of facts §1.5', () => {
+  it('parses a realistic allocatedIPs value as Spiderpool writes it', () => {
     const value =
       '{"10.6.168.101":{"pod":"demo/web-0","podUid":"0b6c3f7e-5a2d-4e1b-9f3a-7c8d9e0f1a2b"},"10.6.168.102":{"pod":"demo/web-1","podUid":"7f3c1a9e-3b1d-4c55-9a0e-2d3f4b5c6d7e"},"10.6.168.103":{"pod":"demo/api-6d9f7c-x2k8q","podUid":"c41e2b7a-9d3f-4a61-8b20-5e6f7a8b9c0d"}}';
     const p = parseAllocatedIPs(value, V4);
@@ -163,7 +164,7 @@ describe('serializeAllocatedIPs', () => {
   });
 });
 
-describe('diffRecords (contract §2)', () => {
+describe('diffRecords (docs/rules.md#records-and-the-allocatedips-diff)', () => {
   const X = '10.6.168.101';
   const Y = '10.6.168.102';
   const Z = '10.6.168.103';

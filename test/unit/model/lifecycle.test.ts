@@ -1,4 +1,4 @@
-// Contract §2 observed IPs / alive / static / valid static member / restarting, and §9 clarifications.
+// The terms of docs/rules.md#terms: observed IPs, alive, static, valid static member, restarting, pods of a name.
 import {
   isAlive,
   isCompletedPod,
@@ -34,7 +34,7 @@ import {
 
 const CFG = DEFAULT_STATIC_IP_CONFIG;
 
-describe('observed IPs (contract §2, §9)', () => {
+describe('observed IPs (docs/rules.md#observed-ips)', () => {
   it('status.podIPs, canonical', () => {
     const p = pod({ name: 'a', ips: ['10.6.168.101', 'FD00:10:6:0:0:0:A8:65'] });
     expect(observedIPsOf(p).sort()).toEqual(['10.6.168.101', 'fd00:10:6::a8:65']);
@@ -92,7 +92,7 @@ describe('observed IPs (contract §2, §9)', () => {
   });
 });
 
-describe('alive (facts §3.3)', () => {
+describe('alive (docs/rules.md#alive)', () => {
   const facts = (o: Parameters<typeof pod>[0]) => podFacts(pod(o));
   it.each([
     ['Running', { phase: 'Running' as const }, true],
@@ -121,7 +121,7 @@ describe('alive (facts §3.3)', () => {
   });
 });
 
-describe('static (contract §2, facts §3.2)', () => {
+describe('static (docs/rules.md#static)', () => {
   it.each([
     ['apps/v1 StatefulSet controller', [owner.statefulSet('web')], 'StatefulSet'],
     ['kubevirt.io/v1 VMI controller', [owner.vmi('vm1')], 'VirtualMachineInstance'],
@@ -144,7 +144,7 @@ describe('static (contract §2, facts §3.2)', () => {
   });
 });
 
-describe('valid static member (contract §2, facts §3.4)', () => {
+describe('valid static member (docs/rules.md#valid-static-member)', () => {
   it('parses names as Spiderpool does: (.*)-([0-9]+)$', () => {
     expect(parseOrdinalName('web-2')).toEqual({ set: 'web', ordinal: 2 });
     expect(parseOrdinalName('my-web-10')).toEqual({ set: 'my-web', ordinal: 10 });
@@ -222,14 +222,14 @@ describe('valid static member (contract §2, facts §3.4)', () => {
       const view = viewOf(vmi({ name: 'vm1' }), launcherPod('vm1', { uid: uid('launcher') }), pod({ name: 'unrelated' }));
       expect(podsOfName(view, NS, 'vm1', CFG).map((p) => p.uid)).toEqual([uid('launcher')]);
     });
-    it('a kubevirt.io pod controller of another API version is not static (contract: kubevirt.io/v1)', () => {
+    it('a kubevirt.io pod controller of another API version is not static (docs/rules.md#static: kubevirt.io/v1)', () => {
       const p = pod({ name: 'virt-launcher-vm1-x', owners: [{ apiVersion: 'kubevirt.io/v1alpha3', kind: 'VirtualMachineInstance', name: 'vm1' }] });
       expect(staticKindOf(podFacts(p), CFG)).toBeUndefined();
     });
   });
 });
 
-describe('restarting static member (contract §2)', () => {
+describe('restarting static member (docs/rules.md#restarting)', () => {
   const sts = statefulSet({ name: 'web', replicas: 3 });
 
   it('valid member whose pod is absent', () => {
@@ -257,7 +257,7 @@ describe('restarting static member (contract §2)', () => {
   });
 });
 
-describe('pools named by Spiderpool annotations (contract §2, v2)', () => {
+describe('pools named by Spiderpool annotations (docs/rules.md#restarting)', () => {
   const named = (a: Record<string, string>) => {
     const pools = namedPools(a);
     return pools && [...pools].sort();
@@ -301,7 +301,7 @@ describe('pools named by Spiderpool annotations (contract §2, v2)', () => {
   });
 });
 
-describe('restarting static member, per pool (contract §2, v2)', () => {
+describe('restarting static member, per pool (docs/rules.md#restarting)', () => {
   const NEW_POOL = ippoolAnnotation({ ipv4: ['new-v4'] });
   const sts = statefulSet({ name: 'web', replicas: 3 });
   const moved = statefulSet({ name: 'web', replicas: 3, templateAnnotations: NEW_POOL });
@@ -357,7 +357,7 @@ describe('restarting static member, per pool (contract §2, v2)', () => {
   });
 });
 
-describe('completed pod (contract §9)', () => {
+describe('completed pod (docs/rules.md#alive)', () => {
   it.each([
     ['Succeeded, restartPolicy Never', { phase: 'Succeeded', restartPolicy: 'Never' }, true],
     ['Failed, restartPolicy Never', { phase: 'Failed', restartPolicy: 'Never' }, true],

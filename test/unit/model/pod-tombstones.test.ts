@@ -126,7 +126,7 @@ describe('a release of a pod whose deletion the watch delivered', () => {
     expect(reader.podReads).toEqual([]);
   });
 
-  it('without a tombstone the same release reads the pod live first (the contract\'s rule, unchanged)', async () => {
+  it('without a tombstone the same release reads the pod live first (docs/rules.md#fresh-evidence, unchanged)', async () => {
     const w = world();
     const { old, req } = releaseOf(U);
     w.add(old);
