@@ -101,6 +101,33 @@ export interface PodOptions {
   nodeName?: string;
   /** other metadata.annotations (e.g. Spiderpool's ipam.spidernet.io/ippool) */
   annotations?: Record<string, string>;
+  /** metadata.deletionTimestamp (RFC 3339) of a deleting pod (default 2026-11-22T02:00:00Z) */
+  deletedAt?: string;
+  /**
+   * status.containerStatuses of the one container: running (default), terminated, or none (no entry);
+   * 'two-one-running': two containers, one terminated and one still running
+   */
+  containers?: 'running' | 'terminated' | 'none' | 'two-one-running';
+}
+
+/** The default deletionTimestamp of a deleting pod(), in epoch ms: tests judge time relative to it. */
+export const DELETED_AT_MS = Date.parse('2026-11-22T02:00:00Z');
+
+const RUNNING_STATE = { running: { startedAt: '2026-11-20T10:00:05Z' } };
+const TERMINATED_STATE = { terminated: { exitCode: 0, reason: 'Completed', startedAt: '2026-11-20T10:00:05Z', finishedAt: '2026-11-22T02:00:10Z' } };
+
+function containerStatuses(kind: PodOptions['containers']): Json[] {
+  const status = (name: string, state: Json) => ({ name, image: 'alpine:3.20', ready: !('terminated' in state), restartCount: 0, state });
+  switch (kind ?? 'running') {
+    case 'none':
+      return [];
+    case 'terminated':
+      return [status('main', TERMINATED_STATE)];
+    case 'two-one-running':
+      return [status('main', TERMINATED_STATE), status('sidecar', RUNNING_STATE)];
+    default:
+      return [status('main', RUNNING_STATE)];
+  }
 }
 
 export function pod(o: PodOptions): Json {
@@ -122,11 +149,13 @@ export function pod(o: PodOptions): Json {
   };
   if (o.owners?.length) metadata.ownerReferences = ownerReferences(o.owners);
   if (o.deleting) {
-    metadata.deletionTimestamp = DELETING;
+    metadata.deletionTimestamp = o.deletedAt ?? DELETING;
     metadata.deletionGracePeriodSeconds = 30;
   }
   const phase = o.phase ?? 'Running';
   const status: Json = { phase, hostIP: '172.18.0.2', startTime: CREATED };
+  const statuses = containerStatuses(o.containers);
+  if (statuses.length > 0) status.containerStatuses = statuses;
   if (o.reason) status.reason = o.reason;
   if (o.podIP !== undefined) status.podIP = o.podIP;
   else if (o.ips?.length) {
@@ -204,6 +233,29 @@ export function vm(o: { name: string; namespace?: string; deleting?: boolean }):
   if (o.deleting) metadata.deletionTimestamp = DELETING;
   return { apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachine', metadata, spec: { runStrategy: 'Always' } };
 }
+
+// ---------------------------------------------------------------------------------------------------- nodes
+
+/** A Node as the API server serves it: Ready condition status (default True) and taints (key=value:Effect specs). */
+export function node(o: { name: string; ready?: 'True' | 'False' | 'Unknown'; taints?: { key: string; value?: string; effect: string }[] }): Json {
+  return {
+    apiVersion: 'v1',
+    kind: 'Node',
+    metadata: { name: o.name, uid: uid(`Node/${o.name}`), resourceVersion: nextRv(), labels: { 'kubernetes.io/hostname': o.name } },
+    spec: o.taints?.length ? { taints: o.taints.map((t) => ({ ...t, ...(t.effect === 'NoExecute' ? { timeAdded: '2026-11-22T02:01:00Z' } : {}) })) } : {},
+    status: {
+      conditions: [
+        { type: 'MemoryPressure', status: 'False', reason: 'KubeletHasSufficientMemory' },
+        { type: 'Ready', status: o.ready ?? 'True', reason: o.ready === 'Unknown' ? 'NodeStatusUnknown' : 'KubeletReady' },
+      ],
+      addresses: [{ type: 'InternalIP', address: '172.18.0.2' }],
+      nodeInfo: { kubeletVersion: 'v1.34.4', containerRuntimeVersion: 'containerd://2.1.4' },
+    },
+  };
+}
+
+/** The taint Kubernetes' non-graceful node shutdown documents. */
+export const OUT_OF_SERVICE = { key: 'node.kubernetes.io/out-of-service', value: 'nodeshutdown', effect: 'NoExecute' };
 
 // ---------------------------------------------------------------------------------------------------- pools
 

@@ -2,7 +2,7 @@
 // rests on are read live from the API server.
 import { KubeConfig } from '@kubernetes/client-node';
 import { abortable } from '../../lib/abortable';
-import { FreshReader, KubeObject, endpointFacts, podFacts, statefulSetFacts, vmFacts, vmiFacts, VIRT_LAUNCHER_SELECTOR, apiPaths, PodFacts, nsName, FreshObjects, LookupKind, ObjectRef, emptyFresh } from '../model';
+import { FreshReader, KubeObject, endpointFacts, nodeFacts, podFacts, statefulSetFacts, vmFacts, vmiFacts, VIRT_LAUNCHER_SELECTOR, apiPaths, PodFacts, nsName, FreshObjects, LookupKind, ObjectRef, emptyFresh } from '../model';
 import { KubeHttpClient } from './kube-http';
 
 const PATHS: Record<Exclude<LookupKind, 'vmiPods'>, (ns: string, name: string) => string> = {
@@ -11,6 +11,7 @@ const PATHS: Record<Exclude<LookupKind, 'vmiPods'>, (ns: string, name: string) =
   endpoint: (ns, n) => `${apiPaths.endpoints(ns)}/${n}`,
   vmi: (ns, n) => `${apiPaths.vmis(ns)}/${n}`,
   vm: (ns, n) => `${apiPaths.vms(ns)}/${n}`,
+  node: (_ns, n) => `${apiPaths.nodes()}/${n}`,
 };
 
 /** One object read live; the shape depends on the kind (null: absent). */
@@ -43,12 +44,14 @@ export class ApiFreshReader implements FreshReader {
       vmi: out.vmis,
       vm: out.vms,
       vmiPods: out.vmiPods,
+      node: out.nodes,
     };
     await Promise.all(
       refs.map(async (ref) => {
         // without KubeVirt served there is nothing to read: the cache's "absent" is the truth
         if ((ref.kind === 'vmi' || ref.kind === 'vm' || ref.kind === 'vmiPods') && !this.kubevirt) return;
-        const key = nsName(ref.namespace, ref.name);
+        // Nodes are cluster-scoped: keyed by name alone, as the views look them up
+        const key = ref.kind === 'node' ? ref.name : nsName(ref.namespace, ref.name);
         const value = await abortable(this.shared(ref), signal) /* the read goes on for whoever else shares it */;
         into[ref.kind].set(key, value);
       }),
@@ -71,7 +74,7 @@ export class ApiFreshReader implements FreshReader {
     const path = PATHS[ref.kind](encodeURIComponent(ref.namespace), encodeURIComponent(ref.name));
     const o = (await this.http.getJson(path, signal)) as KubeObject | null;
     if (!o) return null;
-    const facts = { pod: podFacts, statefulSet: statefulSetFacts, endpoint: endpointFacts, vmi: vmiFacts, vm: vmFacts } as const;
+    const facts = { pod: podFacts, statefulSet: statefulSetFacts, endpoint: endpointFacts, vmi: vmiFacts, vm: vmFacts, node: nodeFacts } as const;
     return facts[ref.kind](o);
   }
 

@@ -2,7 +2,7 @@
 import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { Gauge, Registry } from 'prom-client';
 import { Logger } from '../log';
-import { KubeObject, endpointFacts, podFacts, poolFacts, reservedIpFacts, statefulSetFacts, vmFacts, vmiFacts, ENDPOINT_RESOURCE, KUBEVIRT_GROUP, KUBEVIRT_VERSION, POOL_RESOURCE, RESERVED_IP_RESOURCE, SPIDERPOOL_GROUP, SPIDERPOOL_VERSION, VMI_RESOURCE, VM_RESOURCE, apiPaths, IndexedView, PodTombstones } from '../model';
+import { KubeObject, endpointFacts, nodeFacts, podFacts, poolFacts, reservedIpFacts, statefulSetFacts, vmFacts, vmiFacts, ENDPOINT_RESOURCE, KUBEVIRT_GROUP, KUBEVIRT_VERSION, POOL_RESOURCE, RESERVED_IP_RESOURCE, SPIDERPOOL_GROUP, SPIDERPOOL_VERSION, VMI_RESOURCE, VM_RESOURCE, apiPaths, IndexedView, PodTombstones } from '../model';
 import { KubeHttpClient } from './kube-http';
 import { ApiServerProbe } from './apiserver-probe';
 import { ChangeListener, ListPage, Reflector, ReflectorSpec, ReflectorStatus } from './reflector';
@@ -127,11 +127,14 @@ export function startClusterCache(kc: KubeConfig, log: Logger, opts: ClusterCach
     remove: (ns: string, n: string) => void,
     cached: () => Iterable<{ namespace: string; name: string }>,
   ): ReflectorSpec => ({ name, path, list: lister(path), upsert, remove, cached });
+  // Nodes: name, taints and Ready only (model/trim.ts nodeFacts), read when a terminating pod's record is released.
+  view.trackNodes();
   const specs: ReflectorSpec[] = [
     { ...spec('pods', apiPaths.pods(), (o) => view.upsertPod(podFacts(o)), (ns, n) => view.removePod(ns, n), () => view.allPods()), onGap: podHooks.onGap },
     spec('statefulsets', apiPaths.statefulSets(), (o) => view.upsertStatefulSet(statefulSetFacts(o)), (ns, n) => view.removeStatefulSet(ns, n), () => view.allStatefulSets()),
     spec(POOL_RESOURCE, apiPaths.pools(), (o) => view.upsertPool(poolFacts(o)), (_ns, n) => view.removePool(n), () => clusterScoped(view.allPools())),
     spec(ENDPOINT_RESOURCE, apiPaths.endpoints(), (o) => view.upsertEndpoint(endpointFacts(o)), (ns, n) => view.removeEndpoint(ns, n), () => view.allEndpoints()),
+    spec('nodes', apiPaths.nodes(), (o) => view.upsertNode(nodeFacts(o)), (_ns, n) => view.removeNode(n), () => clusterScoped(view.allNodes())),
   ];
   if (opts.reservedIPs) {
     specs.push(

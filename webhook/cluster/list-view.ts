@@ -51,6 +51,7 @@ export interface ListedObjects {
   vms: KubeObject[];
   /** SpiderReservedIPs (empty when the CRD is not installed) */
   reservedIPs: KubeObject[];
+  nodes: KubeObject[];
   kubevirt: boolean;
 }
 
@@ -62,7 +63,7 @@ function withKind(items: KubeObject[], apiVersion: string, kind: string): KubeOb
   return items;
 }
 
-/** Lists every kind the guard reads (pods, StatefulSets, pools, endpoints, SpiderReservedIPs; VMIs/VMs when KubeVirt is installed). */
+/** Lists every kind the guard reads (pods, StatefulSets, pools, endpoints, Nodes, SpiderReservedIPs; VMIs/VMs when KubeVirt is installed). */
 async function listObjects(kc: k8s.KubeConfig, opts: ListViewOptions = {}): Promise<ListedObjects> {
   const limit = opts.pageSize ?? 500;
   const core = kc.makeApiClient(k8s.CoreV1Api);
@@ -76,7 +77,7 @@ async function listObjects(kc: k8s.KubeConfig, opts: ListViewOptions = {}): Prom
     };
     return { items: res.items ?? [], next: res.metadata?.continue };
   };
-  const [pods, statefulSets, pools, endpoints] = await Promise.all([
+  const [pods, statefulSets, pools, endpoints, nodes] = await Promise.all([
     listPaged('pods', async (cont) => {
       const res = await core.listPodForAllNamespaces({ limit, _continue: cont });
       return { items: res.items, next: res.metadata?._continue };
@@ -87,6 +88,11 @@ async function listObjects(kc: k8s.KubeConfig, opts: ListViewOptions = {}): Prom
     }),
     listPaged(POOL_RESOURCE, (cont) => customPage(SPIDERPOOL_GROUP, SPIDERPOOL_VERSION, POOL_RESOURCE, cont, true)),
     listPaged(ENDPOINT_RESOURCE, (cont) => customPage(SPIDERPOOL_GROUP, SPIDERPOOL_VERSION, ENDPOINT_RESOURCE, cont, false)),
+    // whether a terminating pod's node still exists or is tainted out-of-service (docs/rules.md, Terms)
+    listPaged('nodes', async (cont) => {
+      const res = await core.listNode({ limit, _continue: cont });
+      return { items: res.items, next: res.metadata?._continue };
+    }),
   ]);
   let reservedIPs: KubeObject[] = [];
   try {
@@ -123,13 +129,15 @@ async function listObjects(kc: k8s.KubeConfig, opts: ListViewOptions = {}): Prom
     vmis: withKind(vmis, KUBEVIRT_API_VERSION, 'VirtualMachineInstance'),
     vms: withKind(vms, KUBEVIRT_API_VERSION, 'VirtualMachine'),
     reservedIPs: withKind(reservedIPs, SPIDERPOOL_API_VERSION, 'SpiderReservedIP'),
+    nodes: withKind(nodes, 'v1', 'Node'),
     kubevirt,
   };
 }
 
 /** Fills an IndexedView (a new one unless given) with listed objects. */
 function viewFromListed(listed: ListedObjects, view = new IndexedView()): IndexedView {
-  for (const list of [listed.pods, listed.statefulSets, listed.pools, listed.endpoints, listed.vmis, listed.vms, listed.reservedIPs]) {
+  view.trackNodes(); // the Nodes were listed: one that is not among them does not exist
+  for (const list of [listed.pods, listed.statefulSets, listed.pools, listed.endpoints, listed.vmis, listed.vms, listed.reservedIPs, listed.nodes]) {
     for (const o of list) addObject(view, o);
   }
   return view;

@@ -1,7 +1,7 @@
 // A ClusterView from the JSON `kubectl get pods,statefulsets.apps,spiderippools...,spiderendpoints... -A -o json`
-// prints (docs/operations.md, Command line). VMIs, VMs and SpiderReservedIPs may be included; other kinds are ignored.
+// prints (docs/operations.md, Command line). VMIs, VMs, Nodes and SpiderReservedIPs may be included; other kinds are ignored.
 import { readFileSync } from 'node:fs';
-import { KubeObject, endpointFacts, podFacts, poolFacts, reservedIpFacts, statefulSetFacts, vmFacts, vmiFacts, IndexedView, KUBEVIRT_GROUP, SPIDERPOOL_GROUP } from '../model';
+import { KubeObject, endpointFacts, nodeFacts, podFacts, poolFacts, reservedIpFacts, statefulSetFacts, vmFacts, vmiFacts, IndexedView, KUBEVIRT_GROUP, SPIDERPOOL_GROUP } from '../model';
 
 export class SnapshotError extends Error {}
 
@@ -41,6 +41,10 @@ export function addObject(view: IndexedView, item: KubeObject): boolean {
       return true;
     case VM_KIND:
       view.upsertVm(vmFacts(item));
+      return true;
+    case '/Node':
+      // a snapshot with Nodes knows them all: a pod's node missing from it does not exist
+      view.upsertNode(nodeFacts(item));
       return true;
     default:
       return false;

@@ -27,4 +27,5 @@ export const apiPaths = {
   endpoints: (ns?: string) => `/apis/${SPIDERPOOL_API_VERSION}${ns ? `/namespaces/${ns}` : ''}/${ENDPOINT_RESOURCE}`,
   vmis: (ns?: string) => `/apis/${KUBEVIRT_API_VERSION}${ns ? `/namespaces/${ns}` : ''}/${VMI_RESOURCE}`,
   vms: (ns?: string) => `/apis/${KUBEVIRT_API_VERSION}${ns ? `/namespaces/${ns}` : ''}/${VM_RESOURCE}`,
+  nodes: () => '/api/v1/nodes',
 };

@@ -1,7 +1,7 @@
 // ClusterView: the read-only facts every decision is made from, as an interface. IndexedView (view.ts) implements it
 // over indexes, the wrappers (view-wrappers.ts) over another view; both import it from here, so neither imports the
 // other's file to learn the shape.
-import type { EndpointFacts, PodFacts, PoolFacts, ReservedIpFacts, StatefulSetFacts, VmFacts, VmiFacts } from './types';
+import type { EndpointFacts, NodeFacts, PodFacts, PoolFacts, ReservedIpFacts, StatefulSetFacts, VmFacts, VmiFacts } from './types';
 
 export interface ClusterView {
   pod(namespace: string, name: string): PodFacts | undefined;
@@ -21,6 +21,13 @@ export interface ClusterView {
   pool(name: string): PoolFacts | undefined;
   vmi(namespace: string, name: string): VmiFacts | undefined;
   vm(namespace: string, name: string): VmFacts | undefined;
+  /** the Node of that name (only meaningful when tracksNodes()) */
+  node(name: string): NodeFacts | undefined;
+  /**
+   * Whether this view knows the cluster's Nodes (a live cache; a snapshot that includes Nodes). When it does not, a
+   * pod's node is assumed to exist, without taints (model/termination.ts).
+   */
+  tracksNodes(): boolean;
   allPods(): Iterable<PodFacts>;
   allEndpoints(): Iterable<EndpointFacts>;
   allPools(): Iterable<PoolFacts>;

@@ -12,7 +12,10 @@ import {
   ControllerRef,
   EndpointFacts,
   EndpointIP,
+  NodeFacts,
+  NodeTaint,
   PodFacts,
+  PodTerminationFacts,
   PoolFacts,
   PoolRecord,
   ReservedIpFacts,
@@ -56,6 +59,7 @@ function meta(o: KubeObject) {
     resourceVersion: str(m.resourceVersion),
     // a string in raw JSON, a Date in client-node's typed objects
     deleting: m.deletionTimestamp !== undefined && m.deletionTimestamp !== null && m.deletionTimestamp !== '',
+    deletionTimestamp: m.deletionTimestamp,
     annotations: obj(m.annotations),
     ownerReferences: arr(m.ownerReferences).map(obj),
     finalizers: arr(m.finalizers).filter((f): f is string => typeof f === 'string'),
@@ -112,6 +116,27 @@ export function observedIPsOf(pod: KubeObject): string[] {
   return exactSize([...found]);
 }
 
+/** A timestamp as JSON carries it (RFC 3339 string) or client-node's typed objects do (Date), in epoch ms; NaN when neither. */
+function epochMs(value: unknown): number {
+  if (value instanceof Date) return value.getTime();
+  return typeof value === 'string' ? Date.parse(value) : NaN;
+}
+
+/** 'terminated' only when there are container statuses and every one has state.terminated. */
+function containersState(statuses: unknown[]): PodTerminationFacts['containers'] {
+  if (statuses.length === 0) return 'none';
+  return statuses.every((c) => obj(obj(c).state).terminated !== undefined) ? 'terminated' : 'running';
+}
+
+/** Kept only for a pod being deleted (model/termination.ts): nothing for the others. */
+function terminationFacts(deletionTimestamp: unknown, spec: Record<string, unknown>, status: Record<string, unknown>): PodTerminationFacts {
+  return {
+    deletedAt: epochMs(deletionTimestamp),
+    nodeName: intern(str(spec.nodeName)),
+    containers: containersState(arr(status.containerStatuses)),
+  };
+}
+
 export function podFacts(pod: KubeObject): PodFacts {
   const m = meta(pod);
   const spec = obj(pod.spec);
@@ -129,6 +154,26 @@ export function podFacts(pod: KubeObject): PodFacts {
     observedIPs: observedIPsOf(pod),
     controller: controllerOf(pod),
     ...(poolAnnotations ? { poolAnnotations } : {}),
+    ...(m.deleting ? { termination: terminationFacts(m.deletionTimestamp, spec, status) } : {}),
+  };
+}
+
+const NO_TAINTS: readonly NodeTaint[] = Object.freeze([]);
+const sameTaint = (a: NodeTaint, b: NodeTaint) => a.key === b.key && a.effect === b.effect;
+
+/** Nodes: name, taints (key and effect, shared objects) and the Ready condition's status; nothing else is kept. */
+export function nodeFacts(node: KubeObject): NodeFacts {
+  const m = meta(node);
+  const taints = arr(obj(node.spec).taints).map((raw) => {
+    const t = obj(raw);
+    const taint = { key: intern(str(t.key)), effect: intern(str(t.effect)) };
+    return internObject(`taint\u0000${taint.key}\u0000${taint.effect}`, taint, sameTaint);
+  });
+  const ready = arr(obj(node.status).conditions).map(obj).find((c) => c.type === 'Ready');
+  return {
+    name: m.name,
+    ready: intern(str(ready?.status)),
+    taints: taints.length === 0 ? NO_TAINTS : Object.freeze(taints),
   };
 }
 

@@ -36,6 +36,38 @@ export interface PodFacts {
   // No nodeName or resourceVersion: no rule, finding or plan reads them, and at 100,000 pods each costs memory.
   /** Spiderpool's pool-selection annotations, only those keys (absent when the pod has none) */
   poolAnnotations?: PoolAnnotations;
+  /**
+   * Set only while the pod is being deleted: what judging its termination needs (model/termination.ts). Its node
+   * name is kept here and nowhere else, so a pod that is not being deleted pays nothing for it.
+   */
+  termination?: PodTerminationFacts;
+}
+
+/** The facts of a pod being deleted that say whether anything confirmed it stopped. */
+export interface PodTerminationFacts {
+  /** metadata.deletionTimestamp in epoch milliseconds (NaN when unreadable) */
+  deletedAt: number;
+  /** spec.nodeName ('' when the pod was never scheduled) */
+  nodeName: string;
+  /**
+   * status.containerStatuses: 'none' (no entry), 'terminated' (every entry has state.terminated), 'running'
+   * (at least one entry without state.terminated)
+   */
+  containers: 'none' | 'terminated' | 'running';
+}
+
+/** A Node taint as the termination rule reads it. */
+export interface NodeTaint {
+  key: string;
+  effect: string;
+}
+
+/** What the guard keeps of a Node: enough to know whether it confirmed its pods' termination (model/termination.ts). */
+export interface NodeFacts {
+  name: string;
+  /** status of the Ready condition: 'True', 'False', 'Unknown', or '' when the node reports none */
+  ready: string;
+  taints: readonly NodeTaint[];
 }
 
 export interface StatefulSetFacts {

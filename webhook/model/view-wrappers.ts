@@ -2,7 +2,7 @@
 // cache could not answer recorded for a live read (MissRecordingView), a watched deletion as an answer
 // (KnownDeletionView). Every other lookup is forwarded to the base view unchanged.
 import type { ClusterView } from './cluster-view';
-import { EndpointFacts, PodFacts, StatefulSetFacts, VmFacts, VmiFacts, nsName } from './types';
+import { EndpointFacts, NodeFacts, PodFacts, StatefulSetFacts, VmFacts, VmiFacts, nsName } from './types';
 
 /** Objects re-read from the API server: a value replaces the cached one, null means "confirmed absent". */
 export interface FreshObjects {
@@ -13,10 +13,12 @@ export interface FreshObjects {
   endpoints: Map<string, EndpointFacts | null>;
   vmis: Map<string, VmiFacts | null>;
   vms: Map<string, VmFacts | null>;
+  /** Nodes by name (cluster-scoped) */
+  nodes: Map<string, NodeFacts | null>;
 }
 
 export function emptyFresh(): FreshObjects {
-  return { pods: new Map(), vmiPods: new Map(), statefulSets: new Map(), endpoints: new Map(), vmis: new Map(), vms: new Map() };
+  return { pods: new Map(), vmiPods: new Map(), statefulSets: new Map(), endpoints: new Map(), vmis: new Map(), vms: new Map(), nodes: new Map() };
 }
 
 function pick<T>(fresh: Map<string, T | null>, key: string, cached: () => T | undefined): T | undefined {
@@ -56,6 +58,12 @@ class ForwardingView implements ClusterView {
   }
   vm(namespace: string, name: string) {
     return this.base.vm(namespace, name);
+  }
+  node(name: string) {
+    return this.base.node(name);
+  }
+  tracksNodes() {
+    return this.base.tracksNodes();
   }
   allPods() {
     return this.base.allPods();
@@ -120,12 +128,20 @@ export class OverlayView extends ForwardingView {
   override vm(namespace: string, name: string) {
     return pick(this.fresh.vms, nsName(namespace, name), () => this.base.vm(namespace, name));
   }
+  override node(name: string) {
+    return pick(this.fresh.nodes, name, () => this.base.node(name));
+  }
+  override tracksNodes() {
+    // a Node read live (found or confirmed absent) is known whatever the cache tracks
+    return this.fresh.nodes.size > 0 || this.base.tracksNodes();
+  }
 }
 
-export type LookupKind = 'pod' | 'vmiPods' | 'statefulSet' | 'endpoint' | 'vmi' | 'vm';
+export type LookupKind = 'pod' | 'vmiPods' | 'statefulSet' | 'endpoint' | 'vmi' | 'vm' | 'node';
 
 export interface ObjectRef {
   kind: LookupKind;
+  /** '' for cluster-scoped kinds (Nodes) */
   namespace: string;
   name: string;
 }
@@ -156,6 +172,11 @@ export class MissRecordingView extends ForwardingView {
   }
   override vm(namespace: string, name: string) {
     return this.note('vm', namespace, name, this.base.vm(namespace, name));
+  }
+  override node(name: string) {
+    // only a view that knows Nodes can miss one; without Nodes the node is assumed to exist
+    const found = this.base.node(name);
+    return this.base.tracksNodes() ? this.note('node', '', name, found) : found;
   }
 }
 

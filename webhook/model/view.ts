@@ -2,6 +2,7 @@
 // (serve), a `kubectl get -o json` snapshot (CLI) and the reconciler, so all callers judge from one shape.
 import {
   EndpointFacts,
+  NodeFacts,
   PodFacts,
   PoolFacts,
   ReservedIpFacts,
@@ -117,6 +118,8 @@ export class IndexedView implements ClusterView {
   private readonly vmis = new Map<string, VmiFacts>();
   private readonly vms = new Map<string, VmFacts>();
   private readonly reserved = new Map<string, ReservedIpFacts>();
+  private readonly nodes = new Map<string, NodeFacts>();
+  private nodesTracked = false;
 
   /** @param tombstones the live cache's pod tombstones (snapshots and tests without a watch have none) */
   constructor(readonly tombstones?: PodTombstones) {}
@@ -184,6 +187,17 @@ export class IndexedView implements ClusterView {
   removeReservedIP(name: string): void {
     this.reserved.delete(name);
   }
+  /** From now on this view knows the cluster's Nodes: a node it lacks does not exist. */
+  trackNodes(): void {
+    this.nodesTracked = true;
+  }
+  upsertNode(n: NodeFacts): void {
+    this.nodesTracked = true;
+    this.nodes.set(n.name, n);
+  }
+  removeNode(name: string): void {
+    this.nodes.delete(name);
+  }
 
   pod(namespace: string, name: string) {
     return this.pods.get(namespace, name);
@@ -215,6 +229,15 @@ export class IndexedView implements ClusterView {
   vm(namespace: string, name: string) {
     return this.vms.get(nsName(namespace, name));
   }
+  node(name: string) {
+    return this.nodes.get(name);
+  }
+  tracksNodes() {
+    return this.nodesTracked;
+  }
+  allNodes() {
+    return this.nodes.values();
+  }
   allPods() {
     return this.pods.values();
   }
@@ -237,7 +260,7 @@ export class IndexedView implements ClusterView {
     return this.vms.values();
   }
   counts() {
-    return { pods: this.pods.size, endpoints: this.endpoints.size, pools: this.pools.size, statefulSets: this.statefulSets.size };
+    return { pods: this.pods.size, endpoints: this.endpoints.size, pools: this.pools.size, statefulSets: this.statefulSets.size, nodes: this.nodes.size };
   }
 }
 
