@@ -154,6 +154,13 @@ describe('helm chart on the real API server', () => {
     expect(await renderError({ 'clientAuth.enabled': true })).toMatch(/caSecretName or clientAuth.caConfigMapName/);
   });
 
+  test('guard.terminationHoldMax: passed as --termination-hold-max when set, absent by default, refused when not a duration', async () => {
+    const argsOf = (objs: Awaited<ReturnType<typeof renderChart>>) => (findObject(objs, 'Deployment') as unknown as k8s.V1Deployment).spec?.template.spec?.containers[0]?.args ?? [];
+    expect(argsOf(await renderChart('g', ns.name)).some((a) => a.startsWith('--termination-hold-max'))).toBe(false);
+    expect(argsOf(await renderChart('g', ns.name, { 'guard.terminationHoldMax': '30m' }))).toEqual(expect.arrayContaining(['--termination-hold-max=30m']));
+    expect(await renderError({ 'guard.terminationHoldMax': '30' })).toMatch(/terminationHoldMax/);
+  });
+
   test('RBAC grants exactly the reviewed list, enforced by the API server', async () => {
     const full = `guard-${randomSuffix()}`;
     const objs = await renderChart('g', ns.name, { fullnameOverride: full });
@@ -163,6 +170,7 @@ describe('helm chart on the real API server', () => {
       [
         'core/pods: get,list,watch',
         'apps/statefulsets: get,list,watch',
+        'core/nodes: get,list,watch',
         'spiderpool.spidernet.io/spiderippools: get,list,watch',
         'spiderpool.spidernet.io/spiderippools/status: update',
         'spiderpool.spidernet.io/spiderendpoints: delete,get,list,patch,update,watch',

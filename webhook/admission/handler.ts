@@ -174,7 +174,12 @@ export class AdmissionHandler {
     if (signal.aborted) return; // the request was answered at the deadline: this decision never took effect
     const now = this.now();
     for (const event of auditEventsFor(req, judged, now, omitted, atLeast)) this.deps.audit.write(event);
-    for (const j of judged) this.deps.metrics?.decisions.inc({ webhook, rule: j.violation.rule, mode: j.mode, outcome: j.outcome });
+    for (const j of judged) {
+      this.deps.metrics?.decisions.inc({ webhook, rule: j.violation.rule, mode: j.mode, outcome: j.outcome });
+      if (j.violation.rule === 'UNCONFIRMED_TERMINATION_RELEASE' && (j.outcome === 'denied' || j.outcome === 'repaired')) {
+        this.deps.metrics?.heldReleases.inc({ outcome: j.outcome });
+      }
+    }
     if (judged.length > 0) this.deps.onDecision?.(req, judged);
   }
 

@@ -12,6 +12,8 @@ export interface AdmissionMetrics {
   events: Counter<'reason' | 'result'>;
   throttled: Counter<'webhook'>;
   inflightBytes: Gauge;
+  /** releases of a terminating pod's record kept because no one confirmed its termination, by outcome */
+  heldReleases: Counter<'outcome'>;
 }
 
 export function createAdmissionMetrics(registry = new Registry(), withDefaults = true): AdmissionMetrics {
@@ -66,5 +68,20 @@ export function createAdmissionMetrics(registry = new Registry(), withDefaults =
       help: 'Bytes of AdmissionReview request bodies in flight (read or being decided)',
       registers: [registry],
     }),
+    heldReleases: heldReleasesCounter(registry),
   };
+}
+
+/** Outcomes that keep the record: the release was denied, or repaired away by the mutating webhook. */
+export const HOLDING_OUTCOMES = ['denied', 'repaired'] as const;
+
+function heldReleasesCounter(registry: Registry): Counter<'outcome'> {
+  const c = new Counter({
+    name: 'spiderpool_guard_held_releases_total',
+    help: "Releases of a terminating pod's IP record held because its node has not confirmed the pod stopped (UNCONFIRMED_TERMINATION_RELEASE), by outcome (denied, repaired)",
+    labelNames: ['outcome'],
+    registers: [registry],
+  });
+  for (const outcome of HOLDING_OUTCOMES) c.inc({ outcome }, 0); // a series from the start: alerts see 0, not absence
+  return c;
 }

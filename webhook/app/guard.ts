@@ -37,8 +37,10 @@ export interface RunningGuard {
 }
 
 /** Watch events that can create work for the reconciler (issue #4): pods completed or deleted, StatefulSets
- * scaled, endpoints or pools changed. Other pod updates (status churn of running pods) wait for the periodic pass. */
+ * scaled, endpoints or pools changed. Other pod updates (status churn of running pods) and Node updates (heartbeats,
+ * taints: pods on them are never acted on while terminating) wait for the periodic pass. */
 function worthAPass(kind: string, type: string, o: Record<string, unknown>): boolean {
+  if (kind === 'nodes') return false;
   if (kind !== 'pods') return true;
   if (type === 'DELETED') return true;
   const phase = (o.status as { phase?: string } | undefined)?.phase;
@@ -79,7 +81,7 @@ export async function startGuard(config: GuardConfig, log: Logger): Promise<Runn
     view: () => cache.view,
     synced: cache.synced,
     staleCaches: cache.stale,
-    settings: { staticIp: config.staticIp, guardedUsers: config.guardedUsers },
+    settings: { staticIp: config.staticIp, guardedUsers: config.guardedUsers, termination: config.termination },
     policy: config.policy,
     audit,
     log,
@@ -144,6 +146,7 @@ export async function startGuard(config: GuardConfig, log: Logger): Promise<Runn
       source: cache,
       kubeConfig: kc,
       staticIp: config.staticIp,
+      terminationHoldMaxMs: config.termination?.holdMaxMs,
       kubevirt,
       events: config.events,
       registry: metrics.registry,

@@ -1,7 +1,7 @@
 // What `serve` runs, as a typed value: cli/serve.ts turns flags into a GuardConfig, startGuard (guard.ts) runs it.
 // Tests build one directly to start the whole guard in-process.
 import type { KubeConfig } from '@kubernetes/client-node';
-import type { Policy, UserMatcher } from '../guard';
+import type { Policy, TerminationSettings, UserMatcher } from '../guard';
 import type { StaticIpConfig } from '../model';
 import type { LeaderTiming } from '../reconciler';
 import type { TlsConfig } from './tls';
@@ -49,6 +49,8 @@ export interface GuardConfig {
   policy: Policy;
   guardedUsers: UserMatcher;
   staticIp: StaticIpConfig;
+  /** --termination-hold-max and the clock terminating pods are judged with (docs/rules.md, Termination confirmed) */
+  termination?: TerminationSettings;
   audit: AuditConfig;
   /** request bytes in flight before answering 429 */
   inflightBudgetBytes: number;

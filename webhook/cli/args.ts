@@ -25,13 +25,24 @@ export const STATIC_IP_FLAGS: FlagTable = [
   { name: 'kubevirt-static-ip', type: 'string', arg: 'true|false', default: true, help: "Spiderpool's KubeVirt static-IP switch" },
 ];
 
-/** Flags every deciding command shares: modes, users, static-IP switches. */
+/** How long a pod's unconfirmed termination may hold its IPs (serve, review, check, reconcile). */
+export const TERMINATION_FLAGS: FlagTable = [
+  {
+    name: 'termination-hold-max',
+    type: 'string',
+    arg: 'DURATION',
+    help: "a terminating pod whose node never confirmed it stopped keeps its IPs at most this long after its deletionTimestamp (e.g. 90s, 30m, 1h; default: no limit, until the node confirms, is deleted or is tainted node.kubernetes.io/out-of-service)",
+  },
+];
+
+/** Flags every deciding command shares: modes, users, static-IP switches, the termination hold. */
 export const POLICY_FLAGS: FlagTable = [
   { name: 'mode', type: 'string', arg: 'enforce|warn|audit|repair', default: DEFAULT_MODE, help: 'default mode of every rule' },
   { name: 'rule-mode', type: 'list', arg: 'RULE=MODE', help: 'mode of one rule' },
   { name: 'guarded-users', type: 'string', arg: 'GLOBS', default: DEFAULT_GUARDED_USERS.join(','), help: 'writers the release rules judge' },
   { name: 'exempt-users', type: 'string', arg: 'GLOBS', help: 'writers never denied (still audited)' },
   ...STATIC_IP_FLAGS,
+  ...TERMINATION_FLAGS,
 ];
 
 function bool(values: Values, name: string, fallback: boolean): boolean {
@@ -71,6 +82,37 @@ export function secondsFlag(values: Values, name: string, fallbackMs: number): n
   const n = Number(v);
   if (typeof v !== 'string' || v.trim() === '' || !Number.isFinite(n) || n <= 0) throw new UsageError(`--${name} ${JSON.stringify(v)}: expected seconds > 0`);
   return Math.round(n * 1000);
+}
+
+const DURATION_UNITS_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/**
+ * A duration as Go and kubectl write them: one or more number+unit parts (ms, s, m, h), e.g. 90s, 30m, 1h30m;
+ * returned in milliseconds, > 0. Undefined when the flag is not given.
+ */
+export function durationFlag(values: Values, name: string): number | undefined {
+  const v = values[name];
+  if (v === undefined) return undefined;
+  const text = typeof v === 'string' ? v.trim() : '';
+  const part = /(\d+(?:\.\d+)?)(ms|h|m|s)/y;
+  let total = 0;
+  let at = 0;
+  while (text !== '' && at < text.length) {
+    part.lastIndex = at;
+    const m = part.exec(text);
+    if (!m) break;
+    total += Number(m[1]) * DURATION_UNITS_MS[m[2]];
+    at = part.lastIndex;
+  }
+  if (text === '' || at !== text.length || !(total > 0) || !Number.isFinite(total)) {
+    throw new UsageError(`--${name} ${JSON.stringify(v)}: expected a duration > 0 such as 90s, 30m or 1h`);
+  }
+  return Math.round(total);
+}
+
+/** The termination hold's settings from --termination-hold-max, with the real clock (the CLI is the shell). */
+export function terminationFromFlags(values: Values): { holdMaxMs?: number; now: () => number } {
+  return { holdMaxMs: durationFlag(values, 'termination-hold-max'), now: Date.now };
 }
 
 export function listFlag(values: Values, name: string): string[] {

@@ -3,7 +3,7 @@ import { UsageError } from './errors';
 import { ClusterView, StaticIpConfig } from '../model';
 import { loadSnapshot } from '../cluster';
 import { FINDINGS, Finding, FindingName, capacity, findingKey, findings, hasErrors, inNamespaces, plan, reconcilerUser, DEFAULT_CLI_SETTLE_SECONDS } from '../reconciler';
-import { intFlag, oneOf, parse } from './args';
+import { intFlag, oneOf, parse, terminationFromFlags } from './args';
 import { formatCapacityJson, formatCapacityTable } from './capacity-table';
 import { FlagTable, helpText } from './flags';
 import { DEFAULT_SELF_CHECK_NAMESPACE } from './reconcile';
@@ -34,8 +34,8 @@ Exit 0: no error-level finding reported; 1: at least one; 2: could not run.`,
 );
 
 /** Findings of the last view that every view reports (identity by findingKey). */
-function persistentFindings(views: ClusterView[], cfg: StaticIpConfig): Finding[] {
-  const lists = views.map((v) => findings(v, cfg));
+function persistentFindings(views: ClusterView[], cfg: StaticIpConfig, holdMaxMs: number | undefined, now: () => number): Finding[] {
+  const lists = views.map((v) => findings(v, cfg, { now: now(), holdMaxMs }));
   const last = lists[lists.length - 1];
   const earlier = lists.slice(0, -1).map((l) => new Set(l.map(findingKey)));
   return last.filter((f) => earlier.every((s) => s.has(findingKey(f))));
@@ -58,6 +58,10 @@ const ADVICE: Record<FindingName, string> = {
     'The pod completed (Succeeded/Failed, will not run again) but its pool still records the IP. `reconcile` releases it for a non-static pod (RELEASE_IP COMPLETED_POD); a StatefulSet or KubeVirt pod is replaced by its controller.',
   BLOCKING_ENDPOINT:
     'The SpiderEndpoint of an earlier pod of this name keeps the pod now named so from getting an IP on Spiderpool before v0.9.13 / v1.0.4 ("being recycled"): the pod stays ContainerCreating. `reconcile` releases the earlier pod\'s records (RELEASE_IP UID_MISMATCH), then deletes the endpoint (DELETE_ENDPOINT UID_MISMATCH). By hand: release those records, then delete the endpoint and remove its finalizer.',
+  ZOMBIE_IP_REUSE:
+    'The IP of a pod whose node never confirmed it stopped is in use again: on a partitioned node its sandbox may still answer on it. Find out whether the node is down (then taint it node.kubernetes.io/out-of-service=nodeshutdown:NoExecute or delete the Node) or still runs the pod; restart the newer pod so it gets a fresh IP. Never acted on automatically.',
+  TERMINATION_UNCONFIRMED:
+    "A pod has been terminating for more than 5 minutes and its node has not confirmed it stopped, so its IP stays held (UNCONFIRMED_TERMINATION_RELEASE). If the node is shut down for good, taint it node.kubernetes.io/out-of-service=nodeshutdown:NoExecute or delete the Node; if it is only unreachable, bring it back. See docs/operations.md, Held IPs.",
   MALFORMED_POOL:
     "status.allocatedIPs cannot be parsed, or holds the malformed entries listed (the guard does not judge entries a write leaves as they are, so the pool keeps working; its well-formed records are still checked; an unparseable value skips the pool's other checks). The reconciler never writes such a pool: fix the status by hand (kubectl edit --subresource=status).",
 };
@@ -101,10 +105,11 @@ export async function runCheck(argv: string[]): Promise<number> {
   const output = oneOf(values, 'output', OUTPUTS, OUTPUTS[0]);
   const settle = intFlag(values, 'settle-seconds', DEFAULT_CLI_SETTLE_SECONDS);
   const cfg = staticIpOf(values);
+  const termination = terminationFromFlags(values);
   const namespaces = namespacesOf(values);
   if (values.capacity && namespaces.length > 0) throw new UsageError('check: --capacity counts whole pools (cluster-scoped): --namespace does not apply');
   const views = source.kind === 'snapshot' ? [loadSnapshot(source.path)] : await liveViews(source, settle);
-  const all = persistentFindings(views, cfg);
+  const all = persistentFindings(views, cfg, termination.holdMaxMs, termination.now);
   const list = inNamespaces(all, namespaces);
   if (values.capacity) {
     // The last view's numbers (the settle interval is for findings: a leftover is what a pass would plan now).

@@ -4,7 +4,7 @@ import { UsageError } from './errors';
 import { ClusterView, StaticIpConfig } from '../model';
 import { listClusterView, loadKubeConfigFile } from '../cluster';
 import { DEFAULT_CLI_SETTLE_SECONDS } from '../reconciler';
-import { STATIC_IP_FLAGS, Values, policyFromFlags } from './args';
+import { STATIC_IP_FLAGS, TERMINATION_FLAGS, Values, policyFromFlags } from './args';
 import { FlagTable } from './flags';
 
 export const OUTPUTS = ['table', 'json'] as const;
@@ -24,6 +24,7 @@ export const SOURCE_FLAGS: FlagTable = [
   { name: 'output', type: 'string', arg: OUTPUTS.join('|'), default: OUTPUTS[0], help: 'table: grouped, for people; json: one JSON object per line' },
   { name: 'settle-seconds', type: 'string', arg: 'N', default: DEFAULT_CLI_SETTLE_SECONDS, help: 'live: list twice this far apart, keep what both lists show' },
   ...STATIC_IP_FLAGS,
+  ...TERMINATION_FLAGS,
 ];
 
 export type Source = { kind: 'snapshot'; path: string } | { kind: 'live'; kubeconfig: string; context?: string };

@@ -8,7 +8,7 @@ import { createLogger } from '../log';
 import { Executor, Action, actionKey, BlockedAction, inNamespaces, plan, reconcilerUser, DEFAULT_CLI_SETTLE_SECONDS, DEFAULT_MAX_WRITES_PER_SECOND } from '../reconciler';
 import { OUTPUTS, SOURCE_FLAGS, formatJsonLines, hiddenNote, liveViews, namespacesOf, sourceOf, staticIpOf } from './cluster-source';
 import { FlagTable, helpText } from './flags';
-import { intFlag, oneOf, parse } from './args';
+import { intFlag, oneOf, parse, terminationFromFlags } from './args';
 
 export const DEFAULT_SELF_CHECK_NAMESPACE = 'kube-system';
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -100,6 +100,8 @@ export async function runReconcile(argv: string[]): Promise<number> {
   const namespaces = namespacesOf(values);
   const level = oneOf(values, 'log-level', LOG_LEVELS, 'warn');
   const staticIp = staticIpOf(values);
+  const termination = terminationFromFlags(values);
+  const judgedNow = () => ({ now: termination.now(), holdMaxMs: termination.holdMaxMs });
   const user = reconcilerUser(guardNamespace);
   let hidden = 0;
   /** The planned actions (and blocked ones) --namespace keeps; counts the others for the table's note. */
@@ -112,7 +114,7 @@ export async function runReconcile(argv: string[]): Promise<number> {
     process.stdout.write(output === 'json' ? formatJsonLines(rows) : formatTable(rows) + hiddenNote(hidden, namespaces, 'action(s)'));
 
   if (source.kind === 'snapshot') {
-    const p = plan(loadSnapshot(source.path), { staticIp, user });
+    const p = plan(loadSnapshot(source.path), { staticIp, user, termination: judgedNow() });
     const blocked = scoped(p.blocked, (b) => b.action);
     const rows: Row[] = [...scoped(p.actions, (a) => a).map((a) => ({ ...a, dryRun: true })), ...blockedRows(blocked)];
     print(rows);
@@ -120,7 +122,7 @@ export async function runReconcile(argv: string[]): Promise<number> {
   }
 
   const views = await liveViews(source, settle);
-  const plans = views.map((v) => plan(v, { staticIp, user }));
+  const plans = views.map((v) => plan(v, { staticIp, user, termination: judgedNow() }));
   const last = plans[plans.length - 1];
   const earlier = plans.slice(0, -1).map((p) => new Set(p.actions.map(actionKey)));
   const settled = scoped(last.actions.filter((a) => earlier.every((s) => s.has(actionKey(a)))), (a) => a);

@@ -4,7 +4,7 @@ import { createLogger } from '../log';
 import { MemoryAuditSink } from '../audit';
 import { CliInputError, UsageError } from './errors';
 import { loadSnapshot, readFileBytes } from '../cluster';
-import { POLICY_FLAGS, oneOf, parse, policyFromFlags } from './args';
+import { POLICY_FLAGS, oneOf, parse, policyFromFlags, terminationFromFlags } from './args';
 import { FlagTable, helpText } from './flags';
 
 const WEBHOOKS = ['validate', 'mutate'] as const;
@@ -34,6 +34,7 @@ export async function runReview(argv: string[]): Promise<number> {
   if (positionals.length !== 1) throw new UsageError('review: exactly one REVIEW_FILE is required');
   const webhook = oneOf(values, 'webhook', WEBHOOKS, WEBHOOKS[0]);
   const { policy, guarded, staticIp } = policyFromFlags(values);
+  const termination = terminationFromFlags(values);
   const view = loadSnapshot(values.snapshot);
   // the server's decoder, on the file's bytes: the same outcome for every input (docs/operations.md, review)
   const body = readFileBytes(positionals[0], 'review');
@@ -48,7 +49,7 @@ export async function runReview(argv: string[]): Promise<number> {
   const handler = new AdmissionHandler({
     view: () => view,
     synced: () => true,
-    settings: { staticIp, guardedUsers: guarded },
+    settings: { staticIp, guardedUsers: guarded, termination },
     policy,
     audit,
     log: createLogger('silent'),

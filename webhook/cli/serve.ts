@@ -9,7 +9,7 @@ import { DEFAULT_AUDIT_MAX_BYTES, DEFAULT_AUDIT_MAX_FILES } from '../audit';
 import { DEFAULT_STALE_AFTER_MS } from '../cluster';
 import { UsageError } from './errors';
 import { DEFAULT_INTERVAL_MS, DEFAULT_LEADER_TIMING, DEFAULT_LEASE_NAME, DEFAULT_MAX_WRITES_PER_SECOND, DEFAULT_SETTLE_MS, LeaderTiming, leaderTimingProblem } from '../reconciler';
-import { POLICY_FLAGS, Values, intFlag, listFlag, oneOf, parse, policyFromFlags, secondsFlag } from './args';
+import { POLICY_FLAGS, Values, intFlag, listFlag, oneOf, parse, policyFromFlags, secondsFlag, terminationFromFlags } from './args';
 import { FlagTable, helpText } from './flags';
 
 export { DEFAULT_HOST, DEFAULT_METRICS_PORT, DEFAULT_PORT, DEFAULT_TLS_SERVICE };
@@ -177,6 +177,7 @@ export function guardConfigFromFlags(values: Values): GuardConfig {
     policy,
     guardedUsers: guarded,
     staticIp,
+    termination: terminationFromFlags(values),
     audit,
     inflightBudgetBytes,
     events: values['no-events'] !== true,

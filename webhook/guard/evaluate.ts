@@ -4,6 +4,7 @@ import { StaticIpConfig, ClusterView } from '../model';
 import { endpointIpConflictViolations, endpointUidRewriteViolations, liveEndpointDeleteViolations } from './endpoint-rules';
 import {
   PoolUpdate,
+  TerminationJudge,
   allocationViolations,
   malformedViolations,
   readPoolUpdate,
@@ -15,9 +16,25 @@ import { RuleName, Violation } from './rule-names';
 import { DEFAULT_LIMITS, EvaluationLimits, ViolationCollector } from './collector';
 import { UserMatcher } from './users';
 
+/** How terminating pods are judged (docs/rules.md, Terms, "termination confirmed"). */
+export interface TerminationSettings {
+  /** --termination-hold-max in milliseconds: past it a deletion counts as confirmed; undefined = no limit */
+  holdMaxMs?: number;
+  /** the clock (epoch ms), read once per evaluation: the guard itself reads no clock */
+  now: () => number;
+}
+
 export interface GuardSettings {
   staticIp: StaticIpConfig;
   guardedUsers: UserMatcher;
+  /** absent: no hold max, and no clock (messages say nothing of how long a pod has been terminating) */
+  termination?: TerminationSettings;
+}
+
+/** The time and the hold max one evaluation judges terminations with. */
+export function terminationJudge(settings: GuardSettings): TerminationJudge {
+  const t = settings.termination;
+  return t ? { now: t.now(), holdMaxMs: t.holdMaxMs } : { now: NaN };
 }
 
 export interface Evaluation {
@@ -43,7 +60,7 @@ export function evaluate(req: GuardRequest, view: ClusterView, settings: GuardSe
   if (target === 'poolStatus') {
     const u = readPoolUpdate(req.object, req.oldObject);
     malformedViolations(u, out);
-    if (guarded) releaseViolations(u, view, cfg, out);
+    if (guarded) releaseViolations(u, view, cfg, out, terminationJudge(settings));
     staleRewriteViolations(u, view, cfg, out);
     allocationViolations(u, view, cfg, out);
     return { ...result(), poolUpdate: u };

@@ -3,7 +3,7 @@
 export { DEFAULT_LIMITS, ViolationCollector } from './collector';
 export type { EvaluationLimits } from './collector';
 export { evaluate } from './evaluate';
-export type { Evaluation, GuardSettings } from './evaluate';
+export type { Evaluation, GuardSettings, TerminationSettings } from './evaluate';
 export { summarizePod } from './facts';
 export { MAX_ANNOTATION_CHARS, MAX_MESSAGE_VIOLATIONS, MAX_WARNINGS, PolicyError, annotationIps, buildPolicy, deniedRulesFor, judgeValidation, modeOf, parseMode, repairsRule } from './policy';
 export type { Judged, Outcome, Policy } from './policy';

@@ -1,5 +1,5 @@
 // Rules for UPDATEs of spiderippools/status (docs/rules.md, Pool status rules).
-import { cachedDiff, cachedScan, emptyScan, sharedScanCache, AllocationDiff, PoolAddressing, changedMalformed, diffRecords, parseAllocatedIPs, poolFamily, isAlive, isRestartingStaticMember, isStaticEndpointType, parseOrdinalName, KubeObject, EndpointFacts, MalformedEntry, PodFacts, StaticIpConfig, nsName, splitNsName, ClusterView, ObjectRef } from '../model';
+import { cachedDiff, cachedScan, emptyScan, sharedScanCache, AllocationDiff, PoolAddressing, changedMalformed, diffRecords, parseAllocatedIPs, poolFamily, isAlive, isRestartingStaticMember, podTerminationState, OUT_OF_SERVICE_TAINT, PoolRecord, TerminationState, isStaticEndpointType, parseOrdinalName, KubeObject, EndpointFacts, MalformedEntry, PodFacts, StaticIpConfig, nsName, splitNsName, ClusterView, ObjectRef } from '../model';
 import { aliveWithUid, nameRefs, podRef, podsOfRecordName, recordNameRefs, releaseView, sameName, summarizePod } from './facts';
 import { ViolationCollector } from './collector';
 
@@ -120,8 +120,56 @@ export function malformedViolations(u: PoolUpdate, out: ViolationCollector): voi
   }
 }
 
-/** LIVE_IP_RELEASE and STATIC_IP_RELEASE: releases a guarded writer must not make. */
-export function releaseViolations(u: PoolUpdate, view: ClusterView, cfg: StaticIpConfig, out: ViolationCollector): void {
+/** The time and hold max terminations are judged with (guard/evaluate.ts terminationJudge). */
+export interface TerminationJudge {
+  /** epoch ms; NaN when no clock was given (a hold max cannot expire then) */
+  now: number;
+  holdMaxMs?: number;
+}
+
+type Unconfirmed = Extract<TerminationState, { state: 'unconfirmed' }>;
+
+/**
+ * The record's own incarnation when it is being deleted and its termination is unconfirmed (docs/rules.md, Terms):
+ * its sandbox may still answer on the IP. The Node is looked up only here, for a pod being deleted: the hot path of
+ * every other release never touches the Node cache.
+ */
+function unconfirmedIncarnation(view: ClusterView, pods: PodFacts[], rec: PoolRecord, judge: TerminationJudge): { pod: PodFacts; state: Unconfirmed } | undefined {
+  for (const pod of pods) {
+    if (pod.uid !== rec.podUid || !pod.deleting) continue;
+    const state = podTerminationState(view, pod, judge.now, judge.holdMaxMs);
+    if (state.state === 'unconfirmed') return { pod, state };
+  }
+  return undefined;
+}
+
+function duration(ms: number): string {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  if (s < 120) return `${s}s`;
+  if (s < 7200) return `${Math.floor(s / 60)}m`;
+  return `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m`;
+}
+
+/**
+ * Why the IP is held and how to end the hold: this text reaches the writer's error, the audit line and the Event on
+ * the terminating pod, where an operator looks first.
+ */
+function heldDetail(pod: PodFacts, s: Unconfirmed, now: number): string {
+  const ready = s.nodeReady === undefined ? '' : `, node Ready ${s.nodeReady || 'not reported'}`;
+  const since = Number.isFinite(now) && Number.isFinite(s.deletedAt) ? ` ${duration(now - s.deletedAt)} ago` : '';
+  const missing = s.waitingFor === 'containers' ? 'its containers have not reported terminated' : 'it reports no container statuses yet observes IPs';
+  return (
+    `release of the IP of pod ${pod.namespace}/${pod.name}, deleted${since}, whose termination node ${s.nodeName} has not confirmed (${missing}${ready}): ` +
+    `its sandbox may still answer on the IP. The IP stays held until the node confirms, the Node ${s.nodeName} is deleted, ` +
+    `or it is tainted: kubectl taint nodes ${s.nodeName} ${OUT_OF_SERVICE_TAINT}=nodeshutdown:NoExecute`
+  );
+}
+
+/**
+ * LIVE_IP_RELEASE, STATIC_IP_RELEASE and UNCONFIRMED_TERMINATION_RELEASE: releases a guarded writer must not make.
+ * UNCONFIRMED_TERMINATION_RELEASE is judged only where LIVE_IP_RELEASE is not: one removed record, one of the two.
+ */
+export function releaseViolations(u: PoolUpdate, view: ClusterView, cfg: StaticIpConfig, out: ViolationCollector, judge: TerminationJudge = { now: NaN }): void {
   for (const { ip, old: rec, next } of u.diff.removed) {
     if (out.done) return;
     // A key handed to another pod in the same write: that pod observing the IP is the point, not a conflict.
@@ -153,6 +201,20 @@ export function releaseViolations(u: PoolUpdate, view: ClusterView, cfg: StaticI
         detail: 'release of a record whose pod is alive with the recorded uid',
         evidence: [podRef(holder)],
       });
+    } else {
+      const held = unconfirmedIncarnation(recordView, recordPods, rec, judge);
+      if (held) {
+        out.add({
+          rule: 'UNCONFIRMED_TERMINATION_RELEASE',
+          ip,
+          pool: u.pool,
+          record: rec,
+          livePod: summarizePod(held.pod),
+          detail: heldDetail(held.pod, held.state, judge.now),
+          // fresh evidence: the pod (its statuses) and its Node (deleted? tainted?) are re-read before denying
+          evidence: [podRef(held.pod), ...(held.state.nodeName ? [{ kind: 'node' as const, namespace: '', name: held.state.nodeName }] : [])],
+        });
+      }
     }
     const name = splitNsName(rec.pod);
     const ep = name && reservedByRestartingMember(recordView, view, name.namespace, name.name, ip, u.pool, cfg);

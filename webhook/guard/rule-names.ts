@@ -6,6 +6,7 @@ export const POOL_RULES = [
   'MALFORMED_ALLOCATIONS',
   'LIVE_IP_RELEASE',
   'STATIC_IP_RELEASE',
+  'UNCONFIRMED_TERMINATION_RELEASE',
   'STALE_UID_REWRITE',
   'DOUBLE_ALLOCATION',
   'STALE_ALLOCATION',
@@ -15,10 +16,10 @@ export const RULES = [...POOL_RULES, ...ENDPOINT_RULES] as const;
 export type RuleName = (typeof RULES)[number];
 
 /** Release-side rules: they judge only guarded writers (the GC's identity by default). */
-export const GUARDED_RULES: ReadonlySet<RuleName> = new Set<RuleName>(['LIVE_IP_RELEASE', 'STATIC_IP_RELEASE', 'LIVE_ENDPOINT_DELETE']);
+export const GUARDED_RULES: ReadonlySet<RuleName> = new Set<RuleName>(['LIVE_IP_RELEASE', 'STATIC_IP_RELEASE', 'UNCONFIRMED_TERMINATION_RELEASE', 'LIVE_ENDPOINT_DELETE']);
 
 /** Rules the mutating webhook can repair instead of denying. */
-export const REPAIRABLE_RULES: ReadonlySet<RuleName> = new Set<RuleName>(['LIVE_IP_RELEASE', 'STATIC_IP_RELEASE', 'STALE_UID_REWRITE']);
+export const REPAIRABLE_RULES: ReadonlySet<RuleName> = new Set<RuleName>(['LIVE_IP_RELEASE', 'STATIC_IP_RELEASE', 'UNCONFIRMED_TERMINATION_RELEASE', 'STALE_UID_REWRITE']);
 
 /** Name used in audit lines and metrics for allocatedIPCount fixes (also a `check` finding). */
 export const COUNT_MISMATCH = 'COUNT_MISMATCH';

@@ -576,9 +576,9 @@ describe('fresh evidence (docs/rules.md#fresh-evidence)', () => {
     expect(r.status!.message.split('\n')).toEqual([expect.stringContaining(X)]);
   });
 
-  it('the re-read pod is terminating: the denial is dropped', async () => {
+  it('the re-read pod is terminating (its containers stopped): the denial is dropped', async () => {
     const t = twoLiveReleases();
-    const reader = new FakeReader((r) => podFacts(pod({ name: r.name, uid: r.name === API ? C : D, ips: [r.name === API ? X : Y], deleting: true })));
+    const reader = new FakeReader((r) => podFacts(pod({ name: r.name, uid: r.name === API ? C : D, ips: [r.name === API ? X : Y], deleting: true, containers: 'terminated' })));
     expect((await setup({ objects: t.objects, fresh: reader }).handler.handle('validate', t.req)).allowed).toBe(true);
   });
 

@@ -246,8 +246,8 @@ describe('LIVE_IP_RELEASE (guarded writers)', () => {
       expect(statusWrite({ from: record, to: {}, objects: [pod({ name: API, uid: C, ips: [X], deleting: true })], user: AGENT_USER })).toEqual([]);
     });
 
-    it('release of a terminating pod by the controller (the pod is deleting)', () => {
-      expect(statusWrite({ from: record, to: {}, objects: [pod({ name: API, uid: C, ips: [X], deleting: true })] })).toEqual([]);
+    it('release of a terminating pod by the controller (the pod is deleting, its containers reported terminated)', () => {
+      expect(statusWrite({ from: record, to: {}, objects: [pod({ name: API, uid: C, ips: [X], deleting: true, containers: 'terminated' })] })).toEqual([]);
     });
 
     it('GC release of a completed Job pod (Succeeded, podIPs kept)', () => {
@@ -340,8 +340,11 @@ describe('STATIC_IP_RELEASE (guarded writers)', () => {
   });
 
   it('denies it while the old incarnation is terminating (restart by pod delete)', () => {
-    const vs = statusWrite({ from: record, to: {}, objects: [sts, stsEndpoint(A), stsPod('web', 1, { uid: A, ips: [X], deleting: true })] });
+    const vs = statusWrite({ from: record, to: {}, objects: [sts, stsEndpoint(A), stsPod('web', 1, { uid: A, ips: [X], deleting: true, containers: 'terminated' })] });
     expect(rulesOf(vs)).toEqual(['STATIC_IP_RELEASE']);
+    // while its node has not confirmed the old incarnation stopped, UNCONFIRMED_TERMINATION_RELEASE holds it as well
+    const unconfirmed = statusWrite({ from: record, to: {}, objects: [sts, stsEndpoint(A), stsPod('web', 1, { uid: A, ips: [X], deleting: true })] });
+    expect(rulesOf(unconfirmed)).toEqual(['STATIC_IP_RELEASE', 'UNCONFIRMED_TERMINATION_RELEASE']);
   });
 
   it('denies it while the next incarnation is Pending without IPs', () => {
@@ -445,7 +448,7 @@ describe('STATIC_IP_RELEASE v2: restarting only for the pools the next incarnati
     });
 
     it('the old incarnation, terminating, still carries the annotation naming this pool', () => {
-      const old = stsPod('web', 1, { uid: A, ips: [X], deleting: true, annotations: ippoolAnnotation({ ipv4: [P4] }) });
+      const old = stsPod('web', 1, { uid: A, ips: [X], deleting: true, containers: 'terminated', annotations: ippoolAnnotation({ ipv4: [P4] }) });
       expect(release(moved(ippoolAnnotation({ ipv4: ['new-v4'] })), old)).toEqual(['STATIC_IP_RELEASE']);
     });
 

@@ -60,10 +60,10 @@ describe('symptom 1: StatefulSet fast scale-down/up (W1/W2, #3751, G00011)', () 
   const B = uid('web-2#B');
 
   it('variant 2a: cmdDel ran while scaled down, B got a new IP Y; the stale trace entry must not release Y nor drop B\'s endpoint', () => {
-    // step 1: web 3→1, web-2 (A, X) terminating, ordinal invalid
+    // step 1: web 3→1, web-2 (A, X) terminating, ordinal invalid; its kubelet stopped the container (then cmdDel runs)
     const scaledDown = statefulSet({ name: 'web', replicas: 1 });
     const epA = stsEndpoint('web-2', A, X);
-    let c = new Cluster(v4Pool({ [X]: rec(`${NS}/web-2`, A) }), [scaledDown, stsPod('web', 2, { uid: A, ips: [X], deleting: true }), epA]);
+    let c = new Cluster(v4Pool({ [X]: rec(`${NS}/web-2`, A) }), [scaledDown, stsPod('web', 2, { uid: A, ips: [X], deleting: true, containers: 'terminated' }), epA]);
     // step 2a: cmdDel (agent) deletes the invalid sts endpoint, then releases X — legitimate
     expect(c.endpointWrite('DELETE', { oldObject: epA }, AGENT_USER)).toEqual([]);
     expect(c.poolWrite({}, AGENT_USER)).toEqual([]);
