@@ -6,6 +6,7 @@ import { About } from './subjects';
 
 export const FINDINGS = [
   'IP_CONFLICT',
+  'ZOMBIE_IP_REUSE',
   'MISSING_RECORD',
   'RECORD_UID_MISMATCH',
   'RECORD_POD_MISSING',
@@ -14,6 +15,7 @@ export const FINDINGS = [
   'COUNT_MISMATCH',
   'COMPLETED_POD_RECORD',
   'BLOCKING_ENDPOINT',
+  'TERMINATION_UNCONFIRMED',
   'MALFORMED_POOL',
 ] as const;
 export type FindingName = (typeof FINDINGS)[number];
@@ -21,6 +23,7 @@ export type Severity = 'error' | 'warn';
 
 export const SEVERITY: Record<FindingName, Severity> = {
   IP_CONFLICT: 'error',
+  ZOMBIE_IP_REUSE: 'error',
   MISSING_RECORD: 'error',
   RECORD_UID_MISMATCH: 'warn',
   RECORD_POD_MISSING: 'warn',
@@ -29,6 +32,7 @@ export const SEVERITY: Record<FindingName, Severity> = {
   COUNT_MISMATCH: 'warn',
   COMPLETED_POD_RECORD: 'warn',
   BLOCKING_ENDPOINT: 'error',
+  TERMINATION_UNCONFIRMED: 'warn',
   MALFORMED_POOL: 'error',
 };
 
@@ -110,6 +114,30 @@ export interface BlockingEndpointFinding extends FindingBase, About<'pool' | 'ip
   pods: LivePodSummary[];
   endpoint: EndpointSummary;
 }
+/**
+ * An IP observed on a pod whose termination is unconfirmed (its sandbox may still answer on it) that an alive pod
+ * also observes, or that a pool records for another pod: the IP was reused while the old pod may still hold it.
+ */
+export interface ZombieIpReuseFinding extends FindingBase, About<'pool' | 'ip' | 'record' | 'pods' | 'node'> {
+  finding: 'ZOMBIE_IP_REUSE';
+  ip: string;
+  /** the pool recording the IP for another pod, when one does */
+  pool?: string;
+  record?: PoolRecord;
+  /** the terminating pod first, then the alive pods observing the IP */
+  pods: LivePodSummary[];
+  /** the node that has not confirmed the terminating pod stopped */
+  node: string;
+}
+/** A record of a pod whose termination has stayed unconfirmed for more than 5 minutes: its IP is held. */
+export interface TerminationUnconfirmedFinding extends FindingBase, About<'pool' | 'ip' | 'record' | 'pods' | 'node'> {
+  finding: 'TERMINATION_UNCONFIRMED';
+  pool: string;
+  ip: string;
+  record: PoolRecord;
+  pods: LivePodSummary[];
+  node: string;
+}
 
 export type Finding =
   | MalformedPoolFinding
@@ -118,7 +146,10 @@ export type Finding =
   | IpConflictFinding
   | MissingRecordFinding
   | LeftoverEndpointFinding
-  | BlockingEndpointFinding;
+  | BlockingEndpointFinding
+
+  | ZombieIpReuseFinding
+  | TerminationUnconfirmedFinding;
 
 export function summarizeEndpoint(e: EndpointFacts): EndpointSummary {
   return {

@@ -2,7 +2,7 @@
 // same view. Every definition (alive, static, valid/restarting member, observed IPs, pods of a name) comes from
 // webhook/model; nothing here redefines them.
 import { summarizePod } from '../guard';
-import { isAlive, isCompletedPod, isRestartingStaticMember, isValidStaticMember, podsOfName, EndpointFacts, MalformedEntry, PodFacts, PoolFacts, PoolRecord, StaticIpConfig, nsName, splitNsName, ClusterView } from '../model';
+import { isAlive, isCompletedPod, isRestartingStaticMember, isValidStaticMember, podTerminationState, podsOfName, staticKindOf, EndpointFacts, MalformedEntry, PodFacts, PoolFacts, PoolRecord, StaticIpConfig, TerminationState, nsName, splitNsName, ClusterView } from '../model';
 import { blockedSuccessor, blockingEndpointFinding } from './blocking-endpoint';
 import { FINDINGS, Finding, FindingName, SEVERITY, summarizeEndpoint } from './finding-types';
 
@@ -30,6 +30,31 @@ function recordUnknown(p: PoolFacts, ip: string): boolean {
 export function countMismatch(p: PoolFacts): boolean {
   if (p.allocatedIPCount === undefined) return p.keyCount > 0;
   return p.allocatedIPCount !== p.keyCount;
+}
+
+/** The time and hold max terminations are judged with; without `now` TERMINATION_UNCONFIRMED cannot be judged. */
+export interface TerminationOptions {
+  /** epoch ms (NaN: unknown) */
+  now: number;
+  /** --termination-hold-max in ms (undefined: no limit) */
+  holdMaxMs?: number;
+}
+
+const NO_CLOCK: TerminationOptions = { now: NaN };
+
+/** TERMINATION_UNCONFIRMED is reported once a pod's termination has stayed unconfirmed longer than this. */
+export const TERMINATION_UNCONFIRMED_AFTER_MS = 5 * 60_000;
+
+type Unconfirmed = Extract<TerminationState, { state: 'unconfirmed' }>;
+
+function unconfirmed(view: ClusterView, pod: PodFacts, t: TerminationOptions): Unconfirmed | undefined {
+  if (!pod.deleting) return undefined;
+  const s = podTerminationState(view, pod, t.now, t.holdMaxMs);
+  return s.state === 'unconfirmed' ? s : undefined;
+}
+
+function nodeText(s: Unconfirmed): string {
+  return `node ${s.nodeName}${s.nodeReady === undefined ? '' : ` (Ready ${s.nodeReady || 'not reported'})`}`;
 }
 
 interface IndexedRecord {
@@ -84,7 +109,7 @@ function malformedPoolFinding(pool: PoolFacts): Finding {
   };
 }
 
-function poolFindings(view: ClusterView, pool: PoolFacts, cfg: StaticIpConfig, out: Finding[]): void {
+function poolFindings(view: ClusterView, pool: PoolFacts, cfg: StaticIpConfig, t: TerminationOptions, out: Finding[]): void {
   if (isMalformedPool(pool)) {
     out.push(malformedPoolFinding(pool));
     if (pool.unparseable) return; // no entry can be read: nothing else to judge
@@ -100,13 +125,33 @@ function poolFindings(view: ClusterView, pool: PoolFacts, cfg: StaticIpConfig, o
       message: `pool ${pool.name}: allocatedIPCount ${pool.allocatedIPCount ?? 'unset'} but ${entries}`,
     });
   }
-  for (const [ip, record] of pool.records) recordFindings(view, pool, ip, record, cfg, out);
+  for (const [ip, record] of pool.records) recordFindings(view, pool, ip, record, cfg, t, out);
 }
 
-function recordFindings(view: ClusterView, pool: PoolFacts, ip: string, record: PoolRecord, cfg: StaticIpConfig, out: Finding[]): void {
+/** TERMINATION_UNCONFIRMED: the record's own incarnation has been terminating, unconfirmed, for more than 5 minutes. */
+function heldRecordFinding(view: ClusterView, pool: PoolFacts, ip: string, record: PoolRecord, pods: PodFacts[], t: TerminationOptions, out: Finding[]): void {
+  for (const pod of pods) {
+    if (pod.uid !== record.podUid) continue;
+    const s = unconfirmed(view, pod, t);
+    if (!s || !(t.now - s.deletedAt > TERMINATION_UNCONFIRMED_AFTER_MS)) continue;
+    out.push({
+      finding: 'TERMINATION_UNCONFIRMED',
+      severity: SEVERITY.TERMINATION_UNCONFIRMED,
+      pool: pool.name,
+      ip,
+      record,
+      pods: [summarizePod(pod)],
+      node: s.nodeName,
+      message: `IP ${ip} in pool ${pool.name} is held for ${record.pod} uid ${record.podUid}, deleted ${Math.floor((t.now - s.deletedAt) / 60_000)} min ago, whose termination ${nodeText(s)} has not confirmed: it stays held until the node confirms, the Node is deleted, or it is tainted node.kubernetes.io/out-of-service`,
+    });
+  }
+}
+
+function recordFindings(view: ClusterView, pool: PoolFacts, ip: string, record: PoolRecord, cfg: StaticIpConfig, t: TerminationOptions, out: Finding[]): void {
   const n = splitNsName(record.pod);
   if (!n) return; // the parser only keeps well-formed names
   const pods = podsOfName(view, n.namespace, n.name, cfg);
+  if (pods.length > 0 && pods.some((p) => p.deleting)) heldRecordFinding(view, pool, ip, record, pods, t, out);
   // Fast path (nearly every record): the pod of that name has the record's uid and has not completed, its endpoint agrees.
   if (pods.length === 1 && pods[0].uid === record.podUid && !isCompletedPod(pods[0])) {
     const ep = view.endpoint(n.namespace, n.name);
@@ -174,10 +219,49 @@ function isRecordPod(p: PodFacts, recordPod: string, recordPods: PodFacts[]): bo
   return nsName(p.namespace, p.name) === recordPod || recordPods.some((o) => o.namespace === p.namespace && o.name === p.name);
 }
 
-function conflictFindings(view: ClusterView, byIp: Map<string, IndexedRecord[]>, cfg: StaticIpConfig, out: Finding[]): void {
+/** The name a pool records the pod under: "ns/name", or "ns/<VMI name>" for a KubeVirt launcher pod. */
+function recordNameOf(pod: PodFacts, cfg: StaticIpConfig): string {
+  if (pod.controller && staticKindOf(pod, cfg) === 'VirtualMachineInstance') return nsName(pod.namespace, pod.controller.name);
+  return nsName(pod.namespace, pod.name);
+}
+
+/**
+ * ZOMBIE_IP_REUSE: an IP of a pod whose termination is unconfirmed is observed on an alive pod, or recorded for
+ * another pod. Launcher pods of one VMI are one pod here (docs/rules.md, Findings).
+ */
+function zombieFindings(view: ClusterView, zombie: PodFacts, byIp: Map<string, IndexedRecord[]>, cfg: StaticIpConfig, t: TerminationOptions, out: Finding[]): void {
+  if (zombie.observedIPs.length === 0) return;
+  const s = unconfirmed(view, zombie, t);
+  if (!s) return;
+  const own = recordNameOf(zombie, cfg);
+  for (const ip of zombie.observedIPs) {
+    const alive = view.podsObserving(ip).filter((p) => isAlive(p) && recordNameOf(p, cfg) !== own);
+    const foreign = (byIp.get(ip) ?? []).find((e) => e.record.pod !== own);
+    if (alive.length === 0 && !foreign) continue;
+    const why = [
+      ...(alive.length ? [`observed on alive pod${alive.length === 1 ? '' : 's'} ${alive.map((p) => `${p.namespace}/${p.name} uid ${p.uid}`).join(', ')}`] : []),
+      ...(foreign ? [`recorded in pool ${foreign.pool.name} for ${foreign.record.pod} uid ${foreign.record.podUid}`] : []),
+    ];
+    out.push({
+      finding: 'ZOMBIE_IP_REUSE',
+      severity: SEVERITY.ZOMBIE_IP_REUSE,
+      ip,
+      pool: foreign?.pool.name,
+      record: foreign?.record,
+      pods: [zombie, ...alive].map(summarizePod),
+      node: s.nodeName,
+      message: `IP ${ip} of terminating pod ${zombie.namespace}/${zombie.name} uid ${zombie.uid}, whose termination ${nodeText(s)} has not confirmed (its sandbox may still answer on it), is also ${why.join(' and ')}`,
+    });
+  }
+}
+
+function conflictFindings(view: ClusterView, byIp: Map<string, IndexedRecord[]>, cfg: StaticIpConfig, t: TerminationOptions, out: Finding[]): void {
   const seen = new Set<string>();
   for (const pod of view.allPods()) {
-    if (!isAlive(pod)) continue;
+    if (!isAlive(pod)) {
+      if (pod.deleting) zombieFindings(view, pod, byIp, cfg, t, out);
+      continue;
+    }
     for (const ip of pod.observedIPs) {
       const entries = byIp.get(ip);
       const all = view.podsObserving(ip);
@@ -269,11 +353,14 @@ function endpointFindings(view: ClusterView, ep: EndpointFacts, cfg: StaticIpCon
 
 const ORDER = Object.fromEntries(FINDINGS.map((f, i) => [f, i])) as Record<FindingName, number>;
 
-/** All findings of the view, errors and warnings, in a stable order (finding kind, pool, IP, objects). */
-export function findings(view: ClusterView, cfg: StaticIpConfig): Finding[] {
+/**
+ * All findings of the view, errors and warnings, in a stable order (finding kind, pool, IP, objects). `termination`
+ * gives the time and hold max terminating pods are judged with (without a clock TERMINATION_UNCONFIRMED is not judged).
+ */
+export function findings(view: ClusterView, cfg: StaticIpConfig, termination: TerminationOptions = NO_CLOCK): Finding[] {
   const out: Finding[] = [];
-  for (const pool of view.allPools()) poolFindings(view, pool, cfg, out);
-  conflictFindings(view, recordsByIp(view), cfg, out);
+  for (const pool of view.allPools()) poolFindings(view, pool, cfg, termination, out);
+  conflictFindings(view, recordsByIp(view), cfg, termination, out);
   for (const ep of view.allEndpoints()) endpointFindings(view, ep, cfg, out);
   const sortKey = (f: Finding) => `${f.pool ?? ''}\u0000${f.ip ?? ''}\u0000${f.endpoint?.name ?? ''}\u0000${f.record?.pod ?? ''}`;
   return out

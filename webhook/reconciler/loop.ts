@@ -45,6 +45,8 @@ export interface LoopDeps {
   source: ViewSource;
   executor: Executor;
   staticIp: StaticIpConfig;
+  /** --termination-hold-max in ms (undefined: no limit); the time comes from `clock` */
+  terminationHoldMaxMs?: number;
   user: string;
   settleMs: number;
   intervalMs: number;
@@ -154,7 +156,7 @@ export class ReconcileLoop {
     if (!this.d.source.synced()) return empty;
     try {
       const view = this.d.source.view;
-      const found = computeFindings(view, this.d.staticIp);
+      const found = computeFindings(view, this.d.staticIp, { now: this.d.clock.now(), holdMaxMs: this.d.terminationHoldMaxMs });
       const p = plan(view, { staticIp: this.d.staticIp, user: this.d.user, findings: found });
       const now = this.d.clock.now();
       const settledFindings = this.findingsSettle.settle(found, findingKey, now);

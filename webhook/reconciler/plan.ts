@@ -6,7 +6,7 @@ import { isAlive, isCompletedPod, isRestartingForEndpoint, isRestartingStaticMem
 import { blockedSuccessor } from './blocking-endpoint';
 import { Action, DeleteEndpointAction, EndpointReason, FixCountAction, ReleaseIpAction, ReleaseReason, RestoreRecordAction } from './actions';
 import { Finding, summarizeEndpoint } from './finding-types';
-import { countMismatch, findings as computeFindings, isMalformedPool } from './findings';
+import { TerminationOptions, countMismatch, findings as computeFindings, isMalformedPool } from './findings';
 import { checkEndpointDelete, checkPoolStatusWrite, endpointObjectFromFacts, poolObjectFromFacts } from './selfcheck';
 
 export interface BlockedAction {
@@ -28,12 +28,15 @@ export interface PlanOptions {
   user: string;
   /** findings of the same view, when already computed */
   findings?: Finding[];
+  /** the time and hold max terminating pods are judged with (findings) */
+  termination?: TerminationOptions;
 }
 
 /**
  * Pods whose name nothing may be done to (docs/rules.md, Reconciler actions): a pending pod, for the records and the
  * endpoint with its own uid (those of an earlier pod of that name are not its own: they are what blocks it), and pods
- * that are only terminating (cmdDel and GC own them).
+ * that are only terminating (cmdDel and GC own them), which covers every pod whose termination is unconfirmed: such
+ * a pod is terminating and not in a terminal phase (a terminal phase confirms termination).
  */
 function hasUntouchablePod(pods: PodFacts[], uid: string): PodFacts | undefined {
   return pods.find((p) => (p.phase === 'Pending' && p.uid === uid) || (p.deleting && !isTerminalPhase(p)));
@@ -240,7 +243,7 @@ function selfCheckPool(view: ClusterView, opts: PlanOptions, pool: PoolFacts, ac
 /** One reconcile pass's plan: RELEASE_IP / RESTORE_RECORD / FIX_COUNT per pool, then DELETE_ENDPOINT. */
 export function plan(view: ClusterView, opts: PlanOptions): Plan {
   const cfg = opts.staticIp;
-  const found = opts.findings ?? computeFindings(view, cfg);
+  const found = opts.findings ?? computeFindings(view, cfg, opts.termination);
   const blocked: BlockedAction[] = [];
   const byPool = new Map<string, Action[]>();
   const add = (pool: string, a: Action) => {

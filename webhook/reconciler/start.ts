@@ -29,6 +29,8 @@ export interface ReconcilerSettings {
   namespace: string;
   /** Spiderpool's static-IP switches (default both on) */
   staticIp?: StaticIpConfig;
+  /** --termination-hold-max in ms (undefined: no limit) */
+  terminationHoldMaxMs?: number;
   /** a finding/action is acted on only after persisting this long (default 60 s, see settle.ts) */
   settleMs?: number;
   /** period of the full pass (default 5 min) */
@@ -124,6 +126,7 @@ export function startReconcilerOnPorts(opts: ReconcilerPorts): Reconciler {
     source: opts.source,
     executor,
     staticIp,
+    terminationHoldMaxMs: opts.terminationHoldMaxMs,
     user,
     settleMs: opts.settleMs ?? DEFAULT_SETTLE_MS,
     intervalMs: opts.intervalMs ?? DEFAULT_INTERVAL_MS,

@@ -9,6 +9,8 @@ interface Subjects {
   endpoint?: never;
   allocatedIPCount?: never;
   records?: never;
+  /** the Node a finding is about (a terminating pod's node that has not confirmed) */
+  node?: never;
 }
 
 export type About<K extends keyof Subjects> = Omit<Subjects, K>;
