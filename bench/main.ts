@@ -15,7 +15,8 @@ const USAGE = `Usage: npm run -s bench -- <benchmark> [flags]
 Benchmarks:
   chaos       G00012 chaos replay: [--guard on|off|both] [--gc v0.9.4|fixed|both] [--seed N] [--json]
   admission   admission latency/throughput of the guard
-  scale       caches at cluster scale: [--pods N] [--runs R] [--json] [--name TESTBED] [--keep]
+  scale       caches at cluster scale: [--pods N] [--runs R] [--json] [--name TESTBED] [--keep];
+              --node-cache [--nodes N] [--runs R] [--json]: the Node cache alone (no test bed)
   stress      RSS, concurrent-review latency, audit bytes under bursts: [--pods N] [--seconds S] [--json]`;
 
 type Bench = (argv: string[]) => Promise<number>;

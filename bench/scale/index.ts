@@ -7,6 +7,10 @@
  * (bench/scale/probe.ts) and prints {"pods","endpoints","records","baseRssMb","rssMb","bytesPerPod","syncSeconds",
  * "reconcilePassMs"} (plus peak RSS, pass CPU time and heap): base RSS is read before the informers start, RSS
  * after sync and a full GC; bytesPerPod is (rssMb - baseRssMb) / pods, so endpoints and records are charged to pods.
+ *
+ * `--node-cache [--nodes N] [--runs R] [--json]` measures the Node cache alone, without a test bed: R fresh processes
+ * (bench/scale/node-probe.ts) each feed N kubelet-shaped Node events (default 5,000) through the node reflector's
+ * trim and print {"nodes","tainted","eventBytesPerNode","heapBytesPerNode"}: the live heap the cache adds per node.
  */
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
@@ -32,9 +36,9 @@ function address(i: number): { pool: string; ip: string } {
 const nsOf = (i: number) => `scale-${i % NAMESPACES}`;
 const nameOf = (i: number) => `app-${Math.floor(i / 10)}-${i.toString(36)}`;
 
-function probe(kubeconfig: string): Promise<Record<string, number>> {
+function probe(kubeconfig: string, script = 'probe.ts'): Promise<Record<string, number>> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', path.join(__dirname, 'probe.ts'), kubeconfig], {
+    const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', path.join(__dirname, script), kubeconfig], {
       cwd: REPO_ROOT,
       stdio: ['ignore', 'pipe', 'inherit'],
     });
@@ -48,6 +52,15 @@ export async function runScaleBench(argv: string[]): Promise<number> {
   const json = argv.includes('--json');
   const pods = Number(flag(argv, '--pods') ?? 100_000);
   const runs = Number(flag(argv, '--runs') ?? 1);
+  if (argv.includes('--node-cache')) {
+    const nodes = String(Number(flag(argv, '--nodes') ?? 5000));
+    for (let r = 0; r < runs; r++) {
+      const result = await probe(nodes, 'node-probe.ts');
+      if (json) process.stdout.write(JSON.stringify(result) + '\n');
+      else say(`node cache, run ${r + 1}: ${JSON.stringify(result)}`);
+    }
+    return 0;
+  }
   // --keep leaves the populated test bed running (probe it again with bench/scale/probe.ts; stop it with
   // testbed's `down`), so that changes to the caches can be measured without populating again.
   const keep = argv.includes('--keep');
