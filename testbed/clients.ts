@@ -251,6 +251,8 @@ export interface PodStatusOptions {
   reason?: string;
   /** Extra annotations to merge (e.g. the multus network-status annotation) — written to the main resource. */
   annotations?: Record<string, string>;
+  /** status.containerStatuses of each container in spec: all running, or all terminated (kept as they were when absent) */
+  containers?: 'running' | 'terminated';
 }
 
 /**
@@ -278,9 +280,22 @@ export async function setPodStatus(core: k8s.CoreV1Api, namespace: string, name:
     startTime: pod.status?.startTime ?? now,
     conditions: [
       { type: 'PodScheduled', status: 'True', lastTransitionTime: now },
-      { type: 'Ready', status: phase === 'Running' ? 'True' : 'False', lastTransitionTime: now },
+      { type: 'Ready', status: phase === 'Running' && opts.containers !== 'terminated' ? 'True' : 'False', lastTransitionTime: now },
     ],
   };
+  if (opts.containers) {
+    const state: k8s.V1ContainerState =
+      opts.containers === 'running' ? { running: { startedAt: now } } : { terminated: { exitCode: 0, reason: 'Completed', startedAt: now, finishedAt: now } };
+    pod.status.containerStatuses = (pod.spec?.containers ?? []).map((c) => ({
+      name: c.name,
+      image: c.image ?? '',
+      imageID: '',
+      ready: opts.containers === 'running',
+      restartCount: 0,
+      started: opts.containers === 'running',
+      state,
+    }));
+  }
   return core.replaceNamespacedPodStatus({ name, namespace, body: pod });
 }
 
