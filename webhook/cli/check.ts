@@ -2,7 +2,7 @@
 import { UsageError } from './errors';
 import { ClusterView, StaticIpConfig } from '../model';
 import { loadSnapshot } from '../cluster';
-import { FINDINGS, Finding, FindingName, capacity, findingKey, findings, hasErrors, inNamespaces, plan, reconcilerUser, DEFAULT_CLI_SETTLE_SECONDS } from '../reconciler';
+import { FINDINGS, Finding, FindingName, capacity, findingKey, findings, hasErrors, heldByUnconfirmedTermination, inNamespaces, plan, reconcilerUser, DEFAULT_CLI_SETTLE_SECONDS } from '../reconciler';
 import { intFlag, oneOf, parse, terminationFromFlags } from './args';
 import { formatCapacityJson, formatCapacityTable } from './capacity-table';
 import { FlagTable, helpText } from './flags';
@@ -114,7 +114,9 @@ export async function runCheck(argv: string[]): Promise<number> {
   if (values.capacity) {
     // The last view's numbers (the settle interval is for findings: a leftover is what a pass would plan now).
     const view = views[views.length - 1];
-    const pools = capacity(view, plan(view, { staticIp: cfg, user: reconcilerUser(DEFAULT_SELF_CHECK_NAMESPACE) }).actions);
+    const t = { now: termination.now(), holdMaxMs: termination.holdMaxMs };
+    const planned = plan(view, { staticIp: cfg, user: reconcilerUser(DEFAULT_SELF_CHECK_NAMESPACE), termination: t }).actions;
+    const pools = capacity(view, planned, { heldTerminating: heldByUnconfirmedTermination(view, cfg, t) });
     process.stdout.write(output === 'json' ? formatCapacityJson(pools) : formatCapacityTable(pools));
     return hasErrors(list) ? 1 : 0;
   }

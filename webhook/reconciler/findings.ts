@@ -128,23 +128,45 @@ function poolFindings(view: ClusterView, pool: PoolFacts, cfg: StaticIpConfig, t
   for (const [ip, record] of pool.records) recordFindings(view, pool, ip, record, cfg, t, out);
 }
 
-/** TERMINATION_UNCONFIRMED: the record's own incarnation has been terminating, unconfirmed, for more than 5 minutes. */
-function heldRecordFinding(view: ClusterView, pool: PoolFacts, ip: string, record: PoolRecord, pods: PodFacts[], t: TerminationOptions, out: Finding[]): void {
+/** The record's own incarnation (its uid) among the pods of its name, when its termination is unconfirmed. */
+function unconfirmedIncarnation(view: ClusterView, record: PoolRecord, pods: PodFacts[], t: TerminationOptions): { pod: PodFacts; state: Unconfirmed } | undefined {
   for (const pod of pods) {
     if (pod.uid !== record.podUid) continue;
-    const s = unconfirmed(view, pod, t);
-    if (!s || !(t.now - s.deletedAt > TERMINATION_UNCONFIRMED_AFTER_MS)) continue;
-    out.push({
-      finding: 'TERMINATION_UNCONFIRMED',
-      severity: SEVERITY.TERMINATION_UNCONFIRMED,
-      pool: pool.name,
-      ip,
-      record,
-      pods: [summarizePod(pod)],
-      node: s.nodeName,
-      message: `IP ${ip} in pool ${pool.name} is held for ${record.pod} uid ${record.podUid}, deleted ${Math.floor((t.now - s.deletedAt) / 60_000)} min ago, whose termination ${nodeText(s)} has not confirmed: it stays held until the node confirms, the Node is deleted, or it is tainted node.kubernetes.io/out-of-service`,
-    });
+    const state = unconfirmed(view, pod, t);
+    if (state) return { pod, state };
   }
+  return undefined;
+}
+
+/**
+ * Whether UNCONFIRMED_TERMINATION_RELEASE holds a pool's record now: its pod (the record's uid) is being deleted and
+ * its termination is unconfirmed. The capacity's held_terminating column counts these (capacity.ts heldTerminating).
+ */
+export function heldByUnconfirmedTermination(view: ClusterView, cfg: StaticIpConfig, t: TerminationOptions): (pool: PoolFacts, ip: string) => boolean {
+  return (pool, ip) => {
+    const record = pool.records.get(ip);
+    const n = record && splitNsName(record.pod);
+    if (!record || !n) return false;
+    const pods = podsOfName(view, n.namespace, n.name, cfg);
+    return pods.some((p) => p.deleting) && !!unconfirmedIncarnation(view, record, pods, t);
+  };
+}
+
+/** TERMINATION_UNCONFIRMED: the record's own incarnation has been terminating, unconfirmed, for more than 5 minutes. */
+function heldRecordFinding(view: ClusterView, pool: PoolFacts, ip: string, record: PoolRecord, pods: PodFacts[], t: TerminationOptions, out: Finding[]): void {
+  const held = unconfirmedIncarnation(view, record, pods, t);
+  if (!held || !(t.now - held.state.deletedAt > TERMINATION_UNCONFIRMED_AFTER_MS)) return;
+  const s = held.state;
+  out.push({
+    finding: 'TERMINATION_UNCONFIRMED',
+    severity: SEVERITY.TERMINATION_UNCONFIRMED,
+    pool: pool.name,
+    ip,
+    record,
+    pods: [summarizePod(held.pod)],
+    node: s.nodeName,
+    message: `IP ${ip} in pool ${pool.name} is held for ${record.pod} uid ${record.podUid}, deleted ${Math.floor((t.now - s.deletedAt) / 60_000)} min ago, whose termination ${nodeText(s)} has not confirmed: it stays held until the node confirms, the Node is deleted, or it is tainted node.kubernetes.io/out-of-service`,
+  });
 }
 
 function recordFindings(view: ClusterView, pool: PoolFacts, ip: string, record: PoolRecord, cfg: StaticIpConfig, t: TerminationOptions, out: Finding[]): void {

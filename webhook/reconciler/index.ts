@@ -7,7 +7,7 @@ export type { Action } from './actions';
 export { DEFAULT_MAX_WRITES_PER_SECOND, Executor } from './executor';
 export { FINDINGS, findingKey } from './finding-types';
 export type { Finding, FindingName } from './finding-types';
-export { findings, hasErrors } from './findings';
+export { findings, hasErrors, heldByUnconfirmedTermination } from './findings';
 export { inNamespaces } from './namespace-filter';
 export { podInstance, processIdentity, startReconcilerOnPorts } from './start';
 export { DEFAULT_INTERVAL_MS } from './loop';

@@ -8,7 +8,7 @@ import { StaticIpConfig, ClusterView, HealRequest, emptyFresh, splitNsName } fro
 import { Clock } from './clock';
 import { ActionResult, ExecutionStopped, Executor } from './executor';
 import { FINDINGS, Finding, SEVERITY, findingKey } from './finding-types';
-import { findings as computeFindings } from './findings';
+import { findings as computeFindings, heldByUnconfirmedTermination } from './findings';
 import { capacity } from './capacity';
 import { ReconcilerMetrics, clearPassGauges, exportCapacity } from './metrics';
 import { Action, actionKey } from './actions';
@@ -167,7 +167,7 @@ export class ReconcileLoop {
       const restores = p.actions.filter((a) => a.action === 'RESTORE_RECORD');
       const settled = [...restores, ...this.actionsSettle.settle(p.actions.filter((a) => a.action !== 'RESTORE_RECORD'), actionKey, now)];
       this.countFindings(found, settledFindings);
-      exportCapacity(m, capacity(view, p.actions));
+      exportCapacity(m, capacity(view, p.actions, { heldTerminating: heldByUnconfirmedTermination(view, this.d.staticIp, { now, holdMaxMs: this.d.terminationHoldMaxMs }) }));
       for (const b of p.blocked) {
         const key = actionKey(b.action);
         if (this.reportedBlocked.has(key)) continue;

@@ -2,7 +2,8 @@
 // pod whose termination is unconfirmed (docs/rules.md, Reconciler actions, "Never acted on").
 import { DEFAULT_STATIC_IP_CONFIG } from '../../../webhook/model/types';
 import { Finding } from '../../../webhook/reconciler/finding-types';
-import { TERMINATION_UNCONFIRMED_AFTER_MS, findings, hasErrors } from '../../../webhook/reconciler/findings';
+import { TERMINATION_UNCONFIRMED_AFTER_MS, findings, hasErrors, heldByUnconfirmedTermination } from '../../../webhook/reconciler/findings';
+import { capacity } from '../../../webhook/reconciler/capacity';
 import { plan } from '../../../webhook/reconciler/plan';
 import { DELETED_AT_MS, Json, NS, OUT_OF_SERVICE, endpoint, launcherPod, node, pod, rec, uid, v4Pool, viewOf, vmi } from '../../../testbed/fixtures';
 
@@ -100,5 +101,31 @@ describe('the reconciler never acts on a pod whose termination is unconfirmed', 
     expect(p.actions).toEqual([]);
     expect(p.blocked).toEqual([]);
     expect(p.findings.map((f) => f.finding)).toContain('TERMINATION_UNCONFIRMED');
+  });
+});
+
+describe('held_terminating: the capacity counts the records UNCONFIRMED_TERMINATION_RELEASE holds', () => {
+  const pool = () => v4Pool({ [X]: rec(`${NS}/${OLD}`, A) });
+  const held = (objects: Json[], holdMaxMs?: number) => {
+    const view = viewOf(...objects);
+    const p = view.pool('v4-pool')!;
+    return heldByUnconfirmedTermination(view, CFG, { now: SOON, holdMaxMs })(p, X);
+  };
+
+  it('a record of a pod being deleted whose node has not confirmed', () => {
+    expect(held([pool(), zombie(), unreachable])).toBe(true);
+    const view = viewOf(pool(), zombie(), unreachable);
+    const planned = plan(view, { staticIp: CFG, user: 'system:serviceaccount:kube-system:spiderpool-guard' }).actions;
+    expect(capacity(view, planned, { heldTerminating: heldByUnconfirmedTermination(view, CFG, { now: SOON }) })).toEqual([
+      expect.objectContaining({ pool: 'v4-pool', recorded: 1, leftover: 0, held_terminating: 1 }),
+    ]);
+  });
+
+  it('not once confirmed, nor past the hold max, nor for another uid, nor for a pod not being deleted', () => {
+    expect(held([pool(), zombie({ containers: 'terminated' }), unreachable])).toBe(false);
+    expect(held([pool(), zombie(), node({ name: 'worker-1', ready: 'Unknown', taints: [OUT_OF_SERVICE] })])).toBe(false);
+    expect(held([pool(), zombie()], 30_000)).toBe(false);
+    expect(held([pool(), zombie({ uid: B }), unreachable])).toBe(false);
+    expect(held([pool(), pod({ name: OLD, uid: A, ips: [X] })])).toBe(false);
   });
 });
