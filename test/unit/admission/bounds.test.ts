@@ -1,14 +1,11 @@
 // docs/rules.md#bounds and the audit lines' bounds (docs/operations.md#audit-log) at the handler: whatever the request, the response and its audit lines are
 // small (message <= 20 violations + 1 line, <= 20 warnings, names <= 256, annotations <= 1 KiB, <= 100 audit lines +
 // one admission.truncated), and the answer comes by the deadline, fresh reads included.
-import { AdmissionHandler } from '../../../webhook/admission/handler';
+import { testHandler } from '../support/handler';
 import { createAdmissionMetrics } from '../../../webhook/admission/metrics';
 import { MemoryAuditSink } from '../../../webhook/audit/sink';
-import { buildPolicy, Mode } from '../../../webhook/guard/policy';
-import { DEFAULT_GUARDED_USERS, UserMatcher } from '../../../webhook/guard/users';
-import { createLogger } from '../../../webhook/log/logger';
+import { Mode } from '../../../webhook/guard/policy';
 import { FreshReader } from '../../../webhook/model/ports';
-import { DEFAULT_STATIC_IP_CONFIG } from '../../../webhook/model/types';
 import { FreshObjects, ObjectRef } from '../../../webhook/model/view';
 import { CONTROLLER_USER, Json, Records, ipv4Range, pod, poolStatusReview, rec, requestOf, uid, v4Pool, viewOf } from '../../../testbed/fixtures';
 
@@ -16,17 +13,7 @@ function setup(o: { objects: Json[]; mode?: Mode; fresh?: FreshReader; failClose
   const audit = new MemoryAuditSink();
   const metrics = createAdmissionMetrics(undefined, false);
   const view = viewOf(...o.objects);
-  const handler = new AdmissionHandler({
-    view: () => view,
-    synced: () => true,
-    settings: { staticIp: DEFAULT_STATIC_IP_CONFIG, guardedUsers: new UserMatcher(DEFAULT_GUARDED_USERS) },
-    policy: buildPolicy(o.mode ?? 'enforce', [], new UserMatcher([])),
-    audit,
-    log: createLogger('silent'),
-    fresh: o.fresh,
-    metrics,
-    failClosed: o.failClosed,
-  });
+  const handler = testHandler(view, { mode: o.mode, audit, fresh: o.fresh, metrics, failClosed: o.failClosed });
   return { handler, audit, metrics };
 }
 

@@ -1,14 +1,10 @@
 // Issue #9 items 1-2 at the HTTP layer: the deadline comes from the API server's `timeout` parameter, and request
 // bytes in flight are budgeted (429 + Retry-After past it, counted).
+import { testHandler } from '../support/handler';
 import https from 'node:https';
-import { AdmissionHandler } from '../../../webhook/admission/handler';
 import { createAdmissionMetrics } from '../../../webhook/admission/metrics';
 import { decisionBudgetMs, parseGoDuration } from '../../../webhook/admission/deadline';
-import { MemoryAuditSink } from '../../../webhook/audit/sink';
-import { buildPolicy } from '../../../webhook/guard/policy';
-import { DEFAULT_GUARDED_USERS, UserMatcher } from '../../../webhook/guard/users';
 import { createLogger } from '../../../webhook/log/logger';
-import { DEFAULT_STATIC_IP_CONFIG } from '../../../webhook/model/types';
 import { poolStatusReview, v4Pool, viewOf } from '../../../testbed/fixtures';
 import { TestWebhook, startTestWebhook } from '../support/webhook-server';
 
@@ -44,14 +40,7 @@ describe('in-flight byte budget', () => {
 
   beforeAll(async () => {
     const log = createLogger('silent');
-    const handler = new AdmissionHandler({
-      view: () => viewOf(old),
-      synced: () => true,
-      settings: { staticIp: DEFAULT_STATIC_IP_CONFIG, guardedUsers: new UserMatcher(DEFAULT_GUARDED_USERS) },
-      policy: buildPolicy('enforce', [], new UserMatcher([])),
-      audit: new MemoryAuditSink(),
-      log,
-    });
+    const handler = testHandler(() => viewOf(old), { log });
     web = await startTestWebhook(handler, { checks: () => ({}) }, log, { metrics, inflightBudgetBytes: body.length + 100 });
   }, 30_000);
 

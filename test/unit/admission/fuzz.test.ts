@@ -2,17 +2,15 @@
 // decoder, the handler, the guard) in-process. At least 10,000 generated malformed or hostile AdmissionReviews; every
 // answer is a 400 with a JSON reason, a 413/415/429 as designed, or a valid AdmissionReview within the v2 bounds, and
 // nothing crashes or answers 5xx.
+import { testHandler } from '../support/handler';
 import fc from 'fast-check';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { AdmissionHandler } from '../../../webhook/admission/handler';
 import { createAdmissionApp } from '../../../webhook/admission/server';
 import { decodeReview, decodeWellFormed, decodeWithSchema } from '../../../webhook/admission/envelope';
 import { MemoryAuditSink } from '../../../webhook/audit/sink';
-import { buildPolicy, Mode } from '../../../webhook/guard/policy';
-import { DEFAULT_GUARDED_USERS, UserMatcher } from '../../../webhook/guard/users';
+import { Mode } from '../../../webhook/guard/policy';
 import { createLogger } from '../../../webhook/log/logger';
-import { DEFAULT_STATIC_IP_CONFIG } from '../../../webhook/model/types';
 import { CONTROLLER_USER, Json, Records, endpoint, endpointReview, ipv4Range, pod, poolStatusReview, rec, uid, v4Pool, viewOf } from '../../../testbed/fixtures';
 
 const RUNS = 10_000;
@@ -33,14 +31,7 @@ beforeAll(async () => {
   audit = new MemoryAuditSink();
   const log = createLogger('silent');
   for (const mode of modes) {
-    const handler = new AdmissionHandler({
-      view: () => view,
-      synced: () => true,
-      settings: { staticIp: DEFAULT_STATIC_IP_CONFIG, guardedUsers: new UserMatcher(DEFAULT_GUARDED_USERS) },
-      policy: buildPolicy(mode, [], new UserMatcher([])),
-      audit,
-      log,
-    });
+    const handler = testHandler(view, { mode, audit, log });
     handlers[mode] = createAdmissionApp(handler, { checks: () => ({}) }, log) as unknown as http.RequestListener;
   }
   // one listener, the policy chosen per request (a header only this test sends), so one server serves all modes

@@ -1,14 +1,10 @@
 // The real HTTPS server (docs/rules.md#what-is-intercepted paths; docs/operations.md#requests-the-guard-refuses: a malformed
 // AdmissionReview gets HTTP 400 with a JSON error body):
 // started on 127.0.0.1:0 with a throw-away certificate, spoken to with node:https as the kube-apiserver would.
-import { AdmissionHandler } from '../../../webhook/admission/handler';
+import { testHandler } from '../support/handler';
 import { BODY_LIMIT_BYTES, Readiness } from '../../../webhook/admission/server';
 import { Reply, TestWebhook, startTestWebhook } from '../support/webhook-server';
 import { createLogger } from '../../../webhook/log/logger';
-import { MemoryAuditSink } from '../../../webhook/audit/sink';
-import { buildPolicy } from '../../../webhook/guard/policy';
-import { DEFAULT_GUARDED_USERS, UserMatcher } from '../../../webhook/guard/users';
-import { DEFAULT_STATIC_IP_CONFIG } from '../../../webhook/model/types';
 import { IndexedView } from '../../../webhook/model/view';
 import { AGENT_USER, Json, NS, bigCluster, endpoint, endpointReview, pod, pool, poolStatusReview, rec, recordsOf, uid, viewOf, withRecords } from '../../../testbed/fixtures';
 
@@ -21,14 +17,7 @@ const post = (path: string, doc: unknown) => request('POST', path, JSON.stringif
 
 beforeAll(async () => {
   const log = createLogger('silent');
-  const handler = new AdmissionHandler({
-    view: () => view,
-    synced: () => true,
-    settings: { staticIp: DEFAULT_STATIC_IP_CONFIG, guardedUsers: new UserMatcher(DEFAULT_GUARDED_USERS) },
-    policy: buildPolicy('enforce', [], new UserMatcher([])),
-    audit: new MemoryAuditSink(),
-    log,
-  });
+  const handler = testHandler(() => view, { log });
   const ready: Readiness = { checks: () => ({ ...readiness }) };
   web = await startTestWebhook(handler, ready, log);
 }, 30_000);

@@ -2,14 +2,11 @@
 // a body that is not UTF-8 JSON sent as is (415, or 501 for a transfer coding), and a body over the 16 MiB limit
 // (413), which the client must be able to read even while it is still writing its body; the connection then ends
 // in order, not by a reset. The same answers are listed in docs/operations.md, Requests the guard refuses.
+import { testHandler } from '../support/handler';
 import { AdmissionHandler } from '../../../webhook/admission/handler';
 import { createAdmissionMetrics } from '../../../webhook/admission/metrics';
 import { BODY_LIMIT_BYTES } from '../../../webhook/admission/server';
-import { MemoryAuditSink } from '../../../webhook/audit/sink';
-import { buildPolicy } from '../../../webhook/guard/policy';
-import { DEFAULT_GUARDED_USERS, UserMatcher } from '../../../webhook/guard/users';
 import { createLogger } from '../../../webhook/log/logger';
-import { DEFAULT_STATIC_IP_CONFIG } from '../../../webhook/model/types';
 import { poolStatusReview, v4Pool, viewOf } from '../../../testbed/fixtures';
 import { RawAnswer, RawRequest, rawRequest } from '../support/raw-https';
 import { TestWebhook, startTestWebhook } from '../support/webhook-server';
@@ -20,14 +17,7 @@ const PATH = '/validate/spiderippools?timeout=10s';
 const JSON_TYPE = { 'Content-Type': 'application/json' };
 
 function handler(): AdmissionHandler {
-  return new AdmissionHandler({
-    view: () => viewOf(old),
-    synced: () => true,
-    settings: { staticIp: DEFAULT_STATIC_IP_CONFIG, guardedUsers: new UserMatcher(DEFAULT_GUARDED_USERS) },
-    policy: buildPolicy('enforce', [], new UserMatcher([])),
-    audit: new MemoryAuditSink(),
-    log: createLogger('silent'),
-  });
+  return testHandler(() => viewOf(old));
 }
 
 const metrics = createAdmissionMetrics(undefined, false);

@@ -1,15 +1,11 @@
 // Issue #9 item 9: `review` and the server decode a body with the same function, so every input has the same
 // outcome: accepted by both (same decision), or refused by both with the same reason (HTTP 400 / exit 2).
+import { testHandler } from '../support/handler';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AdmissionHandler } from '../../../webhook/admission/handler';
-import { MemoryAuditSink } from '../../../webhook/audit/sink';
 import { main } from '../../../webhook/cli/main';
-import { buildPolicy } from '../../../webhook/guard/policy';
-import { DEFAULT_GUARDED_USERS, UserMatcher } from '../../../webhook/guard/users';
 import { createLogger } from '../../../webhook/log/logger';
-import { DEFAULT_STATIC_IP_CONFIG } from '../../../webhook/model/types';
 import { list, pod, poolStatusReview, rec, uid, v4Pool, viewOf } from '../../../testbed/fixtures';
 import { TestWebhook, startTestWebhook } from '../support/webhook-server';
 
@@ -48,14 +44,7 @@ let snapshotFile: string;
 beforeAll(async () => {
   const view = viewOf(...objects);
   const log = createLogger('silent');
-  const handler = new AdmissionHandler({
-    view: () => view,
-    synced: () => true,
-    settings: { staticIp: DEFAULT_STATIC_IP_CONFIG, guardedUsers: new UserMatcher(DEFAULT_GUARDED_USERS) },
-    policy: buildPolicy('enforce', [], new UserMatcher([])),
-    audit: new MemoryAuditSink(),
-    log,
-  });
+  const handler = testHandler(view, { log });
   web = await startTestWebhook(handler, { checks: () => ({}) }, log);
   dir = mkdtempSync(join(tmpdir(), 'spg-decoder-'));
   snapshotFile = join(dir, 'snapshot.json');

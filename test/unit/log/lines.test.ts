@@ -1,19 +1,16 @@
 // Issue #9 item 7: no JSON line the guard writes carries a key twice. Each line type (service log, stdout and file
 // audit lines, certificate log, reconciler log) is produced by the code serve runs and parsed with a parser that
 // rejects duplicate keys (JSON.parse would silently keep the last one).
+import { testHandler } from '../support/handler';
 import * as k8s from '@kubernetes/client-node';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Writable } from 'node:stream';
 import { Registry } from 'prom-client';
-import { AdmissionHandler } from '../../../webhook/admission/handler';
 import { PinoAuditSink } from '../../../webhook/audit/sink';
 import { tlsSourceFromFlags } from '../../../webhook/cli/serve';
-import { buildPolicy } from '../../../webhook/guard/policy';
-import { DEFAULT_GUARDED_USERS, UserMatcher } from '../../../webhook/guard/users';
 import { createLogger } from '../../../webhook/log/logger';
-import { DEFAULT_STATIC_IP_CONFIG } from '../../../webhook/model/types';
 import { startReconciler } from '../../../webhook/app/reconciler';
 import { DuplicateKeyError, parseStrictJson } from '../../support/strict-json';
 import { FakeCluster, flush } from '../support/fake-cluster';
@@ -50,14 +47,7 @@ test('service log and audit lines (stdout and file) of a denial carry each key o
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spg-loglines-'));
   const file = path.join(dir, 'audit.jsonl');
   const audit = new PinoAuditSink(log, file);
-  const handler = new AdmissionHandler({
-    view: () => viewOf(pod({ name: 'web-1', uid: 'B', ips: ['10.6.168.101'] })),
-    synced: () => true,
-    settings: { staticIp: DEFAULT_STATIC_IP_CONFIG, guardedUsers: new UserMatcher(DEFAULT_GUARDED_USERS) },
-    policy: buildPolicy('enforce', [], new UserMatcher([])),
-    audit,
-    log,
-  });
+  const handler = testHandler(() => viewOf(pod({ name: 'web-1', uid: 'B', ips: ['10.6.168.101'] })), { audit, log });
   const review = poolStatusReview(v4Pool({ '10.6.168.101': rec('demo/web-1', 'B') }), v4Pool({}), CONTROLLER_USER);
   const res = await handler.handle('validate', requestOf(review));
   expect(res.allowed).toBe(false);

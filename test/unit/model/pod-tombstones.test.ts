@@ -1,19 +1,16 @@
 // Gone pods without a live GET per review: a release of a record whose incarnation the pod watch saw deleted is
 // decided from the cache's tombstone; every case that would make a tombstone wrong falls back to the live read.
+import { testHandler } from '../support/handler';
 import { KubeConfig } from '@kubernetes/client-node';
 import { RetryBackoff } from '../../../webhook/cluster/retry-backoff';
-import { AdmissionHandler } from '../../../webhook/admission/handler';
-import { MemoryAuditSink } from '../../../webhook/audit/sink';
 import { podTombstoneHooks } from '../../../webhook/cluster/informers';
 import { Reflector } from '../../../webhook/cluster/reflector';
 import { addObject } from '../../../webhook/cluster/snapshot';
-import { buildPolicy } from '../../../webhook/guard/policy';
-import { DEFAULT_GUARDED_USERS, UserMatcher } from '../../../webhook/guard/users';
 import { createLogger } from '../../../webhook/log/logger';
 import { FreshReader } from '../../../webhook/model/ports';
 import { PodTombstones } from '../../../webhook/model/tombstones';
 import { podFacts } from '../../../webhook/model/object-facts';
-import { DEFAULT_STATIC_IP_CONFIG, PodFacts } from '../../../webhook/model/types';
+import { PodFacts } from '../../../webhook/model/types';
 import { FreshObjects, IndexedView, ObjectRef, emptyFresh } from '../../../webhook/model/view';
 import { Json, NS, endpoint, pod, poolStatusReview, rec, requestOf, statefulSet, stsPod, uid, v4Pool, withRecords } from '../../../testbed/fixtures';
 
@@ -59,15 +56,7 @@ function world(clock = new Clock()) {
 }
 
 function handlerOn(view: IndexedView, fresh: FreshReader) {
-  return new AdmissionHandler({
-    view: () => view,
-    synced: () => true,
-    settings: { staticIp: DEFAULT_STATIC_IP_CONFIG, guardedUsers: new UserMatcher(DEFAULT_GUARDED_USERS) },
-    policy: buildPolicy('enforce', [], new UserMatcher([])),
-    audit: new MemoryAuditSink(),
-    log: createLogger('silent'),
-    fresh,
-  });
+  return testHandler(view, { fresh });
 }
 
 /** The GC releases X, recorded for GONE with the given uid. */
