@@ -69,7 +69,10 @@ test('certificate log lines (TLS from files, as serve wires them) carry each key
     log,
     new Registry(),
   );
-  for (let i = 0; i < 50 && out.lines.length === 0; i++) await new Promise((r) => setImmediate(r));
+  // The source reads the (missing) files through libuv's thread pool: on a loaded machine that takes longer than a
+  // fixed number of event-loop turns, so wait for the first line with a deadline in time instead.
+  const deadline = Date.now() + 5_000;
+  while (out.lines.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
   await source.stop();
   expect(out.lines.map((l) => JSON.parse(l) as { component?: string })).toEqual([expect.objectContaining({ component: 'certs' })]);
   expectNoDuplicateKeys(out.lines);
