@@ -3,10 +3,11 @@ import express, { NextFunction, Request, Response } from 'express';
 import { Logger } from '../log';
 import { AdmissionHandler, WebhookKind } from './handler';
 import { ReviewDecodeError, decodeReviewBody, encodeReview } from './envelope';
-import { BODY_LIMIT_BYTES, DEFAULT_INFLIGHT_BUDGET_BYTES, InflightBudget, readBudgetedBody } from './body';
+import { BODY_LIMIT_BYTES, DEFAULT_INFLIGHT_BUDGET_BYTES, HEAVY_BODY_BYTES, InflightBudget, readBudgetedBody } from './body';
 import { DRAIN_BOUNDS, DrainBounds, closeAfterAnswer } from './close-after-answer';
 import { refuseContentHeaders } from './content-headers';
 import { decisionBudgetMs } from './deadline';
+import { HeavyLane } from './heavy-lane';
 import { AdmissionMetrics } from './metrics';
 
 export { BODY_LIMIT_BYTES };
@@ -21,33 +22,6 @@ export interface AdmissionAppOptions {
 
 /** Seconds the API server is told to wait before retrying a throttled call (it applies failurePolicy meanwhile). */
 const RETRY_AFTER_SECONDS = 1;
-
-/**
- * Bodies above this are decided one at a time. Decoding and judging a multi-megabyte review holds the event loop
- * for a while; one at a time, a small review arriving meanwhile waits for at most one of them, not for a queue of
- * them, and only one large body is expanded on the heap at once. A large review whose turn comes after its
- * deadline is answered at once (cause `deadline`) without being judged.
- */
-export const HEAVY_BODY_BYTES = 1024 * 1024;
-
-class OneAtATime {
-  private busy = false;
-  private readonly waiting: (() => void)[] = [];
-
-  async acquire(): Promise<void> {
-    if (!this.busy) {
-      this.busy = true;
-      return;
-    }
-    await new Promise<void>((resolve) => this.waiting.push(resolve));
-  }
-
-  release(): void {
-    const next = this.waiting.shift();
-    if (next) next();
-    else this.busy = false;
-  }
-}
 
 const WEBHOOK_PATHS: Record<string, WebhookKind> = {
   '/validate/spiderippools': 'validate',
@@ -80,7 +54,7 @@ export function createAdmissionApp(handler: AdmissionHandler, readiness: Readine
   app.set('etag', false);
   const metrics = options.metrics;
   const budget = new InflightBudget(options.inflightBudgetBytes ?? DEFAULT_INFLIGHT_BUDGET_BYTES, (bytes) => metrics?.inflightBytes.set(bytes));
-  const heavyLane = new OneAtATime();
+  const heavyLane = new HeavyLane();
   const drainBounds = options.drainBounds ?? DRAIN_BOUNDS;
   app.get('/healthz', (_req, res) => {
     res.type('text/plain').send('ok');
