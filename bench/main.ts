@@ -17,7 +17,8 @@ Benchmarks:
   admission   admission latency/throughput of the guard
   scale       caches at cluster scale: [--pods N] [--runs R] [--json] [--name TESTBED] [--keep];
               --node-cache [--nodes N] [--runs R] [--json]: the Node cache alone (no test bed)
-  stress      RSS, concurrent-review latency, audit bytes under bursts: [--pods N] [--seconds S] [--json]`;
+  stress      RSS, concurrent-review latency, audit bytes under bursts: [--pods N] [--seconds S] [--json]
+              [--against DIR [--rounds N]] (before/after: another built checkout's guard, ABBA)`;
 
 type Bench = (argv: string[]) => Promise<number>;
 

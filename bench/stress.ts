@@ -9,12 +9,18 @@
  *      after another throughout;
  *   2. one hostile review (340 KB: a 256 KiB uid, 200 malformed keys): audit bytes written (file and stdout);
  *   3. one 65,536-record release alone: response size, message lines and time.
+ *
+ * `--against DIR [--rounds N]`: before and after a change, in one run. DIR is another checkout of the guard, built
+ * there (`npm run build`); its guard runs beside this checkout's on the same test bed, and the 16,384-record c=32
+ * burst (the probe's latency) and the 65,536-record c=16 burst (peak RSS) alternate between the two in ABBA order,
+ * N rounds (default 2: each guard gets 4 bursts of each kind). Prints both sides' figures per burst, their medians
+ * and ranges, and the machine's load averages before and after.
  */
 import * as fs from 'node:fs';
 import * as https from 'node:https';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { loopbackCerts, startGuard } from '../testbed/guard';
+import { GuardProcess, loopbackCerts, startGuard } from '../testbed/guard';
 import { startTestbed } from '../testbed/testbed';
 import { GC_USER, PoolSpecFixture, podRef, poolIp, poolObject, reviewBodies } from './admission/fixtures';
 import { populate } from './admission/populate';
@@ -164,6 +170,72 @@ async function burst(name: string, url: string, legitUrl: string, ca: string, bo
   return r;
 }
 
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const spread = (xs: number[]) => `${Math.round(median(xs))} (${Math.round(Math.min(...xs))}–${Math.round(Math.max(...xs))})`;
+
+interface Comparison {
+  ca: string;
+  before: GuardProcess;
+  after: GuardProcess;
+  legit: Buffer;
+  r16k: Buffer;
+  r64k: Buffer;
+  seconds: number;
+  rounds: number;
+  json: boolean;
+}
+
+/** `--against`: the same bursts against two builds, alternating ABBA, and each side's medians with their ranges. */
+async function beforeAndAfter(c: Comparison): Promise<number> {
+  const loadBefore = os.loadavg();
+  const sides = { before: c.before, after: c.after };
+  const runs: { side: 'before' | 'after'; burst: BurstResult }[] = [];
+  const order = Array.from({ length: c.rounds }, () => ['before', 'after', 'after', 'before'] as const).flat();
+  for (const side of order) {
+    const g = sides[side];
+    const url = `${g.url}/validate/spiderippools?timeout=5s`;
+    say(`${side} (pid ${g.proc.pid})`);
+    runs.push({ side, burst: await burst(`${side}: 16,384-record reviews, c=32`, url, url, c.ca, c.r16k, c.legit, 32, c.seconds, g.proc.pid!) });
+    runs.push({ side, burst: await burst(`${side}: 65,536-record releases, c=16`, url, url, c.ca, c.r64k, c.legit, 16, c.seconds, g.proc.pid!) });
+  }
+  const loadAfter = os.loadavg();
+  const rows = (['16,384-record reviews, c=32', '65,536-record releases, c=16'] as const).flatMap((kind) =>
+    (['before', 'after'] as const).map((side) => {
+      const bs = runs.filter((r) => r.side === side && r.burst.name.endsWith(kind)).map((r) => r.burst);
+      const statuses: Record<string, number> = {};
+      for (const b of bs) for (const [k, v] of Object.entries(b.legit.statuses)) statuses[k] = (statuses[k] ?? 0) + v;
+      return {
+        kind,
+        side,
+        bursts: bs.length,
+        probes: bs.reduce((n, b) => n + b.legit.count, 0),
+        probeStatuses: statuses,
+        probeP50Ms: bs.map((b) => b.legit.p50Ms),
+        probeMaxMs: bs.map((b) => b.legit.maxMs),
+        peakRssPercent: bs.map((b) => b.peakRssPercentOfLimit),
+        answers: bs.map((b) => b.statuses),
+      };
+    }),
+  );
+  const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(', ');
+  if (c.json) process.stdout.write(JSON.stringify({ limitMiB: LIMIT_MIB, heapMiB: HEAP_MIB, inflightMiB: INFLIGHT_MIB, loadBefore, loadAfter, rows, runs }) + '\n');
+  else
+    process.stdout.write(
+      [
+        `before and after, ABBA x ${c.rounds} (${order.length / 2} bursts of each kind per build, ${c.seconds} s each); load average ${load(loadBefore)} before, ${load(loadAfter)} after`,
+        '',
+        '| burst | build | bursts | probes | probe answers | probe p50 ms, median (min–max) over bursts | probe max ms, median (min–max) | peak RSS % of limit, median (min–max) |',
+        '|---|---|---|---|---|---|---|---|',
+        ...rows.map((r) => `| ${r.kind} | ${r.side} | ${r.bursts} | ${r.probes} | ${JSON.stringify(r.probeStatuses)} | ${spread(r.probeP50Ms)} | ${spread(r.probeMaxMs)} | ${spread(r.peakRssPercent)} |`),
+        '',
+      ].join('\n'),
+    );
+  return 0;
+}
+
 export async function runStressBench(argv: string[]): Promise<number> {
   const json = argv.includes('--json');
   const pods = Number(flag(argv, '--pods') ?? 2000);
@@ -179,9 +251,14 @@ export async function runStressBench(argv: string[]): Promise<number> {
     const certs = await loopbackCerts();
     const auditFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'spg-stress-')), 'audit.jsonl');
     process.env.NODE_OPTIONS = `--max-old-space-size=${HEAP_MIB}`;
-    const guard = await startGuard({ kubeconfigPath: tb.kubeconfigPath, certs, args: ['--max-inflight-mib', String(INFLIGHT_MIB), '--audit-log', auditFile] });
-    delete process.env.NODE_OPTIONS;
+    // the bench's clients present no certificate: the guard runs without client verification (--client-ca-file)
+    const startAs = (cliEntry?: string) => startGuard({ kubeconfigPath: tb.kubeconfigPath, certs, clientCaFile: false, cliEntry, args: ['--max-inflight-mib', String(INFLIGHT_MIB), '--audit-log', auditFile] });
+    const guard = await startAs();
     stopGuard = guard.stop;
+    const against = flag(argv, '--against');
+    const other = against ? await startAs(path.join(path.resolve(against), 'dist', 'webhook', 'cli', 'main.js')) : undefined;
+    if (other) stopGuard = async () => void (await Promise.all([guard.stop(), other.stop()]));
+    delete process.env.NODE_OPTIONS;
     const pid = guard.proc.pid!;
     await new Promise((r) => setTimeout(r, 2000));
     const idleRss = Math.round(rssMb(pid));
@@ -192,6 +269,7 @@ export async function runStressBench(argv: string[]): Promise<number> {
     const r64k = massRelease(65536, pods, uids);
     const b16m = bigBody(16 * 1024 * 1024 - 4096);
     say(`bodies: 256-record ${Math.round(legit.length / 1024)} KiB, 16,384-record ${(r16k.length / 1e6).toFixed(1)} MB, 65,536-record release ${(r64k.length / 1e6).toFixed(1)} MB, big ${(b16m.length / 1e6).toFixed(1)} MB`);
+    if (other) return await beforeAndAfter({ before: other, after: guard, ca: certs.ca, legit, r16k, r64k, seconds, rounds: Number(flag(argv, '--rounds') ?? 2), json });
 
     // 3. one 65,536-record release alone
     const single = await post(validate, certs.ca, r64k, false, true);

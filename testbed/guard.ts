@@ -90,6 +90,8 @@ export interface StartGuardOptions {
   clientCaFile?: string | false;
   /** node flags before the entry point (e.g. --cpu-prof --cpu-prof-dir=DIR: a profile written when it stops) */
   nodeArgs?: string[];
+  /** the CLI to run (default this checkout's dist/webhook/cli/main.js; a bench may run another checkout's build) */
+  cliEntry?: string;
 }
 
 /** The webhook client CA of the test bed that owns `kubeconfigPath` (its state directory holds both). */
@@ -120,13 +122,14 @@ function getReady(url: string, ca: string, caller: Caller | undefined): Promise<
 }
 
 export async function startGuard(opts: StartGuardOptions): Promise<GuardProcess> {
-  if (!fs.existsSync(CLI_ENTRY)) throw new Error(`${CLI_ENTRY} missing: run npm run build first`);
+  const cliEntry = opts.cliEntry ?? CLI_ENTRY;
+  if (!fs.existsSync(cliEntry)) throw new Error(`${cliEntry} missing: run npm run build first`);
   const clientCaFile = opts.clientCaFile === false ? undefined : (opts.clientCaFile ?? webhookClientCaOf(opts.kubeconfigPath));
   // a caller certificate can be minted only from the test bed's own webhook client CA
   const caller = clientCaFile && opts.clientCaFile === undefined ? await issueWebhookCallerCert(path.dirname(clientCaFile), 'spiderpool-guard-test-caller') : undefined;
   const args = [
     ...(opts.nodeArgs ?? []),
-    CLI_ENTRY,
+    cliEntry,
     'serve',
     '--kubeconfig',
     opts.kubeconfigPath,
