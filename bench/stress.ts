@@ -6,7 +6,7 @@
  *   1. bursts: 16,384-record reviews at concurrency 32; 65,536-record releases (every record of live pods, at
  *      concurrency 16); 16 MiB bodies (concurrency 16). During each: the guard's peak RSS (sampled every 50 ms),
  *      the answers by status (200 / 429 / other), and the latency of a legitimate 256-record review sent one
- *      after another throughout;
+ *      after another throughout, from a process of its own (stress-prober.ts);
  *   2. one hostile review (340 KB: a 256 KiB uid, 200 malformed keys): audit bytes written (file and stdout);
  *   3. one 65,536-record release alone: response size, message lines and time.
  *
@@ -24,6 +24,8 @@ import { GuardProcess, loopbackCerts, startGuard } from '../testbed/guard';
 import { startTestbed } from '../testbed/testbed';
 import { GC_USER, PoolSpecFixture, podRef, poolIp, poolObject, reviewBodies } from './admission/fixtures';
 import { populate } from './admission/populate';
+import { post } from './https-post';
+import { Prober } from './stress-prober';
 
 const LIMIT_MIB = 512;
 const HEAP_MIB = 317;
@@ -38,34 +40,6 @@ const flag = (argv: string[], name: string) => {
 function rssMb(pid: number): number {
   const kb = Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
   return kb / 1024;
-}
-
-interface Answer {
-  status: number;
-  ms: number;
-  bytes: number;
-  body?: string;
-}
-
-function post(url: string, ca: string, body: Buffer, agent: https.Agent | false, keep = false): Promise<Answer> {
-  const u = new URL(url);
-  const t = performance.now();
-  return new Promise((resolve) => {
-    const req = https.request(
-      { agent, ca, method: 'POST', hostname: u.hostname, port: u.port, path: u.pathname + u.search, headers: { 'content-type': 'application/json', 'content-length': body.length } },
-      (res) => {
-        const chunks: Buffer[] = [];
-        let bytes = 0;
-        res.on('data', (c: Buffer) => {
-          bytes += c.length;
-          if (keep) chunks.push(c);
-        });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, ms: performance.now() - t, bytes, body: keep ? Buffer.concat(chunks).toString() : undefined }));
-      },
-    );
-    req.on('error', () => resolve({ status: -1, ms: performance.now() - t, bytes: 0 }));
-    req.end(body);
-  });
 }
 
 /** A review releasing every record of an n-record pool whose records name the test bed's (live) pods. */
@@ -127,16 +101,14 @@ interface BurstResult {
   statuses: Record<string, number>;
   peakRssMb: number;
   peakRssPercentOfLimit: number;
-  legit: { count: number; statuses: Record<string, number>; p50Ms: number; maxMs: number };
+  legit: { count: number; statuses: Record<string, number>; p50Ms: number; maxMs: number; latencies: number[] };
 }
 
-async function burst(name: string, url: string, legitUrl: string, ca: string, body: Buffer, legit: Buffer, concurrency: number, seconds: number, pid: number): Promise<BurstResult> {
+async function burst(name: string, url: string, ca: string, body: Buffer, prober: Prober, concurrency: number, seconds: number, pid: number): Promise<BurstResult> {
   let peak = rssMb(pid);
   const sampler = setInterval(() => (peak = Math.max(peak, rssMb(pid))), 50);
   const agent = new https.Agent({ keepAlive: true, maxSockets: concurrency });
   const statuses: Record<string, number> = {};
-  const legitMs: number[] = [];
-  const legitStatuses: Record<string, number> = {};
   const until = Date.now() + seconds * 1000;
   const worker = async () => {
     while (Date.now() < until) {
@@ -144,16 +116,10 @@ async function burst(name: string, url: string, legitUrl: string, ca: string, bo
       statuses[a.status] = (statuses[a.status] ?? 0) + 1;
     }
   };
-  const prober = async () => {
-    await new Promise((r) => setTimeout(r, 300)); // let the burst build up
-    while (Date.now() < until) {
-      const a = await post(legitUrl, ca, legit, false);
-      legitMs.push(a.ms);
-      legitStatuses[a.status] = (legitStatuses[a.status] ?? 0) + 1;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  };
-  await Promise.all([...Array.from({ length: concurrency }, worker), prober()]);
+  const probing = new Promise((r) => setTimeout(r, 300)).then(() => prober.probe(seconds - 0.3)); // let the burst build up
+  const [probed] = await Promise.all([probing, ...Array.from({ length: concurrency }, worker)]);
+  const legitMs = probed.latencies;
+  const legitStatuses = probed.statuses;
   clearInterval(sampler);
   agent.destroy();
   legitMs.sort((a, b) => a - b);
@@ -163,7 +129,7 @@ async function burst(name: string, url: string, legitUrl: string, ca: string, bo
     statuses,
     peakRssMb: Math.round(peak),
     peakRssPercentOfLimit: Math.round((peak / LIMIT_MIB) * 100),
-    legit: { count: legitMs.length, statuses: legitStatuses, p50Ms: Math.round(legitMs[Math.floor(legitMs.length / 2)] ?? NaN), maxMs: Math.round(legitMs.at(-1) ?? NaN) },
+    legit: { count: legitMs.length, statuses: legitStatuses, p50Ms: Math.round(legitMs[Math.floor(legitMs.length / 2)] ?? NaN), maxMs: Math.round(legitMs.at(-1) ?? NaN), latencies: legitMs },
   };
   say(`${name}: ${r.requests} requests ${JSON.stringify(statuses)}; peak RSS ${r.peakRssMb} MB (${r.peakRssPercentOfLimit}% of ${LIMIT_MIB} Mi); legit 256-record review x${r.legit.count} ${JSON.stringify(legitStatuses)} p50 ${r.legit.p50Ms} ms max ${r.legit.maxMs} ms`);
   await new Promise((res) => setTimeout(res, 2000)); // let the heap settle between bursts
@@ -178,6 +144,7 @@ const spread = (xs: number[]) => `${Math.round(median(xs))} (${Math.round(Math.m
 
 interface Comparison {
   ca: string;
+  dir: string;
   before: GuardProcess;
   after: GuardProcess;
   legit: Buffer;
@@ -192,15 +159,18 @@ interface Comparison {
 async function beforeAndAfter(c: Comparison): Promise<number> {
   const loadBefore = os.loadavg();
   const sides = { before: c.before, after: c.after };
+  const validate = (g: GuardProcess) => `${g.url}/validate/spiderippools?timeout=5s`;
+  const probers = { before: await Prober.start(validate(c.before), c.ca, c.legit, c.dir), after: await Prober.start(validate(c.after), c.ca, c.legit, c.dir) };
   const runs: { side: 'before' | 'after'; burst: BurstResult }[] = [];
   const order = Array.from({ length: c.rounds }, () => ['before', 'after', 'after', 'before'] as const).flat();
   for (const side of order) {
     const g = sides[side];
-    const url = `${g.url}/validate/spiderippools?timeout=5s`;
     say(`${side} (pid ${g.proc.pid})`);
-    runs.push({ side, burst: await burst(`${side}: 16,384-record reviews, c=32`, url, url, c.ca, c.r16k, c.legit, 32, c.seconds, g.proc.pid!) });
-    runs.push({ side, burst: await burst(`${side}: 65,536-record releases, c=16`, url, url, c.ca, c.r64k, c.legit, 16, c.seconds, g.proc.pid!) });
+    runs.push({ side, burst: await burst(`${side}: 16,384-record reviews, c=32`, validate(g), c.ca, c.r16k, probers[side], 32, c.seconds, g.proc.pid!) });
+    runs.push({ side, burst: await burst(`${side}: 65,536-record releases, c=16`, validate(g), c.ca, c.r64k, probers[side], 16, c.seconds, g.proc.pid!) });
   }
+  probers.before.stop();
+  probers.after.stop();
   const loadAfter = os.loadavg();
   const rows = (['16,384-record reviews, c=32', '65,536-record releases, c=16'] as const).flatMap((kind) =>
     (['before', 'after'] as const).map((side) => {
@@ -215,6 +185,7 @@ async function beforeAndAfter(c: Comparison): Promise<number> {
         probeStatuses: statuses,
         probeP50Ms: bs.map((b) => b.legit.p50Ms),
         probeMaxMs: bs.map((b) => b.legit.maxMs),
+        probeAllMs: bs.flatMap((b) => b.legit.latencies).sort((a, b) => a - b),
         peakRssPercent: bs.map((b) => b.peakRssPercentOfLimit),
         answers: bs.map((b) => b.statuses),
       };
@@ -227,9 +198,12 @@ async function beforeAndAfter(c: Comparison): Promise<number> {
       [
         `before and after, ABBA x ${c.rounds} (${order.length / 2} bursts of each kind per build, ${c.seconds} s each); load average ${load(loadBefore)} before, ${load(loadAfter)} after`,
         '',
-        '| burst | build | bursts | probes | probe answers | probe p50 ms, median (min–max) over bursts | probe max ms, median (min–max) | peak RSS % of limit, median (min–max) |',
-        '|---|---|---|---|---|---|---|---|',
-        ...rows.map((r) => `| ${r.kind} | ${r.side} | ${r.bursts} | ${r.probes} | ${JSON.stringify(r.probeStatuses)} | ${spread(r.probeP50Ms)} | ${spread(r.probeMaxMs)} | ${spread(r.peakRssPercent)} |`),
+        '| burst | build | bursts | probes | probe answers | probe p50 ms, median (min–max) over bursts | probe max ms, median (min–max) | all probes p50 / p90 / max ms | peak RSS % of limit, median (min–max) |',
+        '|---|---|---|---|---|---|---|---|---|',
+        ...rows.map((r) => {
+          const q = (f: number) => r.probeAllMs[Math.min(r.probeAllMs.length - 1, Math.floor(f * r.probeAllMs.length))];
+          return `| ${r.kind} | ${r.side} | ${r.bursts} | ${r.probes} | ${JSON.stringify(r.probeStatuses)} | ${spread(r.probeP50Ms)} | ${spread(r.probeMaxMs)} | ${q(0.5)} / ${q(0.9)} / ${r.probeAllMs.at(-1)} | ${spread(r.peakRssPercent)} |`;
+        }),
         '',
       ].join('\n'),
     );
@@ -269,7 +243,7 @@ export async function runStressBench(argv: string[]): Promise<number> {
     const r64k = massRelease(65536, pods, uids);
     const b16m = bigBody(16 * 1024 * 1024 - 4096);
     say(`bodies: 256-record ${Math.round(legit.length / 1024)} KiB, 16,384-record ${(r16k.length / 1e6).toFixed(1)} MB, 65,536-record release ${(r64k.length / 1e6).toFixed(1)} MB, big ${(b16m.length / 1e6).toFixed(1)} MB`);
-    if (other) return await beforeAndAfter({ before: other, after: guard, ca: certs.ca, legit, r16k, r64k, seconds, rounds: Number(flag(argv, '--rounds') ?? 2), json });
+    if (other) return await beforeAndAfter({ before: other, after: guard, ca: certs.ca, dir: path.dirname(auditFile), legit, r16k, r64k, seconds, rounds: Number(flag(argv, '--rounds') ?? 2), json });
 
     // 3. one 65,536-record release alone
     const single = await post(validate, certs.ca, r64k, false, true);
@@ -292,9 +266,11 @@ export async function runStressBench(argv: string[]): Promise<number> {
 
     // 1. bursts
     const bursts: BurstResult[] = [];
-    bursts.push(await burst('16,384-record reviews, c=32', validate, validate, certs.ca, r16k, legit, 32, seconds, pid));
-    bursts.push(await burst('65,536-record releases, c=16', validate, validate, certs.ca, r64k, legit, 16, seconds, pid));
-    bursts.push(await burst('16 MiB bodies, c=16', validate, validate, certs.ca, b16m, legit, 16, seconds, pid));
+    const prober = await Prober.start(validate, certs.ca, legit, path.dirname(auditFile));
+    bursts.push(await burst('16,384-record reviews, c=32', validate, certs.ca, r16k, prober, 32, seconds, pid));
+    bursts.push(await burst('65,536-record releases, c=16', validate, certs.ca, r64k, prober, 16, seconds, pid));
+    bursts.push(await burst('16 MiB bodies, c=16', validate, certs.ca, b16m, prober, 16, seconds, pid));
+    prober.stop();
 
     const summary = { limitMiB: LIMIT_MIB, heapMiB: HEAP_MIB, inflightMiB: INFLIGHT_MIB, pods, idleRssMb: idleRss, bursts, hostile: hostileResult, release65536: release, seconds: Math.round((Date.now() - t0) / 1000) };
     if (json) process.stdout.write(JSON.stringify(summary) + '\n');
