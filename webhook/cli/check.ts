@@ -62,14 +62,30 @@ const ADVICE: Record<FindingName, string> = {
     'The IP of a pod whose node never confirmed it stopped is in use again: on a partitioned node its sandbox may still answer on it. Find out whether the node is down (then taint it node.kubernetes.io/out-of-service=nodeshutdown:NoExecute or delete the Node) or still runs the pod; restart the newer pod so it gets a fresh IP. Never acted on automatically.',
   TERMINATION_UNCONFIRMED:
     "A pod has been terminating for more than 5 minutes and its node has not confirmed it stopped, so its IP stays held (UNCONFIRMED_TERMINATION_RELEASE). If the node is shut down for good, taint it node.kubernetes.io/out-of-service=nodeshutdown:NoExecute or delete the Node; if it is only unreachable, bring it back. See docs/operations.md, Held IPs.",
+  UNRECORDED_LIVE_IP:
+    'An alive pod uses an IP of a pool that no pool records, so the next allocation in that pool can hand it out again (usually after a wrongful release that also removed the pod\'s SpiderEndpoint). `reconcile` restores the record (RESTORE_RECORD UNRECORDED_LIVE_IP) when the IP belongs to exactly one pool and exactly one alive pod observes it.',
+  DUPLICATE_INTERFACE_IP:
+    'One pod lists the same IP on two interfaces in its multus network-status: two NICs drew it from one pool. Traffic to it reaches one NIC only. Give the NICs different pools (or recreate the pod); never acted on automatically.',
+  RESERVED_IP_IN_USE:
+    'A SpiderReservedIP lists an IP that a pool records or a pod uses: it was reserved after the allocation, and Spiderpool accepted it. The IP stays in use until its pod goes. Remove the IP from the SpiderReservedIP, or move the pod off it if it really must stay reserved.',
   MALFORMED_POOL:
     "status.allocatedIPs cannot be parsed, or holds the malformed entries listed (the guard does not judge entries a write leaves as they are, so the pool keeps working; its well-formed records are still checked; an unparseable value skips the pool's other checks). The reconciler never writes such a pool: fix the status by hand (kubectl edit --subresource=status).",
 };
 
-function objectsLine(f: { pool?: string; ip?: string; record?: { pod: string; podUid: string }; pods?: { name: string; uid: string; phase: string }[]; endpoint?: { name: string; podUid: string; objectUid: string } }): string {
+function objectsLine(f: {
+  pool?: string;
+  ip?: string;
+  record?: { pod: string; podUid: string };
+  pods?: { name: string; uid: string; phase: string }[];
+  endpoint?: { name: string; podUid: string; objectUid: string };
+  reservedIP?: string;
+  interfaces?: string[];
+}): string {
   const parts: string[] = [];
   if (f.ip) parts.push(`IP ${f.ip}`);
   if (f.pool) parts.push(`pool ${f.pool}`);
+  if (f.reservedIP) parts.push(`SpiderReservedIP ${f.reservedIP}`);
+  if (f.interfaces) parts.push(`interfaces ${f.interfaces.join(',')}`);
   if (f.record) parts.push(`record ${f.record.pod} uid ${f.record.podUid}`);
   for (const p of f.pods ?? []) parts.push(`pod ${p.name} uid ${p.uid} ${p.phase || 'Unknown'}`);
   if (f.endpoint) parts.push(`endpoint ${f.endpoint.name} current.uid ${f.endpoint.podUid}`);

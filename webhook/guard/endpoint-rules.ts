@@ -1,5 +1,5 @@
 // Rules for SpiderEndpoint CREATE/UPDATE/DELETE (docs/rules.md, SpiderEndpoint rules).
-import { isRestartingStaticMember, isStaticEndpointType, parseOrdinalName, endpointFacts, EndpointFacts, SPIDER_FINALIZER, StaticIpConfig, nsName, ClusterView, ObjectRef } from '../model';
+import { isOnePod, isRestartingStaticMember, isStaticEndpointType, parseOrdinalName, endpointFacts, EndpointFacts, SPIDER_FINALIZER, StaticIpConfig, nsName, ClusterView, ObjectRef } from '../model';
 import { aliveWithUid, nameRefs, podsOfRecordName, summarizePod } from './facts';
 import { GuardRequest } from './request';
 import { Violation } from './rule-names';
@@ -95,7 +95,8 @@ export function endpointIpConflictViolations(req: GuardRequest, view: ClusterVie
     const rec = view.pool(pool)?.records.get(ip);
     if (!rec || rec.pod === key) continue;
     const holder = aliveWithUid(podsOfRecordName(view, rec.pod, cfg), rec.podUid);
-    if (!holder) continue;
+    // a launcher pod of the same VMI as the endpoint's pod is not a different pod (a live migration)
+    if (!holder || podsOfRecordName(view, key, cfg).some((p) => isOnePod(p, holder))) continue;
     out.push({
       rule: 'ENDPOINT_IP_CONFLICT',
       ip,

@@ -1,5 +1,5 @@
 // Rules for UPDATEs of spiderippools/status (docs/rules.md, Pool status rules).
-import { cachedDiff, cachedScan, emptyScan, sharedScanCache, AllocationDiff, PoolAddressing, changedMalformed, diffRecords, parseAllocatedIPs, poolFamily, isAlive, isRestartingStaticMember, podTerminationState, OUT_OF_SERVICE_TAINT, PoolRecord, TerminationState, isStaticEndpointType, parseOrdinalName, KubeObject, EndpointFacts, MalformedEntry, PodFacts, StaticIpConfig, nsName, splitNsName, ClusterView, ObjectRef } from '../model';
+import { cachedDiff, cachedScan, emptyScan, sharedScanCache, AllocationDiff, PoolAddressing, changedMalformed, diffRecords, parseAllocatedIPs, poolFamily, isAlive, isOnePod, isRestartingStaticMember, podTerminationState, OUT_OF_SERVICE_TAINT, PoolRecord, TerminationState, isStaticEndpointType, parseOrdinalName, KubeObject, EndpointFacts, MalformedEntry, PodFacts, StaticIpConfig, nsName, splitNsName, ClusterView, ObjectRef } from '../model';
 import { aliveWithUid, nameRefs, podRef, podsOfRecordName, recordNameRefs, releaseView, sameName, summarizePod } from './facts';
 import { ViolationCollector } from './collector';
 
@@ -252,13 +252,16 @@ export function staleRewriteViolations(u: PoolUpdate, view: ClusterView, cfg: St
   }
 }
 
-/** An endpoint other than `recordPod`'s listing `ip` in `pool`, whose pod is alive with the endpoint's uid, and that pod. */
-function aliveEndpointHolder(view: ClusterView, ip: string, pool: string, recordPod: string, cfg: StaticIpConfig): { endpoint: EndpointFacts; pod: PodFacts } | undefined {
+/**
+ * An endpoint other than `recordPod`'s listing `ip` in `pool`, whose pod is alive with the endpoint's uid, and that pod.
+ * A pod that counts as one of `own` (a launcher pod of the same VMI) is not another pod.
+ */
+function aliveEndpointHolder(view: ClusterView, ip: string, pool: string, recordPod: string, own: PodFacts[], cfg: StaticIpConfig): { endpoint: EndpointFacts; pod: PodFacts } | undefined {
   for (const e of view.endpointsListing(ip)) {
     const name = nsName(e.namespace, e.name);
     if (name === recordPod || !e.ips.some((i) => i.ip === ip && i.pool === pool)) continue;
     const pod = aliveWithUid(podsOfRecordName(view, name, cfg), e.podUid);
-    if (pod) return { endpoint: e, pod };
+    if (pod && !own.some((o) => isOnePod(o, pod))) return { endpoint: e, pod };
   }
   return undefined;
 }
@@ -281,7 +284,8 @@ export function allocationViolations(u: PoolUpdate, view: ClusterView, cfg: Stat
   for (const { ip, next: rec } of u.diff.added) {
     if (out.done) return;
     const own = podsOfRecordName(view, rec.pod, cfg);
-    const isOwn = (p: PodFacts) => sameName(p, rec.pod) || own.some((o) => o.namespace === p.namespace && o.name === p.name);
+    // the record's own pod: same name, a launcher pod of the record's VMI, or of the same VMI as one (a live migration)
+    const isOwn = (p: PodFacts) => sameName(p, rec.pod) || own.some((o) => isOnePod(o, p));
     const others = view.podsObserving(ip).filter((p) => isAlive(p) && !isOwn(p));
     if (others.length > 0) {
       out.add({
@@ -294,7 +298,7 @@ export function allocationViolations(u: PoolUpdate, view: ClusterView, cfg: Stat
         evidence: others.map(podRef),
       });
     } else {
-      const held = aliveEndpointHolder(view, ip, u.pool, rec.pod, cfg);
+      const held = aliveEndpointHolder(view, ip, u.pool, rec.pod, own, cfg);
       if (held) {
         const { endpoint: holder, pod: holderPod } = held;
         out.add({

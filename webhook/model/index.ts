@@ -10,7 +10,7 @@ export { ENDPOINT_RESOURCE, KUBEVIRT_API_VERSION, KUBEVIRT_GROUP, KUBEVIRT_VERSI
 // CommonJS getter run on every call from another room (~45 ms of a 100,000-pod pass).
 import * as lifecycle from './lifecycle';
 import * as names from './types';
-export const { isAlive, isCompletedPod, isRestartingForEndpoint, isRestartingStaticMember, isStaticEndpointType, isTerminalPhase, isValidStaticMember, nextIncarnationPools, parseOrdinalName, podsOfName, statefulSetOfName, staticKindOf } = lifecycle;
+export const { isAlive, isCompletedPod, isOnePod, isRestartingForEndpoint, isRestartingStaticMember, isStaticEndpointType, isTerminalPhase, isValidStaticMember, nextIncarnationPools, parseOrdinalName, podsOfName, recordNameOf, statefulSetOfName, staticKindOf, vmiOf } = lifecycle;
 export const { nsName, splitNsName } = names;
 export type { CallOptions, EventPublisher, EventSpec, FreshReader, HealRequest, HealRequester, JsonPatchOp, LeaseClient, LeaseRecord, ReconcileClient, StoredLease } from './ports';
 export { endpointFacts, nodeFacts, podFacts, poolFacts, reservedIpFacts, statefulSetFacts, vmFacts, vmiFacts } from './object-facts';

@@ -1,6 +1,6 @@
 // "Which sets hold this IP" as one lookup: the ranges of many named sets (pools, SpiderReservedIPs) cut into
 // disjoint segments, each listing the owners that cover it, searched by binary search.
-import { ipToBigInt } from '../../lib/ip';
+import { IPV4_BASE, ipToBigInt, ipv4ToNumber, isIpv4Value } from '../../lib/ip';
 import { IpRangeSet } from './ip-ranges';
 
 export class IpRangeIndex<T> {
@@ -8,11 +8,25 @@ export class IpRangeIndex<T> {
     return new IpRangeIndex<T>([], [], []);
   }
 
+  /**
+   * The IPv4 segments again as plain numbers: most pod IPs are IPv4, and `check` looks up every observed IP that no
+   * pool records (on a cluster where Spiderpool serves a secondary network that is most pod IPs), so an IPv4 lookup
+   * needs no bigint.
+   */
+  private readonly v4Starts: Float64Array;
+  private readonly v4Ends: Float64Array;
+  private readonly v4Owners: (readonly T[])[];
+
   private constructor(
     private readonly starts: bigint[],
     private readonly ends: bigint[],
     private readonly owners: (readonly T[])[],
-  ) {}
+  ) {
+    const at = starts.map((s, i) => i).filter((i) => isIpv4Value(starts[i]) && isIpv4Value(ends[i]));
+    this.v4Starts = Float64Array.from(at.map((i) => Number(starts[i] - IPV4_BASE)));
+    this.v4Ends = Float64Array.from(at.map((i) => Number(ends[i] - IPV4_BASE)));
+    this.v4Owners = at.map((i) => owners[i]);
+  }
 
   /** Segments from the owners' sets; an owner listed twice counts once per segment. */
   static build<T>(entries: Iterable<{ owner: T; set: IpRangeSet }>): IpRangeIndex<T> {
@@ -48,6 +62,19 @@ export class IpRangeIndex<T> {
   /** The owners whose sets hold this address (any spelling; empty for a text that is no IP). */
   lookup(ip: string): readonly T[] {
     if (this.starts.length === 0) return [];
+    if (!ip.includes(':')) {
+      const n = ipv4ToNumber(ip);
+      if (n === undefined) return [];
+      let lo = 0;
+      let hi = this.v4Starts.length - 1;
+      while (lo <= hi) {
+        const mid = (lo + hi) >> 1;
+        if (n < this.v4Starts[mid]) hi = mid - 1;
+        else if (n > this.v4Ends[mid]) lo = mid + 1;
+        else return this.v4Owners[mid];
+      }
+      return [];
+    }
     const v = ipToBigInt(ip);
     if (v === undefined) return [];
     let lo = 0;

@@ -1,7 +1,7 @@
 // Pod lifecycle as Spiderpool judges it: alive, static, valid static member (docs/architecture.md, Spiderpool's
 // definitions).
 // These are the only definitions; the admission rules, `check` and the reconciler all call them.
-import { KUBEVIRT_API_VERSION } from './api-names';
+import { KUBEVIRT_API_PREFIX, KUBEVIRT_API_VERSION } from './api-names';
 import { namedPools } from './pool-annotations';
 import { EndpointFacts, PodFacts, StatefulSetFacts, StaticIpConfig } from './types';
 import type { ClusterView } from './cluster-view';
@@ -34,6 +34,29 @@ export function staticKindOf(pod: PodFacts, cfg: StaticIpConfig): StaticKind | u
   if (cfg.statefulSet && c.apiVersion === 'apps/v1' && c.kind === 'StatefulSet') return 'StatefulSet';
   if (cfg.kubevirt && c.apiVersion === KUBEVIRT_API_VERSION && c.kind === 'VirtualMachineInstance') return 'VirtualMachineInstance';
   return undefined;
+}
+
+/**
+ * The KubeVirt VMI controlling the pod (a launcher pod), by name; undefined for any other pod. Whatever the static-IP
+ * switch says: during a live migration two launcher pods of one VMI share its IPs by design (docs/rules.md, Terms).
+ */
+export function vmiOf(pod: PodFacts): string | undefined {
+  const c = pod.controller;
+  return c && c.kind === 'VirtualMachineInstance' && c.apiVersion.startsWith(KUBEVIRT_API_PREFIX) ? c.name : undefined;
+}
+
+/** Two pods count as one: the same pod (namespace/name), or launcher pods of one VMI (a live migration). */
+export function isOnePod(a: PodFacts, b: PodFacts): boolean {
+  if (a.namespace !== b.namespace) return false;
+  if (a.name === b.name) return true;
+  const vmi = vmiOf(a);
+  return vmi !== undefined && vmi === vmiOf(b);
+}
+
+/** The name Spiderpool records for the pod (`ns/name`; `ns/<VMI name>` for a KubeVirt launcher pod with static IPs on). */
+export function recordNameOf(pod: PodFacts, cfg: StaticIpConfig): string {
+  const vmi = staticKindOf(pod, cfg) === 'VirtualMachineInstance' ? pod.controller?.name : undefined;
+  return `${pod.namespace}/${vmi ?? pod.name}`;
 }
 
 /** "web-2" → {set: "web", ordinal: 2}; Spiderpool's regex is (.*)-([0-9]+)$. */

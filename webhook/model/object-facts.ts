@@ -76,8 +76,17 @@ function controllerOf(o: KubeObject): ControllerRef | undefined {
   return internObject(`${c.uid}/${c.kind}/${c.name}`, c, sameRef);
 }
 
-/** IPs listed in a multus network-status annotation value (a JSON list of {interface, ips, ...}). */
-function multusIPs(value: unknown): string[] {
+/** An IP a multus network-status entry lists, and the interface it lists it on. */
+interface InterfaceIP {
+  iface: string;
+  ip: string;
+}
+
+/**
+ * IPs listed in a multus network-status annotation value (a JSON list of {interface, ips, ...}), with their
+ * interface (older multus writes no `interface`: the entry's network `name` stands for it, then its position).
+ */
+function multusIPs(value: unknown): InterfaceIP[] {
   if (typeof value !== 'string' || value === '') return [];
   let decoded: unknown;
   try {
@@ -85,20 +94,43 @@ function multusIPs(value: unknown): string[] {
   } catch {
     return []; // a broken annotation proves nothing; status.podIPs still counts
   }
-  const out: string[] = [];
-  for (const net of arr(decoded)) {
-    for (const ip of arr(obj(net).ips)) {
+  const out: InterfaceIP[] = [];
+  arr(decoded).forEach((raw, i) => {
+    const net = obj(raw);
+    const iface = str(net.interface) || str(net.name) || `#${i}`;
+    for (const ip of arr(net.ips)) {
       const c = typeof ip === 'string' ? canonicalIpWithoutPrefix(ip) : undefined;
-      if (c) out.push(c);
+      if (c) out.push({ iface, ip: c });
     }
-  }
+  });
   return out;
+}
+
+/**
+ * IPs the multus annotations list on two or more interfaces (DUPLICATE_INTERFACE_IP). Both annotations usually carry
+ * the same list; an IP on one interface in both is listed once.
+ */
+function duplicateInterfaceIPs(listed: InterfaceIP[]): { ip: string; interfaces: string[] }[] | undefined {
+  if (listed.length < 2) return undefined;
+  const byIp = new Map<string, Set<string>>();
+  for (const { iface, ip } of listed) {
+    const set = byIp.get(ip);
+    if (set) set.add(iface);
+    else byIp.set(ip, new Set([iface]));
+  }
+  const out = [...byIp].filter(([, ifaces]) => ifaces.size > 1).map(([ip, ifaces]) => ({ ip, interfaces: [...ifaces].sort() }));
+  return out.length > 0 ? out : undefined;
 }
 
 /** "Observed IPs" (docs/rules.md, Terms): status.podIPs (podIP when absent) plus multus status annotations, canonical. */
 export function observedIPsOf(pod: KubeObject): string[] {
+  return podIPsOf(pod).observed;
+}
+
+/** Observed IPs, and the IPs multus lists on two interfaces of the pod. */
+function podIPsOf(pod: KubeObject): { observed: string[]; duplicates?: { ip: string; interfaces: string[] }[] } {
   const spec = obj(pod.spec);
-  if (spec.hostNetwork === true) return []; // a hostNetwork pod's IPs are the node's
+  if (spec.hostNetwork === true) return { observed: [] }; // a hostNetwork pod's IPs are the node's
   const status = obj(pod.status);
   const found = new Set<string>();
   const podIPs = arr(status.podIPs);
@@ -112,8 +144,10 @@ export function observedIPsOf(pod: KubeObject): string[] {
     if (c) found.add(c);
   }
   const annotations = meta(pod).annotations;
-  for (const key of MULTUS_STATUS_ANNOTATIONS) for (const ip of multusIPs(annotations[key])) found.add(ip);
-  return exactSize([...found]);
+  const listed = MULTUS_STATUS_ANNOTATIONS.flatMap((key) => multusIPs(annotations[key]));
+  for (const { ip } of listed) found.add(ip);
+  const duplicates = duplicateInterfaceIPs(listed);
+  return duplicates ? { observed: exactSize([...found]), duplicates } : { observed: exactSize([...found]) };
 }
 
 /** A timestamp as JSON carries it (RFC 3339 string) or client-node's typed objects do (Date), in epoch ms; NaN when neither. */
@@ -142,6 +176,7 @@ export function podFacts(pod: KubeObject): PodFacts {
   const spec = obj(pod.spec);
   const status = obj(pod.status);
   const poolAnnotations = pickPoolAnnotations(m.annotations);
+  const ips = podIPsOf(pod);
   return {
     namespace: intern(m.namespace),
     name: m.name,
@@ -151,9 +186,10 @@ export function podFacts(pod: KubeObject): PodFacts {
     restartPolicy: intern(str(spec.restartPolicy) || 'Always'),
     deleting: m.deleting,
     hostNetwork: spec.hostNetwork === true,
-    observedIPs: observedIPsOf(pod),
+    observedIPs: ips.observed,
     controller: controllerOf(pod),
     ...(poolAnnotations ? { poolAnnotations } : {}),
+    ...(ips.duplicates ? { interfaceDuplicates: ips.duplicates } : {}),
     ...(m.deleting ? { termination: terminationFacts(m.deletionTimestamp, spec, status) } : {}),
   };
 }

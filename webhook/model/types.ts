@@ -36,6 +36,8 @@ export interface PodFacts {
   // No nodeName or resourceVersion: no rule, finding or plan reads them, and at 100,000 pods each costs memory.
   /** Spiderpool's pool-selection annotations, only those keys (absent when the pod has none) */
   poolAnnotations?: PoolAnnotations;
+  /** IPs the multus network-status lists on two or more interfaces, with those interfaces (absent when none) */
+  interfaceDuplicates?: { ip: string; interfaces: string[] }[];
   /**
    * Set only while the pod is being deleted: what judging its termination needs (model/termination.ts). Its node
    * name is kept here and nowhere else, so a pod that is not being deleted pays nothing for it.

@@ -13,6 +13,7 @@ export const REASONS = [
   'INVALID_STATIC_MEMBER',
   'UID_MISMATCH',
   'MISSING_RECORD',
+  'UNRECORDED_LIVE_IP',
   'COUNT_MISMATCH',
 ] as const;
 export type ActionReason = (typeof REASONS)[number];
@@ -36,16 +37,22 @@ export interface ReleaseIpAction extends ActionBase, About<'pool' | 'ip' | 'reco
   /** the pods of that name, as judged */
   pods?: LivePodSummary[];
 }
+/**
+ * MISSING_RECORD: the pod's endpoint lists the IP in the pool. UNRECORDED_LIVE_IP: no endpoint needed; the IP belongs
+ * to exactly this pool and exactly one alive pod observes it.
+ */
+export type RestoreReason = 'MISSING_RECORD' | 'UNRECORDED_LIVE_IP';
 export interface RestoreRecordAction extends ActionBase, About<'pool' | 'ip' | 'record' | 'pods' | 'endpoint'> {
   action: 'RESTORE_RECORD';
-  reason: 'MISSING_RECORD';
+  reason: RestoreReason;
   pool: string;
   ip: string;
   /** the record added */
   record: PoolRecord;
   /** the alive pod that holds the IP */
   pods: LivePodSummary[];
-  endpoint: EndpointSummary;
+  /** the endpoint listing the IP (MISSING_RECORD only) */
+  endpoint?: EndpointSummary;
 }
 export interface FixCountAction extends ActionBase, About<'pool' | 'allocatedIPCount' | 'records'> {
   action: 'FIX_COUNT';

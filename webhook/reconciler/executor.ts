@@ -24,6 +24,7 @@ import { PoolOverlay, nameEvidence } from './fresh-evidence';
 import { ReconcilerMetrics } from './metrics';
 import { endpointAction, recordAction, recordedUnderUid, restoreAction } from './plan';
 import { buildPoolWrite } from './pool-write';
+import { unrecordedRestoreAction } from './restore-unrecorded';
 import { RateLimiter } from './rate-limiter';
 import { checkEndpointDelete, checkEndpointUpdate, checkPoolStatusWrite } from './selfcheck';
 import { Clock, realClock } from './clock';
@@ -172,6 +173,9 @@ export class Executor {
       for (const a of planned) {
         const n = a.record && splitNsName(a.record.pod);
         if (n) refs.push(...nameEvidence(n.namespace, n.name, cfg));
+        // an unrecorded IP's restore rests on the observing pod itself (a launcher pod is not named like its record)
+        const holder = a.action === 'RESTORE_RECORD' && a.reason === 'UNRECORDED_LIVE_IP' ? splitNsName(a.pods[0].name) : undefined;
+        if (holder) refs.push({ kind: 'pod', namespace: holder.namespace, name: holder.name });
       }
       const view = new PoolOverlay(base, await abortable(this.o.client.read(refs), signal), new Map([[name, fresh]]));
       const results: ActionResult[] = [];
@@ -239,7 +243,7 @@ export class Executor {
     if (fresh.records.has(a.ip)) return { result: 'gone', detail: `IP ${a.ip} is recorded in pool ${fresh.name} again` };
     const n = splitNsName(a.record.pod);
     const ep = n && view.endpoint(n.namespace, n.name);
-    const again = ep && restoreAction(view, cfg, fresh, ep, a.ip);
+    const again = a.reason === 'UNRECORDED_LIVE_IP' ? unrecordedRestoreAction(view, cfg, fresh, a.ip) : ep && restoreAction(view, cfg, fresh, ep, a.ip);
     if (!again || again.record.podUid !== a.record.podUid) {
       return { result: 'stale', detail: `fresh state no longer calls for restoring IP ${a.ip} for ${a.record.pod} uid ${a.record.podUid}` };
     }

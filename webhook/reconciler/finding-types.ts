@@ -16,6 +16,9 @@ export const FINDINGS = [
   'COMPLETED_POD_RECORD',
   'BLOCKING_ENDPOINT',
   'TERMINATION_UNCONFIRMED',
+  'UNRECORDED_LIVE_IP',
+  'DUPLICATE_INTERFACE_IP',
+  'RESERVED_IP_IN_USE',
   'MALFORMED_POOL',
 ] as const;
 export type FindingName = (typeof FINDINGS)[number];
@@ -33,6 +36,9 @@ export const SEVERITY: Record<FindingName, Severity> = {
   COMPLETED_POD_RECORD: 'warn',
   BLOCKING_ENDPOINT: 'error',
   TERMINATION_UNCONFIRMED: 'warn',
+  UNRECORDED_LIVE_IP: 'error',
+  DUPLICATE_INTERFACE_IP: 'warn',
+  RESERVED_IP_IN_USE: 'warn',
   MALFORMED_POOL: 'error',
 };
 
@@ -138,6 +144,41 @@ export interface TerminationUnconfirmedFinding extends FindingBase, About<'pool'
   pods: LivePodSummary[];
   node: string;
 }
+/**
+ * An alive pod observes an IP that belongs to a pool (pool IPs) and no pool records it. Needs no endpoint: a wrongful
+ * release or an outdated-endpoint cleanup deletes exactly that.
+ */
+export interface UnrecordedLiveIpFinding extends FindingBase, About<'pool' | 'ip' | 'pods'> {
+  finding: 'UNRECORDED_LIVE_IP';
+  ip: string;
+  /** the pool the IP belongs to (the first by name when several do) */
+  pool: string;
+  /** every pool whose pool IPs hold it, when more than one (then the reconciler restores nothing) */
+  pools?: string[];
+  /** the alive pods observing it (launcher pods of one VMI mid-migration count as one pod) */
+  pods: LivePodSummary[];
+}
+/** One alive pod observes one IP on two or more interfaces (multus network-status). */
+export interface DuplicateInterfaceIpFinding extends FindingBase, About<'pool' | 'ip' | 'pods'> {
+  finding: 'DUPLICATE_INTERFACE_IP';
+  ip: string;
+  /** the pool the IP belongs to, when one does */
+  pool?: string;
+  interfaces: string[];
+  pods: LivePodSummary[];
+}
+/** A SpiderReservedIP lists an IP that a pool records or an alive pod observes. */
+export interface ReservedIpInUseFinding extends FindingBase, About<'pool' | 'ip' | 'record' | 'pods'> {
+  finding: 'RESERVED_IP_IN_USE';
+  ip: string;
+  /** the SpiderReservedIP listing it */
+  reservedIP: string;
+  /** the pool recording it (the first by name when several do), and its record */
+  pool?: string;
+  record?: PoolRecord;
+  /** alive pods observing it */
+  pods?: LivePodSummary[];
+}
 
 export type Finding =
   | MalformedPoolFinding
@@ -147,9 +188,11 @@ export type Finding =
   | MissingRecordFinding
   | LeftoverEndpointFinding
   | BlockingEndpointFinding
-
   | ZombieIpReuseFinding
-  | TerminationUnconfirmedFinding;
+  | TerminationUnconfirmedFinding
+  | UnrecordedLiveIpFinding
+  | DuplicateInterfaceIpFinding
+  | ReservedIpInUseFinding;
 
 export function summarizeEndpoint(e: EndpointFacts): EndpointSummary {
   return {
@@ -173,5 +216,6 @@ export function findingKey(f: Finding): string {
     f.record ? `${f.record.pod}@${f.record.podUid}` : '',
     f.endpoint ? `${f.endpoint.name}@${f.endpoint.objectUid}/${f.endpoint.podUid}` : '',
     pods,
+    f.finding === 'RESERVED_IP_IN_USE' ? f.reservedIP : '',
   ].join('|');
 }

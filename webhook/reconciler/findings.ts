@@ -2,9 +2,10 @@
 // same view. Every definition (alive, static, valid/restarting member, observed IPs, pods of a name) comes from
 // webhook/model; nothing here redefines them.
 import { summarizePod } from '../guard';
-import { isAlive, isCompletedPod, isRestartingStaticMember, isValidStaticMember, podTerminationState, podsOfName, staticKindOf, EndpointFacts, MalformedEntry, PodFacts, PoolFacts, PoolRecord, StaticIpConfig, TerminationState, nsName, splitNsName, ClusterView } from '../model';
+import { isAlive, isCompletedPod, isOnePod, isRestartingStaticMember, isValidStaticMember, podTerminationState, podsOfName, recordNameOf, EndpointFacts, MalformedEntry, PodFacts, PoolFacts, PoolRecord, StaticIpConfig, TerminationState, nsName, splitNsName, ClusterView } from '../model';
 import { blockedSuccessor, blockingEndpointFinding } from './blocking-endpoint';
 import { FINDINGS, Finding, FindingName, SEVERITY, summarizeEndpoint } from './finding-types';
+import { UnrecordedCandidate, distinctPods, duplicateInterfaceFindings, recordUnknown, reservedFindings, unrecordedFindings } from './pool-ip-findings';
 
 /**
  * A pool whose allocatedIPs cannot be (fully) parsed: the reconciler never writes it (a rewrite would have to drop or
@@ -12,14 +13,6 @@ import { FINDINGS, Finding, FindingName, SEVERITY, summarizeEndpoint } from './f
  */
 export function isMalformedPool(p: PoolFacts): boolean {
   return p.unparseable || p.malformed.length > 0;
-}
-
-/**
- * What the pool says about this IP cannot be known: the value is unparseable, or the key holds a malformed entry
- * (the key is present, so the IP is not "missing", yet it names no usable owner).
- */
-function recordUnknown(p: PoolFacts, ip: string): boolean {
-  return p.unparseable || (p.malformed.length > 0 && p.malformed.some((m) => m.key === ip));
 }
 
 /**
@@ -236,15 +229,12 @@ function isNamed(key: string, p: PodFacts): boolean {
   return key.length === p.namespace.length + 1 + p.name.length && key.startsWith(p.namespace) && key.charCodeAt(p.namespace.length) === 47 && key.endsWith(p.name);
 }
 
-/** Does the pod count as the record's own pod (same name, or a KubeVirt launcher of the record's VMI)? */
+/**
+ * Does the pod count as the record's own pod: same name, a KubeVirt launcher of the record's VMI, or a launcher of the
+ * same VMI as one of the record's pods (a live migration's source and target are one pod)?
+ */
 function isRecordPod(p: PodFacts, recordPod: string, recordPods: PodFacts[]): boolean {
-  return nsName(p.namespace, p.name) === recordPod || recordPods.some((o) => o.namespace === p.namespace && o.name === p.name);
-}
-
-/** The name a pool records the pod under: "ns/name", or "ns/<VMI name>" for a KubeVirt launcher pod. */
-function recordNameOf(pod: PodFacts, cfg: StaticIpConfig): string {
-  if (pod.controller && staticKindOf(pod, cfg) === 'VirtualMachineInstance') return nsName(pod.namespace, pod.controller.name);
-  return nsName(pod.namespace, pod.name);
+  return nsName(p.namespace, p.name) === recordPod || recordPods.some((o) => isOnePod(o, p));
 }
 
 /**
@@ -277,15 +267,22 @@ function zombieFindings(view: ClusterView, zombie: PodFacts, byIp: Map<string, I
   }
 }
 
-function conflictFindings(view: ClusterView, byIp: Map<string, IndexedRecord[]>, cfg: StaticIpConfig, t: TerminationOptions, out: Finding[]): void {
+/**
+ * IP_CONFLICT, and on the way (the same loop over the pods and their IPs): ZOMBIE_IP_REUSE of pods being deleted, the
+ * IPs no pool records (for UNRECORDED_LIVE_IP), and the pods whose network-status lists one IP on two interfaces
+ * (DUPLICATE_INTERFACE_IP).
+ */
+function conflictFindings(view: ClusterView, byIp: Map<string, IndexedRecord[]>, cfg: StaticIpConfig, t: TerminationOptions, out: Finding[], unrecorded: UnrecordedCandidate[]): void {
   const seen = new Set<string>();
   for (const pod of view.allPods()) {
     if (!isAlive(pod)) {
       if (pod.deleting) zombieFindings(view, pod, byIp, cfg, t, out);
       continue;
     }
+    if (pod.interfaceDuplicates) duplicateInterfaceFindings(view, pod, out);
     for (const ip of pod.observedIPs) {
       const entries = byIp.get(ip);
+      if (!entries) unrecorded.push({ pod, ip });
       const all = view.podsObserving(ip);
       // Fast path (nearly every IP): one observer, recorded (if at all) for that very pod.
       if (all.length === 1 && (!entries || (entries.length === 1 && isNamed(entries[0].record.pod, pod)))) continue;
@@ -296,7 +293,9 @@ function conflictFindings(view: ClusterView, byIp: Map<string, IndexedRecord[]>,
       for (const p of observers) involved.set(nsName(p.namespace, p.name), p);
       let conflicting: IndexedRecord | undefined;
       const reasons: string[] = [];
-      if (involved.size >= 2) reasons.push(`observed on ${involved.size} alive pods`);
+      // launcher pods of one VMI share its IP during a live migration by design: they count as one pod
+      const distinct = distinctPods(observers);
+      if (distinct >= 2) reasons.push(`observed on ${distinct} alive pods`);
       for (const entry of entries ?? []) {
         const n = splitNsName(entry.record.pod);
         if (!n) continue;
@@ -382,8 +381,16 @@ const ORDER = Object.fromEntries(FINDINGS.map((f, i) => [f, i])) as Record<Findi
 export function findings(view: ClusterView, cfg: StaticIpConfig, termination: TerminationOptions = NO_CLOCK): Finding[] {
   const out: Finding[] = [];
   for (const pool of view.allPools()) poolFindings(view, pool, cfg, termination, out);
-  conflictFindings(view, recordsByIp(view), cfg, termination, out);
+  const byIp = recordsByIp(view);
+  const unrecorded: UnrecordedCandidate[] = [];
+  conflictFindings(view, byIp, cfg, termination, out, unrecorded);
   for (const ep of view.allEndpoints()) endpointFindings(view, ep, cfg, out);
+  const missingReported = new Set(out.flatMap((f) => (f.finding === 'MISSING_RECORD' ? f.pods.map((p) => `${p.name}|${f.ip}`) : [])));
+  unrecordedFindings(view, unrecorded, missingReported, out);
+  reservedFindings(view, (ip) => {
+    const e = byIp.get(ip)?.[0];
+    return e && { pool: e.pool.name, record: e.record };
+  }, out);
   const sortKey = (f: Finding) => `${f.pool ?? ''}\u0000${f.ip ?? ''}\u0000${f.endpoint?.name ?? ''}\u0000${f.record?.pod ?? ''}`;
   return out
     .map((f) => ({ f, k: sortKey(f) }))

@@ -13,6 +13,7 @@ import { capacity } from './capacity';
 import { ReconcilerMetrics, clearPassGauges, exportCapacity } from './metrics';
 import { Action, actionKey } from './actions';
 import { PoolOverlay } from './fresh-evidence';
+import { unrecordedRestoreAction } from './restore-unrecorded';
 import { HealPassResult } from './heal-queue';
 import { BlockedAction, plan, restoreAction } from './plan';
 import { SettleTracker } from './settle';
@@ -221,7 +222,8 @@ export class ReconcileLoop {
     const actions = batch.flatMap((r) => {
       const n = splitNsName(r.pod);
       const ep = n && view.endpoint(n.namespace, n.name);
-      const a = ep && restoreAction(view, this.d.staticIp, fresh, ep, r.ip);
+      // the pod's endpoint lists the IP (MISSING_RECORD), or there is no endpoint to go by (UNRECORDED_LIVE_IP)
+      const a = (ep && restoreAction(view, this.d.staticIp, fresh, ep, r.ip)) || unrecordedRestoreAction(view, this.d.staticIp, fresh, r.ip);
       return a ? [a] : [];
     });
     if (actions.length === 0) return 'noop';

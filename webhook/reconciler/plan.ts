@@ -7,6 +7,7 @@ import { blockedSuccessor } from './blocking-endpoint';
 import { Action, DeleteEndpointAction, EndpointReason, FixCountAction, ReleaseIpAction, ReleaseReason, RestoreRecordAction } from './actions';
 import { Finding, summarizeEndpoint } from './finding-types';
 import { TerminationOptions, countMismatch, findings as computeFindings, isMalformedPool } from './findings';
+import { unrecordedRestoreAction } from './restore-unrecorded';
 import { checkEndpointDelete, checkPoolStatusWrite, endpointObjectFromFacts, poolObjectFromFacts } from './selfcheck';
 
 export interface BlockedAction {
@@ -260,6 +261,12 @@ export function plan(view: ClusterView, opts: PlanOptions): Plan {
     }
   }
   for (const f of found) {
+    if (f.finding === 'UNRECORDED_LIVE_IP') {
+      const pool = !f.pools ? view.pool(f.pool) : undefined;
+      const a = pool && unrecordedRestoreAction(view, cfg, pool, f.ip);
+      if (a) add(f.pool, a);
+      continue;
+    }
     if (f.finding !== 'MISSING_RECORD' || !f.pool || !f.ip || !f.endpoint) continue;
     const n = splitNsName(f.endpoint.name);
     const ep = n && view.endpoint(n.namespace, n.name);

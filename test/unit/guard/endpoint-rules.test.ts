@@ -294,6 +294,18 @@ describe('ENDPOINT_IP_CONFLICT (all writers)', () => {
     expect(judge('CREATE', { object: newEndpoint([X]), objects, user: AGENT_USER })).toEqual([]);
   });
 
+  it('KubeVirt live migration: an endpoint of one launcher pod listing an IP recorded for the other launcher of its VMI', () => {
+    const rv = pool({ name: P4, subnet: '10.6.0.0/16', records: { [X]: rec(`${NS}/virt-launcher-vm1-src`, C) } });
+    const src = launcherPod('vm1', { uid: C, ips: [X], suffix: 'src' });
+    const dst = launcherPod('vm1', { uid: D, ips: [X], suffix: 'dst' });
+    const ep = endpoint({ name: 'virt-launcher-vm1-dst', podUid: D, nics: [{ ipv4: `${X}/16`, ipv4Pool: P4 }] });
+    expect(judge('CREATE', { object: ep, objects: [rv, vmi({ name: 'vm1' }), src, dst], user: AGENT_USER })).toEqual([]);
+    // twin: the record's pod is a launcher of another VMI
+    const other = launcherPod('vm2', { uid: C, ips: [X], suffix: 'src' });
+    const rv2 = pool({ name: P4, subnet: '10.6.0.0/16', records: { [X]: rec(`${NS}/virt-launcher-vm2-src`, C) } });
+    expect(rulesOf(judge('CREATE', { object: ep, objects: [rv2, vmi({ name: 'vm1' }), vmi({ name: 'vm2' }), other, dst], user: AGENT_USER }))).toEqual(['ENDPOINT_IP_CONFLICT']);
+  });
+
   it('allows listing an IP that is recorded in another pool only', () => {
     const other = endpoint({ name: NEW, podUid: D, nics: [{ ipv4: `${X}/16`, ipv4Pool: 'other-pool' }] });
     expect(judge('CREATE', { object: other, objects: [p4, pod({ name: API, uid: C, ips: [X] }), pod({ name: NEW, uid: D })], user: AGENT_USER })).toEqual([]);

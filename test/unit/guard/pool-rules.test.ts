@@ -570,6 +570,17 @@ describe('DOUBLE_ALLOCATION (all writers)', () => {
       const objects = [vmi({ name: 'vm1' }), launcherPod('vm1', { uid: D, ips: [X] })];
       expect(statusWrite({ from: {}, to: { [X]: rec(`${NS}/vm1`, D) }, objects, user: AGENT_USER })).toEqual([]);
     });
+    it('KubeVirt live migration: a record for one launcher pod while the other launcher of the same VMI shows the IP', () => {
+      const src = launcherPod('vm1', { uid: D, ips: [X], suffix: 'src' });
+      const dst = launcherPod('vm1', { uid: B, ips: [X], suffix: 'dst' });
+      const objects = [vmi({ name: 'vm1' }), src, dst];
+      expect(statusWrite({ from: {}, to: { [X]: rec(`${NS}/virt-launcher-vm1-dst`, B) }, objects, user: AGENT_USER })).toEqual([]);
+      // twin: a launcher pod of another VMI showing the IP is another pod
+      const other = launcherPod('vm2', { uid: C, ips: [X], suffix: 'zzz' });
+      expect(rulesOf(statusWrite({ from: {}, to: { [X]: rec(`${NS}/virt-launcher-vm1-dst`, B) }, objects: [vmi({ name: 'vm1' }), vmi({ name: 'vm2' }), dst, other], user: AGENT_USER }))).toEqual([
+        'DOUBLE_ALLOCATION',
+      ]);
+    });
   });
 });
 

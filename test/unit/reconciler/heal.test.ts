@@ -140,6 +140,43 @@ describe('ReconcileLoop.heal (targeted pass after a denial)', () => {
     await shared.loop.stop();
   });
 
+  it('an endpoint-less pod (its record and endpoint both gone): restored as UNRECORDED_LIVE_IP, named as Spiderpool would', async () => {
+    // the cache still shows the record (so the pass at start has nothing to do); the API server has neither
+    const h = harness([pod({ name: 'holder', uid: 'uh', ips: ['10.6.0.9'] }), pool({ name: 'p', records: { '10.6.0.9': ['demo/holder', 'uh'] } })], [pod({ name: 'holder', uid: 'uh', ips: ['10.6.0.9'] }), pool({ name: 'p' })]);
+    h.loop.start();
+    await flush();
+    expect(await h.loop.heal('p', [req('10.6.0.9')])).toBe('done');
+    expect(h.fc.writes).toEqual(['PUT pool/p/status']);
+    const stored = JSON.parse(String(((await h.fc.getPool('p'))!.status as Obj).allocatedIPs)) as Obj;
+    expect(stored['10.6.0.9']).toEqual({ pod: 'demo/holder', podUid: 'uh' });
+    await h.loop.stop();
+  });
+
+  it('twin: an endpoint-less pod whose IP lies outside the pool IPs, or a second pod on it: nothing written', async () => {
+    const outside = harness([pod({ name: 'holder', uid: 'uh', ips: ['10.6.0.251'] }), pool({ name: 'p' })]);
+    outside.loop.start();
+    await flush();
+    expect(await outside.loop.heal('p', [req('10.6.0.251')])).toBe('noop');
+    expect(outside.fc.writes).toEqual([]);
+    await outside.loop.stop();
+
+    const shared = harness([pod({ name: 'holder', uid: 'uh', ips: ['10.6.0.9'] }), pod({ name: 'other', uid: 'uo', ips: ['10.6.0.9'] }), pool({ name: 'p' })]);
+    shared.loop.start();
+    await flush();
+    expect(await shared.loop.heal('p', [req('10.6.0.9')])).toBe('noop');
+    expect(shared.fc.writes).toEqual([]);
+    await shared.loop.stop();
+  });
+
+  it('the executor re-reads the observing pod: gone since the cache saw it, nothing is restored', async () => {
+    const h = harness([pod({ name: 'holder', uid: 'uh', ips: ['10.6.0.9'] }), pool({ name: 'p' })], [pool({ name: 'p' })]);
+    h.loop.start();
+    await flush();
+    expect(await h.loop.heal('p', [req('10.6.0.9')])).not.toBe('done');
+    expect(h.fc.writes).toEqual([]);
+    await h.loop.stop();
+  });
+
   it('the regular pass restores a missing record without the settle interval (how a non-leader\'s denial gets healed)', async () => {
     const h = harness(holderItems({}));
     const report = await h.loop.runPass('pool modified');
