@@ -10,6 +10,9 @@
  *   0.1 N StatefulSet pods  10 sets, Running, record and endpoint
  *   0.1 N Job pods          Succeeded, record still held (cmdDel missed) and endpoint: COMPLETED_POD
  *   0.01 N records          of pods that are gone, no endpoint: POD_GONE
+ *   0.001 N pods            Running on an IP of a pool that no pool records, no endpoint: UNRECORDED_LIVE_IP
+ * Pools carry spec.ips (each v4 pool a /16's 65,534 addresses, each v6 pool 65,535), and one SpiderReservedIP lists
+ * 16 addresses of v4-0, two of them recorded: RESERVED_IP_IN_USE.
  * Objects go through the real trim path (Kubernetes JSON → addObject), as informers and snapshots do.
  */
 import { cpus, loadavg } from 'node:os';
@@ -116,6 +119,13 @@ export function buildCluster(podCount = 100_000): { view: IndexedView; objects: 
   // records of pods that are gone (no pod, no endpoint)
   const gone = Math.round(podCount * 0.01);
   for (let i = 0; i < gone; i++, slot++) record(slotAddress(slot), `gone/pod-${i}`, `uid-g-${i}`);
+  // running pods whose record and endpoint a wrongful release deleted
+  const unrecorded = Math.round(podCount * 0.001);
+  for (let i = 0; i < unrecorded; i++, slot++) {
+    const a = slotAddress(slot);
+    items.push(podObj('lost', `lost-${i}`, `uid-l-${i}`, [a.ip], { apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'lost', uid: 'rs-l', controller: true }));
+  }
+  items.push({ apiVersion: 'spiderpool.spidernet.io/v2beta1', kind: 'SpiderReservedIP', metadata: { name: 'keep', uid: 'rip-keep' }, spec: { ipVersion: 4, ips: ['10.0.0.2-10.0.0.17'] } });
   let total = 0;
   for (const [name, m] of records) {
     const n = Object.keys(m).length;
@@ -126,7 +136,11 @@ export function buildCluster(podCount = 100_000): { view: IndexedView; objects: 
       apiVersion: 'spiderpool.spidernet.io/v2beta1',
       kind: 'SpiderIPPool',
       metadata: { name, uid: `pool-${name}`, resourceVersion: '1' },
-      spec: { subnet: v6pool ? `fd00:${p + 1}::/112` : `10.${p}.0.0/16`, ipVersion: v6pool ? 6 : 4 },
+      spec: {
+        subnet: v6pool ? `fd00:${p + 1}::/112` : `10.${p}.0.0/16`,
+        ipVersion: v6pool ? 6 : 4,
+        ips: [v6pool ? `fd00:${p + 1}::1-fd00:${p + 1}::ffff` : `10.${p}.0.1-10.${p}.255.254`],
+      },
       status: { allocatedIPs: JSON.stringify(m), allocatedIPCount: n, totalIPCount: 65000 },
     });
   }

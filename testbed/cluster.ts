@@ -7,7 +7,8 @@
  *    (ClusterRoleBinding `spiderpool-testbed`), so tests can act as them through impersonation;
  *  - Nodes node-1..node-N, Ready through the status subresource (no kubelet runs: pods stay Pending unless a
  *    test binds them and writes `pods/status`);
- *  - the SpiderIPPool, SpiderEndpoint and SpiderReservedIP CRDs from testbed/crds/, waited for until Established and served.
+ *  - the SpiderIPPool, SpiderEndpoint and SpiderReservedIP CRDs and minimal KubeVirt VirtualMachineInstance and
+ *    VirtualMachine CRDs from testbed/crds/, waited for until Established and served.
  *
  * kube-controller-manager runs the controllers that turn workloads into pods (deployment, replicaset,
  * statefulset, job, cronjob, daemonset), garbage collection, namespace deletion, ttl-after-finished, the
@@ -29,7 +30,7 @@ import { webhookClientFlag } from './webhook-client';
 import { formatDuration, freePorts, log, runOk, sleep, writeFileAtomic } from './util';
 
 export const CRD_DIR = path.join(__dirname, 'crds');
-export const CRD_NAMES = ['spiderippools.spiderpool.spidernet.io', 'spiderendpoints.spiderpool.spidernet.io', 'spiderreservedips.spiderpool.spidernet.io'];
+export const CRD_NAMES = ['spiderippools.spiderpool.spidernet.io', 'spiderendpoints.spiderpool.spidernet.io', 'spiderreservedips.spiderpool.spidernet.io', 'virtualmachineinstances.kubevirt.io', 'virtualmachines.kubevirt.io'];
 export const SPIDERPOOL_SERVICE_ACCOUNTS = ['spiderpool-agent', 'spiderpool-controller'];
 export const SPIDERPOOL_NAMESPACE = 'kube-system';
 
