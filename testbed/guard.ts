@@ -23,6 +23,18 @@ import { issueWebhookCallerCert, pkiPaths } from './pki';
 export const REPO_ROOT = path.resolve(__dirname, '..');
 export const CLI_ENTRY = path.join(REPO_ROOT, 'dist', 'webhook', 'cli', 'main.js');
 
+/** Runs the built CLI once (`node dist/webhook/cli/main.js ARGS`) and collects its exit code and output. */
+export function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [CLI_ENTRY, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    p.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    p.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
 export interface LoopbackCerts {
   ca: string;
   cert: string;

@@ -3,7 +3,6 @@
  * so pod status is written through pods/status). The guard runs as a real admission webhook, and the reconciler
  * writes as spiderpool-controller, a guarded writer: every one of its writes is judged by the real guard too.
  */
-import { spawn } from 'node:child_process';
 import * as k8s from '@kubernetes/client-node';
 import { createLogger } from '../../webhook/log/logger';
 import { listClusterView } from '../../webhook/cluster/list-view';
@@ -42,7 +41,7 @@ import {
   SPIDERPOOL_VERSION,
   SPIDER_FINALIZER,
 } from './support';
-import { CLI_ENTRY, GuardProcess, loopbackCerts, registerWebhooks, startGuard, unregisterWebhooks } from '../../testbed/guard';
+import { GuardProcess, loopbackCerts, registerWebhooks, runCli, startGuard, unregisterWebhooks } from '../../testbed/guard';
 
 const ns = useTestNamespace('reconciler');
 const admin = adminClients();
@@ -289,16 +288,6 @@ describe('reconciler on the real API server', () => {
   });
 });
 
-function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [CLI_ENTRY, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    p.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    p.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
 
 describe('leader election on a real Lease', () => {
   test('two electors: one leader; the other takes over when the first stops renewing (failover measured)', async () => {

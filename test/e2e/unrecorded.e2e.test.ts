@@ -4,7 +4,6 @@
  * pod's record and the delete of its endpoint go through (audited), which leaves a live pod on an IP that no pool
  * records and no endpoint lists, the state Spiderpool's trace GC and outdated-endpoint cleanup leave behind.
  */
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as k8s from '@kubernetes/client-node';
@@ -32,7 +31,7 @@ import {
   writePoolStatus,
   type PoolRecord,
 } from './support';
-import { CLI_ENTRY, GuardProcess, loopbackCerts, registerWebhooks, startGuard, unregisterWebhooks, type LoopbackCerts } from '../../testbed/guard';
+import { GuardProcess, loopbackCerts, registerWebhooks, runCli, startGuard, unregisterWebhooks, type LoopbackCerts } from '../../testbed/guard';
 import { freePorts } from '../../testbed/util';
 
 const ns = useTestNamespace('unrecorded');
@@ -50,16 +49,6 @@ afterAll(() => {
   if (certs) fs.rmSync(certs.dir, { recursive: true, force: true });
 });
 
-function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [CLI_ENTRY, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    p.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    p.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
 
 const jsonLines = (text: string) => text.split('\n').filter((l) => l.trim().startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
 

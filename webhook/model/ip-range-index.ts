@@ -1,7 +1,7 @@
 // "Which sets hold this IP" as one lookup: the ranges of many named sets (pools, SpiderReservedIPs) cut into
 // disjoint segments, each listing the owners that cover it, searched by binary search.
 import { IPV4_BASE, ipToBigInt, ipv4ToNumber, isIpv4Value } from '../../lib/ip';
-import { IpRangeSet } from './ip-ranges';
+import { IpRangeSet, segmentAt } from './ip-ranges';
 
 export class IpRangeIndex<T> {
   static empty<T>(): IpRangeIndex<T> {
@@ -64,27 +64,11 @@ export class IpRangeIndex<T> {
     if (this.starts.length === 0) return [];
     if (!ip.includes(':')) {
       const n = ipv4ToNumber(ip);
-      if (n === undefined) return [];
-      let lo = 0;
-      let hi = this.v4Starts.length - 1;
-      while (lo <= hi) {
-        const mid = (lo + hi) >> 1;
-        if (n < this.v4Starts[mid]) hi = mid - 1;
-        else if (n > this.v4Ends[mid]) lo = mid + 1;
-        else return this.v4Owners[mid];
-      }
-      return [];
+      const i = n === undefined ? -1 : segmentAt(this.v4Starts, this.v4Ends, n);
+      return i < 0 ? [] : this.v4Owners[i];
     }
     const v = ipToBigInt(ip);
-    if (v === undefined) return [];
-    let lo = 0;
-    let hi = this.starts.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      if (v < this.starts[mid]) hi = mid - 1;
-      else if (v > this.ends[mid]) lo = mid + 1;
-      else return this.owners[mid];
-    }
-    return [];
+    const i = v === undefined ? -1 : segmentAt(this.starts, this.ends, v);
+    return i < 0 ? [] : this.owners[i];
   }
 }

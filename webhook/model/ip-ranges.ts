@@ -15,19 +15,20 @@ export interface IpListProblem {
   reason: string;
 }
 
-function binarySearchLast(starts: Float64Array, v: number): number {
-  // index of the last start ≤ v, or -1
+/**
+ * The index of the segment [starts[i], ends[i]] holding v, or -1 (sorted, disjoint segments; binary search). For the
+ * IPv4 segments as plain numbers and every segment as bigints alike.
+ */
+export function segmentAt<T extends number | bigint>(starts: ArrayLike<T>, ends: ArrayLike<T>, v: T): number {
   let lo = 0;
   let hi = starts.length - 1;
-  let found = -1;
   while (lo <= hi) {
     const mid = (lo + hi) >> 1;
-    if (starts[mid] <= v) {
-      found = mid;
-      lo = mid + 1;
-    } else hi = mid - 1;
+    if (v < starts[mid]) hi = mid - 1;
+    else if (v > ends[mid]) lo = mid + 1;
+    else return mid;
   }
-  return found;
+  return -1;
 }
 
 /** Sorts, merges overlapping and adjacent ranges of one family; the input pairs are [first, last]. */
@@ -50,6 +51,8 @@ export class IpRangeSet {
 
   /** [first0, last0, first1, last1, …]: sorted, disjoint, not adjacent within a family */
   private readonly bounds: readonly bigint[];
+  private readonly starts: bigint[] = [];
+  private readonly ends: bigint[] = [];
   /** the IPv4 ranges again as plain numbers (0 … 2^32-1): membership of an IPv4 address needs no bigint */
   private readonly v4Starts: Float64Array;
   private readonly v4Ends: Float64Array;
@@ -60,6 +63,8 @@ export class IpRangeSet {
     const starts: number[] = [];
     const ends: number[] = [];
     for (let i = 0; i < bounds.length; i += 2) {
+      this.starts.push(bounds[i]);
+      this.ends.push(bounds[i + 1]);
       if (!isIpv4Value(bounds[i])) continue;
       starts.push(Number(bounds[i] - IPV4_BASE));
       ends.push(Number(bounds[i + 1] - IPV4_BASE));
@@ -124,23 +129,10 @@ export class IpRangeSet {
     if (!ip.includes(':')) {
       const n = ipv4ToNumber(ip);
       if (n === undefined) return false;
-      const i = binarySearchLast(this.v4Starts, n);
-      return i >= 0 && n <= this.v4Ends[i];
+      return segmentAt(this.v4Starts, this.v4Ends, n) >= 0;
     }
     const v = ipToBigInt(ip);
-    return v !== undefined && this.hasValue(v);
-  }
-
-  private hasValue(v: bigint): boolean {
-    let lo = 0;
-    let hi = this.bounds.length / 2 - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      if (v < this.bounds[mid * 2]) hi = mid - 1;
-      else if (v > this.bounds[mid * 2 + 1]) lo = mid + 1;
-      else return true;
-    }
-    return false;
+    return v !== undefined && segmentAt(this.starts, this.ends, v) >= 0;
   }
 
   /** The ranges, in order, canonical. */

@@ -90,6 +90,12 @@ describe('HealQueue', () => {
   });
 });
 
+/** The record the fake API server stores for an IP of a pool. */
+async function storedRecord(fc: FakeCluster, poolName: string, ip: string): Promise<unknown> {
+  const stored = JSON.parse(String(((await fc.getPool(poolName))!.status as Obj).allocatedIPs)) as Obj;
+  return stored[ip];
+}
+
 describe('ReconcileLoop.heal (targeted pass after a denial)', () => {
   const holderItems = (records: Record<string, [string, string]>) => [
     pod({ name: 'holder', uid: 'uh', ips: ['10.6.0.9'] }),
@@ -115,8 +121,7 @@ describe('ReconcileLoop.heal (targeted pass after a denial)', () => {
     await flush();
     expect(await h.loop.heal('p', [req('10.6.0.9')])).toBe('done');
     expect(h.fc.writes).toEqual(['PUT pool/p/status']);
-    const stored = JSON.parse(String(((await h.fc.getPool('p'))!.status as Obj).allocatedIPs)) as Obj;
-    expect(stored['10.6.0.9']).toEqual({ pod: 'demo/holder', podUid: 'uh' });
+    expect(await storedRecord(h.fc, 'p', '10.6.0.9')).toEqual({ pod: 'demo/holder', podUid: 'uh' });
     await h.loop.stop();
   });
 
@@ -147,8 +152,7 @@ describe('ReconcileLoop.heal (targeted pass after a denial)', () => {
     await flush();
     expect(await h.loop.heal('p', [req('10.6.0.9')])).toBe('done');
     expect(h.fc.writes).toEqual(['PUT pool/p/status']);
-    const stored = JSON.parse(String(((await h.fc.getPool('p'))!.status as Obj).allocatedIPs)) as Obj;
-    expect(stored['10.6.0.9']).toEqual({ pod: 'demo/holder', podUid: 'uh' });
+    expect(await storedRecord(h.fc, 'p', '10.6.0.9')).toEqual({ pod: 'demo/holder', podUid: 'uh' });
     await h.loop.stop();
   });
 
