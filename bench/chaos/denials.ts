@@ -68,6 +68,10 @@ function classify(ev: AuditEventLike, truth: GroundTruth): { legitimate: boolean
       if (record?.pod && truth.validStsMemberAt(record.pod, t)) return { legitimate: true, why: `${record.pod} is a valid StatefulSet member (static IP)` };
       return { legitimate: false, why: `${ip} not held, ${record?.pod}@${record?.podUid} not alive, not a valid static member` };
     }
+    case 'UNCONFIRMED_TERMINATION_RELEASE':
+      // legitimate while the terminating pod's sandbox still holds the IP (its node never tore it down)
+      if (holders.length) return { legitimate: true, why: `${ip} held by ${holders.map((h) => `${h.pod}@${h.uid}`).join(',')}` };
+      return { legitimate: false, why: `${ip} no longer held: the terminating pod's sandbox was gone` };
     case 'LIVE_ENDPOINT_DELETE': {
       if (ev.livePod?.uid && truth.aliveAt(ev.livePod.uid, t)) return { legitimate: true, why: `pod ${ev.livePod.name}@${ev.livePod.uid} alive` };
       if (truth.validStsMemberAt(subject, t)) return { legitimate: true, why: `${subject} is a valid StatefulSet member (static endpoint)` };

@@ -1,5 +1,5 @@
 /**
- * `npm run -s bench -- chaos [--guard on|off|both] [--gc v0.9.4|fixed|both] [--seed N] [--seeds N] [--cycles N]
+ * `npm run -s bench -- chaos [--scenario g00012|zombie] [--guard on|off|both] [--gc v0.9.4|fixed|both] [--seed N] [--seeds N] [--cycles N]
  *  [--parallel N] [--json] [--no-flap] [--no-reconcile] [--small] [--kubeconfig FILE]`
  *
  * Runs the chaos scenario once per (seed, gc, guard) combination, all on one fresh test bed (or, with --kubeconfig,
@@ -27,6 +27,9 @@ export type { RunConfig, RunResult } from './run';
 const DEFAULT_BATCH_PARALLEL = 5;
 
 const HELP = `Usage: npm run -s bench -- chaos [flags]
+  --scenario g00012|zombie  g00012: Spiderpool's chaos scenario (default); zombie: a pod on a node that stopped
+                            reporting, deleted and left Terminating, its IP released by the GC past the grace period,
+                            then a probe pod in the full pool
   --guard on|off|both       run without and/or with spiderpool-guard (default both: off first, then on)
   --gc v0.9.4|fixed|both    Spiderpool GC behaviour: pre-#3778 or post-#3778 (default v0.9.4)
   --seed N                  PRNG seed for the scenario's random choices and delays (default 1)
@@ -56,6 +59,7 @@ export async function runChaosBench(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
     options: {
+      scenario: { type: 'string' },
       guard: { type: 'string' },
       gc: { type: 'string' },
       seed: { type: 'string' },
@@ -75,6 +79,7 @@ export async function runChaosBench(argv: string[]): Promise<number> {
     process.stdout.write(HELP + '\n');
     return 0;
   }
+  const scenario = choice(values.scenario, ['g00012', 'zombie'] as const, 'scenario', 'g00012');
   const guard = choice(values.guard, ['on', 'off', 'both'] as const, 'guard', 'both');
   const gcChoice = choice(values.gc, ['v0.9.4', 'fixed', 'both'] as const, 'gc', 'v0.9.4');
   const firstSeed = count(values.seed, 'seed', 1, 0);
@@ -99,6 +104,7 @@ export async function runChaosBench(argv: string[]): Promise<number> {
       for (let seed = firstSeed; seed < firstSeed + seedCount; seed++) {
         for (const gc of gcs) {
           configs.push({
+            scenario,
             guard: g,
             gc,
             seed,

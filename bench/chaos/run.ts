@@ -16,6 +16,7 @@ import { boundToStayWithoutIp, checkConflictFindings, conflictsAmong, ConflictSa
 import { NodeAgent, type AgentStats } from '../../testbed/spiderpool/node-agent';
 import { hostRange } from '../../testbed/spiderpool/pool-ips';
 import { ChaosScenario, type Workload } from './scenario';
+import { createZombieNode, deleteZombieNode, zombieScenario, type ZombieOutcome } from './zombie';
 import { GroundTruth } from '../../testbed/spiderpool/truth';
 import { Prng, say, sleep } from '../../testbed/spiderpool/util';
 
@@ -73,7 +74,15 @@ export const SHORT_TIMINGS: Timings = {
 /** StatefulSet down/up cycles aimed at the GC's trace window in a default run */
 export const DEFAULT_CYCLES = 2;
 
+/** g00012: Spiderpool's chaos scenario (scenario.ts); zombie: a pod on a node that stopped reporting (zombie.ts) */
+export type ScenarioName = 'g00012' | 'zombie';
+
+/** Pods (and pool IPs) of the zombie scenario. */
+export const ZOMBIE_PODS = 4;
+
 export interface RunConfig {
+  /** default g00012 */
+  scenario?: ScenarioName;
   guard: boolean;
   gc: GcVersion;
   seed: number;
@@ -177,6 +186,8 @@ export interface RunResult {
     gcStats: GcStats;
     /** `serve` was started without --no-reconcile (whether it runs a reconciler depends on the build) */
     reconcilerRequested: boolean;
+    /** the zombie scenario's outcome */
+    zombie?: ZombieOutcome;
   };
 }
 
@@ -289,8 +300,11 @@ export async function runChaos(tb: Testbed, cfg: RunConfig): Promise<RunResult> 
   const admin = clientsFor(tb.kubeConfig());
   const label = `guard ${cfg.guard ? 'on' : 'off'}, gc ${cfg.gc}, seed ${cfg.seed}`;
   const suffix = crypto.randomBytes(3).toString('hex');
-  const namespace = `chaos-${cfg.guard ? 'on' : 'off'}-${cfg.gc === 'fixed' ? 'fixed' : 'v094'}-${cfg.seed}-${suffix}`;
-  const total = cfg.workloads.length * cfg.replicas;
+  const zombieRun = cfg.scenario === 'zombie';
+  const namespace = `${zombieRun ? 'zombie' : 'chaos'}-${cfg.guard ? 'on' : 'off'}-${cfg.gc === 'fixed' ? 'fixed' : 'v094'}-${cfg.seed}-${suffix}`;
+  const total = zombieRun ? ZOMBIE_PODS : cfg.workloads.length * cfg.replicas;
+  const zombieNode = `zombie-node-${suffix}`;
+  let zombie: ZombieOutcome | undefined;
   const net = `10.${100 + (cfg.index % 150)}.${cfg.seed % 256}`;
   say('run', `=== ${label}: namespace ${namespace}, pool ${net}.0/24 with ${total} IPs`);
   await createNamespace(admin, namespace);
@@ -328,35 +342,57 @@ export async function runChaos(tb: Testbed, cfg: RunConfig): Promise<RunResult> 
     await agent.start();
     await gc.start();
     sampler.start();
-    const scenario = new ChaosScenario({
-      namespace,
-      pool,
-      admin,
-      truth,
-      rng,
-      workloads: cfg.workloads,
-      replicas: cfg.replicas,
-      graceSeconds: cfg.timings.graceSeconds,
-      stsGraceSeconds: cfg.timings.stsGraceSeconds,
-      maxDelayMs: cfg.timings.maxDelayMs,
-      traceLeadMs: cfg.timings.traceLeadMs,
-      cycleSettleMs: cfg.timings.cycleSettleMs,
-      gcTracing: (names) => gc.tracing(namespace, names),
-      readyTimeoutMs: cfg.timings.readyTimeoutMs,
-      flap: cfg.flap,
-      restartController: () => gc.restart(),
-    });
-    await scenario.create();
-    checks.push(await checkpoint('create', admin, scenario, cfg, namespace, pool, agent, gc));
-    await scenario.cycles(cfg.cycles);
-    await scenario.scale();
-    checks.push(await checkpoint('scale', admin, scenario, cfg, namespace, pool, agent, gc));
-    await scenario.restart();
-    checks.push(await checkpoint('restart', admin, scenario, cfg, namespace, pool, agent, gc));
-    await scenario.delete();
-    left = await leftovers(admin, namespace, pool, cfg.timings.leftoverTimeoutMs, cfg.timings.readyTimeoutMs);
-    say(`check ${namespace}`, `after delete: ${left.length} leftovers${left.length ? `: ${left.join('; ')}` : ''}`);
+    if (zombieRun) {
+      await createZombieNode(admin, zombieNode);
+      zombie = await zombieScenario({
+        admin,
+        namespace,
+        pool,
+        agent,
+        truth,
+        rng,
+        pods: total,
+        graceSeconds: cfg.timings.graceSeconds,
+        maxDelayMs: cfg.timings.maxDelayMs,
+        gcScanMs: cfg.timings.gcScanMs,
+        readyTimeoutMs: cfg.timings.readyTimeoutMs,
+        zombieNode,
+      });
+      await sleep(cfg.timings.settleMs);
+      // the zombie keeps its IP by design (its node never confirmed): what is left is not a leak of the run
+      left = [];
+    } else {
+      const scenario = new ChaosScenario({
+        namespace,
+        pool,
+        admin,
+        truth,
+        rng,
+        workloads: cfg.workloads,
+        replicas: cfg.replicas,
+        graceSeconds: cfg.timings.graceSeconds,
+        stsGraceSeconds: cfg.timings.stsGraceSeconds,
+        maxDelayMs: cfg.timings.maxDelayMs,
+        traceLeadMs: cfg.timings.traceLeadMs,
+        cycleSettleMs: cfg.timings.cycleSettleMs,
+        gcTracing: (names) => gc.tracing(namespace, names),
+        readyTimeoutMs: cfg.timings.readyTimeoutMs,
+        flap: cfg.flap,
+        restartController: () => gc.restart(),
+      });
+      await scenario.create();
+      checks.push(await checkpoint('create', admin, scenario, cfg, namespace, pool, agent, gc));
+      await scenario.cycles(cfg.cycles);
+      await scenario.scale();
+      checks.push(await checkpoint('scale', admin, scenario, cfg, namespace, pool, agent, gc));
+      await scenario.restart();
+      checks.push(await checkpoint('restart', admin, scenario, cfg, namespace, pool, agent, gc));
+      await scenario.delete();
+      left = await leftovers(admin, namespace, pool, cfg.timings.leftoverTimeoutMs, cfg.timings.readyTimeoutMs);
+      say(`check ${namespace}`, `after delete: ${left.length} leftovers${left.length ? `: ${left.join('; ')}` : ''}`);
+    }
   } finally {
+    if (zombieRun) await deleteZombieNode(admin, zombieNode);
     await sampler.stop();
     await gc.stop();
     await agent.stop();
@@ -382,7 +418,9 @@ export async function runChaos(tb: Testbed, cfg: RunConfig): Promise<RunResult> 
     guard: cfg.guard ? 'on' : 'off',
     gc: cfg.gc,
     seed: cfg.seed,
-    conflicts: conflictList.length,
+    // the zombie scenario's conflict: the probe on the IP the zombie's sandbox still holds (the zombie is not alive,
+    // so the sampler, which compares alive pods, does not see it)
+    conflicts: conflictList.length + (zombie?.reused ? 1 : 0),
     sanityViolations: checks.reduce((n, c) => n + c.sanity.length, 0),
     leftovers: left.length,
     denials: denialSummary.denials,
@@ -390,7 +428,7 @@ export async function runChaos(tb: Testbed, cfg: RunConfig): Promise<RunResult> 
     stuckPods: checks.reduce((n, c) => n + c.stuck.length, 0),
     seconds: Math.round((Date.now() - started) / 100) / 10,
     latentConflicts: latentList.length,
-    detail: { namespace, pool, checks, conflictList, latentList, latentHealed, leftoverList: left, denialSummary, agent: agent.stats, gcStats: gc.stats, reconcilerRequested: cfg.guard && cfg.reconcile },
+    detail: { namespace, pool, checks, conflictList, latentList, latentHealed, leftoverList: left, denialSummary, agent: agent.stats, gcStats: gc.stats, reconcilerRequested: cfg.guard && cfg.reconcile, zombie },
   };
   say('run', `=== ${label}: ${result.conflicts} conflicts, ${result.latentConflicts} latent conflicts, ${result.sanityViolations} sanity violations, ${result.leftovers} leftovers, ${result.denials} denials (${result.falseDenials} false), ${result.stuckPods} stuck, ${result.seconds} s`);
   return result;

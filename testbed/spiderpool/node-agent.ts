@@ -96,6 +96,8 @@ export class NodeAgent {
   private readonly sandboxes = new Map<string, k8s.V1Pod>();
   private readonly tasks = new Set<Promise<void>>();
   private nextNode = 0;
+  /** nodes that stopped reporting: their kubelet neither stops containers nor tears sandboxes down */
+  private readonly partitioned = new Set<string>();
   private loop?: Loop;
   private poolIps: string[] = [];
 
@@ -109,6 +111,14 @@ export class NodeAgent {
   async stop(): Promise<void> {
     await this.loop?.stop();
     await Promise.allSettled([...this.tasks]);
+  }
+
+  /**
+   * The node stops reporting (a network partition, a hung kubelet): pods on it that are deleted stay Terminating
+   * with their containers running and their sandbox holding the IP; nothing there is torn down.
+   */
+  partition(node: string): void {
+    this.partitioned.add(node);
   }
 
   private spawn(uid: string, fn: () => Promise<void>): void {
@@ -153,6 +163,7 @@ export class NodeAgent {
       const uid = p.metadata?.uid ?? '';
       if (this.busy.has(uid) || (this.notBefore.get(uid) ?? 0) > now) continue;
       if (p.metadata?.deletionTimestamp) {
+        if (this.partitioned.has(p.spec?.nodeName ?? '')) continue;
         this.spawn(uid, () => this.teardown(p));
       } else if (!p.spec?.nodeName) {
         this.spawn(uid, () => this.bind(p));
@@ -332,6 +343,7 @@ export class NodeAgent {
       await sleep(this.o.rng.delay((p.metadata?.deletionGracePeriodSeconds ?? 0) * 750));
     }
     if (!this.torn.has(uid)) {
+      await this.reportStopped(p);
       this.o.truth.endHolds(uid); // the sandbox goes away now, whatever the IPAM bookkeeping does
       debug('agent', `cmdDel ${key(p)} uid ${uid}`);
       try {
@@ -355,6 +367,39 @@ export class NodeAgent {
     } catch (err) {
       const code = apiErrorCode(err);
       if (code !== 404 && code !== 409) say('agent', `finish ${key(p)}: ${apiErrorMessage(err)}`);
+    }
+  }
+
+  /**
+   * kubelet reports the containers it stopped (state.terminated) before the sandbox goes: the confirmation that lets
+   * a release of the pod's IP through (docs/rules.md, Termination confirmed). Best effort: the pod may be gone.
+   */
+  private async reportStopped(p: k8s.V1Pod): Promise<void> {
+    const { admin } = this.o;
+    const namespace = p.metadata!.namespace!;
+    const name = p.metadata!.name!;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        const pod = await admin.core.readNamespacedPod({ namespace, name });
+        if (pod.metadata?.uid !== p.metadata?.uid) return;
+        const now = new Date();
+        pod.status = {
+          ...(pod.status ?? {}),
+          containerStatuses: (pod.spec?.containers ?? []).map((c) => ({
+            name: c.name,
+            image: c.image ?? '',
+            imageID: '',
+            ready: false,
+            restartCount: 0,
+            started: false,
+            state: { terminated: { exitCode: 0, reason: 'Completed', finishedAt: now } },
+          })),
+        };
+        await admin.core.replaceNamespacedPodStatus({ namespace, name, body: pod });
+        return;
+      } catch (err) {
+        if (apiErrorCode(err) !== 409) return;
+      }
     }
   }
 

@@ -52,6 +52,18 @@ describe('denials are replayed at the time of the audit line', () => {
   });
 });
 
+describe('UNCONFIRMED_TERMINATION_RELEASE denials (the zombie scenario)', () => {
+  const held = (time: number): AuditEventLike => ({ ...denial(time), rule: 'UNCONFIRMED_TERMINATION_RELEASE', record: { pod: 'ns/api-zombie', podUid: 'uid-zombie' } });
+
+  test("justified while the terminating pod's sandbox still holds the IP, false once it was torn down", () => {
+    const truth = new GroundTruth();
+    truth.hold('10.0.0.5', 'ns/api-zombie', 'uid-zombie', T0);
+    expect(classifyDenials([held(T0 + 1000)], truth).falseDenials).toBe(0);
+    truth.endHolds('uid-zombie', T0 + 2000);
+    expect(classifyDenials([held(T0 + 3000)], truth).falseDenials).toBe(1);
+  });
+});
+
 describe('a shared guard: each run takes the audit events about its own pool and namespace', () => {
   test('pool writes by pool name, endpoint writes by namespace', () => {
     const events: AuditEventLike[] = [
