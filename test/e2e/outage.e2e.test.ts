@@ -39,25 +39,28 @@ let creds: Credentials;
 let certs: LoopbackCerts;
 let open: GuardProcess;
 let closed: GuardProcess;
-let opsPort: number;
+/** each guard's plain-HTTP listener (/readyz, /metrics) */
+const opsPorts: Record<GuardName, number> = { open: 0, closed: 0 };
 const live: { name: string; uid: string; ip: string }[] = [];
 
+type GuardName = 'open' | 'closed';
 interface Answer {
   sentAt: number;
   at: number;
-  guard: 'open' | 'closed';
+  guard: GuardName;
   allowed: boolean;
   text: string;
 }
 interface Readyz {
   at: number;
+  guard: GuardName;
   status: number;
   body: { ready?: boolean; caches?: Record<string, { state: string; reason?: string; resourceVersion: string }> };
 }
 
-function opsGet(p: string): Promise<{ status: number; body: string }> {
+function opsGet(p: string, guard: GuardName = 'open'): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port: opsPort, path: p, timeout: 2000 }, (res) => {
+    const req = http.get({ host: '127.0.0.1', port: opsPorts[guard], path: p, timeout: 2000 }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (body += c));
@@ -68,9 +71,9 @@ function opsGet(p: string): Promise<{ status: number; body: string }> {
   });
 }
 
-async function guardReadyz(): Promise<Readyz> {
-  const r = await opsGet('/readyz');
-  return { at: Date.now(), status: r.status, body: JSON.parse(r.body) as Readyz['body'] };
+async function guardReadyz(guard: GuardName = 'open'): Promise<Readyz> {
+  const r = await opsGet('/readyz', guard);
+  return { at: Date.now(), guard, status: r.status, body: JSON.parse(r.body) as Readyz['body'] };
 }
 
 function postReview(guard: GuardProcess, body: unknown): Promise<{ allowed: boolean; text: string }> {
@@ -155,10 +158,10 @@ function startLoad(): { stop(): Promise<{ answers: Answer[]; readyz: Readyz[]; c
     }
     await Promise.all(inFlight);
   };
-  const readyzLoop = async () => {
+  const readyzLoop = async (guard: GuardName) => {
     while (running) {
       try {
-        readyz.push(await guardReadyz());
+        readyz.push(await guardReadyz(guard));
       } catch {
         /* counted as a gap */
       }
@@ -183,7 +186,7 @@ function startLoad(): { stop(): Promise<{ answers: Answer[]; readyz: Readyz[]; c
       }
     }
   };
-  const loops = [reviewLoop(), readyzLoop(), churnLoop()];
+  const loops = [reviewLoop(), readyzLoop('open'), readyzLoop('closed'), churnLoop()];
   return {
     stop: async () => {
       running = false;
@@ -221,28 +224,74 @@ async function expectLiveIntact(): Promise<void> {
   }
 }
 
-/** The common assertions of both scenarios, given what the load saw between `from` and `to`. */
+/** A guard's /readyz answers in a window, as "+ms status [stale or unsynced caches]" relative to `zero`. */
+function readyzAround(load: { readyz: Readyz[] }, guard: GuardName, fromMs: number, toMs: number, zero: number): string {
+  return load.readyz
+    .filter((r) => r.guard === guard && r.at >= fromMs && r.at <= toMs)
+    .map((r) => {
+      const notSynced = Object.entries(r.body.caches ?? {}).filter(([, c]) => c.state !== 'synced').map(([n, c]) => `${n}:${c.state}`);
+      return `${r.at - zero >= 0 ? '+' : ''}${r.at - zero} ${r.status}${notSynced.length ? ` [${notSynced.join(' ')}]` : ''}`;
+    })
+    .join(', ');
+}
+
+/** The guard's own log lines (warnings, cache and probe changes) in a window, times relative to `zero`. */
+function guardLogAround(guard: GuardProcess, fromMs: number, toMs: number, zero: number): string[] {
+  const out: string[] = [];
+  for (const line of guard.lines) {
+    let l: { time?: number; level?: number; msg?: string; [k: string]: unknown };
+    try {
+      l = JSON.parse(line) as typeof l;
+    } catch {
+      continue;
+    }
+    if (l.time === undefined || l.time < fromMs || l.time > toMs || l.audit === true) continue;
+    const { time, level, msg, pid, hostname, ...rest } = l;
+    void pid;
+    void hostname;
+    out.push(`    ${time - zero >= 0 ? '+' : ''}${time - zero} [${level}] ${msg} ${JSON.stringify(rest)}`);
+  }
+  return out.length > 30 ? [...out.slice(0, 15), `    ... ${out.length - 30} lines ...`, ...out.slice(-15)] : out;
+}
+
+/**
+ * The common assertions of both scenarios, given what the load saw between `from` and `to` (the API server's /readyz
+ * 200 again). An answer that breaks them is printed with its timing relative to `to` and to the guard's own /readyz,
+ * with both guards' /readyz and the answering guard's log around it.
+ */
 function expectOutageHandled(kind: string, load: { answers: Answer[]; readyz: Readyz[]; churned: number }, from: number, to: number): void {
-  const during = load.readyz.filter((r) => r.at >= from && r.at <= to);
+  const openReadyz = load.readyz.filter((r) => r.guard === 'open');
+  const during = openReadyz.filter((r) => r.at >= from && r.at <= to);
   const stale = during.filter((r) => r.status === 503);
   expect(stale.length).toBeGreaterThan(0);
   const reasons = stale.flatMap((r) => Object.values(r.body.caches ?? {}).map((c) => c.reason ?? ''));
   expect(reasons.some((x) => x.startsWith('stale-cache'))).toBe(true);
-  expect(load.readyz.filter((r) => r.at > to).at(-1)?.status).toBe(200);
+  for (const g of ['open', 'closed'] as const) expect(load.readyz.filter((r) => r.guard === g && r.at > to).at(-1)?.status).toBe(200);
   // every review sent and answered while /readyz said stale: fail-open (or fail-closed) naming the cause
   const staleFrom = stale[0].at;
   const staleTo = stale.at(-1)!.at;
   const whileStale = load.answers.filter((a) => a.sentAt >= staleFrom && a.at <= staleTo);
   expect(whileStale.length).toBeGreaterThan(0);
-  for (const a of whileStale) {
-    expect(a.text).toMatch(/caches stale/);
-    expect(a.allowed).toBe(a.guard === 'open');
-  }
   // once /readyz is 200 again, the same review is denied again on the cache's evidence (a live pod holds the IP)
-  const backAt = load.readyz.find((r) => r.at > staleTo && r.status === 200)!.at;
+  const backAt = openReadyz.find((r) => r.at > staleTo && r.status === 200)!.at;
   const after = load.answers.filter((a) => a.sentAt > backAt);
   expect(after.length).toBeGreaterThan(0);
-  expect(after.every((a) => !a.allowed && !/caches stale/.test(a.text))).toBe(true);
+  const offenders = [
+    ...whileStale.filter((a) => !/caches stale/.test(a.text) || a.allowed !== (a.guard === 'open')).map((a) => ({ a, expected: 'fail-open/closed naming stale caches' })),
+    ...after.filter((a) => a.allowed || /caches stale/.test(a.text)).map((a) => ({ a, expected: 'denied on the cache' })),
+  ];
+  const report = offenders.map(({ a, expected }) =>
+    [
+      `${kind}: ${a.guard} guard, review sent ${a.sentAt - to} ms after the API server's /readyz 200 (${a.sentAt - backAt} ms after the open guard's /readyz 200 again), ` +
+        `answered ${a.at - a.sentAt} ms later: allowed=${a.allowed} "${a.text}"; expected ${expected}`,
+      `  /readyz of the open guard (ms from the API server's 200): ${readyzAround(load, 'open', a.sentAt - 3000, a.at + 1000, to)}`,
+      `  /readyz of the closed guard: ${readyzAround(load, 'closed', a.sentAt - 3000, a.at + 1000, to)}`,
+      `  log of the ${a.guard} guard:`,
+      ...guardLogAround(a.guard === 'open' ? open : closed, a.sentAt - 5000, a.at + 500, to),
+    ].join('\n'),
+  );
+  if (report.length > 0) process.stderr.write(`[outage] offending answers:\n${report.slice(0, 5).join('\n')}\n`);
+  expect(report).toEqual([]);
   // pods and records kept churning through the API server, which called the guard with its client certificate
   expect(load.churned).toBeGreaterThan(0);
   process.stderr.write(
@@ -262,16 +311,16 @@ beforeAll(async () => {
     await createEndpoint(admin.custom, NS, { name: p.name, uid: p.uid, ips: [{ interface: 'eth0', ipv4: `${p.ip}/24`, ipv4Pool: POOL }], ownerReferences: [{ apiVersion: 'v1', kind: 'Pod', name: p.name, uid: p.uid }] });
   }
   certs = await loopbackCerts();
-  [opsPort] = await freePorts(1);
+  [opsPorts.open, opsPorts.closed] = await freePorts(2);
   const common = ['--cache-stale-seconds', String(STALE_SECONDS)];
   [open, closed] = await Promise.all([
     startGuard({
       kubeconfigPath: tb.kubeconfigPath,
       certs,
       noReconcile: false,
-      args: [...common, '--metrics-port', String(opsPort), '--leader-election-namespace', NS, '--settle-seconds', '2', '--reconcile-interval', '5'],
+      args: [...common, '--metrics-port', String(opsPorts.open), '--leader-election-namespace', NS, '--settle-seconds', '2', '--reconcile-interval', '5'],
     }),
-    startGuard({ kubeconfigPath: tb.kubeconfigPath, certs, args: [...common, '--fail-closed'] }),
+    startGuard({ kubeconfigPath: tb.kubeconfigPath, certs, args: [...common, '--metrics-port', String(opsPorts.closed), '--fail-closed'] }),
   ]);
   // the fail-open guard also judges the churn's writes (the API server presents its webhook client certificate)
   await registerWebhooks(tb.kubeConfig(), { baseUrl: open.url, caBundle: certs.ca, name: 'outage' });
