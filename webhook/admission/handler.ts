@@ -47,6 +47,11 @@ export interface DecisionDeadline {
 
 class DeadlineReached extends Error {}
 
+/** A fresh read the decision needed failed (no answer in time, an error status): the decision cannot stand. */
+class FreshReadFailed extends Error {}
+
+const staleCause = (stale: string[]) => `caches stale (API server watch down): ${stale.join(', ')}`;
+
 function mergeFresh(into: FreshObjects, from: FreshObjects): void {
   for (const k of Object.keys(into) as (keyof FreshObjects)[]) {
     for (const [key, value] of from[k] as Map<string, unknown>) (into[k] as Map<string, unknown>).set(key, value);
@@ -85,10 +90,11 @@ export class AdmissionHandler {
       if (err instanceof DeadlineReached) {
         abort.abort(err);
         decision.catch(() => undefined); // settles after the answer; aborted fresh reads reject
-        verdict = this.failure(webhook, req, `decision deadline of ${deadline.budgetMs} ms reached`, 'deadline');
+        verdict = this.unfinished(webhook, req, `decision deadline of ${deadline.budgetMs} ms reached`, 'deadline');
       } else {
         this.deps.log.error({ err, requestUID: cut(req.uid), name: cut(req.name ?? ''), namespace: cut(req.namespace ?? ''), webhook }, 'admission decision failed');
-        verdict = this.failure(webhook, req, `internal error: ${cut((err as Error).message, MAX_DETAIL_CHARS)}`, 'internal');
+        const cause = `internal error: ${cut((err as Error).message, MAX_DETAIL_CHARS)}`;
+        verdict = err instanceof FreshReadFailed ? this.unfinished(webhook, req, cause, 'internal') : this.failure(webhook, req, cause, 'internal');
       }
     } finally {
       clearTimeout(expire);
@@ -100,7 +106,7 @@ export class AdmissionHandler {
   private async decide(webhook: WebhookKind, req: GuardRequest, signal: AbortSignal): Promise<Verdict> {
     if (!targetOf(req)) return this.count(webhook, allowed(), 'allowed');
     const stale = this.deps.staleCaches?.() ?? [];
-    if (stale.length > 0) return this.failure(webhook, req, `caches stale (API server watch down): ${stale.join(', ')}`, 'stale-cache');
+    if (stale.length > 0) return this.failure(webhook, req, staleCause(stale), 'stale-cache');
     if (!this.deps.synced()) return this.failure(webhook, req, 'caches not synced', 'unsynced');
     const verdict = webhook === 'validate' ? await this.validate(req, signal) : await this.mutate(req, signal);
     if (signal.aborted) return verdict; // answered already (deadline): nothing of this late decision is counted
@@ -111,6 +117,17 @@ export class AdmissionHandler {
   private count(webhook: WebhookKind, verdict: Verdict, result: string): Verdict {
     this.deps.metrics?.requests.inc({ webhook, result });
     return verdict;
+  }
+
+  /**
+   * A decision cut short by a fresh read that failed or by the deadline. When the caches went stale meanwhile, the
+   * API server stopped answering while the decision waited on it: that is the cause to name (stale-cache), the read's
+   * or the deadline's failure being its symptom. Otherwise the cause is the failure itself.
+   */
+  private unfinished(webhook: WebhookKind, req: GuardRequest, cause: string, label: string): Verdict {
+    const stale = this.deps.staleCaches?.() ?? [];
+    if (stale.length > 0) return this.failure(webhook, req, `${staleCause(stale)}; meanwhile ${cause}`, 'stale-cache');
+    return this.failure(webhook, req, cause, label);
   }
 
   /** Fail-open by default: a broken guard must not stop the IPAM. The cause is named and counted. */
@@ -159,7 +176,7 @@ export class AdmissionHandler {
       } catch (err) {
         if (signal.aborted) throw err;
         this.deps.metrics?.freshReads.inc({ result: 'failed' });
-        throw new Error(`fresh read before denial failed: ${(err as Error).message}`, { cause: err });
+        throw new FreshReadFailed(`fresh read before denial failed: ${(err as Error).message}`, { cause: err });
       }
       // Nothing read (e.g. only KubeVirt objects, and KubeVirt is not served: the reader skips them): the view is the
       // one just evaluated, and evaluating it again would give the same evaluation. A release of a gone pod's record

@@ -654,6 +654,62 @@ describe('fresh evidence (docs/rules.md#fresh-evidence)', () => {
     expect(r.warnings?.[0]).toMatch(/apiserver unavailable/);
   });
 
+  describe('the API server stops answering while a decision waits on its re-read (the outage e2e, SIGSTOP under load)', () => {
+    /** A re-read that fails once the caches have gone stale: the probe noticed the silence while the read waited. */
+    function staleDuringRead(failure: () => Promise<FreshObjects>) {
+      const t = twoLiveReleases();
+      let stale: string[] = [];
+      const reader: FreshReader = {
+        read: () => {
+          stale = ['pods', 'spiderendpoints'];
+          return failure();
+        },
+      };
+      return { t, reader, staleCaches: () => stale };
+    }
+
+    it('the read fails after the caches went stale: fail-open naming the stale caches (cause stale-cache), not the read', async () => {
+      const { t, reader, staleCaches } = staleDuringRead(() => Promise.reject(new Error('The operation was aborted')));
+      const { handler, deps, metrics } = setup({ objects: t.objects, fresh: reader });
+      deps.staleCaches = staleCaches;
+      const r = await handler.handle('validate', t.req);
+      expect(r.allowed).toBe(true);
+      expect(r.warnings).toEqual([expect.stringMatching(/^spiderpool-guard: caches stale \(API server watch down\): pods, spiderendpoints; meanwhile internal error: fresh read before denial failed: The operation was aborted; .*fail-open/)]);
+      expect(await metricValue(metrics, 'spiderpool_guard_admission_errors_total', { cause: 'stale-cache' })).toBe(1);
+      expect(await metricValue(metrics, 'spiderpool_guard_admission_errors_total', { cause: 'internal' })).toBe(0);
+    });
+
+    it('with --fail-closed: refused naming the stale caches', async () => {
+      const { t, reader, staleCaches } = staleDuringRead(() => Promise.reject(new Error('The operation was aborted')));
+      const { handler, deps } = setup({ objects: t.objects, fresh: reader, failClosed: true });
+      deps.staleCaches = staleCaches;
+      const r = await handler.handle('validate', t.req);
+      expect(r.allowed).toBe(false);
+      expect(r.status?.message).toMatch(/^spiderpool-guard: caches stale .*pods, spiderendpoints.*\(fail-closed\)$/);
+    });
+
+    it('the deadline comes first while the read hangs and the caches went stale: the answer names the stale caches', async () => {
+      const { t, reader, staleCaches } = staleDuringRead(() => new Promise<FreshObjects>(() => {}));
+      const { handler, deps, metrics } = setup({ objects: t.objects, fresh: reader, failClosed: true });
+      deps.staleCaches = staleCaches;
+      const r = await handler.handle('validate', t.req, { budgetMs: 50 });
+      expect(r.allowed).toBe(false);
+      expect(r.status?.message).toMatch(/caches stale .*; meanwhile decision deadline of 50 ms reached \(fail-closed\)$/);
+      expect(await metricValue(metrics, 'spiderpool_guard_admission_errors_total', { cause: 'stale-cache' })).toBe(1);
+      expect(await metricValue(metrics, 'spiderpool_guard_admission_errors_total', { cause: 'deadline' })).toBe(0);
+    });
+
+    it('the caches are still current when the read fails: the read failure is the cause (internal)', async () => {
+      const t = twoLiveReleases();
+      const reader: FreshReader = { read: () => Promise.reject(new Error('HTTP 500: etcdserver: leader changed')) };
+      const { handler, deps, metrics } = setup({ objects: t.objects, fresh: reader });
+      deps.staleCaches = () => [];
+      const r = await handler.handle('validate', t.req);
+      expect(r.warnings).toEqual([expect.stringMatching(/^spiderpool-guard: internal error: fresh read before denial failed: HTTP 500: etcdserver: leader changed; write allowed unchecked \(fail-open\)$/)]);
+      expect(await metricValue(metrics, 'spiderpool_guard_admission_errors_total', { cause: 'internal' })).toBe(1);
+    });
+  });
+
   it('exempt users cause no reads', async () => {
     const t = twoLiveReleases();
     const reader = new FakeReader(() => null);
