@@ -8,4 +8,6 @@ export { createAdmissionApp, readyzAnswer } from './server';
 export type { Readiness } from './server';
 export { startOpsServer } from './ops-server';
 export { BODY_LIMIT_BYTES, DEFAULT_INFLIGHT_BUDGET_BYTES } from './body';
-export { decisionBudgetMs, parseGoDuration } from './deadline';
+export { DEFAULT_WEBHOOK_TIMEOUT_MS, decisionBudgetMs, parseGoDuration } from './deadline';
+export { ListenerDrain } from './drain';
+export type { DrainResult, DrainTiming, DrainableServer } from './drain';

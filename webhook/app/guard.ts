@@ -10,13 +10,13 @@ import https from 'node:https';
 import { hostname } from 'node:os';
 import { watchClientCaFile } from '../../certs';
 import type { ClientCaFile, TlsMaterial, WebhookTlsOptions } from '../../certs';
-import { AdmissionHandler, Readiness, createAdmissionApp, createAdmissionMetrics, decisionEffects, startOpsServer } from '../admission';
+import { AdmissionHandler, DEFAULT_WEBHOOK_TIMEOUT_MS, ListenerDrain, Readiness, createAdmissionApp, createAdmissionMetrics, decisionEffects, startOpsServer } from '../admission';
 import { PinoAuditSink } from '../audit';
 import { ApiFreshReader, KubeEventWriter, QueuedEventPublisher, kubevirtServed, reservedIPsServed, startClusterCache } from '../cluster';
 import type { Logger } from '../log';
 import type { Reconciler } from '../reconciler';
 import { startHttpsServer } from './https';
-import type { GuardConfig } from './options';
+import { DEFAULT_SHUTDOWN_DRAIN_MS, type GuardConfig } from './options';
 import { startReconciler } from './reconciler';
 import { tlsSourceOf } from './tls';
 
@@ -32,8 +32,12 @@ export interface RunningGuard {
   readonly reconciler?: Reconciler;
   /** reopens the audit file (after logrotate moved it) */
   reopenAuditLog(): void;
-  /** stops the reconciler (releasing the Lease), the listeners, the caches and the TLS source; flushes the audit */
-  stop(): Promise<void>;
+  /**
+   * Stops the reconciler (releasing the Lease) and the webhook listener (admission/drain.ts: with `drain`, it keeps
+   * answering for config.shutdownDrainMs first; the calls in flight always finish), then the ops listener, the caches
+   * and the TLS source; flushes the audit.
+   */
+  stop(options?: { drain?: boolean }): Promise<void>;
 }
 
 /** Watch events that can create work for the reconciler (issue #4): pods completed or deleted, StatefulSets
@@ -94,8 +98,10 @@ export async function startGuard(config: GuardConfig, log: Logger): Promise<Runn
       onError: (err) => log.error({ err }, 'decision effects failed (the decision stands)'),
     }),
   });
+  const drain = new ListenerDrain(log);
   const readiness: Readiness = {
-    checks: () => ({ caches: cache.synced(), tls: tls.ready() }),
+    // serving: false once a stop began, so the kubelet takes the replica out of the endpoints while it drains
+    checks: () => ({ caches: cache.synced(), tls: tls.ready(), serving: drain.serving }),
     details: () => ({ caches: cache.status() }),
   };
   const app = createAdmissionApp(handler, readiness, log, { metrics, inflightBudgetBytes: config.inflightBudgetBytes });
@@ -119,6 +125,7 @@ export async function startGuard(config: GuardConfig, log: Logger): Promise<Runn
     tlsOptions.clientCa = clientCa.current();
   }
   const server: https.Server = await startHttpsServer(app, material, config.port, config.host, tlsOptions);
+  drain.attach(server);
   tls.onChange((m) => {
     material = m;
     server.setSecureContext({ key: m.key, cert: m.cert });
@@ -159,10 +166,11 @@ export async function startGuard(config: GuardConfig, log: Logger): Promise<Runn
     handler,
     reconciler,
     reopenAuditLog: () => audit.reopen(),
-    async stop() {
-      await reconciler?.stop();
-      server.close();
-      server.closeAllConnections();
+    async stop(options = {}) {
+      // the calls in flight are answered within their deadline (the webhook timeout, 10 s by default and the chart's
+      // 5 s, minus a second); the ops listener stays up meanwhile, so the kubelet's probe sees "not ready"
+      const drainMs = options.drain ? (config.shutdownDrainMs ?? DEFAULT_SHUTDOWN_DRAIN_MS) : 0;
+      await Promise.all([reconciler?.stop(), drain.stop({ drainMs, inflightMaxMs: DEFAULT_WEBHOOK_TIMEOUT_MS })]);
       metricsServer?.close();
       clientCa?.stop();
       cache.stop();

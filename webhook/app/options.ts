@@ -10,6 +10,14 @@ export const DEFAULT_HOST = '0.0.0.0';
 export const DEFAULT_PORT = 9443;
 export const DEFAULT_METRICS_PORT = 9090;
 export const DEFAULT_TLS_SERVICE = 'spiderpool-guard';
+/**
+ * After SIGTERM the webhook listener stays open this long, answering with `Connection: close` (admission/drain.ts):
+ * calls routed here before the endpoint update reached the API server, and calls on its kept-alive connections, are
+ * answered instead of failing open. 0 for `serve` on its own (nothing routes to it through a Service: a stop should
+ * not linger); the chart, behind a Service, passes its `shutdownDrainSeconds` (5). docs/operations.md, Stopping a
+ * replica, has the numbers.
+ */
+export const DEFAULT_SHUTDOWN_DRAIN_MS = 0;
 
 /** The namespace this pod runs in (the chart sets $POD_NAMESPACE): default home of the Lease, Secret and Service. */
 export function podNamespace(): string {
@@ -60,4 +68,6 @@ export interface GuardConfig {
   failClosed: boolean;
   /** false: run without the reconciler */
   reconciler: ReconcilerConfig | false;
+  /** how long the webhook listener keeps answering after a draining stop began (default DEFAULT_SHUTDOWN_DRAIN_MS) */
+  shutdownDrainMs?: number;
 }

@@ -2,7 +2,7 @@
 // runs beside it unless --no-reconcile. This file only turns flags into a GuardConfig; webhook/app runs it.
 import { KubeConfig } from '@kubernetes/client-node';
 import type { Registry } from 'prom-client';
-import { DEFAULT_HOST, DEFAULT_METRICS_PORT, DEFAULT_PORT, DEFAULT_TLS_SERVICE, GuardConfig, GuardConfigError, RunningGuard, TLS_KEY_TYPES, TlsConfig, podNamespace, startGuard, tlsSourceOf } from '../app';
+import { DEFAULT_HOST, DEFAULT_METRICS_PORT, DEFAULT_PORT, DEFAULT_SHUTDOWN_DRAIN_MS, DEFAULT_TLS_SERVICE, GuardConfig, GuardConfigError, RunningGuard, TLS_KEY_TYPES, TlsConfig, podNamespace, startGuard, tlsSourceOf } from '../app';
 import { DEFAULT_INFLIGHT_BUDGET_BYTES } from '../admission';
 import { Logger, createLogger } from '../log';
 import { DEFAULT_AUDIT_MAX_BYTES, DEFAULT_AUDIT_MAX_FILES } from '../audit';
@@ -42,6 +42,13 @@ export const SERVE_FLAGS: FlagTable = [
   { name: 'tls-key-type', type: 'string', arg: TLS_KEY_TYPES.join('|'), default: TLS_KEY_TYPES[0], help: 'self-managed TLS: key type' },
   { name: 'validating-webhook', type: 'string', arg: 'NAME', help: 'self-managed TLS: ValidatingWebhookConfiguration to inject the CA into' },
   { name: 'mutating-webhook', type: 'string', arg: 'NAME', help: 'self-managed TLS: MutatingWebhookConfiguration to inject the CA into' },
+  {
+    name: 'shutdown-drain-seconds',
+    type: 'string',
+    arg: 'S',
+    default: DEFAULT_SHUTDOWN_DRAIN_MS / 1000,
+    help: 'on SIGTERM: not ready at once, but the webhook listener answers (with Connection: close) for S more seconds before it closes (the chart: 5); calls in flight then still finish (SIGINT: 0)',
+  },
   { name: 'no-reconcile', type: 'boolean', help: 'run without the reconciler' },
   { name: 'reconcile-interval', type: 'string', arg: 'S', default: DEFAULT_INTERVAL_MS / 1000, help: 'seconds between full reconcile passes' },
   { name: 'settle-seconds', type: 'string', arg: 'S', default: DEFAULT_SETTLE_MS / 1000, help: 'a finding or action is acted on only after persisting this long' },
@@ -182,6 +189,7 @@ export function guardConfigFromFlags(values: Values): GuardConfig {
     inflightBudgetBytes,
     events: values['no-events'] !== true,
     failClosed: values['fail-closed'] === true,
+    shutdownDrainMs: intFlag(values, 'shutdown-drain-seconds', DEFAULT_SHUTDOWN_DRAIN_MS / 1000) * 1000,
     reconciler,
   };
 }
@@ -208,15 +216,14 @@ export async function runServe(argv: string[]): Promise<number> {
     throw err;
   }
   const running = guard;
-  await new Promise<void>((resolve) => {
-    const shutdown = (signal: string) => {
-      log.info({ signal }, 'shutting down');
-      resolve();
-    };
-    process.once('SIGTERM', () => shutdown('SIGTERM'));
-    process.once('SIGINT', () => shutdown('SIGINT'));
+  const signal = await new Promise<string>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
   });
-  await running.stop();
+  // SIGTERM is the kubelet's (orchestrated: drain); SIGINT is someone at a terminal (no delay, calls in flight finish)
+  const drain = signal === 'SIGTERM';
+  log.info({ signal, drainMs: drain ? config.shutdownDrainMs : 0 }, 'shutting down');
+  await running.stop({ drain });
   // Everything is closed; should a library still hold a handle, do not linger past the pod's grace period.
   setTimeout(() => process.exit(0), 2000).unref();
   return 0;
