@@ -72,6 +72,18 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{/*
 Refuse failurePolicy=Fail without a way out of the cold-start deadlock (see README "No deadlock").
 */}}
+{{/*
+A stopping replica needs, within its grace period: the preStop pause, the drain (--shutdown-drain-seconds), the calls
+in flight then (each answered within webhook.timeoutSeconds) and a moment to exit. A shorter grace period SIGKILLs it
+mid-call, and that call fails open.
+*/}}
+{{- define "spiderpool-guard.checkTermination" -}}
+{{- $needed := add .Values.preStopSleepSeconds .Values.shutdownDrainSeconds .Values.webhook.timeoutSeconds 2 }}
+{{- if lt (int .Values.terminationGracePeriodSeconds) (int $needed) }}
+{{- fail (printf "terminationGracePeriodSeconds=%v is shorter than preStopSleepSeconds + shutdownDrainSeconds + webhook.timeoutSeconds + 2 = %v: a stopping replica would be killed with calls in flight (see docs/operations.md, Stopping a replica)" .Values.terminationGracePeriodSeconds $needed) }}
+{{- end }}
+{{- end }}
+
 {{- define "spiderpool-guard.checkDeadlock" -}}
 {{- if and (eq .Values.webhook.failurePolicy "Fail") (not .Values.hostNetwork) (empty .Values.webhook.exemptPoolNames) (not .Values.webhook.acknowledgeFailDeadlockRisk) }}
 {{- fail "webhook.failurePolicy=Fail needs a way out of the cold-start deadlock: set hostNetwork=true, or run the guard's pods from a dedicated pool listed in webhook.exemptPoolNames, or set webhook.acknowledgeFailDeadlockRisk=true (see the chart README)" }}
