@@ -111,14 +111,20 @@ function servedCert(ip: string, ca: string): Promise<tls.PeerCertificate> {
  * each address of the Service's EndpointSlices (ready/serving/terminating). Only changes are kept, with their time:
  * a webhook call that failed open is read against it (which replica was going away, was its endpoint still ready).
  */
-function watchRollout(): { stop(): Promise<string[]> } {
-  const changes: string[] = [];
+interface RolloutChange {
+  at: number;
+  key: string;
+  state: string;
+}
+
+function watchRollout(): { stop(): Promise<RolloutChange[]> } {
+  const changes: RolloutChange[] = [];
   const last = new Map<string, string>();
   let running = true;
   const note = (key: string, state: string) => {
     if (last.get(key) === state) return;
     last.set(key, state);
-    changes.push(`${new Date().toISOString()} ${key}: ${state}`);
+    changes.push({ at: Date.now(), key, state });
   };
   const loop = (async () => {
     const discovery = admin.kc.makeApiClient(k8s.DiscoveryV1Api);
@@ -148,6 +154,20 @@ function watchRollout(): { stop(): Promise<string[]> } {
       return changes;
     },
   };
+}
+
+/**
+ * For each replica that went away: ms from its pod's deletion (as polled) to its endpoint no longer ready in the
+ * EndpointSlice, the moment the API server stops choosing it for new calls.
+ */
+function endpointLag(changes: RolloutChange[]): number[] {
+  const lags: number[] = [];
+  for (const c of changes.filter((x) => x.key.startsWith('pod ') && x.state.endsWith('deleting'))) {
+    const [, name, ip] = c.key.split(' ');
+    const gone = changes.find((x) => x.at >= c.at - 100 && x.key.startsWith(`endpoint ${ip} (${name})`) && (x.state === 'removed' || x.state.startsWith('ready=false')));
+    if (gone) lags.push(gone.at - c.at);
+  }
+  return lags;
 }
 
 /** The lines of every guard container log of this release (old replicas included) between two moments. */
@@ -241,7 +261,7 @@ describe('helm install on the test bed, as an operator would', () => {
     load.start();
     const rollout = watchRollout();
     let counts: LoadCounts;
-    let timeline: string[];
+    let timeline: RolloutChange[];
     try {
       await new Promise((r) => setTimeout(r, 2000)); // load before the rollout starts
       await helm('upgrade', RELEASE, CHART_DIR, '--namespace', ns.name, '--reuse-values', '--set', 'guard.mode=warn', '--wait', '--timeout', '3m');
@@ -258,7 +278,8 @@ describe('helm install on the test bed, as an operator would', () => {
     const failedOpen = failedOpenInAudit(testbed().auditLogPath!, pool, since);
     figures['rolling upgrade under load'] =
       `${counts.sent} reviews, ${counts.failures} failures ${JSON.stringify(counts.failureKinds)}, ${counts.failOpen} guard fail-open answers, ` +
-      `${failedOpen.length} webhook calls failed open by the API server, max latency ${counts.maxLatencyMs} ms`;
+      `${failedOpen.length} webhook calls failed open by the API server, max latency ${counts.maxLatencyMs} ms; ` +
+      `endpoint not ready ${endpointLag(timeline).join(', ')} ms after each old replica's deletion was seen`;
     if (counts.failures + counts.failOpen + failedOpen.length > 0) {
       // the evidence: what failed when, why the API server says it failed, and what the replicas and endpoints did
       const iso = (ms: number) => new Date(ms).toISOString();
@@ -270,7 +291,7 @@ describe('helm install on the test bed, as an operator would', () => {
           "  API server's log:",
           ...webhookFailuresInApiserverLog(path.join(stateDir, 'logs', 'kube-apiserver.log'), since, until).map((l) => `    ${l}`),
           '  rollout (pods and EndpointSlice addresses):',
-          ...timeline.map((l) => `    ${l}`),
+          ...timeline.map((c) => `    ${iso(c.at)} ${c.key}: ${c.state}`),
           "  the replicas' logs (warnings, serving, shutdown):",
           ...guardLogsBetween(since, until).map((l) => `    ${l}`),
         ].join('\n') + '\n',

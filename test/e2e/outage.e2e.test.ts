@@ -294,8 +294,15 @@ function expectOutageHandled(kind: string, load: { answers: Answer[]; readyz: Re
   expect(report).toEqual([]);
   // pods and records kept churning through the API server, which called the guard with its client certificate
   expect(load.churned).toBeGreaterThan(0);
+  // each guard's first /readyz 200 after the outage, from the API server's /readyz 200 (negative: before it)
+  const back = (g: GuardName) => {
+    const lastStale = load.readyz.filter((r) => r.guard === g && r.status !== 200 && r.at <= to + 30_000).at(-1)?.at ?? staleTo;
+    const first = load.readyz.find((r) => r.guard === g && r.at > lastStale && r.status === 200)?.at;
+    return first === undefined ? 'never' : `${first - to} ms`;
+  };
   process.stderr.write(
-    `[outage] ${kind}: /readyz 503 for ${((staleTo - staleFrom) / 1000).toFixed(1)} s, ${whileStale.length} reviews answered stale-cache, ${load.churned} pods churned\n`,
+    `[outage] ${kind}: /readyz 503 for ${((staleTo - staleFrom) / 1000).toFixed(1)} s, ${whileStale.length} reviews answered stale-cache, ${load.churned} pods churned; ` +
+      `/readyz 200 again: open guard ${back('open')}, closed guard ${back('closed')} after the API server's\n`,
   );
 }
 
