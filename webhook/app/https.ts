@@ -10,6 +10,15 @@ export interface TlsPair {
 }
 
 /**
+ * How long an idle kept-alive connection stays open. The API server's webhook client (Go net/http through client-go)
+ * closes its idle connections after 90 s; Node closes them after 5 s by default. When the server closes first, a call
+ * the API server sends on that connection in the same instant (the FIN not yet read: an API server short of CPU
+ * reads it late) is lost after it was written, and a POST is not retried: the call fails open. Longer than the
+ * client's, so the client always closes an idle connection first.
+ */
+export const KEEP_ALIVE_TIMEOUT_MS = 120_000;
+
+/**
  * TLS 1.2+ with ECDHE AEAD suites, a handshake deadline and, with `options.clientCa`, client-certificate
  * verification (see certs/tls-options.ts). `server.setSecureContext({ key, cert })` keeps all of it on reload.
  */
@@ -18,6 +27,7 @@ export function startHttpsServer(app: express.Express, tls: TlsPair, port: numbe
   // keep-alive from the API server is welcome, but never hold a request forever
   server.requestTimeout = 30_000;
   server.headersTimeout = 15_000;
+  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {

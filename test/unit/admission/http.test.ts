@@ -1,6 +1,7 @@
 // The real HTTPS server (docs/rules.md#what-is-intercepted paths; docs/operations.md#requests-the-guard-refuses: a malformed
 // AdmissionReview gets HTTP 400 with a JSON error body):
 // started on 127.0.0.1:0 with a throw-away certificate, spoken to with node:https as the kube-apiserver would.
+import * as https from 'node:https';
 import { testHandler } from '../support/handler';
 import { BODY_LIMIT_BYTES, Readiness } from '../../../webhook/admission/server';
 import { Reply, TestWebhook, startTestWebhook } from '../support/webhook-server';
@@ -171,4 +172,28 @@ describe('health and readiness', () => {
     expect(r.json().error).toMatch(/not found/);
     expect((await request('GET', '/validate/spiderippools')).status).toBe(404);
   });
+});
+
+describe('kept-alive connections are left for the API server to close', () => {
+  // The API server's webhook client closes idle connections after 90 s; a server closing them first (Node's default
+  // is 5 s) races the API server's next call on them, which then fails open. Past Node's 5 s, the same connection
+  // still carries a call.
+  it('an idle connection still carries a call after 6 s', async () => {
+    const agent = new https.Agent({ keepAlive: true, maxSockets: 1, ca: web.ca, servername: 'localhost' });
+    const get = () =>
+      new Promise<{ status: number; reused: boolean }>((resolve, reject) => {
+        const req = https.get({ host: '127.0.0.1', port: web.port, path: '/healthz', agent }, (res) => {
+          res.resume();
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, reused: req.reusedSocket }));
+        });
+        req.on('error', reject);
+      });
+    try {
+      expect(await get()).toEqual({ status: 200, reused: false });
+      await new Promise((r) => setTimeout(r, 6000));
+      expect(await get()).toEqual({ status: 200, reused: true });
+    } finally {
+      agent.destroy();
+    }
+  }, 15_000);
 });
