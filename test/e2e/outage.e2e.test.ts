@@ -8,7 +8,8 @@
  *   (a) the API server is frozen (SIGSTOP) for 30 s, then resumed (SIGCONT);
  *   (b) the API server is killed (SIGKILL) and started again.
  * Each time: /readyz goes 503 naming stale-cache and back to 200; decisions made while stale fail open (or closed)
- * with cause stale-cache; within 5 s of the API server's /readyz answering 200 the guard's caches hold objects
+ * with cause stale-cache, and once a guard's /readyz is 200 again it denies on its cache (each guard judged by its own
+ * /readyz); within 5 s of the API server's /readyz answering 200 the guard's caches hold objects
  * created at that moment (measured by resourceVersion, which the guard reports per cache on /readyz); and no live
  * pod's record or endpoint is lost. The recovery times are printed.
  */
@@ -254,36 +255,59 @@ function guardLogAround(guard: GuardProcess, fromMs: number, toMs: number, zero:
   return out.length > 30 ? [...out.slice(0, 15), `    ... ${out.length - 30} lines ...`, ...out.slice(-15)] : out;
 }
 
+/** One guard's outage as its own /readyz told it: first and last 503, and the first 200 after the last 503. */
+interface GuardOutage {
+  staleFrom: number;
+  staleTo: number;
+  backAt: number;
+}
+
+function outageOf(load: { readyz: Readyz[] }, g: GuardName, from: number, to: number): GuardOutage {
+  const mine = load.readyz.filter((r) => r.guard === g && r.at >= from);
+  const stale = mine.filter((r) => r.status === 503 && r.at <= to + 30_000);
+  expect(stale.length).toBeGreaterThan(0);
+  const staleTo = stale.at(-1)!.at;
+  const back = mine.find((r) => r.at > staleTo && r.status === 200);
+  expect(back).toBeDefined();
+  return { staleFrom: stale[0].at, staleTo, backAt: back!.at };
+}
+
+/** How long a /readyz poll and an answer may lag each other on their way to the test (both are read client-side). */
+const SAMPLE_SLACK_MS = 100;
+
 /**
  * The common assertions of both scenarios, given what the load saw between `from` and `to` (the API server's /readyz
- * 200 again). An answer that breaks them is printed with its timing relative to `to` and to the guard's own /readyz,
- * with both guards' /readyz and the answering guard's log around it.
+ * 200 again). Each guard is judged by its own /readyz: the two recover on their own (own probe, own relist), under
+ * load up to a few hundred ms apart, and judging the fail-closed guard by the fail-open guard's /readyz took its
+ * honest "caches stale" answers in that gap for failures (issue #24). An answer that breaks the expectations is
+ * printed with its timing relative to `to` and to its guard's /readyz, with both guards' /readyz and the answering
+ * guard's log around it.
  */
 function expectOutageHandled(kind: string, load: { answers: Answer[]; readyz: Readyz[]; churned: number }, from: number, to: number): void {
-  const openReadyz = load.readyz.filter((r) => r.guard === 'open');
-  const during = openReadyz.filter((r) => r.at >= from && r.at <= to);
-  const stale = during.filter((r) => r.status === 503);
-  expect(stale.length).toBeGreaterThan(0);
+  const stale = load.readyz.filter((r) => r.at >= from && r.at <= to && r.status === 503);
   const reasons = stale.flatMap((r) => Object.values(r.body.caches ?? {}).map((c) => c.reason ?? ''));
   expect(reasons.some((x) => x.startsWith('stale-cache'))).toBe(true);
   for (const g of ['open', 'closed'] as const) expect(load.readyz.filter((r) => r.guard === g && r.at > to).at(-1)?.status).toBe(200);
-  // every review sent and answered while /readyz said stale: fail-open (or fail-closed) naming the cause
-  const staleFrom = stale[0].at;
-  const staleTo = stale.at(-1)!.at;
-  const whileStale = load.answers.filter((a) => a.sentAt >= staleFrom && a.at <= staleTo);
+  const outage = { open: outageOf(load, 'open', from, to), closed: outageOf(load, 'closed', from, to) };
+  // every review a guard answered while its /readyz said stale (sent then, or answered a poll later): fail-open (or
+  // fail-closed) naming the cause, also when its decision began before and waited on a fresh read that then failed
+  const whileStale = load.answers.filter((a) => {
+    const o = outage[a.guard];
+    return a.at <= o.staleTo && (a.sentAt >= o.staleFrom || a.at >= o.staleFrom + SAMPLE_SLACK_MS);
+  });
   expect(whileStale.length).toBeGreaterThan(0);
-  // once /readyz is 200 again, the same review is denied again on the cache's evidence (a live pod holds the IP)
-  const backAt = openReadyz.find((r) => r.at > staleTo && r.status === 200)!.at;
-  const after = load.answers.filter((a) => a.sentAt > backAt);
-  expect(after.length).toBeGreaterThan(0);
+  // once its /readyz is 200 again, the same review is denied again on the cache's evidence (a live pod holds the IP)
+  const after = load.answers.filter((a) => a.sentAt > outage[a.guard].backAt);
+  expect(after.filter((a) => a.guard === 'open').length).toBeGreaterThan(0);
+  expect(after.filter((a) => a.guard === 'closed').length).toBeGreaterThan(0);
   const offenders = [
     ...whileStale.filter((a) => !/caches stale/.test(a.text) || a.allowed !== (a.guard === 'open')).map((a) => ({ a, expected: 'fail-open/closed naming stale caches' })),
     ...after.filter((a) => a.allowed || /caches stale/.test(a.text)).map((a) => ({ a, expected: 'denied on the cache' })),
   ];
   const report = offenders.map(({ a, expected }) =>
     [
-      `${kind}: ${a.guard} guard, review sent ${a.sentAt - to} ms after the API server's /readyz 200 (${a.sentAt - backAt} ms after the open guard's /readyz 200 again), ` +
-        `answered ${a.at - a.sentAt} ms later: allowed=${a.allowed} "${a.text}"; expected ${expected}`,
+      `${kind}: ${a.guard} guard, review sent ${a.sentAt - to} ms after the API server's /readyz 200 (that guard's /readyz: 503 from ${outage[a.guard].staleFrom - to}, ` +
+        `200 again at ${outage[a.guard].backAt - to}), answered ${a.at - a.sentAt} ms later: allowed=${a.allowed} "${a.text}"; expected ${expected}`,
       `  /readyz of the open guard (ms from the API server's 200): ${readyzAround(load, 'open', a.sentAt - 3000, a.at + 1000, to)}`,
       `  /readyz of the closed guard: ${readyzAround(load, 'closed', a.sentAt - 3000, a.at + 1000, to)}`,
       `  log of the ${a.guard} guard:`,
@@ -294,15 +318,10 @@ function expectOutageHandled(kind: string, load: { answers: Answer[]; readyz: Re
   expect(report).toEqual([]);
   // pods and records kept churning through the API server, which called the guard with its client certificate
   expect(load.churned).toBeGreaterThan(0);
-  // each guard's first /readyz 200 after the outage, from the API server's /readyz 200 (negative: before it)
-  const back = (g: GuardName) => {
-    const lastStale = load.readyz.filter((r) => r.guard === g && r.status !== 200 && r.at <= to + 30_000).at(-1)?.at ?? staleTo;
-    const first = load.readyz.find((r) => r.guard === g && r.at > lastStale && r.status === 200)?.at;
-    return first === undefined ? 'never' : `${first - to} ms`;
-  };
+  const o = outage.open;
   process.stderr.write(
-    `[outage] ${kind}: /readyz 503 for ${((staleTo - staleFrom) / 1000).toFixed(1)} s, ${whileStale.length} reviews answered stale-cache, ${load.churned} pods churned; ` +
-      `/readyz 200 again: open guard ${back('open')}, closed guard ${back('closed')} after the API server's\n`,
+    `[outage] ${kind}: /readyz 503 for ${((o.staleTo - o.staleFrom) / 1000).toFixed(1)} s, ${whileStale.length} reviews answered stale-cache, ${load.churned} pods churned; ` +
+      `/readyz 200 again: open guard ${outage.open.backAt - to} ms, closed guard ${outage.closed.backAt - to} ms after the API server's\n`,
   );
 }
 
