@@ -21,7 +21,7 @@ export type { PoolIpIndex, ReservedIpIndex } from './pool-ips';
 export type { KubeObject } from './object-facts';
 export { DEFAULT_STATIC_IP_CONFIG, SPIDER_FINALIZER } from './types';
 export type { EndpointFacts, MalformedEntry, NodeFacts, NodeTaint, PodFacts, PodTerminationFacts, PoolFacts, PoolRecord, ReservedIpFacts, StaticIpConfig } from './types';
-export { OUT_OF_SERVICE_TAINT, hasOutOfServiceTaint, isTerminationUnconfirmed, nodeEvidence, podTerminationState, terminationState } from './termination';
+export { OUT_OF_SERVICE_TAINT, podTerminationState, terminationState } from './termination';
 export type { ConfirmedBy, NodeEvidence, TerminationState } from './termination';
 export { DEFAULT_TOMBSTONE_LIMITS, PodTombstones } from './tombstones';
 export type { TombstoneLimits } from './tombstones';

@@ -86,8 +86,3 @@ export function podTerminationState(view: ClusterView, pod: PodFacts, now: numbe
   if (!pod.deleting || !pod.termination) return { state: 'not-deleting' };
   return terminationState(pod, nodeEvidence(view, pod.termination.nodeName), now, holdMaxMs);
 }
-
-/** Whether the pod is being deleted and its termination is unconfirmed. */
-export function isTerminationUnconfirmed(view: ClusterView, pod: PodFacts, now: number, holdMaxMs?: number): boolean {
-  return pod.deleting && podTerminationState(view, pod, now, holdMaxMs).state === 'unconfirmed';
-}
