@@ -2,13 +2,16 @@
 import {
   isAlive,
   isCompletedPod,
+  isOnePod,
   isRestartingForEndpoint,
   isRestartingStaticMember,
   nextIncarnationPools,
   isValidStaticMember,
   parseOrdinalName,
   podsOfName,
+  recordNameOf,
   staticKindOf,
+  vmiOf,
 } from '../../../webhook/model/lifecycle';
 import { endpointFacts, observedIPsOf, podFacts, poolFacts, statefulSetFacts } from '../../../webhook/model/object-facts';
 import { namedPools } from '../../../webhook/model/pool-annotations';
@@ -354,6 +357,29 @@ describe('restarting static member, per pool (docs/rules.md#restarting)', () => 
     expect(isRestartingForEndpoint(view, ep([{ ipv4: '10.6.168.102/16', ipv4Pool: 'old-v4' }]), CFG)).toBe(false);
     expect(isRestartingForEndpoint(view, ep([{ ipv4: '10.6.168.102/16', ipv4Pool: 'old-v4', ipv6: 'fd00::2/64', ipv6Pool: 'new-v4' }]), CFG)).toBe(true);
     expect(isRestartingForEndpoint(view, ep([]), CFG)).toBe(true);
+  });
+});
+
+describe('KubeVirt live migration (docs/rules.md#kubevirt-live-migration)', () => {
+  const src = podFacts(launcherPod('vm1', { uid: 'us', ips: ['10.6.168.101'], suffix: 'src' }));
+  const dst = podFacts(launcherPod('vm1', { uid: 'ud', ips: ['10.6.168.101'], suffix: 'dst' }));
+  const other = podFacts(launcherPod('vm2', { uid: 'uo', suffix: 'zzz' }));
+  const plain = podFacts(pod({ name: 'api-1', uid: 'ua' }));
+
+  it('launcher pods of one VMI are one pod; of two VMIs, or a plain pod, are not', () => {
+    expect(vmiOf(src)).toBe('vm1');
+    expect(vmiOf(plain)).toBeUndefined();
+    expect(isOnePod(src, dst)).toBe(true);
+    expect(isOnePod(src, src)).toBe(true);
+    expect(isOnePod(src, other)).toBe(false);
+    expect(isOnePod(plain, src)).toBe(false);
+    expect(isOnePod(plain, podFacts(pod({ name: 'api-1', uid: 'ub' })))).toBe(true);
+  });
+
+  it('a pool records a launcher pod under its VMI (KubeVirt static IPs on), any other pod under its own name', () => {
+    expect(recordNameOf(dst, DEFAULT_STATIC_IP_CONFIG)).toBe(`${NS}/vm1`);
+    expect(recordNameOf(dst, { statefulSet: true, kubevirt: false })).toBe(`${NS}/virt-launcher-vm1-dst`);
+    expect(recordNameOf(plain, DEFAULT_STATIC_IP_CONFIG)).toBe(`${NS}/api-1`);
   });
 });
 
