@@ -170,6 +170,19 @@ function endpointLag(changes: RolloutChange[]): number[] {
   return lags;
 }
 
+/**
+ * What each replica that stopped in a window says of its drain (admission/drain.ts, 'listener closed'): the calls it
+ * answered after SIGTERM (each would have failed open had it closed at once) and those still cut off.
+ */
+function drainsBetween(fromMs: number, toMs: number): string[] {
+  return guardLogsBetween(fromMs, toMs)
+    .filter((l) => l.includes('"listener closed"'))
+    .map((l) => {
+      const m = /answeredWhileDraining":(\d+),"cutOff":(\d+)/.exec(l);
+      return m ? `${m[1]} answered, ${m[2]} cut off` : l;
+    });
+}
+
 /** The lines of every guard container log of this release (old replicas included) between two moments. */
 function guardLogsBetween(fromMs: number, toMs: number): string[] {
   const podsDir = path.join(stateDir, 'pods');
@@ -187,7 +200,7 @@ function guardLogsBetween(fromMs: number, toMs: number): string[] {
           }
         })();
         if (!l?.time || l.time < fromMs || l.time > toMs || l.audit) continue;
-        if ((l.level ?? 0) < 40 && !/shutting down|serving|drain|Lease|listener/i.test(l.msg ?? '')) continue;
+        if ((l.level ?? 0) < 40 && !/shutting down|serving|drain|Lease|listener closed/i.test(l.msg ?? '')) continue;
         out.push(`${new Date(l.time).toISOString()} ${dir.split('_')[1]}: ${line.slice(0, 600)}`);
       }
     }
@@ -279,7 +292,8 @@ describe('helm install on the test bed, as an operator would', () => {
     figures['rolling upgrade under load'] =
       `${counts.sent} reviews, ${counts.failures} failures ${JSON.stringify(counts.failureKinds)}, ${counts.failOpen} guard fail-open answers, ` +
       `${failedOpen.length} webhook calls failed open by the API server, max latency ${counts.maxLatencyMs} ms; ` +
-      `endpoint not ready ${endpointLag(timeline).join(', ')} ms after each old replica's deletion was seen`;
+      `endpoint not ready ${endpointLag(timeline).join(', ')} ms after each old replica's deletion was seen; ` +
+      `old replicas' drains: ${drainsBetween(since, Date.now()).join('; ') || 'none logged'}`;
     if (counts.failures + counts.failOpen + failedOpen.length > 0) {
       // the evidence: what failed when, why the API server says it failed, and what the replicas and endpoints did
       const iso = (ms: number) => new Date(ms).toISOString();
