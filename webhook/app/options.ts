@@ -14,7 +14,7 @@ export const DEFAULT_TLS_SERVICE = 'spiderpool-guard';
  * After SIGTERM the webhook listener stays open this long, answering with `Connection: close` (admission/drain.ts):
  * calls routed here before the endpoint update reached the API server, and calls on its kept-alive connections, are
  * answered instead of failing open. 0 for `serve` on its own (nothing routes to it through a Service: a stop should
- * not linger); the chart, behind a Service, passes its `shutdownDrainSeconds` (5). docs/operations.md, Stopping a
+ * not linger); the chart, behind a Service, passes its `shutdownDrainSeconds` (15). docs/operations.md, Stopping a
  * replica, has the numbers.
  */
 export const DEFAULT_SHUTDOWN_DRAIN_MS = 0;

@@ -47,7 +47,7 @@ export const SERVE_FLAGS: FlagTable = [
     type: 'string',
     arg: 'S',
     default: DEFAULT_SHUTDOWN_DRAIN_MS / 1000,
-    help: 'on SIGTERM: not ready at once, but the webhook listener answers (with Connection: close) for S more seconds before it closes (the chart: 5); calls in flight then still finish (SIGINT: 0)',
+    help: 'on SIGTERM: not ready at once, but the webhook listener answers (with Connection: close) for S more seconds before it closes (the chart: 15); calls in flight then still finish (SIGINT: 0)',
   },
   { name: 'no-reconcile', type: 'boolean', help: 'run without the reconciler' },
   { name: 'reconcile-interval', type: 'string', arg: 'S', default: DEFAULT_INTERVAL_MS / 1000, help: 'seconds between full reconcile passes' },
