@@ -2,9 +2,13 @@
 // same view. Every definition (alive, static, valid/restarting member, observed IPs, pods of a name) comes from
 // webhook/model; nothing here redefines them.
 import { summarizePod } from '../guard';
-import { isAlive, isCompletedPod, isOnePod, isRestartingStaticMember, isValidStaticMember, podTerminationState, podsOfName, recordNameOf, EndpointFacts, MalformedEntry, PodFacts, PoolFacts, PoolRecord, StaticIpConfig, TerminationState, nsName, splitNsName, ClusterView } from '../model';
+import { isAlive, isCompletedPod, isOnePod, isRestartingStaticMember, isValidStaticMember, podsOfName, EndpointFacts, MalformedEntry, PodFacts, PoolFacts, PoolRecord, StaticIpConfig, nsName, splitNsName, ClusterView } from '../model';
 import { blockedSuccessor, blockingEndpointFinding } from './blocking-endpoint';
+export type { TerminationOptions } from './termination-findings';
+export { TERMINATION_UNCONFIRMED_AFTER_MS, heldByUnconfirmedTermination } from './termination-findings';
 import { FINDINGS, Finding, FindingName, SEVERITY, summarizeEndpoint } from './finding-types';
+import { IndexedRecord, recordsByIp } from './records-by-ip';
+import { heldRecordFinding, zombieFindings, type TerminationOptions } from './termination-findings';
 import { UnrecordedCandidate, distinctPods, duplicateInterfaceFindings, recordUnknown, reservedFindings, unrecordedFindings } from './pool-ip-findings';
 
 /**
@@ -25,57 +29,7 @@ export function countMismatch(p: PoolFacts): boolean {
   return p.allocatedIPCount !== p.keyCount;
 }
 
-/** The time and hold max terminations are judged with; without `now` TERMINATION_UNCONFIRMED cannot be judged. */
-export interface TerminationOptions {
-  /** epoch ms (NaN: unknown) */
-  now: number;
-  /** --termination-hold-max in ms (undefined: no limit) */
-  holdMaxMs?: number;
-}
-
 const NO_CLOCK: TerminationOptions = { now: NaN };
-
-/** TERMINATION_UNCONFIRMED is reported once a pod's termination has stayed unconfirmed longer than this. */
-export const TERMINATION_UNCONFIRMED_AFTER_MS = 5 * 60_000;
-
-type Unconfirmed = Extract<TerminationState, { state: 'unconfirmed' }>;
-
-function unconfirmed(view: ClusterView, pod: PodFacts, t: TerminationOptions): Unconfirmed | undefined {
-  if (!pod.deleting) return undefined;
-  const s = podTerminationState(view, pod, t.now, t.holdMaxMs);
-  return s.state === 'unconfirmed' ? s : undefined;
-}
-
-function nodeText(s: Unconfirmed): string {
-  return `node ${s.nodeName}${s.nodeReady === undefined ? '' : ` (Ready ${s.nodeReady || 'not reported'})`}`;
-}
-
-interface IndexedRecord {
-  pool: PoolFacts;
-  record: PoolRecord;
-}
-
-// The last index built, with the pool objects it was built from. Pool facts are immutable (an update replaces the
-// object), so the same objects give the same index: passes between pool writes reuse it instead of re-indexing
-// 100,000 records.
-let lastIndex: { pools: PoolFacts[]; byIp: Map<string, IndexedRecord[]> } | undefined;
-
-/** IP → well-formed records of parseable pools (one IP is normally in one pool; the map tolerates overlaps). */
-export function recordsByIp(view: ClusterView): Map<string, IndexedRecord[]> {
-  const pools = [...view.allPools()];
-  if (lastIndex && lastIndex.pools.length === pools.length && lastIndex.pools.every((p, i) => p === pools[i])) return lastIndex.byIp;
-  const out = new Map<string, IndexedRecord[]>();
-  lastIndex = { pools, byIp: out };
-  for (const pool of pools) {
-    if (pool.unparseable) continue;
-    for (const [ip, record] of pool.records) {
-      const list = out.get(ip);
-      if (list) list.push({ pool, record });
-      else out.set(ip, [{ pool, record }]);
-    }
-  }
-  return out;
-}
 
 function endpointListsIp(e: EndpointFacts, ip: string, pool: string): boolean {
   return e.ips.some((i) => i.ip === ip && (i.pool === pool || i.pool === ''));
@@ -119,47 +73,6 @@ function poolFindings(view: ClusterView, pool: PoolFacts, cfg: StaticIpConfig, t
     });
   }
   for (const [ip, record] of pool.records) recordFindings(view, pool, ip, record, cfg, t, out);
-}
-
-/** The record's own incarnation (its uid) among the pods of its name, when its termination is unconfirmed. */
-function unconfirmedIncarnation(view: ClusterView, record: PoolRecord, pods: PodFacts[], t: TerminationOptions): { pod: PodFacts; state: Unconfirmed } | undefined {
-  for (const pod of pods) {
-    if (pod.uid !== record.podUid) continue;
-    const state = unconfirmed(view, pod, t);
-    if (state) return { pod, state };
-  }
-  return undefined;
-}
-
-/**
- * Whether UNCONFIRMED_TERMINATION_RELEASE holds a pool's record now: its pod (the record's uid) is being deleted and
- * its termination is unconfirmed. The capacity's held_terminating column counts these (capacity.ts heldTerminating).
- */
-export function heldByUnconfirmedTermination(view: ClusterView, cfg: StaticIpConfig, t: TerminationOptions): (pool: PoolFacts, ip: string) => boolean {
-  return (pool, ip) => {
-    const record = pool.records.get(ip);
-    const n = record && splitNsName(record.pod);
-    if (!record || !n) return false;
-    const pods = podsOfName(view, n.namespace, n.name, cfg);
-    return pods.some((p) => p.deleting) && !!unconfirmedIncarnation(view, record, pods, t);
-  };
-}
-
-/** TERMINATION_UNCONFIRMED: the record's own incarnation has been terminating, unconfirmed, for more than 5 minutes. */
-function heldRecordFinding(view: ClusterView, pool: PoolFacts, ip: string, record: PoolRecord, pods: PodFacts[], t: TerminationOptions, out: Finding[]): void {
-  const held = unconfirmedIncarnation(view, record, pods, t);
-  if (!held || !(t.now - held.state.deletedAt > TERMINATION_UNCONFIRMED_AFTER_MS)) return;
-  const s = held.state;
-  out.push({
-    finding: 'TERMINATION_UNCONFIRMED',
-    severity: SEVERITY.TERMINATION_UNCONFIRMED,
-    pool: pool.name,
-    ip,
-    record,
-    pods: [summarizePod(held.pod)],
-    node: s.nodeName,
-    message: `IP ${ip} in pool ${pool.name} is held for ${record.pod} uid ${record.podUid}, deleted ${Math.floor((t.now - s.deletedAt) / 60_000)} min ago, whose termination ${nodeText(s)} has not confirmed: it stays held until the node confirms, the Node is deleted, or it is tainted node.kubernetes.io/out-of-service`,
-  });
 }
 
 function recordFindings(view: ClusterView, pool: PoolFacts, ip: string, record: PoolRecord, cfg: StaticIpConfig, t: TerminationOptions, out: Finding[]): void {
@@ -235,36 +148,6 @@ function isNamed(key: string, p: PodFacts): boolean {
  */
 function isRecordPod(p: PodFacts, recordPod: string, recordPods: PodFacts[]): boolean {
   return nsName(p.namespace, p.name) === recordPod || recordPods.some((o) => isOnePod(o, p));
-}
-
-/**
- * ZOMBIE_IP_REUSE: an IP of a pod whose termination is unconfirmed is observed on an alive pod, or recorded for
- * another pod. Launcher pods of one VMI are one pod here (docs/rules.md, Findings).
- */
-function zombieFindings(view: ClusterView, zombie: PodFacts, byIp: Map<string, IndexedRecord[]>, cfg: StaticIpConfig, t: TerminationOptions, out: Finding[]): void {
-  if (zombie.observedIPs.length === 0) return;
-  const s = unconfirmed(view, zombie, t);
-  if (!s) return;
-  const own = recordNameOf(zombie, cfg);
-  for (const ip of zombie.observedIPs) {
-    const alive = view.podsObserving(ip).filter((p) => isAlive(p) && recordNameOf(p, cfg) !== own);
-    const foreign = (byIp.get(ip) ?? []).find((e) => e.record.pod !== own);
-    if (alive.length === 0 && !foreign) continue;
-    const why = [
-      ...(alive.length ? [`observed on alive pod${alive.length === 1 ? '' : 's'} ${alive.map((p) => `${p.namespace}/${p.name} uid ${p.uid}`).join(', ')}`] : []),
-      ...(foreign ? [`recorded in pool ${foreign.pool.name} for ${foreign.record.pod} uid ${foreign.record.podUid}`] : []),
-    ];
-    out.push({
-      finding: 'ZOMBIE_IP_REUSE',
-      severity: SEVERITY.ZOMBIE_IP_REUSE,
-      ip,
-      pool: foreign?.pool.name,
-      record: foreign?.record,
-      pods: [zombie, ...alive].map(summarizePod),
-      node: s.nodeName,
-      message: `IP ${ip} of terminating pod ${zombie.namespace}/${zombie.name} uid ${zombie.uid}, whose termination ${nodeText(s)} has not confirmed (its sandbox may still answer on it), is also ${why.join(' and ')}`,
-    });
-  }
 }
 
 /**
