@@ -22,9 +22,14 @@ function roomBoundaries(room, { dir, imports: allowed }) {
   const others = Object.keys(ROOMS).filter((r) => r !== room);
   const forbidden = others.filter((r) => !allowed.includes(r)).map((r) => escape(specifierOf(room, r)));
   const inside = others.map((r) => escape(specifierOf(room, r)));
-  const patterns = [{ regex: `^(${inside.join('|')})/`, message: 'import another room through its index, not a file inside it' }];
+  const patterns = [
+    { regex: `^(${inside.join('|')})/`, message: 'import another room through its index, not a file inside it' },
+  ];
   if (forbidden.length) {
-    patterns.push({ regex: `^(${forbidden.join('|')})$`, message: `${dir}/ may import only ${allowed.join(', ') || 'lib/'} (webhook/rooms.json): imports point one way` });
+    patterns.push({
+      regex: `^(${forbidden.join('|')})$`,
+      message: `${dir}/ may import only ${allowed.join(', ') || 'lib/'} (webhook/rooms.json): imports point one way`,
+    });
   }
   return { files: [`${dir}/**/*.ts`], rules: { 'no-restricted-imports': ['error', { patterns }] } };
 }
@@ -35,20 +40,40 @@ export default tseslint.config(
   ...tseslint.configs.recommended,
   {
     files: ['**/*.js'],
-    languageOptions: { sourceType: 'commonjs', globals: { module: 'writable', require: 'readonly', process: 'readonly' } },
+    languageOptions: {
+      sourceType: 'commonjs',
+      globals: { module: 'writable', require: 'readonly', process: 'readonly' },
+    },
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
   ...Object.entries(ROOMS).map(([room, spec]) => roomBoundaries(room, spec)),
   {
     files: ['certs/**/*.ts', 'lib/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ regex: '(^|/)webhook(/|$)', message: 'certs/ and lib/ do not depend on webhook/ (shared code goes to lib/)' }] }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '(^|/)webhook(/|$)',
+              message: 'certs/ and lib/ do not depend on webhook/ (shared code goes to lib/)',
+            },
+          ],
+        },
+      ],
     },
   },
   {
     files: ['lib/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ regex: '(^|/)(webhook|certs)(/|$)', message: 'lib/ imports no room: it is what every room may share' }] }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { regex: '(^|/)(webhook|certs)(/|$)', message: 'lib/ imports no room: it is what every room may share' },
+          ],
+        },
+      ],
     },
   },
   {

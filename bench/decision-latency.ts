@@ -18,16 +18,35 @@ import { buildPolicy, judgeValidation } from '../webhook/guard/policy';
 import { GuardRequest } from '../webhook/guard/request';
 import { DEFAULT_GUARDED_USERS, UserMatcher } from '../webhook/guard/users';
 import { DEFAULT_STATIC_IP_CONFIG } from '../webhook/model/types';
-import { CONTROLLER_USER, Json, NS, Records, SA_GROUPS, bigCluster, goAllocatedIPs, ipv4Range, pod, rec, recordsOf, uid, viewOf } from '../testbed/fixtures';
+import {
+  CONTROLLER_USER,
+  Json,
+  NS,
+  Records,
+  SA_GROUPS,
+  bigCluster,
+  goAllocatedIPs,
+  ipv4Range,
+  pod,
+  rec,
+  recordsOf,
+  uid,
+  viewOf,
+} from '../testbed/fixtures';
 
-const { values } = parseArgs({ options: { records: { type: 'string' }, iterations: { type: 'string' }, series: { type: 'string' } } });
+const { values } = parseArgs({
+  options: { records: { type: 'string' }, iterations: { type: 'string' }, series: { type: 'string' } },
+});
 const SERIES = (values.series ?? 'chained,cold,denied,held').split(',');
 const RECORDS = Number(values.records ?? 5000);
 const ITERATIONS = Math.max(200, Number(values.iterations ?? 300));
 const WARMUP = 30;
 const TOTAL = ITERATIONS + WARMUP;
 
-const settings: GuardSettings = { staticIp: DEFAULT_STATIC_IP_CONFIG, guardedUsers: new UserMatcher(DEFAULT_GUARDED_USERS) };
+const settings: GuardSettings = {
+  staticIp: DEFAULT_STATIC_IP_CONFIG,
+  guardedUsers: new UserMatcher(DEFAULT_GUARDED_USERS),
+};
 const policy = buildPolicy('enforce', [], new UserMatcher([]));
 
 const big = bigCluster(RECORDS);
@@ -42,7 +61,10 @@ const releaseIndex = new Set<number>();
 for (let i = 0; releaseIndex.size < TOTAL; i++) releaseIndex.add((i * STRIDE) % RECORDS);
 const releaseIps = [...releaseIndex].map((k) => big.ips[k]);
 // denied releases: other records spread over the pool, whose pods still run with their IP
-const liveIps = big.ips.filter((_ip, k) => !releaseIndex.has(k)).filter((_ip, k, all) => k % Math.max(1, Math.floor(all.length / TOTAL)) === 0).slice(0, TOTAL);
+const liveIps = big.ips
+  .filter((_ip, k) => !releaseIndex.has(k))
+  .filter((_ip, k, all) => k % Math.max(1, Math.floor(all.length / TOTAL)) === 0)
+  .slice(0, TOTAL);
 for (const ip of releaseIps) view.removePod(NS, baseRecords[ip].pod.split('/')[1]);
 // allocations: free IPs after the pool's records, each for a Pending pod of its own
 const freeIps = ipv4Range('10.6.200.1', TOTAL);
@@ -62,7 +84,11 @@ function poolObject(allocatedIPs: string | undefined, count: number): Json {
     kind: 'SpiderIPPool',
     metadata,
     spec,
-    status: { ...(allocatedIPs === undefined ? {} : { allocatedIPs }), allocatedIPCount: count, totalIPCount: RECORDS + 10 },
+    status: {
+      ...(allocatedIPs === undefined ? {} : { allocatedIPs }),
+      allocatedIPCount: count,
+      totalIPCount: RECORDS + 10,
+    },
   };
 }
 
@@ -97,7 +123,10 @@ function* chained(release: (i: number) => string, held: Records = {}): Generator
 function* cold(): Generator<GuardRequest> {
   for (let i = 0; i < TOTAL; i++) {
     // a record far from the change carries a unique uid, so no two old strings are equal
-    const records: Records = { ...baseRecords, [big.ips[RECORDS - 1]]: rec(baseRecords[big.ips[RECORDS - 1]].pod, uid(`cold/${i}`)) };
+    const records: Records = {
+      ...baseRecords,
+      [big.ips[RECORDS - 1]]: rec(baseRecords[big.ips[RECORDS - 1]].pod, uid(`cold/${i}`)),
+    };
     const oldText = goAllocatedIPs(records);
     delete records[releaseIps[i]];
     records[freeIps[i]] = rec(`${NS}/job-${i}-x7k2p`, uid(`alloc/${i}`));
@@ -129,10 +158,27 @@ function measure(label: string, requests: Iterable<GuardRequest>, expectDenied: 
   );
 }
 
-process.stdout.write(`pool of ${RECORDS} records (${goAllocatedIPs(baseRecords)!.length} bytes of allocatedIPs), ${ITERATIONS} timed iterations + ${WARMUP} warm-up\n`);
-if (SERIES.includes('chained')) measure('chained', chained((i) => releaseIps[i]), false);
+process.stdout.write(
+  `pool of ${RECORDS} records (${goAllocatedIPs(baseRecords)!.length} bytes of allocatedIPs), ${ITERATIONS} timed iterations + ${WARMUP} warm-up\n`,
+);
+if (SERIES.includes('chained'))
+  measure(
+    'chained',
+    chained((i) => releaseIps[i]),
+    false,
+  );
 if (SERIES.includes('cold')) measure('cold', cold(), false);
 // denied: the released record's pod still runs with the IP
-if (SERIES.includes('denied')) measure('denied', chained((i) => liveIps[i]), true);
+if (SERIES.includes('denied'))
+  measure(
+    'denied',
+    chained((i) => liveIps[i]),
+    true,
+  );
 // held: an entry whose pod is not "namespace/name", written before the guard was installed; never touched
-if (SERIES.includes('held')) measure('held', chained((i) => releaseIps[i], { '10.6.250.250': rec('no-namespace', uid('held')) }), false);
+if (SERIES.includes('held'))
+  measure(
+    'held',
+    chained((i) => releaseIps[i], { '10.6.250.250': rec('no-namespace', uid('held')) }),
+    false,
+  );

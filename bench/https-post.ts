@@ -14,7 +14,15 @@ export function post(url: string, ca: string, body: Buffer, agent: https.Agent |
   const t = performance.now();
   return new Promise((resolve) => {
     const req = https.request(
-      { agent, ca, method: 'POST', hostname: u.hostname, port: u.port, path: u.pathname + u.search, headers: { 'content-type': 'application/json', 'content-length': body.length } },
+      {
+        agent,
+        ca,
+        method: 'POST',
+        hostname: u.hostname,
+        port: u.port,
+        path: u.pathname + u.search,
+        headers: { 'content-type': 'application/json', 'content-length': body.length },
+      },
       (res) => {
         const chunks: Buffer[] = [];
         let bytes = 0;
@@ -22,7 +30,14 @@ export function post(url: string, ca: string, body: Buffer, agent: https.Agent |
           bytes += c.length;
           if (keep) chunks.push(c);
         });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, ms: performance.now() - t, bytes, body: keep ? Buffer.concat(chunks).toString() : undefined }));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            ms: performance.now() - t,
+            bytes,
+            body: keep ? Buffer.concat(chunks).toString() : undefined,
+          }),
+        );
       },
     );
     req.on('error', () => resolve({ status: -1, ms: performance.now() - t, bytes: 0 }));

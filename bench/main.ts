@@ -38,7 +38,12 @@ async function admission(argv: string[]): Promise<number> {
   return mod.runAdmissionBench(argv);
 }
 
-const BENCHES: Record<string, Bench> = { chaos: runChaosBench, admission, scale: runScaleBench, stress: runStressBench };
+const BENCHES: Record<string, Bench> = {
+  chaos: runChaosBench,
+  admission,
+  scale: runScaleBench,
+  stress: runStressBench,
+};
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;

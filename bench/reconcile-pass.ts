@@ -38,7 +38,15 @@ function v6(i: number): { pool: string; ip: string } {
   return { pool: `v6-${p}`, ip: `fd00:${p + 1}::${n.toString(16)}` };
 }
 
-function podObj(ns: string, name: string, uid: string, ips: string[], owner: Obj | undefined, phase = 'Running', restartPolicy = 'Always'): Obj {
+function podObj(
+  ns: string,
+  name: string,
+  uid: string,
+  ips: string[],
+  owner: Obj | undefined,
+  phase = 'Running',
+  restartPolicy = 'Always',
+): Obj {
   return {
     apiVersion: 'v1',
     kind: 'Pod',
@@ -48,7 +56,11 @@ function podObj(ns: string, name: string, uid: string, ips: string[], owner: Obj
       uid,
       resourceVersion: '1',
       ...(owner ? { ownerReferences: [owner] } : {}),
-      annotations: { 'k8s.v1.cni.cncf.io/network-status': JSON.stringify([{ name: 'kube-system/macvlan', interface: 'eth0', ips, default: true }]) },
+      annotations: {
+        'k8s.v1.cni.cncf.io/network-status': JSON.stringify([
+          { name: 'kube-system/macvlan', interface: 'eth0', ips, default: true },
+        ]),
+      },
     },
     spec: { restartPolicy, nodeName: 'node-1' },
     status: { phase, podIP: ips[0], podIPs: ips.map((ip) => ({ ip })) },
@@ -65,7 +77,11 @@ function endpointObj(ns: string, name: string, uid: string, ips: { pool: string;
     apiVersion: 'spiderpool.spidernet.io/v2beta1',
     kind: 'SpiderEndpoint',
     metadata: { name, namespace: ns, uid: `ep-${uid}`, resourceVersion: '1', finalizers: ['spiderpool.spidernet.io'] },
-    status: { current: { uid, node: 'node-1', ips: [detail] }, ownerControllerType: type, ownerControllerName: name.replace(/-[^-]+$/, '') },
+    status: {
+      current: { uid, node: 'node-1', ips: [detail] },
+      ownerControllerType: type,
+      ownerControllerName: name.replace(/-[^-]+$/, ''),
+    },
   };
 }
 
@@ -74,7 +90,12 @@ function slotAddress(slot: number): { pool: string; ip: string } {
   return slot % 2 === 0 ? v4(slot / 2) : v6((slot - 1) / 2);
 }
 
-export function buildCluster(podCount = 100_000): { view: IndexedView; objects: number; records: number; buildMs: number } {
+export function buildCluster(podCount = 100_000): {
+  view: IndexedView;
+  objects: number;
+  records: number;
+  buildMs: number;
+} {
   const records = new Map<string, Record<string, { pod: string; podUid: string }>>();
   const record = (a: { pool: string; ip: string }, pod: string, podUid: string) => {
     let m = records.get(a.pool);
@@ -91,20 +112,41 @@ export function buildCluster(podCount = 100_000): { view: IndexedView; objects: 
     const name = `app-${Math.floor(i / 10)}-${i.toString(36)}`;
     const uid = `uid-d-${i}`;
     const a = slotAddress(slot);
-    items.push(podObj(ns, name, uid, [a.ip], { apiVersion: 'apps/v1', kind: 'ReplicaSet', name: `app-${Math.floor(i / 10)}`, uid: 'rs', controller: true }));
+    items.push(
+      podObj(ns, name, uid, [a.ip], {
+        apiVersion: 'apps/v1',
+        kind: 'ReplicaSet',
+        name: `app-${Math.floor(i / 10)}`,
+        uid: 'rs',
+        controller: true,
+      }),
+    );
     items.push(endpointObj(ns, name, uid, [a], 'Deployment'));
     record(a, `${ns}/${name}`, uid);
   }
   const sets = 10;
   for (let s = 0; s < sets; s++) {
-    items.push({ apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: `db${s}`, namespace: 'data', uid: `sts-${s}` }, spec: { replicas: sts / sets } });
+    items.push({
+      apiVersion: 'apps/v1',
+      kind: 'StatefulSet',
+      metadata: { name: `db${s}`, namespace: 'data', uid: `sts-${s}` },
+      spec: { replicas: sts / sets },
+    });
   }
   for (let i = 0; i < sts; i++, slot++) {
     const set = i % sets;
     const name = `db${set}-${Math.floor(i / sets)}`;
     const uid = `uid-s-${i}`;
     const a = slotAddress(slot);
-    items.push(podObj('data', name, uid, [a.ip], { apiVersion: 'apps/v1', kind: 'StatefulSet', name: `db${set}`, uid: `sts-${set}`, controller: true }));
+    items.push(
+      podObj('data', name, uid, [a.ip], {
+        apiVersion: 'apps/v1',
+        kind: 'StatefulSet',
+        name: `db${set}`,
+        uid: `sts-${set}`,
+        controller: true,
+      }),
+    );
     items.push(endpointObj('data', name, uid, [a], 'StatefulSet'));
     record(a, `data/${name}`, uid);
   }
@@ -112,7 +154,17 @@ export function buildCluster(podCount = 100_000): { view: IndexedView; objects: 
     const name = `job-${i}-x7k2p`;
     const uid = `uid-j-${i}`;
     const a = slotAddress(slot);
-    items.push(podObj('batch', name, uid, [a.ip], { apiVersion: 'batch/v1', kind: 'Job', name: `job-${i}`, uid: 'j', controller: true }, 'Succeeded', 'Never'));
+    items.push(
+      podObj(
+        'batch',
+        name,
+        uid,
+        [a.ip],
+        { apiVersion: 'batch/v1', kind: 'Job', name: `job-${i}`, uid: 'j', controller: true },
+        'Succeeded',
+        'Never',
+      ),
+    );
     items.push(endpointObj('batch', name, uid, [a], 'Job'));
     record(a, `batch/${name}`, uid);
   }
@@ -123,9 +175,22 @@ export function buildCluster(podCount = 100_000): { view: IndexedView; objects: 
   const unrecorded = Math.round(podCount * 0.001);
   for (let i = 0; i < unrecorded; i++, slot++) {
     const a = slotAddress(slot);
-    items.push(podObj('lost', `lost-${i}`, `uid-l-${i}`, [a.ip], { apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'lost', uid: 'rs-l', controller: true }));
+    items.push(
+      podObj('lost', `lost-${i}`, `uid-l-${i}`, [a.ip], {
+        apiVersion: 'apps/v1',
+        kind: 'ReplicaSet',
+        name: 'lost',
+        uid: 'rs-l',
+        controller: true,
+      }),
+    );
   }
-  items.push({ apiVersion: 'spiderpool.spidernet.io/v2beta1', kind: 'SpiderReservedIP', metadata: { name: 'keep', uid: 'rip-keep' }, spec: { ipVersion: 4, ips: ['10.0.0.2-10.0.0.17'] } });
+  items.push({
+    apiVersion: 'spiderpool.spidernet.io/v2beta1',
+    kind: 'SpiderReservedIP',
+    metadata: { name: 'keep', uid: 'rip-keep' },
+    spec: { ipVersion: 4, ips: ['10.0.0.2-10.0.0.17'] },
+  });
   let total = 0;
   for (const [name, m] of records) {
     const n = Object.keys(m).length;
@@ -155,7 +220,9 @@ function pct(sorted: number[], p: number): number {
 }
 
 function main(): void {
-  const { values } = parseArgs({ options: { pods: { type: 'string' }, iterations: { type: 'string' }, json: { type: 'boolean' } } });
+  const { values } = parseArgs({
+    options: { pods: { type: 'string' }, iterations: { type: 'string' }, json: { type: 'boolean' } },
+  });
   const pods = Number(values.pods ?? 100_000);
   const iterations = Number(values.iterations ?? 5);
   const cluster = buildCluster(pods);
@@ -184,7 +251,8 @@ function main(): void {
   cpuTimes.sort((a, b) => a - b);
   findTimes.sort((a, b) => a - b);
   const byKind = new Map<string, number>();
-  for (const a of last!.actions) byKind.set(`${a.action}/${a.reason}`, (byKind.get(`${a.action}/${a.reason}`) ?? 0) + 1);
+  for (const a of last!.actions)
+    byKind.set(`${a.action}/${a.reason}`, (byKind.get(`${a.action}/${a.reason}`) ?? 0) + 1);
   const result = {
     pods: counts.pods,
     endpoints: counts.endpoints,
@@ -195,7 +263,12 @@ function main(): void {
     passCpuMs: { median: +pct(cpuTimes, 50).toFixed(1), min: +cpuTimes[0].toFixed(1) },
     loadAverage: +loadavg()[0].toFixed(2),
     cpus: cpus().length,
-    passMs: { min: +times[0].toFixed(1), median: +pct(times, 50).toFixed(1), p95: +pct(times, 95).toFixed(1), max: +times[times.length - 1].toFixed(1) },
+    passMs: {
+      min: +times[0].toFixed(1),
+      median: +pct(times, 50).toFixed(1),
+      p95: +pct(times, 95).toFixed(1),
+      max: +times[times.length - 1].toFixed(1),
+    },
     findingsMs: { median: +pct(findTimes, 50).toFixed(1) },
     findings: last!.findings.length,
     actions: Object.fromEntries(byKind),

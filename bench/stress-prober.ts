@@ -36,7 +36,9 @@ export class Prober {
   private readonly lines: AsyncIterator<string>;
 
   private constructor(url: string, caFile: string, bodyFile: string) {
-    this.child = spawn(process.execPath, ['--import', 'tsx', __filename, url, caFile, bodyFile], { stdio: ['pipe', 'pipe', 'inherit'] });
+    this.child = spawn(process.execPath, ['--import', 'tsx', __filename, url, caFile, bodyFile], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
     this.lines = readline.createInterface({ input: this.child.stdout! })[Symbol.asyncIterator]();
   }
 

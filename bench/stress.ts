@@ -87,7 +87,8 @@ function hostile(): Buffer {
   const p: PoolSpecFixture = { name: 'stress-hostile', index: 7, records: 1 };
   const old = poolObject(p, { [poolIp(7, 0)]: { pod: 'bench-0/app-0', podUid: 'x' } });
   const keys: Record<string, unknown> = {};
-  for (let i = 0; i < 200; i++) keys[`bad-key-${i}-${'k'.repeat(300)}`] = { pod: `bench-0/${'p'.repeat(100)}`, podUid: 'u'.repeat(100) };
+  for (let i = 0; i < 200; i++)
+    keys[`bad-key-${i}-${'k'.repeat(300)}`] = { pod: `bench-0/${'p'.repeat(100)}`, podUid: 'u'.repeat(100) };
   const obj = poolObject(p, {}, '1001') as { status: Record<string, unknown> };
   obj.status.allocatedIPs = JSON.stringify(keys);
   const doc = JSON.parse(reviewOf('x', obj, old).toString()) as { request: Record<string, unknown> };
@@ -104,7 +105,16 @@ interface BurstResult {
   legit: { count: number; statuses: Record<string, number>; p50Ms: number; maxMs: number; latencies: number[] };
 }
 
-async function burst(name: string, url: string, ca: string, body: Buffer, prober: Prober, concurrency: number, seconds: number, pid: number): Promise<BurstResult> {
+async function burst(
+  name: string,
+  url: string,
+  ca: string,
+  body: Buffer,
+  prober: Prober,
+  concurrency: number,
+  seconds: number,
+  pid: number,
+): Promise<BurstResult> {
   let peak = rssMb(pid);
   const sampler = setInterval(() => (peak = Math.max(peak, rssMb(pid))), 50);
   const agent = new https.Agent({ keepAlive: true, maxSockets: concurrency });
@@ -129,9 +139,17 @@ async function burst(name: string, url: string, ca: string, body: Buffer, prober
     statuses,
     peakRssMb: Math.round(peak),
     peakRssPercentOfLimit: Math.round((peak / LIMIT_MIB) * 100),
-    legit: { count: legitMs.length, statuses: legitStatuses, p50Ms: Math.round(legitMs[Math.floor(legitMs.length / 2)] ?? NaN), maxMs: Math.round(legitMs.at(-1) ?? NaN), latencies: legitMs },
+    legit: {
+      count: legitMs.length,
+      statuses: legitStatuses,
+      p50Ms: Math.round(legitMs[Math.floor(legitMs.length / 2)] ?? NaN),
+      maxMs: Math.round(legitMs.at(-1) ?? NaN),
+      latencies: legitMs,
+    },
   };
-  say(`${name}: ${r.requests} requests ${JSON.stringify(statuses)}; peak RSS ${r.peakRssMb} MB (${r.peakRssPercentOfLimit}% of ${LIMIT_MIB} Mi); legit 256-record review x${r.legit.count} ${JSON.stringify(legitStatuses)} p50 ${r.legit.p50Ms} ms max ${r.legit.maxMs} ms`);
+  say(
+    `${name}: ${r.requests} requests ${JSON.stringify(statuses)}; peak RSS ${r.peakRssMb} MB (${r.peakRssPercentOfLimit}% of ${LIMIT_MIB} Mi); legit 256-record review x${r.legit.count} ${JSON.stringify(legitStatuses)} p50 ${r.legit.p50Ms} ms max ${r.legit.maxMs} ms`,
+  );
   await new Promise((res) => setTimeout(res, 2000)); // let the heap settle between bursts
   return r;
 }
@@ -140,7 +158,8 @@ const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
-const spread = (xs: number[]) => `${Math.round(median(xs))} (${Math.round(Math.min(...xs))}–${Math.round(Math.max(...xs))})`;
+const spread = (xs: number[]) =>
+  `${Math.round(median(xs))} (${Math.round(Math.min(...xs))}–${Math.round(Math.max(...xs))})`;
 
 interface Comparison {
   ca: string;
@@ -160,14 +179,41 @@ async function beforeAndAfter(c: Comparison): Promise<number> {
   const loadBefore = os.loadavg();
   const sides = { before: c.before, after: c.after };
   const validate = (g: GuardProcess) => `${g.url}/validate/spiderippools?timeout=5s`;
-  const probers = { before: await Prober.start(validate(c.before), c.ca, c.legit, c.dir), after: await Prober.start(validate(c.after), c.ca, c.legit, c.dir) };
+  const probers = {
+    before: await Prober.start(validate(c.before), c.ca, c.legit, c.dir),
+    after: await Prober.start(validate(c.after), c.ca, c.legit, c.dir),
+  };
   const runs: { side: 'before' | 'after'; burst: BurstResult }[] = [];
   const order = Array.from({ length: c.rounds }, () => ['before', 'after', 'after', 'before'] as const).flat();
   for (const side of order) {
     const g = sides[side];
     say(`${side} (pid ${g.proc.pid})`);
-    runs.push({ side, burst: await burst(`${side}: 16,384-record reviews, c=32`, validate(g), c.ca, c.r16k, probers[side], 32, c.seconds, g.proc.pid!) });
-    runs.push({ side, burst: await burst(`${side}: 65,536-record releases, c=16`, validate(g), c.ca, c.r64k, probers[side], 16, c.seconds, g.proc.pid!) });
+    runs.push({
+      side,
+      burst: await burst(
+        `${side}: 16,384-record reviews, c=32`,
+        validate(g),
+        c.ca,
+        c.r16k,
+        probers[side],
+        32,
+        c.seconds,
+        g.proc.pid!,
+      ),
+    });
+    runs.push({
+      side,
+      burst: await burst(
+        `${side}: 65,536-record releases, c=16`,
+        validate(g),
+        c.ca,
+        c.r64k,
+        probers[side],
+        16,
+        c.seconds,
+        g.proc.pid!,
+      ),
+    });
   }
   probers.before.stop();
   probers.after.stop();
@@ -192,7 +238,18 @@ async function beforeAndAfter(c: Comparison): Promise<number> {
     }),
   );
   const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(', ');
-  if (c.json) process.stdout.write(JSON.stringify({ limitMiB: LIMIT_MIB, heapMiB: HEAP_MIB, inflightMiB: INFLIGHT_MIB, loadBefore, loadAfter, rows, runs }) + '\n');
+  if (c.json)
+    process.stdout.write(
+      JSON.stringify({
+        limitMiB: LIMIT_MIB,
+        heapMiB: HEAP_MIB,
+        inflightMiB: INFLIGHT_MIB,
+        loadBefore,
+        loadAfter,
+        rows,
+        runs,
+      }) + '\n',
+    );
   else
     process.stdout.write(
       [
@@ -226,11 +283,20 @@ export async function runStressBench(argv: string[]): Promise<number> {
     const auditFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'spg-stress-')), 'audit.jsonl');
     process.env.NODE_OPTIONS = `--max-old-space-size=${HEAP_MIB}`;
     // the bench's clients present no certificate: the guard runs without client verification (--client-ca-file)
-    const startAs = (cliEntry?: string) => startGuard({ kubeconfigPath: tb.kubeconfigPath, certs, clientCaFile: false, cliEntry, args: ['--max-inflight-mib', String(INFLIGHT_MIB), '--audit-log', auditFile] });
+    const startAs = (cliEntry?: string) =>
+      startGuard({
+        kubeconfigPath: tb.kubeconfigPath,
+        certs,
+        clientCaFile: false,
+        cliEntry,
+        args: ['--max-inflight-mib', String(INFLIGHT_MIB), '--audit-log', auditFile],
+      });
     const guard = await startAs();
     stopGuard = guard.stop;
     const against = flag(argv, '--against');
-    const other = against ? await startAs(path.join(path.resolve(against), 'dist', 'webhook', 'cli', 'main.js')) : undefined;
+    const other = against
+      ? await startAs(path.join(path.resolve(against), 'dist', 'webhook', 'cli', 'main.js'))
+      : undefined;
     if (other) stopGuard = async () => void (await Promise.all([guard.stop(), other.stop()]));
     delete process.env.NODE_OPTIONS;
     const pid = guard.proc.pid!;
@@ -239,17 +305,41 @@ export async function runStressBench(argv: string[]): Promise<number> {
     say(`guard ready; RSS ${idleRss} MB with the caches loaded`);
     const validate = `${guard.url}/validate/spiderippools?timeout=5s`;
     const legit = Buffer.from(reviewBodies(small, pods, (i) => uids[i]).release);
-    const r16k = Buffer.from(reviewBodies({ name: 'stress-16384', index: 2, records: 16384 }, pods, (i) => uids[i]).release);
+    const r16k = Buffer.from(
+      reviewBodies({ name: 'stress-16384', index: 2, records: 16384 }, pods, (i) => uids[i]).release,
+    );
     const r64k = massRelease(65536, pods, uids);
     const b16m = bigBody(16 * 1024 * 1024 - 4096);
-    say(`bodies: 256-record ${Math.round(legit.length / 1024)} KiB, 16,384-record ${(r16k.length / 1e6).toFixed(1)} MB, 65,536-record release ${(r64k.length / 1e6).toFixed(1)} MB, big ${(b16m.length / 1e6).toFixed(1)} MB`);
-    if (other) return await beforeAndAfter({ before: other, after: guard, ca: certs.ca, dir: path.dirname(auditFile), legit, r16k, r64k, seconds, rounds: Number(flag(argv, '--rounds') ?? 2), json });
+    say(
+      `bodies: 256-record ${Math.round(legit.length / 1024)} KiB, 16,384-record ${(r16k.length / 1e6).toFixed(1)} MB, 65,536-record release ${(r64k.length / 1e6).toFixed(1)} MB, big ${(b16m.length / 1e6).toFixed(1)} MB`,
+    );
+    if (other)
+      return await beforeAndAfter({
+        before: other,
+        after: guard,
+        ca: certs.ca,
+        dir: path.dirname(auditFile),
+        legit,
+        r16k,
+        r64k,
+        seconds,
+        rounds: Number(flag(argv, '--rounds') ?? 2),
+        json,
+      });
 
     // 3. one 65,536-record release alone
     const single = await post(validate, certs.ca, r64k, false, true);
     const resp = JSON.parse(single.body ?? '{}') as { response?: { allowed: boolean; status?: { message: string } } };
-    const release = { status: single.status, ms: Math.round(single.ms), responseBytes: single.bytes, allowed: resp.response?.allowed, messageLines: resp.response?.status?.message.split('\n').length ?? 0 };
-    say(`65,536-record release alone: HTTP ${release.status} in ${release.ms} ms, response ${release.responseBytes} bytes, ${release.messageLines} message lines, allowed ${release.allowed}`);
+    const release = {
+      status: single.status,
+      ms: Math.round(single.ms),
+      responseBytes: single.bytes,
+      allowed: resp.response?.allowed,
+      messageLines: resp.response?.status?.message.split('\n').length ?? 0,
+    };
+    say(
+      `65,536-record release alone: HTTP ${release.status} in ${release.ms} ms, response ${release.responseBytes} bytes, ${release.messageLines} message lines, allowed ${release.allowed}`,
+    );
 
     // 2. hostile review: audit bytes
     await new Promise((r) => setTimeout(r, 500)); // the previous request's audit lines are written
@@ -261,8 +351,16 @@ export async function runStressBench(argv: string[]): Promise<number> {
     const fileBytes = fs.statSync(auditFile).size - fileBefore;
     const stdoutAudit = guard.lines.slice(linesBefore).filter((l) => l.includes('"audit":true'));
     const stdoutBytes = stdoutAudit.reduce((n, l) => n + Buffer.byteLength(l) + 1, 0);
-    const hostileResult = { requestBytes: h.length, status: hostileAnswer.status, auditFileBytes: fileBytes, auditStdoutBytes: stdoutBytes, auditLines: stdoutAudit.length };
-    say(`hostile review (${h.length} bytes): HTTP ${hostileAnswer.status}; audit ${fileBytes} bytes in the file + ${stdoutBytes} on stdout (${stdoutAudit.length} lines)`);
+    const hostileResult = {
+      requestBytes: h.length,
+      status: hostileAnswer.status,
+      auditFileBytes: fileBytes,
+      auditStdoutBytes: stdoutBytes,
+      auditLines: stdoutAudit.length,
+    };
+    say(
+      `hostile review (${h.length} bytes): HTTP ${hostileAnswer.status}; audit ${fileBytes} bytes in the file + ${stdoutBytes} on stdout (${stdoutAudit.length} lines)`,
+    );
 
     // 1. bursts
     const bursts: BurstResult[] = [];
@@ -272,7 +370,17 @@ export async function runStressBench(argv: string[]): Promise<number> {
     bursts.push(await burst('16 MiB bodies, c=16', validate, certs.ca, b16m, prober, 16, seconds, pid));
     prober.stop();
 
-    const summary = { limitMiB: LIMIT_MIB, heapMiB: HEAP_MIB, inflightMiB: INFLIGHT_MIB, pods, idleRssMb: idleRss, bursts, hostile: hostileResult, release65536: release, seconds: Math.round((Date.now() - t0) / 1000) };
+    const summary = {
+      limitMiB: LIMIT_MIB,
+      heapMiB: HEAP_MIB,
+      inflightMiB: INFLIGHT_MIB,
+      pods,
+      idleRssMb: idleRss,
+      bursts,
+      hostile: hostileResult,
+      release65536: release,
+      seconds: Math.round((Date.now() - t0) / 1000),
+    };
     if (json) process.stdout.write(JSON.stringify(summary) + '\n');
     else {
       process.stdout.write(
@@ -281,7 +389,10 @@ export async function runStressBench(argv: string[]): Promise<number> {
           '',
           '| burst | requests | answers | peak RSS MB | % of limit | legit reviews | legit answers | legit p50 ms | legit max ms |',
           '|---|---|---|---|---|---|---|---|---|',
-          ...bursts.map((b) => `| ${b.name} | ${b.requests} | ${JSON.stringify(b.statuses)} | ${b.peakRssMb} | ${b.peakRssPercentOfLimit} | ${b.legit.count} | ${JSON.stringify(b.legit.statuses)} | ${b.legit.p50Ms} | ${b.legit.maxMs} |`),
+          ...bursts.map(
+            (b) =>
+              `| ${b.name} | ${b.requests} | ${JSON.stringify(b.statuses)} | ${b.peakRssMb} | ${b.peakRssPercentOfLimit} | ${b.legit.count} | ${JSON.stringify(b.legit.statuses)} | ${b.legit.p50Ms} | ${b.legit.maxMs} |`,
+          ),
           '',
           `hostile review ${hostileResult.requestBytes} bytes: audit ${hostileResult.auditFileBytes} bytes (file) + ${hostileResult.auditStdoutBytes} bytes (stdout), ${hostileResult.auditLines} lines`,
           `65,536-record release: HTTP ${release.status}, ${release.responseBytes} response bytes, ${release.messageLines} message lines, ${release.ms} ms`,

@@ -36,7 +36,15 @@ function knownSuites(): Suite[] {
 async function server(keyType: KeyType): Promise<{ port: number; close: () => void }> {
   const now = new Date();
   const ca = await generateCa({ keyType, now, validityMs: 3600_000, commonName: `probe-${keyType}` });
-  const pair = await generateServing({ ca, keyType, now, validityMs: 3600_000, caNotAfter: new Date(now.getTime() + 3600_000), dnsNames: ['localhost'], ips: ['127.0.0.1'] });
+  const pair = await generateServing({
+    ca,
+    keyType,
+    now,
+    validityMs: 3600_000,
+    caNotAfter: new Date(now.getTime() + 3600_000),
+    dnsNames: ['localhost'],
+    ips: ['127.0.0.1'],
+  });
   const s = createWebhookHttpsServer(pair, {}, (_req, res) => res.end());
   await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
   return { port: (s.address() as AddressInfo).port, close: () => s.close() };
@@ -69,7 +77,9 @@ async function main(): Promise<void> {
     else refused++;
   }
   for (const s of Object.values(servers)) s.close();
-  process.stdout.write(`probed ${suites.length} suites known to ${execFileSync('openssl', ['version'], { encoding: 'utf8' }).trim()}\n`);
+  process.stdout.write(
+    `probed ${suites.length} suites known to ${execFileSync('openssl', ['version'], { encoding: 'utf8' }).trim()}\n`,
+  );
   for (const [version, names] of Object.entries(accepted)) {
     process.stdout.write(`${version}: ${names.length} accepted\n${names.map((n) => `  ${n}\n`).join('')}`);
   }

@@ -24,7 +24,12 @@ export interface ClientCaFile {
   stop(): void;
 }
 
-export function watchClientCaFile(file: string, onChange: (pem: string) => void, log: Logger, pollMs = 5000): ClientCaFile {
+export function watchClientCaFile(
+  file: string,
+  onChange: (pem: string) => void,
+  log: Logger,
+  pollMs = 5000,
+): ClientCaFile {
   let raw = readFileSync(file, 'utf8');
   let bundle = validBundle(raw, file);
   let lastProblem: string | undefined;
@@ -37,7 +42,8 @@ export function watchClientCaFile(file: string, onChange: (pem: string) => void,
           parsed = validBundle(next, file);
         } catch (err) {
           const problem = (err as Error).message;
-          if (problem !== lastProblem) log.warn({ file, problem }, 'client CA file not usable; keeping the previous bundle');
+          if (problem !== lastProblem)
+            log.warn({ file, problem }, 'client CA file not usable; keeping the previous bundle');
           lastProblem = problem;
           return;
         }
@@ -48,7 +54,8 @@ export function watchClientCaFile(file: string, onChange: (pem: string) => void,
         onChange(bundle);
       },
       (err: Error) => {
-        if (err.message !== lastProblem) log.warn({ file, problem: err.message }, 'cannot read client CA file; keeping the previous bundle');
+        if (err.message !== lastProblem)
+          log.warn({ file, problem: err.message }, 'cannot read client CA file; keeping the previous bundle');
         lastProblem = err.message;
       },
     );

@@ -58,7 +58,8 @@ export function fileTlsSource(opts: FileTlsSourceOptions): LoadableTlsSource & {
     if (material && material.cert === cert && material.key === key && material.ca === ca) return false;
     const leaf = splitPemCerts(cert)[0];
     if (!leaf) return report(`${opts.certFile} holds no PEM certificate`);
-    if (!keyMatchesCert(leaf, key)) return report(`${opts.keyFile} does not match ${opts.certFile} (update in progress?)`);
+    if (!keyMatchesCert(leaf, key))
+      return report(`${opts.keyFile} does not match ${opts.certFile} (update in progress?)`);
     const facts = certFacts(leaf);
     const m: TlsMaterial = { key, cert, ca, notAfter: facts.notAfter };
     const reloaded = material !== undefined;
@@ -70,7 +71,10 @@ export function fileTlsSource(opts: FileTlsSourceOptions): LoadableTlsSource & {
       const caExpiry = Math.min(...caCerts.map((c) => certFacts(c).notAfter.getTime()));
       metrics.setExpiry('ca', new Date(caExpiry));
     }
-    log?.info({ servingFingerprint: facts.fingerprint, notAfter: facts.notAfter.toISOString(), reloaded }, 'TLS material loaded');
+    log?.info(
+      { servingFingerprint: facts.fingerprint, notAfter: facts.notAfter.toISOString(), reloaded },
+      'TLS material loaded',
+    );
     resolveLoaded(m);
     for (const l of listeners) {
       try {

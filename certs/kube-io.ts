@@ -16,7 +16,6 @@ export interface WebhookConfigView {
   webhooks: WebhookEntry[];
 }
 
-
 /** Wraps an API error with the object it concerns, keeping the HTTP code. */
 export class CertsApiError extends Error {
   constructor(

@@ -139,7 +139,10 @@ function dedupe(xs: readonly string[]): string[] {
 }
 
 /** Names missing from the serving cert (DNS names compared case-insensitively, IPs canonical). */
-export function missingNames(serving: Pick<CertFacts, 'dnsNames' | 'ips'>, desired: Pick<Desired, 'dnsNames' | 'ips'>): string[] {
+export function missingNames(
+  serving: Pick<CertFacts, 'dnsNames' | 'ips'>,
+  desired: Pick<Desired, 'dnsNames' | 'ips'>,
+): string[] {
   const have = new Set([...serving.dnsNames.map((n) => n.toLowerCase()), ...serving.ips]);
   return [...desired.dnsNames.filter((n) => !have.has(n.toLowerCase())), ...desired.ips.filter((ip) => !have.has(ip))];
 }
@@ -149,7 +152,11 @@ export function missingNames(serving: Pick<CertFacts, 'dnsNames' | 'ips'>, desir
  * so replicas configured with different extra names (rolling upgrade) converge instead of fighting; a plain
  * renewal (expiry) issues only our own names, which drops names nobody asks for any more.
  */
-function sansFor(serving: CertFacts | undefined, desired: Desired, union: boolean): { dnsNames: string[]; ips: string[] } {
+function sansFor(
+  serving: CertFacts | undefined,
+  desired: Desired,
+  union: boolean,
+): { dnsNames: string[]; ips: string[] } {
   if (!union || !serving) return { dnsNames: [...desired.dnsNames], ips: [...desired.ips] };
   const lower = new Set(desired.dnsNames.map((n) => n.toLowerCase()));
   return {
@@ -193,7 +200,11 @@ export function planSecret(input: PlanInput): SecretPlan {
   const carry = input.carryCas ?? [];
   if (!s) return { action: 'create', carry: carried(carry, now) };
   const ca = s.cas[0];
-  const regenerate = (reason: string): SecretPlan => ({ action: 'regenerate', reason, carry: carried([...s.cas, ...carry], now) });
+  const regenerate = (reason: string): SecretPlan => ({
+    action: 'regenerate',
+    reason,
+    carry: carried([...s.cas, ...carry], now),
+  });
   if (s.problems.length > 0) return regenerate(s.problems.join('; '));
   if (!ca) return regenerate('ca.crt holds no certificate');
   if (!ca.isCa) return regenerate('ca.crt[0] is not a CA certificate');
@@ -205,7 +216,11 @@ export function planSecret(input: PlanInput): SecretPlan {
   // injection could remove it from the caBundles.
   const kept = input.keptIssuer;
   if (kept && kept.isCa && !isExpired(kept, now) && !s.cas.some((c) => c.fingerprint === kept.fingerprint)) {
-    return { action: 'keep-served-ca', fingerprint: kept.fingerprint, reason: 'a served certificate is signed by a CA missing from the bundle' };
+    return {
+      action: 'keep-served-ca',
+      fingerprint: kept.fingerprint,
+      reason: 'a served certificate is signed by a CA missing from the bundle',
+    };
   }
 
   // Serving cert unusable: a new one from the newest CA at once (it is served only once that CA is injected).
@@ -255,7 +270,8 @@ export function planSecret(input: PlanInput): SecretPlan {
   }
 
   const caDue = renewAt(ca, policy.caRenewFraction);
-  if (now >= caDue) return { action: 'publish-ca', reason: `CA passed ${fractionText(policy.caRenewFraction)} of its lifetime` };
+  if (now >= caDue)
+    return { action: 'publish-ca', reason: `CA passed ${fractionText(policy.caRenewFraction)} of its lifetime` };
 
   const servingDue = renewAt(serving, policy.servingRenewFraction);
   if (now >= servingDue) {
@@ -267,7 +283,11 @@ export function planSecret(input: PlanInput): SecretPlan {
   }
   const missing = missingNames(serving, desired);
   if (missing.length > 0) {
-    return { action: 'renew-serving', reason: `serving certificate lacks ${missing.join(',')}`, ...sansFor(serving, desired, true) };
+    return {
+      action: 'renew-serving',
+      reason: `serving certificate lacks ${missing.join(',')}`,
+      ...sansFor(serving, desired, true),
+    };
   }
   const checks = [caDue.getTime(), servingDue.getTime(), ...(now < serveAfter ? [serveAfter.getTime()] : [])];
   return { action: 'none', nextCheck: new Date(Math.min(...checks)) };
@@ -311,11 +331,13 @@ export function chooseServing(input: ServingChoiceInput): ServingChoice {
   if (!s || !serving || !s.servingKeyMatches || s.servingIssuer === undefined || isExpired(serving, now)) {
     return keepCurrent ? { serve: 'current', ready: true } : { serve: 'unchanged', ready: false };
   }
-  if (input.servingCaInjected && s.serveAfter !== undefined && now >= s.serveAfter) return { serve: 'secret', ready: true };
+  if (input.servingCaInjected && s.serveAfter !== undefined && now >= s.serveAfter)
+    return { serve: 'secret', ready: true };
   if (keepCurrent && current.fingerprint !== serving.fingerprint) {
     // The lead is a margin for the API server to pick up the caBundle; an expired cert fails for certain.
     const dueAt = s.serveAfter ?? now;
-    const expiresFirst = current.notAfter.getTime() - (input.expiryMarginMs ?? 0) <= Math.max(dueAt.getTime(), now.getTime());
+    const expiresFirst =
+      current.notAfter.getTime() - (input.expiryMarginMs ?? 0) <= Math.max(dueAt.getTime(), now.getTime());
     if (input.servingCaInjected && expiresFirst) return { serve: 'secret', ready: true };
     return { serve: 'current', ready: true };
   }
@@ -379,7 +401,9 @@ export function caBundlePatch(
   bundlePem: string,
 ): Array<Record<string, unknown>> {
   const b64 = Buffer.from(bundlePem, 'utf8').toString('base64');
-  const ops: Array<Record<string, unknown>> = [{ op: 'test', path: '/metadata/resourceVersion', value: resourceVersion }];
+  const ops: Array<Record<string, unknown>> = [
+    { op: 'test', path: '/metadata/resourceVersion', value: resourceVersion },
+  ];
   for (const i of indices) {
     ops.push({ op: 'test', path: `/webhooks/${i}/name`, value: webhooks[i]?.name });
     ops.push({ op: 'add', path: `/webhooks/${i}/clientConfig/caBundle`, value: b64 });

@@ -118,7 +118,12 @@ function pemsOf(fingerprints: readonly string[], ctx: GenerateContext): string[]
 
 /** A new CA (first in the bundle, before `carry`) and a pending serving cert signed by it. */
 async function fresh(ctx: GenerateContext, carry: readonly string[]): Promise<CertBundle> {
-  const ca = await generateCa({ keyType: ctx.keyType, now: ctx.now, validityMs: ctx.policy.caValidityMs, commonName: ctx.caCommonName });
+  const ca = await generateCa({
+    keyType: ctx.keyType,
+    now: ctx.now,
+    validityMs: ctx.policy.caValidityMs,
+    commonName: ctx.caCommonName,
+  });
   const caNotAfter = certFacts(ca.cert).notAfter;
   const serving = await generateServing({
     ca,
@@ -130,14 +135,25 @@ async function fresh(ctx: GenerateContext, carry: readonly string[]): Promise<Ce
     ips: ctx.ips,
   });
   const iso = ctx.now.toISOString();
-  return { caCrt: joinPemCerts([ca.cert, ...pemsOf(carry, ctx)]), caKey: ca.key, tlsCrt: serving.cert, tlsKey: serving.key, caPublishedAt: iso, servingIssuedAt: iso };
+  return {
+    caCrt: joinPemCerts([ca.cert, ...pemsOf(carry, ctx)]),
+    caKey: ca.key,
+    tlsCrt: serving.cert,
+    tlsKey: serving.key,
+    caPublishedAt: iso,
+    servingIssuedAt: iso,
+  };
 }
 
 /**
  * Produces the next Secret content for a planned write. `current` is the decoded Secret (absent for create).
  * A new tls.crt always comes without serve-after (pending): only `schedule-serving` sets it.
  */
-export async function applyPlan(plan: SecretWrite, current: CertBundle | undefined, ctx: GenerateContext): Promise<CertBundle> {
+export async function applyPlan(
+  plan: SecretWrite,
+  current: CertBundle | undefined,
+  ctx: GenerateContext,
+): Promise<CertBundle> {
   const iso = ctx.now.toISOString();
   if (plan.action === 'create' || plan.action === 'regenerate') return fresh(ctx, plan.carry);
   const caPems = current ? splitPemCerts(current.caCrt) : [];
@@ -165,7 +181,12 @@ export async function applyPlan(plan: SecretWrite, current: CertBundle | undefin
     case 'publish-ca': {
       // A new CA uses the configured key type only if it matches the current one; switching key types needs a
       // fresh Secret (delete it), so replicas with different settings never fight over it.
-      const ca = await generateCa({ keyType, now: ctx.now, validityMs: ctx.policy.caValidityMs, commonName: ctx.caCommonName });
+      const ca = await generateCa({
+        keyType,
+        now: ctx.now,
+        validityMs: ctx.policy.caValidityMs,
+        commonName: ctx.caCommonName,
+      });
       return { ...current, caCrt: joinPemCerts([ca.cert, ...caPems]), caKey: ca.key, caPublishedAt: iso };
     }
     case 'keep-served-ca':

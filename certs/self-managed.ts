@@ -179,7 +179,10 @@ class SelfManaged implements SelfManagedTlsSource {
     this.dnsNames = serviceDnsNames(opts.serviceName, opts.namespace, opts.extraDnsNames);
     this.ips = opts.extraIps.map((ip) => {
       const c = canonicalIp(ip.trim());
-      if (!c) throw new Error(`extra IP SAN ${JSON.stringify(ip)} for secret ${opts.namespace}/${opts.secretName} is not an IP address`);
+      if (!c)
+        throw new Error(
+          `extra IP SAN ${JSON.stringify(ip)} for secret ${opts.namespace}/${opts.secretName} is not an IP address`,
+        );
       return c;
     });
     this.resyncMs = opts.resyncMs ?? 10_000;
@@ -200,7 +203,13 @@ class SelfManaged implements SelfManagedTlsSource {
 
   ready(): boolean {
     const m = this.material;
-    return m !== undefined && this.now() < m.notAfter && this.injected.validating && this.injected.mutating && this.servingReady;
+    return (
+      m !== undefined &&
+      this.now() < m.notAfter &&
+      this.injected.validating &&
+      this.injected.mutating &&
+      this.servingReady
+    );
   }
 
   onChange(listener: (m: TlsMaterial) => void): void {
@@ -228,7 +237,9 @@ class SelfManaged implements SelfManagedTlsSource {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    this.loadedReject(new Error(`TLS source for secret ${this.opts.namespace}/${this.opts.secretName} stopped before loading`));
+    this.loadedReject(
+      new Error(`TLS source for secret ${this.opts.namespace}/${this.opts.secretName} stopped before loading`),
+    );
     await this.chain.catch(() => undefined);
   }
 
@@ -325,8 +336,13 @@ class SelfManaged implements SelfManagedTlsSource {
       this.lastPlan = plan;
       if (plan.action === 'none') {
         if (!bundle || !facts) throw new Error('unreachable: plan none without a Secret');
-        if (plan.waitingFor) this.log.debug({ waitingFor: plan.waitingFor, nextCheck: plan.nextCheck }, 'certificate rotation in progress');
-        if (choice.serve !== this.lastChoice?.serve) this.log.info({ serving: choice.serve, ready: choice.ready }, 'serving choice');
+        if (plan.waitingFor)
+          this.log.debug(
+            { waitingFor: plan.waitingFor, nextCheck: plan.nextCheck },
+            'certificate rotation in progress',
+          );
+        if (choice.serve !== this.lastChoice?.serve)
+          this.log.info({ serving: choice.serve, ready: choice.ready }, 'serving choice');
         this.lastChoice = choice;
         if (choice.serve === 'secret' && issuer) this.load(bundle, facts, issuer);
         this.servingReady = choice.ready;
@@ -336,22 +352,49 @@ class SelfManaged implements SelfManagedTlsSource {
         return;
       }
       const t0 = performance.now();
-      const next = await applyPlan(plan, bundle, { ...this.ctx(), knownCas: new Map([...known, ...secretCas].map((c) => [c.facts.fingerprint, c.pem])) });
+      const next = await applyPlan(plan, bundle, {
+        ...this.ctx(),
+        knownCas: new Map([...known, ...secretCas].map((c) => [c.facts.fingerprint, c.pem])),
+      });
       const genMs = Math.round(performance.now() - t0);
-      const written = secret ? await this.client.replaceSecret(this.secretBody(next, secret)) : await this.client.createSecret(this.secretBody(next, undefined));
-      const logFields = { action: plan.action, reason: 'reason' in plan ? plan.reason : undefined, step, generationMs: genMs };
+      const written = secret
+        ? await this.client.replaceSecret(this.secretBody(next, secret))
+        : await this.client.createSecret(this.secretBody(next, undefined));
+      const logFields = {
+        action: plan.action,
+        reason: 'reason' in plan ? plan.reason : undefined,
+        step,
+        generationMs: genMs,
+      };
       if (!written) {
-        this.log.info(logFields, secret ? 'certificate Secret changed meanwhile (409); re-reading' : 'certificate Secret created by another replica (409); using theirs');
+        this.log.info(
+          logFields,
+          secret
+            ? 'certificate Secret changed meanwhile (409); re-reading'
+            : 'certificate Secret created by another replica (409); using theirs',
+        );
         continue;
       }
-      this.metrics.rotated(plan.action === 'create' || plan.action === 'regenerate' ? 'all' : plan.action.endsWith('serving') ? 'serving' : 'ca');
+      this.metrics.rotated(
+        plan.action === 'create' || plan.action === 'regenerate'
+          ? 'all'
+          : plan.action.endsWith('serving')
+            ? 'serving'
+            : 'ca',
+      );
       this.log.info(
-        { ...logFields, ...('carry' in plan ? { carriedCas: plan.carry.length } : {}), ...(plan.action === 'schedule-serving' ? { serveAfter: plan.serveAfter.toISOString() } : {}) },
+        {
+          ...logFields,
+          ...('carry' in plan ? { carriedCas: plan.carry.length } : {}),
+          ...(plan.action === 'schedule-serving' ? { serveAfter: plan.serveAfter.toISOString() } : {}),
+        },
         'certificate Secret written',
       );
       // loop: re-read what we wrote (or what won) and continue with the next step / load it
     }
-    throw new Error(`certificate secret ${namespace}/${secretName}: no stable state after ${MAX_STEPS} reads (conflicting writes)`);
+    throw new Error(
+      `certificate secret ${namespace}/${secretName}: no stable state after ${MAX_STEPS} reads (conflicting writes)`,
+    );
   }
 
   private secretBody(next: CertBundle, existing: V1Secret | undefined): V1Secret {
@@ -359,7 +402,9 @@ class SelfManaged implements SelfManagedTlsSource {
     const { namespace, secretName } = this.opts;
     if (existing) {
       // our annotations are replaced as a set: one absent from `next` (serve-after of a pending cert) is removed
-      const others = Object.fromEntries(Object.entries(existing.metadata?.annotations ?? {}).filter(([k]) => !OWN_ANNOTATIONS.includes(k)));
+      const others = Object.fromEntries(
+        Object.entries(existing.metadata?.annotations ?? {}).filter(([k]) => !OWN_ANNOTATIONS.includes(k)),
+      );
       return {
         ...existing,
         metadata: { ...existing.metadata, annotations: { ...others, ...annotations } },
@@ -392,7 +437,10 @@ class SelfManaged implements SelfManagedTlsSource {
         try {
           return { kind, name, view: await this.client.readWebhookConfig(kind, name) };
         } catch (err) {
-          this.log.error({ err, kind, configuration: name }, 'cannot read webhook configuration; not ready, will retry');
+          this.log.error(
+            { err, kind, configuration: name },
+            'cannot read webhook configuration; not ready, will retry',
+          );
           this.retrySoon = true;
           return { kind, name, view: undefined, failed: true };
         }
@@ -406,14 +454,23 @@ class SelfManaged implements SelfManagedTlsSource {
     const m: TlsMaterial = { key: bundle.tlsKey, cert: bundle.tlsCrt, ca: bundle.caCrt, notAfter: serving.notAfter };
     this.servedFingerprint = serving.fingerprint;
     this.servedIssuer = issuer;
-    const caExpiry = facts.cas.reduce<Date | undefined>((min, c) => (!min || c.notAfter < min ? c.notAfter : min), undefined);
+    const caExpiry = facts.cas.reduce<Date | undefined>(
+      (min, c) => (!min || c.notAfter < min ? c.notAfter : min),
+      undefined,
+    );
     this.metrics.setExpiry('serving', serving.notAfter);
     if (caExpiry) this.metrics.setExpiry('ca', caExpiry);
     const prev = this.material;
     if (prev && prev.cert === m.cert && prev.key === m.key && prev.ca === m.ca) return;
     this.material = m;
     this.log.info(
-      { servingFingerprint: serving.fingerprint, issuer: issuer.facts.subject, notAfter: serving.notAfter.toISOString(), cas: facts.cas.length, reloaded: prev !== undefined },
+      {
+        servingFingerprint: serving.fingerprint,
+        issuer: issuer.facts.subject,
+        notAfter: serving.notAfter.toISOString(),
+        cas: facts.cas.length,
+        reloaded: prev !== undefined,
+      },
       'TLS material loaded',
     );
     this.loadedResolve(m);
@@ -440,19 +497,32 @@ class SelfManaged implements SelfManagedTlsSource {
       const indices = webhooksNeedingInjection(view.webhooks, bundlePem);
       let ok = true;
       if (indices.length > 0) {
-        ok = await this.client.patchWebhookConfig(kind, name, caBundlePatch(view.resourceVersion, view.webhooks, indices, bundlePem));
+        ok = await this.client.patchWebhookConfig(
+          kind,
+          name,
+          caBundlePatch(view.resourceVersion, view.webhooks, indices, bundlePem),
+        );
         if (ok) {
           patched = true;
           this.metrics.injected(kind);
-          this.log.info({ kind, configuration: name, webhooks: indices.map((i) => view.webhooks[i]?.name) }, 'caBundle injected');
+          this.log.info(
+            { kind, configuration: name, webhooks: indices.map((i) => view.webhooks[i]?.name) },
+            'caBundle injected',
+          );
         } else {
-          this.log.info({ kind, configuration: name }, 'webhook configuration changed meanwhile; re-injecting next cycle');
+          this.log.info(
+            { kind, configuration: name },
+            'webhook configuration changed meanwhile; re-injecting next cycle',
+          );
         }
       }
       // the served certificate's CA is trusted by this configuration (after the patch: the bundle holds it)
       const issuer = this.servedIssuer?.pem;
       const bundleHoldsIssuer = issuer !== undefined && bundleBodies(bundlePem).includes(bundleBodies(issuer)[0] ?? '');
-      this.injected[kind] = ok && indices.length > 0 ? bundleHoldsIssuer : issuer !== undefined && view.webhooks.every((w) => caBundleContains(w, issuer));
+      this.injected[kind] =
+        ok && indices.length > 0
+          ? bundleHoldsIssuer
+          : issuer !== undefined && view.webhooks.every((w) => caBundleContains(w, issuer));
       if (!ok) this.retrySoon = true;
     }
     return patched;

@@ -30,7 +30,11 @@ export const TLS12_CIPHERS: readonly string[] = [
 ];
 
 /** TLS 1.3 suites: OpenSSL's defaults, named explicitly because Node sets both lists from one `ciphers` string. */
-export const TLS13_CIPHERS: readonly string[] = ['TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256', 'TLS_AES_128_GCM_SHA256'];
+export const TLS13_CIPHERS: readonly string[] = [
+  'TLS_AES_256_GCM_SHA384',
+  'TLS_CHACHA20_POLY1305_SHA256',
+  'TLS_AES_128_GCM_SHA256',
+];
 
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 
@@ -77,8 +81,14 @@ export function webhookServerOptions(pair: ServingPair, opts: WebhookTlsOptions 
  * Handshake failures (timeout, bad client certificate, refused suite) destroy the socket here rather than relying
  * on whatever `clientError` listeners the HTTP layer may have.
  */
-export function createWebhookHttpsServer(pair: ServingPair, opts: WebhookTlsOptions, handler?: RequestListener): https.Server {
-  const server = handler ? https.createServer(webhookServerOptions(pair, opts), handler) : https.createServer(webhookServerOptions(pair, opts));
+export function createWebhookHttpsServer(
+  pair: ServingPair,
+  opts: WebhookTlsOptions,
+  handler?: RequestListener,
+): https.Server {
+  const server = handler
+    ? https.createServer(webhookServerOptions(pair, opts), handler)
+    : https.createServer(webhookServerOptions(pair, opts));
   const replaceContext = server.setSecureContext.bind(server);
   server.setSecureContext = (o: SecureContextOptions): void => replaceContext({ ...o, ...hardening(opts) });
   server.on('tlsClientError', (_err: Error, socket: TLSSocket) => {

@@ -91,7 +91,7 @@ function formatIpBytes(b: IpBytes): string {
   // RFC 5952 as Go applies it: compress the longest run (>= 2 groups) of zeros, the first one on a tie.
   let bestStart = -1;
   let bestLen = 0;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (groups[i] !== 0) {
       i++;
       continue;
@@ -156,7 +156,8 @@ export function ipToBigInt(text: string): bigint | undefined {
   const bytes = parseIPv6(text);
   if (!bytes) return undefined;
   let v = 0n;
-  for (let i = 0; i < 16; i += 4) v = (v << 32n) + BigInt(((bytes[i] << 24) >>> 0) + (bytes[i + 1] << 16) + (bytes[i + 2] << 8) + bytes[i + 3]);
+  for (let i = 0; i < 16; i += 4)
+    v = (v << 32n) + BigInt(((bytes[i] << 24) >>> 0) + (bytes[i + 1] << 16) + (bytes[i + 2] << 8) + bytes[i + 3]);
   return v;
 }
 

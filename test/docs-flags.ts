@@ -8,7 +8,12 @@ import { REVIEW_FLAGS } from '../webhook/cli/review';
 import { CHECK_FLAGS } from '../webhook/cli/check';
 import { RECONCILE_FLAGS } from '../webhook/cli/reconcile';
 
-export const COMMAND_FLAGS: Record<string, FlagTable> = { serve: SERVE_FLAGS, review: REVIEW_FLAGS, check: CHECK_FLAGS, reconcile: RECONCILE_FLAGS };
+export const COMMAND_FLAGS: Record<string, FlagTable> = {
+  serve: SERVE_FLAGS,
+  review: REVIEW_FLAGS,
+  check: CHECK_FLAGS,
+  reconcile: RECONCILE_FLAGS,
+};
 export const OPERATIONS_DOC = join(__dirname, '..', 'docs', 'operations.md');
 
 /** docs/operations.md with every `<!-- flags:CMD -->` … `<!-- /flags:CMD -->` block regenerated. */

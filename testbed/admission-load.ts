@@ -43,7 +43,13 @@ function credsFrom(kubeconfigPath: string): Creds {
   };
 }
 
-function request(c: Creds, method: string, path: string, user: string, body?: unknown): Promise<{ status: number; body: string; warnings: string[] }> {
+function request(
+  c: Creds,
+  method: string,
+  path: string,
+  user: string,
+  body?: unknown,
+): Promise<{ status: number; body: string; warnings: string[] }> {
   return new Promise((resolve, reject) => {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const req = https.request(
@@ -54,14 +60,22 @@ function request(c: Creds, method: string, path: string, user: string, body?: un
         cert: c.cert,
         key: c.key,
         timeout: 30_000,
-        headers: { 'Impersonate-User': user, Accept: 'application/json', ...(payload ? { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) } : {}) },
+        headers: {
+          'Impersonate-User': user,
+          Accept: 'application/json',
+          ...(payload ? { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) } : {}),
+        },
       },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (d: Buffer) => chunks.push(d));
         res.on('end', () => {
           const w = res.headers.warning;
-          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), warnings: w === undefined ? [] : Array.isArray(w) ? w : [w] });
+          resolve({
+            status: res.statusCode ?? 0,
+            body: Buffer.concat(chunks).toString('utf8'),
+            warnings: w === undefined ? [] : Array.isArray(w) ? w : [w],
+          });
         });
       },
     );
@@ -73,7 +87,15 @@ function request(c: Creds, method: string, path: string, user: string, body?: un
 }
 
 export class AdmissionLoad {
-  readonly counts: LoadCounts = { sent: 0, ok: 0, failures: 0, failOpen: 0, failureKinds: {}, maxLatencyMs: 0, incidents: [] };
+  readonly counts: LoadCounts = {
+    sent: 0,
+    ok: 0,
+    failures: 0,
+    failOpen: 0,
+    failureKinds: {},
+    maxLatencyMs: 0,
+    incidents: [],
+  };
   private running = false;
   private loop?: Promise<void>;
   private readonly creds: Creds;
@@ -151,10 +173,17 @@ export function failedOpenInAudit(auditLogPath: string, pool: string, sinceMs: n
   const out: FailedOpenWrite[] = [];
   for (const line of fs.readFileSync(auditLogPath, 'utf8').split('\n')) {
     if (!line.includes(pool) || !line.includes('failed-open')) continue;
-    const e = JSON.parse(line) as { auditID?: string; objectRef?: { name?: string }; annotations?: Record<string, string>; requestReceivedTimestamp?: string };
+    const e = JSON.parse(line) as {
+      auditID?: string;
+      objectRef?: { name?: string };
+      annotations?: Record<string, string>;
+      requestReceivedTimestamp?: string;
+    };
     const at = new Date(e.requestReceivedTimestamp ?? 0).getTime();
     if (e.objectRef?.name !== pool || at < sinceMs) continue;
-    const webhooks = Object.entries(e.annotations ?? {}).filter(([k]) => k.startsWith('failed-open.')).map(([k, v]) => `${k}=${v}`);
+    const webhooks = Object.entries(e.annotations ?? {})
+      .filter(([k]) => k.startsWith('failed-open.'))
+      .map(([k, v]) => `${k}=${v}`);
     if (webhooks.length > 0) out.push({ at, auditID: e.auditID ?? '', webhooks });
   }
   return out;
@@ -177,7 +206,17 @@ export function webhookFailuresInApiserverLog(logPath: string, fromMs: number, t
     if (!/failing open|Failed calling webhook|failed calling webhook/.test(line)) continue;
     // klog: Lmmdd hh:mm:ss.uuuuuu (UTC on the test bed's machine)
     const m = /^[IWEF](\d\d)(\d\d) (\d\d):(\d\d):(\d\d)\.(\d+)/.exec(line);
-    const at = m ? Date.UTC(year, Number(m[1]) - 1, Number(m[2]), Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6].slice(0, 3))) : NaN;
+    const at = m
+      ? Date.UTC(
+          year,
+          Number(m[1]) - 1,
+          Number(m[2]),
+          Number(m[3]),
+          Number(m[4]),
+          Number(m[5]),
+          Number(m[6].slice(0, 3)),
+        )
+      : NaN;
     if (at >= fromMs && at <= toMs) out.push(line.slice(0, 1000));
   }
   return out;

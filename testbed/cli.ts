@@ -29,13 +29,18 @@ async function main(argv: string[]): Promise<number> {
       const start = Date.now();
       const nodes = Number(flag(args, '--nodes') ?? '3');
       const state = await launchTestbed({ name, stateDir, nodes, reuseRunning: true });
-      log('cli', `up in ${formatDuration(Date.now() - start)}; stop with: npm run -s testbed -- down${name !== 'default' ? ` --name ${name}` : ''}`);
+      log(
+        'cli',
+        `up in ${formatDuration(Date.now() - start)}; stop with: npm run -s testbed -- down${name !== 'default' ? ` --name ${name}` : ''}`,
+      );
       process.stdout.write(`${state.kubeconfigPath}\n`);
       return 0;
     }
     case 'down': {
       const was = await stopTestbed(stateDir);
-      process.stderr.write(was ? `test bed "${name}" stopped and removed\n` : `no test bed "${name}" was running (state removed)\n`);
+      process.stderr.write(
+        was ? `test bed "${name}" stopped and removed\n` : `no test bed "${name}" was running (state removed)\n`,
+      );
       return 0;
     }
     case 'status': {
@@ -60,7 +65,14 @@ async function main(argv: string[]): Promise<number> {
       ];
       process.stdout.write(lines.join('\n') + '\n');
       if (running && state.phase === 'ready') {
-        const res = await run(state.binaries.kubectl, ['--kubeconfig', state.kubeconfigPath, 'get', 'nodes,crd', '-o', 'wide']);
+        const res = await run(state.binaries.kubectl, [
+          '--kubeconfig',
+          state.kubeconfigPath,
+          'get',
+          'nodes,crd',
+          '-o',
+          'wide',
+        ]);
         process.stdout.write(res.stdout + res.stderr);
       }
       return running && state.phase === 'ready' ? 0 : 1;
@@ -73,7 +85,9 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     default:
-      process.stderr.write('usage: npm run -s testbed -- up|down|status|binaries [--name NAME] [--state-dir DIR] [--nodes N] [--helm] [--promtool]\n');
+      process.stderr.write(
+        'usage: npm run -s testbed -- up|down|status|binaries [--name NAME] [--state-dir DIR] [--nodes N] [--helm] [--promtool]\n',
+      );
       return 2;
   }
 }

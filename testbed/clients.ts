@@ -23,7 +23,10 @@ let cached: Testbed | undefined;
 export function testbed(): Testbed {
   if (cached) return cached;
   const kubeconfig = process.env.SPG_TESTBED_KUBECONFIG;
-  if (!kubeconfig) throw new Error('SPG_TESTBED_KUBECONFIG is not set: run e2e tests through jest (e2e project globalSetup) or export it from `npm run -s testbed -- up`');
+  if (!kubeconfig)
+    throw new Error(
+      'SPG_TESTBED_KUBECONFIG is not set: run e2e tests through jest (e2e project globalSetup) or export it from `npm run -s testbed -- up`',
+    );
   cached = connectTestbed(kubeconfig, process.env.SPG_TESTBED_STATE_DIR);
   return cached;
 }
@@ -59,7 +62,10 @@ export function spiderpoolControllerKubeConfig(): k8s.KubeConfig {
 }
 
 export const SPIDERPOOL_AGENT_USER = serviceAccountUser(SPIDERPOOL_AGENT.namespace, SPIDERPOOL_AGENT.name);
-export const SPIDERPOOL_CONTROLLER_USER = serviceAccountUser(SPIDERPOOL_CONTROLLER.namespace, SPIDERPOOL_CONTROLLER.name);
+export const SPIDERPOOL_CONTROLLER_USER = serviceAccountUser(
+  SPIDERPOOL_CONTROLLER.namespace,
+  SPIDERPOOL_CONTROLLER.name,
+);
 
 export interface Clients {
   kc: k8s.KubeConfig;
@@ -95,7 +101,9 @@ export function adminClients(): Clients {
 
 /** The user/groups the API server sees for a KubeConfig (SelfSubjectReview). */
 export async function whoAmI(kc: k8s.KubeConfig): Promise<{ username: string; groups: string[] }> {
-  const res = await kc.makeApiClient(k8s.AuthenticationV1Api).createSelfSubjectReview({ body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' } });
+  const res = await kc
+    .makeApiClient(k8s.AuthenticationV1Api)
+    .createSelfSubjectReview({ body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' } });
   return { username: res.status?.userInfo?.username ?? '', groups: res.status?.userInfo?.groups ?? [] };
 }
 
@@ -123,7 +131,9 @@ export function apiErrorMessage(err: unknown): string {
 }
 
 /** Runs fn and returns the HTTP status code it failed with (fails the test if it succeeds). */
-export async function expectApiError(fn: () => Promise<unknown>): Promise<{ code: number | undefined; message: string }> {
+export async function expectApiError(
+  fn: () => Promise<unknown>,
+): Promise<{ code: number | undefined; message: string }> {
   try {
     await fn();
   } catch (err) {
@@ -133,7 +143,12 @@ export async function expectApiError(fn: () => Promise<unknown>): Promise<{ code
 }
 
 /** Polls fn until it returns a value other than undefined/false/null; throws after timeoutMs with the last error. */
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 30000, intervalMs = 200): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined | null | false>,
+  timeoutMs = 30000,
+  intervalMs = 200,
+): Promise<T> {
   const start = Date.now();
   let lastErr: unknown;
   for (;;) {
@@ -144,7 +159,9 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
       lastErr = err;
     }
     if (Date.now() - start > timeoutMs) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? `: ${apiErrorMessage(lastErr)}` : ''}`);
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? `: ${apiErrorMessage(lastErr)}` : ''}`,
+      );
     }
     await new Promise((r) => setTimeout(r, intervalMs));
   }
@@ -161,8 +178,14 @@ export function randomSuffix(n = 5): string {
  */
 export async function createTestNamespace(prefix: string, labels: Record<string, string> = {}): Promise<string> {
   const { core } = adminClients();
-  const name = `e2e-${prefix}`.toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 50) + `-${randomSuffix()}`;
-  await core.createNamespace({ body: { metadata: { name, labels: { 'spiderpool-guard.e2e/test-namespace': 'true', ...labels } } } });
+  const name =
+    `e2e-${prefix}`
+      .toLowerCase()
+      .replace(/[^a-z0-9-]/g, '-')
+      .slice(0, 50) + `-${randomSuffix()}`;
+  await core.createNamespace({
+    body: { metadata: { name, labels: { 'spiderpool-guard.e2e/test-namespace': 'true', ...labels } } },
+  });
   await waitFor(`ServiceAccount ${name}/default`, async () => {
     await core.readNamespacedServiceAccount({ name: 'default', namespace: name });
     return true;
@@ -177,7 +200,10 @@ export async function createTestNamespace(prefix: string, labels: Record<string,
  * admission webhook: configure webhooks so they do not deny this, e.g. exempt users, or delete them first).
  * With `wait`, resolves once the namespace is gone.
  */
-export async function deleteTestNamespace(name: string, opts: { wait?: boolean; timeoutMs?: number } = {}): Promise<void> {
+export async function deleteTestNamespace(
+  name: string,
+  opts: { wait?: boolean; timeoutMs?: number } = {},
+): Promise<void> {
   const { core, custom } = adminClients();
   try {
     await core.deleteNamespace({ name });
@@ -188,14 +214,26 @@ export async function deleteTestNamespace(name: string, opts: { wait?: boolean; 
   const unblock = async () => {
     const pods = await core.listNamespacedPod({ namespace: name });
     for (const pod of pods.items) await forceDeletePod(core, name, pod.metadata?.name ?? '');
-    const endpoints = (await custom.listNamespacedCustomObject({ group: 'spiderpool.spidernet.io', version: 'v2beta1', plural: 'spiderendpoints', namespace: name })) as {
+    const endpoints = (await custom.listNamespacedCustomObject({
+      group: 'spiderpool.spidernet.io',
+      version: 'v2beta1',
+      plural: 'spiderendpoints',
+      namespace: name,
+    })) as {
       items: { metadata: k8s.V1ObjectMeta }[];
     };
     for (const ep of endpoints.items) {
       if (!ep.metadata.finalizers?.length) continue;
       await custom
         .patchNamespacedCustomObject(
-          { group: 'spiderpool.spidernet.io', version: 'v2beta1', plural: 'spiderendpoints', namespace: name, name: ep.metadata.name ?? '', body: { metadata: { finalizers: null } } },
+          {
+            group: 'spiderpool.spidernet.io',
+            version: 'v2beta1',
+            plural: 'spiderendpoints',
+            namespace: name,
+            name: ep.metadata.name ?? '',
+            body: { metadata: { finalizers: null } },
+          },
           k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
         )
         .catch((err: unknown) => {
@@ -241,7 +279,12 @@ export async function bindPod(core: k8s.CoreV1Api, namespace: string, name: stri
   await core.createNamespacedPodBinding({
     name,
     namespace,
-    body: { apiVersion: 'v1', kind: 'Binding', metadata: { name, namespace }, target: { apiVersion: 'v1', kind: 'Node', name: node } },
+    body: {
+      apiVersion: 'v1',
+      kind: 'Binding',
+      metadata: { name, namespace },
+      target: { apiVersion: 'v1', kind: 'Node', name: node },
+    },
   });
 }
 
@@ -259,7 +302,12 @@ export interface PodStatusOptions {
  * Writes a pod's status through pods/status as a kubelet would (phase, podIP/podIPs, Ready condition), re-reading
  * the pod first. Annotations, when given, are patched on the main resource.
  */
-export async function setPodStatus(core: k8s.CoreV1Api, namespace: string, name: string, opts: PodStatusOptions): Promise<k8s.V1Pod> {
+export async function setPodStatus(
+  core: k8s.CoreV1Api,
+  namespace: string,
+  name: string,
+  opts: PodStatusOptions,
+): Promise<k8s.V1Pod> {
   if (opts.annotations) {
     await core.patchNamespacedPod(
       { name, namespace, body: { metadata: { annotations: opts.annotations } } },
@@ -280,12 +328,18 @@ export async function setPodStatus(core: k8s.CoreV1Api, namespace: string, name:
     startTime: pod.status?.startTime ?? now,
     conditions: [
       { type: 'PodScheduled', status: 'True', lastTransitionTime: now },
-      { type: 'Ready', status: phase === 'Running' && opts.containers !== 'terminated' ? 'True' : 'False', lastTransitionTime: now },
+      {
+        type: 'Ready',
+        status: phase === 'Running' && opts.containers !== 'terminated' ? 'True' : 'False',
+        lastTransitionTime: now,
+      },
     ],
   };
   if (opts.containers) {
     const state: k8s.V1ContainerState =
-      opts.containers === 'running' ? { running: { startedAt: now } } : { terminated: { exitCode: 0, reason: 'Completed', startedAt: now, finishedAt: now } };
+      opts.containers === 'running'
+        ? { running: { startedAt: now } }
+        : { terminated: { exitCode: 0, reason: 'Completed', startedAt: now, finishedAt: now } };
     pod.status.containerStatuses = (pod.spec?.containers ?? []).map((c) => ({
       name: c.name,
       image: c.image ?? '',
@@ -303,10 +357,18 @@ export async function setPodStatus(core: k8s.CoreV1Api, namespace: string, name:
  * A bare pause pod bound to node-1 (restartPolicy Never). With `ip` it is Running with that IP, as after a successful
  * CNI ADD; without, it is scheduled and has no IP yet (its CNI ADD is in progress).
  */
-export async function startTestPod(core: k8s.CoreV1Api, namespace: string, name: string, ip?: string): Promise<k8s.V1Pod> {
+export async function startTestPod(
+  core: k8s.CoreV1Api,
+  namespace: string,
+  name: string,
+  ip?: string,
+): Promise<k8s.V1Pod> {
   const pod = await core.createNamespacedPod({
     namespace,
-    body: { metadata: { name }, spec: { containers: [{ name: 'main', image: 'registry.k8s.io/pause:3.10' }], restartPolicy: 'Never' } },
+    body: {
+      metadata: { name },
+      spec: { containers: [{ name: 'main', image: 'registry.k8s.io/pause:3.10' }], restartPolicy: 'Never' },
+    },
   });
   await bindPod(core, namespace, name, 'node-1');
   if (ip !== undefined) await setPodStatus(core, namespace, name, { phase: 'Running', podIPs: [ip] });
@@ -322,7 +384,10 @@ export function pauseStatefulSet(name: string, replicas: number, o: { parallel?:
       ...(o.parallel ? { podManagementPolicy: 'Parallel' } : {}),
       serviceName: name,
       selector: { matchLabels: { app: name } },
-      template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'main', image: 'registry.k8s.io/pause:3.10' }] } },
+      template: {
+        metadata: { labels: { app: name } },
+        spec: { containers: [{ name: 'main', image: 'registry.k8s.io/pause:3.10' }] },
+      },
     },
   };
 }

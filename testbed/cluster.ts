@@ -30,7 +30,13 @@ import { webhookClientFlag } from './webhook-client';
 import { formatDuration, freePorts, log, runOk, sleep, writeFileAtomic } from './util';
 
 export const CRD_DIR = path.join(__dirname, 'crds');
-export const CRD_NAMES = ['spiderippools.spiderpool.spidernet.io', 'spiderendpoints.spiderpool.spidernet.io', 'spiderreservedips.spiderpool.spidernet.io', 'virtualmachineinstances.kubevirt.io', 'virtualmachines.kubevirt.io'];
+export const CRD_NAMES = [
+  'spiderippools.spiderpool.spidernet.io',
+  'spiderendpoints.spiderpool.spidernet.io',
+  'spiderreservedips.spiderpool.spidernet.io',
+  'virtualmachineinstances.kubevirt.io',
+  'virtualmachines.kubevirt.io',
+];
 export const SPIDERPOOL_SERVICE_ACCOUNTS = ['spiderpool-agent', 'spiderpool-controller'];
 export const SPIDERPOOL_NAMESPACE = 'kube-system';
 
@@ -83,8 +89,15 @@ export function kubeRequest(
       url,
       {
         method,
-        headers: { Accept: 'application/json', ...(payload ? { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(payload) } : {}) },
-        ...(url.protocol === 'https:' ? (creds ? { ca: creds.ca, cert: creds.cert, key: creds.key } : { rejectUnauthorized: false }) : {}),
+        headers: {
+          Accept: 'application/json',
+          ...(payload ? { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(payload) } : {}),
+        },
+        ...(url.protocol === 'https:'
+          ? creds
+            ? { ca: creds.ca, cert: creds.cert, key: creds.key }
+            : { rejectUnauthorized: false }
+          : {}),
         timeout: 10000,
       },
       (res) => {
@@ -194,7 +207,12 @@ export class Cluster {
     child.on('error', (err) => this.childFailed(name, err));
     child.on('exit', (code, signal) => {
       if (this.stopping || this.expectedExits.has(child)) return;
-      this.childFailed(name, new ClusterFailure(`${name} exited unexpectedly (${signal ?? `exit ${code}`}); last log lines:\n${tail(logFile, 25)}`));
+      this.childFailed(
+        name,
+        new ClusterFailure(
+          `${name} exited unexpectedly (${signal ?? `exit ${code}`}); last log lines:\n${tail(logFile, 25)}`,
+        ),
+      );
     });
     return child;
   }
@@ -220,10 +238,16 @@ export class Cluster {
       } catch (err) {
         lastErr = err instanceof Error ? err.message : String(err);
       }
-      if (Date.now() - start > timeoutMs) throw new ClusterFailure(`timed out after ${formatDuration(timeoutMs)} waiting for ${what}${lastErr ? `: ${lastErr}` : ''}`);
+      if (Date.now() - start > timeoutMs)
+        throw new ClusterFailure(
+          `timed out after ${formatDuration(timeoutMs)} waiting for ${what}${lastErr ? `: ${lastErr}` : ''}`,
+        );
       if (Date.now() - lastNote > 15000) {
         lastNote = Date.now();
-        log('wait', `${what}: still waiting (${formatDuration(Date.now() - start)})${lastErr ? ` last error: ${lastErr}` : ''}`);
+        log(
+          'wait',
+          `${what}: still waiting (${formatDuration(Date.now() - start)})${lastErr ? ` last error: ${lastErr}` : ''}`,
+        );
       }
       await sleep(250);
     }
@@ -238,10 +262,16 @@ export class Cluster {
     if (this.config.runPods !== false && canRunPods()) {
       this.net = await createNetwork(st.stateDir);
       st.network = this.net;
-      log('network', `bridge ${this.net.bridge} ${this.net.gatewayIp}; pods ${this.net.podCidr}, services ${this.net.serviceCidr}`);
+      log(
+        'network',
+        `bridge ${this.net.bridge} ${this.net.gatewayIp}; pods ${this.net.podCidr}, services ${this.net.serviceCidr}`,
+      );
     }
     const serviceCidr = this.net?.serviceCidr ?? '10.96.0.0/16';
-    const pki = await createPki(st.pkiDir, this.net ? [this.net.gatewayIp, firstServiceIp(serviceCidr)] : [firstServiceIp(serviceCidr)]);
+    const pki = await createPki(
+      st.pkiDir,
+      this.net ? [this.net.gatewayIp, firstServiceIp(serviceCidr)] : [firstServiceIp(serviceCidr)],
+    );
     const [etcdClient, etcdPeer, apiserver, controllerManager] = await freePorts(4);
     st.ports = { etcdClient, etcdPeer, apiserver, controllerManager };
     st.apiserverUrl = `https://127.0.0.1:${apiserver}`;
@@ -263,7 +293,9 @@ export class Cluster {
       '--quota-backend-bytes=2147483648',
       // etcd's default request limit (1.5 MiB) is also the real limit on a pool's size: a 16,384-record pool is
       // about 1.7 MB stored. The admission benchmark raises it (SPG_ETCD_MAX_REQUEST_BYTES) to test such pools.
-      ...(process.env.SPG_ETCD_MAX_REQUEST_BYTES ? [`--max-request-bytes=${Number(process.env.SPG_ETCD_MAX_REQUEST_BYTES)}`] : []),
+      ...(process.env.SPG_ETCD_MAX_REQUEST_BYTES
+        ? [`--max-request-bytes=${Number(process.env.SPG_ETCD_MAX_REQUEST_BYTES)}`]
+        : []),
       '--log-level=warn',
     ]);
     st.pids.etcd = etcd.pid;
@@ -308,13 +340,41 @@ export class Cluster {
     const apiserverProc = this.spawnChild('kube-apiserver', st.binaries.kubeApiserver, this.apiserverArgs);
     st.pids.kubeApiserver = apiserverProc.pid;
     this.save();
-    const creds: Credentials = { ca: fs.readFileSync(pki.caCert), cert: fs.readFileSync(pki.adminCert), key: fs.readFileSync(pki.adminKey) };
-    await this.waitFor('kube-apiserver /readyz', 180000, async () => (await kubeRequest(st.apiserverUrl, creds, 'GET', '/readyz')).status === 200);
+    const creds: Credentials = {
+      ca: fs.readFileSync(pki.caCert),
+      cert: fs.readFileSync(pki.adminCert),
+      key: fs.readFileSync(pki.adminKey),
+    };
+    await this.waitFor(
+      'kube-apiserver /readyz',
+      180000,
+      async () => (await kubeRequest(st.apiserverUrl, creds, 'GET', '/readyz')).status === 200,
+    );
 
     const caPem = fs.readFileSync(pki.caCert, 'utf8');
-    writeFileAtomic(st.kubeconfigPath, kubeconfigYaml(st.apiserverUrl, 'testbed-admin', caPem, fs.readFileSync(pki.adminCert, 'utf8'), fs.readFileSync(pki.adminKey, 'utf8')), 0o600);
+    writeFileAtomic(
+      st.kubeconfigPath,
+      kubeconfigYaml(
+        st.apiserverUrl,
+        'testbed-admin',
+        caPem,
+        fs.readFileSync(pki.adminCert, 'utf8'),
+        fs.readFileSync(pki.adminKey, 'utf8'),
+      ),
+      0o600,
+    );
     const kcmKubeconfig = path.join(st.stateDir, 'kube-controller-manager.kubeconfig');
-    writeFileAtomic(kcmKubeconfig, kubeconfigYaml(st.apiserverUrl, 'system:kube-controller-manager', caPem, fs.readFileSync(pki.kcmCert, 'utf8'), fs.readFileSync(pki.kcmKey, 'utf8')), 0o600);
+    writeFileAtomic(
+      kcmKubeconfig,
+      kubeconfigYaml(
+        st.apiserverUrl,
+        'system:kube-controller-manager',
+        caPem,
+        fs.readFileSync(pki.kcmCert, 'utf8'),
+        fs.readFileSync(pki.kcmKey, 'utf8'),
+      ),
+      0o600,
+    );
 
     // kube-controller-manager (starts while we bootstrap objects and CRDs)
     const kcm = this.spawnChild('kube-controller-manager', st.binaries.kubeControllerManager, [
@@ -337,10 +397,19 @@ export class Cluster {
 
     await this.bootstrapObjects(creds, pki);
     await this.installCrds(creds);
-    await this.waitFor('kube-controller-manager /healthz', 120000, async () => (await kubeRequest(`https://127.0.0.1:${controllerManager}`, undefined, 'GET', '/healthz')).status === 200);
+    await this.waitFor(
+      'kube-controller-manager /healthz',
+      120000,
+      async () =>
+        (await kubeRequest(`https://127.0.0.1:${controllerManager}`, undefined, 'GET', '/healthz')).status === 200,
+    );
     // The serviceaccount controller creating `default` proves kube-controller-manager is up and authorized.
-    await this.waitFor('ServiceAccount default/default (kube-controller-manager working)', 120000, async () =>
-      (await kubeRequest(st.apiserverUrl, creds, 'GET', '/api/v1/namespaces/default/serviceaccounts/default')).status === 200,
+    await this.waitFor(
+      'ServiceAccount default/default (kube-controller-manager working)',
+      120000,
+      async () =>
+        (await kubeRequest(st.apiserverUrl, creds, 'GET', '/api/v1/namespaces/default/serviceaccounts/default'))
+          .status === 200,
     );
 
     if (this.net) await this.startRunner(creds);
@@ -349,7 +418,10 @@ export class Cluster {
     st.readyAt = new Date().toISOString();
     st.startupSeconds = Math.round((Date.now() - start) / 100) / 10;
     this.save();
-    log('cluster', `ready in ${formatDuration(Date.now() - start)}: ${st.apiserverUrl}, kubeconfig ${st.kubeconfigPath}`);
+    log(
+      'cluster',
+      `ready in ${formatDuration(Date.now() - start)}: ${st.apiserverUrl}, kubeconfig ${st.kubeconfigPath}`,
+    );
     return st;
   }
 
@@ -359,7 +431,12 @@ export class Cluster {
     const net = this.net!;
     const config = { kubeconfigPath: st.kubeconfigPath, stateDir: st.stateDir, net, apiserverPort: st.ports.apiserver };
     const tsx = pathToFileURL(require.resolve('tsx')).href;
-    const runner = this.spawnChild('runner', process.execPath, ['--import', tsx, path.join(__dirname, 'runner', 'main.ts'), JSON.stringify(config)]);
+    const runner = this.spawnChild('runner', process.execPath, [
+      '--import',
+      tsx,
+      path.join(__dirname, 'runner', 'main.ts'),
+      JSON.stringify(config),
+    ]);
     st.pids.runner = runner.pid;
     this.save();
     await this.waitFor(`Node ${RUNNER_NODE} Ready (process runner)`, 60000, async () => {
@@ -372,26 +449,41 @@ export class Cluster {
 
   private async bootstrapObjects(creds: Credentials, _pki: Pki): Promise<void> {
     const st = this.state;
-    const create = async (urlPath: string, obj: Record<string, unknown> & { metadata: Record<string, unknown> & { name: string } }) => {
+    const create = async (
+      urlPath: string,
+      obj: Record<string, unknown> & { metadata: Record<string, unknown> & { name: string } },
+    ) => {
       const res = await kubeRequest(st.apiserverUrl, creds, 'POST', urlPath, obj);
-      if (res.status !== 201 && res.status !== 409) throw new ClusterFailure(`POST ${urlPath} ${obj.metadata.name}: HTTP ${res.status} ${res.body}`);
+      if (res.status !== 201 && res.status !== 409)
+        throw new ClusterFailure(`POST ${urlPath} ${obj.metadata.name}: HTTP ${res.status} ${res.body}`);
     };
     for (const sa of SPIDERPOOL_SERVICE_ACCOUNTS) {
-      await create(`/api/v1/namespaces/${SPIDERPOOL_NAMESPACE}/serviceaccounts`, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: sa } });
+      await create(`/api/v1/namespaces/${SPIDERPOOL_NAMESPACE}/serviceaccounts`, {
+        apiVersion: 'v1',
+        kind: 'ServiceAccount',
+        metadata: { name: sa },
+      });
     }
     await create('/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', {
       apiVersion: 'rbac.authorization.k8s.io/v1',
       kind: 'ClusterRoleBinding',
       metadata: { name: 'spiderpool-testbed' },
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'cluster-admin' },
-      subjects: SPIDERPOOL_SERVICE_ACCOUNTS.map((name) => ({ kind: 'ServiceAccount', name, namespace: SPIDERPOOL_NAMESPACE })),
+      subjects: SPIDERPOOL_SERVICE_ACCOUNTS.map((name) => ({
+        kind: 'ServiceAccount',
+        name,
+        namespace: SPIDERPOOL_NAMESPACE,
+      })),
     });
     const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
     for (const [i, name] of st.nodes.entries()) {
       await create('/api/v1/nodes', {
         apiVersion: 'v1',
         kind: 'Node',
-        metadata: { name, labels: { 'kubernetes.io/hostname': name, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64' } },
+        metadata: {
+          name,
+          labels: { 'kubernetes.io/hostname': name, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64' },
+        },
         spec: { podCIDR: `10.244.${i + 1}.0/24`, podCIDRs: [`10.244.${i + 1}.0/24`] },
       });
       const status = {
@@ -402,7 +494,16 @@ export class Cluster {
             { type: 'InternalIP', address: `172.18.0.${i + 10}` },
             { type: 'Hostname', address: name },
           ],
-          conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'spiderpool-guard test bed node (no kubelet)', lastHeartbeatTime: now, lastTransitionTime: now }],
+          conditions: [
+            {
+              type: 'Ready',
+              status: 'True',
+              reason: 'KubeletReady',
+              message: 'spiderpool-guard test bed node (no kubelet)',
+              lastHeartbeatTime: now,
+              lastTransitionTime: now,
+            },
+          ],
           nodeInfo: {
             machineID: '',
             systemUUID: '',
@@ -417,18 +518,41 @@ export class Cluster {
           },
         },
       };
-      const res = await kubeRequest(st.apiserverUrl, creds, 'PATCH', `/api/v1/nodes/${name}/status`, status, 'application/merge-patch+json');
+      const res = await kubeRequest(
+        st.apiserverUrl,
+        creds,
+        'PATCH',
+        `/api/v1/nodes/${name}/status`,
+        status,
+        'application/merge-patch+json',
+      );
       if (res.status !== 200) throw new ClusterFailure(`PATCH nodes/${name}/status: HTTP ${res.status} ${res.body}`);
     }
-    log('bootstrap', `nodes ${st.nodes.join(', ')} Ready; ServiceAccounts ${SPIDERPOOL_SERVICE_ACCOUNTS.map((s) => `${SPIDERPOOL_NAMESPACE}/${s}`).join(', ')} bound to cluster-admin`);
+    log(
+      'bootstrap',
+      `nodes ${st.nodes.join(', ')} Ready; ServiceAccounts ${SPIDERPOOL_SERVICE_ACCOUNTS.map((s) => `${SPIDERPOOL_NAMESPACE}/${s}`).join(', ')} bound to cluster-admin`,
+    );
   }
 
   private async installCrds(creds: Credentials): Promise<void> {
     const st = this.state;
-    await runOk(st.binaries.kubectl, ['--kubeconfig', st.kubeconfigPath, 'apply', '--server-side', '--field-manager=spiderpool-testbed', '-f', CRD_DIR]);
+    await runOk(st.binaries.kubectl, [
+      '--kubeconfig',
+      st.kubeconfigPath,
+      'apply',
+      '--server-side',
+      '--field-manager=spiderpool-testbed',
+      '-f',
+      CRD_DIR,
+    ]);
     for (const name of CRD_NAMES) {
       await this.waitFor(`CRD ${name} Established`, 60000, async () => {
-        const res = await kubeRequest(st.apiserverUrl, creds, 'GET', `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`);
+        const res = await kubeRequest(
+          st.apiserverUrl,
+          creds,
+          'GET',
+          `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`,
+        );
         if (res.status !== 200) return false;
         const crd = JSON.parse(res.body) as { status?: { conditions?: { type: string; status: string }[] } };
         return (crd.status?.conditions ?? []).some((c) => c.type === 'Established' && c.status === 'True');
@@ -436,8 +560,18 @@ export class Cluster {
     }
     // Established means the API server accepted the names; also wait until the resources are actually served.
     await this.waitFor('spiderpool.spidernet.io/v2beta1 served', 60000, async () => {
-      const list1 = await kubeRequest(st.apiserverUrl, creds, 'GET', '/apis/spiderpool.spidernet.io/v2beta1/spiderippools');
-      const list2 = await kubeRequest(st.apiserverUrl, creds, 'GET', '/apis/spiderpool.spidernet.io/v2beta1/spiderendpoints');
+      const list1 = await kubeRequest(
+        st.apiserverUrl,
+        creds,
+        'GET',
+        '/apis/spiderpool.spidernet.io/v2beta1/spiderippools',
+      );
+      const list2 = await kubeRequest(
+        st.apiserverUrl,
+        creds,
+        'GET',
+        '/apis/spiderpool.spidernet.io/v2beta1/spiderendpoints',
+      );
       return list1.status === 200 && list2.status === 200;
     });
   }

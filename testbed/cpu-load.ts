@@ -31,7 +31,8 @@ export function loadProcessesFromEnv(env: NodeJS.ProcessEnv = process.env): numb
   const raw = (env[LOAD_ENV] ?? '').trim();
   if (raw === '' || raw === '0') return 0;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0 || n > MAX_LOAD_PROCESSES) throw new Error(`${LOAD_ENV}=${raw}: expected a whole number of busy-loop processes, 0 to ${MAX_LOAD_PROCESSES}`);
+  if (!Number.isInteger(n) || n < 0 || n > MAX_LOAD_PROCESSES)
+    throw new Error(`${LOAD_ENV}=${raw}: expected a whole number of busy-loop processes, 0 to ${MAX_LOAD_PROCESSES}`);
   return n;
 }
 

@@ -16,8 +16,12 @@ const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
 function summary(label: string, r: ScenarioResult): void {
   out();
   out(bold(`  ${label}: result`));
-  out(`    record of ${r.ip} in pool ${r.pool}: ${r.finalRecord ? `${r.finalRecord.pod} uid ${r.finalRecord.podUid}` : 'RELEASED'}`);
-  out(`    pods using ${r.ip}: ${r.podsWithIp.join(', ') || 'none'}${r.podsWithIp.length > 1 ? '   <-- two pods, one IP' : ''}`);
+  out(
+    `    record of ${r.ip} in pool ${r.pool}: ${r.finalRecord ? `${r.finalRecord.pod} uid ${r.finalRecord.podUid}` : 'RELEASED'}`,
+  );
+  out(
+    `    pods using ${r.ip}: ${r.podsWithIp.join(', ') || 'none'}${r.podsWithIp.length > 1 ? '   <-- two pods, one IP' : ''}`,
+  );
 }
 
 async function createNamespace(tb: Testbed, name: string): Promise<string> {
@@ -34,12 +38,25 @@ async function createNamespace(tb: Testbed, name: string): Promise<string> {
   throw new Error(`namespace ${name}: default ServiceAccount never appeared`);
 }
 
-const indent = (text: string) => text.trimEnd().split('\n').map((l) => `    ${l}`).join('\n');
+const indent = (text: string) =>
+  text
+    .trimEnd()
+    .split('\n')
+    .map((l) => `    ${l}`)
+    .join('\n');
 
 /** `check --capacity` of the built CLI against the demo's cluster: what an operator would run next. */
 async function capacityTable(kubeconfigPath: string): Promise<string> {
   try {
-    const { stdout } = await promisify(execFile)(process.execPath, [CLI_ENTRY, 'check', '--capacity', '--kubeconfig', kubeconfigPath, '--settle-seconds', '0']);
+    const { stdout } = await promisify(execFile)(process.execPath, [
+      CLI_ENTRY,
+      'check',
+      '--capacity',
+      '--kubeconfig',
+      kubeconfigPath,
+      '--settle-seconds',
+      '0',
+    ]);
     return stdout;
   } catch (err) {
     // exit 1: error-level findings (the unguarded namespace's shared IP); the table is printed all the same
@@ -51,7 +68,9 @@ async function capacityTable(kubeconfigPath: string): Promise<string> {
 async function main(): Promise<number> {
   const t0 = Date.now();
   out(bold('spiderpool-guard demo'));
-  out('Starting a real kube-apiserver + etcd + kube-controller-manager on 127.0.0.1 (first run builds them: minutes)...');
+  out(
+    'Starting a real kube-apiserver + etcd + kube-controller-manager on 127.0.0.1 (first run builds them: minutes)...',
+  );
   const tb = await startTestbed({ name: 'demo', showProgress: true });
   let guard: GuardProcess | undefined;
   try {
@@ -64,16 +83,24 @@ async function main(): Promise<number> {
     out(`API server ready at ${tb.apiserverUrl}`);
     out();
     out(bold('1. Without the guard: Spiderpool v0.9.4 GC, StatefulSet scaled 3→2→3 quickly'));
-    const unguarded = await runStsScaleDownUp(actors, await createNamespace(tb, 'demo-unguarded'), '10.6', (l) => out(`    ${l}`));
+    const unguarded = await runStsScaleDownUp(actors, await createNamespace(tb, 'demo-unguarded'), '10.6', (l) =>
+      out(`    ${l}`),
+    );
     summary('without the guard', unguarded);
 
     out();
-    out(bold('2. With spiderpool-guard (enforce mode, validating + mutating webhooks on spiderippools/status and spiderendpoints)'));
+    out(
+      bold(
+        '2. With spiderpool-guard (enforce mode, validating + mutating webhooks on spiderippools/status and spiderendpoints)',
+      ),
+    );
     const certs = await loopbackCerts();
     guard = await startGuard({ kubeconfigPath: tb.kubeconfigPath, certs });
     await registerWebhooks(admin.kc, { baseUrl: guard.url, caBundle: certs.ca, name: 'spiderpool-guard-demo' });
     out(`    guard serving at ${guard.url}, registered with the API server`);
-    const guarded = await runStsScaleDownUp(actors, await createNamespace(tb, 'demo-guarded'), '10.16', (l) => out(`    ${l}`));
+    const guarded = await runStsScaleDownUp(actors, await createNamespace(tb, 'demo-guarded'), '10.16', (l) =>
+      out(`    ${l}`),
+    );
     summary('with the guard', guarded);
     const denial = guard.auditEvents().find((e) => e.event === 'admission.denied' && e.rule === 'LIVE_IP_RELEASE');
     if (denial) {
@@ -87,11 +114,17 @@ async function main(): Promise<number> {
     out(bold('3. The pools now: spiderpool-guard check --capacity'));
     out(indent(await capacityTable(tb.kubeconfigPath)));
 
-    const ok = unguarded.podsWithIp.length > 1 && guarded.podsWithIp.length === 1 && !guarded.gcRelease.ok && !!guarded.finalRecord;
+    const ok =
+      unguarded.podsWithIp.length > 1 &&
+      guarded.podsWithIp.length === 1 &&
+      !guarded.gcRelease.ok &&
+      !!guarded.finalRecord;
     out();
     out(
       ok
-        ? bold(`Without the guard ${unguarded.podsWithIp.length} pods share ${unguarded.ip}; with it the release was denied and the pool stayed correct.`)
+        ? bold(
+            `Without the guard ${unguarded.podsWithIp.length} pods share ${unguarded.ip}; with it the release was denied and the pool stayed correct.`,
+          )
         : bold('Unexpected outcome: see the lines above.'),
     );
     out(`(${((Date.now() - t0) / 1000).toFixed(1)} s; tearing down)`);

@@ -114,10 +114,23 @@ export interface PodOptions {
 export const DELETED_AT_MS = Date.parse('2026-11-22T02:00:00Z');
 
 const RUNNING_STATE = { running: { startedAt: '2026-11-20T10:00:05Z' } };
-const TERMINATED_STATE = { terminated: { exitCode: 0, reason: 'Completed', startedAt: '2026-11-20T10:00:05Z', finishedAt: '2026-11-22T02:00:10Z' } };
+const TERMINATED_STATE = {
+  terminated: {
+    exitCode: 0,
+    reason: 'Completed',
+    startedAt: '2026-11-20T10:00:05Z',
+    finishedAt: '2026-11-22T02:00:10Z',
+  },
+};
 
 function containerStatuses(kind: PodOptions['containers']): Json[] {
-  const status = (name: string, state: Json) => ({ name, image: 'alpine:3.20', ready: !('terminated' in state), restartCount: 0, state });
+  const status = (name: string, state: Json) => ({
+    name,
+    image: 'alpine:3.20',
+    ready: !('terminated' in state),
+    restartCount: 0,
+    state,
+  });
   switch (kind ?? 'running') {
     case 'none':
       return [];
@@ -135,7 +148,14 @@ export function pod(o: PodOptions): Json {
   const annotations: Json = { ...o.annotations };
   if (o.multus) {
     annotations[o.multusKey ?? NETWORK_STATUS] = JSON.stringify(
-      o.multus.map((n) => ({ name: n.name ?? `${SYSTEM_NS}/macvlan-${n.interface}`, interface: n.interface, ips: n.ips, mac: 'aa:bb:cc:dd:ee:ff', default: n.default ?? n.interface === 'eth0', dns: {} })),
+      o.multus.map((n) => ({
+        name: n.name ?? `${SYSTEM_NS}/macvlan-${n.interface}`,
+        interface: n.interface,
+        ips: n.ips,
+        mac: 'aa:bb:cc:dd:ee:ff',
+        default: n.default ?? n.interface === 'eth0',
+        dns: {},
+      })),
     );
   }
   const metadata: Json = {
@@ -194,7 +214,9 @@ export function ippoolAnnotation(o: { ipv4?: string[]; ipv6?: string[] }): Recor
 }
 
 /** Spiderpool's multi-NIC pool annotation: ipam.spidernet.io/ippools = [{"interface":..,"ipv4":[...],"ipv6":[...]}]. */
-export function ippoolsAnnotation(nics: { interface?: string; ipv4?: string[]; ipv6?: string[] }[]): Record<string, string> {
+export function ippoolsAnnotation(
+  nics: { interface?: string; ipv4?: string[]; ipv6?: string[] }[],
+): Record<string, string> {
   return { 'ipam.spidernet.io/ippools': JSON.stringify(nics) };
 }
 
@@ -210,21 +232,45 @@ export function statefulSet(o: {
   templateAnnotations?: Record<string, string>;
 }): Json {
   const namespace = o.namespace ?? NS;
-  const templateMeta: Json = { labels: { app: o.name }, ...(o.templateAnnotations ? { annotations: o.templateAnnotations } : {}) };
-  const spec: Json = { serviceName: o.name, selector: { matchLabels: { app: o.name } }, template: { metadata: templateMeta } };
+  const templateMeta: Json = {
+    labels: { app: o.name },
+    ...(o.templateAnnotations ? { annotations: o.templateAnnotations } : {}),
+  };
+  const spec: Json = {
+    serviceName: o.name,
+    selector: { matchLabels: { app: o.name } },
+    template: { metadata: templateMeta },
+  };
   if (o.replicas !== null) spec.replicas = o.replicas ?? 1;
   if (o.ordinalsStart !== undefined) spec.ordinals = { start: o.ordinalsStart };
-  const metadata: Json = { name: o.name, namespace, uid: uid(`StatefulSet/${o.name}`), resourceVersion: nextRv(), generation: 1 };
+  const metadata: Json = {
+    name: o.name,
+    namespace,
+    uid: uid(`StatefulSet/${o.name}`),
+    resourceVersion: nextRv(),
+    generation: 1,
+  };
   if (o.deleting) metadata.deletionTimestamp = DELETING;
   return { apiVersion: 'apps/v1', kind: 'StatefulSet', metadata, spec, status: { replicas: o.replicas ?? 1 } };
 }
 
 export function vmi(o: { name: string; namespace?: string; deleting?: boolean; controlledByVm?: boolean }): Json {
   const namespace = o.namespace ?? NS;
-  const metadata: Json = { name: o.name, namespace, uid: uid(`VirtualMachineInstance/${o.name}`), resourceVersion: nextRv() };
+  const metadata: Json = {
+    name: o.name,
+    namespace,
+    uid: uid(`VirtualMachineInstance/${o.name}`),
+    resourceVersion: nextRv(),
+  };
   if (o.controlledByVm ?? true) metadata.ownerReferences = ownerReferences([owner.vm(o.name)]);
   if (o.deleting) metadata.deletionTimestamp = DELETING;
-  return { apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachineInstance', metadata, spec: { domain: { devices: {} } }, status: { phase: 'Running' } };
+  return {
+    apiVersion: 'kubevirt.io/v1',
+    kind: 'VirtualMachineInstance',
+    metadata,
+    spec: { domain: { devices: {} } },
+    status: { phase: 'Running' },
+  };
 }
 
 export function vm(o: { name: string; namespace?: string; deleting?: boolean }): Json {
@@ -237,16 +283,36 @@ export function vm(o: { name: string; namespace?: string; deleting?: boolean }):
 // ---------------------------------------------------------------------------------------------------- nodes
 
 /** A Node as the API server serves it: Ready condition status (default True) and taints (key=value:Effect specs). */
-export function node(o: { name: string; ready?: 'True' | 'False' | 'Unknown'; taints?: { key: string; value?: string; effect: string }[] }): Json {
+export function node(o: {
+  name: string;
+  ready?: 'True' | 'False' | 'Unknown';
+  taints?: { key: string; value?: string; effect: string }[];
+}): Json {
   return {
     apiVersion: 'v1',
     kind: 'Node',
-    metadata: { name: o.name, uid: uid(`Node/${o.name}`), resourceVersion: nextRv(), labels: { 'kubernetes.io/hostname': o.name } },
-    spec: o.taints?.length ? { taints: o.taints.map((t) => ({ ...t, ...(t.effect === 'NoExecute' ? { timeAdded: '2026-11-22T02:01:00Z' } : {}) })) } : {},
+    metadata: {
+      name: o.name,
+      uid: uid(`Node/${o.name}`),
+      resourceVersion: nextRv(),
+      labels: { 'kubernetes.io/hostname': o.name },
+    },
+    spec: o.taints?.length
+      ? {
+          taints: o.taints.map((t) => ({
+            ...t,
+            ...(t.effect === 'NoExecute' ? { timeAdded: '2026-11-22T02:01:00Z' } : {}),
+          })),
+        }
+      : {},
     status: {
       conditions: [
         { type: 'MemoryPressure', status: 'False', reason: 'KubeletHasSufficientMemory' },
-        { type: 'Ready', status: o.ready ?? 'True', reason: o.ready === 'Unknown' ? 'NodeStatusUnknown' : 'KubeletReady' },
+        {
+          type: 'Ready',
+          status: o.ready ?? 'True',
+          reason: o.ready === 'Unknown' ? 'NodeStatusUnknown' : 'KubeletReady',
+        },
       ],
       addresses: [{ type: 'InternalIP', address: '172.18.0.2' }],
       nodeInfo: { kubeletVersion: 'v1.34.4', containerRuntimeVersion: 'containerd://2.1.4' },
@@ -279,7 +345,13 @@ export function goAllocatedIPs(records: Records): string | undefined {
   const value = (v: unknown): string => {
     const r = v as RecordSpec | null;
     // a well-formed record in Go's field order; anything else (tests of malformed input) as JSON.stringify writes it
-    if (r && typeof r === 'object' && typeof r.pod === 'string' && typeof r.podUid === 'string' && Object.keys(r).length === 2) {
+    if (
+      r &&
+      typeof r === 'object' &&
+      typeof r.pod === 'string' &&
+      typeof r.podUid === 'string' &&
+      Object.keys(r).length === 2
+    ) {
       return `{"pod":${JSON.stringify(r.pod)},"podUid":${JSON.stringify(r.podUid)}}`;
     }
     return JSON.stringify(v) ?? 'null';
@@ -320,7 +392,14 @@ export function pool(o: PoolOptions): Json {
       finalizers: [FINALIZER],
       labels: { 'ipam.spidernet.io/ippool-cidr': o.subnet.replace(/[.:/]/g, '-') },
     },
-    spec: { ipVersion: family, subnet: o.subnet, ips: o.ips ?? [], ...(o.excludeIPs ? { excludeIPs: o.excludeIPs } : {}), default: false, disable: false },
+    spec: {
+      ipVersion: family,
+      subnet: o.subnet,
+      ips: o.ips ?? [],
+      ...(o.excludeIPs ? { excludeIPs: o.excludeIPs } : {}),
+      default: false,
+      disable: false,
+    },
     status,
   };
 }
@@ -339,17 +418,31 @@ export function reservedIP(o: { name: string; ips: string[]; ipVersion?: 4 | 6 }
 export const V4_POOL = 'v4-pool';
 
 export function v4Pool(records: Records, allocatedIPCount?: number | null): Json {
-  return pool({ name: V4_POOL, subnet: '10.6.0.0/16', ips: ['10.6.168.101-10.6.168.110'], records, allocatedIPCount, totalIPCount: 10 });
+  return pool({
+    name: V4_POOL,
+    subnet: '10.6.0.0/16',
+    ips: ['10.6.168.101-10.6.168.110'],
+    records,
+    allocatedIPCount,
+    totalIPCount: 10,
+  });
 }
 
 /** Spiderpool's defaults: both static-IP kinds on, the controller as the guarded writer. */
-export const GUARD_SETTINGS: GuardSettings = { staticIp: DEFAULT_STATIC_IP_CONFIG, guardedUsers: new UserMatcher(DEFAULT_GUARDED_USERS) };
+export const GUARD_SETTINGS: GuardSettings = {
+  staticIp: DEFAULT_STATIC_IP_CONFIG,
+  guardedUsers: new UserMatcher(DEFAULT_GUARDED_USERS),
+};
 
 /**
  * The same pool object with other records (a status write): a deep copy with allocatedIPs re-serialised, the count
  * set to the number of records unless given, and a new resourceVersion.
  */
-export function withRecords(base: Json, records: Records, o: { allocatedIPCount?: number | null; allocatedIPs?: unknown } = {}): Json {
+export function withRecords(
+  base: Json,
+  records: Records,
+  o: { allocatedIPCount?: number | null; allocatedIPs?: unknown } = {},
+): Json {
   const next = clone(base);
   const status = ((next.status as Json | undefined) ?? {}) as Json;
   next.status = status;
@@ -406,7 +499,8 @@ export function endpoint(o: EndpointOptions): Json {
     generation: 1,
     finalizers: o.finalizers ?? [FINALIZER],
   };
-  if (o.podOwner ?? !isStatic) metadata.ownerReferences = [{ apiVersion: 'v1', kind: 'Pod', name: o.name, uid: o.podUid }];
+  if (o.podOwner ?? !isStatic)
+    metadata.ownerReferences = [{ apiVersion: 'v1', kind: 'Pod', name: o.name, uid: o.podUid }];
   if (o.deleting) metadata.deletionTimestamp = DELETING;
   const ips = o.nics.map((n) => {
     const d: Json = { interface: n.interface ?? 'eth0' };
@@ -431,7 +525,8 @@ export function endpoint(o: EndpointOptions): Json {
     status: {
       current: { uid: o.podUid, node: o.node ?? 'worker-1', ips },
       ownerControllerType: type,
-      ownerControllerName: o.ownerName ?? (isStatic ? o.name.replace(/-[0-9]+$/, '') : o.name.replace(/-[^-]+-[^-]+$/, '')),
+      ownerControllerName:
+        o.ownerName ?? (isStatic ? o.name.replace(/-[0-9]+$/, '') : o.name.replace(/-[^-]+-[^-]+$/, '')),
     },
   };
 }
@@ -481,10 +576,24 @@ let reviewCounter = 0;
 export function review(o: ReviewOptions): Json {
   const obj = o.object ?? o.oldObject ?? undefined;
   const meta = (obj?.metadata ?? {}) as Json;
-  const targets: Record<ReviewTarget, { group: string; version: string; resource: string; kind: string; subResource?: string }> = {
-    poolStatus: { group: 'spiderpool.spidernet.io', version: 'v2beta1', resource: 'spiderippools', kind: 'SpiderIPPool', subResource: 'status' },
+  const targets: Record<
+    ReviewTarget,
+    { group: string; version: string; resource: string; kind: string; subResource?: string }
+  > = {
+    poolStatus: {
+      group: 'spiderpool.spidernet.io',
+      version: 'v2beta1',
+      resource: 'spiderippools',
+      kind: 'SpiderIPPool',
+      subResource: 'status',
+    },
     pool: { group: 'spiderpool.spidernet.io', version: 'v2beta1', resource: 'spiderippools', kind: 'SpiderIPPool' },
-    endpoint: { group: 'spiderpool.spidernet.io', version: 'v2beta1', resource: 'spiderendpoints', kind: 'SpiderEndpoint' },
+    endpoint: {
+      group: 'spiderpool.spidernet.io',
+      version: 'v2beta1',
+      resource: 'spiderendpoints',
+      kind: 'SpiderEndpoint',
+    },
     pod: { group: '', version: 'v1', resource: 'pods', kind: 'Pod' },
   };
   const t = targets[o.target];
@@ -496,11 +605,18 @@ export function review(o: ReviewOptions): Json {
     requestResource: { group: t.group, version: t.version, resource: t.resource },
     name: meta.name,
     operation: o.operation,
-    userInfo: { username: o.user ?? CONTROLLER_USER, uid: uid(o.user ?? CONTROLLER_USER), groups: o.groups ?? SA_GROUPS },
+    userInfo: {
+      username: o.user ?? CONTROLLER_USER,
+      uid: uid(o.user ?? CONTROLLER_USER),
+      groups: o.groups ?? SA_GROUPS,
+    },
     object: o.object ?? null,
     oldObject: o.oldObject ?? null,
     dryRun: o.dryRun ?? false,
-    options: o.operation === 'DELETE' ? { kind: 'DeleteOptions', apiVersion: 'meta.k8s.io/v1' } : { kind: `${o.operation === 'CREATE' ? 'Create' : 'Update'}Options`, apiVersion: 'meta.k8s.io/v1' },
+    options:
+      o.operation === 'DELETE'
+        ? { kind: 'DeleteOptions', apiVersion: 'meta.k8s.io/v1' }
+        : { kind: `${o.operation === 'CREATE' ? 'Create' : 'Update'}Options`, apiVersion: 'meta.k8s.io/v1' },
   };
   if (t.subResource) {
     request.subResource = t.subResource;
@@ -515,8 +631,17 @@ export function poolStatusReview(oldObject: Json, object: Json, user = CONTROLLE
   return review({ operation: 'UPDATE', target: 'poolStatus', oldObject, object, user });
 }
 
-export function endpointReview(operation: 'CREATE' | 'UPDATE' | 'DELETE', o: { object?: Json; oldObject?: Json; user?: string }): Json {
-  return review({ operation, target: 'endpoint', object: o.object, oldObject: o.oldObject, user: o.user ?? CONTROLLER_USER });
+export function endpointReview(
+  operation: 'CREATE' | 'UPDATE' | 'DELETE',
+  o: { object?: Json; oldObject?: Json; user?: string },
+): Json {
+  return review({
+    operation,
+    target: 'endpoint',
+    object: o.object,
+    oldObject: o.oldObject,
+    user: o.user ?? CONTROLLER_USER,
+  });
 }
 
 /** The guard's view of a review (through the real decoder). */
@@ -566,8 +691,17 @@ export function bigCluster(n: number, poolName = 'big-v4', subnet = '10.6.0.0/16
     const name = `app-${Math.floor(i / 100)}-7d9f8c6b5-p${String(i).padStart(5, '0')}`;
     const podUid = uid(`big/${name}`);
     records[ip] = rec(`${NS}/${name}`, podUid);
-    pods.push(pod({ name, uid: podUid, ips: [ip], owners: [owner.replicaSet(`app-${Math.floor(i / 100)}-7d9f8c6b5`)] }));
-    endpoints.push(endpoint({ name, podUid, nics: [{ ipv4: `${ip}/16`, ipv4Pool: poolName }], ownerName: `app-${Math.floor(i / 100)}` }));
+    pods.push(
+      pod({ name, uid: podUid, ips: [ip], owners: [owner.replicaSet(`app-${Math.floor(i / 100)}-7d9f8c6b5`)] }),
+    );
+    endpoints.push(
+      endpoint({
+        name,
+        podUid,
+        nics: [{ ipv4: `${ip}/16`, ipv4Pool: poolName }],
+        ownerName: `app-${Math.floor(i / 100)}`,
+      }),
+    );
   });
   const p = pool({ name: poolName, subnet, ips: [`${ips[0]}-${ips[ips.length - 1]}`], records, totalIPCount: n + 10 });
   return { pool: p, pods, endpoints, ips, objects: [p, ...pods, ...endpoints] };

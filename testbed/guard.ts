@@ -110,7 +110,10 @@ export interface StartGuardOptions {
 export function webhookClientCaOf(kubeconfigPath: string): string {
   const pkiDir = path.join(path.dirname(path.resolve(kubeconfigPath)), 'pki');
   const file = pkiPaths(pkiDir).webhookClientCaCert;
-  if (!fs.existsSync(file)) throw new Error(`${file} missing: start the guard with clientCaFile: false, or restart the test bed (it predates webhook client certificates)`);
+  if (!fs.existsSync(file))
+    throw new Error(
+      `${file} missing: start the guard with clientCaFile: false, or restart the test bed (it predates webhook client certificates)`,
+    );
   return file;
 }
 
@@ -136,9 +139,13 @@ function getReady(url: string, ca: string, caller: Caller | undefined): Promise<
 export async function startGuard(opts: StartGuardOptions): Promise<GuardProcess> {
   const cliEntry = opts.cliEntry ?? CLI_ENTRY;
   if (!fs.existsSync(cliEntry)) throw new Error(`${cliEntry} missing: run npm run build first`);
-  const clientCaFile = opts.clientCaFile === false ? undefined : (opts.clientCaFile ?? webhookClientCaOf(opts.kubeconfigPath));
+  const clientCaFile =
+    opts.clientCaFile === false ? undefined : (opts.clientCaFile ?? webhookClientCaOf(opts.kubeconfigPath));
   // a caller certificate can be minted only from the test bed's own webhook client CA
-  const caller = clientCaFile && opts.clientCaFile === undefined ? await issueWebhookCallerCert(path.dirname(clientCaFile), 'spiderpool-guard-test-caller') : undefined;
+  const caller =
+    clientCaFile && opts.clientCaFile === undefined
+      ? await issueWebhookCallerCert(path.dirname(clientCaFile), 'spiderpool-guard-test-caller')
+      : undefined;
   const args = [
     ...(opts.nodeArgs ?? []),
     cliEntry,
@@ -159,9 +166,13 @@ export async function startGuard(opts: StartGuardOptions): Promise<GuardProcess>
     ...(clientCaFile ? ['--client-ca-file', clientCaFile] : []),
     ...(opts.args ?? []),
   ];
-  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LOG_LEVEL: 'info' } });
+  const proc = spawn(process.execPath, args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, LOG_LEVEL: 'info' },
+  });
   const lines: string[] = [];
-  const waiters: { pred: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] = [];
+  const waiters: { pred: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] =
+    [];
   let buffered = '';
   proc.stdout!.setEncoding('utf8');
   proc.stdout!.on('data', (chunk: string) => {
@@ -270,13 +281,29 @@ export function webhookConfigurations(r: WebhookRegistration): {
         {
           name: `spiderippools.${r.name}.spiderpool-guard.io`,
           clientConfig: { url: `${r.baseUrl}/validate/spiderippools`, caBundle },
-          rules: [{ apiGroups: [GROUP], apiVersions: ['v2beta1'], resources: [poolResource], operations: ['UPDATE'], scope: '*' }],
+          rules: [
+            {
+              apiGroups: [GROUP],
+              apiVersions: ['v2beta1'],
+              resources: [poolResource],
+              operations: ['UPDATE'],
+              scope: '*',
+            },
+          ],
           ...common,
         },
         {
           name: `spiderendpoints.${r.name}.spiderpool-guard.io`,
           clientConfig: { url: `${r.baseUrl}/validate/spiderendpoints`, caBundle },
-          rules: [{ apiGroups: [GROUP], apiVersions: ['v2beta1'], resources: ['spiderendpoints'], operations: ['CREATE', 'UPDATE', 'DELETE'], scope: '*' }],
+          rules: [
+            {
+              apiGroups: [GROUP],
+              apiVersions: ['v2beta1'],
+              resources: ['spiderendpoints'],
+              operations: ['CREATE', 'UPDATE', 'DELETE'],
+              scope: '*',
+            },
+          ],
           ...common,
         },
       ],
@@ -289,7 +316,15 @@ export function webhookConfigurations(r: WebhookRegistration): {
         {
           name: `spiderippools.${r.name}.spiderpool-guard.io`,
           clientConfig: { url: `${r.baseUrl}/mutate/spiderippools`, caBundle },
-          rules: [{ apiGroups: [GROUP], apiVersions: ['v2beta1'], resources: [poolResource], operations: ['UPDATE'], scope: '*' }],
+          rules: [
+            {
+              apiGroups: [GROUP],
+              apiVersions: ['v2beta1'],
+              resources: [poolResource],
+              operations: ['UPDATE'],
+              scope: '*',
+            },
+          ],
           reinvocationPolicy: 'Never',
           ...common,
         },

@@ -35,7 +35,10 @@ export default async function globalSetup(): Promise<void> {
   process.env.SPG_TESTBED_KUBECONFIG = state.kubeconfigPath;
   process.env.SPG_TESTBED_STATE_DIR = state.stateDir;
   if (keep) {
-    log('jest', `SPG_TESTBED_KEEP=1: the test bed stays up; reuse it with SPG_TESTBED_KUBECONFIG=${state.kubeconfigPath}, stop it with: npm run -s testbed -- down --state-dir ${state.stateDir}`);
+    log(
+      'jest',
+      `SPG_TESTBED_KEEP=1: the test bed stays up; reuse it with SPG_TESTBED_KUBECONFIG=${state.kubeconfigPath}, stop it with: npm run -s testbed -- down --state-dir ${state.stateDir}`,
+    );
   } else {
     process.env[OWNED_ENV] = state.stateDir;
     // Last resort if jest exits without running globalTeardown; the supervisor also watches this pid.

@@ -82,25 +82,38 @@ export async function launchTestbed(opts: LaunchOptions = {}): Promise<TestbedSt
       log('testbed', `reusing running test bed "${existing.name}" (${existing.apiserverUrl})`);
       return existing;
     }
-    throw new Error(`a test bed is already running in ${stateDir} (phase ${existing.phase}, supervisor pid ${existing.supervisorPid}); stop it first (npm run -s testbed -- down)`);
+    throw new Error(
+      `a test bed is already running in ${stateDir} (phase ${existing.phase}, supervisor pid ${existing.supervisorPid}); stop it first (npm run -s testbed -- down)`,
+    );
   }
   if (fs.existsSync(stateDir)) await stopTestbed(stateDir); // stale leftovers of a crashed run
   await pruneStaleTestbeds();
 
   const binaries = opts.binaries ?? (await ensureBinaries());
   const runPods = opts.runPods ?? process.env.SPG_TESTBED_RUN_PODS !== '0';
-  const config: SupervisorConfig = { name, stateDir, binaries, nodes: opts.nodes ?? 3, watchPid: opts.watchPid, runPods };
+  const config: SupervisorConfig = {
+    name,
+    stateDir,
+    binaries,
+    nodes: opts.nodes ?? 3,
+    watchPid: opts.watchPid,
+    runPods,
+  };
   fs.mkdirSync(path.join(stateDir, 'logs'), { recursive: true });
   const supervisorLog = path.join(stateDir, 'logs', 'supervisor.log');
   const fd = fs.openSync(supervisorLog, 'a');
   const start = Date.now();
   log('testbed', `starting test bed "${name}" in ${stateDir}`);
-  const child = spawn(process.execPath, ['--import', tsxLoader(), path.join(__dirname, 'supervisor.ts'), JSON.stringify(config)], {
-    detached: true, // own session + process group: survives us, and `kill -- -pid` reaches all its children
-    stdio: ['ignore', fd, fd],
-    cwd: stateDir,
-    env: { ...process.env, NODE_OPTIONS: '' },
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', tsxLoader(), path.join(__dirname, 'supervisor.ts'), JSON.stringify(config)],
+    {
+      detached: true, // own session + process group: survives us, and `kill -- -pid` reaches all its children
+      stdio: ['ignore', fd, fd],
+      cwd: stateDir,
+      env: { ...process.env, NODE_OPTIONS: '' },
+    },
+  );
   fs.closeSync(fd);
   const supervisorPid = child.pid;
   if (supervisorPid === undefined) throw new Error('could not spawn the test bed supervisor');
@@ -133,14 +146,23 @@ export async function launchTestbed(opts: LaunchOptions = {}): Promise<TestbedSt
       if (interrupted) throw new Error(`interrupted by ${interrupted} while the test bed was starting; stopped it`);
       const state = readState(stateDir);
       if (state?.phase === 'ready') {
-        log('testbed', `test bed "${name}" ready in ${formatDuration(Date.now() - start)} (kubeconfig ${state.kubeconfigPath})`);
+        log(
+          'testbed',
+          `test bed "${name}" ready in ${formatDuration(Date.now() - start)} (kubeconfig ${state.kubeconfigPath})`,
+        );
         return state;
       }
-      if (state?.phase === 'failed') throw new Error(`test bed failed to start: ${state.error ?? 'unknown error'} (logs in ${path.join(stateDir, 'logs')})`);
+      if (state?.phase === 'failed')
+        throw new Error(
+          `test bed failed to start: ${state.error ?? 'unknown error'} (logs in ${path.join(stateDir, 'logs')})`,
+        );
       if (exited !== undefined || !isAlive(supervisorPid)) {
-        throw new Error(`test bed supervisor exited (${exited ?? 'gone'}) before the cluster was ready; see ${supervisorLog}:\n${lastLines(supervisorLog, 30)}`);
+        throw new Error(
+          `test bed supervisor exited (${exited ?? 'gone'}) before the cluster was ready; see ${supervisorLog}:\n${lastLines(supervisorLog, 30)}`,
+        );
       }
-      if (Date.now() - start > timeoutMs) throw new Error(`test bed not ready after ${formatDuration(timeoutMs)}; see ${path.join(stateDir, 'logs')}`);
+      if (Date.now() - start > timeoutMs)
+        throw new Error(`test bed not ready after ${formatDuration(timeoutMs)}; see ${path.join(stateDir, 'logs')}`);
       await sleep(200);
     }
   } catch (err) {
@@ -174,7 +196,10 @@ async function killGroup(supervisorPid: number, state: TestbedState | undefined)
     }
   }
   if (await waitGroupGone(pgid, 30000)) return;
-  log('testbed', `processes ${groupMembers(pgid).join(', ')} still alive 30s after SIGTERM: SIGKILL process group ${pgid}`);
+  log(
+    'testbed',
+    `processes ${groupMembers(pgid).join(', ')} still alive 30s after SIGTERM: SIGKILL process group ${pgid}`,
+  );
   try {
     process.kill(-pgid, 'SIGKILL');
   } catch {
@@ -246,7 +271,8 @@ export async function restartApiserver(stateDir: string, timeoutMs = 30_000, dow
   for (;;) {
     const pid = readState(stateDir)?.pids.kubeApiserver;
     if (pid && pid !== before.pids.kubeApiserver) return pid;
-    if (Date.now() > deadline) throw new Error(`kube-apiserver of ${stateDir} not restarted within ${formatDuration(timeoutMs)}`);
+    if (Date.now() > deadline)
+      throw new Error(`kube-apiserver of ${stateDir} not restarted within ${formatDuration(timeoutMs)}`);
     await sleep(50);
   }
 }

@@ -54,7 +54,9 @@ export function pkiPaths(dir: string): Pki {
 
 function writeKey(file: string, type: 'ec' | 'rsa'): crypto.KeyObject {
   const { privateKey, publicKey } =
-    type === 'ec' ? crypto.generateKeyPairSync('ec', { namedCurve: 'prime256v1' }) : crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+    type === 'ec'
+      ? crypto.generateKeyPairSync('ec', { namedCurve: 'prime256v1' })
+      : crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
   fs.writeFileSync(file, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
   return publicKey;
 }
@@ -76,21 +78,76 @@ async function signCert(opts: {
   const cfg = path.join(opts.dir, `${opts.name}.cnf`);
   const csr = path.join(opts.dir, `${opts.name}.csr`);
   const crt = path.join(opts.dir, `${opts.name}.crt`);
-  fs.writeFileSync(cfg, ['[req]', 'distinguished_name = dn', 'prompt = no', '[dn]', subjectLines(opts.cn, opts.orgs ?? []), '[ext]', ...opts.ext, ''].join('\n'));
+  fs.writeFileSync(
+    cfg,
+    [
+      '[req]',
+      'distinguished_name = dn',
+      'prompt = no',
+      '[dn]',
+      subjectLines(opts.cn, opts.orgs ?? []),
+      '[ext]',
+      ...opts.ext,
+      '',
+    ].join('\n'),
+  );
   const serial = '0x' + crypto.randomBytes(12).toString('hex');
   if (!opts.ca) {
-    await runOk('openssl', ['req', '-x509', '-new', '-key', opts.keyFile, '-config', cfg, '-extensions', 'ext', '-days', '3650', '-set_serial', serial, '-out', crt]);
+    await runOk('openssl', [
+      'req',
+      '-x509',
+      '-new',
+      '-key',
+      opts.keyFile,
+      '-config',
+      cfg,
+      '-extensions',
+      'ext',
+      '-days',
+      '3650',
+      '-set_serial',
+      serial,
+      '-out',
+      crt,
+    ]);
   } else {
     await runOk('openssl', ['req', '-new', '-key', opts.keyFile, '-config', cfg, '-out', csr]);
-    await runOk('openssl', ['x509', '-req', '-in', csr, '-CA', opts.ca.cert, '-CAkey', opts.ca.key, '-set_serial', serial, '-days', '3650', '-extfile', cfg, '-extensions', 'ext', '-out', crt]);
+    await runOk('openssl', [
+      'x509',
+      '-req',
+      '-in',
+      csr,
+      '-CA',
+      opts.ca.cert,
+      '-CAkey',
+      opts.ca.key,
+      '-set_serial',
+      serial,
+      '-days',
+      '3650',
+      '-extfile',
+      cfg,
+      '-extensions',
+      'ext',
+      '-out',
+      crt,
+    ]);
     fs.rmSync(csr, { force: true });
   }
   fs.rmSync(cfg, { force: true });
   return crt;
 }
 
-const caExt = ['basicConstraints = critical,CA:TRUE', 'keyUsage = critical,digitalSignature,keyEncipherment,keyCertSign', 'subjectKeyIdentifier = hash'];
-const clientExt = ['basicConstraints = critical,CA:FALSE', 'keyUsage = critical,digitalSignature,keyEncipherment', 'extendedKeyUsage = clientAuth'];
+const caExt = [
+  'basicConstraints = critical,CA:TRUE',
+  'keyUsage = critical,digitalSignature,keyEncipherment,keyCertSign',
+  'subjectKeyIdentifier = hash',
+];
+const clientExt = [
+  'basicConstraints = critical,CA:FALSE',
+  'keyUsage = critical,digitalSignature,keyEncipherment',
+  'extendedKeyUsage = clientAuth',
+];
 
 /** Creates the whole PKI in `dir` (fresh); `extraIps` are further IP SANs of the API server's certificate. */
 export async function createPki(dir: string, extraIps: string[] = []): Promise<Pki> {
@@ -121,16 +178,42 @@ export async function createPki(dir: string, extraIps: string[] = []): Promise<P
     cn: 'kube-apiserver',
     keyFile: pki.servingKey,
     ca,
-    ext: ['basicConstraints = critical,CA:FALSE', 'keyUsage = critical,digitalSignature,keyEncipherment', 'extendedKeyUsage = serverAuth', `subjectAltName = ${sans.join(',')}`],
+    ext: [
+      'basicConstraints = critical,CA:FALSE',
+      'keyUsage = critical,digitalSignature,keyEncipherment',
+      'extendedKeyUsage = serverAuth',
+      `subjectAltName = ${sans.join(',')}`,
+    ],
   });
   writeKey(pki.adminKey, 'ec');
-  await signCert({ dir, name: 'admin', cn: 'testbed-admin', orgs: ['system:masters'], keyFile: pki.adminKey, ca, ext: clientExt });
+  await signCert({
+    dir,
+    name: 'admin',
+    cn: 'testbed-admin',
+    orgs: ['system:masters'],
+    keyFile: pki.adminKey,
+    ca,
+    ext: clientExt,
+  });
   writeKey(pki.kcmKey, 'ec');
-  await signCert({ dir, name: 'kube-controller-manager', cn: 'system:kube-controller-manager', keyFile: pki.kcmKey, ca, ext: clientExt });
+  await signCert({
+    dir,
+    name: 'kube-controller-manager',
+    cn: 'system:kube-controller-manager',
+    keyFile: pki.kcmKey,
+    ca,
+    ext: clientExt,
+  });
   const saPub = writeKey(pki.saPrivateKey, 'rsa');
   fs.writeFileSync(pki.saPublicKey, saPub.export({ type: 'spki', format: 'pem' }));
   writeKey(pki.webhookClientCaKey, 'ec');
-  await signCert({ dir, name: 'webhook-client-ca', cn: 'spiderpool-guard-testbed-webhook-client-ca', keyFile: pki.webhookClientCaKey, ext: caExt });
+  await signCert({
+    dir,
+    name: 'webhook-client-ca',
+    cn: 'spiderpool-guard-testbed-webhook-client-ca',
+    keyFile: pki.webhookClientCaKey,
+    ext: caExt,
+  });
   writeKey(pki.apiserverWebhookClientKey, 'ec');
   await signCert({
     dir,
@@ -147,7 +230,11 @@ export async function createPki(dir: string, extraIps: string[] = []): Promise<P
  * Mints a client certificate signed by the test bed's CA: the API server authenticates it as user `cn` with
  * groups `orgs` (+ system:authenticated). Returns PEM strings.
  */
-export async function issueClientCert(pkiDir: string, cn: string, orgs: string[] = []): Promise<{ cert: string; key: string }> {
+export async function issueClientCert(
+  pkiDir: string,
+  cn: string,
+  orgs: string[] = [],
+): Promise<{ cert: string; key: string }> {
   const pki = pkiPaths(pkiDir);
   return issueSigned(pkiDir, cn, orgs, { cert: pki.caCert, key: pki.caKey });
 }
@@ -155,11 +242,19 @@ export async function issueClientCert(pkiDir: string, cn: string, orgs: string[]
 /** A client certificate from the webhook client CA: what a caller needs to reach a guard run with --client-ca-file. */
 export async function issueWebhookCallerCert(pkiDir: string, cn: string): Promise<{ cert: string; key: string }> {
   const pki = pkiPaths(pkiDir);
-  if (!fs.existsSync(pki.webhookClientCaKey)) throw new Error(`${pki.webhookClientCaKey} missing: a test bed from before webhook client certificates; restart it`);
+  if (!fs.existsSync(pki.webhookClientCaKey))
+    throw new Error(
+      `${pki.webhookClientCaKey} missing: a test bed from before webhook client certificates; restart it`,
+    );
   return issueSigned(pkiDir, cn, [], { cert: pki.webhookClientCaCert, key: pki.webhookClientCaKey });
 }
 
-async function issueSigned(pkiDir: string, cn: string, orgs: string[], ca: { cert: string; key: string }): Promise<{ cert: string; key: string }> {
+async function issueSigned(
+  pkiDir: string,
+  cn: string,
+  orgs: string[],
+  ca: { cert: string; key: string },
+): Promise<{ cert: string; key: string }> {
   const work = fs.mkdtempSync(path.join(pkiDir, 'client-'));
   try {
     const keyFile = path.join(work, 'client.key');

@@ -13,7 +13,19 @@
  */
 import * as k8s from '@kubernetes/client-node';
 import { apiErrorCode, apiErrorMessage, bindPod, randomSuffix, setPodStatus, waitFor, type Clients } from './clients';
-import { createEndpoint, createPool, getEndpoint, getPool, parseRecords, replaceEndpoint, writePoolStatus, type PoolRecord, ENDPOINTS, SPIDERPOOL_GROUP, SPIDERPOOL_VERSION } from './spiderpool/objects';
+import {
+  createEndpoint,
+  createPool,
+  getEndpoint,
+  getPool,
+  parseRecords,
+  replaceEndpoint,
+  writePoolStatus,
+  type PoolRecord,
+  ENDPOINTS,
+  SPIDERPOOL_GROUP,
+  SPIDERPOOL_VERSION,
+} from './spiderpool/objects';
 
 export interface ScenarioActors {
   admin: Clients;
@@ -62,7 +74,12 @@ async function attempt(fn: () => Promise<unknown>): Promise<WriteOutcome> {
 }
 
 /** Agent cmdAdd, standard mode: first free IP (facts A1: first-fit), pool status PUT with fresh read, retry on 409. */
-export async function allocateFirstFit(agent: Clients, pool: string, pod: k8s.V1Pod, net: string): Promise<{ ip: string | undefined; outcome: WriteOutcome }> {
+export async function allocateFirstFit(
+  agent: Clients,
+  pool: string,
+  pod: k8s.V1Pod,
+  net: string,
+): Promise<{ ip: string | undefined; outcome: WriteOutcome }> {
   for (let i = 0; i < 5; i++) {
     const current = await getPool(agent.custom, pool);
     const records = parseRecords(current);
@@ -76,12 +93,24 @@ export async function allocateFirstFit(agent: Clients, pool: string, pod: k8s.V1
 }
 
 /** A pod of a workload started as the agent would: first-fit allocation, endpoint, Running with the IP. */
-export async function startPod(actors: ScenarioActors, ns: string, name: string, pool: string, net: string, ownerType: string, ownerName: string): Promise<{ pod: k8s.V1Pod; ip: string }> {
+export async function startPod(
+  actors: ScenarioActors,
+  ns: string,
+  name: string,
+  pool: string,
+  net: string,
+  ownerType: string,
+  ownerName: string,
+): Promise<{ pod: k8s.V1Pod; ip: string }> {
   const { admin, agent } = actors;
-  const pod = await waitFor(`pod ${ns}/${name}`, async () => {
-    const p = await admin.core.readNamespacedPod({ namespace: ns, name });
-    return p.metadata?.deletionTimestamp ? undefined : p;
-  }, 60_000);
+  const pod = await waitFor(
+    `pod ${ns}/${name}`,
+    async () => {
+      const p = await admin.core.readNamespacedPod({ namespace: ns, name });
+      return p.metadata?.deletionTimestamp ? undefined : p;
+    },
+    60_000,
+  );
   if (!pod.spec?.nodeName) await bindPod(admin.core, ns, name, 'node-1');
   const { ip, outcome } = await allocateFirstFit(agent, pool, pod, net);
   if (!outcome.ok || !ip) throw new Error(`allocation for ${ns}/${name} failed: ${outcome.message}`);
@@ -111,7 +140,12 @@ export async function runStsScaleDownUp(
 ): Promise<ScenarioResult> {
   const { admin, agent, gc } = actors;
   const ips = poolIps(net);
-  const poolObj = await createPool(admin.custom, { name: `v4-${net.replace(/\./g, '-')}-${randomSuffix()}`, subnet: `${net}.0.0/16`, ips: [`${ips[0]}-${ips[RANGE_SIZE - 1]}`], gateway: `${net}.0.1` });
+  const poolObj = await createPool(admin.custom, {
+    name: `v4-${net.replace(/\./g, '-')}-${randomSuffix()}`,
+    subnet: `${net}.0.0/16`,
+    ips: [`${ips[0]}-${ips[RANGE_SIZE - 1]}`],
+    gateway: `${net}.0.1`,
+  });
   const pool = poolObj.metadata.name!;
   await writePoolStatus(agent.custom, pool, {}, { totalIPCount: RANGE_SIZE });
 
@@ -126,7 +160,10 @@ export async function runStsScaleDownUp(
         selector: { matchLabels: { app: 'web' } },
         template: {
           metadata: { labels: { app: 'web' } },
-          spec: { containers: [{ name: 'main', image: 'registry.k8s.io/pause:3.10' }], terminationGracePeriodSeconds: 30 },
+          spec: {
+            containers: [{ name: 'main', image: 'registry.k8s.io/pause:3.10' }],
+            terminationGracePeriodSeconds: 30,
+          },
         },
       },
     },
@@ -141,16 +178,26 @@ export async function runStsScaleDownUp(
 
   say('scale web 3→2: web-2 terminating; the v0.9.4 GC traces "web-2" by name, without its uid');
   await scale(admin, ns, 'web', 2);
-  await waitFor('web-2 terminating', async () => (await admin.core.readNamespacedPod({ namespace: ns, name: 'web-2' })).metadata?.deletionTimestamp, 60_000);
+  await waitFor(
+    'web-2 terminating',
+    async () => (await admin.core.readNamespacedPod({ namespace: ns, name: 'web-2' })).metadata?.deletionTimestamp,
+    60_000,
+  );
   const tracedName = 'web-2';
 
-  say('scale web back 2→3 before cmdDel ran; kubelet finishes the old web-2 (cmdDel sees a valid member: keeps the IP)');
+  say(
+    'scale web back 2→3 before cmdDel ran; kubelet finishes the old web-2 (cmdDel sees a valid member: keeps the IP)',
+  );
   await scale(admin, ns, 'web', 3);
   await admin.core.deleteNamespacedPod({ namespace: ns, name: 'web-2', gracePeriodSeconds: 0 });
-  const newPod = await waitFor('new web-2', async () => {
-    const p = await admin.core.readNamespacedPod({ namespace: ns, name: 'web-2' }).catch(() => undefined);
-    return p && p.metadata?.uid !== oldUid && !p.metadata?.deletionTimestamp ? p : undefined;
-  }, 60_000);
+  const newPod = await waitFor(
+    'new web-2',
+    async () => {
+      const p = await admin.core.readNamespacedPod({ namespace: ns, name: 'web-2' }).catch(() => undefined);
+      return p && p.metadata?.uid !== oldUid && !p.metadata?.deletionTimestamp ? p : undefined;
+    },
+    60_000,
+  );
   const newUid = newPod.metadata!.uid!;
   await bindPod(admin.core, ns, 'web-2', 'node-2');
 
@@ -167,7 +214,9 @@ export async function runStsScaleDownUp(
   say(`new web-2 Running, uid ${newUid}, same static IP ${ip}`);
 
   // The trace entry expires. v0.9.4's executor reads the endpoint by name and trusts whatever uid it now has.
-  say(`GC trace entry for "${tracedName}" expires: the GC releases the endpoint's IP ${ip} with the endpoint's uid (now ${newUid})`);
+  say(
+    `GC trace entry for "${tracedName}" expires: the GC releases the endpoint's IP ${ip} with the endpoint's uid (now ${newUid})`,
+  );
   const traced = await getEndpoint(gc.custom, ns, tracedName);
   const gcPool = await getPool(gc.custom, pool);
   const gcRecords = parseRecords(gcPool);
@@ -176,20 +225,40 @@ export async function runStsScaleDownUp(
     if (gcRecords[key]?.podUid === traced.status.current.uid) delete gcRecords[key];
   }
   const gcRelease = await attempt(() => writePoolStatus(gc.custom, pool, gcRecords, { base: gcPool }));
-  say(gcRelease.ok ? `  pool release ACCEPTED: ${ip} is free while web-2 uses it` : `  pool release DENIED (${gcRelease.code}): ${gcRelease.message}`);
-  const gcEndpointDelete = await attempt(() =>
-    gc.custom.deleteNamespacedCustomObject({ group: SPIDERPOOL_GROUP, version: SPIDERPOOL_VERSION, plural: ENDPOINTS, namespace: ns, name: tracedName }),
+  say(
+    gcRelease.ok
+      ? `  pool release ACCEPTED: ${ip} is free while web-2 uses it`
+      : `  pool release DENIED (${gcRelease.code}): ${gcRelease.message}`,
   );
-  say(gcEndpointDelete.ok ? '  endpoint delete ACCEPTED: web-2 lost its endpoint' : `  endpoint delete DENIED (${gcEndpointDelete.code}): ${gcEndpointDelete.message}`);
+  const gcEndpointDelete = await attempt(() =>
+    gc.custom.deleteNamespacedCustomObject({
+      group: SPIDERPOOL_GROUP,
+      version: SPIDERPOOL_VERSION,
+      plural: ENDPOINTS,
+      namespace: ns,
+      name: tracedName,
+    }),
+  );
+  say(
+    gcEndpointDelete.ok
+      ? '  endpoint delete ACCEPTED: web-2 lost its endpoint'
+      : `  endpoint delete DENIED (${gcEndpointDelete.code}): ${gcEndpointDelete.message}`,
+  );
 
   say('a new pod api-1 is scheduled; the agent allocates first-fit from the same pool');
   const api = await admin.core.createNamespacedPod({
     namespace: ns,
-    body: { metadata: { name: 'api-1', labels: { app: 'api' } }, spec: { nodeName: 'node-3', containers: [{ name: 'main', image: 'registry.k8s.io/pause:3.10' }] } },
+    body: {
+      metadata: { name: 'api-1', labels: { app: 'api' } },
+      spec: { nodeName: 'node-3', containers: [{ name: 'main', image: 'registry.k8s.io/pause:3.10' }] },
+    },
   });
   const allocation = await allocateFirstFit(agent, pool, api, net);
-  if (allocation.outcome.ok && allocation.ip) await setPodStatus(admin.core, ns, 'api-1', { phase: 'Running', podIPs: [allocation.ip] });
-  say(allocation.outcome.ok ? `  api-1 got ${allocation.ip}` : `  api-1 allocation failed: ${allocation.outcome.message}`);
+  if (allocation.outcome.ok && allocation.ip)
+    await setPodStatus(admin.core, ns, 'api-1', { phase: 'Running', podIPs: [allocation.ip] });
+  say(
+    allocation.outcome.ok ? `  api-1 got ${allocation.ip}` : `  api-1 allocation failed: ${allocation.outcome.message}`,
+  );
 
   const finalRecord = parseRecords(await getPool(admin.custom, pool))[ip];
   const pods = await admin.core.listNamespacedPod({ namespace: ns });

@@ -30,7 +30,7 @@ async function main(): Promise<void> {
     if (!failed) {
       cluster.state.phase = 'stopped';
       try {
-          writeState(cluster.state);
+        writeState(cluster.state);
       } catch {
         /* ignore */
       }
@@ -44,10 +44,19 @@ async function main(): Promise<void> {
   };
 
   for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, () => void shutdown(sig, 0));
-  process.on('uncaughtException', (err) => void shutdown(`uncaught exception: ${err.stack ?? err.message}`, 1, err.message));
+  process.on(
+    'uncaughtException',
+    (err) => void shutdown(`uncaught exception: ${err.stack ?? err.message}`, 1, err.message),
+  );
   cluster.onChildExit = (_name, err) => void shutdown(err.message, 1, err.message);
   // Fault tests (lifecycle.ts restartApiserver): kill -9 kube-apiserver and start it again.
-  process.on('SIGUSR2', () => void cluster.restartApiserver().catch((err: Error) => void shutdown(`API server restart failed: ${err.message}`, 1, err.message)));
+  process.on(
+    'SIGUSR2',
+    () =>
+      void cluster
+        .restartApiserver()
+        .catch((err: Error) => void shutdown(`API server restart failed: ${err.message}`, 1, err.message)),
+  );
 
   if (config.watchPid !== undefined) {
     const watched = config.watchPid;

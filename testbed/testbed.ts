@@ -73,7 +73,9 @@ export function loadKubeConfig(kubeconfigPath: string): k8s.KubeConfig {
  */
 export function impersonatingKubeConfig(base: k8s.KubeConfig, user: string, groups: string[] = []): k8s.KubeConfig {
   if (groups.length > 1) {
-    throw new Error('client-node sends a header only once: impersonate at most one group, or use clientCertKubeConfig() for several');
+    throw new Error(
+      'client-node sends a header only once: impersonate at most one group, or use clientCertKubeConfig() for several',
+    );
   }
   const cluster = base.getCurrentCluster();
   const baseUser = base.getCurrentUser();
@@ -101,7 +103,12 @@ export function impersonatingKubeConfig(base: k8s.KubeConfig, user: string, grou
 }
 
 /** A KubeConfig with a client certificate (CN=user, O=groups) signed by the test bed CA found in `pkiDir`. */
-export async function clientCertKubeConfigFor(base: k8s.KubeConfig, pkiDir: string, user: string, groups: string[] = []): Promise<k8s.KubeConfig> {
+export async function clientCertKubeConfigFor(
+  base: k8s.KubeConfig,
+  pkiDir: string,
+  user: string,
+  groups: string[] = [],
+): Promise<k8s.KubeConfig> {
   const cluster = base.getCurrentCluster();
   if (!cluster) throw new Error('base KubeConfig has no current cluster');
   const { cert, key } = await issueClientCert(pkiDir, user, groups);
@@ -141,7 +148,8 @@ class TestbedHandle implements Testbed {
   }
 
   async clientCertKubeConfig(user: string, groups: string[] = []): Promise<k8s.KubeConfig> {
-    if (!this.stateDir) throw new Error('clientCertKubeConfig needs the test bed state directory (PKI); set SPG_TESTBED_STATE_DIR');
+    if (!this.stateDir)
+      throw new Error('clientCertKubeConfig needs the test bed state directory (PKI); set SPG_TESTBED_STATE_DIR');
     return clientCertKubeConfigFor(this.kubeConfig(), path.join(this.stateDir, 'pki'), user, groups);
   }
 
@@ -184,7 +192,15 @@ export async function startTestbed(opts: StartOptions = {}): Promise<Testbed> {
 }
 
 function handleFromState(state: TestbedState, owned: boolean, onStop?: () => void): Testbed {
-  return new TestbedHandle(state.kubeconfigPath, state.apiserverUrl, state.stateDir, state.auditLogPath, state.nodes, owned, onStop);
+  return new TestbedHandle(
+    state.kubeconfigPath,
+    state.apiserverUrl,
+    state.stateDir,
+    state.auditLogPath,
+    state.nodes,
+    owned,
+    onStop,
+  );
 }
 
 /**

@@ -10,7 +10,10 @@ import * as path from 'node:path';
 
 /** Root of everything the test bed caches: `$SPG_CACHE_DIR` or `~/.cache/spiderpool-guard`. */
 export function cacheRoot(): string {
-  return process.env.SPG_CACHE_DIR ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'spiderpool-guard');
+  return (
+    process.env.SPG_CACHE_DIR ??
+    path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'spiderpool-guard')
+  );
 }
 
 /** Directory holding the state directories of running test beds (one sub-directory per test bed name). */
@@ -96,7 +99,10 @@ export async function acquireLock(lockPath: string, what: string): Promise<() =>
     }
     if (Date.now() - lastNote > 30000) {
       lastNote = Date.now();
-      log('lock', `waiting for pid ${owner} to finish ${what} (${formatDuration(Date.now() - start)} so far; lock ${lockPath})`);
+      log(
+        'lock',
+        `waiting for pid ${owner} to finish ${what} (${formatDuration(Date.now() - start)} so far; lock ${lockPath})`,
+      );
     }
     await sleep(500);
   }
@@ -149,7 +155,11 @@ export function run(
 }
 
 /** Like run(), but rejects with the command's output when it does not exit 0. */
-export async function runOk(cmd: string, args: string[], opts: SpawnOptions & { echo?: string; input?: string } = {}): Promise<RunResult> {
+export async function runOk(
+  cmd: string,
+  args: string[],
+  opts: SpawnOptions & { echo?: string; input?: string } = {},
+): Promise<RunResult> {
   const res = await run(cmd, args, opts);
   if (res.code !== 0) {
     const tail = (res.stderr + res.stdout).split('\n').slice(-40).join('\n');

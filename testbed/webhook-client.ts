@@ -21,15 +21,31 @@ export function webhookClientFlag(stateDir: string, pki: Pki): string {
     JSON.stringify({
       apiVersion: 'v1',
       kind: 'Config',
-      users: [{ name: '*', user: { 'client-certificate': pki.apiserverWebhookClientCert, 'client-key': pki.apiserverWebhookClientKey } }],
+      users: [
+        {
+          name: '*',
+          user: { 'client-certificate': pki.apiserverWebhookClientCert, 'client-key': pki.apiserverWebhookClientKey },
+        },
+      ],
     }) + '\n',
     0o600,
   );
-  const plugin = (name: string) => ({ name, configuration: { apiVersion: 'apiserver.config.k8s.io/v1', kind: 'WebhookAdmissionConfiguration', kubeConfigFile: kubeconfig } });
+  const plugin = (name: string) => ({
+    name,
+    configuration: {
+      apiVersion: 'apiserver.config.k8s.io/v1',
+      kind: 'WebhookAdmissionConfiguration',
+      kubeConfigFile: kubeconfig,
+    },
+  });
   const config = path.join(stateDir, 'admission-config.yaml');
   fs.writeFileSync(
     config,
-    JSON.stringify({ apiVersion: 'apiserver.config.k8s.io/v1', kind: 'AdmissionConfiguration', plugins: [plugin('ValidatingAdmissionWebhook'), plugin('MutatingAdmissionWebhook')] }) + '\n',
+    JSON.stringify({
+      apiVersion: 'apiserver.config.k8s.io/v1',
+      kind: 'AdmissionConfiguration',
+      plugins: [plugin('ValidatingAdmissionWebhook'), plugin('MutatingAdmissionWebhook')],
+    }) + '\n',
   );
   return `--admission-control-config-file=${config}`;
 }

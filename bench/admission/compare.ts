@@ -41,7 +41,15 @@ export function agreements(a: RunCase[], b: RunCase[]): Agreement[] {
   return a.flatMap((x) => {
     const y = second.get(keyOf(x));
     if (!y) return [];
-    return [{ key: keyOf(x), p99: [x.p99Ratio, y.p99Ratio], rps: [x.rpsRatio, y.rpsRatio], p99Deviation: deviation(x.p99Ratio, y.p99Ratio), rpsDeviation: deviation(x.rpsRatio, y.rpsRatio) }];
+    return [
+      {
+        key: keyOf(x),
+        p99: [x.p99Ratio, y.p99Ratio],
+        rps: [x.rpsRatio, y.rpsRatio],
+        p99Deviation: deviation(x.p99Ratio, y.p99Ratio),
+        rpsDeviation: deviation(x.rpsRatio, y.rpsRatio),
+      },
+    ];
   });
 }
 
@@ -92,7 +100,9 @@ export function compareRuns(fileA: string | undefined, fileB: string | undefined
   const spread = (cases: RunCase[], m: 'p99' | 'rps') => {
     const pairs = (c: RunCase & { pairs?: number }) => c.pairs ?? 5;
     const d2: Record<number, number> = { 5: 2.326, 6: 2.534, 7: 2.704, 8: 2.847, 9: 2.97, 10: 3.078 };
-    const sd = cases.map((c) => (1.2533 * Math.log(c[`${m}RatioMax`] / c[`${m}RatioMin`])) / (d2[pairs(c)] ?? 2.7) / Math.sqrt(pairs(c)));
+    const sd = cases.map(
+      (c) => (1.2533 * Math.log(c[`${m}RatioMax`] / c[`${m}RatioMin`])) / (d2[pairs(c)] ?? 2.7) / Math.sqrt(pairs(c)),
+    );
     return Math.exp(median(sd)) - 1;
   };
   lines.push(

@@ -26,12 +26,22 @@ export interface DecisionCost {
 }
 
 /** µs per decision over `pods` cached pods (uids[i] the uid of pod i), for each pool. */
-export async function decisionMicrobench(pools: PoolSpecFixture[], pods: number, uids: string[]): Promise<DecisionCost[]> {
+export async function decisionMicrobench(
+  pools: PoolSpecFixture[],
+  pods: number,
+  uids: string[],
+): Promise<DecisionCost[]> {
   const view = new IndexedView();
   for (let i = 0; i < pods; i++) {
     const ref = podRef(i);
     const done = i < GHOSTS; // the completed pods whose records the GC releases
-    view.upsertPod(podFacts({ metadata: { name: ref.name, namespace: ref.namespace, uid: uids[i] }, spec: { restartPolicy: done ? 'Never' : 'Always' }, status: { phase: done ? 'Succeeded' : 'Pending' } }));
+    view.upsertPod(
+      podFacts({
+        metadata: { name: ref.name, namespace: ref.namespace, uid: uids[i] },
+        spec: { restartPolicy: done ? 'Never' : 'Always' },
+        status: { phase: done ? 'Succeeded' : 'Pending' },
+      }),
+    );
   }
   const handler = new AdmissionHandler({
     view: () => view,
@@ -53,11 +63,19 @@ export async function decisionMicrobench(pools: PoolSpecFixture[], pods: number,
         const fresh = variants.map((b) => JSON.parse(b[review]) as unknown); // new string objects, as from the wire
         const t = process.hrtime.bigint();
         const cpu = process.cpuUsage();
-        for (let i = 0; i < iterations; i++) await handler.handle(webhook, decodeReview(i < fresh.length ? fresh[i] : parsed[i % parsed.length]));
+        for (let i = 0; i < iterations; i++)
+          await handler.handle(webhook, decodeReview(i < fresh.length ? fresh[i] : parsed[i % parsed.length]));
         const { user, system } = process.cpuUsage(cpu);
         const us = Number(process.hrtime.bigint() - t) / 1e3 / iterations;
         const perRecord = (x: number) => Math.round((x / p.records) * 1000) / 1000;
-        out.push({ records: p.records, review, webhook, usPerReview: Math.round(us * 10) / 10, usPerRecord: perRecord(us), cpuUsPerRecord: perRecord((user + system) / iterations) });
+        out.push({
+          records: p.records,
+          review,
+          webhook,
+          usPerReview: Math.round(us * 10) / 10,
+          usPerRecord: perRecord(us),
+          cpuUsPerRecord: perRecord((user + system) / iterations),
+        });
       }
     }
   }
@@ -68,7 +86,10 @@ export function decisionTable(rows: DecisionCost[]): string[] {
   return [
     '| records | review | webhook | µs per review (decision only) | µs per record | CPU µs per record |',
     '|---|---|---|---|---|---|',
-    ...rows.map((d) => `| ${d.records} | ${d.review} | ${d.webhook} | ${d.usPerReview} | ${d.usPerRecord} | ${d.cpuUsPerRecord} |`),
+    ...rows.map(
+      (d) =>
+        `| ${d.records} | ${d.review} | ${d.webhook} | ${d.usPerReview} | ${d.usPerRecord} | ${d.cpuUsPerRecord} |`,
+    ),
   ];
 }
 
@@ -77,7 +98,11 @@ if (require.main === module) {
   const records = (values.records ?? '256,4096,16384').split(',').map(Number);
   const pods = Number(values.pods ?? 10_000);
   const pools = records.map((n, i) => ({ name: `bench-${n}`, index: i + 1, records: n }));
-  void decisionMicrobench(pools, pods, Array.from({ length: pods }, (_, i) => podRef(i).uid)).then((rows) => {
+  void decisionMicrobench(
+    pools,
+    pods,
+    Array.from({ length: pods }, (_, i) => podRef(i).uid),
+  ).then((rows) => {
     process.stdout.write(decisionTable(rows).join('\n') + '\n');
   });
 }

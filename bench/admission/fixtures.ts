@@ -11,7 +11,11 @@ export interface PodRef {
 }
 
 export function podRef(i: number): PodRef {
-  return { namespace: `bench-${i % 20}`, name: `app-${i}`, uid: `5e1d3a70-0000-4000-8000-${String(i).padStart(12, '0')}` };
+  return {
+    namespace: `bench-${i % 20}`,
+    name: `app-${i}`,
+    uid: `5e1d3a70-0000-4000-8000-${String(i).padStart(12, '0')}`,
+  };
 }
 
 /** The i-th IP of a pool: 10.<pool>.x.y, walking a /16 from .0.1 */
@@ -26,7 +30,11 @@ export interface PoolSpecFixture {
   records: number;
 }
 
-export function poolObject(p: PoolSpecFixture, records: Record<string, { pod: string; podUid: string }>, resourceVersion = '1000') {
+export function poolObject(
+  p: PoolSpecFixture,
+  records: Record<string, { pod: string; podUid: string }>,
+  resourceVersion = '1000',
+) {
   return {
     apiVersion: 'spiderpool.spidernet.io/v2beta1',
     kind: 'SpiderIPPool',
@@ -37,15 +45,29 @@ export function poolObject(p: PoolSpecFixture, records: Record<string, { pod: st
       finalizers: ['spiderpool.spidernet.io'],
       labels: { 'ipam.spidernet.io/ippool-cidr': `10-${100 + p.index}-0-0-16` },
     },
-    spec: { ipVersion: 4, subnet: `10.${100 + p.index}.0.0/16`, ips: [`10.${100 + p.index}.0.1-10.${100 + p.index}.255.254`], default: false, disable: false },
-    status: { allocatedIPs: serializeAllocatedIPs(records), allocatedIPCount: Object.keys(records).length, totalIPCount: 65534 },
+    spec: {
+      ipVersion: 4,
+      subnet: `10.${100 + p.index}.0.0/16`,
+      ips: [`10.${100 + p.index}.0.1-10.${100 + p.index}.255.254`],
+      default: false,
+      disable: false,
+    },
+    status: {
+      allocatedIPs: serializeAllocatedIPs(records),
+      allocatedIPCount: Object.keys(records).length,
+      totalIPCount: 65534,
+    },
   };
 }
 
 export type UidOf = (podIndex: number) => string;
 
 /** records[i] → pod (i mod pods), with that pod's uid (the API server's, once the pods exist) */
-export function poolRecords(p: PoolSpecFixture, pods: number, uidOf: UidOf = (i) => podRef(i).uid): Record<string, { pod: string; podUid: string }> {
+export function poolRecords(
+  p: PoolSpecFixture,
+  pods: number,
+  uidOf: UidOf = (i) => podRef(i).uid,
+): Record<string, { pod: string; podUid: string }> {
   const out: Record<string, { pod: string; podUid: string }> = {};
   for (let i = 0; i < p.records; i++) {
     const ref = podRef(i % pods);
@@ -68,7 +90,11 @@ function review(uid: string, user: string, object: unknown, oldObject: unknown) 
       requestSubResource: 'status',
       name: (oldObject as { metadata: { name: string } }).metadata.name,
       operation: 'UPDATE',
-      userInfo: { username: user, uid: 'sa-uid', groups: ['system:serviceaccounts', 'system:serviceaccounts:kube-system', 'system:authenticated'] },
+      userInfo: {
+        username: user,
+        uid: 'sa-uid',
+        groups: ['system:serviceaccounts', 'system:serviceaccounts:kube-system', 'system:authenticated'],
+      },
       object,
       oldObject,
       dryRun: false,
@@ -98,10 +124,17 @@ export const GHOST_NAMESPACE = 'bench-gone';
 // that StatefulSet to every review (the StatefulSet check applies to any ordinal-looking name)
 export const ghostName = (g: number) => `app-gone-${g}-x7k2p`;
 
-export function reviewBodies(p: PoolSpecFixture, pods: number, uidOf: UidOf = (i) => podRef(i).uid, variant = 0, ghostUidOf: UidOf = (g) => `gone-uid-${g}`): Record<ReviewKind, string> {
+export function reviewBodies(
+  p: PoolSpecFixture,
+  pods: number,
+  uidOf: UidOf = (i) => podRef(i).uid,
+  variant = 0,
+  ghostUidOf: UidOf = (g) => `gone-uid-${g}`,
+): Record<ReviewKind, string> {
   const records = poolRecords(p, pods, uidOf);
   const withGhosts = { ...records };
-  for (let g = 0; g < GHOSTS; g++) withGhosts[poolIp(p.index, p.records + g)] = { pod: `${GHOST_NAMESPACE}/${ghostName(g)}`, podUid: ghostUidOf(g) };
+  for (let g = 0; g < GHOSTS; g++)
+    withGhosts[poolIp(p.index, p.records + g)] = { pod: `${GHOST_NAMESPACE}/${ghostName(g)}`, podUid: ghostUidOf(g) };
   const old = poolObject(p, withGhosts);
   const without = (ip: string) => {
     const next = { ...withGhosts };
@@ -110,10 +143,15 @@ export function reviewBodies(p: PoolSpecFixture, pods: number, uidOf: UidOf = (i
   };
   const v = variant % GHOSTS;
   const ref = podRef(GHOSTS + v);
-  const allocated = { ...withGhosts, [poolIp(p.index, p.records + GHOSTS + v)]: { pod: `${ref.namespace}/${ref.name}`, podUid: uidOf(GHOSTS + v) } };
+  const allocated = {
+    ...withGhosts,
+    [poolIp(p.index, p.records + GHOSTS + v)]: { pod: `${ref.namespace}/${ref.name}`, podUid: uidOf(GHOSTS + v) },
+  };
   return {
     release: JSON.stringify(review(`bench-release-${variant}`, GC_USER, without(poolIp(p.index, v)), old)),
-    releaseGone: JSON.stringify(review(`bench-release-gone-${variant}`, GC_USER, without(poolIp(p.index, p.records + v)), old)),
+    releaseGone: JSON.stringify(
+      review(`bench-release-gone-${variant}`, GC_USER, without(poolIp(p.index, p.records + v)), old),
+    ),
     allocation: JSON.stringify(review(`bench-alloc-${variant}`, AGENT_USER, poolObject(p, allocated, '1001'), old)),
   };
 }

@@ -40,7 +40,10 @@ async function createGhosts(core: k8s.CoreV1Api): Promise<string[]> {
   await core.createNamespace({ body: { metadata: { name: GHOST_NAMESPACE } } }).catch(() => undefined);
   const uids: string[] = [];
   for (let g = 0; g < GHOSTS; g++) {
-    const body = { metadata: { name: ghostName(g) }, spec: { containers: [{ name: 'main', image: 'registry.k8s.io/pause:3.10' }] } };
+    const body = {
+      metadata: { name: ghostName(g) },
+      spec: { containers: [{ name: 'main', image: 'registry.k8s.io/pause:3.10' }] },
+    };
     for (let t = 0; ; t++) {
       try {
         uids.push((await core.createNamespacedPod({ namespace: GHOST_NAMESPACE, body })).metadata!.uid!);
@@ -83,14 +86,23 @@ export interface Method {
 }
 
 const r2 = (x: number) => Math.round(x * 100) / 100;
-const slim = (l: LoadSummary) => ({ p50Ms: r2(l.p50Ms), p99Ms: r2(l.p99Ms), rps: Math.round(l.rps), requests: l.requests, errors: l.errors });
+const slim = (l: LoadSummary) => ({
+  p50Ms: r2(l.p50Ms),
+  p99Ms: r2(l.p99Ms),
+  rps: Math.round(l.rps),
+  requests: l.requests,
+  errors: l.errors,
+});
 
 /** `uptime`, as the machine's other tenants left it (the load the figures were measured under). */
 function uptime(): string {
   try {
     return execFileSync('uptime', { encoding: 'utf8' }).trim();
   } catch {
-    return `load average: ${os.loadavg().map((x) => x.toFixed(2)).join(', ')}`;
+    return `load average: ${os
+      .loadavg()
+      .map((x) => x.toFixed(2))
+      .join(', ')}`;
   }
 }
 
@@ -113,10 +125,23 @@ function cpuSeconds(pid: number): number {
 }
 
 /** One case: both targets warmed on this body, then `pairs` × (guard slice, baseline slice), in ABBA order. */
-async function interleavedCase(load: LoadProcess, pids: Record<'guard' | 'baseline', number>, bodyFile: string, concurrency: number, m: Method): Promise<InterleavedSummary> {
+async function interleavedCase(
+  load: LoadProcess,
+  pids: Record<'guard' | 'baseline', number>,
+  bodyFile: string,
+  concurrency: number,
+  m: Method,
+): Promise<InterleavedSummary> {
   const slice = async (target: 'guard' | 'baseline', seconds: number, minRequests: number) => {
     const before = cpuSeconds(pids[target]);
-    const r = await load.slice({ target, bodyFile, concurrency, seconds, minRequests, maxSeconds: Math.max(seconds, m.maxSliceSeconds) });
+    const r = await load.slice({
+      target,
+      bodyFile,
+      concurrency,
+      seconds,
+      minRequests,
+      maxSeconds: Math.max(seconds, m.maxSliceSeconds),
+    });
     return { r, cpu: cpuSeconds(pids[target]) - before };
   };
   for (const target of ['guard', 'baseline'] as const) await slice(target, m.warmupSeconds, concurrency * 2);
@@ -155,10 +180,12 @@ export async function runAdmissionBench(argv: string[]): Promise<number> {
   const onlyConcurrency = flag(argv, '--concurrency');
   // --reviews releaseGone,validate/release: only those cases (a review kind, or webhook/review)
   const onlyReviews = flag(argv, '--reviews')?.split(',');
-  const selected = (webhook: string, review: string) => !onlyReviews || onlyReviews.includes(review) || onlyReviews.includes(`${webhook}/${review}`);
+  const selected = (webhook: string, review: string) =>
+    !onlyReviews || onlyReviews.includes(review) || onlyReviews.includes(`${webhook}/${review}`);
   // --profile DIR: CPU profiles of the guard and the baseline server (written when they stop) in DIR/guard, DIR/baseline
   const profileDir = flag(argv, '--profile');
-  const profileArgs = (who: string) => (profileDir ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(profileDir, who)}`] : []);
+  const profileArgs = (who: string) =>
+    profileDir ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(profileDir, who)}`] : [];
   const CONCURRENCY = onlyConcurrency ? ALL_CONCURRENCY.filter((c) => c === Number(onlyConcurrency)) : ALL_CONCURRENCY;
   const t0 = Date.now();
   const loadBefore = uptime();
@@ -171,7 +198,9 @@ export async function runAdmissionBench(argv: string[]): Promise<number> {
   let stopLoad = () => {};
   try {
     const kc = tb.kubeConfig();
-    say(`test bed up; filling it with ${pods} pods, ${pods} endpoints, pools of ${POOLS.map((p) => p.records).join('/')} records`);
+    say(
+      `test bed up; filling it with ${pods} pods, ${pods} endpoints, pools of ${POOLS.map((p) => p.records).join('/')} records`,
+    );
     const uids = await populate(kc, tb.kubeconfigPath, ALL_POOLS, pods, say);
     POOLS = pools;
     const core = kc.makeApiClient(k8s.CoreV1Api);
@@ -182,22 +211,39 @@ export async function runAdmissionBench(argv: string[]): Promise<number> {
     fs.writeFileSync(caFile, certs.ca);
     const tStart = Date.now();
     // no client verification: the no-op baseline has none either, so both sides pay the same handshake
-    const guard = await startGuard({ kubeconfigPath: tb.kubeconfigPath, certs, clientCaFile: false, nodeArgs: profileArgs('guard') });
+    const guard = await startGuard({
+      kubeconfigPath: tb.kubeconfigPath,
+      certs,
+      clientCaFile: false,
+      nodeArgs: profileArgs('guard'),
+    });
     stopGuard = guard.stop;
     const syncSeconds = (Date.now() - tStart) / 1000;
     const guardPid = guard.proc.pid!;
     // let the informers settle and the heap shrink after the initial lists
     await new Promise((r) => setTimeout(r, 3000));
     const rssCaches = rssMb(guardPid);
-    for (let g = 0; g < GHOSTS; g++) await core.deleteNamespacedPod({ namespace: GHOST_NAMESPACE, name: ghostName(g), gracePeriodSeconds: 0 });
+    for (let g = 0; g < GHOSTS; g++)
+      await core.deleteNamespacedPod({ namespace: GHOST_NAMESPACE, name: ghostName(g), gracePeriodSeconds: 0 });
     await new Promise((r) => setTimeout(r, 2000)); // the guard's pod watch delivers the deletions
     say(`${GHOSTS} pods the releaseGone records name deleted while the guard watches`);
     say(`guard ready (caches synced) in ${syncSeconds.toFixed(1)} s; RSS ${rssCaches} MB with the caches loaded`);
 
     const tsx = path.join(REPO_ROOT, 'node_modules', '.bin', 'tsx');
-    const baseline = spawn(process.execPath, [...profileArgs('baseline'), '--import', 'tsx', path.join(__dirname, 'baseline-server.ts'), certs.certFile, certs.keyFile], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const baseline = spawn(
+      process.execPath,
+      [
+        ...profileArgs('baseline'),
+        '--import',
+        'tsx',
+        path.join(__dirname, 'baseline-server.ts'),
+        certs.certFile,
+        certs.keyFile,
+      ],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
     stopBaseline = () => baseline.kill('SIGTERM');
     const baselinePort = await new Promise<number>((resolve, reject) => {
       baseline.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
@@ -213,7 +259,13 @@ export async function runAdmissionBench(argv: string[]): Promise<number> {
     const rssByPool: Record<string, number> = { caches: rssCaches };
     for (const p of pools) {
       // --unwatched-ghosts: the records name uids that never existed (no tombstone: the pod is read live per review)
-      const bodies = reviewBodies(p, pods, (i) => uids[i], 0, argv.includes('--unwatched-ghosts') ? undefined : (g) => ghostUids[g]);
+      const bodies = reviewBodies(
+        p,
+        pods,
+        (i) => uids[i],
+        0,
+        argv.includes('--unwatched-ghosts') ? undefined : (g) => ghostUids[g],
+      );
       const files = Object.fromEntries(
         (Object.keys(bodies) as ReviewKind[]).map((k) => {
           const file = path.join(certs.dir, `${p.name}-${k}.json`);
@@ -231,7 +283,13 @@ export async function runAdmissionBench(argv: string[]): Promise<number> {
         ];
         for (const [webhook, review] of runs.filter(([w, r]) => selected(w, r))) {
           await load.target('guard', `${guard.url}/${webhook}/spiderippools`, caFile, maxSockets);
-          const s = await interleavedCase(load, { guard: guardPid, baseline: baseline.pid! }, files[review], concurrency, method);
+          const s = await interleavedCase(
+            load,
+            { guard: guardPid, baseline: baseline.pid! },
+            files[review],
+            concurrency,
+            method,
+          );
           cases.push({ records: p.records, concurrency, webhook, review, ...s });
           say(
             `${p.records} records (${kb} KiB body), c=${concurrency}, ${webhook}/${review}: ` +
@@ -245,7 +303,9 @@ export async function runAdmissionBench(argv: string[]): Promise<number> {
       rssByPool[String(p.records)] = rssMb(guardPid);
     }
     const decisions = await decisionMicrobench(POOLS, pods, uids);
-    const largest = decisions.filter((d) => d.records === POOLS[POOLS.length - 1].records && d.webhook === 'validate' && d.review === 'release')[0];
+    const largest = decisions.filter(
+      (d) => d.records === POOLS[POOLS.length - 1].records && d.webhook === 'validate' && d.review === 'release',
+    )[0];
     const loadAfter = uptime();
     say(`load after: ${loadAfter}`);
     const summary = {
@@ -298,7 +358,12 @@ export async function runAdmissionBench(argv: string[]): Promise<number> {
           '',
           ...decisionTable(decisions),
           '',
-          `guard RSS (MB): ${Object.entries(rssByPool).map(([k, v]) => `${k === 'caches' ? `after sync (${pods} pods/endpoints, ${POOLS.reduce((n, p) => n + p.records, 0)} records)` : `after ${k}-record runs`} ${v}`).join('; ')}`,
+          `guard RSS (MB): ${Object.entries(rssByPool)
+            .map(
+              ([k, v]) =>
+                `${k === 'caches' ? `after sync (${pods} pods/endpoints, ${POOLS.reduce((n, p) => n + p.records, 0)} records)` : `after ${k}-record runs`} ${v}`,
+            )
+            .join('; ')}`,
           `cache sync ${summary.cacheSyncSeconds} s; total ${summary.seconds} s; ${summary.machine.nproc} CPUs, ${summary.machine.memGiB} GiB; ${summary.date}`,
           `load before: ${loadBefore}`,
           `load after:  ${loadAfter}`,

@@ -60,13 +60,20 @@ function pooled(slices: SliceResult[]): LoadSummary {
   const all = slices.flatMap((s) => s.latencies).sort((a, b) => a - b);
   const requests = slices.reduce((n, s) => n + s.requests, 0);
   const seconds = slices.reduce((n, s) => n + s.seconds, 0);
-  return { p50Ms: percentile(all, 0.5), p99Ms: percentile(all, 0.99), rps: seconds > 0 ? requests / seconds : 0, requests, errors: slices.reduce((n, s) => n + s.errors, 0) };
+  return {
+    p50Ms: percentile(all, 0.5),
+    p99Ms: percentile(all, 0.99),
+    rps: seconds > 0 ? requests / seconds : 0,
+    requests,
+    errors: slices.reduce((n, s) => n + s.errors, 0),
+  };
 }
 
 export function summarizePairs(pairs: SlicePair[]): InterleavedSummary {
   const p99 = pairs.map((p) => p.guard.p99Ms / p.baseline.p99Ms);
   const rps = pairs.map((p) => p.guard.rps / p.baseline.rps);
-  const perRequest = (cpu: number | undefined, s: SliceResult) => (cpu === undefined || s.requests === 0 ? NaN : cpu / s.requests);
+  const perRequest = (cpu: number | undefined, s: SliceResult) =>
+    cpu === undefined || s.requests === 0 ? NaN : cpu / s.requests;
   const cpu = pairs.map((p) => perRequest(p.guardCpuSeconds, p.guard) / perRequest(p.baselineCpuSeconds, p.baseline));
   return {
     guard: pooled(pairs.map((p) => p.guard)),

@@ -10,7 +10,9 @@ export class LoadProcess {
   private exited?: Error;
 
   private constructor(private readonly child: ChildProcess) {
-    readline.createInterface({ input: child.stdout! }).on('line', (line) => this.waiting.shift()?.(JSON.parse(line) as WorkerAnswer));
+    readline
+      .createInterface({ input: child.stdout! })
+      .on('line', (line) => this.waiting.shift()?.(JSON.parse(line) as WorkerAnswer));
     child.once('exit', (code) => {
       this.exited = new Error(`load generator exited with ${code}`);
       for (const w of this.waiting.splice(0)) w({ error: this.exited.message });
@@ -18,7 +20,9 @@ export class LoadProcess {
   }
 
   static start(tsxBin: string): LoadProcess {
-    return new LoadProcess(spawn(tsxBin, [path.join(__dirname, 'load-worker.ts')], { stdio: ['pipe', 'pipe', 'inherit'] }));
+    return new LoadProcess(
+      spawn(tsxBin, [path.join(__dirname, 'load-worker.ts')], { stdio: ['pipe', 'pipe', 'inherit'] }),
+    );
   }
 
   get pid(): number | undefined {

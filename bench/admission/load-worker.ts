@@ -12,7 +12,15 @@ import { LoadTarget, type SliceResult } from './load';
 
 export type WorkerCommand =
   | { op: 'target'; name: string; url: string; caFile: string; maxSockets: number }
-  | { op: 'slice'; target: string; bodyFile: string; concurrency: number; seconds: number; minRequests?: number; maxSeconds?: number };
+  | {
+      op: 'slice';
+      target: string;
+      bodyFile: string;
+      concurrency: number;
+      seconds: number;
+      minRequests?: number;
+      maxSeconds?: number;
+    };
 
 export type WorkerAnswer = { ok: true } | { error: string } | SliceResult;
 
@@ -32,7 +40,13 @@ async function answer(cmd: WorkerCommand): Promise<WorkerAnswer> {
     body = fs.readFileSync(cmd.bodyFile);
     bodies.set(cmd.bodyFile, body);
   }
-  const r = await target.slice({ body, concurrency: cmd.concurrency, seconds: cmd.seconds, minRequests: cmd.minRequests, maxSeconds: cmd.maxSeconds });
+  const r = await target.slice({
+    body,
+    concurrency: cmd.concurrency,
+    seconds: cmd.seconds,
+    minRequests: cmd.minRequests,
+    maxSeconds: cmd.maxSeconds,
+  });
   return { ...r, latencies: r.latencies.map((x) => Math.round(x * 100) / 100) };
 }
 

@@ -90,7 +90,15 @@ export class LoadTarget {
     await Promise.all(Array.from({ length: o.concurrency }, worker));
     const seconds = elapsed();
     latencies.sort((a, b) => a - b);
-    return { p50Ms: percentile(latencies, 0.5), p99Ms: percentile(latencies, 0.99), rps: latencies.length / seconds, requests: latencies.length, errors, seconds, latencies };
+    return {
+      p50Ms: percentile(latencies, 0.5),
+      p99Ms: percentile(latencies, 0.99),
+      rps: latencies.length / seconds,
+      requests: latencies.length,
+      errors,
+      seconds,
+      latencies,
+    };
   }
 
   close(): void {

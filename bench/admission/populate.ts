@@ -17,9 +17,16 @@ async function kubectlCreate(kubectl: string, kubeconfigPath: string, items: unk
   await Promise.all(
     Array.from({ length: processes }, (_, c) => {
       const file = path.join(dir, `chunk-${c}.json`);
-      fs.writeFileSync(file, JSON.stringify({ apiVersion: 'v1', kind: 'List', items: items.slice(c * size, (c + 1) * size) }));
+      fs.writeFileSync(
+        file,
+        JSON.stringify({ apiVersion: 'v1', kind: 'List', items: items.slice(c * size, (c + 1) * size) }),
+      );
       return new Promise<void>((resolve, reject) => {
-        const child = spawn(kubectl, ['--kubeconfig', kubeconfigPath, 'create', '--save-config=false', '-o', 'name', '-f', file], { stdio: ['ignore', 'ignore', 'pipe'] });
+        const child = spawn(
+          kubectl,
+          ['--kubeconfig', kubeconfigPath, 'create', '--save-config=false', '-o', 'name', '-f', file],
+          { stdio: ['ignore', 'ignore', 'pipe'] },
+        );
         let err = '';
         child.stderr.on('data', (d: Buffer) => (err += d.toString()));
         child.on('exit', (code) => {
@@ -38,14 +45,26 @@ function ignoreExists(err: unknown): void {
 }
 
 /** Returns the pods' uids (index → uid). */
-export async function populate(kc: k8s.KubeConfig, kubeconfigPath: string, pools: PoolSpecFixture[], pods: number, say: (s: string) => void): Promise<string[]> {
+export async function populate(
+  kc: k8s.KubeConfig,
+  kubeconfigPath: string,
+  pools: PoolSpecFixture[],
+  pods: number,
+  say: (s: string) => void,
+): Promise<string[]> {
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const custom = kc.makeApiClient(k8s.CustomObjectsApi);
   const namespaces = [...new Set(Array.from({ length: Math.min(pods, 20) }, (_, i) => podRef(i).namespace))];
   for (const name of namespaces) {
     await core.createNamespace({ body: { metadata: { name } } }).catch(ignoreExists);
     for (let i = 0; i < 200; i++) {
-      if (await core.readNamespacedServiceAccount({ namespace: name, name: 'default' }).then(() => true, () => false)) break;
+      if (
+        await core.readNamespacedServiceAccount({ namespace: name, name: 'default' }).then(
+          () => true,
+          () => false,
+        )
+      )
+        break;
       await new Promise((r) => setTimeout(r, 100));
     }
   }
@@ -58,7 +77,12 @@ export async function populate(kc: k8s.KubeConfig, kubeconfigPath: string, pools
     return {
       apiVersion: 'v1',
       kind: 'Pod',
-      metadata: { name: ref.name, namespace: ref.namespace, labels: { app: `app-${i % 100}` }, annotations: { 'ipam.spidernet.io/ippool': '{"ipv4":["bench"]}' } },
+      metadata: {
+        name: ref.name,
+        namespace: ref.namespace,
+        labels: { app: `app-${i % 100}` },
+        annotations: { 'ipam.spidernet.io/ippool': '{"ipv4":["bench"]}' },
+      },
       spec: {
         nodeName: `node-${(i % 3) + 1}`,
         restartPolicy: i < GHOSTS ? 'Never' : 'Always',
@@ -78,7 +102,12 @@ export async function populate(kc: k8s.KubeConfig, kubeconfigPath: string, pools
   for (let i = 0; i < Math.min(GHOSTS, pods); i++) {
     const ref = podRef(i);
     const pod = await core.readNamespacedPod({ namespace: ref.namespace, name: ref.name });
-    pod.status = { ...(pod.status ?? {}), phase: 'Succeeded', podIP: `10.200.0.${i + 1}`, podIPs: [{ ip: `10.200.0.${i + 1}` }] };
+    pod.status = {
+      ...(pod.status ?? {}),
+      phase: 'Succeeded',
+      podIP: `10.200.0.${i + 1}`,
+      podIPs: [{ ip: `10.200.0.${i + 1}` }],
+    };
     await core.replaceNamespacedPodStatus({ namespace: ref.namespace, name: ref.name, body: pod });
   }
   say(`${pods} pods created in ${((Date.now() - t) / 1000).toFixed(1)} s`);
@@ -92,9 +121,19 @@ export async function populate(kc: k8s.KubeConfig, kubeconfigPath: string, pools
     void _rv;
     void _uid;
     await custom
-      .createClusterCustomObject({ group: 'spiderpool.spidernet.io', version: 'v2beta1', plural: 'spiderippools', body: { ...obj, metadata, status: undefined } })
+      .createClusterCustomObject({
+        group: 'spiderpool.spidernet.io',
+        version: 'v2beta1',
+        plural: 'spiderippools',
+        body: { ...obj, metadata, status: undefined },
+      })
       .catch(ignoreExists);
-    const current = (await custom.getClusterCustomObject({ group: 'spiderpool.spidernet.io', version: 'v2beta1', plural: 'spiderippools', name: p.name })) as {
+    const current = (await custom.getClusterCustomObject({
+      group: 'spiderpool.spidernet.io',
+      version: 'v2beta1',
+      plural: 'spiderippools',
+      name: p.name,
+    })) as {
       metadata: { resourceVersion: string; uid: string };
     };
     await custom.replaceClusterCustomObjectStatus({
@@ -102,20 +141,36 @@ export async function populate(kc: k8s.KubeConfig, kubeconfigPath: string, pools
       version: 'v2beta1',
       plural: 'spiderippools',
       name: p.name,
-      body: { ...obj, metadata: { ...metadata, uid: current.metadata.uid, resourceVersion: current.metadata.resourceVersion } },
+      body: {
+        ...obj,
+        metadata: { ...metadata, uid: current.metadata.uid, resourceVersion: current.metadata.resourceVersion },
+      },
     });
   }
-  say(`${pools.length} pools (${pools.reduce((n, p) => n + p.records, 0)} records) written in ${((Date.now() - t) / 1000).toFixed(1)} s`);
+  say(
+    `${pools.length} pools (${pools.reduce((n, p) => n + p.records, 0)} records) written in ${((Date.now() - t) / 1000).toFixed(1)} s`,
+  );
 
   t = Date.now();
   const endpointItems = [...Array(pods).keys()].map((i) => {
     const ref = podRef(i);
-    const ips = pools.filter((p) => i < p.records).map((p) => ({ interface: 'eth0', ipv4: `${poolIp(p.index, i)}/16`, ipv4Pool: p.name, vlan: 0 }));
+    const ips = pools
+      .filter((p) => i < p.records)
+      .map((p) => ({ interface: 'eth0', ipv4: `${poolIp(p.index, i)}/16`, ipv4Pool: p.name, vlan: 0 }));
     return {
       apiVersion: 'spiderpool.spidernet.io/v2beta1',
       kind: 'SpiderEndpoint',
-      metadata: { name: ref.name, namespace: ref.namespace, finalizers: ['spiderpool.spidernet.io'], ownerReferences: [{ apiVersion: 'v1', kind: 'Pod', name: ref.name, uid: uids[i] }] },
-      status: { current: { uid: uids[i], node: `node-${(i % 3) + 1}`, ips }, ownerControllerType: 'Deployment', ownerControllerName: `app-${i % 100}` },
+      metadata: {
+        name: ref.name,
+        namespace: ref.namespace,
+        finalizers: ['spiderpool.spidernet.io'],
+        ownerReferences: [{ apiVersion: 'v1', kind: 'Pod', name: ref.name, uid: uids[i] }],
+      },
+      status: {
+        current: { uid: uids[i], node: `node-${(i % 3) + 1}`, ips },
+        ownerControllerType: 'Deployment',
+        ownerControllerName: `app-${i % 100}`,
+      },
     };
   });
   await kubectlCreate(kubectl, kubeconfigPath, endpointItems);

@@ -54,7 +54,8 @@ export function eventTime(ev: AuditEventLike): number {
 
 function classify(ev: AuditEventLike, truth: GroundTruth): { legitimate: boolean; why: string } {
   const t = eventTime(ev);
-  if (Number.isNaN(t)) return { legitimate: false, why: `audit line without a readable time (${JSON.stringify(ev.time)})` };
+  if (Number.isNaN(t))
+    return { legitimate: false, why: `audit line without a readable time (${JSON.stringify(ev.time)})` };
   const ip = str(ev.ip);
   const rule = str(ev.rule);
   const record = ev.record;
@@ -63,29 +64,44 @@ function classify(ev: AuditEventLike, truth: GroundTruth): { legitimate: boolean
   switch (rule) {
     case 'LIVE_IP_RELEASE':
     case 'STATIC_IP_RELEASE': {
-      if (holders.length) return { legitimate: true, why: `${ip} held by ${holders.map((h) => `${h.pod}@${h.uid}`).join(',')}` };
-      if (record?.podUid && truth.aliveAt(record.podUid, t)) return { legitimate: true, why: `record's incarnation ${record.pod}@${record.podUid} alive` };
-      if (record?.pod && truth.validStsMemberAt(record.pod, t)) return { legitimate: true, why: `${record.pod} is a valid StatefulSet member (static IP)` };
-      return { legitimate: false, why: `${ip} not held, ${record?.pod}@${record?.podUid} not alive, not a valid static member` };
+      if (holders.length)
+        return { legitimate: true, why: `${ip} held by ${holders.map((h) => `${h.pod}@${h.uid}`).join(',')}` };
+      if (record?.podUid && truth.aliveAt(record.podUid, t))
+        return { legitimate: true, why: `record's incarnation ${record.pod}@${record.podUid} alive` };
+      if (record?.pod && truth.validStsMemberAt(record.pod, t))
+        return { legitimate: true, why: `${record.pod} is a valid StatefulSet member (static IP)` };
+      return {
+        legitimate: false,
+        why: `${ip} not held, ${record?.pod}@${record?.podUid} not alive, not a valid static member`,
+      };
     }
     case 'UNCONFIRMED_TERMINATION_RELEASE':
       // legitimate while the terminating pod's sandbox still holds the IP (its node never tore it down)
-      if (holders.length) return { legitimate: true, why: `${ip} held by ${holders.map((h) => `${h.pod}@${h.uid}`).join(',')}` };
+      if (holders.length)
+        return { legitimate: true, why: `${ip} held by ${holders.map((h) => `${h.pod}@${h.uid}`).join(',')}` };
       return { legitimate: false, why: `${ip} no longer held: the terminating pod's sandbox was gone` };
     case 'LIVE_ENDPOINT_DELETE': {
-      if (ev.livePod?.uid && truth.aliveAt(ev.livePod.uid, t)) return { legitimate: true, why: `pod ${ev.livePod.name}@${ev.livePod.uid} alive` };
-      if (truth.validStsMemberAt(subject, t)) return { legitimate: true, why: `${subject} is a valid StatefulSet member (static endpoint)` };
+      if (ev.livePod?.uid && truth.aliveAt(ev.livePod.uid, t))
+        return { legitimate: true, why: `pod ${ev.livePod.name}@${ev.livePod.uid} alive` };
+      if (truth.validStsMemberAt(subject, t))
+        return { legitimate: true, why: `${subject} is a valid StatefulSet member (static endpoint)` };
       if (holders.some((h) => h.pod === subject)) return { legitimate: true, why: `${ip} held by ${subject}` };
       return { legitimate: false, why: `${subject}: no alive incarnation, not a valid static member` };
     }
     case 'DOUBLE_ALLOCATION':
     case 'ENDPOINT_IP_CONFLICT': {
-      const others = holders.filter((h) => h.pod !== (record?.pod ?? subject) || (record?.podUid && h.uid !== record.podUid && rule === 'DOUBLE_ALLOCATION'));
-      if (others.length) return { legitimate: true, why: `${ip} held by ${others.map((h) => `${h.pod}@${h.uid}`).join(',')}` };
+      const others = holders.filter(
+        (h) =>
+          h.pod !== (record?.pod ?? subject) ||
+          (record?.podUid && h.uid !== record.podUid && rule === 'DOUBLE_ALLOCATION'),
+      );
+      if (others.length)
+        return { legitimate: true, why: `${ip} held by ${others.map((h) => `${h.pod}@${h.uid}`).join(',')}` };
       return { legitimate: false, why: `${ip} held by no other incarnation` };
     }
     case 'STALE_ALLOCATION':
-      if (record?.podUid && !truth.existsAt(record.podUid, t)) return { legitimate: true, why: `incarnation ${record.pod}@${record.podUid} does not exist` };
+      if (record?.podUid && !truth.existsAt(record.podUid, t))
+        return { legitimate: true, why: `incarnation ${record.pod}@${record.podUid} does not exist` };
       return { legitimate: false, why: `incarnation ${record?.pod}@${record?.podUid} exists` };
     default:
       return { legitimate: false, why: `rule ${rule} not replayed against the ground truth` };

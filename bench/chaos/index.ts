@@ -17,7 +17,15 @@ import { connectTestbed, startTestbed } from '../../testbed/testbed';
 import type { GcVersion } from '../../testbed/spiderpool/gc-scan';
 import { jsonSummary, rates, ratesTable, seedTable, table } from './report';
 import { clientsFor } from '../../testbed/clients';
-import { DEFAULT_CYCLES, FULL_TIMINGS, runChaos, SHORT_TIMINGS, startChaosGuard, type RunConfig, type RunResult } from './run';
+import {
+  DEFAULT_CYCLES,
+  FULL_TIMINGS,
+  runChaos,
+  SHORT_TIMINGS,
+  startChaosGuard,
+  type RunConfig,
+  type RunResult,
+} from './run';
 import { G00012_WORKLOADS, SMALL_WORKLOADS } from './scenario';
 import { inParallel, say } from '../../testbed/spiderpool/util';
 
@@ -44,7 +52,8 @@ const HELP = `Usage: npm run -s bench -- chaos [flags]
 
 function choice<T extends string>(value: string | undefined, allowed: readonly T[], flag: string, fallback: T): T {
   if (value === undefined) return fallback;
-  if (!(allowed as readonly string[]).includes(value)) throw new Error(`--${flag}: expected one of ${allowed.join(', ')}, got ${value}`);
+  if (!(allowed as readonly string[]).includes(value))
+    throw new Error(`--${flag}: expected one of ${allowed.join(', ')}, got ${value}`);
   return value as T;
 }
 
@@ -93,8 +102,15 @@ export async function runChaosBench(argv: string[]): Promise<number> {
 
   // One test bed for the whole invocation (about 6 s to start on an idle machine, much more on a busy one); runs
   // do not share a namespace, a pool, a subnet, a guard or a webhook registration, and each cleans up after itself.
-  say('bench', values.kubeconfig ? `using the test bed of ${values.kubeconfig}` : 'starting a fresh test bed (kube-apiserver + etcd + kube-controller-manager)');
-  const tb = values.kubeconfig ? connectTestbed(values.kubeconfig) : await startTestbed({ name: `bench-chaos-${process.pid}`, showProgress: false });
+  say(
+    'bench',
+    values.kubeconfig
+      ? `using the test bed of ${values.kubeconfig}`
+      : 'starting a fresh test bed (kube-apiserver + etcd + kube-controller-manager)',
+  );
+  const tb = values.kubeconfig
+    ? connectTestbed(values.kubeconfig)
+    : await startTestbed({ name: `bench-chaos-${process.pid}`, showProgress: false });
   const runs: RunResult[] = [];
   const started = Date.now();
   try {
@@ -119,7 +135,10 @@ export async function runChaosBench(argv: string[]): Promise<number> {
         }
       }
       const admin = clientsFor(tb.kubeConfig());
-      const shared = g && parallel > 1 ? await startChaosGuard(tb, admin, `spg-chaos-batch-${process.pid}`, values['no-reconcile'] !== true) : undefined;
+      const shared =
+        g && parallel > 1
+          ? await startChaosGuard(tb, admin, `spg-chaos-batch-${process.pid}`, values['no-reconcile'] !== true)
+          : undefined;
       try {
         runs.push(...(await inParallel(configs, parallel, (cfg) => runChaos(tb, { ...cfg, sharedGuard: shared }))));
       } finally {

@@ -5,7 +5,13 @@
  */
 import type * as k8s from '@kubernetes/client-node';
 import { type Clients } from '../../testbed/clients';
-import { getPool, parseRecords, type PoolRecord, type SpiderEndpoint, type SpiderIPPool } from '../../testbed/spiderpool/objects';
+import {
+  getPool,
+  parseRecords,
+  type PoolRecord,
+  type SpiderEndpoint,
+  type SpiderIPPool,
+} from '../../testbed/spiderpool/objects';
 import { listClusterView } from '../../webhook/cluster/list-view';
 import { isAlive } from '../../webhook/model/lifecycle';
 import { podFacts, type KubeObject } from '../../webhook/model/object-facts';
@@ -65,7 +71,9 @@ export function boundToStayWithoutIp(
   if (!usableIps(pool.spec).every((ip) => records[ip])) return false;
   const held = aliveIps(pods);
   const byName = new Map(pods.map((p) => [`${p.metadata?.namespace}/${p.metadata?.name}`, p]));
-  return Object.entries(records).every(([ip, r]) => held.has(`${r.pod}@${r.podUid} ${ip}`) || keptAnyway(ip, r, byName.get(r.pod)));
+  return Object.entries(records).every(
+    ([ip, r]) => held.has(`${r.pod}@${r.podUid} ${ip}`) || keptAnyway(ip, r, byName.get(r.pod)),
+  );
 }
 
 export function runningWithIp(pods: k8s.V1Pod[]): number {
@@ -96,14 +104,17 @@ export function latentConflicts(pool: SpiderIPPool, pods: k8s.V1Pod[]): Latent[]
     for (const ip of f.observedIPs) {
       if (!poolIps.has(ip)) continue;
       const r = records[ip];
-      if (!r || r.podUid !== f.uid) out.push({ pod: `${f.namespace}/${f.name}@${f.uid}`, ip, recorded: r ? `${r.pod}@${r.podUid}` : undefined });
+      if (!r || r.podUid !== f.uid)
+        out.push({ pod: `${f.namespace}/${f.name}@${f.uid}`, ip, recorded: r ? `${r.pod}@${r.podUid}` : undefined });
     }
   }
   return out;
 }
 
 export function unrecordedIps(pool: SpiderIPPool, pods: k8s.V1Pod[]): string[] {
-  return latentConflicts(pool, pods).map((l) => `${l.pod} uses ${l.ip}, recorded ${l.recorded ? `for ${l.recorded}` : 'for nobody'}`);
+  return latentConflicts(pool, pods).map(
+    (l) => `${l.pod} uses ${l.ip}, recorded ${l.recorded ? `for ${l.recorded}` : 'for nobody'}`,
+  );
 }
 
 /** `namespace/name@uid ip` of every alive pod's observed IP */
@@ -141,21 +152,25 @@ export function poolSanity(pool: SpiderIPPool, pods: k8s.V1Pod[], endpoints: Spi
     }
     const nsIps = networkStatusIps(pod);
     if (!nsIps) out.push(`${ip}: pod ${rec.pod} has no network-status annotation`);
-    else if (nsIps.filter((x) => x === ip).length !== 1) out.push(`${ip}: pod ${rec.pod} network-status lists it ${nsIps.filter((x) => x === ip).length} times`);
-    if (pod.metadata?.uid !== rec.podUid) out.push(`${ip}: record uid ${rec.podUid} is not pod ${rec.pod} uid ${pod.metadata?.uid}`);
+    else if (nsIps.filter((x) => x === ip).length !== 1)
+      out.push(`${ip}: pod ${rec.pod} network-status lists it ${nsIps.filter((x) => x === ip).length} times`);
+    if (pod.metadata?.uid !== rec.podUid)
+      out.push(`${ip}: record uid ${rec.podUid} is not pod ${rec.pod} uid ${pod.metadata?.uid}`);
     const ep = epByKey.get(rec.pod);
     if (!ep) {
       out.push(`${ip}: endpoint ${rec.pod} missing`);
       continue;
     }
     for (const e of endpointIps(ep).filter((x) => x.pool === poolName)) {
-      if (ep.status.current.uid !== rec.podUid || e.ip !== ip) out.push(`${ip}: endpoint ${rec.pod} lists ${e.ip} uid ${ep.status.current.uid}, record uid ${rec.podUid}`);
+      if (ep.status.current.uid !== rec.podUid || e.ip !== ip)
+        out.push(`${ip}: endpoint ${rec.pod} lists ${e.ip} uid ${ep.status.current.uid}, record uid ${rec.podUid}`);
     }
   }
   const count = pool.status?.allocatedIPCount ?? 0;
   const total = pool.status?.totalIPCount;
   if (total !== undefined && count > total) out.push(`allocatedIPCount ${count} > totalIPCount ${total}`);
-  if (count !== Object.keys(records).length) out.push(`allocatedIPCount ${count} != ${Object.keys(records).length} records`);
+  if (count !== Object.keys(records).length)
+    out.push(`allocatedIPCount ${count} != ${Object.keys(records).length} records`);
   return out;
 }
 
@@ -163,7 +178,9 @@ export function poolSanity(pool: SpiderIPPool, pods: k8s.V1Pod[], endpoints: Spi
 export async function checkConflictFindings(kc: k8s.KubeConfig, pool: string, namespace: string): Promise<number> {
   const view = await listClusterView(kc, { kubevirt: false });
   return findings(view, DEFAULT_STATIC_IP_CONFIG).filter(
-    (f) => f.finding === 'IP_CONFLICT' && (f.pool === pool || (f.pods ?? []).some((p) => p.name.startsWith(`${namespace}/`))),
+    (f) =>
+      f.finding === 'IP_CONFLICT' &&
+      (f.pool === pool || (f.pods ?? []).some((p) => p.name.startsWith(`${namespace}/`))),
   ).length;
 }
 
@@ -207,7 +224,8 @@ export class LatentLog {
   /** `candidates`: latent conflicts of a pool read against the listing `alive` made just before it */
   heal(candidates: Latent[], alive: Set<string>, now: number): void {
     const still = new Set(candidates.map(latentKey));
-    for (const [key, l] of this.confirmed) if (l.healedAt === undefined && alive.has(key) && !still.has(key)) l.healedAt = now;
+    for (const [key, l] of this.confirmed)
+      if (l.healedAt === undefined && alive.has(key) && !still.has(key)) l.healedAt = now;
   }
 
   healedWithin(key: string, windowMs: number): boolean {

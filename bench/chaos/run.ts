@@ -5,14 +5,36 @@
  */
 import * as crypto from 'node:crypto';
 import { clientsFor, type Clients } from '../../testbed/clients';
-import { createPool, ENDPOINTS, getPool, type PoolRecord, SPIDERPOOL_GROUP, SPIDERPOOL_VERSION, writePoolStatus } from '../../testbed/spiderpool/objects';
+import {
+  createPool,
+  ENDPOINTS,
+  getPool,
+  type PoolRecord,
+  SPIDERPOOL_GROUP,
+  SPIDERPOOL_VERSION,
+  writePoolStatus,
+} from '../../testbed/spiderpool/objects';
 import { loopbackCerts, registerWebhooks, startGuard, unregisterWebhooks } from '../../testbed/guard';
 import { SPIDERPOOL_AGENT, SPIDERPOOL_CONTROLLER, type Testbed } from '../../testbed/testbed';
 import * as k8s from '@kubernetes/client-node';
 import { classifyDenials, type AuditEventLike, type DenialSummary } from './denials';
 import { SpiderpoolGc, type GcStats } from '../../testbed/spiderpool/gc';
 import { scanDecision, type GcVersion } from '../../testbed/spiderpool/gc-scan';
-import { boundToStayWithoutIp, checkConflictFindings, conflictsAmong, ConflictSampler, latentConflicts, latentKey, podsWithoutIp, poolSanity, readState, runningWithIp, unrecordedIps, type Conflict, type Latent } from './measure';
+import {
+  boundToStayWithoutIp,
+  checkConflictFindings,
+  conflictsAmong,
+  ConflictSampler,
+  latentConflicts,
+  latentKey,
+  podsWithoutIp,
+  poolSanity,
+  readState,
+  runningWithIp,
+  unrecordedIps,
+  type Conflict,
+  type Latent,
+} from './measure';
 import { NodeAgent, type AgentStats } from '../../testbed/spiderpool/node-agent';
 import { hostRange } from '../../testbed/spiderpool/pool-ips';
 import { ChaosScenario, type Workload } from './scenario';
@@ -116,17 +138,42 @@ export interface ChaosGuard {
  * Starts the guard and registers its webhooks. The Lease is named after the registration, so that a guard of an
  * earlier run on the same test bed (whose Lease may not have run out yet) does not delay this one's reconciler.
  */
-export async function startChaosGuard(tb: Testbed, admin: Clients, name: string, reconcile: boolean): Promise<ChaosGuard> {
+export async function startChaosGuard(
+  tb: Testbed,
+  admin: Clients,
+  name: string,
+  reconcile: boolean,
+): Promise<ChaosGuard> {
   const certs = await loopbackCerts();
-  const reconcileArgs = reconcile ? ['--reconcile-interval', '5', '--settle-seconds', '5', '--leader-election-namespace', 'kube-system', '--leader-election-lease', name] : [];
-  const proc = await startGuard({ kubeconfigPath: tb.kubeconfigPath, certs, noReconcile: !reconcile, args: reconcileArgs });
+  const reconcileArgs = reconcile
+    ? [
+        '--reconcile-interval',
+        '5',
+        '--settle-seconds',
+        '5',
+        '--leader-election-namespace',
+        'kube-system',
+        '--leader-election-lease',
+        name,
+      ]
+    : [];
+  const proc = await startGuard({
+    kubeconfigPath: tb.kubeconfigPath,
+    certs,
+    noReconcile: !reconcile,
+    args: reconcileArgs,
+  });
   await registerWebhooks(admin.kc, { baseUrl: proc.url, caBundle: certs.ca, name });
   say('run', `guard serving at ${proc.url}${reconcile ? ' (reconciler requested)' : ''}`);
   // With failurePolicy Fail a guard that is gone fails every pool and endpoint write: pods without IPs and
   // leftovers would follow. Say so, so that such a run is not read as a decision of the guard.
   let stopping = false;
   proc.proc.once('exit', (code, signal) => {
-    if (!stopping) say('run', `GUARD EXITED (code ${code}, signal ${signal}) while runs still use it; last lines: ${proc.lines.slice(-3).join(' | ').slice(0, 600)}`);
+    if (!stopping)
+      say(
+        'run',
+        `GUARD EXITED (code ${code}, signal ${signal}) while runs still use it; last lines: ${proc.lines.slice(-3).join(' | ').slice(0, 600)}`,
+      );
   });
   return {
     url: proc.url,
@@ -192,7 +239,9 @@ export interface RunResult {
 }
 
 async function createNamespace(admin: Clients, name: string): Promise<void> {
-  await admin.core.createNamespace({ body: { metadata: { name, labels: { 'spiderpool-guard.bench/chaos': 'true' } } } });
+  await admin.core.createNamespace({
+    body: { metadata: { name, labels: { 'spiderpool-guard.bench/chaos': 'true' } } },
+  });
   for (let i = 0; i < 300; i++) {
     try {
       await admin.core.readNamespacedServiceAccount({ namespace: name, name: 'default' });
@@ -210,13 +259,38 @@ async function cleanup(admin: Clients, namespace: string, pool: string): Promise
   await admin.core.deleteNamespace({ name: namespace }).catch(() => undefined);
   for (let i = 0; i < 20; i++) {
     const pods = await admin.core.listNamespacedPod({ namespace }).catch(() => ({ items: [] as k8s.V1Pod[] }));
-    for (const p of pods.items) await admin.core.deleteNamespacedPod({ namespace, name: p.metadata!.name!, gracePeriodSeconds: 0, body: { gracePeriodSeconds: 0 } }).catch(() => undefined);
-    const eps = (await admin.custom.listNamespacedCustomObject({ group: SPIDERPOOL_GROUP, version: SPIDERPOOL_VERSION, plural: ENDPOINTS, namespace }).catch(() => ({ items: [] }))) as {
+    for (const p of pods.items)
+      await admin.core
+        .deleteNamespacedPod({
+          namespace,
+          name: p.metadata!.name!,
+          gracePeriodSeconds: 0,
+          body: { gracePeriodSeconds: 0 },
+        })
+        .catch(() => undefined);
+    const eps = (await admin.custom
+      .listNamespacedCustomObject({
+        group: SPIDERPOOL_GROUP,
+        version: SPIDERPOOL_VERSION,
+        plural: ENDPOINTS,
+        namespace,
+      })
+      .catch(() => ({ items: [] }))) as {
       items: { metadata: k8s.V1ObjectMeta }[];
     };
     for (const e of eps.items) {
       await admin.custom
-        .patchNamespacedCustomObject({ group: SPIDERPOOL_GROUP, version: SPIDERPOOL_VERSION, plural: ENDPOINTS, namespace, name: e.metadata.name!, body: { metadata: { finalizers: null } } }, merge)
+        .patchNamespacedCustomObject(
+          {
+            group: SPIDERPOOL_GROUP,
+            version: SPIDERPOOL_VERSION,
+            plural: ENDPOINTS,
+            namespace,
+            name: e.metadata.name!,
+            body: { metadata: { finalizers: null } },
+          },
+          merge,
+        )
         .catch(() => undefined);
     }
     const gone = await admin.core.readNamespace({ name: namespace }).then(
@@ -226,27 +300,52 @@ async function cleanup(admin: Clients, namespace: string, pool: string): Promise
     if (gone) break;
     await sleep(1000);
   }
-  await admin.custom.deleteClusterCustomObject({ group: SPIDERPOOL_GROUP, version: SPIDERPOOL_VERSION, plural: 'spiderippools', name: pool }).catch(() => undefined);
+  await admin.custom
+    .deleteClusterCustomObject({
+      group: SPIDERPOOL_GROUP,
+      version: SPIDERPOOL_VERSION,
+      plural: 'spiderippools',
+      name: pool,
+    })
+    .catch(() => undefined);
 }
 
-async function checkpoint(phase: string, admin: Clients, scenario: ChaosScenario, cfg: RunConfig, namespace: string, pool: string, agent: NodeAgent, gc: SpiderpoolGc): Promise<PhaseCheck> {
+async function checkpoint(
+  phase: string,
+  admin: Clients,
+  scenario: ChaosScenario,
+  cfg: RunConfig,
+  namespace: string,
+  pool: string,
+  agent: NodeAgent,
+  gc: SpiderpoolGc,
+): Promise<PhaseCheck> {
   const expected = scenario.expectedPods();
   const deadline = Date.now() + cfg.timings.readyTimeoutMs;
   let boundSince: number | undefined;
   // Without the guard (no reconciler), the GC's own scan decides whether a record of a pod that now has another
   // uid is ever released; with it, the reconciler may release such a record, so nothing is assumed.
   const keptByUnguardedGc = (ip: string, record: PoolRecord, pod: k8s.V1Pod | undefined) =>
-    !cfg.guard && pod !== undefined && pod.metadata?.uid !== record.podUid && !scanDecision(cfg.gc, { ip, recordUid: record.podUid, pod, validSts: true, now: Date.now() }).release;
+    !cfg.guard &&
+    pod !== undefined &&
+    pod.metadata?.uid !== record.podUid &&
+    !scanDecision(cfg.gc, { ip, recordUid: record.podUid, pod, validSts: true, now: Date.now() }).release;
   for (;;) {
     const pods = (await admin.core.listNamespacedPod({ namespace })).items;
     const running = runningWithIp(pods);
     const alive = pods.filter((p) => !p.metadata?.deletionTimestamp).length;
     if ((running >= expected && alive === expected) || Date.now() > deadline) break;
     // The outcome is known when it has held for two GC scans with the GC idle: stop waiting for the timeout.
-    const bound = alive === expected && gc.idle() && boundToStayWithoutIp(await getPool(admin.custom, pool), pods, keptByUnguardedGc);
+    const bound =
+      alive === expected &&
+      gc.idle() &&
+      boundToStayWithoutIp(await getPool(admin.custom, pool), pods, keptByUnguardedGc);
     boundSince = bound ? (boundSince ?? Date.now()) : undefined;
     if (boundSince !== undefined && Date.now() - boundSince >= 2 * cfg.timings.gcScanMs) {
-      say(`check ${namespace}`, `after ${phase}: pods without IP and no IP to come (pool full, every record's pod alive, nothing terminating, GC idle)`);
+      say(
+        `check ${namespace}`,
+        `after ${phase}: pods without IP and no IP to come (pool full, every record's pod alive, nothing terminating, GC idle)`,
+      );
       break;
     }
     await sleep(500);
@@ -269,7 +368,12 @@ async function checkpoint(phase: string, admin: Clients, scenario: ChaosScenario
     `after ${phase}: ${check.running}/${expected} running with an IP, ${check.conflicts.length} conflicts (check: ${check.conflictFindings} IP_CONFLICT), ` +
       `${check.sanity.length} sanity violations, ${check.stuck.length} pods without IP, ${check.unrecorded.length} alive pods on unrecorded IPs`,
   );
-  for (const line of [...check.conflicts.map((c) => `conflict ${c.ip}: ${c.pods.join(' ')}`), ...check.sanity, ...check.unrecorded]) say(`check ${namespace}`, `  ${line}`);
+  for (const line of [
+    ...check.conflicts.map((c) => `conflict ${c.ip}: ${c.pods.join(' ')}`),
+    ...check.sanity,
+    ...check.unrecorded,
+  ])
+    say(`check ${namespace}`, `  ${line}`);
   for (const pod of check.stuck) say(`check ${namespace}`, `  without IP: ${pod}: ${agent.explain(pod)}`);
   return check;
 }
@@ -280,15 +384,27 @@ async function checkpoint(phase: string, admin: Clients, scenario: ChaosScenario
  * by one, and under load (five runs deleting at once) that alone took longer than the timeout, so records of pods
  * that were still being deleted, and were released right after, counted as leftovers.
  */
-async function leftovers(admin: Clients, namespace: string, pool: string, timeoutMs: number, podsGoneMs: number): Promise<string[]> {
+async function leftovers(
+  admin: Clients,
+  namespace: string,
+  pool: string,
+  timeoutMs: number,
+  podsGoneMs: number,
+): Promise<string[]> {
   const podsDeadline = Date.now() + podsGoneMs;
-  while (Date.now() < podsDeadline && (await admin.core.listNamespacedPod({ namespace })).items.length > 0) await sleep(1000);
+  while (Date.now() < podsDeadline && (await admin.core.listNamespacedPod({ namespace })).items.length > 0)
+    await sleep(1000);
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const state = await readState(admin, namespace, pool);
     const left = [
-      ...Object.entries(JSON.parse(state.pool.status?.allocatedIPs ?? '{}') as Record<string, { pod: string; podUid: string }>).map(([ip, r]) => `record ${ip} → ${r.pod}@${r.podUid}`),
-      ...state.endpoints.map((e) => `endpoint ${e.metadata.namespace}/${e.metadata.name} uid ${e.status.current.uid}${e.metadata.deletionTimestamp ? ' (deleting)' : ''}`),
+      ...Object.entries(
+        JSON.parse(state.pool.status?.allocatedIPs ?? '{}') as Record<string, { pod: string; podUid: string }>,
+      ).map(([ip, r]) => `record ${ip} → ${r.pod}@${r.podUid}`),
+      ...state.endpoints.map(
+        (e) =>
+          `endpoint ${e.metadata.namespace}/${e.metadata.name} uid ${e.status.current.uid}${e.metadata.deletionTimestamp ? ' (deleting)' : ''}`,
+      ),
     ];
     if (left.length === 0 || Date.now() > deadline) return left;
     await sleep(1000);
@@ -308,7 +424,12 @@ export async function runChaos(tb: Testbed, cfg: RunConfig): Promise<RunResult> 
   const net = `10.${100 + (cfg.index % 150)}.${cfg.seed % 256}`;
   say('run', `=== ${label}: namespace ${namespace}, pool ${net}.0/24 with ${total} IPs`);
   await createNamespace(admin, namespace);
-  const poolObj = await createPool(admin.custom, { name: `chaos-${suffix}`, subnet: `${net}.0/24`, ips: [hostRange(net, total)], gateway: `${net}.1` });
+  const poolObj = await createPool(admin.custom, {
+    name: `chaos-${suffix}`,
+    subnet: `${net}.0/24`,
+    ips: [hostRange(net, total)],
+    gateway: `${net}.1`,
+  });
   const pool = poolObj.metadata.name!;
   await writePoolStatus(admin.custom, pool, {}, { totalIPCount: total });
 
@@ -338,7 +459,8 @@ export async function runChaos(tb: Testbed, cfg: RunConfig): Promise<RunResult> 
   const checks: PhaseCheck[] = [];
   let left: string[];
   try {
-    if (cfg.guard && !cfg.sharedGuard) ownGuard = await startChaosGuard(tb, admin, `spg-chaos-${suffix}`, cfg.reconcile);
+    if (cfg.guard && !cfg.sharedGuard)
+      ownGuard = await startChaosGuard(tb, admin, `spg-chaos-${suffix}`, cfg.reconcile);
     await agent.start();
     await gc.start();
     sampler.start();
@@ -403,17 +525,21 @@ export async function runChaos(tb: Testbed, cfg: RunConfig): Promise<RunResult> 
   await cleanup(admin, namespace, pool);
 
   const denialSummary = classifyDenials(events, truth);
-  for (const v of denialSummary.violations.filter((x) => !x.legitimate)) say('denials', `FALSE ${v.rule} ${v.subject} ${v.ip ?? ''}: ${v.why}`);
+  for (const v of denialSummary.violations.filter((x) => !x.legitimate))
+    say('denials', `FALSE ${v.rule} ${v.subject} ${v.ip ?? ''}: ${v.why}`);
   const conflictList = [...sampler.seen.values()].map(({ ip, pods }) => ({ ip, pods }));
   for (const c of checks.flatMap((x) => x.conflicts)) {
     if (!conflictList.some((k) => k.ip === c.ip && k.pods.join() === c.pods.join())) conflictList.push(c);
   }
   // Latent conflicts healed within latentHealMs are left out (LatentLog); the rest count, checkpoints' included.
   const latentKeys = new Set(sampler.latent.counted(cfg.timings.latentHealMs));
-  for (const c of checks) for (const l of c.latent) if (!sampler.latent.healedWithin(latentKey(l), cfg.timings.latentHealMs)) latentKeys.add(latentKey(l));
+  for (const c of checks)
+    for (const l of c.latent)
+      if (!sampler.latent.healedWithin(latentKey(l), cfg.timings.latentHealMs)) latentKeys.add(latentKey(l));
   const latentList = [...latentKeys].sort();
   const latentHealed = [...sampler.latent.confirmed.keys()].filter((k) => !latentKeys.has(k)).sort();
-  for (const k of latentHealed) say(`check ${namespace}`, `latent conflict healed within ${cfg.timings.latentHealMs / 1000} s (not counted): ${k}`);
+  for (const k of latentHealed)
+    say(`check ${namespace}`, `latent conflict healed within ${cfg.timings.latentHealMs / 1000} s (not counted): ${k}`);
   const result: RunResult = {
     guard: cfg.guard ? 'on' : 'off',
     gc: cfg.gc,
@@ -428,8 +554,24 @@ export async function runChaos(tb: Testbed, cfg: RunConfig): Promise<RunResult> 
     stuckPods: checks.reduce((n, c) => n + c.stuck.length, 0),
     seconds: Math.round((Date.now() - started) / 100) / 10,
     latentConflicts: latentList.length,
-    detail: { namespace, pool, checks, conflictList, latentList, latentHealed, leftoverList: left, denialSummary, agent: agent.stats, gcStats: gc.stats, reconcilerRequested: cfg.guard && cfg.reconcile, zombie },
+    detail: {
+      namespace,
+      pool,
+      checks,
+      conflictList,
+      latentList,
+      latentHealed,
+      leftoverList: left,
+      denialSummary,
+      agent: agent.stats,
+      gcStats: gc.stats,
+      reconcilerRequested: cfg.guard && cfg.reconcile,
+      zombie,
+    },
   };
-  say('run', `=== ${label}: ${result.conflicts} conflicts, ${result.latentConflicts} latent conflicts, ${result.sanityViolations} sanity violations, ${result.leftovers} leftovers, ${result.denials} denials (${result.falseDenials} false), ${result.stuckPods} stuck, ${result.seconds} s`);
+  say(
+    'run',
+    `=== ${label}: ${result.conflicts} conflicts, ${result.latentConflicts} latent conflicts, ${result.sanityViolations} sanity violations, ${result.leftovers} leftovers, ${result.denials} denials (${result.falseDenials} false), ${result.stuckPods} stuck, ${result.seconds} s`,
+  );
   return result;
 }

@@ -80,7 +80,10 @@ export class ChaosScenario {
           'v1.multus-cni.io/default-network': 'kube-system/macvlan-vlan0',
         },
       },
-      spec: { terminationGracePeriodSeconds: this.grace(w), containers: [{ name: 'main', image: 'registry.k8s.io/pause:3.10', command: ['sleep', 'infinity'] }] },
+      spec: {
+        terminationGracePeriodSeconds: this.grace(w),
+        containers: [{ name: 'main', image: 'registry.k8s.io/pause:3.10', command: ['sleep', 'infinity'] }],
+      },
     };
   }
 
@@ -115,10 +118,22 @@ export class ChaosScenario {
             truth.setReplicas(namespace, w.name, replicas);
             await admin.apps.createNamespacedStatefulSet({
               namespace,
-              body: { metadata: { name: w.name }, spec: { replicas, serviceName: w.name, podManagementPolicy: 'Parallel', selector, template: this.template(w) } },
+              body: {
+                metadata: { name: w.name },
+                spec: {
+                  replicas,
+                  serviceName: w.name,
+                  podManagementPolicy: 'Parallel',
+                  selector,
+                  template: this.template(w),
+                },
+              },
             });
           } else {
-            await admin.apps.createNamespacedDeployment({ namespace, body: { metadata: { name: w.name }, spec: { replicas, selector, template: this.template(w) } } });
+            await admin.apps.createNamespacedDeployment({
+              namespace,
+              body: { metadata: { name: w.name }, spec: { replicas, selector, template: this.template(w) } },
+            });
           }
           this.replicas.set(w.name, replicas);
         }),
@@ -144,7 +159,8 @@ export class ChaosScenario {
   }
 
   private async podsOf(w: Workload): Promise<k8s.V1Pod[]> {
-    return (await this.o.admin.core.listNamespacedPod({ namespace: this.o.namespace, labelSelector: `app=${w.name}` })).items;
+    return (await this.o.admin.core.listNamespacedPod({ namespace: this.o.namespace, labelSelector: `app=${w.name}` }))
+      .items;
   }
 
   /** Polls until `done` holds for the workload's pods (or the timeout passes: the checkpoints report what is wrong). */
@@ -192,11 +208,17 @@ export class ChaosScenario {
       pods.every((p) => !doomed.has(p.metadata?.name ?? '') || !!p.metadata?.deletionTimestamp),
     );
     await sleep(this.o.traceLeadMs);
-    say(`scenario ${this.o.namespace}`, `cycle ${c}: ${w.name} ${down}→${current} (after ${((Date.now() - t0) / 1000).toFixed(1)} s${terminating ? '' : ', doomed pods not seen terminating'})`);
+    say(
+      `scenario ${this.o.namespace}`,
+      `cycle ${c}: ${w.name} ${down}→${current} (after ${((Date.now() - t0) / 1000).toFixed(1)} s${terminating ? '' : ', doomed pods not seen terminating'})`,
+    );
     await this.setReplicas(w, current);
     const names = new Set(this.ordinals(w, 0, current));
     const back = await this.waitPods(w, this.o.readyTimeoutMs, (pods) => {
-      const up = pods.filter((p) => names.has(p.metadata?.name ?? '') && !p.metadata?.deletionTimestamp && (p.status?.podIPs ?? []).length > 0);
+      const up = pods.filter(
+        (p) =>
+          names.has(p.metadata?.name ?? '') && !p.metadata?.deletionTimestamp && (p.status?.podIPs ?? []).length > 0,
+      );
       return up.length === current;
     });
     if (!back) say(`scenario ${this.o.namespace}`, `cycle ${c}: ${w.name} not back to ${current} pods with IPs`);
@@ -209,7 +231,10 @@ export class ChaosScenario {
 
   async scale(): Promise<void> {
     const parts = this.partition();
-    say(`scenario ${this.o.namespace}`, `scale targets: ${this.o.workloads.map((w, i) => `${w.name}=${parts[i]}`).join(' ')}`);
+    say(
+      `scenario ${this.o.namespace}`,
+      `scale targets: ${this.o.workloads.map((w, i) => `${w.name}=${parts[i]}`).join(' ')}`,
+    );
     const jobs = this.o.workloads.map(async (w, i) => {
       const target = parts[i];
       const current = this.replicas.get(w.name) ?? 0;
@@ -225,7 +250,8 @@ export class ChaosScenario {
         await this.afterDelay(`scale ${w.name} ${current}→${target}`, () => this.setReplicas(w, target));
       }
     });
-    if (this.o.restartController) jobs.push(this.afterDelay('restart the spiderpool-controller', this.o.restartController));
+    if (this.o.restartController)
+      jobs.push(this.afterDelay('restart the spiderpool-controller', this.o.restartController));
     await Promise.all(jobs);
   }
 
@@ -233,7 +259,9 @@ export class ChaosScenario {
     const { admin, namespace } = this.o;
     await Promise.all(
       this.o.workloads.map((w) =>
-        this.afterDelay(`restart ${w.name} (delete its pods)`, () => admin.core.deleteCollectionNamespacedPod({ namespace, labelSelector: `app=${w.name}` })),
+        this.afterDelay(`restart ${w.name} (delete its pods)`, () =>
+          admin.core.deleteCollectionNamespacedPod({ namespace, labelSelector: `app=${w.name}` }),
+        ),
       ),
     );
   }
@@ -246,7 +274,8 @@ export class ChaosScenario {
           if (w.kind === 'StatefulSet') {
             truth.setReplicas(namespace, w.name, -1);
             await admin.apps.deleteNamespacedStatefulSet({ namespace, name: w.name, propagationPolicy: 'Background' });
-          } else await admin.apps.deleteNamespacedDeployment({ namespace, name: w.name, propagationPolicy: 'Background' });
+          } else
+            await admin.apps.deleteNamespacedDeployment({ namespace, name: w.name, propagationPolicy: 'Background' });
           this.replicas.set(w.name, 0);
         }),
       ),

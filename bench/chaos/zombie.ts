@@ -45,12 +45,22 @@ export interface ZombieOutcome {
 
 async function setReady(admin: Clients, node: string, status: 'True' | 'Unknown'): Promise<void> {
   const now = new Date();
-  const ready = { type: 'Ready', status, reason: status === 'True' ? 'KubeletReady' : 'NodeStatusUnknown', lastHeartbeatTime: now, lastTransitionTime: now };
+  const ready = {
+    type: 'Ready',
+    status,
+    reason: status === 'True' ? 'KubeletReady' : 'NodeStatusUnknown',
+    lastHeartbeatTime: now,
+    lastTransitionTime: now,
+  };
   await admin.core.patchNodeStatus({ name: node, body: { status: { conditions: [ready] } } }, STRATEGIC);
 }
 
 export async function createZombieNode(admin: Clients, node: string): Promise<void> {
-  await admin.core.createNode({ body: { metadata: { name: node, labels: { 'kubernetes.io/hostname': node, 'spiderpool-guard.bench/chaos': 'true' } } } });
+  await admin.core.createNode({
+    body: {
+      metadata: { name: node, labels: { 'kubernetes.io/hostname': node, 'spiderpool-guard.bench/chaos': 'true' } },
+    },
+  });
   await setReady(admin, node, 'True');
 }
 
@@ -60,7 +70,11 @@ export async function deleteZombieNode(admin: Clients, node: string): Promise<vo
 
 function podBody(o: ZombieOptions, name: string, nodeName?: string): k8s.V1Pod {
   return {
-    metadata: { name, labels: { app: 'zombie-bench' }, annotations: { 'ipam.spidernet.io/ippool': JSON.stringify({ ipv4: [o.pool] }) } },
+    metadata: {
+      name,
+      labels: { app: 'zombie-bench' },
+      annotations: { 'ipam.spidernet.io/ippool': JSON.stringify({ ipv4: [o.pool] }) },
+    },
     spec: {
       ...(nodeName ? { nodeName } : {}),
       terminationGracePeriodSeconds: o.graceSeconds,
@@ -98,21 +112,30 @@ export async function zombieScenario(o: ZombieOptions): Promise<ZombieOutcome> {
   o.agent.partition(o.zombieNode);
   await setReady(admin, o.zombieNode, 'Unknown');
   await admin.core.deleteNamespacedPod({ namespace, name: zombie, gracePeriodSeconds: o.graceSeconds });
-  log(`${zombie} (${zombieIp}) deleted with a ${o.graceSeconds} s grace period on ${o.zombieNode}, which stopped reporting`);
+  log(
+    `${zombie} (${zombieIp}) deleted with a ${o.graceSeconds} s grace period on ${o.zombieNode}, which stopped reporting`,
+  );
   // the GC's trace deadline: deletionTimestamp + grace ≈ the delete + 2 × grace; then a scan or two
   const releaseWindowMs = 2 * o.graceSeconds * 1000 + 3 * o.gcScanMs;
   const released = await waitFor(releaseWindowMs, async () => {
-    const records = JSON.parse((await getPool(admin.custom, o.pool)).status?.allocatedIPs ?? '{}') as Record<string, unknown>;
+    const records = JSON.parse((await getPool(admin.custom, o.pool)).status?.allocatedIPs ?? '{}') as Record<
+      string,
+      unknown
+    >;
     return zombieIp && !(zombieIp in records) ? true : undefined;
   });
   log(`the zombie's record ${released ? 'was released by the GC' : `is still held after ${releaseWindowMs / 1000} s`}`);
   await admin.core.createNamespacedPod({ namespace, body: podBody(o, 'probe') });
-  const probe = await waitFor(Math.min(o.readyTimeoutMs, 20_000), async () => ipOf(await admin.core.readNamespacedPod({ namespace, name: 'probe' })));
+  const probe = await waitFor(Math.min(o.readyTimeoutMs, 20_000), async () =>
+    ipOf(await admin.core.readNamespacedPod({ namespace, name: 'probe' })),
+  );
   const stillThere = await admin.core.readNamespacedPod({ namespace, name: zombie }).then(
     (p) => !!p.metadata?.deletionTimestamp,
     () => false,
   );
   const reused = !!probe && probe === zombieIp && stillThere;
-  log(`probe ${probe ? `got ${probe}` : 'got no IP'}${reused ? `: the IP the zombie's sandbox still holds (CONFLICT)` : ''}`);
+  log(
+    `probe ${probe ? `got ${probe}` : 'got no IP'}${reused ? `: the IP the zombie's sandbox still holds (CONFLICT)` : ''}`,
+  );
   return { zombie: `${namespace}/${zombie}`, zombieIp, released: !!released, probeIp: probe, reused };
 }

@@ -38,13 +38,21 @@ const nameOf = (i: number) => `app-${Math.floor(i / 10)}-${i.toString(36)}`;
 
 function probe(kubeconfig: string, script = 'probe.ts'): Promise<Record<string, number>> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', path.join(__dirname, script), kubeconfig], {
-      cwd: REPO_ROOT,
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const child = spawn(
+      process.execPath,
+      ['--expose-gc', '--import', 'tsx', path.join(__dirname, script), kubeconfig],
+      {
+        cwd: REPO_ROOT,
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop()!) as Record<string, number>) : reject(new Error(`probe exited ${code}`))));
+    child.on('exit', (code) =>
+      code === 0
+        ? resolve(JSON.parse(out.trim().split('\n').pop()!) as Record<string, number>)
+        : reject(new Error(`probe exited ${code}`)),
+    );
   });
 }
 
@@ -64,49 +72,96 @@ export async function runScaleBench(argv: string[]): Promise<number> {
   // --keep leaves the populated test bed running (probe it again with bench/scale/probe.ts; stop it with
   // testbed's `down`), so that changes to the caches can be measured without populating again.
   const keep = argv.includes('--keep');
-  const tb = await startTestbed({ name: flag(argv, '--name') ?? 'bench-scale', showProgress: false, stopOnExit: !keep });
+  const tb = await startTestbed({
+    name: flag(argv, '--name') ?? 'bench-scale',
+    showProgress: false,
+    stopOnExit: !keep,
+  });
   const api = await poster(tb.kubeConfig());
   try {
-    for (let n = 0; n < NAMESPACES; n++) await api.post('/api/v1/namespaces', { metadata: { name: `scale-${n}` } }).catch(() => undefined);
+    for (let n = 0; n < NAMESPACES; n++)
+      await api.post('/api/v1/namespaces', { metadata: { name: `scale-${n}` } }).catch(() => undefined);
     // pods need their namespace's default ServiceAccount (ServiceAccount admission)
     for (let n = 0; n < NAMESPACES; n++) {
       for (let t = 0; t < 300; t++) {
-        const ok = await api.post(`/api/v1/namespaces/scale-${n}/pods?dryRun=All`, { metadata: { name: 'probe' }, spec: { containers: [{ name: 'c', image: 'pause' }] } }).then(() => true, () => false);
+        const ok = await api
+          .post(`/api/v1/namespaces/scale-${n}/pods?dryRun=All`, {
+            metadata: { name: 'probe' },
+            spec: { containers: [{ name: 'c', image: 'pause' }] },
+          })
+          .then(
+            () => true,
+            () => false,
+          );
         if (ok) break;
         await new Promise((r) => setTimeout(r, 100));
       }
     }
     let t = Date.now();
     const uids: string[] = new Array(pods);
-    await forEachConcurrent(pods, 32, async (i) => {
-      const a = address(i);
-      const created = await api.post(`/api/v1/namespaces/${nsOf(i)}/pods`, {
-        metadata: {
-          name: nameOf(i),
-          labels: { app: `app-${Math.floor(i / 10)}` },
-          annotations: { 'k8s.v1.cni.cncf.io/network-status': JSON.stringify([{ name: 'kube-system/macvlan', interface: 'eth0', ips: [a.ip], default: true }]) },
-          ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: `app-${Math.floor(i / 10)}`, uid: `rs-${Math.floor(i / 10)}`, controller: true }],
-        },
-        spec: { nodeName: `node-${(i % 3) + 1}`, containers: [{ name: 'main', image: 'registry.k8s.io/pause:3.10' }] },
-      });
-      uids[i] = (created.metadata as { uid: string }).uid;
-    }, (d) => say(`${d} pods`));
+    await forEachConcurrent(
+      pods,
+      32,
+      async (i) => {
+        const a = address(i);
+        const created = await api.post(`/api/v1/namespaces/${nsOf(i)}/pods`, {
+          metadata: {
+            name: nameOf(i),
+            labels: { app: `app-${Math.floor(i / 10)}` },
+            annotations: {
+              'k8s.v1.cni.cncf.io/network-status': JSON.stringify([
+                { name: 'kube-system/macvlan', interface: 'eth0', ips: [a.ip], default: true },
+              ]),
+            },
+            ownerReferences: [
+              {
+                apiVersion: 'apps/v1',
+                kind: 'ReplicaSet',
+                name: `app-${Math.floor(i / 10)}`,
+                uid: `rs-${Math.floor(i / 10)}`,
+                controller: true,
+              },
+            ],
+          },
+          spec: {
+            nodeName: `node-${(i % 3) + 1}`,
+            containers: [{ name: 'main', image: 'registry.k8s.io/pause:3.10' }],
+          },
+        });
+        uids[i] = (created.metadata as { uid: string }).uid;
+      },
+      (d) => say(`${d} pods`),
+    );
     say(`${pods} pods created in ${((Date.now() - t) / 1000).toFixed(0)} s`);
     t = Date.now();
-    await forEachConcurrent(pods, 32, async (i) => {
-      const a = address(i);
-      await api.post(`/apis/spiderpool.spidernet.io/v2beta1/namespaces/${nsOf(i)}/spiderendpoints`, {
-        apiVersion: 'spiderpool.spidernet.io/v2beta1',
-        kind: 'SpiderEndpoint',
-        metadata: { name: nameOf(i), finalizers: ['spiderpool.spidernet.io'] },
-        status: { current: { uid: uids[i], node: `node-${(i % 3) + 1}`, ips: [{ interface: 'eth0', ipv4: `${a.ip}/16`, ipv4Pool: a.pool, vlan: 0 }] }, ownerControllerType: 'Deployment', ownerControllerName: `app-${Math.floor(i / 10)}` },
-      });
-    }, (d) => say(`${d} endpoints`));
+    await forEachConcurrent(
+      pods,
+      32,
+      async (i) => {
+        const a = address(i);
+        await api.post(`/apis/spiderpool.spidernet.io/v2beta1/namespaces/${nsOf(i)}/spiderendpoints`, {
+          apiVersion: 'spiderpool.spidernet.io/v2beta1',
+          kind: 'SpiderEndpoint',
+          metadata: { name: nameOf(i), finalizers: ['spiderpool.spidernet.io'] },
+          status: {
+            current: {
+              uid: uids[i],
+              node: `node-${(i % 3) + 1}`,
+              ips: [{ interface: 'eth0', ipv4: `${a.ip}/16`, ipv4Pool: a.pool, vlan: 0 }],
+            },
+            ownerControllerType: 'Deployment',
+            ownerControllerName: `app-${Math.floor(i / 10)}`,
+          },
+        });
+      },
+      (d) => say(`${d} endpoints`),
+    );
     say(`${pods} endpoints created in ${((Date.now() - t) / 1000).toFixed(0)} s`);
     t = Date.now();
     for (let p = 0; p < POOLS; p++) {
       const records: Record<string, { pod: string; podUid: string }> = {};
-      for (let i = p; i < pods; i += POOLS) records[address(i).ip] = { pod: `${nsOf(i)}/${nameOf(i)}`, podUid: uids[i] };
+      for (let i = p; i < pods; i += POOLS)
+        records[address(i).ip] = { pod: `${nsOf(i)}/${nameOf(i)}`, podUid: uids[i] };
       const created = await api.post('/apis/spiderpool.spidernet.io/v2beta1/spiderippools', {
         apiVersion: 'spiderpool.spidernet.io/v2beta1',
         kind: 'SpiderIPPool',
@@ -115,7 +170,11 @@ export async function runScaleBench(argv: string[]): Promise<number> {
       });
       await api.put(`/apis/spiderpool.spidernet.io/v2beta1/spiderippools/scale-${p}/status`, {
         ...created,
-        status: { allocatedIPs: JSON.stringify(records), allocatedIPCount: Object.keys(records).length, totalIPCount: 65534 },
+        status: {
+          allocatedIPs: JSON.stringify(records),
+          allocatedIPCount: Object.keys(records).length,
+          totalIPCount: 65534,
+        },
       });
     }
     say(`${POOLS} pools (${pods} records) written in ${((Date.now() - t) / 1000).toFixed(0)} s`);

@@ -15,12 +15,17 @@ const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
 function kubeletNode(i: number): Record<string, unknown> {
   const name = `worker-${String(i).padStart(5, '0')}.dc1.example.internal`;
   const images = Array.from({ length: 40 }, (_, k) => ({
-    names: [`registry.example.internal/team-${k % 7}/service-${k}@sha256:${(i * 7919 + k).toString(16).padStart(64, '0')}`, `registry.example.internal/team-${k % 7}/service-${k}:v1.${k}.0`],
+    names: [
+      `registry.example.internal/team-${k % 7}/service-${k}@sha256:${(i * 7919 + k).toString(16).padStart(64, '0')}`,
+      `registry.example.internal/team-${k % 7}/service-${k}:v1.${k}.0`,
+    ],
     sizeBytes: 10_000_000 + k * 123_457,
   }));
   const taints = [
     ...(i % 10 === 0 ? [{ key: 'dedicated', value: 'gpu', effect: 'NoSchedule' }] : []),
-    ...(i % 20 === 0 ? [{ key: 'node.kubernetes.io/unreachable', effect: 'NoExecute', timeAdded: '2026-12-06T21:00:00Z' }] : []),
+    ...(i % 20 === 0
+      ? [{ key: 'node.kubernetes.io/unreachable', effect: 'NoExecute', timeAdded: '2026-12-06T21:00:00Z' }]
+      : []),
   ];
   return {
     apiVersion: 'v1',
@@ -42,10 +47,16 @@ function kubeletNode(i: number): Record<string, unknown> {
       annotations: {
         'node.alpha.kubernetes.io/ttl': '0',
         'volumes.kubernetes.io/controller-managed-attach-detach': 'true',
-        'csi.volume.kubernetes.io/nodeid': JSON.stringify({ 'ebs.csi.aws.com': `i-0${i.toString(16).padStart(16, '0')}` }),
+        'csi.volume.kubernetes.io/nodeid': JSON.stringify({
+          'ebs.csi.aws.com': `i-0${i.toString(16).padStart(16, '0')}`,
+        }),
       },
     },
-    spec: { podCIDR: `10.${(i >> 8) & 255}.${i & 255}.0/24`, providerID: `aws:///dc1-a/i-0${i.toString(16)}`, ...(taints.length ? { taints } : {}) },
+    spec: {
+      podCIDR: `10.${(i >> 8) & 255}.${i & 255}.0/24`,
+      providerID: `aws:///dc1-a/i-0${i.toString(16)}`,
+      ...(taints.length ? { taints } : {}),
+    },
     status: {
       capacity: { cpu: '8', memory: '32386524Ki', pods: '110', 'ephemeral-storage': '104845292Ki' },
       allocatable: { cpu: '7910m', memory: '31369692Ki', pods: '110', 'ephemeral-storage': '96625420948' },
@@ -98,7 +109,12 @@ function main(): void {
   let tainted = 0;
   for (const node of view.allNodes()) if (node.taints.length) tainted++;
   process.stdout.write(
-    JSON.stringify({ nodes: view.counts().nodes, tainted, eventBytesPerNode: Math.round(eventBytes / n), heapBytesPerNode: Math.round((after - before) / n) }) + '\n',
+    JSON.stringify({
+      nodes: view.counts().nodes,
+      tainted,
+      eventBytesPerNode: Math.round(eventBytes / n),
+      heapBytesPerNode: Math.round((after - before) / n),
+    }) + '\n',
   );
 }
 

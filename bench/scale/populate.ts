@@ -15,12 +15,31 @@ export async function poster(kc: KubeConfig, sockets = 24): Promise<Poster> {
   const opts: https.RequestOptions = {};
   await kc.applyToHTTPSOptions(opts);
   const server = new URL(kc.getCurrentCluster()!.server);
-  const agent = new https.Agent({ keepAlive: true, maxSockets: sockets, ca: opts.ca, cert: opts.cert, key: opts.key, rejectUnauthorized: opts.rejectUnauthorized });
+  const agent = new https.Agent({
+    keepAlive: true,
+    maxSockets: sockets,
+    ca: opts.ca,
+    cert: opts.cert,
+    key: opts.key,
+    rejectUnauthorized: opts.rejectUnauthorized,
+  });
   const send = (method: string, path: string, body: unknown, attempt = 0): Promise<Record<string, unknown>> =>
     new Promise<Record<string, unknown>>((resolve, reject) => {
       const data = Buffer.from(JSON.stringify(body));
       const req = https.request(
-        { method, hostname: server.hostname, port: server.port, path, agent, headers: { ...(opts.headers ?? {}), 'content-type': 'application/json', accept: 'application/json', 'content-length': data.length } },
+        {
+          method,
+          hostname: server.hostname,
+          port: server.port,
+          path,
+          agent,
+          headers: {
+            ...(opts.headers ?? {}),
+            'content-type': 'application/json',
+            accept: 'application/json',
+            'content-length': data.length,
+          },
+        },
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
@@ -47,7 +66,12 @@ export async function poster(kc: KubeConfig, sockets = 24): Promise<Poster> {
 }
 
 /** Runs fn over 0..n-1 with `concurrency` in flight. */
-export async function forEachConcurrent(n: number, concurrency: number, fn: (i: number) => Promise<void>, progress?: (done: number) => void): Promise<void> {
+export async function forEachConcurrent(
+  n: number,
+  concurrency: number,
+  fn: (i: number) => Promise<void>,
+  progress?: (done: number) => void,
+): Promise<void> {
   let next = 0;
   let done = 0;
   await Promise.all(

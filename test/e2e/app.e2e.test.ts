@@ -34,14 +34,30 @@ function configFor(namespace: string): GuardConfig {
     inflightBudgetBytes: 64 * 1024 * 1024,
     events: false,
     failClosed: false,
-    reconciler: { namespace, settleMs: 60_000, intervalMs: 300_000, dryRun: true, maxWritesPerSecond: 5, leaderElection: { ...DEFAULT_LEADER_TIMING } },
+    reconciler: {
+      namespace,
+      settleMs: 60_000,
+      intervalMs: 300_000,
+      dryRun: true,
+      maxWritesPerSecond: 5,
+      leaderElection: { ...DEFAULT_LEADER_TIMING },
+    },
   };
 }
 
 function post(port: number, path: string, body: unknown): Promise<{ allowed: boolean; message: string }> {
   return new Promise((resolve, reject) => {
     const req = https.request(
-      { host: '127.0.0.1', port, path, method: 'POST', ca: certs.ca, agent: false, timeout: 15_000, headers: { 'content-type': 'application/json' } },
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        method: 'POST',
+        ca: certs.ca,
+        agent: false,
+        timeout: 15_000,
+        headers: { 'content-type': 'application/json' },
+      },
       (res) => {
         let text = '';
         res.setEncoding('utf8');
@@ -60,10 +76,13 @@ function post(port: number, path: string, body: unknown): Promise<{ allowed: boo
 
 function readyz(port: number): Promise<number> {
   return new Promise((resolve) => {
-    const req = https.get({ host: '127.0.0.1', port, path: '/readyz', ca: certs.ca, agent: false, timeout: 5_000 }, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    });
+    const req = https.get(
+      { host: '127.0.0.1', port, path: '/readyz', ca: certs.ca, agent: false, timeout: 5_000 },
+      (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      },
+    );
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', () => resolve(0));
   });
@@ -79,14 +98,25 @@ afterAll(async () => {
 
 test('startGuard serves the webhooks over HTTPS from live caches: a running pod keeps its IP', async () => {
   const admin = adminClients();
-  const created = await admin.core.createNamespacedPod({ namespace: ns.name, body: { metadata: { name: 'web-0' }, spec: { containers: [{ name: 'main', image: 'registry.k8s.io/pause:3.10' }] } } });
+  const created = await admin.core.createNamespacedPod({
+    namespace: ns.name,
+    body: {
+      metadata: { name: 'web-0' },
+      spec: { containers: [{ name: 'main', image: 'registry.k8s.io/pause:3.10' }] },
+    },
+  });
   await bindPod(admin.core, ns.name, 'web-0', 'node-1');
   await setPodStatus(admin.core, ns.name, 'web-0', { phase: 'Running', podIPs: ['10.6.168.101'] });
   const podUid = created.metadata?.uid ?? '';
 
   guard = await startGuard(configFor(ns.name), createLogger('warn'));
   const running = guard;
-  await waitFor('/readyz 200 (caches synced, TLS loaded)', async () => (await readyz(running.port)) === 200, 30_000, 200);
+  await waitFor(
+    '/readyz 200 (caches synced, TLS loaded)',
+    async () => (await readyz(running.port)) === 200,
+    30_000,
+    200,
+  );
   const held = v4Pool({ '10.6.168.101': rec(`${ns.name}/web-0`, podUid) });
   const answer = await post(running.port, '/validate/spiderippools', poolStatusReview(held, v4Pool({})));
   expect(answer.allowed).toBe(false);

@@ -35,7 +35,14 @@ const octet = 100 + Math.floor(Math.random() * 150);
 const ip = (n: number) => `10.${octet}.0.${n}`;
 const RESERVED_IPS = 'spiderreservedips';
 
-type Capacity = { pool: string; total: number; recorded: number; free: number; leftover: number; held_terminating: number };
+type Capacity = {
+  pool: string;
+  total: number;
+  recorded: number;
+  free: number;
+  leftover: number;
+  held_terminating: number;
+};
 
 let pool: string;
 let reserved: string;
@@ -55,11 +62,27 @@ async function cli(...args: string[]): Promise<{ code: number; stdout: string; s
 
 /** This file's pool as `check --capacity --output json` prints it (the test bed is shared: other pools are skipped). */
 async function checkCapacity(): Promise<{ code: number; row: Capacity | undefined; table: string }> {
-  const json = await cli('check', '--capacity', '--kubeconfig', kubeconfigPath(), '--settle-seconds', '0', '--output', 'json');
-  const rows = json.stdout.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Capacity);
+  const json = await cli(
+    'check',
+    '--capacity',
+    '--kubeconfig',
+    kubeconfigPath(),
+    '--settle-seconds',
+    '0',
+    '--output',
+    'json',
+  );
+  const rows = json.stdout
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as Capacity);
   const table = await cli('check', '--capacity', '--kubeconfig', kubeconfigPath(), '--settle-seconds', '0');
   expect(table.code).toBe(json.code);
-  return { code: json.code, row: rows.find((r) => r.pool === pool), table: table.stdout.split('\n').find((l) => l.startsWith(`${pool} `)) ?? '' };
+  return {
+    code: json.code,
+    row: rows.find((r) => r.pool === pool),
+    table: table.stdout.split('\n').find((l) => l.startsWith(`${pool} `)) ?? '',
+  };
 }
 
 function scrape(): Promise<string> {
@@ -69,7 +92,9 @@ function scrape(): Promise<string> {
         let body = '';
         res.setEncoding('utf8');
         res.on('data', (c: string) => (body += c));
-        res.on('end', () => (res.statusCode === 200 ? resolve(body) : reject(new Error(`/metrics answered ${res.statusCode}`))));
+        res.on('end', () =>
+          res.statusCode === 200 ? resolve(body) : reject(new Error(`/metrics answered ${res.statusCode}`)),
+        );
       })
       .on('error', reject);
   });
@@ -111,10 +136,17 @@ beforeAll(async () => {
   for (let n = 1; n <= 8; n++) {
     const p = await startTestPod(admin.core, ns.name, `web-${n}`, ip(n));
     records[ip(n)] = { pod: `${ns.name}/web-${n}`, podUid: p.metadata!.uid! };
-    await createEndpoint(admin.custom, ns.name, { name: `web-${n}`, uid: p.metadata!.uid!, ips: [{ interface: 'eth0', ipv4: `${ip(n)}/16`, ipv4Pool: pool }] });
+    await createEndpoint(admin.custom, ns.name, {
+      name: `web-${n}`,
+      uid: p.metadata!.uid!,
+      ips: [{ interface: 'eth0', ipv4: `${ip(n)}/16`, ipv4Pool: pool }],
+    });
   }
   // the record of a pod that is gone
-  records[ip(9)] = { pod: `${ns.name}/gone-0`, podUid: `00000000-0000-4000-8000-${randomSuffix(12).padEnd(12, '0').slice(0, 12)}` };
+  records[ip(9)] = {
+    pod: `${ns.name}/gone-0`,
+    podUid: `00000000-0000-4000-8000-${randomSuffix(12).padEnd(12, '0').slice(0, 12)}`,
+  };
   await writePoolStatus(admin.custom, pool, records);
   // the last IP reserved
   reserved = `e2e-reserved-${randomSuffix()}`;
@@ -122,7 +154,12 @@ beforeAll(async () => {
     group: SPIDERPOOL_GROUP,
     version: SPIDERPOOL_VERSION,
     plural: RESERVED_IPS,
-    body: { apiVersion: `${SPIDERPOOL_GROUP}/${SPIDERPOOL_VERSION}`, kind: 'SpiderReservedIP', metadata: { name: reserved }, spec: { ipVersion: 4, ips: [ip(10)] } },
+    body: {
+      apiVersion: `${SPIDERPOOL_GROUP}/${SPIDERPOOL_VERSION}`,
+      kind: 'SpiderReservedIP',
+      metadata: { name: reserved },
+      spec: { ipVersion: 4, ips: [ip(10)] },
+    },
   });
   // The guard's reconciler in dry run: it plans and exports, the pass that writes is the CLI's below.
   const certs = await loopbackCerts();
@@ -132,14 +169,32 @@ beforeAll(async () => {
     kubeconfigPath: kubeconfigPath(),
     certs,
     noReconcile: false,
-    args: ['--metrics-port', String(metricsPort), '--leader-election-namespace', ns.name, '--reconcile-dry-run', '--settle-seconds', '1', '--audit-log', path.join(certs.dir, 'audit.jsonl')],
+    args: [
+      '--metrics-port',
+      String(metricsPort),
+      '--leader-election-namespace',
+      ns.name,
+      '--reconcile-dry-run',
+      '--settle-seconds',
+      '1',
+      '--audit-log',
+      path.join(certs.dir, 'audit.jsonl'),
+    ],
   });
 }, 120_000);
 
 afterAll(async () => {
   await guard?.stop();
   if (certsDir) fs.rmSync(certsDir, { recursive: true, force: true });
-  if (reserved) await admin.custom.deleteClusterCustomObject({ group: SPIDERPOOL_GROUP, version: SPIDERPOOL_VERSION, plural: RESERVED_IPS, name: reserved }).catch(() => undefined);
+  if (reserved)
+    await admin.custom
+      .deleteClusterCustomObject({
+        group: SPIDERPOOL_GROUP,
+        version: SPIDERPOOL_VERSION,
+        plural: RESERVED_IPS,
+        name: reserved,
+      })
+      .catch(() => undefined);
   if (pool) await deletePool(admin.custom, pool).catch(() => undefined);
 });
 
@@ -155,11 +210,27 @@ describe('capacity of a pool with a leftover record and a reserved IP', () => {
   });
 
   test('after one reconcile pass: recorded 8, leftover 0, free 1, in the CLI and in the gauges', async () => {
-    const pass = await cli('reconcile', '--once', '--kubeconfig', kubeconfigPath(), '-n', ns.name, '--settle-seconds', '0', '--output', 'json');
+    const pass = await cli(
+      'reconcile',
+      '--once',
+      '--kubeconfig',
+      kubeconfigPath(),
+      '-n',
+      ns.name,
+      '--settle-seconds',
+      '0',
+      '--output',
+      'json',
+    );
     if (pass.code !== 0) process.stderr.write(pass.stderr);
     expect(pass.code).toBe(0);
-    const done = pass.stdout.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { action: string; reason: string; ip?: string; result?: string });
-    expect(done.filter((a) => a.action === 'RELEASE_IP').map((a) => `${a.reason} ${a.ip} ${a.result}`)).toEqual([`POD_GONE ${ip(9)} done`]);
+    const done = pass.stdout
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => JSON.parse(l) as { action: string; reason: string; ip?: string; result?: string });
+    expect(done.filter((a) => a.action === 'RELEASE_IP').map((a) => `${a.reason} ${a.ip} ${a.result}`)).toEqual([
+      `POD_GONE ${ip(9)} done`,
+    ]);
     expect(Object.keys(parseRecords(await getPool(admin.custom, pool))).length).toBe(8);
 
     const { row, table } = await checkCapacity();

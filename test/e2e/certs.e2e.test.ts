@@ -72,10 +72,15 @@ const b64d = (s: string | undefined) => Buffer.from(s ?? '', 'base64').toString(
 async function copyConfigs(name: string): Promise<void> {
   const v = await admin.admission.readValidatingWebhookConfiguration({ name: full });
   const m = await admin.admission.readMutatingWebhookConfiguration({ name: full });
-  const strip = <T extends { clientConfig: k8s.AdmissionregistrationV1WebhookClientConfig }>(ws: T[] | undefined): T[] =>
-    (ws ?? []).map((w) => ({ ...w, clientConfig: { ...w.clientConfig, caBundle: undefined } }));
-  await admin.admission.createValidatingWebhookConfiguration({ body: { metadata: { name }, webhooks: strip(v.webhooks) } });
-  await admin.admission.createMutatingWebhookConfiguration({ body: { metadata: { name }, webhooks: strip(m.webhooks) } });
+  const strip = <T extends { clientConfig: k8s.AdmissionregistrationV1WebhookClientConfig }>(
+    ws: T[] | undefined,
+  ): T[] => (ws ?? []).map((w) => ({ ...w, clientConfig: { ...w.clientConfig, caBundle: undefined } }));
+  await admin.admission.createValidatingWebhookConfiguration({
+    body: { metadata: { name }, webhooks: strip(v.webhooks) },
+  });
+  await admin.admission.createMutatingWebhookConfiguration({
+    body: { metadata: { name }, webhooks: strip(m.webhooks) },
+  });
   extraConfigs.push(name);
 }
 const extraConfigs: string[] = [];
@@ -89,8 +94,19 @@ async function injectedBundles(name = full): Promise<string[]> {
 beforeAll(async () => {
   // the chart's RBAC + webhook configurations (service clientConfig, failurePolicy Ignore)
   const objs = await renderChart('g', ns.name, { fullnameOverride: full, 'reconciler.enabled': false });
-  const wanted = ['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding', 'ValidatingWebhookConfiguration', 'MutatingWebhookConfiguration'];
-  ({ cleanup: cleanupChart } = await applyObjects(admin.objects, objs.filter((o) => wanted.includes(o.kind ?? ''))));
+  const wanted = [
+    'ServiceAccount',
+    'ClusterRole',
+    'ClusterRoleBinding',
+    'Role',
+    'RoleBinding',
+    'ValidatingWebhookConfiguration',
+    'MutatingWebhookConfiguration',
+  ];
+  ({ cleanup: cleanupChart } = await applyObjects(
+    admin.objects,
+    objs.filter((o) => wanted.includes(o.kind ?? '')),
+  ));
 }, 600_000);
 
 afterAll(async () => {
@@ -126,7 +142,8 @@ describe('self-managed certificates on the real API server', () => {
     expect(m.cert).toBe(b64d(secret.data?.['tls.crt']));
     expect(m.ca).toBe(ca);
     const leaf = new X509Certificate(m.cert);
-    for (const n of [full, `${full}.${ns.name}`, `${full}.${ns.name}.svc`, `${full}.${ns.name}.svc.cluster.local`]) expect(leaf.subjectAltName).toContain(`DNS:${n}`);
+    for (const n of [full, `${full}.${ns.name}`, `${full}.${ns.name}.svc`, `${full}.${ns.name}.svc.cluster.local`])
+      expect(leaf.subjectAltName).toContain(`DNS:${n}`);
     expect(leaf.checkIP('127.0.0.1')).toBe('127.0.0.1');
     expect(leaf.verify(new X509Certificate(ca).publicKey)).toBe(true);
     const metrics = await registry.getSingleMetricAsString('spiderpool_guard_tls_cert_expiry_timestamp_seconds');
@@ -145,12 +162,18 @@ describe('self-managed certificates on the real API server', () => {
     const src = source({ autoStart: true, resyncMs: 300, registry });
     await src.whenLoaded();
     await waitFor('ready', async () => src.ready());
-    const injections = async () => (await registry.getMetricsAsJSON()).find((m) => m.name === 'spiderpool_guard_tls_cabundle_injections_total')?.values.reduce((n, v) => n + v.value, 0) ?? 0;
+    const injections = async () =>
+      (await registry.getMetricsAsJSON())
+        .find((m) => m.name === 'spiderpool_guard_tls_cabundle_injections_total')
+        ?.values.reduce((n, v) => n + v.value, 0) ?? 0;
     const injectedBefore = await injections();
     const want = src.current()!.ca;
     // wipe every caBundle, as an `kubectl apply` of the chart's manifests without caBundle would
     for (const kind of ['validating', 'mutating'] as const) {
-      const obj = kind === 'validating' ? await admin.admission.readValidatingWebhookConfiguration({ name: full }) : await admin.admission.readMutatingWebhookConfiguration({ name: full });
+      const obj =
+        kind === 'validating'
+          ? await admin.admission.readValidatingWebhookConfiguration({ name: full })
+          : await admin.admission.readMutatingWebhookConfiguration({ name: full });
       const body = (obj.webhooks ?? []).map((_, i) => ({ op: 'remove', path: `/webhooks/${i}/clientConfig/caBundle` }));
       if (kind === 'validating') await admin.admission.patchValidatingWebhookConfiguration({ name: full, body });
       else await admin.admission.patchMutatingWebhookConfiguration({ name: full, body });
@@ -184,7 +207,13 @@ describe('self-managed certificates on the real API server', () => {
     // Another Secret name is outside the chart's RBAC (resourceNames): run these as admin.
     const hooks = `${full}-pair`;
     await copyConfigs(hooks);
-    const pair = { secretName, keyType: 'rsa' as const, kubeConfig: admin.kc, validatingWebhookName: hooks, mutatingWebhookName: hooks };
+    const pair = {
+      secretName,
+      keyType: 'rsa' as const,
+      kubeConfig: admin.kc,
+      validatingWebhookName: hooks,
+      mutatingWebhookName: hooks,
+    };
     const a = source(pair);
     const b = source({ ...pair, extraDnsNames: ['replica-b.example'] });
     const t0 = performance.now();
@@ -229,7 +258,12 @@ describe('self-managed certificates on the real API server', () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
     const port = (server.address() as net.AddressInfo).port;
     const initialCa = splitPemCerts(first.ca)[0];
-    const seen = { servingFingerprints: new Set<string>(), bundleSizes: [] as number[], handshakes: 0, failures: [] as string[] };
+    const seen = {
+      servingFingerprints: new Set<string>(),
+      bundleSizes: [] as number[],
+      handshakes: 0,
+      failures: [] as string[],
+    };
     const deadline = Date.now() + 45_000;
     let done = false;
     try {
@@ -250,7 +284,11 @@ describe('self-managed certificates on the real API server', () => {
           seen.failures.push(`${(err as Error).message} at ${new Date().toISOString()}`);
         }
         const cas = splitPemCerts(bundle);
-        done = seen.bundleSizes.includes(2) && cas.length === 1 && cas[0] !== initialCa && seen.servingFingerprints.size >= 3;
+        done =
+          seen.bundleSizes.includes(2) &&
+          cas.length === 1 &&
+          cas[0] !== initialCa &&
+          seen.servingFingerprints.size >= 3;
         await new Promise((r) => setTimeout(r, 20));
       }
     } finally {
@@ -269,7 +307,14 @@ describe('self-managed certificates on the real API server', () => {
     await copyConfigs(hooks);
     const timing = { resyncMs: 200, caPublishLeadMs: 1000, caOverlapMs: 2000 };
     const replicas = ['a', 'b'].map(() =>
-      source({ secretName, validatingWebhookName: hooks, mutatingWebhookName: hooks, kubeConfig: admin.kc, autoStart: true, ...timing }),
+      source({
+        secretName,
+        validatingWebhookName: hooks,
+        mutatingWebhookName: hooks,
+        kubeConfig: admin.kc,
+        autoStart: true,
+        ...timing,
+      }),
     );
     const servers: https.Server[] = [];
     const ports: number[] = [];
@@ -303,7 +348,9 @@ describe('self-managed certificates on the real API server', () => {
               await handshake(port, bundle);
               seen.handshakes++;
             } catch (err) {
-              seen.failures.push(`replica ${i}: ${(err as Error).message} (bundle of ${splitPemCerts(bundle).length} CAs)`);
+              seen.failures.push(
+                `replica ${i}: ${(err as Error).message} (bundle of ${splitPemCerts(bundle).length} CAs)`,
+              );
             }
           }
         }
@@ -312,7 +359,9 @@ describe('self-managed certificates on the real API server', () => {
 
     /** Converged: the Secret holds one CA other than `previous`, every caBundle is exactly it, both replicas serve a cert it signed. */
     const convergedAway = async (previous: string): Promise<string | undefined> => {
-      const secret = await admin.core.readNamespacedSecret({ name: secretName, namespace: ns.name }).catch(() => undefined);
+      const secret = await admin.core
+        .readNamespacedSecret({ name: secretName, namespace: ns.name })
+        .catch(() => undefined);
       const cas = splitPemCerts(b64d(secret?.data?.['ca.crt']));
       const ca = cas[0];
       if (cas.length !== 1 || ca === undefined || ca === previous) return undefined;
@@ -329,7 +378,12 @@ describe('self-managed certificates on the real API server', () => {
       const handshakesBefore = seen.handshakes;
       let t0 = performance.now();
       await admin.core.deleteNamespacedSecret({ name: secretName, namespace: ns.name });
-      const afterDelete = await waitFor('convergence after the Secret was deleted', () => convergedAway(initialCa), 30_000, 50);
+      const afterDelete = await waitFor(
+        'convergence after the Secret was deleted',
+        () => convergedAway(initialCa),
+        30_000,
+        50,
+      );
       perPhase.push(seen.handshakes - handshakesBefore);
       report.push(`Secret deleted: converged in ${(performance.now() - t0).toFixed(0)} ms, ${perPhase[0]} handshakes`);
 
@@ -339,11 +393,21 @@ describe('self-managed certificates on the real API server', () => {
       await admin.core.replaceNamespacedSecret({
         name: secretName,
         namespace: ns.name,
-        body: { ...secret, data: { ...secret.data, 'ca.key': Buffer.from('-----BEGIN PRIVATE KEY-----\ngarbage\n-----END PRIVATE KEY-----\n').toString('base64') } },
+        body: {
+          ...secret,
+          data: {
+            ...secret.data,
+            'ca.key': Buffer.from('-----BEGIN PRIVATE KEY-----\ngarbage\n-----END PRIVATE KEY-----\n').toString(
+              'base64',
+            ),
+          },
+        },
       });
       await waitFor('convergence after the CA key was corrupted', () => convergedAway(afterDelete), 30_000, 50);
       perPhase.push(seen.handshakes - handshakesMid);
-      report.push(`CA key corrupted: converged in ${(performance.now() - t0).toFixed(0)} ms, ${perPhase[1]} handshakes`);
+      report.push(
+        `CA key corrupted: converged in ${(performance.now() - t0).toFixed(0)} ms, ${perPhase[1]} handshakes`,
+      );
     } finally {
       running = false;
       await Promise.all([reader, client]);
@@ -396,7 +460,9 @@ describe('serve --tls-secret: the API server calls the guard with the injected c
     const port = await freePort();
     // same names as the chart's (RBAC resourceNames), but reachable from the API server: url clientConfig
     const url = (p: string) => ({ url: `https://127.0.0.1:${port}${p}` });
-    const rules = (resources: string[], operations: string[]) => [{ apiGroups: [SPIDERPOOL_GROUP], apiVersions: [SPIDERPOOL_VERSION], operations, resources }];
+    const rules = (resources: string[], operations: string[]) => [
+      { apiGroups: [SPIDERPOOL_GROUP], apiVersions: [SPIDERPOOL_VERSION], operations, resources },
+    ];
     const common = { admissionReviewVersions: ['v1'], sideEffects: 'None', failurePolicy: 'Ignore', timeoutSeconds: 5 };
     await admin.admission.deleteValidatingWebhookConfiguration({ name: full });
     await admin.admission.deleteMutatingWebhookConfiguration({ name: full });
@@ -404,40 +470,110 @@ describe('serve --tls-secret: the API server calls the guard with the injected c
       body: {
         metadata: { name: full },
         webhooks: [
-          { name: 'validate-spiderippools.spiderpool-guard.spidernet.io', clientConfig: url('/validate/spiderippools'), rules: rules(['spiderippools/status'], ['UPDATE']), ...common },
-          { name: 'validate-spiderendpoints.spiderpool-guard.spidernet.io', clientConfig: url('/validate/spiderendpoints'), rules: rules(['spiderendpoints'], ['CREATE', 'UPDATE', 'DELETE']), ...common },
+          {
+            name: 'validate-spiderippools.spiderpool-guard.spidernet.io',
+            clientConfig: url('/validate/spiderippools'),
+            rules: rules(['spiderippools/status'], ['UPDATE']),
+            ...common,
+          },
+          {
+            name: 'validate-spiderendpoints.spiderpool-guard.spidernet.io',
+            clientConfig: url('/validate/spiderendpoints'),
+            rules: rules(['spiderendpoints'], ['CREATE', 'UPDATE', 'DELETE']),
+            ...common,
+          },
         ],
       },
     });
     await admin.admission.createMutatingWebhookConfiguration({
-      body: { metadata: { name: full }, webhooks: [{ name: 'mutate-spiderippools.spiderpool-guard.spidernet.io', clientConfig: url('/mutate/spiderippools'), rules: rules(['spiderippools/status'], ['UPDATE']), ...common }] },
+      body: {
+        metadata: { name: full },
+        webhooks: [
+          {
+            name: 'mutate-spiderippools.spiderpool-guard.spidernet.io',
+            clientConfig: url('/mutate/spiderippools'),
+            rules: rules(['spiderippools/status'], ['UPDATE']),
+            ...common,
+          },
+        ],
+      },
     });
 
     // serve authenticates as the chart's service account (client certificate with its user name and groups)
-    const saKc = await testbed().clientCertKubeConfig(`system:serviceaccount:${ns.name}:${full}`, ['system:serviceaccounts', `system:serviceaccounts:${ns.name}`]);
+    const saKc = await testbed().clientCertKubeConfig(`system:serviceaccount:${ns.name}:${full}`, [
+      'system:serviceaccounts',
+      `system:serviceaccounts:${ns.name}`,
+    ]);
     const kubeconfigFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'spg-certs-')), 'kubeconfig');
     fs.writeFileSync(kubeconfigFile, saKc.exportConfig(), { mode: 0o600 });
     const secretName = `${full}-tls`; // the chart's name (RBAC); created by the first test: serve adopts it
     proc = spawn(
       process.execPath,
-      [CLI, 'serve', '--kubeconfig', kubeconfigFile, '--host', '127.0.0.1', '--port', String(port), '--metrics-port', '0', '--no-reconcile',
-        '--tls-secret', secretName, '--tls-namespace', ns.name, '--tls-service', full, '--tls-ip-sans', '127.0.0.1', '--tls-key-type', 'ec',
-        '--validating-webhook', full, '--mutating-webhook', full],
+      [
+        CLI,
+        'serve',
+        '--kubeconfig',
+        kubeconfigFile,
+        '--host',
+        '127.0.0.1',
+        '--port',
+        String(port),
+        '--metrics-port',
+        '0',
+        '--no-reconcile',
+        '--tls-secret',
+        secretName,
+        '--tls-namespace',
+        ns.name,
+        '--tls-service',
+        full,
+        '--tls-ip-sans',
+        '127.0.0.1',
+        '--tls-key-type',
+        'ec',
+        '--validating-webhook',
+        full,
+        '--mutating-webhook',
+        full,
+      ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     proc.stdout!.on('data', (c: Buffer) => (output += c.toString()));
     proc.stderr!.on('data', (c: Buffer) => (output += c.toString()));
 
     // /readyz turns 200 once caches are synced and the CA is injected; verify TLS with the Secret's CA
-    const ca = await waitFor('serve created the Secret', async () => b64d((await readSecret(secretName)).data?.['ca.crt']) || undefined, 60_000);
-    await waitFor(`serve /readyz (output: ${output.slice(-500)})`, async () => (await get(port, '/readyz', ca)) === 200, 60_000, 250);
+    const ca = await waitFor(
+      'serve created the Secret',
+      async () => b64d((await readSecret(secretName)).data?.['ca.crt']) || undefined,
+      60_000,
+    );
+    await waitFor(
+      `serve /readyz (output: ${output.slice(-500)})`,
+      async () => (await get(port, '/readyz', ca)) === 200,
+      60_000,
+      250,
+    );
     expect((await injectedBundles()).every((b) => b === ca)).toBe(true);
     await new Promise((r) => setTimeout(r, 1500)); // the API server picks up the caBundle change asynchronously
 
-    const pool = (await createPool(admin.custom, { subnet: '10.77.0.0/16', ips: ['10.77.0.10-10.77.0.20'] })).metadata.name!;
+    const pool = (await createPool(admin.custom, { subnet: '10.77.0.0/16', ips: ['10.77.0.10-10.77.0.20'] })).metadata
+      .name!;
     try {
-      const body = { apiVersion: `${SPIDERPOOL_GROUP}/${SPIDERPOOL_VERSION}`, kind: 'SpiderIPPool', ...(await getPoolRaw(pool)), status: { allocatedIPs: '"not-a-json-object"', allocatedIPCount: 0 } };
-      const err = await expectApiError(() => admin.custom.replaceClusterCustomObjectStatus({ group: SPIDERPOOL_GROUP, version: SPIDERPOOL_VERSION, plural: POOLS, name: pool, body }));
+      const body = {
+        apiVersion: `${SPIDERPOOL_GROUP}/${SPIDERPOOL_VERSION}`,
+        kind: 'SpiderIPPool',
+        ...(await getPoolRaw(pool)),
+        status: { allocatedIPs: '"not-a-json-object"', allocatedIPCount: 0 },
+      };
+      const err = await expectApiError(() =>
+        admin.custom.replaceClusterCustomObjectStatus({
+          group: SPIDERPOOL_GROUP,
+          version: SPIDERPOOL_VERSION,
+          plural: POOLS,
+          name: pool,
+          body,
+        }),
+      );
       expect(err.code).toBe(403);
       expect(err.message).toMatch(/MALFORMED_ALLOCATIONS/);
     } catch (e) {
@@ -448,7 +584,12 @@ describe('serve --tls-secret: the API server calls the guard with the injected c
   });
 
   async function getPoolRaw(name: string): Promise<Record<string, unknown>> {
-    return (await admin.custom.getClusterCustomObject({ group: SPIDERPOOL_GROUP, version: SPIDERPOOL_VERSION, plural: POOLS, name })) as Record<string, unknown>;
+    return (await admin.custom.getClusterCustomObject({
+      group: SPIDERPOOL_GROUP,
+      version: SPIDERPOOL_VERSION,
+      plural: POOLS,
+      name,
+    })) as Record<string, unknown>;
   }
 });
 

@@ -25,7 +25,14 @@ import {
   useTestNamespace,
   writePoolStatus,
 } from './support';
-import { GuardProcess, loopbackCerts, registerWebhooks, startGuard, unregisterWebhooks, type LoopbackCerts } from '../../testbed/guard';
+import {
+  GuardProcess,
+  loopbackCerts,
+  registerWebhooks,
+  startGuard,
+  unregisterWebhooks,
+  type LoopbackCerts,
+} from '../../testbed/guard';
 import { runStsScaleDownUp } from '../../testbed/sts-scenario';
 
 const ns = useTestNamespace('guard');
@@ -53,7 +60,7 @@ afterAll(async () => {
 const runningPod = (name: string, ip: string | undefined) => startTestPod(admin.core, ns.name, name, ip);
 
 describe('guard behind the real API server', () => {
-  test('symptom 1 (W1): the v0.9.4 GC release of a restarted StatefulSet pod\'s IP is denied and the pool stays correct', async () => {
+  test("symptom 1 (W1): the v0.9.4 GC release of a restarted StatefulSet pod's IP is denied and the pool stays correct", async () => {
     const result = await runStsScaleDownUp({ admin, agent, gc }, ns.name, '10.20');
     expect(result.gcRelease.ok).toBe(false);
     expect(result.gcRelease.code).toBe(403);
@@ -69,14 +76,24 @@ describe('guard behind the real API server', () => {
     // the denial reached the audit log (stdout with audit: true, and the --audit-log file)
     const denied = guard.auditEvents().filter((e) => e.event === 'admission.denied' && e.rule === 'LIVE_IP_RELEASE');
     expect(denied.length).toBeGreaterThanOrEqual(1);
-    expect(denied[0]).toMatchObject({ ip: result.ip, pool: result.pool, user: 'system:serviceaccount:kube-system:spiderpool-controller', operation: 'UPDATE' });
-    const fileLines = fs.readFileSync(auditFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(denied[0]).toMatchObject({
+      ip: result.ip,
+      pool: result.pool,
+      user: 'system:serviceaccount:kube-system:spiderpool-controller',
+      operation: 'UPDATE',
+    });
+    const fileLines = fs
+      .readFileSync(auditFile, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(fileLines.some((l) => l.event === 'admission.denied' && l.rule === 'LIVE_ENDPOINT_DELETE')).toBe(true);
     await deletePool(admin.custom, result.pool);
   });
 
   test('legitimate writes pass: agent allocation, GC release of a completed pod, count fixed by the mutating webhook', async () => {
-    const pool = (await createPool(admin.custom, { subnet: '10.7.0.0/16', ips: ['10.7.0.10-10.7.0.20'] })).metadata.name!;
+    const pool = (await createPool(admin.custom, { subnet: '10.7.0.0/16', ips: ['10.7.0.10-10.7.0.20'] })).metadata
+      .name!;
     try {
       const done = await runningPod('job-x', '10.7.0.10');
       const uid = done.metadata!.uid!;
@@ -87,7 +104,12 @@ describe('guard behind the real API server', () => {
       expect(released.status?.allocatedIPs).toBeUndefined();
       // a write with a wrong count is corrected by the mutating webhook (COUNT_MISMATCH)
       const live = await runningPod('api-a', '10.7.0.11');
-      const stored = await writePoolStatus(agent.custom, pool, { '10.7.0.11': { pod: `${ns.name}/api-a`, podUid: live.metadata!.uid! } }, { count: 7 });
+      const stored = await writePoolStatus(
+        agent.custom,
+        pool,
+        { '10.7.0.11': { pod: `${ns.name}/api-a`, podUid: live.metadata!.uid! } },
+        { count: 7 },
+      );
       expect(stored.status?.allocatedIPCount).toBe(1);
     } finally {
       await deletePool(admin.custom, pool);
@@ -95,14 +117,20 @@ describe('guard behind the real API server', () => {
   });
 
   test('DOUBLE_ALLOCATION and STALE_ALLOCATION deny the agent too; ENDPOINT_IP_CONFLICT guards endpoints', async () => {
-    const pool = (await createPool(admin.custom, { subnet: '10.8.0.0/16', ips: ['10.8.0.10-10.8.0.20'] })).metadata.name!;
+    const pool = (await createPool(admin.custom, { subnet: '10.8.0.0/16', ips: ['10.8.0.10-10.8.0.20'] })).metadata
+      .name!;
     try {
       const holder = await runningPod('holder', '10.8.0.10');
-      await writePoolStatus(agent.custom, pool, { '10.8.0.10': { pod: `${ns.name}/holder`, podUid: holder.metadata!.uid! } });
+      await writePoolStatus(agent.custom, pool, {
+        '10.8.0.10': { pod: `${ns.name}/holder`, podUid: holder.metadata!.uid! },
+      });
       const other = await runningPod('other', '10.8.0.99');
       const base = await getPool(agent.custom, pool);
       const err = await expectApiError(() =>
-        writePoolStatus(agent.custom, pool, { ...parseRecords(base), '10.8.0.11': { pod: `${ns.name}/ghost`, podUid: 'no-such-uid' } }),
+        writePoolStatus(agent.custom, pool, {
+          ...parseRecords(base),
+          '10.8.0.11': { pod: `${ns.name}/ghost`, podUid: 'no-such-uid' },
+        }),
       );
       expect(err.code).toBe(403);
       expect(err.message).toContain('STALE_ALLOCATION');
@@ -127,13 +155,17 @@ describe('guard behind the real API server', () => {
     }
   });
 
-  test('DOUBLE_ALLOCATION: an IP a restarting StatefulSet member\'s endpoint lists is refused to another pod until the member is scaled away (bench b2, seed 7)', async () => {
-    const pool = (await createPool(admin.custom, { subnet: '10.12.0.0/16', ips: ['10.12.0.10-10.12.0.20'] })).metadata.name!;
+  test("DOUBLE_ALLOCATION: an IP a restarting StatefulSet member's endpoint lists is refused to another pod until the member is scaled away (bench b2, seed 7)", async () => {
+    const pool = (await createPool(admin.custom, { subnet: '10.12.0.0/16', ips: ['10.12.0.10-10.12.0.20'] })).metadata
+      .name!;
     const ip = '10.12.0.10';
     try {
       // sts-a is back at 4 replicas; its member sts-a-1 has a next pod without an IP (no kubelet runs it) and its
       // static endpoint, kept across incarnations, still lists the IP whose record the GC released meanwhile.
-      await admin.apps.createNamespacedStatefulSet({ namespace: ns.name, body: pauseStatefulSet('sts-a', 4, { parallel: true }) });
+      await admin.apps.createNamespacedStatefulSet({
+        namespace: ns.name,
+        body: pauseStatefulSet('sts-a', 4, { parallel: true }),
+      });
       await createEndpoint(agent.custom, ns.name, {
         name: 'sts-a-1',
         uid: 'sts-a-1-previous-incarnation',
@@ -146,7 +178,13 @@ describe('guard behind the real API server', () => {
       const denied = await expectApiError(() => writePoolStatus(agent.custom, pool, allocation));
       expect(denied.code).toBe(403);
       expect(denied.message).toContain('DOUBLE_ALLOCATION');
-      for (const part of [`IP ${ip}`, `pool ${pool}`, `endpoint ${ns.name}/sts-a-1`, `restarting static member ${ns.name}/sts-a-1`]) expect(denied.message).toContain(part);
+      for (const part of [
+        `IP ${ip}`,
+        `pool ${pool}`,
+        `endpoint ${ns.name}/sts-a-1`,
+        `restarting static member ${ns.name}/sts-a-1`,
+      ])
+        expect(denied.message).toContain(part);
       // scaled down to 1: sts-a-1 is no longer a valid member and its endpoint reserves nothing (written at once:
       // a cache still showing 4 replicas is corrected by the fresh read before any denial)
       await admin.apps.patchNamespacedStatefulSetScale(
@@ -161,14 +199,20 @@ describe('guard behind the real API server', () => {
   });
 
   test('a rule on "spiderippools" alone never sees status writes: the spiderippools/status rule of docs/rules.md#what-is-intercepted is what catches them', async () => {
-    const pool = (await createPool(admin.custom, { subnet: '10.9.0.0/16', ips: ['10.9.0.10-10.9.0.20'] })).metadata.name!;
+    const pool = (await createPool(admin.custom, { subnet: '10.9.0.0/16', ips: ['10.9.0.10-10.9.0.20'] })).metadata
+      .name!;
     const mainOnly = 'spg-e2e-main-resource-only';
     try {
       const live = await runningPod('live-a', '10.9.0.10');
       const records = { '10.9.0.10': { pod: `${ns.name}/live-a`, podUid: live.metadata!.uid! } };
       await writePoolStatus(agent.custom, pool, records);
       await unregisterWebhooks(admin.kc, WEBHOOK);
-      await registerWebhooks(admin.kc, { baseUrl: guard.url, caBundle: certs.ca, name: mainOnly, mainResourceOnly: true });
+      await registerWebhooks(admin.kc, {
+        baseUrl: guard.url,
+        caBundle: certs.ca,
+        name: mainOnly,
+        mainResourceOnly: true,
+      });
       const before = guard.auditEvents().length;
       const released = await writePoolStatus(gc.custom, pool, {});
       expect(released.status?.allocatedIPs).toBeUndefined(); // the harmful release went through unseen
@@ -189,16 +233,21 @@ describe('guard behind the real API server', () => {
   test('repair mode stores the repaired object: the release is taken out, the write succeeds', async () => {
     const repairGuard = await startGuard({ kubeconfigPath: kubeconfigPath(), certs, args: ['--mode', 'repair'] });
     const name = 'spg-e2e-repair';
-    const pool = (await createPool(admin.custom, { subnet: '10.10.0.0/16', ips: ['10.10.0.10-10.10.0.20'] })).metadata.name!;
+    const pool = (await createPool(admin.custom, { subnet: '10.10.0.0/16', ips: ['10.10.0.10-10.10.0.20'] })).metadata
+      .name!;
     try {
       await unregisterWebhooks(admin.kc, WEBHOOK);
       await registerWebhooks(admin.kc, { baseUrl: repairGuard.url, caBundle: certs.ca, name });
       const live = await runningPod('live-r', '10.10.0.10');
-      await writePoolStatus(agent.custom, pool, { '10.10.0.10': { pod: `${ns.name}/live-r`, podUid: live.metadata!.uid! } });
+      await writePoolStatus(agent.custom, pool, {
+        '10.10.0.10': { pod: `${ns.name}/live-r`, podUid: live.metadata!.uid! },
+      });
       const stored = await writePoolStatus(gc.custom, pool, {});
       expect(parseRecords(stored)).toEqual({ '10.10.0.10': { pod: `${ns.name}/live-r`, podUid: live.metadata!.uid! } });
       expect(stored.status?.allocatedIPCount).toBe(1);
-      const repaired = await repairGuard.waitForLine((l) => l.audit === true && l.event === 'admission.repaired' && l.rule === 'LIVE_IP_RELEASE');
+      const repaired = await repairGuard.waitForLine(
+        (l) => l.audit === true && l.event === 'admission.repaired' && l.rule === 'LIVE_IP_RELEASE',
+      );
       expect(repaired).toMatchObject({ ip: '10.10.0.10', pool });
     } finally {
       await unregisterWebhooks(admin.kc, name);
@@ -217,12 +266,24 @@ describe('guard behind the real API server', () => {
       ownerControllerType: 'Pod',
     });
     const denied = await expectApiError(() =>
-      gc.custom.deleteNamespacedCustomObject({ group: 'spiderpool.spidernet.io', version: 'v2beta1', plural: 'spiderendpoints', namespace: ns.name, name: 'ep-live' }),
+      gc.custom.deleteNamespacedCustomObject({
+        group: 'spiderpool.spidernet.io',
+        version: 'v2beta1',
+        plural: 'spiderendpoints',
+        namespace: ns.name,
+        name: 'ep-live',
+      }),
     );
     expect(denied.code).toBe(403);
     expect(denied.message).toContain('LIVE_ENDPOINT_DELETE');
     expect((await getEndpoint(admin.custom, ns.name, 'ep-live')).status.current.uid).toBe(live.metadata!.uid);
-    await agent.custom.deleteNamespacedCustomObject({ group: 'spiderpool.spidernet.io', version: 'v2beta1', plural: 'spiderendpoints', namespace: ns.name, name: 'ep-live' });
+    await agent.custom.deleteNamespacedCustomObject({
+      group: 'spiderpool.spidernet.io',
+      version: 'v2beta1',
+      plural: 'spiderendpoints',
+      namespace: ns.name,
+      name: 'ep-live',
+    });
     const after = await getEndpoint(admin.custom, ns.name, 'ep-live');
     expect(after.metadata.deletionTimestamp).toBeTruthy(); // held by Spiderpool's finalizer, deletion under way
   });

@@ -28,7 +28,11 @@ afterAll(async () => {
 test('after the SpiderEndpoint CRD is deleted and recreated, the cache relists: gone objects removed, new ones seen', async () => {
   const admin = clientsFor(tb.kubeConfig());
   const ns = 'default';
-  const ep = (name: string) => ({ name, uid: `uid-${name}`, ips: [{ interface: 'eth0', ipv4: '10.6.168.101/16', ipv4Pool: 'p' }] });
+  const ep = (name: string) => ({
+    name,
+    uid: `uid-${name}`,
+    ips: [{ interface: 'eth0', ipv4: '10.6.168.101/16', ipv4Pool: 'p' }],
+  });
   cache = startClusterCache(tb.kubeConfig(), createLogger('silent'), { kubevirt: false });
   await waitFor('caches synced', async () => cache!.synced());
   await createEndpoint(admin.custom, ns, ep('before'));
@@ -36,21 +40,56 @@ test('after the SpiderEndpoint CRD is deleted and recreated, the cache relists: 
 
   // The CRD goes away: its objects are deleted, the watch ends, lists answer 404 until it is back.
   await admin.custom.patchNamespacedCustomObject(
-    { group: 'spiderpool.spidernet.io', version: 'v2beta1', namespace: ns, plural: 'spiderendpoints', name: 'before', body: { metadata: { finalizers: null } } },
+    {
+      group: 'spiderpool.spidernet.io',
+      version: 'v2beta1',
+      namespace: ns,
+      plural: 'spiderendpoints',
+      name: 'before',
+      body: { metadata: { finalizers: null } },
+    },
     k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
   );
   await admin.apiext.deleteCustomResourceDefinition({ name: ENDPOINTS_CRD });
-  await waitFor('CRD gone', async () => admin.apiext.readCustomResourceDefinition({ name: ENDPOINTS_CRD }).then(() => false, () => true), 60_000);
+  await waitFor(
+    'CRD gone',
+    async () =>
+      admin.apiext.readCustomResourceDefinition({ name: ENDPOINTS_CRD }).then(
+        () => false,
+        () => true,
+      ),
+    60_000,
+  );
   await waitFor('the reflector reports the failure', async () => cache!.status().spiderendpoints.lastError, 60_000);
 
-  const crd = k8s.loadYaml<k8s.V1CustomResourceDefinition>(fs.readFileSync(path.join(CRD_DIR, `spiderpool.spidernet.io_spiderendpoints.yaml`), 'utf8'));
+  const crd = k8s.loadYaml<k8s.V1CustomResourceDefinition>(
+    fs.readFileSync(path.join(CRD_DIR, `spiderpool.spidernet.io_spiderendpoints.yaml`), 'utf8'),
+  );
   await admin.apiext.createCustomResourceDefinition({ body: crd });
   await waitFor(
     'CRD established',
-    async () => (await admin.apiext.readCustomResourceDefinition({ name: ENDPOINTS_CRD })).status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True'),
+    async () =>
+      (await admin.apiext.readCustomResourceDefinition({ name: ENDPOINTS_CRD })).status?.conditions?.some(
+        (c) => c.type === 'Established' && c.status === 'True',
+      ),
     60_000,
   );
-  await waitFor('endpoints served again', async () => admin.custom.listNamespacedCustomObject({ group: 'spiderpool.spidernet.io', version: 'v2beta1', namespace: ns, plural: 'spiderendpoints' }).then(() => true, () => false), 60_000);
+  await waitFor(
+    'endpoints served again',
+    async () =>
+      admin.custom
+        .listNamespacedCustomObject({
+          group: 'spiderpool.spidernet.io',
+          version: 'v2beta1',
+          namespace: ns,
+          plural: 'spiderendpoints',
+        })
+        .then(
+          () => true,
+          () => false,
+        ),
+    60_000,
+  );
   await createEndpoint(admin.custom, ns, ep('after'));
   await waitFor('endpoint "after" in the cache', async () => cache!.view.endpoint(ns, 'after'), 90_000);
   expect(cache.view.endpoint(ns, 'before')).toBeUndefined();

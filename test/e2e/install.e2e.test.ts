@@ -14,7 +14,12 @@ import * as http from 'node:http';
 import * as tls from 'node:tls';
 import { promisify } from 'node:util';
 import * as path from 'node:path';
-import { AdmissionLoad, failedOpenInAudit, webhookFailuresInApiserverLog, type LoadCounts } from '../../testbed/admission-load';
+import {
+  AdmissionLoad,
+  failedOpenInAudit,
+  webhookFailuresInApiserverLog,
+  type LoadCounts,
+} from '../../testbed/admission-load';
 import { ensureHelm } from '../../testbed/binaries';
 import { CLI_ENTRY } from '../../testbed/guard';
 import { containerLog, containerPid } from '../../testbed/runner/inspect';
@@ -54,7 +59,9 @@ let uninstallStartedAt: number | undefined;
 async function helm(...args: string[]): Promise<string> {
   const bin = await ensureHelm();
   try {
-    const { stdout } = await execFileP(bin, [...args, '--kubeconfig', kubeconfigPath()], { maxBuffer: 16 * 1024 * 1024 });
+    const { stdout } = await execFileP(bin, [...args, '--kubeconfig', kubeconfigPath()], {
+      maxBuffer: 16 * 1024 * 1024,
+    });
     return stdout;
   } catch (err) {
     const e = err as { stdout?: string; stderr?: string; message: string };
@@ -68,24 +75,34 @@ async function guardPods(): Promise<k8s.V1Pod[]> {
 }
 
 function isReady(p: k8s.V1Pod): boolean {
-  return !p.metadata?.deletionTimestamp && (p.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
+  return (
+    !p.metadata?.deletionTimestamp &&
+    (p.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True')
+  );
 }
 
 async function readyPods(n: number, what: string, timeoutMs = 90_000): Promise<k8s.V1Pod[]> {
-  return waitFor(what, async () => {
-    const pods = await guardPods();
-    const ready = pods.filter(isReady);
-    return ready.length === n && pods.length === n ? ready : undefined;
-  }, timeoutMs, 200);
+  return waitFor(
+    what,
+    async () => {
+      const pods = await guardPods();
+      const ready = pods.filter(isReady);
+      return ready.length === n && pods.length === n ? ready : undefined;
+    },
+    timeoutMs,
+    200,
+  );
 }
 
 function metrics(ip: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    http.get({ host: ip, port: 9090, path: '/metrics', timeout: 3000 }, (res) => {
-      let body = '';
-      res.on('data', (c: Buffer) => (body += c.toString()));
-      res.on('end', () => resolve(body));
-    }).on('error', reject);
+    http
+      .get({ host: ip, port: 9090, path: '/metrics', timeout: 3000 }, (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c.toString()));
+        res.on('end', () => resolve(body));
+      })
+      .on('error', reject);
   });
 }
 
@@ -131,14 +148,23 @@ function watchRollout(): { stop(): Promise<RolloutChange[]> } {
     while (running) {
       try {
         for (const p of await guardPods()) {
-          note(`pod ${p.metadata!.name} ${p.status?.podIP ?? '-'}`, `${isReady(p) ? 'Ready' : 'not Ready'}${p.metadata?.deletionTimestamp ? ', deleting' : ''}`);
+          note(
+            `pod ${p.metadata!.name} ${p.status?.podIP ?? '-'}`,
+            `${isReady(p) ? 'Ready' : 'not Ready'}${p.metadata?.deletionTimestamp ? ', deleting' : ''}`,
+          );
         }
-        const slices = await discovery.listNamespacedEndpointSlice({ namespace: ns.name, labelSelector: `kubernetes.io/service-name=${RELEASE}` });
+        const slices = await discovery.listNamespacedEndpointSlice({
+          namespace: ns.name,
+          labelSelector: `kubernetes.io/service-name=${RELEASE}`,
+        });
         const seen = new Set<string>();
         for (const e of slices.items.flatMap((sl) => sl.endpoints ?? [])) {
           const key = `endpoint ${e.addresses.join(',')} (${e.targetRef?.name ?? '?'})`;
           seen.add(key);
-          note(key, `ready=${e.conditions?.ready} serving=${e.conditions?.serving} terminating=${e.conditions?.terminating}`);
+          note(
+            key,
+            `ready=${e.conditions?.ready} serving=${e.conditions?.serving} terminating=${e.conditions?.terminating}`,
+          );
         }
         for (const key of last.keys()) if (key.startsWith('endpoint ') && !seen.has(key)) note(key, 'removed');
       } catch (err) {
@@ -164,7 +190,12 @@ function endpointLag(changes: RolloutChange[]): number[] {
   const lags: number[] = [];
   for (const c of changes.filter((x) => x.key.startsWith('pod ') && x.state.endsWith('deleting'))) {
     const [, name, ip] = c.key.split(' ');
-    const gone = changes.find((x) => x.at >= c.at - 100 && x.key.startsWith(`endpoint ${ip} (${name})`) && (x.state === 'removed' || x.state.startsWith('ready=false')));
+    const gone = changes.find(
+      (x) =>
+        x.at >= c.at - 100 &&
+        x.key.startsWith(`endpoint ${ip} (${name})`) &&
+        (x.state === 'removed' || x.state.startsWith('ready=false')),
+    );
     if (gone) lags.push(gone.at - c.at);
   }
   return lags;
@@ -209,18 +240,26 @@ function guardLogsBetween(fromMs: number, toMs: number): string[] {
 }
 
 async function lease(): Promise<k8s.V1Lease> {
-  return admin.kc.makeApiClient(k8s.CoordinationV1Api).readNamespacedLease({ name: `${RELEASE}-reconciler`, namespace: ns.name });
+  return admin.kc
+    .makeApiClient(k8s.CoordinationV1Api)
+    .readNamespacedLease({ name: `${RELEASE}-reconciler`, namespace: ns.name });
 }
 
 beforeAll(() => {
-  if (!fs.existsSync(CLI_ENTRY)) throw new Error(`${CLI_ENTRY} missing: npm run build first (the runner runs the chart's image as this build)`);
+  if (!fs.existsSync(CLI_ENTRY))
+    throw new Error(`${CLI_ENTRY} missing: npm run build first (the runner runs the chart's image as this build)`);
   stateDir = testbed().stateDir ?? '';
-  if (!stateDir || !readState(stateDir)?.network) throw new Error('this test bed runs no pods: the process runner needs root and iproute2');
+  if (!stateDir || !readState(stateDir)?.network)
+    throw new Error('this test bed runs no pods: the process runner needs root and iproute2');
 });
 
 afterAll(async () => {
   await helm('uninstall', RELEASE, '--namespace', ns.name, '--wait').catch(() => undefined);
-  process.stderr.write(`\ninstall e2e figures:\n${Object.entries(figures).map(([k, v]) => `  ${k}: ${v}`).join('\n')}\n`);
+  process.stderr.write(
+    `\ninstall e2e figures:\n${Object.entries(figures)
+      .map(([k, v]) => `  ${k}: ${v}`)
+      .join('\n')}\n`,
+  );
 });
 
 describe('helm install on the test bed, as an operator would', () => {
@@ -228,13 +267,18 @@ describe('helm install on the test bed, as an operator would', () => {
     const t0 = Date.now();
     const install = helm('install', RELEASE, CHART_DIR, '--namespace', ns.name, '--wait', '--timeout', '3m');
     // a failing `helm install` ends the wait at once (its error is the test's)
-    const ready = await Promise.race([readyPods(2, 'both replicas Ready', 100_000), install.then(() => new Promise<never>(() => {}))]);
+    const ready = await Promise.race([
+      readyPods(2, 'both replicas Ready', 100_000),
+      install.then(() => new Promise<never>(() => {})),
+    ]);
     figures['helm install → both replicas Ready'] = `${((Date.now() - t0) / 1000).toFixed(1)} s`;
     await install;
     expect(ready.every((p) => p.spec?.nodeName === 'runner')).toBe(true);
     expect(new Set(ready.map((p) => p.status?.podIP)).size).toBe(2);
 
-    const secrets = (await admin.core.listNamespacedSecret({ namespace: ns.name })).items.filter((s) => s.type !== 'helm.sh/release.v1');
+    const secrets = (await admin.core.listNamespacedSecret({ namespace: ns.name })).items.filter(
+      (s) => s.type !== 'helm.sh/release.v1',
+    );
     expect(secrets.map((s) => s.metadata?.name)).toEqual([`${RELEASE}-tls`]);
     const ca = Buffer.from(secrets[0].data?.['ca.crt'] ?? '', 'base64').toString();
     expect(ca).toContain('BEGIN CERTIFICATE');
@@ -243,7 +287,9 @@ describe('helm install on the test bed, as an operator would', () => {
     expect(new Set(served.map((c) => c.fingerprint256)).size).toBe(1);
     const vwc = await admin.admission.readValidatingWebhookConfiguration({ name: RELEASE });
     const mwc = await admin.admission.readMutatingWebhookConfiguration({ name: RELEASE });
-    const bundles = [...(vwc.webhooks ?? []), ...(mwc.webhooks ?? [])].map((w) => Buffer.from(w.clientConfig.caBundle ?? '', 'base64').toString());
+    const bundles = [...(vwc.webhooks ?? []), ...(mwc.webhooks ?? [])].map((w) =>
+      Buffer.from(w.clientConfig.caBundle ?? '', 'base64').toString(),
+    );
     expect(bundles).toHaveLength(3);
     for (const b of bundles) expect(b.trim()).toBe(ca.trim());
   });
@@ -255,8 +301,14 @@ describe('helm install on the test bed, as an operator would', () => {
     expect(result.gcEndpointDelete.message).toContain('LIVE_ENDPOINT_DELETE');
     expect(result.finalRecord).toEqual({ pod: `${app.name}/web-2`, podUid: result.newUid });
     // one of the chart's pods made the decision (its audit line is in its container log)
-    const logs = (await guardPods()).map((p) => containerLog(stateDir, p, 'guard', p.status?.containerStatuses?.[0]?.restartCount ?? 0)).join('\n');
-    expect(logs).toMatch(new RegExp(`"event":"admission.denied".*"rule":"LIVE_IP_RELEASE"|"rule":"LIVE_IP_RELEASE".*"event":"admission.denied"`));
+    const logs = (await guardPods())
+      .map((p) => containerLog(stateDir, p, 'guard', p.status?.containerStatuses?.[0]?.restartCount ?? 0))
+      .join('\n');
+    expect(logs).toMatch(
+      new RegExp(
+        `"event":"admission.denied".*"rule":"LIVE_IP_RELEASE"|"rule":"LIVE_IP_RELEASE".*"event":"admission.denied"`,
+      ),
+    );
     await deletePool(admin.custom, result.pool);
   });
 
@@ -266,7 +318,8 @@ describe('helm install on the test bed, as an operator would', () => {
   });
 
   test('helm upgrade --set guard.mode=warn rolls the Deployment with 0 failed admissions under load', async () => {
-    const pool = (await createPool(admin.custom, { subnet: '10.32.0.0/16', ips: ['10.32.0.10-10.32.0.20'] })).metadata.name!;
+    const pool = (await createPool(admin.custom, { subnet: '10.32.0.0/16', ips: ['10.32.0.10-10.32.0.20'] })).metadata
+      .name!;
     await writePoolStatus(agent.custom, pool, {}, { totalIPCount: 11 });
     const before = (await guardPods()).map((p) => p.metadata!.name!);
     const load = new AdmissionLoad(kubeconfigPath(), pool, SPIDERPOOL_AGENT_USER);
@@ -277,7 +330,19 @@ describe('helm install on the test bed, as an operator would', () => {
     let timeline: RolloutChange[];
     try {
       await new Promise((r) => setTimeout(r, 2000)); // load before the rollout starts
-      await helm('upgrade', RELEASE, CHART_DIR, '--namespace', ns.name, '--reuse-values', '--set', 'guard.mode=warn', '--wait', '--timeout', '3m');
+      await helm(
+        'upgrade',
+        RELEASE,
+        CHART_DIR,
+        '--namespace',
+        ns.name,
+        '--reuse-values',
+        '--set',
+        'guard.mode=warn',
+        '--wait',
+        '--timeout',
+        '3m',
+      );
       const after = await readyPods(2, 'the rolled replicas Ready');
       expect(after.some((p) => before.includes(p.metadata!.name!))).toBe(false);
       for (const p of after) expect(p.spec?.containers[0]?.args).toContain('--mode=warn');
@@ -303,7 +368,9 @@ describe('helm install on the test bed, as an operator would', () => {
           ...counts.incidents.map((i) => `  writer: sent ${iso(i.sentAt)}, answered ${iso(i.at)}: ${i.what}`),
           ...failedOpen.map((f) => `  audit: ${iso(f.at)} ${f.auditID} ${f.webhooks.join(' ')}`),
           "  API server's log:",
-          ...webhookFailuresInApiserverLog(path.join(stateDir, 'logs', 'kube-apiserver.log'), since, until).map((l) => `    ${l}`),
+          ...webhookFailuresInApiserverLog(path.join(stateDir, 'logs', 'kube-apiserver.log'), since, until).map(
+            (l) => `    ${l}`,
+          ),
           '  rollout (pods and EndpointSlice addresses):',
           ...timeline.map((c) => `    ${iso(c.at)} ${c.key}: ${c.state}`),
           "  the replicas' logs (warnings, serving, shutdown):",
@@ -321,7 +388,13 @@ describe('helm install on the test bed, as an operator would', () => {
   test('the PodDisruptionBudget holds when an eviction is attempted', async () => {
     const pods = await readyPods(2, 'two Ready replicas');
     const policy = admin.kc.makeApiClient(k8s.PolicyV1Api);
-    await waitFor('PDB allows one disruption', async () => (await policy.readNamespacedPodDisruptionBudget({ name: RELEASE, namespace: ns.name })).status?.disruptionsAllowed === 1, 30_000);
+    await waitFor(
+      'PDB allows one disruption',
+      async () =>
+        (await policy.readNamespacedPodDisruptionBudget({ name: RELEASE, namespace: ns.name })).status
+          ?.disruptionsAllowed === 1,
+      30_000,
+    );
     const evict = (p: k8s.V1Pod) =>
       admin.core.createNamespacedPodEviction({
         name: p.metadata!.name!,
@@ -336,7 +409,9 @@ describe('helm install on the test bed, as an operator would', () => {
       code = apiErrorCode(err);
     }
     expect(code).toBe(429); // the second would leave none
-    expect(isReady(await admin.core.readNamespacedPod({ name: pods[1].metadata!.name!, namespace: ns.name }))).toBe(true);
+    expect(isReady(await admin.core.readNamespacedPod({ name: pods[1].metadata!.name!, namespace: ns.name }))).toBe(
+      true,
+    );
     await readyPods(2, 'the evicted replica replaced');
   });
 
@@ -346,30 +421,53 @@ describe('helm install on the test bed, as an operator would', () => {
     const podOf = (holder: string) => holder.slice(0, holder.lastIndexOf('_'));
     const renewMs = (l?: k8s.V1LeaseSpec) => (l?.renewTime ? new Date(l.renewTime as unknown as string).getTime() : 0);
     const leader = async () => {
-      const holder = await waitFor('a reconciler leader', async () => (await lease()).spec?.holderIdentity || undefined, 60_000, 100);
+      const holder = await waitFor(
+        'a reconciler leader',
+        async () => (await lease()).spec?.holderIdentity || undefined,
+        60_000,
+        100,
+      );
       const pod = (await guardPods()).find((p) => p.metadata!.name === podOf(holder));
       if (!pod) throw new Error(`Lease holder ${holder} is no guard pod`);
       return { holder, pod };
     };
     /** Waits until `pred` holds for the Lease holder and that replica's /metrics shows it leading and reconciling. */
     const reconcilingLeader = async (what: string, pred: (holder: string) => boolean) => {
-      const holder = await waitFor(what, async () => {
-        const h = (await lease()).spec?.holderIdentity;
-        return h && pred(h) ? h : undefined;
-      }, 60_000, 100);
+      const holder = await waitFor(
+        what,
+        async () => {
+          const h = (await lease()).spec?.holderIdentity;
+          return h && pred(h) ? h : undefined;
+        },
+        60_000,
+        100,
+      );
       const ms = Date.now();
-      const pod = await waitFor(`${holder} Ready`, async () => (await guardPods()).find((p) => p.metadata!.name === podOf(holder) && isReady(p)), 30_000);
-      await waitFor(`${holder} reconciles`, async () => {
-        const text = await metrics(pod.status!.podIP!);
-        return metricValue(text, 'spiderpool_guard_reconcile_leader') === 1 && metricValue(text, 'spiderpool_guard_reconcile_passes_total') > 0;
-      }, 60_000, 250);
+      const pod = await waitFor(
+        `${holder} Ready`,
+        async () => (await guardPods()).find((p) => p.metadata!.name === podOf(holder) && isReady(p)),
+        30_000,
+      );
+      await waitFor(
+        `${holder} reconciles`,
+        async () => {
+          const text = await metrics(pod.status!.podIP!);
+          return (
+            metricValue(text, 'spiderpool_guard_reconcile_leader') === 1 &&
+            metricValue(text, 'spiderpool_guard_reconcile_passes_total') > 0
+          );
+        },
+        60_000,
+        250,
+      );
       return { holder, pod, ms };
     };
 
     // Work for the next leader: a SpiderEndpoint left behind by a pod that no longer exists (no record, so only
     // the endpoint is left over). The reconciler deletes it (DELETE_ENDPOINT/POD_GONE) once it has persisted for
     // the settle interval, counted by the replica that leads.
-    const pool = (await createPool(admin.custom, { subnet: '10.33.0.0/16', ips: ['10.33.0.10-10.33.0.20'] })).metadata.name!;
+    const pool = (await createPool(admin.custom, { subnet: '10.33.0.0/16', ips: ['10.33.0.10-10.33.0.20'] })).metadata
+      .name!;
     await writePoolStatus(agent.custom, pool, {}, { totalIPCount: 11 });
     const leftover = `batch-done-${Date.now() % 100000}`;
     await createEndpoint(admin.custom, app.name, {
@@ -394,10 +492,16 @@ describe('helm install on the test bed, as an operator would', () => {
     const environ = fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
     expect(environ.some((e) => e.startsWith('KUBECONFIG='))).toBe(false);
     expect(environ).toContain('HOME=/');
-    const renewal = async (after: number) => waitFor('a renewal', async () => {
-      const r = renewMs((await lease()).spec);
-      return r > after ? r : undefined;
-    }, 30_000, 25);
+    const renewal = async (after: number) =>
+      waitFor(
+        'a renewal',
+        async () => {
+          const r = renewMs((await lease()).spec);
+          return r > after ? r : undefined;
+        },
+        30_000,
+        25,
+      );
     const r1 = await renewal(renewMs((await lease()).spec));
     const r2 = await renewal(r1);
     await new Promise((r) => setTimeout(r, Math.max(0, r2 + 0.85 * (r2 - r1) - Date.now())));
@@ -412,11 +516,27 @@ describe('helm install on the test bed, as an operator would', () => {
     // a new process took over after the lease ran out on the killed one's term (not at once, as the old identity did)
     expect(takeover.ms - t1).toBeGreaterThan(5_000);
     // ... and the new leader reconciles: the leftover endpoint is deleted
-    await waitFor('the leftover endpoint deleted by the new leader', async () =>
-      getEndpoint(admin.custom, app.name, leftover).then(() => false, (err: unknown) => apiErrorCode(err) === 404), 150_000, 500);
-    figures['failover after kill -9: leftover endpoint deleted'] = `${((Date.now() - takeover.ms) / 1000).toFixed(1)} s after the takeover (the settle interval counts from it)`;
+    await waitFor(
+      'the leftover endpoint deleted by the new leader',
+      async () =>
+        getEndpoint(admin.custom, app.name, leftover).then(
+          () => false,
+          (err: unknown) => apiErrorCode(err) === 404,
+        ),
+      150_000,
+      500,
+    );
+    figures['failover after kill -9: leftover endpoint deleted'] =
+      `${((Date.now() - takeover.ms) / 1000).toFixed(1)} s after the takeover (the settle interval counts from it)`;
     const events = await admin.core.listNamespacedEvent({ namespace: app.name });
-    expect(events.items.some((e) => e.reason === 'SpiderpoolGuardDeletedEndpoint' && e.involvedObject.name === leftover && e.reportingInstance === takeover.pod.metadata!.name)).toBe(true);
+    expect(
+      events.items.some(
+        (e) =>
+          e.reason === 'SpiderpoolGuardDeletedEndpoint' &&
+          e.involvedObject.name === leftover &&
+          e.reportingInstance === takeover.pod.metadata!.name,
+      ),
+    ).toBe(true);
     await deletePool(admin.custom, pool);
 
     // 2. the leader's pod is lost with its process (force-deleted: SIGKILL, no Lease release): the other replica
@@ -424,9 +544,17 @@ describe('helm install on the test bed, as an operator would', () => {
     const second = await leader();
     await readyPods(2, 'two Ready replicas');
     const t2 = Date.now();
-    await admin.core.deleteNamespacedPod({ name: second.pod.metadata!.name!, namespace: ns.name, body: { gracePeriodSeconds: 0 } });
-    const other = await reconcilingLeader('another replica holds the Lease', (h) => podOf(h) !== second.pod.metadata!.name);
-    figures['leader pod lost → the other replica leads'] = `${((other.ms - t2) / 1000).toFixed(1)} s (${second.holder} → ${other.holder})`;
+    await admin.core.deleteNamespacedPod({
+      name: second.pod.metadata!.name!,
+      namespace: ns.name,
+      body: { gracePeriodSeconds: 0 },
+    });
+    const other = await reconcilingLeader(
+      'another replica holds the Lease',
+      (h) => podOf(h) !== second.pod.metadata!.name,
+    );
+    figures['leader pod lost → the other replica leads'] =
+      `${((other.ms - t2) / 1000).toFixed(1)} s (${second.holder} → ${other.holder})`;
     expect(other.ms - t2).toBeLessThan(30_000);
     await readyPods(2, 'the lost replica replaced');
   });
@@ -436,31 +564,51 @@ describe('helm install on the test bed, as an operator would', () => {
     const t0 = uninstallStartedAt;
     // where the uninstall's time goes: first moment each milestone was seen (polled while helm runs)
     const seen: Record<string, number> = {};
-    const mark = (what: string, cond: boolean) => { if (cond && seen[what] === undefined) seen[what] = Date.now() - t0; };
+    const mark = (what: string, cond: boolean) => {
+      if (cond && seen[what] === undefined) seen[what] = Date.now() - t0;
+    };
     let uninstalling = true;
     let lastSelected = '';
     let drainLog = '';
     const watch = (async () => {
       while (uninstalling) {
-        const drainPods = (await admin.core.listNamespacedPod({ namespace: ns.name, labelSelector: 'app.kubernetes.io/component=uninstall-drain' })).items;
+        const drainPods = (
+          await admin.core.listNamespacedPod({
+            namespace: ns.name,
+            labelSelector: 'app.kubernetes.io/component=uninstall-drain',
+          })
+        ).items;
         mark('drain pod created', drainPods.length > 0);
-        mark('drain pod Succeeded', drainPods.some((p) => p.status?.phase === 'Succeeded'));
+        mark(
+          'drain pod Succeeded',
+          drainPods.some((p) => p.status?.phase === 'Succeeded'),
+        );
         for (const p of drainPods) drainLog = containerLog(stateDir, p, 'drain') || drainLog;
         mark('guard pods gone', (await guardPods()).length === 0);
         // what the hook waits for: every pod with the chart's selector labels, the `helm test` pod included
         const selected = (await admin.core.listNamespacedPod({ namespace: ns.name, labelSelector: SELECTOR })).items;
-        if (selected.length > 0) lastSelected = selected.map((p) => `${p.metadata?.name} ${p.status?.phase}${p.metadata?.deletionTimestamp ? ' deleting' : ''}`).join(', ');
+        if (selected.length > 0)
+          lastSelected = selected
+            .map((p) => `${p.metadata?.name} ${p.status?.phase}${p.metadata?.deletionTimestamp ? ' deleting' : ''}`)
+            .join(', ');
         mark('selector pods gone', selected.length === 0);
         await new Promise((r) => setTimeout(r, 200));
       }
     })();
-    await helm('uninstall', RELEASE, '--namespace', ns.name, '--wait', '--timeout', '2m').finally(() => (uninstalling = false));
+    await helm('uninstall', RELEASE, '--namespace', ns.name, '--wait', '--timeout', '2m').finally(
+      () => (uninstalling = false),
+    );
     await watch;
     process.stderr.write(`drain Job log:\n${drainLog}\n`);
     const secs = (ms: number | undefined) => (ms === undefined ? '-' : `${(ms / 1000).toFixed(1)} s`);
-    figures['helm uninstall (drain hook included)'] =
-      `${secs(Date.now() - t0)}; ${Object.entries(seen).map(([k, v]) => `${k} at ${secs(v)}`).join(', ')}; last pods seen: ${lastSelected}`;
-    const code = async (fn: () => Promise<unknown>) => fn().then(() => 200, (err: unknown) => apiErrorCode(err));
+    figures['helm uninstall (drain hook included)'] = `${secs(Date.now() - t0)}; ${Object.entries(seen)
+      .map(([k, v]) => `${k} at ${secs(v)}`)
+      .join(', ')}; last pods seen: ${lastSelected}`;
+    const code = async (fn: () => Promise<unknown>) =>
+      fn().then(
+        () => 200,
+        (err: unknown) => apiErrorCode(err),
+      );
     expect(await code(() => admin.admission.readValidatingWebhookConfiguration({ name: RELEASE }))).toBe(404);
     expect(await code(() => admin.admission.readMutatingWebhookConfiguration({ name: RELEASE }))).toBe(404);
     // the hook waited for the pods, so they are gone when helm returns
@@ -473,7 +621,17 @@ describe('helm install on the test bed, as an operator would', () => {
     expect(await code(() => rbac.readNamespacedRole({ name: drain, namespace: ns.name }))).toBe(404);
     expect(await code(() => rbac.readNamespacedRoleBinding({ name: drain, namespace: ns.name }))).toBe(404);
     expect(await code(() => admin.core.readNamespacedServiceAccount({ name: drain, namespace: ns.name }))).toBe(404);
-    await waitFor("the drain Job's pod gone", async () => (await admin.core.listNamespacedPod({ namespace: ns.name, labelSelector: 'app.kubernetes.io/component=uninstall-drain' })).items.length === 0, 30_000);
+    await waitFor(
+      "the drain Job's pod gone",
+      async () =>
+        (
+          await admin.core.listNamespacedPod({
+            namespace: ns.name,
+            labelSelector: 'app.kubernetes.io/component=uninstall-drain',
+          })
+        ).items.length === 0,
+      30_000,
+    );
   });
 
   // Over the whole suite, uninstall included: the pre-delete hook stops the replicas while their Role/RoleBinding
@@ -485,7 +643,14 @@ describe('helm install on the test bed, as an operator would', () => {
     let duringUninstall = 0;
     for (const line of fs.readFileSync(testbed().auditLogPath!, 'utf8').split('\n')) {
       if (!line.includes(user)) continue;
-      const e = JSON.parse(line) as { stage: string; user: { username: string }; verb: string; requestURI: string; responseStatus?: { code: number }; requestReceivedTimestamp: string };
+      const e = JSON.parse(line) as {
+        stage: string;
+        user: { username: string };
+        verb: string;
+        requestURI: string;
+        responseStatus?: { code: number };
+        requestReceivedTimestamp: string;
+      };
       if (e.user.username !== user || e.stage !== 'ResponseComplete') continue;
       total++;
       if (uninstallStartedAt && new Date(e.requestReceivedTimestamp).getTime() >= uninstallStartedAt) duringUninstall++;

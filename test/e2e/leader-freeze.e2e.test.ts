@@ -148,18 +148,27 @@ afterAll(async () => {
 
 test('a leader whose API connection freezes steps down within the renew deadline; the other takes over; no live record lost; no write of the old leader lands', async () => {
   const t0 = Date.now();
-  pool = (await createPool(admin.custom, { subnet: `10.${octet}.0.0/16`, ips: [`${ip(0)}-${ip(999)}`] })).metadata.name!;
+  pool = (await createPool(admin.custom, { subnet: `10.${octet}.0.0/16`, ips: [`${ip(0)}-${ip(999)}`] })).metadata
+    .name!;
   const v4 = (addr: string) => [{ interface: 'eth0', ipv4: `${addr}/16`, ipv4Pool: pool }];
 
   // live pods: running, recorded, with their endpoints; nothing of theirs may ever go
   const live: Record<string, PoolRecord> = {};
   for (let i = 0; i < LIVE; i++) {
     const name = `live-${i}`;
-    const pod = await admin.core.createNamespacedPod({ namespace: ns.name, body: { metadata: { name }, spec: { containers: [{ name: 'main', image: 'registry.k8s.io/pause:3.10' }] } } });
+    const pod = await admin.core.createNamespacedPod({
+      namespace: ns.name,
+      body: { metadata: { name }, spec: { containers: [{ name: 'main', image: 'registry.k8s.io/pause:3.10' }] } },
+    });
     await bindPod(admin.core, ns.name, name, 'node-1');
     await setPodStatus(admin.core, ns.name, name, { phase: 'Running', podIPs: [ip(i)] });
     live[ip(i)] = { pod: `${ns.name}/${name}`, podUid: pod.metadata!.uid! };
-    await createEndpoint(admin.custom, ns.name, { name, uid: pod.metadata!.uid!, ips: v4(ip(i)), ownerReferences: [{ apiVersion: 'v1', kind: 'Pod', name, uid: pod.metadata!.uid! }] });
+    await createEndpoint(admin.custom, ns.name, {
+      name,
+      uid: pod.metadata!.uid!,
+      ips: v4(ip(i)),
+      ownerReferences: [{ apiVersion: 'v1', kind: 'Pod', name, uid: pod.metadata!.uid! }],
+    });
   }
   await writePoolStatus(admin.custom, pool, live);
 
@@ -174,7 +183,12 @@ test('a leader whose API connection freezes steps down within the renew deadline
       const name = `ghost-${ghosts}`;
       recs[addr] = { pod: `${ns.name}/${name}`, podUid: `ghost-uid-${ghosts}` };
       added.push(addr);
-      await createEndpoint(admin.custom, ns.name, { name, uid: `ghost-uid-${ghosts}`, ips: v4(addr), finalizers: [SPIDER_FINALIZER] });
+      await createEndpoint(admin.custom, ns.name, {
+        name,
+        uid: `ghost-uid-${ghosts}`,
+        ips: v4(addr),
+        finalizers: [SPIDER_FINALIZER],
+      });
     }
     // on 409 (the reconciler wrote first) these records are not written; their endpoints are leftovers all the same
     await writePoolStatus(admin.custom, pool, recs, { base }).catch(() => undefined);
@@ -190,7 +204,10 @@ test('a leader whose API connection freezes steps down within the renew deadline
       if (type === 'DELETED') return;
       const recs = parseRecords(obj);
       for (const [addr, rec] of Object.entries(live)) {
-        if (recs[addr]?.podUid !== rec.podUid) losses.push(`pool rv ${obj.metadata.resourceVersion}: record ${addr} of ${rec.pod} is ${JSON.stringify(recs[addr])}`);
+        if (recs[addr]?.podUid !== rec.podUid)
+          losses.push(
+            `pool rv ${obj.metadata.resourceVersion}: record ${addr} of ${rec.pod} is ${JSON.stringify(recs[addr])}`,
+          );
       }
     },
     () => undefined,
@@ -200,7 +217,8 @@ test('a leader whose API connection freezes steps down within the renew deadline
     {},
     (type: string, obj: { metadata: { name: string; deletionTimestamp?: string } }) => {
       if (!obj.metadata.name.startsWith('live-')) return;
-      if (type === 'DELETED' || obj.metadata.deletionTimestamp) losses.push(`endpoint ${obj.metadata.name}: ${type} deletionTimestamp=${obj.metadata.deletionTimestamp}`);
+      if (type === 'DELETED' || obj.metadata.deletionTimestamp)
+        losses.push(`endpoint ${obj.metadata.name}: ${type} deletionTimestamp=${obj.metadata.deletionTimestamp}`);
     },
     () => undefined,
   );
@@ -226,7 +244,10 @@ test('a leader whose API connection freezes steps down within the renew deadline
   replicas.push(b);
 
   const samples: { t: number; a: boolean; b: boolean }[] = [];
-  const sampler = setInterval(() => samples.push({ t: Date.now(), a: a.reconciler.isLeader(), b: b.reconciler.isLeader() }), SAMPLE_MS);
+  const sampler = setInterval(
+    () => samples.push({ t: Date.now(), a: a.reconciler.isLeader(), b: b.reconciler.isLeader() }),
+    SAMPLE_MS,
+  );
   let generating = true;
   const generator = (async () => {
     while (generating) {
@@ -239,8 +260,18 @@ test('a leader whose API connection freezes steps down within the renew deadline
     armed = true;
     await waitFor('a write of the leader (freeze)', async () => frozenAt > 0, 15000, 20);
     expect(a.reconciler.isLeader()).toBe(true);
-    const aDown = await waitFor('a steps down', async () => (!a.reconciler.isLeader() ? Date.now() : undefined), 10000, 10);
-    const bUp = await waitFor('b takes over', async () => (b.reconciler.isLeader() ? Date.now() : undefined), 15000, 10);
+    const aDown = await waitFor(
+      'a steps down',
+      async () => (!a.reconciler.isLeader() ? Date.now() : undefined),
+      10000,
+      10,
+    );
+    const bUp = await waitFor(
+      'b takes over',
+      async () => (b.reconciler.isLeader() ? Date.now() : undefined),
+      15000,
+      10,
+    );
     await new Promise((r) => setTimeout(r, Math.max(0, frozenAt + FREEZE_MS - Date.now())));
     proxy.thaw();
     const thawedAt = Date.now();
@@ -250,18 +281,35 @@ test('a leader whose API connection freezes steps down within the renew deadline
     // b finishes the work: every ghost record released and ghost endpoint gone
     const leftovers = async () => {
       const recs = parseRecords(await getPool(admin.custom, pool));
-      const eps = (await admin.custom.listNamespacedCustomObject({ group: SPIDERPOOL_GROUP, version: SPIDERPOOL_VERSION, namespace: ns.name, plural: ENDPOINTS })) as {
+      const eps = (await admin.custom.listNamespacedCustomObject({
+        group: SPIDERPOOL_GROUP,
+        version: SPIDERPOOL_VERSION,
+        namespace: ns.name,
+        plural: ENDPOINTS,
+      })) as {
         items: { metadata: { name: string } }[];
       };
-      return [...Object.values(recs).filter((r) => r.pod.includes('/ghost-')).map((r) => `record ${r.pod}`), ...eps.items.filter((e) => e.metadata.name.startsWith('ghost-')).map((e) => `endpoint ${e.metadata.name}`)];
+      return [
+        ...Object.values(recs)
+          .filter((r) => r.pod.includes('/ghost-'))
+          .map((r) => `record ${r.pod}`),
+        ...eps.items.filter((e) => e.metadata.name.startsWith('ghost-')).map((e) => `endpoint ${e.metadata.name}`),
+      ];
     };
-    const left = await waitFor('b has released every ghost', async () => ((await leftovers()).length === 0 ? [] : undefined), 30000, 250).catch(() => leftovers());
+    const left = await waitFor(
+      'b has released every ghost',
+      async () => ((await leftovers()).length === 0 ? [] : undefined),
+      30000,
+      250,
+    ).catch(() => leftovers());
     clearInterval(sampler);
     poolWatch.abort();
     endpointWatch.abort();
 
     const overlap = longestOverlap(samples);
-    const stale = (await a.registry.getSingleMetricAsString('spiderpool_guard_reconcile_actions_total')).split('\n').filter((l) => l.includes('result="stale"'));
+    const stale = (await a.registry.getSingleMetricAsString('spiderpool_guard_reconcile_actions_total'))
+      .split('\n')
+      .filter((l) => l.includes('result="stale"'));
     // the audit log names each replica by its User-Agent; requestReceivedTimestamp is the API server's (same host)
     const events = auditEvents().filter((e) => ['update', 'patch', 'delete'].includes(e.verb));
     const writesOf = (id: string) => events.filter((e) => e.userAgent === `spiderpool-guard/reconciler (${id})`);
@@ -290,8 +338,15 @@ test('a leader whose API connection freezes steps down within the renew deadline
     // the live pods' records and endpoints are all there at the end
     const recs = parseRecords(await getPool(admin.custom, pool));
     for (const [addr, rec] of Object.entries(live)) expect(recs[addr]).toEqual(rec);
-    const eps = (await admin.custom.listNamespacedCustomObject({ group: SPIDERPOOL_GROUP, version: SPIDERPOOL_VERSION, namespace: ns.name, plural: ENDPOINTS })) as { items: { metadata: { name: string; deletionTimestamp?: string } }[] };
-    expect(eps.items.filter((e) => e.metadata.name.startsWith('live-') && !e.metadata.deletionTimestamp)).toHaveLength(LIVE);
+    const eps = (await admin.custom.listNamespacedCustomObject({
+      group: SPIDERPOOL_GROUP,
+      version: SPIDERPOOL_VERSION,
+      namespace: ns.name,
+      plural: ENDPOINTS,
+    })) as { items: { metadata: { name: string; deletionTimestamp?: string } }[] };
+    expect(eps.items.filter((e) => e.metadata.name.startsWith('live-') && !e.metadata.deletionTimestamp)).toHaveLength(
+      LIVE,
+    );
     expect(a.reconciler.isLeader()).toBe(false);
     expect(b.reconciler.isLeader()).toBe(true);
   } finally {

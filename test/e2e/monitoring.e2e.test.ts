@@ -93,8 +93,14 @@ describe('chart alerts and dashboard', () => {
   });
 
   test('`promtool test rules`: every alert fires in test/prometheus/guard-alerts.test.yaml, and stays quiet where it must', async () => {
-    const cases = k8s.loadYaml<{ tests: { alert_rule_test?: { alertname: string; exp_alerts?: unknown[] }[] }[] }>(fs.readFileSync(ALERT_TESTS_FILE, 'utf8'));
-    const fired = new Set(cases.tests.flatMap((t) => (t.alert_rule_test ?? []).filter((a) => (a.exp_alerts ?? []).length > 0).map((a) => a.alertname)));
+    const cases = k8s.loadYaml<{ tests: { alert_rule_test?: { alertname: string; exp_alerts?: unknown[] }[] }[] }>(
+      fs.readFileSync(ALERT_TESTS_FILE, 'utf8'),
+    );
+    const fired = new Set(
+      cases.tests.flatMap((t) =>
+        (t.alert_rule_test ?? []).filter((a) => (a.exp_alerts ?? []).length > 0).map((a) => a.alertname),
+      ),
+    );
     expect([...fired].sort()).toEqual([...ALERTS].sort());
     const res = await promtool(['test', 'rules', path.basename(ALERT_TESTS_FILE)], dir);
     if (res.code !== 0) process.stderr.write(res.output);
@@ -105,9 +111,25 @@ describe('chart alerts and dashboard', () => {
   test('every runbook_url points at a section of docs/operations.md', () => {
     const doc = fs.readFileSync(path.resolve(__dirname, '../../docs/operations.md'), 'utf8');
     // GitHub's anchors: the heading's text, lower-cased, backticks and punctuation dropped, spaces as dashes
-    const anchors = new Set([...doc.matchAll(/^#{1,6} +(.+)$/gm)].map((m) => m[1].toLowerCase().replace(/[^\w\- ]/g, '').replace(/ /g, '-')));
-    const urls = monitoring.groups.flatMap((g) => g.rules.filter((r) => r.annotations?.runbook_url).map((r) => ({ alert: r.alert, url: r.annotations!.runbook_url })));
-    expect(urls.map((u) => u.alert).sort()).toEqual(['SpiderpoolGuardIPConflict', 'SpiderpoolGuardTerminationHold', 'SpiderpoolGuardUnrecordedLiveIP', 'SpiderpoolPoolExhaustedByLeftovers']);
+    const anchors = new Set(
+      [...doc.matchAll(/^#{1,6} +(.+)$/gm)].map((m) =>
+        m[1]
+          .toLowerCase()
+          .replace(/[^\w\- ]/g, '')
+          .replace(/ /g, '-'),
+      ),
+    );
+    const urls = monitoring.groups.flatMap((g) =>
+      g.rules
+        .filter((r) => r.annotations?.runbook_url)
+        .map((r) => ({ alert: r.alert, url: r.annotations!.runbook_url })),
+    );
+    expect(urls.map((u) => u.alert).sort()).toEqual([
+      'SpiderpoolGuardIPConflict',
+      'SpiderpoolGuardTerminationHold',
+      'SpiderpoolGuardUnrecordedLiveIP',
+      'SpiderpoolPoolExhaustedByLeftovers',
+    ]);
     for (const { alert, url } of urls) {
       const m = /^https:\/\/\S+\/docs\/operations\.md#([\w-]+)$/.exec(url);
       expect({ alert, anchor: m && anchors.has(m[1]) ? m[1] : url }).toEqual({ alert, anchor: alert.toLowerCase() });
@@ -116,13 +138,20 @@ describe('chart alerts and dashboard', () => {
 
   test('off by default; the reconciler alerts only where the reconciler runs', async () => {
     const defaults = await renderChart('guard', 'spiderpool-guard', {});
-    expect(defaults.filter((o) => o.kind === 'PrometheusRule' || (o.kind === 'ConfigMap' && /dashboard/.test(o.metadata?.name ?? '')))).toEqual([]);
+    expect(
+      defaults.filter(
+        (o) => o.kind === 'PrometheusRule' || (o.kind === 'ConfigMap' && /dashboard/.test(o.metadata?.name ?? '')),
+      ),
+    ).toEqual([]);
     const noReconciler = await renderMonitoring({ 'reconciler.enabled': false });
     const alerts = noReconciler.groups.flatMap((g) => g.rules.map((r) => r.alert));
     expect(alerts).not.toContain('SpiderpoolGuardNoReconcilerLeader');
     expect(alerts).not.toContain('SpiderpoolGuardReconcileActionsFailing');
     expect(alerts).not.toContain('SpiderpoolPoolExhaustedByLeftovers');
-    const custom = await renderMonitoring({ 'metrics.prometheusRule.selector': 'app="g"', 'metrics.prometheusRule.additionalLabels.team': 'net' });
+    const custom = await renderMonitoring({
+      'metrics.prometheusRule.selector': 'app="g"',
+      'metrics.prometheusRule.additionalLabels.team': 'net',
+    });
     const cache = custom.groups.flatMap((g) => g.rules).find((r) => r.alert === 'SpiderpoolGuardCacheNotSynced');
     expect(cache?.expr).toBe('spiderpool_guard_cache_synced{app="g"} == 0');
     expect(cache?.labels).toEqual({ severity: 'warning', team: 'net' });
@@ -138,7 +167,10 @@ describe('chart alerts and dashboard', () => {
     const queryPanels = d.panels.filter((p) => p.type !== 'row');
     for (const p of queryPanels) {
       const targets = p.targets ?? [];
-      expect({ panel: p.title, queries: targets.length > 0 && targets.every((t) => t.expr.trim() !== '') }).toEqual({ panel: p.title, queries: true });
+      expect({ panel: p.title, queries: targets.length > 0 && targets.every((t) => t.expr.trim() !== '') }).toEqual({
+        panel: p.title,
+        queries: true,
+      });
     }
     // the topics asked for: decisions by rule and outcome, latency, fail-open causes, cache age, reconciler, certificates
     const exprs = queryPanels.flatMap((p) => (p.targets ?? []).map((t) => t.expr)).join('\n');
@@ -159,8 +191,16 @@ describe('chart alerts and dashboard', () => {
   });
 
   test('metric names are read from PromQL as Prometheus would', () => {
-    expect(metricNamesIn('histogram_quantile(0.99, sum by (le, webhook) (rate(a_bucket{namespace=~"$namespace"}[$__rate_interval])))')).toEqual(['a_bucket']);
-    expect(metricNamesIn('(sum by (x) (increase(b_total{o=~"d|r"}[5m])) > 0) or (sum by (x) (b_total unless b_total offset 5m) > 0)')).toEqual(['b_total']);
+    expect(
+      metricNamesIn(
+        'histogram_quantile(0.99, sum by (le, webhook) (rate(a_bucket{namespace=~"$namespace"}[$__rate_interval])))',
+      ),
+    ).toEqual(['a_bucket']);
+    expect(
+      metricNamesIn(
+        '(sum by (x) (increase(b_total{o=~"d|r"}[5m])) > 0) or (sum by (x) (b_total unless b_total offset 5m) > 0)',
+      ),
+    ).toEqual(['b_total']);
     expect(metricNamesIn('c - time() < 14 * 24 * 3600 and on (pod) d == bool 1e3')).toEqual(['c', 'd']);
   });
 
@@ -181,14 +221,23 @@ describe('chart alerts and dashboard', () => {
         kubeconfigPath: kubeconfigPath(),
         certs,
         noReconcile: false, // the reconciler's metrics exist only where it runs
-        args: ['--metrics-port', String(metricsPort), '--leader-election-namespace', ns.name, '--audit-log', path.join(certs.dir, 'audit.jsonl')],
+        args: [
+          '--metrics-port',
+          String(metricsPort),
+          '--leader-election-namespace',
+          ns.name,
+          '--audit-log',
+          path.join(certs.dir, 'audit.jsonl'),
+        ],
       });
       const page = await httpGet(`http://127.0.0.1:${metricsPort}/metrics`);
       expect(page.status).toBe(200);
       const declared = declaredMetrics(page.body);
       const used = monitoringMetricNames(monitoring);
       expect(used.size).toBeGreaterThan(15);
-      const missing = [...used].filter(([name]) => !isExported(name, declared)).map(([name, where]) => `${name} (${[...new Set(where)].join('; ')})`);
+      const missing = [...used]
+        .filter(([name]) => !isExported(name, declared))
+        .map(([name, where]) => `${name} (${[...new Set(where)].join('; ')})`);
       expect(missing).toEqual([]);
     });
   });

@@ -18,14 +18,34 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import * as path from 'node:path';
 import { kubeRequest, type Credentials } from '../../testbed/cluster';
-import { loopbackCerts, registerWebhooks, startGuard, type GuardProcess, type LoopbackCerts } from '../../testbed/guard';
+import {
+  loopbackCerts,
+  registerWebhooks,
+  startGuard,
+  type GuardProcess,
+  type LoopbackCerts,
+} from '../../testbed/guard';
 import { restartApiserver } from '../../testbed/lifecycle';
 import { pkiPaths } from '../../testbed/pki';
 import { readState } from '../../testbed/state';
 import { startTestbed, type Testbed } from '../../testbed/testbed';
 import { freePorts } from '../../testbed/util';
 import { poolStatusReview, type Json } from '../../testbed/fixtures';
-import { bindPod, clientsFor, createEndpoint, createPool, forceDeletePod, getPool, parseRecords, randomSuffix, setPodStatus, waitFor, writePoolStatus, type Clients, type PoolRecord } from './support';
+import {
+  bindPod,
+  clientsFor,
+  createEndpoint,
+  createPool,
+  forceDeletePod,
+  getPool,
+  parseRecords,
+  randomSuffix,
+  setPodStatus,
+  waitFor,
+  writePoolStatus,
+  type Clients,
+  type PoolRecord,
+} from './support';
 
 const STALE_SECONDS = 2;
 const RECOVERY_LIMIT_MS = 5000;
@@ -82,13 +102,25 @@ function postReview(guard: GuardProcess, body: unknown): Promise<{ allowed: bool
   const url = new URL(`${guard.url}/validate/spiderippools`);
   return new Promise((resolve, reject) => {
     const req = https.request(
-      { host: url.hostname, port: url.port, path: url.pathname, method: 'POST', ca: certs.ca, ...guard.caller, agent: false, timeout: 15_000, headers: { 'content-type': 'application/json' } },
+      {
+        host: url.hostname,
+        port: url.port,
+        path: url.pathname,
+        method: 'POST',
+        ca: certs.ca,
+        ...guard.caller,
+        agent: false,
+        timeout: 15_000,
+        headers: { 'content-type': 'application/json' },
+      },
       (res) => {
         let text = '';
         res.setEncoding('utf8');
         res.on('data', (c: string) => (text += c));
         res.on('end', () => {
-          const r = (JSON.parse(text) as { response: { allowed: boolean; warnings?: string[]; status?: { message?: string } } }).response;
+          const r = (
+            JSON.parse(text) as { response: { allowed: boolean; warnings?: string[]; status?: { message?: string } } }
+          ).response;
           resolve({ allowed: r.allowed, text: [...(r.warnings ?? []), r.status?.message ?? ''].join(' ') });
         });
       },
@@ -108,7 +140,10 @@ async function apiserverReady(): Promise<boolean> {
 }
 
 async function createLivePod(name: string, n: number): Promise<{ name: string; uid: string; ip: string }> {
-  const pod = await admin.core.createNamespacedPod({ namespace: NS, body: { metadata: { name }, spec: { containers: [{ name: 'main', image: 'registry.k8s.io/pause:3.10' }] } } });
+  const pod = await admin.core.createNamespacedPod({
+    namespace: NS,
+    body: { metadata: { name }, spec: { containers: [{ name: 'main', image: 'registry.k8s.io/pause:3.10' }] } },
+  });
   await bindPod(admin.core, NS, name, 'node-1');
   await setPodStatus(admin.core, NS, name, { phase: 'Running', podIPs: [ip(n)] });
   return { name, uid: pod.metadata!.uid!, ip: ip(n) };
@@ -176,11 +211,22 @@ function startLoad(): { stop(): Promise<{ answers: Answer[]; readyz: Readyz[]; c
       try {
         const p = await createLivePod(name, 100 + (i % 100));
         await setRecord(address, { pod: `${NS}/${name}`, podUid: p.uid });
-        await createEndpoint(admin.custom, NS, { name, uid: p.uid, ips: [{ interface: 'eth0', ipv4: `${address}/24`, ipv4Pool: POOL }], finalizers: [] });
+        await createEndpoint(admin.custom, NS, {
+          name,
+          uid: p.uid,
+          ips: [{ interface: 'eth0', ipv4: `${address}/24`, ipv4Pool: POOL }],
+          finalizers: [],
+        });
         // the pod goes away the orderly way: pod deleted, its IP released, its endpoint removed
         await forceDeletePod(admin.core, NS, name);
         await setRecord(address, undefined);
-        await admin.custom.deleteNamespacedCustomObject({ group: 'spiderpool.spidernet.io', version: 'v2beta1', plural: 'spiderendpoints', namespace: NS, name });
+        await admin.custom.deleteNamespacedCustomObject({
+          group: 'spiderpool.spidernet.io',
+          version: 'v2beta1',
+          plural: 'spiderendpoints',
+          namespace: NS,
+          name,
+        });
         churned++;
       } catch {
         await sleep(200); // the API server is away: try the next one
@@ -202,8 +248,30 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Creates a pod and a SpiderEndpoint the moment the API server is ready; ms until the guard's caches hold both. */
 async function timeToCurrent(tag: string, readyAt: number): Promise<{ pods: number; endpoints: number }> {
   const name = `marker-${tag}`;
-  const pod = await waitFor(`create ${name}`, async () => admin.core.createNamespacedPod({ namespace: NS, body: { metadata: { name }, spec: { containers: [{ name: 'main', image: 'registry.k8s.io/pause:3.10' }] } } }).catch(() => undefined), 20_000, 50);
-  const ep = await waitFor(`create endpoint ${name}`, async () => createEndpoint(admin.custom, NS, { name, uid: pod.metadata!.uid!, ips: [{ interface: 'eth0', ipv4: `${ip(250)}/24`, ipv4Pool: POOL }], finalizers: [] }).catch(() => undefined), 20_000, 50);
+  const pod = await waitFor(
+    `create ${name}`,
+    async () =>
+      admin.core
+        .createNamespacedPod({
+          namespace: NS,
+          body: { metadata: { name }, spec: { containers: [{ name: 'main', image: 'registry.k8s.io/pause:3.10' }] } },
+        })
+        .catch(() => undefined),
+    20_000,
+    50,
+  );
+  const ep = await waitFor(
+    `create endpoint ${name}`,
+    async () =>
+      createEndpoint(admin.custom, NS, {
+        name,
+        uid: pod.metadata!.uid!,
+        ips: [{ interface: 'eth0', ipv4: `${ip(250)}/24`, ipv4Pool: POOL }],
+        finalizers: [],
+      }).catch(() => undefined),
+    20_000,
+    50,
+  );
   const has = (resource: string, rv: string) => async () => {
     const r = await guardReadyz().catch(() => undefined);
     const cached = r?.body.caches?.[resource]?.resourceVersion;
@@ -220,17 +288,31 @@ async function expectLiveIntact(): Promise<void> {
   const recs = parseRecords(await getPool(admin.custom, POOL));
   for (const p of live) {
     expect(recs[p.ip]).toEqual({ pod: `${NS}/${p.name}`, podUid: p.uid });
-    const ep = (await admin.custom.getNamespacedCustomObject({ group: 'spiderpool.spidernet.io', version: 'v2beta1', plural: 'spiderendpoints', namespace: NS, name: p.name })) as { status: { current: { uid: string } } };
+    const ep = (await admin.custom.getNamespacedCustomObject({
+      group: 'spiderpool.spidernet.io',
+      version: 'v2beta1',
+      plural: 'spiderendpoints',
+      namespace: NS,
+      name: p.name,
+    })) as { status: { current: { uid: string } } };
     expect(ep.status.current.uid).toBe(p.uid);
   }
 }
 
 /** A guard's /readyz answers in a window, as "+ms status [stale or unsynced caches]" relative to `zero`. */
-function readyzAround(load: { readyz: Readyz[] }, guard: GuardName, fromMs: number, toMs: number, zero: number): string {
+function readyzAround(
+  load: { readyz: Readyz[] },
+  guard: GuardName,
+  fromMs: number,
+  toMs: number,
+  zero: number,
+): string {
   return load.readyz
     .filter((r) => r.guard === guard && r.at >= fromMs && r.at <= toMs)
     .map((r) => {
-      const notSynced = Object.entries(r.body.caches ?? {}).filter(([, c]) => c.state !== 'synced').map(([n, c]) => `${n}:${c.state}`);
+      const notSynced = Object.entries(r.body.caches ?? {})
+        .filter(([, c]) => c.state !== 'synced')
+        .map(([n, c]) => `${n}:${c.state}`);
       return `${r.at - zero >= 0 ? '+' : ''}${r.at - zero} ${r.status}${notSynced.length ? ` [${notSynced.join(' ')}]` : ''}`;
     })
     .join(', ');
@@ -283,11 +365,17 @@ const SAMPLE_SLACK_MS = 100;
  * printed with its timing relative to `to` and to its guard's /readyz, with both guards' /readyz and the answering
  * guard's log around it.
  */
-function expectOutageHandled(kind: string, load: { answers: Answer[]; readyz: Readyz[]; churned: number }, from: number, to: number): void {
+function expectOutageHandled(
+  kind: string,
+  load: { answers: Answer[]; readyz: Readyz[]; churned: number },
+  from: number,
+  to: number,
+): void {
   const stale = load.readyz.filter((r) => r.at >= from && r.at <= to && r.status === 503);
   const reasons = stale.flatMap((r) => Object.values(r.body.caches ?? {}).map((c) => c.reason ?? ''));
   expect(reasons.some((x) => x.startsWith('stale-cache'))).toBe(true);
-  for (const g of ['open', 'closed'] as const) expect(load.readyz.filter((r) => r.guard === g && r.at > to).at(-1)?.status).toBe(200);
+  for (const g of ['open', 'closed'] as const)
+    expect(load.readyz.filter((r) => r.guard === g && r.at > to).at(-1)?.status).toBe(200);
   const outage = { open: outageOf(load, 'open', from, to), closed: outageOf(load, 'closed', from, to) };
   // every review a guard answered while its /readyz said stale (sent then, or answered a poll later): fail-open (or
   // fail-closed) naming the cause, also when its decision began before and waited on a fresh read that then failed
@@ -301,8 +389,12 @@ function expectOutageHandled(kind: string, load: { answers: Answer[]; readyz: Re
   expect(after.filter((a) => a.guard === 'open').length).toBeGreaterThan(0);
   expect(after.filter((a) => a.guard === 'closed').length).toBeGreaterThan(0);
   const offenders = [
-    ...whileStale.filter((a) => !/caches stale/.test(a.text) || a.allowed !== (a.guard === 'open')).map((a) => ({ a, expected: 'fail-open/closed naming stale caches' })),
-    ...after.filter((a) => a.allowed || /caches stale/.test(a.text)).map((a) => ({ a, expected: 'denied on the cache' })),
+    ...whileStale
+      .filter((a) => !/caches stale/.test(a.text) || a.allowed !== (a.guard === 'open'))
+      .map((a) => ({ a, expected: 'fail-open/closed naming stale caches' })),
+    ...after
+      .filter((a) => a.allowed || /caches stale/.test(a.text))
+      .map((a) => ({ a, expected: 'denied on the cache' })),
   ];
   const report = offenders.map(({ a, expected }) =>
     [
@@ -334,7 +426,12 @@ beforeAll(async () => {
   for (let i = 0; i < LIVE; i++) live.push(await createLivePod(`live-${i}`, 10 + i));
   for (const p of live) await setRecord(p.ip, { pod: `${NS}/${p.name}`, podUid: p.uid });
   for (const p of live) {
-    await createEndpoint(admin.custom, NS, { name: p.name, uid: p.uid, ips: [{ interface: 'eth0', ipv4: `${p.ip}/24`, ipv4Pool: POOL }], ownerReferences: [{ apiVersion: 'v1', kind: 'Pod', name: p.name, uid: p.uid }] });
+    await createEndpoint(admin.custom, NS, {
+      name: p.name,
+      uid: p.uid,
+      ips: [{ interface: 'eth0', ipv4: `${p.ip}/24`, ipv4Pool: POOL }],
+      ownerReferences: [{ apiVersion: 'v1', kind: 'Pod', name: p.name, uid: p.uid }],
+    });
   }
   certs = await loopbackCerts();
   [opsPorts.open, opsPorts.closed] = await freePorts(2);
@@ -344,9 +441,23 @@ beforeAll(async () => {
       kubeconfigPath: tb.kubeconfigPath,
       certs,
       noReconcile: false,
-      args: [...common, '--metrics-port', String(opsPorts.open), '--leader-election-namespace', NS, '--settle-seconds', '2', '--reconcile-interval', '5'],
+      args: [
+        ...common,
+        '--metrics-port',
+        String(opsPorts.open),
+        '--leader-election-namespace',
+        NS,
+        '--settle-seconds',
+        '2',
+        '--reconcile-interval',
+        '5',
+      ],
     }),
-    startGuard({ kubeconfigPath: tb.kubeconfigPath, certs, args: [...common, '--metrics-port', String(opsPorts.closed), '--fail-closed'] }),
+    startGuard({
+      kubeconfigPath: tb.kubeconfigPath,
+      certs,
+      args: [...common, '--metrics-port', String(opsPorts.closed), '--fail-closed'],
+    }),
   ]);
   // the fail-open guard also judges the churn's writes (the API server presents its webhook client certificate)
   await registerWebhooks(tb.kubeConfig(), { baseUrl: open.url, caBundle: certs.ca, name: 'outage' });
@@ -408,7 +519,10 @@ test('API server killed (SIGKILL) and restarted: stale-cache while down, caches 
 
 test('the webhook port refuses a caller without a client certificate (TLS failure, no HTTP answer)', async () => {
   const outcome = await new Promise<string>((resolve) => {
-    const req = https.request({ host: '127.0.0.1', port: open.port, path: '/readyz', ca: certs.ca, agent: false, timeout: 5000 }, (res) => resolve(`HTTP ${res.statusCode}`));
+    const req = https.request(
+      { host: '127.0.0.1', port: open.port, path: '/readyz', ca: certs.ca, agent: false, timeout: 5000 },
+      (res) => resolve(`HTTP ${res.statusCode}`),
+    );
     req.on('error', (err) => resolve(`error: ${err.message}`));
     req.end();
   });

@@ -29,7 +29,11 @@ interface Run {
   stderr: string;
 }
 
-async function runFile(file: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Run> {
+async function runFile(
+  file: string,
+  args: string[],
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<Run> {
   try {
     const { stdout, stderr } = await execFileP(file, args, { ...opts, maxBuffer: 16 * 1024 * 1024, timeout: 120_000 });
     return { code: 0, stdout, stderr };
@@ -64,7 +68,10 @@ afterAll(() => {
 /** A snapshot with one pool record whose pod is gone: `check` must find RECORD_POD_MISSING in it. */
 function writeSnapshot(dir: string): string {
   const file = path.join(dir, 'snapshot.json');
-  fs.writeFileSync(file, JSON.stringify(fx.list(fx.v4Pool({ '10.6.168.105': fx.rec(`${fx.NS}/gone-0`, fx.uid('gone-0')) }))));
+  fs.writeFileSync(
+    file,
+    JSON.stringify(fx.list(fx.v4Pool({ '10.6.168.105': fx.rec(`${fx.NS}/gone-0`, fx.uid('gone-0')) }))),
+  );
   fs.chmodSync(file, 0o644);
   return file;
 }
@@ -76,18 +83,25 @@ describe('the Dockerfile runtime stage, recreated from its own lines', () => {
   beforeAll(async () => {
     const dir = path.join(work, 'app');
     fs.mkdirSync(dir);
-    image = await timed('runtime stage: COPY + npm ci --omit=dev', () => recreateRuntimeStage(DOCKERFILE, REPO_ROOT, dir, ['--prefer-offline']));
+    image = await timed('runtime stage: COPY + npm ci --omit=dev', () =>
+      recreateRuntimeStage(DOCKERFILE, REPO_ROOT, dir, ['--prefer-offline']),
+    );
     snapshot = writeSnapshot(work);
   }, 300_000);
 
   test('is made of the Dockerfile steps, nothing resolvable outside its directory', () => {
-    expect(image.steps.filter((s) => s.ms !== undefined).map((s) => s.step.split(' ').slice(0, 2).join(' '))).toEqual(['npm ci']);
+    expect(image.steps.filter((s) => s.ms !== undefined).map((s) => s.step.split(' ').slice(0, 2).join(' '))).toEqual([
+      'npm ci',
+    ]);
     expect(image.user).toEqual({ uid: 1000, gid: 1000 });
     expect(image.entrypoint).toEqual(['node', 'dist/webhook/cli/main.js']);
     expect(fs.readdirSync(image.dir).sort()).toEqual(['dist', 'node_modules', 'package-lock.json', 'package.json']);
     // Node resolves packages from node_modules of every parent directory: none may exist above the image's.
     for (let d = path.dirname(image.dir); ; d = path.dirname(d)) {
-      expect({ dir: d, nodeModules: fs.existsSync(path.join(d, 'node_modules')) }).toEqual({ dir: d, nodeModules: false });
+      expect({ dir: d, nodeModules: fs.existsSync(path.join(d, 'node_modules')) }).toEqual({
+        dir: d,
+        nodeModules: false,
+      });
       if (d === path.dirname(d)) break;
     }
     // production dependencies only
@@ -104,7 +118,9 @@ describe('the Dockerfile runtime stage, recreated from its own lines', () => {
   });
 
   test('`check --snapshot` loads every module of a decision and reports what the repository build reports', async () => {
-    const r = await timed('image: check --snapshot', () => runImage(image, ['check', '--snapshot', snapshot, '--output', 'json']));
+    const r = await timed('image: check --snapshot', () =>
+      runImage(image, ['check', '--snapshot', snapshot, '--output', 'json']),
+    );
     expect(r.stderr).toBe('');
     expect(r.stdout).toContain('"finding":"RECORD_POD_MISSING"');
     const local = await runFile(process.execPath, [CLI_ENTRY, 'check', '--snapshot', snapshot, '--output', 'json']);
@@ -127,20 +143,31 @@ describe('npm pack, installed from the tarball', () => {
   beforeAll(async () => {
     const pool = await createPool(admin.custom, { subnet: '10.250.0.0/24', ips: ['10.250.0.1-10.250.0.20'] });
     poolName = pool.metadata.name!;
-    await writePoolStatus(admin.custom, poolName, { '10.250.0.7': { pod: 'e2e-package/gone-0', podUid: fx.uid('package-gone-0') } });
+    await writePoolStatus(admin.custom, poolName, {
+      '10.250.0.7': { pod: 'e2e-package/gone-0', podUid: fx.uid('package-gone-0') },
+    });
     const packDir = path.join(work, 'pack');
     fs.mkdirSync(packDir);
     // dist is built already (npm test builds before jest); prepack would only build it again
     const packed = await timed('npm pack', () =>
-      execFileP('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', packDir], { cwd: REPO_ROOT, maxBuffer: 64 * 1024 * 1024 }),
+      execFileP('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', packDir], {
+        cwd: REPO_ROOT,
+        maxBuffer: 64 * 1024 * 1024,
+      }),
     );
     const [info] = JSON.parse(packed.stdout) as { filename: string; files: { path: string }[] }[];
     tarballFiles = info.files.map((f) => f.path);
     installDir = path.join(work, 'install');
     fs.mkdirSync(installDir);
-    fs.writeFileSync(path.join(installDir, 'package.json'), JSON.stringify({ name: 'operator-tools', version: '1.0.0', private: true }));
+    fs.writeFileSync(
+      path.join(installDir, 'package.json'),
+      JSON.stringify({ name: 'operator-tools', version: '1.0.0', private: true }),
+    );
     await timed('npm install <tarball> --omit=dev', () =>
-      execFileP('npm', ['install', '--omit=dev', ...NPM_OFFLINE_FIRST, path.join(packDir, info.filename)], { cwd: installDir, maxBuffer: 16 * 1024 * 1024 }),
+      execFileP('npm', ['install', '--omit=dev', ...NPM_OFFLINE_FIRST, path.join(packDir, info.filename)], {
+        cwd: installDir,
+        maxBuffer: 16 * 1024 * 1024,
+      }),
     );
     bin = path.join(installDir, 'node_modules', '.bin');
   }, 300_000);
@@ -151,19 +178,46 @@ describe('npm pack, installed from the tarball', () => {
   test('the tarball holds package.json, README and exactly the directories the runtime stage copies from the build', () => {
     const fromBuild = runtimeFilesFromBuild(DOCKERFILE).map((f) => f.source);
     expect(fromBuild.sort()).toEqual(['dist/certs', 'dist/lib', 'dist/webhook']);
-    const outside = tarballFiles.filter((f) => !['package.json', 'README.md'].includes(f) && !fromBuild.some((d) => f.startsWith(`${d}/`)));
+    const outside = tarballFiles.filter(
+      (f) => !['package.json', 'README.md'].includes(f) && !fromBuild.some((d) => f.startsWith(`${d}/`)),
+    );
     expect(outside).toEqual([]);
     for (const d of fromBuild) expect(tarballFiles.some((f) => f.startsWith(`${d}/`))).toBe(true);
-    expect(tarballFiles).toEqual(expect.arrayContaining(['dist/webhook/cli/main.js', 'dist/webhook/cli/kubectl-plugin.js']));
+    expect(tarballFiles).toEqual(
+      expect.arrayContaining(['dist/webhook/cli/main.js', 'dist/webhook/cli/kubectl-plugin.js']),
+    );
   });
 
   test('`npx spiderpool-guard check --kubeconfig <test bed>` reads the cluster, as the repository build does', async () => {
     const npx = await timed('npx spiderpool-guard check', () =>
-      runFile('npx', ['--no-install', 'spiderpool-guard', 'check', '--kubeconfig', kubeconfigPath(), '--settle-seconds', '0', '--output', 'json'], { cwd: installDir }),
+      runFile(
+        'npx',
+        [
+          '--no-install',
+          'spiderpool-guard',
+          'check',
+          '--kubeconfig',
+          kubeconfigPath(),
+          '--settle-seconds',
+          '0',
+          '--output',
+          'json',
+        ],
+        { cwd: installDir },
+      ),
     );
     expect(npx.stderr).toBe('');
     expectFinding(npx.stdout);
-    const local = await runFile(process.execPath, [CLI_ENTRY, 'check', '--kubeconfig', kubeconfigPath(), '--settle-seconds', '0', '--output', 'json']);
+    const local = await runFile(process.execPath, [
+      CLI_ENTRY,
+      'check',
+      '--kubeconfig',
+      kubeconfigPath(),
+      '--settle-seconds',
+      '0',
+      '--output',
+      'json',
+    ]);
     expect({ code: npx.code, stdout: npx.stdout }).toEqual({ code: local.code, stdout: local.stdout });
     const help = await runFile(path.join(bin, 'spiderpool-guard'), ['--help']);
     expect(help.stdout).toMatch(/check\s+read-only consistency audit/);
@@ -201,7 +255,11 @@ describe('npm pack, installed from the tarball', () => {
     test('kubectl lists it, and its merged KUBECONFIG has the test bed as current context', async () => {
       const list = await runFile(kubectl, ['plugin', 'list'], { env });
       expect(list.stdout).toContain(path.join(bin, 'kubectl-spiderpool_guard'));
-      const server = await runFile(kubectl, ['config', 'view', '--minify', '-o', 'jsonpath={.clusters[0].cluster.server}'], { env });
+      const server = await runFile(
+        kubectl,
+        ['config', 'view', '--minify', '-o', 'jsonpath={.clusters[0].cluster.server}'],
+        { env },
+      );
       const testbedServer = (() => {
         const kc = new k8s.KubeConfig();
         kc.loadFromFile(kubeconfigPath());
@@ -211,10 +269,21 @@ describe('npm pack, installed from the tarball', () => {
     });
 
     test('`kubectl spiderpool-guard check` reads the current context of the two-file KUBECONFIG', async () => {
-      const plugin = await timed('kubectl spiderpool-guard check', () => runFile(kubectl, ['spiderpool-guard', 'check', '--settle-seconds', '0', '--output', 'json'], { env }));
+      const plugin = await timed('kubectl spiderpool-guard check', () =>
+        runFile(kubectl, ['spiderpool-guard', 'check', '--settle-seconds', '0', '--output', 'json'], { env }),
+      );
       expect(plugin.stderr).toBe('');
       expectFinding(plugin.stdout);
-      const local = await runFile(process.execPath, [CLI_ENTRY, 'check', '--kubeconfig', kubeconfigPath(), '--settle-seconds', '0', '--output', 'json']);
+      const local = await runFile(process.execPath, [
+        CLI_ENTRY,
+        'check',
+        '--kubeconfig',
+        kubeconfigPath(),
+        '--settle-seconds',
+        '0',
+        '--output',
+        'json',
+      ]);
       expect({ code: plugin.code, stdout: plugin.stdout }).toEqual({ code: local.code, stdout: local.stdout });
     });
 
@@ -223,7 +292,11 @@ describe('npm pack, installed from the tarball', () => {
       const doc = k8s.loadYaml<Record<string, unknown>>(fs.readFileSync(elsewhere, 'utf8'));
       fs.writeFileSync(withContext, k8s.dumpYaml({ ...doc, 'current-context': 'elsewhere' }), { mode: 0o600 });
       const first = { ...env, KUBECONFIG: [withContext, kubeconfigPath()].join(':') };
-      const server = await runFile(kubectl, ['config', 'view', '--minify', '-o', 'jsonpath={.clusters[0].cluster.server}'], { env: first });
+      const server = await runFile(
+        kubectl,
+        ['config', 'view', '--minify', '-o', 'jsonpath={.clusters[0].cluster.server}'],
+        { env: first },
+      );
       expect(server.stdout).toBe('https://127.0.0.1:1');
       const plugin = await runFile(kubectl, ['spiderpool-guard', 'check', '--settle-seconds', '0'], { env: first });
       expect(plugin.code).toBe(2);
@@ -238,8 +311,13 @@ describe('npm pack, installed from the tarball', () => {
         kc.loadFromFile(kubeconfigPath());
         return kc.getCurrentContext();
       })();
-      const check = (...args: string[]) => runFile(kubectl, ['spiderpool-guard', 'check', '--settle-seconds', '0', '--output', 'json', ...args], { env: first });
-      const scoped = await timed('kubectl spiderpool-guard check --context -n', () => check('--context', testbedContext, '-n', 'e2e-package'));
+      const check = (...args: string[]) =>
+        runFile(kubectl, ['spiderpool-guard', 'check', '--settle-seconds', '0', '--output', 'json', ...args], {
+          env: first,
+        });
+      const scoped = await timed('kubectl spiderpool-guard check --context -n', () =>
+        check('--context', testbedContext, '-n', 'e2e-package'),
+      );
       expect(scoped.stderr).toBe('');
       expectFinding(scoped.stdout);
       // every finding reported involves the namespace asked for
@@ -249,7 +327,9 @@ describe('npm pack, installed from the tarball', () => {
       expect(other.stdout).not.toContain(poolName);
       const unknown = await check('--context', 'no-such-context', '-n', 'e2e-package');
       expect(unknown.code).toBe(2);
-      expect(unknown.stderr.trimEnd().split('\n')).toEqual([expect.stringContaining('has no context "no-such-context"')]);
+      expect(unknown.stderr.trimEnd().split('\n')).toEqual([
+        expect.stringContaining('has no context "no-such-context"'),
+      ]);
     });
   });
 });

@@ -41,7 +41,14 @@ import {
   SPIDERPOOL_VERSION,
   SPIDER_FINALIZER,
 } from './support';
-import { GuardProcess, loopbackCerts, registerWebhooks, runCli, startGuard, unregisterWebhooks } from '../../testbed/guard';
+import {
+  GuardProcess,
+  loopbackCerts,
+  registerWebhooks,
+  runCli,
+  startGuard,
+  unregisterWebhooks,
+} from '../../testbed/guard';
 
 const ns = useTestNamespace('reconciler');
 const admin = adminClients();
@@ -77,7 +84,9 @@ function mine(a: Action): boolean {
 }
 
 /** One reconcile pass over a fresh list of the cluster, executed as spiderpool-controller (a guarded writer). */
-async function reconcile(opts: { beforeWrite?: (i: WriteHookInfo) => Promise<void> | void } = {}): Promise<ActionResult[]> {
+async function reconcile(
+  opts: { beforeWrite?: (i: WriteHookInfo) => Promise<void> | void } = {},
+): Promise<ActionResult[]> {
   const view = await listClusterView(admin.kc);
   const user = reconcilerUser('kube-system');
   const p = plan(view, { staticIp, user });
@@ -93,7 +102,8 @@ async function reconcile(opts: { beforeWrite?: (i: WriteHookInfo) => Promise<voi
   return executor.execute(p.actions.filter(mine), view);
 }
 
-const summary = (rs: ActionResult[]) => rs.map((r) => `${r.action.action}/${r.action.reason}:${r.result}${r.result === 'done' ? '' : ` (${r.detail})`}`);
+const summary = (rs: ActionResult[]) =>
+  rs.map((r) => `${r.action.action}/${r.action.reason}:${r.result}${r.result === 'done' ? '' : ` (${r.detail})`}`);
 
 async function record(ipAddr: string) {
   return parseRecords(await getPool(admin.custom, pool))[ipAddr];
@@ -101,7 +111,12 @@ async function record(ipAddr: string) {
 
 async function addRecord(ipAddr: string, podName: string, uid: string): Promise<void> {
   const base = await getPool(agent.custom, pool);
-  await writePoolStatus(agent.custom, pool, { ...parseRecords(base), [ipAddr]: { pod: `${ns.name}/${podName}`, podUid: uid } }, { base });
+  await writePoolStatus(
+    agent.custom,
+    pool,
+    { ...parseRecords(base), [ipAddr]: { pod: `${ns.name}/${podName}`, podUid: uid } },
+    { base },
+  );
 }
 
 async function endpointExists(name: string): Promise<boolean> {
@@ -139,7 +154,9 @@ describe('reconciler on the real API server', () => {
         metadata: { name: 'batch' },
         spec: {
           backoffLimit: 0,
-          template: { spec: { restartPolicy: 'Never', containers: [{ name: 'main', image: 'registry.k8s.io/pause:3.10' }] } },
+          template: {
+            spec: { restartPolicy: 'Never', containers: [{ name: 'main', image: 'registry.k8s.io/pause:3.10' }] },
+          },
         },
       },
     });
@@ -168,7 +185,9 @@ describe('reconciler on the real API server', () => {
     expect((await getPool(admin.custom, pool)).status?.allocatedIPCount).toBe(0);
     // Events on the objects changed
     const events = await admin.core.listNamespacedEvent({ namespace: ns.name });
-    expect(events.items.some((e) => e.reason === 'SpiderpoolGuardDeletedEndpoint' && e.involvedObject.name === podName)).toBe(true);
+    expect(
+      events.items.some((e) => e.reason === 'SpiderpoolGuardDeletedEndpoint' && e.involvedObject.name === podName),
+    ).toBe(true);
     // nothing left to do
     expect(summary(await reconcile())).toEqual([]);
   });
@@ -178,7 +197,13 @@ describe('reconciler on the real API server', () => {
     const first = await runControllerPod('legacy-0', [ip(20)]);
     const oldUid = first.metadata!.uid!;
     await addRecord(ip(20), 'legacy-0', oldUid);
-    await createEndpoint(agent.custom, ns.name, { name: 'legacy-0', uid: oldUid, ips: v4(ip(20)), ownerControllerType: 'StatefulSet', ownerControllerName: 'legacy' });
+    await createEndpoint(agent.custom, ns.name, {
+      name: 'legacy-0',
+      uid: oldUid,
+      ips: v4(ip(20)),
+      ownerControllerType: 'StatefulSet',
+      ownerControllerName: 'legacy',
+    });
     // the pool annotation is removed and the pod recreated: the new incarnation gets its IP from another IPAM
     await forceDeletePod(admin.core, ns.name, 'legacy-0');
     const second = await waitFor('legacy-0 recreated', async () => {
@@ -188,7 +213,10 @@ describe('reconciler on the real API server', () => {
     // restarting (no IPs yet): kept
     expect(summary(await reconcile())).toEqual([]);
     await runControllerPod('legacy-0', ['192.168.77.5']);
-    expect(summary(await reconcile())).toEqual(['RELEASE_IP/STATIC_LEFT_IPAM:done', 'DELETE_ENDPOINT/STATIC_LEFT_IPAM:done']);
+    expect(summary(await reconcile())).toEqual([
+      'RELEASE_IP/STATIC_LEFT_IPAM:done',
+      'DELETE_ENDPOINT/STATIC_LEFT_IPAM:done',
+    ]);
     expect(await record(ip(20))).toBeUndefined();
     expect(await endpointExists('legacy-0')).toBe(false);
     expect(second.metadata!.uid).not.toBe(oldUid);
@@ -199,7 +227,13 @@ describe('reconciler on the real API server', () => {
     const first = await runControllerPod('db-0', [ip(30)]);
     const oldUid = first.metadata!.uid!;
     await addRecord(ip(30), 'db-0', oldUid);
-    await createEndpoint(agent.custom, ns.name, { name: 'db-0', uid: oldUid, ips: v4(ip(30)), ownerControllerType: 'StatefulSet', ownerControllerName: 'db' });
+    await createEndpoint(agent.custom, ns.name, {
+      name: 'db-0',
+      uid: oldUid,
+      ips: v4(ip(30)),
+      ownerControllerType: 'StatefulSet',
+      ownerControllerName: 'db',
+    });
     await forceDeletePod(admin.core, ns.name, 'db-0');
     const next = await waitFor('db-0 recreated', async () => {
       const p = await admin.core.readNamespacedPod({ name: 'db-0', namespace: ns.name }).catch(() => undefined);
@@ -212,7 +246,14 @@ describe('reconciler on the real API server', () => {
     await addRecord(ip(30), 'db-0', newUid);
     const ep = await getEndpoint(agent.custom, ns.name, 'db-0');
     ep.status.current.uid = newUid;
-    await agent.custom.replaceNamespacedCustomObject({ group: SPIDERPOOL_GROUP, version: SPIDERPOOL_VERSION, plural: ENDPOINTS, namespace: ns.name, name: 'db-0', body: ep });
+    await agent.custom.replaceNamespacedCustomObject({
+      group: SPIDERPOOL_GROUP,
+      version: SPIDERPOOL_VERSION,
+      plural: ENDPOINTS,
+      namespace: ns.name,
+      name: 'db-0',
+      body: ep,
+    });
     await runControllerPod('db-0', [ip(30)]);
     expect(summary(await reconcile())).toEqual([]);
     expect(await record(ip(30))).toEqual({ pod: `${ns.name}/db-0`, podUid: newUid });
@@ -222,13 +263,21 @@ describe('reconciler on the real API server', () => {
   test('a missing record of a running pod is restored (RESTORE_RECORD)', async () => {
     const pod = await admin.core.createNamespacedPod({
       namespace: ns.name,
-      body: { metadata: { name: 'lost' }, spec: { containers: [{ name: 'main', image: 'registry.k8s.io/pause:3.10' }] } },
+      body: {
+        metadata: { name: 'lost' },
+        spec: { containers: [{ name: 'main', image: 'registry.k8s.io/pause:3.10' }] },
+      },
     });
     await bindPod(admin.core, ns.name, 'lost', 'node-1');
     await setPodStatus(admin.core, ns.name, 'lost', { phase: 'Running', podIPs: [ip(40)] });
     const uid = pod.metadata!.uid!;
     await addRecord(ip(40), 'lost', uid);
-    await createEndpoint(agent.custom, ns.name, { name: 'lost', uid, ips: v4(ip(40)), ownerReferences: [{ apiVersion: 'v1', kind: 'Pod', name: 'lost', uid }] });
+    await createEndpoint(agent.custom, ns.name, {
+      name: 'lost',
+      uid,
+      ips: v4(ip(40)),
+      ownerReferences: [{ apiVersion: 'v1', kind: 'Pod', name: 'lost', uid }],
+    });
     // the record disappears behind the pod's back (a wrongful release by an unguarded writer)
     const base = await getPool(admin.custom, pool);
     const recs = parseRecords(base);
@@ -245,12 +294,25 @@ describe('reconciler on the real API server', () => {
       beforeWrite: async (info) => {
         if (info.kind !== 'endpointDelete' || info.name !== 'ghost') return;
         // between our read/judgement and our DELETE, the endpoint is deleted and a new one created under that name
-        await admin.custom.deleteNamespacedCustomObject({ group: SPIDERPOOL_GROUP, version: SPIDERPOOL_VERSION, plural: ENDPOINTS, namespace: ns.name, name: 'ghost' });
-        const fresh = await createEndpoint(agent.custom, ns.name, { name: 'ghost', uid: 'new-incarnation', ips: v4(ip(51)), finalizers: [] });
+        await admin.custom.deleteNamespacedCustomObject({
+          group: SPIDERPOOL_GROUP,
+          version: SPIDERPOOL_VERSION,
+          plural: ENDPOINTS,
+          namespace: ns.name,
+          name: 'ghost',
+        });
+        const fresh = await createEndpoint(agent.custom, ns.name, {
+          name: 'ghost',
+          uid: 'new-incarnation',
+          ips: v4(ip(51)),
+          finalizers: [],
+        });
         replacedUid = fresh.metadata.uid!;
       },
     });
-    expect(summary(results)).toEqual([expect.stringMatching(/^DELETE_ENDPOINT\/POD_GONE:stale \(SpiderEndpoint .*ghost was replaced/)]);
+    expect(summary(results)).toEqual([
+      expect.stringMatching(/^DELETE_ENDPOINT\/POD_GONE:stale \(SpiderEndpoint .*ghost was replaced/),
+    ]);
     const survivor = await getEndpoint(admin.custom, ns.name, 'ghost');
     expect(survivor.metadata.uid).toBe(replacedUid);
     expect(survivor.metadata.deletionTimestamp).toBeUndefined();
@@ -260,34 +322,80 @@ describe('reconciler on the real API server', () => {
 
   test('check reports an IP conflict (exit 1, JSON lines) and reconcile --once --dry-run only prints', async () => {
     for (const name of ['twin-a', 'twin-b']) {
-      await admin.core.createNamespacedPod({ namespace: ns.name, body: { metadata: { name }, spec: { containers: [{ name: 'main', image: 'registry.k8s.io/pause:3.10' }] } } });
+      await admin.core.createNamespacedPod({
+        namespace: ns.name,
+        body: { metadata: { name }, spec: { containers: [{ name: 'main', image: 'registry.k8s.io/pause:3.10' }] } },
+      });
       await bindPod(admin.core, ns.name, name, 'node-1');
       await setPodStatus(admin.core, ns.name, name, { phase: 'Running', podIPs: [ip(60)] });
     }
-    await createEndpoint(agent.custom, ns.name, { name: 'orphan', uid: 'orphan-uid', ips: v4(ip(61)), finalizers: [SPIDER_FINALIZER] });
-    const check = await runCli(['check', '--kubeconfig', kubeconfigPath(), '--output', 'json', '--settle-seconds', '1']);
+    await createEndpoint(agent.custom, ns.name, {
+      name: 'orphan',
+      uid: 'orphan-uid',
+      ips: v4(ip(61)),
+      finalizers: [SPIDER_FINALIZER],
+    });
+    const check = await runCli([
+      'check',
+      '--kubeconfig',
+      kubeconfigPath(),
+      '--output',
+      'json',
+      '--settle-seconds',
+      '1',
+    ]);
     expect(check.code).toBe(1);
-    const findings = check.stdout.trim().split('\n').map((l) => JSON.parse(l) as { finding: string; ip?: string; pods?: { name: string }[] });
+    const findings = check.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { finding: string; ip?: string; pods?: { name: string }[] });
     const conflict = findings.find((f) => f.finding === 'IP_CONFLICT' && f.ip === ip(60));
     expect(conflict?.pods?.map((p) => p.name).sort()).toEqual([`${ns.name}/twin-a`, `${ns.name}/twin-b`]);
-    expect(findings.some((f) => f.finding === 'LEFTOVER_ENDPOINT' && (f as { endpoint?: { name: string } }).endpoint?.name === `${ns.name}/orphan`)).toBe(true);
+    expect(
+      findings.some(
+        (f) =>
+          f.finding === 'LEFTOVER_ENDPOINT' &&
+          (f as { endpoint?: { name: string } }).endpoint?.name === `${ns.name}/orphan`,
+      ),
+    ).toBe(true);
     const table = await runCli(['check', '--kubeconfig', kubeconfigPath(), '--settle-seconds', '0']);
     expect(table.stdout).toContain('IP_CONFLICT (error)');
-    const dry = await runCli(['reconcile', '--once', '--dry-run', '--kubeconfig', kubeconfigPath(), '--output', 'json', '--settle-seconds', '1']);
+    const dry = await runCli([
+      'reconcile',
+      '--once',
+      '--dry-run',
+      '--kubeconfig',
+      kubeconfigPath(),
+      '--output',
+      'json',
+      '--settle-seconds',
+      '1',
+    ]);
     expect(dry.code).toBe(0);
-    const planned = dry.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { action: string; reason: string; endpoint?: { name: string }; result: string });
-    expect(planned.find((a) => a.endpoint?.name === `${ns.name}/orphan`)).toMatchObject({ action: 'DELETE_ENDPOINT', reason: 'POD_GONE', result: 'dry-run' });
+    const planned = dry.stdout
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { action: string; reason: string; endpoint?: { name: string }; result: string });
+    expect(planned.find((a) => a.endpoint?.name === `${ns.name}/orphan`)).toMatchObject({
+      action: 'DELETE_ENDPOINT',
+      reason: 'POD_GONE',
+      result: 'dry-run',
+    });
     expect(await endpointExists('orphan')).toBe(true);
     // the conflict itself is never acted on
     expect(planned.filter((a) => JSON.stringify(a).includes(ip(60)))).toEqual([]);
   });
 
   test("the guard denied none of the reconciler's writes (it wrote as spiderpool-controller, a guarded writer)", () => {
-    const denied = guard.auditEvents().filter((e) => e.event === 'admission.denied' && e.user === 'system:serviceaccount:kube-system:spiderpool-controller');
+    const denied = guard
+      .auditEvents()
+      .filter(
+        (e) => e.event === 'admission.denied' && e.user === 'system:serviceaccount:kube-system:spiderpool-controller',
+      );
     expect(denied).toEqual([]);
   });
 });
-
 
 describe('leader election on a real Lease', () => {
   test('two electors: one leader; the other takes over when the first stops renewing (failover measured)', async () => {
@@ -321,7 +429,9 @@ describe('leader election on a real Lease', () => {
     await new Promise((r) => setTimeout(r, 1500));
     expect(a.isLeader()).toBe(true);
     expect(b.isLeader()).toBe(false);
-    const stored = await admin.kc.makeApiClient(k8s.CoordinationV1Api).readNamespacedLease({ name: lease, namespace: ns.name });
+    const stored = await admin.kc
+      .makeApiClient(k8s.CoordinationV1Api)
+      .readNamespacedLease({ name: lease, namespace: ns.name });
     expect(stored.spec?.holderIdentity).toBe('replica-a');
 
     // crash-like: a can no longer reach the API server (no release); b takes over after the lease expires
@@ -342,9 +452,13 @@ describe('leader election on a real Lease', () => {
     await waitFor('a leads again', async () => a.isLeader(), 10000, 25);
     const gracefulMs = Date.now() - releaseAt;
     expect(gracefulMs).toBeLessThan(2 * timing.retryPeriodMs + 1000);
-    process.stderr.write(`[reconciler e2e] leader failover: ${failoverMs} ms after the leader stopped renewing (lease 2 s, retry 0.3 s); ${gracefulMs} ms after a graceful release\n`);
+    process.stderr.write(
+      `[reconciler e2e] leader failover: ${failoverMs} ms after the leader stopped renewing (lease 2 s, retry 0.3 s); ${gracefulMs} ms after a graceful release\n`,
+    );
     await a.stop();
-    const released = await admin.kc.makeApiClient(k8s.CoordinationV1Api).readNamespacedLease({ name: lease, namespace: ns.name });
+    const released = await admin.kc
+      .makeApiClient(k8s.CoordinationV1Api)
+      .readNamespacedLease({ name: lease, namespace: ns.name });
     expect(released.spec?.holderIdentity ?? '').toBe('');
   });
 });

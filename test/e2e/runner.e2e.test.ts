@@ -18,7 +18,9 @@ const SA_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 function stateDir(): string {
   const dir = testbed().stateDir;
   if (!dir || !readState(dir)?.network) {
-    throw new Error('this test bed runs no pods: the process runner needs root and iproute2 (and SPG_TESTBED_RUN_PODS not 0)');
+    throw new Error(
+      'this test bed runs no pods: the process runner needs root and iproute2 (and SPG_TESTBED_RUN_PODS not 0)',
+    );
   }
   return dir;
 }
@@ -41,7 +43,10 @@ describe('process runner', () => {
   test('a pod runs as its spec says: own IP, token bound to the pod, ca.crt, namespace, downward API, volumes, user, read-only root', async () => {
     const dir = stateDir();
     const network = readState(dir)!.network!;
-    await admin.core.createNamespacedSecret({ namespace: ns.name, body: { metadata: { name: 'cfg' }, stringData: { greeting: 'hello' } } });
+    await admin.core.createNamespacedSecret({
+      namespace: ns.name,
+      body: { metadata: { name: 'cfg' }, stringData: { greeting: 'hello' } },
+    });
     const script = [
       'echo "uid=$(id -u) gid=$(id -g)"',
       'echo "pod=$POD_NAME ip=$POD_IP mem=$MEM_MI x=$X"',
@@ -71,7 +76,11 @@ describe('process runner', () => {
                 { name: 'MEM_MI', valueFrom: { resourceFieldRef: { resource: 'limits.memory', divisor: '1Mi' } } },
                 { name: 'X', value: 'of-$(POD_NAME)' },
               ],
-              securityContext: { readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
+              securityContext: {
+                readOnlyRootFilesystem: true,
+                allowPrivilegeEscalation: false,
+                capabilities: { drop: ['ALL'] },
+              },
               volumeMounts: [
                 { name: 'tmp', mountPath: '/tmp' },
                 { name: 'cfg', mountPath: '/etc/cfg', readOnly: true },
@@ -85,11 +94,15 @@ describe('process runner', () => {
         },
       },
     });
-    const done = await waitFor('pod once Succeeded', async () => {
-      const p = await readPod('once');
-      if (p.status?.phase === 'Failed') throw new Error(`pod failed: ${containerLog(dir, p, 'main')}`);
-      return p.status?.phase === 'Succeeded' ? p : undefined;
-    }, 60_000);
+    const done = await waitFor(
+      'pod once Succeeded',
+      async () => {
+        const p = await readPod('once');
+        if (p.status?.phase === 'Failed') throw new Error(`pod failed: ${containerLog(dir, p, 'main')}`);
+        return p.status?.phase === 'Succeeded' ? p : undefined;
+      },
+      60_000,
+    );
     expect(done.spec?.nodeName).toBe('runner');
     const ip = done.status?.podIP ?? '';
     expect(ip.startsWith(`10.${network.block}.`)).toBe(true);
@@ -103,7 +116,9 @@ describe('process runner', () => {
     expect(log).toContain('rootfs=readonly');
     expect(log).toContain('tmp=writable');
     // the API server authenticated the projected token as the pod's ServiceAccount, bound to this very pod
-    const review = JSON.parse(log.slice(log.indexOf('\n{') + 1)) as { status: { userInfo: { username: string; extra?: Record<string, string[]> } } };
+    const review = JSON.parse(log.slice(log.indexOf('\n{') + 1)) as {
+      status: { userInfo: { username: string; extra?: Record<string, string[]> } };
+    };
     expect(review.status.userInfo.username).toBe(`system:serviceaccount:${ns.name}:default`);
     expect(review.status.userInfo.extra?.['authentication.kubernetes.io/pod-name']).toEqual(['once']);
     expect(review.status.userInfo.extra?.['authentication.kubernetes.io/pod-uid']).toEqual([done.metadata?.uid]);
@@ -111,7 +126,10 @@ describe('process runner', () => {
 
   test('restart per restartPolicy, readiness from its probe, Secret volume updates, graceful deletion (SIGTERM)', async () => {
     const dir = stateDir();
-    await admin.core.createNamespacedSecret({ namespace: ns.name, body: { metadata: { name: 'live' }, stringData: { greeting: 'v1' } } });
+    await admin.core.createNamespacedSecret({
+      namespace: ns.name,
+      body: { metadata: { name: 'live' }, stringData: { greeting: 'v1' } },
+    });
     const script = [
       "trap 'echo got-TERM; exit 0' TERM",
       'if [ ! -f /state/ran ]; then touch /state/ran; echo first-run; exit 3; fi',
@@ -143,18 +161,30 @@ describe('process runner', () => {
         },
       },
     });
-    const ready = await waitFor('pod daemon Ready after one restart', async () => {
-      const p = await readPod('daemon');
-      const ok = p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
-      return ok ? p : undefined;
-    }, 60_000);
+    const ready = await waitFor(
+      'pod daemon Ready after one restart',
+      async () => {
+        const p = await readPod('daemon');
+        const ok = p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+        return ok ? p : undefined;
+      },
+      60_000,
+    );
     const cs = ready.status?.containerStatuses?.[0];
     expect(cs?.restartCount).toBe(1);
     expect(cs?.lastState?.terminated?.exitCode).toBe(3);
     expect(containerLog(dir, ready, 'main', 0)).toContain('first-run');
 
-    await admin.core.replaceNamespacedSecret({ name: 'live', namespace: ns.name, body: { metadata: { name: 'live' }, stringData: { greeting: 'v2' } } });
-    await waitFor('the container reads the updated Secret', async () => containerLog(dir, ready, 'main', 1).includes('greeting=v2'), 20_000);
+    await admin.core.replaceNamespacedSecret({
+      name: 'live',
+      namespace: ns.name,
+      body: { metadata: { name: 'live' }, stringData: { greeting: 'v2' } },
+    });
+    await waitFor(
+      'the container reads the updated Secret',
+      async () => containerLog(dir, ready, 'main', 1).includes('greeting=v2'),
+      20_000,
+    );
 
     const t0 = Date.now();
     await admin.core.deleteNamespacedPod({ name: 'daemon', namespace: ns.name });

@@ -22,7 +22,14 @@ import { NodeAgent } from '../../testbed/spiderpool/node-agent';
 import { asWriteError, removeEndpointFinalizer } from '../../testbed/spiderpool/spider-api';
 import { GroundTruth } from '../../testbed/spiderpool/truth';
 import { Prng } from '../../testbed/spiderpool/util';
-import { GuardProcess, loopbackCerts, registerWebhooks, startGuard, unregisterWebhooks, type LoopbackCerts } from '../../testbed/guard';
+import {
+  GuardProcess,
+  loopbackCerts,
+  registerWebhooks,
+  startGuard,
+  unregisterWebhooks,
+  type LoopbackCerts,
+} from '../../testbed/guard';
 import {
   adminClients,
   apiErrorCode,
@@ -68,10 +75,24 @@ let tmp: string;
 const watches: AbortController[] = [];
 /** every version of our pool's records, and every endpoint event of the namespace, in order */
 const poolVersions: Record<string, { pod: string; podUid: string }>[] = [];
-const endpointEvents: { type: string; name: string; objectUid: string; podUid: string; deleting: boolean; rv: string }[] = [];
+const endpointEvents: {
+  type: string;
+  name: string;
+  objectUid: string;
+  podUid: string;
+  deleting: boolean;
+  rv: string;
+}[] = [];
 
 function trainerPod(name: string): k8s.V1Pod {
-  return { metadata: { name }, spec: { restartPolicy: 'Never', terminationGracePeriodSeconds: 0, containers: [{ name: 'main', image: 'registry.k8s.io/pause:3.10' }] } };
+  return {
+    metadata: { name },
+    spec: {
+      restartPolicy: 'Never',
+      terminationGracePeriodSeconds: 0,
+      containers: [{ name: 'main', image: 'registry.k8s.io/pause:3.10' }],
+    },
+  };
 }
 
 async function readPod(name: string): Promise<k8s.V1Pod | undefined> {
@@ -85,7 +106,13 @@ async function readPod(name: string): Promise<k8s.V1Pod | undefined> {
 
 async function readEndpoint(name: string): Promise<SpiderEndpoint | undefined> {
   try {
-    return (await admin.custom.getNamespacedCustomObject({ group: SPIDERPOOL_GROUP, version: SPIDERPOOL_VERSION, namespace: ns.name, plural: ENDPOINTS, name })) as SpiderEndpoint;
+    return (await admin.custom.getNamespacedCustomObject({
+      group: SPIDERPOOL_GROUP,
+      version: SPIDERPOOL_VERSION,
+      namespace: ns.name,
+      plural: ENDPOINTS,
+      name,
+    })) as SpiderEndpoint;
   } catch (err) {
     if (apiErrorCode(err) === 404) return undefined;
     throw err;
@@ -115,7 +142,12 @@ async function waitUntilRunning(name: string, uid: string, timeoutMs: number): P
 
 /** The operator's move: delete the pod at once (grace period 0) and create it again under its name. */
 async function recreate(name: string, uid: string): Promise<{ uid: string; createdAt: number }> {
-  await admin.core.deleteNamespacedPod({ namespace: ns.name, name, gracePeriodSeconds: 0, body: { gracePeriodSeconds: 0, preconditions: { uid } } });
+  await admin.core.deleteNamespacedPod({
+    namespace: ns.name,
+    name,
+    gracePeriodSeconds: 0,
+    body: { gracePeriodSeconds: 0, preconditions: { uid } },
+  });
   await waitFor(`pod ${name} uid ${uid} gone`, async () => (await readPod(name))?.metadata?.uid !== uid, 10_000, 50);
   const createdAt = Date.now();
   const next = await admin.core.createNamespacedPod({ namespace: ns.name, body: trainerPod(name) });
@@ -126,14 +158,28 @@ async function recordsNow(): Promise<Record<string, { pod: string; podUid: strin
   return parseRecords(await getPool(admin.custom, pool));
 }
 
-async function watch(pathName: string, query: Record<string, string>, onEvent: (type: string, obj: Record<string, unknown>) => void): Promise<void> {
+async function watch(
+  pathName: string,
+  query: Record<string, string>,
+  onEvent: (type: string, obj: Record<string, unknown>) => void,
+): Promise<void> {
   const w = new k8s.Watch(admin.kc);
-  watches.push(await w.watch(pathName, query, (type, obj: Record<string, unknown>) => onEvent(type, obj), () => undefined));
+  watches.push(
+    await w.watch(
+      pathName,
+      query,
+      (type, obj: Record<string, unknown>) => onEvent(type, obj),
+      () => undefined,
+    ),
+  );
 }
 
 /** The reconciler: `serve` acting as spiderpool-controller (client certificate), webhooks not registered (the other guard judges). */
 async function startReconciler(): Promise<GuardProcess> {
-  const kc = await testbed().clientCertKubeConfig(SPIDERPOOL_CONTROLLER_USER, ['system:serviceaccounts', 'system:serviceaccounts:kube-system']);
+  const kc = await testbed().clientCertKubeConfig(SPIDERPOOL_CONTROLLER_USER, [
+    'system:serviceaccounts',
+    'system:serviceaccounts:kube-system',
+  ]);
   const file = path.join(tmp, 'controller.kubeconfig');
   fs.writeFileSync(file, kc.exportConfig(), { mode: 0o600 });
   const g = await startGuard({
@@ -152,11 +198,16 @@ beforeAll(async () => {
   certs = await loopbackCerts();
   webhookGuard = await startGuard({ kubeconfigPath: kubeconfigPath(), certs });
   await registerWebhooks(admin.kc, { baseUrl: webhookGuard.url, caBundle: certs.ca, name: WEBHOOK });
-  pool = (await createPool(admin.custom, { subnet: `10.${octet}.0.0/16`, ips: [`${ipOf(10)}-${ipOf(40)}`] })).metadata.name!;
-  await watch(`/apis/${SPIDERPOOL_GROUP}/${SPIDERPOOL_VERSION}/${POOLS}`, { fieldSelector: `metadata.name=${pool}` }, (_type, obj) => {
-    const raw = (obj.status as { allocatedIPs?: string } | undefined)?.allocatedIPs;
-    poolVersions.push(raw ? (JSON.parse(raw) as Record<string, { pod: string; podUid: string }>) : {});
-  });
+  pool = (await createPool(admin.custom, { subnet: `10.${octet}.0.0/16`, ips: [`${ipOf(10)}-${ipOf(40)}`] })).metadata
+    .name!;
+  await watch(
+    `/apis/${SPIDERPOOL_GROUP}/${SPIDERPOOL_VERSION}/${POOLS}`,
+    { fieldSelector: `metadata.name=${pool}` },
+    (_type, obj) => {
+      const raw = (obj.status as { allocatedIPs?: string } | undefined)?.allocatedIPs;
+      poolVersions.push(raw ? (JSON.parse(raw) as Record<string, { pod: string; podUid: string }>) : {});
+    },
+  );
   await watch(`/apis/${SPIDERPOOL_GROUP}/${SPIDERPOOL_VERSION}/namespaces/${ns.name}/${ENDPOINTS}`, {}, (type, obj) => {
     const ep = obj as unknown as SpiderEndpoint;
     endpointEvents.push({
@@ -204,7 +255,7 @@ describe('a pod recreated under its name, with Spiderpool before v1.0.4 refusing
   let bystanderUid: string;
   let blocked: { uid: string; createdAt: number; oldUid: string; oldIp: string };
 
-  test('the GC\'s by-name finalizer merge patch on a running pod\'s endpoint, not being deleted, is denied (LIVE_ENDPOINT_DELETE)', async () => {
+  test("the GC's by-name finalizer merge patch on a running pod's endpoint, not being deleted, is denied (LIVE_ENDPOINT_DELETE)", async () => {
     bystanderUid = (await runPod('bystander')).uid;
     liveUids.add(bystanderUid);
     const gc = clientsFor(spiderpoolControllerKubeConfig());
@@ -236,8 +287,14 @@ describe('a pod recreated under its name, with Spiderpool before v1.0.4 refusing
     expect(agent.explain(`${ns.name}/trainer-a`)).toMatch(/being recycled/);
     const ep = await readEndpoint('trainer-a');
     expect(ep?.status.current.uid).toBe(first.uid);
-    expect(Object.entries(await recordsNow()).filter(([, r]) => r.podUid === first.uid).map(([ip]) => ip)).toEqual([first.ip]);
-    const found = findings(await listClusterView(admin.kc), DEFAULT_STATIC_IP_CONFIG).filter((f) => f.endpoint?.name === `${ns.name}/trainer-a`);
+    expect(
+      Object.entries(await recordsNow())
+        .filter(([, r]) => r.podUid === first.uid)
+        .map(([ip]) => ip),
+    ).toEqual([first.ip]);
+    const found = findings(await listClusterView(admin.kc), DEFAULT_STATIC_IP_CONFIG).filter(
+      (f) => f.endpoint?.name === `${ns.name}/trainer-a`,
+    );
     expect(found.map((f) => f.finding)).toEqual(['BLOCKING_ENDPOINT']);
     expect(found[0].pods?.map((p) => p.uid)).toEqual([next.uid]);
     timings.without = `not Running ${((Date.now() - next.createdAt) / 1000).toFixed(1)} s after it was created`;
@@ -271,18 +328,22 @@ describe('a pod recreated under its name, with Spiderpool before v1.0.4 refusing
       expect(records[ip]?.podUid).toBe(next.uid);
     }
     const secs = timings.withReconciler.map((t) => (t / 1000).toFixed(1));
-    process.stderr.write(`[successor] time to Running with the reconciler (settle ${SETTLE_S} s): ${secs.join(', ')} s; without: ${timings.without}\n`);
+    process.stderr.write(
+      `[successor] time to Running with the reconciler (settle ${SETTLE_S} s): ${secs.join(', ')} s; without: ${timings.without}\n`,
+    );
     for (const t of timings.withReconciler) expect(t).toBeLessThan(RUNNING_BOUND_MS);
   }, 180_000);
 
-  test('no write touched a live pod\'s objects (watch), and the reconciler wrote only the earlier pods\' record and endpoints (audit log)', async () => {
+  test("no write touched a live pod's objects (watch), and the reconciler wrote only the earlier pods' record and endpoints (audit log)", async () => {
     // one more pass over the healed state: nothing left to do for this namespace
     await new Promise((r) => setTimeout(r, (SETTLE_S + 2) * 1000));
     // pool: once a live pod's record appears, every later version keeps it unchanged
     for (const uid of liveUids) {
       const firstSeen = poolVersions.findIndex((v) => Object.values(v).some((r) => r.podUid === uid));
       expect(firstSeen).toBeGreaterThanOrEqual(0);
-      const ips = Object.entries(poolVersions[firstSeen]).filter(([, r]) => r.podUid === uid).map(([ip]) => ip);
+      const ips = Object.entries(poolVersions[firstSeen])
+        .filter(([, r]) => r.podUid === uid)
+        .map(([ip]) => ip);
       for (const v of poolVersions.slice(firstSeen)) for (const ip of ips) expect(v[ip]?.podUid).toBe(uid);
     }
     // endpoints: an endpoint whose current.uid is a live pod's is never deleted nor marked deleting
@@ -304,24 +365,42 @@ describe('a pod recreated under its name, with Spiderpool before v1.0.4 refusing
       .split('\n')
       .filter((l) => l.includes(ns.name) || l.includes(pool))
       .map((l) => JSON.parse(l) as AuditEvent)
-      .filter((e) => ['create', 'update', 'patch', 'delete'].includes(e.verb) && (e.objectRef?.resource === POOLS || e.objectRef?.resource === ENDPOINTS));
+      .filter(
+        (e) =>
+          ['create', 'update', 'patch', 'delete'].includes(e.verb) &&
+          (e.objectRef?.resource === POOLS || e.objectRef?.resource === ENDPOINTS),
+      );
     const byReconciler = events.filter((e) => e.userAgent?.startsWith('spiderpool-guard/reconciler'));
-    const summary = byReconciler.map((e) => `${e.verb} ${e.objectRef!.resource}${e.objectRef!.subresource ? `/${e.objectRef!.subresource}` : ''} ${e.objectRef!.name} ${e.responseStatus?.code}`);
+    const summary = byReconciler.map(
+      (e) =>
+        `${e.verb} ${e.objectRef!.resource}${e.objectRef!.subresource ? `/${e.objectRef!.subresource}` : ''} ${e.objectRef!.name} ${e.responseStatus?.code}`,
+    );
     process.stderr.write(`[successor] reconciler writes (audit log): ${summary.join('; ')}\n`);
     expect(new Set(byReconciler.map((e) => e.user.username))).toEqual(new Set([SPIDERPOOL_CONTROLLER_USER]));
     const names = ['trainer-a', ...Array.from({ length: REPETITIONS }, (_, i) => `trainer-b${i}`)];
     // one release per recreated pod that succeeded (a 409 retry would add a line with code 409)
-    expect(byReconciler.filter((e) => e.objectRef!.resource === POOLS && e.responseStatus?.code === 200)).toHaveLength(names.length);
+    expect(byReconciler.filter((e) => e.objectRef!.resource === POOLS && e.responseStatus?.code === 200)).toHaveLength(
+      names.length,
+    );
     const endpointWrites = byReconciler.filter((e) => e.objectRef!.resource === ENDPOINTS);
     expect([...new Set(endpointWrites.map((e) => e.objectRef!.name))].sort()).toEqual([...names].sort());
     // each of them came before the agent created the successor's endpoint of that name: none touched a live one
     for (const name of names) {
-      const creates = events.filter((e) => e.verb === 'create' && e.objectRef!.resource === ENDPOINTS && e.objectRef!.name === name && e.responseStatus?.code === 201);
+      const creates = events.filter(
+        (e) =>
+          e.verb === 'create' &&
+          e.objectRef!.resource === ENDPOINTS &&
+          e.objectRef!.name === name &&
+          e.responseStatus?.code === 201,
+      );
       const successorCreated = Date.parse(creates[creates.length - 1].requestReceivedTimestamp);
-      for (const w of endpointWrites.filter((e) => e.objectRef!.name === name)) expect(Date.parse(w.requestReceivedTimestamp)).toBeLessThanOrEqual(successorCreated);
+      for (const w of endpointWrites.filter((e) => e.objectRef!.name === name))
+        expect(Date.parse(w.requestReceivedTimestamp)).toBeLessThanOrEqual(successorCreated);
     }
     // and nothing is left for the reconciler in this namespace
-    const left = findings(await listClusterView(admin.kc), DEFAULT_STATIC_IP_CONFIG).filter((f) => f.endpoint?.name.startsWith(`${ns.name}/`) || f.pods?.some((p) => p.name.startsWith(`${ns.name}/`)));
+    const left = findings(await listClusterView(admin.kc), DEFAULT_STATIC_IP_CONFIG).filter(
+      (f) => f.endpoint?.name.startsWith(`${ns.name}/`) || f.pods?.some((p) => p.name.startsWith(`${ns.name}/`)),
+    );
     expect(left).toEqual([]);
   }, 60_000);
 });

@@ -31,7 +31,15 @@ import {
   writePoolStatus,
   type PoolRecord,
 } from './support';
-import { GuardProcess, loopbackCerts, registerWebhooks, runCli, startGuard, unregisterWebhooks, type LoopbackCerts } from '../../testbed/guard';
+import {
+  GuardProcess,
+  loopbackCerts,
+  registerWebhooks,
+  runCli,
+  startGuard,
+  unregisterWebhooks,
+  type LoopbackCerts,
+} from '../../testbed/guard';
 import { freePorts } from '../../testbed/util';
 
 const ns = useTestNamespace('unrecorded');
@@ -49,8 +57,11 @@ afterAll(() => {
   if (certs) fs.rmSync(certs.dir, { recursive: true, force: true });
 });
 
-
-const jsonLines = (text: string) => text.split('\n').filter((l) => l.trim().startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+const jsonLines = (text: string) =>
+  text
+    .split('\n')
+    .filter((l) => l.trim().startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 
 /** Spiderpool's first-fit: the lowest pool IP (of first..last) that the pool does not record. */
 function firstFree(records: Record<string, PoolRecord>, prefix: string, first: number, last: number): string {
@@ -62,8 +73,15 @@ function firstFree(records: Record<string, PoolRecord>, prefix: string, first: n
 async function runningHolder(poolName: string, name: string, ip: string): Promise<string> {
   const p = await startTestPod(admin.core, ns.name, name, ip);
   const uid = p.metadata!.uid!;
-  await writePoolStatus(agent.custom, poolName, { ...parseRecords(await getPool(agent.custom, poolName)), [ip]: { pod: `${ns.name}/${name}`, podUid: uid } });
-  await createEndpoint(agent.custom, ns.name, { name, uid, ips: [{ interface: 'eth0', ipv4: `${ip}/16`, ipv4Pool: poolName }] });
+  await writePoolStatus(agent.custom, poolName, {
+    ...parseRecords(await getPool(agent.custom, poolName)),
+    [ip]: { pod: `${ns.name}/${name}`, podUid: uid },
+  });
+  await createEndpoint(agent.custom, ns.name, {
+    name,
+    uid,
+    ips: [{ interface: 'eth0', ipv4: `${ip}/16`, ipv4Pool: poolName }],
+  });
   return uid;
 }
 
@@ -92,7 +110,8 @@ describe('UNRECORDED_LIVE_IP: check reports it, one reconcile pass restores it (
   beforeAll(async () => {
     guard = await startGuard({ kubeconfigPath: kubeconfigPath(), certs, args: EXEMPT });
     await registerWebhooks(admin.kc, { baseUrl: guard.url, caBundle: certs.ca, name: WEBHOOK });
-    pool = (await createPool(admin.custom, { subnet: '10.41.0.0/16', ips: [`${PREFIX}10-${PREFIX}30`] })).metadata.name!;
+    pool = (await createPool(admin.custom, { subnet: '10.41.0.0/16', ips: [`${PREFIX}10-${PREFIX}30`] })).metadata
+      .name!;
     holderUid = await runningHolder(pool, 'holder', HELD);
     await wrongfulCleanup(pool, 'holder', HELD);
   });
@@ -106,22 +125,56 @@ describe('UNRECORDED_LIVE_IP: check reports it, one reconcile pass restores it (
   test('the exempt release and endpoint delete went through, audited as what the guard would have denied', async () => {
     expect(parseRecords(await getPool(admin.custom, pool))[HELD]).toBeUndefined();
     await expect(getEndpoint(admin.custom, ns.name, 'holder')).rejects.toBeDefined();
-    const audited = guard.auditEvents().filter((e) => e.event === 'admission.audited' && e.user === SPIDERPOOL_CONTROLLER_USER);
+    const audited = guard
+      .auditEvents()
+      .filter((e) => e.event === 'admission.audited' && e.user === SPIDERPOOL_CONTROLLER_USER);
     expect(audited.map((e) => e.rule)).toEqual(expect.arrayContaining(['LIVE_IP_RELEASE', 'LIVE_ENDPOINT_DELETE']));
   });
 
   test('check reports UNRECORDED_LIVE_IP (error, exit 1), not MISSING_RECORD', async () => {
-    const check = await runCli(['check', '--kubeconfig', kubeconfigPath(), '-n', ns.name, '--settle-seconds', '0', '--output', 'json']);
+    const check = await runCli([
+      'check',
+      '--kubeconfig',
+      kubeconfigPath(),
+      '-n',
+      ns.name,
+      '--settle-seconds',
+      '0',
+      '--output',
+      'json',
+    ]);
     const found = jsonLines(check.stdout).filter((f) => f.ip === HELD);
     expect(found.map((f) => f.finding)).toEqual(['UNRECORDED_LIVE_IP']);
-    expect(found[0]).toMatchObject({ severity: 'error', pool, pods: [expect.objectContaining({ name: `${ns.name}/holder`, uid: holderUid })] });
+    expect(found[0]).toMatchObject({
+      severity: 'error',
+      pool,
+      pods: [expect.objectContaining({ name: `${ns.name}/holder`, uid: holderUid })],
+    });
     expect(check.code).toBe(1);
   });
 
   test('one reconcile pass restores the record; the next allocation in that pool gets another IP', async () => {
-    const pass = await runCli(['reconcile', '--once', '--kubeconfig', kubeconfigPath(), '-n', ns.name, '--settle-seconds', '0', '--output', 'json']);
+    const pass = await runCli([
+      'reconcile',
+      '--once',
+      '--kubeconfig',
+      kubeconfigPath(),
+      '-n',
+      ns.name,
+      '--settle-seconds',
+      '0',
+      '--output',
+      'json',
+    ]);
     const restores = jsonLines(pass.stdout).filter((a) => a.action === 'RESTORE_RECORD' && a.ip === HELD);
-    expect(restores).toEqual([expect.objectContaining({ reason: 'UNRECORDED_LIVE_IP', pool, record: { pod: `${ns.name}/holder`, podUid: holderUid }, result: 'done' })]);
+    expect(restores).toEqual([
+      expect.objectContaining({
+        reason: 'UNRECORDED_LIVE_IP',
+        pool,
+        record: { pod: `${ns.name}/holder`, podUid: holderUid },
+        result: 'done',
+      }),
+    ]);
     expect(pass.code).toBe(0);
     const records = parseRecords(await getPool(admin.custom, pool));
     expect(records[HELD]).toEqual({ pod: `${ns.name}/holder`, podUid: holderUid });
@@ -129,9 +182,22 @@ describe('UNRECORDED_LIVE_IP: check reports it, one reconcile pass restores it (
     const newcomer = await startTestPod(admin.core, ns.name, 'newcomer');
     const next = firstFree(records, PREFIX, 10, 30);
     expect(next).toBe(`${PREFIX}11`);
-    const stored = await writePoolStatus(agent.custom, pool, { ...records, [next]: { pod: `${ns.name}/newcomer`, podUid: newcomer.metadata!.uid! } });
+    const stored = await writePoolStatus(agent.custom, pool, {
+      ...records,
+      [next]: { pod: `${ns.name}/newcomer`, podUid: newcomer.metadata!.uid! },
+    });
     expect(parseRecords(stored)[next]?.podUid).toBe(newcomer.metadata!.uid);
-    const after = await runCli(['check', '--kubeconfig', kubeconfigPath(), '-n', ns.name, '--settle-seconds', '0', '--output', 'json']);
+    const after = await runCli([
+      'check',
+      '--kubeconfig',
+      kubeconfigPath(),
+      '-n',
+      ns.name,
+      '--settle-seconds',
+      '0',
+      '--output',
+      'json',
+    ]);
     expect(jsonLines(after.stdout).filter((f) => f.finding === 'UNRECORDED_LIVE_IP')).toEqual([]);
   });
 });
@@ -148,23 +214,37 @@ describe('heal on denial for an endpoint-less pod (reconciler on)', () => {
 
   const metric = async (name: string, labels: string): Promise<number> => {
     const page = await new Promise<string>((resolve, reject) => {
-      http.get(`http://127.0.0.1:${metricsPort}/metrics`, (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (body += c));
-        res.on('end', () => resolve(body));
-      }).on('error', reject);
+      http
+        .get(`http://127.0.0.1:${metricsPort}/metrics`, (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => (body += c));
+          res.on('end', () => resolve(body));
+        })
+        .on('error', reject);
     });
-    const line = page.split('\n').find((l) => l.startsWith(`${name}{${labels}}`) || (labels === '' && l.startsWith(`${name} `)));
+    const line = page
+      .split('\n')
+      .find((l) => l.startsWith(`${name}{${labels}}`) || (labels === '' && l.startsWith(`${name} `)));
     return line ? Number(line.split(' ').pop()) : 0;
   };
 
   beforeAll(async () => {
     [metricsPort] = await freePorts(1);
-    guard = await startGuard({ kubeconfigPath: kubeconfigPath(), certs, noReconcile: false, args: [...EXEMPT, '--leader-election-namespace', ns.name, '--metrics-port', String(metricsPort)] });
+    guard = await startGuard({
+      kubeconfigPath: kubeconfigPath(),
+      certs,
+      noReconcile: false,
+      args: [...EXEMPT, '--leader-election-namespace', ns.name, '--metrics-port', String(metricsPort)],
+    });
     await registerWebhooks(admin.kc, { baseUrl: guard.url, caBundle: certs.ca, name: WEBHOOK });
-    await waitFor('the reconciler leads', async () => (await metric('spiderpool_guard_reconcile_leader', '')) === 1, 30_000);
-    pool = (await createPool(admin.custom, { subnet: '10.42.0.0/16', ips: [`${PREFIX}10-${PREFIX}30`] })).metadata.name!;
+    await waitFor(
+      'the reconciler leads',
+      async () => (await metric('spiderpool_guard_reconcile_leader', '')) === 1,
+      30_000,
+    );
+    pool = (await createPool(admin.custom, { subnet: '10.42.0.0/16', ips: [`${PREFIX}10-${PREFIX}30`] })).metadata
+      .name!;
     holderUid = await runningHolder(pool, 'holder-b', HELD);
   });
 
@@ -187,16 +267,31 @@ describe('heal on denial for an endpoint-less pod (reconciler on)', () => {
       const base = await getPool(agent.custom, pool);
       const records = parseRecords(base);
       expect(firstFree(records, PREFIX, 10, 30)).toBe(HELD); // first fit would hand out the held IP
-      const denial = await expectApiError(() => writePoolStatus(agent.custom, pool, { ...records, [HELD]: { pod: `${ns.name}/newcomer-b${i}`, podUid: uid } }, { base }));
+      const denial = await expectApiError(() =>
+        writePoolStatus(
+          agent.custom,
+          pool,
+          { ...records, [HELD]: { pod: `${ns.name}/newcomer-b${i}`, podUid: uid } },
+          { base },
+        ),
+      );
       const deniedAt = Date.now();
       expect(denial.code).toBe(403);
       expect(denial.message).toContain('DOUBLE_ALLOCATION');
-      await waitFor('record restored', async () => parseRecords(await getPool(admin.custom, pool))[HELD]?.podUid === holderUid, 5_000, 10);
+      await waitFor(
+        'record restored',
+        async () => parseRecords(await getPool(admin.custom, pool))[HELD]?.podUid === holderUid,
+        5_000,
+        10,
+      );
       times.push(Date.now() - deniedAt);
       const now = parseRecords(await getPool(agent.custom, pool));
       const next = firstFree(now, PREFIX, 10, 30);
       expect(next).not.toBe(HELD);
-      const stored = await writePoolStatus(agent.custom, pool, { ...now, [next]: { pod: `${ns.name}/newcomer-b${i}`, podUid: uid } });
+      const stored = await writePoolStatus(agent.custom, pool, {
+        ...now,
+        [next]: { pod: `${ns.name}/newcomer-b${i}`, podUid: uid },
+      });
       expect(parseRecords(stored)[next]?.podUid).toBe(uid);
       await setPodStatus(admin.core, ns.name, `newcomer-b${i}`, { phase: 'Running', podIPs: [next] });
       // past the heal queue's 1 s cooldown: the next denial is a new one
@@ -204,7 +299,9 @@ describe('heal on denial for an endpoint-less pod (reconciler on)', () => {
     }
     const sorted = [...times].sort((a, b) => a - b);
     const healed = (await metric('spiderpool_guard_heal_passes_total', 'result="done"')) - healedBefore;
-    process.stderr.write(`[unrecorded e2e] denial → restored record (no endpoint): ${times.join(', ')} ms (median ${sorted[Math.floor(sorted.length / 2)]} ms); heal passes done: ${healed}\n`);
+    process.stderr.write(
+      `[unrecorded e2e] denial → restored record (no endpoint): ${times.join(', ')} ms (median ${sorted[Math.floor(sorted.length / 2)]} ms); heal passes done: ${healed}\n`,
+    );
     expect(sorted[Math.floor(sorted.length / 2)]).toBeLessThan(2_000);
     for (const t of times) expect(t).toBeLessThan(5_000);
     expect(healed).toBeGreaterThanOrEqual(1);
@@ -225,7 +322,15 @@ describe('heal on denial for an endpoint-less pod (reconciler on)', () => {
         metadata: {
           name,
           labels: { 'kubevirt.io': 'virt-launcher', 'kubevirt.io/created-by': vmiUid },
-          ownerReferences: [{ apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachineInstance', name: vmiName, uid: vmiUid, controller: true }],
+          ownerReferences: [
+            {
+              apiVersion: 'kubevirt.io/v1',
+              kind: 'VirtualMachineInstance',
+              name: vmiName,
+              uid: vmiUid,
+              controller: true,
+            },
+          ],
         },
         spec: { containers: [{ name: 'compute', image: 'registry.k8s.io/pause:3.10' }], restartPolicy: 'Never' },
       };
@@ -243,10 +348,16 @@ describe('heal on denial for an endpoint-less pod (reconciler on)', () => {
         plural: 'virtualmachineinstances',
         body: { apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachineInstance', metadata: { name: 'vm1' }, spec: {} },
       })) as { metadata: { uid: string } };
-      vmPool = (await createPool(admin.custom, { subnet: '10.43.0.0/16', ips: [`${VM_PREFIX}10-${VM_PREFIX}30`] })).metadata.name!;
+      vmPool = (await createPool(admin.custom, { subnet: '10.43.0.0/16', ips: [`${VM_PREFIX}10-${VM_PREFIX}30`] }))
+        .metadata.name!;
       srcUid = await launcher('vm1', vmi.metadata.uid, 'src', VM_IP);
       await writePoolStatus(agent.custom, vmPool, { [VM_IP]: { pod: `${ns.name}/vm1`, podUid: srcUid } });
-      await createEndpoint(agent.custom, ns.name, { name: 'vm1', uid: srcUid, ownerControllerType: 'VirtualMachineInstance', ips: [{ interface: 'eth0', ipv4: `${VM_IP}/16`, ipv4Pool: vmPool }] });
+      await createEndpoint(agent.custom, ns.name, {
+        name: 'vm1',
+        uid: srcUid,
+        ownerControllerType: 'VirtualMachineInstance',
+        ips: [{ interface: 'eth0', ipv4: `${VM_IP}/16`, ipv4Pool: vmPool }],
+      });
       // the migration target comes up on the same IP
       dstUid = await launcher('vm1', vmi.metadata.uid, 'dst', VM_IP);
     });
@@ -255,28 +366,54 @@ describe('heal on denial for an endpoint-less pod (reconciler on)', () => {
       if (vmPool) await deletePool(admin.custom, vmPool);
     });
 
-    test('check: no IP_CONFLICT (nor any other finding) for the VMI\'s IP', async () => {
-      const check = await runCli(['check', '--kubeconfig', kubeconfigPath(), '-n', ns.name, '--settle-seconds', '0', '--output', 'json']);
+    test("check: no IP_CONFLICT (nor any other finding) for the VMI's IP", async () => {
+      const check = await runCli([
+        'check',
+        '--kubeconfig',
+        kubeconfigPath(),
+        '-n',
+        ns.name,
+        '--settle-seconds',
+        '0',
+        '--output',
+        'json',
+      ]);
       expect(jsonLines(check.stdout).filter((f) => f.ip === VM_IP)).toEqual([]);
     });
 
     test('the record and the endpoint are rewritten to the target launcher: allowed', async () => {
-      const stored = await writePoolStatus(agent.custom, vmPool, { [VM_IP]: { pod: `${ns.name}/vm1`, podUid: dstUid } });
+      const stored = await writePoolStatus(agent.custom, vmPool, {
+        [VM_IP]: { pod: `${ns.name}/vm1`, podUid: dstUid },
+      });
       expect(parseRecords(stored)[VM_IP]).toEqual({ pod: `${ns.name}/vm1`, podUid: dstUid });
       const ep = await getEndpoint(agent.custom, ns.name, 'vm1');
-      const moved = await replaceEndpoint(agent.custom, { ...ep, status: { ...ep.status!, current: { ...ep.status!.current, uid: dstUid } } });
+      const moved = await replaceEndpoint(agent.custom, {
+        ...ep,
+        status: { ...ep.status!, current: { ...ep.status!.current, uid: dstUid } },
+      });
       expect(moved.status?.current.uid).toBe(dstUid);
     });
 
     test('a rewrite back to the source launcher is allowed too; the reconciler passes over the migration without an Event or a conflict log', async () => {
       const since = guard.lines.length;
-      const stored = await writePoolStatus(agent.custom, vmPool, { [VM_IP]: { pod: `${ns.name}/vm1`, podUid: srcUid } });
+      const stored = await writePoolStatus(agent.custom, vmPool, {
+        [VM_IP]: { pod: `${ns.name}/vm1`, podUid: srcUid },
+      });
       expect(parseRecords(stored)[VM_IP]?.podUid).toBe(srcUid);
       // the pool change triggers a pass (after its 1 s debounce) over both launchers and the record
-      await waitFor('a reconcile pass after the rewrite', async () => guard.lines.slice(since).some((l) => l.includes('"msg":"reconcile pass"')), 15_000, 100);
-      const conflictLogs = guard.lines.slice(since).filter((l) => l.includes('IP conflict the reconciler does not fix') && l.includes(VM_IP));
+      await waitFor(
+        'a reconcile pass after the rewrite',
+        async () => guard.lines.slice(since).some((l) => l.includes('"msg":"reconcile pass"')),
+        15_000,
+        100,
+      );
+      const conflictLogs = guard.lines
+        .slice(since)
+        .filter((l) => l.includes('IP conflict the reconciler does not fix') && l.includes(VM_IP));
       expect(conflictLogs).toEqual([]);
-      const events = (await admin.core.listNamespacedEvent({ namespace: ns.name })).items.filter((e) => e.involvedObject.name?.startsWith('virt-launcher-vm1-'));
+      const events = (await admin.core.listNamespacedEvent({ namespace: ns.name })).items.filter((e) =>
+        e.involvedObject.name?.startsWith('virt-launcher-vm1-'),
+      );
       expect(events.filter((e) => e.type === 'Warning').map((e) => `${e.reason} ${e.involvedObject.name}`)).toEqual([]);
       expect(guard.auditEvents().filter((e) => e.ip === VM_IP)).toEqual([]);
     });

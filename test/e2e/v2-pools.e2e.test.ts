@@ -29,7 +29,14 @@ import {
   type Clients,
   SPIDER_FINALIZER,
 } from './support';
-import { GuardProcess, loopbackCerts, registerWebhooks, startGuard, unregisterWebhooks, type LoopbackCerts } from '../../testbed/guard';
+import {
+  GuardProcess,
+  loopbackCerts,
+  registerWebhooks,
+  startGuard,
+  unregisterWebhooks,
+  type LoopbackCerts,
+} from '../../testbed/guard';
 import { allocateFirstFit, startPod } from '../../testbed/sts-scenario';
 
 const ns = useTestNamespace('v2-pools');
@@ -46,7 +53,11 @@ const pools: string[] = [];
 
 beforeAll(async () => {
   certs = await loopbackCerts();
-  guard = await startGuard({ kubeconfigPath: kubeconfigPath(), certs, args: ['--guarded-users', `${SPIDERPOOL_CONTROLLER_USER},${SPIDERPOOL_AGENT_USER}`] });
+  guard = await startGuard({
+    kubeconfigPath: kubeconfigPath(),
+    certs,
+    args: ['--guarded-users', `${SPIDERPOOL_CONTROLLER_USER},${SPIDERPOOL_AGENT_USER}`],
+  });
   await registerWebhooks(admin.kc, { baseUrl: guard.url, caBundle: certs.ca, name: WEBHOOK });
 });
 
@@ -58,7 +69,13 @@ afterAll(async () => {
 
 /** A pool <net>.168.101-110 of <net>.0.0/16, as the StatefulSet scenario lays them out. */
 async function newPool(net: string): Promise<string> {
-  const name = (await createPool(admin.custom, { subnet: `${net}.0.0/16`, ips: [`${net}.168.101-${net}.168.110`], gateway: `${net}.0.1` })).metadata.name!;
+  const name = (
+    await createPool(admin.custom, {
+      subnet: `${net}.0.0/16`,
+      ips: [`${net}.168.101-${net}.168.110`],
+      gateway: `${net}.0.1`,
+    })
+  ).metadata.name!;
   pools.push(name);
   await writePoolStatus(agent.custom, name, {}, { totalIPCount: 10 });
   return name;
@@ -81,7 +98,10 @@ async function statefulSet(name: string, pool: string): Promise<void> {
         selector: { matchLabels: { app: name } },
         template: {
           metadata: { labels: { app: name }, annotations: poolAnnotation(pool) },
-          spec: { containers: [{ name: 'main', image: 'registry.k8s.io/pause:3.10' }], terminationGracePeriodSeconds: 30 },
+          spec: {
+            containers: [{ name: 'main', image: 'registry.k8s.io/pause:3.10' }],
+            terminationGracePeriodSeconds: 30,
+          },
         },
       },
     },
@@ -91,10 +111,14 @@ async function statefulSet(name: string, pool: string): Promise<void> {
 /** Deletes the pod (grace 0: no kubelet here) and waits for the StatefulSet controller's next incarnation. */
 async function restart(name: string, oldUid: string): Promise<k8s.V1Pod> {
   await admin.core.deleteNamespacedPod({ namespace: ns.name, name, gracePeriodSeconds: 0 });
-  const next = await waitFor(`next incarnation of ${name}`, async () => {
-    const p = await admin.core.readNamespacedPod({ namespace: ns.name, name }).catch(() => undefined);
-    return p && p.metadata?.uid !== oldUid && !p.metadata?.deletionTimestamp ? p : undefined;
-  }, 60_000);
+  const next = await waitFor(
+    `next incarnation of ${name}`,
+    async () => {
+      const p = await admin.core.readNamespacedPod({ namespace: ns.name, name }).catch(() => undefined);
+      return p && p.metadata?.uid !== oldUid && !p.metadata?.deletionTimestamp ? p : undefined;
+    },
+    60_000,
+  );
   await bindPod(admin.core, ns.name, name, 'node-2');
   return next;
 }
@@ -114,10 +138,11 @@ async function releaseRecord(who: Clients, pool: string, ip: string): Promise<vo
   await writePoolStatus(who.custom, pool, records, { base: current });
 }
 
-const denialsFor = (name: string) => guard.auditEvents().filter((e) => e.event === 'admission.denied' && JSON.stringify(e).includes(`${ns.name}/${name}`));
+const denialsFor = (name: string) =>
+  guard.auditEvents().filter((e) => e.event === 'admission.denied' && JSON.stringify(e).includes(`${ns.name}/${name}`));
 
 describe('v2: a StatefulSet moved to another pool, both service accounts guarded', () => {
-  test('the moved member\'s old endpoint is deleted and its old record released without a denial; a member that keeps its pool stays protected', async () => {
+  test("the moved member's old endpoint is deleted and its old record released without a denial; a member that keeps its pool stays protected", async () => {
     const oldPool = await newPool('10.40');
     const newPoolName = await newPool('10.41');
     await statefulSet('pc', oldPool);
@@ -127,7 +152,11 @@ describe('v2: a StatefulSet moved to another pool, both service accounts guarded
 
     // move pc to the second pool: its template names the new pool; the next incarnation carries the annotation
     await admin.apps.patchNamespacedStatefulSet(
-      { namespace: ns.name, name: 'pc', body: { spec: { template: { metadata: { annotations: poolAnnotation(newPoolName) } } } } },
+      {
+        namespace: ns.name,
+        name: 'pc',
+        body: { spec: { template: { metadata: { annotations: poolAnnotation(newPoolName) } } } },
+      },
       k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
     );
     const next = await restart('pc-0', pc.pod.metadata!.uid!);
@@ -139,10 +168,16 @@ describe('v2: a StatefulSet moved to another pool, both service accounts guarded
     await releaseRecord(controller, oldPool, pc.ip);
     expect(parseRecords(await getPool(admin.custom, oldPool))[pc.ip]).toBeUndefined();
     await forgetEndpoint(agent, 'pc-0');
-    await waitFor('old pc-0 endpoint gone', async () => (await getEndpoint(admin.custom, ns.name, 'pc-0').catch(() => 'gone')) === 'gone');
+    await waitFor(
+      'old pc-0 endpoint gone',
+      async () => (await getEndpoint(admin.custom, ns.name, 'pc-0').catch(() => 'gone')) === 'gone',
+    );
     const allocation = await allocateFirstFit(agent, newPoolName, next, '10.41');
     expect(allocation.outcome).toEqual({ ok: true });
-    expect(parseRecords(await getPool(admin.custom, newPoolName))[allocation.ip!]).toEqual({ pod: `${ns.name}/pc-0`, podUid: next.metadata!.uid });
+    expect(parseRecords(await getPool(admin.custom, newPoolName))[allocation.ip!]).toEqual({
+      pod: `${ns.name}/pc-0`,
+      podUid: next.metadata!.uid,
+    });
     expect(denialsFor('pc-0')).toEqual([]);
 
     // stay keeps the old pool: while stay-0 restarts, neither identity may drop its endpoint or release its record
@@ -156,7 +191,10 @@ describe('v2: a StatefulSet moved to another pool, both service accounts guarded
       expect(release.code).toBe(403);
       expect(release.message).toContain('STATIC_IP_RELEASE');
     }
-    expect(parseRecords(await getPool(admin.custom, oldPool))[stay.ip]).toEqual({ pod: `${ns.name}/stay-0`, podUid: stay.pod.metadata!.uid });
+    expect(parseRecords(await getPool(admin.custom, oldPool))[stay.ip]).toEqual({
+      pod: `${ns.name}/stay-0`,
+      podUid: stay.pod.metadata!.uid,
+    });
     expect((await getEndpoint(admin.custom, ns.name, 'stay-0')).metadata.deletionTimestamp).toBeUndefined();
     const users = new Set(denialsFor('stay-0').map((e) => e.user));
     expect(users).toEqual(new Set([SPIDERPOOL_AGENT_USER, SPIDERPOOL_CONTROLLER_USER]));

@@ -24,7 +24,14 @@ import {
   waitFor,
   writePoolStatus,
 } from './support';
-import { GuardProcess, loopbackCerts, registerWebhooks, startGuard, unregisterWebhooks, type LoopbackCerts } from '../../testbed/guard';
+import {
+  GuardProcess,
+  loopbackCerts,
+  registerWebhooks,
+  startGuard,
+  unregisterWebhooks,
+  type LoopbackCerts,
+} from '../../testbed/guard';
 
 const ns = useTestNamespace('zombie');
 const admin = adminClients();
@@ -53,7 +60,9 @@ async function setNodeReady(status: 'True' | 'Unknown'): Promise<void> {
 }
 
 beforeAll(async () => {
-  await admin.core.createNode({ body: { metadata: { name: nodeName, labels: { 'kubernetes.io/hostname': nodeName } } } });
+  await admin.core.createNode({
+    body: { metadata: { name: nodeName, labels: { 'kubernetes.io/hostname': nodeName } } },
+  });
   await setNodeReady('True');
   certs = await loopbackCerts();
   guard = await startGuard({ kubeconfigPath: kubeconfigPath(), certs, args: [] });
@@ -70,12 +79,22 @@ afterAll(async () => {
 async function recordedPod(pool: string, name: string, ip: string): Promise<string> {
   await admin.core.createNamespacedPod({
     namespace: ns.name,
-    body: { metadata: { name }, spec: { containers: [{ name: 'main', image: 'registry.k8s.io/pause:3.10' }], terminationGracePeriodSeconds: 5 } },
+    body: {
+      metadata: { name },
+      spec: { containers: [{ name: 'main', image: 'registry.k8s.io/pause:3.10' }], terminationGracePeriodSeconds: 5 },
+    },
   });
   await bindPod(admin.core, ns.name, name, nodeName);
-  const running = await setPodStatus(admin.core, ns.name, name, { phase: 'Running', podIPs: [ip], containers: 'running' });
+  const running = await setPodStatus(admin.core, ns.name, name, {
+    phase: 'Running',
+    podIPs: [ip],
+    containers: 'running',
+  });
   const uid = running.metadata!.uid!;
-  const records = { ...parseRecords(await getPool(agent.custom, pool)), [ip]: { pod: `${ns.name}/${name}`, podUid: uid } };
+  const records = {
+    ...parseRecords(await getPool(agent.custom, pool)),
+    [ip]: { pod: `${ns.name}/${name}`, podUid: uid },
+  };
   await writePoolStatus(agent.custom, pool, records);
   return uid;
 }
@@ -83,7 +102,10 @@ async function recordedPod(pool: string, name: string, ip: string): Promise<stri
 /** Deletes with a grace period: without a kubelet the pod stays Terminating (deletionTimestamp set, containers running). */
 async function deleteGracefully(name: string): Promise<void> {
   await admin.core.deleteNamespacedPod({ name, namespace: ns.name, gracePeriodSeconds: 5 });
-  await waitFor(`${name} Terminating`, async () => (await admin.core.readNamespacedPod({ name, namespace: ns.name })).metadata?.deletionTimestamp);
+  await waitFor(
+    `${name} Terminating`,
+    async () => (await admin.core.readNamespacedPod({ name, namespace: ns.name })).metadata?.deletionTimestamp,
+  );
 }
 
 /** The GC's release of `ip`'s record: what Spiderpool's trace worker writes once the grace period has passed. */
@@ -95,7 +117,8 @@ async function gcRelease(pool: string, ip: string) {
 
 describe('a Terminating pod on a node that stopped reporting', () => {
   test('its release by the controller is denied until the node is tainted out-of-service', async () => {
-    const pool = (await createPool(admin.custom, { subnet: '10.31.0.0/16', ips: ['10.31.0.10-10.31.0.20'] })).metadata.name!;
+    const pool = (await createPool(admin.custom, { subnet: '10.31.0.0/16', ips: ['10.31.0.10-10.31.0.20'] })).metadata
+      .name!;
     const ip = '10.31.0.10';
     try {
       const uid = await recordedPod(pool, 'api-zombie', ip);
@@ -106,17 +129,31 @@ describe('a Terminating pod on a node that stopped reporting', () => {
       const denied = await expectApiError(() => gcRelease(pool, ip));
       expect(denied.code).toBe(403);
       expect(denied.message).toContain('UNCONFIRMED_TERMINATION_RELEASE');
-      for (const part of [`IP ${ip}`, `pool ${pool}`, `node ${nodeName} has not confirmed`, `${OUT_OF_SERVICE}=nodeshutdown:NoExecute`, 'Ready Unknown']) {
+      for (const part of [
+        `IP ${ip}`,
+        `pool ${pool}`,
+        `node ${nodeName} has not confirmed`,
+        `${OUT_OF_SERVICE}=nodeshutdown:NoExecute`,
+        'Ready Unknown',
+      ]) {
         expect(denied.message).toContain(part);
       }
-      expect(parseRecords(await getPool(admin.custom, pool))[ip]).toEqual({ pod: `${ns.name}/api-zombie`, podUid: uid });
-      const audited = await guard.waitForLine((l) => l.audit === true && l.event === 'admission.denied' && l.rule === 'UNCONFIRMED_TERMINATION_RELEASE');
+      expect(parseRecords(await getPool(admin.custom, pool))[ip]).toEqual({
+        pod: `${ns.name}/api-zombie`,
+        podUid: uid,
+      });
+      const audited = await guard.waitForLine(
+        (l) => l.audit === true && l.event === 'admission.denied' && l.rule === 'UNCONFIRMED_TERMINATION_RELEASE',
+      );
       expect(audited).toMatchObject({ ip, pool, user: 'system:serviceaccount:kube-system:spiderpool-controller' });
 
       // the operator confirms the node is down: the documented non-graceful shutdown taint
       const tainted = Date.now();
       await admin.core.patchNode(
-        { name: nodeName, body: { spec: { taints: [{ key: OUT_OF_SERVICE, value: 'nodeshutdown', effect: 'NoExecute' }] } } },
+        {
+          name: nodeName,
+          body: { spec: { taints: [{ key: OUT_OF_SERVICE, value: 'nodeshutdown', effect: 'NoExecute' }] } },
+        },
         STRATEGIC,
       );
       let attempts = 0;
@@ -146,13 +183,18 @@ describe('a Terminating pod on a node that stopped reporting', () => {
   });
 
   test('a pod whose containers report terminated is released without a denial', async () => {
-    const pool = (await createPool(admin.custom, { subnet: '10.32.0.0/16', ips: ['10.32.0.10-10.32.0.20'] })).metadata.name!;
+    const pool = (await createPool(admin.custom, { subnet: '10.32.0.0/16', ips: ['10.32.0.10-10.32.0.20'] })).metadata
+      .name!;
     const ip = '10.32.0.10';
     try {
       await recordedPod(pool, 'api-stopped', ip);
       await deleteGracefully('api-stopped');
       // the kubelet killed the container and reported it (the pod object stays until it deletes it)
-      await setPodStatus(admin.core, ns.name, 'api-stopped', { phase: 'Running', podIPs: [ip], containers: 'terminated' });
+      await setPodStatus(admin.core, ns.name, 'api-stopped', {
+        phase: 'Running',
+        podIPs: [ip],
+        containers: 'terminated',
+      });
       const before = guard.auditEvents().filter((e) => e.rule === 'UNCONFIRMED_TERMINATION_RELEASE').length;
       const released = await gcRelease(pool, ip);
       expect(parseRecords(released)[ip]).toBeUndefined();

@@ -28,7 +28,7 @@ export function parseStrictJson(text: string): unknown {
       const out: Record<string, unknown> = {};
       const seen = new Set<string>();
       ws();
-      if (text[i] === '}') return i++, out;
+      if (text[i] === '}') return (i++, out);
       for (;;) {
         ws();
         if (text[i] !== '"') fail('expected a key');
@@ -40,7 +40,7 @@ export function parseStrictJson(text: string): unknown {
         out[key] = value();
         ws();
         if (text[i] === ',') i++;
-        else if (text[i] === '}') return i++, out;
+        else if (text[i] === '}') return (i++, out);
         else fail('expected , or }');
       }
     }
@@ -48,12 +48,12 @@ export function parseStrictJson(text: string): unknown {
       i++;
       const out: unknown[] = [];
       ws();
-      if (text[i] === ']') return i++, out;
+      if (text[i] === ']') return (i++, out);
       for (;;) {
         out.push(value());
         ws();
         if (text[i] === ',') i++;
-        else if (text[i] === ']') return i++, out;
+        else if (text[i] === ']') return (i++, out);
         else fail('expected , or ]');
       }
     }

@@ -51,7 +51,9 @@ const UNSHARE = which(['/usr/bin/unshare', '/bin/unshare']);
 const SETPRIV = which(['/usr/bin/setpriv', '/bin/setpriv']);
 const NSENTER = which(['/usr/bin/nsenter', '/bin/nsenter']);
 
-function setprivArgs(spec: Pick<ProcessSpec, 'uid' | 'gid' | 'groups' | 'noNewPrivs' | 'dropAllCapabilities'>): string[] {
+function setprivArgs(
+  spec: Pick<ProcessSpec, 'uid' | 'gid' | 'groups' | 'noNewPrivs' | 'dropAllCapabilities'>,
+): string[] {
   return [
     SETPRIV,
     `--reuid=${spec.uid}`,
@@ -83,10 +85,27 @@ export function setupScript(spec: ProcessSpec): string {
 export function startProcess(spec: ProcessSpec): ChildProcess {
   const fd = fs.openSync(spec.logFile, 'a');
   try {
-    return spawn(IP, ['netns', 'exec', spec.netns, UNSHARE, '--mount', '--propagation', 'private', '/bin/sh', '-c', setupScript(spec), 'sh', ...spec.argv], {
-      env: spec.env,
-      stdio: ['ignore', fd, fd],
-    });
+    return spawn(
+      IP,
+      [
+        'netns',
+        'exec',
+        spec.netns,
+        UNSHARE,
+        '--mount',
+        '--propagation',
+        'private',
+        '/bin/sh',
+        '-c',
+        setupScript(spec),
+        'sh',
+        ...spec.argv,
+      ],
+      {
+        env: spec.env,
+        stdio: ['ignore', fd, fd],
+      },
+    );
   } finally {
     fs.closeSync(fd);
   }
@@ -105,7 +124,12 @@ function resolvePort(port: number | string | undefined, container: k8s.V1Contain
   return p.containerPort;
 }
 
-function httpProbe(action: k8s.V1HTTPGetAction, podIp: string, container: k8s.V1Container, timeoutMs: number): Promise<ProbeResult> {
+function httpProbe(
+  action: k8s.V1HTTPGetAction,
+  podIp: string,
+  container: k8s.V1Container,
+  timeoutMs: number,
+): Promise<ProbeResult> {
   return new Promise((resolve) => {
     const secure = action.scheme === 'HTTPS';
     const headers: Record<string, string> = { 'User-Agent': 'kube-probe/1.34' };
@@ -128,14 +152,28 @@ function httpProbe(action: k8s.V1HTTPGetAction, podIp: string, container: k8s.V1
       },
     );
     req.on('timeout', () => req.destroy(new Error(`timeout after ${timeoutMs} ms`)));
-    req.on('error', (err) => resolve({ ok: false, message: `Get "${secure ? 'https' : 'http'}://${podIp}${action.path ?? '/'}": ${err.message}` }));
+    req.on('error', (err) =>
+      resolve({
+        ok: false,
+        message: `Get "${secure ? 'https' : 'http'}://${podIp}${action.path ?? '/'}": ${err.message}`,
+      }),
+    );
     req.end();
   });
 }
 
-function tcpProbe(action: k8s.V1TCPSocketAction, podIp: string, container: k8s.V1Container, timeoutMs: number): Promise<ProbeResult> {
+function tcpProbe(
+  action: k8s.V1TCPSocketAction,
+  podIp: string,
+  container: k8s.V1Container,
+  timeoutMs: number,
+): Promise<ProbeResult> {
   return new Promise((resolve) => {
-    const sock = net.connect({ host: action.host || podIp, port: resolvePort(action.port, container), timeout: timeoutMs });
+    const sock = net.connect({
+      host: action.host || podIp,
+      port: resolvePort(action.port, container),
+      timeout: timeoutMs,
+    });
     sock.once('connect', () => {
       sock.destroy();
       resolve({ ok: true, message: '' });
@@ -146,9 +184,18 @@ function tcpProbe(action: k8s.V1TCPSocketAction, podIp: string, container: k8s.V
 }
 
 /** Runs a command inside a running container (its network and mount namespaces, its user): exec probes, preStop. */
-export function execInContainer(pid: number, spec: Pick<ProcessSpec, 'uid' | 'gid' | 'groups' | 'noNewPrivs' | 'dropAllCapabilities' | 'env' | 'cwd'>, command: string[], timeoutMs: number): Promise<ProbeResult> {
+export function execInContainer(
+  pid: number,
+  spec: Pick<ProcessSpec, 'uid' | 'gid' | 'groups' | 'noNewPrivs' | 'dropAllCapabilities' | 'env' | 'cwd'>,
+  command: string[],
+  timeoutMs: number,
+): Promise<ProbeResult> {
   return new Promise((resolve) => {
-    const child = spawn(NSENTER, [`--target=${pid}`, '--mount', '--net', `--wd=${spec.cwd}`, ...setprivArgs(spec), ...command], { env: spec.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      NSENTER,
+      [`--target=${pid}`, '--mount', '--net', `--wd=${spec.cwd}`, ...setprivArgs(spec), ...command],
+      { env: spec.env, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let out = '';
     child.stdout?.on('data', (c: Buffer) => (out += c.toString()));
     child.stderr?.on('data', (c: Buffer) => (out += c.toString()));
@@ -156,13 +203,22 @@ export function execInContainer(pid: number, spec: Pick<ProcessSpec, 'uid' | 'gi
     child.on('error', (err) => resolve({ ok: false, message: err.message }));
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      resolve({ ok: code === 0, message: code === 0 ? '' : `command ${JSON.stringify(command)} exited ${code ?? signal}: ${out.slice(-500)}` });
+      resolve({
+        ok: code === 0,
+        message: code === 0 ? '' : `command ${JSON.stringify(command)} exited ${code ?? signal}: ${out.slice(-500)}`,
+      });
     });
   });
 }
 
 /** One probe attempt. */
-export async function runProbe(probe: k8s.V1Probe, podIp: string, container: k8s.V1Container, pid: number | undefined, execSpec: Parameters<typeof execInContainer>[1]): Promise<ProbeResult> {
+export async function runProbe(
+  probe: k8s.V1Probe,
+  podIp: string,
+  container: k8s.V1Container,
+  pid: number | undefined,
+  execSpec: Parameters<typeof execInContainer>[1],
+): Promise<ProbeResult> {
   const timeoutMs = (probe.timeoutSeconds ?? 1) * 1000;
   try {
     if (probe.httpGet) return await httpProbe(probe.httpGet, podIp, container, timeoutMs);

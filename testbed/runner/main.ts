@@ -25,7 +25,9 @@ async function main(): Promise<void> {
     process.exit(0);
   };
   for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, () => void stop(sig));
-  process.on('unhandledRejection', (err) => log('runner', `unhandled rejection: ${(err as Error)?.stack ?? String(err)}`));
+  process.on('unhandledRejection', (err) =>
+    log('runner', `unhandled rejection: ${(err as Error)?.stack ?? String(err)}`),
+  );
   await runner.start();
   setInterval(() => {}, 1 << 30);
 }

@@ -128,7 +128,8 @@ export async function createNetwork(stateDir: string): Promise<TestbedNetwork> {
 /** Removes every namespace, veth and the bridge named after `hash` (idempotent; what a crash left behind too). */
 export async function removeNetwork(hash: string): Promise<void> {
   const list = await run('ip', ['-j', 'netns', 'list']);
-  const namespaces = list.code === 0 && list.stdout.trim() ? (JSON.parse(list.stdout) as { name: string }[]).map((n) => n.name) : [];
+  const namespaces =
+    list.code === 0 && list.stdout.trim() ? (JSON.parse(list.stdout) as { name: string }[]).map((n) => n.name) : [];
   for (const ns of namespaces) if (ns.startsWith(`spg-${hash}-`)) await run('ip', ['netns', 'delete', ns]);
   const links = await run('ip', ['-j', 'link']);
   const names = links.code === 0 ? (JSON.parse(links.stdout) as { ifname: string }[]).map((l) => l.ifname) : [];

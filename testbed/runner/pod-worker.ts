@@ -11,7 +11,17 @@ import * as path from 'node:path';
 import { execInContainer, runProbe, startProcess, type Mount, type ProcessSpec } from './container';
 import { knownImage, type KnownImage } from './images';
 import { createSandbox, removeSandbox, type TestbedNetwork } from './network';
-import { containerArgv, containerEnv, containerUser, probeStep, restartDelay, serviceLinkEnv, type Allocatable, type ObjectLookup, type ProbeCounts } from './spec';
+import {
+  containerArgv,
+  containerEnv,
+  containerUser,
+  probeStep,
+  restartDelay,
+  serviceLinkEnv,
+  type Allocatable,
+  type ObjectLookup,
+  type ProbeCounts,
+} from './spec';
 import { PodVolumes, type VolumeSources } from './volumes';
 
 /** Where a pod's volumes come from (the runner reads Secrets/ConfigMaps and requests tokens). */
@@ -134,7 +144,10 @@ export class PodWorker {
       this.netns = sandbox.netns;
       this.ip = sandbox.ip;
       this.sandboxReady = true;
-      fs.writeFileSync(this.hostsPath(), this.ctx.hostsFile(this.pod.metadata!.name!, this.ip, this.pod.metadata!.namespace!));
+      fs.writeFileSync(
+        this.hostsPath(),
+        this.ctx.hostsFile(this.pod.metadata!.name!, this.ip, this.pod.metadata!.namespace!),
+      );
       this.ctx.log(`${this.name}: sandbox ${this.netns}, IP ${this.ip}`);
     } catch (err) {
       this.ctx.log(`${this.name}: sandbox failed: ${(err as Error).message}`);
@@ -180,7 +193,10 @@ export class PodWorker {
   refreshHosts(): void {
     if (!this.sandboxReady || this.finished) return;
     try {
-      fs.writeFileSync(this.hostsPath(), this.ctx.hostsFile(this.pod.metadata!.name!, this.ip, this.pod.metadata!.namespace!));
+      fs.writeFileSync(
+        this.hostsPath(),
+        this.ctx.hostsFile(this.pod.metadata!.name!, this.ip, this.pod.metadata!.namespace!),
+      );
     } catch {
       /* pod directory gone */
     }
@@ -209,7 +225,16 @@ export class PodWorker {
   private processSpec(c: ContainerRun): ProcessSpec {
     const pod = this.pod;
     const ns = pod.metadata!.namespace!;
-    const live = { ...pod, status: { ...(pod.status ?? {}), podIP: this.ip, podIPs: [{ ip: this.ip }], hostIP: this.ctx.net.gatewayIp, hostIPs: [{ ip: this.ctx.net.gatewayIp }] } };
+    const live = {
+      ...pod,
+      status: {
+        ...(pod.status ?? {}),
+        podIP: this.ip,
+        podIPs: [{ ip: this.ip }],
+        hostIP: this.ctx.net.gatewayIp,
+        hostIPs: [{ ip: this.ctx.net.gatewayIp }],
+      },
+    };
     const host = this.ctx.net.gatewayIp;
     const port = String(this.ctx.apiserverPort);
     const serviceEnv: Record<string, string> = {
@@ -227,11 +252,14 @@ export class PodWorker {
     const env = containerEnv(live, c.spec, c.image, serviceEnv, this.ctx.lookup(ns), this.ctx.allocatable);
     const user = containerUser(pod, c.spec, c.image);
     const imageFiles: Mount[] = (c.image.files ?? []).map((f) => ({ ...f, readOnly: true }));
-    const mounts: Mount[] = [...imageFiles, ...(c.spec.volumeMounts ?? []).map((vm) => ({
-      hostPath: path.join(this.volumes!.dir(vm.name), vm.subPath ?? ''),
-      mountPath: vm.mountPath,
-      readOnly: vm.readOnly === true,
-    }))];
+    const mounts: Mount[] = [
+      ...imageFiles,
+      ...(c.spec.volumeMounts ?? []).map((vm) => ({
+        hostPath: path.join(this.volumes!.dir(vm.name), vm.subPath ?? ''),
+        mountPath: vm.mountPath,
+        readOnly: vm.readOnly === true,
+      })),
+    ];
     if (!pod.spec?.hostNetwork) mounts.push({ hostPath: this.hostsPath(), mountPath: '/etc/hosts', readOnly: false });
     const sc = c.spec.securityContext;
     const logDir = path.join(this.dir, c.spec.name);
@@ -281,7 +309,9 @@ export class PodWorker {
     c.ready = false;
     c.started = false;
     c.killing = false;
-    this.ctx.log(`${this.name}/${c.spec.name}: started pid ${proc.pid} (restart ${c.restartCount}): ${spec.argv.join(' ')}`);
+    this.ctx.log(
+      `${this.name}/${c.spec.name}: started pid ${proc.pid} (restart ${c.restartCount}): ${spec.argv.join(' ')}`,
+    );
     c.exited = new Promise((resolve) => {
       proc.once('exit', (code, signal) => {
         this.onExit(c, code, signal);
@@ -373,7 +403,10 @@ export class PodWorker {
         loop(livenessProbe, (ok, message) => {
           if (ok) return true;
           this.ctx.log(`${this.name}/${c.spec.name}: liveness probe failed (${message}): restarting`);
-          void this.killContainer(c, livenessProbe.terminationGracePeriodSeconds ?? this.pod.spec?.terminationGracePeriodSeconds ?? 30);
+          void this.killContainer(
+            c,
+            livenessProbe.terminationGracePeriodSeconds ?? this.pod.spec?.terminationGracePeriodSeconds ?? 30,
+          );
           return false;
         });
       }
@@ -386,7 +419,10 @@ export class PodWorker {
           return false;
         }
         this.ctx.log(`${this.name}/${c.spec.name}: startup probe failed (${message}): restarting`);
-        void this.killContainer(c, startupProbe.terminationGracePeriodSeconds ?? this.pod.spec?.terminationGracePeriodSeconds ?? 30);
+        void this.killContainer(
+          c,
+          startupProbe.terminationGracePeriodSeconds ?? this.pod.spec?.terminationGracePeriodSeconds ?? 30,
+        );
         return false;
       });
     } else {
@@ -414,7 +450,13 @@ export class PodWorker {
     } else if (hook.exec && c.pid !== undefined) {
       await execInContainer(c.pid, c.exec!, hook.exec.command ?? [], remaining);
     } else if (hook.httpGet) {
-      await runProbe({ httpGet: hook.httpGet, timeoutSeconds: Math.ceil(remaining / 1000) }, this.ip, c.spec, c.pid, c.exec!);
+      await runProbe(
+        { httpGet: hook.httpGet, timeoutSeconds: Math.ceil(remaining / 1000) },
+        this.ip,
+        c.spec,
+        c.pid,
+        c.exec!,
+      );
     }
   }
 
@@ -511,9 +553,28 @@ export class PodWorker {
       c.phase === 'running'
         ? { running: { startedAt: c.startedAt as unknown as Date } }
         : c.phase === 'terminated' && c.current
-          ? { terminated: { exitCode: c.current.exitCode, reason: c.current.reason, startedAt: c.current.startedAt as unknown as Date, finishedAt: c.current.finishedAt as unknown as Date, containerID: c.current.containerID, ...(c.current.signal ? { signal: k8s_signal_numbers[c.current.signal] } : {}) } }
+          ? {
+              terminated: {
+                exitCode: c.current.exitCode,
+                reason: c.current.reason,
+                startedAt: c.current.startedAt as unknown as Date,
+                finishedAt: c.current.finishedAt as unknown as Date,
+                containerID: c.current.containerID,
+                ...(c.current.signal ? { signal: k8s_signal_numbers[c.current.signal] } : {}),
+              },
+            }
           : { waiting: { reason: c.waitingReason, ...(c.waitingMessage ? { message: c.waitingMessage } : {}) } };
-    const last = c.last ? { terminated: { exitCode: c.last.exitCode, reason: c.last.reason, startedAt: c.last.startedAt as unknown as Date, finishedAt: c.last.finishedAt as unknown as Date, containerID: c.last.containerID } } : {};
+    const last = c.last
+      ? {
+          terminated: {
+            exitCode: c.last.exitCode,
+            reason: c.last.reason,
+            startedAt: c.last.startedAt as unknown as Date,
+            finishedAt: c.last.finishedAt as unknown as Date,
+            containerID: c.last.containerID,
+          },
+        }
+      : {};
     return {
       name: c.spec.name,
       image: c.spec.image ?? '',
@@ -565,12 +626,17 @@ export class PodWorker {
       this.statusChain = this.statusChain.then(async () => {
         try {
           await this.ctx.core.patchNamespacedPodStatus(
-            { name: this.pod.metadata!.name!, namespace: this.pod.metadata!.namespace!, body: { metadata: { uid: this.uid }, status } },
+            {
+              name: this.pod.metadata!.name!,
+              namespace: this.pod.metadata!.namespace!,
+              body: { metadata: { uid: this.uid }, status },
+            },
             k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
           );
         } catch (err) {
           const code = (err as { code?: number }).code;
-          if (code !== 404 && code !== 409) this.ctx.log(`${this.name}: status write failed: ${(err as Error).message}`);
+          if (code !== 404 && code !== 409)
+            this.ctx.log(`${this.name}: status write failed: ${(err as Error).message}`);
         }
       });
     }, 50);
@@ -578,4 +644,14 @@ export class PodWorker {
 }
 
 /** Signal numbers on Linux, for exit codes (128 + n) and terminated.signal. */
-const k8s_signal_numbers: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGABRT: 6, SIGKILL: 9, SIGSEGV: 11, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15 };
+const k8s_signal_numbers: Record<string, number> = {
+  SIGHUP: 1,
+  SIGINT: 2,
+  SIGQUIT: 3,
+  SIGABRT: 6,
+  SIGKILL: 9,
+  SIGSEGV: 11,
+  SIGPIPE: 13,
+  SIGALRM: 14,
+  SIGTERM: 15,
+};

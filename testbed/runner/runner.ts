@@ -68,28 +68,51 @@ export class PodRunner {
   async start(): Promise<void> {
     fs.mkdirSync(this.podsDir, { recursive: true });
     await this.registerNode();
-    this.heartbeat = setInterval(() => void this.nodeStatus().catch((err: Error) => this.o.log(`node heartbeat: ${err.message}`)), 20_000);
-    await this.watch<k8s.V1Service>('/api/v1/services', () => this.core.listServiceForAllNamespaces(), (type, svc) => {
-      this.proxy.setService(svc, type !== 'delete');
-      for (const w of this.workers.values()) w.refreshHosts();
-    });
-    await this.watch<k8s.V1EndpointSlice>('/apis/discovery.k8s.io/v1/endpointslices', () => this.discovery.listEndpointSliceForAllNamespaces(), (type, s) =>
-      this.proxy.setSlice(s, type !== 'delete'),
+    this.heartbeat = setInterval(
+      () => void this.nodeStatus().catch((err: Error) => this.o.log(`node heartbeat: ${err.message}`)),
+      20_000,
     );
-    await this.watch<k8s.V1Secret>('/api/v1/secrets', () => this.core.listSecretForAllNamespaces(), (type, s) => {
-      const key = `${s.metadata?.namespace}/${s.metadata?.name}`;
-      if (type === 'delete') this.secrets.delete(key);
-      else this.secrets.set(key, decode(s.data, true));
-      if (type === 'update') this.refreshVolumes(s.metadata?.namespace, 'Secret', s.metadata?.name);
-    });
-    await this.watch<k8s.V1ConfigMap>('/api/v1/configmaps', () => this.core.listConfigMapForAllNamespaces(), (type, cm) => {
-      const key = `${cm.metadata?.namespace}/${cm.metadata?.name}`;
-      if (type === 'delete') this.configMaps.delete(key);
-      else this.configMaps.set(key, decode(cm.data, false));
-      if (type === 'update') this.refreshVolumes(cm.metadata?.namespace, 'ConfigMap', cm.metadata?.name);
-    });
-    await this.watch<k8s.V1Pod>('/api/v1/pods', () => this.core.listPodForAllNamespaces(), (type, pod) => this.onPod(type, pod));
-    this.o.log(`runner: node ${this.nodeName} ready; pods get IPs in ${this.o.net.podCidr}, API server at ${this.o.net.gatewayIp}:${this.o.apiserverPort}`);
+    await this.watch<k8s.V1Service>(
+      '/api/v1/services',
+      () => this.core.listServiceForAllNamespaces(),
+      (type, svc) => {
+        this.proxy.setService(svc, type !== 'delete');
+        for (const w of this.workers.values()) w.refreshHosts();
+      },
+    );
+    await this.watch<k8s.V1EndpointSlice>(
+      '/apis/discovery.k8s.io/v1/endpointslices',
+      () => this.discovery.listEndpointSliceForAllNamespaces(),
+      (type, s) => this.proxy.setSlice(s, type !== 'delete'),
+    );
+    await this.watch<k8s.V1Secret>(
+      '/api/v1/secrets',
+      () => this.core.listSecretForAllNamespaces(),
+      (type, s) => {
+        const key = `${s.metadata?.namespace}/${s.metadata?.name}`;
+        if (type === 'delete') this.secrets.delete(key);
+        else this.secrets.set(key, decode(s.data, true));
+        if (type === 'update') this.refreshVolumes(s.metadata?.namespace, 'Secret', s.metadata?.name);
+      },
+    );
+    await this.watch<k8s.V1ConfigMap>(
+      '/api/v1/configmaps',
+      () => this.core.listConfigMapForAllNamespaces(),
+      (type, cm) => {
+        const key = `${cm.metadata?.namespace}/${cm.metadata?.name}`;
+        if (type === 'delete') this.configMaps.delete(key);
+        else this.configMaps.set(key, decode(cm.data, false));
+        if (type === 'update') this.refreshVolumes(cm.metadata?.namespace, 'ConfigMap', cm.metadata?.name);
+      },
+    );
+    await this.watch<k8s.V1Pod>(
+      '/api/v1/pods',
+      () => this.core.listPodForAllNamespaces(),
+      (type, pod) => this.onPod(type, pod),
+    );
+    this.o.log(
+      `runner: node ${this.nodeName} ready; pods get IPs in ${this.o.net.podCidr}, API server at ${this.o.net.gatewayIp}:${this.o.apiserverPort}`,
+    );
   }
 
   /** An informer that survives watch errors (it relists after a second, like a reflector). */
@@ -130,7 +153,12 @@ export class PodRunner {
       return;
     }
     if (!pod.spec?.nodeName) {
-      if (pod.metadata?.deletionTimestamp || !this.ours(pod) || (pod.spec?.schedulerName ?? 'default-scheduler') !== 'default-scheduler') return;
+      if (
+        pod.metadata?.deletionTimestamp ||
+        !this.ours(pod) ||
+        (pod.spec?.schedulerName ?? 'default-scheduler') !== 'default-scheduler'
+      )
+        return;
       if (!this.binding.has(uid)) void this.bind(pod);
       return;
     }
@@ -142,7 +170,10 @@ export class PodRunner {
     const phase = pod.status?.phase;
     if (phase === 'Succeeded' || phase === 'Failed') {
       // finished before we (re)started: only the final delete is left to do
-      if (pod.metadata?.deletionTimestamp) void this.core.deleteNamespacedPod({ name: pod.metadata.name!, namespace: pod.metadata.namespace!, gracePeriodSeconds: 0 }).catch(() => {});
+      if (pod.metadata?.deletionTimestamp)
+        void this.core
+          .deleteNamespacedPod({ name: pod.metadata.name!, namespace: pod.metadata.namespace!, gracePeriodSeconds: 0 })
+          .catch(() => {});
       return;
     }
     if (!this.ours(pod)) return;
@@ -160,7 +191,12 @@ export class PodRunner {
       await this.core.createNamespacedPodBinding({
         name,
         namespace,
-        body: { apiVersion: 'v1', kind: 'Binding', metadata: { name, namespace, uid }, target: { apiVersion: 'v1', kind: 'Node', name: this.nodeName } },
+        body: {
+          apiVersion: 'v1',
+          kind: 'Binding',
+          metadata: { name, namespace, uid },
+          target: { apiVersion: 'v1', kind: 'Node', name: this.nodeName },
+        },
       });
       this.o.log(`bound ${namespace}/${name} to ${this.nodeName}`);
     } catch (err) {
@@ -182,7 +218,10 @@ export class PodRunner {
       nextIndex: () => ++this.index,
       services: (ns) => this.proxy.list(ns),
       hostsFile: (name, ip, ns) => this.proxy.hostsFile(name, ip, ns),
-      lookup: (ns): ObjectLookup => ({ secret: (n) => this.secrets.get(`${ns}/${n}`), configMap: (n) => this.configMaps.get(`${ns}/${n}`) }),
+      lookup: (ns): ObjectLookup => ({
+        secret: (n) => this.secrets.get(`${ns}/${n}`),
+        configMap: (n) => this.configMaps.get(`${ns}/${n}`),
+      }),
       volumeSources: (pod) => this.volumeSources(pod),
       log: this.o.log,
       onGone: (uid) => this.workers.delete(uid),
@@ -223,7 +262,10 @@ export class PodRunner {
           },
         });
         const exp = res.status?.expirationTimestamp;
-        return { token: res.status?.token ?? '', expiresAtMs: exp ? new Date(exp).getTime() : Date.now() + expirationSeconds * 1000 };
+        return {
+          token: res.status?.token ?? '',
+          expiresAtMs: exp ? new Date(exp).getTime() : Date.now() + expirationSeconds * 1000,
+        };
       },
       now: () => Date.now(),
       allocatable: ALLOCATABLE,
@@ -236,7 +278,14 @@ export class PodRunner {
         body: {
           apiVersion: 'v1',
           kind: 'Node',
-          metadata: { name: this.nodeName, labels: { 'kubernetes.io/hostname': this.nodeName, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64' } },
+          metadata: {
+            name: this.nodeName,
+            labels: {
+              'kubernetes.io/hostname': this.nodeName,
+              'kubernetes.io/os': 'linux',
+              'kubernetes.io/arch': 'amd64',
+            },
+          },
           spec: { podCIDR: this.o.net.podCidr, podCIDRs: [this.o.net.podCidr] },
         },
       });
@@ -248,10 +297,18 @@ export class PodRunner {
 
   private async nodeStatus(): Promise<void> {
     const now = rfc3339(Date.now());
-    const ready = { type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'spiderpool-guard test bed process runner', lastHeartbeatTime: now, lastTransitionTime: now };
+    const ready = {
+      type: 'Ready',
+      status: 'True',
+      reason: 'KubeletReady',
+      message: 'spiderpool-guard test bed process runner',
+      lastHeartbeatTime: now,
+      lastTransitionTime: now,
+    };
     const node = await this.core.readNode({ name: this.nodeName });
     const prev = node.status?.conditions?.find((c) => c.type === 'Ready');
-    if (prev?.status === 'True' && prev.lastTransitionTime) ready.lastTransitionTime = rfc3339(new Date(prev.lastTransitionTime).getTime());
+    if (prev?.status === 'True' && prev.lastTransitionTime)
+      ready.lastTransitionTime = rfc3339(new Date(prev.lastTransitionTime).getTime());
     await this.core.patchNodeStatus(
       {
         name: this.nodeName,

@@ -33,7 +33,9 @@ export class ServiceProxy {
     const key = `${svc.metadata?.namespace}/${svc.metadata?.name}`;
     if (present) this.services.set(key, svc);
     else this.services.delete(key);
-    this.chain = this.chain.then(() => this.sync()).catch((err: Error) => this.log(`service proxy sync: ${err.message}`));
+    this.chain = this.chain
+      .then(() => this.sync())
+      .catch((err: Error) => this.log(`service proxy sync: ${err.message}`));
   }
 
   setSlice(slice: k8s.V1EndpointSlice, present: boolean): void {
@@ -49,12 +51,21 @@ export class ServiceProxy {
 
   /** /etc/hosts of a pod: itself, then every Service's DNS names (the cluster DNS stand-in). */
   hostsFile(podName: string, podIp: string, podNamespace: string): string {
-    const lines = ['# Kubernetes-managed hosts file (spiderpool-guard test bed runner).', '127.0.0.1\tlocalhost', '::1\tlocalhost ip6-localhost ip6-loopback', `${podIp}\t${podName}`];
+    const lines = [
+      '# Kubernetes-managed hosts file (spiderpool-guard test bed runner).',
+      '127.0.0.1\tlocalhost',
+      '::1\tlocalhost ip6-localhost ip6-loopback',
+      `${podIp}\t${podName}`,
+    ];
     for (const s of this.services.values()) {
       const ip = s.spec?.clusterIP;
       if (!ip || ip === 'None') continue;
       const { name, namespace } = s.metadata ?? {};
-      const names = [`${name}.${namespace}.svc`, `${name}.${namespace}.svc.cluster.local`, ...(namespace === podNamespace ? [name] : [])];
+      const names = [
+        `${name}.${namespace}.svc`,
+        `${name}.${namespace}.svc.cluster.local`,
+        ...(namespace === podNamespace ? [name] : []),
+      ];
       lines.push(`${ip}\t${names.join(' ')}`);
     }
     return lines.join('\n') + '\n';

@@ -14,8 +14,19 @@ export function parseQuantity(q: string | number): number {
   const base = Number(m[1]);
   if (m[2]) return base * 10 ** Number(m[2].slice(1));
   const factor: Record<string, number> = {
-    m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18,
-    Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60,
+    m: 1e-3,
+    k: 1e3,
+    M: 1e6,
+    G: 1e9,
+    T: 1e12,
+    P: 1e15,
+    E: 1e18,
+    Ki: 2 ** 10,
+    Mi: 2 ** 20,
+    Gi: 2 ** 30,
+    Ti: 2 ** 40,
+    Pi: 2 ** 50,
+    Ei: 2 ** 60,
   };
   return base * (m[3] ? factor[m[3]] : 1);
 }
@@ -27,7 +38,11 @@ export type Allocatable = Record<string, string>;
  * `resourceFieldRef` value: the container's limit/request divided by the divisor, rounded up (cpu divisor defaults
  * to 1 core, everything else to 1); an unset limit is the node's allocatable, an unset request is 0 (cpu/memory).
  */
-export function resourceFieldValue(ref: k8s.V1ResourceFieldSelector, containers: k8s.V1Container[], allocatable: Allocatable): string {
+export function resourceFieldValue(
+  ref: k8s.V1ResourceFieldSelector,
+  containers: k8s.V1Container[],
+  allocatable: Allocatable,
+): string {
   const c = ref.containerName ? containers.find((x) => x.name === ref.containerName) : containers[0];
   if (!c) throw new Error(`resourceFieldRef: no container ${ref.containerName ?? '(first)'}`);
   const [kind, resource] = ref.resource.split('.', 2) as ['limits' | 'requests', string];
@@ -59,9 +74,15 @@ export function fieldRefValue(pod: k8s.V1Pod, fieldPath: string): string {
     case 'metadata.uid':
       return pod.metadata?.uid ?? '';
     case 'metadata.labels':
-      return Object.entries(pod.metadata?.labels ?? {}).map(([k, v]) => `${k}=${JSON.stringify(v)}`).sort().join('\n');
+      return Object.entries(pod.metadata?.labels ?? {})
+        .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+        .sort()
+        .join('\n');
     case 'metadata.annotations':
-      return Object.entries(pod.metadata?.annotations ?? {}).map(([k, v]) => `${k}=${JSON.stringify(v)}`).sort().join('\n');
+      return Object.entries(pod.metadata?.annotations ?? {})
+        .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+        .sort()
+        .join('\n');
     case 'spec.nodeName':
       return pod.spec?.nodeName ?? '';
     case 'spec.serviceAccountName':
@@ -126,14 +147,21 @@ export function containerEnv(
       continue;
     }
     if (vf.fieldRef) env[e.name] = fieldRefValue(pod, vf.fieldRef.fieldPath);
-    else if (vf.resourceFieldRef) env[e.name] = resourceFieldValue({ containerName: container.name, ...vf.resourceFieldRef }, containers, allocatable);
+    else if (vf.resourceFieldRef)
+      env[e.name] = resourceFieldValue(
+        { containerName: container.name, ...vf.resourceFieldRef },
+        containers,
+        allocatable,
+      );
     else if (vf.secretKeyRef || vf.configMapKeyRef) {
       const ref = (vf.secretKeyRef ?? vf.configMapKeyRef)!;
       const data = vf.secretKeyRef ? lookup.secret(ref.name ?? '') : lookup.configMap(ref.name ?? '');
       const value = data?.[ref.key];
       if (value === undefined) {
         if (ref.optional) continue;
-        throw new EnvError(`env ${e.name}: ${vf.secretKeyRef ? 'Secret' : 'ConfigMap'} ${ref.name} key ${ref.key} not found`);
+        throw new EnvError(
+          `env ${e.name}: ${vf.secretKeyRef ? 'Secret' : 'ConfigMap'} ${ref.name} key ${ref.key} not found`,
+        );
       }
       env[e.name] = value;
     }
@@ -149,13 +177,18 @@ export function containerArgv(container: k8s.V1Container, image: KnownImage, env
 }
 
 /** uid/gid/supplementary groups: container securityContext over pod securityContext over the image's USER. */
-export function containerUser(pod: k8s.V1Pod, container: k8s.V1Container, image: KnownImage): { uid: number; gid: number; groups: number[] } {
+export function containerUser(
+  pod: k8s.V1Pod,
+  container: k8s.V1Container,
+  image: KnownImage,
+): { uid: number; gid: number; groups: number[] } {
   const psc = pod.spec?.securityContext;
   const csc = container.securityContext;
   const uid = csc?.runAsUser ?? psc?.runAsUser ?? image.user.uid;
   const gid = csc?.runAsGroup ?? psc?.runAsGroup ?? (uid === image.user.uid ? image.user.gid : 0);
   const groups = [...(psc?.fsGroup !== undefined ? [psc.fsGroup] : []), ...(psc?.supplementalGroups ?? [])];
-  if ((csc?.runAsNonRoot ?? psc?.runAsNonRoot) && uid === 0) throw new EnvError('container has runAsNonRoot and would run as root (uid 0)');
+  if ((csc?.runAsNonRoot ?? psc?.runAsNonRoot) && uid === 0)
+    throw new EnvError('container has runAsNonRoot and would run as root (uid 0)');
   return { uid, gid, groups };
 }
 
@@ -170,10 +203,15 @@ export interface ProbeCounts {
  * One probe attempt's effect, as the kubelet counts: the result becomes success after successThreshold consecutive
  * successes and failure after failureThreshold consecutive failures, and stays what it was in between.
  */
-export function probeStep(prev: ProbeCounts, ok: boolean, probe: { successThreshold?: number; failureThreshold?: number }): ProbeCounts {
+export function probeStep(
+  prev: ProbeCounts,
+  ok: boolean,
+  probe: { successThreshold?: number; failureThreshold?: number },
+): ProbeCounts {
   const successes = ok ? prev.successes + 1 : 0;
   const failures = ok ? 0 : prev.failures + 1;
-  const result = successes >= (probe.successThreshold ?? 1) ? true : failures >= (probe.failureThreshold ?? 3) ? false : prev.result;
+  const result =
+    successes >= (probe.successThreshold ?? 1) ? true : failures >= (probe.failureThreshold ?? 3) ? false : prev.result;
   return { successes, failures, result };
 }
 
@@ -202,7 +240,8 @@ export function serviceLinkEnv(services: k8s.V1Service[]): Record<string, string
     if (!ports.length) continue;
     env[`${prefix}_SERVICE_HOST`] = ip;
     env[`${prefix}_SERVICE_PORT`] = String(ports[0].port);
-    for (const p of ports) if (p.name) env[`${prefix}_SERVICE_PORT_${p.name.toUpperCase().replace(/-/g, '_')}`] = String(p.port);
+    for (const p of ports)
+      if (p.name) env[`${prefix}_SERVICE_PORT_${p.name.toUpperCase().replace(/-/g, '_')}`] = String(p.port);
     env[`${prefix}_PORT`] = `${(ports[0].protocol ?? 'TCP').toLowerCase()}://${ip}:${ports[0].port}`;
   }
   return env;

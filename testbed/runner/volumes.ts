@@ -40,7 +40,8 @@ export function writeAtomic(dir: string, files: FileSpec[]): void {
   fs.mkdirSync(target, { mode: 0o755 });
   for (const f of files) {
     const file = path.join(target, f.path);
-    if (!path.resolve(file).startsWith(target + path.sep)) throw new VolumeError(`volume item path ${f.path} leaves the volume`);
+    if (!path.resolve(file).startsWith(target + path.sep))
+      throw new VolumeError(`volume item path ${f.path} leaves the volume`);
     fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o755 });
     fs.writeFileSync(file, f.content, { mode: f.mode });
     fs.chmodSync(file, f.mode);
@@ -62,7 +63,12 @@ export function writeAtomic(dir: string, files: FileSpec[]): void {
   if (previous && previous !== stamp) fs.rmSync(path.join(dir, previous), { recursive: true, force: true });
 }
 
-function itemsFiles(data: Record<string, string>, items: k8s.V1KeyToPath[] | undefined, defaultMode: number, what: string): FileSpec[] {
+function itemsFiles(
+  data: Record<string, string>,
+  items: k8s.V1KeyToPath[] | undefined,
+  defaultMode: number,
+  what: string,
+): FileSpec[] {
   if (!items?.length) return Object.entries(data).map(([k, v]) => ({ path: k, content: v, mode: defaultMode }));
   return items.map((it) => {
     if (data[it.key] === undefined) throw new VolumeError(`${what}: key ${it.key} not found`);
@@ -70,7 +76,12 @@ function itemsFiles(data: Record<string, string>, items: k8s.V1KeyToPath[] | und
   });
 }
 
-function downwardFiles(pod: k8s.V1Pod, items: k8s.V1DownwardAPIVolumeFile[] | undefined, defaultMode: number, allocatable: Allocatable): FileSpec[] {
+function downwardFiles(
+  pod: k8s.V1Pod,
+  items: k8s.V1DownwardAPIVolumeFile[] | undefined,
+  defaultMode: number,
+  allocatable: Allocatable,
+): FileSpec[] {
   return (items ?? []).map((it) => ({
     path: it.path,
     mode: it.mode ?? defaultMode,
@@ -129,25 +140,50 @@ export class PodVolumes {
     }
     if (v.secret) {
       const data = await this.src.secret(v.secret.secretName ?? '');
-      if (!data && !v.secret.optional) throw new VolumeError(`volume ${v.name}: Secret ${v.secret.secretName} not found`);
-      writeAtomic(dir, itemsFiles(data ?? {}, v.secret.items, v.secret.defaultMode ?? 0o644, `volume ${v.name}: Secret ${v.secret.secretName}`));
+      if (!data && !v.secret.optional)
+        throw new VolumeError(`volume ${v.name}: Secret ${v.secret.secretName} not found`);
+      writeAtomic(
+        dir,
+        itemsFiles(
+          data ?? {},
+          v.secret.items,
+          v.secret.defaultMode ?? 0o644,
+          `volume ${v.name}: Secret ${v.secret.secretName}`,
+        ),
+      );
       return;
     }
     if (v.configMap) {
       const data = await this.src.configMap(v.configMap.name ?? '');
-      if (!data && !v.configMap.optional) throw new VolumeError(`volume ${v.name}: ConfigMap ${v.configMap.name} not found`);
-      writeAtomic(dir, itemsFiles(data ?? {}, v.configMap.items, v.configMap.defaultMode ?? 0o644, `volume ${v.name}: ConfigMap ${v.configMap.name}`));
+      if (!data && !v.configMap.optional)
+        throw new VolumeError(`volume ${v.name}: ConfigMap ${v.configMap.name} not found`);
+      writeAtomic(
+        dir,
+        itemsFiles(
+          data ?? {},
+          v.configMap.items,
+          v.configMap.defaultMode ?? 0o644,
+          `volume ${v.name}: ConfigMap ${v.configMap.name}`,
+        ),
+      );
       return;
     }
     if (v.downwardAPI) {
-      writeAtomic(dir, downwardFiles(this.pod, v.downwardAPI.items, v.downwardAPI.defaultMode ?? 0o644, this.src.allocatable));
+      writeAtomic(
+        dir,
+        downwardFiles(this.pod, v.downwardAPI.items, v.downwardAPI.defaultMode ?? 0o644, this.src.allocatable),
+      );
       return;
     }
     if (v.projected) {
       writeAtomic(dir, await this.projectedFiles(v));
       return;
     }
-    throw new VolumeError(`volume ${v.name}: type not supported by the test bed runner (${Object.keys(v).filter((k) => k !== 'name').join(',')})`);
+    throw new VolumeError(
+      `volume ${v.name}: type not supported by the test bed runner (${Object.keys(v)
+        .filter((k) => k !== 'name')
+        .join(',')})`,
+    );
   }
 
   private async projectedFiles(v: k8s.V1Volume): Promise<FileSpec[]> {
@@ -168,12 +204,17 @@ export class PodVolumes {
         files.push(...itemsFiles(data ?? {}, s.secret.items, mode, `volume ${v.name}: Secret ${s.secret.name}`));
       } else if (s.configMap) {
         const data = await this.src.configMap(s.configMap.name ?? '');
-        if (!data && !s.configMap.optional) throw new VolumeError(`volume ${v.name}: ConfigMap ${s.configMap.name} not found`);
-        files.push(...itemsFiles(data ?? {}, s.configMap.items, mode, `volume ${v.name}: ConfigMap ${s.configMap.name}`));
+        if (!data && !s.configMap.optional)
+          throw new VolumeError(`volume ${v.name}: ConfigMap ${s.configMap.name} not found`);
+        files.push(
+          ...itemsFiles(data ?? {}, s.configMap.items, mode, `volume ${v.name}: ConfigMap ${s.configMap.name}`),
+        );
       } else if (s.downwardAPI) {
         files.push(...downwardFiles(this.pod, s.downwardAPI.items, mode, this.src.allocatable));
       } else {
-        throw new VolumeError(`volume ${v.name}: projected source ${Object.keys(s).join(',')} not supported by the test bed runner`);
+        throw new VolumeError(
+          `volume ${v.name}: projected source ${Object.keys(s).join(',')} not supported by the test bed runner`,
+        );
       }
     }
     if (refreshAt !== undefined) this.schedule(v, refreshAt);
@@ -183,14 +224,17 @@ export class PodVolumes {
   private schedule(v: k8s.V1Volume, at: number): void {
     clearTimeout(this.timers.get(v.name));
     if (this.stopped) return;
-    const timer = setTimeout(() => {
-      this.timers.delete(v.name);
-      if (this.stopped) return;
-      this.write(v).catch((err: Error) => {
-        this.src.onError(v.name, err);
-        this.schedule(v, this.src.now() + 10_000); // the kubelet retries too
-      });
-    }, Math.max(0, at - this.src.now()));
+    const timer = setTimeout(
+      () => {
+        this.timers.delete(v.name);
+        if (this.stopped) return;
+        this.write(v).catch((err: Error) => {
+          this.src.onError(v.name, err);
+          this.schedule(v, this.src.now() + 10_000); // the kubelet retries too
+        });
+      },
+      Math.max(0, at - this.src.now()),
+    );
     timer.unref();
     this.timers.set(v.name, timer);
   }
@@ -199,5 +243,7 @@ export class PodVolumes {
 function usesObject(v: k8s.V1Volume, kind: 'Secret' | 'ConfigMap', name: string): boolean {
   if (kind === 'Secret' && v.secret?.secretName === name) return true;
   if (kind === 'ConfigMap' && v.configMap?.name === name) return true;
-  return (v.projected?.sources ?? []).some((s) => (kind === 'Secret' ? s.secret?.name === name : s.configMap?.name === name));
+  return (v.projected?.sources ?? []).some((s) =>
+    kind === 'Secret' ? s.secret?.name === name : s.configMap?.name === name,
+  );
 }

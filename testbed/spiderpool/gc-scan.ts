@@ -34,7 +34,9 @@ export interface ScanDecision {
 const keep = (why: string, trace = false): ScanDecision => ({ release: false, dropEndpoint: false, trace, why });
 
 export function isStaticPod(pod: k8s.V1Pod): boolean {
-  return !!pod.metadata?.ownerReferences?.some((r) => r.controller && r.apiVersion === 'apps/v1' && r.kind === 'StatefulSet');
+  return !!pod.metadata?.ownerReferences?.some(
+    (r) => r.controller && r.apiVersion === 'apps/v1' && r.kind === 'StatefulSet',
+  );
 }
 
 function hasPodIps(pod: k8s.V1Pod): boolean {
@@ -65,12 +67,18 @@ export function scanV094(i: ScanInput): ScanDecision {
   const deleting = !!pod.metadata?.deletionTimestamp;
   if ((deleting || terminal(pod)) && !(isStatic && i.validSts)) {
     const deadline = deleting ? terminatingDeadline(pod, i.additionalGraceMs) : i.now;
-    if (i.now >= deadline) return { release: true, dropEndpoint: true, trace: false, why: 'terminating pod past its deadline' };
+    if (i.now >= deadline)
+      return { release: true, dropEndpoint: true, trace: false, why: 'terminating pod past its deadline' };
     return keep('terminating pod, traced', true);
   }
   if (pod.metadata?.uid !== i.recordUid) {
     if (isStatic) return keep('static pod restarted (uid mismatch kept, W3)');
-    return { release: true, dropEndpoint: true, trace: false, why: 'stateless uid mismatch (endpoint dropped by name, W4)' };
+    return {
+      release: true,
+      dropEndpoint: true,
+      trace: false,
+      why: 'stateless uid mismatch (endpoint dropped by name, W4)',
+    };
   }
   const ep = i.endpoint;
   if (ep && ep.status.current.uid === pod.metadata?.uid && !endpointIps(ep).some((x) => x.ip === i.ip)) {

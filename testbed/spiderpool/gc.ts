@@ -11,7 +11,15 @@ import { parseRecords, type SpiderEndpoint } from './objects';
 import { GcCache, DEFAULT_CACHE_PERIODS, type CachePeriods } from './gc-cache';
 import { scanDecision, type GcVersion } from './gc-scan';
 import { buildPodEntry, TraceDb, type PodEvent, type TraceEntry } from './gc-trace';
-import { asWriteError, deleteEndpointByName, endpointIps, isStaticEndpoint, isValidStsMemberLive, releaseIps, removeEndpointFinalizer } from './spider-api';
+import {
+  asWriteError,
+  deleteEndpointByName,
+  endpointIps,
+  isStaticEndpoint,
+  isValidStsMemberLive,
+  releaseIps,
+  removeEndpointFinalizer,
+} from './spider-api';
 import { Loop, say } from './util';
 
 export interface GcOptions {
@@ -40,7 +48,17 @@ export interface GcStats {
 }
 
 export class SpiderpoolGc {
-  readonly stats: GcStats = { scans: 0, released: 0, endpointsDropped: 0, traced: 0, executed: 0, skippedUidMismatch: 0, denied: 0, failed: 0, restarts: 0 };
+  readonly stats: GcStats = {
+    scans: 0,
+    released: 0,
+    endpointsDropped: 0,
+    traced: 0,
+    executed: 0,
+    skippedUidMismatch: 0,
+    denied: 0,
+    failed: 0,
+    restarts: 0,
+  };
   private readonly trace = new TraceDb();
   private cache?: GcCache;
   private loops: Loop[] = [];
@@ -49,7 +67,13 @@ export class SpiderpoolGc {
   constructor(private readonly o: GcOptions) {}
 
   async start(): Promise<void> {
-    this.cache = new GcCache(this.o.controller, this.o.namespace, this.o.pool, this.o.cachePeriods ?? DEFAULT_CACHE_PERIODS, (t, p, old) => this.onPodEvent(t, p, old));
+    this.cache = new GcCache(
+      this.o.controller,
+      this.o.namespace,
+      this.o.pool,
+      this.o.cachePeriods ?? DEFAULT_CACHE_PERIODS,
+      (t, p, old) => this.onPodEvent(t, p, old),
+    );
     await this.cache.start();
     await this.scanAll(); // every replica scans at start-up
     this.loops = [
@@ -99,7 +123,13 @@ export class SpiderpoolGc {
   // ---- trace: entries from pod events, executed when due ----------------------------------------------------------
 
   private onPodEvent(type: PodEvent, pod: k8s.V1Pod, old?: k8s.V1Pod): void {
-    if (type === 'ADDED' && !pod.metadata?.deletionTimestamp && pod.status?.phase !== 'Succeeded' && pod.status?.phase !== 'Failed') return;
+    if (
+      type === 'ADDED' &&
+      !pod.metadata?.deletionTimestamp &&
+      pod.status?.phase !== 'Succeeded' &&
+      pod.status?.phase !== 'Failed'
+    )
+      return;
     const p = (async () => {
       const valid = await this.validSts(pod.metadata!.namespace!, pod.metadata!.name!);
       const entry = buildPodEntry(this.o.version, type, pod, old, valid, Date.now(), this.o.additionalGraceMs);
@@ -139,7 +169,11 @@ export class SpiderpoolGc {
       try {
         const released = await releaseIps(this.o.controller.custom, pool, items);
         this.stats.released += released.length;
-        if (released.length) say('gc', `trace ${entry.reason} ${entry.namespace}/${entry.name}: released ${released.join(',')} (uid ${uid})`);
+        if (released.length)
+          say(
+            'gc',
+            `trace ${entry.reason} ${entry.namespace}/${entry.name}: released ${released.join(',')} (uid ${uid})`,
+          );
       } catch (err) {
         this.reportWrite(`trace release ${entry.namespace}/${entry.name}`, err);
         return false;
@@ -180,7 +214,15 @@ export class SpiderpoolGc {
         additionalGraceMs: this.o.additionalGraceMs,
       });
       if (decision.trace && pod) {
-        const entry = buildPodEntry(this.o.version, 'MODIFIED', pod, undefined, await this.validSts(namespace, name), Date.now(), this.o.additionalGraceMs);
+        const entry = buildPodEntry(
+          this.o.version,
+          'MODIFIED',
+          pod,
+          undefined,
+          await this.validSts(namespace, name),
+          Date.now(),
+          this.o.additionalGraceMs,
+        );
         if (entry) this.trace.upsert(entry);
       }
       if (decision.release) {

@@ -71,14 +71,17 @@ function alive(p: k8s.V1Pod): boolean {
 }
 
 function stsOwner(p: k8s.V1Pod): k8s.V1OwnerReference | undefined {
-  return p.metadata?.ownerReferences?.find((r) => r.controller && r.apiVersion === 'apps/v1' && r.kind === 'StatefulSet');
+  return p.metadata?.ownerReferences?.find(
+    (r) => r.controller && r.apiVersion === 'apps/v1' && r.kind === 'StatefulSet',
+  );
 }
 
 /** GetPodTopController, enough for this scenario: ReplicaSet → its Deployment (name minus the hash suffix). */
 function topController(p: k8s.V1Pod): { kind: string; name: string } {
   const ref = p.metadata?.ownerReferences?.find((r) => r.controller);
   if (!ref) return { kind: 'Pod', name: p.metadata?.name ?? '' };
-  if (ref.kind === 'ReplicaSet' && ref.apiVersion === 'apps/v1') return { kind: 'Deployment', name: ref.name.replace(/-[a-z0-9]+$/, '') };
+  if (ref.kind === 'ReplicaSet' && ref.apiVersion === 'apps/v1')
+    return { kind: 'Deployment', name: ref.name.replace(/-[a-z0-9]+$/, '') };
   return { kind: ref.kind, name: ref.name };
 }
 
@@ -139,7 +142,9 @@ export class NodeAgent {
    */
   explain(pod: string): string {
     const [namespace, name] = pod.split('/');
-    const uid = [...this.lastSeen.entries()].find(([, p]) => p.metadata?.namespace === namespace && p.metadata?.name === name)?.[0];
+    const uid = [...this.lastSeen.entries()].find(
+      ([, p]) => p.metadata?.namespace === namespace && p.metadata?.name === name,
+    )?.[0];
     if (!uid) return 'never listed by the node agent';
     const p = this.lastSeen.get(uid)!;
     const since = this.busySince.get(uid);
@@ -187,7 +192,8 @@ export class NodeAgent {
     const e = asWriteError(err);
     if (e.denied) this.stats.denied++;
     const msg = err instanceof CniError ? err.message : `${e.code ?? ''} ${e.message}`.trim();
-    if (this.lastError.get(uid) !== msg || e.denied) say('agent', `${what} ${key(p)} failed (kubelet retries): ${msg.slice(0, 300)}`);
+    if (this.lastError.get(uid) !== msg || e.denied)
+      say('agent', `${what} ${key(p)} failed (kubelet retries): ${msg.slice(0, 300)}`);
     this.lastError.set(uid, msg);
     this.notBefore.set(uid, Date.now() + (this.o.retryMs ?? 1000));
   }
@@ -235,7 +241,8 @@ export class NodeAgent {
         await updatePoolRecords(agent.custom, epPool, (records) => {
           const r = records[ip];
           if (!r) return undefined; // the hazard of A4: a missing record is silently accepted
-          if (r.pod !== podKey) throw new CniError(`data broken: ${ip} in ${epPool} recorded for ${r.pod}, not ${podKey}`);
+          if (r.pod !== podKey)
+            throw new CniError(`data broken: ${ip} in ${epPool} recorded for ${r.pod}, not ${podKey}`);
           if (r.podUid === uid) return undefined;
           records[ip] = { pod: podKey, podUid: uid };
           return records;
@@ -284,7 +291,11 @@ export class NodeAgent {
         ...(stsOwner(pod) ? {} : { ownerReferences: [{ apiVersion: 'v1', kind: 'Pod', name, uid }] }),
       },
       status: {
-        current: { uid, node: pod.spec?.nodeName ?? '', ips: [{ interface: 'eth0', ipv4: `${ip}/${this.o.prefixLength}`, ipv4Pool: pool, vlan: 0 }] },
+        current: {
+          uid,
+          node: pod.spec?.nodeName ?? '',
+          ips: [{ interface: 'eth0', ipv4: `${ip}/${this.o.prefixLength}`, ipv4Pool: pool, vlan: 0 }],
+        },
         ownerControllerType: top.kind,
         ownerControllerName: top.name,
       },
@@ -299,7 +310,16 @@ export class NodeAgent {
     const ns = p.metadata!.namespace!;
     const name = p.metadata!.name!;
     const uid = p.metadata!.uid!;
-    const status = JSON.stringify([{ name: 'kube-system/macvlan-vlan0', interface: 'eth0', ips: [ip], mac: '02:00:00:00:00:01', default: true, dns: {} }]);
+    const status = JSON.stringify([
+      {
+        name: 'kube-system/macvlan-vlan0',
+        interface: 'eth0',
+        ips: [ip],
+        mac: '02:00:00:00:00:01',
+        default: true,
+        dns: {},
+      },
+    ]);
     // metadata.uid in the patch makes it fail (uid is immutable) if the name now belongs to a new incarnation.
     await admin.core.patchNamespacedPod(
       { namespace: ns, name, body: { metadata: { uid, annotations: { [NETWORK_STATUS]: status } } } },
@@ -363,7 +383,12 @@ export class NodeAgent {
     await sleep(this.o.rng.delay(this.o.finishDelayMaxMs ?? 200));
     debug('agent', `finish ${key(p)} uid ${uid}`);
     try {
-      await this.o.admin.core.deleteNamespacedPod({ namespace: p.metadata!.namespace!, name: p.metadata!.name!, gracePeriodSeconds: 0, body: { gracePeriodSeconds: 0, preconditions: { uid } } });
+      await this.o.admin.core.deleteNamespacedPod({
+        namespace: p.metadata!.namespace!,
+        name: p.metadata!.name!,
+        gracePeriodSeconds: 0,
+        body: { gracePeriodSeconds: 0, preconditions: { uid } },
+      });
     } catch (err) {
       const code = apiErrorCode(err);
       if (code !== 404 && code !== 409) say('agent', `finish ${key(p)}: ${apiErrorMessage(err)}`);
@@ -425,7 +450,10 @@ export class NodeAgent {
           this.stats.cmdDel++;
         } catch (err) {
           this.stats.cmdDelFailed++;
-          say('agent', `cmdDel of the vanished sandbox of ${key(p)} uid ${uid} failed (not retried): ${apiErrorMessage(err)}`);
+          say(
+            'agent',
+            `cmdDel of the vanished sandbox of ${key(p)} uid ${uid} failed (not retried): ${apiErrorMessage(err)}`,
+          );
         }
       });
     }
@@ -442,7 +470,10 @@ export class NodeAgent {
     try {
       const live = await this.o.agent.core.readNamespacedPod({ namespace: ns, name });
       if (alive(live)) {
-        say('agent', `cmdDel ${key(p)} uid ${p.metadata!.uid}: a pod of that name is alive (uid ${live.metadata?.uid}): IPs and endpoint kept`);
+        say(
+          'agent',
+          `cmdDel ${key(p)} uid ${p.metadata!.uid}: a pod of that name is alive (uid ${live.metadata?.uid}): IPs and endpoint kept`,
+        );
         return;
       }
     } catch (err) {

@@ -68,26 +68,57 @@ export function parseRecords(pool: SpiderIPPool): Record<string, PoolRecord> {
 export function formatRecords(records: Record<string, PoolRecord>): string | undefined {
   const keys = Object.keys(records).sort();
   if (keys.length === 0) return undefined;
-  return '{' + keys.map((k) => `${JSON.stringify(k)}:{"pod":${JSON.stringify(records[k].pod)},"podUid":${JSON.stringify(records[k].podUid)}}`).join(',') + '}';
+  return (
+    '{' +
+    keys
+      .map(
+        (k) =>
+          `${JSON.stringify(k)}:{"pod":${JSON.stringify(records[k].pod)},"podUid":${JSON.stringify(records[k].podUid)}}`,
+      )
+      .join(',') +
+    '}'
+  );
 }
 
 /** Creates a SpiderIPPool (v4 unless the subnet contains ':'), name defaults to `e2e-pool-<random>`. */
 export async function createPool(
   custom: k8s.CustomObjectsApi,
-  opts: { name?: string; subnet: string; ips?: string[]; gateway?: string; labels?: Record<string, string>; finalizers?: string[] },
+  opts: {
+    name?: string;
+    subnet: string;
+    ips?: string[];
+    gateway?: string;
+    labels?: Record<string, string>;
+    finalizers?: string[];
+  },
 ): Promise<SpiderIPPool> {
   const name = opts.name ?? `e2e-pool-${randomSuffix()}`;
   const body: SpiderIPPool = {
     apiVersion: `${SPIDERPOOL_GROUP}/${SPIDERPOOL_VERSION}`,
     kind: 'SpiderIPPool',
     metadata: { name, labels: opts.labels, finalizers: opts.finalizers },
-    spec: { ipVersion: opts.subnet.includes(':') ? 6 : 4, subnet: opts.subnet, ips: opts.ips ?? [], ...(opts.gateway ? { gateway: opts.gateway } : {}) },
+    spec: {
+      ipVersion: opts.subnet.includes(':') ? 6 : 4,
+      subnet: opts.subnet,
+      ips: opts.ips ?? [],
+      ...(opts.gateway ? { gateway: opts.gateway } : {}),
+    },
   };
-  return (await custom.createClusterCustomObject({ group: SPIDERPOOL_GROUP, version: SPIDERPOOL_VERSION, plural: POOLS, body })) as SpiderIPPool;
+  return (await custom.createClusterCustomObject({
+    group: SPIDERPOOL_GROUP,
+    version: SPIDERPOOL_VERSION,
+    plural: POOLS,
+    body,
+  })) as SpiderIPPool;
 }
 
 export async function getPool(custom: k8s.CustomObjectsApi, name: string): Promise<SpiderIPPool> {
-  return (await custom.getClusterCustomObject({ group: SPIDERPOOL_GROUP, version: SPIDERPOOL_VERSION, plural: POOLS, name })) as SpiderIPPool;
+  return (await custom.getClusterCustomObject({
+    group: SPIDERPOOL_GROUP,
+    version: SPIDERPOOL_VERSION,
+    plural: POOLS,
+    name,
+  })) as SpiderIPPool;
 }
 
 /**
@@ -103,12 +134,21 @@ export async function writePoolStatus(
 ): Promise<SpiderIPPool> {
   const pool = opts.base ?? (await getPool(custom, name));
   const allocatedIPs = formatRecords(records);
-  const status: NonNullable<SpiderIPPool['status']> = { ...(pool.status ?? {}), allocatedIPCount: opts.count ?? Object.keys(records).length };
+  const status: NonNullable<SpiderIPPool['status']> = {
+    ...(pool.status ?? {}),
+    allocatedIPCount: opts.count ?? Object.keys(records).length,
+  };
   if (allocatedIPs === undefined) delete status.allocatedIPs;
   else status.allocatedIPs = allocatedIPs;
   if (opts.totalIPCount !== undefined) status.totalIPCount = opts.totalIPCount;
   const body = { ...pool, status };
-  return (await custom.replaceClusterCustomObjectStatus({ group: SPIDERPOOL_GROUP, version: SPIDERPOOL_VERSION, plural: POOLS, name, body })) as SpiderIPPool;
+  return (await custom.replaceClusterCustomObjectStatus({
+    group: SPIDERPOOL_GROUP,
+    version: SPIDERPOOL_VERSION,
+    plural: POOLS,
+    name,
+    body,
+  })) as SpiderIPPool;
 }
 
 export async function deletePool(custom: k8s.CustomObjectsApi, name: string): Promise<void> {
@@ -133,26 +173,60 @@ export async function createEndpoint(
   const body: SpiderEndpoint = {
     apiVersion: `${SPIDERPOOL_GROUP}/${SPIDERPOOL_VERSION}`,
     kind: 'SpiderEndpoint',
-    metadata: { name: opts.name, namespace, finalizers: opts.finalizers ?? [SPIDER_FINALIZER], ownerReferences: opts.ownerReferences },
+    metadata: {
+      name: opts.name,
+      namespace,
+      finalizers: opts.finalizers ?? [SPIDER_FINALIZER],
+      ownerReferences: opts.ownerReferences,
+    },
     status: {
       current: { uid: opts.uid, node: opts.node ?? 'node-1', ips: opts.ips },
       ownerControllerType: opts.ownerControllerType ?? 'Pod',
       ownerControllerName: opts.ownerControllerName ?? opts.name,
     },
   };
-  return (await custom.createNamespacedCustomObject({ group: SPIDERPOOL_GROUP, version: SPIDERPOOL_VERSION, plural: ENDPOINTS, namespace, body })) as SpiderEndpoint;
+  return (await custom.createNamespacedCustomObject({
+    group: SPIDERPOOL_GROUP,
+    version: SPIDERPOOL_VERSION,
+    plural: ENDPOINTS,
+    namespace,
+    body,
+  })) as SpiderEndpoint;
 }
 
-export async function getEndpoint(custom: k8s.CustomObjectsApi, namespace: string, name: string): Promise<SpiderEndpoint> {
-  return (await custom.getNamespacedCustomObject({ group: SPIDERPOOL_GROUP, version: SPIDERPOOL_VERSION, plural: ENDPOINTS, namespace, name })) as SpiderEndpoint;
+export async function getEndpoint(
+  custom: k8s.CustomObjectsApi,
+  namespace: string,
+  name: string,
+): Promise<SpiderEndpoint> {
+  return (await custom.getNamespacedCustomObject({
+    group: SPIDERPOOL_GROUP,
+    version: SPIDERPOOL_VERSION,
+    plural: ENDPOINTS,
+    namespace,
+    name,
+  })) as SpiderEndpoint;
 }
 
 export async function replaceEndpoint(custom: k8s.CustomObjectsApi, endpoint: SpiderEndpoint): Promise<SpiderEndpoint> {
   const { name, namespace } = endpoint.metadata;
   if (!name || !namespace) throw new Error('endpoint needs metadata.name and metadata.namespace');
-  return (await custom.replaceNamespacedCustomObject({ group: SPIDERPOOL_GROUP, version: SPIDERPOOL_VERSION, plural: ENDPOINTS, namespace, name, body: endpoint })) as SpiderEndpoint;
+  return (await custom.replaceNamespacedCustomObject({
+    group: SPIDERPOOL_GROUP,
+    version: SPIDERPOOL_VERSION,
+    plural: ENDPOINTS,
+    namespace,
+    name,
+    body: endpoint,
+  })) as SpiderEndpoint;
 }
 
 export async function deleteEndpoint(custom: k8s.CustomObjectsApi, namespace: string, name: string): Promise<void> {
-  await custom.deleteNamespacedCustomObject({ group: SPIDERPOOL_GROUP, version: SPIDERPOOL_VERSION, plural: ENDPOINTS, namespace, name });
+  await custom.deleteNamespacedCustomObject({
+    group: SPIDERPOOL_GROUP,
+    version: SPIDERPOOL_VERSION,
+    plural: ENDPOINTS,
+    namespace,
+    name,
+  });
 }

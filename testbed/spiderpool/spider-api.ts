@@ -6,7 +6,19 @@
  */
 import * as k8s from '@kubernetes/client-node';
 import { apiErrorCode, apiErrorMessage } from '../clients';
-import { ENDPOINTS, formatRecords, getPool, parseRecords, POOLS, SPIDER_FINALIZER, SPIDERPOOL_GROUP, SPIDERPOOL_VERSION, type PoolRecord, type SpiderEndpoint, type SpiderIPPool } from './objects';
+import {
+  ENDPOINTS,
+  formatRecords,
+  getPool,
+  parseRecords,
+  POOLS,
+  SPIDER_FINALIZER,
+  SPIDERPOOL_GROUP,
+  SPIDERPOOL_VERSION,
+  type PoolRecord,
+  type SpiderEndpoint,
+  type SpiderIPPool,
+} from './objects';
 import { inOrdinalWindow, parseOrdinalName } from '../../webhook/model/lifecycle';
 import { statefulSetFacts, type KubeObject } from '../../webhook/model/object-facts';
 import { sleep } from './util';
@@ -55,22 +67,39 @@ async function retryOnConflict<T>(fn: () => Promise<T>): Promise<T> {
  * Read-modify-write of a pool's records (fresh GET, PUT .../status with its resourceVersion, retry on 409).
  * `mutate` returns the new records or undefined for "nothing to write". allocatedIPCount = number of records.
  */
-export async function updatePoolRecords(custom: k8s.CustomObjectsApi, pool: string, mutate: (records: Records, pool: SpiderIPPool) => Records | undefined): Promise<boolean> {
+export async function updatePoolRecords(
+  custom: k8s.CustomObjectsApi,
+  pool: string,
+  mutate: (records: Records, pool: SpiderIPPool) => Records | undefined,
+): Promise<boolean> {
   return retryOnConflict(async () => {
     const current = await getPool(custom, pool);
     const next = mutate(parseRecords(current), current);
     if (!next) return false;
     const allocatedIPs = formatRecords(next);
-    const status: NonNullable<SpiderIPPool['status']> = { ...(current.status ?? {}), allocatedIPCount: Object.keys(next).length };
+    const status: NonNullable<SpiderIPPool['status']> = {
+      ...(current.status ?? {}),
+      allocatedIPCount: Object.keys(next).length,
+    };
     if (allocatedIPs === undefined) delete status.allocatedIPs;
     else status.allocatedIPs = allocatedIPs;
-    await custom.replaceClusterCustomObjectStatus({ group: SPIDERPOOL_GROUP, version: SPIDERPOOL_VERSION, plural: POOLS, name: pool, body: { ...current, status } });
+    await custom.replaceClusterCustomObjectStatus({
+      group: SPIDERPOOL_GROUP,
+      version: SPIDERPOOL_VERSION,
+      plural: POOLS,
+      name: pool,
+      body: { ...current, status },
+    });
     return true;
   });
 }
 
 /** ReleaseIP(pool, [{ip, uid}]): removes each key only while its record's podUid is that uid; no write if none. */
-export async function releaseIps(custom: k8s.CustomObjectsApi, pool: string, items: { ip: string; uid: string }[]): Promise<string[]> {
+export async function releaseIps(
+  custom: k8s.CustomObjectsApi,
+  pool: string,
+  items: { ip: string; uid: string }[],
+): Promise<string[]> {
   let released: string[] = [];
   await updatePoolRecords(custom, pool, (records) => {
     released = items.filter((i) => records[i.ip]?.podUid === i.uid).map((i) => i.ip);
@@ -81,9 +110,19 @@ export async function releaseIps(custom: k8s.CustomObjectsApi, pool: string, ite
   return released;
 }
 
-export async function getEndpoint(custom: k8s.CustomObjectsApi, namespace: string, name: string): Promise<SpiderEndpoint | undefined> {
+export async function getEndpoint(
+  custom: k8s.CustomObjectsApi,
+  namespace: string,
+  name: string,
+): Promise<SpiderEndpoint | undefined> {
   try {
-    return (await custom.getNamespacedCustomObject({ group: SPIDERPOOL_GROUP, version: SPIDERPOOL_VERSION, plural: ENDPOINTS, namespace, name })) as SpiderEndpoint;
+    return (await custom.getNamespacedCustomObject({
+      group: SPIDERPOOL_GROUP,
+      version: SPIDERPOOL_VERSION,
+      plural: ENDPOINTS,
+      namespace,
+      name,
+    })) as SpiderEndpoint;
   } catch (err) {
     if (apiErrorCode(err) === 404) return undefined;
     throw asWriteError(err);
@@ -91,13 +130,24 @@ export async function getEndpoint(custom: k8s.CustomObjectsApi, namespace: strin
 }
 
 export async function listEndpoints(custom: k8s.CustomObjectsApi, namespace: string): Promise<SpiderEndpoint[]> {
-  const res = (await custom.listNamespacedCustomObject({ group: SPIDERPOOL_GROUP, version: SPIDERPOOL_VERSION, plural: ENDPOINTS, namespace })) as { items: SpiderEndpoint[] };
+  const res = (await custom.listNamespacedCustomObject({
+    group: SPIDERPOOL_GROUP,
+    version: SPIDERPOOL_VERSION,
+    plural: ENDPOINTS,
+    namespace,
+  })) as { items: SpiderEndpoint[] };
   return res.items;
 }
 
 export async function createEndpoint(custom: k8s.CustomObjectsApi, body: SpiderEndpoint): Promise<void> {
   try {
-    await custom.createNamespacedCustomObject({ group: SPIDERPOOL_GROUP, version: SPIDERPOOL_VERSION, plural: ENDPOINTS, namespace: body.metadata.namespace!, body });
+    await custom.createNamespacedCustomObject({
+      group: SPIDERPOOL_GROUP,
+      version: SPIDERPOOL_VERSION,
+      plural: ENDPOINTS,
+      namespace: body.metadata.namespace!,
+      body,
+    });
   } catch (err) {
     throw asWriteError(err);
   }
@@ -106,16 +156,33 @@ export async function createEndpoint(custom: k8s.CustomObjectsApi, body: SpiderE
 /** PUT of the endpoint in hand (its resourceVersion: 409 when stale). */
 export async function replaceEndpoint(custom: k8s.CustomObjectsApi, ep: SpiderEndpoint): Promise<void> {
   try {
-    await custom.replaceNamespacedCustomObject({ group: SPIDERPOOL_GROUP, version: SPIDERPOOL_VERSION, plural: ENDPOINTS, namespace: ep.metadata.namespace!, name: ep.metadata.name!, body: ep });
+    await custom.replaceNamespacedCustomObject({
+      group: SPIDERPOOL_GROUP,
+      version: SPIDERPOOL_VERSION,
+      plural: ENDPOINTS,
+      namespace: ep.metadata.namespace!,
+      name: ep.metadata.name!,
+      body: ep,
+    });
   } catch (err) {
     throw asWriteError(err);
   }
 }
 
 /** client.Delete(obj): by namespace/name, no preconditions; NotFound ignored. */
-export async function deleteEndpointByName(custom: k8s.CustomObjectsApi, namespace: string, name: string): Promise<void> {
+export async function deleteEndpointByName(
+  custom: k8s.CustomObjectsApi,
+  namespace: string,
+  name: string,
+): Promise<void> {
   try {
-    await custom.deleteNamespacedCustomObject({ group: SPIDERPOOL_GROUP, version: SPIDERPOOL_VERSION, plural: ENDPOINTS, namespace, name });
+    await custom.deleteNamespacedCustomObject({
+      group: SPIDERPOOL_GROUP,
+      version: SPIDERPOOL_VERSION,
+      plural: ENDPOINTS,
+      namespace,
+      name,
+    });
   } catch (err) {
     if (apiErrorCode(err) !== 404) throw asWriteError(err);
   }
@@ -153,7 +220,9 @@ export function endpointIps(ep: SpiderEndpoint): { ip: string; pool: string }[] 
 }
 
 export function isStaticEndpoint(ep: SpiderEndpoint): boolean {
-  return ep.status?.ownerControllerType === 'StatefulSet' || ep.status?.ownerControllerType === 'VirtualMachineInstance';
+  return (
+    ep.status?.ownerControllerType === 'StatefulSet' || ep.status?.ownerControllerType === 'VirtualMachineInstance'
+  );
 }
 
 /** Spiderpool's IsValidStatefulSetPod, as the agent and the GC do it: an uncached GET of the set named by the prefix. */

@@ -66,7 +66,11 @@ export type BodyOutcome = { ok: true; body: Buffer } | { ok: false; status: 400 
  * Reads the body, holding its bytes in `budget` until `release` is called (once, when the response is done).
  * 413 past `limit`, 429 when the budget cannot take the declared length or, for chunked bodies, the next chunk.
  */
-export function readBudgetedBody(req: IncomingMessage, budget: InflightBudget, limit: number): { outcome: Promise<BodyOutcome>; release: () => void } {
+export function readBudgetedBody(
+  req: IncomingMessage,
+  budget: InflightBudget,
+  limit: number,
+): { outcome: Promise<BodyOutcome>; release: () => void } {
   let held = 0;
   let released = false;
   const release = () => {
@@ -85,7 +89,8 @@ export function readBudgetedBody(req: IncomingMessage, budget: InflightBudget, l
     const header = req.headers['content-length'];
     const declared = header !== undefined && /^\d+$/.test(header) ? Number(header) : undefined;
     if (declared !== undefined && declared > limit) return resolve({ ok: false, status: 413, reason: tooLarge });
-    if (declared !== undefined && !take(declared, declared)) return resolve({ ok: false, status: 429, reason: throttled });
+    if (declared !== undefined && !take(declared, declared))
+      return resolve({ ok: false, status: 429, reason: throttled });
     const chunks: Buffer[] = [];
     let size = 0;
     const stop = (o: BodyOutcome) => {
@@ -96,7 +101,8 @@ export function readBudgetedBody(req: IncomingMessage, budget: InflightBudget, l
     const onData = (chunk: Buffer) => {
       size += chunk.length;
       if (size > limit) return stop({ ok: false, status: 413, reason: tooLarge });
-      if (declared === undefined && !take(chunk.length, size)) return stop({ ok: false, status: 429, reason: throttled });
+      if (declared === undefined && !take(chunk.length, size))
+        return stop({ ok: false, status: 429, reason: throttled });
       chunks.push(chunk);
     };
     req.on('data', onData);

@@ -21,7 +21,8 @@ function mediaParameters(text: string): { mediaType: string; parameters: [string
     const eq = p.indexOf('=');
     if (eq < 0) continue;
     let value = p.slice(eq + 1).trim();
-    if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1).replace(/\\(.)/g, '$1');
+    if (value.length >= 2 && value.startsWith('"') && value.endsWith('"'))
+      value = value.slice(1, -1).replace(/\\(.)/g, '$1');
     parameters.push([p.slice(0, eq).trim().toLowerCase(), value]);
   }
   return { mediaType: mediaType.trim().toLowerCase(), parameters };
@@ -61,13 +62,20 @@ const codings = (value: string) =>
 export function refuseContentHeaders(headers: IncomingHttpHeaders): HeaderRefusal | undefined {
   const type = headers['content-type'] ?? '';
   const { mediaType, parameters } = mediaParameters(type);
-  if (mediaType !== 'application/json') return { status: 415, reason: `unsupported Content-Type ${shown(type)}: expected application/json` };
+  if (mediaType !== 'application/json')
+    return { status: 415, reason: `unsupported Content-Type ${shown(type)}: expected application/json` };
   for (const [name, value] of parameters) {
-    if (name === 'charset' && value.toLowerCase() !== 'utf-8') return { status: 415, reason: `unsupported charset ${shown(value)} in Content-Type: only utf-8 JSON is read` };
+    if (name === 'charset' && value.toLowerCase() !== 'utf-8')
+      return { status: 415, reason: `unsupported charset ${shown(value)} in Content-Type: only utf-8 JSON is read` };
   }
   const encodings = codings(headers['content-encoding'] ?? '').filter((c) => c !== 'identity');
-  if (encodings.length > 0) return { status: 415, reason: `unsupported Content-Encoding ${shown(encodings.join(', '))}: the body must be sent uncompressed (identity)` };
+  if (encodings.length > 0)
+    return {
+      status: 415,
+      reason: `unsupported Content-Encoding ${shown(encodings.join(', '))}: the body must be sent uncompressed (identity)`,
+    };
   const transfer = codings(headers['transfer-encoding'] ?? '').filter((c) => c !== 'chunked');
-  if (transfer.length > 0) return { status: 501, reason: `unsupported Transfer-Encoding ${shown(transfer.join(', '))}: only chunked is read` };
+  if (transfer.length > 0)
+    return { status: 501, reason: `unsupported Transfer-Encoding ${shown(transfer.join(', '))}: only chunked is read` };
   return undefined;
 }

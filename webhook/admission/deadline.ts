@@ -8,7 +8,16 @@ const MAX_WEBHOOK_TIMEOUT_MS = 30_000;
 /** Left for the answer to reach the API server. */
 export const DEADLINE_MARGIN_MS = 1_000;
 
-const UNIT_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, 'μs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const UNIT_MS: Record<string, number> = {
+  ns: 1e-6,
+  us: 1e-3,
+  µs: 1e-3,
+  μs: 1e-3,
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+};
 
 /** A Go time.Duration string ("5s", "1m30s", "1.5s", "500ms") in milliseconds; undefined when it is not one or not positive. */
 export function parseGoDuration(text: string): number | undefined {

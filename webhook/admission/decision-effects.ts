@@ -40,7 +40,14 @@ export function decisionEvents(req: GuardRequest, judged: Judged[]): EventSpec[]
         ? { apiVersion: SPIDERPOOL_API_VERSION, kind: 'SpiderIPPool', name: v.pool }
         : undefined;
     if (!involvedObject) continue;
-    out.push({ namespace: pod ? pod.namespace : 'default', involvedObject, type: 'Warning', reason: v.rule, action: ADMIT_ACTION, message });
+    out.push({
+      namespace: pod ? pod.namespace : 'default',
+      involvedObject,
+      type: 'Warning',
+      reason: v.rule,
+      action: ADMIT_ACTION,
+      message,
+    });
   }
   return out;
 }
@@ -58,7 +65,11 @@ export function healRequests(req: GuardRequest, judged: Judged[]): HealRequest[]
 }
 
 /** The handler's onDecision hook: Events and heal requests, each optional. Never throws. */
-export function decisionEffects(effects: { events?: EventPublisher; heal?: HealRequester; onError?: (err: unknown) => void }) {
+export function decisionEffects(effects: {
+  events?: EventPublisher;
+  heal?: HealRequester;
+  onError?: (err: unknown) => void;
+}) {
   return (req: GuardRequest, judged: Judged[]): void => {
     try {
       if (effects.events) for (const e of decisionEvents(req, judged)) effects.events.publish(e);

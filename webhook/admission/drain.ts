@@ -77,17 +77,27 @@ export class ListenerDrain {
     if (!server) throw new Error('ListenerDrain.stop before attach');
     this.stopping = true;
     for (const res of this.inflight) if (!res.headersSent) res.setHeader('Connection', 'close');
-    this.log.info({ drainMs: timing.drainMs, inflight: this.inflight.size }, 'draining: not ready, answering with Connection: close, listener open');
+    this.log.info(
+      { drainMs: timing.drainMs, inflight: this.inflight.size },
+      'draining: not ready, answering with Connection: close, listener open',
+    );
     if (timing.drainMs > 0) await sleep(timing.drainMs);
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     if (this.inflight.size > 0) {
       const settled = new Promise<void>((resolve) => (this.settled = resolve));
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([settled, new Promise<void>((resolve) => (timer = setTimeout(resolve, timing.inflightMaxMs)))]);
+      await Promise.race([
+        settled,
+        new Promise<void>((resolve) => (timer = setTimeout(resolve, timing.inflightMaxMs))),
+      ]);
       clearTimeout(timer);
     }
     const cutOff = this.inflight.size;
-    if (cutOff > 0) this.log.warn({ cutOff, inflightMaxMs: timing.inflightMaxMs }, 'calls still in flight when the drain ended: closing their connections');
+    if (cutOff > 0)
+      this.log.warn(
+        { cutOff, inflightMaxMs: timing.inflightMaxMs },
+        'calls still in flight when the drain ended: closing their connections',
+      );
     server.closeAllConnections();
     await closed;
     this.log.info({ answeredWhileDraining: this.answeredWhileDraining, cutOff }, 'listener closed');

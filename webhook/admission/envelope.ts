@@ -62,7 +62,8 @@ const OPERATIONS: ReadonlySet<unknown> = new Set(requestSchema.shape.operation.o
  * zod): an object whose prototype is Object.prototype (or none), and no own "__proto__" key.
  */
 function isPlainObject(x: unknown): x is Record<string, unknown> {
-  if (typeof x !== 'object' || x === null || Array.isArray(x) || Object.prototype.hasOwnProperty.call(x, '__proto__')) return false;
+  if (typeof x !== 'object' || x === null || Array.isArray(x) || Object.prototype.hasOwnProperty.call(x, '__proto__'))
+    return false;
   const proto = Object.getPrototypeOf(x) as object | null;
   return proto === null || Object.getPrototypeOf(proto) === null;
 }
@@ -75,21 +76,47 @@ const optionalString = (x: unknown) => x === undefined || typeof x === 'string';
  * (same result for what both accept; the schema's reason for what it rejects). Exported for that test.
  */
 export function decodeWellFormed(body: Record<string, unknown>): GuardRequest | undefined {
-  if (body.apiVersion !== 'admission.k8s.io/v1' || body.kind !== 'AdmissionReview' || !isPlainObject(body.request)) return undefined;
+  if (body.apiVersion !== 'admission.k8s.io/v1' || body.kind !== 'AdmissionReview' || !isPlainObject(body.request))
+    return undefined;
   const r = body.request;
   if (typeof r.uid !== 'string' || r.uid.length < 1) return undefined;
   const kind = r.kind;
-  if (kind !== undefined && !(isPlainObject(kind) && typeof kind.group === 'string' && typeof kind.version === 'string' && typeof kind.kind === 'string')) return undefined;
+  if (
+    kind !== undefined &&
+    !(
+      isPlainObject(kind) &&
+      typeof kind.group === 'string' &&
+      typeof kind.version === 'string' &&
+      typeof kind.kind === 'string'
+    )
+  )
+    return undefined;
   const resource = r.resource;
-  if (!isPlainObject(resource) || typeof resource.group !== 'string' || typeof resource.version !== 'string' || typeof resource.resource !== 'string') return undefined;
-  if (!optionalString(r.subResource) || !optionalString(r.name) || !optionalString(r.namespace) || !OPERATIONS.has(r.operation)) return undefined;
+  if (
+    !isPlainObject(resource) ||
+    typeof resource.group !== 'string' ||
+    typeof resource.version !== 'string' ||
+    typeof resource.resource !== 'string'
+  )
+    return undefined;
+  if (
+    !optionalString(r.subResource) ||
+    !optionalString(r.name) ||
+    !optionalString(r.namespace) ||
+    !OPERATIONS.has(r.operation)
+  )
+    return undefined;
   const userInfo = r.userInfo;
   if (!isPlainObject(userInfo) || !optionalString(userInfo.username)) return undefined;
   const groups = userInfo.groups;
   if (groups !== undefined && !(Array.isArray(groups) && groups.every((g) => typeof g === 'string'))) return undefined;
   const object = r.object;
   const oldObject = r.oldObject;
-  if (!(object === undefined || object === null || isPlainObject(object)) || !(oldObject === undefined || oldObject === null || isPlainObject(oldObject))) return undefined;
+  if (
+    !(object === undefined || object === null || isPlainObject(object)) ||
+    !(oldObject === undefined || oldObject === null || isPlainObject(oldObject))
+  )
+    return undefined;
   if (r.dryRun !== undefined && typeof r.dryRun !== 'boolean') return undefined;
   return guardRequestOf({
     uid: r.uid,
@@ -105,7 +132,10 @@ export function decodeWellFormed(body: Record<string, unknown>): GuardRequest | 
   });
 }
 
-type DecodedRequest = Pick<z.infer<typeof requestSchema>, 'uid' | 'operation' | 'resource' | 'subResource' | 'name' | 'namespace' | 'object' | 'oldObject' | 'dryRun'> & {
+type DecodedRequest = Pick<
+  z.infer<typeof requestSchema>,
+  'uid' | 'operation' | 'resource' | 'subResource' | 'name' | 'namespace' | 'object' | 'oldObject' | 'dryRun'
+> & {
   userInfo: { username?: string; groups?: string[] };
 };
 
@@ -130,7 +160,8 @@ export function decodeReview(body: unknown): GuardRequest {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
     throw new ReviewDecodeError(`expected an AdmissionReview (admission.k8s.io/v1) object, got ${shapeOf(body)}`);
   }
-  if (Object.keys(body).length === 0) throw new ReviewDecodeError('empty object: expected an AdmissionReview (admission.k8s.io/v1)');
+  if (Object.keys(body).length === 0)
+    throw new ReviewDecodeError('empty object: expected an AdmissionReview (admission.k8s.io/v1)');
   return (isPlainObject(body) && decodeWellFormed(body)) || decodeWithSchema(body);
 }
 
@@ -177,7 +208,11 @@ export function errored(message: string): Verdict {
 
 /** Allowed with a JSON patch (sent base64-encoded, as the API server expects). */
 export function patched(ops: unknown[], auditAnnotations?: Record<string, string>): Verdict {
-  const v: Verdict = { allowed: true, patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(ops)).toString('base64') };
+  const v: Verdict = {
+    allowed: true,
+    patchType: 'JSONPatch',
+    patch: Buffer.from(JSON.stringify(ops)).toString('base64'),
+  };
   if (auditAnnotations) v.auditAnnotations = auditAnnotations;
   return v;
 }

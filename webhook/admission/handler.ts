@@ -4,9 +4,34 @@ import { compare } from 'fast-json-patch';
 import { AuditSink, auditEventsFor, countFixEvent } from '../audit';
 import { AdmissionMetrics } from './metrics';
 import { Logger } from '../log';
-import { Evaluation, EvaluationLimits, GuardSettings, evaluate, Judged, Policy, annotationIps, deniedRulesFor, judgeValidation, planStatusMutation, repairsRule, GuardRequest, targetOf, Violation, DEFAULT_LIMITS, MAX_ANNOTATION_CHARS } from '../guard';
+import {
+  Evaluation,
+  EvaluationLimits,
+  GuardSettings,
+  evaluate,
+  Judged,
+  Policy,
+  annotationIps,
+  deniedRulesFor,
+  judgeValidation,
+  planStatusMutation,
+  repairsRule,
+  GuardRequest,
+  targetOf,
+  Violation,
+  DEFAULT_LIMITS,
+  MAX_ANNOTATION_CHARS,
+} from '../guard';
 import { MAX_DETAIL_CHARS, cut } from '../../lib/bounds';
-import { ClusterView, FreshObjects, MissRecordingView, ObjectRef, OverlayView, emptyFresh, FreshReader } from '../model';
+import {
+  ClusterView,
+  FreshObjects,
+  MissRecordingView,
+  ObjectRef,
+  OverlayView,
+  emptyFresh,
+  FreshReader,
+} from '../model';
 import { AdmissionResponse, Verdict, allowed, denied, errored, patched, respond, withWarnings } from './envelope';
 
 export type WebhookKind = 'validate' | 'mutate';
@@ -70,7 +95,11 @@ export class AdmissionHandler {
    * answered fail-open (or fail-closed) with the cause `deadline`, so the guard, not the API server's timeout,
    * decides what happens. Fresh reads still running are aborted; a late decision records nothing.
    */
-  async handle(webhook: WebhookKind, req: GuardRequest, deadline: DecisionDeadline = { budgetMs: DEFAULT_DECISION_BUDGET_MS }): Promise<AdmissionResponse> {
+  async handle(
+    webhook: WebhookKind,
+    req: GuardRequest,
+    deadline: DecisionDeadline = { budgetMs: DEFAULT_DECISION_BUDGET_MS },
+  ): Promise<AdmissionResponse> {
     const timer = this.deps.metrics?.latency.startTimer({ webhook });
     if (deadline.budgetMs <= 0) {
       // the time went on reading and waiting: judging now could only answer after the API server gave up
@@ -92,9 +121,15 @@ export class AdmissionHandler {
         decision.catch(() => undefined); // settles after the answer; aborted fresh reads reject
         verdict = this.unfinished(webhook, req, `decision deadline of ${deadline.budgetMs} ms reached`, 'deadline');
       } else {
-        this.deps.log.error({ err, requestUID: cut(req.uid), name: cut(req.name ?? ''), namespace: cut(req.namespace ?? ''), webhook }, 'admission decision failed');
+        this.deps.log.error(
+          { err, requestUID: cut(req.uid), name: cut(req.name ?? ''), namespace: cut(req.namespace ?? ''), webhook },
+          'admission decision failed',
+        );
         const cause = `internal error: ${cut((err as Error).message, MAX_DETAIL_CHARS)}`;
-        verdict = err instanceof FreshReadFailed ? this.unfinished(webhook, req, cause, 'internal') : this.failure(webhook, req, cause, 'internal');
+        verdict =
+          err instanceof FreshReadFailed
+            ? this.unfinished(webhook, req, cause, 'internal')
+            : this.failure(webhook, req, cause, 'internal');
       }
     } finally {
       clearTimeout(expire);
@@ -134,7 +169,16 @@ export class AdmissionHandler {
   private failure(webhook: WebhookKind, req: GuardRequest, cause: string, label: string): Verdict {
     this.deps.metrics?.errors.inc({ webhook, cause: label });
     this.deps.metrics?.requests.inc({ webhook, result: 'error' });
-    this.deps.log.warn({ webhook, requestUID: cut(req.uid), name: cut(req.name ?? ''), cause: label, failClosed: !!this.deps.failClosed }, `answered without a decision: ${cause}`);
+    this.deps.log.warn(
+      {
+        webhook,
+        requestUID: cut(req.uid),
+        name: cut(req.name ?? ''),
+        cause: label,
+        failClosed: !!this.deps.failClosed,
+      },
+      `answered without a decision: ${cause}`,
+    );
     if (this.deps.failClosed) return errored(`spiderpool-guard: ${cause} (fail-closed)`);
     return withWarnings(allowed(), [`spiderpool-guard: ${cause}; write allowed unchecked (fail-open)`]);
   }
@@ -187,13 +231,23 @@ export class AdmissionHandler {
     }
   }
 
-  private record(req: GuardRequest, webhook: WebhookKind, judged: Judged[], signal: AbortSignal, omitted = 0, atLeast = false): void {
+  private record(
+    req: GuardRequest,
+    webhook: WebhookKind,
+    judged: Judged[],
+    signal: AbortSignal,
+    omitted = 0,
+    atLeast = false,
+  ): void {
     if (signal.aborted) return; // the request was answered at the deadline: this decision never took effect
     const now = this.now();
     for (const event of auditEventsFor(req, judged, now, omitted, atLeast)) this.deps.audit.write(event);
     for (const j of judged) {
       this.deps.metrics?.decisions.inc({ webhook, rule: j.violation.rule, mode: j.mode, outcome: j.outcome });
-      if (j.violation.rule === 'UNCONFIRMED_TERMINATION_RELEASE' && (j.outcome === 'denied' || j.outcome === 'repaired')) {
+      if (
+        j.violation.rule === 'UNCONFIRMED_TERMINATION_RELEASE' &&
+        (j.outcome === 'denied' || j.outcome === 'repaired')
+      ) {
         this.deps.metrics?.heldReleases.inc({ outcome: j.outcome });
       }
     }
@@ -205,7 +259,13 @@ export class AdmissionHandler {
     const denies = deniedRulesFor(policy, req.user);
     const limits = { ...DEFAULT_LIMITS, decisive: denies };
     const { evaluation } = await this.evaluateFresh(req, (v) => denies(v.rule), true, limits, signal);
-    const decision = judgeValidation(evaluation.violations, policy, req.user, evaluation.omitted, evaluation.stoppedEarly);
+    const decision = judgeValidation(
+      evaluation.violations,
+      policy,
+      req.user,
+      evaluation.omitted,
+      evaluation.stoppedEarly,
+    );
     const omitted = decision.omitted.denied + decision.omitted.warned + decision.omitted.audited;
     this.record(req, 'validate', decision.judged, signal, omitted, evaluation.stoppedEarly);
     const verdict = withWarnings(decision.allowed ? allowed() : denied(decision.denials.join('\n')), decision.warnings);
@@ -223,8 +283,15 @@ export class AdmissionHandler {
     if (signal.aborted) return allowed();
     this.record(req, 'mutate', plan.repaired, signal);
     if (plan.countFix) {
-      this.deps.audit.write(countFixEvent(req, evaluation.poolUpdate?.pool ?? req.name ?? '', plan.countFix.message, this.now()));
-      this.deps.metrics?.decisions.inc({ webhook: 'mutate', rule: 'COUNT_MISMATCH', mode: 'repair', outcome: 'repaired' });
+      this.deps.audit.write(
+        countFixEvent(req, evaluation.poolUpdate?.pool ?? req.name ?? '', plan.countFix.message, this.now()),
+      );
+      this.deps.metrics?.decisions.inc({
+        webhook: 'mutate',
+        rule: 'COUNT_MISMATCH',
+        mode: 'repair',
+        outcome: 'repaired',
+      });
     }
     const status = { ...((req.object.status as Record<string, unknown>) ?? {}) };
     if (plan.allocatedIPs === undefined) delete status.allocatedIPs;
@@ -232,7 +299,12 @@ export class AdmissionHandler {
     status.allocatedIPCount = plan.allocatedIPCount;
     const ops = compare(req.object, { ...req.object, status });
     const judged = [...plan.repaired];
-    const rules = [...new Set([...judged.map((j) => j.violation.rule as string), ...(plan.countFix ? ['COUNT_MISMATCH'] : [])])];
-    return patched(ops, { rule: cut(rules.join(','), MAX_ANNOTATION_CHARS), ips: cut(annotationIps(judged), MAX_ANNOTATION_CHARS) });
+    const rules = [
+      ...new Set([...judged.map((j) => j.violation.rule as string), ...(plan.countFix ? ['COUNT_MISMATCH'] : [])]),
+    ];
+    return patched(ops, {
+      rule: cut(rules.join(','), MAX_ANNOTATION_CHARS),
+      ips: cut(annotationIps(judged), MAX_ANNOTATION_CHARS),
+    });
   }
 }

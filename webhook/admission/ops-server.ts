@@ -6,7 +6,13 @@ import type { Registry } from 'prom-client';
 import { Logger } from '../log';
 import { Readiness, readyzAnswer } from './server';
 
-export function startOpsServer(port: number, host: string, registry: Registry, readiness: Readiness, log: Logger): Promise<http.Server> {
+export function startOpsServer(
+  port: number,
+  host: string,
+  registry: Registry,
+  readiness: Readiness,
+  log: Logger,
+): Promise<http.Server> {
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {

@@ -3,7 +3,13 @@ import express, { NextFunction, Request, Response } from 'express';
 import { Logger } from '../log';
 import { AdmissionHandler, WebhookKind } from './handler';
 import { ReviewDecodeError, decodeReviewBody, encodeReview } from './envelope';
-import { BODY_LIMIT_BYTES, DEFAULT_INFLIGHT_BUDGET_BYTES, HEAVY_BODY_BYTES, InflightBudget, readBudgetedBody } from './body';
+import {
+  BODY_LIMIT_BYTES,
+  DEFAULT_INFLIGHT_BUDGET_BYTES,
+  HEAVY_BODY_BYTES,
+  InflightBudget,
+  readBudgetedBody,
+} from './body';
 import { DRAIN_BOUNDS, DrainBounds, closeAfterAnswer } from './close-after-answer';
 import { refuseContentHeaders } from './content-headers';
 import { decisionBudgetMs } from './deadline';
@@ -47,13 +53,20 @@ function badRequest(res: Response, status: number, reason: string): void {
   res.status(status).json({ error: reason, code: status });
 }
 
-export function createAdmissionApp(handler: AdmissionHandler, readiness: Readiness, log: Logger, options: AdmissionAppOptions = {}): express.Express {
+export function createAdmissionApp(
+  handler: AdmissionHandler,
+  readiness: Readiness,
+  log: Logger,
+  options: AdmissionAppOptions = {},
+): express.Express {
   const app = express();
   app.disable('x-powered-by');
   // no ETag: the API server never revalidates an AdmissionReview answer, and express hashed every response for it
   app.set('etag', false);
   const metrics = options.metrics;
-  const budget = new InflightBudget(options.inflightBudgetBytes ?? DEFAULT_INFLIGHT_BUDGET_BYTES, (bytes) => metrics?.inflightBytes.set(bytes));
+  const budget = new InflightBudget(options.inflightBudgetBytes ?? DEFAULT_INFLIGHT_BUDGET_BYTES, (bytes) =>
+    metrics?.inflightBytes.set(bytes),
+  );
   const heavyLane = new HeavyLane();
   const drainBounds = options.drainBounds ?? DRAIN_BOUNDS;
   app.get('/healthz', (_req, res) => {
@@ -67,7 +80,9 @@ export function createAdmissionApp(handler: AdmissionHandler, readiness: Readine
     app.post(path, async (req: Request, res: Response) => {
       const arrived = performance.now();
       // the API server always sends ?timeout=; a URL is parsed only when there is a query to read
-      const budgetMs = decisionBudgetMs(req.url.includes('?') ? new URL(req.url, 'http://webhook').searchParams.get('timeout') : null);
+      const budgetMs = decisionBudgetMs(
+        req.url.includes('?') ? new URL(req.url, 'http://webhook').searchParams.get('timeout') : null,
+      );
       const refused = refuseContentHeaders(req.headers);
       if (refused) {
         metrics?.requests.inc({ webhook: kind, result: 'bad_request' });
@@ -85,7 +100,10 @@ export function createAdmissionApp(handler: AdmissionHandler, readiness: Readine
         if (read.status === 429) {
           metrics?.throttled.inc({ webhook: kind });
           res.setHeader('Retry-After', String(RETRY_AFTER_SECONDS));
-          log.warn({ path, inflightBytes: budget.inUse, budgetBytes: budget.limitBytes }, 'AdmissionReview throttled (429)');
+          log.warn(
+            { path, inflightBytes: budget.inUse, budgetBytes: budget.limitBytes },
+            'AdmissionReview throttled (429)',
+          );
         } else {
           metrics?.requests.inc({ webhook: kind, result: 'bad_request' });
           log.warn({ path, status: read.status, reason: read.reason }, 'AdmissionReview body refused');
@@ -115,7 +133,9 @@ export function createAdmissionApp(handler: AdmissionHandler, readiness: Readine
       }
     });
   }
-  app.use((_req: Request, res: Response) => badRequest(res, 404, 'not found: webhook paths are ' + Object.keys(WEBHOOK_PATHS).join(', ')));
+  app.use((_req: Request, res: Response) =>
+    badRequest(res, 404, 'not found: webhook paths are ' + Object.keys(WEBHOOK_PATHS).join(', ')),
+  );
   // anything a route threw: answered, never fatal.
   app.use((err: Error & { status?: number }, req: Request, res: Response, _next: NextFunction) => {
     void _next;

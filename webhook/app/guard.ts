@@ -10,9 +10,25 @@ import https from 'node:https';
 import { hostname } from 'node:os';
 import { watchClientCaFile } from '../../certs';
 import type { ClientCaFile, TlsMaterial, WebhookTlsOptions } from '../../certs';
-import { AdmissionHandler, DEFAULT_WEBHOOK_TIMEOUT_MS, ListenerDrain, Readiness, createAdmissionApp, createAdmissionMetrics, decisionEffects, startOpsServer } from '../admission';
+import {
+  AdmissionHandler,
+  DEFAULT_WEBHOOK_TIMEOUT_MS,
+  ListenerDrain,
+  Readiness,
+  createAdmissionApp,
+  createAdmissionMetrics,
+  decisionEffects,
+  startOpsServer,
+} from '../admission';
 import { PinoAuditSink } from '../audit';
-import { ApiFreshReader, KubeEventWriter, QueuedEventPublisher, kubevirtServed, reservedIPsServed, startClusterCache } from '../cluster';
+import {
+  ApiFreshReader,
+  KubeEventWriter,
+  QueuedEventPublisher,
+  kubevirtServed,
+  reservedIPsServed,
+  startClusterCache,
+} from '../cluster';
 import type { Logger } from '../log';
 import type { Reconciler } from '../reconciler';
 import { startHttpsServer } from './https';
@@ -63,7 +79,10 @@ export async function startGuard(config: GuardConfig, log: Logger): Promise<Runn
   const audit = new PinoAuditSink(log, { ...config.audit, registry: metrics.registry });
   const kubevirt = config.staticIp.kubevirt && (await kubevirtServed(kc));
   const reservedIPs = await reservedIPsServed(kc);
-  if (!reservedIPs) log.warn('spiderreservedips.spiderpool.spidernet.io is not served (or not readable): RESERVED_IP_IN_USE is not judged and no reserved IPs are counted');
+  if (!reservedIPs)
+    log.warn(
+      'spiderreservedips.spiderpool.spidernet.io is not served (or not readable): RESERVED_IP_IN_USE is not judged and no reserved IPs are counted',
+    );
   let reconciler: Reconciler | undefined;
   const cache = startClusterCache(kc, log, {
     kubevirt,
@@ -79,7 +98,8 @@ export async function startGuard(config: GuardConfig, log: Logger): Promise<Runn
     ? undefined
     : new QueuedEventPublisher(new KubeEventWriter(kc, process.env.POD_NAME || hostname()), {
         onResult: (reason, result) => metrics.events.inc({ reason, result }),
-        onError: (err, e) => log.warn({ err, reason: e.reason, object: e.involvedObject }, `could not write event ${e.reason}`),
+        onError: (err, e) =>
+          log.warn({ err, reason: e.reason, object: e.involvedObject }, `could not write event ${e.reason}`),
       });
   const handler = new AdmissionHandler({
     view: () => cache.view,
@@ -132,7 +152,9 @@ export async function startGuard(config: GuardConfig, log: Logger): Promise<Runn
     log.info({ notAfter: m.notAfter.toISOString() }, 'serving certificate reloaded');
   });
   const metricsServer: http.Server | undefined =
-    config.metricsPort > 0 ? await startOpsServer(config.metricsPort, config.metricsHost, metrics.registry, readiness, log) : undefined;
+    config.metricsPort > 0
+      ? await startOpsServer(config.metricsPort, config.metricsHost, metrics.registry, readiness, log)
+      : undefined;
   const port = boundPort(server, config.port);
   const metricsPort = metricsServer ? boundPort(metricsServer, config.metricsPort) : undefined;
   log.info(

@@ -22,7 +22,13 @@ export const KEEP_ALIVE_TIMEOUT_MS = 120_000;
  * TLS 1.2+ with ECDHE AEAD suites, a handshake deadline and, with `options.clientCa`, client-certificate
  * verification (see certs/tls-options.ts). `server.setSecureContext({ key, cert })` keeps all of it on reload.
  */
-export function startHttpsServer(app: express.Express, tls: TlsPair, port: number, host: string, options: WebhookTlsOptions = {}): Promise<https.Server> {
+export function startHttpsServer(
+  app: express.Express,
+  tls: TlsPair,
+  port: number,
+  host: string,
+  options: WebhookTlsOptions = {},
+): Promise<https.Server> {
   const server = createWebhookHttpsServer(tls, options, app);
   // keep-alive from the API server is welcome, but never hold a request forever
   server.requestTimeout = 30_000;

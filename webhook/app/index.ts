@@ -6,7 +6,14 @@ export { GuardConfigError, startGuard } from './guard';
 export type { RunningGuard } from './guard';
 export { startHttpsServer } from './https';
 export type { TlsPair } from './https';
-export { DEFAULT_HOST, DEFAULT_METRICS_PORT, DEFAULT_PORT, DEFAULT_SHUTDOWN_DRAIN_MS, DEFAULT_TLS_SERVICE, podNamespace } from './options';
+export {
+  DEFAULT_HOST,
+  DEFAULT_METRICS_PORT,
+  DEFAULT_PORT,
+  DEFAULT_SHUTDOWN_DRAIN_MS,
+  DEFAULT_TLS_SERVICE,
+  podNamespace,
+} from './options';
 export type { AuditConfig, GuardConfig, ReconcilerConfig } from './options';
 export { startReconciler } from './reconciler';
 export type { ReconcilerOptions } from './reconciler';

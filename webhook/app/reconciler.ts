@@ -7,7 +7,13 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import { KubeLeaseClient, KubeReconcileClient } from '../cluster';
 import type { LeaseClient, ReconcileClient } from '../model';
-import { podInstance, processIdentity, startReconcilerOnPorts, type Reconciler, type ReconcilerSettings } from '../reconciler';
+import {
+  podInstance,
+  processIdentity,
+  startReconcilerOnPorts,
+  type Reconciler,
+  type ReconcilerSettings,
+} from '../reconciler';
 
 export interface ReconcilerOptions extends ReconcilerSettings {
   /** API access for writes, fresh reads, Events and the Lease */
@@ -24,8 +30,10 @@ export interface ReconcilerOptions extends ReconcilerSettings {
 /** Starts the reconciler (see reconciler/start.ts) on API clients built from opts.kubeConfig. */
 export function startReconciler(opts: ReconcilerOptions): Reconciler {
   const identity = opts.identity ?? processIdentity();
-  const client = opts.client ?? new KubeReconcileClient(opts.kubeConfig, podInstance(), opts.kubevirt ?? true, identity);
-  const leaseClient = opts.leaderElection === false ? undefined : (opts.leaseClient ?? new KubeLeaseClient(opts.kubeConfig, identity));
+  const client =
+    opts.client ?? new KubeReconcileClient(opts.kubeConfig, podInstance(), opts.kubevirt ?? true, identity);
+  const leaseClient =
+    opts.leaderElection === false ? undefined : (opts.leaseClient ?? new KubeLeaseClient(opts.kubeConfig, identity));
   const reconciler = startReconcilerOnPorts({ ...opts, identity, client, leaseClient });
   return {
     ...reconciler,

@@ -26,7 +26,14 @@ export type TlsConfig =
 /** The certs/ source for a TlsConfig (not started: the caller awaits whenLoaded()). */
 export function tlsSourceOf(config: TlsConfig, kc: KubeConfig, log: Logger, registry: Registry): LoadableTlsSource {
   const logger = log.child({ component: 'certs' });
-  if (config.kind === 'files') return fileTlsSource({ certFile: config.certFile, keyFile: config.keyFile, caFile: config.caFile, logger, registry });
+  if (config.kind === 'files')
+    return fileTlsSource({
+      certFile: config.certFile,
+      keyFile: config.keyFile,
+      caFile: config.caFile,
+      logger,
+      registry,
+    });
   const { kind: _kind, ...selfManaged } = config;
   return selfManagedTlsSource({ kubeConfig: kc, ...selfManaged, logger, registry });
 }

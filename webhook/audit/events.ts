@@ -2,7 +2,8 @@
 import { Judged, Outcome, GuardRequest, COUNT_MISMATCH } from '../guard';
 import { MAX_DETAIL_CHARS, cut } from '../../lib/bounds';
 
-export type AuditEventName = 'admission.denied' | 'admission.warned' | 'admission.audited' | 'admission.repaired' | 'admission.truncated';
+export type AuditEventName =
+  'admission.denied' | 'admission.warned' | 'admission.audited' | 'admission.repaired' | 'admission.truncated';
 
 export interface AuditEvent {
   time: string;
@@ -81,7 +82,13 @@ function violationPart(j: Judged) {
  * One line per judged violation, at most MAX_AUDIT_LINES_PER_REQUEST, then one admission.truncated line with the
  * number left out: the kept violations beyond the cap plus `omitted` (found by the evaluation but never kept).
  */
-export function auditEventsFor(req: GuardRequest, judged: Judged[], now: Date, omitted = 0, atLeast = false): AuditEvent[] {
+export function auditEventsFor(
+  req: GuardRequest,
+  judged: Judged[],
+  now: Date,
+  omitted = 0,
+  atLeast = false,
+): AuditEvent[] {
   const lines: AuditEvent[] = judged.slice(0, MAX_AUDIT_LINES_PER_REQUEST).map((j) => ({
     ...requestPart(req, now),
     event: EVENT_OF[j.outcome],
@@ -108,5 +115,12 @@ export function auditEventsFor(req: GuardRequest, judged: Judged[], now: Date, o
 }
 
 export function countFixEvent(req: GuardRequest, pool: string, message: string, now: Date): AuditEvent {
-  return { ...requestPart(req, now), event: 'admission.repaired', rule: COUNT_MISMATCH, mode: 'repair', pool: cut(pool), message: cut(message, MAX_DETAIL_CHARS) };
+  return {
+    ...requestPart(req, now),
+    event: 'admission.repaired',
+    rule: COUNT_MISMATCH,
+    mode: 'repair',
+    pool: cut(pool),
+    message: cut(message, MAX_DETAIL_CHARS),
+  };
 }

@@ -100,7 +100,12 @@ export class PinoAuditSink implements AuditSink {
   ) {
     const o = typeof options === 'string' ? { file: options } : options;
     this.queueLines = o.queueLines ?? DEFAULT_AUDIT_QUEUE_LINES;
-    if (o.file) this.file = new RotatingFile(o.file, o.maxBytes ?? DEFAULT_AUDIT_MAX_BYTES, o.maxFiles ?? DEFAULT_AUDIT_MAX_FILES);
+    if (o.file)
+      this.file = new RotatingFile(
+        o.file,
+        o.maxBytes ?? DEFAULT_AUDIT_MAX_BYTES,
+        o.maxFiles ?? DEFAULT_AUDIT_MAX_FILES,
+      );
     this.dropped = new Counter({
       name: 'spiderpool_guard_audit_lines_dropped_total',
       help: 'Audit lines dropped because the bounded audit queue of that sink (stdout, file) was full',

@@ -21,8 +21,20 @@ export const DEFAULT_MODE = 'enforce';
 
 /** Spiderpool's static-IP switches, shared by every command that judges. */
 export const STATIC_IP_FLAGS: FlagTable = [
-  { name: 'statefulset-static-ip', type: 'string', arg: 'true|false', default: true, help: "Spiderpool's StatefulSet static-IP switch" },
-  { name: 'kubevirt-static-ip', type: 'string', arg: 'true|false', default: true, help: "Spiderpool's KubeVirt static-IP switch" },
+  {
+    name: 'statefulset-static-ip',
+    type: 'string',
+    arg: 'true|false',
+    default: true,
+    help: "Spiderpool's StatefulSet static-IP switch",
+  },
+  {
+    name: 'kubevirt-static-ip',
+    type: 'string',
+    arg: 'true|false',
+    default: true,
+    help: "Spiderpool's KubeVirt static-IP switch",
+  },
 ];
 
 /** How long a pod's unconfirmed termination may hold its IPs (serve, review, check, reconcile). */
@@ -31,15 +43,27 @@ export const TERMINATION_FLAGS: FlagTable = [
     name: 'termination-hold-max',
     type: 'string',
     arg: 'DURATION',
-    help: "a terminating pod whose node never confirmed it stopped keeps its IPs at most this long after its deletionTimestamp (e.g. 90s, 30m, 1h; default: no limit, until the node confirms, is deleted or is tainted node.kubernetes.io/out-of-service)",
+    help: 'a terminating pod whose node never confirmed it stopped keeps its IPs at most this long after its deletionTimestamp (e.g. 90s, 30m, 1h; default: no limit, until the node confirms, is deleted or is tainted node.kubernetes.io/out-of-service)',
   },
 ];
 
 /** Flags every deciding command shares: modes, users, static-IP switches, the termination hold. */
 export const POLICY_FLAGS: FlagTable = [
-  { name: 'mode', type: 'string', arg: 'enforce|warn|audit|repair', default: DEFAULT_MODE, help: 'default mode of every rule' },
+  {
+    name: 'mode',
+    type: 'string',
+    arg: 'enforce|warn|audit|repair',
+    default: DEFAULT_MODE,
+    help: 'default mode of every rule',
+  },
   { name: 'rule-mode', type: 'list', arg: 'RULE=MODE', help: 'mode of one rule' },
-  { name: 'guarded-users', type: 'string', arg: 'GLOBS', default: DEFAULT_GUARDED_USERS.join(','), help: 'writers the release rules judge' },
+  {
+    name: 'guarded-users',
+    type: 'string',
+    arg: 'GLOBS',
+    default: DEFAULT_GUARDED_USERS.join(','),
+    help: 'writers the release rules judge',
+  },
   { name: 'exempt-users', type: 'string', arg: 'GLOBS', help: 'writers never denied (still audited)' },
   ...STATIC_IP_FLAGS,
   ...TERMINATION_FLAGS,
@@ -59,11 +83,16 @@ export function policyFromFlags(values: Values): { policy: Policy; guarded: User
   const guarded = new UserMatcher(
     typeof values['guarded-users'] === 'string' ? splitGlobList(values['guarded-users']) : DEFAULT_GUARDED_USERS,
   );
-  const exempt = new UserMatcher(typeof values['exempt-users'] === 'string' ? splitGlobList(values['exempt-users']) : []);
+  const exempt = new UserMatcher(
+    typeof values['exempt-users'] === 'string' ? splitGlobList(values['exempt-users']) : [],
+  );
   return {
     policy: buildPolicy(mode, ruleModes, exempt),
     guarded,
-    staticIp: { statefulSet: bool(values, 'statefulset-static-ip', true), kubevirt: bool(values, 'kubevirt-static-ip', true) },
+    staticIp: {
+      statefulSet: bool(values, 'statefulset-static-ip', true),
+      kubevirt: bool(values, 'kubevirt-static-ip', true),
+    },
   };
 }
 
@@ -71,7 +100,8 @@ export function intFlag(values: Values, name: string, fallback: number, min = 0)
   const v = values[name];
   if (v === undefined) return fallback;
   const n = Number(v);
-  if (typeof v !== 'string' || !Number.isInteger(n) || n < min) throw new UsageError(`--${name} ${JSON.stringify(v)}: expected an integer >= ${min}`);
+  if (typeof v !== 'string' || !Number.isInteger(n) || n < min)
+    throw new UsageError(`--${name} ${JSON.stringify(v)}: expected an integer >= ${min}`);
   return n;
 }
 
@@ -80,7 +110,8 @@ export function secondsFlag(values: Values, name: string, fallbackMs: number): n
   const v = values[name];
   if (v === undefined) return fallbackMs;
   const n = Number(v);
-  if (typeof v !== 'string' || v.trim() === '' || !Number.isFinite(n) || n <= 0) throw new UsageError(`--${name} ${JSON.stringify(v)}: expected seconds > 0`);
+  if (typeof v !== 'string' || v.trim() === '' || !Number.isFinite(n) || n <= 0)
+    throw new UsageError(`--${name} ${JSON.stringify(v)}: expected seconds > 0`);
   return Math.round(n * 1000);
 }
 

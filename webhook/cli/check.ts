@@ -2,12 +2,34 @@
 import { UsageError } from './errors';
 import { ClusterView, StaticIpConfig } from '../model';
 import { loadSnapshot } from '../cluster';
-import { FINDINGS, Finding, FindingName, capacity, findingKey, findings, hasErrors, heldByUnconfirmedTermination, inNamespaces, plan, reconcilerUser, DEFAULT_CLI_SETTLE_SECONDS } from '../reconciler';
+import {
+  FINDINGS,
+  Finding,
+  FindingName,
+  capacity,
+  findingKey,
+  findings,
+  hasErrors,
+  heldByUnconfirmedTermination,
+  inNamespaces,
+  plan,
+  reconcilerUser,
+  DEFAULT_CLI_SETTLE_SECONDS,
+} from '../reconciler';
 import { intFlag, oneOf, parse, terminationFromFlags } from './args';
 import { formatCapacityJson, formatCapacityTable } from './capacity-table';
 import { FlagTable, helpText } from './flags';
 import { DEFAULT_SELF_CHECK_NAMESPACE } from './reconcile';
-import { OUTPUTS, SOURCE_FLAGS, formatJsonLines, hiddenNote, liveViews, namespacesOf, sourceOf, staticIpOf } from './cluster-source';
+import {
+  OUTPUTS,
+  SOURCE_FLAGS,
+  formatJsonLines,
+  hiddenNote,
+  liveViews,
+  namespacesOf,
+  sourceOf,
+  staticIpOf,
+} from './cluster-source';
 
 export const CHECK_FLAGS: FlagTable = [
   ...SOURCE_FLAGS,
@@ -34,7 +56,12 @@ Exit 0: no error-level finding reported; 1: at least one; 2: could not run.`,
 );
 
 /** Findings of the last view that every view reports (identity by findingKey). */
-function persistentFindings(views: ClusterView[], cfg: StaticIpConfig, holdMaxMs: number | undefined, now: () => number): Finding[] {
+function persistentFindings(
+  views: ClusterView[],
+  cfg: StaticIpConfig,
+  holdMaxMs: number | undefined,
+  now: () => number,
+): Finding[] {
   const lists = views.map((v) => findings(v, cfg, { now: now(), holdMaxMs }));
   const last = lists[lists.length - 1];
   const earlier = lists.slice(0, -1).map((l) => new Set(l.map(findingKey)));
@@ -48,7 +75,8 @@ const ADVICE: Record<FindingName, string> = {
     'The pool does not record an IP an alive pod holds, so it can be handed out again. `reconcile` restores the record (RESTORE_RECORD) when no other pod observes the IP.',
   RECORD_UID_MISMATCH:
     'The record belongs to an older incarnation of the pod. `reconcile` releases it (UID_MISMATCH / STATIC_LEFT_IPAM) once nothing observes the IP.',
-  RECORD_POD_MISSING: 'The record names a pod that is gone. `reconcile` releases it (POD_GONE / INVALID_STATIC_MEMBER).',
+  RECORD_POD_MISSING:
+    'The record names a pod that is gone. `reconcile` releases it (POD_GONE / INVALID_STATIC_MEMBER).',
   RECORD_ENDPOINT_MISMATCH:
     "The record and the pod's SpiderEndpoint disagree. Usually transient (records are written before endpoints); if it persists, Spiderpool's next cmdAdd/cmdDel or `reconcile` of the other findings resolves it.",
   LEFTOVER_ENDPOINT:
@@ -61,9 +89,9 @@ const ADVICE: Record<FindingName, string> = {
   ZOMBIE_IP_REUSE:
     'The IP of a pod whose node never confirmed it stopped is in use again: on a partitioned node its sandbox may still answer on it. Find out whether the node is down (then taint it node.kubernetes.io/out-of-service=nodeshutdown:NoExecute or delete the Node) or still runs the pod; restart the newer pod so it gets a fresh IP. Never acted on automatically.',
   TERMINATION_UNCONFIRMED:
-    "A pod has been terminating for more than 5 minutes and its node has not confirmed it stopped, so its IP stays held (UNCONFIRMED_TERMINATION_RELEASE). If the node is shut down for good, taint it node.kubernetes.io/out-of-service=nodeshutdown:NoExecute or delete the Node; if it is only unreachable, bring it back. See docs/operations.md, Held IPs.",
+    'A pod has been terminating for more than 5 minutes and its node has not confirmed it stopped, so its IP stays held (UNCONFIRMED_TERMINATION_RELEASE). If the node is shut down for good, taint it node.kubernetes.io/out-of-service=nodeshutdown:NoExecute or delete the Node; if it is only unreachable, bring it back. See docs/operations.md, Held IPs.',
   UNRECORDED_LIVE_IP:
-    'An alive pod uses an IP of a pool that no pool records, so the next allocation in that pool can hand it out again (usually after a wrongful release that also removed the pod\'s SpiderEndpoint). `reconcile` restores the record (RESTORE_RECORD UNRECORDED_LIVE_IP) when the IP belongs to exactly one pool and exactly one alive pod observes it.',
+    "An alive pod uses an IP of a pool that no pool records, so the next allocation in that pool can hand it out again (usually after a wrongful release that also removed the pod's SpiderEndpoint). `reconcile` restores the record (RESTORE_RECORD UNRECORDED_LIVE_IP) when the IP belongs to exactly one pool and exactly one alive pod observes it.",
   DUPLICATE_INTERFACE_IP:
     'One pod lists the same IP on two interfaces in its multus network-status: two NICs drew it from one pool. Traffic to it reaches one NIC only. Give the NICs different pools (or recreate the pod); never acted on automatically.',
   RESERVED_IP_IN_USE:
@@ -106,7 +134,11 @@ function formatFindingsTable(list: Finding[]): string {
     }
     lines.push('');
   }
-  lines.push(list.length === 0 ? 'No findings: pools, endpoints and pods agree.' : `${list.length} finding(s): ${errors} error(s), ${list.length - errors} warning(s).`);
+  lines.push(
+    list.length === 0
+      ? 'No findings: pools, endpoints and pods agree.'
+      : `${list.length} finding(s): ${errors} error(s), ${list.length - errors} warning(s).`,
+  );
   return lines.join('\n') + '\n';
 }
 
@@ -123,7 +155,8 @@ export async function runCheck(argv: string[]): Promise<number> {
   const cfg = staticIpOf(values);
   const termination = terminationFromFlags(values);
   const namespaces = namespacesOf(values);
-  if (values.capacity && namespaces.length > 0) throw new UsageError('check: --capacity counts whole pools (cluster-scoped): --namespace does not apply');
+  if (values.capacity && namespaces.length > 0)
+    throw new UsageError('check: --capacity counts whole pools (cluster-scoped): --namespace does not apply');
   const views = source.kind === 'snapshot' ? [loadSnapshot(source.path)] : await liveViews(source, settle);
   const all = persistentFindings(views, cfg, termination.holdMaxMs, termination.now);
   const list = inNamespaces(all, namespaces);
@@ -131,11 +164,19 @@ export async function runCheck(argv: string[]): Promise<number> {
     // The last view's numbers (the settle interval is for findings: a leftover is what a pass would plan now).
     const view = views[views.length - 1];
     const t = { now: termination.now(), holdMaxMs: termination.holdMaxMs };
-    const planned = plan(view, { staticIp: cfg, user: reconcilerUser(DEFAULT_SELF_CHECK_NAMESPACE), termination: t }).actions;
+    const planned = plan(view, {
+      staticIp: cfg,
+      user: reconcilerUser(DEFAULT_SELF_CHECK_NAMESPACE),
+      termination: t,
+    }).actions;
     const pools = capacity(view, planned, { heldTerminating: heldByUnconfirmedTermination(view, cfg, t) });
     process.stdout.write(output === 'json' ? formatCapacityJson(pools) : formatCapacityTable(pools));
     return hasErrors(list) ? 1 : 0;
   }
-  process.stdout.write(output === 'json' ? formatJsonLines(list) : formatFindingsTable(list) + hiddenNote(all.length - list.length, namespaces, 'finding(s)'));
+  process.stdout.write(
+    output === 'json'
+      ? formatJsonLines(list)
+      : formatFindingsTable(list) + hiddenNote(all.length - list.length, namespaces, 'finding(s)'),
+  );
   return hasErrors(list) ? 1 : 0;
 }

@@ -12,8 +12,18 @@ export const OUTPUTS = ['table', 'json'] as const;
 /** Flags shared by check and reconcile. */
 export const SOURCE_FLAGS: FlagTable = [
   { name: 'snapshot', type: 'string', arg: 'FILE', help: 'a cluster snapshot (kubectl get ... -A -o json); or:' },
-  { name: 'kubeconfig', type: 'string', arg: 'FILES', help: "a live cluster: a kubeconfig, or a list of them joined by ':' (merged as kubectl merges $KUBECONFIG)" },
-  { name: 'context', type: 'string', arg: 'NAME', help: "live: use this context of the kubeconfig instead of its current-context" },
+  {
+    name: 'kubeconfig',
+    type: 'string',
+    arg: 'FILES',
+    help: "a live cluster: a kubeconfig, or a list of them joined by ':' (merged as kubectl merges $KUBECONFIG)",
+  },
+  {
+    name: 'context',
+    type: 'string',
+    arg: 'NAME',
+    help: 'live: use this context of the kubeconfig instead of its current-context',
+  },
   {
     name: 'namespace',
     short: 'n',
@@ -21,8 +31,20 @@ export const SOURCE_FLAGS: FlagTable = [
     arg: 'NS[,NS...]',
     help: 'only what involves a pod or SpiderEndpoint in these namespaces; pool-level items (COUNT_MISMATCH, MALFORMED_POOL, FIX_COUNT) are left out. The whole cluster is still read and judged',
   },
-  { name: 'output', type: 'string', arg: OUTPUTS.join('|'), default: OUTPUTS[0], help: 'table: grouped, for people; json: one JSON object per line' },
-  { name: 'settle-seconds', type: 'string', arg: 'N', default: DEFAULT_CLI_SETTLE_SECONDS, help: 'live: list twice this far apart, keep what both lists show' },
+  {
+    name: 'output',
+    type: 'string',
+    arg: OUTPUTS.join('|'),
+    default: OUTPUTS[0],
+    help: 'table: grouped, for people; json: one JSON object per line',
+  },
+  {
+    name: 'settle-seconds',
+    type: 'string',
+    arg: 'N',
+    default: DEFAULT_CLI_SETTLE_SECONDS,
+    help: 'live: list twice this far apart, keep what both lists show',
+  },
   ...STATIC_IP_FLAGS,
   ...TERMINATION_FLAGS,
 ];
@@ -33,9 +55,11 @@ export function sourceOf(values: Values, command: string): Source {
   const snap = values.snapshot;
   const kube = values.kubeconfig;
   const context = typeof values.context === 'string' ? values.context : undefined;
-  if (typeof snap === 'string' && typeof kube === 'string') throw new UsageError(`${command}: give either --snapshot or --kubeconfig, not both`);
+  if (typeof snap === 'string' && typeof kube === 'string')
+    throw new UsageError(`${command}: give either --snapshot or --kubeconfig, not both`);
   if (typeof snap === 'string') {
-    if (context !== undefined) throw new UsageError(`${command}: --context needs --kubeconfig (a snapshot has no contexts)`);
+    if (context !== undefined)
+      throw new UsageError(`${command}: --context needs --kubeconfig (a snapshot has no contexts)`);
     return { kind: 'snapshot', path: snap };
   }
   if (typeof kube === 'string') return { kind: 'live', kubeconfig: kube, context };
@@ -54,7 +78,10 @@ export function sleep(ms: number): Promise<void> {
  * Views for a live cluster: one list, then (when settleSeconds > 0) a second one after the interval.
  * The caller keeps what both views agree on.
  */
-export async function liveViews(source: { kubeconfig: string; context?: string }, settleSeconds: number): Promise<ClusterView[]> {
+export async function liveViews(
+  source: { kubeconfig: string; context?: string },
+  settleSeconds: number,
+): Promise<ClusterView[]> {
   const kc = loadKubeConfigFile(source.kubeconfig, source.context);
   const first = await listClusterView(kc);
   if (settleSeconds <= 0) return [first];
@@ -65,7 +92,10 @@ export async function liveViews(source: { kubeconfig: string; context?: string }
 /** The --namespace values, comma lists split ([] = every namespace). */
 export function namespacesOf(values: Values): string[] {
   const given = (values.namespace as string[] | undefined) ?? [];
-  return given.flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== '');
+  return given
+    .flatMap((v) => v.split(','))
+    .map((v) => v.trim())
+    .filter((v) => v !== '');
 }
 
 /** The table's note on what --namespace left out (empty when nothing was). */

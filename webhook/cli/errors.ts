@@ -15,6 +15,7 @@ export class UsageError extends CliInputError {}
 /** The CLI's reading of an error raised below it: input errors of other rooms become CliInputErrors. */
 export function asCliInputError(err: unknown): CliInputError | undefined {
   if (err instanceof CliInputError) return err;
-  if (err instanceof PolicyError || err instanceof SnapshotError || err instanceof ClusterReadError) return new CliInputError(err.message, { cause: err });
+  if (err instanceof PolicyError || err instanceof SnapshotError || err instanceof ClusterReadError)
+    return new CliInputError(err.message, { cause: err });
   return undefined;
 }

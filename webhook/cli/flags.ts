@@ -21,7 +21,10 @@ export type FlagTable = readonly Flag[];
 export function optionsOf(table: FlagTable): Options {
   const options: Options = {};
   for (const f of table) {
-    options[f.name] = { ...(f.type === 'list' ? { type: 'string', multiple: true } : { type: f.type }), ...(f.short ? { short: f.short } : {}) };
+    options[f.name] = {
+      ...(f.type === 'list' ? { type: 'string', multiple: true } : { type: f.type }),
+      ...(f.short ? { short: f.short } : {}),
+    };
   }
   return options;
 }
@@ -47,6 +50,9 @@ export function helpText(usage: string, description: string, table: FlagTable): 
 /** The docs' flag list of one command (a Markdown table). */
 export function markdownFlags(table: FlagTable): string {
   const cell = (text: string) => text.replace(/\|/g, '\\|');
-  const rows = table.map((f) => `| \`${cell(flagWithArg(f))}\` | ${f.default !== undefined ? `\`${String(f.default)}\`` : ''} | ${cell(f.help)} |`);
+  const rows = table.map(
+    (f) =>
+      `| \`${cell(flagWithArg(f))}\` | ${f.default !== undefined ? `\`${String(f.default)}\`` : ''} | ${cell(f.help)} |`,
+  );
   return ['| flag | default | meaning |', '|---|---|---|', ...rows].join('\n');
 }

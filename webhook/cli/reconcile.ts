@@ -5,8 +5,27 @@ import pino from 'pino';
 import { UsageError } from './errors';
 import { loadSnapshot, loadKubeConfigFile, KubeReconcileClient } from '../cluster';
 import { createLogger } from '../log';
-import { Executor, Action, actionKey, BlockedAction, inNamespaces, plan, reconcilerUser, DEFAULT_CLI_SETTLE_SECONDS, DEFAULT_MAX_WRITES_PER_SECOND } from '../reconciler';
-import { OUTPUTS, SOURCE_FLAGS, formatJsonLines, hiddenNote, liveViews, namespacesOf, sourceOf, staticIpOf } from './cluster-source';
+import {
+  Executor,
+  Action,
+  actionKey,
+  BlockedAction,
+  inNamespaces,
+  plan,
+  reconcilerUser,
+  DEFAULT_CLI_SETTLE_SECONDS,
+  DEFAULT_MAX_WRITES_PER_SECOND,
+} from '../reconciler';
+import {
+  OUTPUTS,
+  SOURCE_FLAGS,
+  formatJsonLines,
+  hiddenNote,
+  liveViews,
+  namespacesOf,
+  sourceOf,
+  staticIpOf,
+} from './cluster-source';
 import { FlagTable, helpText } from './flags';
 import { intFlag, oneOf, parse, terminationFromFlags } from './args';
 
@@ -17,8 +36,20 @@ export const RECONCILE_FLAGS: FlagTable = [
   { name: 'once', type: 'boolean', help: 'required: one pass (the continuous reconciler runs inside serve)' },
   ...SOURCE_FLAGS,
   { name: 'dry-run', type: 'boolean', help: 're-read and judge, write nothing' },
-  { name: 'guard-namespace', type: 'string', arg: 'NS', default: DEFAULT_SELF_CHECK_NAMESPACE, help: 'namespace of the spiderpool-guard service account (self-check identity)' },
-  { name: 'max-writes-per-second', type: 'string', arg: 'N', default: DEFAULT_MAX_WRITES_PER_SECOND, help: 'rate limit of writes' },
+  {
+    name: 'guard-namespace',
+    type: 'string',
+    arg: 'NS',
+    default: DEFAULT_SELF_CHECK_NAMESPACE,
+    help: 'namespace of the spiderpool-guard service account (self-check identity)',
+  },
+  {
+    name: 'max-writes-per-second',
+    type: 'string',
+    arg: 'N',
+    default: DEFAULT_MAX_WRITES_PER_SECOND,
+    help: 'rate limit of writes',
+  },
   { name: 'no-events', type: 'boolean', help: 'do not emit Kubernetes Events' },
   { name: 'log-level', type: 'string', arg: LOG_LEVELS.join('|'), default: 'warn', help: 'pino level, on stderr' },
 ];
@@ -48,7 +79,8 @@ function objects(a: Action): string {
   if (a.ip) parts.push(`IP ${a.ip}`);
   if (a.pool) parts.push(`pool ${a.pool}`);
   if (a.record) parts.push(`record ${a.record.pod} uid ${a.record.podUid}`);
-  if (a.endpoint) parts.push(`endpoint ${a.endpoint.name} uid ${a.endpoint.objectUid} current.uid ${a.endpoint.podUid}`);
+  if (a.endpoint)
+    parts.push(`endpoint ${a.endpoint.name} uid ${a.endpoint.objectUid} current.uid ${a.endpoint.podUid}`);
   for (const p of a.pods ?? []) parts.push(`pod ${p.name} uid ${p.uid} ${p.phase || 'Unknown'}`);
   if (a.action === 'FIX_COUNT') parts.push(`allocatedIPCount ${a.allocatedIPCount ?? 'unset'} → ${a.records}`);
   return parts.join(' | ');
@@ -91,12 +123,14 @@ export async function runReconcile(argv: string[]): Promise<number> {
     return 0;
   }
   if (positionals.length > 0) throw new UsageError(`reconcile: unexpected argument ${JSON.stringify(positionals[0])}`);
-  if (!values.once) throw new UsageError('reconcile: --once is required (the continuous reconciler runs inside `serve`)');
+  if (!values.once)
+    throw new UsageError('reconcile: --once is required (the continuous reconciler runs inside `serve`)');
   const source = sourceOf(values, 'reconcile');
   const output = oneOf(values, 'output', OUTPUTS, OUTPUTS[0]);
   const settle = intFlag(values, 'settle-seconds', DEFAULT_CLI_SETTLE_SECONDS);
   const rate = intFlag(values, 'max-writes-per-second', DEFAULT_MAX_WRITES_PER_SECOND, 1);
-  const guardNamespace = typeof values['guard-namespace'] === 'string' ? values['guard-namespace'] : DEFAULT_SELF_CHECK_NAMESPACE;
+  const guardNamespace =
+    typeof values['guard-namespace'] === 'string' ? values['guard-namespace'] : DEFAULT_SELF_CHECK_NAMESPACE;
   const namespaces = namespacesOf(values);
   const level = oneOf(values, 'log-level', LOG_LEVELS, 'warn');
   const staticIp = staticIpOf(values);
@@ -111,7 +145,9 @@ export async function runReconcile(argv: string[]): Promise<number> {
     return items.filter((t) => kept.has(of(t)));
   };
   const print = (rows: Row[]) =>
-    process.stdout.write(output === 'json' ? formatJsonLines(rows) : formatTable(rows) + hiddenNote(hidden, namespaces, 'action(s)'));
+    process.stdout.write(
+      output === 'json' ? formatJsonLines(rows) : formatTable(rows) + hiddenNote(hidden, namespaces, 'action(s)'),
+    );
 
   if (source.kind === 'snapshot') {
     const p = plan(loadSnapshot(source.path), { staticIp, user, termination: judgedNow() });
@@ -125,7 +161,10 @@ export async function runReconcile(argv: string[]): Promise<number> {
   const plans = views.map((v) => plan(v, { staticIp, user, termination: judgedNow() }));
   const last = plans[plans.length - 1];
   const earlier = plans.slice(0, -1).map((p) => new Set(p.actions.map(actionKey)));
-  const settled = scoped(last.actions.filter((a) => earlier.every((s) => s.has(actionKey(a)))), (a) => a);
+  const settled = scoped(
+    last.actions.filter((a) => earlier.every((s) => s.has(actionKey(a)))),
+    (a) => a,
+  );
   const blocked = scoped(last.blocked, (b) => b.action);
   const dryRun = !!values['dry-run'];
   const kc = loadKubeConfigFile(source.kubeconfig, source.context);
@@ -145,7 +184,10 @@ export async function runReconcile(argv: string[]): Promise<number> {
   } finally {
     client.close();
   }
-  const rows: Row[] = [...results.map((r) => ({ ...r.action, result: r.result, detail: r.detail, ...(dryRun ? { dryRun: true } : {}) })), ...blockedRows(blocked)];
+  const rows: Row[] = [
+    ...results.map((r) => ({ ...r.action, result: r.result, detail: r.detail, ...(dryRun ? { dryRun: true } : {}) })),
+    ...blockedRows(blocked),
+  ];
   print(rows);
   return reconcileExitCode(rows);
 }

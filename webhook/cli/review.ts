@@ -42,7 +42,8 @@ export async function runReview(argv: string[]): Promise<number> {
   try {
     request = decodeReviewBody(body);
   } catch (err) {
-    if (err instanceof ReviewDecodeError) throw new CliInputError(`review ${positionals[0]}: ${err.message}`, { cause: err });
+    if (err instanceof ReviewDecodeError)
+      throw new CliInputError(`review ${positionals[0]}: ${err.message}`, { cause: err });
     throw err;
   }
   const audit = new MemoryAuditSink();

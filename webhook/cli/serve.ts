@@ -2,46 +2,173 @@
 // runs beside it unless --no-reconcile. This file only turns flags into a GuardConfig; webhook/app runs it.
 import { KubeConfig } from '@kubernetes/client-node';
 import type { Registry } from 'prom-client';
-import { DEFAULT_HOST, DEFAULT_METRICS_PORT, DEFAULT_PORT, DEFAULT_SHUTDOWN_DRAIN_MS, DEFAULT_TLS_SERVICE, GuardConfig, GuardConfigError, RunningGuard, TLS_KEY_TYPES, TlsConfig, podNamespace, startGuard, tlsSourceOf } from '../app';
+import {
+  DEFAULT_HOST,
+  DEFAULT_METRICS_PORT,
+  DEFAULT_PORT,
+  DEFAULT_SHUTDOWN_DRAIN_MS,
+  DEFAULT_TLS_SERVICE,
+  GuardConfig,
+  GuardConfigError,
+  RunningGuard,
+  TLS_KEY_TYPES,
+  TlsConfig,
+  podNamespace,
+  startGuard,
+  tlsSourceOf,
+} from '../app';
 import { DEFAULT_INFLIGHT_BUDGET_BYTES } from '../admission';
 import { Logger, createLogger } from '../log';
 import { DEFAULT_AUDIT_MAX_BYTES, DEFAULT_AUDIT_MAX_FILES } from '../audit';
 import { DEFAULT_STALE_AFTER_MS } from '../cluster';
 import { UsageError } from './errors';
-import { DEFAULT_INTERVAL_MS, DEFAULT_LEADER_TIMING, DEFAULT_LEASE_NAME, DEFAULT_MAX_WRITES_PER_SECOND, DEFAULT_SETTLE_MS, LeaderTiming, leaderTimingProblem } from '../reconciler';
-import { POLICY_FLAGS, Values, intFlag, listFlag, oneOf, parse, policyFromFlags, secondsFlag, terminationFromFlags } from './args';
+import {
+  DEFAULT_INTERVAL_MS,
+  DEFAULT_LEADER_TIMING,
+  DEFAULT_LEASE_NAME,
+  DEFAULT_MAX_WRITES_PER_SECOND,
+  DEFAULT_SETTLE_MS,
+  LeaderTiming,
+  leaderTimingProblem,
+} from '../reconciler';
+import {
+  POLICY_FLAGS,
+  Values,
+  intFlag,
+  listFlag,
+  oneOf,
+  parse,
+  policyFromFlags,
+  secondsFlag,
+  terminationFromFlags,
+} from './args';
 import { FlagTable, helpText } from './flags';
 
 export { DEFAULT_HOST, DEFAULT_METRICS_PORT, DEFAULT_PORT, DEFAULT_TLS_SERVICE };
 const MIB = 1024 * 1024;
 
 export const SERVE_FLAGS: FlagTable = [
-  { name: 'kubeconfig', type: 'string', arg: 'FILE', help: 'cluster access (default: $KUBECONFIG, ~/.kube/config, in-cluster)' },
+  {
+    name: 'kubeconfig',
+    type: 'string',
+    arg: 'FILE',
+    help: 'cluster access (default: $KUBECONFIG, ~/.kube/config, in-cluster)',
+  },
   { name: 'host', type: 'string', arg: 'ADDR', default: DEFAULT_HOST, help: 'HTTPS listen address' },
   { name: 'port', type: 'string', arg: 'N', default: DEFAULT_PORT, help: 'HTTPS listen port' },
-  { name: 'metrics-port', type: 'string', arg: 'N', default: DEFAULT_METRICS_PORT, help: 'plain-HTTP listener for Prometheus /metrics and the kubelet probes /healthz, /readyz (0 = off)' },
-  { name: 'metrics-host', type: 'string', arg: 'ADDR', help: 'listen address of the metrics port (default: the --host value)' },
-  { name: 'client-ca-file', type: 'string', arg: 'FILE', help: 'accept only webhook callers with a client certificate signed by a CA in FILE (PEM; reloaded when it changes)' },
-  { name: 'cache-stale-seconds', type: 'string', arg: 'S', default: DEFAULT_STALE_AFTER_MS / 1000, help: 'a cache whose watch has been down this long counts as unsynced: decisions fail open (or closed) with cause stale-cache' },
+  {
+    name: 'metrics-port',
+    type: 'string',
+    arg: 'N',
+    default: DEFAULT_METRICS_PORT,
+    help: 'plain-HTTP listener for Prometheus /metrics and the kubelet probes /healthz, /readyz (0 = off)',
+  },
+  {
+    name: 'metrics-host',
+    type: 'string',
+    arg: 'ADDR',
+    help: 'listen address of the metrics port (default: the --host value)',
+  },
+  {
+    name: 'client-ca-file',
+    type: 'string',
+    arg: 'FILE',
+    help: 'accept only webhook callers with a client certificate signed by a CA in FILE (PEM; reloaded when it changes)',
+  },
+  {
+    name: 'cache-stale-seconds',
+    type: 'string',
+    arg: 'S',
+    default: DEFAULT_STALE_AFTER_MS / 1000,
+    help: 'a cache whose watch has been down this long counts as unsynced: decisions fail open (or closed) with cause stale-cache',
+  },
   ...POLICY_FLAGS,
-  { name: 'audit-log', type: 'string', arg: 'FILE', help: 'also write audit events as JSON lines to FILE (rotated by size, reopened on SIGHUP)' },
-  { name: 'audit-log-max-size', type: 'string', arg: 'MIB', default: DEFAULT_AUDIT_MAX_BYTES / MIB, help: 'rotate the audit file at this size' },
-  { name: 'audit-log-max-files', type: 'string', arg: 'N', default: DEFAULT_AUDIT_MAX_FILES, help: 'rotated audit files kept (FILE.1..FILE.N); (N+1) x max size is the disk used' },
-  { name: 'max-inflight-mib', type: 'string', arg: 'MIB', default: DEFAULT_INFLIGHT_BUDGET_BYTES / MIB, help: 'request bytes in flight before answering 429 (keep about 1/6 of --max-old-space-size)' },
-  { name: 'no-events', type: 'boolean', help: 'do not emit Kubernetes Events (about decisions and reconciler actions)' },
-  { name: 'fail-closed', type: 'boolean', help: 'deny (instead of allow with a warning) on internal errors and unsynced or stale caches' },
+  {
+    name: 'audit-log',
+    type: 'string',
+    arg: 'FILE',
+    help: 'also write audit events as JSON lines to FILE (rotated by size, reopened on SIGHUP)',
+  },
+  {
+    name: 'audit-log-max-size',
+    type: 'string',
+    arg: 'MIB',
+    default: DEFAULT_AUDIT_MAX_BYTES / MIB,
+    help: 'rotate the audit file at this size',
+  },
+  {
+    name: 'audit-log-max-files',
+    type: 'string',
+    arg: 'N',
+    default: DEFAULT_AUDIT_MAX_FILES,
+    help: 'rotated audit files kept (FILE.1..FILE.N); (N+1) x max size is the disk used',
+  },
+  {
+    name: 'max-inflight-mib',
+    type: 'string',
+    arg: 'MIB',
+    default: DEFAULT_INFLIGHT_BUDGET_BYTES / MIB,
+    help: 'request bytes in flight before answering 429 (keep about 1/6 of --max-old-space-size)',
+  },
+  {
+    name: 'no-events',
+    type: 'boolean',
+    help: 'do not emit Kubernetes Events (about decisions and reconciler actions)',
+  },
+  {
+    name: 'fail-closed',
+    type: 'boolean',
+    help: 'deny (instead of allow with a warning) on internal errors and unsynced or stale caches',
+  },
   { name: 'log-level', type: 'string', arg: 'LEVEL', help: 'pino level (default $LOG_LEVEL, else info)' },
-  { name: 'tls-cert-file', type: 'string', arg: 'FILE', help: 'TLS from files: serving certificate (reloaded when it changes)' },
+  {
+    name: 'tls-cert-file',
+    type: 'string',
+    arg: 'FILE',
+    help: 'TLS from files: serving certificate (reloaded when it changes)',
+  },
   { name: 'tls-key-file', type: 'string', arg: 'FILE', help: 'TLS from files: its key' },
   { name: 'tls-ca-file', type: 'string', arg: 'FILE', help: 'TLS from files: the CA bundle' },
-  { name: 'tls-secret', type: 'string', arg: 'NAME', help: 'self-managed TLS: the Secret holding CA and serving certificate' },
-  { name: 'tls-namespace', type: 'string', arg: 'NS', help: 'self-managed TLS: namespace of Secret and Service (default $POD_NAMESPACE, else spiderpool-guard)' },
-  { name: 'tls-service', type: 'string', arg: 'NAME', default: DEFAULT_TLS_SERVICE, help: 'self-managed TLS: the webhook Service' },
+  {
+    name: 'tls-secret',
+    type: 'string',
+    arg: 'NAME',
+    help: 'self-managed TLS: the Secret holding CA and serving certificate',
+  },
+  {
+    name: 'tls-namespace',
+    type: 'string',
+    arg: 'NS',
+    help: 'self-managed TLS: namespace of Secret and Service (default $POD_NAMESPACE, else spiderpool-guard)',
+  },
+  {
+    name: 'tls-service',
+    type: 'string',
+    arg: 'NAME',
+    default: DEFAULT_TLS_SERVICE,
+    help: 'self-managed TLS: the webhook Service',
+  },
   { name: 'tls-dns-names', type: 'string', arg: 'a,b', help: 'self-managed TLS: extra DNS names' },
   { name: 'tls-ip-sans', type: 'string', arg: 'ip,ip', help: 'self-managed TLS: extra IP SANs' },
-  { name: 'tls-key-type', type: 'string', arg: TLS_KEY_TYPES.join('|'), default: TLS_KEY_TYPES[0], help: 'self-managed TLS: key type' },
-  { name: 'validating-webhook', type: 'string', arg: 'NAME', help: 'self-managed TLS: ValidatingWebhookConfiguration to inject the CA into' },
-  { name: 'mutating-webhook', type: 'string', arg: 'NAME', help: 'self-managed TLS: MutatingWebhookConfiguration to inject the CA into' },
+  {
+    name: 'tls-key-type',
+    type: 'string',
+    arg: TLS_KEY_TYPES.join('|'),
+    default: TLS_KEY_TYPES[0],
+    help: 'self-managed TLS: key type',
+  },
+  {
+    name: 'validating-webhook',
+    type: 'string',
+    arg: 'NAME',
+    help: 'self-managed TLS: ValidatingWebhookConfiguration to inject the CA into',
+  },
+  {
+    name: 'mutating-webhook',
+    type: 'string',
+    arg: 'NAME',
+    help: 'self-managed TLS: MutatingWebhookConfiguration to inject the CA into',
+  },
   {
     name: 'shutdown-drain-seconds',
     type: 'string',
@@ -50,12 +177,41 @@ export const SERVE_FLAGS: FlagTable = [
     help: 'on SIGTERM: not ready at once, but the webhook listener answers (with Connection: close) for S more seconds before it closes (the chart: 15); calls in flight then still finish (SIGINT: 0)',
   },
   { name: 'no-reconcile', type: 'boolean', help: 'run without the reconciler' },
-  { name: 'reconcile-interval', type: 'string', arg: 'S', default: DEFAULT_INTERVAL_MS / 1000, help: 'seconds between full reconcile passes' },
-  { name: 'settle-seconds', type: 'string', arg: 'S', default: DEFAULT_SETTLE_MS / 1000, help: 'a finding or action is acted on only after persisting this long' },
+  {
+    name: 'reconcile-interval',
+    type: 'string',
+    arg: 'S',
+    default: DEFAULT_INTERVAL_MS / 1000,
+    help: 'seconds between full reconcile passes',
+  },
+  {
+    name: 'settle-seconds',
+    type: 'string',
+    arg: 'S',
+    default: DEFAULT_SETTLE_MS / 1000,
+    help: 'a finding or action is acted on only after persisting this long',
+  },
   { name: 'reconcile-dry-run', type: 'boolean', help: 'the reconciler judges and logs, never writes' },
-  { name: 'reconcile-max-writes-per-second', type: 'string', arg: 'N', default: DEFAULT_MAX_WRITES_PER_SECOND, help: 'rate limit of reconciler writes' },
-  { name: 'leader-election-namespace', type: 'string', arg: 'NS', help: 'namespace of the Lease and of the service account (default $POD_NAMESPACE, else spiderpool-guard)' },
-  { name: 'leader-election-lease', type: 'string', arg: 'NAME', default: DEFAULT_LEASE_NAME, help: 'name of the Lease' },
+  {
+    name: 'reconcile-max-writes-per-second',
+    type: 'string',
+    arg: 'N',
+    default: DEFAULT_MAX_WRITES_PER_SECOND,
+    help: 'rate limit of reconciler writes',
+  },
+  {
+    name: 'leader-election-namespace',
+    type: 'string',
+    arg: 'NS',
+    help: 'namespace of the Lease and of the service account (default $POD_NAMESPACE, else spiderpool-guard)',
+  },
+  {
+    name: 'leader-election-lease',
+    type: 'string',
+    arg: 'NAME',
+    default: DEFAULT_LEASE_NAME,
+    help: 'name of the Lease',
+  },
   {
     name: 'leader-election-lease-duration',
     type: 'string',
@@ -127,7 +283,8 @@ export function tlsConfigFromFlags(values: Values): TlsConfig {
   if (!secret) throw new UsageError('serve: a TLS source is required: --tls-cert-file/--tls-key-file or --tls-secret');
   const validating = str('validating-webhook');
   const mutating = str('mutating-webhook');
-  if (!validating || !mutating) throw new UsageError('serve: --tls-secret needs --validating-webhook and --mutating-webhook names');
+  if (!validating || !mutating)
+    throw new UsageError('serve: --tls-secret needs --validating-webhook and --mutating-webhook names');
   return {
     kind: 'self-managed',
     namespace: str('tls-namespace') ?? podNamespace(),
@@ -141,7 +298,12 @@ export function tlsConfigFromFlags(values: Values): TlsConfig {
   };
 }
 
-export function tlsSourceFromFlags(values: Values, kc: KubeConfig, log: Logger, registry: Registry): ReturnType<typeof tlsSourceOf> {
+export function tlsSourceFromFlags(
+  values: Values,
+  kc: KubeConfig,
+  log: Logger,
+  registry: Registry,
+): ReturnType<typeof tlsSourceOf> {
   return tlsSourceOf(tlsConfigFromFlags(values), kc, log, registry);
 }
 

@@ -53,7 +53,8 @@ export class ApiServerProbe {
       detail = (err as Error).message;
     }
     if (this.stopped) return;
-    if (state !== this.state) this.log.info({ apiServer: state, was: this.state ?? 'unknown', detail }, 'API server probe state changed');
+    if (state !== this.state)
+      this.log.info({ apiServer: state, was: this.state ?? 'unknown', detail }, 'API server probe state changed');
     this.state = state;
     this.onResult(state);
     const pause = state === 'silent' ? (this.opts.silentIntervalMs ?? 250) : (this.opts.intervalMs ?? 1000);

@@ -7,7 +7,11 @@ import { CallOptions } from '../model';
 export type ApiCallOptions = k8s.ConfigurationOptions<k8s.ObservableMiddleware>;
 
 /** client-node options carrying `opts.signal` and the User-Agent, appended to `base` (e.g. a Content-Type header). */
-export function apiCallOptions(userAgent: string, opts: CallOptions | undefined, base?: ApiCallOptions): ApiCallOptions {
+export function apiCallOptions(
+  userAgent: string,
+  opts: CallOptions | undefined,
+  base?: ApiCallOptions,
+): ApiCallOptions {
   const header = k8s.setHeaderMiddleware('User-Agent', userAgent);
   const signal = opts?.signal;
   const middleware: k8s.ObservableMiddleware = {

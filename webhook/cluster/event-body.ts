@@ -13,9 +13,15 @@ export function eventMessage(message: string): string {
 
 /** `count` > 1: the first write of an Event that already aggregates that many occurrences. */
 export function eventBody(e: EventSpec, reportingInstance: string, now: Date, count = 1): k8s.CoreV1Event {
-  const base = e.involvedObject.name.toLowerCase().replace(/[^a-z0-9.-]/g, '-').slice(0, 200);
+  const base = e.involvedObject.name
+    .toLowerCase()
+    .replace(/[^a-z0-9.-]/g, '-')
+    .slice(0, 200);
   return {
-    metadata: { name: `${base}.${now.getTime().toString(16)}${randomBytes(3).toString('hex')}`, namespace: e.namespace },
+    metadata: {
+      name: `${base}.${now.getTime().toString(16)}${randomBytes(3).toString('hex')}`,
+      namespace: e.namespace,
+    },
     involvedObject: e.involvedObject,
     type: e.type,
     reason: e.reason,

@@ -103,7 +103,9 @@ export class QueuedEventPublisher implements EventPublisher {
       this.queue.add(e);
     }
     // Started on the next turn of the event loop: not even the request set-up runs inside the caller's decision.
-    this.worker ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.drain()).finally(() => (this.worker = undefined));
+    this.worker ??= new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => this.drain())
+      .finally(() => (this.worker = undefined));
   }
 
   /** Resolves once everything queued has been written or given up (tests, shutdown). */
@@ -114,7 +116,8 @@ export class QueuedEventPublisher implements EventPublisher {
   /** Forgets the least recently seen entry that has nothing left to write. */
   private evictIdle(): boolean {
     let oldest: [string, Entry] | undefined;
-    for (const kv of this.entries) if (!kv[1].queued && (!oldest || kv[1].lastSeenAt < oldest[1].lastSeenAt)) oldest = kv;
+    for (const kv of this.entries)
+      if (!kv[1].queued && (!oldest || kv[1].lastSeenAt < oldest[1].lastSeenAt)) oldest = kv;
     if (oldest) this.entries.delete(oldest[0]);
     return !!oldest;
   }

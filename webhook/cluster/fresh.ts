@@ -2,7 +2,24 @@
 // rests on are read live from the API server.
 import { KubeConfig } from '@kubernetes/client-node';
 import { abortable } from '../../lib/abortable';
-import { FreshReader, KubeObject, endpointFacts, nodeFacts, podFacts, statefulSetFacts, vmFacts, vmiFacts, VIRT_LAUNCHER_SELECTOR, apiPaths, PodFacts, nsName, FreshObjects, LookupKind, ObjectRef, emptyFresh } from '../model';
+import {
+  FreshReader,
+  KubeObject,
+  endpointFacts,
+  nodeFacts,
+  podFacts,
+  statefulSetFacts,
+  vmFacts,
+  vmiFacts,
+  VIRT_LAUNCHER_SELECTOR,
+  apiPaths,
+  PodFacts,
+  nsName,
+  FreshObjects,
+  LookupKind,
+  ObjectRef,
+  emptyFresh,
+} from '../model';
 import { KubeHttpClient } from './kube-http';
 
 const PATHS: Record<Exclude<LookupKind, 'vmiPods'>, (ns: string, name: string) => string> = {
@@ -52,7 +69,7 @@ export class ApiFreshReader implements FreshReader {
         if ((ref.kind === 'vmi' || ref.kind === 'vm' || ref.kind === 'vmiPods') && !this.kubevirt) return;
         // Nodes are cluster-scoped: keyed by name alone, as the views look them up
         const key = ref.kind === 'node' ? ref.name : nsName(ref.namespace, ref.name);
-        const value = await abortable(this.shared(ref), signal) /* the read goes on for whoever else shares it */;
+        const value = await abortable(this.shared(ref), signal); /* the read goes on for whoever else shares it */
         into[ref.kind].set(key, value);
       }),
     );
@@ -74,14 +91,24 @@ export class ApiFreshReader implements FreshReader {
     const path = PATHS[ref.kind](encodeURIComponent(ref.namespace), encodeURIComponent(ref.name));
     const o = (await this.http.getJson(path, signal)) as KubeObject | null;
     if (!o) return null;
-    const facts = { pod: podFacts, statefulSet: statefulSetFacts, endpoint: endpointFacts, vmi: vmiFacts, vm: vmFacts, node: nodeFacts } as const;
+    const facts = {
+      pod: podFacts,
+      statefulSet: statefulSetFacts,
+      endpoint: endpointFacts,
+      vmi: vmiFacts,
+      vm: vmFacts,
+      node: nodeFacts,
+    } as const;
     return facts[ref.kind](o);
   }
 
   /** KubeVirt's launcher pods of a VMI: its virt-launcher pods whose controller is that VMI. */
   private async launcherPods(namespace: string, vmi: string, signal?: AbortSignal): Promise<PodFacts[]> {
     const selector = encodeURIComponent(VIRT_LAUNCHER_SELECTOR);
-    const list = await this.http.getJson(`${apiPaths.pods(encodeURIComponent(namespace))}?labelSelector=${selector}`, signal);
+    const list = await this.http.getJson(
+      `${apiPaths.pods(encodeURIComponent(namespace))}?labelSelector=${selector}`,
+      signal,
+    );
     const items = ((list?.items as KubeObject[] | undefined) ?? []).map(podFacts);
     return items.filter((p) => p.controller?.kind === 'VirtualMachineInstance' && p.controller.name === vmi);
   }

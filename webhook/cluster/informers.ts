@@ -2,14 +2,39 @@
 import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { Gauge, Registry } from 'prom-client';
 import { Logger } from '../log';
-import { KubeObject, endpointFacts, nodeFacts, podFacts, poolFacts, reservedIpFacts, statefulSetFacts, vmFacts, vmiFacts, ENDPOINT_RESOURCE, KUBEVIRT_GROUP, KUBEVIRT_VERSION, POOL_RESOURCE, RESERVED_IP_RESOURCE, SPIDERPOOL_GROUP, SPIDERPOOL_VERSION, VMI_RESOURCE, VM_RESOURCE, apiPaths, IndexedView, PodTombstones } from '../model';
+import {
+  KubeObject,
+  endpointFacts,
+  nodeFacts,
+  podFacts,
+  poolFacts,
+  reservedIpFacts,
+  statefulSetFacts,
+  vmFacts,
+  vmiFacts,
+  ENDPOINT_RESOURCE,
+  KUBEVIRT_GROUP,
+  KUBEVIRT_VERSION,
+  POOL_RESOURCE,
+  RESERVED_IP_RESOURCE,
+  SPIDERPOOL_GROUP,
+  SPIDERPOOL_VERSION,
+  VMI_RESOURCE,
+  VM_RESOURCE,
+  apiPaths,
+  IndexedView,
+  PodTombstones,
+} from '../model';
 import { KubeHttpClient } from './kube-http';
 import { ApiServerProbe } from './apiserver-probe';
 import { ChangeListener, ListPage, Reflector, ReflectorSpec, ReflectorStatus } from './reflector';
 
 const PAGE = 500;
 
-function page(list: { items?: unknown[]; metadata?: { resourceVersion?: string; _continue?: string; continue?: string } }): ListPage {
+function page(list: {
+  items?: unknown[];
+  metadata?: { resourceVersion?: string; _continue?: string; continue?: string };
+}): ListPage {
   return {
     items: (list.items ?? []) as KubeObject[],
     resourceVersion: list.metadata?.resourceVersion ?? '',
@@ -26,7 +51,13 @@ function* clusterScoped(objects: Iterable<{ name: string }>): Iterable<{ namespa
 export async function kubevirtServed(kc: KubeConfig): Promise<boolean> {
   try {
     const api = kc.makeApiClient(CustomObjectsApi);
-    await api.listNamespacedCustomObject({ group: KUBEVIRT_GROUP, version: KUBEVIRT_VERSION, namespace: 'default', plural: VMI_RESOURCE, limit: 1 });
+    await api.listNamespacedCustomObject({
+      group: KUBEVIRT_GROUP,
+      version: KUBEVIRT_VERSION,
+      namespace: 'default',
+      plural: VMI_RESOURCE,
+      limit: 1,
+    });
     return true;
   } catch {
     return false;
@@ -37,7 +68,10 @@ export async function kubevirtServed(kc: KubeConfig): Promise<boolean> {
  * How the pod reflector keeps the tombstones (model/tombstones.ts): a watched DELETED leaves one for its incarnation
  * (then the caller's listener runs), and every gap in following the server drops them all.
  */
-export function podTombstoneHooks(tombstones: PodTombstones, next?: ChangeListener): { onChange: ChangeListener; onGap: () => void } {
+export function podTombstoneHooks(
+  tombstones: PodTombstones,
+  next?: ChangeListener,
+): { onChange: ChangeListener; onGap: () => void } {
   return {
     onChange: (kind, type, o) => {
       if (type === 'DELETED') {
@@ -58,7 +92,12 @@ export function podTombstoneHooks(tombstones: PodTombstones, next?: ChangeListen
 export async function reservedIPsServed(kc: KubeConfig): Promise<boolean> {
   try {
     const api = kc.makeApiClient(CustomObjectsApi);
-    await api.listClusterCustomObject({ group: SPIDERPOOL_GROUP, version: SPIDERPOOL_VERSION, plural: RESERVED_IP_RESOURCE, limit: 1 });
+    await api.listClusterCustomObject({
+      group: SPIDERPOOL_GROUP,
+      version: SPIDERPOOL_VERSION,
+      plural: RESERVED_IP_RESOURCE,
+      limit: 1,
+    });
     return true;
   } catch {
     return false;
@@ -130,24 +169,80 @@ export function startClusterCache(kc: KubeConfig, log: Logger, opts: ClusterCach
   // Nodes: name, taints and Ready only (model/trim.ts nodeFacts), read when a terminating pod's record is released.
   view.trackNodes();
   const specs: ReflectorSpec[] = [
-    { ...spec('pods', apiPaths.pods(), (o) => view.upsertPod(podFacts(o)), (ns, n) => view.removePod(ns, n), () => view.allPods()), onGap: podHooks.onGap },
-    spec('statefulsets', apiPaths.statefulSets(), (o) => view.upsertStatefulSet(statefulSetFacts(o)), (ns, n) => view.removeStatefulSet(ns, n), () => view.allStatefulSets()),
-    spec(POOL_RESOURCE, apiPaths.pools(), (o) => view.upsertPool(poolFacts(o)), (_ns, n) => view.removePool(n), () => clusterScoped(view.allPools())),
-    spec(ENDPOINT_RESOURCE, apiPaths.endpoints(), (o) => view.upsertEndpoint(endpointFacts(o)), (ns, n) => view.removeEndpoint(ns, n), () => view.allEndpoints()),
-    spec('nodes', apiPaths.nodes(), (o) => view.upsertNode(nodeFacts(o)), (_ns, n) => view.removeNode(n), () => clusterScoped(view.allNodes())),
+    {
+      ...spec(
+        'pods',
+        apiPaths.pods(),
+        (o) => view.upsertPod(podFacts(o)),
+        (ns, n) => view.removePod(ns, n),
+        () => view.allPods(),
+      ),
+      onGap: podHooks.onGap,
+    },
+    spec(
+      'statefulsets',
+      apiPaths.statefulSets(),
+      (o) => view.upsertStatefulSet(statefulSetFacts(o)),
+      (ns, n) => view.removeStatefulSet(ns, n),
+      () => view.allStatefulSets(),
+    ),
+    spec(
+      POOL_RESOURCE,
+      apiPaths.pools(),
+      (o) => view.upsertPool(poolFacts(o)),
+      (_ns, n) => view.removePool(n),
+      () => clusterScoped(view.allPools()),
+    ),
+    spec(
+      ENDPOINT_RESOURCE,
+      apiPaths.endpoints(),
+      (o) => view.upsertEndpoint(endpointFacts(o)),
+      (ns, n) => view.removeEndpoint(ns, n),
+      () => view.allEndpoints(),
+    ),
+    spec(
+      'nodes',
+      apiPaths.nodes(),
+      (o) => view.upsertNode(nodeFacts(o)),
+      (_ns, n) => view.removeNode(n),
+      () => clusterScoped(view.allNodes()),
+    ),
   ];
   if (opts.reservedIPs) {
     specs.push(
-      spec(RESERVED_IP_RESOURCE, apiPaths.reservedIPs(), (o) => view.upsertReservedIP(reservedIpFacts(o)), (_ns, n) => view.removeReservedIP(n), () => clusterScoped(view.reservedIPs())),
+      spec(
+        RESERVED_IP_RESOURCE,
+        apiPaths.reservedIPs(),
+        (o) => view.upsertReservedIP(reservedIpFacts(o)),
+        (_ns, n) => view.removeReservedIP(n),
+        () => clusterScoped(view.reservedIPs()),
+      ),
     );
   }
   if (opts.kubevirt) {
     specs.push(
-      spec(VMI_RESOURCE, apiPaths.vmis(), (o) => view.upsertVmi(vmiFacts(o)), (ns, n) => view.removeVmi(ns, n), () => view.allVmis()),
-      spec(VM_RESOURCE, apiPaths.vms(), (o) => view.upsertVm(vmFacts(o)), (ns, n) => view.removeVm(ns, n), () => view.allVms()),
+      spec(
+        VMI_RESOURCE,
+        apiPaths.vmis(),
+        (o) => view.upsertVmi(vmiFacts(o)),
+        (ns, n) => view.removeVmi(ns, n),
+        () => view.allVmis(),
+      ),
+      spec(
+        VM_RESOURCE,
+        apiPaths.vms(),
+        (o) => view.upsertVm(vmFacts(o)),
+        (ns, n) => view.removeVm(ns, n),
+        () => view.allVms(),
+      ),
     );
   }
-  const reflectors = specs.map((s) => new Reflector(kc, s, log, s.name === 'pods' ? podHooks.onChange : opts.onChange, { staleAfterMs: opts.staleAfterMs }));
+  const reflectors = specs.map(
+    (s) =>
+      new Reflector(kc, s, log, s.name === 'pods' ? podHooks.onChange : opts.onChange, {
+        staleAfterMs: opts.staleAfterMs,
+      }),
+  );
   // Its own connection: a probe must not queue behind LIST pages on the shared keep-alive sockets.
   const probeHttp = new KubeHttpClient(kc, 2000);
   const probe = new ApiServerProbe(probeHttp, (state) => reflectors.forEach((r) => r.apiServer(state)), log);

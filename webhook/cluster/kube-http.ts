@@ -104,7 +104,11 @@ export class KubeHttpClient {
       req.on('timeout', () => req.destroy(new Error(`GET ${path}: timed out after ${this.timeoutMs} ms`)));
       req.on('error', (err: NodeJS.ErrnoException) => {
         const reset = err.code === 'ECONNRESET' || err.code === 'EPIPE';
-        reject(req.reusedSocket && reset && !signal?.aborted ? new ReusedSocketReset(`GET ${path}: ${err.message} on a reused connection`, { cause: err }) : err);
+        reject(
+          req.reusedSocket && reset && !signal?.aborted
+            ? new ReusedSocketReset(`GET ${path}: ${err.message} on a reused connection`, { cause: err })
+            : err,
+        );
       });
       req.end();
     });
@@ -118,7 +122,15 @@ export class KubeHttpClient {
     const base = await this.options();
     return new Promise((resolve, reject) => {
       const req = https.request(
-        { ...base, method: 'GET', protocol: this.server.protocol, hostname: this.server.hostname, port: this.server.port, path: `${this.server.pathname.replace(/\/$/, '')}${path}`, timeout: timeoutMs },
+        {
+          ...base,
+          method: 'GET',
+          protocol: this.server.protocol,
+          hostname: this.server.hostname,
+          port: this.server.port,
+          path: `${this.server.pathname.replace(/\/$/, '')}${path}`,
+          timeout: timeoutMs,
+        },
         (res) => {
           res.resume();
           res.on('end', () => resolve(res.statusCode ?? 0));

@@ -37,6 +37,11 @@ export function loadKubeConfigList(files: readonly string[]): k8s.KubeConfig {
     if (!currentContext) currentContext = kc.getCurrentContext() ?? '';
   }
   const merged = new k8s.KubeConfig();
-  merged.loadFromOptions({ clusters: [...clusters.values()], users: [...users.values()], contexts: [...contexts.values()], currentContext });
+  merged.loadFromOptions({
+    clusters: [...clusters.values()],
+    users: [...users.values()],
+    contexts: [...contexts.values()],
+    currentContext,
+  });
   return merged;
 }

@@ -19,7 +19,9 @@ export function loadKubeConfigFile(path: string, context?: string): k8s.KubeConf
   if (context !== undefined) {
     const names = kc.getContexts().map((c) => c.name);
     if (!names.includes(context)) {
-      throw new ClusterReadError(`kubeconfig ${path} has no context ${JSON.stringify(context)} (it has: ${names.join(', ') || 'none'})`);
+      throw new ClusterReadError(
+        `kubeconfig ${path} has no context ${JSON.stringify(context)} (it has: ${names.join(', ') || 'none'})`,
+      );
     }
     kc.setCurrentContext(context);
   }

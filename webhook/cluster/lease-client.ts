@@ -60,8 +60,16 @@ export class KubeLeaseClient implements LeaseClient {
     const body = { metadata: { name, namespace }, spec: toSpec(record) };
     return fromLease(await this.api.createNamespacedLease({ namespace, body }, apiCallOptions(this.userAgent, opts)));
   }
-  async update(namespace: string, name: string, record: LeaseRecord, resourceVersion: string, opts?: CallOptions): Promise<StoredLease> {
+  async update(
+    namespace: string,
+    name: string,
+    record: LeaseRecord,
+    resourceVersion: string,
+    opts?: CallOptions,
+  ): Promise<StoredLease> {
     const body = { metadata: { name, namespace, resourceVersion }, spec: toSpec(record) };
-    return fromLease(await this.api.replaceNamespacedLease({ name, namespace, body }, apiCallOptions(this.userAgent, opts)));
+    return fromLease(
+      await this.api.replaceNamespacedLease({ name, namespace, body }, apiCallOptions(this.userAgent, opts)),
+    );
   }
 }

@@ -3,7 +3,21 @@
 // (By-name fresh reads are webhook/cluster/fresh.ts ApiFreshReader.)
 import * as k8s from '@kubernetes/client-node';
 import { describeApiError, isNotFound } from '../../lib/api-errors';
-import { ENDPOINT_RESOURCE, KUBEVIRT_API_VERSION, KUBEVIRT_GROUP, KUBEVIRT_VERSION, POOL_RESOURCE, RESERVED_IP_RESOURCE, SPIDERPOOL_API_VERSION, SPIDERPOOL_GROUP, SPIDERPOOL_VERSION, VMI_RESOURCE, VM_RESOURCE, KubeObject, IndexedView } from '../model';
+import {
+  ENDPOINT_RESOURCE,
+  KUBEVIRT_API_VERSION,
+  KUBEVIRT_GROUP,
+  KUBEVIRT_VERSION,
+  POOL_RESOURCE,
+  RESERVED_IP_RESOURCE,
+  SPIDERPOOL_API_VERSION,
+  SPIDERPOOL_GROUP,
+  SPIDERPOOL_VERSION,
+  VMI_RESOURCE,
+  VM_RESOURCE,
+  KubeObject,
+  IndexedView,
+} from '../model';
 import { ClusterReadError } from './errors';
 import { addObject } from './snapshot';
 
@@ -18,7 +32,11 @@ interface Page {
 }
 
 /** All pages of a list; `rawErrors` hands the API error to the caller instead of wrapping it. */
-async function listPaged(what: string, fetchPage: (cont: string | undefined) => Promise<Page>, rawErrors = false): Promise<KubeObject[]> {
+async function listPaged(
+  what: string,
+  fetchPage: (cont: string | undefined) => Promise<Page>,
+  rawErrors = false,
+): Promise<KubeObject[]> {
   const out: KubeObject[] = [];
   let cont: string | undefined;
   do {
@@ -69,9 +87,19 @@ async function listObjects(kc: k8s.KubeConfig, opts: ListViewOptions = {}): Prom
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const apps = kc.makeApiClient(k8s.AppsV1Api);
   const custom = kc.makeApiClient(k8s.CustomObjectsApi);
-  const customPage = async (group: string, version: string, plural: string, cont: string | undefined, clusterScoped: boolean): Promise<Page> => {
+  const customPage = async (
+    group: string,
+    version: string,
+    plural: string,
+    cont: string | undefined,
+    clusterScoped: boolean,
+  ): Promise<Page> => {
     const params = { group, version, plural, limit, _continue: cont };
-    const res = (clusterScoped ? await custom.listClusterCustomObject(params) : await custom.listCustomObjectForAllNamespaces(params)) as {
+    const res = (
+      clusterScoped
+        ? await custom.listClusterCustomObject(params)
+        : await custom.listCustomObjectForAllNamespaces(params)
+    ) as {
       items?: unknown[];
       metadata?: { continue?: string };
     };
@@ -87,7 +115,9 @@ async function listObjects(kc: k8s.KubeConfig, opts: ListViewOptions = {}): Prom
       return { items: res.items, next: res.metadata?._continue };
     }),
     listPaged(POOL_RESOURCE, (cont) => customPage(SPIDERPOOL_GROUP, SPIDERPOOL_VERSION, POOL_RESOURCE, cont, true)),
-    listPaged(ENDPOINT_RESOURCE, (cont) => customPage(SPIDERPOOL_GROUP, SPIDERPOOL_VERSION, ENDPOINT_RESOURCE, cont, false)),
+    listPaged(ENDPOINT_RESOURCE, (cont) =>
+      customPage(SPIDERPOOL_GROUP, SPIDERPOOL_VERSION, ENDPOINT_RESOURCE, cont, false),
+    ),
     // whether a terminating pod's node still exists or is tainted out-of-service (docs/rules.md, Terms)
     listPaged('nodes', async (cont) => {
       const res = await core.listNode({ limit, _continue: cont });
@@ -96,10 +126,15 @@ async function listObjects(kc: k8s.KubeConfig, opts: ListViewOptions = {}): Prom
   ]);
   let reservedIPs: KubeObject[] = [];
   try {
-    reservedIPs = await listPaged(RESERVED_IP_RESOURCE, (cont) => customPage(SPIDERPOOL_GROUP, SPIDERPOOL_VERSION, RESERVED_IP_RESOURCE, cont, true), true);
+    reservedIPs = await listPaged(
+      RESERVED_IP_RESOURCE,
+      (cont) => customPage(SPIDERPOOL_GROUP, SPIDERPOOL_VERSION, RESERVED_IP_RESOURCE, cont, true),
+      true,
+    );
   } catch (err) {
     // 404: the CRD is not installed; nothing is reserved then. Anything else is a real failure.
-    if (!isNotFound(err)) throw new ClusterReadError(`cannot list ${RESERVED_IP_RESOURCE}.${SPIDERPOOL_GROUP}: ${describeApiError(err)}`);
+    if (!isNotFound(err))
+      throw new ClusterReadError(`cannot list ${RESERVED_IP_RESOURCE}.${SPIDERPOOL_GROUP}: ${describeApiError(err)}`);
   }
   let vmis: KubeObject[] = [];
   let vms: KubeObject[] = [];
@@ -110,9 +145,15 @@ async function listObjects(kc: k8s.KubeConfig, opts: ListViewOptions = {}): Prom
       kubevirt = true;
       vmis = first.items.map(plain);
       if (first.next) {
-        vmis.push(...(await listPaged(VMI_RESOURCE, (cont) => customPage(KUBEVIRT_GROUP, KUBEVIRT_VERSION, VMI_RESOURCE, cont ?? first.next, false))));
+        vmis.push(
+          ...(await listPaged(VMI_RESOURCE, (cont) =>
+            customPage(KUBEVIRT_GROUP, KUBEVIRT_VERSION, VMI_RESOURCE, cont ?? first.next, false),
+          )),
+        );
       }
-      vms = await listPaged(VM_RESOURCE, (cont) => customPage(KUBEVIRT_GROUP, KUBEVIRT_VERSION, VM_RESOURCE, cont, false));
+      vms = await listPaged(VM_RESOURCE, (cont) =>
+        customPage(KUBEVIRT_GROUP, KUBEVIRT_VERSION, VM_RESOURCE, cont, false),
+      );
     } catch (err) {
       // 404: the kubevirt.io API is not served (KubeVirt not installed); anything else is a real failure.
       if (err instanceof ClusterReadError) throw err;
@@ -137,7 +178,16 @@ async function listObjects(kc: k8s.KubeConfig, opts: ListViewOptions = {}): Prom
 /** Fills an IndexedView (a new one unless given) with listed objects. */
 function viewFromListed(listed: ListedObjects, view = new IndexedView()): IndexedView {
   view.trackNodes(); // the Nodes were listed: one that is not among them does not exist
-  for (const list of [listed.pods, listed.statefulSets, listed.pools, listed.endpoints, listed.vmis, listed.vms, listed.reservedIPs, listed.nodes]) {
+  for (const list of [
+    listed.pods,
+    listed.statefulSets,
+    listed.pools,
+    listed.endpoints,
+    listed.vmis,
+    listed.vms,
+    listed.reservedIPs,
+    listed.nodes,
+  ]) {
     for (const o of list) addObject(view, o);
   }
   return view;

@@ -2,7 +2,19 @@
 // JSON patches, Events, and by-name fresh reads (ApiFreshReader). A 404 on a read means absent (null). Calls take
 // the executor's AbortSignal (fired when leadership is lost): an aborted request is torn down, not sent on later.
 import * as k8s from '@kubernetes/client-node';
-import { KubeObject, ENDPOINT_RESOURCE, POOL_RESOURCE, SPIDERPOOL_GROUP, SPIDERPOOL_VERSION, FreshObjects, ObjectRef, EventSpec, JsonPatchOp, ReconcileClient, CallOptions } from '../model';
+import {
+  KubeObject,
+  ENDPOINT_RESOURCE,
+  POOL_RESOURCE,
+  SPIDERPOOL_GROUP,
+  SPIDERPOOL_VERSION,
+  FreshObjects,
+  ObjectRef,
+  EventSpec,
+  JsonPatchOp,
+  ReconcileClient,
+  CallOptions,
+} from '../model';
 import { apiCallOptions, userAgentOf } from './call-options';
 import { ApiFreshReader } from './fresh';
 import { EVENT_COMPONENT, eventBody } from './event-body';
@@ -54,16 +66,37 @@ export class KubeReconcileClient implements ReconcileClient {
     return this.fresh.read(refs);
   }
   getPool(name: string, opts?: CallOptions) {
-    return orNull(this.custom.getClusterCustomObject({ ...POOL_API, plural: POOL_RESOURCE, name }, this.opts(opts)) as Promise<KubeObject>);
+    return orNull(
+      this.custom.getClusterCustomObject(
+        { ...POOL_API, plural: POOL_RESOURCE, name },
+        this.opts(opts),
+      ) as Promise<KubeObject>,
+    );
   }
   async replacePoolStatus(name: string, body: KubeObject, opts?: CallOptions) {
-    return (await this.custom.replaceClusterCustomObjectStatus({ ...POOL_API, plural: POOL_RESOURCE, name, body }, this.opts(opts))) as KubeObject;
+    return (await this.custom.replaceClusterCustomObjectStatus(
+      { ...POOL_API, plural: POOL_RESOURCE, name, body },
+      this.opts(opts),
+    )) as KubeObject;
   }
   getEndpoint(namespace: string, name: string, opts?: CallOptions) {
-    return orNull(this.custom.getNamespacedCustomObject({ ...POOL_API, namespace, plural: ENDPOINT_RESOURCE, name }, this.opts(opts)) as Promise<KubeObject>);
+    return orNull(
+      this.custom.getNamespacedCustomObject(
+        { ...POOL_API, namespace, plural: ENDPOINT_RESOURCE, name },
+        this.opts(opts),
+      ) as Promise<KubeObject>,
+    );
   }
-  async deleteEndpoint(namespace: string, name: string, preconditions: { uid: string; resourceVersion: string }, opts?: CallOptions) {
-    await this.custom.deleteNamespacedCustomObject({ ...POOL_API, namespace, plural: ENDPOINT_RESOURCE, name, body: { preconditions } }, this.opts(opts));
+  async deleteEndpoint(
+    namespace: string,
+    name: string,
+    preconditions: { uid: string; resourceVersion: string },
+    opts?: CallOptions,
+  ) {
+    await this.custom.deleteNamespacedCustomObject(
+      { ...POOL_API, namespace, plural: ENDPOINT_RESOURCE, name, body: { preconditions } },
+      this.opts(opts),
+    );
   }
   async patchEndpoint(namespace: string, name: string, ops: JsonPatchOp[], opts?: CallOptions) {
     return (await this.custom.patchNamespacedCustomObject(
@@ -72,6 +105,9 @@ export class KubeReconcileClient implements ReconcileClient {
     )) as KubeObject;
   }
   async createEvent(e: EventSpec, opts?: CallOptions) {
-    await this.core.createNamespacedEvent({ namespace: e.namespace, body: eventBody(e, this.reportingInstance, new Date()) }, this.opts(opts));
+    await this.core.createNamespacedEvent(
+      { namespace: e.namespace, body: eventBody(e, this.reportingInstance, new Date()) },
+      this.opts(opts),
+    );
   }
 }

@@ -177,7 +177,10 @@ export class Reflector {
       this.log.info({ reflector: this.spec.name, apiServer: state }, 'API server answers again: retrying now');
       retry();
     } else if (backAfterSilence && this.abort) {
-      this.log.info({ reflector: this.spec.name }, 'API server answers again: restarting the watch from the last resourceVersion');
+      this.log.info(
+        { reflector: this.spec.name },
+        'API server answers again: restarting the watch from the last resourceVersion',
+      );
       this.restartWatch();
     }
   }
@@ -188,7 +191,10 @@ export class Reflector {
     const kind = failureKind(err);
     const delay = this.backoff.failed(kind);
     this.lastError = `${what}: ${(err as Error)?.message ?? String(err)}`;
-    this.log.warn({ reflector: this.spec.name, err: this.lastError, answered: kind === 'answered', retryInMs: delay }, 'list/watch failed, retrying');
+    this.log.warn(
+      { reflector: this.spec.name, err: this.lastError, answered: kind === 'answered', retryInMs: delay },
+      'list/watch failed, retrying',
+    );
     this.pendingRetry = next;
     clearTimeout(this.timer);
     this.timer = setTimeout(() => {

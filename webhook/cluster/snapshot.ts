@@ -1,7 +1,20 @@
 // A ClusterView from the JSON `kubectl get pods,statefulsets.apps,spiderippools...,spiderendpoints... -A -o json`
 // prints (docs/operations.md, Command line). VMIs, VMs, Nodes and SpiderReservedIPs may be included; other kinds are ignored.
 import { readFileSync } from 'node:fs';
-import { KubeObject, endpointFacts, nodeFacts, podFacts, poolFacts, reservedIpFacts, statefulSetFacts, vmFacts, vmiFacts, IndexedView, KUBEVIRT_GROUP, SPIDERPOOL_GROUP } from '../model';
+import {
+  KubeObject,
+  endpointFacts,
+  nodeFacts,
+  podFacts,
+  poolFacts,
+  reservedIpFacts,
+  statefulSetFacts,
+  vmFacts,
+  vmiFacts,
+  IndexedView,
+  KUBEVIRT_GROUP,
+  SPIDERPOOL_GROUP,
+} from '../model';
 
 export class SnapshotError extends Error {}
 
@@ -79,7 +92,9 @@ export function readFileBytes(path: string, what: string): Buffer {
   try {
     return readFileSync(path);
   } catch (err) {
-    throw new SnapshotError(`cannot read ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new SnapshotError(
+      `cannot read ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
   }
 }
 
@@ -88,7 +103,9 @@ export function readJsonFile(path: string, what: string): unknown {
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new SnapshotError(`cannot read ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new SnapshotError(
+      `cannot read ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
   }
   try {
     return JSON.parse(text);

@@ -1,5 +1,17 @@
 // Rules for SpiderEndpoint CREATE/UPDATE/DELETE (docs/rules.md, SpiderEndpoint rules).
-import { isOnePod, isRestartingStaticMember, isStaticEndpointType, parseOrdinalName, endpointFacts, EndpointFacts, SPIDER_FINALIZER, StaticIpConfig, nsName, ClusterView, ObjectRef } from '../model';
+import {
+  isOnePod,
+  isRestartingStaticMember,
+  isStaticEndpointType,
+  parseOrdinalName,
+  endpointFacts,
+  EndpointFacts,
+  SPIDER_FINALIZER,
+  StaticIpConfig,
+  nsName,
+  ClusterView,
+  ObjectRef,
+} from '../model';
 import { aliveWithUid, nameRefs, podsOfRecordName, summarizePod } from './facts';
 import { GuardRequest } from './request';
 import { Violation } from './rule-names';
@@ -17,13 +29,20 @@ function perIp(ep: EndpointFacts, make: (ip?: string, pool?: string) => Violatio
 export function isEndpointForget(req: GuardRequest): boolean {
   if (req.operation === 'DELETE') return true;
   if (req.operation !== 'UPDATE' || !req.oldObject || !req.object) return false;
-  return endpointFacts(req.oldObject).finalizers.includes(SPIDER_FINALIZER) && !endpointFacts(req.object).finalizers.includes(SPIDER_FINALIZER);
+  return (
+    endpointFacts(req.oldObject).finalizers.includes(SPIDER_FINALIZER) &&
+    !endpointFacts(req.object).finalizers.includes(SPIDER_FINALIZER)
+  );
 }
 
 export function liveEndpointDeleteViolations(req: GuardRequest, view: ClusterView, cfg: StaticIpConfig): Violation[] {
   if (!isEndpointForget(req)) return [];
   // The API server sends oldObject with every DELETE; should it be missing, judge the endpoint the cache has.
-  const ep = req.oldObject ? endpointFacts(req.oldObject) : req.namespace && req.name ? view.endpoint(req.namespace, req.name) : undefined;
+  const ep = req.oldObject
+    ? endpointFacts(req.oldObject)
+    : req.namespace && req.name
+      ? view.endpoint(req.namespace, req.name)
+      : undefined;
   if (!ep) return [];
   const key = nsName(ep.namespace, ep.name);
   // Built when a violation cites it: the reconciler's self-check judges ~10,000 allowed deletes per pass.

@@ -1,7 +1,11 @@
 // guard.evaluate: facts in, violations out. No I/O, no clock, no logging; the server, `review`, the reconciler's
 // self-check and the tests all call this.
 import { StaticIpConfig, ClusterView } from '../model';
-import { endpointIpConflictViolations, endpointUidRewriteViolations, liveEndpointDeleteViolations } from './endpoint-rules';
+import {
+  endpointIpConflictViolations,
+  endpointUidRewriteViolations,
+  liveEndpointDeleteViolations,
+} from './endpoint-rules';
 import {
   PoolUpdate,
   TerminationJudge,
@@ -51,7 +55,12 @@ export interface Evaluation {
   poolUpdate?: PoolUpdate;
 }
 
-export function evaluate(req: GuardRequest, view: ClusterView, settings: GuardSettings, limits: EvaluationLimits = DEFAULT_LIMITS): Evaluation {
+export function evaluate(
+  req: GuardRequest,
+  view: ClusterView,
+  settings: GuardSettings,
+  limits: EvaluationLimits = DEFAULT_LIMITS,
+): Evaluation {
   const target = targetOf(req);
   const guarded = settings.guardedUsers.matches(req.user);
   const cfg = settings.staticIp;

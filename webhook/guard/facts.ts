@@ -1,9 +1,25 @@
 // Small helpers the rules share to describe and look up pods. Pure: they only read the ClusterView.
-import { isAlive, podsOfName, PodFacts, PoolRecord, StaticIpConfig, splitNsName, ClusterView, KnownDeletionView, ObjectRef } from '../model';
+import {
+  isAlive,
+  podsOfName,
+  PodFacts,
+  PoolRecord,
+  StaticIpConfig,
+  splitNsName,
+  ClusterView,
+  KnownDeletionView,
+  ObjectRef,
+} from '../model';
 import { LivePodSummary } from './rule-names';
 
 export function summarizePod(p: PodFacts): LivePodSummary {
-  return { name: `${p.namespace}/${p.name}`, uid: p.uid, phase: p.phase, observedIPs: p.observedIPs, deleting: p.deleting };
+  return {
+    name: `${p.namespace}/${p.name}`,
+    uid: p.uid,
+    phase: p.phase,
+    observedIPs: p.observedIPs,
+    deleting: p.deleting,
+  };
 }
 
 export function podRef(p: PodFacts): ObjectRef {

@@ -5,7 +5,19 @@ export type { EvaluationLimits } from './collector';
 export { evaluate } from './evaluate';
 export type { Evaluation, GuardSettings, TerminationSettings } from './evaluate';
 export { summarizePod } from './facts';
-export { MAX_ANNOTATION_CHARS, MAX_MESSAGE_VIOLATIONS, MAX_WARNINGS, PolicyError, annotationIps, buildPolicy, deniedRulesFor, judgeValidation, modeOf, parseMode, repairsRule } from './policy';
+export {
+  MAX_ANNOTATION_CHARS,
+  MAX_MESSAGE_VIOLATIONS,
+  MAX_WARNINGS,
+  PolicyError,
+  annotationIps,
+  buildPolicy,
+  deniedRulesFor,
+  judgeValidation,
+  modeOf,
+  parseMode,
+  repairsRule,
+} from './policy';
 export type { Judged, Outcome, Policy } from './policy';
 export { planStatusMutation } from './repair';
 export { targetOf } from './request';

@@ -26,10 +26,16 @@ function parseRuleMode(text: string): [RuleName, Mode] {
   const eq = text.indexOf('=');
   const rule = eq >= 0 ? text.slice(0, eq).trim() : '';
   const mode = eq >= 0 ? text.slice(eq + 1).trim() : '';
-  if (!isRuleName(rule)) throw new PolicyError(`--rule-mode ${JSON.stringify(text)}: unknown rule ${JSON.stringify(rule)}`);
-  if (!isMode(mode)) throw new PolicyError(`--rule-mode ${JSON.stringify(text)}: unknown mode ${JSON.stringify(mode)} (enforce|warn|audit|repair)`);
+  if (!isRuleName(rule))
+    throw new PolicyError(`--rule-mode ${JSON.stringify(text)}: unknown rule ${JSON.stringify(rule)}`);
+  if (!isMode(mode))
+    throw new PolicyError(
+      `--rule-mode ${JSON.stringify(text)}: unknown mode ${JSON.stringify(mode)} (enforce|warn|audit|repair)`,
+    );
   if (mode === 'repair' && !REPAIRABLE_RULES.has(rule)) {
-    throw new PolicyError(`--rule-mode ${JSON.stringify(text)}: ${rule} has no repair mode (only ${[...REPAIRABLE_RULES].join(', ')})`);
+    throw new PolicyError(
+      `--rule-mode ${JSON.stringify(text)}: ${rule} has no repair mode (only ${[...REPAIRABLE_RULES].join(', ')})`,
+    );
   }
   return [rule, mode];
 }
@@ -140,7 +146,12 @@ export function judgeValidation(
   atLeast = false,
 ): ValidationDecision {
   const exempt = policy.exemptUsers.matches(user);
-  const judged: Judged[] = violations.map((violation) => ({ violation, ...outcomeOf(violation.rule, policy, exempt), exempt, message: violationMessage(violation) }));
+  const judged: Judged[] = violations.map((violation) => ({
+    violation,
+    ...outcomeOf(violation.rule, policy, exempt),
+    exempt,
+    message: violationMessage(violation),
+  }));
   const omitted: Record<Outcome, number> = { denied: 0, warned: 0, audited: 0, repaired: 0 };
   for (const [rule, n] of omittedByRule) omitted[outcomeOf(rule, policy, exempt).outcome] += n;
   const denials = judged.filter((j) => j.outcome === 'denied').map((j) => j.message);

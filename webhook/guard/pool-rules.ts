@@ -1,6 +1,44 @@
 // Rules for UPDATEs of spiderippools/status (docs/rules.md, Pool status rules).
-import { cachedDiff, cachedScan, emptyScan, sharedScanCache, AllocationDiff, PoolAddressing, changedMalformed, diffRecords, parseAllocatedIPs, poolFamily, isAlive, isOnePod, isRestartingStaticMember, podTerminationState, OUT_OF_SERVICE_TAINT, PoolRecord, TerminationState, isStaticEndpointType, parseOrdinalName, KubeObject, EndpointFacts, MalformedEntry, PodFacts, StaticIpConfig, nsName, splitNsName, ClusterView, ObjectRef } from '../model';
-import { aliveWithUid, nameRefs, podRef, podsOfRecordName, recordNameRefs, releaseView, sameName, summarizePod } from './facts';
+import {
+  cachedDiff,
+  cachedScan,
+  emptyScan,
+  sharedScanCache,
+  AllocationDiff,
+  PoolAddressing,
+  changedMalformed,
+  diffRecords,
+  parseAllocatedIPs,
+  poolFamily,
+  isAlive,
+  isOnePod,
+  isRestartingStaticMember,
+  podTerminationState,
+  OUT_OF_SERVICE_TAINT,
+  PoolRecord,
+  TerminationState,
+  isStaticEndpointType,
+  parseOrdinalName,
+  KubeObject,
+  EndpointFacts,
+  MalformedEntry,
+  PodFacts,
+  StaticIpConfig,
+  nsName,
+  splitNsName,
+  ClusterView,
+  ObjectRef,
+} from '../model';
+import {
+  aliveWithUid,
+  nameRefs,
+  podRef,
+  podsOfRecordName,
+  recordNameRefs,
+  releaseView,
+  sameName,
+  summarizePod,
+} from './facts';
 import { ViolationCollector } from './collector';
 
 export interface PoolUpdate {
@@ -134,7 +172,12 @@ type Unconfirmed = Extract<TerminationState, { state: 'unconfirmed' }>;
  * its sandbox may still answer on the IP. The Node is looked up only here, for a pod being deleted: the hot path of
  * every other release never touches the Node cache.
  */
-function unconfirmedIncarnation(view: ClusterView, pods: PodFacts[], rec: PoolRecord, judge: TerminationJudge): { pod: PodFacts; state: Unconfirmed } | undefined {
+function unconfirmedIncarnation(
+  view: ClusterView,
+  pods: PodFacts[],
+  rec: PoolRecord,
+  judge: TerminationJudge,
+): { pod: PodFacts; state: Unconfirmed } | undefined {
   for (const pod of pods) {
     if (pod.uid !== rec.podUid || !pod.deleting) continue;
     const state = podTerminationState(view, pod, judge.now, judge.holdMaxMs);
@@ -157,7 +200,10 @@ function duration(ms: number): string {
 function heldDetail(pod: PodFacts, s: Unconfirmed, now: number): string {
   const ready = s.nodeReady === undefined ? '' : `, node Ready ${s.nodeReady || 'not reported'}`;
   const since = Number.isFinite(now) && Number.isFinite(s.deletedAt) ? ` ${duration(now - s.deletedAt)} ago` : '';
-  const missing = s.waitingFor === 'containers' ? 'its containers have not reported terminated' : 'it reports no container statuses yet observes IPs';
+  const missing =
+    s.waitingFor === 'containers'
+      ? 'its containers have not reported terminated'
+      : 'it reports no container statuses yet observes IPs';
   return (
     `release of the IP of pod ${pod.namespace}/${pod.name}, deleted${since}, whose termination node ${s.nodeName} has not confirmed (${missing}${ready}): ` +
     `its sandbox may still answer on the IP. The IP stays held until the node confirms, the Node ${s.nodeName} is deleted, ` +
@@ -169,13 +215,20 @@ function heldDetail(pod: PodFacts, s: Unconfirmed, now: number): string {
  * LIVE_IP_RELEASE, STATIC_IP_RELEASE and UNCONFIRMED_TERMINATION_RELEASE: releases a guarded writer must not make.
  * UNCONFIRMED_TERMINATION_RELEASE is judged only where LIVE_IP_RELEASE is not: one removed record, one of the two.
  */
-export function releaseViolations(u: PoolUpdate, view: ClusterView, cfg: StaticIpConfig, out: ViolationCollector, judge: TerminationJudge = { now: NaN }): void {
+export function releaseViolations(
+  u: PoolUpdate,
+  view: ClusterView,
+  cfg: StaticIpConfig,
+  out: ViolationCollector,
+  judge: TerminationJudge = { now: NaN },
+): void {
   for (const { ip, old: rec, next } of u.diff.removed) {
     if (out.done) return;
     // A key handed to another pod in the same write: that pod observing the IP is the point, not a conflict.
     // For a KubeVirt record (named after the VMI) "that pod" is the VMI's launcher pod (docs/rules.md, Terms).
     const newOwners = next ? podsOfRecordName(view, next.pod, cfg) : [];
-    const isNewOwner = (p: PodFacts) => !!next && (sameName(p, next.pod) || newOwners.some((o) => sameName(p, nsName(o.namespace, o.name))));
+    const isNewOwner = (p: PodFacts) =>
+      !!next && (sameName(p, next.pod) || newOwners.some((o) => sameName(p, nsName(o.namespace, o.name))));
     const observers = view.podsObserving(ip).filter((p) => isAlive(p) && !isNewOwner(p));
     // the record's own pod, StatefulSet and KubeVirt checks: a watched deletion of its incarnation needs no live read
     const recordView = releaseView(view, rec);
@@ -212,7 +265,10 @@ export function releaseViolations(u: PoolUpdate, view: ClusterView, cfg: StaticI
           livePod: summarizePod(held.pod),
           detail: heldDetail(held.pod, held.state, judge.now),
           // fresh evidence: the pod (its statuses) and its Node (deleted? tainted?) are re-read before denying
-          evidence: [podRef(held.pod), ...(held.state.nodeName ? [{ kind: 'node' as const, namespace: '', name: held.state.nodeName }] : [])],
+          evidence: [
+            podRef(held.pod),
+            ...(held.state.nodeName ? [{ kind: 'node' as const, namespace: '', name: held.state.nodeName }] : []),
+          ],
         });
       }
     }
@@ -233,7 +289,12 @@ export function releaseViolations(u: PoolUpdate, view: ClusterView, cfg: StaticI
   }
 }
 
-export function staleRewriteViolations(u: PoolUpdate, view: ClusterView, cfg: StaticIpConfig, out: ViolationCollector): void {
+export function staleRewriteViolations(
+  u: PoolUpdate,
+  view: ClusterView,
+  cfg: StaticIpConfig,
+  out: ViolationCollector,
+): void {
   for (const { ip, old, next } of u.diff.rewritten) {
     if (out.done) return;
     const pods = podsOfRecordName(view, next.pod, cfg);
@@ -256,7 +317,14 @@ export function staleRewriteViolations(u: PoolUpdate, view: ClusterView, cfg: St
  * An endpoint other than `recordPod`'s listing `ip` in `pool`, whose pod is alive with the endpoint's uid, and that pod.
  * A pod that counts as one of `own` (a launcher pod of the same VMI) is not another pod.
  */
-function aliveEndpointHolder(view: ClusterView, ip: string, pool: string, recordPod: string, own: PodFacts[], cfg: StaticIpConfig): { endpoint: EndpointFacts; pod: PodFacts } | undefined {
+function aliveEndpointHolder(
+  view: ClusterView,
+  ip: string,
+  pool: string,
+  recordPod: string,
+  own: PodFacts[],
+  cfg: StaticIpConfig,
+): { endpoint: EndpointFacts; pod: PodFacts } | undefined {
   for (const e of view.endpointsListing(ip)) {
     const name = nsName(e.namespace, e.name);
     if (name === recordPod || !e.ips.some((i) => i.ip === ip && i.pool === pool)) continue;
@@ -271,7 +339,13 @@ function aliveEndpointHolder(view: ClusterView, ip: string, pool: string, record
  * reserved for the member's next incarnation (Spiderpool keeps a static endpoint across incarnations and its next ADD
  * reuses the IP; with the IP given to another pod that ADD fails for good).
  */
-function restartingMemberHolder(view: ClusterView, ip: string, pool: string, recordPod: string, cfg: StaticIpConfig): EndpointFacts | undefined {
+function restartingMemberHolder(
+  view: ClusterView,
+  ip: string,
+  pool: string,
+  recordPod: string,
+  cfg: StaticIpConfig,
+): EndpointFacts | undefined {
   for (const e of view.endpointsListing(ip)) {
     if (nsName(e.namespace, e.name) === recordPod) continue;
     const ep = reservedByRestartingMember(view, view, e.namespace, e.name, ip, pool, cfg);
@@ -280,7 +354,12 @@ function restartingMemberHolder(view: ClusterView, ip: string, pool: string, rec
   return undefined;
 }
 
-export function allocationViolations(u: PoolUpdate, view: ClusterView, cfg: StaticIpConfig, out: ViolationCollector): void {
+export function allocationViolations(
+  u: PoolUpdate,
+  view: ClusterView,
+  cfg: StaticIpConfig,
+  out: ViolationCollector,
+): void {
   for (const { ip, next: rec } of u.diff.added) {
     if (out.done) return;
     const own = podsOfRecordName(view, rec.pod, cfg);
@@ -334,7 +413,9 @@ export function allocationViolations(u: PoolUpdate, view: ClusterView, cfg: Stat
         pool: u.pool,
         record: rec,
         livePod: own[0] ? summarizePod(own[0]) : undefined,
-        detail: own.length ? 'allocation for a pod uid that is not the live pod of that name' : 'allocation for a pod that does not exist',
+        detail: own.length
+          ? 'allocation for a pod uid that is not the live pod of that name'
+          : 'allocation for a pod that does not exist',
         evidence: recordNameRefs(rec.pod, cfg),
       });
     }

@@ -38,10 +38,14 @@ export function planStatusMutation(
   const u = evaluation.poolUpdate;
   if (!u || u.unparseable) return undefined;
   const mayRepair = evaluation.guarded && !policy.exemptUsers.matches(user);
-  const repairs = mayRepair
-    ? evaluation.violations.filter((v) => v.ip && repairsRule(v.rule, policy))
-    : [];
-  const repaired: Judged[] = repairs.map((v) => ({ violation: v, mode: 'repair', outcome: 'repaired', exempt: false, message: violationMessage(v) }));
+  const repairs = mayRepair ? evaluation.violations.filter((v) => v.ip && repairsRule(v.rule, policy)) : [];
+  const repaired: Judged[] = repairs.map((v) => ({
+    violation: v,
+    mode: 'repair',
+    outcome: 'repaired',
+    exempt: false,
+    message: violationMessage(v),
+  }));
   // Decoding the whole map is only needed to rewrite it; a count check works from the key count alone.
   let count = u.keyCount;
   let allocatedIPs = statusField(object, 'allocatedIPs') as string | undefined;
@@ -67,7 +71,11 @@ export function planStatusMutation(
   const writtenKeys = u.keyCount;
   const countFix =
     (from ?? 0) !== writtenKeys && (from ?? 0) !== count
-      ? { from, to: count, message: `${COUNT_MISMATCH}: pool ${u.pool}: allocatedIPCount ${from ?? 'unset'} set to ${count}, the number of records` }
+      ? {
+          from,
+          to: count,
+          message: `${COUNT_MISMATCH}: pool ${u.pool}: allocatedIPCount ${from ?? 'unset'} set to ${count}, the number of records`,
+        }
       : undefined;
   return { allocatedIPs, allocatedIPCount: count, repaired, countFix, changed: repairs.length > 0 || !!countFix };
 }

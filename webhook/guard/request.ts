@@ -22,8 +22,13 @@ export type GuardTarget = 'poolStatus' | 'endpoint';
 
 export function targetOf(req: GuardRequest): GuardTarget | undefined {
   if (req.resource.group !== SPIDERPOOL_GROUP) return undefined;
-  if (req.resource.resource === POOL_RESOURCE && req.subResource === 'status' && req.operation === 'UPDATE') return 'poolStatus';
-  if (req.resource.resource === ENDPOINT_RESOURCE && !req.subResource && ['CREATE', 'UPDATE', 'DELETE'].includes(req.operation)) {
+  if (req.resource.resource === POOL_RESOURCE && req.subResource === 'status' && req.operation === 'UPDATE')
+    return 'poolStatus';
+  if (
+    req.resource.resource === ENDPOINT_RESOURCE &&
+    !req.subResource &&
+    ['CREATE', 'UPDATE', 'DELETE'].includes(req.operation)
+  ) {
     return 'endpoint';
   }
   return undefined;

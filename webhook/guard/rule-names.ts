@@ -16,10 +16,20 @@ export const RULES = [...POOL_RULES, ...ENDPOINT_RULES] as const;
 export type RuleName = (typeof RULES)[number];
 
 /** Release-side rules: they judge only guarded writers (the GC's identity by default). */
-export const GUARDED_RULES: ReadonlySet<RuleName> = new Set<RuleName>(['LIVE_IP_RELEASE', 'STATIC_IP_RELEASE', 'UNCONFIRMED_TERMINATION_RELEASE', 'LIVE_ENDPOINT_DELETE']);
+export const GUARDED_RULES: ReadonlySet<RuleName> = new Set<RuleName>([
+  'LIVE_IP_RELEASE',
+  'STATIC_IP_RELEASE',
+  'UNCONFIRMED_TERMINATION_RELEASE',
+  'LIVE_ENDPOINT_DELETE',
+]);
 
 /** Rules the mutating webhook can repair instead of denying. */
-export const REPAIRABLE_RULES: ReadonlySet<RuleName> = new Set<RuleName>(['LIVE_IP_RELEASE', 'STATIC_IP_RELEASE', 'UNCONFIRMED_TERMINATION_RELEASE', 'STALE_UID_REWRITE']);
+export const REPAIRABLE_RULES: ReadonlySet<RuleName> = new Set<RuleName>([
+  'LIVE_IP_RELEASE',
+  'STATIC_IP_RELEASE',
+  'UNCONFIRMED_TERMINATION_RELEASE',
+  'STALE_UID_REWRITE',
+]);
 
 /** Name used in audit lines and metrics for allocatedIPCount fixes (also a `check` finding). */
 export const COUNT_MISMATCH = 'COUNT_MISMATCH';
@@ -76,6 +86,9 @@ export function violationMessage(v: Violation): string {
  */
 function oneLine(text: string): string {
   const named: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, (c) => named[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return text.replace(
+    // eslint-disable-next-line no-control-regex
+    /[\u0000-\u001f\u007f\u2028\u2029]/g,
+    (c) => named[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 }

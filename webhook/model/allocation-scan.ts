@@ -103,7 +103,8 @@ function judge(e: Entries, addressing: PoolAddressing): MalformedEntry[] {
   const cidr = parseCidr(addressing.subnet);
   const malformed: MalformedEntry[] = [];
   for (let i = 0; i < e.keys.length; i++) {
-    const problem = cachedKeyProblem(e.keys[i], addressing, cidr) ?? recordProblem({ pod: e.pods[i], podUid: e.uids[i] });
+    const problem =
+      cachedKeyProblem(e.keys[i], addressing, cidr) ?? recordProblem({ pod: e.pods[i], podUid: e.uids[i] });
     if (problem) malformed.push({ key: e.keys[i], reason: problem });
   }
   return malformed;
@@ -111,7 +112,8 @@ function judge(e: Entries, addressing: PoolAddressing): MalformedEntry[] {
 
 /** A whole string in the strict form, or undefined. */
 export function scanAllocations(raw: string, addressing: PoolAddressing): AllocationScan | undefined {
-  if (raw.length < 2 || raw.charCodeAt(0) !== 123 /* { */ || raw.charCodeAt(raw.length - 1) !== 125 /* } */) return undefined;
+  if (raw.length < 2 || raw.charCodeAt(0) !== 123 /* { */ || raw.charCodeAt(raw.length - 1) !== 125 /* } */)
+    return undefined;
   const e = scanEntries(raw, 1, raw.length - 1);
   if (!e) return undefined;
   return { raw, scope: scopeOf(addressing), ...e, malformed: judge(e, addressing) };
@@ -131,7 +133,11 @@ function commonPrefix(a: string, b: string): number {
 function commonSuffix(a: string, b: string, max: number): number {
   let i = 0;
   for (const chunk of CHUNKS) {
-    while (i + chunk <= max && a.slice(a.length - i - chunk, a.length - i) === b.slice(b.length - i - chunk, b.length - i)) i += chunk;
+    while (
+      i + chunk <= max &&
+      a.slice(a.length - i - chunk, a.length - i) === b.slice(b.length - i - chunk, b.length - i)
+    )
+      i += chunk;
   }
   return i;
 }
@@ -156,8 +162,10 @@ function lastIndexBelow(sorted: number[], limit: number): number {
 export function diffScans(old: AllocationScan, newRaw: string, addressing: PoolAddressing): ScanDiff | undefined {
   if (old.scope !== scopeOf(addressing)) return undefined;
   const oldRaw = old.raw;
-  if (newRaw === oldRaw) return { removed: [], added: [], rewritten: [], malformed: [], newScan: old, changedFrom: 0, changedTo: 0 };
-  if (newRaw.length < 2 || newRaw.charCodeAt(0) !== 123 || newRaw.charCodeAt(newRaw.length - 1) !== 125) return undefined;
+  if (newRaw === oldRaw)
+    return { removed: [], added: [], rewritten: [], malformed: [], newScan: old, changedFrom: 0, changedTo: 0 };
+  if (newRaw.length < 2 || newRaw.charCodeAt(0) !== 123 || newRaw.charCodeAt(newRaw.length - 1) !== 125)
+    return undefined;
   const n = old.keys.length;
   const p = commonPrefix(oldRaw, newRaw);
   const s = commonSuffix(oldRaw, newRaw, Math.min(oldRaw.length, newRaw.length) - p);
@@ -184,10 +192,19 @@ export function diffScans(old: AllocationScan, newRaw: string, addressing: PoolA
     middle = { keys: [], pods: [], uids: [], starts: [], ends: [] }; // entries removed; one comma now joins both sides
   } else return undefined;
   const mk = middle.keys;
-  if (mk.length && ((L > 0 && !(old.keys[L - 1] < mk[0])) || (R > 0 && !(mk[mk.length - 1] < old.keys[firstTrailing])))) return undefined;
+  if (mk.length && ((L > 0 && !(old.keys[L - 1] < mk[0])) || (R > 0 && !(mk[mk.length - 1] < old.keys[firstTrailing]))))
+    return undefined;
   if (!mk.length && L > 0 && R > 0 && !(old.keys[L - 1] < old.keys[firstTrailing])) return undefined;
 
-  const diff: ScanDiff = { removed: [], added: [], rewritten: [], malformed: [], newScan: undefined as unknown as AllocationScan, changedFrom: p, changedTo: newRaw.length - s };
+  const diff: ScanDiff = {
+    removed: [],
+    added: [],
+    rewritten: [],
+    malformed: [],
+    newScan: undefined as unknown as AllocationScan,
+    changedFrom: p,
+    changedTo: newRaw.length - s,
+  };
   const oldMiddle = new Map<string, number>();
   for (let i = L; i < firstTrailing; i++) oldMiddle.set(old.keys[i], i);
   const oldBad = old.malformed.length > 0 ? new Set(old.malformed.map((m) => m.key)) : undefined;
@@ -195,7 +212,8 @@ export function diffScans(old: AllocationScan, newRaw: string, addressing: PoolA
   const middleMalformed = judge(middle, addressing);
   const bad = new Map(middleMalformed.map((m) => [m.key, m]));
   const newMiddle = new Set(mk.filter((k) => !bad.has(k)));
-  const sameAsOld = (j: number, i: number | undefined) => i !== undefined && old.pods[i] === middle.pods[j] && old.uids[i] === middle.uids[j];
+  const sameAsOld = (j: number, i: number | undefined) =>
+    i !== undefined && old.pods[i] === middle.pods[j] && old.uids[i] === middle.uids[j];
   for (let j = 0; j < mk.length; j++) {
     const i = oldMiddle.get(mk[j]);
     const malformedHere = bad.get(mk[j]);
@@ -216,7 +234,8 @@ export function diffScans(old: AllocationScan, newRaw: string, addressing: PoolA
   }
   for (let i = L; i < firstTrailing; i++) {
     if (oldBad?.has(old.keys[i])) continue;
-    if (!newMiddle.has(old.keys[i])) diff.removed.push({ ip: old.keys[i], old: { pod: old.pods[i], podUid: old.uids[i] } });
+    if (!newMiddle.has(old.keys[i]))
+      diff.removed.push({ ip: old.keys[i], old: { pod: old.pods[i], podUid: old.uids[i] } });
   }
   // The new string's scan: unchanged entries keep their values (trailing offsets move by delta). Built with slice
   // and concat (copies of whole runs) rather than element by element into preallocated arrays: at 16,384 entries
@@ -234,7 +253,9 @@ export function diffScans(old: AllocationScan, newRaw: string, addressing: PoolA
   const ends = shifted(old.ends, middle.ends);
   // The new string's malformed entries: the old ones outside the middle (unchanged) and the middle's, in key order.
   const malformed = oldBad
-    ? [...old.malformed.filter((m) => m.key === undefined || !oldMiddle.has(m.key)), ...middleMalformed].sort((a, b) => compareKeys(a.key, b.key))
+    ? [...old.malformed.filter((m) => m.key === undefined || !oldMiddle.has(m.key)), ...middleMalformed].sort((a, b) =>
+        compareKeys(a.key, b.key),
+      )
     : middleMalformed;
   diff.newScan = { raw: newRaw, scope: old.scope, keys, pods, uids, starts, ends, malformed };
   return diff;
@@ -291,11 +312,16 @@ const recentDiffs: { old: AllocationScan; newRaw: string; diff: ScanDiff }[] = [
 const RECENT_DIFFS = 8;
 
 /** Whether newRaw is the string `d` was diffed to, from the same old scan: the changed part first (short), then all. */
-function sameWrite(d: { old: AllocationScan; newRaw: string; diff: ScanDiff }, old: AllocationScan, newRaw: string): boolean {
+function sameWrite(
+  d: { old: AllocationScan; newRaw: string; diff: ScanDiff },
+  old: AllocationScan,
+  newRaw: string,
+): boolean {
   if (d.old !== old || d.newRaw.length !== newRaw.length) return false;
   // Writes to one pool often have equal lengths and differ only around their change, deep inside megabytes that a
   // plain comparison would walk through first.
-  for (let i = d.diff.changedFrom; i < d.diff.changedTo; i++) if (d.newRaw.charCodeAt(i) !== newRaw.charCodeAt(i)) return false;
+  for (let i = d.diff.changedFrom; i < d.diff.changedTo; i++)
+    if (d.newRaw.charCodeAt(i) !== newRaw.charCodeAt(i)) return false;
   return d.newRaw === newRaw;
 }
 
@@ -311,7 +337,11 @@ export function cachedDiff(old: AllocationScan, newRaw: string, addressing: Pool
 }
 
 /** A scan of raw from the cache, or a fresh full scan (cached), or undefined when not in the strict form. */
-export function cachedScan(raw: string, addressing: PoolAddressing, cache = sharedScanCache): AllocationScan | undefined {
+export function cachedScan(
+  raw: string,
+  addressing: PoolAddressing,
+  cache = sharedScanCache,
+): AllocationScan | undefined {
   const bucket = bucketOf(raw);
   const hit = cache.get(raw, bucket);
   if (hit && hit.scope === scopeOf(addressing)) return hit;

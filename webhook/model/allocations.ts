@@ -57,7 +57,13 @@ const EMPTY: ParsedAllocations = Object.freeze({
 export function parseAllocatedIPs(value: unknown, addressing: PoolAddressing): ParsedAllocations {
   if (value === undefined || value === null) return { ...EMPTY, records: new Map(), raw: {} };
   if (typeof value !== 'string') {
-    return { records: new Map(), malformed: [{ reason: 'allocatedIPs is not a string' }], unparseable: true, keyCount: 0, raw: undefined };
+    return {
+      records: new Map(),
+      malformed: [{ reason: 'allocatedIPs is not a string' }],
+      unparseable: true,
+      keyCount: 0,
+      raw: undefined,
+    };
   }
   let decoded: unknown;
   try {
@@ -67,7 +73,13 @@ export function parseAllocatedIPs(value: unknown, addressing: PoolAddressing): P
     return { records: new Map(), malformed: [{ reason }], unparseable: true, keyCount: 0, raw: undefined };
   }
   if (decoded === null || typeof decoded !== 'object' || Array.isArray(decoded)) {
-    return { records: new Map(), malformed: [{ reason: 'allocatedIPs is not a JSON object' }], unparseable: true, keyCount: 0, raw: undefined };
+    return {
+      records: new Map(),
+      malformed: [{ reason: 'allocatedIPs is not a JSON object' }],
+      unparseable: true,
+      keyCount: 0,
+      raw: undefined,
+    };
   }
   const raw = decoded as Record<string, unknown>;
   const cidr = parseCidr(addressing.subnet);
@@ -98,7 +110,10 @@ export function changedMalformed(old: ParsedAllocations, next: ParsedAllocations
   const after = next.raw;
   if (next.unparseable || !before || !after || next.malformed.length === 0) return next.malformed;
   return next.malformed.filter(
-    (m) => m.key === undefined || !Object.prototype.hasOwnProperty.call(before, m.key) || !isDeepStrictEqual(before[m.key], after[m.key]),
+    (m) =>
+      m.key === undefined ||
+      !Object.prototype.hasOwnProperty.call(before, m.key) ||
+      !isDeepStrictEqual(before[m.key], after[m.key]),
   );
 }
 

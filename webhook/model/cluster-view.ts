@@ -1,7 +1,16 @@
 // ClusterView: the read-only facts every decision is made from, as an interface. IndexedView (view.ts) implements it
 // over indexes, the wrappers (view-wrappers.ts) over another view; both import it from here, so neither imports the
 // other's file to learn the shape.
-import type { EndpointFacts, NodeFacts, PodFacts, PoolFacts, ReservedIpFacts, StatefulSetFacts, VmFacts, VmiFacts } from './types';
+import type {
+  EndpointFacts,
+  NodeFacts,
+  PodFacts,
+  PoolFacts,
+  ReservedIpFacts,
+  StatefulSetFacts,
+  VmFacts,
+  VmiFacts,
+} from './types';
 
 export interface ClusterView {
   pod(namespace: string, name: string): PodFacts | undefined;

@@ -138,7 +138,8 @@ export class IpRangeSet {
   /** The ranges, in order, canonical. */
   ranges(): IpRange[] {
     const out: IpRange[] = [];
-    for (let i = 0; i < this.bounds.length; i += 2) out.push({ first: bigIntToIp(this.bounds[i]), last: bigIntToIp(this.bounds[i + 1]) });
+    for (let i = 0; i < this.bounds.length; i += 2)
+      out.push({ first: bigIntToIp(this.bounds[i]), last: bigIntToIp(this.bounds[i + 1]) });
     return out;
   }
 

@@ -8,7 +8,6 @@ import type { ClusterView } from './cluster-view';
 
 export type StaticKind = 'StatefulSet' | 'VirtualMachineInstance';
 
-
 /** "Alive" (docs/rules.md, Terms): exists, not being deleted, and not terminal for good. */
 export function isAlive(pod: PodFacts | undefined): boolean {
   if (!pod || pod.deleting) return false;
@@ -32,7 +31,8 @@ export function staticKindOf(pod: PodFacts, cfg: StaticIpConfig): StaticKind | u
   const c = pod.controller;
   if (!c) return undefined;
   if (cfg.statefulSet && c.apiVersion === 'apps/v1' && c.kind === 'StatefulSet') return 'StatefulSet';
-  if (cfg.kubevirt && c.apiVersion === KUBEVIRT_API_VERSION && c.kind === 'VirtualMachineInstance') return 'VirtualMachineInstance';
+  if (cfg.kubevirt && c.apiVersion === KUBEVIRT_API_VERSION && c.kind === 'VirtualMachineInstance')
+    return 'VirtualMachineInstance';
   return undefined;
 }
 
@@ -102,7 +102,9 @@ export function podsOfName(view: ClusterView, namespace: string, name: string, c
   const pod = view.pod(namespace, name);
   if (pod) return [pod];
   if (!cfg.kubevirt) return [];
-  return view.podsControlledBy(namespace, 'VirtualMachineInstance', name).filter((p) => staticKindOf(p, cfg) === 'VirtualMachineInstance');
+  return view
+    .podsControlledBy(namespace, 'VirtualMachineInstance', name)
+    .filter((p) => staticKindOf(p, cfg) === 'VirtualMachineInstance');
 }
 
 /**
@@ -115,7 +117,8 @@ export function isValidStaticMember(view: ClusterView, namespace: string, name: 
     const kind = staticKindOf(pod, cfg);
     if (kind === 'StatefulSet') return isValidStatefulSetMember(view, namespace, name);
     // staticKindOf read the kind off pod.controller, so it is set here; the VMI is the controller, named as itself.
-    if (kind === 'VirtualMachineInstance') return !!pod.controller && isValidKubevirtMember(view, namespace, pod.controller.name);
+    if (kind === 'VirtualMachineInstance')
+      return !!pod.controller && isValidKubevirtMember(view, namespace, pod.controller.name);
     return false;
   }
   if (cfg.statefulSet && isValidStatefulSetMember(view, namespace, name)) return true;
@@ -129,7 +132,12 @@ export function isValidStaticMember(view: ClusterView, namespace: string, name: 
  * StatefulSets only: Spiderpool releases the IPs of pools the next incarnation no longer names for apps/v1
  * StatefulSet pods alone; a KubeVirt VMI's next launcher pod reuses its endpoint's IPs whatever its annotations.
  */
-export function nextIncarnationPools(view: ClusterView, namespace: string, name: string, cfg: StaticIpConfig): ReadonlySet<string> | undefined {
+export function nextIncarnationPools(
+  view: ClusterView,
+  namespace: string,
+  name: string,
+  cfg: StaticIpConfig,
+): ReadonlySet<string> | undefined {
   if (!cfg.statefulSet) return undefined;
   const pod = view.pod(namespace, name);
   if (pod) return staticKindOf(pod, cfg) === 'StatefulSet' ? namedPools(pod.poolAnnotations) : undefined;
@@ -143,7 +151,13 @@ export function nextIncarnationPools(view: ClusterView, namespace: string, name:
  * restarting for that pool's IPs (Spiderpool itself releases them on the next ADD). Omit `pool` only where no pool is
  * involved (an endpoint listing no IP); an unknown pool ('') cannot be ruled out either.
  */
-export function isRestartingStaticMember(view: ClusterView, namespace: string, name: string, cfg: StaticIpConfig, pool?: string): boolean {
+export function isRestartingStaticMember(
+  view: ClusterView,
+  namespace: string,
+  name: string,
+  cfg: StaticIpConfig,
+  pool?: string,
+): boolean {
   if (!isValidStaticMember(view, namespace, name, cfg)) return false;
   const pods = podsOfName(view, namespace, name, cfg);
   if (pods.some((p) => !p.deleting && p.observedIPs.length > 0)) return false;

@@ -66,12 +66,18 @@ function meta(o: KubeObject) {
   };
 }
 
-const sameRef = (a: ControllerRef, b: ControllerRef) => a.apiVersion === b.apiVersion && a.kind === b.kind && a.name === b.name && a.uid === b.uid;
+const sameRef = (a: ControllerRef, b: ControllerRef) =>
+  a.apiVersion === b.apiVersion && a.kind === b.kind && a.name === b.name && a.uid === b.uid;
 
 function controllerOf(o: KubeObject): ControllerRef | undefined {
   const ref = meta(o).ownerReferences.find((r) => r.controller === true);
   if (!ref) return undefined;
-  const c = { apiVersion: intern(str(ref.apiVersion)), kind: intern(str(ref.kind)), name: str(ref.name), uid: str(ref.uid) };
+  const c = {
+    apiVersion: intern(str(ref.apiVersion)),
+    kind: intern(str(ref.kind)),
+    name: str(ref.name),
+    uid: str(ref.uid),
+  };
   // the pods of one controller share one reference object
   return internObject(`${c.uid}/${c.kind}/${c.name}`, c, sameRef);
 }
@@ -118,7 +124,9 @@ function duplicateInterfaceIPs(listed: InterfaceIP[]): { ip: string; interfaces:
     if (set) set.add(iface);
     else byIp.set(ip, new Set([iface]));
   }
-  const out = [...byIp].filter(([, ifaces]) => ifaces.size > 1).map(([ip, ifaces]) => ({ ip, interfaces: [...ifaces].sort() }));
+  const out = [...byIp]
+    .filter(([, ifaces]) => ifaces.size > 1)
+    .map(([ip, ifaces]) => ({ ip, interfaces: [...ifaces].sort() }));
   return out.length > 0 ? out : undefined;
 }
 
@@ -163,7 +171,11 @@ function containersState(statuses: unknown[]): PodTerminationFacts['containers']
 }
 
 /** Kept only for a pod being deleted (model/termination.ts): nothing for the others. */
-function terminationFacts(deletionTimestamp: unknown, spec: Record<string, unknown>, status: Record<string, unknown>): PodTerminationFacts {
+function terminationFacts(
+  deletionTimestamp: unknown,
+  spec: Record<string, unknown>,
+  status: Record<string, unknown>,
+): PodTerminationFacts {
   return {
     deletedAt: epochMs(deletionTimestamp),
     nodeName: intern(str(spec.nodeName)),
@@ -205,7 +217,9 @@ export function nodeFacts(node: KubeObject): NodeFacts {
     const taint = { key: intern(str(t.key)), effect: intern(str(t.effect)) };
     return internObject(`taint\u0000${taint.key}\u0000${taint.effect}`, taint, sameTaint);
   });
-  const ready = arr(obj(node.status).conditions).map(obj).find((c) => c.type === 'Ready');
+  const ready = arr(obj(node.status).conditions)
+    .map(obj)
+    .find((c) => c.type === 'Ready');
   return {
     name: m.name,
     ready: intern(str(ready?.status)),
@@ -263,7 +277,8 @@ export function endpointFacts(endpoint: KubeObject): EndpointFacts {
     ownerControllerType: intern(str(status.ownerControllerType)),
     ownerControllerName: intern(str(status.ownerControllerName)),
     deleting: m.deleting,
-    finalizers: m.finalizers.length === 1 && m.finalizers[0] === SPIDER_FINALIZER ? ONLY_SPIDER_FINALIZER : m.finalizers,
+    finalizers:
+      m.finalizers.length === 1 && m.finalizers[0] === SPIDER_FINALIZER ? ONLY_SPIDER_FINALIZER : m.finalizers,
   };
 }
 

@@ -12,7 +12,12 @@ export const SUBNETS_ANNOTATION = 'ipam.spidernet.io/subnets';
 export const SUBNET_ANNOTATION = 'ipam.spidernet.io/subnet';
 
 /** The only annotation keys the trimmed facts keep. */
-export const POOL_SELECTION_ANNOTATIONS = [IPPOOLS_ANNOTATION, IPPOOL_ANNOTATION, SUBNETS_ANNOTATION, SUBNET_ANNOTATION] as const;
+export const POOL_SELECTION_ANNOTATIONS = [
+  IPPOOLS_ANNOTATION,
+  IPPOOL_ANNOTATION,
+  SUBNETS_ANNOTATION,
+  SUBNET_ANNOTATION,
+] as const;
 
 export type PoolAnnotations = Readonly<Partial<Record<(typeof POOL_SELECTION_ANNOTATIONS)[number], string>>>;
 

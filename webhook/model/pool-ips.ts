@@ -37,7 +37,10 @@ export interface PoolIpIndex {
   poolsHolding(ip: string): readonly string[];
 }
 
-function sameSets(a: readonly { owner: string; set: IpRangeSet }[], b: readonly { owner: string; set: IpRangeSet }[]): boolean {
+function sameSets(
+  a: readonly { owner: string; set: IpRangeSet }[],
+  b: readonly { owner: string; set: IpRangeSet }[],
+): boolean {
   return a.length === b.length && a.every((x, i) => x.owner === b[i].owner && x.set === b[i].set);
 }
 
@@ -66,7 +69,12 @@ let lastReservedIndex: { from: ReservedIpFacts[]; result: ReservedIpIndex } | un
 /** The index over the view's SpiderReservedIPs (rebuilt only when one of them changed). */
 export function reservedIpIndex(view: ClusterView): ReservedIpIndex {
   const from = [...view.reservedIPs()];
-  if (lastReservedIndex && lastReservedIndex.from.length === from.length && lastReservedIndex.from.every((r, i) => r === from[i])) return lastReservedIndex.result;
+  if (
+    lastReservedIndex &&
+    lastReservedIndex.from.length === from.length &&
+    lastReservedIndex.from.every((r, i) => r === from[i])
+  )
+    return lastReservedIndex.result;
   const index = IpRangeIndex.build(from.map((r) => ({ owner: r.name, set: r.ips })));
   const all = from.reduce((acc, r) => acc.union(r.ips), IpRangeSet.EMPTY);
   const result: ReservedIpIndex = { reservedBy: (ip) => index.lookup(ip), all };

@@ -20,7 +20,14 @@ export interface JsonPatchOp {
 export interface EventSpec {
   /** namespace of the Event (the object's; "default" for cluster-scoped objects) */
   namespace: string;
-  involvedObject: { apiVersion: string; kind: string; name: string; namespace?: string; uid?: string; resourceVersion?: string };
+  involvedObject: {
+    apiVersion: string;
+    kind: string;
+    name: string;
+    namespace?: string;
+    uid?: string;
+    resourceVersion?: string;
+  };
   type: 'Normal' | 'Warning';
   reason: string;
   action: string;
@@ -65,7 +72,12 @@ export interface ReconcileClient extends FreshReader {
   getPool(name: string, opts?: CallOptions): Promise<KubeObject | null>;
   replacePoolStatus(name: string, body: KubeObject, opts?: CallOptions): Promise<KubeObject>;
   getEndpoint(namespace: string, name: string, opts?: CallOptions): Promise<KubeObject | null>;
-  deleteEndpoint(namespace: string, name: string, preconditions: { uid: string; resourceVersion: string }, opts?: CallOptions): Promise<void>;
+  deleteEndpoint(
+    namespace: string,
+    name: string,
+    preconditions: { uid: string; resourceVersion: string },
+    opts?: CallOptions,
+  ): Promise<void>;
   patchEndpoint(namespace: string, name: string, ops: JsonPatchOp[], opts?: CallOptions): Promise<KubeObject>;
   createEvent(event: EventSpec, opts?: CallOptions): Promise<void>;
   /** releases connections (keep-alive fresh reads) */
@@ -93,5 +105,11 @@ export interface StoredLease {
 export interface LeaseClient {
   get(namespace: string, name: string, opts?: CallOptions): Promise<StoredLease | null>;
   create(namespace: string, name: string, record: LeaseRecord, opts?: CallOptions): Promise<StoredLease>;
-  update(namespace: string, name: string, record: LeaseRecord, resourceVersion: string, opts?: CallOptions): Promise<StoredLease>;
+  update(
+    namespace: string,
+    name: string,
+    record: LeaseRecord,
+    resourceVersion: string,
+    opts?: CallOptions,
+  ): Promise<StoredLease>;
 }

@@ -82,7 +82,12 @@ export function terminationState(pod: PodFacts, node: NodeEvidence, now: number,
 }
 
 /** terminationState with the pod's Node looked up in the view. Reads no Node for a pod that is not being deleted. */
-export function podTerminationState(view: ClusterView, pod: PodFacts, now: number, holdMaxMs?: number): TerminationState {
+export function podTerminationState(
+  view: ClusterView,
+  pod: PodFacts,
+  now: number,
+  holdMaxMs?: number,
+): TerminationState {
   if (!pod.deleting || !pod.termination) return { state: 'not-deleting' };
   return terminationState(pod, nodeEvidence(view, pod.termination.nodeName), now, holdMaxMs);
 }

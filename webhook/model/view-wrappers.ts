@@ -18,7 +18,15 @@ export interface FreshObjects {
 }
 
 export function emptyFresh(): FreshObjects {
-  return { pods: new Map(), vmiPods: new Map(), statefulSets: new Map(), endpoints: new Map(), vmis: new Map(), vms: new Map(), nodes: new Map() };
+  return {
+    pods: new Map(),
+    vmiPods: new Map(),
+    statefulSets: new Map(),
+    endpoints: new Map(),
+    vmis: new Map(),
+    vms: new Map(),
+    nodes: new Map(),
+  };
 }
 
 function pick<T>(fresh: Map<string, T | null>, key: string, cached: () => T | undefined): T | undefined {
@@ -107,8 +115,11 @@ export class OverlayView extends ForwardingView {
   override podsControlledBy(namespace: string, kind: string, name: string) {
     const listed = kind === 'VirtualMachineInstance' ? this.fresh.vmiPods.get(nsName(namespace, name)) : undefined;
     if (listed) return listed;
-    const match = (p: PodFacts) => p.namespace === namespace && p.controller?.kind === kind && p.controller.name === name;
-    const kept = this.base.podsControlledBy(namespace, kind, name).filter((p) => !this.fresh.pods.has(nsName(p.namespace, p.name)));
+    const match = (p: PodFacts) =>
+      p.namespace === namespace && p.controller?.kind === kind && p.controller.name === name;
+    const kept = this.base
+      .podsControlledBy(namespace, kind, name)
+      .filter((p) => !this.fresh.pods.has(nsName(p.namespace, p.name)));
     return [...kept, ...this.freshPods().filter(match)];
   }
   override statefulSet(namespace: string, name: string) {
@@ -119,7 +130,9 @@ export class OverlayView extends ForwardingView {
   }
   override endpointsListing(ip: string) {
     const kept = this.base.endpointsListing(ip).filter((e) => !this.fresh.endpoints.has(nsName(e.namespace, e.name)));
-    const fresh = [...this.fresh.endpoints.values()].filter((e): e is EndpointFacts => e !== null && e.ips.some((i) => i.ip === ip));
+    const fresh = [...this.fresh.endpoints.values()].filter(
+      (e): e is EndpointFacts => e !== null && e.ips.some((i) => i.ip === ip),
+    );
     return [...kept, ...fresh];
   }
   override vmi(namespace: string, name: string) {
@@ -196,7 +209,8 @@ export class KnownDeletionView extends ForwardingView {
     super(base);
   }
   override pod(namespace: string, name: string) {
-    if (namespace === this.namespace && name === this.name && this.base.podDeletionWatched(namespace, name, this.uid)) return undefined;
+    if (namespace === this.namespace && name === this.name && this.base.podDeletionWatched(namespace, name, this.uid))
+      return undefined;
     return this.base.pod(namespace, name);
   }
 }

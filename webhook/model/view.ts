@@ -260,7 +260,13 @@ export class IndexedView implements ClusterView {
     return this.vms.values();
   }
   counts() {
-    return { pods: this.pods.size, endpoints: this.endpoints.size, pools: this.pools.size, statefulSets: this.statefulSets.size, nodes: this.nodes.size };
+    return {
+      pods: this.pods.size,
+      endpoints: this.endpoints.size,
+      pools: this.pools.size,
+      statefulSets: this.statefulSets.size,
+      nodes: this.nodes.size,
+    };
   }
 }
 

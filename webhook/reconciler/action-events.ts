@@ -16,7 +16,14 @@ const EVENT_REASON: Record<Action['action'], string> = {
 const CONFLICT_EVENT_REASON = 'SpiderpoolGuardIPConflict';
 
 function actionEvent(a: Action, involvedObject: EventSpec['involvedObject'], namespace: string): EventSpec {
-  return { namespace, involvedObject, type: 'Normal', reason: EVENT_REASON[a.action], action: a.action, message: `${a.action} (${a.reason}): ${a.message}` };
+  return {
+    namespace,
+    involvedObject,
+    type: 'Normal',
+    reason: EVENT_REASON[a.action],
+    action: a.action,
+    message: `${a.action} (${a.reason}): ${a.message}`,
+  };
 }
 
 export class ActionEvents {
@@ -46,10 +53,25 @@ export class ActionEvents {
   /** After a pool status write: on the pool, and for a restored record on its pod. */
   async poolWritten(a: PoolAction, obj: KubeObject, signal?: AbortSignal): Promise<void> {
     const meta = (obj.metadata ?? {}) as { name?: string; uid?: string };
-    await this.emit(actionEvent(a, { apiVersion: SPIDERPOOL_API_VERSION, kind: 'SpiderIPPool', name: meta.name ?? a.pool, uid: meta.uid }, 'default'), signal);
+    await this.emit(
+      actionEvent(
+        a,
+        { apiVersion: SPIDERPOOL_API_VERSION, kind: 'SpiderIPPool', name: meta.name ?? a.pool, uid: meta.uid },
+        'default',
+      ),
+      signal,
+    );
     const pod = a.action === 'RESTORE_RECORD' ? a.pods[0] : undefined;
     const n = pod && splitNsName(pod.name);
-    if (pod && n) await this.emit(actionEvent(a, { apiVersion: 'v1', kind: 'Pod', name: n.name, namespace: n.namespace, uid: pod.uid }, n.namespace), signal);
+    if (pod && n)
+      await this.emit(
+        actionEvent(
+          a,
+          { apiVersion: 'v1', kind: 'Pod', name: n.name, namespace: n.namespace, uid: pod.uid },
+          n.namespace,
+        ),
+        signal,
+      );
   }
 
   /** After an endpoint delete or finalizer removal. */
@@ -71,7 +93,10 @@ export class ActionEvents {
     try {
       await this.client.createEvent(e, { signal });
     } catch (err) {
-      this.log.warn({ err, reason: e.reason, object: e.involvedObject }, `could not emit event ${e.reason}: ${describeApiError(err)}`);
+      this.log.warn(
+        { err, reason: e.reason, object: e.involvedObject },
+        `could not emit event ${e.reason}: ${describeApiError(err)}`,
+      );
     }
   }
 }

@@ -18,14 +18,14 @@ export const REASONS = [
 ] as const;
 export type ActionReason = (typeof REASONS)[number];
 /** Why a record or an endpoint outlived its pod. */
-export type ReleaseReason = 'COMPLETED_POD' | 'POD_GONE' | 'STATIC_LEFT_IPAM' | 'INVALID_STATIC_MEMBER' | 'UID_MISMATCH';
+export type ReleaseReason =
+  'COMPLETED_POD' | 'POD_GONE' | 'STATIC_LEFT_IPAM' | 'INVALID_STATIC_MEMBER' | 'UID_MISMATCH';
 /** An endpoint goes for the same reasons (UID_MISMATCH: it blocks the pod now named so, BLOCKING_ENDPOINT). */
 export type EndpointReason = ReleaseReason;
 
 interface ActionBase {
   message: string;
 }
-
 
 export interface ReleaseIpAction extends ActionBase, About<'pool' | 'ip' | 'record' | 'pods'> {
   action: 'RELEASE_IP';

@@ -13,7 +13,11 @@ import { BlockingEndpointFinding, SEVERITY, summarizeEndpoint } from './finding-
  * Static-typed endpoints (StatefulSet, VirtualMachineInstance) never block: Spiderpool keeps them across
  * incarnations on purpose (STATIC_LEFT_IPAM and INVALID_STATIC_MEMBER cover the ones left behind).
  */
-export function blockedSuccessor(ep: EndpointFacts, pods: readonly PodFacts[], cfg: StaticIpConfig): PodFacts | undefined {
+export function blockedSuccessor(
+  ep: EndpointFacts,
+  pods: readonly PodFacts[],
+  cfg: StaticIpConfig,
+): PodFacts | undefined {
   if (isStaticEndpointType(ep.ownerControllerType) || pods.length !== 1) return undefined;
   const pod = pods[0];
   if (pod.uid === ep.podUid || !isAlive(pod) || staticKindOf(pod, cfg)) return undefined;

@@ -41,7 +41,10 @@ function releasesByPool(planned: readonly Action[]): Map<string, Set<string>> {
  * parses every record's IP, so the answer is kept per records map: a pool whose records, IPs and reserved IPs are
  * the last pass's (status writes replace the map; unchanged specs keep their sets) costs nothing the next time.
  */
-const lastFree = new WeakMap<ReadonlyMap<string, PoolRecord>, { ips: IpRangeSet; reserved: IpRangeSet; free: bigint }>();
+const lastFree = new WeakMap<
+  ReadonlyMap<string, PoolRecord>,
+  { ips: IpRangeSet; reserved: IpRangeSet; free: bigint }
+>();
 
 function freeIPs(pool: PoolFacts, reserved: IpRangeSet): bigint {
   const last = lastFree.get(pool.records);
@@ -54,7 +57,12 @@ function freeIPs(pool: PoolFacts, reserved: IpRangeSet): bigint {
   return free;
 }
 
-function poolCapacity(pool: PoolFacts, reserved: IpRangeSet, released: Set<string> | undefined, opts: CapacityOptions): PoolCapacity {
+function poolCapacity(
+  pool: PoolFacts,
+  reserved: IpRangeSet,
+  released: Set<string> | undefined,
+  opts: CapacityOptions,
+): PoolCapacity {
   let held = 0;
   if (opts.heldTerminating) for (const ip of pool.records.keys()) if (opts.heldTerminating(pool, ip)) held++;
   return {

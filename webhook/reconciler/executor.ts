@@ -15,7 +15,19 @@
 import { Logger } from '../log';
 import { describeApiError, isConflict, isInvalid, isNotFound } from '../../lib/api-errors';
 import { violationMessage } from '../guard';
-import { endpointFacts, poolFacts, EndpointFacts, PoolFacts, SPIDER_FINALIZER, StaticIpConfig, nsName, splitNsName, ClusterView, ObjectRef, ReconcileClient } from '../model';
+import {
+  endpointFacts,
+  poolFacts,
+  EndpointFacts,
+  PoolFacts,
+  SPIDER_FINALIZER,
+  StaticIpConfig,
+  nsName,
+  splitNsName,
+  ClusterView,
+  ObjectRef,
+  ReconcileClient,
+} from '../model';
 import { ActionEvents } from './action-events';
 import { Action, DeleteEndpointAction, PoolAction } from './actions';
 import { Finding } from './finding-types';
@@ -94,14 +106,19 @@ export class Executor {
       if (list) list.push(a);
       else byPool.set(a.pool, [a]);
     }
-    for (const [pool, planned] of byPool) results.push(...(await this.guarded(planned, signal, () => this.executePool(pool, planned, view, signal))));
+    for (const [pool, planned] of byPool)
+      results.push(...(await this.guarded(planned, signal, () => this.executePool(pool, planned, view, signal))));
     // In a dry run nothing was released: count the releases that would have been made.
     const wouldRelease = new Set(
-      results.filter((r) => r.result === 'dry-run' && r.action.action === 'RELEASE_IP').map((r) => `${r.action.pool}|${r.action.ip}|${r.action.record?.podUid}`),
+      results
+        .filter((r) => r.result === 'dry-run' && r.action.action === 'RELEASE_IP')
+        .map((r) => `${r.action.pool}|${r.action.ip}|${r.action.record?.podUid}`),
     );
     for (const a of actions) {
       if (a.action !== 'DELETE_ENDPOINT') continue;
-      results.push(...(await this.guarded([a], signal, async () => [await this.executeEndpoint(a, view, wouldRelease, signal)])));
+      results.push(
+        ...(await this.guarded([a], signal, async () => [await this.executeEndpoint(a, view, wouldRelease, signal)])),
+      );
     }
     for (const r of results) this.record(r);
     return results;
@@ -118,15 +135,22 @@ export class Executor {
     return this.events.conflict(f);
   }
 
-  private async guarded(planned: Action[], signal: AbortSignal | undefined, run: () => Promise<ActionResult[]>): Promise<ActionResult[]> {
+  private async guarded(
+    planned: Action[],
+    signal: AbortSignal | undefined,
+    run: () => Promise<ActionResult[]>,
+  ): Promise<ActionResult[]> {
     try {
       stopIfAborted(signal);
       return await run();
     } catch (err) {
-      if (err instanceof ExecutionStopped) return planned.map((a) => ({ action: a, result: 'stale' as const, detail: err.message }));
-      if (signal?.aborted) return planned.map((a) => ({ action: a, result: 'stale' as const, detail: stoppedMessage(signal) }));
+      if (err instanceof ExecutionStopped)
+        return planned.map((a) => ({ action: a, result: 'stale' as const, detail: err.message }));
+      if (signal?.aborted)
+        return planned.map((a) => ({ action: a, result: 'stale' as const, detail: stoppedMessage(signal) }));
       const detail = describeApiError(err);
-      for (const a of planned) this.o.log.error({ err, ...this.logFields(a) }, `reconcile action failed: ${a.message}: ${detail}`);
+      for (const a of planned)
+        this.o.log.error({ err, ...this.logFields(a) }, `reconcile action failed: ${a.message}: ${detail}`);
       return planned.map((a) => ({ action: a, result: 'failed' as const, detail }));
     }
   }
@@ -146,9 +170,19 @@ export class Executor {
 
   private record(r: ActionResult): void {
     this.o.metrics?.actions.inc({ action: r.action.action, reason: r.action.reason, result: r.result });
-    const fields = { ...this.logFields(r.action), result: r.result, detail: r.detail, dryRun: this.o.dryRun || undefined };
-    if (r.result === 'failed' || r.result === 'blocked') this.o.log.error(fields, `reconcile ${r.action.action} ${r.result}: ${r.action.message}${r.detail ? `: ${r.detail}` : ''}`);
-    else if (r.result === 'done' || r.result === 'dry-run') this.o.log.info(fields, `reconcile ${r.action.action} ${r.result}: ${r.action.message}`);
+    const fields = {
+      ...this.logFields(r.action),
+      result: r.result,
+      detail: r.detail,
+      dryRun: this.o.dryRun || undefined,
+    };
+    if (r.result === 'failed' || r.result === 'blocked')
+      this.o.log.error(
+        fields,
+        `reconcile ${r.action.action} ${r.result}: ${r.action.message}${r.detail ? `: ${r.detail}` : ''}`,
+      );
+    else if (r.result === 'done' || r.result === 'dry-run')
+      this.o.log.info(fields, `reconcile ${r.action.action} ${r.result}: ${r.action.message}`);
     else this.o.log.info(fields, `reconcile ${r.action.action} skipped (${r.result}): ${r.detail ?? r.action.message}`);
   }
 
@@ -160,7 +194,12 @@ export class Executor {
 
   // -- pools -----------------------------------------------------------------------------------------------------
 
-  private async executePool(name: string, planned: PoolAction[], base: ClusterView, signal: AbortSignal | undefined): Promise<ActionResult[]> {
+  private async executePool(
+    name: string,
+    planned: PoolAction[],
+    base: ClusterView,
+    signal: AbortSignal | undefined,
+  ): Promise<ActionResult[]> {
     const cfg = this.o.staticIp;
     const call = { signal };
     let last: ActionResult[] = [];
@@ -168,13 +207,15 @@ export class Executor {
       const obj = await this.o.client.getPool(name, call);
       if (!obj) return planned.map((a) => ({ action: a, result: 'gone', detail: `pool ${name} no longer exists` }));
       const fresh = poolFacts(obj);
-      if (isMalformedPool(fresh)) return planned.map((a) => ({ action: a, result: 'blocked', detail: `pool ${name} allocatedIPs is malformed` }));
+      if (isMalformedPool(fresh))
+        return planned.map((a) => ({ action: a, result: 'blocked', detail: `pool ${name} allocatedIPs is malformed` }));
       const refs: ObjectRef[] = [];
       for (const a of planned) {
         const n = a.record && splitNsName(a.record.pod);
         if (n) refs.push(...nameEvidence(n.namespace, n.name, cfg));
         // an unrecorded IP's restore rests on the observing pod itself (a launcher pod is not named like its record)
-        const holder = a.action === 'RESTORE_RECORD' && a.reason === 'UNRECORDED_LIVE_IP' ? splitNsName(a.pods[0].name) : undefined;
+        const holder =
+          a.action === 'RESTORE_RECORD' && a.reason === 'UNRECORDED_LIVE_IP' ? splitNsName(a.pods[0].name) : undefined;
         if (holder) refs.push({ kind: 'pod', namespace: holder.namespace, name: holder.name });
       }
       const view = new PoolOverlay(base, await abortable(this.o.client.read(refs), signal), new Map([[name, fresh]]));
@@ -193,13 +234,28 @@ export class Executor {
         const bad = new Set(violations.map((v) => v.ip));
         const blamed = (a: PoolAction) => bad.has(undefined) || bad.has(a.ip) || a.action === 'FIX_COUNT';
         for (const a of todo.filter(blamed)) {
-          results.push({ action: a, result: 'blocked', detail: violations.filter((v) => v.ip === a.ip || v.ip === undefined).map(violationMessage).join('; ') || violations.map(violationMessage).join('; ') });
+          results.push({
+            action: a,
+            result: 'blocked',
+            detail:
+              violations
+                .filter((v) => v.ip === a.ip || v.ip === undefined)
+                .map(violationMessage)
+                .join('; ') || violations.map(violationMessage).join('; '),
+          });
         }
         todo = todo.filter((a) => !blamed(a));
         if (todo.length === 0) return results;
         write = buildPoolWrite(obj, fresh, todo);
         if (checkPoolStatusWrite(view, cfg, this.o.user, obj, write).length > 0) {
-          return [...results, ...todo.map((a) => ({ action: a, result: 'blocked' as const, detail: 'the guard denies the remaining write' }))];
+          return [
+            ...results,
+            ...todo.map((a) => ({
+              action: a,
+              result: 'blocked' as const,
+              detail: 'the guard denies the remaining write',
+            })),
+          ];
         }
       }
       if (this.o.dryRun) return [...results, ...todo.map((a) => ({ action: a, result: 'dry-run' as const }))];
@@ -209,8 +265,18 @@ export class Executor {
       } catch (err) {
         stopIfAborted(signal);
         if (isConflict(err)) {
-          this.o.log.debug({ pool: name, attempt }, `pool ${name} changed since read (409): re-reading and re-planning`);
-          last = [...results, ...todo.map((a) => ({ action: a, result: 'conflict' as const, detail: `pool ${name} kept changing (409 after ${attempt + 1} attempts)` }))];
+          this.o.log.debug(
+            { pool: name, attempt },
+            `pool ${name} changed since read (409): re-reading and re-planning`,
+          );
+          last = [
+            ...results,
+            ...todo.map((a) => ({
+              action: a,
+              result: 'conflict' as const,
+              detail: `pool ${name} kept changing (409 after ${attempt + 1} attempts)`,
+            })),
+          ];
           continue;
         }
         const detail = describeApiError(err);
@@ -223,36 +289,60 @@ export class Executor {
   }
 
   /** Undefined when the action still holds on the fresh state; else why not. */
-  private rejudgePoolAction(a: PoolAction, view: ClusterView, fresh: PoolFacts): { result: ActionOutcome; detail: string } | undefined {
+  private rejudgePoolAction(
+    a: PoolAction,
+    view: ClusterView,
+    fresh: PoolFacts,
+  ): { result: ActionOutcome; detail: string } | undefined {
     const cfg = this.o.staticIp;
     if (a.action === 'FIX_COUNT') {
-      return countMismatch(fresh) ? undefined : { result: 'gone', detail: `allocatedIPCount of pool ${fresh.name} is already right` };
+      return countMismatch(fresh)
+        ? undefined
+        : { result: 'gone', detail: `allocatedIPCount of pool ${fresh.name} is already right` };
     }
     if (a.action === 'RELEASE_IP') {
       const rec = fresh.records.get(a.ip);
       if (!rec || rec.pod !== a.record.pod || rec.podUid !== a.record.podUid) {
-        return { result: 'gone', detail: `IP ${a.ip} of pool ${fresh.name} is no longer recorded for ${a.record.pod} uid ${a.record.podUid}` };
+        return {
+          result: 'gone',
+          detail: `IP ${a.ip} of pool ${fresh.name} is no longer recorded for ${a.record.pod} uid ${a.record.podUid}`,
+        };
       }
       const again = recordAction(view, cfg, fresh, a.ip, rec);
       if (!again) {
-        return { result: 'stale', detail: `fresh state no longer calls for releasing IP ${a.ip} (${a.record.pod} uid ${a.record.podUid})` };
+        return {
+          result: 'stale',
+          detail: `fresh state no longer calls for releasing IP ${a.ip} (${a.record.pod} uid ${a.record.podUid})`,
+        };
       }
       return undefined;
     }
     // RESTORE_RECORD
-    if (fresh.records.has(a.ip)) return { result: 'gone', detail: `IP ${a.ip} is recorded in pool ${fresh.name} again` };
+    if (fresh.records.has(a.ip))
+      return { result: 'gone', detail: `IP ${a.ip} is recorded in pool ${fresh.name} again` };
     const n = splitNsName(a.record.pod);
     const ep = n && view.endpoint(n.namespace, n.name);
-    const again = a.reason === 'UNRECORDED_LIVE_IP' ? unrecordedRestoreAction(view, cfg, fresh, a.ip) : ep && restoreAction(view, cfg, fresh, ep, a.ip);
+    const again =
+      a.reason === 'UNRECORDED_LIVE_IP'
+        ? unrecordedRestoreAction(view, cfg, fresh, a.ip)
+        : ep && restoreAction(view, cfg, fresh, ep, a.ip);
     if (!again || again.record.podUid !== a.record.podUid) {
-      return { result: 'stale', detail: `fresh state no longer calls for restoring IP ${a.ip} for ${a.record.pod} uid ${a.record.podUid}` };
+      return {
+        result: 'stale',
+        detail: `fresh state no longer calls for restoring IP ${a.ip} for ${a.record.pod} uid ${a.record.podUid}`,
+      };
     }
     return undefined;
   }
 
   // -- endpoints -------------------------------------------------------------------------------------------------
 
-  private async executeEndpoint(a: DeleteEndpointAction, base: ClusterView, wouldRelease: Set<string>, signal: AbortSignal | undefined): Promise<ActionResult> {
+  private async executeEndpoint(
+    a: DeleteEndpointAction,
+    base: ClusterView,
+    wouldRelease: Set<string>,
+    signal: AbortSignal | undefined,
+  ): Promise<ActionResult> {
     const cfg = this.o.staticIp;
     const call = { signal };
     const judged = a.endpoint;
@@ -261,7 +351,10 @@ export class Executor {
     let deleted = false;
     for (let attempt = 0; attempt <= this.retries + 1; attempt++) {
       const obj = await this.o.client.getEndpoint(n.namespace, n.name, call);
-      if (!obj) return deleted ? { action: a, result: 'done' } : { action: a, result: 'gone', detail: `SpiderEndpoint ${judged.name} no longer exists` };
+      if (!obj)
+        return deleted
+          ? { action: a, result: 'done' }
+          : { action: a, result: 'gone', detail: `SpiderEndpoint ${judged.name} no longer exists` };
       const fe = endpointFacts(obj);
       if (fe.objectUid !== judged.objectUid || fe.podUid !== judged.podUid) {
         return {
@@ -273,7 +366,12 @@ export class Executor {
       const view = await this.freshEndpointView(fe, base, signal);
       if (!deleted) {
         const again = endpointAction(view, cfg, fe);
-        if (!again) return { action: a, result: 'stale', detail: `fresh state no longer calls for deleting SpiderEndpoint ${judged.name} uid ${fe.podUid}` };
+        if (!again)
+          return {
+            action: a,
+            result: 'stale',
+            detail: `fresh state no longer calls for deleting SpiderEndpoint ${judged.name} uid ${fe.podUid}`,
+          };
       }
       const pending = recordedUnderUid(view, fe).filter((r) => !wouldRelease.has(`${r.pool}|${r.ip}|${fe.podUid}`));
       if (pending.length > 0) {
@@ -285,14 +383,21 @@ export class Executor {
       }
       if (!fe.deleting) {
         const violations = checkEndpointDelete(view, cfg, this.o.user, obj);
-        if (violations.length > 0) return { action: a, result: 'blocked', detail: violations.map(violationMessage).join('; ') };
+        if (violations.length > 0)
+          return { action: a, result: 'blocked', detail: violations.map(violationMessage).join('; ') };
         if (this.o.dryRun) return { action: a, result: 'dry-run' };
         await this.beforeWrite({ kind: 'endpointDelete', name: n.name, namespace: n.namespace }, signal);
         try {
-          await this.o.client.deleteEndpoint(n.namespace, n.name, { uid: fe.objectUid, resourceVersion: fe.resourceVersion }, call);
+          await this.o.client.deleteEndpoint(
+            n.namespace,
+            n.name,
+            { uid: fe.objectUid, resourceVersion: fe.resourceVersion },
+            call,
+          );
         } catch (err) {
           stopIfAborted(signal);
-          if (isNotFound(err)) return { action: a, result: 'gone', detail: `SpiderEndpoint ${judged.name} no longer exists` };
+          if (isNotFound(err))
+            return { action: a, result: 'gone', detail: `SpiderEndpoint ${judged.name} no longer exists` };
           if (isConflict(err)) continue; // changed or replaced since read: re-read and re-judge
           return { action: a, result: 'failed', detail: describeApiError(err) };
         }
@@ -302,19 +407,33 @@ export class Executor {
         continue; // re-read: the object now waits for Spiderpool's finalizer
       }
       const idx = fe.finalizers.indexOf(SPIDER_FINALIZER);
-      if (idx < 0) return { action: a, result: deleted ? 'done' : 'gone', detail: deleted ? undefined : `SpiderEndpoint ${judged.name} is already being deleted` };
-      const next = { ...obj, metadata: { ...(obj.metadata as object), finalizers: fe.finalizers.filter((_, i) => i !== idx) } };
+      if (idx < 0)
+        return {
+          action: a,
+          result: deleted ? 'done' : 'gone',
+          detail: deleted ? undefined : `SpiderEndpoint ${judged.name} is already being deleted`,
+        };
+      const next = {
+        ...obj,
+        metadata: { ...(obj.metadata as object), finalizers: fe.finalizers.filter((_, i) => i !== idx) },
+      };
       const violations = checkEndpointUpdate(view, cfg, this.o.user, obj, next);
-      if (violations.length > 0) return { action: a, result: 'blocked', detail: violations.map(violationMessage).join('; ') };
+      if (violations.length > 0)
+        return { action: a, result: 'blocked', detail: violations.map(violationMessage).join('; ') };
       if (this.o.dryRun) return { action: a, result: 'dry-run' };
       await this.beforeWrite({ kind: 'endpointFinalizer', name: n.name, namespace: n.namespace }, signal);
       try {
-        await this.o.client.patchEndpoint(n.namespace, n.name, [
-          { op: 'test', path: '/metadata/uid', value: fe.objectUid },
-          { op: 'test', path: '/metadata/resourceVersion', value: fe.resourceVersion },
-          { op: 'test', path: `/metadata/finalizers/${idx}`, value: SPIDER_FINALIZER },
-          { op: 'remove', path: `/metadata/finalizers/${idx}` },
-        ], call);
+        await this.o.client.patchEndpoint(
+          n.namespace,
+          n.name,
+          [
+            { op: 'test', path: '/metadata/uid', value: fe.objectUid },
+            { op: 'test', path: '/metadata/resourceVersion', value: fe.resourceVersion },
+            { op: 'test', path: `/metadata/finalizers/${idx}`, value: SPIDER_FINALIZER },
+            { op: 'remove', path: `/metadata/finalizers/${idx}` },
+          ],
+          call,
+        );
       } catch (err) {
         stopIfAborted(signal);
         if (isNotFound(err)) return { action: a, result: deleted ? 'done' : 'gone' };
@@ -327,7 +446,11 @@ export class Executor {
     return { action: a, result: deleted ? 'done' : 'conflict', detail: `SpiderEndpoint ${judged.name} kept changing` };
   }
 
-  private async freshEndpointView(fe: EndpointFacts, base: ClusterView, signal: AbortSignal | undefined): Promise<ClusterView> {
+  private async freshEndpointView(
+    fe: EndpointFacts,
+    base: ClusterView,
+    signal: AbortSignal | undefined,
+  ): Promise<ClusterView> {
     const refs = nameEvidence(fe.namespace, fe.name, this.o.staticIp).filter((r) => r.kind !== 'endpoint');
     const fresh = await abortable(this.o.client.read(refs), signal);
     fresh.endpoints.set(nsName(fe.namespace, fe.name), fe);
@@ -338,7 +461,6 @@ export class Executor {
     }
     return new PoolOverlay(base, fresh, pools);
   }
-
 }
 
 function stoppedMessage(signal: AbortSignal): string {

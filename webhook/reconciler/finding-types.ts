@@ -208,7 +208,10 @@ export function summarizeEndpoint(e: EndpointFacts): EndpointSummary {
 
 /** Stable identity of a finding (settle tracking, de-duplication): what it is about, not its wording. */
 export function findingKey(f: Finding): string {
-  const pods = (f.pods ?? []).map((p) => `${p.name}@${p.uid}`).sort().join(',');
+  const pods = (f.pods ?? [])
+    .map((p) => `${p.name}@${p.uid}`)
+    .sort()
+    .join(',');
   return [
     f.finding,
     f.pool ?? '',

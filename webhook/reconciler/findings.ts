@@ -2,14 +2,37 @@
 // same view. Every definition (alive, static, valid/restarting member, observed IPs, pods of a name) comes from
 // webhook/model; nothing here redefines them.
 import { summarizePod } from '../guard';
-import { isAlive, isCompletedPod, isOnePod, isRestartingStaticMember, isValidStaticMember, podsOfName, EndpointFacts, MalformedEntry, PodFacts, PoolFacts, PoolRecord, StaticIpConfig, nsName, splitNsName, ClusterView } from '../model';
+import {
+  isAlive,
+  isCompletedPod,
+  isOnePod,
+  isRestartingStaticMember,
+  isValidStaticMember,
+  podsOfName,
+  EndpointFacts,
+  MalformedEntry,
+  PodFacts,
+  PoolFacts,
+  PoolRecord,
+  StaticIpConfig,
+  nsName,
+  splitNsName,
+  ClusterView,
+} from '../model';
 import { blockedSuccessor, blockingEndpointFinding } from './blocking-endpoint';
 export type { TerminationOptions } from './termination-findings';
 export { TERMINATION_UNCONFIRMED_AFTER_MS, heldByUnconfirmedTermination } from './termination-findings';
 import { FINDINGS, Finding, FindingName, SEVERITY, summarizeEndpoint } from './finding-types';
 import { IndexedRecord, recordsByIp } from './records-by-ip';
 import { heldRecordFinding, zombieFindings, type TerminationOptions } from './termination-findings';
-import { UnrecordedCandidate, distinctPods, duplicateInterfaceFindings, recordUnknown, reservedFindings, unrecordedFindings } from './pool-ip-findings';
+import {
+  UnrecordedCandidate,
+  distinctPods,
+  duplicateInterfaceFindings,
+  recordUnknown,
+  reservedFindings,
+  unrecordedFindings,
+} from './pool-ip-findings';
 
 /**
  * A pool whose allocatedIPs cannot be (fully) parsed: the reconciler never writes it (a rewrite would have to drop or
@@ -56,13 +79,22 @@ function malformedPoolFinding(pool: PoolFacts): Finding {
   };
 }
 
-function poolFindings(view: ClusterView, pool: PoolFacts, cfg: StaticIpConfig, t: TerminationOptions, out: Finding[]): void {
+function poolFindings(
+  view: ClusterView,
+  pool: PoolFacts,
+  cfg: StaticIpConfig,
+  t: TerminationOptions,
+  out: Finding[],
+): void {
   if (isMalformedPool(pool)) {
     out.push(malformedPoolFinding(pool));
     if (pool.unparseable) return; // no entry can be read: nothing else to judge
   }
   if (countMismatch(pool)) {
-    const entries = pool.keyCount === pool.records.size ? `${pool.records.size} records` : `${pool.keyCount} entries (${pool.records.size} well-formed records)`;
+    const entries =
+      pool.keyCount === pool.records.size
+        ? `${pool.records.size} records`
+        : `${pool.keyCount} entries (${pool.records.size} well-formed records)`;
     out.push({
       finding: 'COUNT_MISMATCH',
       severity: SEVERITY.COUNT_MISMATCH,
@@ -75,7 +107,15 @@ function poolFindings(view: ClusterView, pool: PoolFacts, cfg: StaticIpConfig, t
   for (const [ip, record] of pool.records) recordFindings(view, pool, ip, record, cfg, t, out);
 }
 
-function recordFindings(view: ClusterView, pool: PoolFacts, ip: string, record: PoolRecord, cfg: StaticIpConfig, t: TerminationOptions, out: Finding[]): void {
+function recordFindings(
+  view: ClusterView,
+  pool: PoolFacts,
+  ip: string,
+  record: PoolRecord,
+  cfg: StaticIpConfig,
+  t: TerminationOptions,
+  out: Finding[],
+): void {
   const n = splitNsName(record.pod);
   if (!n) return; // the parser only keeps well-formed names
   const pods = podsOfName(view, n.namespace, n.name, cfg);
@@ -108,7 +148,10 @@ function recordFindings(view: ClusterView, pool: PoolFacts, ip: string, record: 
       });
       return;
     }
-  } else if (!pods.some((p) => p.uid === record.podUid) && !isRestartingStaticMember(view, n.namespace, n.name, cfg, pool.name)) {
+  } else if (
+    !pods.some((p) => p.uid === record.podUid) &&
+    !isRestartingStaticMember(view, n.namespace, n.name, cfg, pool.name)
+  ) {
     out.push({
       finding: 'RECORD_UID_MISMATCH',
       severity: SEVERITY.RECORD_UID_MISMATCH,
@@ -124,7 +167,8 @@ function recordFindings(view: ClusterView, pool: PoolFacts, ip: string, record: 
   let problem: string | undefined;
   if (!ep) problem = `has no SpiderEndpoint ${record.pod}`;
   else if (ep.podUid !== record.podUid) problem = `has SpiderEndpoint ${record.pod} with current.uid ${ep.podUid}`;
-  else if (!endpointListsIp(ep, ip, pool.name)) problem = `has SpiderEndpoint ${record.pod} (uid ${ep.podUid}) that does not list ${ip} in pool ${pool.name}`;
+  else if (!endpointListsIp(ep, ip, pool.name))
+    problem = `has SpiderEndpoint ${record.pod} (uid ${ep.podUid}) that does not list ${ip} in pool ${pool.name}`;
   if (problem) {
     out.push({
       finding: 'RECORD_ENDPOINT_MISMATCH',
@@ -139,7 +183,12 @@ function recordFindings(view: ClusterView, pool: PoolFacts, ip: string, record: 
 
 /** "ns/name" === the pod's namespace/name, without building the string. */
 function isNamed(key: string, p: PodFacts): boolean {
-  return key.length === p.namespace.length + 1 + p.name.length && key.startsWith(p.namespace) && key.charCodeAt(p.namespace.length) === 47 && key.endsWith(p.name);
+  return (
+    key.length === p.namespace.length + 1 + p.name.length &&
+    key.startsWith(p.namespace) &&
+    key.charCodeAt(p.namespace.length) === 47 &&
+    key.endsWith(p.name)
+  );
 }
 
 /**
@@ -155,7 +204,14 @@ function isRecordPod(p: PodFacts, recordPod: string, recordPods: PodFacts[]): bo
  * IPs no pool records (for UNRECORDED_LIVE_IP), and the pods whose network-status lists one IP on two interfaces
  * (DUPLICATE_INTERFACE_IP).
  */
-function conflictFindings(view: ClusterView, byIp: Map<string, IndexedRecord[]>, cfg: StaticIpConfig, t: TerminationOptions, out: Finding[], unrecorded: UnrecordedCandidate[]): void {
+function conflictFindings(
+  view: ClusterView,
+  byIp: Map<string, IndexedRecord[]>,
+  cfg: StaticIpConfig,
+  t: TerminationOptions,
+  out: Finding[],
+  unrecorded: UnrecordedCandidate[],
+): void {
   const seen = new Set<string>();
   for (const pod of view.allPods()) {
     if (!isAlive(pod)) {
@@ -239,7 +295,13 @@ function endpointFindings(view: ClusterView, ep: EndpointFacts, cfg: StaticIpCon
   }
   const incarnation = pods.find((p) => p.uid === ep.podUid);
   // An IP whose record cannot be read (unparseable pool, malformed entry under that key) proves nothing.
-  if (ep.ips.some((i) => { const p = view.pool(i.pool); return !!p && recordUnknown(p, i.ip); })) return;
+  if (
+    ep.ips.some((i) => {
+      const p = view.pool(i.pool);
+      return !!p && recordUnknown(p, i.ip);
+    })
+  )
+    return;
   const recorded = ep.ips.filter((i) => view.pool(i.pool)?.records.get(i.ip)?.podUid === ep.podUid);
   if (recorded.length > 0) return;
   out.push({
@@ -250,7 +312,9 @@ function endpointFindings(view: ClusterView, ep: EndpointFacts, cfg: StaticIpCon
     pods: pods.length ? pods.map(summarizePod) : undefined,
     endpoint: summarizeEndpoint(ep),
     message: `SpiderEndpoint ${key} (current.uid ${ep.podUid}, IPs [${ep.ips.map((i) => i.ip).join(',')}]): its pod ${
-      incarnation ? `is not alive (phase ${incarnation.phase || 'Unknown'}${incarnation.deleting ? ', deleting' : ''})` : 'is gone'
+      incarnation
+        ? `is not alive (phase ${incarnation.phase || 'Unknown'}${incarnation.deleting ? ', deleting' : ''})`
+        : 'is gone'
     } and no pool records its IPs under that uid`,
   });
 }
@@ -261,20 +325,31 @@ const ORDER = Object.fromEntries(FINDINGS.map((f, i) => [f, i])) as Record<Findi
  * All findings of the view, errors and warnings, in a stable order (finding kind, pool, IP, objects). `termination`
  * gives the time and hold max terminating pods are judged with (without a clock TERMINATION_UNCONFIRMED is not judged).
  */
-export function findings(view: ClusterView, cfg: StaticIpConfig, termination: TerminationOptions = NO_CLOCK): Finding[] {
+export function findings(
+  view: ClusterView,
+  cfg: StaticIpConfig,
+  termination: TerminationOptions = NO_CLOCK,
+): Finding[] {
   const out: Finding[] = [];
   for (const pool of view.allPools()) poolFindings(view, pool, cfg, termination, out);
   const byIp = recordsByIp(view);
   const unrecorded: UnrecordedCandidate[] = [];
   conflictFindings(view, byIp, cfg, termination, out, unrecorded);
   for (const ep of view.allEndpoints()) endpointFindings(view, ep, cfg, out);
-  const missingReported = new Set(out.flatMap((f) => (f.finding === 'MISSING_RECORD' ? f.pods.map((p) => `${p.name}|${f.ip}`) : [])));
+  const missingReported = new Set(
+    out.flatMap((f) => (f.finding === 'MISSING_RECORD' ? f.pods.map((p) => `${p.name}|${f.ip}`) : [])),
+  );
   unrecordedFindings(view, unrecorded, missingReported, out);
-  reservedFindings(view, (ip) => {
-    const e = byIp.get(ip)?.[0];
-    return e && { pool: e.pool.name, record: e.record };
-  }, out);
-  const sortKey = (f: Finding) => `${f.pool ?? ''}\u0000${f.ip ?? ''}\u0000${f.endpoint?.name ?? ''}\u0000${f.record?.pod ?? ''}`;
+  reservedFindings(
+    view,
+    (ip) => {
+      const e = byIp.get(ip)?.[0];
+      return e && { pool: e.pool.name, record: e.record };
+    },
+    out,
+  );
+  const sortKey = (f: Finding) =>
+    `${f.pool ?? ''}\u0000${f.ip ?? ''}\u0000${f.endpoint?.name ?? ''}\u0000${f.record?.pod ?? ''}`;
   return out
     .map((f) => ({ f, k: sortKey(f) }))
     .sort((a, b) => ORDER[a.f.finding] - ORDER[b.f.finding] || (a.k < b.k ? -1 : a.k > b.k ? 1 : 0))

@@ -1,6 +1,14 @@
 // What the executor re-reads before a write: the objects a decision about one name rests on, and a view in which
 // the freshly read objects (and pools) replace the cached ones.
-import { parseOrdinalName, PoolFacts, StaticIpConfig, ClusterView, FreshObjects, ObjectRef, OverlayView } from '../model';
+import {
+  parseOrdinalName,
+  PoolFacts,
+  StaticIpConfig,
+  ClusterView,
+  FreshObjects,
+  ObjectRef,
+  OverlayView,
+} from '../model';
 
 /** A view with some pools replaced by freshly read ones. */
 export class PoolOverlay extends OverlayView {
@@ -24,6 +32,7 @@ export function nameEvidence(namespace: string, name: string, cfg: StaticIpConfi
   ];
   const parsed = parseOrdinalName(name);
   if (parsed && cfg.statefulSet) refs.push({ kind: 'statefulSet', namespace, name: parsed.set });
-  if (cfg.kubevirt) refs.push({ kind: 'vmi', namespace, name }, { kind: 'vm', namespace, name }, { kind: 'vmiPods', namespace, name });
+  if (cfg.kubevirt)
+    refs.push({ kind: 'vmi', namespace, name }, { kind: 'vm', namespace, name }, { kind: 'vmiPods', namespace, name });
   return refs;
 }

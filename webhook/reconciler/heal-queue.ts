@@ -46,7 +46,9 @@ export class HealQueue {
     }
     this.pending.set(key, r);
     // Started on the next turn of the event loop, so the denial that asked is answered first.
-    this.worker ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.drain()).finally(() => (this.worker = undefined));
+    this.worker ??= new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => this.drain())
+      .finally(() => (this.worker = undefined));
     return 'queued';
   }
 

@@ -149,7 +149,9 @@ export class LeaderElector {
     const call = new AbortController();
     this.inFlight = call;
     const timeoutMs = attemptTimeoutMs(this.timing);
-    const cancelTimeout = afterDelay(this.clock, timeoutMs, () => call.abort(new LeaseCallAborted(`Lease call timed out after ${timeoutMs} ms`)));
+    const cancelTimeout = afterDelay(this.clock, timeoutMs, () =>
+      call.abort(new LeaseCallAborted(`Lease call timed out after ${timeoutMs} ms`)),
+    );
     try {
       return await abortable(this.tryAcquireOrRenew(call.signal), call.signal);
     } catch (err) {
@@ -170,7 +172,8 @@ export class LeaderElector {
       const ok = await this.attempt();
       if (this.stopped) break;
       if (ok) this.renewed(startedAt);
-      else if (this.leading && this.holder() !== '' && this.holder() !== this.identity) this.stepDown(`the lease is held by ${this.holder()}`);
+      else if (this.leading && this.holder() !== '' && this.holder() !== this.identity)
+        this.stepDown(`the lease is held by ${this.holder()}`);
       // Candidates add jitter (client-go: up to 1.2 × retryPeriod) so they do not hit the API in lockstep.
       const retry = this.timing.retryPeriodMs;
       await this.sleep(this.leading ? retry : retry * (1 + Math.random() * 0.2));
@@ -183,7 +186,9 @@ export class LeaderElector {
     const deadline = startedAt + this.timing.renewDeadlineMs;
     if (deadline <= now) return; // cannot happen while attempts time out before the deadline; never lead on it
     this.cancelDeadline?.();
-    this.cancelDeadline = afterDelay(this.clock, deadline - now, () => this.stepDown(`not renewed within the renew deadline (${this.timing.renewDeadlineMs} ms)`));
+    this.cancelDeadline = afterDelay(this.clock, deadline - now, () =>
+      this.stepDown(`not renewed within the renew deadline (${this.timing.renewDeadlineMs} ms)`),
+    );
     if (this.leading) return;
     this.leading = true;
     this.o.log?.info({ lease: this.lease, identity: this.identity }, 'leader election: started leading');
@@ -197,7 +202,10 @@ export class LeaderElector {
     this.cancelDeadline?.();
     this.cancelDeadline = undefined;
     this.inFlight?.abort(new LeaseCallAborted(`stepped down: ${reason}`));
-    this.o.log?.warn({ lease: this.lease, identity: this.identity, holder: this.holder(), reason }, `leader election: stopped leading: ${reason}`);
+    this.o.log?.warn(
+      { lease: this.lease, identity: this.identity, holder: this.holder(), reason },
+      `leader election: stopped leading: ${reason}`,
+    );
     this.o.onStoppedLeading();
   }
 
@@ -212,18 +220,29 @@ export class LeaderElector {
     this.stepDown('shutting down');
     const call = new AbortController();
     const timeoutMs = attemptTimeoutMs(this.timing);
-    const cancelTimeout = afterDelay(this.clock, timeoutMs, () => call.abort(new LeaseCallAborted(`Lease release timed out after ${timeoutMs} ms`)));
+    const cancelTimeout = afterDelay(this.clock, timeoutMs, () =>
+      call.abort(new LeaseCallAborted(`Lease release timed out after ${timeoutMs} ms`)),
+    );
     try {
       const opts = { signal: call.signal };
       const release = async () => {
         const current = await this.o.client.get(this.namespace, this.name, opts);
         if (!current || current.record.holderIdentity !== this.identity) return;
-        await this.o.client.update(this.namespace, this.name, releasedRecord(current.record, this.clock.now()), current.resourceVersion, opts);
+        await this.o.client.update(
+          this.namespace,
+          this.name,
+          releasedRecord(current.record, this.clock.now()),
+          current.resourceVersion,
+          opts,
+        );
         this.o.log?.info({ lease: this.lease, identity: this.identity }, 'leader election: released the lease');
       };
       await abortable(release(), call.signal);
     } catch (err) {
-      this.o.log?.warn({ err, lease: this.lease, identity: this.identity }, `leader election: could not release the lease: ${describeApiError(err)}`);
+      this.o.log?.warn(
+        { err, lease: this.lease, identity: this.identity },
+        `leader election: could not release the lease: ${describeApiError(err)}`,
+      );
     } finally {
       cancelTimeout();
     }

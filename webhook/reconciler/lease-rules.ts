@@ -17,12 +17,17 @@ export interface LeaderTiming {
 }
 
 /** client-go / controller-runtime defaults: 15 s / 10 s / 2 s. */
-export const DEFAULT_LEADER_TIMING: LeaderTiming = { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 };
+export const DEFAULT_LEADER_TIMING: LeaderTiming = {
+  leaseDurationMs: 15_000,
+  renewDeadlineMs: 10_000,
+  retryPeriodMs: 2_000,
+};
 
 /** Why these timings cannot work (undefined when they can). */
 export function leaderTimingProblem(t: LeaderTiming): string | undefined {
   const { leaseDurationMs: lease, renewDeadlineMs: renew, retryPeriodMs: retry } = t;
-  if (![lease, renew, retry].every((v) => Number.isFinite(v) && v > 0)) return 'lease duration, renew deadline and retry period must be positive';
+  if (![lease, renew, retry].every((v) => Number.isFinite(v) && v > 0))
+    return 'lease duration, renew deadline and retry period must be positive';
   if (!(renew < lease)) return `the renew deadline (${renew} ms) must be shorter than the lease duration (${lease} ms)`;
   if (!(retry < renew)) return `the retry period (${retry} ms) must be shorter than the renew deadline (${renew} ms)`;
   return undefined;
@@ -63,7 +68,13 @@ export type LeaseStep =
  * What a candidate or leader does with the lease as read.
  * @param observedAt local time at which this replica saw the record change last (taken after the read returned)
  */
-export function nextLeaseStep(current: StoredLease | null, identity: string, observedAt: number, now: number, leaseDurationMs: number): LeaseStep {
+export function nextLeaseStep(
+  current: StoredLease | null,
+  identity: string,
+  observedAt: number,
+  now: number,
+  leaseDurationMs: number,
+): LeaseStep {
   if (!current) return { step: 'create' };
   const holder = current.record.holderIdentity;
   if (holder === identity) return { step: 'renew' };
@@ -73,7 +84,12 @@ export function nextLeaseStep(current: StoredLease | null, identity: string, obs
 }
 
 /** The record this replica writes to create, renew or acquire the lease at `now`. */
-export function leaseRecordFor(identity: string, prev: LeaseRecord | undefined, now: number, leaseDurationMs: number): LeaseRecord {
+export function leaseRecordFor(
+  identity: string,
+  prev: LeaseRecord | undefined,
+  now: number,
+  leaseDurationMs: number,
+): LeaseRecord {
   const ours = prev?.holderIdentity === identity;
   return {
     holderIdentity: identity,

@@ -145,7 +145,9 @@ export class ReconcileLoop {
       }
       const after = this.d.clock.now();
       this.nextPeriodic = Math.max(this.nextPeriodic, after + this.d.intervalMs);
-      const pending = [this.actionsSettle.nextSettleAt(after), this.findingsSettle.nextSettleAt(after)].filter((t): t is number => t !== undefined);
+      const pending = [this.actionsSettle.nextSettleAt(after), this.findingsSettle.nextSettleAt(after)].filter(
+        (t): t is number => t !== undefined,
+      );
       this.settleDue = pending.length ? Math.min(...pending) : undefined;
     }
   }
@@ -153,11 +155,23 @@ export class ReconcileLoop {
   async runPass(reason = 'manual'): Promise<PassReport> {
     const t0 = this.d.clock.now();
     const m = this.d.metrics;
-    const empty: PassReport = { ran: false, findings: [], settledFindings: [], actions: [], settled: [], blocked: [], results: [], durationMs: 0 };
+    const empty: PassReport = {
+      ran: false,
+      findings: [],
+      settledFindings: [],
+      actions: [],
+      settled: [],
+      blocked: [],
+      results: [],
+      durationMs: 0,
+    };
     if (!this.d.source.synced()) return empty;
     try {
       const view = this.d.source.view;
-      const found = computeFindings(view, this.d.staticIp, { now: this.d.clock.now(), holdMaxMs: this.d.terminationHoldMaxMs });
+      const found = computeFindings(view, this.d.staticIp, {
+        now: this.d.clock.now(),
+        holdMaxMs: this.d.terminationHoldMaxMs,
+      });
       const p = plan(view, { staticIp: this.d.staticIp, user: this.d.user, findings: found });
       const now = this.d.clock.now();
       const settledFindings = this.findingsSettle.settle(found, findingKey, now);
@@ -166,15 +180,37 @@ export class ReconcileLoop {
       // missing record. This is how the leader heals a missing record a non-leader's denial rests on: the release
       // that removed it changed the pool, which triggers this pass (docs/rules.md, Reconciler actions).
       const restores = p.actions.filter((a) => a.action === 'RESTORE_RECORD');
-      const settled = [...restores, ...this.actionsSettle.settle(p.actions.filter((a) => a.action !== 'RESTORE_RECORD'), actionKey, now)];
+      const settled = [
+        ...restores,
+        ...this.actionsSettle.settle(
+          p.actions.filter((a) => a.action !== 'RESTORE_RECORD'),
+          actionKey,
+          now,
+        ),
+      ];
       this.countFindings(found, settledFindings);
-      exportCapacity(m, capacity(view, p.actions, { heldTerminating: heldByUnconfirmedTermination(view, this.d.staticIp, { now, holdMaxMs: this.d.terminationHoldMaxMs }) }));
+      exportCapacity(
+        m,
+        capacity(view, p.actions, {
+          heldTerminating: heldByUnconfirmedTermination(view, this.d.staticIp, {
+            now,
+            holdMaxMs: this.d.terminationHoldMaxMs,
+          }),
+        }),
+      );
       for (const b of p.blocked) {
         const key = actionKey(b.action);
         if (this.reportedBlocked.has(key)) continue;
         this.reportedBlocked.add(key);
         this.d.log.error(
-          { action: b.action.action, reason: b.action.reason, ip: b.action.ip, pool: b.action.pool, endpoint: b.action.endpoint?.name, violations: b.violations },
+          {
+            action: b.action.action,
+            reason: b.action.reason,
+            ip: b.action.ip,
+            pool: b.action.pool,
+            endpoint: b.action.endpoint?.name,
+            violations: b.violations,
+          },
           `reconciler planned a write its guard denies (not executed): ${b.action.message}`,
         );
       }
@@ -197,7 +233,16 @@ export class ReconcileLoop {
         },
         'reconcile pass',
       );
-      return { ran: true, findings: found, settledFindings, actions: p.actions, settled, blocked: p.blocked, results, durationMs };
+      return {
+        ran: true,
+        findings: found,
+        settledFindings,
+        actions: p.actions,
+        settled,
+        blocked: p.blocked,
+        results,
+        durationMs,
+      };
     } catch (err) {
       m.passDuration.observe({ result: 'error' }, (this.d.clock.now() - t0) / 1000);
       m.passes.inc({ result: 'error' });
@@ -216,21 +261,35 @@ export class ReconcileLoop {
     // The cache usually shows the release already (it came before the denial); when it still shows the record, the
     // pool is read live. Either way the executor re-reads pool, pod and endpoint before it writes.
     const cached = this.d.source.view.pool(pool);
-    const fresh = cached && batch.every((r) => !cached.records.has(r.ip)) ? cached : await this.d.executor.readPool(pool);
+    const fresh =
+      cached && batch.every((r) => !cached.records.has(r.ip)) ? cached : await this.d.executor.readPool(pool);
     if (!fresh) return 'noop';
     const view = new PoolOverlay(this.d.source.view, emptyFresh(), new Map([[pool, fresh]]));
     const actions = batch.flatMap((r) => {
       const n = splitNsName(r.pod);
       const ep = n && view.endpoint(n.namespace, n.name);
       // the pod's endpoint lists the IP (MISSING_RECORD), or there is no endpoint to go by (UNRECORDED_LIVE_IP)
-      const a = (ep && restoreAction(view, this.d.staticIp, fresh, ep, r.ip)) || unrecordedRestoreAction(view, this.d.staticIp, fresh, r.ip);
+      const a =
+        (ep && restoreAction(view, this.d.staticIp, fresh, ep, r.ip)) ||
+        unrecordedRestoreAction(view, this.d.staticIp, fresh, r.ip);
       return a ? [a] : [];
     });
     if (actions.length === 0) return 'noop';
     const results = await this.d.executor.execute(actions, view);
-    this.d.log.info({ pool, ips: batch.map((r) => r.ip), rules: [...new Set(batch.map((r) => r.rule))], results: results.map((r) => r.result), durationMs: this.d.clock.now() - t0 }, 'heal pass after a denial');
+    this.d.log.info(
+      {
+        pool,
+        ips: batch.map((r) => r.ip),
+        rules: [...new Set(batch.map((r) => r.rule))],
+        results: results.map((r) => r.result),
+        durationMs: this.d.clock.now() - t0,
+      },
+      'heal pass after a denial',
+    );
     if (results.some((r) => r.result === 'done')) return 'done';
-    return results.some((r) => r.result === 'failed' || r.result === 'blocked' || r.result === 'conflict') ? 'failed' : 'noop';
+    return results.some((r) => r.result === 'failed' || r.result === 'blocked' || r.result === 'conflict')
+      ? 'failed'
+      : 'noop';
   }
 
   private countFindings(found: Finding[], settled: Finding[]): void {
@@ -251,7 +310,13 @@ export class ReconcileLoop {
       if (this.reportedConflicts.has(key)) continue;
       this.reportedConflicts.add(key);
       this.d.log.error(
-        { finding: f.finding, ip: f.ip, pool: f.pool, pods: f.pods?.map((p) => ({ name: p.name, uid: p.uid })), record: f.record },
+        {
+          finding: f.finding,
+          ip: f.ip,
+          pool: f.pool,
+          pods: f.pods?.map((p) => ({ name: p.name, uid: p.uid })),
+          record: f.record,
+        },
         `IP conflict the reconciler does not fix: ${f.message}`,
       );
       await this.d.executor.reportConflict(f);

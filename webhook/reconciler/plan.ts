@@ -2,9 +2,36 @@
 // Each planned write is judged by guard.evaluate as a guarded writer before it is kept: the reconciler never plans
 // what the admission rules would deny.
 import { summarizePod, violationMessage } from '../guard';
-import { isAlive, isCompletedPod, isRestartingForEndpoint, isRestartingStaticMember, isStaticEndpointType, isTerminalPhase, isValidStaticMember, podsOfName, staticKindOf, statefulSetOfName, EndpointFacts, PodFacts, PoolFacts, PoolRecord, StaticIpConfig, nsName, splitNsName, ClusterView } from '../model';
+import {
+  isAlive,
+  isCompletedPod,
+  isRestartingForEndpoint,
+  isRestartingStaticMember,
+  isStaticEndpointType,
+  isTerminalPhase,
+  isValidStaticMember,
+  podsOfName,
+  staticKindOf,
+  statefulSetOfName,
+  EndpointFacts,
+  PodFacts,
+  PoolFacts,
+  PoolRecord,
+  StaticIpConfig,
+  nsName,
+  splitNsName,
+  ClusterView,
+} from '../model';
 import { blockedSuccessor } from './blocking-endpoint';
-import { Action, DeleteEndpointAction, EndpointReason, FixCountAction, ReleaseIpAction, ReleaseReason, RestoreRecordAction } from './actions';
+import {
+  Action,
+  DeleteEndpointAction,
+  EndpointReason,
+  FixCountAction,
+  ReleaseIpAction,
+  ReleaseReason,
+  RestoreRecordAction,
+} from './actions';
 import { Finding, summarizeEndpoint } from './finding-types';
 import { TerminationOptions, countMismatch, findings as computeFindings, isMalformedPool } from './findings';
 import { unrecordedRestoreAction } from './restore-unrecorded';
@@ -54,10 +81,19 @@ function phaseText(p: PodFacts): string {
 }
 
 function describePods(pods: PodFacts[]): string {
-  return pods.map((p) => `${p.namespace}/${p.name} uid ${p.uid} phase ${p.phase || 'Unknown'}${p.deleting ? ' (deleting)' : ''}`).join(', ');
+  return pods
+    .map((p) => `${p.namespace}/${p.name} uid ${p.uid} phase ${p.phase || 'Unknown'}${p.deleting ? ' (deleting)' : ''}`)
+    .join(', ');
 }
 
-function release(pool: PoolFacts, ip: string, record: PoolRecord, reason: ReleaseReason, pods: PodFacts[], why: string): ReleaseIpAction {
+function release(
+  pool: PoolFacts,
+  ip: string,
+  record: PoolRecord,
+  reason: ReleaseReason,
+  pods: PodFacts[],
+  why: string,
+): ReleaseIpAction {
   return {
     action: 'RELEASE_IP',
     reason,
@@ -70,7 +106,13 @@ function release(pool: PoolFacts, ip: string, record: PoolRecord, reason: Releas
 }
 
 /** The release a record calls for, if any (RELEASE_IP in docs/rules.md, Reconciler actions), with every "never acted on" exclusion applied. */
-export function recordAction(view: ClusterView, cfg: StaticIpConfig, pool: PoolFacts, ip: string, record: PoolRecord): ReleaseIpAction | undefined {
+export function recordAction(
+  view: ClusterView,
+  cfg: StaticIpConfig,
+  pool: PoolFacts,
+  ip: string,
+  record: PoolRecord,
+): ReleaseIpAction | undefined {
   // Never: IPs observed on an alive pod. Checked before the name is split: nearly every record stops here.
   if (view.podsObserving(ip).some(isAlive)) return undefined;
   const n = splitNsName(record.pod);
@@ -85,16 +127,32 @@ export function recordAction(view: ClusterView, cfg: StaticIpConfig, pool: PoolF
   if (pods.length === 0) {
     if (isValidStaticMember(view, n.namespace, n.name, cfg)) return undefined;
     if (staticOwned(view, n.namespace, n.name, view.endpoint(n.namespace, n.name))) {
-      return release(pool, ip, record, 'INVALID_STATIC_MEMBER', pods, `pod is gone and ${record.pod} is no longer a valid static member`);
+      return release(
+        pool,
+        ip,
+        record,
+        'INVALID_STATIC_MEMBER',
+        pods,
+        `pod is gone and ${record.pod} is no longer a valid static member`,
+      );
     }
     return release(pool, ip, record, 'POD_GONE', pods, 'pod does not exist and is not a valid static member');
   }
   if (pods.some((p) => staticKindOf(p, cfg))) {
     const valid = isValidStaticMember(view, n.namespace, n.name, cfg);
     if (!valid && pods.every((p) => !isAlive(p))) {
-      return release(pool, ip, record, 'INVALID_STATIC_MEMBER', pods, `static member no longer valid and its pod is not alive (${describePods(pods)})`);
+      return release(
+        pool,
+        ip,
+        record,
+        'INVALID_STATIC_MEMBER',
+        pods,
+        `static member no longer valid and its pod is not alive (${describePods(pods)})`,
+      );
     }
-    const leftIpam = pods.every((p) => p.uid !== record.podUid && !p.deleting && p.observedIPs.length > 0 && !p.observedIPs.includes(ip));
+    const leftIpam = pods.every(
+      (p) => p.uid !== record.podUid && !p.deleting && p.observedIPs.length > 0 && !p.observedIPs.includes(ip),
+    );
     if (leftIpam) {
       return release(
         pool,
@@ -109,22 +167,38 @@ export function recordAction(view: ClusterView, cfg: StaticIpConfig, pool: PoolF
   }
   const pod = pods[0];
   if (pod.uid === record.podUid) {
-    if (isCompletedPod(pod)) return release(pool, ip, record, 'COMPLETED_POD', pods, `pod is ${phaseText(pod)} and not alive`);
+    if (isCompletedPod(pod))
+      return release(pool, ip, record, 'COMPLETED_POD', pods, `pod is ${phaseText(pod)} and not alive`);
     return undefined;
   }
   if (!pod.observedIPs.includes(ip)) {
-    return release(pool, ip, record, 'UID_MISMATCH', pods, `the pod of that name now has uid ${pod.uid} and does not observe the IP`);
+    return release(
+      pool,
+      ip,
+      record,
+      'UID_MISMATCH',
+      pods,
+      `the pod of that name now has uid ${pod.uid} and does not observe the IP`,
+    );
   }
   return undefined;
 }
 
 /** RESTORE_RECORD for a MISSING_RECORD (pool, IP, endpoint), when no other alive pod observes the IP. */
-export function restoreAction(view: ClusterView, cfg: StaticIpConfig, pool: PoolFacts, ep: EndpointFacts, ip: string): RestoreRecordAction | undefined {
+export function restoreAction(
+  view: ClusterView,
+  cfg: StaticIpConfig,
+  pool: PoolFacts,
+  ep: EndpointFacts,
+  ip: string,
+): RestoreRecordAction | undefined {
   if (isMalformedPool(pool) || pool.records.has(ip)) return undefined;
   if (!ep.ips.some((i) => i.ip === ip && i.pool === pool.name)) return undefined;
   const holder = podsOfName(view, ep.namespace, ep.name, cfg).find((p) => isAlive(p) && p.uid === ep.podUid);
   if (!holder || !holder.observedIPs.includes(ip) || holder.phase === 'Pending') return undefined;
-  const others = view.podsObserving(ip).filter((p) => isAlive(p) && !(p.namespace === holder.namespace && p.name === holder.name));
+  const others = view
+    .podsObserving(ip)
+    .filter((p) => isAlive(p) && !(p.namespace === holder.namespace && p.name === holder.name));
   if (others.length > 0) return undefined;
   const record = { pod: nsName(ep.namespace, ep.name), podUid: holder.uid };
   return {
@@ -139,7 +213,12 @@ export function restoreAction(view: ClusterView, cfg: StaticIpConfig, pool: Pool
   };
 }
 
-function deleteEndpoint(ep: EndpointFacts, reason: EndpointReason, pods: PodFacts[], why: string): DeleteEndpointAction {
+function deleteEndpoint(
+  ep: EndpointFacts,
+  reason: EndpointReason,
+  pods: PodFacts[],
+  why: string,
+): DeleteEndpointAction {
   const key = nsName(ep.namespace, ep.name);
   return {
     action: 'DELETE_ENDPOINT',
@@ -151,7 +230,11 @@ function deleteEndpoint(ep: EndpointFacts, reason: EndpointReason, pods: PodFact
 }
 
 /** The DELETE_ENDPOINT an endpoint calls for, if any (docs/rules.md, Reconciler actions), with the "never acted on" exclusions. */
-export function endpointAction(view: ClusterView, cfg: StaticIpConfig, ep: EndpointFacts): DeleteEndpointAction | undefined {
+export function endpointAction(
+  view: ClusterView,
+  cfg: StaticIpConfig,
+  ep: EndpointFacts,
+): DeleteEndpointAction | undefined {
   const pods = podsOfName(view, ep.namespace, ep.name, cfg);
   // Never: alive pods' endpoints.
   if (pods.some((p) => isAlive(p) && p.uid === ep.podUid)) return undefined;
@@ -160,33 +243,61 @@ export function endpointAction(view: ClusterView, cfg: StaticIpConfig, ep: Endpo
   if (pods.length === 0) {
     if (isValidStaticMember(view, ep.namespace, ep.name, cfg)) return undefined;
     if (staticOwned(view, ep.namespace, ep.name, ep)) {
-      return deleteEndpoint(ep, 'INVALID_STATIC_MEMBER', pods, 'its pod is gone and the name is no longer a valid static member');
+      return deleteEndpoint(
+        ep,
+        'INVALID_STATIC_MEMBER',
+        pods,
+        'its pod is gone and the name is no longer a valid static member',
+      );
     }
     return deleteEndpoint(ep, 'POD_GONE', pods, 'its pod does not exist and is not a valid static member');
   }
   if (pods.some((p) => staticKindOf(p, cfg))) {
     if (!isValidStaticMember(view, ep.namespace, ep.name, cfg) && pods.every((p) => !isAlive(p))) {
-      return deleteEndpoint(ep, 'INVALID_STATIC_MEMBER', pods, `static member no longer valid and its pod is not alive (${describePods(pods)})`);
+      return deleteEndpoint(
+        ep,
+        'INVALID_STATIC_MEMBER',
+        pods,
+        `static member no longer valid and its pod is not alive (${describePods(pods)})`,
+      );
     }
     // STATIC_LEFT_IPAM: another incarnation runs with IPs, none of them the endpoint's (kept when its uid is the pod's).
     const left = pods.every(
-      (p) => p.uid !== ep.podUid && !p.deleting && p.observedIPs.length > 0 && ep.ips.every((i) => !p.observedIPs.includes(i.ip)),
+      (p) =>
+        p.uid !== ep.podUid &&
+        !p.deleting &&
+        p.observedIPs.length > 0 &&
+        ep.ips.every((i) => !p.observedIPs.includes(i.ip)),
     );
-    if (left) return deleteEndpoint(ep, 'STATIC_LEFT_IPAM', pods, `the static pod now has uid ${pods.map((p) => p.uid).join(',')} and observes none of its IPs`);
+    if (left)
+      return deleteEndpoint(
+        ep,
+        'STATIC_LEFT_IPAM',
+        pods,
+        `the static pod now has uid ${pods.map((p) => p.uid).join(',')} and observes none of its IPs`,
+      );
     return undefined;
   }
   const pod = pods[0];
-  if (pod.uid === ep.podUid && isCompletedPod(pod)) return deleteEndpoint(ep, 'COMPLETED_POD', pods, `its pod is ${phaseText(pod)} and not alive`);
+  if (pod.uid === ep.podUid && isCompletedPod(pod))
+    return deleteEndpoint(ep, 'COMPLETED_POD', pods, `its pod is ${phaseText(pod)} and not alive`);
   // BLOCKING_ENDPOINT; plan() and the executor hold the delete back until its records are released (RELEASE_IP UID_MISMATCH).
   if (blockedSuccessor(ep, pods, cfg) === pod) {
-    return deleteEndpoint(ep, 'UID_MISMATCH', pods, `the pod of that name now has uid ${pod.uid} (phase ${phaseText(pod)}) and observes none of its IPs; Spiderpool refuses that pod's allocation while this endpoint exists`);
+    return deleteEndpoint(
+      ep,
+      'UID_MISMATCH',
+      pods,
+      `the pod of that name now has uid ${pod.uid} (phase ${phaseText(pod)}) and observes none of its IPs; Spiderpool refuses that pod's allocation while this endpoint exists`,
+    );
   }
   return undefined;
 }
 
 /** (pool, IP) pairs of the endpoint that a pool still records under the endpoint's pod uid. */
 export function recordedUnderUid(view: ClusterView, ep: EndpointFacts): { pool: string; ip: string }[] {
-  return ep.ips.filter((i) => view.pool(i.pool)?.records.get(i.ip)?.podUid === ep.podUid).map((i) => ({ pool: i.pool, ip: i.ip }));
+  return ep.ips
+    .filter((i) => view.pool(i.pool)?.records.get(i.ip)?.podUid === ep.podUid)
+    .map((i) => ({ pool: i.pool, ip: i.ip }));
 }
 
 function fixCountAction(pool: PoolFacts): FixCountAction | undefined {
@@ -215,7 +326,13 @@ function recordsAfter(pool: PoolFacts, actions: Action[]): Map<string, PoolRecor
  * Judges one pool's writes with the guard; actions whose IP a violation names are blocked and the rest judged again.
  * Returns the permitted actions.
  */
-function selfCheckPool(view: ClusterView, opts: PlanOptions, pool: PoolFacts, actions: Action[], blocked: BlockedAction[]): Action[] {
+function selfCheckPool(
+  view: ClusterView,
+  opts: PlanOptions,
+  pool: PoolFacts,
+  actions: Action[],
+  blocked: BlockedAction[],
+): Action[] {
   let kept = actions;
   // The guard judges the diff of the write (removed, added, rewritten keys) and the well-formedness of the new
   // entries; the untouched records do not change its verdict, so the check runs on the touched keys only
@@ -234,7 +351,10 @@ function selfCheckPool(view: ClusterView, opts: PlanOptions, pool: PoolFacts, ac
     const badIps = new Set(violations.map((v) => v.ip));
     const blame = (a: Action) => badIps.has(a.ip) || badIps.has(undefined);
     for (const a of kept.filter(blame)) {
-      blocked.push({ action: a, violations: violations.filter((v) => v.ip === a.ip || v.ip === undefined).map(violationMessage) });
+      blocked.push({
+        action: a,
+        violations: violations.filter((v) => v.ip === a.ip || v.ip === undefined).map(violationMessage),
+      });
     }
     kept = kept.filter((a) => !blame(a));
   }

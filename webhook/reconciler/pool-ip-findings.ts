@@ -4,7 +4,17 @@
 // DUPLICATE_INTERFACE_IP only pods whose network-status listed one IP twice (known when the pod was cached), and
 // RESERVED_IP_IN_USE nothing while no SpiderReservedIP exists.
 import { summarizePod } from '../guard';
-import { isAlive, isOnePod, nsName, poolIpIndex, reservedIpIndex, ClusterView, PodFacts, PoolFacts, PoolRecord } from '../model';
+import {
+  isAlive,
+  isOnePod,
+  nsName,
+  poolIpIndex,
+  reservedIpIndex,
+  ClusterView,
+  PodFacts,
+  PoolFacts,
+  PoolRecord,
+} from '../model';
 import { Finding, SEVERITY } from './finding-types';
 
 /** An alive pod's observed IP that no pool records (collected by the conflict scan, which looks each IP up anyway). */
@@ -43,7 +53,12 @@ export function distinctPods(pods: PodFacts[]): number {
  * UNRECORDED_LIVE_IP for the candidates: the IP belongs to a pool and no pool records it, and MISSING_RECORD does
  * not already report that pod and IP (`missingReported` holds "ns/name|ip" of those).
  */
-export function unrecordedFindings(view: ClusterView, candidates: UnrecordedCandidate[], missingReported: ReadonlySet<string>, out: Finding[]): void {
+export function unrecordedFindings(
+  view: ClusterView,
+  candidates: UnrecordedCandidate[],
+  missingReported: ReadonlySet<string>,
+  out: Finding[],
+): void {
   if (candidates.length === 0) return;
   const pools = [...view.allPools()];
   const index = poolIpIndex(pools);
@@ -96,7 +111,11 @@ interface RecordOf {
 }
 
 /** RESERVED_IP_IN_USE: one finding per SpiderReservedIP and IP it lists that a pool records or an alive pod observes. */
-export function reservedFindings(view: ClusterView, recordsOf: (ip: string) => RecordOf | undefined, out: Finding[]): void {
+export function reservedFindings(
+  view: ClusterView,
+  recordsOf: (ip: string) => RecordOf | undefined,
+  out: Finding[],
+): void {
   const reserved = reservedIpIndex(view);
   if (reserved.all.isEmpty) return;
   const used = new Set<string>();
@@ -114,7 +133,9 @@ export function reservedFindings(view: ClusterView, recordsOf: (ip: string) => R
     const pods = liveObservers(view, ip);
     const uses = [
       ...(held ? [`pool ${held.pool} records it for ${held.record.pod} uid ${held.record.podUid}`] : []),
-      ...(pods.length ? [`alive pod${pods.length > 1 ? 's' : ''} ${describe(pods)} observe${pods.length > 1 ? '' : 's'} it`] : []),
+      ...(pods.length
+        ? [`alive pod${pods.length > 1 ? 's' : ''} ${describe(pods)} observe${pods.length > 1 ? '' : 's'} it`]
+        : []),
     ];
     for (const name of reserved.reservedBy(ip)) {
       out.push({

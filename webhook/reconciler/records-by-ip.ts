@@ -14,7 +14,8 @@ let lastIndex: { pools: PoolFacts[]; byIp: Map<string, IndexedRecord[]> } | unde
 /** IP → well-formed records of parseable pools (one IP is normally in one pool; the map tolerates overlaps). */
 export function recordsByIp(view: ClusterView): Map<string, IndexedRecord[]> {
   const pools = [...view.allPools()];
-  if (lastIndex && lastIndex.pools.length === pools.length && lastIndex.pools.every((p, i) => p === pools[i])) return lastIndex.byIp;
+  if (lastIndex && lastIndex.pools.length === pools.length && lastIndex.pools.every((p, i) => p === pools[i]))
+    return lastIndex.byIp;
   const out = new Map<string, IndexedRecord[]>();
   lastIndex = { pools, byIp: out };
   for (const pool of pools) {

@@ -14,7 +14,12 @@ import { recordUnknown } from './pool-ip-findings';
  * The record names the pod as Spiderpool would (`ns/name`, `ns/<VMI name>` for a launcher pod) with its uid.
  * Never for a Pending pod (its allocation is under way), a hostNetwork pod, or a pool that cannot be rewritten.
  */
-export function unrecordedRestoreAction(view: ClusterView, cfg: StaticIpConfig, pool: PoolFacts, ip: string): RestoreRecordAction | undefined {
+export function unrecordedRestoreAction(
+  view: ClusterView,
+  cfg: StaticIpConfig,
+  pool: PoolFacts,
+  ip: string,
+): RestoreRecordAction | undefined {
   if (isMalformedPool(pool) || pool.records.has(ip) || !pool.ips.has(ip)) return undefined;
   const holding = poolIpIndex(view.allPools()).poolsHolding(ip);
   if (holding.length !== 1 || holding[0] !== pool.name) return undefined;

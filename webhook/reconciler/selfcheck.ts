@@ -2,7 +2,19 @@
 // GuardRequest the API server would send to the webhook, and guard.evaluate judges it, as a guarded writer whatever
 // the configured guarded-user globs say (the release-side rules must apply to us too).
 import { evaluate, GuardRequest, Violation, UserMatcher } from '../guard';
-import { serializeAllocatedIPs, KubeObject, ENDPOINT_RESOURCE, POOL_RESOURCE, SPIDERPOOL_GROUP, SPIDERPOOL_VERSION, EndpointFacts, PoolFacts, PoolRecord, StaticIpConfig, ClusterView } from '../model';
+import {
+  serializeAllocatedIPs,
+  KubeObject,
+  ENDPOINT_RESOURCE,
+  POOL_RESOURCE,
+  SPIDERPOOL_GROUP,
+  SPIDERPOOL_VERSION,
+  EndpointFacts,
+  PoolFacts,
+  PoolRecord,
+  StaticIpConfig,
+  ClusterView,
+} from '../model';
 import { ipFamily } from '../../lib/ip';
 
 const RECONCILER_SERVICE_ACCOUNT = 'spiderpool-guard';
@@ -24,7 +36,9 @@ const SELF_GROUPS = ['system:serviceaccounts', 'system:authenticated'];
 
 /** The request the API server would send for our write, judged with every writer guarded. */
 function judge(
-  write: Pick<GuardRequest, 'operation' | 'subResource' | 'name' | 'namespace' | 'object' | 'oldObject'> & { resource: string },
+  write: Pick<GuardRequest, 'operation' | 'subResource' | 'name' | 'namespace' | 'object' | 'oldObject'> & {
+    resource: string;
+  },
   view: ClusterView,
   staticIp: StaticIpConfig,
   user: string,
@@ -41,29 +55,69 @@ function judge(
 
 function metaOf(o: KubeObject): { name?: string; namespace?: string } {
   const m = (o.metadata ?? {}) as Record<string, unknown>;
-  return { name: typeof m.name === 'string' ? m.name : undefined, namespace: typeof m.namespace === 'string' ? m.namespace : undefined };
+  return {
+    name: typeof m.name === 'string' ? m.name : undefined,
+    namespace: typeof m.namespace === 'string' ? m.namespace : undefined,
+  };
 }
 
 /** Violations of a spiderippools/status UPDATE from oldObject to object. */
-export function checkPoolStatusWrite(view: ClusterView, staticIp: StaticIpConfig, user: string, oldObject: KubeObject, object: KubeObject): Violation[] {
-  const write = { operation: 'UPDATE' as const, resource: POOL_RESOURCE, subResource: 'status', name: metaOf(object).name, object, oldObject };
+export function checkPoolStatusWrite(
+  view: ClusterView,
+  staticIp: StaticIpConfig,
+  user: string,
+  oldObject: KubeObject,
+  object: KubeObject,
+): Violation[] {
+  const write = {
+    operation: 'UPDATE' as const,
+    resource: POOL_RESOURCE,
+    subResource: 'status',
+    name: metaOf(object).name,
+    object,
+    oldObject,
+  };
   return judge(write, view, staticIp, user);
 }
 
 /** Violations of a write (DELETE, or UPDATE to `object`) of the SpiderEndpoint `oldObject`. */
-function checkEndpointWrite(view: ClusterView, staticIp: StaticIpConfig, user: string, oldObject: KubeObject, object?: KubeObject): Violation[] {
+function checkEndpointWrite(
+  view: ClusterView,
+  staticIp: StaticIpConfig,
+  user: string,
+  oldObject: KubeObject,
+  object?: KubeObject,
+): Violation[] {
   const { name, namespace } = metaOf(oldObject);
-  const write = { operation: object ? ('UPDATE' as const) : ('DELETE' as const), resource: ENDPOINT_RESOURCE, name, namespace, object, oldObject };
+  const write = {
+    operation: object ? ('UPDATE' as const) : ('DELETE' as const),
+    resource: ENDPOINT_RESOURCE,
+    name,
+    namespace,
+    object,
+    oldObject,
+  };
   return judge(write, view, staticIp, user);
 }
 
 /** Violations of a DELETE of the SpiderEndpoint `oldObject`. */
-export function checkEndpointDelete(view: ClusterView, staticIp: StaticIpConfig, user: string, oldObject: KubeObject): Violation[] {
+export function checkEndpointDelete(
+  view: ClusterView,
+  staticIp: StaticIpConfig,
+  user: string,
+  oldObject: KubeObject,
+): Violation[] {
   return checkEndpointWrite(view, staticIp, user, oldObject);
 }
 
 /** Violations of an UPDATE of a SpiderEndpoint (finalizer removal) from oldObject to object. */
-export function checkEndpointUpdate(view: ClusterView, staticIp: StaticIpConfig, user: string, oldObject: KubeObject, object: KubeObject): Violation[] {
+export function checkEndpointUpdate(
+  view: ClusterView,
+  staticIp: StaticIpConfig,
+  user: string,
+  oldObject: KubeObject,
+  object: KubeObject,
+): Violation[] {
   return checkEndpointWrite(view, staticIp, user, oldObject, object);
 }
 
@@ -100,6 +154,10 @@ export function endpointObjectFromFacts(e: EndpointFacts): KubeObject {
       finalizers: e.finalizers,
       ...(e.deleting ? { deletionTimestamp: '1970-01-01T00:00:00Z' } : {}),
     },
-    status: { current: { uid: e.podUid, ips }, ownerControllerType: e.ownerControllerType, ownerControllerName: e.ownerControllerName },
+    status: {
+      current: { uid: e.podUid, ips },
+      ownerControllerType: e.ownerControllerType,
+      ownerControllerName: e.ownerControllerName,
+    },
   };
 }

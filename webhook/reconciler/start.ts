@@ -137,14 +137,19 @@ export function startReconcilerOnPorts(opts: ReconcilerPorts): Reconciler {
   });
   const theLoop = loop;
   // Requests from this replica's denials; a non-leader's requests end as 'noop' (its leader heals on its own, see loop.ts).
-  const heals = new HealQueue((pool, batch) => theLoop.heal(pool, batch), clock, (result) => metrics.healPasses.inc({ result }));
+  const heals = new HealQueue(
+    (pool, batch) => theLoop.heal(pool, batch),
+    clock,
+    (result) => metrics.healPasses.inc({ result }),
+  );
   let elector: LeaderElector | undefined;
   if (opts.leaderElection === false) {
     metrics.leader.set(1);
     theLoop.start();
   } else {
     const le = opts.leaderElection ?? {};
-    if (!opts.leaseClient) throw new Error('reconciler: leader election needs a LeaseClient (or leaderElection: false)');
+    if (!opts.leaseClient)
+      throw new Error('reconciler: leader election needs a LeaseClient (or leaderElection: false)');
     elector = new LeaderElector({
       client: opts.leaseClient,
       namespace: opts.namespace,

@@ -2,7 +2,19 @@
 // TERMINATION_UNCONFIRMED), and the held-record test the capacity's held_terminating column counts. Pure, from a
 // ClusterView; findings.ts calls them from its record and pod loops.
 import { summarizePod } from '../guard';
-import { isAlive, podTerminationState, podsOfName, recordNameOf, PodFacts, PoolFacts, PoolRecord, StaticIpConfig, TerminationState, splitNsName, ClusterView } from '../model';
+import {
+  isAlive,
+  podTerminationState,
+  podsOfName,
+  recordNameOf,
+  PodFacts,
+  PoolFacts,
+  PoolRecord,
+  StaticIpConfig,
+  TerminationState,
+  splitNsName,
+  ClusterView,
+} from '../model';
 import { Finding, SEVERITY } from './finding-types';
 import { IndexedRecord } from './records-by-ip';
 
@@ -30,7 +42,12 @@ export function nodeText(s: Unconfirmed): string {
 }
 
 /** The record's own incarnation (its uid) among the pods of its name, when its termination is unconfirmed. */
-function unconfirmedIncarnation(view: ClusterView, record: PoolRecord, pods: PodFacts[], t: TerminationOptions): { pod: PodFacts; state: Unconfirmed } | undefined {
+function unconfirmedIncarnation(
+  view: ClusterView,
+  record: PoolRecord,
+  pods: PodFacts[],
+  t: TerminationOptions,
+): { pod: PodFacts; state: Unconfirmed } | undefined {
   for (const pod of pods) {
     if (pod.uid !== record.podUid) continue;
     const state = unconfirmed(view, pod, t);
@@ -43,7 +60,11 @@ function unconfirmedIncarnation(view: ClusterView, record: PoolRecord, pods: Pod
  * Whether UNCONFIRMED_TERMINATION_RELEASE holds a pool's record now: its pod (the record's uid) is being deleted and
  * its termination is unconfirmed. The capacity's held_terminating column counts these (capacity.ts heldTerminating).
  */
-export function heldByUnconfirmedTermination(view: ClusterView, cfg: StaticIpConfig, t: TerminationOptions): (pool: PoolFacts, ip: string) => boolean {
+export function heldByUnconfirmedTermination(
+  view: ClusterView,
+  cfg: StaticIpConfig,
+  t: TerminationOptions,
+): (pool: PoolFacts, ip: string) => boolean {
   return (pool, ip) => {
     const record = pool.records.get(ip);
     const n = record && splitNsName(record.pod);
@@ -54,7 +75,15 @@ export function heldByUnconfirmedTermination(view: ClusterView, cfg: StaticIpCon
 }
 
 /** TERMINATION_UNCONFIRMED: the record's own incarnation has been terminating, unconfirmed, for more than 5 minutes. */
-export function heldRecordFinding(view: ClusterView, pool: PoolFacts, ip: string, record: PoolRecord, pods: PodFacts[], t: TerminationOptions, out: Finding[]): void {
+export function heldRecordFinding(
+  view: ClusterView,
+  pool: PoolFacts,
+  ip: string,
+  record: PoolRecord,
+  pods: PodFacts[],
+  t: TerminationOptions,
+  out: Finding[],
+): void {
   const held = unconfirmedIncarnation(view, record, pods, t);
   if (!held || !(t.now - held.state.deletedAt > TERMINATION_UNCONFIRMED_AFTER_MS)) return;
   const s = held.state;
@@ -74,7 +103,14 @@ export function heldRecordFinding(view: ClusterView, pool: PoolFacts, ip: string
  * ZOMBIE_IP_REUSE: an IP of a pod whose termination is unconfirmed is observed on an alive pod, or recorded for
  * another pod. Launcher pods of one VMI are one pod here (docs/rules.md, Findings).
  */
-export function zombieFindings(view: ClusterView, zombie: PodFacts, byIp: Map<string, IndexedRecord[]>, cfg: StaticIpConfig, t: TerminationOptions, out: Finding[]): void {
+export function zombieFindings(
+  view: ClusterView,
+  zombie: PodFacts,
+  byIp: Map<string, IndexedRecord[]>,
+  cfg: StaticIpConfig,
+  t: TerminationOptions,
+  out: Finding[],
+): void {
   if (zombie.observedIPs.length === 0) return;
   const s = unconfirmed(view, zombie, t);
   if (!s) return;
@@ -84,8 +120,14 @@ export function zombieFindings(view: ClusterView, zombie: PodFacts, byIp: Map<st
     const foreign = (byIp.get(ip) ?? []).find((e) => e.record.pod !== own);
     if (alive.length === 0 && !foreign) continue;
     const why = [
-      ...(alive.length ? [`observed on alive pod${alive.length === 1 ? '' : 's'} ${alive.map((p) => `${p.namespace}/${p.name} uid ${p.uid}`).join(', ')}`] : []),
-      ...(foreign ? [`recorded in pool ${foreign.pool.name} for ${foreign.record.pod} uid ${foreign.record.podUid}`] : []),
+      ...(alive.length
+        ? [
+            `observed on alive pod${alive.length === 1 ? '' : 's'} ${alive.map((p) => `${p.namespace}/${p.name} uid ${p.uid}`).join(', ')}`,
+          ]
+        : []),
+      ...(foreign
+        ? [`recorded in pool ${foreign.pool.name} for ${foreign.record.pod} uid ${foreign.record.podUid}`]
+        : []),
     ];
     out.push({
       finding: 'ZOMBIE_IP_REUSE',

@@ -15,12 +15,18 @@ export const CHART_DIR = path.resolve(__dirname, '../../../charts/spiderpool-gua
 export type Rendered = k8s.KubernetesObject & Record<string, unknown>;
 
 /** `helm template <release> charts/spiderpool-guard -n <namespace> --set k=v ...` parsed into objects. */
-export async function renderChart(release: string, namespace: string, set: Record<string, string | number | boolean> = {}): Promise<Rendered[]> {
+export async function renderChart(
+  release: string,
+  namespace: string,
+  set: Record<string, string | number | boolean> = {},
+): Promise<Rendered[]> {
   const helm = await ensureHelm();
   const args = ['template', release, CHART_DIR, '--namespace', namespace];
   for (const [k, v] of Object.entries(set)) args.push('--set', `${k}=${String(v)}`);
   const { stdout } = await run(helm, args, { maxBuffer: 16 * 1024 * 1024 });
-  return (k8s.loadAllYaml(stdout) as Array<Rendered | null>).filter((o): o is Rendered => o !== null && typeof o === 'object');
+  return (k8s.loadAllYaml(stdout) as Array<Rendered | null>).filter(
+    (o): o is Rendered => o !== null && typeof o === 'object',
+  );
 }
 
 /** helm template's stderr when rendering fails, or undefined when it succeeds. */
@@ -39,7 +45,12 @@ export function findObject(objs: Rendered[], kind: string, name?: string): Rende
   return o;
 }
 
-const CLUSTER_SCOPED = new Set(['ClusterRole', 'ClusterRoleBinding', 'ValidatingWebhookConfiguration', 'MutatingWebhookConfiguration']);
+const CLUSTER_SCOPED = new Set([
+  'ClusterRole',
+  'ClusterRoleBinding',
+  'ValidatingWebhookConfiguration',
+  'MutatingWebhookConfiguration',
+]);
 
 /** Creates the objects (or server-side dry-runs those whose kind is in dryRunKinds); cleanup deletes the cluster-scoped ones. */
 export async function applyObjects(

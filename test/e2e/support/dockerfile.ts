@@ -92,7 +92,8 @@ export function runtimeFilesFromBuild(text: string, runtime = 'runtime'): { sour
   const out: { source: string; dest: string }[] = [];
   for (const c of copiesOf(stage(stages, runtime))) {
     if (c.from === undefined) continue;
-    for (const src of c.sources) out.push({ source: repoPathOf(stages, c.from, src), dest: path.posix.normalize(c.dest) });
+    for (const src of c.sources)
+      out.push({ source: repoPathOf(stages, c.from, src), dest: path.posix.normalize(c.dest) });
   }
   return out;
 }
@@ -121,7 +122,13 @@ const IMAGE_HYGIENE = [/^npm cache clean\b/, /^rm -rf\s/];
  * Recreates the runtime stage in `dir` (empty): COPY from the build context (`repo`) or from the build stage
  * (`repo`'s built dist), and RUN's npm steps in `dir`. `npmFlags` are added to npm commands (e.g. --prefer-offline).
  */
-export async function recreateRuntimeStage(text: string, repo: string, dir: string, npmFlags: string[] = [], runtime = 'runtime'): Promise<RuntimeImage> {
+export async function recreateRuntimeStage(
+  text: string,
+  repo: string,
+  dir: string,
+  npmFlags: string[] = [],
+  runtime = 'runtime',
+): Promise<RuntimeImage> {
   const stages = parseDockerfile(text);
   const st = stage(stages, runtime);
   const image: RuntimeImage = { dir, env: {}, entrypoint: [], steps: [] };
@@ -149,7 +156,8 @@ export async function recreateRuntimeStage(text: string, repo: string, dir: stri
       }
       case 'COPY':
         for (const c of copiesOf({ name: st.name, instructions: [i] })) {
-          for (const src of c.sources) copyInto(path.join(repo, c.from === undefined ? src : repoPathOf(stages, c.from, src)), c.dest);
+          for (const src of c.sources)
+            copyInto(path.join(repo, c.from === undefined ? src : repoPathOf(stages, c.from, src)), c.dest);
         }
         break;
       case 'RUN':
@@ -159,9 +167,16 @@ export async function recreateRuntimeStage(text: string, repo: string, dir: stri
             continue;
           }
           const words = segment.split(/\s+/);
-          if (words[0] !== 'npm') throw new Error(`Dockerfile RUN step ${JSON.stringify(segment)} is not modelled by test/e2e/support/dockerfile.ts`);
+          if (words[0] !== 'npm')
+            throw new Error(
+              `Dockerfile RUN step ${JSON.stringify(segment)} is not modelled by test/e2e/support/dockerfile.ts`,
+            );
           const start = Date.now();
-          await execFileP('npm', [...words.slice(1), ...npmFlags], { cwd: dir, maxBuffer: 16 * 1024 * 1024, env: { ...process.env, ...image.env } });
+          await execFileP('npm', [...words.slice(1), ...npmFlags], {
+            cwd: dir,
+            maxBuffer: 16 * 1024 * 1024,
+            env: { ...process.env, ...image.env },
+          });
           image.steps.push({ step: segment, ms: Date.now() - start });
         }
         break;
@@ -171,7 +186,9 @@ export async function recreateRuntimeStage(text: string, repo: string, dir: stri
       case 'CMD':
         break;
       default:
-        throw new Error(`Dockerfile instruction ${i.op} of stage ${runtime} is not modelled by test/e2e/support/dockerfile.ts`);
+        throw new Error(
+          `Dockerfile instruction ${i.op} of stage ${runtime} is not modelled by test/e2e/support/dockerfile.ts`,
+        );
     }
   }
   return image;
@@ -181,7 +198,11 @@ export async function recreateRuntimeStage(text: string, repo: string, dir: stri
  * Runs the image's ENTRYPOINT with `args`, from its directory, as its USER, with its ENV and nothing else (PATH
  * only to find node). `node` is this machine's node: the base image itself cannot be recreated here.
  */
-export function runImage(image: RuntimeImage, args: string[], timeoutMs = 60_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function runImage(
+  image: RuntimeImage,
+  args: string[],
+  timeoutMs = 60_000,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const [cmd, ...rest] = image.entrypoint;
   const bin = cmd === 'node' ? process.execPath : cmd;
   return new Promise((resolve, reject) => {

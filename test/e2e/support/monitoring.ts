@@ -61,7 +61,22 @@ export async function renderMonitoring(set: Record<string, string | number | boo
   };
 }
 
-const NOT_METRICS = new Set(['and', 'or', 'unless', 'by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'offset', 'bool', 'atan2', 'inf', 'nan']);
+const NOT_METRICS = new Set([
+  'and',
+  'or',
+  'unless',
+  'by',
+  'without',
+  'on',
+  'ignoring',
+  'group_left',
+  'group_right',
+  'offset',
+  'bool',
+  'atan2',
+  'inf',
+  'nan',
+]);
 
 /**
  * Metric names a PromQL expression selects (Grafana variables allowed). Strings, label matchers, ranges, label lists

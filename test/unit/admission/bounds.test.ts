@@ -7,7 +7,19 @@ import { MemoryAuditSink } from '../../../webhook/audit/sink';
 import { Mode } from '../../../webhook/guard/policy';
 import { FreshReader } from '../../../webhook/model/ports';
 import { FreshObjects, ObjectRef } from '../../../webhook/model/view';
-import { CONTROLLER_USER, Json, Records, ipv4Range, pod, poolStatusReview, rec, requestOf, uid, v4Pool, viewOf } from '../../../testbed/fixtures';
+import {
+  CONTROLLER_USER,
+  Json,
+  Records,
+  ipv4Range,
+  pod,
+  poolStatusReview,
+  rec,
+  requestOf,
+  uid,
+  v4Pool,
+  viewOf,
+} from '../../../testbed/fixtures';
 
 function setup(o: { objects: Json[]; mode?: Mode; fresh?: FreshReader; failClosed?: boolean }) {
   const audit = new MemoryAuditSink();
@@ -29,7 +41,11 @@ function massRelease(n: number) {
   return { objects: [...pods, old], req: requestOf(poolStatusReview(old, v4Pool({}), CONTROLLER_USER)) };
 }
 
-async function counter(metrics: ReturnType<typeof createAdmissionMetrics>, name: string, labels: Record<string, string>): Promise<number> {
+async function counter(
+  metrics: ReturnType<typeof createAdmissionMetrics>,
+  name: string,
+  labels: Record<string, string>,
+): Promise<number> {
   const m = (await metrics.registry.getMetricsAsJSON()).find((x) => x.name === name);
   const v = (m?.values ?? []).find((x) => Object.entries(labels).every(([k, val]) => x.labels[k] === val));
   return v?.value ?? 0;
@@ -48,7 +64,12 @@ describe('response and audit bounds', () => {
     expect(lines[20]).toBe('... and at least 236 more violations');
     expect(audit.events).toHaveLength(101);
     expect(audit.events.slice(0, 100).every((e) => e.event === 'admission.denied')).toBe(true);
-    expect(audit.events[100]).toMatchObject({ event: 'admission.truncated', omitted: 156, atLeast: true, rule: 'LIVE_IP_RELEASE' });
+    expect(audit.events[100]).toMatchObject({
+      event: 'admission.truncated',
+      omitted: 156,
+      atLeast: true,
+      rule: 'LIVE_IP_RELEASE',
+    });
     expect(r.auditAnnotations!.ips.length).toBeLessThanOrEqual(1024);
   });
 
@@ -73,7 +94,8 @@ describe('response and audit bounds', () => {
     const huge = 'u'.repeat(256 * 1024);
     const records: Records = { '10.6.168.101': rec('demo/web-0', huge) };
     const hostile: Record<string, unknown> = { ...records };
-    for (let i = 0; i < 200; i++) hostile[`not-an-ip-${i}-${'k'.repeat(2000)}`] = { pod: `demo/${'p'.repeat(1000)}`, podUid: huge };
+    for (let i = 0; i < 200; i++)
+      hostile[`not-an-ip-${i}-${'k'.repeat(2000)}`] = { pod: `demo/${'p'.repeat(1000)}`, podUid: huge };
     const old = v4Pool(records);
     const next = v4Pool({}, 0);
     (next.status as Json).allocatedIPs = JSON.stringify(hostile);
@@ -120,19 +142,34 @@ describe('decision deadline', () => {
     const { handler, audit, metrics } = setup({ objects: t.objects, fresh: reader });
     const r = await handler.handle('validate', t.req, { budgetMs: 30 });
     expect(r.allowed).toBe(true);
-    expect(r.warnings).toEqual([expect.stringMatching(/^spiderpool-guard: decision deadline of 30 ms reached; write allowed unchecked \(fail-open\)$/)]);
-    expect(await counter(metrics, 'spiderpool_guard_admission_errors_total', { webhook: 'validate', cause: 'deadline' })).toBe(1);
+    expect(r.warnings).toEqual([
+      expect.stringMatching(
+        /^spiderpool-guard: decision deadline of 30 ms reached; write allowed unchecked \(fail-open\)$/,
+      ),
+    ]);
+    expect(
+      await counter(metrics, 'spiderpool_guard_admission_errors_total', { webhook: 'validate', cause: 'deadline' }),
+    ).toBe(1);
     await new Promise((res) => setImmediate(res));
     expect(reader.aborted).toBe(1);
     expect(audit.events).toEqual([]);
-    expect(await counter(metrics, 'spiderpool_guard_admission_requests_total', { webhook: 'validate', result: 'denied' })).toBe(0);
+    expect(
+      await counter(metrics, 'spiderpool_guard_admission_requests_total', { webhook: 'validate', result: 'denied' }),
+    ).toBe(0);
   });
 
   it('fail-closed: the deadline denies with code 500', async () => {
     const t = massRelease(1);
-    const r = await setup({ objects: t.objects, fresh: new HangingReader(), failClosed: true }).handler.handle('validate', t.req, { budgetMs: 10 });
+    const r = await setup({ objects: t.objects, fresh: new HangingReader(), failClosed: true }).handler.handle(
+      'validate',
+      t.req,
+      { budgetMs: 10 },
+    );
     expect(r.allowed).toBe(false);
-    expect(r.status).toMatchObject({ code: 500, message: expect.stringContaining('decision deadline of 10 ms reached (fail-closed)') });
+    expect(r.status).toMatchObject({
+      code: 500,
+      message: expect.stringContaining('decision deadline of 10 ms reached (fail-closed)'),
+    });
   });
 
   it('a decision that needs no fresh read answers normally within the budget', async () => {
@@ -147,7 +184,11 @@ test('a budget already spent when judging would start: answered deadline at once
   const { handler, audit, metrics } = setup({ objects: t.objects });
   const r = await handler.handle('validate', t.req, { budgetMs: 0 });
   expect(r.allowed).toBe(true);
-  expect(r.warnings).toEqual(['spiderpool-guard: decision deadline reached before judging; write allowed unchecked (fail-open)']);
+  expect(r.warnings).toEqual([
+    'spiderpool-guard: decision deadline reached before judging; write allowed unchecked (fail-open)',
+  ]);
   expect(audit.events).toEqual([]);
-  expect(await counter(metrics, 'spiderpool_guard_admission_errors_total', { webhook: 'validate', cause: 'deadline' })).toBe(1);
+  expect(
+    await counter(metrics, 'spiderpool_guard_admission_errors_total', { webhook: 'validate', cause: 'deadline' }),
+  ).toBe(1);
 });

@@ -19,7 +19,9 @@ describe('decision budget from ?timeout=', () => {
     ['2h45m', 9900000],
   ])('parses the Go duration %s', (text, ms) => expect(parseGoDuration(text)).toBe(ms));
 
-  it.each(['', '5', 's', '-5s', '5 s', '0s', 'garbage', '5x'])('refuses %j', (text) => expect(parseGoDuration(text)).toBeUndefined());
+  it.each(['', '5', 's', '-5s', '5 s', '0s', 'garbage', '5x'])('refuses %j', (text) =>
+    expect(parseGoDuration(text)).toBeUndefined(),
+  );
 
   it.each([
     ['5s', 4000],
@@ -41,7 +43,10 @@ describe('in-flight byte budget', () => {
   beforeAll(async () => {
     const log = createLogger('silent');
     const handler = testHandler(() => viewOf(old), { log });
-    web = await startTestWebhook(handler, { checks: () => ({}) }, log, { metrics, inflightBudgetBytes: body.length + 100 });
+    web = await startTestWebhook(handler, { checks: () => ({}) }, log, {
+      metrics,
+      inflightBudgetBytes: body.length + 100,
+    });
   }, 30_000);
 
   afterAll(() => web.stop());
@@ -50,7 +55,16 @@ describe('in-flight byte budget', () => {
     // a first review whose body is still arriving holds its declared bytes
     let firstAnswer!: Promise<number>;
     const first = https.request(
-      { host: '127.0.0.1', port: web.port, method: 'POST', path: '/validate/spiderippools?timeout=10s', ca: web.ca, servername: 'localhost', agent: false, headers: { 'content-type': 'application/json', 'content-length': body.length } },
+      {
+        host: '127.0.0.1',
+        port: web.port,
+        method: 'POST',
+        path: '/validate/spiderippools?timeout=10s',
+        ca: web.ca,
+        servername: 'localhost',
+        agent: false,
+        headers: { 'content-type': 'application/json', 'content-length': body.length },
+      },
       (res) => {
         firstAnswer = new Promise((resolve) => {
           res.resume();
@@ -59,7 +73,9 @@ describe('in-flight byte budget', () => {
       },
     );
     first.write(body.slice(0, 10));
-    const gauge = async () => (await metrics.registry.getMetricsAsJSON()).find((m) => m.name === 'spiderpool_guard_admission_inflight_bytes')!.values[0].value;
+    const gauge = async () =>
+      (await metrics.registry.getMetricsAsJSON()).find((m) => m.name === 'spiderpool_guard_admission_inflight_bytes')!
+        .values[0].value;
     for (let i = 0; i < 100 && (await gauge()) === 0; i++) await new Promise((r) => setTimeout(r, 10));
     expect(await gauge()).toBe(body.length);
 
@@ -67,7 +83,9 @@ describe('in-flight byte budget', () => {
     expect(second.status).toBe(429);
     expect(second.headers['retry-after']).toBe('1');
     expect(second.json().error).toMatch(/in-flight budget/);
-    const throttled = (await metrics.registry.getMetricsAsJSON()).find((m) => m.name === 'spiderpool_guard_admission_throttled_total')!;
+    const throttled = (await metrics.registry.getMetricsAsJSON()).find(
+      (m) => m.name === 'spiderpool_guard_admission_throttled_total',
+    )!;
     expect(throttled.values).toEqual([expect.objectContaining({ labels: { webhook: 'validate' }, value: 1 })]);
 
     first.end(body.slice(10));

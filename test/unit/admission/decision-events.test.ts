@@ -27,7 +27,13 @@ const violation = (o: Partial<Violation> = {}): Violation => ({
   ...o,
 });
 
-const judged = (v: Violation, outcome: Judged['outcome'] = 'denied'): Judged => ({ violation: v, mode: 'enforce', outcome, exempt: false, message: '' });
+const judged = (v: Violation, outcome: Judged['outcome'] = 'denied'): Judged => ({
+  violation: v,
+  mode: 'enforce',
+  outcome,
+  exempt: false,
+  message: '',
+});
 
 describe('decisionEvents', () => {
   it('a denial gives a Warning Event on the live pod it protects, naming the writer, the write, the IP and the pool', () => {
@@ -39,7 +45,9 @@ describe('decisionEvents', () => {
       reason: 'DOUBLE_ALLOCATION',
       action: 'Admit',
     });
-    expect(e.message).toContain(`${AGENT} was stopped from making an UPDATE of spiderippools/status pool-a (IP 10.6.0.9, pool pool-a)`);
+    expect(e.message).toContain(
+      `${AGENT} was stopped from making an UPDATE of spiderippools/status pool-a (IP 10.6.0.9, pool pool-a)`,
+    );
     expect(e.message).toContain('DOUBLE_ALLOCATION: IP 10.6.0.9');
   });
 
@@ -56,7 +64,9 @@ describe('decisionEvents', () => {
   });
 
   it('without a live pod the Event goes on the pool', () => {
-    const [e] = decisionEvents(req(), [judged(violation({ rule: 'MALFORMED_ALLOCATIONS', livePod: undefined, ip: undefined }))]);
+    const [e] = decisionEvents(req(), [
+      judged(violation({ rule: 'MALFORMED_ALLOCATIONS', livePod: undefined, ip: undefined })),
+    ]);
     expect(e).toMatchObject({ namespace: 'default', involvedObject: { kind: 'SpiderIPPool', name: 'pool-a' } });
   });
 });
@@ -80,7 +90,11 @@ describe('healRequests', () => {
   it('decisionEffects never throws into the decision', () => {
     const errors: unknown[] = [];
     const hook = decisionEffects({
-      events: { publish: () => { throw new Error('boom'); } },
+      events: {
+        publish: () => {
+          throw new Error('boom');
+        },
+      },
       onError: (err) => errors.push(err),
     });
     expect(() => hook(req(), [judged(violation())])).not.toThrow();
@@ -164,7 +178,11 @@ describe('QueuedEventPublisher', () => {
     await h.advance(0);
     await h.advance(0);
     await h.advance(0);
-    expect(w.calls.sort()).toEqual(['create holder DOUBLE_ALLOCATION count=1', 'create holder ENDPOINT_IP_CONFLICT count=1', 'create other DOUBLE_ALLOCATION count=1']);
+    expect(w.calls.sort()).toEqual([
+      'create holder DOUBLE_ALLOCATION count=1',
+      'create holder ENDPOINT_IP_CONFLICT count=1',
+      'create other DOUBLE_ALLOCATION count=1',
+    ]);
   });
 
   it('is bounded: with every tracked entry still waiting, a new one is dropped and counted', async () => {

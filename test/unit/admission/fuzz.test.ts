@@ -11,7 +11,20 @@ import { decodeReview, decodeWellFormed, decodeWithSchema } from '../../../webho
 import { MemoryAuditSink } from '../../../webhook/audit/sink';
 import { Mode } from '../../../webhook/guard/policy';
 import { createLogger } from '../../../webhook/log/logger';
-import { CONTROLLER_USER, Json, Records, endpoint, endpointReview, ipv4Range, pod, poolStatusReview, rec, uid, v4Pool, viewOf } from '../../../testbed/fixtures';
+import {
+  CONTROLLER_USER,
+  Json,
+  Records,
+  endpoint,
+  endpointReview,
+  ipv4Range,
+  pod,
+  poolStatusReview,
+  rec,
+  uid,
+  v4Pool,
+  viewOf,
+} from '../../../testbed/fixtures';
 
 const RUNS = 10_000;
 const LIVE = 30; // live records a generated write may release (message and audit caps are reached with the malformed keys too)
@@ -19,7 +32,11 @@ const ips = ipv4Range('10.6.1.1', LIVE);
 const records: Records = Object.fromEntries(ips.map((ip, i) => [ip, rec(`demo/web-${i}`, uid(`web-${i}`))]));
 const pods = ips.map((ip, i) => pod({ name: `web-${i}`, uid: uid(`web-${i}`), ips: [ip] }));
 const basePool = v4Pool(records);
-const view = viewOf(...pods, basePool, endpoint({ name: 'web-0', podUid: uid('web-0'), nics: [{ ipv4: `${ips[0]}/16`, ipv4Pool: 'v4-pool' }] }));
+const view = viewOf(
+  ...pods,
+  basePool,
+  endpoint({ name: 'web-0', podUid: uid('web-0'), nics: [{ ipv4: `${ips[0]}/16`, ipv4Pool: 'v4-pool' }] }),
+);
 
 let server: http.Server;
 let agent: http.Agent;
@@ -56,7 +73,14 @@ function send(s: Sent): Promise<{ status: number; text: string }> {
   const port = (server.address() as AddressInfo).port;
   return new Promise((resolve, reject) => {
     const req = http.request(
-      { host: '127.0.0.1', port, method: 'POST', path: `/validate/spiderippools${s.query}`, agent, headers: { 'content-type': s.contentType, 'content-length': s.body.length, 'x-fuzz-mode': s.mode } },
+      {
+        host: '127.0.0.1',
+        port,
+        method: 'POST',
+        path: `/validate/spiderippools${s.query}`,
+        agent,
+        headers: { 'content-type': s.contentType, 'content-length': s.body.length, 'x-fuzz-mode': s.mode },
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -77,7 +101,12 @@ const hostileString = fc.oneof(
   fc.constantFrom('', '\n', 'a\nLIVE_IP_RELEASE: forged', '\u2028', '../../etc', '\ufeff', '\u0000'),
 );
 
-const jsonish: fc.Arbitrary<unknown> = fc.oneof(fc.jsonValue({ maxDepth: 2 }), hostileString, fc.constant(null), fc.constant(undefined));
+const jsonish: fc.Arbitrary<unknown> = fc.oneof(
+  fc.jsonValue({ maxDepth: 2 }),
+  hostileString,
+  fc.constant(null),
+  fc.constant(undefined),
+);
 
 /** A live-record release of k records (k up to LIVE), optionally with malformed keys, a rewrite or an allocation. */
 const poolReview = fc
@@ -97,7 +126,10 @@ const poolReview = fc
 
 const endpointDoc = fc.constantFrom<'CREATE' | 'UPDATE' | 'DELETE'>('CREATE', 'UPDATE', 'DELETE').map((op) => {
   const ep = endpoint({ name: 'web-0', podUid: uid('web-0'), nics: [{ ipv4: `${ips[0]}/16`, ipv4Pool: 'v4-pool' }] });
-  return endpointReview(op, op === 'DELETE' ? { oldObject: ep } : op === 'CREATE' ? { object: ep } : { object: ep, oldObject: ep }) as Json;
+  return endpointReview(
+    op,
+    op === 'DELETE' ? { oldObject: ep } : op === 'CREATE' ? { object: ep } : { object: ep, oldObject: ep },
+  ) as Json;
 });
 
 /** Sets a value at a path of the review (creating objects on the way), as a hostile or broken client would. */
@@ -142,16 +174,36 @@ const mutatedDoc = fc
 const bodyOf = fc.oneof(
   { weight: 6, arbitrary: mutatedDoc.map((d) => Buffer.from(JSON.stringify(d))) },
   { weight: 1, arbitrary: mutatedDoc.map((d) => Buffer.from('\ufeff' + JSON.stringify(d))) },
-  { weight: 1, arbitrary: fc.tuple(mutatedDoc, fc.nat()).map(([d, n]) => { const t = JSON.stringify(d); return Buffer.from(t.slice(0, n % (t.length + 1))); }) },
+  {
+    weight: 1,
+    arbitrary: fc.tuple(mutatedDoc, fc.nat()).map(([d, n]) => {
+      const t = JSON.stringify(d);
+      return Buffer.from(t.slice(0, n % (t.length + 1)));
+    }),
+  },
   { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 4 }).map((v) => Buffer.from(JSON.stringify(v) ?? '')) },
   { weight: 1, arbitrary: fc.uint8Array({ maxLength: 300 }).map((a) => Buffer.from(a)) },
 );
 
 const sent: fc.Arbitrary<Sent> = fc.record({
   body: bodyOf,
-  contentType: fc.oneof({ weight: 12, arbitrary: fc.constant('application/json') }, { weight: 1, arbitrary: fc.constantFrom('text/plain', '', 'application/json; charset=utf-8', 'application/json; charset=utf-16') }),
+  contentType: fc.oneof(
+    { weight: 12, arbitrary: fc.constant('application/json') },
+    {
+      weight: 1,
+      arbitrary: fc.constantFrom(
+        'text/plain',
+        '',
+        'application/json; charset=utf-8',
+        'application/json; charset=utf-16',
+      ),
+    },
+  ),
   mode: fc.constantFrom(...modes),
-  query: fc.oneof({ weight: 4, arbitrary: fc.constant('?timeout=10s') }, { weight: 1, arbitrary: fc.constantFrom('', '?timeout=1s', '?timeout=garbage', '?timeout=-5s', '?timeout=1h') }),
+  query: fc.oneof(
+    { weight: 4, arbitrary: fc.constant('?timeout=10s') },
+    { weight: 1, arbitrary: fc.constantFrom('', '?timeout=1s', '?timeout=garbage', '?timeout=-5s', '?timeout=1h') },
+  ),
 });
 
 // ------------------------------------------------------------------------------------------------ the property
@@ -178,7 +230,17 @@ test(`${RUNS} generated hostile or malformed reviews: no crash, no 5xx, every an
         expect(audit.events.length).toBe(before);
         return;
       }
-      const doc = JSON.parse(r.text) as { apiVersion: string; kind: string; response: { uid: string; allowed: boolean; status?: { code: number; message: string }; warnings?: string[]; auditAnnotations?: Record<string, string> } };
+      const doc = JSON.parse(r.text) as {
+        apiVersion: string;
+        kind: string;
+        response: {
+          uid: string;
+          allowed: boolean;
+          status?: { code: number; message: string };
+          warnings?: string[];
+          auditAnnotations?: Record<string, string>;
+        };
+      };
       expect(doc.apiVersion).toBe('admission.k8s.io/v1');
       expect(doc.kind).toBe('AdmissionReview');
       expect(doc.response.uid).toBe(requestUidOf(s.body));
@@ -192,7 +254,19 @@ test(`${RUNS} generated hostile or malformed reviews: no crash, no 5xx, every an
       const lines = audit.events.slice(before);
       expect(lines.length).toBeLessThanOrEqual(101);
       for (const e of lines) {
-        for (const name of [e.requestUID, e.name, e.namespace, e.user, e.ip ?? '', e.pool ?? '', e.record?.pod ?? '', e.record?.podUid ?? '', e.livePod?.name ?? '', e.livePod?.uid ?? '', ...e.groups]) {
+        for (const name of [
+          e.requestUID,
+          e.name,
+          e.namespace,
+          e.user,
+          e.ip ?? '',
+          e.pool ?? '',
+          e.record?.pod ?? '',
+          e.record?.podUid ?? '',
+          e.livePod?.name ?? '',
+          e.livePod?.uid ?? '',
+          ...e.groups,
+        ]) {
           expect(name.length).toBeLessThanOrEqual(256);
         }
       }
@@ -207,11 +281,36 @@ test(`${RUNS} generated hostile or malformed reviews: no crash, no 5xx, every an
 
 // decodeReview checks a well-formed review by hand and leaves everything else to the schema: both ways must give the
 // same request (or the same reason) for every review, including the fields the hand check looks at one by one.
-const DECODED_PATHS = [...PATHS, ['request', 'kind'], ['request', 'kind', 'kind'], ['request', 'resource', 'version'], ['request', 'resource', 'resource']];
+const DECODED_PATHS = [
+  ...PATHS,
+  ['request', 'kind'],
+  ['request', 'kind', 'kind'],
+  ['request', 'resource', 'version'],
+  ['request', 'resource', 'resource'],
+];
 // values at the edge of what each field accepts, often enough to meet every check
-const edgeValue = fc.constantFrom<unknown>('', 'x', null, undefined, 0, false, true, [], {}, ['a'], [1], 'UPDATE', 'PATCH', 'admission.k8s.io/v1', 'AdmissionReview');
+const edgeValue = fc.constantFrom<unknown>(
+  '',
+  'x',
+  null,
+  undefined,
+  0,
+  false,
+  true,
+  [],
+  {},
+  ['a'],
+  [1],
+  'UPDATE',
+  'PATCH',
+  'admission.k8s.io/v1',
+  'AdmissionReview',
+);
 const decodedDoc = fc
-  .tuple(fc.oneof(poolReview, endpointDoc), fc.array(fc.tuple(fc.constantFrom(...DECODED_PATHS), fc.oneof(jsonish, edgeValue)), { maxLength: 3 }))
+  .tuple(
+    fc.oneof(poolReview, endpointDoc),
+    fc.array(fc.tuple(fc.constantFrom(...DECODED_PATHS), fc.oneof(jsonish, edgeValue)), { maxLength: 3 }),
+  )
   .map(([doc, edits]) => edits.reduce((d, [p, v]) => setAt(d, p, v), doc));
 
 test('the hand check of well-formed reviews and the schema decode every generated review alike', () => {
@@ -230,8 +329,13 @@ test('the hand check of well-formed reviews and the schema decode every generate
     if ('decoded' in byHand && byHand.decoded !== undefined) expect(byHand).toEqual(schema); // what the hand check accepts, the schema accepts alike
   };
   // every field the hand check looks at, set to every edge value, one at a time
-  const [pool, ep] = [fc.sample(poolReview, { numRuns: 1, seed: 7 })[0], fc.sample(endpointDoc, { numRuns: 1, seed: 7 })[0]];
-  for (const base of [pool, ep]) for (const p of DECODED_PATHS) for (const v of fc.sample(edgeValue, { numRuns: 60, seed: 1 })) agree(setAt(base, p, v));
+  const [pool, ep] = [
+    fc.sample(poolReview, { numRuns: 1, seed: 7 })[0],
+    fc.sample(endpointDoc, { numRuns: 1, seed: 7 })[0],
+  ];
+  for (const base of [pool, ep])
+    for (const p of DECODED_PATHS)
+      for (const v of fc.sample(edgeValue, { numRuns: 60, seed: 1 })) agree(setAt(base, p, v));
   fc.assert(
     fc.property(decodedDoc, (doc) => {
       agree(doc);

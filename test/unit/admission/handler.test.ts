@@ -108,9 +108,15 @@ function patched(object: Json, r: AdmissionResponse): Json {
   return applyPatch(copy, decodePatch(r), true, true).newDocument;
 }
 
-async function metricValue(metrics: ReturnType<typeof createAdmissionMetrics>, name: string, labels: Record<string, string>): Promise<number> {
+async function metricValue(
+  metrics: ReturnType<typeof createAdmissionMetrics>,
+  name: string,
+  labels: Record<string, string>,
+): Promise<number> {
   const m = (await metrics.registry.getMetricsAsJSON()).find((x) => x.name === name);
-  const v = (m?.values as { labels: Record<string, string>; value: number }[] | undefined)?.find((x) => Object.entries(labels).every(([k, val]) => x.labels[k] === val));
+  const v = (m?.values as { labels: Record<string, string>; value: number }[] | undefined)?.find((x) =>
+    Object.entries(labels).every(([k, val]) => x.labels[k] === val),
+  );
   return v?.value ?? 0;
 }
 
@@ -136,11 +142,21 @@ describe('enforce (docs/rules.md#enforcement-modes)', () => {
 
   it('keeps one line per violation when the written strings contain line breaks', async () => {
     const old = v4Pool({});
-    const next = withRecords(old, {}, {
-      allocatedIPs: JSON.stringify({ '10.6.168.1\nLIVE_IP_RELEASE: forged': rec(`${NS}/${NEW}`, D), [Y]: rec(`${NS}/x\ny`, D) }),
-      allocatedIPCount: 2,
-    });
-    const r = await setup({ objects: [old] }).handler.handle('validate', requestOf(poolStatusReview(old, next, AGENT_USER)));
+    const next = withRecords(
+      old,
+      {},
+      {
+        allocatedIPs: JSON.stringify({
+          '10.6.168.1\nLIVE_IP_RELEASE: forged': rec(`${NS}/${NEW}`, D),
+          [Y]: rec(`${NS}/x\ny`, D),
+        }),
+        allocatedIPCount: 2,
+      },
+    );
+    const r = await setup({ objects: [old] }).handler.handle(
+      'validate',
+      requestOf(poolStatusReview(old, next, AGENT_USER)),
+    );
     expect(r.allowed).toBe(false);
     const lines = r.status!.message.split('\n');
     expect(lines).toHaveLength(2);
@@ -167,7 +183,12 @@ describe('enforce (docs/rules.md#enforcement-modes)', () => {
       mode: 'enforce',
       requestUID: t.req.uid,
       operation: 'UPDATE',
-      resource: { group: 'spiderpool.spidernet.io', version: 'v2beta1', resource: 'spiderippools', subResource: 'status' },
+      resource: {
+        group: 'spiderpool.spidernet.io',
+        version: 'v2beta1',
+        resource: 'spiderippools',
+        subResource: 'status',
+      },
       name: POOL,
       user: CONTROLLER_USER,
       ip: X,
@@ -207,7 +228,10 @@ describe('enforce (docs/rules.md#enforcement-modes)', () => {
     const r = await handler.handle('validate', requestOf(review({ operation: 'DELETE', target: 'pod', oldObject: p })));
     expect(r).toEqual({ uid: expect.any(String), allowed: true });
     const main = v4Pool({ [X]: rec(`${NS}/${API}`, C) });
-    const r2 = await handler.handle('validate', requestOf(review({ operation: 'UPDATE', target: 'pool', oldObject: main, object: withRecords(main, {}) })));
+    const r2 = await handler.handle(
+      'validate',
+      requestOf(review({ operation: 'UPDATE', target: 'pool', oldObject: main, object: withRecords(main, {}) })),
+    );
     expect(r2.allowed).toBe(true);
     expect(r2.auditAnnotations).toBeUndefined();
     expect(audit.events).toEqual([]);
@@ -252,12 +276,19 @@ describe('warn and audit modes (docs/rules.md#enforcement-modes)', () => {
     expect(r.status!.message.split('\n')).toEqual([expect.stringMatching(/^DOUBLE_ALLOCATION: /)]);
     expect(r.warnings).toEqual([expect.stringMatching(/^STALE_ALLOCATION: /)]);
     expect(r.auditAnnotations!.rule.split(',').sort()).toEqual(['DOUBLE_ALLOCATION', 'STALE_ALLOCATION']);
-    expect(audit.events.map((e) => `${e.rule}:${e.event}`).sort()).toEqual(['DOUBLE_ALLOCATION:admission.denied', 'STALE_ALLOCATION:admission.warned']);
+    expect(audit.events.map((e) => `${e.rule}:${e.event}`).sort()).toEqual([
+      'DOUBLE_ALLOCATION:admission.denied',
+      'STALE_ALLOCATION:admission.warned',
+    ]);
   });
 
   it('a per-rule enforce under a global warn denies', async () => {
     const t = doubleAllocation();
-    const r = await setup({ objects: t.objects, mode: 'warn', ruleModes: ['DOUBLE_ALLOCATION=enforce'] }).handler.handle('validate', t.req);
+    const r = await setup({
+      objects: t.objects,
+      mode: 'warn',
+      ruleModes: ['DOUBLE_ALLOCATION=enforce'],
+    }).handler.handle('validate', t.req);
     expect(r.allowed).toBe(false);
   });
 });
@@ -272,12 +303,16 @@ describe('exempt users (docs/rules.md#guarded-and-exempt-writers)', () => {
     expect(r.warnings).toBeUndefined();
     expect(r.auditAnnotations?.rule).toBe('LIVE_IP_RELEASE');
     expect(audit.events).toHaveLength(2);
-    for (const e of audit.events) expect(e).toMatchObject({ event: 'admission.audited', exempt: true, mode: 'enforce' });
+    for (const e of audit.events)
+      expect(e).toMatchObject({ event: 'admission.audited', exempt: true, mode: 'enforce' });
   });
 
   it('an exempt glob that does not match changes nothing', async () => {
     const t = twoLiveReleases();
-    const r = await setup({ objects: t.objects, exempt: ['system:serviceaccount:kube-system:spiderpool-agent'] }).handler.handle('validate', t.req);
+    const r = await setup({
+      objects: t.objects,
+      exempt: ['system:serviceaccount:kube-system:spiderpool-agent'],
+    }).handler.handle('validate', t.req);
     expect(r.allowed).toBe(false);
   });
 });
@@ -302,7 +337,10 @@ describe('repair mode on the validating path (docs/rules.md#repairs)', () => {
 
   it('--mode repair with a per-rule warn keeps the warn', async () => {
     const t = doubleAllocation();
-    const r = await setup({ objects: t.objects, mode: 'repair', ruleModes: ['DOUBLE_ALLOCATION=warn'] }).handler.handle('validate', t.req);
+    const r = await setup({ objects: t.objects, mode: 'repair', ruleModes: ['DOUBLE_ALLOCATION=warn'] }).handler.handle(
+      'validate',
+      t.req,
+    );
     expect(r.allowed).toBe(true);
     expect(r.warnings).toHaveLength(1);
   });
@@ -311,8 +349,14 @@ describe('repair mode on the validating path (docs/rules.md#repairs)', () => {
 describe('mutating webhook (docs/rules.md#repairs)', () => {
   it('fixes allocatedIPCount with a base64 JSONPatch that applies cleanly (COUNT_MISMATCH)', async () => {
     const old = v4Pool({ [X]: rec(`${NS}/${API}`, C) });
-    const next = withRecords(old, { [X]: rec(`${NS}/${API}`, C), [Y]: rec(`${NS}/${NEW}`, D) }, { allocatedIPCount: 7 });
-    const { handler, audit } = setup({ objects: [old, pod({ name: API, uid: C, ips: [X] }), pod({ name: NEW, uid: D, phase: 'Pending' })] });
+    const next = withRecords(
+      old,
+      { [X]: rec(`${NS}/${API}`, C), [Y]: rec(`${NS}/${NEW}`, D) },
+      { allocatedIPCount: 7 },
+    );
+    const { handler, audit } = setup({
+      objects: [old, pod({ name: API, uid: C, ips: [X] }), pod({ name: NEW, uid: D, phase: 'Pending' })],
+    });
     const req = requestOf(poolStatusReview(old, next, AGENT_USER));
     const r = await handler.handle('mutate', req);
     expect(r.allowed).toBe(true);
@@ -326,13 +370,18 @@ describe('mutating webhook (docs/rules.md#repairs)', () => {
     expect(out.metadata).toEqual(next.metadata);
     expect(out.spec).toEqual(next.spec);
     expect(r.auditAnnotations?.rule).toBe('COUNT_MISMATCH');
-    expect(audit.events).toEqual([expect.objectContaining({ event: 'admission.repaired', rule: 'COUNT_MISMATCH', pool: POOL, user: AGENT_USER })]);
+    expect(audit.events).toEqual([
+      expect.objectContaining({ event: 'admission.repaired', rule: 'COUNT_MISMATCH', pool: POOL, user: AGENT_USER }),
+    ]);
   });
 
   it('sets a missing count when records exist', async () => {
     const old = v4Pool({});
     const next = withRecords(old, { [X]: rec(`${NS}/${NEW}`, D) }, { allocatedIPCount: null });
-    const r = await setup({ objects: [old, pod({ name: NEW, uid: D })] }).handler.handle('mutate', requestOf(poolStatusReview(old, next, AGENT_USER)));
+    const r = await setup({ objects: [old, pod({ name: NEW, uid: D })] }).handler.handle(
+      'mutate',
+      requestOf(poolStatusReview(old, next, AGENT_USER)),
+    );
     expect((patched(next, r).status as Json).allocatedIPCount).toBe(1);
   });
 
@@ -348,7 +397,10 @@ describe('mutating webhook (docs/rules.md#repairs)', () => {
   it('a release of the last record (field dropped, count 0) needs no patch', async () => {
     const old = v4Pool({ [X]: rec(`${NS}/${API}`, C) });
     const next = withRecords(old, {});
-    const r = await setup({ objects: [old] }).handler.handle('mutate', requestOf(poolStatusReview(old, next, AGENT_USER)));
+    const r = await setup({ objects: [old] }).handler.handle(
+      'mutate',
+      requestOf(poolStatusReview(old, next, AGENT_USER)),
+    );
     expect(r.patch).toBeUndefined();
   });
 
@@ -365,7 +417,10 @@ describe('mutating webhook (docs/rules.md#repairs)', () => {
 
   it('endpoint requests pass the mutating path untouched', async () => {
     const ep = endpoint({ name: API, podUid: C, nics: [{ ipv4: `${X}/16`, ipv4Pool: POOL }] });
-    const r = await setup({ objects: [ep, pod({ name: API, uid: C, ips: [X] })] }).handler.handle('mutate', requestOf(endpointReview('DELETE', { oldObject: ep })));
+    const r = await setup({ objects: [ep, pod({ name: API, uid: C, ips: [X] })] }).handler.handle(
+      'mutate',
+      requestOf(endpointReview('DELETE', { oldObject: ep })),
+    );
     expect(r).toEqual({ uid: expect.any(String), allowed: true });
   });
 
@@ -385,7 +440,9 @@ describe('mutating webhook (docs/rules.md#repairs)', () => {
       expect((out.status as Json).allocatedIPs).toBe(goAllocatedIPs({ [X]: rec(`${NS}/${API}`, C) }));
       expect((out.status as Json).allocatedIPCount).toBe(1);
       expect(r.auditAnnotations).toEqual({ rule: 'LIVE_IP_RELEASE', ips: X });
-      expect(audit.events).toEqual([expect.objectContaining({ event: 'admission.repaired', rule: 'LIVE_IP_RELEASE', mode: 'repair', ip: X })]);
+      expect(audit.events).toEqual([
+        expect.objectContaining({ event: 'admission.repaired', rule: 'LIVE_IP_RELEASE', mode: 'repair', ip: X }),
+      ]);
       // the API server then runs the validating webhook on the repaired object
       const after = await handler.handle('validate', requestOf(poolStatusReview(old, out)));
       expect(after.allowed).toBe(true);
@@ -405,12 +462,20 @@ describe('mutating webhook (docs/rules.md#repairs)', () => {
       expect(await handler.handle('validate', requestOf(poolStatusReview(old, out)))).toMatchObject({ allowed: true });
     });
 
-    it('restores a restarting StatefulSet member\'s record (STATIC_IP_RELEASE) as it was', async () => {
+    it("restores a restarting StatefulSet member's record (STATIC_IP_RELEASE) as it was", async () => {
       const A = uid('web-1#A');
       const old = v4Pool({ [X]: rec(`${NS}/web-1`, A) });
       const next = withRecords(old, {});
-      const ep = endpoint({ name: 'web-1', podUid: A, type: 'StatefulSet', nics: [{ ipv4: `${X}/16`, ipv4Pool: POOL }] });
-      const { handler } = setup({ objects: [old, statefulSet({ name: 'web', replicas: 3 }), ep], ruleModes: ['STATIC_IP_RELEASE=repair'] });
+      const ep = endpoint({
+        name: 'web-1',
+        podUid: A,
+        type: 'StatefulSet',
+        nics: [{ ipv4: `${X}/16`, ipv4Pool: POOL }],
+      });
+      const { handler } = setup({
+        objects: [old, statefulSet({ name: 'web', replicas: 3 }), ep],
+        ruleModes: ['STATIC_IP_RELEASE=repair'],
+      });
       const r = await handler.handle('mutate', requestOf(poolStatusReview(old, next)));
       expect(recordsOf(patched(next, r))).toEqual({ [X]: rec(`${NS}/web-1`, A) });
       expect(r.auditAnnotations?.rule).toBe('STATIC_IP_RELEASE');
@@ -421,7 +486,12 @@ describe('mutating webhook (docs/rules.md#repairs)', () => {
       const B = uid('web-1#B');
       const old = v4Pool({ [X]: rec(`${NS}/web-1`, B), [Y]: rec(`${NS}/${API}`, C) });
       const next = withRecords(old, { [X]: rec(`${NS}/web-1`, A), [Y]: rec(`${NS}/${API}`, C) });
-      const objects = [old, statefulSet({ name: 'web', replicas: 3 }), stsPod('web', 1, { uid: B, ips: [X] }), pod({ name: API, uid: C, ips: [Y] })];
+      const objects = [
+        old,
+        statefulSet({ name: 'web', replicas: 3 }),
+        stsPod('web', 1, { uid: B, ips: [X] }),
+        pod({ name: API, uid: C, ips: [Y] }),
+      ];
       const { handler } = setup({ objects, ruleModes: ['STALE_UID_REWRITE=repair'] });
       const r = await handler.handle('mutate', requestOf(poolStatusReview(old, next)));
       const out = patched(next, r);
@@ -433,7 +503,10 @@ describe('mutating webhook (docs/rules.md#repairs)', () => {
     it('also fixes a wrong count in the same patch', async () => {
       const old = v4Pool({ [X]: rec(`${NS}/${API}`, C) });
       const next = withRecords(old, {}, { allocatedIPCount: 5 });
-      const r = await setup({ objects: [old, pod({ name: API, uid: C, ips: [X] })], mode: 'repair' }).handler.handle('mutate', requestOf(poolStatusReview(old, next)));
+      const r = await setup({ objects: [old, pod({ name: API, uid: C, ips: [X] })], mode: 'repair' }).handler.handle(
+        'mutate',
+        requestOf(poolStatusReview(old, next)),
+      );
       const out = patched(next, r);
       expect(Object.keys(recordsOf(out))).toEqual([X]);
       expect((out.status as Json).allocatedIPCount).toBe(1);
@@ -458,7 +531,10 @@ describe('mutating webhook (docs/rules.md#repairs)', () => {
 
     it('does nothing for rules in enforce mode', async () => {
       const t = twoLiveReleases();
-      const r = await setup({ objects: t.objects, ruleModes: ['STALE_UID_REWRITE=repair'] }).handler.handle('mutate', t.req);
+      const r = await setup({ objects: t.objects, ruleModes: ['STALE_UID_REWRITE=repair'] }).handler.handle(
+        'mutate',
+        t.req,
+      );
       expect(r.patch).toBeUndefined();
     });
   });
@@ -532,7 +608,14 @@ describe('fail-open and errors (docs/rules.md#fail-open-and-fail-closed)', () =>
   });
 
   it('a request object the rules cannot read is answered, not thrown', async () => {
-    const req = requestOf(review({ operation: 'UPDATE', target: 'poolStatus', object: { status: 'garbage' } as Json, oldObject: { spec: 7 } as Json }));
+    const req = requestOf(
+      review({
+        operation: 'UPDATE',
+        target: 'poolStatus',
+        object: { status: 'garbage' } as Json,
+        oldObject: { spec: 7 } as Json,
+      }),
+    );
     const r = await setup().handler.handle('validate', req);
     expect(r).toEqual({ uid: req.uid, allowed: true });
   });
@@ -553,7 +636,10 @@ describe('fresh evidence (docs/rules.md#fresh-evidence)', () => {
       return out;
     }
     podRefs(): string[] {
-      return this.calls.flat().filter((r) => r.kind === 'pod').map((r) => `${r.namespace}/${r.name}`);
+      return this.calls
+        .flat()
+        .filter((r) => r.kind === 'pod')
+        .map((r) => `${r.namespace}/${r.name}`);
     }
   }
 
@@ -578,7 +664,17 @@ describe('fresh evidence (docs/rules.md#fresh-evidence)', () => {
 
   it('the re-read pod is terminating (its containers stopped): the denial is dropped', async () => {
     const t = twoLiveReleases();
-    const reader = new FakeReader((r) => podFacts(pod({ name: r.name, uid: r.name === API ? C : D, ips: [r.name === API ? X : Y], deleting: true, containers: 'terminated' })));
+    const reader = new FakeReader((r) =>
+      podFacts(
+        pod({
+          name: r.name,
+          uid: r.name === API ? C : D,
+          ips: [r.name === API ? X : Y],
+          deleting: true,
+          containers: 'terminated',
+        }),
+      ),
+    );
     expect((await setup({ objects: t.objects, fresh: reader }).handler.handle('validate', t.req)).allowed).toBe(true);
   });
 
@@ -586,7 +682,10 @@ describe('fresh evidence (docs/rules.md#fresh-evidence)', () => {
     const reader = new FakeReader(() => null);
     const old = v4Pool({});
     const next = withRecords(old, { [X]: rec(`${NS}/${NEW}`, D) });
-    await setup({ objects: [old, pod({ name: NEW, uid: D })], fresh: reader }).handler.handle('validate', requestOf(poolStatusReview(old, next, AGENT_USER)));
+    await setup({ objects: [old, pod({ name: NEW, uid: D })], fresh: reader }).handler.handle(
+      'validate',
+      requestOf(poolStatusReview(old, next, AGENT_USER)),
+    );
     const t = twoLiveReleases();
     await setup({ objects: t.objects, fresh: reader, mode: 'warn' }).handler.handle('validate', t.req);
     expect(reader.calls).toEqual([]);
@@ -596,20 +695,28 @@ describe('fresh evidence (docs/rules.md#fresh-evidence)', () => {
     // the pod was just created: the informer has not seen it yet, the API server has
     const old = v4Pool({});
     const next = withRecords(old, { [X]: rec(`${NS}/${NEW}`, D) });
-    const reader = new FakeReader((r) => (r.name === NEW ? podFacts(pod({ name: NEW, uid: D, phase: 'Pending' })) : null));
-    const r = await setup({ objects: [old], fresh: reader }).handler.handle('validate', requestOf(poolStatusReview(old, next, AGENT_USER)));
+    const reader = new FakeReader((r) =>
+      r.name === NEW ? podFacts(pod({ name: NEW, uid: D, phase: 'Pending' })) : null,
+    );
+    const r = await setup({ objects: [old], fresh: reader }).handler.handle(
+      'validate',
+      requestOf(poolStatusReview(old, next, AGENT_USER)),
+    );
     expect(reader.podRefs()).toContain(`${NS}/${NEW}`);
     expect(r.allowed).toBe(true);
   });
 
   // docs/rules.md#fresh-evidence: a needed object missing from the cache is read live before concluding it does not exist — here the
   // miss would otherwise let the release through.
-  it('a cache miss of the record\'s pod is read live before a release is allowed', async () => {
+  it("a cache miss of the record's pod is read live before a release is allowed", async () => {
     // GC releases X recorded for API; the guard's cache has not seen API, the API server has it running with X
     const old = v4Pool({ [X]: rec(`${NS}/${API}`, C) });
     const next = withRecords(old, {});
     const reader = new FakeReader((r) => (r.name === API ? podFacts(pod({ name: API, uid: C, ips: [X] })) : null));
-    const r = await setup({ objects: [old], fresh: reader }).handler.handle('validate', requestOf(poolStatusReview(old, next)));
+    const r = await setup({ objects: [old], fresh: reader }).handler.handle(
+      'validate',
+      requestOf(poolStatusReview(old, next)),
+    );
     expect(reader.podRefs()).toContain(`${NS}/${API}`);
     expect(r.allowed).toBe(false);
   });
@@ -624,15 +731,22 @@ describe('fresh evidence (docs/rules.md#fresh-evidence)', () => {
       read: async (refs) => {
         calls.push(refs);
         const out = emptyFresh();
-        for (const r of refs) if (r.kind === 'vmiPods' && r.name === 'vm9') out.vmiPods.set(`${r.namespace}/${r.name}`, [launcher]);
+        for (const r of refs)
+          if (r.kind === 'vmiPods' && r.name === 'vm9') out.vmiPods.set(`${r.namespace}/${r.name}`, [launcher]);
         return out;
       },
     };
-    const r = await setup({ objects: [old, vmi({ name: 'vm9' })], fresh: reader }).handler.handle('validate', requestOf(poolStatusReview(old, next, AGENT_USER)));
+    const r = await setup({ objects: [old, vmi({ name: 'vm9' })], fresh: reader }).handler.handle(
+      'validate',
+      requestOf(poolStatusReview(old, next, AGENT_USER)),
+    );
     expect(calls.flat()).toContainEqual({ kind: 'vmiPods', namespace: NS, name: 'vm9' });
     expect(r.allowed).toBe(true);
     // without the live list, the same write is denied from the stale cache
-    const stale = await setup({ objects: [old, vmi({ name: 'vm9' })], fresh: new FakeReader(() => undefined) }).handler.handle('validate', requestOf(poolStatusReview(old, next, AGENT_USER)));
+    const stale = await setup({
+      objects: [old, vmi({ name: 'vm9' })],
+      fresh: new FakeReader(() => undefined),
+    }).handler.handle('validate', requestOf(poolStatusReview(old, next, AGENT_USER)));
     expect(stale.status?.message).toMatch(/^STALE_ALLOCATION: /);
   });
 
@@ -674,7 +788,11 @@ describe('fresh evidence (docs/rules.md#fresh-evidence)', () => {
       deps.staleCaches = staleCaches;
       const r = await handler.handle('validate', t.req);
       expect(r.allowed).toBe(true);
-      expect(r.warnings).toEqual([expect.stringMatching(/^spiderpool-guard: caches stale \(API server watch down\): pods, spiderendpoints; meanwhile internal error: fresh read before denial failed: The operation was aborted; .*fail-open/)]);
+      expect(r.warnings).toEqual([
+        expect.stringMatching(
+          /^spiderpool-guard: caches stale \(API server watch down\): pods, spiderendpoints; meanwhile internal error: fresh read before denial failed: The operation was aborted; .*fail-open/,
+        ),
+      ]);
       expect(await metricValue(metrics, 'spiderpool_guard_admission_errors_total', { cause: 'stale-cache' })).toBe(1);
       expect(await metricValue(metrics, 'spiderpool_guard_admission_errors_total', { cause: 'internal' })).toBe(0);
     });
@@ -694,7 +812,9 @@ describe('fresh evidence (docs/rules.md#fresh-evidence)', () => {
       deps.staleCaches = staleCaches;
       const r = await handler.handle('validate', t.req, { budgetMs: 50 });
       expect(r.allowed).toBe(false);
-      expect(r.status?.message).toMatch(/caches stale .*; meanwhile decision deadline of 50 ms reached \(fail-closed\)$/);
+      expect(r.status?.message).toMatch(
+        /caches stale .*; meanwhile decision deadline of 50 ms reached \(fail-closed\)$/,
+      );
       expect(await metricValue(metrics, 'spiderpool_guard_admission_errors_total', { cause: 'stale-cache' })).toBe(1);
       expect(await metricValue(metrics, 'spiderpool_guard_admission_errors_total', { cause: 'deadline' })).toBe(0);
     });
@@ -705,7 +825,11 @@ describe('fresh evidence (docs/rules.md#fresh-evidence)', () => {
       const { handler, deps, metrics } = setup({ objects: t.objects, fresh: reader });
       deps.staleCaches = () => [];
       const r = await handler.handle('validate', t.req);
-      expect(r.warnings).toEqual([expect.stringMatching(/^spiderpool-guard: internal error: fresh read before denial failed: HTTP 500: etcdserver: leader changed; write allowed unchecked \(fail-open\)$/)]);
+      expect(r.warnings).toEqual([
+        expect.stringMatching(
+          /^spiderpool-guard: internal error: fresh read before denial failed: HTTP 500: etcdserver: leader changed; write allowed unchecked \(fail-open\)$/,
+        ),
+      ]);
       expect(await metricValue(metrics, 'spiderpool_guard_admission_errors_total', { cause: 'internal' })).toBe(1);
     });
   });
@@ -717,13 +841,24 @@ describe('fresh evidence (docs/rules.md#fresh-evidence)', () => {
     expect(reader.calls).toEqual([]);
   });
 
-  describe('DOUBLE_ALLOCATION of a restarting static member\'s IP rests on a fresh StatefulSet (bench b2, seed 7)', () => {
+  describe("DOUBLE_ALLOCATION of a restarting static member's IP rests on a fresh StatefulSet (bench b2, seed 7)", () => {
     // The cache still shows sts-a at 4 replicas and sts-a-1's endpoint listing X; the agent allocates X to NEW.
     const seed7 = () => {
       const old = v4Pool({});
       const next = withRecords(old, { [X]: rec(`${NS}/${NEW}`, D) });
-      const ep = endpoint({ name: 'sts-a-1', podUid: C, type: 'StatefulSet', nics: [{ ipv4: `${X}/16`, ipv4Pool: POOL }] });
-      const objects = [old, statefulSet({ name: 'sts-a', replicas: 4 }), ep, stsPod('sts-a', 1, { uid: E, phase: 'Pending' }), pod({ name: NEW, uid: D, phase: 'Pending' })];
+      const ep = endpoint({
+        name: 'sts-a-1',
+        podUid: C,
+        type: 'StatefulSet',
+        nics: [{ ipv4: `${X}/16`, ipv4Pool: POOL }],
+      });
+      const objects = [
+        old,
+        statefulSet({ name: 'sts-a', replicas: 4 }),
+        ep,
+        stsPod('sts-a', 1, { uid: E, phase: 'Pending' }),
+        pod({ name: NEW, uid: D, phase: 'Pending' }),
+      ];
       return { objects, req: requestOf(poolStatusReview(old, next, AGENT_USER)) };
     };
     /** Answers StatefulSet reads with `replicas` and leaves every other object as cached. */
@@ -734,7 +869,11 @@ describe('fresh evidence (docs/rules.md#fresh-evidence)', () => {
           calls.push(...refs);
           const out = emptyFresh();
           for (const r of refs) {
-            if (r.kind === 'statefulSet') out.statefulSets.set(`${r.namespace}/${r.name}`, statefulSetFacts(statefulSet({ name: r.name, replicas })));
+            if (r.kind === 'statefulSet')
+              out.statefulSets.set(
+                `${r.namespace}/${r.name}`,
+                statefulSetFacts(statefulSet({ name: r.name, replicas })),
+              );
           }
           return out;
         },
@@ -748,7 +887,13 @@ describe('fresh evidence (docs/rules.md#fresh-evidence)', () => {
       const r = await setup({ objects: t.objects, fresh: reader }).handler.handle('validate', t.req);
       expect(r.allowed).toBe(false);
       expect(r.status!.message).toMatch(/^DOUBLE_ALLOCATION: /);
-      for (const part of [`IP ${X}`, `pool ${POOL}`, `endpoint ${NS}/sts-a-1`, `restarting static member ${NS}/sts-a-1`]) expect(r.status!.message).toContain(part);
+      for (const part of [
+        `IP ${X}`,
+        `pool ${POOL}`,
+        `endpoint ${NS}/sts-a-1`,
+        `restarting static member ${NS}/sts-a-1`,
+      ])
+        expect(r.status!.message).toContain(part);
       expect(calls).toEqual(
         expect.arrayContaining([
           { kind: 'pod', namespace: NS, name: 'sts-a-1' },
@@ -760,7 +905,10 @@ describe('fresh evidence (docs/rules.md#fresh-evidence)', () => {
 
     it('the fresh read shows the set scaled down to 1: the member is not valid, the allocation is allowed', async () => {
       const t = seed7();
-      const r = await setup({ objects: t.objects, fresh: statefulSetReader(1).reader }).handler.handle('validate', t.req);
+      const r = await setup({ objects: t.objects, fresh: statefulSetReader(1).reader }).handler.handle(
+        'validate',
+        t.req,
+      );
       expect(r.allowed).toBe(true);
     });
   });
@@ -797,6 +945,8 @@ describe('evaluate is pure: judging twice gives the same answer', () => {
     const view = viewOf(...t.objects);
     const settings = { staticIp: DEFAULT_STATIC_IP_CONFIG, guardedUsers: new UserMatcher(DEFAULT_GUARDED_USERS) };
     expect(evaluate(t.req, view, settings).violations).toEqual(evaluate(t.req, view, settings).violations);
-    expect(parseAllocatedIPs((t.next.status as Json).allocatedIPs, { subnet: '10.6.0.0/16', family: 4 }).records.size).toBe(0);
+    expect(
+      parseAllocatedIPs((t.next.status as Json).allocatedIPs, { subnet: '10.6.0.0/16', family: 4 }).records.size,
+    ).toBe(0);
   });
 });

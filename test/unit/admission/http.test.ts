@@ -7,13 +7,29 @@ import { BODY_LIMIT_BYTES, Readiness } from '../../../webhook/admission/server';
 import { Reply, TestWebhook, startTestWebhook } from '../support/webhook-server';
 import { createLogger } from '../../../webhook/log/logger';
 import { IndexedView } from '../../../webhook/model/view';
-import { AGENT_USER, Json, NS, bigCluster, endpoint, endpointReview, pod, pool, poolStatusReview, rec, recordsOf, uid, viewOf, withRecords } from '../../../testbed/fixtures';
+import {
+  AGENT_USER,
+  Json,
+  NS,
+  bigCluster,
+  endpoint,
+  endpointReview,
+  pod,
+  pool,
+  poolStatusReview,
+  rec,
+  recordsOf,
+  uid,
+  viewOf,
+  withRecords,
+} from '../../../testbed/fixtures';
 
 let web: TestWebhook;
 let view: IndexedView = viewOf();
 const readiness: Record<string, boolean> = { informers: true, tls: true };
 
-const request = (method: string, path: string, body?: string | Buffer, headers?: Record<string, string>) => web.request(method, path, body, headers);
+const request = (method: string, path: string, body?: string | Buffer, headers?: Record<string, string>) =>
+  web.request(method, path, body, headers);
 const post = (path: string, doc: unknown) => request('POST', path, JSON.stringify(doc));
 
 beforeAll(async () => {
@@ -52,12 +68,18 @@ describe('AdmissionReview over HTTPS', () => {
   it('the mutating path answers with a base64 JSONPatch', async () => {
     const old = pool({ name: 'v4-pool', subnet: '10.6.0.0/16' });
     view = viewOf(old, pod({ name: 'new-0', uid: D, phase: 'Pending' }));
-    const doc = poolStatusReview(old, withRecords(old, { [X]: rec(`${NS}/new-0`, D) }, { allocatedIPCount: 0 }), AGENT_USER);
+    const doc = poolStatusReview(
+      old,
+      withRecords(old, { [X]: rec(`${NS}/new-0`, D) }, { allocatedIPCount: 0 }),
+      AGENT_USER,
+    );
     const r = await post('/mutate/spiderippools', doc);
     expect(r.status).toBe(200);
     const response = r.json().response as Json;
     expect(response).toMatchObject({ allowed: true, patchType: 'JSONPatch' });
-    expect(JSON.parse(Buffer.from(response.patch as string, 'base64').toString())).toEqual([{ op: 'replace', path: '/status/allocatedIPCount', value: 1 }]);
+    expect(JSON.parse(Buffer.from(response.patch as string, 'base64').toString())).toEqual([
+      { op: 'replace', path: '/status/allocatedIPCount', value: 1 },
+    ]);
   });
 
   it('the endpoint path judges endpoint DELETEs', async () => {
@@ -65,7 +87,10 @@ describe('AdmissionReview over HTTPS', () => {
     view = viewOf(ep, pod({ name: 'api-0', uid: C, ips: [X] }));
     const r = await post('/validate/spiderendpoints', endpointReview('DELETE', { oldObject: ep }));
     expect(r.status).toBe(200);
-    expect(r.json().response).toMatchObject({ allowed: false, auditAnnotations: { rule: 'LIVE_ENDPOINT_DELETE', ips: X } });
+    expect(r.json().response).toMatchObject({
+      allowed: false,
+      auditAnnotations: { rule: 'LIVE_ENDPOINT_DELETE', ips: X },
+    });
   });
 });
 
@@ -87,7 +112,10 @@ describe('malformed requests: 400 with a JSON reason', () => {
   });
 
   it('invalid JSON', async () => {
-    await expect400(await request('POST', '/validate/spiderippools', '{"apiVersion": "admission.k8s.io/v1", "kind": '), /JSON/);
+    await expect400(
+      await request('POST', '/validate/spiderippools', '{"apiVersion": "admission.k8s.io/v1", "kind": '),
+      /JSON/,
+    );
   });
 
   it('a wrong apiVersion', async () => {
@@ -106,7 +134,10 @@ describe('malformed requests: 400 with a JSON reason', () => {
   });
 
   it('a missing request', async () => {
-    await expect400(await post('/validate/spiderippools', { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview' }), /request/);
+    await expect400(
+      await post('/validate/spiderippools', { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview' }),
+      /request/,
+    );
   });
 
   it('an unknown operation', async () => {
@@ -142,7 +173,9 @@ describe('body size', () => {
     expect(r.status).toBe(200);
     const response = r.json().response as Json;
     expect(response.allowed).toBe(false);
-    expect((response.status as Json).message).toMatch(new RegExp(`^LIVE_IP_RELEASE: IP ${liveIp.replace(/\./g, '\\.')},`));
+    expect((response.status as Json).message).toMatch(
+      new RegExp(`^LIVE_IP_RELEASE: IP ${liveIp.replace(/\./g, '\\.')},`),
+    );
     expect(((response.status as Json).message as string).split('\n')).toHaveLength(1);
   }, 30_000);
 });

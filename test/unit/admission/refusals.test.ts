@@ -22,7 +22,8 @@ function handler(): AdmissionHandler {
 
 const metrics = createAdmissionMetrics(undefined, false);
 let web: TestWebhook;
-const send = (r: Partial<RawRequest>) => rawRequest(web.port, web.ca, { path: PATH, headers: JSON_TYPE, body: review, ...r });
+const send = (r: Partial<RawRequest>) =>
+  rawRequest(web.port, web.ca, { path: PATH, headers: JSON_TYPE, body: review, ...r });
 
 beforeAll(async () => {
   web = await startTestWebhook(handler(), { checks: () => ({}) }, createLogger('silent'), { metrics });
@@ -95,25 +96,33 @@ describe('a body that is not UTF-8 JSON sent as is: refused, never judged', () =
 });
 
 describe('a body over the 16 MiB limit: 413 the client reads while still writing', () => {
-  const inflight = async () => (await metrics.registry.getMetricsAsJSON()).find((m) => m.name === 'spiderpool_guard_admission_inflight_bytes')!.values[0].value;
+  const inflight = async () =>
+    (await metrics.registry.getMetricsAsJSON()).find((m) => m.name === 'spiderpool_guard_admission_inflight_bytes')!
+      .values[0].value;
 
   it.each([
     ['the limit + 1 byte, with Content-Length', BODY_LIMIT_BYTES + 1, false],
     ['twice the limit, with Content-Length', 2 * BODY_LIMIT_BYTES, false],
     ['the limit + 1 byte, chunked', BODY_LIMIT_BYTES + 1, true],
     ['twice the limit, chunked', 2 * BODY_LIMIT_BYTES, true],
-  ])('%s: the whole body is written, the 413 read, the connection closed in order', async (_, bytes, chunked) => {
-    const a = await send({ body: { bytes }, chunked });
-    expectRefusal(a, 413, new RegExp(`body larger than ${BODY_LIMIT_BYTES} bytes`));
-    expect(a.headers.connection).toBe('close');
-    expect(a.sent).toBe(bytes);
-    expect(a.endedBy).toBe('server');
-    // the dropped rest of the body held no budget
-    expect(await inflight()).toBe(0);
-  }, 60_000);
+  ])(
+    '%s: the whole body is written, the 413 read, the connection closed in order',
+    async (_, bytes, chunked) => {
+      const a = await send({ body: { bytes }, chunked });
+      expectRefusal(a, 413, new RegExp(`body larger than ${BODY_LIMIT_BYTES} bytes`));
+      expect(a.headers.connection).toBe('close');
+      expect(a.sent).toBe(bytes);
+      expect(a.endedBy).toBe('server');
+      // the dropped rest of the body held no budget
+      expect(await inflight()).toBe(0);
+    },
+    60_000,
+  );
 
   it('a client that never stops sending still gets its 413; past the drain bounds the connection is cut', async () => {
-    const short = await startTestWebhook(handler(), { checks: () => ({}) }, createLogger('silent'), { drainBounds: { maxBytes: 1024 * 1024, maxMs: 5000 } });
+    const short = await startTestWebhook(handler(), { checks: () => ({}) }, createLogger('silent'), {
+      drainBounds: { maxBytes: 1024 * 1024, maxMs: 5000 },
+    });
     try {
       const bytes = 8 * BODY_LIMIT_BYTES;
       const a = await rawRequest(short.port, short.ca, { path: PATH, headers: JSON_TYPE, body: { bytes } });

@@ -70,8 +70,12 @@ async function viaReview(body: string | Buffer): Promise<Outcome> {
   writeFileSync(file, body);
   let stdout = '';
   let stderr = '';
-  const out = jest.spyOn(process.stdout, 'write').mockImplementation((c: string | Uint8Array) => ((stdout += c.toString()), true));
-  const err = jest.spyOn(process.stderr, 'write').mockImplementation((c: string | Uint8Array) => ((stderr += c.toString()), true));
+  const out = jest
+    .spyOn(process.stdout, 'write')
+    .mockImplementation((c: string | Uint8Array) => ((stdout += c.toString()), true));
+  const err = jest
+    .spyOn(process.stderr, 'write')
+    .mockImplementation((c: string | Uint8Array) => ((stderr += c.toString()), true));
   let code: number;
   try {
     code = await main(['review', '--snapshot', snapshotFile, file]);
@@ -79,11 +83,16 @@ async function viaReview(body: string | Buffer): Promise<Outcome> {
     out.mockRestore();
     err.mockRestore();
   }
-  if (code === 0) return { accepted: true, allowed: (JSON.parse(stdout) as { response: { allowed: boolean } }).response.allowed };
+  if (code === 0)
+    return { accepted: true, allowed: (JSON.parse(stdout) as { response: { allowed: boolean } }).response.allowed };
   expect(code).toBe(2);
   // review prefixes the file name: `review FILE: <reason>`
   const prefix = `review ${file}: `;
-  const line = stderr.trim().split('\n').find((l) => l.includes(prefix)) ?? stderr;
+  const line =
+    stderr
+      .trim()
+      .split('\n')
+      .find((l) => l.includes(prefix)) ?? stderr;
   return { accepted: false, reason: line.slice(line.indexOf(prefix) + prefix.length) };
 }
 

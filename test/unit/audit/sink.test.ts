@@ -17,7 +17,12 @@ function event(ip: string): AuditEvent {
     mode: 'enforce',
     requestUID: `req-${ip}`,
     operation: 'UPDATE',
-    resource: { group: 'spiderpool.spidernet.io', version: 'v2beta1', resource: 'spiderippools', subResource: 'status' },
+    resource: {
+      group: 'spiderpool.spidernet.io',
+      version: 'v2beta1',
+      resource: 'spiderippools',
+      subResource: 'status',
+    },
     name: 'v4-pool',
     namespace: '',
     user: 'system:serviceaccount:kube-system:spiderpool-controller',
@@ -43,10 +48,26 @@ test('every event reaches stdout (audit: true) and the file; reopen() after a ro
   sink.reopen();
   sink.write(event('10.6.168.102'));
   sink.flush();
-  const rotated = fs.readFileSync(`${file}.1`, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-  const current = fs.readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-  expect(rotated).toEqual([expect.objectContaining({ event: 'admission.denied', ip: '10.6.168.101', rule: 'LIVE_IP_RELEASE' })]);
-  expect(current).toEqual([expect.objectContaining({ ip: '10.6.168.102', requestUID: 'req-10.6.168.102', record: { pod: 'demo/web-1', podUid: 'B' } })]);
+  const rotated = fs
+    .readFileSync(`${file}.1`, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  const current = fs
+    .readFileSync(file, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  expect(rotated).toEqual([
+    expect.objectContaining({ event: 'admission.denied', ip: '10.6.168.101', rule: 'LIVE_IP_RELEASE' }),
+  ]);
+  expect(current).toEqual([
+    expect.objectContaining({
+      ip: '10.6.168.102',
+      requestUID: 'req-10.6.168.102',
+      record: { pod: 'demo/web-1', podUid: 'B' },
+    }),
+  ]);
   const logged = stdout.map((l) => JSON.parse(l));
   expect(logged).toHaveLength(2);
   expect(logged.every((l) => l.audit === true && l.event === 'admission.denied')).toBe(true);
@@ -61,7 +82,10 @@ test('writing only queues: lines reach the sinks on a later turn of the event lo
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spg-audit-'));
   const file = path.join(dir, 'audit.jsonl');
   const stdout: string[] = [];
-  const sink = new PinoAuditSink(createLogger('info', new Writable({ write: (c, _e, cb) => (stdout.push(String(c)), cb()) }) as never), { file });
+  const sink = new PinoAuditSink(
+    createLogger('info', new Writable({ write: (c, _e, cb) => (stdout.push(String(c)), cb()) }) as never),
+    { file },
+  );
   sink.write(event('10.6.168.101'));
   expect(stdout).toEqual([]);
   expect(fs.readFileSync(file, 'utf8')).toBe('');
@@ -75,7 +99,10 @@ test('a full queue drops lines and counts them per sink, never blocking the writ
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spg-audit-'));
   const file = path.join(dir, 'audit.jsonl');
   const stdout: string[] = [];
-  const sink = new PinoAuditSink(createLogger('info', new Writable({ write: (c, _e, cb) => (stdout.push(String(c)), cb()) }) as never), { file, queueLines: 10, registry });
+  const sink = new PinoAuditSink(
+    createLogger('info', new Writable({ write: (c, _e, cb) => (stdout.push(String(c)), cb()) }) as never),
+    { file, queueLines: 10, registry },
+  );
   for (let i = 0; i < 25; i++) sink.write(event(`10.6.0.${i}`));
   expect(await dropped(registry, 'stdout')).toBe(15);
   expect(await dropped(registry, 'file')).toBe(15);
@@ -92,7 +119,12 @@ test('the file is rotated by size: FILE, FILE.1 .. FILE.maxFiles, older ones rem
   for (let i = 0; i < 20; i++) sink.write(event(`10.6.0.${i + 101}`));
   sink.flush();
   expect(fs.readdirSync(dir).sort()).toEqual(['audit.jsonl', 'audit.jsonl.1', 'audit.jsonl.2']);
-  const read = (f: string) => fs.readFileSync(path.join(dir, f), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { ip: string }).ip);
+  const read = (f: string) =>
+    fs
+      .readFileSync(path.join(dir, f), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as { ip: string }).ip);
   for (const f of fs.readdirSync(dir)) expect(fs.statSync(path.join(dir, f)).size).toBeLessThanOrEqual(lineBytes * 3);
   // 20 lines, 3 per file: the newest 2 in FILE, the 6 before in FILE.1 and FILE.2
   expect(read('audit.jsonl')).toEqual(['10.6.0.119', '10.6.0.120']);

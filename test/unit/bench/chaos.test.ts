@@ -53,7 +53,11 @@ describe('denials are replayed at the time of the audit line', () => {
 });
 
 describe('UNCONFIRMED_TERMINATION_RELEASE denials (the zombie scenario)', () => {
-  const held = (time: number): AuditEventLike => ({ ...denial(time), rule: 'UNCONFIRMED_TERMINATION_RELEASE', record: { pod: 'ns/api-zombie', podUid: 'uid-zombie' } });
+  const held = (time: number): AuditEventLike => ({
+    ...denial(time),
+    rule: 'UNCONFIRMED_TERMINATION_RELEASE',
+    record: { pod: 'ns/api-zombie', podUid: 'uid-zombie' },
+  });
 
   test("justified while the terminating pod's sandbox still holds the IP, false once it was torn down", () => {
     const truth = new GroundTruth();
@@ -136,7 +140,16 @@ describe('a checkpoint stops waiting when pods without an IP are bound to stay s
     kind: 'SpiderIPPool',
     metadata: { name: 'p' },
     spec: { subnet: '10.0.0.0/24', ips: ['10.0.0.2-10.0.0.3'] },
-    status: { allocatedIPs: JSON.stringify(Object.fromEntries(Object.entries(records).map(([ip, who]) => [ip, { pod: `ns/${who.split('@')[0]}`, podUid: who.split('@')[1] }]))) },
+    status: {
+      allocatedIPs: JSON.stringify(
+        Object.fromEntries(
+          Object.entries(records).map(([ip, who]) => [
+            ip,
+            { pod: `ns/${who.split('@')[0]}`, podUid: who.split('@')[1] },
+          ]),
+        ),
+      ),
+    },
   });
 
   test('pool full, every record held by its alive pod, nothing terminating: bound', () => {
@@ -159,16 +172,36 @@ describe('a checkpoint stops waiting when pods without an IP are bound to stay s
     const pods = [pod('b', 'ub-new', '10.0.0.3'), pod('c', 'uc')];
     const records = pool({ '10.0.0.2': 'b@ub-old', '10.0.0.3': 'b@ub-new' });
     expect(boundToStayWithoutIp(records, pods)).toBe(false);
-    expect(boundToStayWithoutIp(records, pods, (ip, r, p) => ip === '10.0.0.2' && r.podUid === 'ub-old' && p?.metadata?.uid === 'ub-new')).toBe(true);
+    expect(
+      boundToStayWithoutIp(
+        records,
+        pods,
+        (ip, r, p) => ip === '10.0.0.2' && r.podUid === 'ub-old' && p?.metadata?.uid === 'ub-new',
+      ),
+    ).toBe(true);
   });
 
   test('a pod terminating (cmdDel to come) or a free IP: not bound', () => {
     const full = pool({ '10.0.0.2': 'a@ua', '10.0.0.3': 'b@ub' });
-    expect(boundToStayWithoutIp(full, [pod('a', 'ua', '10.0.0.2'), pod('b', 'ub', '10.0.0.3'), pod('c', 'uc'), pod('d', 'ud', undefined, true)])).toBe(false);
-    expect(boundToStayWithoutIp(pool({ '10.0.0.2': 'a@ua' }), [pod('a', 'ua', '10.0.0.2'), pod('c', 'uc')])).toBe(false);
+    expect(
+      boundToStayWithoutIp(full, [
+        pod('a', 'ua', '10.0.0.2'),
+        pod('b', 'ub', '10.0.0.3'),
+        pod('c', 'uc'),
+        pod('d', 'ud', undefined, true),
+      ]),
+    ).toBe(false);
+    expect(boundToStayWithoutIp(pool({ '10.0.0.2': 'a@ua' }), [pod('a', 'ua', '10.0.0.2'), pod('c', 'uc')])).toBe(
+      false,
+    );
   });
 
   test('every pod has an IP: nothing to wait for, not this rule', () => {
-    expect(boundToStayWithoutIp(pool({ '10.0.0.2': 'a@ua', '10.0.0.3': 'b@ub' }), [pod('a', 'ua', '10.0.0.2'), pod('b', 'ub', '10.0.0.3')])).toBe(false);
+    expect(
+      boundToStayWithoutIp(pool({ '10.0.0.2': 'a@ua', '10.0.0.3': 'b@ub' }), [
+        pod('a', 'ua', '10.0.0.2'),
+        pod('b', 'ub', '10.0.0.3'),
+      ]),
+    ).toBe(false);
   });
 });

@@ -4,7 +4,15 @@ import type { SliceResult } from '../../../bench/admission/load';
 
 function slice(latencies: number[], seconds: number): SliceResult {
   const sorted = [...latencies].sort((a, b) => a - b);
-  return { p50Ms: sorted[Math.floor(sorted.length / 2)], p99Ms: sorted[sorted.length - 1], rps: latencies.length / seconds, requests: latencies.length, errors: 0, seconds, latencies: sorted };
+  return {
+    p50Ms: sorted[Math.floor(sorted.length / 2)],
+    p99Ms: sorted[sorted.length - 1],
+    rps: latencies.length / seconds,
+    requests: latencies.length,
+    errors: 0,
+    seconds,
+    latencies: sorted,
+  };
 }
 
 test('median of odd and even counts', () => {

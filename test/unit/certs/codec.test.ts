@@ -33,9 +33,20 @@ describe('secret codec + plan, simulated over a CA lifetime', () => {
         secret: facts,
         servingCaInjected,
         now,
-        current: served && { fingerprint: certFacts(served.cert).fingerprint, notAfter: certFacts(served.cert).notAfter, trusted: trusts(served.issuer) },
+        current: served && {
+          fingerprint: certFacts(served.cert).fingerprint,
+          notAfter: certFacts(served.cert).notAfter,
+          trusted: trusts(served.issuer),
+        },
       });
-      const plan = planSecret({ secret: facts, desired: { dnsNames, ips, keyType: 'ec' }, now, policy, newestCaInjected: trusts(cas[0]), servingCaInjected });
+      const plan = planSecret({
+        secret: facts,
+        desired: { dnsNames, ips, keyType: 'ec' },
+        now,
+        policy,
+        newestCaInjected: trusts(cas[0]),
+        servingCaInjected,
+      });
       if (plan.action !== 'none') {
         bundle = await applyPlan(plan, bundle, ctx());
         const enc = encodeSecretData(bundle);
@@ -55,7 +66,8 @@ describe('secret codec + plan, simulated over a CA lifetime', () => {
       await step();
       if (served && served.cert !== before) expect(trusts(served.issuer)).toBe(true);
     };
-    const assertTrusted = () => expect(served !== undefined && trusts(served.issuer) && isSignedBy(served.cert, served.issuer)).toBe(true);
+    const assertTrusted = () =>
+      expect(served !== undefined && trusts(served.issuer) && isSignedBy(served.cert, served.issuer)).toBe(true);
 
     await cycle();
     assertTrusted();
@@ -80,7 +92,12 @@ describe('secret codec + plan, simulated over a CA lifetime', () => {
     // 9-day serving cert renewed at 6 days; CA (30 days) rotated at day 20: publish, switch once injected, schedule
     // (serve-after = lead), drop after the overlap. Every new tls.crt is scheduled before it is served.
     expect(actions.filter((a) => a === 'renew-serving').length).toBe(3);
-    expect(actions.filter((a) => a !== 'renew-serving' && a !== 'schedule-serving')).toEqual(['create', 'publish-ca', 'switch-serving', 'drop-old-ca']);
+    expect(actions.filter((a) => a !== 'renew-serving' && a !== 'schedule-serving')).toEqual([
+      'create',
+      'publish-ca',
+      'switch-serving',
+      'drop-old-ca',
+    ]);
     expect(actions.filter((a) => a === 'schedule-serving').length).toBe(5);
     expect(splitPemCerts(bundle!.caCrt)).toHaveLength(1);
     expect(certFacts(splitPemCerts(bundle!.caCrt)[0]!).subject).toMatch(/^CN=test-ca@\d+$/);
@@ -92,27 +109,43 @@ describe('secret codec + plan, simulated over a CA lifetime', () => {
     const old = await applyPlan({ action: 'create', carry: [] }, undefined, c);
     const oldCa = splitPemCerts(old.caCrt)[0]!;
     const knownCas = new Map([[certFacts(oldCa).fingerprint, oldCa]]);
-    const fresh = await applyPlan({ action: 'create', carry: [certFacts(oldCa).fingerprint] }, undefined, { ...c, knownCas });
+    const fresh = await applyPlan({ action: 'create', carry: [certFacts(oldCa).fingerprint] }, undefined, {
+      ...c,
+      knownCas,
+    });
     const cas = splitPemCerts(fresh.caCrt);
     expect(cas).toHaveLength(2);
     expect(cas[1]).toBe(oldCa);
     expect(isSignedBy(fresh.tlsCrt, cas[0]!)).toBe(true);
     expect(fresh.serveAfter).toBeUndefined(); // pending
     const single = { ...fresh, caCrt: cas[0]!, serveAfter: now.toISOString() };
-    const back = await applyPlan({ action: 'keep-served-ca', fingerprint: certFacts(oldCa).fingerprint, reason: 'r' }, single, { ...c, knownCas });
+    const back = await applyPlan(
+      { action: 'keep-served-ca', fingerprint: certFacts(oldCa).fingerprint, reason: 'r' },
+      single,
+      { ...c, knownCas },
+    );
     expect(splitPemCerts(back.caCrt)).toEqual([cas[0], oldCa]);
     expect(back.serveAfter).toBe(single.serveAfter);
     // serve-after round-trips through the annotations and is removed by a new tls.crt
     const enc = encodeSecretData(back);
     expect(decodeSecretData(enc.data, enc.annotations).serveAfter).toBe(single.serveAfter);
     const renewed = await applyPlan({ action: 'renew-serving', reason: 'r', dnsNames, ips }, back, c);
-    expect(Object.keys(encodeSecretData(renewed).annotations)).not.toContain('spiderpool-guard.spidernet.io/serve-after');
+    expect(Object.keys(encodeSecretData(renewed).annotations)).not.toContain(
+      'spiderpool-guard.spidernet.io/serve-after',
+    );
   });
 
   it('signs with SHA-256 and the configured key type', async () => {
     const now = new Date();
     for (const keyType of ['ec', 'rsa'] as const) {
-      const b = await applyPlan({ action: 'create', carry: [] }, undefined, { now, policy, keyType, dnsNames, ips, caCommonName: 'x' });
+      const b = await applyPlan({ action: 'create', carry: [] }, undefined, {
+        now,
+        policy,
+        keyType,
+        dnsNames,
+        ips,
+        caCommonName: 'x',
+      });
       const leaf = certFacts(b.tlsCrt);
       expect(leaf.keyType).toBe(keyType);
       // signature algorithm OID: ecdsa-with-SHA256 1.2.840.10045.4.3.2 / sha256WithRSAEncryption 1.2.840.113549.1.1.11
@@ -125,6 +158,15 @@ describe('secret codec + plan, simulated over a CA lifetime', () => {
   it('reports problems for a garbage Secret instead of throwing', () => {
     const f = secretFacts(decodeSecretData({ 'ca.crt': Buffer.from('nope').toString('base64') }, undefined));
     expect(f.problems).toEqual(['ca.crt missing or holds no certificate', 'ca.key missing']);
-    expect(planSecret({ secret: f, desired: { dnsNames, ips, keyType: 'ec' }, now: new Date(), policy, newestCaInjected: false, servingCaInjected: false }).action).toBe('regenerate');
+    expect(
+      planSecret({
+        secret: f,
+        desired: { dnsNames, ips, keyType: 'ec' },
+        now: new Date(),
+        policy,
+        newestCaInjected: false,
+        servingCaInjected: false,
+      }).action,
+    ).toBe('regenerate');
   });
 });

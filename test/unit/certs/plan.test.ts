@@ -33,7 +33,13 @@ function cert(p: Partial<CertFacts> & { fingerprint: string }): CertFacts {
   };
 }
 const CA1 = cert({ fingerprint: 'ca1', isCa: true, dnsNames: [], notAfter: at(1800 * DAY_MS) });
-const CA2 = cert({ fingerprint: 'ca2', isCa: true, dnsNames: [], notBefore: at(1200 * DAY_MS), notAfter: at(3000 * DAY_MS) });
+const CA2 = cert({
+  fingerprint: 'ca2',
+  isCa: true,
+  dnsNames: [],
+  notBefore: at(1200 * DAY_MS),
+  notAfter: at(3000 * DAY_MS),
+});
 
 function healthy(p: Partial<SecretFacts> = {}): SecretFacts {
   return {
@@ -50,7 +56,15 @@ function healthy(p: Partial<SecretFacts> = {}): SecretFacts {
   };
 }
 function input(secret: SecretFacts | undefined, now: Date, p: Partial<PlanInput> = {}): PlanInput {
-  return { secret, now, desired: { dnsNames: DNS, ips: [], keyType: 'ec' }, policy: DEFAULT_POLICY, newestCaInjected: true, servingCaInjected: true, ...p };
+  return {
+    secret,
+    now,
+    desired: { dnsNames: DNS, ips: [], keyType: 'ec' },
+    policy: DEFAULT_POLICY,
+    newestCaInjected: true,
+    servingCaInjected: true,
+    ...p,
+  };
 }
 
 describe('planSecret: what does the Secret need?', () => {
@@ -73,7 +87,10 @@ describe('planSecret: what does the Secret need?', () => {
   });
 
   it('regenerates when the CA expired', () => {
-    expect(planSecret(input(healthy(), at(1800 * DAY_MS)))).toMatchObject({ action: 'regenerate', reason: 'CA expired' });
+    expect(planSecret(input(healthy(), at(1800 * DAY_MS)))).toMatchObject({
+      action: 'regenerate',
+      reason: 'CA expired',
+    });
   });
 
   it.each([
@@ -81,7 +98,12 @@ describe('planSecret: what does the Secret need?', () => {
     ['key mismatch', { servingKeyMatches: false }, 'tls.key does not match tls.crt'],
     ['foreign issuer', { servingIssuer: undefined }, 'tls.crt not signed by a CA of the bundle'],
   ])('renews the serving cert at once on %s', (_name, patch, reason) => {
-    expect(planSecret(input(healthy(patch), at(DAY_MS)))).toEqual({ action: 'renew-serving', reason, dnsNames: DNS, ips: [] });
+    expect(planSecret(input(healthy(patch), at(DAY_MS)))).toEqual({
+      action: 'renew-serving',
+      reason,
+      dnsNames: DNS,
+      ips: [],
+    });
   });
 
   it('renews an expired serving cert even mid-rotation without waiting for injection (the new cert is pending)', () => {
@@ -99,7 +121,10 @@ describe('planSecret: what does the Secret need?', () => {
 
   it('adds missing SANs as a union with the existing ones so replicas with different extras converge', () => {
     const s = healthy({ serving: cert({ fingerprint: 's1', dnsNames: [...DNS, 'other.example'], ips: ['10.0.0.1'] }) });
-    const plan = planSecret({ ...input(s, at(DAY_MS)), desired: { dnsNames: [...DNS, 'mine.example'], ips: ['127.0.0.1'], keyType: 'ec' } });
+    const plan = planSecret({
+      ...input(s, at(DAY_MS)),
+      desired: { dnsNames: [...DNS, 'mine.example'], ips: ['127.0.0.1'], keyType: 'ec' },
+    });
     expect(plan).toEqual({
       action: 'renew-serving',
       reason: 'serving certificate lacks mine.example,127.0.0.1',
@@ -107,8 +132,19 @@ describe('planSecret: what does the Secret need?', () => {
       ips: ['127.0.0.1', '10.0.0.1'],
     });
     // the other replica, seeing the union, has nothing to do
-    const after = healthy({ serving: cert({ fingerprint: 's2', dnsNames: plan.action === 'renew-serving' ? plan.dnsNames : [], ips: ['127.0.0.1', '10.0.0.1'] }) });
-    expect(planSecret({ ...input(after, at(DAY_MS)), desired: { dnsNames: [...DNS, 'other.example'], ips: ['10.0.0.1'], keyType: 'ec' } }).action).toBe('none');
+    const after = healthy({
+      serving: cert({
+        fingerprint: 's2',
+        dnsNames: plan.action === 'renew-serving' ? plan.dnsNames : [],
+        ips: ['127.0.0.1', '10.0.0.1'],
+      }),
+    });
+    expect(
+      planSecret({
+        ...input(after, at(DAY_MS)),
+        desired: { dnsNames: [...DNS, 'other.example'], ips: ['10.0.0.1'], keyType: 'ec' },
+      }).action,
+    ).toBe('none');
   });
 
   describe('CA rotation with overlap', () => {
@@ -116,7 +152,9 @@ describe('planSecret: what does the Secret need?', () => {
     const caDue = renewAt(CA1, policy.caRenewFraction);
 
     it('publishes a new CA at 2/3 of the CA lifetime', () => {
-      const fresh = healthy({ serving: cert({ fingerprint: 's9', notBefore: at(1199 * DAY_MS), notAfter: at(1289 * DAY_MS) }) });
+      const fresh = healthy({
+        serving: cert({ fingerprint: 's9', notBefore: at(1199 * DAY_MS), notAfter: at(1289 * DAY_MS) }),
+      });
       expect(planSecret(input(fresh, new Date(caDue.getTime() - 1))).action).toBe('none');
       expect(planSecret(input(fresh, caDue))).toMatchObject({ action: 'publish-ca' });
     });
@@ -130,7 +168,10 @@ describe('planSecret: what does the Secret need?', () => {
     });
 
     it('waits until every caBundle trusts the new CA before switching the serving cert', () => {
-      expect(planSecret(input(phase2, at(1201 * DAY_MS), { newestCaInjected: false }))).toEqual({ action: 'none', waitingFor: 'ca-injection' });
+      expect(planSecret(input(phase2, at(1201 * DAY_MS), { newestCaInjected: false }))).toEqual({
+        action: 'none',
+        waitingFor: 'ca-injection',
+      });
     });
 
     it('switches the serving cert as soon as the new CA is in every caBundle; the new cert is pending', () => {
@@ -140,36 +181,73 @@ describe('planSecret: what does the Secret need?', () => {
     const switchedAt = at(1200 * DAY_MS + 5 * 60_000);
     const pending = {
       ...phase2,
-      serving: cert({ fingerprint: 's10', notBefore: switchedAt, notAfter: new Date(switchedAt.getTime() + 90 * DAY_MS) }),
+      serving: cert({
+        fingerprint: 's10',
+        notBefore: switchedAt,
+        notAfter: new Date(switchedAt.getTime() + 90 * DAY_MS),
+      }),
       servingIssuer: 'ca2',
       servingIssuedAt: switchedAt,
       serveAfter: undefined,
     };
 
     it('schedules the pending cert a lead after its CA is seen in every caBundle (2 CAs in the bundle)', () => {
-      expect(planSecret(input(pending, switchedAt, { servingCaInjected: false }))).toEqual({ action: 'none', waitingFor: 'ca-injection' });
-      expect(planSecret(input(pending, switchedAt))).toEqual({ action: 'schedule-serving', serveAfter: new Date(switchedAt.getTime() + policy.caPublishLeadMs) });
+      expect(planSecret(input(pending, switchedAt, { servingCaInjected: false }))).toEqual({
+        action: 'none',
+        waitingFor: 'ca-injection',
+      });
+      expect(planSecret(input(pending, switchedAt))).toEqual({
+        action: 'schedule-serving',
+        serveAfter: new Date(switchedAt.getTime() + policy.caPublishLeadMs),
+      });
     });
 
     it('waits for serve-after, keeps the old CA for the overlap after it, then drops it', () => {
       const serveAfter = new Date(switchedAt.getTime() + policy.caPublishLeadMs);
       const scheduled = { ...pending, serveAfter };
-      expect(planSecret(input(scheduled, switchedAt))).toEqual({ action: 'none', waitingFor: 'serve-after', nextCheck: serveAfter });
+      expect(planSecret(input(scheduled, switchedAt))).toEqual({
+        action: 'none',
+        waitingFor: 'serve-after',
+        nextCheck: serveAfter,
+      });
       const over = new Date(serveAfter.getTime() + policy.caOverlapMs);
-      expect(planSecret(input(scheduled, new Date(over.getTime() - 1)))).toEqual({ action: 'none', waitingFor: 'ca-overlap', nextCheck: over });
-      expect(planSecret(input(scheduled, over))).toEqual({ action: 'drop-old-ca', keep: ['ca2'], reason: 'CA rotation overlap over' });
+      expect(planSecret(input(scheduled, new Date(over.getTime() - 1)))).toEqual({
+        action: 'none',
+        waitingFor: 'ca-overlap',
+        nextCheck: over,
+      });
+      expect(planSecret(input(scheduled, over))).toEqual({
+        action: 'drop-old-ca',
+        keep: ['ca2'],
+        reason: 'CA rotation overlap over',
+      });
     });
 
     it('drops an expired old CA from the bundle at once', () => {
       const old = { ...CA1, notAfter: at(1210 * DAY_MS) };
-      const s = healthy({ cas: [CA2, old], serving: cert({ fingerprint: 's10', notBefore: at(1201 * DAY_MS), notAfter: at(1291 * DAY_MS) }), servingIssuer: 'ca2' });
-      expect(planSecret(input(s, at(1210 * DAY_MS)))).toEqual({ action: 'drop-old-ca', keep: ['ca2'], reason: 'expired CA in bundle' });
+      const s = healthy({
+        cas: [CA2, old],
+        serving: cert({ fingerprint: 's10', notBefore: at(1201 * DAY_MS), notAfter: at(1291 * DAY_MS) }),
+        servingIssuer: 'ca2',
+      });
+      expect(planSecret(input(s, at(1210 * DAY_MS)))).toEqual({
+        action: 'drop-old-ca',
+        keep: ['ca2'],
+        reason: 'expired CA in bundle',
+      });
     });
 
     it('renews a serving cert whose issuing (old) CA expired', () => {
       const old = { ...CA1, notAfter: at(1210 * DAY_MS) };
-      const s = healthy({ cas: [CA2, old], serving: cert({ fingerprint: 's9', notBefore: at(1199 * DAY_MS), notAfter: at(1289 * DAY_MS) }), servingIssuer: 'ca1' });
-      expect(planSecret(input(s, at(1210 * DAY_MS)))).toMatchObject({ action: 'renew-serving', reason: 'issuing CA expired' });
+      const s = healthy({
+        cas: [CA2, old],
+        serving: cert({ fingerprint: 's9', notBefore: at(1199 * DAY_MS), notAfter: at(1289 * DAY_MS) }),
+        servingIssuer: 'ca1',
+      });
+      expect(planSecret(input(s, at(1210 * DAY_MS)))).toMatchObject({
+        action: 'renew-serving',
+        reason: 'issuing CA expired',
+      });
     });
   });
 });
@@ -181,7 +259,14 @@ describe('recovery keeps a CA overlap: a new CA is trusted before any replica se
   const CA3 = cert({ fingerprint: 'ca3', isCa: true, dnsNames: [], notBefore: T1, notAfter: at(1810 * DAY_MS) });
   /** The Secret a create/regenerate writes: new CA ca3 first, the carried CAs after it, tls.crt s3 from ca3, pending. */
   const recreated = (carry: CertFacts[]): SecretFacts =>
-    healthy({ cas: [CA3, ...carry], serving: cert({ fingerprint: 's3', notBefore: T1 }), servingIssuer: 'ca3', caPublishedAt: T1, servingIssuedAt: T1, serveAfter: undefined });
+    healthy({
+      cas: [CA3, ...carry],
+      serving: cert({ fingerprint: 's3', notBefore: T1 }),
+      servingIssuer: 'ca3',
+      caPublishedAt: T1,
+      servingIssuedAt: T1,
+      serveAfter: undefined,
+    });
 
   it('Secret deleted: recreated with the new CA in front of the CAs the replica knows (served, last read, injected)', () => {
     const expiredCa = cert({ fingerprint: 'old', isCa: true, notAfter: at(DAY_MS) });
@@ -200,7 +285,12 @@ describe('recovery keeps a CA overlap: a new CA is trusted before any replica se
   it.each([
     ['ca.key corrupted', { caKeyMatches: false }, 'ca.key does not match ca.crt[0]', ['ca1']],
     ['ca.key missing', { problems: ['ca.key missing'], caKeyMatches: false }, 'ca.key missing', ['ca1']],
-    ['ca.crt garbage (only what the replica knows)', { problems: ['ca.crt missing or holds no certificate'], cas: [] }, 'ca.crt missing or holds no certificate', ['ca1']],
+    [
+      'ca.crt garbage (only what the replica knows)',
+      { problems: ['ca.crt missing or holds no certificate'], cas: [] },
+      'ca.crt missing or holds no certificate',
+      ['ca1'],
+    ],
   ])('%s: regenerated with the old CA carried into the new bundle', (_name, patch, reason, carry) => {
     const plan = planSecret(input(healthy(patch), T1, { carryCas: [CA1] }));
     expect(plan).toEqual({ action: 'regenerate', reason, carry });
@@ -208,18 +298,40 @@ describe('recovery keeps a CA overlap: a new CA is trusted before any replica se
 
   it('after a recreation the new cert is pending: nothing is scheduled until the new CA is in every caBundle', () => {
     const s = recreated([CA1]);
-    expect(planSecret(input(s, T1, { servingCaInjected: false, newestCaInjected: false }))).toEqual({ action: 'none', waitingFor: 'ca-injection' });
+    expect(planSecret(input(s, T1, { servingCaInjected: false, newestCaInjected: false }))).toEqual({
+      action: 'none',
+      waitingFor: 'ca-injection',
+    });
     // and meanwhile the replica keeps serving its ca1 certificate, still trusted
-    expect(chooseServing({ secret: s, servingCaInjected: false, now: T1, current: served })).toEqual({ serve: 'current', ready: true });
+    expect(chooseServing({ secret: s, servingCaInjected: false, now: T1, current: served })).toEqual({
+      serve: 'current',
+      ready: true,
+    });
     // once injected: serve-after = now + lead (two CAs in the bundle: the API server needs time to pick it up)
     const sched = planSecret(input(s, T1));
-    expect(sched).toEqual({ action: 'schedule-serving', serveAfter: new Date(T1.getTime() + DEFAULT_POLICY.caPublishLeadMs) });
+    expect(sched).toEqual({
+      action: 'schedule-serving',
+      serveAfter: new Date(T1.getTime() + DEFAULT_POLICY.caPublishLeadMs),
+    });
     const serveAfter = sched.action === 'schedule-serving' ? sched.serveAfter : T1;
     const scheduled = { ...s, serveAfter };
-    expect(chooseServing({ secret: scheduled, servingCaInjected: true, now: new Date(serveAfter.getTime() - 1), current: served })).toEqual({ serve: 'current', ready: true });
-    expect(chooseServing({ secret: scheduled, servingCaInjected: true, now: serveAfter, current: served })).toEqual({ serve: 'secret', ready: true });
+    expect(
+      chooseServing({
+        secret: scheduled,
+        servingCaInjected: true,
+        now: new Date(serveAfter.getTime() - 1),
+        current: served,
+      }),
+    ).toEqual({ serve: 'current', ready: true });
+    expect(chooseServing({ secret: scheduled, servingCaInjected: true, now: serveAfter, current: served })).toEqual({
+      serve: 'secret',
+      ready: true,
+    });
     // if a caBundle lost the new CA meanwhile (wiped), nobody switches: the replica re-injects first
-    expect(chooseServing({ secret: scheduled, servingCaInjected: false, now: serveAfter, current: served })).toEqual({ serve: 'current', ready: true });
+    expect(chooseServing({ secret: scheduled, servingCaInjected: false, now: serveAfter, current: served })).toEqual({
+      serve: 'current',
+      ready: true,
+    });
   });
 
   it('a first install (nothing to carry) schedules at once: no lead when the bundle holds one CA', () => {
@@ -227,23 +339,41 @@ describe('recovery keeps a CA overlap: a new CA is trusted before any replica se
   });
 
   it('a replica with nothing loaded serves the pending cert but is not ready', () => {
-    expect(chooseServing({ secret: recreated([CA1]), servingCaInjected: false, now: T1 })).toEqual({ serve: 'secret', ready: false });
+    expect(chooseServing({ secret: recreated([CA1]), servingCaInjected: false, now: T1 })).toEqual({
+      serve: 'secret',
+      ready: false,
+    });
   });
 
   it('a replica whose loaded cert is no longer trusted (its CA gone from a caBundle) or expired takes the Secret cert', () => {
     const s = recreated([CA1]);
-    expect(chooseServing({ secret: s, servingCaInjected: false, now: T1, current: { ...served, trusted: false } })).toEqual({ serve: 'secret', ready: false });
-    expect(chooseServing({ secret: s, servingCaInjected: false, now: T1, current: { ...served, notAfter: T1 } })).toEqual({ serve: 'secret', ready: false });
+    expect(
+      chooseServing({ secret: s, servingCaInjected: false, now: T1, current: { ...served, trusted: false } }),
+    ).toEqual({ serve: 'secret', ready: false });
+    expect(
+      chooseServing({ secret: s, servingCaInjected: false, now: T1, current: { ...served, notAfter: T1 } }),
+    ).toEqual({ serve: 'secret', ready: false });
   });
 
   it('tls.crt corrupted: a new cert from the (injected) newest CA, pending, so replicas keep theirs for one step', () => {
     const s = healthy({ serving: undefined, servingIssuer: undefined, servingKeyMatches: false });
-    expect(planSecret(input(s, T1))).toMatchObject({ action: 'renew-serving', reason: 'tls.crt missing or unparsable' });
-    expect(chooseServing({ secret: s, servingCaInjected: false, now: T1, current: served })).toEqual({ serve: 'current', ready: true });
+    expect(planSecret(input(s, T1))).toMatchObject({
+      action: 'renew-serving',
+      reason: 'tls.crt missing or unparsable',
+    });
+    expect(chooseServing({ secret: s, servingCaInjected: false, now: T1, current: served })).toEqual({
+      serve: 'current',
+      ready: true,
+    });
     const renewed = healthy({ serving: cert({ fingerprint: 's4', notBefore: T1 }), serveAfter: undefined });
-    expect(chooseServing({ secret: renewed, servingCaInjected: true, now: T1, current: served })).toEqual({ serve: 'current', ready: true });
+    expect(chooseServing({ secret: renewed, servingCaInjected: true, now: T1, current: served })).toEqual({
+      serve: 'current',
+      ready: true,
+    });
     expect(planSecret(input(renewed, T1))).toEqual({ action: 'schedule-serving', serveAfter: T1 });
-    expect(chooseServing({ secret: { ...renewed, serveAfter: T1 }, servingCaInjected: true, now: T1, current: served })).toEqual({ serve: 'secret', ready: true });
+    expect(
+      chooseServing({ secret: { ...renewed, serveAfter: T1 }, servingCaInjected: true, now: T1, current: served }),
+    ).toEqual({ serve: 'secret', ready: true });
   });
 
   it('a replica keeping a cert whose CA is missing from the bundle puts that CA back before anything else', () => {
@@ -256,42 +386,73 @@ describe('recovery keeps a CA overlap: a new CA is trusted before any replica se
     expect(planSecret(input(recreated([CA1]), T1, { keptIssuer: CA1 })).action).toBe('schedule-serving');
   });
 
-  it('two replicas racing: both plan the same create; the loser re-plans on the winner\'s Secret and writes nothing more', () => {
+  it("two replicas racing: both plan the same create; the loser re-plans on the winner's Secret and writes nothing more", () => {
     const a = planSecret(input(undefined, T1, { carryCas: [CA1] }));
     const b = planSecret(input(undefined, T1, { carryCas: [CA1] }));
     expect(a).toEqual(b); // both try create-if-absent; the API server lets one through (409 for the other)
     const winner = recreated([CA1]);
     // the loser (B) re-reads the winner's Secret: nothing to write before injection, and it keeps serving s1
-    expect(planSecret(input(winner, T1, { servingCaInjected: false, newestCaInjected: false, keptIssuer: CA1 }))).toEqual({ action: 'none', waitingFor: 'ca-injection' });
+    expect(
+      planSecret(input(winner, T1, { servingCaInjected: false, newestCaInjected: false, keptIssuer: CA1 })),
+    ).toEqual({ action: 'none', waitingFor: 'ca-injection' });
     // both see the injection and both plan schedule-serving: the second PUT carries a stale resourceVersion (409);
     // re-planned on the first one's Secret, it finds serve-after set and waits for the same instant
     const serveAfter = new Date(T1.getTime() + DEFAULT_POLICY.caPublishLeadMs);
-    expect(planSecret(input({ ...winner, serveAfter }, at(10 * DAY_MS + 1000)))).toEqual({ action: 'none', waitingFor: 'serve-after', nextCheck: serveAfter });
+    expect(planSecret(input({ ...winner, serveAfter }, at(10 * DAY_MS + 1000)))).toEqual({
+      action: 'none',
+      waitingFor: 'serve-after',
+      nextCheck: serveAfter,
+    });
     // both replicas switch at that instant, whoever scheduled it; the old CA stays for the overlap
     for (const current of [served, { ...served, fingerprint: 's1-b' }]) {
-      expect(chooseServing({ secret: { ...winner, serveAfter }, servingCaInjected: true, now: serveAfter, current })).toEqual({ serve: 'secret', ready: true });
+      expect(
+        chooseServing({ secret: { ...winner, serveAfter }, servingCaInjected: true, now: serveAfter, current }),
+      ).toEqual({ serve: 'secret', ready: true });
     }
-    expect(planSecret(input({ ...winner, serveAfter }, serveAfter))).toMatchObject({ action: 'none', waitingFor: 'ca-overlap' });
+    expect(planSecret(input({ ...winner, serveAfter }, serveAfter))).toMatchObject({
+      action: 'none',
+      waitingFor: 'ca-overlap',
+    });
   });
 
   it('a loaded cert that would expire before serve-after gives way to a Secret cert every caBundle already trusts', () => {
     const serveAfter = new Date(T1.getTime() + 60_000);
     const scheduled = { ...recreated([CA1]), serveAfter };
     const expiring = { ...served, notAfter: new Date(T1.getTime() + 50_000) };
-    expect(chooseServing({ secret: scheduled, servingCaInjected: true, now: T1, current: expiring })).toEqual({ serve: 'secret', ready: true });
+    expect(chooseServing({ secret: scheduled, servingCaInjected: true, now: T1, current: expiring })).toEqual({
+      serve: 'secret',
+      ready: true,
+    });
     // ... with the margin (the next cycle may come that late)
     const later = { ...served, notAfter: new Date(T1.getTime() + 65_000) };
-    expect(chooseServing({ secret: scheduled, servingCaInjected: true, now: T1, current: later })).toEqual({ serve: 'current', ready: true });
-    expect(chooseServing({ secret: scheduled, servingCaInjected: true, now: T1, current: later, expiryMarginMs: 10_000 })).toEqual({ serve: 'secret', ready: true });
+    expect(chooseServing({ secret: scheduled, servingCaInjected: true, now: T1, current: later })).toEqual({
+      serve: 'current',
+      ready: true,
+    });
+    expect(
+      chooseServing({ secret: scheduled, servingCaInjected: true, now: T1, current: later, expiryMarginMs: 10_000 }),
+    ).toEqual({ serve: 'secret', ready: true });
     // but never to a cert whose CA is not in every caBundle yet: the loaded one stays until it expires
-    expect(chooseServing({ secret: scheduled, servingCaInjected: false, now: T1, current: expiring })).toEqual({ serve: 'current', ready: true });
+    expect(chooseServing({ secret: scheduled, servingCaInjected: false, now: T1, current: expiring })).toEqual({
+      serve: 'current',
+      ready: true,
+    });
   });
 
   it('no usable tls.crt in the Secret: keep the loaded cert while trusted, else nothing changes and not ready', () => {
     const broken = healthy({ servingKeyMatches: false });
-    expect(chooseServing({ secret: broken, servingCaInjected: true, now: T1, current: served })).toEqual({ serve: 'current', ready: true });
-    expect(chooseServing({ secret: undefined, servingCaInjected: false, now: T1, current: served })).toEqual({ serve: 'current', ready: true });
-    expect(chooseServing({ secret: undefined, servingCaInjected: false, now: T1 })).toEqual({ serve: 'unchanged', ready: false });
+    expect(chooseServing({ secret: broken, servingCaInjected: true, now: T1, current: served })).toEqual({
+      serve: 'current',
+      ready: true,
+    });
+    expect(chooseServing({ secret: undefined, servingCaInjected: false, now: T1, current: served })).toEqual({
+      serve: 'current',
+      ready: true,
+    });
+    expect(chooseServing({ secret: undefined, servingCaInjected: false, now: T1 })).toEqual({
+      serve: 'unchanged',
+      ready: false,
+    });
   });
 });
 
@@ -300,10 +461,21 @@ describe('renewAt / missingNames / serviceDnsNames', () => {
     expect(renewAt({ notBefore: T0, notAfter: at(90 * DAY_MS) }, 2 / 3)).toEqual(at(60 * DAY_MS));
   });
   it('compares DNS names case-insensitively', () => {
-    expect(missingNames({ dnsNames: ['A.example'], ips: ['::1'] }, { dnsNames: ['a.example', 'b'], ips: ['::1', '10.0.0.1'] })).toEqual(['b', '10.0.0.1']);
+    expect(
+      missingNames(
+        { dnsNames: ['A.example'], ips: ['::1'] },
+        { dnsNames: ['a.example', 'b'], ips: ['::1', '10.0.0.1'] },
+      ),
+    ).toEqual(['b', '10.0.0.1']);
   });
   it('lists the four service names first, then extras, deduplicated', () => {
-    expect(serviceDnsNames('svc', 'ns', ['x', ' svc ', ''])).toEqual(['svc', 'svc.ns', 'svc.ns.svc', 'svc.ns.svc.cluster.local', 'x']);
+    expect(serviceDnsNames('svc', 'ns', ['x', ' svc ', ''])).toEqual([
+      'svc',
+      'svc.ns',
+      'svc.ns.svc',
+      'svc.ns.svc.cluster.local',
+      'x',
+    ]);
   });
 });
 

@@ -10,7 +10,12 @@ import * as tls from 'node:tls';
 import { generate } from 'selfsigned';
 import { generateCa, generateServing } from '../../../certs/pki';
 import type { KeyPairPem, KeyType } from '../../../certs/pki';
-import { TLS12_CIPHERS, TLS13_CIPHERS, createWebhookHttpsServer, webhookServerOptions } from '../../../certs/tls-options';
+import {
+  TLS12_CIPHERS,
+  TLS13_CIPHERS,
+  createWebhookHttpsServer,
+  webhookServerOptions,
+} from '../../../certs/tls-options';
 import type { WebhookTlsOptions } from '../../../certs/tls-options';
 import { startHttpsServer } from '../../../webhook/app/https';
 
@@ -19,7 +24,15 @@ const now = new Date();
 
 async function servingPair(keyType: KeyType): Promise<KeyPairPem & { ca: string }> {
   const ca = await generateCa({ keyType, now, validityMs: 24 * HOUR, commonName: `test-${keyType}` });
-  const leaf = await generateServing({ ca, keyType, now, validityMs: 24 * HOUR, caNotAfter: new Date(now.getTime() + 24 * HOUR), dnsNames: ['localhost'], ips: ['127.0.0.1'] });
+  const leaf = await generateServing({
+    ca,
+    keyType,
+    now,
+    validityMs: 24 * HOUR,
+    caNotAfter: new Date(now.getTime() + 24 * HOUR),
+    dnsNames: ['localhost'],
+    ips: ['127.0.0.1'],
+  });
   return { ...leaf, ca: ca.cert };
 }
 
@@ -46,14 +59,20 @@ function listen<S extends net.Server>(server: S): Promise<number> {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
 }
 
-async function hardened(pair: KeyPairPem, opts: WebhookTlsOptions = {}): Promise<{ server: https.Server; port: number }> {
+async function hardened(
+  pair: KeyPairPem,
+  opts: WebhookTlsOptions = {},
+): Promise<{ server: https.Server; port: number }> {
   const server = createWebhookHttpsServer(pair, opts, (_req, res) => res.end('ok'));
   return { server, port: await listen(server) };
 }
 
 /** A server that accepts everything this OpenSSL can speak (the control). */
 async function permissive(pair: KeyPairPem): Promise<number> {
-  const server = tls.createServer({ ...pair, ciphers: 'ALL:COMPLEMENTOFALL:@SECLEVEL=0', minVersion: 'TLSv1', dhparam: 'auto' }, (s) => s.end());
+  const server = tls.createServer(
+    { ...pair, ciphers: 'ALL:COMPLEMENTOFALL:@SECLEVEL=0', minVersion: 'TLSv1', dhparam: 'auto' },
+    (s) => s.end(),
+  );
   server.on('tlsClientError', () => undefined);
   return listen(server);
 }
@@ -98,11 +117,14 @@ describe('cipher suites and protocol versions', () => {
     ['DHE-RSA-AES128-GCM-SHA256', 'rsa'], // finite-field DHE
   ];
 
-  it.each(forbidden)('refuses TLS 1.2 %s (a permissive server accepts it from the same client)', async (suite, kind) => {
-    const pair = kind === 'rsa' ? rsa : ec;
-    expect(await handshake(await permissive(pair), tls12(suite))).toBe(`${suite} TLSv1.2`);
-    expect(await handshake((await hardened(pair)).port, tls12(suite))).toMatch(/^refused: /);
-  });
+  it.each(forbidden)(
+    'refuses TLS 1.2 %s (a permissive server accepts it from the same client)',
+    async (suite, kind) => {
+      const pair = kind === 'rsa' ? rsa : ec;
+      expect(await handshake(await permissive(pair), tls12(suite))).toBe(`${suite} TLSv1.2`);
+      expect(await handshake((await hardened(pair)).port, tls12(suite))).toMatch(/^refused: /);
+    },
+  );
 
   it.each(TLS12_CIPHERS.map((s) => [s]))('accepts TLS 1.2 %s', async (suite) => {
     const pair = suite.startsWith('ECDHE-ECDSA-') ? ec : rsa;
@@ -110,7 +132,9 @@ describe('cipher suites and protocol versions', () => {
   });
 
   it.each(TLS13_CIPHERS.map((s) => [s]))('accepts TLS 1.3 %s', async (suite) => {
-    expect(await handshake((await hardened(ec)).port, { ciphers: suite, minVersion: 'TLSv1.3' })).toBe(`${suite} TLSv1.3`);
+    expect(await handshake((await hardened(ec)).port, { ciphers: suite, minVersion: 'TLSv1.3' })).toBe(
+      `${suite} TLSv1.3`,
+    );
   });
 
   it('refuses TLS 1.1 and TLS 1.0 (a permissive server accepts them from the same client)', async () => {
@@ -142,7 +166,9 @@ describe('certificate hot reload keeps the hardening', () => {
     expect(await handshake(port, tls12('ECDHE-RSA-AES128-GCM-SHA256'))).toBe('ECDHE-RSA-AES128-GCM-SHA256 TLSv1.2');
     expect(await handshake(port, tls12('ECDHE-RSA-AES128-SHA'))).toMatch(/^refused: /);
     expect(await handshake(port, tls12('AES128-GCM-SHA256'))).toMatch(/^refused: /);
-    expect(await handshake(port, { ciphers: 'ALL:@SECLEVEL=0', minVersion: 'TLSv1.1', maxVersion: 'TLSv1.1' })).toMatch(/^refused: /);
+    expect(await handshake(port, { ciphers: 'ALL:@SECLEVEL=0', minVersion: 'TLSv1.1', maxVersion: 'TLSv1.1' })).toMatch(
+      /^refused: /,
+    );
   });
 
   it('after setSecureContext({ key, cert }) client certificates are still required and still verified against the client CA', async () => {
@@ -162,7 +188,10 @@ describe('client CA bundle swap (what serve does when --client-ca-file changes)'
       generateCa({ keyType: 'ec', now, validityMs: 24 * HOUR, commonName: 'old-clients' }),
       generateCa({ keyType: 'ec', now, validityMs: 24 * HOUR, commonName: 'new-clients' }),
     ]);
-    const [oldClient, newClient] = await Promise.all([clientPair(oldCa, 'kube-apiserver'), clientPair(newCa, 'kube-apiserver')]);
+    const [oldClient, newClient] = await Promise.all([
+      clientPair(oldCa, 'kube-apiserver'),
+      clientPair(newCa, 'kube-apiserver'),
+    ]);
     const opts: WebhookTlsOptions = { clientCa: oldCa.cert };
     const { server, port } = await hardened(ec, opts);
     expect(await get(port, ec.ca, oldClient)).toBe('200');
@@ -183,7 +212,9 @@ describe('handshake deadline', () => {
       // a TLS record header and the start of a ClientHello, one byte per 50 ms: never completes
       const bytes = [0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03];
       let i = 0;
-      const timer = trickle ? setInterval(() => sock.write(Buffer.from([bytes[i++ % bytes.length] ?? 0])), 50) : undefined;
+      const timer = trickle
+        ? setInterval(() => sock.write(Buffer.from([bytes[i++ % bytes.length] ?? 0])), 50)
+        : undefined;
       sock.on('error', () => undefined);
       sock.on('close', () => {
         clearInterval(timer);
@@ -240,7 +271,10 @@ describe('client-certificate verification through the admission server (startHtt
       generateCa({ keyType: 'ec', now, validityMs: 24 * HOUR, commonName: 'apiserver-client-ca' }),
       generateCa({ keyType: 'ec', now, validityMs: 24 * HOUR, commonName: 'other-ca' }),
     ]);
-    clients = { right: await clientPair(apiserverCa, 'kube-apiserver'), foreign: await clientPair(otherCa, 'kube-apiserver') };
+    clients = {
+      right: await clientPair(apiserverCa, 'kube-apiserver'),
+      foreign: await clientPair(otherCa, 'kube-apiserver'),
+    };
     const app = express();
     app.get('/healthz', (_req, res) => {
       res.send('ok');

@@ -22,7 +22,11 @@ function snapshotFile(name: string, endpointUid: string): string {
   return file;
 }
 
-const jsonLines = (text: string) => text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
+const jsonLines = (text: string) =>
+  text
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 
 describe('check and reconcile on a blocked successor', () => {
   it('check: BLOCKING_ENDPOINT is an error (exit 1), the table says what to do', async () => {
@@ -33,16 +37,23 @@ describe('check and reconcile on a blocked successor', () => {
     expect(table.stdout).toMatch(/being recycled.*RELEASE_IP UID_MISMATCH.*DELETE_ENDPOINT UID_MISMATCH/);
     const json = jsonLines((await run('check', '--snapshot', file, '--output', 'json')).stdout);
     expect(json.map((j) => j.finding)).toEqual(['RECORD_UID_MISMATCH', 'BLOCKING_ENDPOINT']);
-    expect(json[1]).toMatchObject({ severity: 'error', endpoint: { name: 'demo/trainer-0', podUid: 'uid-old' }, pods: [{ uid: 'uid-new' }] });
+    expect(json[1]).toMatchObject({
+      severity: 'error',
+      endpoint: { name: 'demo/trainer-0', podUid: 'uid-old' },
+      pods: [{ uid: 'uid-new' }],
+    });
   });
 
   it('reconcile --once: the release first, then the endpoint', async () => {
     const r = await run('reconcile', '--once', '--snapshot', snapshotFile('plan.json', 'uid-old'), '--output', 'json');
     expect(r.code).toBe(0);
-    expect(jsonLines(r.stdout).map((j) => `${String(j.action)}/${String(j.reason)}`)).toEqual(['RELEASE_IP/UID_MISMATCH', 'DELETE_ENDPOINT/UID_MISMATCH']);
+    expect(jsonLines(r.stdout).map((j) => `${String(j.action)}/${String(j.reason)}`)).toEqual([
+      'RELEASE_IP/UID_MISMATCH',
+      'DELETE_ENDPOINT/UID_MISMATCH',
+    ]);
   });
 
-  it('twin: the endpoint and record are the Pending pod\'s own: no finding, no action', async () => {
+  it("twin: the endpoint and record are the Pending pod's own: no finding, no action", async () => {
     const file = snapshotFile('own.json', 'uid-new');
     expect((await run('check', '--snapshot', file)).code).toBe(0);
     expect(jsonLines((await run('reconcile', '--once', '--snapshot', file, '--output', 'json')).stdout)).toEqual([]);

@@ -21,7 +21,12 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 // web-1 alive and recorded; a record of a gone pod; 10.6.0.5 reserved
 const quiet = () => [
-  pool({ name: 'blue', subnet: '10.6.0.0/24', ips: ['10.6.0.1-10.6.0.5'], records: { '10.6.0.1': rec('demo/web-1', uid('web-1')), '10.6.0.2': rec('demo/gone', uid('gone')) } }),
+  pool({
+    name: 'blue',
+    subnet: '10.6.0.0/24',
+    ips: ['10.6.0.1-10.6.0.5'],
+    records: { '10.6.0.1': rec('demo/web-1', uid('web-1')), '10.6.0.2': rec('demo/gone', uid('gone')) },
+  }),
   pod({ name: 'web-1', uid: uid('web-1'), ips: ['10.6.0.1'] }),
   pool({ name: 'green', subnet: '10.7.0.0/24', ips: ['10.7.0.1-10.7.0.100'], excludeIPs: ['10.7.0.51-10.7.0.100'] }),
   reservedIP({ name: 'gw', ips: ['10.6.0.5'] }),
@@ -41,7 +46,12 @@ describe('check --capacity', () => {
   it('a table by default, one row per pool', async () => {
     const r = await run('check', '--capacity', '--snapshot', snapshot('quiet.json', ...quiet()));
     expect(r.stdout).toBe(
-      ['POOL   TOTAL  RECORDED  FREE  LEFTOVER  HELD_TERMINATING', 'blue       5         2     2         1                 0', 'green     50         0    50         0                 0', ''].join('\n'),
+      [
+        'POOL   TOTAL  RECORDED  FREE  LEFTOVER  HELD_TERMINATING',
+        'blue       5         2     2         1                 0',
+        'green     50         0    50         0                 0',
+        '',
+      ].join('\n'),
     );
     expect(r.code).toBe(0);
   });

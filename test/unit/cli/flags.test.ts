@@ -31,7 +31,16 @@ describe('serve: leader election timings', () => {
   });
 
   it('takes seconds (fractions allowed)', () => {
-    expect(timing('--leader-election-lease-duration', '4', '--leader-election-renew-deadline', '3', '--leader-election-retry-period', '0.5')).toEqual({
+    expect(
+      timing(
+        '--leader-election-lease-duration',
+        '4',
+        '--leader-election-renew-deadline',
+        '3',
+        '--leader-election-retry-period',
+        '0.5',
+      ),
+    ).toEqual({
       leaseDurationMs: 4000,
       renewDeadlineMs: 3000,
       retryPeriodMs: 500,
@@ -39,9 +48,15 @@ describe('serve: leader election timings', () => {
   });
 
   it('refuses a renew deadline not shorter than the lease, a retry period not shorter than the deadline, and non-positive values', () => {
-    expect(() => timing('--leader-election-renew-deadline', '15')).toThrow(/renew deadline .* shorter than the lease duration/);
-    expect(() => timing('--leader-election-lease-duration', '8', '--leader-election-renew-deadline', '9')).toThrow(UsageError);
-    expect(() => timing('--leader-election-retry-period', '10')).toThrow(/retry period .* shorter than the renew deadline/);
+    expect(() => timing('--leader-election-renew-deadline', '15')).toThrow(
+      /renew deadline .* shorter than the lease duration/,
+    );
+    expect(() => timing('--leader-election-lease-duration', '8', '--leader-election-renew-deadline', '9')).toThrow(
+      UsageError,
+    );
+    expect(() => timing('--leader-election-retry-period', '10')).toThrow(
+      /retry period .* shorter than the renew deadline/,
+    );
     expect(() => timing('--leader-election-retry-period', '0')).toThrow(/expected seconds > 0/);
     expect(() => timing('--leader-election-lease-duration', 'soon')).toThrow(/expected seconds > 0/);
   });

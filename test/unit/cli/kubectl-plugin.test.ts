@@ -11,8 +11,19 @@ const HOME = '/home/op';
 describe('pluginArgv', () => {
   test('check and reconcile without a source read $KUBECONFIG, passed on whole (every file of the list)', () => {
     const env = { KUBECONFIG: '/a/one.yaml:/b/two.yaml' };
-    expect(pluginArgv(['check', '--output', 'json'], env, HOME)).toEqual(['check', '--kubeconfig', '/a/one.yaml:/b/two.yaml', '--output', 'json']);
-    expect(pluginArgv(['reconcile', '--once'], env, HOME)).toEqual(['reconcile', '--kubeconfig', '/a/one.yaml:/b/two.yaml', '--once']);
+    expect(pluginArgv(['check', '--output', 'json'], env, HOME)).toEqual([
+      'check',
+      '--kubeconfig',
+      '/a/one.yaml:/b/two.yaml',
+      '--output',
+      'json',
+    ]);
+    expect(pluginArgv(['reconcile', '--once'], env, HOME)).toEqual([
+      'reconcile',
+      '--kubeconfig',
+      '/a/one.yaml:/b/two.yaml',
+      '--once',
+    ]);
   });
 
   test.each([
@@ -60,7 +71,12 @@ describe('loadKubeConfigFile with a KUBECONFIG-style list', () => {
   };
   const cluster = (name: string, server: string) => ({ name, cluster: { server, 'certificate-authority': 'ca.crt' } });
   const context = (name: string, clusterName: string) => ({ name, context: { cluster: clusterName, user: 'u' } });
-  const config = (extra: object) => ({ apiVersion: 'v1', kind: 'Config', users: [{ name: 'u', user: { token: 't' } }], ...extra });
+  const config = (extra: object) => ({
+    apiVersion: 'v1',
+    kind: 'Config',
+    users: [{ name: 'u', user: { token: 't' } }],
+    ...extra,
+  });
 
   beforeEach(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spg-kubeconfig-'));
@@ -68,7 +84,10 @@ describe('loadKubeConfigFile with a KUBECONFIG-style list', () => {
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   test('the current context set only in the second file is used; names defined twice: the first file wins', () => {
-    const first = write('first.yaml', config({ clusters: [cluster('shared', 'https://first.example:6443')], contexts: [context('one', 'shared')] }));
+    const first = write(
+      'first.yaml',
+      config({ clusters: [cluster('shared', 'https://first.example:6443')], contexts: [context('one', 'shared')] }),
+    );
     fs.mkdirSync(path.join(dir, 'sub'));
     const second = path.join(dir, 'sub', 'second.yaml');
     fs.writeFileSync(
@@ -91,13 +110,21 @@ describe('loadKubeConfigFile with a KUBECONFIG-style list', () => {
   });
 
   test('the first file that sets current-context wins', () => {
-    const a = write('a.yaml', config({ clusters: [cluster('a', 'https://a.example')], contexts: [context('a', 'a')], 'current-context': 'a' }));
-    const b = write('b.yaml', config({ clusters: [cluster('b', 'https://b.example')], contexts: [context('b', 'b')], 'current-context': 'b' }));
+    const a = write(
+      'a.yaml',
+      config({ clusters: [cluster('a', 'https://a.example')], contexts: [context('a', 'a')], 'current-context': 'a' }),
+    );
+    const b = write(
+      'b.yaml',
+      config({ clusters: [cluster('b', 'https://b.example')], contexts: [context('b', 'b')], 'current-context': 'b' }),
+    );
     expect(loadKubeConfigFile(`${a}:${b}`).getCurrentCluster()?.server).toBe('https://a.example');
     expect(loadKubeConfigFile(`${b}:${a}`).getCurrentCluster()?.server).toBe('https://b.example');
   });
 
   test('a list of which no file exists is an error naming the files', () => {
-    expect(() => loadKubeConfigFile(`${dir}/x:${dir}/y`)).toThrow(/cannot load kubeconfig .*none of the kubeconfig files exists/);
+    expect(() => loadKubeConfigFile(`${dir}/x:${dir}/y`)).toThrow(
+      /cannot load kubeconfig .*none of the kubeconfig files exists/,
+    );
   });
 });

@@ -33,7 +33,10 @@ describe('reconcile --once: exit 0', () => {
     const snap = write('gone.json', list(pool({ ...subnet, records: { [X]: rec(`${NS}/gone-1`, uid('gone')) } })));
     const r = await run('reconcile', '--once', '--snapshot', snap, '--output', 'json');
     expect(r.code).toBe(0);
-    const rows = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Json);
+    const rows = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Json);
     expect(rows).toEqual([expect.objectContaining({ action: 'RELEASE_IP', reason: 'POD_GONE', ip: X, dryRun: true })]);
   });
 
@@ -46,7 +49,7 @@ describe('reconcile --once: exit 0', () => {
 });
 
 describe('reconcile --once: exit 1', () => {
-  it('a planned action the guard blocks: restoring a record while another alive pod\'s endpoint lists the IP', async () => {
+  it("a planned action the guard blocks: restoring a record while another alive pod's endpoint lists the IP", async () => {
     // api-1 runs with X and its endpoint lists X, but the pool lost the record (MISSING_RECORD → RESTORE_RECORD);
     // web-2 (alive, Pending, no IPs yet) has an endpoint listing X in the same pool: the restore is a DOUBLE_ALLOCATION.
     const snap = write(
@@ -56,13 +59,30 @@ describe('reconcile --once: exit 1', () => {
         pod({ name: 'api-1', uid: uid('api-1'), ips: [X] }),
         endpoint({ name: 'api-1', podUid: uid('api-1'), nics: [{ ipv4: `${X}/16`, ipv4Pool: P }] }),
         pod({ name: 'web-2', uid: uid('web-2'), phase: 'Pending' }),
-        endpoint({ name: 'web-2', podUid: uid('web-2'), nics: [{ ipv4: `${X}/16`, ipv4Pool: P }, { interface: 'net1', ipv4: `${Y}/16`, ipv4Pool: P }] }),
+        endpoint({
+          name: 'web-2',
+          podUid: uid('web-2'),
+          nics: [
+            { ipv4: `${X}/16`, ipv4Pool: P },
+            { interface: 'net1', ipv4: `${Y}/16`, ipv4Pool: P },
+          ],
+        }),
       ),
     );
     const r = await run('reconcile', '--once', '--snapshot', snap, '--output', 'json');
     expect(r.code).toBe(1);
-    const rows = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Json);
-    expect(rows).toContainEqual(expect.objectContaining({ action: 'RESTORE_RECORD', ip: X, result: 'blocked', detail: expect.stringMatching(/^DOUBLE_ALLOCATION: /) }));
+    const rows = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Json);
+    expect(rows).toContainEqual(
+      expect.objectContaining({
+        action: 'RESTORE_RECORD',
+        ip: X,
+        result: 'blocked',
+        detail: expect.stringMatching(/^DOUBLE_ALLOCATION: /),
+      }),
+    );
   });
 
   it.each<[ActionOutcome | 'planned', 0 | 1]>([
@@ -97,7 +117,10 @@ describe('reconcile --once: exit 2 (could not run), one line on stderr', () => {
     ['both sources', () => ['reconcile', '--once', '--snapshot', 'a.json', '--kubeconfig', 'b']],
     ['a snapshot that does not exist', () => ['reconcile', '--once', '--snapshot', join(dir, 'missing.json')]],
     ['a snapshot that is not JSON', () => ['reconcile', '--once', '--snapshot', write('bad.json', '{')]],
-    ['a kubeconfig that does not exist', () => ['reconcile', '--once', '--kubeconfig', join(dir, 'missing-kubeconfig')]],
+    [
+      'a kubeconfig that does not exist',
+      () => ['reconcile', '--once', '--kubeconfig', join(dir, 'missing-kubeconfig')],
+    ],
     [
       'an API server that does not answer',
       () => [
@@ -111,7 +134,9 @@ describe('reconcile --once: exit 2 (could not run), one line on stderr', () => {
           JSON.stringify({
             apiVersion: 'v1',
             kind: 'Config',
-            clusters: [{ name: 'c', cluster: { server: `https://127.0.0.1:${port}`, 'insecure-skip-tls-verify': true } }],
+            clusters: [
+              { name: 'c', cluster: { server: `https://127.0.0.1:${port}`, 'insecure-skip-tls-verify': true } },
+            ],
             users: [{ name: 'u', user: { token: 'x' } }],
             contexts: [{ name: 'ctx', context: { cluster: 'c', user: 'u' } }],
             'current-context': 'ctx',

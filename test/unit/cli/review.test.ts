@@ -5,7 +5,19 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Run, run } from '../support/cli-run';
-import { AGENT_USER, Json, NS, list, pod, pool, poolStatusReview, rec, statefulSet, uid, withRecords } from '../../../testbed/fixtures';
+import {
+  AGENT_USER,
+  Json,
+  NS,
+  list,
+  pod,
+  pool,
+  poolStatusReview,
+  rec,
+  statefulSet,
+  uid,
+  withRecords,
+} from '../../../testbed/fixtures';
 
 const X = '10.6.168.101';
 const C = uid('api#C');
@@ -26,10 +38,16 @@ function write(name: string, content: string | Json): string {
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'guard-cli-'));
   const old = pool({ name: 'v4-pool', subnet: '10.6.0.0/16', records: { [X]: rec(`${NS}/${API}`, C) } });
-  snapshotFile = write('snapshot.json', list(old, pod({ name: API, uid: C, ips: [X] }), statefulSet({ name: 'web', replicas: 1 })));
+  snapshotFile = write(
+    'snapshot.json',
+    list(old, pod({ name: API, uid: C, ips: [X] }), statefulSet({ name: 'web', replicas: 1 })),
+  );
   denyFile = write('deny.json', poolStatusReview(old, withRecords(old, {})));
   agentReleaseFile = write('agent.json', poolStatusReview(old, withRecords(old, {}), AGENT_USER));
-  countFile = write('count.json', poolStatusReview(old, withRecords(old, { [X]: rec(`${NS}/${API}`, C) }, { allocatedIPCount: 4 }), AGENT_USER));
+  countFile = write(
+    'count.json',
+    poolStatusReview(old, withRecords(old, { [X]: rec(`${NS}/${API}`, C) }, { allocatedIPCount: 4 }), AGENT_USER),
+  );
 });
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -59,12 +77,26 @@ describe('review: decisions (exit 0)', () => {
   });
 
   it('--guarded-users makes the agent a guarded writer', async () => {
-    const r = await run('review', '--snapshot', snapshotFile, '--guarded-users', 'system:serviceaccount:*:spiderpool-agent, x', agentReleaseFile);
+    const r = await run(
+      'review',
+      '--snapshot',
+      snapshotFile,
+      '--guarded-users',
+      'system:serviceaccount:*:spiderpool-agent, x',
+      agentReleaseFile,
+    );
     expect(response(r).allowed).toBe(false);
   });
 
   it('--exempt-users: allowed, still annotated', async () => {
-    const r = await run('review', '--snapshot', snapshotFile, '--exempt-users', 'system:serviceaccount:kube-system:*', denyFile);
+    const r = await run(
+      'review',
+      '--snapshot',
+      snapshotFile,
+      '--exempt-users',
+      'system:serviceaccount:kube-system:*',
+      denyFile,
+    );
     expect(response(r)).toMatchObject({ allowed: true, auditAnnotations: { rule: 'LIVE_IP_RELEASE' } });
   });
 
@@ -72,7 +104,9 @@ describe('review: decisions (exit 0)', () => {
     const warn = response(await run('review', '--snapshot', snapshotFile, '--mode', 'warn', denyFile));
     expect(warn.allowed).toBe(true);
     expect(warn.warnings).toEqual([expect.stringMatching(/^LIVE_IP_RELEASE: /)]);
-    const audit = response(await run('review', '--snapshot', snapshotFile, '--rule-mode', 'LIVE_IP_RELEASE=audit', denyFile));
+    const audit = response(
+      await run('review', '--snapshot', snapshotFile, '--rule-mode', 'LIVE_IP_RELEASE=audit', denyFile),
+    );
     expect(audit).toMatchObject({ allowed: true, auditAnnotations: { rule: 'LIVE_IP_RELEASE' } });
     expect(audit.warnings).toBeUndefined();
   });
@@ -80,9 +114,17 @@ describe('review: decisions (exit 0)', () => {
   it('--webhook mutate prints the patch; --mode repair restores the record', async () => {
     const count = response(await run('review', '--snapshot', snapshotFile, '--webhook', 'mutate', countFile));
     expect(count.patchType).toBe('JSONPatch');
-    expect(JSON.parse(Buffer.from(count.patch as string, 'base64').toString())).toEqual([{ op: 'replace', path: '/status/allocatedIPCount', value: 1 }]);
-    const repair = response(await run('review', '--snapshot', snapshotFile, '--webhook', 'mutate', '--mode', 'repair', denyFile));
-    expect(repair).toMatchObject({ allowed: true, patchType: 'JSONPatch', auditAnnotations: { rule: 'LIVE_IP_RELEASE', ips: X } });
+    expect(JSON.parse(Buffer.from(count.patch as string, 'base64').toString())).toEqual([
+      { op: 'replace', path: '/status/allocatedIPCount', value: 1 },
+    ]);
+    const repair = response(
+      await run('review', '--snapshot', snapshotFile, '--webhook', 'mutate', '--mode', 'repair', denyFile),
+    );
+    expect(repair).toMatchObject({
+      allowed: true,
+      patchType: 'JSONPatch',
+      auditAnnotations: { rule: 'LIVE_IP_RELEASE', ips: X },
+    });
   });
 
   it('--audit prints the audit events on stderr, one JSON line each', async () => {
@@ -107,7 +149,10 @@ describe('review: unusable input (exit 2, one line on stderr)', () => {
     await expectUsage(['--snapshot', join(dir, 'nope.json'), denyFile], /snapshot.*ENOENT/);
   });
   it('a snapshot that is not JSON', async () => {
-    await expectUsage(['--snapshot', write('broken.json', '{"kind": "List", "items": [\n  {"kind": '), denyFile], /not valid JSON/);
+    await expectUsage(
+      ['--snapshot', write('broken.json', '{"kind": "List", "items": [\n  {"kind": '), denyFile],
+      /not valid JSON/,
+    );
   });
   it.each([
     ['a number', '42'],
@@ -117,15 +162,25 @@ describe('review: unusable input (exit 2, one line on stderr)', () => {
     ['a List whose items are not objects', '{"kind": "List", "apiVersion": "v1", "items": [1, 2]}'],
     ['a List item without kind', '{"kind": "List", "apiVersion": "v1", "items": [{"metadata": {}}]}'],
   ])('a snapshot that is not a List: %s', async (_what, content) => {
-    await expectUsage(['--snapshot', write(`nonlist-${_what.replace(/\W+/g, '-')}.json`, content), denyFile], /snapshot/);
+    await expectUsage(
+      ['--snapshot', write(`nonlist-${_what.replace(/\W+/g, '-')}.json`, content), denyFile],
+      /snapshot/,
+    );
   });
   it('a malformed review (wrong apiVersion)', async () => {
-    const bad = JSON.parse(JSON.stringify(poolStatusReview(pool({ name: 'p', subnet: '10.6.0.0/16' }), pool({ name: 'p', subnet: '10.6.0.0/16' })))) as Json;
+    const bad = JSON.parse(
+      JSON.stringify(
+        poolStatusReview(pool({ name: 'p', subnet: '10.6.0.0/16' }), pool({ name: 'p', subnet: '10.6.0.0/16' })),
+      ),
+    ) as Json;
     bad.apiVersion = 'admission.k8s.io/v1beta1';
     await expectUsage(['--snapshot', snapshotFile, write('bad-review.json', bad)], /apiVersion/);
   });
   it('a review file that is not JSON', async () => {
-    await expectUsage(['--snapshot', snapshotFile, write('bad-review2.json', 'apiVersion: admission.k8s.io/v1\n')], /not valid JSON/);
+    await expectUsage(
+      ['--snapshot', snapshotFile, write('bad-review2.json', 'apiVersion: admission.k8s.io/v1\n')],
+      /not valid JSON/,
+    );
   });
   it('a missing review file', async () => {
     await expectUsage(['--snapshot', snapshotFile, join(dir, 'missing-review.json')], /ENOENT/);
@@ -134,7 +189,10 @@ describe('review: unusable input (exit 2, one line on stderr)', () => {
     await expectUsage(['--snapshot', snapshotFile, '--rule-mode', 'FOO=warn', denyFile], /unknown rule/);
   });
   it('--rule-mode repair for a rule without repair', async () => {
-    await expectUsage(['--snapshot', snapshotFile, '--rule-mode', 'DOUBLE_ALLOCATION=repair', denyFile], /DOUBLE_ALLOCATION has no repair/);
+    await expectUsage(
+      ['--snapshot', snapshotFile, '--rule-mode', 'DOUBLE_ALLOCATION=repair', denyFile],
+      /DOUBLE_ALLOCATION has no repair/,
+    );
   });
   it('--rule-mode with an unknown mode', async () => {
     await expectUsage(['--snapshot', snapshotFile, '--rule-mode', 'LIVE_IP_RELEASE=block', denyFile], /unknown mode/);
@@ -161,10 +219,17 @@ describe('review as a process', () => {
   it('exits 0 with the response on stdout, and 2 with one stderr line', () => {
     const cli = join(__dirname, '..', '..', '..', 'webhook', 'cli', 'main.ts');
     const tsx = require.resolve('tsx/cli');
-    const ok = spawnSync(process.execPath, [tsx, cli, 'review', '--snapshot', snapshotFile, denyFile], { encoding: 'utf8', timeout: 60_000 });
+    const ok = spawnSync(process.execPath, [tsx, cli, 'review', '--snapshot', snapshotFile, denyFile], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
     expect(ok.status).toBe(0);
     expect((JSON.parse(ok.stdout) as Json).response).toMatchObject({ allowed: false });
-    const bad = spawnSync(process.execPath, [tsx, cli, 'review', '--snapshot', snapshotFile, '--mode', 'bogus', denyFile], { encoding: 'utf8', timeout: 60_000 });
+    const bad = spawnSync(
+      process.execPath,
+      [tsx, cli, 'review', '--snapshot', snapshotFile, '--mode', 'bogus', denyFile],
+      { encoding: 'utf8', timeout: 60_000 },
+    );
     expect(bad.status).toBe(2);
     expect(bad.stdout).toBe('');
     expect(bad.stderr.trimEnd().split('\n')).toHaveLength(1);

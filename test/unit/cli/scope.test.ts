@@ -19,8 +19,12 @@ function write(name: string, content: string | Json): string {
 async function run(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = '';
   let stderr = '';
-  const out = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => ((stdout += chunk.toString()), true));
-  const err = jest.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => ((stderr += chunk.toString()), true));
+  const out = jest
+    .spyOn(process.stdout, 'write')
+    .mockImplementation((chunk: string | Uint8Array) => ((stdout += chunk.toString()), true));
+  const err = jest
+    .spyOn(process.stderr, 'write')
+    .mockImplementation((chunk: string | Uint8Array) => ((stderr += chunk.toString()), true));
   try {
     return { code: await main(argv), stdout, stderr };
   } finally {
@@ -29,8 +33,18 @@ async function run(...argv: string[]): Promise<{ code: number; stdout: string; s
   }
 }
 
-const jsonLines = (text: string) => text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Json);
-const names = (text: string) => jsonLines(text).map((j) => `${String(j.finding ?? j.action)}:${JSON.stringify((j.record as Json | undefined)?.pod ?? (j.endpoint as Json | undefined)?.name ?? j.pool)}`).sort();
+const jsonLines = (text: string) =>
+  text
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as Json);
+const names = (text: string) =>
+  jsonLines(text)
+    .map(
+      (j) =>
+        `${String(j.finding ?? j.action)}:${JSON.stringify((j.record as Json | undefined)?.pod ?? (j.endpoint as Json | undefined)?.name ?? j.pool)}`,
+    )
+    .sort();
 
 function kubeconfig(context: string, server: string): string {
   return [
@@ -52,7 +66,11 @@ beforeAll(() => {
     name: 'shared',
     subnet: '10.7.0.0/16',
     ips: ['10.7.0.10-10.7.0.20'],
-    records: { '10.7.0.11': rec('team-a/gone-1', uid('gone-1')), '10.7.0.12': rec('team-b/gone-2', uid('gone-2')), '10.7.0.13': rec('team-a/api-1', uid('api-1')) },
+    records: {
+      '10.7.0.11': rec('team-a/gone-1', uid('gone-1')),
+      '10.7.0.12': rec('team-b/gone-2', uid('gone-2')),
+      '10.7.0.13': rec('team-a/api-1', uid('api-1')),
+    },
     allocatedIPCount: 5,
   });
   snapshotFile = write(
@@ -61,8 +79,18 @@ beforeAll(() => {
       shared,
       pool({ name: 'counted', subnet: '10.8.0.0/16', ips: ['10.8.0.10-10.8.0.20'], allocatedIPCount: 2 }),
       pod({ name: 'api-1', namespace: 'team-a', uid: uid('api-1'), ips: ['10.7.0.13'] }),
-      endpoint({ name: 'api-1', namespace: 'team-a', podUid: uid('api-1'), nics: [{ ipv4: '10.7.0.13/16', ipv4Pool: 'shared' }] }),
-      endpoint({ name: 'old-3', namespace: 'team-c', podUid: uid('old-3'), nics: [{ ipv4: '10.7.0.14/16', ipv4Pool: 'shared' }] }),
+      endpoint({
+        name: 'api-1',
+        namespace: 'team-a',
+        podUid: uid('api-1'),
+        nics: [{ ipv4: '10.7.0.13/16', ipv4Pool: 'shared' }],
+      }),
+      endpoint({
+        name: 'old-3',
+        namespace: 'team-c',
+        podUid: uid('old-3'),
+        nics: [{ ipv4: '10.7.0.14/16', ipv4Pool: 'shared' }],
+      }),
     ),
   );
 });
@@ -72,7 +100,13 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 describe('check --namespace / -n', () => {
   it('without it every finding is reported, pool-level ones included', async () => {
     const r = await run('check', '--snapshot', snapshotFile, '--output', 'json');
-    expect(names(r.stdout)).toEqual(['COUNT_MISMATCH:"counted"', 'COUNT_MISMATCH:"shared"', 'LEFTOVER_ENDPOINT:"team-c/old-3"', 'RECORD_POD_MISSING:"team-a/gone-1"', 'RECORD_POD_MISSING:"team-b/gone-2"']);
+    expect(names(r.stdout)).toEqual([
+      'COUNT_MISMATCH:"counted"',
+      'COUNT_MISMATCH:"shared"',
+      'LEFTOVER_ENDPOINT:"team-c/old-3"',
+      'RECORD_POD_MISSING:"team-a/gone-1"',
+      'RECORD_POD_MISSING:"team-b/gone-2"',
+    ]);
   });
 
   it('keeps the findings that involve a pod or endpoint of the namespaces; pool-level findings are left out', async () => {
@@ -82,7 +116,17 @@ describe('check --namespace / -n', () => {
   });
 
   it('repeatable and comma lists are the same filter', async () => {
-    const repeated = await run('check', '--snapshot', snapshotFile, '--output', 'json', '--namespace', 'team-b', '--namespace', 'team-c');
+    const repeated = await run(
+      'check',
+      '--snapshot',
+      snapshotFile,
+      '--output',
+      'json',
+      '--namespace',
+      'team-b',
+      '--namespace',
+      'team-c',
+    );
     const comma = await run('check', '--snapshot', snapshotFile, '--output', 'json', '-n', 'team-b,team-c');
     expect(names(repeated.stdout)).toEqual(['LEFTOVER_ENDPOINT:"team-c/old-3"', 'RECORD_POD_MISSING:"team-b/gone-2"']);
     expect(names(comma.stdout)).toEqual(names(repeated.stdout));
@@ -112,13 +156,29 @@ describe('check --namespace / -n', () => {
 describe('reconcile --namespace', () => {
   it('plans only the actions that involve the namespaces (never FIX_COUNT)', async () => {
     const all = await run('reconcile', '--once', '--snapshot', snapshotFile, '--output', 'json');
-    expect(names(all.stdout)).toEqual(['DELETE_ENDPOINT:"team-c/old-3"', 'FIX_COUNT:"counted"', 'RELEASE_IP:"team-a/gone-1"', 'RELEASE_IP:"team-b/gone-2"']);
+    expect(names(all.stdout)).toEqual([
+      'DELETE_ENDPOINT:"team-c/old-3"',
+      'FIX_COUNT:"counted"',
+      'RELEASE_IP:"team-a/gone-1"',
+      'RELEASE_IP:"team-b/gone-2"',
+    ]);
     const scoped = await run('reconcile', '--once', '--snapshot', snapshotFile, '--output', 'json', '-n', 'team-b');
     expect(names(scoped.stdout)).toEqual(['RELEASE_IP:"team-b/gone-2"']);
   });
 
   it('the self-check identity namespace is --guard-namespace now', async () => {
-    const r = await run('reconcile', '--once', '--snapshot', snapshotFile, '--guard-namespace', 'ops', '--output', 'json', '-n', 'team-a');
+    const r = await run(
+      'reconcile',
+      '--once',
+      '--snapshot',
+      snapshotFile,
+      '--guard-namespace',
+      'ops',
+      '--output',
+      'json',
+      '-n',
+      'team-a',
+    );
     expect(r.code).toBe(0);
     expect(names(r.stdout)).toEqual(['RELEASE_IP:"team-a/gone-1"']);
   });
@@ -144,7 +204,9 @@ describe('--context', () => {
       const r = await run(...command, '--kubeconfig', `${a}${delimiter}${b}`, '--context', 'nope', '-n', 'team-a');
       expect(r.code).toBe(2);
       expect(r.stdout).toBe('');
-      expect(r.stderr.trimEnd().split('\n')).toEqual([expect.stringMatching(/has no context "nope" \(it has: ctx-a, ctx-b\)$/)]);
+      expect(r.stderr.trimEnd().split('\n')).toEqual([
+        expect.stringMatching(/has no context "nope" \(it has: ctx-a, ctx-b\)$/),
+      ]);
     }
   });
 

@@ -5,7 +5,19 @@ import { join } from 'node:path';
 import { durationFlag } from '../../../webhook/cli/args';
 import { UsageError } from '../../../webhook/cli/errors';
 import { run } from '../support/cli-run';
-import { Json, NS, OUT_OF_SERVICE, list, node, pod, pool, poolStatusReview, rec, uid, withRecords } from '../../../testbed/fixtures';
+import {
+  Json,
+  NS,
+  OUT_OF_SERVICE,
+  list,
+  node,
+  pod,
+  pool,
+  poolStatusReview,
+  rec,
+  uid,
+  withRecords,
+} from '../../../testbed/fixtures';
 
 const X = '10.6.168.101';
 const A = uid('api#A');
@@ -48,15 +60,22 @@ describe('durationFlag', () => {
 const allowedOf = (stdout: string) => (JSON.parse(stdout) as { response: { allowed: boolean } }).response.allowed;
 
 describe('review', () => {
-  it('denies the release of a zombie\'s record; allows it past --termination-hold-max', async () => {
+  it("denies the release of a zombie's record; allows it past --termination-hold-max", async () => {
     const snapshot = write('zombie.json', list(old(), zombie(), node({ name: 'worker-1', ready: 'Unknown' })));
     expect(allowedOf((await run('review', '--snapshot', snapshot, releaseFile)).stdout)).toBe(false);
-    expect(allowedOf((await run('review', '--snapshot', snapshot, '--termination-hold-max', '30m', releaseFile)).stdout)).toBe(true);
-    expect(allowedOf((await run('review', '--snapshot', snapshot, '--termination-hold-max', '2h', releaseFile)).stdout)).toBe(false);
+    expect(
+      allowedOf((await run('review', '--snapshot', snapshot, '--termination-hold-max', '30m', releaseFile)).stdout),
+    ).toBe(true);
+    expect(
+      allowedOf((await run('review', '--snapshot', snapshot, '--termination-hold-max', '2h', releaseFile)).stdout),
+    ).toBe(false);
   });
 
   it('a snapshot whose Node carries the out-of-service taint lets it through', async () => {
-    const snapshot = write('tainted.json', list(old(), zombie(), node({ name: 'worker-1', ready: 'Unknown', taints: [OUT_OF_SERVICE] })));
+    const snapshot = write(
+      'tainted.json',
+      list(old(), zombie(), node({ name: 'worker-1', ready: 'Unknown', taints: [OUT_OF_SERVICE] })),
+    );
     expect(allowedOf((await run('review', '--snapshot', snapshot, releaseFile)).stdout)).toBe(true);
   });
 
@@ -73,8 +92,13 @@ describe('check and reconcile', () => {
     const snapshot = write('check.json', list(old(), zombie(), node({ name: 'worker-1', ready: 'Unknown' })));
     const r = await run('check', '--snapshot', snapshot, '--output', 'json');
     expect(r.code).toBe(0);
-    const found = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { finding: string; node?: string });
-    expect(found).toEqual(expect.arrayContaining([expect.objectContaining({ finding: 'TERMINATION_UNCONFIRMED', node: 'worker-1' })]));
+    const found = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { finding: string; node?: string });
+    expect(found).toEqual(
+      expect.arrayContaining([expect.objectContaining({ finding: 'TERMINATION_UNCONFIRMED', node: 'worker-1' })]),
+    );
     const past = await run('check', '--snapshot', snapshot, '--output', 'json', '--termination-hold-max', '30m');
     expect(past.stdout).not.toContain('TERMINATION_UNCONFIRMED');
   });

@@ -116,7 +116,9 @@ describe('RetryBackoff', () => {
 describe('ApiServerProbe', () => {
   const run = async (outcome: () => Promise<number>): Promise<ApiServerState> => {
     const seen: ApiServerState[] = [];
-    const probe = new ApiServerProbe({ status: outcome }, (s) => seen.push(s), createLogger('silent'), { intervalMs: 60_000 });
+    const probe = new ApiServerProbe({ status: outcome }, (s) => seen.push(s), createLogger('silent'), {
+      intervalMs: 60_000,
+    });
     probe.start();
     for (let i = 0; i < 20 && seen.length === 0; i++) await Promise.resolve();
     probe.stop();

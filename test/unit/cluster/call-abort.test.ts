@@ -45,7 +45,10 @@ describe('adapters abort their HTTP requests', () => {
     const ac = new AbortController();
     const call = new KubeLeaseClient(kubeConfig(), 'replica-a').get('kube-system', 'l', { signal: ac.signal });
     await until(() => seen.length > before.seen);
-    expect(seen[seen.length - 1]).toMatchObject({ method: 'GET', url: '/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/l' });
+    expect(seen[seen.length - 1]).toMatchObject({
+      method: 'GET',
+      url: '/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/l',
+    });
     expect(seen[seen.length - 1].userAgent).toBe('spiderpool-guard/leader-election (replica-a)');
     ac.abort();
     await expect(call).rejects.toThrow(/abort/i);
@@ -57,9 +60,16 @@ describe('adapters abort their HTTP requests', () => {
     const before = { closed, seen: seen.length };
     const ac = new AbortController();
     const client = new KubeReconcileClient(kubeConfig(), 'replica-b', false);
-    const call = client.replacePoolStatus('p', { metadata: { name: 'p', resourceVersion: '1' }, status: {} }, { signal: ac.signal });
+    const call = client.replacePoolStatus(
+      'p',
+      { metadata: { name: 'p', resourceVersion: '1' }, status: {} },
+      { signal: ac.signal },
+    );
     await until(() => seen.length > before.seen);
-    expect(seen[seen.length - 1]).toMatchObject({ method: 'PUT', userAgent: 'spiderpool-guard/reconciler (replica-b)' });
+    expect(seen[seen.length - 1]).toMatchObject({
+      method: 'PUT',
+      userAgent: 'spiderpool-guard/reconciler (replica-b)',
+    });
     ac.abort();
     await expect(call).rejects.toThrow(/abort/i);
     await until(() => closed > before.closed);

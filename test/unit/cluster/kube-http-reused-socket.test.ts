@@ -6,8 +6,14 @@ import type { AddressInfo } from 'node:net';
 import { generate } from 'selfsigned';
 import { KubeHttpClient } from '../../../webhook/cluster/kube-http';
 
-async function server(dropSecondRequestOnASocket: boolean): Promise<{ srv: https.Server; port: number; connections: () => number; requests: () => number }> {
-  const pems = await generate([{ name: 'commonName', value: 'localhost' }], { keyType: 'ec', curve: 'P-256', algorithm: 'sha256' });
+async function server(
+  dropSecondRequestOnASocket: boolean,
+): Promise<{ srv: https.Server; port: number; connections: () => number; requests: () => number }> {
+  const pems = await generate([{ name: 'commonName', value: 'localhost' }], {
+    keyType: 'ec',
+    curve: 'P-256',
+    algorithm: 'sha256',
+  });
   let connections = 0;
   let requests = 0;
   const perSocket = new WeakMap<object, number>();
@@ -53,7 +59,11 @@ describe('KubeHttpClient on a reused connection the server dropped', () => {
   });
 
   it('does not retry a reset on a fresh connection', async () => {
-    const pems = await generate([{ name: 'commonName', value: 'localhost' }], { keyType: 'ec', curve: 'P-256', algorithm: 'sha256' });
+    const pems = await generate([{ name: 'commonName', value: 'localhost' }], {
+      keyType: 'ec',
+      curve: 'P-256',
+      algorithm: 'sha256',
+    });
     let requests = 0;
     const srv = https.createServer({ key: pems.private, cert: pems.cert }, (req) => {
       requests++;

@@ -47,7 +47,10 @@ function tableNames(s: Section, col: number): string[] {
   const out: string[] = [];
   for (const line of s.body) {
     if (!line.startsWith('|')) continue;
-    const cells = line.split(/(?<!\\)\|/).slice(1, -1).map((c) => c.trim());
+    const cells = line
+      .split(/(?<!\\)\|/)
+      .slice(1, -1)
+      .map((c) => c.trim());
     // One cell may name several (`RELEASE_IP` / `DELETE_ENDPOINT`).
     for (const part of (cells[col] ?? '').split(/\s*[/,]\s*/)) {
       const m = NAME.exec(part);
@@ -76,14 +79,20 @@ describe('docs/rules.md names exactly what the code defines', () => {
   const doc = sections(readFileSync(join(DOCS, 'rules.md'), 'utf8'));
 
   it('rules: the pool status and SpiderEndpoint rule tables list RULES, and each rule has its own example', () => {
-    const tables = [...tableNames(section(doc, 'Pool status rules'), 0), ...tableNames(section(doc, 'SpiderEndpoint rules'), 0)];
+    const tables = [
+      ...tableNames(section(doc, 'Pool status rules'), 0),
+      ...tableNames(section(doc, 'SpiderEndpoint rules'), 0),
+    ];
     expect(sorted(tables)).toEqual(sorted(RULES));
     expect(tables).toHaveLength(RULES.length);
-    const explained = [...headingNames(section(doc, 'Pool status rules'), doc), ...headingNames(section(doc, 'SpiderEndpoint rules'), doc)];
+    const explained = [
+      ...headingNames(section(doc, 'Pool status rules'), doc),
+      ...headingNames(section(doc, 'SpiderEndpoint rules'), doc),
+    ];
     expect(sorted(explained)).toEqual(sorted(RULES));
   });
 
-  it('repairs: the mutating webhook\'s count fix is named as the code names it', () => {
+  it("repairs: the mutating webhook's count fix is named as the code names it", () => {
     const repairs = section(doc, 'Repairs');
     expect(sorted(tableNames(repairs, 0))).toEqual(expect.arrayContaining([COUNT_MISMATCH]));
     for (const n of tableNames(repairs, 0)) expect([...RULES, COUNT_MISMATCH]).toContain(n);
@@ -138,7 +147,8 @@ function citations(): Citation[] {
   const roots = ['webhook', 'certs', 'lib', 'charts'].map((d) => join(ROOT, d));
   for (const file of roots.flatMap((r) => filesUnder(r, ['.ts', '.md', '.yaml', '.tpl', '.txt']))) {
     const text = flatten(readFileSync(file, 'utf8'));
-    for (const m of text.matchAll(/docs\/([a-z-]+\.md), ([^]{0,120})/g)) out.push({ file: relative(ROOT, file), doc: m[1], rest: m[2] });
+    for (const m of text.matchAll(/docs\/([a-z-]+\.md), ([^]{0,120})/g))
+      out.push({ file: relative(ROOT, file), doc: m[1], rest: m[2] });
   }
   return out;
 }
@@ -166,13 +176,16 @@ describe('docs sections cited in comments exist', () => {
     expect(sorted(found.map((c) => c.doc))).toEqual(['architecture.md', 'operations.md', 'rules.md']);
   });
 
-  it.each(['rules.md', 'operations.md', 'architecture.md'])('every citation of docs/%s names one of its headings', (doc) => {
-    const unresolved = found
-      .filter((c) => c.doc === doc)
-      .filter((c) => !headingsOf(doc).some((h) => c.rest.startsWith(h) && !/^[\w']/.test(c.rest.slice(h.length))))
-      .map((c) => `${c.file}: docs/${c.doc}, ${c.rest.slice(0, 40)}…`);
-    expect(unresolved).toEqual([]);
-  });
+  it.each(['rules.md', 'operations.md', 'architecture.md'])(
+    'every citation of docs/%s names one of its headings',
+    (doc) => {
+      const unresolved = found
+        .filter((c) => c.doc === doc)
+        .filter((c) => !headingsOf(doc).some((h) => c.rest.startsWith(h) && !/^[\w']/.test(c.rest.slice(h.length))))
+        .map((c) => `${c.file}: docs/${c.doc}, ${c.rest.slice(0, 40)}…`);
+      expect(unresolved).toEqual([]);
+    },
+  );
 });
 
 /** GitHub's anchor of a heading: lower case, punctuation dropped, spaces to hyphens. */
@@ -185,35 +198,48 @@ function anchorOf(heading: string): string {
 }
 
 describe('links into docs/ resolve', () => {
-  const anchors = (file: string): Set<string> => new Set(sections(readFileSync(file, 'utf8')).map((s) => anchorOf(s.title)));
+  const anchors = (file: string): Set<string> =>
+    new Set(sections(readFileSync(file, 'utf8')).map((s) => anchorOf(s.title)));
   const readers = [join(ROOT, 'README.md'), ...filesUnder(DOCS, ['.md'])];
 
-  it.each(readers.map((f) => [relative(ROOT, f), f]))('%s: every link to a docs file and anchor names an existing heading', (_name, file) => {
-    const text = readFileSync(file, 'utf8');
-    const broken: string[] = [];
-    for (const m of text.matchAll(/\]\(((?:docs\/)?[a-z-]+\.md)?(?:#([^)\s]+))?\)/g)) {
-      const [link, target, anchor] = m;
-      if (!target && !anchor) continue;
-      const path = target ? join(dirname(file), target) : file; // relative to the linking file, as GitHub reads it
-      let known: Set<string>;
-      try {
-        known = anchors(path);
-      } catch {
-        broken.push(`${link}: no such file`);
-        continue;
+  it.each(readers.map((f) => [relative(ROOT, f), f]))(
+    '%s: every link to a docs file and anchor names an existing heading',
+    (_name, file) => {
+      const text = readFileSync(file, 'utf8');
+      const broken: string[] = [];
+      for (const m of text.matchAll(/\]\(((?:docs\/)?[a-z-]+\.md)?(?:#([^)\s]+))?\)/g)) {
+        const [link, target, anchor] = m;
+        if (!target && !anchor) continue;
+        const path = target ? join(dirname(file), target) : file; // relative to the linking file, as GitHub reads it
+        let known: Set<string>;
+        try {
+          known = anchors(path);
+        } catch {
+          broken.push(`${link}: no such file`);
+          continue;
+        }
+        if (anchor && !known.has(anchor)) broken.push(`${link}: no heading with that anchor`);
       }
-      if (anchor && !known.has(anchor)) broken.push(`${link}: no heading with that anchor`);
-    }
-    expect(broken).toEqual([]);
-  });
+      expect(broken).toEqual([]);
+    },
+  );
 });
 
 describe('links into docs/ from code, tests, the test bed and the benchmarks resolve', () => {
-  const anchors = (file: string): Set<string> => new Set(sections(readFileSync(file, 'utf8')).map((s) => anchorOf(s.title)));
-  const sources = ['webhook', 'certs', 'lib', 'test', 'testbed', 'bench'].flatMap((d) => filesUnder(join(ROOT, d), ['.ts']));
+  const anchors = (file: string): Set<string> =>
+    new Set(sections(readFileSync(file, 'utf8')).map((s) => anchorOf(s.title)));
+  const sources = ['webhook', 'certs', 'lib', 'test', 'testbed', 'bench'].flatMap((d) =>
+    filesUnder(join(ROOT, d), ['.ts']),
+  );
 
   it('the tests link their docs sections (docs/<file>.md#anchor), and every such link names an existing heading', () => {
-    const links = sources.flatMap((file) => [...readFileSync(file, 'utf8').matchAll(/docs\/([a-z-]+\.md)#([\w-]+)/g)].map((m) => ({ file, doc: m[1], anchor: m[2] })));
+    const links = sources.flatMap((file) =>
+      [...readFileSync(file, 'utf8').matchAll(/docs\/([a-z-]+\.md)#([\w-]+)/g)].map((m) => ({
+        file,
+        doc: m[1],
+        anchor: m[2],
+      })),
+    );
     expect(links.filter((l) => relative(ROOT, l.file).startsWith('test')).length).toBeGreaterThan(20);
     const broken = links
       .filter((l) => {
@@ -229,7 +255,15 @@ describe('links into docs/ from code, tests, the test bed and the benchmarks res
 
   it('nothing cites the team-private reference (the repository documents itself)', () => {
     // spelled in pieces so that this file does not match itself
-    const privateRef = new RegExp([['con', 'tract §'], ['\\bfacts', ' §'], ['/sha', 'red/']].map((p) => p.join('')).join('|'));
+    const privateRef = new RegExp(
+      [
+        ['con', 'tract §'],
+        ['\\bfacts', ' §'],
+        ['/sha', 'red/'],
+      ]
+        .map((p) => p.join(''))
+        .join('|'),
+    );
     const cites = sources.filter((file) => privateRef.test(readFileSync(file, 'utf8'))).map((f) => relative(ROOT, f));
     expect(cites).toEqual([]);
   });

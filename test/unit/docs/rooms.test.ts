@@ -5,11 +5,18 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, normalize, relative } from 'node:path';
 
 const ROOT = join(__dirname, '..', '..', '..');
-const { rooms } = JSON.parse(readFileSync(join(ROOT, 'webhook', 'rooms.json'), 'utf8')) as { rooms: Record<string, { dir: string; imports: string[] }> };
+const { rooms } = JSON.parse(readFileSync(join(ROOT, 'webhook', 'rooms.json'), 'utf8')) as {
+  rooms: Record<string, { dir: string; imports: string[] }>;
+};
 const edges = (pairs: [string, string][]) => pairs.map(([a, b]) => `${a} --> ${b}`).sort();
-const tableEdges = edges(Object.entries(rooms).flatMap(([room, r]) => r.imports.map((to): [string, string] => [room, to])));
+const tableEdges = edges(
+  Object.entries(rooms).flatMap(([room, r]) => r.imports.map((to): [string, string] => [room, to])),
+);
 const architecture = readFileSync(join(ROOT, 'docs', 'architecture.md'), 'utf8');
-const roomsSection = architecture.slice(architecture.indexOf('## Rooms'), architecture.indexOf('\n## ', architecture.indexOf('## Rooms') + 1));
+const roomsSection = architecture.slice(
+  architecture.indexOf('## Rooms'),
+  architecture.indexOf('\n## ', architecture.indexOf('## Rooms') + 1),
+);
 
 function sourceFiles(dir: string): string[] {
   return readdirSync(join(ROOT, dir)).flatMap((name) => {
@@ -47,7 +54,11 @@ function roomOf(file: string): string | undefined {
 describe('the room table, the walls and the picture', () => {
   test('docs/architecture.md draws exactly the edges of webhook/rooms.json', () => {
     const block = /```mermaid\n([\s\S]*?)```/.exec(roomsSection)?.[1] ?? '';
-    const drawn = block.split('\n').map((l) => l.trim()).filter((l) => l.includes('-->')).sort();
+    const drawn = block
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l.includes('-->'))
+      .sort();
     expect(drawn).toEqual(tableEdges);
   });
 

@@ -50,15 +50,30 @@ const API = 'api-6d9f7c-x2k8q';
 const NEW = 'new-7c8d9-n4m2z';
 
 function v6Pool(records: Records): Json {
-  return pool({ name: P6, subnet: 'fd00:10:6::/64', ips: ['fd00:10:6::a8:65-fd00:10:6::a8:6e'], records, totalIPCount: 10 });
+  return pool({
+    name: P6,
+    subnet: 'fd00:10:6::/64',
+    ips: ['fd00:10:6::a8:65-fd00:10:6::a8:6e'],
+    records,
+    totalIPCount: 10,
+  });
 }
 
 /** Violations of a status write from `from` to `to` records, by `user`, against a view of `objects` (plus the old pool). */
-function statusWrite(o: { from: Records; to: Records; objects: Json[]; user?: string; v6?: boolean; settings?: GuardSettings; raw?: unknown }): Violation[] {
+function statusWrite(o: {
+  from: Records;
+  to: Records;
+  objects: Json[];
+  user?: string;
+  v6?: boolean;
+  settings?: GuardSettings;
+  raw?: unknown;
+}): Violation[] {
   const old = o.v6 ? v6Pool(o.from) : v4Pool(o.from);
   const next = 'raw' in o ? withRecords(old, {}, { allocatedIPs: o.raw }) : withRecords(old, o.to);
   const view = viewOf(old, ...o.objects);
-  return evaluate(requestOf(poolStatusReview(old, next, o.user ?? CONTROLLER_USER)), view, o.settings ?? SETTINGS).violations;
+  return evaluate(requestOf(poolStatusReview(old, next, o.user ?? CONTROLLER_USER)), view, o.settings ?? SETTINGS)
+    .violations;
 }
 
 const rulesOf = (vs: Violation[]) => vs.map((v) => v.rule).sort();
@@ -89,7 +104,13 @@ describe('MALFORMED_ALLOCATIONS (all writers)', () => {
   ])('denies %s, reporting the key', (_what, bad, v6) => {
     const good = v6 ? { [X6]: rec(`${NS}/${API}`, C) } : base;
     const to = { ...good, ...(bad as Records) };
-    const vs = statusWrite({ from: good, to, objects: [pod({ name: API, uid: C, ips: [X, X6] }), pod({ name: NEW, uid: D, phase: 'Pending' })], user: AGENT_USER, v6 });
+    const vs = statusWrite({
+      from: good,
+      to,
+      objects: [pod({ name: API, uid: C, ips: [X, X6] }), pod({ name: NEW, uid: D, phase: 'Pending' })],
+      user: AGENT_USER,
+      v6,
+    });
     expect(rulesOf(vs)).toEqual(['MALFORMED_ALLOCATIONS']);
     expect(vs[0].ip).toBe(Object.keys(bad)[0]);
     expect(vs[0].pool).toBe(v6 ? P6 : P4);
@@ -107,7 +128,12 @@ describe('MALFORMED_ALLOCATIONS (all writers)', () => {
   });
 
   it('allows the release of the last record, which drops the field (absent = no records)', () => {
-    const vs = statusWrite({ from: base, to: {}, objects: [pod({ name: API, uid: C, ips: [X], deleting: true })], user: AGENT_USER });
+    const vs = statusWrite({
+      from: base,
+      to: {},
+      objects: [pod({ name: API, uid: C, ips: [X], deleting: true })],
+      user: AGENT_USER,
+    });
     expect(vs).toEqual([]);
   });
 
@@ -116,7 +142,13 @@ describe('MALFORMED_ALLOCATIONS (all writers)', () => {
   });
 
   it('allows an IPv6 pool whose keys are canonical', () => {
-    const vs = statusWrite({ from: {}, to: { [X6]: rec(`${NS}/${NEW}`, D) }, objects: [pod({ name: NEW, uid: D, phase: 'Pending' })], user: AGENT_USER, v6: true });
+    const vs = statusWrite({
+      from: {},
+      to: { [X6]: rec(`${NS}/${NEW}`, D) },
+      objects: [pod({ name: NEW, uid: D, phase: 'Pending' })],
+      user: AGENT_USER,
+      v6: true,
+    });
     expect(vs).toEqual([]);
   });
 });
@@ -136,7 +168,9 @@ describe('MALFORMED_ALLOCATIONS v2: entries the write leaves untouched are not j
     const badKey = Object.keys(bad)[0];
 
     it('accepts an allocation next to it, by the agent', () => {
-      expect(statusWrite({ from, to: { ...from, [Y]: rec(`${NS}/${NEW}`, D) }, objects, user: AGENT_USER })).toEqual([]);
+      expect(statusWrite({ from, to: { ...from, [Y]: rec(`${NS}/${NEW}`, D) }, objects, user: AGENT_USER })).toEqual(
+        [],
+      );
     });
 
     it("accepts the controller's release of a record of a gone pod next to it", () => {
@@ -158,13 +192,23 @@ describe('MALFORMED_ALLOCATIONS v2: entries the write leaves untouched are not j
     });
 
     it('denies a write that adds another malformed entry, reporting only that one', () => {
-      const vs = statusWrite({ from, to: { ...from, '10.6.168.0105': rec(`${NS}/${NEW}`, D) }, objects, user: AGENT_USER });
+      const vs = statusWrite({
+        from,
+        to: { ...from, '10.6.168.0105': rec(`${NS}/${NEW}`, D) },
+        objects,
+        user: AGENT_USER,
+      });
       expect(rulesOf(vs)).toEqual(['MALFORMED_ALLOCATIONS']);
       expect(vs[0].ip).toBe('10.6.168.0105');
     });
 
     it('denies a write that changes it and leaves it malformed', () => {
-      const vs = statusWrite({ from, to: { ...good, [badKey]: { pod: 'still-no-namespace', podUid: uid('other') } }, objects, user: AGENT_USER });
+      const vs = statusWrite({
+        from,
+        to: { ...good, [badKey]: { pod: 'still-no-namespace', podUid: uid('other') } },
+        objects,
+        user: AGENT_USER,
+      });
       expect(rulesOf(vs)).toEqual(['MALFORMED_ALLOCATIONS']);
       expect(vs[0].ip).toBe(badKey);
     });
@@ -174,12 +218,24 @@ describe('MALFORMED_ALLOCATIONS v2: entries the write leaves untouched are not j
     const from = { ...good, [Y]: rec(NEW, D) };
     expect(statusWrite({ from, to: { ...good, [Y]: rec(`${NS}/${NEW}`, D) }, objects, user: AGENT_USER })).toEqual([]);
     // handing that IP to a pod that does not exist is a STALE_ALLOCATION, as for any added record
-    expect(rulesOf(statusWrite({ from, to: { ...good, [Y]: rec(`${NS}/ghost-1`, uid('ghost')) }, objects, user: AGENT_USER }))).toEqual(['STALE_ALLOCATION']);
+    expect(
+      rulesOf(
+        statusWrite({ from, to: { ...good, [Y]: rec(`${NS}/ghost-1`, uid('ghost')) }, objects, user: AGENT_USER }),
+      ),
+    ).toEqual(['STALE_ALLOCATION']);
   });
 
   it('same value, other spelling (fields reordered, whitespace): still untouched', () => {
     const from = { ...good, [Z]: { pod: `${NS}/${NEW}` } as never };
-    const raw = JSON.stringify({ [X]: { podUid: C, pod: `${NS}/${API}` }, [Z]: { pod: `${NS}/${NEW}` }, [Y]: { pod: `${NS}/${NEW}`, podUid: D } }, null, 1);
+    const raw = JSON.stringify(
+      {
+        [X]: { podUid: C, pod: `${NS}/${API}` },
+        [Z]: { pod: `${NS}/${NEW}` },
+        [Y]: { pod: `${NS}/${NEW}`, podUid: D },
+      },
+      null,
+      1,
+    );
     expect(statusWrite({ from, to: {}, raw, objects, user: AGENT_USER })).toEqual([]);
   });
 
@@ -197,7 +253,12 @@ describe('LIVE_IP_RELEASE (guarded writers)', () => {
   it('denies the GC releasing the record of a running pod that observes the IP', () => {
     const vs = statusWrite({ from: record, to: {}, objects: [pod({ name: API, uid: C, ips: [X] })] });
     expect(rulesOf(vs)).toEqual(['LIVE_IP_RELEASE']);
-    expect(vs[0]).toMatchObject({ ip: X, pool: P4, record: rec(`${NS}/${API}`, C), livePod: { name: `${NS}/${API}`, uid: C, observedIPs: [X] } });
+    expect(vs[0]).toMatchObject({
+      ip: X,
+      pool: P4,
+      record: rec(`${NS}/${API}`, C),
+      livePod: { name: `${NS}/${API}`, uid: C, observedIPs: [X] },
+    });
   });
 
   it('denies releasing a record whose pod is alive with the recorded uid even before it observes the IP (Pending)', () => {
@@ -207,13 +268,25 @@ describe('LIVE_IP_RELEASE (guarded writers)', () => {
   });
 
   it('denies releasing an IP another alive pod observes (record for a pod that is gone)', () => {
-    const vs = statusWrite({ from: { [X]: rec(`${NS}/gone-1`, A) }, to: {}, objects: [pod({ name: API, uid: C, ips: [X] })] });
+    const vs = statusWrite({
+      from: { [X]: rec(`${NS}/gone-1`, A) },
+      to: {},
+      objects: [pod({ name: API, uid: C, ips: [X] })],
+    });
     expect(rulesOf(vs)).toEqual(['LIVE_IP_RELEASE']);
     expect(vs[0].livePod?.name).toBe(`${NS}/${API}`);
   });
 
   it('denies releasing an IP observed only on a secondary NIC (multus network-status)', () => {
-    const p = pod({ name: API, uid: uid('other'), ips: ['10.244.1.7'], multus: [{ interface: 'eth0', ips: ['10.244.1.7'] }, { interface: 'net1', ips: [`${X}/16`] }] });
+    const p = pod({
+      name: API,
+      uid: uid('other'),
+      ips: ['10.244.1.7'],
+      multus: [
+        { interface: 'eth0', ips: ['10.244.1.7'] },
+        { interface: 'net1', ips: [`${X}/16`] },
+      ],
+    });
     const vs = statusWrite({ from: { [X]: rec(`${NS}/gone-1`, A) }, to: {}, objects: [p] });
     expect(rulesOf(vs)).toEqual(['LIVE_IP_RELEASE']);
   });
@@ -228,30 +301,58 @@ describe('LIVE_IP_RELEASE (guarded writers)', () => {
   it('dual-stack: releasing both IPs of a running pod is denied in each pool', () => {
     const p = pod({ name: API, uid: C, ips: [X, X6] });
     expect(rulesOf(statusWrite({ from: record, to: {}, objects: [p] }))).toEqual(['LIVE_IP_RELEASE']);
-    expect(rulesOf(statusWrite({ from: { [X6]: rec(`${NS}/${API}`, C) }, to: {}, objects: [p], v6: true }))).toEqual(['LIVE_IP_RELEASE']);
+    expect(rulesOf(statusWrite({ from: { [X6]: rec(`${NS}/${API}`, C) }, to: {}, objects: [p], v6: true }))).toEqual([
+      'LIVE_IP_RELEASE',
+    ]);
   });
 
   it('reports every released live IP, not just the first', () => {
     const from = { [X]: rec(`${NS}/${API}`, C), [Y]: rec(`${NS}/web-0`, uid('web-0')) };
-    const vs = statusWrite({ from, to: {}, objects: [pod({ name: API, uid: C, ips: [X] }), pod({ name: 'web-0', uid: uid('web-0'), ips: [Y] })] });
+    const vs = statusWrite({
+      from,
+      to: {},
+      objects: [pod({ name: API, uid: C, ips: [X] }), pod({ name: 'web-0', uid: uid('web-0'), ips: [Y] })],
+    });
     expect(vs.map((v) => v.ip).sort()).toEqual([X, Y]);
   });
 
   describe('legitimate releases', () => {
     it('cmdDel by the agent (not guarded), even of a running pod (A10 conflict release)', () => {
-      expect(statusWrite({ from: record, to: {}, objects: [pod({ name: API, uid: C, ips: [X] })], user: AGENT_USER })).toEqual([]);
+      expect(
+        statusWrite({ from: record, to: {}, objects: [pod({ name: API, uid: C, ips: [X] })], user: AGENT_USER }),
+      ).toEqual([]);
     });
 
     it('cmdDel of a terminating pod by the agent', () => {
-      expect(statusWrite({ from: record, to: {}, objects: [pod({ name: API, uid: C, ips: [X], deleting: true })], user: AGENT_USER })).toEqual([]);
+      expect(
+        statusWrite({
+          from: record,
+          to: {},
+          objects: [pod({ name: API, uid: C, ips: [X], deleting: true })],
+          user: AGENT_USER,
+        }),
+      ).toEqual([]);
     });
 
     it('release of a terminating pod by the controller (the pod is deleting, its containers reported terminated)', () => {
-      expect(statusWrite({ from: record, to: {}, objects: [pod({ name: API, uid: C, ips: [X], deleting: true, containers: 'terminated' })] })).toEqual([]);
+      expect(
+        statusWrite({
+          from: record,
+          to: {},
+          objects: [pod({ name: API, uid: C, ips: [X], deleting: true, containers: 'terminated' })],
+        }),
+      ).toEqual([]);
     });
 
     it('GC release of a completed Job pod (Succeeded, podIPs kept)', () => {
-      const job = pod({ name: 'batch-x7k2p', uid: C, ips: [X], phase: 'Succeeded', restartPolicy: 'Never', owners: [owner.job('batch')] });
+      const job = pod({
+        name: 'batch-x7k2p',
+        uid: C,
+        ips: [X],
+        phase: 'Succeeded',
+        restartPolicy: 'Never',
+        owners: [owner.job('batch')],
+      });
       expect(statusWrite({ from: { [X]: rec(`${NS}/batch-x7k2p`, C) }, to: {}, objects: [job] })).toEqual([]);
     });
 
@@ -313,7 +414,9 @@ describe('LIVE_IP_RELEASE (guarded writers)', () => {
     });
     it('a custom glob can guard the agent; `*` spans ":"', () => {
       const settings = { ...SETTINGS, guardedUsers: new UserMatcher(['system:*-agent']) };
-      expect(rulesOf(statusWrite({ from: record, to: {}, objects, user: AGENT_USER, settings }))).toEqual(['LIVE_IP_RELEASE']);
+      expect(rulesOf(statusWrite({ from: record, to: {}, objects, user: AGENT_USER, settings }))).toEqual([
+        'LIVE_IP_RELEASE',
+      ]);
       expect(statusWrite({ from: record, to: {}, objects, user: CONTROLLER_USER, settings })).toEqual([]);
     });
     it('an empty guarded list guards nobody', () => {
@@ -340,34 +443,60 @@ describe('STATIC_IP_RELEASE (guarded writers)', () => {
   });
 
   it('denies it while the old incarnation is terminating (restart by pod delete)', () => {
-    const vs = statusWrite({ from: record, to: {}, objects: [sts, stsEndpoint(A), stsPod('web', 1, { uid: A, ips: [X], deleting: true, containers: 'terminated' })] });
+    const vs = statusWrite({
+      from: record,
+      to: {},
+      objects: [sts, stsEndpoint(A), stsPod('web', 1, { uid: A, ips: [X], deleting: true, containers: 'terminated' })],
+    });
     expect(rulesOf(vs)).toEqual(['STATIC_IP_RELEASE']);
     // while its node has not confirmed the old incarnation stopped, UNCONFIRMED_TERMINATION_RELEASE holds it as well
-    const unconfirmed = statusWrite({ from: record, to: {}, objects: [sts, stsEndpoint(A), stsPod('web', 1, { uid: A, ips: [X], deleting: true })] });
+    const unconfirmed = statusWrite({
+      from: record,
+      to: {},
+      objects: [sts, stsEndpoint(A), stsPod('web', 1, { uid: A, ips: [X], deleting: true })],
+    });
     expect(rulesOf(unconfirmed)).toEqual(['STATIC_IP_RELEASE', 'UNCONFIRMED_TERMINATION_RELEASE']);
   });
 
   it('denies it while the next incarnation is Pending without IPs', () => {
-    const vs = statusWrite({ from: record, to: {}, objects: [sts, stsEndpoint(A), stsPod('web', 1, { uid: B, phase: 'Pending' })] });
+    const vs = statusWrite({
+      from: record,
+      to: {},
+      objects: [sts, stsEndpoint(A), stsPod('web', 1, { uid: B, phase: 'Pending' })],
+    });
     expect(rulesOf(vs)).toEqual(['STATIC_IP_RELEASE']);
   });
 
   it('honours spec.ordinals.start', () => {
     const shifted = statefulSet({ name: 'web', replicas: 2, ordinalsStart: 1 });
-    expect(rulesOf(statusWrite({ from: record, to: {}, objects: [shifted, stsEndpoint(A)] }))).toEqual(['STATIC_IP_RELEASE']);
+    expect(rulesOf(statusWrite({ from: record, to: {}, objects: [shifted, stsEndpoint(A)] }))).toEqual([
+      'STATIC_IP_RELEASE',
+    ]);
     const beyond = statefulSet({ name: 'web', replicas: 2, ordinalsStart: 2 });
     expect(statusWrite({ from: record, to: {}, objects: [beyond, stsEndpoint(A)] })).toEqual([]);
   });
 
   it('denies releasing a KubeVirt record (named after the VMI) while the VMI lives and no launcher pod runs', () => {
-    const ep = endpoint({ name: 'vm1', podUid: A, type: 'VirtualMachineInstance', nics: [{ ipv4: `${X}/16`, ipv4Pool: P4 }] });
+    const ep = endpoint({
+      name: 'vm1',
+      podUid: A,
+      type: 'VirtualMachineInstance',
+      nics: [{ ipv4: `${X}/16`, ipv4Pool: P4 }],
+    });
     const vs = statusWrite({ from: { [X]: rec(`${NS}/vm1`, A) }, to: {}, objects: [vmi({ name: 'vm1' }), ep] });
     expect(rulesOf(vs)).toEqual(['STATIC_IP_RELEASE']);
   });
 
   it('denies releasing a KubeVirt record of a stopped VM (VMI gone, VM lives)', () => {
-    const ep = endpoint({ name: 'vm1', podUid: A, type: 'VirtualMachineInstance', nics: [{ ipv4: `${X}/16`, ipv4Pool: P4 }] });
-    expect(rulesOf(statusWrite({ from: { [X]: rec(`${NS}/vm1`, A) }, to: {}, objects: [vm({ name: 'vm1' }), ep] }))).toEqual(['STATIC_IP_RELEASE']);
+    const ep = endpoint({
+      name: 'vm1',
+      podUid: A,
+      type: 'VirtualMachineInstance',
+      nics: [{ ipv4: `${X}/16`, ipv4Pool: P4 }],
+    });
+    expect(
+      rulesOf(statusWrite({ from: { [X]: rec(`${NS}/vm1`, A) }, to: {}, objects: [vm({ name: 'vm1' }), ep] })),
+    ).toEqual(['STATIC_IP_RELEASE']);
   });
 
   describe('legitimate releases', () => {
@@ -388,11 +517,20 @@ describe('STATIC_IP_RELEASE (guarded writers)', () => {
       expect(statusWrite({ from: record, to: {}, objects: [stsEndpoint(A)] })).toEqual([]);
     });
     it('the StatefulSet left the IPAM: its pod exists with a new uid and other IPs (symptom 2)', () => {
-      const vs = statusWrite({ from: record, to: {}, objects: [sts, stsEndpoint(A), stsPod('web', 1, { uid: B, ips: ['10.244.2.9'] })] });
+      const vs = statusWrite({
+        from: record,
+        to: {},
+        objects: [sts, stsEndpoint(A), stsPod('web', 1, { uid: B, ips: ['10.244.2.9'] })],
+      });
       expect(vs).toEqual([]);
     });
     it('the VMI is being deleted and no VM controls it', () => {
-      const ep = endpoint({ name: 'vm1', podUid: A, type: 'VirtualMachineInstance', nics: [{ ipv4: `${X}/16`, ipv4Pool: P4 }] });
+      const ep = endpoint({
+        name: 'vm1',
+        podUid: A,
+        type: 'VirtualMachineInstance',
+        nics: [{ ipv4: `${X}/16`, ipv4Pool: P4 }],
+      });
       const dying = vmi({ name: 'vm1', deleting: true, controlledByVm: false });
       expect(statusWrite({ from: { [X]: rec(`${NS}/vm1`, A) }, to: {}, objects: [dying, ep] })).toEqual([]);
     });
@@ -408,18 +546,34 @@ describe('STATIC_IP_RELEASE (guarded writers)', () => {
 
 describe('STATIC_IP_RELEASE v2: restarting only for the pools the next incarnation will use (docs/rules.md#restarting)', () => {
   const sts = statefulSet({ name: 'web', replicas: 3 });
-  const stsEndpoint = endpoint({ name: 'web-1', podUid: A, type: 'StatefulSet', nics: [{ ipv4: `${X}/16`, ipv4Pool: P4 }] });
+  const stsEndpoint = endpoint({
+    name: 'web-1',
+    podUid: A,
+    type: 'StatefulSet',
+    nics: [{ ipv4: `${X}/16`, ipv4Pool: P4 }],
+  });
   const record = { [X]: rec(`${NS}/web-1`, A) };
-  const release = (...objects: Json[]) => rulesOf(statusWrite({ from: record, to: {}, objects: [stsEndpoint, ...objects] }));
+  const release = (...objects: Json[]) =>
+    rulesOf(statusWrite({ from: record, to: {}, objects: [stsEndpoint, ...objects] }));
   const next = (annotations: Record<string, string>) => stsPod('web', 1, { uid: B, phase: 'Pending', annotations });
-  const moved = (annotations: Record<string, string>) => statefulSet({ name: 'web', replicas: 3, templateAnnotations: annotations });
+  const moved = (annotations: Record<string, string>) =>
+    statefulSet({ name: 'web', replicas: 3, templateAnnotations: annotations });
 
   describe('allowed: the next incarnation names other pools', () => {
     it.each([
       ['ippool {"ipv4":[new]}', ippoolAnnotation({ ipv4: ['new-v4'] })],
       ['ippool naming other v4 and v6 pools', ippoolAnnotation({ ipv4: ['new-v4', 'spare-v4'], ipv6: ['new-v6'] })],
-      ['ippools (multi-NIC) naming other pools on each NIC', ippoolsAnnotation([{ interface: 'eth0', ipv4: ['new-v4'] }, { interface: 'net1', ipv4: ['net1-v4'] }])],
-      ['ippools and ippool, ippools first (it takes precedence)', { ...ippoolsAnnotation([{ interface: 'eth0', ipv4: ['new-v4'] }]), ...ippoolAnnotation({ ipv4: [P4] }) }],
+      [
+        'ippools (multi-NIC) naming other pools on each NIC',
+        ippoolsAnnotation([
+          { interface: 'eth0', ipv4: ['new-v4'] },
+          { interface: 'net1', ipv4: ['net1-v4'] },
+        ]),
+      ],
+      [
+        'ippools and ippool, ippools first (it takes precedence)',
+        { ...ippoolsAnnotation([{ interface: 'eth0', ipv4: ['new-v4'] }]), ...ippoolAnnotation({ ipv4: [P4] }) },
+      ],
     ])('on its pod (Pending, no IPs yet): %s', (_what, annotations) => {
       expect(release(sts, next(annotations))).toEqual([]);
     });
@@ -433,22 +587,42 @@ describe('STATIC_IP_RELEASE v2: restarting only for the pools the next incarnati
     it.each([
       ['names this pool', ippoolAnnotation({ ipv4: [P4] })],
       ['names this pool among others', ippoolAnnotation({ ipv4: ['new-v4', P4] })],
-      ['names it on one NIC of ippools', ippoolsAnnotation([{ interface: 'eth0', ipv4: ['new-v4'] }, { interface: 'net1', ipv4: [P4] }])],
+      [
+        'names it on one NIC of ippools',
+        ippoolsAnnotation([
+          { interface: 'eth0', ipv4: ['new-v4'] },
+          { interface: 'net1', ipv4: [P4] },
+        ]),
+      ],
       ['is malformed JSON (read as no annotation)', { 'ipam.spidernet.io/ippool': '{"ipv4":["new-v4"' }],
       ['has the wrong shape (read as no annotation)', { 'ipam.spidernet.io/ippool': '{"ipv4":"new-v4"}' }],
-      ['ippools is malformed, ippool names another pool (Spiderpool fails on ippools: no annotation)', { 'ipam.spidernet.io/ippools': '[{', ...ippoolAnnotation({ ipv4: ['new-v4'] }) }],
+      [
+        'ippools is malformed, ippool names another pool (Spiderpool fails on ippools: no annotation)',
+        { 'ipam.spidernet.io/ippools': '[{', ...ippoolAnnotation({ ipv4: ['new-v4'] }) },
+      ],
       ['names no pool at all', ippoolAnnotation({})],
-      ['comes with a subnet annotation (pools chosen through SpiderSubnet)', { ...ippoolAnnotation({ ipv4: ['new-v4'] }), 'ipam.spidernet.io/subnet': '{"ipv4":["subnet-v4"]}' }],
+      [
+        'comes with a subnet annotation (pools chosen through SpiderSubnet)',
+        { ...ippoolAnnotation({ ipv4: ['new-v4'] }), 'ipam.spidernet.io/subnet': '{"ipv4":["subnet-v4"]}' },
+      ],
     ])('the annotation of its next pod %s', (_what, annotations) => {
       expect(release(sts, next(annotations))).toEqual(['STATIC_IP_RELEASE']);
     });
 
     it('the pod template names other pools but a pod of that name exists without annotation (the pod is read first)', () => {
-      expect(release(moved(ippoolAnnotation({ ipv4: ['new-v4'] })), stsPod('web', 1, { uid: B, phase: 'Pending' }))).toEqual(['STATIC_IP_RELEASE']);
+      expect(
+        release(moved(ippoolAnnotation({ ipv4: ['new-v4'] })), stsPod('web', 1, { uid: B, phase: 'Pending' })),
+      ).toEqual(['STATIC_IP_RELEASE']);
     });
 
     it('the old incarnation, terminating, still carries the annotation naming this pool', () => {
-      const old = stsPod('web', 1, { uid: A, ips: [X], deleting: true, containers: 'terminated', annotations: ippoolAnnotation({ ipv4: [P4] }) });
+      const old = stsPod('web', 1, {
+        uid: A,
+        ips: [X],
+        deleting: true,
+        containers: 'terminated',
+        annotations: ippoolAnnotation({ ipv4: [P4] }),
+      });
       expect(release(moved(ippoolAnnotation({ ipv4: ['new-v4'] })), old)).toEqual(['STATIC_IP_RELEASE']);
     });
 
@@ -457,16 +631,38 @@ describe('STATIC_IP_RELEASE v2: restarting only for the pools the next incarnati
     });
 
     it('KubeVirt: annotations do not matter (the next launcher pod reuses the endpoint IPs whatever they say)', () => {
-      const ep = endpoint({ name: 'vm1', podUid: A, type: 'VirtualMachineInstance', nics: [{ ipv4: `${X}/16`, ipv4Pool: P4 }] });
-      const launcher = launcherPod('vm1', { uid: B, phase: 'Pending', annotations: ippoolAnnotation({ ipv4: ['new-v4'] }) });
-      const vs = statusWrite({ from: { [X]: rec(`${NS}/vm1`, A) }, to: {}, objects: [vmi({ name: 'vm1' }), ep, launcher] });
+      const ep = endpoint({
+        name: 'vm1',
+        podUid: A,
+        type: 'VirtualMachineInstance',
+        nics: [{ ipv4: `${X}/16`, ipv4Pool: P4 }],
+      });
+      const launcher = launcherPod('vm1', {
+        uid: B,
+        phase: 'Pending',
+        annotations: ippoolAnnotation({ ipv4: ['new-v4'] }),
+      });
+      const vs = statusWrite({
+        from: { [X]: rec(`${NS}/vm1`, A) },
+        to: {},
+        objects: [vmi({ name: 'vm1' }), ep, launcher],
+      });
       expect(rulesOf(vs)).toEqual(['STATIC_IP_RELEASE']);
     });
   });
 
   it('the fresh re-read of the pod and the StatefulSet is part of the evidence', () => {
-    const vs = statusWrite({ from: record, to: {}, objects: [stsEndpoint, sts, next(ippoolAnnotation({ ipv4: [P4] }))] });
-    expect(vs[0].evidence).toEqual(expect.arrayContaining([{ kind: 'pod', namespace: NS, name: 'web-1' }, { kind: 'statefulSet', namespace: NS, name: 'web' }]));
+    const vs = statusWrite({
+      from: record,
+      to: {},
+      objects: [stsEndpoint, sts, next(ippoolAnnotation({ ipv4: [P4] }))],
+    });
+    expect(vs[0].evidence).toEqual(
+      expect.arrayContaining([
+        { kind: 'pod', namespace: NS, name: 'web-1' },
+        { kind: 'statefulSet', namespace: NS, name: 'web' },
+      ]),
+    );
   });
 });
 
@@ -475,20 +671,35 @@ describe('STALE_UID_REWRITE (all writers)', () => {
   const record = { [X]: rec(`${NS}/web-1`, A) };
 
   it('allows the static-IP UID refresh to the live pod uid (A4), before the pod has IPs', () => {
-    const vs = statusWrite({ from: record, to: { [X]: rec(`${NS}/web-1`, B) }, objects: [sts, stsPod('web', 1, { uid: B, phase: 'Pending' })], user: AGENT_USER });
+    const vs = statusWrite({
+      from: record,
+      to: { [X]: rec(`${NS}/web-1`, B) },
+      objects: [sts, stsPod('web', 1, { uid: B, phase: 'Pending' })],
+      user: AGENT_USER,
+    });
     expect(vs).toEqual([]);
   });
 
-  it('denies a rewrite to a uid that is not the live pod\'s', () => {
+  it("denies a rewrite to a uid that is not the live pod's", () => {
     for (const user of [AGENT_USER, CONTROLLER_USER]) {
-      const vs = statusWrite({ from: record, to: { [X]: rec(`${NS}/web-1`, D) }, objects: [sts, stsPod('web', 1, { uid: B, phase: 'Pending' })], user });
+      const vs = statusWrite({
+        from: record,
+        to: { [X]: rec(`${NS}/web-1`, D) },
+        objects: [sts, stsPod('web', 1, { uid: B, phase: 'Pending' })],
+        user,
+      });
       expect(rulesOf(vs)).toEqual(['STALE_UID_REWRITE']);
       expect(vs[0]).toMatchObject({ ip: X, record: rec(`${NS}/web-1`, D), livePod: { uid: B } });
     }
   });
 
   it('denies a rewrite back to the uid of a gone incarnation (stale cache)', () => {
-    const vs = statusWrite({ from: { [X]: rec(`${NS}/web-1`, B) }, to: record, objects: [sts, stsPod('web', 1, { uid: B, ips: [X] })], user: AGENT_USER });
+    const vs = statusWrite({
+      from: { [X]: rec(`${NS}/web-1`, B) },
+      to: record,
+      objects: [sts, stsPod('web', 1, { uid: B, ips: [X] })],
+      user: AGENT_USER,
+    });
     expect(rulesOf(vs)).toEqual(['STALE_UID_REWRITE']);
   });
 
@@ -500,8 +711,19 @@ describe('STALE_UID_REWRITE (all writers)', () => {
 
   it('KubeVirt: a rewrite to the uid of a launcher pod of the VMI is allowed, another uid is not', () => {
     const objects = [vmi({ name: 'vm1' }), launcherPod('vm1', { uid: B, phase: 'Pending' })];
-    expect(statusWrite({ from: { [X]: rec(`${NS}/vm1`, A) }, to: { [X]: rec(`${NS}/vm1`, B) }, objects, user: AGENT_USER })).toEqual([]);
-    expect(rulesOf(statusWrite({ from: { [X]: rec(`${NS}/vm1`, A) }, to: { [X]: rec(`${NS}/vm1`, D) }, objects, user: AGENT_USER }))).toEqual(['STALE_UID_REWRITE']);
+    expect(
+      statusWrite({ from: { [X]: rec(`${NS}/vm1`, A) }, to: { [X]: rec(`${NS}/vm1`, B) }, objects, user: AGENT_USER }),
+    ).toEqual([]);
+    expect(
+      rulesOf(
+        statusWrite({
+          from: { [X]: rec(`${NS}/vm1`, A) },
+          to: { [X]: rec(`${NS}/vm1`, D) },
+          objects,
+          user: AGENT_USER,
+        }),
+      ),
+    ).toEqual(['STALE_UID_REWRITE']);
   });
 });
 
@@ -509,62 +731,105 @@ describe('DOUBLE_ALLOCATION (all writers)', () => {
   const newPod = pod({ name: NEW, uid: D, phase: 'Pending' });
 
   it('allows an ordinary allocation of a free IP', () => {
-    expect(statusWrite({ from: {}, to: { [X]: rec(`${NS}/${NEW}`, D) }, objects: [newPod], user: AGENT_USER })).toEqual([]);
+    expect(statusWrite({ from: {}, to: { [X]: rec(`${NS}/${NEW}`, D) }, objects: [newPod], user: AGENT_USER })).toEqual(
+      [],
+    );
   });
 
   it('denies allocating an IP an alive pod observes', () => {
-    const vs = statusWrite({ from: {}, to: { [X]: rec(`${NS}/${NEW}`, D) }, objects: [newPod, pod({ name: API, uid: C, ips: [X] })], user: AGENT_USER });
+    const vs = statusWrite({
+      from: {},
+      to: { [X]: rec(`${NS}/${NEW}`, D) },
+      objects: [newPod, pod({ name: API, uid: C, ips: [X] })],
+      user: AGENT_USER,
+    });
     expect(rulesOf(vs)).toEqual(['DOUBLE_ALLOCATION']);
     expect(vs[0]).toMatchObject({ ip: X, record: rec(`${NS}/${NEW}`, D), livePod: { name: `${NS}/${API}`, uid: C } });
   });
 
   it('denies allocating an IP an alive pod observes on a secondary NIC only', () => {
     const holder = pod({ name: API, uid: C, ips: ['10.244.1.7'], multus: [{ interface: 'net1', ips: [`${X}/16`] }] });
-    expect(rulesOf(statusWrite({ from: {}, to: { [X]: rec(`${NS}/${NEW}`, D) }, objects: [newPod, holder], user: AGENT_USER }))).toEqual(['DOUBLE_ALLOCATION']);
+    expect(
+      rulesOf(
+        statusWrite({ from: {}, to: { [X]: rec(`${NS}/${NEW}`, D) }, objects: [newPod, holder], user: AGENT_USER }),
+      ),
+    ).toEqual(['DOUBLE_ALLOCATION']);
   });
 
   it('compares IPv6 canonically (key compressed, pod IP expanded)', () => {
     const holder = pod({ name: API, uid: C, ips: ['fd00:10:6:0:0:0:a8:65'] });
-    const vs = statusWrite({ from: {}, to: { [X6]: rec(`${NS}/${NEW}`, D) }, objects: [newPod, holder], user: AGENT_USER, v6: true });
+    const vs = statusWrite({
+      from: {},
+      to: { [X6]: rec(`${NS}/${NEW}`, D) },
+      objects: [newPod, holder],
+      user: AGENT_USER,
+      v6: true,
+    });
     expect(rulesOf(vs)).toEqual(['DOUBLE_ALLOCATION']);
   });
 
   it('denies allocating an IP another endpoint lists in this pool for its alive pod (pod has no IPs yet)', () => {
     const holder = pod({ name: API, uid: C, phase: 'Pending' });
     const ep = endpoint({ name: API, podUid: C, nics: [{ ipv4: `${X}/16`, ipv4Pool: P4 }] });
-    const vs = statusWrite({ from: {}, to: { [X]: rec(`${NS}/${NEW}`, D) }, objects: [newPod, holder, ep], user: AGENT_USER });
+    const vs = statusWrite({
+      from: {},
+      to: { [X]: rec(`${NS}/${NEW}`, D) },
+      objects: [newPod, holder, ep],
+      user: AGENT_USER,
+    });
     expect(rulesOf(vs)).toEqual(['DOUBLE_ALLOCATION']);
     expect(vs[0].endpoint).toBe(`${NS}/${API}`);
   });
 
   describe('legitimate allocations', () => {
     it('the IP is still shown by a completed Job pod whose endpoint lingers (symptom 3)', () => {
-      const job = pod({ name: 'batch-x7k2p', uid: C, ips: [X], phase: 'Succeeded', restartPolicy: 'Never', owners: [owner.job('batch')] });
+      const job = pod({
+        name: 'batch-x7k2p',
+        uid: C,
+        ips: [X],
+        phase: 'Succeeded',
+        restartPolicy: 'Never',
+        owners: [owner.job('batch')],
+      });
       const ep = endpoint({ name: 'batch-x7k2p', podUid: C, type: 'Job', nics: [{ ipv4: `${X}/16`, ipv4Pool: P4 }] });
-      expect(statusWrite({ from: {}, to: { [X]: rec(`${NS}/${NEW}`, D) }, objects: [newPod, job, ep], user: AGENT_USER })).toEqual([]);
+      expect(
+        statusWrite({ from: {}, to: { [X]: rec(`${NS}/${NEW}`, D) }, objects: [newPod, job, ep], user: AGENT_USER }),
+      ).toEqual([]);
     });
     it('the IP is shown by a terminating pod', () => {
       const dying = pod({ name: API, uid: C, ips: [X], deleting: true });
-      expect(statusWrite({ from: {}, to: { [X]: rec(`${NS}/${NEW}`, D) }, objects: [newPod, dying], user: AGENT_USER })).toEqual([]);
+      expect(
+        statusWrite({ from: {}, to: { [X]: rec(`${NS}/${NEW}`, D) }, objects: [newPod, dying], user: AGENT_USER }),
+      ).toEqual([]);
     });
     it('another endpoint lists the IP in another pool', () => {
       const holder = pod({ name: API, uid: C, phase: 'Pending' });
       const ep = endpoint({ name: API, podUid: C, nics: [{ ipv4: `${X}/16`, ipv4Pool: 'other-pool' }] });
-      expect(statusWrite({ from: {}, to: { [X]: rec(`${NS}/${NEW}`, D) }, objects: [newPod, holder, ep], user: AGENT_USER })).toEqual([]);
+      expect(
+        statusWrite({ from: {}, to: { [X]: rec(`${NS}/${NEW}`, D) }, objects: [newPod, holder, ep], user: AGENT_USER }),
+      ).toEqual([]);
     });
-    it('another endpoint lists the IP but its uid is not its pod\'s (stale endpoint)', () => {
+    it("another endpoint lists the IP but its uid is not its pod's (stale endpoint)", () => {
       const holder = pod({ name: API, uid: B, phase: 'Running', ips: [Z] });
       const ep = endpoint({ name: API, podUid: C, nics: [{ ipv4: `${X}/16`, ipv4Pool: P4 }] });
-      expect(statusWrite({ from: {}, to: { [X]: rec(`${NS}/${NEW}`, D) }, objects: [newPod, holder, ep], user: AGENT_USER })).toEqual([]);
+      expect(
+        statusWrite({ from: {}, to: { [X]: rec(`${NS}/${NEW}`, D) }, objects: [newPod, holder, ep], user: AGENT_USER }),
+      ).toEqual([]);
     });
-    it('the record\'s own pod already shows the IP (retried cmdAdd) and its own endpoint lists it', () => {
+    it("the record's own pod already shows the IP (retried cmdAdd) and its own endpoint lists it", () => {
       const self = pod({ name: NEW, uid: D, ips: [X] });
       const ep = endpoint({ name: NEW, podUid: D, nics: [{ ipv4: `${X}/16`, ipv4Pool: P4 }] });
-      expect(statusWrite({ from: {}, to: { [X]: rec(`${NS}/${NEW}`, D) }, objects: [self, ep], user: AGENT_USER })).toEqual([]);
+      expect(
+        statusWrite({ from: {}, to: { [X]: rec(`${NS}/${NEW}`, D) }, objects: [self, ep], user: AGENT_USER }),
+      ).toEqual([]);
     });
     it('dual-stack: v4 and v6 allocations for one pod, one write per pool', () => {
-      expect(statusWrite({ from: {}, to: { [X]: rec(`${NS}/${NEW}`, D) }, objects: [newPod], user: AGENT_USER })).toEqual([]);
-      expect(statusWrite({ from: {}, to: { [X6]: rec(`${NS}/${NEW}`, D) }, objects: [newPod], user: AGENT_USER, v6: true })).toEqual([]);
+      expect(
+        statusWrite({ from: {}, to: { [X]: rec(`${NS}/${NEW}`, D) }, objects: [newPod], user: AGENT_USER }),
+      ).toEqual([]);
+      expect(
+        statusWrite({ from: {}, to: { [X6]: rec(`${NS}/${NEW}`, D) }, objects: [newPod], user: AGENT_USER, v6: true }),
+      ).toEqual([]);
     });
     it('a KubeVirt allocation: the VMI\'s own launcher pod showing the IP is not "another pod"', () => {
       const objects = [vmi({ name: 'vm1' }), launcherPod('vm1', { uid: D, ips: [X] })];
@@ -574,27 +839,40 @@ describe('DOUBLE_ALLOCATION (all writers)', () => {
       const src = launcherPod('vm1', { uid: D, ips: [X], suffix: 'src' });
       const dst = launcherPod('vm1', { uid: B, ips: [X], suffix: 'dst' });
       const objects = [vmi({ name: 'vm1' }), src, dst];
-      expect(statusWrite({ from: {}, to: { [X]: rec(`${NS}/virt-launcher-vm1-dst`, B) }, objects, user: AGENT_USER })).toEqual([]);
+      expect(
+        statusWrite({ from: {}, to: { [X]: rec(`${NS}/virt-launcher-vm1-dst`, B) }, objects, user: AGENT_USER }),
+      ).toEqual([]);
       // twin: a launcher pod of another VMI showing the IP is another pod
       const other = launcherPod('vm2', { uid: C, ips: [X], suffix: 'zzz' });
-      expect(rulesOf(statusWrite({ from: {}, to: { [X]: rec(`${NS}/virt-launcher-vm1-dst`, B) }, objects: [vmi({ name: 'vm1' }), vmi({ name: 'vm2' }), dst, other], user: AGENT_USER }))).toEqual([
-        'DOUBLE_ALLOCATION',
-      ]);
+      expect(
+        rulesOf(
+          statusWrite({
+            from: {},
+            to: { [X]: rec(`${NS}/virt-launcher-vm1-dst`, B) },
+            objects: [vmi({ name: 'vm1' }), vmi({ name: 'vm2' }), dst, other],
+            user: AGENT_USER,
+          }),
+        ),
+      ).toEqual(['DOUBLE_ALLOCATION']);
     });
   });
 });
 
-describe('DOUBLE_ALLOCATION: an IP a restarting static member\'s endpoint lists in this pool (bench b2, guarded seed 7)', () => {
+describe("DOUBLE_ALLOCATION: an IP a restarting static member's endpoint lists in this pool (bench b2, guarded seed 7)", () => {
   // sts-a flapped 3 -> 1 -> 4: the GC released sts-a-1's record while the ordinal was outside the set; its endpoint
   // (kept) still lists the IP; the next incarnation is Pending without IPs. A Deployment pod's agent allocating that IP
   // by first fit would leave every cmdAdd of sts-a-1 failing with "data broken".
-  const sts = (replicas: number, templateAnnotations?: Record<string, string>) => statefulSet({ name: 'sts-a', replicas, templateAnnotations });
-  const memberEndpoint = (poolName = P4) => endpoint({ name: 'sts-a-1', podUid: A, type: 'StatefulSet', nics: [{ ipv4: `${X}/16`, ipv4Pool: poolName }] });
-  const nextIncarnation = (annotations?: Record<string, string>) => stsPod('sts-a', 1, { uid: B, phase: 'Pending', annotations });
+  const sts = (replicas: number, templateAnnotations?: Record<string, string>) =>
+    statefulSet({ name: 'sts-a', replicas, templateAnnotations });
+  const memberEndpoint = (poolName = P4) =>
+    endpoint({ name: 'sts-a-1', podUid: A, type: 'StatefulSet', nics: [{ ipv4: `${X}/16`, ipv4Pool: poolName }] });
+  const nextIncarnation = (annotations?: Record<string, string>) =>
+    stsPod('sts-a', 1, { uid: B, phase: 'Pending', annotations });
   const deployPod = pod({ name: NEW, uid: D, phase: 'Pending', owners: [owner.replicaSet('new-7c8d9')] });
-  const allocate = (...objects: Json[]) => statusWrite({ from: {}, to: { [X]: rec(`${NS}/${NEW}`, D) }, objects: [deployPod, ...objects], user: AGENT_USER });
+  const allocate = (...objects: Json[]) =>
+    statusWrite({ from: {}, to: { [X]: rec(`${NS}/${NEW}`, D) }, objects: [deployPod, ...objects], user: AGENT_USER });
 
-  it('denies the Deployment pod\'s allocation after the set grew back (the seed-7 sequence)', () => {
+  it("denies the Deployment pod's allocation after the set grew back (the seed-7 sequence)", () => {
     const vs = allocate(sts(4), memberEndpoint(), nextIncarnation());
     expect(rulesOf(vs)).toEqual(['DOUBLE_ALLOCATION']);
     expect(vs[0]).toMatchObject({ ip: X, pool: P4, endpoint: `${NS}/sts-a-1`, record: rec(`${NS}/${NEW}`, D) });
@@ -613,8 +891,13 @@ describe('DOUBLE_ALLOCATION: an IP a restarting static member\'s endpoint lists 
     expect(rulesOf(allocate(sts(4), memberEndpoint(), dying))).toEqual(['DOUBLE_ALLOCATION']);
   });
 
-  it('denies a KubeVirt VMI\'s IP while the VM lives and no launcher pod runs', () => {
-    const ep = endpoint({ name: 'vm1', podUid: A, type: 'VirtualMachineInstance', nics: [{ ipv4: `${X}/16`, ipv4Pool: P4 }] });
+  it("denies a KubeVirt VMI's IP while the VM lives and no launcher pod runs", () => {
+    const ep = endpoint({
+      name: 'vm1',
+      podUid: A,
+      type: 'VirtualMachineInstance',
+      nics: [{ ipv4: `${X}/16`, ipv4Pool: P4 }],
+    });
     expect(rulesOf(allocate(vm({ name: 'vm1' }), ep))).toEqual(['DOUBLE_ALLOCATION']);
   });
 
@@ -630,8 +913,13 @@ describe('DOUBLE_ALLOCATION: an IP a restarting static member\'s endpoint lists 
   });
 
   describe('legitimate allocations next to it', () => {
-    it('the member\'s own next incarnation re-adds its record (agent static reuse)', () => {
-      const own = statusWrite({ from: {}, to: { [X]: rec(`${NS}/sts-a-1`, B) }, objects: [sts(4), memberEndpoint(), nextIncarnation()], user: AGENT_USER });
+    it("the member's own next incarnation re-adds its record (agent static reuse)", () => {
+      const own = statusWrite({
+        from: {},
+        to: { [X]: rec(`${NS}/sts-a-1`, B) },
+        objects: [sts(4), memberEndpoint(), nextIncarnation()],
+        user: AGENT_USER,
+      });
       expect(own).toEqual([]);
     });
     it('the set is scaled down: the ordinal is outside replicas', () => {
@@ -662,25 +950,41 @@ describe('STALE_ALLOCATION (all writers)', () => {
     expect(vs[0].livePod).toBeUndefined();
   });
 
-  it('denies an allocation for a uid that is not the live pod\'s', () => {
-    const vs = statusWrite({ from: {}, to: { [X]: rec(`${NS}/${NEW}`, C) }, objects: [pod({ name: NEW, uid: D, phase: 'Pending' })], user: AGENT_USER });
+  it("denies an allocation for a uid that is not the live pod's", () => {
+    const vs = statusWrite({
+      from: {},
+      to: { [X]: rec(`${NS}/${NEW}`, C) },
+      objects: [pod({ name: NEW, uid: D, phase: 'Pending' })],
+      user: AGENT_USER,
+    });
     expect(rulesOf(vs)).toEqual(['STALE_ALLOCATION']);
     expect(vs[0].livePod?.uid).toBe(D);
   });
 
   it('allows an allocation for the Pending pod of that uid', () => {
-    expect(statusWrite({ from: {}, to: { [X]: rec(`${NS}/${NEW}`, D) }, objects: [pod({ name: NEW, uid: D, phase: 'Pending' })], user: AGENT_USER })).toEqual([]);
+    expect(
+      statusWrite({
+        from: {},
+        to: { [X]: rec(`${NS}/${NEW}`, D) },
+        objects: [pod({ name: NEW, uid: D, phase: 'Pending' })],
+        user: AGENT_USER,
+      }),
+    ).toEqual([]);
   });
 
-  it('KubeVirt: a record named after the VMI with its launcher pod\'s uid is allowed; another uid is not', () => {
+  it("KubeVirt: a record named after the VMI with its launcher pod's uid is allowed; another uid is not", () => {
     const objects = [vmi({ name: 'vm1' }), launcherPod('vm1', { uid: D, phase: 'Pending' })];
     expect(statusWrite({ from: {}, to: { [X]: rec(`${NS}/vm1`, D) }, objects, user: AGENT_USER })).toEqual([]);
-    expect(rulesOf(statusWrite({ from: {}, to: { [X]: rec(`${NS}/vm1`, C) }, objects, user: AGENT_USER }))).toEqual(['STALE_ALLOCATION']);
+    expect(rulesOf(statusWrite({ from: {}, to: { [X]: rec(`${NS}/vm1`, C) }, objects, user: AGENT_USER }))).toEqual([
+      'STALE_ALLOCATION',
+    ]);
   });
 
   it('KubeVirt: a pod of another VMI does not count', () => {
     const objects = [vmi({ name: 'vm1' }), launcherPod('vm2', { uid: D, phase: 'Pending' })];
-    expect(rulesOf(statusWrite({ from: {}, to: { [X]: rec(`${NS}/vm1`, D) }, objects, user: AGENT_USER }))).toEqual(['STALE_ALLOCATION']);
+    expect(rulesOf(statusWrite({ from: {}, to: { [X]: rec(`${NS}/vm1`, D) }, objects, user: AGENT_USER }))).toEqual([
+      'STALE_ALLOCATION',
+    ]);
   });
 });
 
@@ -700,6 +1004,8 @@ describe('what is judged (docs/rules.md#what-is-intercepted)', () => {
 
   it('pod writes are not judged', () => {
     const p = pod({ name: API, uid: C, ips: [X] });
-    expect(evaluate(requestOf(review({ operation: 'DELETE', target: 'pod', oldObject: p })), view, SETTINGS).violations).toEqual([]);
+    expect(
+      evaluate(requestOf(review({ operation: 'DELETE', target: 'pod', oldObject: p })), view, SETTINGS).violations,
+    ).toEqual([]);
   });
 });

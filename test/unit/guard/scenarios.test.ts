@@ -45,10 +45,16 @@ class Cluster {
   /** Rules violated by a pool status write to `records`. */
   poolWrite(records: Records, user: string): RuleName[] {
     const next = withRecords(this.poolObject, records);
-    return evaluate(requestOf(poolStatusReview(this.poolObject, next, user)), this.view(), SETTINGS).violations.map((v) => v.rule).sort();
+    return evaluate(requestOf(poolStatusReview(this.poolObject, next, user)), this.view(), SETTINGS)
+      .violations.map((v) => v.rule)
+      .sort();
   }
   endpointWrite(op: 'CREATE' | 'UPDATE' | 'DELETE', o: { object?: Json; oldObject?: Json }, user: string): RuleName[] {
-    return [...new Set(evaluate(requestOf(endpointReview(op, { ...o, user })), this.view(), SETTINGS).violations.map((v) => v.rule))].sort();
+    return [
+      ...new Set(
+        evaluate(requestOf(endpointReview(op, { ...o, user })), this.view(), SETTINGS).violations.map((v) => v.rule),
+      ),
+    ].sort();
   }
 }
 
@@ -59,11 +65,15 @@ describe('symptom 1: StatefulSet fast scale-down/up (W1/W2, #3751, G00011)', () 
   const A = uid('web-2#A');
   const B = uid('web-2#B');
 
-  it('variant 2a: cmdDel ran while scaled down, B got a new IP Y; the stale trace entry must not release Y nor drop B\'s endpoint', () => {
+  it("variant 2a: cmdDel ran while scaled down, B got a new IP Y; the stale trace entry must not release Y nor drop B's endpoint", () => {
     // step 1: web 3→1, web-2 (A, X) terminating, ordinal invalid; its kubelet stopped the container (then cmdDel runs)
     const scaledDown = statefulSet({ name: 'web', replicas: 1 });
     const epA = stsEndpoint('web-2', A, X);
-    let c = new Cluster(v4Pool({ [X]: rec(`${NS}/web-2`, A) }), [scaledDown, stsPod('web', 2, { uid: A, ips: [X], deleting: true, containers: 'terminated' }), epA]);
+    let c = new Cluster(v4Pool({ [X]: rec(`${NS}/web-2`, A) }), [
+      scaledDown,
+      stsPod('web', 2, { uid: A, ips: [X], deleting: true, containers: 'terminated' }),
+      epA,
+    ]);
     // step 2a: cmdDel (agent) deletes the invalid sts endpoint, then releases X — legitimate
     expect(c.endpointWrite('DELETE', { oldObject: epA }, AGENT_USER)).toEqual([]);
     expect(c.poolWrite({}, AGENT_USER)).toEqual([]);
@@ -90,24 +100,34 @@ describe('symptom 1: StatefulSet fast scale-down/up (W1/W2, #3751, G00011)', () 
     const scaledUp = statefulSet({ name: 'web', replicas: 3 });
     const epA = stsEndpoint('web-2', A, X);
     // B's cmdAdd: A4 rewrites X's uid A→B, A5 refreshes the endpoint — legitimate
-    let c = new Cluster(v4Pool({ [X]: rec(`${NS}/web-2`, A) }), [scaledUp, stsPod('web', 2, { uid: B, phase: 'Pending' }), epA]);
+    let c = new Cluster(v4Pool({ [X]: rec(`${NS}/web-2`, A) }), [
+      scaledUp,
+      stsPod('web', 2, { uid: B, phase: 'Pending' }),
+      epA,
+    ]);
     expect(c.poolWrite({ [X]: rec(`${NS}/web-2`, B) }, AGENT_USER)).toEqual([]);
     const epB = edited(epA, (o) => (((o.status as Json).current as Json).uid = B));
     expect(c.endpointWrite('UPDATE', { oldObject: epA, object: epB }, AGENT_USER)).toEqual([]);
     // before B shows X: the release is denied (B alive with the recorded uid; and web-2 is restarting)
-    c = new Cluster(v4Pool({ [X]: rec(`${NS}/web-2`, B) }), [scaledUp, stsPod('web', 2, { uid: B, phase: 'Pending' }), epB]);
+    c = new Cluster(v4Pool({ [X]: rec(`${NS}/web-2`, B) }), [
+      scaledUp,
+      stsPod('web', 2, { uid: B, phase: 'Pending' }),
+      epB,
+    ]);
     expect(c.poolWrite({}, CONTROLLER_USER)).toEqual(['LIVE_IP_RELEASE', 'STATIC_IP_RELEASE']);
     // once B runs with X
     c = new Cluster(v4Pool({ [X]: rec(`${NS}/web-2`, B) }), [scaledUp, stsPod('web', 2, { uid: B, ips: [X] }), epB]);
     expect(c.poolWrite({}, CONTROLLER_USER)).toEqual(['LIVE_IP_RELEASE']);
     expect(c.endpointWrite('DELETE', { oldObject: epB }, CONTROLLER_USER)).toEqual(['LIVE_ENDPOINT_DELETE']);
     const deleting = markDeleting(epB);
-    expect(c.endpointWrite('UPDATE', { oldObject: deleting, object: withoutFinalizer(deleting) }, CONTROLLER_USER)).toEqual(['LIVE_ENDPOINT_DELETE']);
+    expect(
+      c.endpointWrite('UPDATE', { oldObject: deleting, object: withoutFinalizer(deleting) }, CONTROLLER_USER),
+    ).toEqual(['LIVE_ENDPOINT_DELETE']);
   });
 });
 
 describe('W2: trace expiry releases while the same-name pod is starting (PR root cause 1)', () => {
-  it('the redundant release of a valid member\'s record, before the uid refresh, is denied', () => {
+  it("the redundant release of a valid member's record, before the uid refresh, is denied", () => {
     const A = uid('web-0#A');
     const B = uid('web-0#B');
     const c = new Cluster(v4Pool({ [X]: rec(`${NS}/web-0`, A) }), [
@@ -118,21 +138,27 @@ describe('W2: trace expiry releases while the same-name pod is starting (PR root
     expect(c.poolWrite({}, CONTROLLER_USER)).toEqual(['STATIC_IP_RELEASE']);
   });
 
-  it('for a stateless pod, releasing the starting pod\'s fresh record is denied', () => {
+  it("for a stateless pod, releasing the starting pod's fresh record is denied", () => {
     const D = uid('job-a#D');
-    const c = new Cluster(v4Pool({ [X]: rec(`${NS}/job-a`, D) }), [pod({ name: 'job-a', uid: D, phase: 'Pending', owners: [owner.job('job')] })]);
+    const c = new Cluster(v4Pool({ [X]: rec(`${NS}/job-a`, D) }), [
+      pod({ name: 'job-a', uid: D, phase: 'Pending', owners: [owner.job('job')] }),
+    ]);
     expect(c.poolWrite({}, CONTROLLER_USER)).toEqual(['LIVE_IP_RELEASE']);
   });
 });
 
-describe('#2442 / #2526: scanAll releases a restarting StatefulSet pod\'s IP (record uid ≠ new pod uid)', () => {
+describe("#2442 / #2526: scanAll releases a restarting StatefulSet pod's IP (record uid ≠ new pod uid)", () => {
   const A = uid('db-0#A');
   const B = uid('db-0#B');
   const sts = statefulSet({ name: 'db', replicas: 1 });
   const ep = stsEndpoint('db-0', A, X);
 
   it('denied while the new incarnation is Pending', () => {
-    const c = new Cluster(v4Pool({ [X]: rec(`${NS}/db-0`, A) }), [sts, stsPod('db', 0, { uid: B, phase: 'Pending' }), ep]);
+    const c = new Cluster(v4Pool({ [X]: rec(`${NS}/db-0`, A) }), [
+      sts,
+      stsPod('db', 0, { uid: B, phase: 'Pending' }),
+      ep,
+    ]);
     expect(c.poolWrite({}, CONTROLLER_USER)).toEqual(['STATIC_IP_RELEASE']);
   });
 
@@ -142,7 +168,12 @@ describe('#2442 / #2526: scanAll releases a restarting StatefulSet pod\'s IP (re
   });
 
   it('the follow-up that made the conflict — X handed to a Deployment pod while db-0 runs with it — is denied', () => {
-    const dep = pod({ name: 'api-6d9f7c-x2k8q', uid: uid('api'), phase: 'Pending', owners: [owner.replicaSet('api-6d9f7c')] });
+    const dep = pod({
+      name: 'api-6d9f7c-x2k8q',
+      uid: uid('api'),
+      phase: 'Pending',
+      owners: [owner.replicaSet('api-6d9f7c')],
+    });
     const c = new Cluster(v4Pool({}), [sts, stsPod('db', 0, { uid: B, ips: [X] }), ep, dep]);
     expect(c.poolWrite({ [X]: rec(`${NS}/api-6d9f7c-x2k8q`, uid('api')) }, AGENT_USER)).toEqual(['DOUBLE_ALLOCATION']);
   });
@@ -173,16 +204,31 @@ describe('symptom 2: the StatefulSet stops using Spiderpool (#3817, G00010)', ()
     expect(c.poolWrite({}, CONTROLLER_USER)).toEqual([]);
     expect(c.endpointWrite('DELETE', { oldObject: ep0 }, CONTROLLER_USER)).toEqual([]);
     const deleting = markDeleting(ep1);
-    expect(c.endpointWrite('UPDATE', { oldObject: deleting, object: withoutFinalizer(deleting) }, CONTROLLER_USER)).toEqual([]);
+    expect(
+      c.endpointWrite('UPDATE', { oldObject: deleting, object: withoutFinalizer(deleting) }, CONTROLLER_USER),
+    ).toEqual([]);
   });
 });
 
 describe('symptom 3: completed Job (#3869, W5)', () => {
   const C = uid('batch#C');
-  const job = pod({ name: 'batch-x7k2p', uid: C, ips: [X], phase: 'Succeeded', restartPolicy: 'OnFailure', owners: [owner.job('batch')] });
-  const ep = endpoint({ name: 'batch-x7k2p', podUid: C, type: 'Job', ownerName: 'batch', nics: [{ ipv4: `${X}/16`, ipv4Pool: POOL }] });
+  const job = pod({
+    name: 'batch-x7k2p',
+    uid: C,
+    ips: [X],
+    phase: 'Succeeded',
+    restartPolicy: 'OnFailure',
+    owners: [owner.job('batch')],
+  });
+  const ep = endpoint({
+    name: 'batch-x7k2p',
+    podUid: C,
+    type: 'Job',
+    ownerName: 'batch',
+    nics: [{ ipv4: `${X}/16`, ipv4Pool: POOL }],
+  });
 
-  it('cmdDel\'s release, the endpoint clean-up and the next allocation of the IP all pass', () => {
+  it("cmdDel's release, the endpoint clean-up and the next allocation of the IP all pass", () => {
     let c = new Cluster(v4Pool({ [X]: rec(`${NS}/batch-x7k2p`, C) }), [job, ep]);
     expect(c.poolWrite({}, AGENT_USER)).toEqual([]);
     expect(c.poolWrite({}, CONTROLLER_USER)).toEqual([]);
@@ -198,16 +244,35 @@ describe('W4: scanAll drops an endpoint by name from a stale cache', () => {
   it('the stored endpoint already belongs to the live incarnation: denied', () => {
     const B = uid('web-0#B');
     const stored = stsEndpoint('web-0', B, X);
-    const c = new Cluster(v4Pool({ [X]: rec(`${NS}/web-0`, B) }), [statefulSet({ name: 'web', replicas: 1 }), stsPod('web', 0, { uid: B, ips: [X] }), stored]);
+    const c = new Cluster(v4Pool({ [X]: rec(`${NS}/web-0`, B) }), [
+      statefulSet({ name: 'web', replicas: 1 }),
+      stsPod('web', 0, { uid: B, ips: [X] }),
+      stored,
+    ]);
     expect(c.endpointWrite('DELETE', { oldObject: stored }, CONTROLLER_USER)).toEqual(['LIVE_ENDPOINT_DELETE']);
   });
 
   it('a same-name stateless pod recreated (#3699): deleting its live endpoint is denied, the truly stale one passes', () => {
     const A = uid('trainer-0#A');
     const B = uid('trainer-0#B');
-    const live = pod({ name: 'trainer-0', uid: B, ips: [Y], owners: [{ apiVersion: 'kubeflow.org/v1', kind: 'PyTorchJob', name: 'trainer' }] });
-    const storedLive = endpoint({ name: 'trainer-0', podUid: B, type: 'PyTorchJob', nics: [{ ipv4: `${Y}/16`, ipv4Pool: POOL }] });
-    const storedStale = endpoint({ name: 'trainer-0', podUid: A, type: 'PyTorchJob', nics: [{ ipv4: `${X}/16`, ipv4Pool: POOL }] });
+    const live = pod({
+      name: 'trainer-0',
+      uid: B,
+      ips: [Y],
+      owners: [{ apiVersion: 'kubeflow.org/v1', kind: 'PyTorchJob', name: 'trainer' }],
+    });
+    const storedLive = endpoint({
+      name: 'trainer-0',
+      podUid: B,
+      type: 'PyTorchJob',
+      nics: [{ ipv4: `${Y}/16`, ipv4Pool: POOL }],
+    });
+    const storedStale = endpoint({
+      name: 'trainer-0',
+      podUid: A,
+      type: 'PyTorchJob',
+      nics: [{ ipv4: `${X}/16`, ipv4Pool: POOL }],
+    });
     const c = new Cluster(v4Pool({ [Y]: rec(`${NS}/trainer-0`, B) }), [live]);
     expect(c.endpointWrite('DELETE', { oldObject: storedLive }, CONTROLLER_USER)).toEqual(['LIVE_ENDPOINT_DELETE']);
     expect(c.endpointWrite('DELETE', { oldObject: storedStale }, CONTROLLER_USER)).toEqual([]);

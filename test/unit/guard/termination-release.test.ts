@@ -44,24 +44,42 @@ const NEW = 'api-6d9f7c-q9w3e';
 const A = uid('api-old#A');
 const B = uid('api-new#B');
 const NOW = DELETED_AT_MS + 3 * 60_000;
-const clocked = (holdMaxMs?: number): GuardSettings => ({ ...GUARD_SETTINGS, termination: { holdMaxMs, now: () => NOW } });
+const clocked = (holdMaxMs?: number): GuardSettings => ({
+  ...GUARD_SETTINGS,
+  termination: { holdMaxMs, now: () => NOW },
+});
 
 /** The zombie: deleted, containers still running, on worker-1. */
-const zombie = (o: Partial<Parameters<typeof pod>[0]> = {}) => pod({ name: OLD, uid: A, ips: [X], deleting: true, nodeName: 'worker-1', ...o });
+const zombie = (o: Partial<Parameters<typeof pod>[0]> = {}) =>
+  pod({ name: OLD, uid: A, ips: [X], deleting: true, nodeName: 'worker-1', ...o });
 const unreachable = node({ name: 'worker-1', ready: 'Unknown' });
 
-function release(o: { objects: Json[]; from?: Records; to?: Records; user?: string; settings?: GuardSettings }): Violation[] {
+function release(o: {
+  objects: Json[];
+  from?: Records;
+  to?: Records;
+  user?: string;
+  settings?: GuardSettings;
+}): Violation[] {
   const old = v4Pool(o.from ?? { [X]: rec(`${NS}/${OLD}`, A) });
   const next = withRecords(old, o.to ?? {});
-  return evaluate(requestOf(poolStatusReview(old, next, o.user ?? CONTROLLER_USER)), viewOf(old, ...o.objects), o.settings ?? clocked()).violations;
+  return evaluate(
+    requestOf(poolStatusReview(old, next, o.user ?? CONTROLLER_USER)),
+    viewOf(old, ...o.objects),
+    o.settings ?? clocked(),
+  ).violations;
 }
 const rulesOf = (vs: Violation[]) => vs.map((v) => v.rule).sort();
 
 describe('UNCONFIRMED_TERMINATION_RELEASE: denied while the termination is unconfirmed', () => {
-  it('the GC releases a Terminating pod\'s record on a node that stopped reporting', () => {
+  it("the GC releases a Terminating pod's record on a node that stopped reporting", () => {
     const vs = release({ objects: [zombie(), unreachable] });
     expect(rulesOf(vs)).toEqual(['UNCONFIRMED_TERMINATION_RELEASE']);
-    expect(vs[0]).toMatchObject({ ip: X, record: { pod: `${NS}/${OLD}`, podUid: A }, livePod: { name: `${NS}/${OLD}`, uid: A, deleting: true } });
+    expect(vs[0]).toMatchObject({
+      ip: X,
+      record: { pod: `${NS}/${OLD}`, podUid: A },
+      livePod: { name: `${NS}/${OLD}`, uid: A, deleting: true },
+    });
     const line = violationMessage(vs[0]);
     // which node has not confirmed, since when, and how to end the hold
     expect(line).toMatch(/^UNCONFIRMED_TERMINATION_RELEASE: IP 10\.6\.168\.101/);
@@ -81,11 +99,15 @@ describe('UNCONFIRMED_TERMINATION_RELEASE: denied while the termination is uncon
   });
 
   it('a Ready node that has not reported the containers terminated holds the IP too (a stuck kill)', () => {
-    expect(rulesOf(release({ objects: [zombie(), node({ name: 'worker-1' })] }))).toEqual(['UNCONFIRMED_TERMINATION_RELEASE']);
+    expect(rulesOf(release({ objects: [zombie(), node({ name: 'worker-1' })] }))).toEqual([
+      'UNCONFIRMED_TERMINATION_RELEASE',
+    ]);
   });
 
   it('no container statuses while the pod observes IPs is unconfirmed', () => {
-    expect(rulesOf(release({ objects: [zombie({ containers: 'none' }), unreachable] }))).toEqual(['UNCONFIRMED_TERMINATION_RELEASE']);
+    expect(rulesOf(release({ objects: [zombie({ containers: 'none' }), unreachable] }))).toEqual([
+      'UNCONFIRMED_TERMINATION_RELEASE',
+    ]);
   });
 
   it('only the removed records of such pods: other records in the same write are judged as usual', () => {
@@ -101,26 +123,31 @@ describe('UNCONFIRMED_TERMINATION_RELEASE: the legitimate neighbours', () => {
     ['its phase is Failed', [zombie({ phase: 'Failed' }), unreachable]],
     ['no container statuses and no observed IPs', [zombie({ containers: 'none', ips: [] }), unreachable]],
     ['its Node was deleted', [zombie(), node({ name: 'worker-2' })]],
-    ['its Node is tainted out-of-service', [zombie(), node({ name: 'worker-1', ready: 'Unknown', taints: [OUT_OF_SERVICE] })]],
+    [
+      'its Node is tainted out-of-service',
+      [zombie(), node({ name: 'worker-1', ready: 'Unknown', taints: [OUT_OF_SERVICE] })],
+    ],
   ])('allowed once termination is confirmed: %s', (_why, objects) => {
     expect(release({ objects: objects as Json[] })).toEqual([]);
   });
 
   it('allowed past --termination-hold-max; denied within it', () => {
     expect(release({ objects: [zombie(), unreachable], settings: clocked(2 * 60_000) })).toEqual([]);
-    expect(rulesOf(release({ objects: [zombie(), unreachable], settings: clocked(5 * 60_000) }))).toEqual(['UNCONFIRMED_TERMINATION_RELEASE']);
+    expect(rulesOf(release({ objects: [zombie(), unreachable], settings: clocked(5 * 60_000) }))).toEqual([
+      'UNCONFIRMED_TERMINATION_RELEASE',
+    ]);
   });
 
   it('the agent (not a guarded writer) releasing at CNI DEL is never judged by it', () => {
     expect(release({ objects: [zombie(), unreachable], user: AGENT_USER })).toEqual([]);
   });
 
-  it('a record of another incarnation (uid) of that name is not this pod\'s', () => {
+  it("a record of another incarnation (uid) of that name is not this pod's", () => {
     const vs = release({ objects: [zombie({ uid: B }), unreachable] });
     expect(vs.map((v) => v.rule)).not.toContain('UNCONFIRMED_TERMINATION_RELEASE');
   });
 
-  it('a pod gone from the API is not held (POD_GONE is the GC\'s own job)', () => {
+  it("a pod gone from the API is not held (POD_GONE is the GC's own job)", () => {
     expect(release({ objects: [unreachable] })).toEqual([]);
   });
 
@@ -141,8 +168,10 @@ class FakeReader implements FreshReader {
     this.refs.push(...refs);
     const out = emptyFresh();
     for (const r of refs) {
-      if (r.kind === 'pod' && this.answer.pod !== undefined) out.pods.set(`${r.namespace}/${r.name}`, this.answer.pod && podFacts(this.answer.pod));
-      if (r.kind === 'node' && this.answer.node !== undefined) out.nodes.set(r.name, this.answer.node && nodeFacts(this.answer.node));
+      if (r.kind === 'pod' && this.answer.pod !== undefined)
+        out.pods.set(`${r.namespace}/${r.name}`, this.answer.pod && podFacts(this.answer.pod));
+      if (r.kind === 'node' && this.answer.node !== undefined)
+        out.nodes.set(r.name, this.answer.node && nodeFacts(this.answer.node));
     }
     return out;
   }
@@ -155,7 +184,11 @@ function handlerFor(o: { objects: Json[]; fresh?: FreshReader; mode?: Mode }) {
   const handler = new AdmissionHandler({
     view: () => view,
     synced: () => true,
-    settings: { staticIp: DEFAULT_STATIC_IP_CONFIG, guardedUsers: new UserMatcher(DEFAULT_GUARDED_USERS), termination: { now: () => NOW } },
+    settings: {
+      staticIp: DEFAULT_STATIC_IP_CONFIG,
+      guardedUsers: new UserMatcher(DEFAULT_GUARDED_USERS),
+      termination: { now: () => NOW },
+    },
     policy: buildPolicy(o.mode ?? 'enforce', [], new UserMatcher([])),
     audit,
     log: createLogger('silent'),
@@ -185,12 +218,20 @@ describe('UNCONFIRMED_TERMINATION_RELEASE behind the handler', () => {
     const r = await handler.handle('validate', gcRelease().req);
     expect(r.allowed).toBe(false);
     expect(r.status!.message).toContain('UNCONFIRMED_TERMINATION_RELEASE');
-    expect(reader.refs).toEqual(expect.arrayContaining([{ kind: 'pod', namespace: NS, name: OLD }, { kind: 'node', namespace: '', name: ZOMBIE_NODE }]));
+    expect(reader.refs).toEqual(
+      expect.arrayContaining([
+        { kind: 'pod', namespace: NS, name: OLD },
+        { kind: 'node', namespace: '', name: ZOMBIE_NODE },
+      ]),
+    );
     expect(await held(metrics, 'denied')).toBe(1);
   });
 
   it.each([
-    ['the Node re-read carries the out-of-service taint', { node: node({ name: ZOMBIE_NODE, ready: 'Unknown', taints: [OUT_OF_SERVICE] }) }],
+    [
+      'the Node re-read carries the out-of-service taint',
+      { node: node({ name: ZOMBIE_NODE, ready: 'Unknown', taints: [OUT_OF_SERVICE] }) },
+    ],
     ['the Node re-read is gone', { node: null }],
     ['the pod re-read reports its containers terminated', { pod: zombie({ containers: 'terminated' }) }],
     ['the pod re-read is gone', { pod: null }],
@@ -205,13 +246,21 @@ describe('UNCONFIRMED_TERMINATION_RELEASE behind the handler', () => {
     const t = gcRelease();
     const r: AdmissionResponse = await handler.handle('mutate', t.req);
     const ops = JSON.parse(Buffer.from(r.patch!, 'base64').toString('utf8')) as Operation[];
-    const after = applyPatch(JSON.parse(JSON.stringify(t.next)) as Json, ops, true, true).newDocument as { status: { allocatedIPs: string; allocatedIPCount: number } };
-    expect(JSON.parse(after.status.allocatedIPs)).toEqual({ [X]: { pod: `${NS}/${OLD}`, podUid: A }, [Y]: { pod: `${NS}/${NEW}`, podUid: B } });
+    const after = applyPatch(JSON.parse(JSON.stringify(t.next)) as Json, ops, true, true).newDocument as {
+      status: { allocatedIPs: string; allocatedIPCount: number };
+    };
+    expect(JSON.parse(after.status.allocatedIPs)).toEqual({
+      [X]: { pod: `${NS}/${OLD}`, podUid: A },
+      [Y]: { pod: `${NS}/${NEW}`, podUid: B },
+    });
     expect(after.status.allocatedIPCount).toBe(2);
     expect(r.auditAnnotations?.rule).toBe('UNCONFIRMED_TERMINATION_RELEASE');
     expect(await held(metrics, 'repaired')).toBe(1);
     // the validating webhook then sees the repaired write: nothing to deny
-    expect((await handler.handle('validate', requestOf(poolStatusReview(t.old, after as unknown as Json, CONTROLLER_USER)))).allowed).toBe(true);
+    expect(
+      (await handler.handle('validate', requestOf(poolStatusReview(t.old, after as unknown as Json, CONTROLLER_USER))))
+        .allowed,
+    ).toBe(true);
   });
 
   it('warn mode allows with a warning naming the node', async () => {
@@ -225,7 +274,9 @@ describe('UNCONFIRMED_TERMINATION_RELEASE behind the handler', () => {
     const r = await handler.handle('validate', gcRelease().req);
     expect(r).toMatchObject({ allowed: true });
     expect(r.warnings).toBeUndefined();
-    expect(audit.events).toEqual([expect.objectContaining({ event: 'admission.audited', rule: 'UNCONFIRMED_TERMINATION_RELEASE', ip: X })]);
+    expect(audit.events).toEqual([
+      expect.objectContaining({ event: 'admission.audited', rule: 'UNCONFIRMED_TERMINATION_RELEASE', ip: X }),
+    ]);
   });
 
   it('the Event goes on the terminating pod and says which node has not confirmed and how to end the hold', () => {

@@ -148,7 +148,15 @@ describe('ipFamily, parseCidr, cidrContains', () => {
   });
 
   it('rejects malformed CIDRs', () => {
-    for (const bad of ['10.6.0.0', '10.6.0.0/33', 'fd00::/129', '10.6.0.0/', '10.6.0.0/x', 'nonsense/8', '10.06.0.0/16']) {
+    for (const bad of [
+      '10.6.0.0',
+      '10.6.0.0/33',
+      'fd00::/129',
+      '10.6.0.0/',
+      '10.6.0.0/x',
+      'nonsense/8',
+      '10.06.0.0/16',
+    ]) {
       expect(parseCidr(bad)).toBeUndefined();
     }
   });

@@ -74,14 +74,19 @@ test('certificate log lines (TLS from files, as serve wires them) carry each key
   const deadline = Date.now() + 5_000;
   while (out.lines.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
   await source.stop();
-  expect(out.lines.map((l) => JSON.parse(l) as { component?: string })).toEqual([expect.objectContaining({ component: 'certs' })]);
+  expect(out.lines.map((l) => JSON.parse(l) as { component?: string })).toEqual([
+    expect.objectContaining({ component: 'certs' }),
+  ]);
   expectNoDuplicateKeys(out.lines);
 });
 
 test('reconciler log lines carry each key once', async () => {
   const out = capture();
   const log = createLogger('debug', out.stream as never);
-  const items = [endpoint({ name: 'api-1', uid: 'u1', ips: [['10.6.0.9', 'p']] }), pool({ name: 'p', records: { '10.6.0.9': ['demo/api-1', 'u1'] } })];
+  const items = [
+    endpoint({ name: 'api-1', uid: 'u1', ips: [['10.6.0.9', 'p']] }),
+    pool({ name: 'p', records: { '10.6.0.9': ['demo/api-1', 'u1'] } }),
+  ];
   const r = startReconciler({
     source: { view: view(...items), synced: () => true },
     kubeConfig: new k8s.KubeConfig(),

@@ -42,7 +42,7 @@ function mutate(r: () => number, m: Record<string, unknown>): Record<string, unk
         next[`10.0.${Math.floor(r() * 4)}.${Math.floor(r() * 256)}`] = { pod: 'ns9/new', podUid: `u${e}` };
         break;
       case 2:
-        if (k && next[k]) next[k] = { pod: (next[k] as Rec).pod, podUid: "rewritten" };
+        if (k && next[k]) next[k] = { pod: (next[k] as Rec).pod, podUid: 'rewritten' };
         break;
       case 3:
         if (k) next[k] = { pod: 'ns8/other', podUid: 'o' };
@@ -54,7 +54,7 @@ function mutate(r: () => number, m: Record<string, unknown>): Record<string, unk
         if (k) next[k] = { pod: 'no-slash', podUid: 'x' };
         break;
       default:
-        if (k && next[k]) next[k] = { pod: (next[k] as Rec).pod, podUid: "" };
+        if (k && next[k]) next[k] = { pod: (next[k] as Rec).pod, podUid: '' };
     }
   }
   return next;
@@ -72,7 +72,11 @@ function safeParse(raw: string): unknown {
 const sortChanges = (xs: { ip: string }[]) => xs.map((x) => JSON.stringify(x)).sort();
 
 function expectSameAsParser(oldRaw: string | undefined, newRaw: string | undefined) {
-  const pool = (raw: string | undefined) => ({ metadata: { name: 'p' }, spec: { subnet: addressing.subnet, ipVersion: 4 }, status: { allocatedIPs: raw } });
+  const pool = (raw: string | undefined) => ({
+    metadata: { name: 'p' },
+    spec: { subnet: addressing.subnet, ipVersion: 4 },
+    status: { allocatedIPs: raw },
+  });
   const u = readPoolUpdate(pool(newRaw), pool(oldRaw));
   const o = parseAllocatedIPs(oldRaw, addressing);
   const n = parseAllocatedIPs(newRaw, addressing);
@@ -83,7 +87,9 @@ function expectSameAsParser(oldRaw: string | undefined, newRaw: string | undefin
   // Judged: the malformed entries of the new value that the write adds or changes (docs/rules.md#malformed_allocations).
   const before = (typeof oldRaw === 'string' ? safeParse(oldRaw) : {}) as Record<string, unknown> | undefined;
   const after = n.raw ?? {};
-  const touched = n.malformed.filter((m) => m.key === undefined || !before || !(m.key in before) || !isDeepStrictEqual(before[m.key], after[m.key]));
+  const touched = n.malformed.filter(
+    (m) => m.key === undefined || !before || !(m.key in before) || !isDeepStrictEqual(before[m.key], after[m.key]),
+  );
   expect(u.malformed.map((m) => m.key).sort()).toEqual(touched.map((m) => m.key).sort());
   expect(u.keyCount).toBe(n.keyCount);
   expect(u.unparseable).toBe(n.unparseable);
@@ -127,14 +133,26 @@ describe('incremental allocatedIPs diff', () => {
     expect(released.removed.map((c) => c.ip)).toEqual(['10.0.0.1']);
     expect(released.newScan.malformed.map((m) => m.key)).toEqual(['10.0.0.5']);
     // an allocation right after it (the re-scanned middle then starts at the malformed entry's neighbour)
-    const allocated = diffScans(oldScan, serializeAllocatedIPs({ ...withBad, '10.0.0.6': { pod: 'ns/f', podUid: 'uf' } })!, addressing)!;
+    const allocated = diffScans(
+      oldScan,
+      serializeAllocatedIPs({ ...withBad, '10.0.0.6': { pod: 'ns/f', podUid: 'uf' } })!,
+      addressing,
+    )!;
     expect(allocated.malformed).toEqual([]);
     expect(allocated.added.map((c) => c.ip)).toEqual(['10.0.0.6']);
     // changing the malformed entry (still malformed) is judged
-    const changed = diffScans(oldScan, serializeAllocatedIPs({ ...withBad, '10.0.0.5': { pod: 'still-no-slash', podUid: 'u5' } })!, addressing)!;
+    const changed = diffScans(
+      oldScan,
+      serializeAllocatedIPs({ ...withBad, '10.0.0.5': { pod: 'still-no-slash', podUid: 'u5' } })!,
+      addressing,
+    )!;
     expect(changed.malformed.map((m) => m.key)).toEqual(['10.0.0.5']);
     // repairing it adds a record (the malformed one was none)
-    const repaired = diffScans(oldScan, serializeAllocatedIPs({ ...withBad, '10.0.0.5': { pod: 'ns/e', podUid: 'u5' } })!, addressing)!;
+    const repaired = diffScans(
+      oldScan,
+      serializeAllocatedIPs({ ...withBad, '10.0.0.5': { pod: 'ns/e', podUid: 'u5' } })!,
+      addressing,
+    )!;
     expect(repaired.malformed).toEqual([]);
     expect(repaired.added).toEqual([{ ip: '10.0.0.5', next: { pod: 'ns/e', podUid: 'u5' } }]);
     expect(repaired.removed).toEqual([]);
@@ -154,7 +172,9 @@ describe('incremental allocatedIPs diff', () => {
     expect(d.added).toEqual([]);
     expect(d.newScan.keys).toEqual(Object.keys(next).sort());
     // the new scan's offsets are right: every entry can be cut out of the new string
-    d.newScan.keys.forEach((k, i) => expect(d.newScan.raw.slice(d.newScan.starts[i], d.newScan.ends[i]).startsWith(`"${k}":`)).toBe(true));
+    d.newScan.keys.forEach((k, i) =>
+      expect(d.newScan.raw.slice(d.newScan.starts[i], d.newScan.ends[i]).startsWith(`"${k}":`)).toBe(true),
+    );
   });
 
   test('removing the first, the last, everything; adding to an absent field', () => {

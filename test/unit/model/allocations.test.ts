@@ -64,7 +64,10 @@ describe('parseAllocatedIPs: whole value', () => {
     expect(p.unparseable).toBe(false);
     expect(p.malformed).toEqual([]);
     expect(p.keyCount).toBe(3);
-    expect(p.records.get('10.6.168.102')).toEqual({ pod: 'demo/web-1', podUid: '7f3c1a9e-3b1d-4c55-9a0e-2d3f4b5c6d7e' });
+    expect(p.records.get('10.6.168.102')).toEqual({
+      pod: 'demo/web-1',
+      podUid: '7f3c1a9e-3b1d-4c55-9a0e-2d3f4b5c6d7e',
+    });
     expect([...p.records.keys()]).toEqual(['10.6.168.101', '10.6.168.102', '10.6.168.103']);
   });
 });
@@ -170,14 +173,20 @@ describe('diffRecords (docs/rules.md#records-and-the-allocatedips-diff)', () => 
   const Z = '10.6.168.103';
 
   it('removed = old keys absent from the new map', () => {
-    const d = diffRecords(map({ [X]: rec('demo/web-0', A), [Y]: rec('demo/api', C) }), map({ [Y]: rec('demo/api', C) }));
+    const d = diffRecords(
+      map({ [X]: rec('demo/web-0', A), [Y]: rec('demo/api', C) }),
+      map({ [Y]: rec('demo/api', C) }),
+    );
     expect(d.removed).toEqual([{ ip: X, old: rec('demo/web-0', A) }]);
     expect(d.added).toEqual([]);
     expect(d.rewritten).toEqual([]);
   });
 
   it('added = keys new in the new map', () => {
-    const d = diffRecords(map({ [X]: rec('demo/web-0', A) }), map({ [X]: rec('demo/web-0', A), [Z]: rec('demo/api', C) }));
+    const d = diffRecords(
+      map({ [X]: rec('demo/web-0', A) }),
+      map({ [X]: rec('demo/web-0', A), [Z]: rec('demo/api', C) }),
+    );
     expect(d.added).toEqual([{ ip: Z, next: rec('demo/api', C) }]);
     expect(d.removed).toEqual([]);
     expect(d.rewritten).toEqual([]);

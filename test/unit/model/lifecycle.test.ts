@@ -13,7 +13,13 @@ import {
   staticKindOf,
   vmiOf,
 } from '../../../webhook/model/lifecycle';
-import { endpointFacts, observedIPsOf, podFacts, poolFacts, statefulSetFacts } from '../../../webhook/model/object-facts';
+import {
+  endpointFacts,
+  observedIPsOf,
+  podFacts,
+  poolFacts,
+  statefulSetFacts,
+} from '../../../webhook/model/object-facts';
 import { namedPools } from '../../../webhook/model/pool-annotations';
 import { DEFAULT_STATIC_IP_CONFIG, StaticIpConfig } from '../../../webhook/model/types';
 import {
@@ -79,12 +85,18 @@ describe('observed IPs (docs/rules.md#observed-ips)', () => {
 
   it('a broken multus annotation proves nothing but does not hide podIPs', () => {
     const p = pod({ name: 'a', ips: ['10.6.168.101'] });
-    (p.metadata as Record<string, Record<string, string>>).annotations['k8s.v1.cni.cncf.io/network-status'] = '[{"interface":"net1","ips":["10.6.';
+    (p.metadata as Record<string, Record<string, string>>).annotations['k8s.v1.cni.cncf.io/network-status'] =
+      '[{"interface":"net1","ips":["10.6.';
     expect(observedIPsOf(p)).toEqual(['10.6.168.101']);
   });
 
-  it('a hostNetwork pod observes no IPs (its IPs are the node\'s)', () => {
-    const p = pod({ name: 'a', hostNetwork: true, ips: ['172.18.0.2'], multus: [{ interface: 'eth0', ips: ['172.18.0.2'] }] });
+  it("a hostNetwork pod observes no IPs (its IPs are the node's)", () => {
+    const p = pod({
+      name: 'a',
+      hostNetwork: true,
+      ips: ['172.18.0.2'],
+      multus: [{ interface: 'eth0', ips: ['172.18.0.2'] }],
+    });
     expect(observedIPsOf(p)).toEqual([]);
     expect(podFacts(p).observedIPs).toEqual([]);
   });
@@ -108,7 +120,11 @@ describe('alive (docs/rules.md#alive)', () => {
     ['Failed, restartPolicy Never', { phase: 'Failed' as const, restartPolicy: 'Never' as const }, false],
     ['Failed, restartPolicy OnFailure', { phase: 'Failed' as const, restartPolicy: 'OnFailure' as const }, true],
     ['Failed, restartPolicy Always', { phase: 'Failed' as const, restartPolicy: 'Always' as const }, true],
-    ['Failed + Evicted, restartPolicy Always', { phase: 'Failed' as const, reason: 'Evicted', restartPolicy: 'Always' as const }, false],
+    [
+      'Failed + Evicted, restartPolicy Always',
+      { phase: 'Failed' as const, reason: 'Evicted', restartPolicy: 'Always' as const },
+      false,
+    ],
   ])('%s → %s', (_what, o, want) => {
     expect(isAlive(facts({ name: 'p', ...o }))).toBe(want);
   });
@@ -180,7 +196,10 @@ describe('valid static member (docs/rules.md#valid-static-member)', () => {
   });
 
   it('a scaled-down StatefulSet: the ordinal outside replicas is no member even while its pod exists', () => {
-    const view = viewOf(statefulSet({ name: 'web', replicas: 1 }), stsPod('web', 2, { ips: ['10.6.168.103'], deleting: true }));
+    const view = viewOf(
+      statefulSet({ name: 'web', replicas: 1 }),
+      stsPod('web', 2, { ips: ['10.6.168.103'], deleting: true }),
+    );
     expect(isValidStaticMember(view, NS, 'web-2', CFG)).toBe(false);
   });
 
@@ -189,7 +208,10 @@ describe('valid static member (docs/rules.md#valid-static-member)', () => {
   });
 
   it('an existing non-static pod is never a static member, whatever its name', () => {
-    const view = viewOf(statefulSet({ name: 'web', replicas: 3 }), pod({ name: 'web-1', ips: ['10.6.168.102'], owners: [owner.kruiseStatefulSet('web')] }));
+    const view = viewOf(
+      statefulSet({ name: 'web', replicas: 3 }),
+      pod({ name: 'web-1', ips: ['10.6.168.102'], owners: [owner.kruiseStatefulSet('web')] }),
+    );
     expect(isValidStaticMember(view, NS, 'web-1', CFG)).toBe(false);
   });
 
@@ -204,13 +226,24 @@ describe('valid static member (docs/rules.md#valid-static-member)', () => {
       expect(isValidStaticMember(viewOf(vmi({ name: 'vm1' })), NS, 'vm1', CFG)).toBe(true);
     });
     it('the VMI is deleting and not controlled by a VM', () => {
-      expect(isValidStaticMember(viewOf(vmi({ name: 'vm1', deleting: true, controlledByVm: false })), NS, 'vm1', CFG)).toBe(false);
+      expect(
+        isValidStaticMember(viewOf(vmi({ name: 'vm1', deleting: true, controlledByVm: false })), NS, 'vm1', CFG),
+      ).toBe(false);
     });
     it('the VMI is deleting, its VM lives: valid (the VM restarts it)', () => {
-      expect(isValidStaticMember(viewOf(vmi({ name: 'vm1', deleting: true }), vm({ name: 'vm1' })), NS, 'vm1', CFG)).toBe(true);
+      expect(
+        isValidStaticMember(viewOf(vmi({ name: 'vm1', deleting: true }), vm({ name: 'vm1' })), NS, 'vm1', CFG),
+      ).toBe(true);
     });
     it('the VMI is deleting and its VM too', () => {
-      expect(isValidStaticMember(viewOf(vmi({ name: 'vm1', deleting: true }), vm({ name: 'vm1', deleting: true })), NS, 'vm1', CFG)).toBe(false);
+      expect(
+        isValidStaticMember(
+          viewOf(vmi({ name: 'vm1', deleting: true }), vm({ name: 'vm1', deleting: true })),
+          NS,
+          'vm1',
+          CFG,
+        ),
+      ).toBe(false);
     });
     it('the VMI is gone, the VM lives (stopped-and-started VM)', () => {
       expect(isValidStaticMember(viewOf(vm({ name: 'vm1' })), NS, 'vm1', CFG)).toBe(true);
@@ -219,14 +252,23 @@ describe('valid static member (docs/rules.md#valid-static-member)', () => {
       expect(isValidStaticMember(viewOf(), NS, 'vm1', CFG)).toBe(false);
     });
     it('switched off', () => {
-      expect(isValidStaticMember(viewOf(vmi({ name: 'vm1' })), NS, 'vm1', { statefulSet: true, kubevirt: false })).toBe(false);
+      expect(isValidStaticMember(viewOf(vmi({ name: 'vm1' })), NS, 'vm1', { statefulSet: true, kubevirt: false })).toBe(
+        false,
+      );
     });
     it('the pods of a VMI name are its launcher pods', () => {
-      const view = viewOf(vmi({ name: 'vm1' }), launcherPod('vm1', { uid: uid('launcher') }), pod({ name: 'unrelated' }));
+      const view = viewOf(
+        vmi({ name: 'vm1' }),
+        launcherPod('vm1', { uid: uid('launcher') }),
+        pod({ name: 'unrelated' }),
+      );
       expect(podsOfName(view, NS, 'vm1', CFG).map((p) => p.uid)).toEqual([uid('launcher')]);
     });
     it('a kubevirt.io pod controller of another API version is not static (docs/rules.md#static: kubevirt.io/v1)', () => {
-      const p = pod({ name: 'virt-launcher-vm1-x', owners: [{ apiVersion: 'kubevirt.io/v1alpha3', kind: 'VirtualMachineInstance', name: 'vm1' }] });
+      const p = pod({
+        name: 'virt-launcher-vm1-x',
+        owners: [{ apiVersion: 'kubevirt.io/v1alpha3', kind: 'VirtualMachineInstance', name: 'vm1' }],
+      });
       expect(staticKindOf(podFacts(p), CFG)).toBeUndefined();
     });
   });
@@ -242,10 +284,19 @@ describe('restarting static member (docs/rules.md#restarting)', () => {
     expect(isRestartingStaticMember(viewOf(sts, stsPod('web', 1, { phase: 'Pending' })), NS, 'web-1', CFG)).toBe(true);
   });
   it('valid member whose pod is being deleted (it still shows its IP)', () => {
-    expect(isRestartingStaticMember(viewOf(sts, stsPod('web', 1, { ips: ['10.6.168.102'], deleting: true })), NS, 'web-1', CFG)).toBe(true);
+    expect(
+      isRestartingStaticMember(
+        viewOf(sts, stsPod('web', 1, { ips: ['10.6.168.102'], deleting: true })),
+        NS,
+        'web-1',
+        CFG,
+      ),
+    ).toBe(true);
   });
   it('not restarting when its pod runs with IPs', () => {
-    expect(isRestartingStaticMember(viewOf(sts, stsPod('web', 1, { ips: ['10.6.168.102'] })), NS, 'web-1', CFG)).toBe(false);
+    expect(isRestartingStaticMember(viewOf(sts, stsPod('web', 1, { ips: ['10.6.168.102'] })), NS, 'web-1', CFG)).toBe(
+      false,
+    );
   });
   it('not restarting when its pod runs with IPs from a secondary NIC only', () => {
     const p = stsPod('web', 1, { multus: [{ interface: 'net1', ips: ['10.6.168.102'] }] });
@@ -256,7 +307,14 @@ describe('restarting static member (docs/rules.md#restarting)', () => {
   });
   it('KubeVirt: VMI alive and no launcher pod with IPs', () => {
     expect(isRestartingStaticMember(viewOf(vmi({ name: 'vm1' })), NS, 'vm1', CFG)).toBe(true);
-    expect(isRestartingStaticMember(viewOf(vmi({ name: 'vm1' }), launcherPod('vm1', { ips: ['10.6.168.110'] })), NS, 'vm1', CFG)).toBe(false);
+    expect(
+      isRestartingStaticMember(
+        viewOf(vmi({ name: 'vm1' }), launcherPod('vm1', { ips: ['10.6.168.110'] })),
+        NS,
+        'vm1',
+        CFG,
+      ),
+    ).toBe(false);
   });
 });
 
@@ -272,7 +330,10 @@ describe('pools named by Spiderpool annotations (docs/rules.md#restarting)', () 
   });
 
   it('ipam.spidernet.io/ippools: a list of {interface, ipv4, ipv6}, every NIC counted; it takes precedence over ippool', () => {
-    const multi = ippoolsAnnotation([{ interface: 'eth0', ipv4: ['a'] }, { interface: 'net1', ipv4: ['b'], ipv6: ['c'] }]);
+    const multi = ippoolsAnnotation([
+      { interface: 'eth0', ipv4: ['a'] },
+      { interface: 'net1', ipv4: ['b'], ipv6: ['c'] },
+    ]);
     expect(named(multi)).toEqual(['a', 'b', 'c']);
     expect(named({ ...multi, ...ippoolAnnotation({ ipv4: ['z'] }) })).toEqual(['a', 'b', 'c']);
     expect(named({ 'ipam.spidernet.io/ippools': '[{"ipv4":["a"],"cleangateway":true}]' })).toEqual(['a']);
@@ -285,18 +346,36 @@ describe('pools named by Spiderpool annotations (docs/rules.md#restarting)', () 
     ['a string where a list is expected', { 'ipam.spidernet.io/ippool': '{"ipv4":"a"}' }],
     ['a number in a list', { 'ipam.spidernet.io/ippool': '{"ipv4":["a",1]}' }],
     ['ippools that is not a list', { 'ipam.spidernet.io/ippools': '{"ipv4":["a"]}' }],
-    ['ippools malformed, even with a good ippool', { 'ipam.spidernet.io/ippools': 'nope', ...ippoolAnnotation({ ipv4: ['a'] }) }],
+    [
+      'ippools malformed, even with a good ippool',
+      { 'ipam.spidernet.io/ippools': 'nope', ...ippoolAnnotation({ ipv4: ['a'] }) },
+    ],
     ['no pool named', ippoolAnnotation({ ipv4: [], ipv6: [] })],
-    ['a subnet annotation (SpiderSubnet picks the pools)', { ...ippoolAnnotation({ ipv4: ['a'] }), 'ipam.spidernet.io/subnets': '[]' }],
+    [
+      'a subnet annotation (SpiderSubnet picks the pools)',
+      { ...ippoolAnnotation({ ipv4: ['a'] }), 'ipam.spidernet.io/subnets': '[]' },
+    ],
   ])('%s: not named (the member stays restarting for every pool)', (_what, a) => {
     expect(namedPools(a)).toBeUndefined();
   });
 
   it('trimming keeps only the pool-selection annotations, of the pod and of the StatefulSet template', () => {
-    const annotations = { ...ippoolAnnotation({ ipv4: ['a'] }), 'ipam.spidernet.io/subnet': 's', 'example.com/big': 'x'.repeat(10_000), 'v1.multus-cni.io/default-network': 'kube-system/macvlan' };
-    expect(podFacts(stsPod('web', 0, { annotations })).poolAnnotations).toEqual({ ...ippoolAnnotation({ ipv4: ['a'] }), 'ipam.spidernet.io/subnet': 's' });
-    expect(podFacts(stsPod('web', 0, { multus: [{ interface: 'eth0', ips: ['10.6.168.101'] }] })).poolAnnotations).toBeUndefined();
-    expect(statefulSetFacts(statefulSet({ name: 'web', templateAnnotations: annotations })).templatePoolAnnotations).toEqual({
+    const annotations = {
+      ...ippoolAnnotation({ ipv4: ['a'] }),
+      'ipam.spidernet.io/subnet': 's',
+      'example.com/big': 'x'.repeat(10_000),
+      'v1.multus-cni.io/default-network': 'kube-system/macvlan',
+    };
+    expect(podFacts(stsPod('web', 0, { annotations })).poolAnnotations).toEqual({
+      ...ippoolAnnotation({ ipv4: ['a'] }),
+      'ipam.spidernet.io/subnet': 's',
+    });
+    expect(
+      podFacts(stsPod('web', 0, { multus: [{ interface: 'eth0', ips: ['10.6.168.101'] }] })).poolAnnotations,
+    ).toBeUndefined();
+    expect(
+      statefulSetFacts(statefulSet({ name: 'web', templateAnnotations: annotations })).templatePoolAnnotations,
+    ).toEqual({
       ...ippoolAnnotation({ ipv4: ['a'] }),
       'ipam.spidernet.io/subnet': 's',
     });
@@ -322,7 +401,9 @@ describe('restarting static member, per pool (docs/rules.md#restarting)', () => 
   });
 
   it('a pod exists: its annotations win over the template (none on the pod: every pool)', () => {
-    expect(isRestartingStaticMember(viewOf(moved, stsPod('web', 1, { phase: 'Pending' })), NS, 'web-1', CFG, 'old-v4')).toBe(true);
+    expect(
+      isRestartingStaticMember(viewOf(moved, stsPod('web', 1, { phase: 'Pending' })), NS, 'web-1', CFG, 'old-v4'),
+    ).toBe(true);
   });
 
   it('without annotation, or with a malformed one, nothing changes: restarting for every pool', () => {
@@ -331,7 +412,7 @@ describe('restarting static member, per pool (docs/rules.md#restarting)', () => 
     expect(isRestartingStaticMember(viewOf(sts, broken), NS, 'web-1', CFG, 'old-v4')).toBe(true);
   });
 
-  it('an unknown pool (\'\') cannot be ruled out', () => {
+  it("an unknown pool ('') cannot be ruled out", () => {
     expect(isRestartingStaticMember(viewOf(moved), NS, 'web-1', CFG, '')).toBe(true);
   });
 
@@ -355,7 +436,13 @@ describe('restarting static member, per pool (docs/rules.md#restarting)', () => 
       endpointFacts(endpoint({ name: 'web-1', podUid: uid('old'), type: 'StatefulSet', nics }));
     const view = viewOf(moved);
     expect(isRestartingForEndpoint(view, ep([{ ipv4: '10.6.168.102/16', ipv4Pool: 'old-v4' }]), CFG)).toBe(false);
-    expect(isRestartingForEndpoint(view, ep([{ ipv4: '10.6.168.102/16', ipv4Pool: 'old-v4', ipv6: 'fd00::2/64', ipv6Pool: 'new-v4' }]), CFG)).toBe(true);
+    expect(
+      isRestartingForEndpoint(
+        view,
+        ep([{ ipv4: '10.6.168.102/16', ipv4Pool: 'old-v4', ipv6: 'fd00::2/64', ipv6Pool: 'new-v4' }]),
+        CFG,
+      ),
+    ).toBe(true);
     expect(isRestartingForEndpoint(view, ep([]), CFG)).toBe(true);
   });
 });
@@ -417,7 +504,14 @@ describe('trimmed facts', () => {
   });
 
   it('pool facts: records, counts, family from subnet', () => {
-    const p = poolFacts(pool({ name: 'p', subnet: '10.6.0.0/16', records: { '10.6.168.101': rec('demo/web-0', uid('a')) }, totalIPCount: 9 }));
+    const p = poolFacts(
+      pool({
+        name: 'p',
+        subnet: '10.6.0.0/16',
+        records: { '10.6.168.101': rec('demo/web-0', uid('a')) },
+        totalIPCount: 9,
+      }),
+    );
     expect(p.family).toBe(4);
     expect(p.records.size).toBe(1);
     expect(p.allocatedIPCount).toBe(1);

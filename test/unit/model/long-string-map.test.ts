@@ -5,7 +5,12 @@ import { serializeAllocatedIPs } from '../../../webhook/model/allocations';
 /** A pool value of n records (about 60 characters each), without the record at index `skip`. */
 function poolValue(n: number, skip: number): string {
   const records: Record<string, { pod: string; podUid: string }> = {};
-  for (let i = 0; i < n; i++) if (i !== skip) records[`10.7.${i >> 8}.${i & 255}`] = { pod: `ns-${i % 7}/pod-${i}`, podUid: `uid-${String(i).padStart(12, '0')}` };
+  for (let i = 0; i < n; i++)
+    if (i !== skip)
+      records[`10.7.${i >> 8}.${i & 255}`] = {
+        pod: `ns-${i % 7}/pod-${i}`,
+        podUid: `uid-${String(i).padStart(12, '0')}`,
+      };
   return serializeAllocatedIPs(records)!;
 }
 
@@ -48,6 +53,11 @@ describe('LongStringMap', () => {
     m.add('z', 3);
     expect(bucketOf('x')).toBe('x');
     expect(m.get('x', undefined, true)).toBe(1);
-    expect([m.removeOldest()!.key, m.removeOldest()!.key, m.removeOldest()!.key, m.removeOldest()]).toEqual(['y', 'z', 'x', undefined]);
+    expect([m.removeOldest()!.key, m.removeOldest()!.key, m.removeOldest()!.key, m.removeOldest()]).toEqual([
+      'y',
+      'z',
+      'x',
+      undefined,
+    ]);
   });
 });

@@ -12,7 +12,20 @@ import { PodTombstones } from '../../../webhook/model/tombstones';
 import { podFacts } from '../../../webhook/model/object-facts';
 import { PodFacts } from '../../../webhook/model/types';
 import { FreshObjects, IndexedView, ObjectRef, emptyFresh } from '../../../webhook/model/view';
-import { Json, NS, endpoint, pod, poolStatusReview, rec, requestOf, statefulSet, stsPod, uid, v4Pool, withRecords } from '../../../testbed/fixtures';
+import {
+  Json,
+  NS,
+  endpoint,
+  pod,
+  poolStatusReview,
+  rec,
+  requestOf,
+  statefulSet,
+  stsPod,
+  uid,
+  v4Pool,
+  withRecords,
+} from '../../../testbed/fixtures';
 
 const X = '10.6.168.101';
 const GONE = 'api-6d9f7c-x2k8q';
@@ -197,21 +210,28 @@ describe('a release of a pod whose deletion the watch delivered', () => {
     expect(reader.podReads).toEqual([`${NS}/${GONE}`]);
   });
 
-  it('the StatefulSet and endpoint checks still apply: a restarting member\'s IP is still protected', async () => {
+  it("the StatefulSet and endpoint checks still apply: a restarting member's IP is still protected", async () => {
     const w = world();
     const member = stsPod('web', 0, { uid: U, ips: [X] });
     const old = v4Pool({ [X]: rec(`${NS}/web-0`, U) });
-    w.add(old, statefulSet({ name: 'web', replicas: 2 }), endpoint({ name: 'web-0', podUid: U, type: 'StatefulSet', nics: [{ ipv4: `${X}/16`, ipv4Pool: 'v4-pool' }] }));
+    w.add(
+      old,
+      statefulSet({ name: 'web', replicas: 2 }),
+      endpoint({ name: 'web-0', podUid: U, type: 'StatefulSet', nics: [{ ipv4: `${X}/16`, ipv4Pool: 'v4-pool' }] }),
+    );
     w.watchDelete(member);
     const reader = new CountingReader();
-    const r = await handlerOn(w.view, reader).handle('validate', requestOf(poolStatusReview(old, withRecords(old, {}))));
+    const r = await handlerOn(w.view, reader).handle(
+      'validate',
+      requestOf(poolStatusReview(old, withRecords(old, {}))),
+    );
     expect(r.allowed).toBe(false);
     expect(r.status!.message).toMatch(/^STATIC_IP_RELEASE: /);
   });
 });
 
 describe('the pod reflector keeps the tombstones', () => {
-  it('a watched DELETED records the incarnation; ADDED/MODIFIED do not; the caller\'s listener still runs', () => {
+  it("a watched DELETED records the incarnation; ADDED/MODIFIED do not; the caller's listener still runs", () => {
     const t = new PodTombstones(LIMITS, new Clock().now);
     const seen: string[] = [];
     const hooks = podTombstoneHooks(t, (kind, type) => seen.push(`${kind}:${type}`));
@@ -254,7 +274,8 @@ describe('the pod reflector keeps the tombstones', () => {
     reflector.start();
     // list fails (gap before it, gap on failure), relist succeeds (gap before it), the watch to port 1 fails (gap)
     const deadline = Date.now() + 10_000;
-    while (events.filter((e) => e === 'gap').length < 4 && Date.now() < deadline) await new Promise((r) => setImmediate(r));
+    while (events.filter((e) => e === 'gap').length < 4 && Date.now() < deadline)
+      await new Promise((r) => setImmediate(r));
     reflector.stop();
     expect(events.slice(0, 5)).toEqual(['gap', 'list', 'gap', 'gap', 'list']);
     expect(events.filter((e) => e === 'gap').length).toBeGreaterThanOrEqual(4);

@@ -9,7 +9,15 @@ import { pool, reservedIP, viewOf } from '../../../testbed/fixtures';
 const parse = (entries: unknown[]) => IpRangeSet.parse(entries);
 
 describe('ipToBigInt / bigIntToIp', () => {
-  test.each(['10.6.168.101', '0.0.0.0', '255.255.255.255', 'fd00::a', '::', 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', '2001:db8::1:0:0:1'])('%s round-trips', (ip) => {
+  test.each([
+    '10.6.168.101',
+    '0.0.0.0',
+    '255.255.255.255',
+    'fd00::a',
+    '::',
+    'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff',
+    '2001:db8::1:0:0:1',
+  ])('%s round-trips', (ip) => {
     expect(bigIntToIp(ipToBigInt(ip) as bigint)).toBe(ip);
   });
   test('an IPv4-mapped IPv6 spelling is the IPv4 address', () => {
@@ -23,7 +31,12 @@ describe('ipToBigInt / bigIntToIp', () => {
 
 describe('IpRangeSet.parse', () => {
   test('single IPs and ranges, any spelling, merged and counted', () => {
-    const { set, problems } = parse(['10.6.168.101-10.6.168.105', '10.6.168.106', '10.6.168.110', 'FD00::A-fd00:0:0:0:0:0:0:c']);
+    const { set, problems } = parse([
+      '10.6.168.101-10.6.168.105',
+      '10.6.168.106',
+      '10.6.168.110',
+      'FD00::A-fd00:0:0:0:0:0:0:c',
+    ]);
     expect(problems).toEqual([]);
     expect(set.toString()).toBe('10.6.168.101-10.6.168.106,10.6.168.110,fd00::a-fd00::c');
     expect(set.size).toBe(10n);
@@ -70,7 +83,9 @@ function* take<T>(it: Iterable<T>, n: number): Iterable<T> {
 describe('IpRangeSet operations', () => {
   const a = parse(['10.0.0.1-10.0.0.20']).set;
   test('subtract cuts holes and ends', () => {
-    expect(a.subtract(parse(['10.0.0.1', '10.0.0.5-10.0.0.6', '10.0.0.20-10.0.0.30']).set).toString()).toBe('10.0.0.2-10.0.0.4,10.0.0.7-10.0.0.19');
+    expect(a.subtract(parse(['10.0.0.1', '10.0.0.5-10.0.0.6', '10.0.0.20-10.0.0.30']).set).toString()).toBe(
+      '10.0.0.2-10.0.0.4,10.0.0.7-10.0.0.19',
+    );
     expect(a.subtract(parse(['10.0.0.0-10.0.1.0']).set).isEmpty).toBe(true);
     expect(a.subtract(IpRangeSet.EMPTY)).toBe(a);
   });
@@ -87,7 +102,14 @@ describe('IpRangeSet operations', () => {
 
 describe('pool IPs of a pool object', () => {
   test('spec.ips minus spec.excludeIPs', () => {
-    const view = viewOf(pool({ name: 'p', subnet: '10.6.0.0/16', ips: ['10.6.168.101-10.6.168.110'], excludeIPs: ['10.6.168.105', '10.6.168.109-10.6.168.120'] }));
+    const view = viewOf(
+      pool({
+        name: 'p',
+        subnet: '10.6.0.0/16',
+        ips: ['10.6.168.101-10.6.168.110'],
+        excludeIPs: ['10.6.168.105', '10.6.168.109-10.6.168.120'],
+      }),
+    );
     const ips = view.pool('p')?.ips;
     expect(ips?.toString()).toBe('10.6.168.101-10.6.168.104,10.6.168.106-10.6.168.108');
     expect(ips?.size).toBe(7n);
@@ -105,8 +127,16 @@ describe('pool IPs of a pool object', () => {
 describe('which pools hold an IP', () => {
   test('a lookup over 20 pools of 5,000 IPs and an IPv6 /64, not a scan', () => {
     const pools = [];
-    for (let p = 0; p < 20; p++) pools.push(pool({ name: `v4-${p}`, subnet: `10.${p}.0.0/16`, ips: [`10.${p}.0.1-10.${p}.19.136`] }));
-    pools.push(pool({ name: 'v6', subnet: 'fd00:1::/64', ips: ['fd00:1::1-fd00:1::ffff:ffff:ffff:ffff'], excludeIPs: ['fd00:1::5'] }));
+    for (let p = 0; p < 20; p++)
+      pools.push(pool({ name: `v4-${p}`, subnet: `10.${p}.0.0/16`, ips: [`10.${p}.0.1-10.${p}.19.136`] }));
+    pools.push(
+      pool({
+        name: 'v6',
+        subnet: 'fd00:1::/64',
+        ips: ['fd00:1::1-fd00:1::ffff:ffff:ffff:ffff'],
+        excludeIPs: ['fd00:1::5'],
+      }),
+    );
     const view = viewOf(...pools);
     expect(view.pool('v4-3')?.ips.size).toBe(5000n);
     const index = poolIpIndex(view.allPools());
@@ -132,7 +162,10 @@ describe('which pools hold an IP', () => {
 
 describe('SpiderReservedIPs', () => {
   test('loaded from a snapshot, exposed by the view, indexed', () => {
-    const view = viewOf(reservedIP({ name: 'keep', ips: ['10.6.168.105', '10.6.168.108-10.6.168.109'] }), reservedIP({ name: 'v6', ips: ['fd00::1-fd00::3'] }));
+    const view = viewOf(
+      reservedIP({ name: 'keep', ips: ['10.6.168.105', '10.6.168.108-10.6.168.109'] }),
+      reservedIP({ name: 'v6', ips: ['fd00::1-fd00::3'] }),
+    );
     expect([...view.reservedIPs()].map((r) => [r.name, r.ips.toString()])).toEqual([
       ['keep', '10.6.168.105,10.6.168.108-10.6.168.109'],
       ['v6', 'fd00::1-fd00::3'],

@@ -11,7 +11,9 @@ const unknown = nodeFacts(node({ name: 'worker-1', ready: 'Unknown' }));
 
 describe('terminationState: each way to confirm, and its unconfirmed twin', () => {
   it('a pod that is not being deleted is not terminating', () => {
-    expect(terminationState(podFacts(pod({ name: 'a', ips: ['10.6.0.7'] })), ready, NOW)).toEqual({ state: 'not-deleting' });
+    expect(terminationState(podFacts(pod({ name: 'a', ips: ['10.6.0.7'] })), ready, NOW)).toEqual({
+      state: 'not-deleting',
+    });
   });
 
   it('unconfirmed: containers still running on a node that stopped reporting (the zombie)', () => {
@@ -27,23 +29,46 @@ describe('terminationState: each way to confirm, and its unconfirmed twin', () =
   });
 
   it('phase Succeeded or Failed confirms; Running does not', () => {
-    expect(terminationState(zombie({ phase: 'Succeeded' }), unknown, NOW)).toMatchObject({ state: 'confirmed', by: 'terminal-phase' });
-    expect(terminationState(zombie({ phase: 'Failed' }), unknown, NOW)).toMatchObject({ state: 'confirmed', by: 'terminal-phase' });
+    expect(terminationState(zombie({ phase: 'Succeeded' }), unknown, NOW)).toMatchObject({
+      state: 'confirmed',
+      by: 'terminal-phase',
+    });
+    expect(terminationState(zombie({ phase: 'Failed' }), unknown, NOW)).toMatchObject({
+      state: 'confirmed',
+      by: 'terminal-phase',
+    });
     expect(terminationState(zombie({ phase: 'Running' }), unknown, NOW).state).toBe('unconfirmed');
   });
 
   it('every container terminated confirms; one still running does not', () => {
-    expect(terminationState(zombie({ containers: 'terminated' }), unknown, NOW)).toMatchObject({ state: 'confirmed', by: 'containers-terminated' });
-    expect(terminationState(zombie({ containers: 'two-one-running' }), unknown, NOW)).toMatchObject({ state: 'unconfirmed', waitingFor: 'containers' });
+    expect(terminationState(zombie({ containers: 'terminated' }), unknown, NOW)).toMatchObject({
+      state: 'confirmed',
+      by: 'containers-terminated',
+    });
+    expect(terminationState(zombie({ containers: 'two-one-running' }), unknown, NOW)).toMatchObject({
+      state: 'unconfirmed',
+      waitingFor: 'containers',
+    });
   });
 
   it('no container statuses confirms only without observed IPs', () => {
-    expect(terminationState(zombie({ containers: 'none', ips: [] }), unknown, NOW)).toMatchObject({ state: 'confirmed', by: 'no-containers-no-ips' });
-    expect(terminationState(zombie({ containers: 'none' }), unknown, NOW)).toMatchObject({ state: 'unconfirmed', waitingFor: 'container-statuses' });
+    expect(terminationState(zombie({ containers: 'none', ips: [] }), unknown, NOW)).toMatchObject({
+      state: 'confirmed',
+      by: 'no-containers-no-ips',
+    });
+    expect(terminationState(zombie({ containers: 'none' }), unknown, NOW)).toMatchObject({
+      state: 'unconfirmed',
+      waitingFor: 'container-statuses',
+    });
   });
 
   it('no spec.nodeName (never ran) confirms; a node name does not', () => {
-    const unscheduled = podFacts(edit(pod({ name: 'p', ips: ['10.6.0.7'], deleting: true }), (o) => delete (o.spec as Record<string, unknown>).nodeName));
+    const unscheduled = podFacts(
+      edit(
+        pod({ name: 'p', ips: ['10.6.0.7'], deleting: true }),
+        (o) => delete (o.spec as Record<string, unknown>).nodeName,
+      ),
+    );
     expect(terminationState(unscheduled, undefined, NOW)).toMatchObject({ state: 'confirmed', by: 'never-scheduled' });
     expect(terminationState(zombie(), undefined, NOW).state).toBe('unconfirmed');
   });
@@ -58,14 +83,29 @@ describe('terminationState: each way to confirm, and its unconfirmed twin', () =
   it('the out-of-service taint confirms, with any effect; other taints do not', () => {
     const oos = nodeFacts(node({ name: 'worker-1', ready: 'Unknown', taints: [OUT_OF_SERVICE] }));
     expect(terminationState(zombie(), oos, NOW)).toMatchObject({ state: 'confirmed', by: 'out-of-service' });
-    const noSchedule = nodeFacts(node({ name: 'worker-1', ready: 'Unknown', taints: [{ key: 'node.kubernetes.io/out-of-service', effect: 'NoSchedule' }] }));
+    const noSchedule = nodeFacts(
+      node({
+        name: 'worker-1',
+        ready: 'Unknown',
+        taints: [{ key: 'node.kubernetes.io/out-of-service', effect: 'NoSchedule' }],
+      }),
+    );
     expect(terminationState(zombie(), noSchedule, NOW)).toMatchObject({ state: 'confirmed', by: 'out-of-service' });
-    const unreachable = nodeFacts(node({ name: 'worker-1', ready: 'Unknown', taints: [{ key: 'node.kubernetes.io/unreachable', effect: 'NoExecute' }] }));
+    const unreachable = nodeFacts(
+      node({
+        name: 'worker-1',
+        ready: 'Unknown',
+        taints: [{ key: 'node.kubernetes.io/unreachable', effect: 'NoExecute' }],
+      }),
+    );
     expect(terminationState(zombie(), unreachable, NOW).state).toBe('unconfirmed');
   });
 
   it('past the hold max confirms; within it, or without one, does not', () => {
-    expect(terminationState(zombie(), unknown, NOW, 9 * 60_000)).toMatchObject({ state: 'confirmed', by: 'hold-expired' });
+    expect(terminationState(zombie(), unknown, NOW, 9 * 60_000)).toMatchObject({
+      state: 'confirmed',
+      by: 'hold-expired',
+    });
     expect(terminationState(zombie(), unknown, NOW, 10 * 60_000).state).toBe('unconfirmed'); // "more than", not "at"
     expect(terminationState(zombie(), unknown, NOW, 11 * 60_000).state).toBe('unconfirmed');
     expect(terminationState(zombie(), unknown, NOW).state).toBe('unconfirmed');
@@ -80,17 +120,26 @@ describe('podTerminationState looks the Node up in the view', () => {
   it('a snapshot without Nodes judges from the pod alone', () => {
     const view = viewOf(p);
     expect(view.tracksNodes()).toBe(false);
-    expect(podTerminationState(view, view.pod('demo', 'api-7d9f')!, NOW)).toMatchObject({ state: 'unconfirmed', nodeReady: undefined });
+    expect(podTerminationState(view, view.pod('demo', 'api-7d9f')!, NOW)).toMatchObject({
+      state: 'unconfirmed',
+      nodeReady: undefined,
+    });
   });
 
-  it('a snapshot with Nodes: the pod\'s node missing from it does not exist', () => {
+  it("a snapshot with Nodes: the pod's node missing from it does not exist", () => {
     const view = viewOf(p, node({ name: 'worker-2' }));
-    expect(podTerminationState(view, view.pod('demo', 'api-7d9f')!, NOW)).toMatchObject({ state: 'confirmed', by: 'node-gone' });
+    expect(podTerminationState(view, view.pod('demo', 'api-7d9f')!, NOW)).toMatchObject({
+      state: 'confirmed',
+      by: 'node-gone',
+    });
   });
 
   it('a snapshot with the tainted Node', () => {
     const view = viewOf(p, node({ name: 'worker-1', ready: 'Unknown', taints: [OUT_OF_SERVICE] }));
-    expect(podTerminationState(view, view.pod('demo', 'api-7d9f')!, NOW)).toMatchObject({ state: 'confirmed', by: 'out-of-service' });
+    expect(podTerminationState(view, view.pod('demo', 'api-7d9f')!, NOW)).toMatchObject({
+      state: 'confirmed',
+      by: 'out-of-service',
+    });
   });
 });
 
@@ -111,8 +160,16 @@ describe('trimmed facts', () => {
 
   it('a Node keeps its name, Ready status and taints (key, effect), nothing else', () => {
     const n = nodeFacts(node({ name: 'worker-1', ready: 'Unknown', taints: [OUT_OF_SERVICE] }));
-    expect(n).toEqual({ name: 'worker-1', ready: 'Unknown', taints: [{ key: 'node.kubernetes.io/out-of-service', effect: 'NoExecute' }] });
-    expect(nodeFacts({ apiVersion: 'v1', kind: 'Node', metadata: { name: 'bare' } })).toEqual({ name: 'bare', ready: '', taints: [] });
+    expect(n).toEqual({
+      name: 'worker-1',
+      ready: 'Unknown',
+      taints: [{ key: 'node.kubernetes.io/out-of-service', effect: 'NoExecute' }],
+    });
+    expect(nodeFacts({ apiVersion: 'v1', kind: 'Node', metadata: { name: 'bare' } })).toEqual({
+      name: 'bare',
+      ready: '',
+      taints: [],
+    });
   });
 });
 

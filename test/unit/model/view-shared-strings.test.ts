@@ -9,7 +9,8 @@ import { endpoint, pod, pool } from '../support/reconciler-builders';
 
 const IP = '10.6.0.9';
 const podOf = (uid: string) => podFacts(pod({ name: 'api-1', uid, ips: [IP] }));
-const endpointOf = (uid: string) => endpointFacts(endpoint({ name: 'api-1', uid, ips: [[IP, 'p1']], objectUid: 'ep-object-uid' }));
+const endpointOf = (uid: string) =>
+  endpointFacts(endpoint({ name: 'api-1', uid, ips: [[IP, 'p1']], objectUid: 'ep-object-uid' }));
 
 function viewOf(order: 'pod first' | 'endpoint first', podUid: string, endpointPodUid: string): IndexedView {
   const v = new IndexedView();
@@ -35,7 +36,9 @@ describe.each(['pod first', 'endpoint first'] as const)('pod and endpoint cached
     expect(v.pod(NS, 'api-1')?.uid).toBe('uid-B');
     expect(v.endpoint(NS, 'api-1')?.podUid).toBe('uid-A');
     v.upsertPool(poolFacts(pool({ name: 'p1', records: { [IP]: [`${NS}/api-1`, 'uid-B'] } })));
-    expect(findings(v, DEFAULT_STATIC_IP_CONFIG).map((f) => f.finding)).toEqual(['RECORD_ENDPOINT_MISMATCH', 'LEFTOVER_ENDPOINT']);
+    expect(findings(v, DEFAULT_STATIC_IP_CONFIG).map((f) => f.finding)).toEqual([
+      'RECORD_ENDPOINT_MISMATCH',
+      'LEFTOVER_ENDPOINT',
+    ]);
   });
 });
-

@@ -10,7 +10,12 @@ import { JsonPatchOp } from '../../../webhook/model/ports';
 import { Executor, WriteHookInfo } from '../../../webhook/reconciler/executor';
 import { createReconcilerMetrics } from '../../../webhook/reconciler/metrics';
 import { plan } from '../../../webhook/reconciler/plan';
-import { checkEndpointDelete, checkEndpointUpdate, endpointObjectFromFacts, reconcilerUser } from '../../../webhook/reconciler/selfcheck';
+import {
+  checkEndpointDelete,
+  checkEndpointUpdate,
+  endpointObjectFromFacts,
+  reconcilerUser,
+} from '../../../webhook/reconciler/selfcheck';
 import { FakeCluster, SteppingClock } from '../support/fake-cluster';
 import { endpoint, pod, pool, view } from '../support/reconciler-builders';
 
@@ -22,8 +27,21 @@ type Obj = Record<string, unknown>;
 function blockedCluster(o: { deleting?: boolean; recorded?: boolean } = {}): Obj[] {
   return [
     pod({ name: 'trainer-0', uid: 'new', phase: 'Pending' }),
-    endpoint({ name: 'trainer-0', uid: 'old', objectUid: 'ep-old', ips: [['10.6.0.30', 'p']], type: 'Pod', deleting: o.deleting }),
-    pool({ name: 'p', records: { ...(o.recorded === false ? {} : { '10.6.0.30': ['demo/trainer-0', 'old'] }), '10.6.0.31': ['demo/other', 'uo'] } }),
+    endpoint({
+      name: 'trainer-0',
+      uid: 'old',
+      objectUid: 'ep-old',
+      ips: [['10.6.0.30', 'p']],
+      type: 'Pod',
+      deleting: o.deleting,
+    }),
+    pool({
+      name: 'p',
+      records: {
+        ...(o.recorded === false ? {} : { '10.6.0.30': ['demo/trainer-0', 'old'] }),
+        '10.6.0.31': ['demo/other', 'uo'],
+      },
+    }),
     pod({ name: 'other', uid: 'uo', ips: ['10.6.0.31'] }),
     endpoint({ name: 'other', uid: 'uo', ips: [['10.6.0.31', 'p']] }),
   ];
@@ -33,17 +51,28 @@ function run(items: Obj[], beforeWrite?: (i: WriteHookInfo) => void) {
   const fc = new FakeCluster(items);
   const deletes = jest.spyOn(fc, 'deleteEndpoint');
   const patches = jest.spyOn(fc, 'patchEndpoint');
-  const ex = new Executor({ client: fc, staticIp, user, log: createLogger('silent'), clock: new SteppingClock(), maxWritesPerSecond: 1000, beforeWrite });
+  const ex = new Executor({
+    client: fc,
+    staticIp,
+    user,
+    log: createLogger('silent'),
+    clock: new SteppingClock(),
+    maxWritesPerSecond: 1000,
+    beforeWrite,
+  });
   const v = view(...(items.map((i) => structuredClone(i)) as Obj[]));
   const p = plan(v, { staticIp, user });
   return { fc, deletes, patches, p, execute: () => ex.execute(p.actions, v) };
 }
 
 describe('executor: DELETE_ENDPOINT UID_MISMATCH after RELEASE_IP UID_MISMATCH', () => {
-  it('releases the earlier pod\'s record, deletes its endpoint with preconditions, then removes the finalizer pinned to the resourceVersion re-read and judged', async () => {
+  it("releases the earlier pod's record, deletes its endpoint with preconditions, then removes the finalizer pinned to the resourceVersion re-read and judged", async () => {
     const { fc, deletes, patches, p, execute } = run(blockedCluster());
     const judged = endpointFacts(fc.get('SpiderEndpoint', 'demo', 'trainer-0')!);
-    expect(p.actions.map((a) => `${a.action}/${a.reason}`)).toEqual(['RELEASE_IP/UID_MISMATCH', 'DELETE_ENDPOINT/UID_MISMATCH']);
+    expect(p.actions.map((a) => `${a.action}/${a.reason}`)).toEqual([
+      'RELEASE_IP/UID_MISMATCH',
+      'DELETE_ENDPOINT/UID_MISMATCH',
+    ]);
     const res = await execute();
     expect(res.map((r) => r.result)).toEqual(['done', 'done']);
     expect(fc.writes).toEqual(['PUT pool/p/status', 'DELETE endpoint/demo/trainer-0', 'PATCH endpoint/demo/trainer-0']);
@@ -58,17 +87,19 @@ describe('executor: DELETE_ENDPOINT UID_MISMATCH after RELEASE_IP UID_MISMATCH',
     expect(fc.records('p')).toEqual({ '10.6.0.31': { pod: 'demo/other', podUid: 'uo' } });
   });
 
-  it('an endpoint already being deleted (Kubernetes\' garbage collector, held by the finalizer): only the pinned patch', async () => {
+  it("an endpoint already being deleted (Kubernetes' garbage collector, held by the finalizer): only the pinned patch", async () => {
     const { fc, deletes, patches, execute } = run(blockedCluster({ deleting: true, recorded: false }));
     const rv = endpointFacts(fc.get('SpiderEndpoint', 'demo', 'trainer-0')!).resourceVersion;
     const res = await execute();
-    expect(res.map((r) => `${r.action.action}/${r.action.reason}:${r.result}`)).toEqual(['DELETE_ENDPOINT/UID_MISMATCH:done']);
+    expect(res.map((r) => `${r.action.action}/${r.action.reason}:${r.result}`)).toEqual([
+      'DELETE_ENDPOINT/UID_MISMATCH:done',
+    ]);
     expect(deletes).not.toHaveBeenCalled();
     expect(patches.mock.calls[0][2]).toContainEqual({ op: 'test', path: '/metadata/resourceVersion', value: rv });
     expect(fc.writes).toEqual(['PATCH endpoint/demo/trainer-0']);
   });
 
-  it('the successor\'s own endpoint, created between decision and write, is never deleted (replaced: stale)', async () => {
+  it("the successor's own endpoint, created between decision and write, is never deleted (replaced: stale)", async () => {
     const { fc, execute } = run(blockedCluster({ recorded: false }), (info) => {
       if (info.kind !== 'endpointDelete') return;
       // Spiderpool v1.0.4+ deletes the outdated endpoint itself at CNI ADD and creates the successor's
@@ -79,10 +110,15 @@ describe('executor: DELETE_ENDPOINT UID_MISMATCH after RELEASE_IP UID_MISMATCH',
     expect(res.map((r) => r.result)).toEqual(['stale']);
     expect(res[0].detail).toMatch(/replaced/);
     const ep = fc.get('SpiderEndpoint', 'demo', 'trainer-0')!;
-    expect(endpointFacts(ep)).toMatchObject({ objectUid: 'ep-new', podUid: 'new', deleting: false, finalizers: ['spiderpool.spidernet.io'] });
+    expect(endpointFacts(ep)).toMatchObject({
+      objectUid: 'ep-new',
+      podUid: 'new',
+      deleting: false,
+      finalizers: ['spiderpool.spidernet.io'],
+    });
   });
 
-  it('re-judged on fresh state: once the pod of that name observes one of the endpoint\'s IPs, nothing is written', async () => {
+  it("re-judged on fresh state: once the pod of that name observes one of the endpoint's IPs, nothing is written", async () => {
     const { fc, execute } = run(blockedCluster({ recorded: false }));
     fc.put(pod({ name: 'trainer-0', uid: 'new', ips: ['10.6.0.30'] }));
     const res = await execute();
@@ -90,7 +126,7 @@ describe('executor: DELETE_ENDPOINT UID_MISMATCH after RELEASE_IP UID_MISMATCH',
     expect(fc.writes).toEqual([]);
   });
 
-  it('defers the delete while a record under the endpoint\'s uid remains (release first)', async () => {
+  it("defers the delete while a record under the endpoint's uid remains (release first)", async () => {
     const { fc, execute } = run(blockedCluster());
     fc.failNext.set('replacePoolStatus', 500);
     const res = await execute();
@@ -104,15 +140,17 @@ describe('self-check: the guard allows exactly these writes', () => {
   const obj = endpointObjectFromFacts(blocking.endpoint('demo', 'trainer-0')!);
   const stripped = { ...obj, metadata: { ...(obj.metadata as Obj), finalizers: [] } };
 
-  it('LIVE_ENDPOINT_DELETE allows the DELETE and the finalizer strip (not being deleted) of the earlier pod\'s endpoint', () => {
+  it("LIVE_ENDPOINT_DELETE allows the DELETE and the finalizer strip (not being deleted) of the earlier pod's endpoint", () => {
     expect(checkEndpointDelete(blocking, staticIp, user, obj)).toEqual([]);
     expect(checkEndpointUpdate(blocking, staticIp, user, obj, stripped)).toEqual([]);
   });
 
-  it('its twin, the endpoint whose current.uid is the live pod\'s, is denied both ways (and never planned)', () => {
+  it("its twin, the endpoint whose current.uid is the live pod's, is denied both ways (and never planned)", () => {
     const live = view(pod({ name: 'trainer-0', uid: 'old', phase: 'Pending' }), ...blockedCluster().slice(1));
     expect(checkEndpointDelete(live, staticIp, user, obj).map((v) => v.rule)).toEqual(['LIVE_ENDPOINT_DELETE']);
-    expect(checkEndpointUpdate(live, staticIp, user, obj, stripped).map((v) => v.rule)).toEqual(['LIVE_ENDPOINT_DELETE']);
+    expect(checkEndpointUpdate(live, staticIp, user, obj, stripped).map((v) => v.rule)).toEqual([
+      'LIVE_ENDPOINT_DELETE',
+    ]);
     expect(plan(live, { staticIp, user }).actions).toEqual([]);
   });
 });
@@ -122,6 +160,8 @@ describe('metrics', () => {
     const m = createReconcilerMetrics(new Registry());
     const text = await m.registry.metrics();
     expect(text).toContain('spiderpool_guard_reconcile_findings{finding="BLOCKING_ENDPOINT",severity="error"} 0');
-    expect(text).toContain('spiderpool_guard_reconcile_settled_findings{finding="BLOCKING_ENDPOINT",severity="error"} 0');
+    expect(text).toContain(
+      'spiderpool_guard_reconcile_settled_findings{finding="BLOCKING_ENDPOINT",severity="error"} 0',
+    );
   });
 });

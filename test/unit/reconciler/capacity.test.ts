@@ -13,7 +13,18 @@ import { createReconcilerMetrics } from '../../../webhook/reconciler/metrics';
 import { plan } from '../../../webhook/reconciler/plan';
 import { reconcilerUser } from '../../../webhook/reconciler/selfcheck';
 import { addObject } from '../../../webhook/cluster/snapshot';
-import { Json, endpoint, pod, pool, rec, recordsOf, reservedIP, uid, viewOf, withRecords } from '../../../testbed/fixtures';
+import {
+  Json,
+  endpoint,
+  pod,
+  pool,
+  rec,
+  recordsOf,
+  reservedIP,
+  uid,
+  viewOf,
+  withRecords,
+} from '../../../testbed/fixtures';
 import { FakeCluster, ManualClock, flush } from '../support/fake-cluster';
 
 const staticIp = DEFAULT_STATIC_IP_CONFIG;
@@ -27,7 +38,9 @@ function exampleObjects(): Json[] {
   for (let n = 1; n <= 8; n++) {
     records[ip(n)] = rec(`demo/web-${n}`, uid(`web-${n}`));
     objs.push(pod({ name: `web-${n}`, uid: uid(`web-${n}`), ips: [ip(n)] }));
-    objs.push(endpoint({ name: `web-${n}`, podUid: uid(`web-${n}`), nics: [{ ipv4: `${ip(n)}/24`, ipv4Pool: 'p10' }] }));
+    objs.push(
+      endpoint({ name: `web-${n}`, podUid: uid(`web-${n}`), nics: [{ ipv4: `${ip(n)}/24`, ipv4Pool: 'p10' }] }),
+    );
   }
   records[ip(9)] = rec('demo/gone', uid('gone'));
   objs.push(pool({ name: 'p10', subnet: '10.6.0.0/24', ips: [`${ip(1)}-${ip(10)}`], records }));
@@ -41,7 +54,9 @@ function capacityOf(view: IndexedView) {
 
 describe('capacity', () => {
   it("reads the issue's example as total 10, recorded 9, free 0, leftover 1", () => {
-    expect(capacityOf(viewOf(...exampleObjects()))).toEqual([{ pool: 'p10', total: 10, recorded: 9, free: 0, leftover: 1, held_terminating: 0 }]);
+    expect(capacityOf(viewOf(...exampleObjects()))).toEqual([
+      { pool: 'p10', total: 10, recorded: 9, free: 0, leftover: 1, held_terminating: 0 },
+    ]);
   });
 
   it('counts ranges minus exclusions; a record or a reservation outside the pool IPs takes nothing free', () => {
@@ -65,7 +80,12 @@ describe('capacity', () => {
   it('one row per pool, sorted by name, including a pool without records', () => {
     const v = viewOf(
       pool({ name: 'zeta', subnet: '10.7.0.0/24', ips: ['10.7.0.1-10.7.0.4'] }),
-      pool({ name: 'alpha', subnet: '10.6.0.0/24', ips: ['10.6.0.1-10.6.0.2'], records: { [ip(1)]: rec('demo/gone', uid('gone')) } }),
+      pool({
+        name: 'alpha',
+        subnet: '10.6.0.0/24',
+        ips: ['10.6.0.1-10.6.0.2'],
+        records: { [ip(1)]: rec('demo/gone', uid('gone')) },
+      }),
     );
     expect(capacityOf(v)).toEqual([
       { pool: 'alpha', total: 2, recorded: 1, free: 1, leftover: 1, held_terminating: 0 },
@@ -101,7 +121,11 @@ describe('capacity', () => {
         name: 'mixed',
         subnet: '10.7.0.0/24',
         ips: ['10.7.0.1-10.7.0.5'],
-        records: { '10.7.0.1': rec('demo/alive', uid('alive')), '10.7.0.2': rec('demo/gone', uid('gone')), '10.7.0.3': rec('demo/done', uid('done')) },
+        records: {
+          '10.7.0.1': rec('demo/alive', uid('alive')),
+          '10.7.0.2': rec('demo/gone', uid('gone')),
+          '10.7.0.3': rec('demo/done', uid('done')),
+        },
       }),
       pod({ name: 'alive', uid: uid('alive'), ips: ['10.7.0.1'] }),
       pod({ name: 'done', uid: uid('done'), phase: 'Succeeded', restartPolicy: 'Never' }),
@@ -112,7 +136,10 @@ describe('capacity', () => {
       ['bad', 0],
       ['mixed', 2],
     ]);
-    expect(p.actions.filter((a) => a.action === 'RELEASE_IP').map((a) => `${a.pool}/${a.ip}`)).toEqual(['mixed/10.7.0.2', 'mixed/10.7.0.3']);
+    expect(p.actions.filter((a) => a.action === 'RELEASE_IP').map((a) => `${a.pool}/${a.ip}`)).toEqual([
+      'mixed/10.7.0.2',
+      'mixed/10.7.0.3',
+    ]);
   });
 });
 
@@ -125,7 +152,18 @@ describe('spiderpool_guard_pool_ips and the findings gauges', () => {
     const clock = new ManualClock(0);
     const metrics = createReconcilerMetrics(new Registry());
     const executor = new Executor({ client: fc, staticIp, user, log, metrics, clock, maxWritesPerSecond: 1000 });
-    const loop = new ReconcileLoop({ source: { view: v, synced: () => true }, executor, staticIp, user, settleMs: 60_000, intervalMs: 600_000, debounceMs: 1_000, log, metrics, clock });
+    const loop = new ReconcileLoop({
+      source: { view: v, synced: () => true },
+      executor,
+      staticIp,
+      user,
+      settleMs: 60_000,
+      intervalMs: 600_000,
+      debounceMs: 1_000,
+      log,
+      metrics,
+      clock,
+    });
     return { v, loop, metrics };
   }
 
@@ -158,7 +196,13 @@ describe('spiderpool_guard_pool_ips and the findings gauges', () => {
   it('every finding name has a series from the start, zero included, and again after leadership ends', async () => {
     const h = harness(exampleObjects());
     const zeros = new Map(FINDINGS.map((f) => [f, 0]));
-    const byName = async () => new Map([...(await series(h.metrics.registry, 'spiderpool_guard_reconcile_findings'))].map(([labels, v]) => [/finding="(\w+)"/.exec(labels)![1], v]));
+    const byName = async () =>
+      new Map(
+        [...(await series(h.metrics.registry, 'spiderpool_guard_reconcile_findings'))].map(([labels, v]) => [
+          /finding="(\w+)"/.exec(labels)![1],
+          v,
+        ]),
+      );
     expect(await byName()).toEqual(zeros);
     h.loop.start();
     await flush();
@@ -178,7 +222,14 @@ describe('spiderpool_guard_pool_ips and the findings gauges', () => {
         records[`10.${10 + k}.0.${n}`] = rec(`demo/p${k}-${n}`, uid(`p${k}-${n}`));
         objs.push(pod({ name: `p${k}-${n}`, uid: uid(`p${k}-${n}`), ips: [`10.${10 + k}.0.${n}`] }));
       }
-      objs.push(pool({ name: `pool-${k}`, subnet: `10.${10 + k}.0.0/24`, ips: [`10.${10 + k}.0.1-10.${10 + k}.0.254`], records }));
+      objs.push(
+        pool({
+          name: `pool-${k}`,
+          subnet: `10.${10 + k}.0.0/24`,
+          ips: [`10.${10 + k}.0.1-10.${10 + k}.0.254`],
+          records,
+        }),
+      );
     }
     const h = harness(objs);
     await h.loop.runPass();
@@ -188,6 +239,8 @@ describe('spiderpool_guard_pool_ips and the findings gauges', () => {
     expect(pools.size).toBe(100);
     expect(findings.size).toBe(FINDINGS.length);
     expect(settled.size).toBe(FINDINGS.length);
-    process.stdout.write(`series at 20 pools (1,000 pods): pool_ips ${pools.size}, reconcile_findings ${findings.size}, settled_findings ${settled.size}\n`);
+    process.stdout.write(
+      `series at 20 pools (1,000 pods): pool_ips ${pools.size}, reconcile_findings ${findings.size}, settled_findings ${settled.size}\n`,
+    );
   });
 });

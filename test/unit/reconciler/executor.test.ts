@@ -7,7 +7,13 @@ import { buildPoolWrite } from '../../../webhook/reconciler/pool-write';
 import { createReconcilerMetrics } from '../../../webhook/reconciler/metrics';
 import { Action } from '../../../webhook/reconciler/actions';
 import { plan } from '../../../webhook/reconciler/plan';
-import { checkEndpointDelete, checkPoolStatusWrite, endpointObjectFromFacts, poolObjectFromFacts, reconcilerUser } from '../../../webhook/reconciler/selfcheck';
+import {
+  checkEndpointDelete,
+  checkPoolStatusWrite,
+  endpointObjectFromFacts,
+  poolObjectFromFacts,
+  reconcilerUser,
+} from '../../../webhook/reconciler/selfcheck';
 import { KubeObject, poolFacts } from '../../../webhook/model/object-facts';
 import { CallOptions } from '../../../webhook/model/ports';
 import { FakeCluster, SteppingClock } from '../support/fake-cluster';
@@ -21,7 +27,16 @@ function setup(items: Obj[], extra: Partial<ExecutorOptions> = {}) {
   const fc = new FakeCluster(items);
   const registry = new Registry();
   const metrics = createReconcilerMetrics(registry);
-  const ex = new Executor({ client: fc, staticIp, user, log: createLogger('silent'), metrics, clock: new SteppingClock(), maxWritesPerSecond: 1000, ...extra });
+  const ex = new Executor({
+    client: fc,
+    staticIp,
+    user,
+    log: createLogger('silent'),
+    metrics,
+    clock: new SteppingClock(),
+    maxWritesPerSecond: 1000,
+    ...extra,
+  });
   const v = view(...(items.map((i) => structuredClone(i)) as Obj[]));
   const p = plan(v, { staticIp, user });
   return { fc, ex, v, p, registry };
@@ -50,7 +65,9 @@ describe('Executor', () => {
       'SpiderpoolGuardDeletedEndpoint SpiderEndpoint/job-x',
     ]);
     const text = await registry.metrics();
-    expect(text).toContain('spiderpool_guard_reconcile_actions_total{action="RELEASE_IP",reason="COMPLETED_POD",result="done"} 1');
+    expect(text).toContain(
+      'spiderpool_guard_reconcile_actions_total{action="RELEASE_IP",reason="COMPLETED_POD",result="done"} 1',
+    );
   });
 
   it('on 409 re-reads the pool and re-plans; records written meanwhile are kept', async () => {
@@ -64,7 +81,10 @@ describe('Executor', () => {
         fc.put({ ...cur, status: { allocatedIPs: JSON.stringify(recs), allocatedIPCount: 3 } });
       },
     });
-    const res = await ex.execute(p.actions.filter((a) => a.action === 'RELEASE_IP'), v);
+    const res = await ex.execute(
+      p.actions.filter((a) => a.action === 'RELEASE_IP'),
+      v,
+    );
     expect(res.map((r) => r.result)).toEqual(['done']);
     expect(Object.keys(fc.records('p')).sort()).toEqual(['10.6.0.61', '10.6.0.62']);
     expect((fc.get('SpiderIPPool', '', 'p')!.status as Obj).allocatedIPCount).toBe(2);
@@ -73,16 +93,31 @@ describe('Executor', () => {
   it('does not release when the record was re-assigned since planning (uid-conditional)', async () => {
     const { fc, ex, v, p } = setup(jobItems());
     const cur = fc.get('SpiderIPPool', '', 'p')!;
-    fc.put({ ...cur, status: { allocatedIPs: JSON.stringify({ '10.6.0.60': { pod: 'demo/other', podUid: 'uo' } }), allocatedIPCount: 1 } });
-    const res = await ex.execute(p.actions.filter((a) => a.action === 'RELEASE_IP'), v);
+    fc.put({
+      ...cur,
+      status: {
+        allocatedIPs: JSON.stringify({ '10.6.0.60': { pod: 'demo/other', podUid: 'uo' } }),
+        allocatedIPCount: 1,
+      },
+    });
+    const res = await ex.execute(
+      p.actions.filter((a) => a.action === 'RELEASE_IP'),
+      v,
+    );
     expect(res[0].result).toBe('gone');
     expect(fc.writes).toEqual([]);
   });
 
   it('re-judges on fresh state: a pod that is alive again (fresh read) is left alone', async () => {
-    const items = [endpoint({ name: 'api-1', uid: 'u1', ips: [['10.6.0.9', 'p']] }), pool({ name: 'p', records: { '10.6.0.9': ['demo/api-1', 'u1'] } })];
+    const items = [
+      endpoint({ name: 'api-1', uid: 'u1', ips: [['10.6.0.9', 'p']] }),
+      pool({ name: 'p', records: { '10.6.0.9': ['demo/api-1', 'u1'] } }),
+    ];
     const { fc, ex, v, p } = setup(items);
-    expect(p.actions.map((a) => `${a.action}/${a.reason}`)).toEqual(['RELEASE_IP/POD_GONE', 'DELETE_ENDPOINT/POD_GONE']);
+    expect(p.actions.map((a) => `${a.action}/${a.reason}`)).toEqual([
+      'RELEASE_IP/POD_GONE',
+      'DELETE_ENDPOINT/POD_GONE',
+    ]);
     fc.put(pod({ name: 'api-1', uid: 'u1', ips: ['10.6.0.9'] })); // the cache had missed it
     const res = await ex.execute(p.actions, v);
     expect(res.map((r) => r.result)).toEqual(['stale', 'stale']);
@@ -94,7 +129,9 @@ describe('Executor', () => {
       beforeWrite: (info: WriteHookInfo) => {
         if (info.kind !== 'endpointDelete') return;
         fc.objects.delete('SpiderEndpoint/demo/job-x');
-        fc.put(endpoint({ name: 'job-x', uid: 'new-pod', objectUid: 'ep-new', ips: [['10.6.0.70', 'p']], type: 'Job' }));
+        fc.put(
+          endpoint({ name: 'job-x', uid: 'new-pod', objectUid: 'ep-new', ips: [['10.6.0.70', 'p']], type: 'Job' }),
+        );
       },
     });
     const res = await ex.execute(p.actions, v);
@@ -117,7 +154,13 @@ describe('Executor', () => {
   it('removes only Spiderpool’s finalizer of an endpoint already being deleted', async () => {
     const items = [
       pod({ name: 'job-y', uid: 'uy', phase: 'Failed', restartPolicy: 'Never', owner: 'job:j' }),
-      endpoint({ name: 'job-y', uid: 'uy', ips: [['10.6.0.63', 'p']], deleting: true, finalizers: ['example.com/other', 'spiderpool.spidernet.io'] }),
+      endpoint({
+        name: 'job-y',
+        uid: 'uy',
+        ips: [['10.6.0.63', 'p']],
+        deleting: true,
+        finalizers: ['example.com/other', 'spiderpool.spidernet.io'],
+      }),
       pool({ name: 'p' }),
     ];
     const { fc, ex, v, p } = setup(items);
@@ -144,7 +187,11 @@ describe('Executor', () => {
     expect(fc.records('p')).toEqual({ '10.6.0.10': { pod: 'demo/web-0', podUid: 'u0' } });
     expect((fc.get('SpiderIPPool', '', 'p')!.status as Obj).allocatedIPCount).toBe(1);
     expect((fc.get('SpiderIPPool', '', 'q')!.status as Obj).allocatedIPCount).toBe(1);
-    expect(fc.events.map((e) => e.reason)).toEqual(['SpiderpoolGuardRestoredRecord', 'SpiderpoolGuardRestoredRecord', 'SpiderpoolGuardFixedCount']);
+    expect(fc.events.map((e) => e.reason)).toEqual([
+      'SpiderpoolGuardRestoredRecord',
+      'SpiderpoolGuardRestoredRecord',
+      'SpiderpoolGuardFixedCount',
+    ]);
   });
 
   it('when the leadership term ends mid-write, the in-flight write is aborted and nothing further is read or written', async () => {
@@ -169,7 +216,15 @@ describe('Executor', () => {
     const items = jobItems();
     const fc = new FrozenWrites(items);
     const term = new AbortController();
-    const ex = new Executor({ client: fc, staticIp, user, log: createLogger('silent'), clock: new SteppingClock(), maxWritesPerSecond: 1000, stopSignal: () => term.signal });
+    const ex = new Executor({
+      client: fc,
+      staticIp,
+      user,
+      log: createLogger('silent'),
+      clock: new SteppingClock(),
+      maxWritesPerSecond: 1000,
+      stopSignal: () => term.signal,
+    });
     const v = view(...(items.map((i) => structuredClone(i)) as Obj[]));
     const p = plan(v, { staticIp, user });
     const running = ex.execute(p.actions, v);
@@ -194,7 +249,10 @@ describe('Executor', () => {
   });
 
   it('reports an IP conflict as a Warning Event on each pod', async () => {
-    const { fc, ex, v } = setup([pod({ name: 'a', uid: 'ua', ips: ['10.6.0.20'] }), pod({ name: 'b', uid: 'ub', ips: ['10.6.0.20'] })]);
+    const { fc, ex, v } = setup([
+      pod({ name: 'a', uid: 'ua', ips: ['10.6.0.20'] }),
+      pod({ name: 'b', uid: 'ub', ips: ['10.6.0.20'] }),
+    ]);
     const f = plan(v, { staticIp, user }).findings[0];
     await ex.reportConflict(f);
     expect(fc.events.map((e) => `${e.type} ${e.reason} ${e.involvedObject.name}`)).toEqual([
@@ -206,22 +264,44 @@ describe('Executor', () => {
 
 describe('self-check (guard.evaluate as a guarded writer)', () => {
   it('a release of an alive pod’s record or of an IP observed on an alive pod is denied', () => {
-    const v = view(pod({ name: 'a', uid: 'ua', ips: ['10.6.0.1'] }), pool({ name: 'p', records: { '10.6.0.1': ['demo/a', 'ua'] } }));
+    const v = view(
+      pod({ name: 'a', uid: 'ua', ips: ['10.6.0.1'] }),
+      pool({ name: 'p', records: { '10.6.0.1': ['demo/a', 'ua'] } }),
+    );
     const pf = v.pool('p')!;
-    const violations = checkPoolStatusWrite(v, staticIp, user, poolObjectFromFacts(pf), poolObjectFromFacts(pf, new Map()));
+    const violations = checkPoolStatusWrite(
+      v,
+      staticIp,
+      user,
+      poolObjectFromFacts(pf),
+      poolObjectFromFacts(pf, new Map()),
+    );
     expect(violations.map((x) => x.rule)).toContain('LIVE_IP_RELEASE');
   });
 
   it('deleting the endpoint of a restarting static member is denied', () => {
-    const v = view(statefulSet({ name: 'web', replicas: 1 }), endpoint({ name: 'web-0', uid: 'u0', ips: [['10.6.0.1', 'p']], type: 'StatefulSet' }));
+    const v = view(
+      statefulSet({ name: 'web', replicas: 1 }),
+      endpoint({ name: 'web-0', uid: 'u0', ips: [['10.6.0.1', 'p']], type: 'StatefulSet' }),
+    );
     const violations = checkEndpointDelete(v, staticIp, user, endpointObjectFromFacts(v.endpoint('demo', 'web-0')!));
     expect(violations.map((x) => x.rule)).toEqual(['LIVE_ENDPOINT_DELETE']);
   });
 
   it('the executor refuses an action the guard denies even if handed one', async () => {
-    const items = [pod({ name: 'a', uid: 'ua', ips: ['10.6.0.1'] }), pool({ name: 'p', records: { '10.6.0.1': ['demo/a', 'ua'] } })];
+    const items = [
+      pod({ name: 'a', uid: 'ua', ips: ['10.6.0.1'] }),
+      pool({ name: 'p', records: { '10.6.0.1': ['demo/a', 'ua'] } }),
+    ];
     const { fc, ex, v } = setup(items);
-    const bogus: Action = { action: 'RELEASE_IP', reason: 'POD_GONE', pool: 'p', ip: '10.6.0.1', record: { pod: 'demo/a', podUid: 'ua' }, message: 'bogus' };
+    const bogus: Action = {
+      action: 'RELEASE_IP',
+      reason: 'POD_GONE',
+      pool: 'p',
+      ip: '10.6.0.1',
+      record: { pod: 'demo/a', podUid: 'ua' },
+      message: 'bogus',
+    };
     const res = await ex.execute([bogus], v);
     expect(res[0].result).toBe('stale');
     expect(fc.writes).toEqual([]);
@@ -230,7 +310,14 @@ describe('self-check (guard.evaluate as a guarded writer)', () => {
   it('buildPoolWrite keeps other keys and drops the field when the map empties', () => {
     const obj = pool({ name: 'p', records: { '10.6.0.1': ['demo/x', 'ux'] }, count: 9 });
     const pf = poolFacts(obj);
-    const a: Action = { action: 'RELEASE_IP', reason: 'POD_GONE', pool: 'p', ip: '10.6.0.1', record: { pod: 'demo/x', podUid: 'ux' }, message: '' };
+    const a: Action = {
+      action: 'RELEASE_IP',
+      reason: 'POD_GONE',
+      pool: 'p',
+      ip: '10.6.0.1',
+      record: { pod: 'demo/x', podUid: 'ux' },
+      message: '',
+    };
     const w = buildPoolWrite(obj, pf, [a]);
     expect(w.status).toEqual({ allocatedIPCount: 0 });
   });

@@ -6,7 +6,8 @@ import { endpoint, pod, pool, statefulSet, view, vmi } from '../support/reconcil
 
 const cfg = DEFAULT_STATIC_IP_CONFIG;
 const names = (fs: Finding[]) => fs.map((f) => f.finding);
-const only = <N extends FindingName>(fs: Finding[], name: N) => fs.filter((f): f is Finding & { finding: N } => f.finding === name);
+const only = <N extends FindingName>(fs: Finding[], name: N) =>
+  fs.filter((f): f is Finding & { finding: N } => f.finding === name);
 
 describe('findings: a consistent cluster', () => {
   it('reports nothing for a running pod with record, endpoint and count in agreement', () => {
@@ -40,7 +41,10 @@ describe('findings: a consistent cluster', () => {
 
 describe('IP_CONFLICT', () => {
   it('two alive pods observe the same IP (error)', () => {
-    const v = view(pod({ name: 'a', uid: 'ua', ips: ['10.6.0.20'] }), pod({ name: 'b', uid: 'ub', ips: ['10.6.0.20'] }));
+    const v = view(
+      pod({ name: 'a', uid: 'ua', ips: ['10.6.0.20'] }),
+      pod({ name: 'b', uid: 'ub', ips: ['10.6.0.20'] }),
+    );
     const f = only(findings(v, cfg), 'IP_CONFLICT');
     expect(f).toHaveLength(1);
     expect(f[0]).toMatchObject({ severity: 'error', ip: '10.6.0.20' });
@@ -52,7 +56,14 @@ describe('IP_CONFLICT', () => {
       pod({ name: 'a', uid: 'ua', ips: ['10.6.0.20'] }),
       pod({ name: 'b', uid: 'ub', ips: ['10.6.0.99'] }),
       pool({ name: 'p', records: { '10.6.0.20': ['demo/b', 'ub'], '10.6.0.99': ['demo/b', 'ub'] } }),
-      endpoint({ name: 'b', uid: 'ub', ips: [['10.6.0.20', 'p'], ['10.6.0.99', 'p']] }),
+      endpoint({
+        name: 'b',
+        uid: 'ub',
+        ips: [
+          ['10.6.0.20', 'p'],
+          ['10.6.0.99', 'p'],
+        ],
+      }),
     );
     const f = only(findings(v, cfg), 'IP_CONFLICT');
     expect(f).toHaveLength(1);
@@ -74,7 +85,10 @@ describe('IP_CONFLICT', () => {
   });
 
   it('counts a multus (secondary NIC) IP as observed', () => {
-    const v = view(pod({ name: 'a', uid: 'ua', multus: ['10.6.0.40/16'] }), pod({ name: 'b', uid: 'ub', ips: ['10.6.0.40'] }));
+    const v = view(
+      pod({ name: 'a', uid: 'ua', multus: ['10.6.0.40/16'] }),
+      pod({ name: 'b', uid: 'ub', ips: ['10.6.0.40'] }),
+    );
     expect(names(findings(v, cfg))).toContain('IP_CONFLICT');
   });
 });
@@ -88,7 +102,12 @@ describe('MISSING_RECORD', () => {
     );
     const f = only(findings(v, cfg), 'MISSING_RECORD');
     expect(f).toHaveLength(1);
-    expect(f[0]).toMatchObject({ severity: 'error', ip: '10.6.0.10', pool: 'p', endpoint: { name: 'demo/api-1', podUid: 'u1' } });
+    expect(f[0]).toMatchObject({
+      severity: 'error',
+      ip: '10.6.0.10',
+      pool: 'p',
+      endpoint: { name: 'demo/api-1', podUid: 'u1' },
+    });
   });
 
   it('is not reported when the endpoint has another uid or the pod does not observe the IP', () => {
@@ -139,7 +158,14 @@ describe('record findings', () => {
   it('RECORD_POD_MISSING: the record pod does not exist and is not a valid static member', () => {
     const v = view(
       statefulSet({ name: 'web', replicas: 1 }),
-      pool({ name: 'p', records: { '10.6.0.12': ['demo/gone', 'u'], '10.6.0.13': ['demo/web-3', 'u3'], '10.6.0.14': ['demo/web-0', 'u0'] } }),
+      pool({
+        name: 'p',
+        records: {
+          '10.6.0.12': ['demo/gone', 'u'],
+          '10.6.0.13': ['demo/web-3', 'u3'],
+          '10.6.0.14': ['demo/web-0', 'u0'],
+        },
+      }),
       endpoint({ name: 'web-0', uid: 'u0', ips: [['10.6.0.14', 'p']], type: 'StatefulSet' }),
     );
     const f = findings(v, cfg);
@@ -154,7 +180,15 @@ describe('record findings', () => {
       endpoint({ name: 'b', uid: 'other', ips: [['10.6.0.2', 'p']] }),
       pod({ name: 'c', uid: 'uc', ips: ['10.6.0.3'] }),
       endpoint({ name: 'c', uid: 'uc', ips: [['10.6.0.33', 'p']] }),
-      pool({ name: 'p', records: { '10.6.0.1': ['demo/a', 'ua'], '10.6.0.2': ['demo/b', 'ub'], '10.6.0.3': ['demo/c', 'uc'], '10.6.0.33': ['demo/c', 'uc'] } }),
+      pool({
+        name: 'p',
+        records: {
+          '10.6.0.1': ['demo/a', 'ua'],
+          '10.6.0.2': ['demo/b', 'ub'],
+          '10.6.0.3': ['demo/c', 'uc'],
+          '10.6.0.33': ['demo/c', 'uc'],
+        },
+      }),
     );
     const f = only(findings(v, cfg), 'RECORD_ENDPOINT_MISMATCH');
     expect(f.map((x) => x.ip)).toEqual(['10.6.0.1', '10.6.0.2', '10.6.0.3']);
@@ -178,14 +212,21 @@ describe('restarting static member per pool (v2): a member moved to another pool
   });
 
   it('nothing is reported while its pod names this pool, or names none, or the annotation is malformed', () => {
-    const cases: Record<string, string>[] = [{ 'ipam.spidernet.io/ippool': '{"ipv4":["p"]}' }, {}, { 'ipam.spidernet.io/ippool': '{"ipv4":' }];
+    const cases: Record<string, string>[] = [
+      { 'ipam.spidernet.io/ippool': '{"ipv4":["p"]}' },
+      {},
+      { 'ipam.spidernet.io/ippool': '{"ipv4":' },
+    ];
     for (const annotations of cases) {
       expect(findings(member(annotations), cfg)).toEqual([]);
     }
   });
 
   it('the reconciler still does not act on it while the new pod is Pending (the agent releases it on the ADD)', () => {
-    const p = plan(member({ 'ipam.spidernet.io/ippool': '{"ipv4":["p2"]}' }), { staticIp: cfg, user: 'system:serviceaccount:kube-system:spiderpool-guard' });
+    const p = plan(member({ 'ipam.spidernet.io/ippool': '{"ipv4":["p2"]}' }), {
+      staticIp: cfg,
+      user: 'system:serviceaccount:kube-system:spiderpool-guard',
+    });
     expect(p.actions).toEqual([]);
     expect(p.blocked).toEqual([]);
   });
@@ -194,7 +235,14 @@ describe('restarting static member per pool (v2): a member moved to another pool
 describe('LEFTOVER_ENDPOINT', () => {
   it('endpoint of a completed Job pod whose IP was released (W5)', () => {
     const v = view(
-      pod({ name: 'job-x', uid: 'uj', phase: 'Succeeded', restartPolicy: 'Never', ips: ['10.6.0.60'], owner: 'job:job' }),
+      pod({
+        name: 'job-x',
+        uid: 'uj',
+        phase: 'Succeeded',
+        restartPolicy: 'Never',
+        ips: ['10.6.0.60'],
+        owner: 'job:job',
+      }),
       endpoint({ name: 'job-x', uid: 'uj', ips: [['10.6.0.60', 'p']], type: 'Job', finalizers: [] }),
       pool({ name: 'p', records: {} }),
     );
@@ -214,20 +262,31 @@ describe('LEFTOVER_ENDPOINT', () => {
   });
 
   it('is not reported for an alive pod with that uid', () => {
-    const v = view(pod({ name: 'a', uid: 'ua', ips: ['10.6.0.63'] }), endpoint({ name: 'a', uid: 'ua', ips: [['10.6.0.64', 'p']] }), pool({ name: 'p' }));
+    const v = view(
+      pod({ name: 'a', uid: 'ua', ips: ['10.6.0.63'] }),
+      endpoint({ name: 'a', uid: 'ua', ips: [['10.6.0.64', 'p']] }),
+      pool({ name: 'p' }),
+    );
     expect(only(findings(v, cfg), 'LEFTOVER_ENDPOINT')).toEqual([]);
   });
 });
 
 describe('BLOCKING_ENDPOINT', () => {
   // Pod demo/trainer-0 deleted and recreated under its name: the earlier pod's endpoint (uid "old") is still there.
-  const earlierEndpoint = (over: Partial<Parameters<typeof endpoint>[0]> = {}) => endpoint({ name: 'trainer-0', uid: 'old', ips: [['10.6.0.80', 'p']], type: 'Pod', ...over });
+  const earlierEndpoint = (over: Partial<Parameters<typeof endpoint>[0]> = {}) =>
+    endpoint({ name: 'trainer-0', uid: 'old', ips: [['10.6.0.80', 'p']], type: 'Pod', ...over });
 
-  it('an earlier pod\'s endpoint while the pod now named so (another uid, Pending) observes none of its IPs: error, in place of LEFTOVER_ENDPOINT', () => {
+  it("an earlier pod's endpoint while the pod now named so (another uid, Pending) observes none of its IPs: error, in place of LEFTOVER_ENDPOINT", () => {
     const v = view(pod({ name: 'trainer-0', uid: 'new', phase: 'Pending' }), earlierEndpoint(), pool({ name: 'p' }));
     const f = findings(v, cfg);
     expect(names(f)).toEqual(['BLOCKING_ENDPOINT']);
-    expect(f[0]).toMatchObject({ severity: 'error', ip: '10.6.0.80', pool: 'p', endpoint: { name: 'demo/trainer-0', podUid: 'old' }, pods: [{ name: 'demo/trainer-0', uid: 'new' }] });
+    expect(f[0]).toMatchObject({
+      severity: 'error',
+      ip: '10.6.0.80',
+      pool: 'p',
+      endpoint: { name: 'demo/trainer-0', podUid: 'old' },
+      pods: [{ name: 'demo/trainer-0', uid: 'new' }],
+    });
     expect(f[0].message).toMatch(/being recycled/);
     expect(hasErrors(f)).toBe(true);
   });
@@ -241,17 +300,44 @@ describe('BLOCKING_ENDPOINT', () => {
     expect(names(findings(v, cfg))).toEqual(['RECORD_UID_MISMATCH', 'BLOCKING_ENDPOINT']);
   });
 
-  it('nearest twins: the pod is gone (LEFTOVER_ENDPOINT), has the endpoint\'s uid (nothing), observes one of its IPs, is not alive, or the endpoint is static', () => {
+  it("nearest twins: the pod is gone (LEFTOVER_ENDPOINT), has the endpoint's uid (nothing), observes one of its IPs, is not alive, or the endpoint is static", () => {
     const p = pool({ name: 'p' });
     expect(names(findings(view(earlierEndpoint(), p), cfg))).toEqual(['LEFTOVER_ENDPOINT']);
-    expect(names(findings(view(pod({ name: 'trainer-0', uid: 'old', phase: 'Pending' }), earlierEndpoint(), p), cfg))).toEqual([]);
-    expect(names(findings(view(pod({ name: 'trainer-0', uid: 'new', ips: ['10.6.0.80'] }), earlierEndpoint(), p), cfg))).not.toContain('BLOCKING_ENDPOINT');
-    expect(names(findings(view(pod({ name: 'trainer-0', uid: 'new', phase: 'Pending', deleting: true }), earlierEndpoint(), p), cfg))).toEqual(['LEFTOVER_ENDPOINT']);
-    expect(names(findings(view(pod({ name: 'trainer-0', uid: 'new', phase: 'Failed', restartPolicy: 'Never' }), earlierEndpoint(), p), cfg))).toEqual(['LEFTOVER_ENDPOINT']);
-    const sts = view(statefulSet({ name: 'web', replicas: 3 }), pod({ name: 'web-1', uid: 'new', phase: 'Pending', owner: 'sts:web' }), endpoint({ name: 'web-1', uid: 'old', ips: [['10.6.0.81', 'p']], type: 'StatefulSet' }), p);
+    expect(
+      names(findings(view(pod({ name: 'trainer-0', uid: 'old', phase: 'Pending' }), earlierEndpoint(), p), cfg)),
+    ).toEqual([]);
+    expect(
+      names(findings(view(pod({ name: 'trainer-0', uid: 'new', ips: ['10.6.0.80'] }), earlierEndpoint(), p), cfg)),
+    ).not.toContain('BLOCKING_ENDPOINT');
+    expect(
+      names(
+        findings(
+          view(pod({ name: 'trainer-0', uid: 'new', phase: 'Pending', deleting: true }), earlierEndpoint(), p),
+          cfg,
+        ),
+      ),
+    ).toEqual(['LEFTOVER_ENDPOINT']);
+    expect(
+      names(
+        findings(
+          view(pod({ name: 'trainer-0', uid: 'new', phase: 'Failed', restartPolicy: 'Never' }), earlierEndpoint(), p),
+          cfg,
+        ),
+      ),
+    ).toEqual(['LEFTOVER_ENDPOINT']);
+    const sts = view(
+      statefulSet({ name: 'web', replicas: 3 }),
+      pod({ name: 'web-1', uid: 'new', phase: 'Pending', owner: 'sts:web' }),
+      endpoint({ name: 'web-1', uid: 'old', ips: [['10.6.0.81', 'p']], type: 'StatefulSet' }),
+      p,
+    );
     expect(names(findings(sts, cfg))).not.toContain('BLOCKING_ENDPOINT');
     // an OpenKruise StatefulSet's pod is not static, but its StatefulSet-typed endpoint is kept across incarnations by Spiderpool
-    const kruise = view(pod({ name: 'web-1', uid: 'new', phase: 'Pending', owner: 'kruise:web' }), endpoint({ name: 'web-1', uid: 'old', ips: [['10.6.0.81', 'p']], type: 'StatefulSet' }), p);
+    const kruise = view(
+      pod({ name: 'web-1', uid: 'new', phase: 'Pending', owner: 'kruise:web' }),
+      endpoint({ name: 'web-1', uid: 'old', ips: [['10.6.0.81', 'p']], type: 'StatefulSet' }),
+      p,
+    );
     expect(names(findings(kruise, cfg))).not.toContain('BLOCKING_ENDPOINT');
   });
 });
@@ -273,7 +359,10 @@ describe('pool findings', () => {
   });
 
   it('MALFORMED_POOL is an error; an unparseable value skips the pool’s other findings', () => {
-    const v = view(pool({ name: 'bad', raw: '{"10.6.0.1":', count: 7 }), pool({ name: 'also-bad', raw: '[]', count: 2 }));
+    const v = view(
+      pool({ name: 'bad', raw: '{"10.6.0.1":', count: 7 }),
+      pool({ name: 'also-bad', raw: '[]', count: 2 }),
+    );
     const f = findings(v, cfg);
     expect(names(f)).toEqual(['MALFORMED_POOL', 'MALFORMED_POOL']);
     expect(f.every((x) => x.severity === 'error')).toBe(true);
@@ -307,7 +396,11 @@ describe('pool findings', () => {
     });
 
     it('a count equal to the number of entries (malformed included) is no COUNT_MISMATCH', () => {
-      const v = view(pool({ name: 'half', raw, count: 4 }), pod({ name: 'api-3', uid: 'u3', ips: ['10.6.0.3'] }), endpoint({ name: 'api-3', uid: 'u3', ips: [['10.6.0.3', 'half']] }));
+      const v = view(
+        pool({ name: 'half', raw, count: 4 }),
+        pod({ name: 'api-3', uid: 'u3', ips: ['10.6.0.3'] }),
+        endpoint({ name: 'api-3', uid: 'u3', ips: [['10.6.0.3', 'half']] }),
+      );
       expect(names(findings(v, cfg))).toEqual(['RECORD_POD_MISSING', 'MALFORMED_POOL']);
     });
 
@@ -324,14 +417,21 @@ describe('pool findings', () => {
     });
 
     it('an endpoint whose IP sits under a malformed entry is not called LEFTOVER_ENDPOINT (its record state is unknown)', () => {
-      const v = view(pool({ name: 'half', raw, count: 4 }), endpoint({ name: 'gone', uid: 'ug', ips: [['10.6.0.2', 'half']] }), endpoint({ name: 'gone-9', uid: 'u9', ips: [['10.6.0.9', 'half']] }));
+      const v = view(
+        pool({ name: 'half', raw, count: 4 }),
+        endpoint({ name: 'gone', uid: 'ug', ips: [['10.6.0.2', 'half']] }),
+        endpoint({ name: 'gone-9', uid: 'u9', ips: [['10.6.0.9', 'half']] }),
+      );
       expect(only(findings(v, cfg), 'LEFTOVER_ENDPOINT').map((x) => x.endpoint!.name)).toEqual(['demo/gone-9']);
     });
 
     it('lists at most MALFORMED_LISTED entries and counts them all', () => {
       const many: Record<string, unknown> = {};
       for (let i = 0; i < MALFORMED_LISTED + 20; i++) many[`10.6.1.${i}`] = { pod: 'no-namespace', podUid: `u${i}` };
-      const f = only(findings(view(pool({ name: 'many', raw: JSON.stringify(many), count: MALFORMED_LISTED + 20 })), cfg), 'MALFORMED_POOL');
+      const f = only(
+        findings(view(pool({ name: 'many', raw: JSON.stringify(many), count: MALFORMED_LISTED + 20 })), cfg),
+        'MALFORMED_POOL',
+      );
       expect(f[0].malformed).toHaveLength(MALFORMED_LISTED);
       expect(f[0].malformedCount).toBe(MALFORMED_LISTED + 20);
     });
@@ -340,7 +440,11 @@ describe('pool findings', () => {
 
 describe('COMPLETED_POD_RECORD (v2)', () => {
   const completed = (o: Parameters<typeof pod>[0]) =>
-    view(pod(o), pool({ name: 'p', records: { '10.6.0.60': [`demo/${o.name}`, o.uid] } }), endpoint({ name: o.name, uid: o.uid, ips: [['10.6.0.60', 'p']], type: 'Job' }));
+    view(
+      pod(o),
+      pool({ name: 'p', records: { '10.6.0.60': [`demo/${o.name}`, o.uid] } }),
+      endpoint({ name: o.name, uid: o.uid, ips: [['10.6.0.60', 'p']], type: 'Job' }),
+    );
 
   it.each([
     ['a Succeeded Job pod (restartPolicy Never)', { phase: 'Succeeded', restartPolicy: 'Never' }],
@@ -350,13 +454,22 @@ describe('COMPLETED_POD_RECORD (v2)', () => {
   ] as const)('reports the record of %s (warn), with the pod', (_what, state) => {
     const f = findings(completed({ name: 'job-x', uid: 'uj', ips: ['10.6.0.60'], owner: 'job:job', ...state }), cfg);
     expect(names(f)).toEqual(['COMPLETED_POD_RECORD']);
-    expect(f[0]).toMatchObject({ severity: 'warn', pool: 'p', ip: '10.6.0.60', record: { pod: 'demo/job-x', podUid: 'uj' }, pods: [{ name: 'demo/job-x', uid: 'uj' }] });
+    expect(f[0]).toMatchObject({
+      severity: 'warn',
+      pool: 'p',
+      ip: '10.6.0.60',
+      record: { pod: 'demo/job-x', podUid: 'uj' },
+      pods: [{ name: 'demo/job-x', uid: 'uj' }],
+    });
     expect(hasErrors(f)).toBe(false);
   });
 
   it.each([
     ['Running', { phase: 'Running' }],
-    ['Succeeded with restartPolicy Always (kubelet restarts it: alive)', { phase: 'Succeeded', restartPolicy: 'Always' }],
+    [
+      'Succeeded with restartPolicy Always (kubelet restarts it: alive)',
+      { phase: 'Succeeded', restartPolicy: 'Always' },
+    ],
     ['Failed with restartPolicy OnFailure (alive)', { phase: 'Failed', restartPolicy: 'OnFailure' }],
     ['only terminating (deleting, not terminal)', { phase: 'Running', deleting: true }],
   ] as const)('is not reported for a pod that is %s', (_what, state) => {
@@ -365,19 +478,34 @@ describe('COMPLETED_POD_RECORD (v2)', () => {
   });
 
   it('is not reported when the completed pod has another uid than the record (that is RECORD_UID_MISMATCH)', () => {
-    const v = view(pod({ name: 'job-x', uid: 'new', phase: 'Succeeded', restartPolicy: 'Never', owner: 'job:job' }), pool({ name: 'p', records: { '10.6.0.60': ['demo/job-x', 'old'] } }));
+    const v = view(
+      pod({ name: 'job-x', uid: 'new', phase: 'Succeeded', restartPolicy: 'Never', owner: 'job:job' }),
+      pool({ name: 'p', records: { '10.6.0.60': ['demo/job-x', 'old'] } }),
+    );
     expect(names(findings(v, cfg))).toEqual(['RECORD_UID_MISMATCH']);
   });
 
   it('keeps the other findings of the record (its endpoint is gone: RECORD_ENDPOINT_MISMATCH too)', () => {
-    const v = view(pod({ name: 'job-x', uid: 'uj', phase: 'Succeeded', restartPolicy: 'Never', owner: 'job:job' }), pool({ name: 'p', records: { '10.6.0.60': ['demo/job-x', 'uj'] } }));
+    const v = view(
+      pod({ name: 'job-x', uid: 'uj', phase: 'Succeeded', restartPolicy: 'Never', owner: 'job:job' }),
+      pool({ name: 'p', records: { '10.6.0.60': ['demo/job-x', 'uj'] } }),
+    );
     expect(names(findings(v, cfg))).toEqual(['RECORD_ENDPOINT_MISMATCH', 'COMPLETED_POD_RECORD']);
   });
 
   it('is what the reconciler releases as RELEASE_IP COMPLETED_POD (non-static pods)', () => {
-    const v = completed({ name: 'job-x', uid: 'uj', ips: ['10.6.0.60'], owner: 'job:job', phase: 'Succeeded', restartPolicy: 'Never' });
+    const v = completed({
+      name: 'job-x',
+      uid: 'uj',
+      ips: ['10.6.0.60'],
+      owner: 'job:job',
+      phase: 'Succeeded',
+      restartPolicy: 'Never',
+    });
     const p = plan(v, { staticIp: cfg, user: 'system:serviceaccount:kube-system:spiderpool-guard' });
-    expect(p.actions.filter((a) => a.action === 'RELEASE_IP').map((a) => `${a.reason} ${a.ip}`)).toEqual(['COMPLETED_POD 10.6.0.60']);
+    expect(p.actions.filter((a) => a.action === 'RELEASE_IP').map((a) => `${a.reason} ${a.ip}`)).toEqual([
+      'COMPLETED_POD 10.6.0.60',
+    ]);
   });
 });
 
@@ -396,7 +524,14 @@ describe('KubeVirt', () => {
 describe('findingKey', () => {
   it('is stable across views and distinguishes uids', () => {
     const mk = (uid: string) =>
-      findings(view(pod({ name: 'a', uid, ips: ['10.6.0.10'] }), pool({ name: 'p' }), endpoint({ name: 'a', uid, ips: [['10.6.0.10', 'p']] })), cfg);
+      findings(
+        view(
+          pod({ name: 'a', uid, ips: ['10.6.0.10'] }),
+          pool({ name: 'p' }),
+          endpoint({ name: 'a', uid, ips: [['10.6.0.10', 'p']] }),
+        ),
+        cfg,
+      );
     expect(findingKey(mk('u1')[0])).toBe(findingKey(mk('u1')[0]));
     expect(findingKey(mk('u1')[0])).not.toBe(findingKey(mk('u2')[0]));
   });

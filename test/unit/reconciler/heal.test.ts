@@ -15,7 +15,12 @@ const staticIp = DEFAULT_STATIC_IP_CONFIG;
 const user = reconcilerUser('kube-system');
 const log = createLogger('silent');
 
-const req = (ip: string, poolName = 'p', podName = 'demo/holder'): HealRequest => ({ pool: poolName, ip, pod: podName, rule: 'DOUBLE_ALLOCATION' });
+const req = (ip: string, poolName = 'p', podName = 'demo/holder'): HealRequest => ({
+  pool: poolName,
+  ip,
+  pod: podName,
+  rule: 'DOUBLE_ALLOCATION',
+});
 
 describe('HealQueue', () => {
   function queue(results: HealPassResult[] = [], maxPending = 256) {
@@ -110,7 +115,18 @@ describe('ReconcileLoop.heal (targeted pass after a denial)', () => {
     const metrics = createReconcilerMetrics(new Registry());
     const executor = new Executor({ client: fc, staticIp, user, log, metrics, clock, maxWritesPerSecond: 1000 });
     // a settle interval far longer than the test: the heal does not wait for it
-    const loop = new ReconcileLoop({ source: { view: v as IndexedView, synced: () => true }, executor, staticIp, user, settleMs: 3_600_000, intervalMs: 3_600_000, debounceMs: 1_000, log, metrics, clock });
+    const loop = new ReconcileLoop({
+      source: { view: v as IndexedView, synced: () => true },
+      executor,
+      staticIp,
+      user,
+      settleMs: 3_600_000,
+      intervalMs: 3_600_000,
+      debounceMs: 1_000,
+      log,
+      metrics,
+      clock,
+    });
     return { fc, loop };
   }
 
@@ -147,7 +163,13 @@ describe('ReconcileLoop.heal (targeted pass after a denial)', () => {
 
   it('an endpoint-less pod (its record and endpoint both gone): restored as UNRECORDED_LIVE_IP, named as Spiderpool would', async () => {
     // the cache still shows the record (so the pass at start has nothing to do); the API server has neither
-    const h = harness([pod({ name: 'holder', uid: 'uh', ips: ['10.6.0.9'] }), pool({ name: 'p', records: { '10.6.0.9': ['demo/holder', 'uh'] } })], [pod({ name: 'holder', uid: 'uh', ips: ['10.6.0.9'] }), pool({ name: 'p' })]);
+    const h = harness(
+      [
+        pod({ name: 'holder', uid: 'uh', ips: ['10.6.0.9'] }),
+        pool({ name: 'p', records: { '10.6.0.9': ['demo/holder', 'uh'] } }),
+      ],
+      [pod({ name: 'holder', uid: 'uh', ips: ['10.6.0.9'] }), pool({ name: 'p' })],
+    );
     h.loop.start();
     await flush();
     expect(await h.loop.heal('p', [req('10.6.0.9')])).toBe('done');
@@ -164,7 +186,11 @@ describe('ReconcileLoop.heal (targeted pass after a denial)', () => {
     expect(outside.fc.writes).toEqual([]);
     await outside.loop.stop();
 
-    const shared = harness([pod({ name: 'holder', uid: 'uh', ips: ['10.6.0.9'] }), pod({ name: 'other', uid: 'uo', ips: ['10.6.0.9'] }), pool({ name: 'p' })]);
+    const shared = harness([
+      pod({ name: 'holder', uid: 'uh', ips: ['10.6.0.9'] }),
+      pod({ name: 'other', uid: 'uo', ips: ['10.6.0.9'] }),
+      pool({ name: 'p' }),
+    ]);
     shared.loop.start();
     await flush();
     expect(await shared.loop.heal('p', [req('10.6.0.9')])).toBe('noop');
@@ -173,7 +199,10 @@ describe('ReconcileLoop.heal (targeted pass after a denial)', () => {
   });
 
   it('the executor re-reads the observing pod: gone since the cache saw it, nothing is restored', async () => {
-    const h = harness([pod({ name: 'holder', uid: 'uh', ips: ['10.6.0.9'] }), pool({ name: 'p' })], [pool({ name: 'p' })]);
+    const h = harness(
+      [pod({ name: 'holder', uid: 'uh', ips: ['10.6.0.9'] }), pool({ name: 'p' })],
+      [pool({ name: 'p' })],
+    );
     h.loop.start();
     await flush();
     expect(await h.loop.heal('p', [req('10.6.0.9')])).not.toBe('done');
@@ -181,7 +210,7 @@ describe('ReconcileLoop.heal (targeted pass after a denial)', () => {
     await h.loop.stop();
   });
 
-  it('the regular pass restores a missing record without the settle interval (how a non-leader\'s denial gets healed)', async () => {
+  it("the regular pass restores a missing record without the settle interval (how a non-leader's denial gets healed)", async () => {
     const h = harness(holderItems({}));
     const report = await h.loop.runPass('pool modified');
     expect(report.results.map((r) => `${r.action.action}:${r.result}`)).toEqual(['RESTORE_RECORD:done']);

@@ -64,7 +64,11 @@ describe('LeaderElector.tryAcquireOrRenew (injected time)', () => {
     const a = elector(leases, clock, 'a', []);
     const b = elector(leases, clock, 'b', []);
     expect(await a.tryAcquireOrRenew()).toBe(true);
-    expect(leases.store.get('kube-system/spiderpool-guard-reconciler')!.record).toMatchObject({ holderIdentity: 'a', leaseDurationSeconds: 2, leaseTransitions: 0 });
+    expect(leases.store.get('kube-system/spiderpool-guard-reconciler')!.record).toMatchObject({
+      holderIdentity: 'a',
+      leaseDurationSeconds: 2,
+      leaseTransitions: 0,
+    });
     expect(await b.tryAcquireOrRenew()).toBe(false);
     clock.t = 1000;
     expect(await a.tryAcquireOrRenew()).toBe(true); // renew
@@ -85,7 +89,10 @@ describe('LeaderElector.tryAcquireOrRenew (injected time)', () => {
     expect(await b.tryAcquireOrRenew()).toBe(false);
     clock.t = 2100;
     expect(await b.tryAcquireOrRenew()).toBe(true);
-    expect(leases.store.get('kube-system/spiderpool-guard-reconciler')!.record).toMatchObject({ holderIdentity: 'b', leaseTransitions: 1 });
+    expect(leases.store.get('kube-system/spiderpool-guard-reconciler')!.record).toMatchObject({
+      holderIdentity: 'b',
+      leaseTransitions: 1,
+    });
     expect(await a.tryAcquireOrRenew()).toBe(false); // a's view is stale; b holds an unexpired lease now
   });
 
@@ -103,8 +110,12 @@ describe('LeaderElector.tryAcquireOrRenew (injected time)', () => {
   });
 
   it('rejects inconsistent timings', () => {
-    expect(() => elector(new FakeLeases(), new ManualClock(), 'a', [], { renewDeadlineMs: 3000 })).toThrow(/renew deadline .* shorter than the lease duration/);
-    expect(() => elector(new FakeLeases(), new ManualClock(), 'a', [], { retryPeriodMs: 1500 })).toThrow(/retry period .* shorter than the renew deadline/);
+    expect(() => elector(new FakeLeases(), new ManualClock(), 'a', [], { renewDeadlineMs: 3000 })).toThrow(
+      /renew deadline .* shorter than the lease duration/,
+    );
+    expect(() => elector(new FakeLeases(), new ManualClock(), 'a', [], { retryPeriodMs: 1500 })).toThrow(
+      /retry period .* shorter than the renew deadline/,
+    );
   });
 });
 
@@ -141,7 +152,8 @@ describe('LeaderElector loop (injected time)', () => {
     const aClient: LeaseClient = {
       get: (ns, n) => (aCutOff ? Promise.reject(new Error('connect ECONNREFUSED')) : leases.get(ns, n)),
       create: (ns, n, r) => (aCutOff ? Promise.reject(new Error('connect ECONNREFUSED')) : leases.create(ns, n, r)),
-      update: (ns, n, r, rv) => (aCutOff ? Promise.reject(new Error('connect ECONNREFUSED')) : leases.update(ns, n, r, rv)),
+      update: (ns, n, r, rv) =>
+        aCutOff ? Promise.reject(new Error('connect ECONNREFUSED')) : leases.update(ns, n, r, rv),
     };
     const a = elector(leases, clock, 'a', events, { client: aClient });
     a.start();
@@ -172,20 +184,33 @@ describe('LeaderElector loop (injected time)', () => {
 
 describe('lease rules (pure)', () => {
   it('validates the timing relations and bounds each attempt below the renew deadline', () => {
-    expect(leaderTimingProblem({ leaseDurationMs: 15000, renewDeadlineMs: 10000, retryPeriodMs: 2000 })).toBeUndefined();
-    expect(leaderTimingProblem({ leaseDurationMs: 10000, renewDeadlineMs: 10000, retryPeriodMs: 2000 })).toMatch(/renew deadline/);
-    expect(leaderTimingProblem({ leaseDurationMs: 15000, renewDeadlineMs: 10000, retryPeriodMs: 10000 })).toMatch(/retry period/);
-    expect(leaderTimingProblem({ leaseDurationMs: 15000, renewDeadlineMs: 10000, retryPeriodMs: 0 })).toMatch(/positive/);
+    expect(
+      leaderTimingProblem({ leaseDurationMs: 15000, renewDeadlineMs: 10000, retryPeriodMs: 2000 }),
+    ).toBeUndefined();
+    expect(leaderTimingProblem({ leaseDurationMs: 10000, renewDeadlineMs: 10000, retryPeriodMs: 2000 })).toMatch(
+      /renew deadline/,
+    );
+    expect(leaderTimingProblem({ leaseDurationMs: 15000, renewDeadlineMs: 10000, retryPeriodMs: 10000 })).toMatch(
+      /retry period/,
+    );
+    expect(leaderTimingProblem({ leaseDurationMs: 15000, renewDeadlineMs: 10000, retryPeriodMs: 0 })).toMatch(
+      /positive/,
+    );
     expect(attemptTimeoutMs({ leaseDurationMs: 15000, renewDeadlineMs: 10000, retryPeriodMs: 2000 })).toBe(5000);
   });
 
   it("judges expiry from the local observation time, never from the record's renewTime", () => {
     // renewTime says the holder renewed an hour ago by ITS clock; we saw the record change at t=1000 on ours
-    const lease = { record: { holderIdentity: 'a', leaseDurationSeconds: 4, renewTime: -3_600_000, leaseTransitions: 0 }, resourceVersion: '7' };
+    const lease = {
+      record: { holderIdentity: 'a', leaseDurationSeconds: 4, renewTime: -3_600_000, leaseTransitions: 0 },
+      resourceVersion: '7',
+    };
     expect(nextLeaseStep(lease, 'b', 1000, 4999, 15000)).toEqual({ step: 'wait', holder: 'a', freeAt: 5000 });
     expect(nextLeaseStep(lease, 'b', 1000, 5000, 15000)).toEqual({ step: 'acquire' });
     expect(nextLeaseStep(lease, 'a', 1000, 1001, 15000)).toEqual({ step: 'renew' });
-    expect(nextLeaseStep({ ...lease, record: { ...lease.record, holderIdentity: '' } }, 'b', 1000, 1001, 15000)).toEqual({ step: 'acquire' });
+    expect(
+      nextLeaseStep({ ...lease, record: { ...lease.record, holderIdentity: '' } }, 'b', 1000, 1001, 15000),
+    ).toEqual({ step: 'acquire' });
     expect(nextLeaseStep(null, 'b', 0, 0, 15000)).toEqual({ step: 'create' });
   });
 });
@@ -255,7 +280,13 @@ describe('stepping down on time (injected time, no sleeps)', () => {
   it('a candidate that finds a stale lease waits a full lease duration from its own observation before it writes', async () => {
     const leases = new FakeLeases();
     // the lease of a replica that died long ago; its renewTime (by its clock) is far in the past
-    await leases.create('kube-system', 'spiderpool-guard-reconciler', { holderIdentity: 'dead', leaseDurationSeconds: 2, renewTime: 1, acquireTime: 1, leaseTransitions: 3 });
+    await leases.create('kube-system', 'spiderpool-guard-reconciler', {
+      holderIdentity: 'dead',
+      leaseDurationSeconds: 2,
+      renewTime: 1,
+      acquireTime: 1,
+      leaseTransitions: 3,
+    });
     const clock = new ManualClock(1_000_000);
     const events: string[] = [];
     const writes: number[] = [];
@@ -273,7 +304,10 @@ describe('stepping down on time (injected time, no sleeps)', () => {
     expect(writes.length).toBe(1);
     expect(writes[0] - t0).toBeGreaterThanOrEqual(2000); // never before a full lease duration on b's clock
     expect(took).toBeLessThanOrEqual(2000 + 600 + 10); // and at the first retry after it
-    expect(leases.store.get('kube-system/spiderpool-guard-reconciler')!.record).toMatchObject({ holderIdentity: 'b', leaseTransitions: 4 });
+    expect(leases.store.get('kube-system/spiderpool-guard-reconciler')!.record).toMatchObject({
+      holderIdentity: 'b',
+      leaseTransitions: 4,
+    });
     await b.stop();
   });
 
@@ -299,7 +333,10 @@ describe('stepping down on time (injected time, no sleeps)', () => {
     const clock = new ManualClock(0);
     const events: string[] = [];
     const a = elector(leases, clock, 'a', events, {
-      onStoppedLeading: () => events.push(`a:stop holder=${leases.store.get('kube-system/spiderpool-guard-reconciler')!.record.holderIdentity}`),
+      onStoppedLeading: () =>
+        events.push(
+          `a:stop holder=${leases.store.get('kube-system/spiderpool-guard-reconciler')!.record.holderIdentity}`,
+        ),
     });
     const b = elector(leases, clock, 'b', events);
     a.start();
@@ -308,7 +345,10 @@ describe('stepping down on time (injected time, no sleeps)', () => {
     await clock.advance(1000, 10);
     await a.stop();
     expect(events).toEqual(['a:start', 'a:stop holder=a']); // stopped leading before the lease was released
-    expect(leases.store.get('kube-system/spiderpool-guard-reconciler')!.record).toMatchObject({ holderIdentity: '', leaseDurationSeconds: 1 });
+    expect(leases.store.get('kube-system/spiderpool-guard-reconciler')!.record).toMatchObject({
+      holderIdentity: '',
+      leaseDurationSeconds: 1,
+    });
     const took = await timeUntil(clock, () => b.isLeader(), 2000);
     expect(took).toBeLessThanOrEqual(600 + 10);
     await b.stop();

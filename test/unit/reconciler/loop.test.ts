@@ -25,7 +25,18 @@ function harness(items: Obj[], settleMs = 10_000) {
   const source = { view: v as IndexedView, synced: () => synced };
   const metrics = createReconcilerMetrics(new Registry());
   const executor = new Executor({ client: fc, staticIp, user, log, metrics, clock, maxWritesPerSecond: 1000 });
-  const loop = new ReconcileLoop({ source, executor, staticIp, user, settleMs, intervalMs: 60_000, debounceMs: 1_000, log, metrics, clock });
+  const loop = new ReconcileLoop({
+    source,
+    executor,
+    staticIp,
+    user,
+    settleMs,
+    intervalMs: 60_000,
+    debounceMs: 1_000,
+    log,
+    metrics,
+    clock,
+  });
   return { fc, v, clock, loop, metrics, setSynced: (s: boolean) => (synced = s) };
 }
 
@@ -97,7 +108,10 @@ describe('ReconcileLoop (injected time)', () => {
   });
 
   it('exports findings metrics and emits one conflict Event per persisting conflict', async () => {
-    const items = [pod({ name: 'a', uid: 'ua', ips: ['10.6.0.20'] }), pod({ name: 'b', uid: 'ub', ips: ['10.6.0.20'] })];
+    const items = [
+      pod({ name: 'a', uid: 'ua', ips: ['10.6.0.20'] }),
+      pod({ name: 'b', uid: 'ub', ips: ['10.6.0.20'] }),
+    ];
     const h = harness(items, 0);
     await h.loop.runPass();
     await h.loop.runPass();
@@ -143,7 +157,12 @@ describe('startReconciler', () => {
     const fc = new FakeCluster(items);
     const leases = new FakeLeases();
     const clock = new ManualClock(0);
-    await leases.create('kube-system', 'spiderpool-guard-reconciler', { holderIdentity: 'other', leaseDurationSeconds: 15, renewTime: 0, leaseTransitions: 0 });
+    await leases.create('kube-system', 'spiderpool-guard-reconciler', {
+      holderIdentity: 'other',
+      leaseDurationSeconds: 15,
+      renewTime: 0,
+      leaseTransitions: 0,
+    });
     const r = startReconciler({
       source: { view: view(...items), synced: () => true },
       kubeConfig: new k8s.KubeConfig(),

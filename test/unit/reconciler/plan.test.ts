@@ -7,24 +7,42 @@ import { endpoint, pod, pool, statefulSet, view, vmi } from '../support/reconcil
 const opts = { staticIp: DEFAULT_STATIC_IP_CONFIG, user: reconcilerUser('kube-system') };
 type V = ReturnType<typeof view>;
 const planOf = (v: V) => plan(v, opts);
-const summary = (actions: Action[]) => actions.map((a) => `${a.action}/${a.reason} ${a.ip ?? a.endpoint?.name ?? a.pool}`);
+const summary = (actions: Action[]) =>
+  actions.map((a) => `${a.action}/${a.reason} ${a.ip ?? a.endpoint?.name ?? a.pool}`);
 
 describe('plan: COMPLETED_POD', () => {
   it('releases the record and deletes the endpoint of a completed Job pod', () => {
     const v = view(
-      pod({ name: 'job-x', uid: 'uj', phase: 'Succeeded', restartPolicy: 'Never', ips: ['10.6.0.60'], owner: 'job:job' }),
+      pod({
+        name: 'job-x',
+        uid: 'uj',
+        phase: 'Succeeded',
+        restartPolicy: 'Never',
+        ips: ['10.6.0.60'],
+        owner: 'job:job',
+      }),
       endpoint({ name: 'job-x', uid: 'uj', ips: [['10.6.0.60', 'p']], type: 'Job' }),
       pool({ name: 'p', records: { '10.6.0.60': ['demo/job-x', 'uj'] } }),
     );
     const p = planOf(v);
-    expect(summary(p.actions)).toEqual(['RELEASE_IP/COMPLETED_POD 10.6.0.60', 'DELETE_ENDPOINT/COMPLETED_POD demo/job-x']);
+    expect(summary(p.actions)).toEqual([
+      'RELEASE_IP/COMPLETED_POD 10.6.0.60',
+      'DELETE_ENDPOINT/COMPLETED_POD demo/job-x',
+    ]);
     expect(p.actions[0].record).toEqual({ pod: 'demo/job-x', podUid: 'uj' });
     expect(p.blocked).toEqual([]);
   });
 
   it('deletes the endpoint left after the release (the seed Job case) without a remaining record', () => {
     const v = view(
-      pod({ name: 'job-x', uid: 'uj', phase: 'Succeeded', restartPolicy: 'Never', ips: ['10.6.0.60'], owner: 'job:job' }),
+      pod({
+        name: 'job-x',
+        uid: 'uj',
+        phase: 'Succeeded',
+        restartPolicy: 'Never',
+        ips: ['10.6.0.60'],
+        owner: 'job:job',
+      }),
       endpoint({ name: 'job-x', uid: 'uj', ips: [['10.6.0.60', 'p']], type: 'Job', finalizers: [] }),
       pool({ name: 'p' }),
     );
@@ -36,7 +54,10 @@ describe('plan: COMPLETED_POD', () => {
       pod({ name: 'ev', uid: 'ue', phase: 'Failed', reason: 'Evicted', owner: 'rs:x' }),
       pod({ name: 'al', uid: 'ua', phase: 'Succeeded', restartPolicy: 'Always' }),
       pod({ name: 'of', uid: 'uo', phase: 'Failed', restartPolicy: 'OnFailure' }),
-      pool({ name: 'p', records: { '10.6.0.1': ['demo/ev', 'ue'], '10.6.0.2': ['demo/al', 'ua'], '10.6.0.3': ['demo/of', 'uo'] } }),
+      pool({
+        name: 'p',
+        records: { '10.6.0.1': ['demo/ev', 'ue'], '10.6.0.2': ['demo/al', 'ua'], '10.6.0.3': ['demo/of', 'uo'] },
+      }),
     );
     expect(summary(planOf(v).actions)).toEqual(['RELEASE_IP/COMPLETED_POD 10.6.0.1']);
   });
@@ -61,7 +82,10 @@ describe('plan: COMPLETED_POD', () => {
 
 describe('plan: POD_GONE / INVALID_STATIC_MEMBER', () => {
   it('POD_GONE for a record and an endpoint of a non-static pod that does not exist', () => {
-    const v = view(endpoint({ name: 'api-1', uid: 'u1', ips: [['10.6.0.9', 'p']] }), pool({ name: 'p', records: { '10.6.0.9': ['demo/api-1', 'u1'] } }));
+    const v = view(
+      endpoint({ name: 'api-1', uid: 'u1', ips: [['10.6.0.9', 'p']] }),
+      pool({ name: 'p', records: { '10.6.0.9': ['demo/api-1', 'u1'] } }),
+    );
     expect(summary(planOf(v).actions)).toEqual(['RELEASE_IP/POD_GONE 10.6.0.9', 'DELETE_ENDPOINT/POD_GONE demo/api-1']);
   });
 
@@ -70,7 +94,14 @@ describe('plan: POD_GONE / INVALID_STATIC_MEMBER', () => {
       statefulSet({ name: 'web', replicas: 1 }),
       endpoint({ name: 'web-2', uid: 'u2', ips: [['10.6.0.12', 'p']], type: 'StatefulSet' }),
       endpoint({ name: 'vm9', uid: 'u9', ips: [['10.6.0.19', 'p']], type: 'VirtualMachineInstance' }),
-      pool({ name: 'p', records: { '10.6.0.12': ['demo/web-2', 'u2'], '10.6.0.19': ['demo/vm9', 'u9'], '10.6.0.13': ['demo/web-3', 'u3'] } }),
+      pool({
+        name: 'p',
+        records: {
+          '10.6.0.12': ['demo/web-2', 'u2'],
+          '10.6.0.19': ['demo/vm9', 'u9'],
+          '10.6.0.13': ['demo/web-3', 'u3'],
+        },
+      }),
     );
     expect(summary(planOf(v).actions)).toEqual([
       'RELEASE_IP/INVALID_STATIC_MEMBER 10.6.0.12',
@@ -86,7 +117,10 @@ describe('plan: POD_GONE / INVALID_STATIC_MEMBER', () => {
       endpoint({ name: 'db-0', uid: 'u0', ips: [['10.6.0.14', 'p']], type: 'StatefulSet' }),
       pool({ name: 'p', records: { '10.6.0.14': ['demo/db-0', 'u0'] } }),
     );
-    expect(summary(planOf(v).actions)).toEqual(['RELEASE_IP/INVALID_STATIC_MEMBER 10.6.0.14', 'DELETE_ENDPOINT/INVALID_STATIC_MEMBER demo/db-0']);
+    expect(summary(planOf(v).actions)).toEqual([
+      'RELEASE_IP/INVALID_STATIC_MEMBER 10.6.0.14',
+      'DELETE_ENDPOINT/INVALID_STATIC_MEMBER demo/db-0',
+    ]);
   });
 
   it('INVALID_STATIC_MEMBER for a scaled-down member whose pod failed (not alive)', () => {
@@ -96,7 +130,10 @@ describe('plan: POD_GONE / INVALID_STATIC_MEMBER', () => {
       endpoint({ name: 'web-1', uid: 'u1', ips: [['10.6.0.15', 'p']], type: 'StatefulSet' }),
       pool({ name: 'p', records: { '10.6.0.15': ['demo/web-1', 'u1'] } }),
     );
-    expect(summary(planOf(v).actions)).toEqual(['RELEASE_IP/INVALID_STATIC_MEMBER 10.6.0.15', 'DELETE_ENDPOINT/INVALID_STATIC_MEMBER demo/web-1']);
+    expect(summary(planOf(v).actions)).toEqual([
+      'RELEASE_IP/INVALID_STATIC_MEMBER 10.6.0.15',
+      'DELETE_ENDPOINT/INVALID_STATIC_MEMBER demo/web-1',
+    ]);
   });
 
   it('KubeVirt: VMI gone and no VM → invalid; VMI alive → kept', () => {
@@ -106,7 +143,10 @@ describe('plan: POD_GONE / INVALID_STATIC_MEMBER', () => {
       endpoint({ name: 'dead', uid: 'ud', ips: [['10.6.0.31', 'p']], type: 'VirtualMachineInstance' }),
       pool({ name: 'p', records: { '10.6.0.30': ['demo/alive', 'ua'], '10.6.0.31': ['demo/dead', 'ud'] } }),
     );
-    expect(summary(planOf(v).actions)).toEqual(['RELEASE_IP/INVALID_STATIC_MEMBER 10.6.0.31', 'DELETE_ENDPOINT/INVALID_STATIC_MEMBER demo/dead']);
+    expect(summary(planOf(v).actions)).toEqual([
+      'RELEASE_IP/INVALID_STATIC_MEMBER 10.6.0.31',
+      'DELETE_ENDPOINT/INVALID_STATIC_MEMBER demo/dead',
+    ]);
   });
 });
 
@@ -118,7 +158,10 @@ describe('plan: STATIC_LEFT_IPAM', () => {
       pool({ name: 'p', records: { '10.6.0.11': ['demo/web-0', 'old'] } }),
       endpoint({ name: 'web-0', uid: 'old', ips: [['10.6.0.11', 'p']], type: 'StatefulSet' }),
     );
-    expect(summary(planOf(v).actions)).toEqual(['RELEASE_IP/STATIC_LEFT_IPAM 10.6.0.11', 'DELETE_ENDPOINT/STATIC_LEFT_IPAM demo/web-0']);
+    expect(summary(planOf(v).actions)).toEqual([
+      'RELEASE_IP/STATIC_LEFT_IPAM 10.6.0.11',
+      'DELETE_ENDPOINT/STATIC_LEFT_IPAM demo/web-0',
+    ]);
   });
 
   it('keeps the endpoint when its uid is the pod’s, and when the pod observes one of its IPs', () => {
@@ -127,7 +170,15 @@ describe('plan: STATIC_LEFT_IPAM', () => {
       pod({ name: 'web-0', uid: 'u0', ips: ['192.168.1.5'], owner: 'sts:web' }),
       endpoint({ name: 'web-0', uid: 'u0', ips: [['10.6.0.11', 'p']], type: 'StatefulSet' }),
       pod({ name: 'web-1', uid: 'new1', ips: ['10.6.0.12'], owner: 'sts:web' }),
-      endpoint({ name: 'web-1', uid: 'old1', ips: [['10.6.0.12', 'p'], ['10.6.0.13', 'p']], type: 'StatefulSet' }),
+      endpoint({
+        name: 'web-1',
+        uid: 'old1',
+        ips: [
+          ['10.6.0.12', 'p'],
+          ['10.6.0.13', 'p'],
+        ],
+        type: 'StatefulSet',
+      }),
       pool({ name: 'p', records: { '10.6.0.12': ['demo/web-1', 'new1'] } }),
     );
     expect(planOf(v).actions.filter((a) => a.action === 'DELETE_ENDPOINT')).toEqual([]);
@@ -142,7 +193,14 @@ describe('plan: STATIC_LEFT_IPAM', () => {
       endpoint({ name: 'web-0', uid: 'old0', ips: [['10.6.0.20', 'p']], type: 'StatefulSet' }),
       endpoint({ name: 'web-1', uid: 'old1', ips: [['10.6.0.21', 'p']], type: 'StatefulSet' }),
       endpoint({ name: 'web-2', uid: 'u2', ips: [['10.6.0.22', 'p']], type: 'StatefulSet' }),
-      pool({ name: 'p', records: { '10.6.0.20': ['demo/web-0', 'old0'], '10.6.0.21': ['demo/web-1', 'old1'], '10.6.0.22': ['demo/web-2', 'u2'] } }),
+      pool({
+        name: 'p',
+        records: {
+          '10.6.0.20': ['demo/web-0', 'old0'],
+          '10.6.0.21': ['demo/web-1', 'old1'],
+          '10.6.0.22': ['demo/web-2', 'u2'],
+        },
+      }),
     );
     const p = planOf(v);
     expect(p.actions).toEqual([]);
@@ -168,7 +226,7 @@ describe('plan: UID_MISMATCH', () => {
     expect(planOf(v).actions.filter((a) => a.action === 'RELEASE_IP')).toEqual([]);
   });
 
-  it('releases the record of an earlier pod while the pod now named so is Pending (not the Pending pod\'s own)', () => {
+  it("releases the record of an earlier pod while the pod now named so is Pending (not the Pending pod's own)", () => {
     const v = view(
       pod({ name: 'b', uid: 'newb', phase: 'Pending' }),
       pool({ name: 'p', records: { '10.6.0.11': ['demo/b', 'oldb'] } }),
@@ -187,15 +245,18 @@ describe('plan: BLOCKING_ENDPOINT → RELEASE_IP + DELETE_ENDPOINT UID_MISMATCH'
       pool({ name: 'p', records: { '10.6.0.30': ['demo/trainer-0', 'old'] } }),
     );
 
-  it('releases the earlier pod\'s record first, then deletes its endpoint, in one pass; the guard allows both', () => {
+  it("releases the earlier pod's record first, then deletes its endpoint, in one pass; the guard allows both", () => {
     const p = planOf(blocked({ name: 'trainer-0', uid: 'new', phase: 'Pending' }));
     expect(p.findings.map((f) => f.finding)).toEqual(['RECORD_UID_MISMATCH', 'BLOCKING_ENDPOINT']);
-    expect(summary(p.actions)).toEqual(['RELEASE_IP/UID_MISMATCH 10.6.0.30', 'DELETE_ENDPOINT/UID_MISMATCH demo/trainer-0']);
+    expect(summary(p.actions)).toEqual([
+      'RELEASE_IP/UID_MISMATCH 10.6.0.30',
+      'DELETE_ENDPOINT/UID_MISMATCH demo/trainer-0',
+    ]);
     expect(p.actions[1]).toMatchObject({ endpoint: { podUid: 'old' }, pods: [{ name: 'demo/trainer-0', uid: 'new' }] });
     expect(p.blocked).toEqual([]);
   });
 
-  it('deletes an endpoint already being deleted (Kubernetes\' garbage collector, held by the finalizer) once nothing is recorded', () => {
+  it("deletes an endpoint already being deleted (Kubernetes' garbage collector, held by the finalizer) once nothing is recorded", () => {
     const v = view(
       pod({ name: 'trainer-0', uid: 'new', phase: 'Pending' }),
       endpoint({ name: 'trainer-0', uid: 'old', ips: [['10.6.0.30', 'p']], type: 'Pod', deleting: true }),
@@ -212,7 +273,7 @@ describe('plan: BLOCKING_ENDPOINT → RELEASE_IP + DELETE_ENDPOINT UID_MISMATCH'
   });
 
   describe('twins left alone', () => {
-    it('the endpoint whose current.uid is the live pod\'s, Pending or Running, with or without IPs', () => {
+    it("the endpoint whose current.uid is the live pod's, Pending or Running, with or without IPs", () => {
       for (const live of [{ phase: 'Pending' as const }, { phase: 'Running' as const }, { ips: ['10.6.0.30'] }]) {
         const p = planOf(blocked({ name: 'trainer-0', uid: 'old', ...live }));
         expect(p.findings.map((f) => f.finding)).not.toContain('BLOCKING_ENDPOINT');
@@ -220,7 +281,7 @@ describe('plan: BLOCKING_ENDPOINT → RELEASE_IP + DELETE_ENDPOINT UID_MISMATCH'
       }
     });
 
-    it('a static endpoint (StatefulSet member restarting; KubeVirt), whatever the pod\'s uid', () => {
+    it("a static endpoint (StatefulSet member restarting; KubeVirt), whatever the pod's uid", () => {
       const sts = view(
         statefulSet({ name: 'web', replicas: 3 }),
         pod({ name: 'web-1', uid: 'new', phase: 'Pending', owner: 'sts:web' }),
@@ -239,13 +300,13 @@ describe('plan: BLOCKING_ENDPOINT → RELEASE_IP + DELETE_ENDPOINT UID_MISMATCH'
       expect(planOf(kv).actions).toEqual([]);
     });
 
-    it('a successor that observes one of the endpoint\'s IPs (not blocked: something else is going on)', () => {
+    it("a successor that observes one of the endpoint's IPs (not blocked: something else is going on)", () => {
       const p = planOf(blocked({ name: 'trainer-0', uid: 'new', ips: ['10.6.0.30'] }));
       expect(p.findings.map((f) => f.finding)).not.toContain('BLOCKING_ENDPOINT');
       expect(p.actions.filter((a) => a.action === 'DELETE_ENDPOINT')).toEqual([]);
     });
 
-    it('a successor that is terminating (cmdDel and Spiderpool\'s GC own it) or completed (never allocates again)', () => {
+    it("a successor that is terminating (cmdDel and Spiderpool's GC own it) or completed (never allocates again)", () => {
       const terminating = planOf(blocked({ name: 'trainer-0', uid: 'new', phase: 'Running', deleting: true }));
       expect(terminating.findings.map((f) => f.finding)).not.toContain('BLOCKING_ENDPOINT');
       expect(terminating.actions).toEqual([]);
@@ -254,7 +315,7 @@ describe('plan: BLOCKING_ENDPOINT → RELEASE_IP + DELETE_ENDPOINT UID_MISMATCH'
       expect(done.actions.filter((a) => a.action === 'DELETE_ENDPOINT')).toEqual([]);
     });
 
-    it('the Pending pod\'s own endpoint and record (its uid) while an IP it lists is unobserved', () => {
+    it("the Pending pod's own endpoint and record (its uid) while an IP it lists is unobserved", () => {
       const v = view(
         pod({ name: 'trainer-0', uid: 'new', phase: 'Pending' }),
         endpoint({ name: 'trainer-0', uid: 'new', ips: [['10.6.0.33', 'p']], type: 'Pod' }),
@@ -373,14 +434,22 @@ describe('plan: self-check and identity', () => {
       endpoint({ name: 'web-0', uid: 'old', ips: [['10.6.0.11', 'p']], type: 'StatefulSet' }),
       pod({ name: 'job-x', uid: 'uj', phase: 'Succeeded', restartPolicy: 'Never', owner: 'job:j' }),
       endpoint({ name: 'job-x', uid: 'uj', ips: [['10.6.0.60', 'p']], type: 'Job' }),
-      pool({ name: 'p', records: { '10.6.0.11': ['demo/web-0', 'old'], '10.6.0.60': ['demo/job-x', 'uj'], '10.6.0.70': ['demo/gone', 'g'] }, count: 1 }),
+      pool({
+        name: 'p',
+        records: {
+          '10.6.0.11': ['demo/web-0', 'old'],
+          '10.6.0.60': ['demo/job-x', 'uj'],
+          '10.6.0.70': ['demo/gone', 'g'],
+        },
+        count: 1,
+      }),
     );
     const p = planOf(v);
     expect(p.blocked).toEqual([]);
     expect(p.actions).toHaveLength(5);
   });
 
-  it('the seed-7 state (a restarting member\'s endpoint lists a released IP): nothing planned for that IP, nothing blocked', () => {
+  it("the seed-7 state (a restarting member's endpoint lists a released IP): nothing planned for that IP, nothing blocked", () => {
     const v = view(
       statefulSet({ name: 'sts-a', replicas: 4 }),
       pod({ name: 'sts-a-1', uid: 'u1b', phase: 'Pending', owner: 'sts:sts-a' }),
@@ -393,7 +462,7 @@ describe('plan: self-check and identity', () => {
     expect(p.blocked).toEqual([]);
   });
 
-  it('a RESTORE_RECORD of an IP a restarting member\'s endpoint also lists is held back by DOUBLE_ALLOCATION, never written', () => {
+  it("a RESTORE_RECORD of an IP a restarting member's endpoint also lists is held back by DOUBLE_ALLOCATION, never written", () => {
     const v = view(
       pod({ name: 'api-x', uid: 'ux', ips: ['10.6.0.5'], owner: 'rs:api' }),
       endpoint({ name: 'api-x', uid: 'ux', ips: [['10.6.0.5', 'p']] }),
@@ -404,11 +473,14 @@ describe('plan: self-check and identity', () => {
     const p = planOf(v);
     expect(p.actions).toEqual([]);
     expect(p.blocked.map((b) => `${b.action.action} ${b.action.ip}`)).toEqual(['RESTORE_RECORD 10.6.0.5']);
-    expect(p.blocked[0].violations).toEqual([expect.stringMatching(/^DOUBLE_ALLOCATION: .*restarting static member demo\/sts-a-1/)]);
+    expect(p.blocked[0].violations).toEqual([
+      expect.stringMatching(/^DOUBLE_ALLOCATION: .*restarting static member demo\/sts-a-1/),
+    ]);
   });
 
   it('action keys change with the uid they are about', () => {
-    const mk = (uid: string) => planOf(view(pool({ name: 'p', records: { '10.6.0.1': ['demo/gone', uid] } }))).actions[0];
+    const mk = (uid: string) =>
+      planOf(view(pool({ name: 'p', records: { '10.6.0.1': ['demo/gone', uid] } }))).actions[0];
     expect(actionKey(mk('a'))).toBe(actionKey(mk('a')));
     expect(actionKey(mk('a'))).not.toBe(actionKey(mk('b')));
   });

@@ -9,10 +9,13 @@ import { endpoint, pod, pool, view, vmi } from '../support/reconciler-builders';
 
 const cfg = DEFAULT_STATIC_IP_CONFIG;
 const USER = 'system:serviceaccount:kube-system:spiderpool-guard';
-const only = <N extends FindingName>(fs: Finding[], name: N) => fs.filter((f): f is Finding & { finding: N } => f.finding === name);
+const only = <N extends FindingName>(fs: Finding[], name: N) =>
+  fs.filter((f): f is Finding & { finding: N } => f.finding === name);
 const names = (fs: Finding[]) => fs.map((f) => f.finding);
 const restores = (v: ReturnType<typeof view>) =>
-  plan(v, { staticIp: cfg, user: USER }).actions.filter((a) => a.action === 'RESTORE_RECORD').map((a) => `${a.reason} ${a.pool} ${a.ip} ${a.record?.pod} ${a.record?.podUid}`);
+  plan(v, { staticIp: cfg, user: USER })
+    .actions.filter((a) => a.action === 'RESTORE_RECORD')
+    .map((a) => `${a.reason} ${a.pool} ${a.ip} ${a.record?.pod} ${a.record?.podUid}`);
 
 describe('UNRECORDED_LIVE_IP', () => {
   it('an alive pod observes an IP of a pool that no pool records, no endpoint anywhere: error, restored as Spiderpool names it', () => {
@@ -26,20 +29,39 @@ describe('UNRECORDED_LIVE_IP', () => {
   });
 
   it('twin: the IP is outside the pool IPs (in the subnet, not in spec.ips, or excluded): nothing', () => {
-    const excluded = fx.pool({ name: 'x', subnet: '10.7.0.0/16', ips: ['10.7.0.1-10.7.0.50'], excludeIPs: ['10.7.0.30'] });
-    const v = view(pod({ name: 'a', uid: 'ua', ips: ['10.6.0.251'] }), pod({ name: 'b', uid: 'ub', ips: ['10.7.0.30'] }), pool({ name: 'p' }), excluded);
+    const excluded = fx.pool({
+      name: 'x',
+      subnet: '10.7.0.0/16',
+      ips: ['10.7.0.1-10.7.0.50'],
+      excludeIPs: ['10.7.0.30'],
+    });
+    const v = view(
+      pod({ name: 'a', uid: 'ua', ips: ['10.6.0.251'] }),
+      pod({ name: 'b', uid: 'ub', ips: ['10.7.0.30'] }),
+      pool({ name: 'p' }),
+      excluded,
+    );
     expect(findings(v, cfg)).toEqual([]);
     expect(restores(v)).toEqual([]);
   });
 
   it('twin: another pool records the IP (even outside its pool IPs): nothing unrecorded', () => {
-    const other = fx.pool({ name: 'q', subnet: '10.6.0.0/16', ips: ['10.6.1.1-10.6.1.9'], records: { '10.6.0.30': fx.rec('demo/a', 'ua') } });
+    const other = fx.pool({
+      name: 'q',
+      subnet: '10.6.0.0/16',
+      ips: ['10.6.1.1-10.6.1.9'],
+      records: { '10.6.0.30': fx.rec('demo/a', 'ua') },
+    });
     const v = view(pod({ name: 'a', uid: 'ua', ips: ['10.6.0.30'] }), pool({ name: 'p' }), other);
     expect(names(findings(v, cfg))).not.toContain('UNRECORDED_LIVE_IP');
   });
 
   it('twin: the pod has its endpoint listing the IP: MISSING_RECORD alone, restored once, for that reason', () => {
-    const v = view(pod({ name: 'a', uid: 'ua', ips: ['10.6.0.30'] }), pool({ name: 'p' }), endpoint({ name: 'a', uid: 'ua', ips: [['10.6.0.30', 'p']] }));
+    const v = view(
+      pod({ name: 'a', uid: 'ua', ips: ['10.6.0.30'] }),
+      pool({ name: 'p' }),
+      endpoint({ name: 'a', uid: 'ua', ips: [['10.6.0.30', 'p']] }),
+    );
     expect(names(findings(v, cfg))).toEqual(['MISSING_RECORD']);
     expect(restores(v)).toEqual(['MISSING_RECORD p 10.6.0.30 demo/a ua']);
   });
@@ -55,7 +77,11 @@ describe('UNRECORDED_LIVE_IP', () => {
   });
 
   it('two alive pods observe it: reported with both (and IP_CONFLICT), never restored', () => {
-    const v = view(pod({ name: 'a', uid: 'ua', ips: ['10.6.0.30'] }), pod({ name: 'b', uid: 'ub', ips: ['10.6.0.30'] }), pool({ name: 'p' }));
+    const v = view(
+      pod({ name: 'a', uid: 'ua', ips: ['10.6.0.30'] }),
+      pod({ name: 'b', uid: 'ub', ips: ['10.6.0.30'] }),
+      pool({ name: 'p' }),
+    );
     const fs = findings(v, cfg);
     expect(names(fs).sort()).toEqual(['IP_CONFLICT', 'UNRECORDED_LIVE_IP']);
     expect(only(fs, 'UNRECORDED_LIVE_IP')[0].pods.map((p) => p.name)).toEqual(['demo/a', 'demo/b']);
@@ -83,7 +109,11 @@ describe('UNRECORDED_LIVE_IP', () => {
   });
 
   it('a KubeVirt launcher pod: the record is named after its VMI, with the launcher uid', () => {
-    const v = view(vmi({ name: 'vm1' }), pod({ name: 'virt-launcher-vm1-abcde', uid: 'ul', ips: ['10.6.0.80'], owner: 'vmi:vm1' }), pool({ name: 'p' }));
+    const v = view(
+      vmi({ name: 'vm1' }),
+      pod({ name: 'virt-launcher-vm1-abcde', uid: 'ul', ips: ['10.6.0.80'], owner: 'vmi:vm1' }),
+      pool({ name: 'p' }),
+    );
     expect(names(findings(v, cfg))).toEqual(['UNRECORDED_LIVE_IP']);
     expect(restores(v)).toEqual(['UNRECORDED_LIVE_IP p 10.6.0.80 demo/vm1 ul']);
   });
@@ -129,8 +159,21 @@ describe('KubeVirt live migration in IP_CONFLICT', () => {
 
 describe('DUPLICATE_INTERFACE_IP', () => {
   const twoNics = (ip1: string, ip2: string, o: Partial<fx.PodOptions> = {}) =>
-    fx.pod({ name: 'mn', uid: 'um', ips: ['10.6.0.40'], multus: [{ interface: 'eth0', ips: ['10.6.0.40/16'] }, { interface: 'net1', ips: [`${ip1}/16`] }, { interface: 'net2', ips: [`${ip2}/16`] }], ...o });
-  const recorded = pool({ name: 'p', records: { '10.6.0.40': ['demo/mn', 'um'], '10.6.0.41': ['demo/mn', 'um'], '10.6.0.42': ['demo/mn', 'um'] } });
+    fx.pod({
+      name: 'mn',
+      uid: 'um',
+      ips: ['10.6.0.40'],
+      multus: [
+        { interface: 'eth0', ips: ['10.6.0.40/16'] },
+        { interface: 'net1', ips: [`${ip1}/16`] },
+        { interface: 'net2', ips: [`${ip2}/16`] },
+      ],
+      ...o,
+    });
+  const recorded = pool({
+    name: 'p',
+    records: { '10.6.0.40': ['demo/mn', 'um'], '10.6.0.41': ['demo/mn', 'um'], '10.6.0.42': ['demo/mn', 'um'] },
+  });
 
   it('one alive pod lists one IP on two interfaces: warn, naming both', () => {
     const f = only(findings(view(twoNics('10.6.0.41', '10.6.0.41'), recorded), cfg), 'DUPLICATE_INTERFACE_IP');
@@ -140,7 +183,9 @@ describe('DUPLICATE_INTERFACE_IP', () => {
   });
 
   it('twin: different IPs per interface, and the primary IP in both status.podIPs and network-status: nothing', () => {
-    expect(names(findings(view(twoNics('10.6.0.41', '10.6.0.42'), recorded), cfg))).not.toContain('DUPLICATE_INTERFACE_IP');
+    expect(names(findings(view(twoNics('10.6.0.41', '10.6.0.42'), recorded), cfg))).not.toContain(
+      'DUPLICATE_INTERFACE_IP',
+    );
   });
 
   it('twin: both multus annotations listing the same interfaces: nothing', () => {
@@ -151,7 +196,9 @@ describe('DUPLICATE_INTERFACE_IP', () => {
   });
 
   it('twin: a pod that is not alive: nothing', () => {
-    expect(names(findings(view(twoNics('10.6.0.41', '10.6.0.41', { deleting: true }), recorded), cfg))).not.toContain('DUPLICATE_INTERFACE_IP');
+    expect(names(findings(view(twoNics('10.6.0.41', '10.6.0.41', { deleting: true }), recorded), cfg))).not.toContain(
+      'DUPLICATE_INTERFACE_IP',
+    );
   });
 });
 
@@ -161,24 +208,48 @@ describe('RESERVED_IP_IN_USE', () => {
   const ep = endpoint({ name: 'a', uid: 'ua', ips: [['10.6.0.50', 'p']] });
 
   it('a SpiderReservedIP lists an IP a pool records and a pod uses: warn, with both', () => {
-    const f = only(findings(view(running, rec, ep, fx.reservedIP({ name: 'keep', ips: ['10.6.0.48-10.6.0.52'] })), cfg), 'RESERVED_IP_IN_USE');
+    const f = only(
+      findings(view(running, rec, ep, fx.reservedIP({ name: 'keep', ips: ['10.6.0.48-10.6.0.52'] })), cfg),
+      'RESERVED_IP_IN_USE',
+    );
     expect(f).toHaveLength(1);
-    expect(f[0]).toMatchObject({ severity: 'warn', ip: '10.6.0.50', reservedIP: 'keep', pool: 'p', record: { pod: 'demo/a', podUid: 'ua' } });
+    expect(f[0]).toMatchObject({
+      severity: 'warn',
+      ip: '10.6.0.50',
+      reservedIP: 'keep',
+      pool: 'p',
+      record: { pod: 'demo/a', podUid: 'ua' },
+    });
     expect(f[0].pods?.map((p) => p.name)).toEqual(['demo/a']);
   });
 
   it('an alive pod observes a reserved IP no pool records: reported (beside UNRECORDED_LIVE_IP)', () => {
-    const v = view(pod({ name: 'b', uid: 'ub', ips: ['10.6.0.60'] }), pool({ name: 'p' }), fx.reservedIP({ name: 'keep', ips: ['10.6.0.60'] }));
+    const v = view(
+      pod({ name: 'b', uid: 'ub', ips: ['10.6.0.60'] }),
+      pool({ name: 'p' }),
+      fx.reservedIP({ name: 'keep', ips: ['10.6.0.60'] }),
+    );
     expect(names(findings(v, cfg)).sort()).toEqual(['RESERVED_IP_IN_USE', 'UNRECORDED_LIVE_IP']);
   });
 
   it('twin: reserved IPs nobody uses, and a reserved IP only a deleting pod observes: nothing', () => {
-    const v = view(running, rec, ep, pod({ name: 'old', uid: 'uo', ips: ['10.6.0.61'], deleting: true }), fx.reservedIP({ name: 'keep', ips: ['10.6.0.51-10.6.0.70'] }));
+    const v = view(
+      running,
+      rec,
+      ep,
+      pod({ name: 'old', uid: 'uo', ips: ['10.6.0.61'], deleting: true }),
+      fx.reservedIP({ name: 'keep', ips: ['10.6.0.51-10.6.0.70'] }),
+    );
     expect(names(findings(v, cfg))).toEqual([]);
   });
 
   it('a reserved range too large to walk (an IPv4 /16, an IPv6 /64) is matched against records and pod IPs instead', () => {
-    const v6 = fx.pool({ name: 'p6', subnet: 'fd00::/64', ips: ['fd00::1-fd00::ff'], records: { 'fd00::7': fx.rec('demo/c', 'uc') } });
+    const v6 = fx.pool({
+      name: 'p6',
+      subnet: 'fd00::/64',
+      ips: ['fd00::1-fd00::ff'],
+      records: { 'fd00::7': fx.rec('demo/c', 'uc') },
+    });
     const v = view(
       running,
       rec,
@@ -189,6 +260,10 @@ describe('RESERVED_IP_IN_USE', () => {
       fx.reservedIP({ name: 'wide4', ips: ['10.6.0.0-10.6.255.255'] }),
       fx.reservedIP({ name: 'wide6', ips: ['fd00::-fd00::ffff:ffff:ffff:ffff'] }),
     );
-    expect(only(findings(v, cfg), 'RESERVED_IP_IN_USE').map((f) => `${f.reservedIP} ${f.ip}`).sort()).toEqual(['wide4 10.6.0.50', 'wide6 fd00::7']);
+    expect(
+      only(findings(v, cfg), 'RESERVED_IP_IN_USE')
+        .map((f) => `${f.reservedIP} ${f.ip}`)
+        .sort(),
+    ).toEqual(['wide4 10.6.0.50', 'wide6 fd00::7']);
   });
 });

@@ -2,10 +2,29 @@
 // pod whose termination is unconfirmed (docs/rules.md, Reconciler actions, "Never acted on").
 import { DEFAULT_STATIC_IP_CONFIG } from '../../../webhook/model/types';
 import { Finding } from '../../../webhook/reconciler/finding-types';
-import { TERMINATION_UNCONFIRMED_AFTER_MS, findings, hasErrors, heldByUnconfirmedTermination } from '../../../webhook/reconciler/findings';
+import {
+  TERMINATION_UNCONFIRMED_AFTER_MS,
+  findings,
+  hasErrors,
+  heldByUnconfirmedTermination,
+} from '../../../webhook/reconciler/findings';
 import { capacity } from '../../../webhook/reconciler/capacity';
 import { plan } from '../../../webhook/reconciler/plan';
-import { DELETED_AT_MS, Json, NS, OUT_OF_SERVICE, endpoint, launcherPod, node, pod, rec, uid, v4Pool, viewOf, vmi } from '../../../testbed/fixtures';
+import {
+  DELETED_AT_MS,
+  Json,
+  NS,
+  OUT_OF_SERVICE,
+  endpoint,
+  launcherPod,
+  node,
+  pod,
+  rec,
+  uid,
+  v4Pool,
+  viewOf,
+  vmi,
+} from '../../../testbed/fixtures';
 
 const CFG = DEFAULT_STATIC_IP_CONFIG;
 const X = '10.6.168.101';
@@ -16,7 +35,8 @@ const B = uid('new#B');
 const LATER = DELETED_AT_MS + TERMINATION_UNCONFIRMED_AFTER_MS + 60_000;
 const SOON = DELETED_AT_MS + 60_000;
 
-const zombie = (o: Partial<Parameters<typeof pod>[0]> = {}) => pod({ name: OLD, uid: A, ips: [X], deleting: true, nodeName: 'worker-1', ...o });
+const zombie = (o: Partial<Parameters<typeof pod>[0]> = {}) =>
+  pod({ name: OLD, uid: A, ips: [X], deleting: true, nodeName: 'worker-1', ...o });
 const unreachable = node({ name: 'worker-1', ready: 'Unknown' });
 const oldEndpoint = () => endpoint({ name: OLD, podUid: A, nics: [{ ipv4: `${X}/16`, ipv4Pool: 'v4-pool' }] });
 
@@ -26,8 +46,13 @@ function found(objects: Json[], now = LATER, holdMaxMs?: number): Finding[] {
 const named = (list: Finding[], name: string) => list.filter((f) => f.finding === name);
 
 describe('ZOMBIE_IP_REUSE (error)', () => {
-  it('the GC released the zombie\'s IP and the next pod got it: observed on an alive pod and recorded for it', () => {
-    const objects = [v4Pool({ [X]: rec(`${NS}/${NEW}`, B) }), zombie(), unreachable, pod({ name: NEW, uid: B, ips: [X] })];
+  it("the GC released the zombie's IP and the next pod got it: observed on an alive pod and recorded for it", () => {
+    const objects = [
+      v4Pool({ [X]: rec(`${NS}/${NEW}`, B) }),
+      zombie(),
+      unreachable,
+      pod({ name: NEW, uid: B, ips: [X] }),
+    ];
     const list = found(objects);
     const [f] = named(list, 'ZOMBIE_IP_REUSE');
     expect(f).toMatchObject({ severity: 'error', ip: X, node: 'worker-1', record: { pod: `${NS}/${NEW}`, podUid: B } });
@@ -39,18 +64,32 @@ describe('ZOMBIE_IP_REUSE (error)', () => {
   });
 
   it('recorded for another pod that does not observe it yet (the next pod still starting)', () => {
-    const list = found([v4Pool({ [X]: rec(`${NS}/${NEW}`, B) }), zombie(), unreachable, pod({ name: NEW, uid: B, phase: 'Pending' })]);
+    const list = found([
+      v4Pool({ [X]: rec(`${NS}/${NEW}`, B) }),
+      zombie(),
+      unreachable,
+      pod({ name: NEW, uid: B, phase: 'Pending' }),
+    ]);
     expect(named(list, 'ZOMBIE_IP_REUSE')).toHaveLength(1);
   });
 
   it('not reported once termination is confirmed (the old pod really stopped)', () => {
     const objects = [v4Pool({ [X]: rec(`${NS}/${NEW}`, B) }), pod({ name: NEW, uid: B, ips: [X] })];
-    expect(named(found([...objects, zombie({ containers: 'terminated' }), unreachable]), 'ZOMBIE_IP_REUSE')).toEqual([]);
-    expect(named(found([...objects, zombie(), node({ name: 'worker-1', ready: 'Unknown', taints: [OUT_OF_SERVICE] })]), 'ZOMBIE_IP_REUSE')).toEqual([]);
+    expect(named(found([...objects, zombie({ containers: 'terminated' }), unreachable]), 'ZOMBIE_IP_REUSE')).toEqual(
+      [],
+    );
+    expect(
+      named(
+        found([...objects, zombie(), node({ name: 'worker-1', ready: 'Unknown', taints: [OUT_OF_SERVICE] })]),
+        'ZOMBIE_IP_REUSE',
+      ),
+    ).toEqual([]);
   });
 
-  it('not reported while the IP is still the zombie\'s own (recorded for it, no one else observes it)', () => {
-    expect(named(found([v4Pool({ [X]: rec(`${NS}/${OLD}`, A) }), zombie(), unreachable, oldEndpoint()]), 'ZOMBIE_IP_REUSE')).toEqual([]);
+  it("not reported while the IP is still the zombie's own (recorded for it, no one else observes it)", () => {
+    expect(
+      named(found([v4Pool({ [X]: rec(`${NS}/${OLD}`, A) }), zombie(), unreachable, oldEndpoint()]), 'ZOMBIE_IP_REUSE'),
+    ).toEqual([]);
   });
 
   it('two launcher pods of one VMI are one pod (live migration): not a reuse', () => {
@@ -70,7 +109,13 @@ describe('TERMINATION_UNCONFIRMED (warn)', () => {
 
   it('a record of a pod whose termination is unconfirmed for more than 5 minutes', () => {
     const [f] = named(found(objects), 'TERMINATION_UNCONFIRMED');
-    expect(f).toMatchObject({ severity: 'warn', pool: 'v4-pool', ip: X, record: { pod: `${NS}/${OLD}`, podUid: A }, node: 'worker-1' });
+    expect(f).toMatchObject({
+      severity: 'warn',
+      pool: 'v4-pool',
+      ip: X,
+      record: { pod: `${NS}/${OLD}`, podUid: A },
+      node: 'worker-1',
+    });
     expect(f.message).toContain('deleted 6 min ago');
     expect(f.message).toContain('node.kubernetes.io/out-of-service');
     expect(hasErrors(named(found(objects), 'TERMINATION_UNCONFIRMED'))).toBe(false);
@@ -83,21 +128,34 @@ describe('TERMINATION_UNCONFIRMED (warn)', () => {
 
   it('not once confirmed: containers terminated, Node deleted or tainted, or past the hold max', () => {
     const pool = v4Pool({ [X]: rec(`${NS}/${OLD}`, A) });
-    expect(named(found([pool, zombie({ containers: 'terminated' }), unreachable]), 'TERMINATION_UNCONFIRMED')).toEqual([]);
+    expect(named(found([pool, zombie({ containers: 'terminated' }), unreachable]), 'TERMINATION_UNCONFIRMED')).toEqual(
+      [],
+    );
     expect(named(found([pool, zombie(), node({ name: 'worker-9' })]), 'TERMINATION_UNCONFIRMED')).toEqual([]);
-    expect(named(found([pool, zombie(), node({ name: 'worker-1', ready: 'Unknown', taints: [OUT_OF_SERVICE] })]), 'TERMINATION_UNCONFIRMED')).toEqual([]);
+    expect(
+      named(
+        found([pool, zombie(), node({ name: 'worker-1', ready: 'Unknown', taints: [OUT_OF_SERVICE] })]),
+        'TERMINATION_UNCONFIRMED',
+      ),
+    ).toEqual([]);
     expect(named(found([pool, zombie(), unreachable], LATER, 5 * 60_000), 'TERMINATION_UNCONFIRMED')).toEqual([]);
   });
 
   it('not for a record of another uid of that name', () => {
-    expect(named(found([v4Pool({ [X]: rec(`${NS}/${OLD}`, B) }), zombie(), unreachable]), 'TERMINATION_UNCONFIRMED')).toEqual([]);
+    expect(
+      named(found([v4Pool({ [X]: rec(`${NS}/${OLD}`, B) }), zombie(), unreachable]), 'TERMINATION_UNCONFIRMED'),
+    ).toEqual([]);
   });
 });
 
 describe('the reconciler never acts on a pod whose termination is unconfirmed', () => {
   it('no RELEASE_IP nor DELETE_ENDPOINT for it, however long it has been terminating', () => {
     const view = viewOf(v4Pool({ [X]: rec(`${NS}/${OLD}`, A) }), zombie(), unreachable, oldEndpoint());
-    const p = plan(view, { staticIp: CFG, user: 'system:serviceaccount:kube-system:spiderpool-guard', termination: { now: LATER } });
+    const p = plan(view, {
+      staticIp: CFG,
+      user: 'system:serviceaccount:kube-system:spiderpool-guard',
+      termination: { now: LATER },
+    });
     expect(p.actions).toEqual([]);
     expect(p.blocked).toEqual([]);
     expect(p.findings.map((f) => f.finding)).toContain('TERMINATION_UNCONFIRMED');
@@ -116,14 +174,16 @@ describe('held_terminating: the capacity counts the records UNCONFIRMED_TERMINAT
     expect(held([pool(), zombie(), unreachable])).toBe(true);
     const view = viewOf(pool(), zombie(), unreachable);
     const planned = plan(view, { staticIp: CFG, user: 'system:serviceaccount:kube-system:spiderpool-guard' }).actions;
-    expect(capacity(view, planned, { heldTerminating: heldByUnconfirmedTermination(view, CFG, { now: SOON }) })).toEqual([
-      expect.objectContaining({ pool: 'v4-pool', recorded: 1, leftover: 0, held_terminating: 1 }),
-    ]);
+    expect(
+      capacity(view, planned, { heldTerminating: heldByUnconfirmedTermination(view, CFG, { now: SOON }) }),
+    ).toEqual([expect.objectContaining({ pool: 'v4-pool', recorded: 1, leftover: 0, held_terminating: 1 })]);
   });
 
   it('not once confirmed, nor past the hold max, nor for another uid, nor for a pod not being deleted', () => {
     expect(held([pool(), zombie({ containers: 'terminated' }), unreachable])).toBe(false);
-    expect(held([pool(), zombie(), node({ name: 'worker-1', ready: 'Unknown', taints: [OUT_OF_SERVICE] })])).toBe(false);
+    expect(held([pool(), zombie(), node({ name: 'worker-1', ready: 'Unknown', taints: [OUT_OF_SERVICE] })])).toBe(
+      false,
+    );
     expect(held([pool(), zombie()], 30_000)).toBe(false);
     expect(held([pool(), zombie({ uid: B }), unreachable])).toBe(false);
     expect(held([pool(), pod({ name: OLD, uid: A, ips: [X] })])).toBe(false);

@@ -3,7 +3,13 @@
 import { LeaderElector, LeaderElectorOptions } from '../../../webhook/reconciler/leader';
 import { FakeLeases, ManualClock } from './fake-cluster';
 
-export function elector(leases: FakeLeases, clock: ManualClock, identity: string, events: string[], extra: Partial<LeaderElectorOptions> = {}) {
+export function elector(
+  leases: FakeLeases,
+  clock: ManualClock,
+  identity: string,
+  events: string[],
+  extra: Partial<LeaderElectorOptions> = {},
+) {
   return new LeaderElector({
     client: leases,
     namespace: 'kube-system',

@@ -1,6 +1,13 @@
 // An in-memory stand-in for the API server behind the reconciler's ReconcileClient and LeaseClient: optimistic
 // concurrency (409 on a stale resourceVersion), delete preconditions, finalizers, JSON patch `test` ops (422).
-import { KubeObject, endpointFacts, podFacts, statefulSetFacts, vmFacts, vmiFacts } from '../../../webhook/model/object-facts';
+import {
+  KubeObject,
+  endpointFacts,
+  podFacts,
+  statefulSetFacts,
+  vmFacts,
+  vmiFacts,
+} from '../../../webhook/model/object-facts';
 import { FreshObjects, ObjectRef, emptyFresh } from '../../../webhook/model/view';
 import { EventSpec, JsonPatchOp, ReconcileClient } from '../../../webhook/model/ports';
 import { Clock } from '../../../webhook/reconciler/clock';
@@ -62,12 +69,28 @@ export class FakeCluster implements ReconcileClient {
     const fresh = emptyFresh();
     for (const r of refs) {
       const key = `${r.namespace}/${r.name}`;
-      if (r.kind === 'pod') fresh.pods.set(key, ((o) => (o ? podFacts(o) : null))(this.clone(this.get('Pod', r.namespace, r.name))));
-      if (r.kind === 'endpoint') fresh.endpoints.set(key, ((o) => (o ? endpointFacts(o) : null))(this.clone(this.get('SpiderEndpoint', r.namespace, r.name))));
+      if (r.kind === 'pod')
+        fresh.pods.set(key, ((o) => (o ? podFacts(o) : null))(this.clone(this.get('Pod', r.namespace, r.name))));
+      if (r.kind === 'endpoint')
+        fresh.endpoints.set(
+          key,
+          ((o) => (o ? endpointFacts(o) : null))(this.clone(this.get('SpiderEndpoint', r.namespace, r.name))),
+        );
       if (r.kind === 'statefulSet')
-        fresh.statefulSets.set(key, ((o) => (o ? statefulSetFacts(o) : null))(this.clone(this.get('StatefulSet', r.namespace, r.name))));
-      if (r.kind === 'vmi') fresh.vmis.set(key, ((o) => (o ? vmiFacts(o) : null))(this.clone(this.get('VirtualMachineInstance', r.namespace, r.name))));
-      if (r.kind === 'vm') fresh.vms.set(key, ((o) => (o ? vmFacts(o) : null))(this.clone(this.get('VirtualMachine', r.namespace, r.name))));
+        fresh.statefulSets.set(
+          key,
+          ((o) => (o ? statefulSetFacts(o) : null))(this.clone(this.get('StatefulSet', r.namespace, r.name))),
+        );
+      if (r.kind === 'vmi')
+        fresh.vmis.set(
+          key,
+          ((o) => (o ? vmiFacts(o) : null))(this.clone(this.get('VirtualMachineInstance', r.namespace, r.name))),
+        );
+      if (r.kind === 'vm')
+        fresh.vms.set(
+          key,
+          ((o) => (o ? vmFacts(o) : null))(this.clone(this.get('VirtualMachine', r.namespace, r.name))),
+        );
     }
     return fresh;
   }
@@ -80,7 +103,8 @@ export class FakeCluster implements ReconcileClient {
     this.maybeFail('replacePoolStatus');
     const cur = this.get('SpiderIPPool', '', name);
     if (!cur) throw new ApiError(404, 'not found');
-    if ((body.metadata as Obj).resourceVersion !== meta(cur).resourceVersion) throw new ApiError(409, 'the object has been modified');
+    if ((body.metadata as Obj).resourceVersion !== meta(cur).resourceVersion)
+      throw new ApiError(409, 'the object has been modified');
     const next = { ...cur, status: structuredClone(body.status) };
     this.writes.push(`PUT pool/${name}/status`);
     return this.clone(this.put(next))!;
@@ -95,7 +119,8 @@ export class FakeCluster implements ReconcileClient {
     const cur = this.get('SpiderEndpoint', namespace, name);
     if (!cur) throw new ApiError(404, 'not found');
     const m = meta(cur);
-    if (m.uid !== pre.uid) throw new ApiError(409, `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${m.uid}`);
+    if (m.uid !== pre.uid)
+      throw new ApiError(409, `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${m.uid}`);
     if (m.resourceVersion !== pre.resourceVersion) throw new ApiError(409, 'Precondition failed: ResourceVersion');
     this.writes.push(`DELETE endpoint/${namespace}/${name}`);
     if (Array.isArray(m.finalizers) && m.finalizers.length > 0) {

@@ -49,14 +49,25 @@ function parseAnswer(raw: Buffer): Parsed {
   const length = Number(headers['content-length'] ?? NaN);
   const body = raw.subarray(head + 4);
   const complete = !Number.isNaN(length) && body.length >= length;
-  return { status: Number(statusLine.split(' ')[1]), headers, text: (complete ? body.subarray(0, length) : body).toString('utf8'), complete };
+  return {
+    status: Number(statusLine.split(' ')[1]),
+    headers,
+    text: (complete ? body.subarray(0, length) : body).toString('utf8'),
+    complete,
+  };
 }
 
 /** Sends the request over a fresh TLS connection; resolves once the connection has closed. */
 export function rawRequest(port: number, ca: string, r: RawRequest): Promise<RawAnswer> {
   return new Promise((resolve) => {
     // half-open: the client's side stays writable after the server has ended its side (typed for net sockets only)
-    const options: tls.ConnectionOptions & { allowHalfOpen: boolean } = { host: '127.0.0.1', port, ca, servername: 'localhost', allowHalfOpen: true };
+    const options: tls.ConnectionOptions & { allowHalfOpen: boolean } = {
+      host: '127.0.0.1',
+      port,
+      ca,
+      servername: 'localhost',
+      allowHalfOpen: true,
+    };
     const socket = tls.connect(options);
     const received: Buffer[] = [];
     const total = Buffer.isBuffer(r.body) ? r.body.length : r.body.bytes;
@@ -79,14 +90,27 @@ export function rawRequest(port: number, ca: string, r: RawRequest): Promise<Raw
     });
     socket.on('close', () => {
       const p = parseAnswer(Buffer.concat(received));
-      resolve({ status: p.status, headers: p.headers, text: p.text, json: () => JSON.parse(p.text) as Record<string, unknown>, sent, error, endedBy: error ? 'error' : serverEnded ? 'server' : 'client' });
+      resolve({
+        status: p.status,
+        headers: p.headers,
+        text: p.text,
+        json: () => JSON.parse(p.text) as Record<string, unknown>,
+        sent,
+        error,
+        endedBy: error ? 'error' : serverEnded ? 'server' : 'client',
+      });
     });
-    const framing = r.chunked ? `Transfer-Encoding: ${r.chunked === true ? 'chunked' : r.chunked}` : `Content-Length: ${total}`;
+    const framing = r.chunked
+      ? `Transfer-Encoding: ${r.chunked === true ? 'chunked' : r.chunked}`
+      : `Content-Length: ${total}`;
     const head = Object.entries(r.headers)
       .map(([k, v]) => `${k}: ${v}\r\n`)
       .join('');
     socket.write(`POST ${r.path} HTTP/1.1\r\nHost: localhost\r\n${head}${framing}\r\n\r\n`);
-    const pieceAt = (offset: number) => (Buffer.isBuffer(r.body) ? r.body.subarray(offset, offset + PIECE) : FILLER.subarray(0, Math.min(PIECE, total - offset)));
+    const pieceAt = (offset: number) =>
+      Buffer.isBuffer(r.body)
+        ? r.body.subarray(offset, offset + PIECE)
+        : FILLER.subarray(0, Math.min(PIECE, total - offset));
     const pump = () => {
       while (sent < total && !socket.destroyed) {
         const piece = pieceAt(sent);

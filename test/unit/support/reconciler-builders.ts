@@ -48,12 +48,30 @@ export function pod(s: PodSpec): Obj {
   });
 }
 
-export function statefulSet(s: { ns?: string; name: string; replicas: number; start?: number; templateAnnotations?: Record<string, string> }): Obj {
-  return fx.statefulSet({ name: s.name, namespace: s.ns, replicas: s.replicas, ordinalsStart: s.start, templateAnnotations: s.templateAnnotations });
+export function statefulSet(s: {
+  ns?: string;
+  name: string;
+  replicas: number;
+  start?: number;
+  templateAnnotations?: Record<string, string>;
+}): Obj {
+  return fx.statefulSet({
+    name: s.name,
+    namespace: s.ns,
+    replicas: s.replicas,
+    ordinalsStart: s.start,
+    templateAnnotations: s.templateAnnotations,
+  });
 }
 
 /** records: ip → [ "ns/name", podUid ]; count null = allocatedIPCount absent; raw = status.allocatedIPs as is */
-export function pool(s: { name: string; subnet?: string; records?: Record<string, [string, string]>; count?: number | null; raw?: string }): Obj {
+export function pool(s: {
+  name: string;
+  subnet?: string;
+  records?: Record<string, [string, string]>;
+  count?: number | null;
+  raw?: string;
+}): Obj {
   const records: fx.Records = {};
   for (const [ip, [p, uid]] of Object.entries(s.records ?? {})) records[ip] = fx.rec(p, uid);
   return fx.pool({
@@ -84,7 +102,9 @@ export function endpoint(s: {
     type: s.type,
     deleting: s.deleting,
     finalizers: s.finalizers,
-    nics: (s.ips ?? []).map(([ip, p]) => (ip.includes(':') ? { ipv6: `${ip}/64`, ipv6Pool: p } : { ipv4: `${ip}/16`, ipv4Pool: p })),
+    nics: (s.ips ?? []).map(([ip, p]) =>
+      ip.includes(':') ? { ipv6: `${ip}/64`, ipv6Pool: p } : { ipv4: `${ip}/16`, ipv4Pool: p },
+    ),
   });
   if (s.objectUid) (o.metadata as Obj).uid = s.objectUid;
   return o;

@@ -33,26 +33,57 @@ async function loopbackPems(): Promise<{ key: string; cert: string }> {
       { name: 'basicConstraints', cA: true, critical: true },
       { name: 'keyUsage', digitalSignature: true, keyCertSign: true, critical: true },
       { name: 'extKeyUsage', serverAuth: true },
-      { name: 'subjectAltName', altNames: [{ type: 2, value: 'localhost' }, { type: 7, ip: '127.0.0.1' }] },
+      {
+        name: 'subjectAltName',
+        altNames: [
+          { type: 2, value: 'localhost' },
+          { type: 7, ip: '127.0.0.1' },
+        ],
+      },
     ],
   });
   return { key: pems.private, cert: pems.cert };
 }
 
-export async function startTestWebhook(handler: AdmissionHandler, readiness: Readiness, log: Logger, options: AdmissionAppOptions = {}): Promise<TestWebhook> {
+export async function startTestWebhook(
+  handler: AdmissionHandler,
+  readiness: Readiness,
+  log: Logger,
+  options: AdmissionAppOptions = {},
+): Promise<TestWebhook> {
   const pems = await loopbackPems();
   const server = await startHttpsServer(createAdmissionApp(handler, readiness, log, options), pems, 0, '127.0.0.1');
   const port = (server.address() as AddressInfo).port;
-  const request = (method: string, path: string, body?: string | Buffer, headers: Record<string, string> = { 'content-type': 'application/json' }): Promise<Reply> =>
+  const request = (
+    method: string,
+    path: string,
+    body?: string | Buffer,
+    headers: Record<string, string> = { 'content-type': 'application/json' },
+  ): Promise<Reply> =>
     new Promise((resolve, reject) => {
       const req = https.request(
-        { host: '127.0.0.1', port, method, path, headers: body === undefined ? headers : { ...headers, 'content-length': String(Buffer.byteLength(body)) }, agent: false, ca: pems.cert, servername: 'localhost' },
+        {
+          host: '127.0.0.1',
+          port,
+          method,
+          path,
+          headers: body === undefined ? headers : { ...headers, 'content-length': String(Buffer.byteLength(body)) },
+          agent: false,
+          ca: pems.cert,
+          servername: 'localhost',
+        },
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
           res.on('end', () => {
             const text = Buffer.concat(chunks).toString('utf8');
-            resolve({ status: res.statusCode ?? 0, headers: res.headers, contentType: String(res.headers['content-type'] ?? ''), text, json: () => JSON.parse(text) as Record<string, unknown> });
+            resolve({
+              status: res.statusCode ?? 0,
+              headers: res.headers,
+              contentType: String(res.headers['content-type'] ?? ''),
+              text,
+              json: () => JSON.parse(text) as Record<string, unknown>,
+            });
           });
         },
       );

@@ -36,8 +36,12 @@ function pod(container: k8s.V1Container, extra: Partial<k8s.V1PodSpec> = {}): k8
 
 describe('images', () => {
   test('the repository decides, whatever the tag or digest; a registry port is not a tag', () => {
-    expect(imageRepository('ghcr.io/spidernet-io/spiderpool-guard:0.1.0')).toBe('ghcr.io/spidernet-io/spiderpool-guard');
-    expect(imageRepository('ghcr.io/spidernet-io/spiderpool-guard@sha256:abc')).toBe('ghcr.io/spidernet-io/spiderpool-guard');
+    expect(imageRepository('ghcr.io/spidernet-io/spiderpool-guard:0.1.0')).toBe(
+      'ghcr.io/spidernet-io/spiderpool-guard',
+    );
+    expect(imageRepository('ghcr.io/spidernet-io/spiderpool-guard@sha256:abc')).toBe(
+      'ghcr.io/spidernet-io/spiderpool-guard',
+    );
     expect(imageRepository('localhost:5000/x:1')).toBe('localhost:5000/x');
     expect(imageRepository('localhost:5000/x')).toBe('localhost:5000/x');
     expect(knownImage('curlimages/curl:8.11.1')).toBe(KNOWN_IMAGES['curlimages/curl']);
@@ -47,9 +51,17 @@ describe('images', () => {
 
 describe('command line', () => {
   test('args replace CMD, command replaces ENTRYPOINT and drops CMD, $(VAR) is expanded and $$ escapes', () => {
-    expect(containerArgv({ name: 'c', args: ['serve', '--port=$(PORT)'] }, guardImage, { PORT: '9443' })).toEqual([...guardImage.entrypoint, 'serve', '--port=9443']);
+    expect(containerArgv({ name: 'c', args: ['serve', '--port=$(PORT)'] }, guardImage, { PORT: '9443' })).toEqual([
+      ...guardImage.entrypoint,
+      'serve',
+      '--port=9443',
+    ]);
     expect(containerArgv({ name: 'c' }, guardImage, {})).toEqual([...guardImage.entrypoint, 'serve']);
-    expect(containerArgv({ name: 'c', command: ['/bin/sh', '-c', 'echo $$HOME $(NOPE)'] }, guardImage, {})).toEqual(['/bin/sh', '-c', 'echo $HOME $(NOPE)']);
+    expect(containerArgv({ name: 'c', command: ['/bin/sh', '-c', 'echo $$HOME $(NOPE)'] }, guardImage, {})).toEqual([
+      '/bin/sh',
+      '-c',
+      'echo $HOME $(NOPE)',
+    ]);
     expect(expandVars('$(A)-$(B)', { A: '1' })).toBe('1-$(B)');
   });
 });
@@ -85,17 +97,43 @@ describe('environment', () => {
   });
 
   test('secretKeyRef / envFrom; a missing non-optional reference is a config error', () => {
-    const objects = { secret: (n: string) => (n === 's' ? { token: 't0k' } : undefined), configMap: (n: string) => (n === 'cm' ? { A: '1', B: '2' } : undefined) };
-    const c: k8s.V1Container = { name: 'c', envFrom: [{ configMapRef: { name: 'cm' }, prefix: 'X_' }], env: [{ name: 'T', valueFrom: { secretKeyRef: { name: 's', key: 'token' } } }] };
-    expect(containerEnv(pod(c), c, guardImage, {}, objects, allocatable)).toMatchObject({ X_A: '1', X_B: '2', T: 't0k' });
-    const missing: k8s.V1Container = { name: 'c', env: [{ name: 'T', valueFrom: { secretKeyRef: { name: 'nope', key: 'k' } } }] };
+    const objects = {
+      secret: (n: string) => (n === 's' ? { token: 't0k' } : undefined),
+      configMap: (n: string) => (n === 'cm' ? { A: '1', B: '2' } : undefined),
+    };
+    const c: k8s.V1Container = {
+      name: 'c',
+      envFrom: [{ configMapRef: { name: 'cm' }, prefix: 'X_' }],
+      env: [{ name: 'T', valueFrom: { secretKeyRef: { name: 's', key: 'token' } } }],
+    };
+    expect(containerEnv(pod(c), c, guardImage, {}, objects, allocatable)).toMatchObject({
+      X_A: '1',
+      X_B: '2',
+      T: 't0k',
+    });
+    const missing: k8s.V1Container = {
+      name: 'c',
+      env: [{ name: 'T', valueFrom: { secretKeyRef: { name: 'nope', key: 'k' } } }],
+    };
     expect(() => containerEnv(pod(missing), missing, guardImage, {}, objects, allocatable)).toThrow(EnvError);
-    const optional: k8s.V1Container = { name: 'c', env: [{ name: 'T', valueFrom: { secretKeyRef: { name: 'nope', key: 'k', optional: true } } }] };
+    const optional: k8s.V1Container = {
+      name: 'c',
+      env: [{ name: 'T', valueFrom: { secretKeyRef: { name: 'nope', key: 'k', optional: true } } }],
+    };
     expect(containerEnv(pod(optional), optional, guardImage, {}, objects, allocatable).T).toBeUndefined();
   });
 
   test('service links name every port', () => {
-    const svc: k8s.V1Service = { metadata: { name: 'spiderpool-guard' }, spec: { clusterIP: '10.200.128.7', ports: [{ name: 'https', port: 443 }, { name: 'metrics', port: 9090 }] } };
+    const svc: k8s.V1Service = {
+      metadata: { name: 'spiderpool-guard' },
+      spec: {
+        clusterIP: '10.200.128.7',
+        ports: [
+          { name: 'https', port: 443 },
+          { name: 'metrics', port: 9090 },
+        ],
+      },
+    };
     expect(serviceLinkEnv([svc])).toEqual({
       SPIDERPOOL_GUARD_SERVICE_HOST: '10.200.128.7',
       SPIDERPOOL_GUARD_SERVICE_PORT: '443',
@@ -111,7 +149,13 @@ describe('environment', () => {
     expect(parseQuantity('1.5G')).toBe(1.5e9);
     expect(parseQuantity('2e3')).toBe(2000);
     expect(() => parseQuantity('lots')).toThrow();
-    expect(resourceFieldValue({ resource: 'requests.memory' }, [{ name: 'c', resources: { limits: { memory: '1Ki' } } }], allocatable)).toBe('1024');
+    expect(
+      resourceFieldValue(
+        { resource: 'requests.memory' },
+        [{ name: 'c', resources: { limits: { memory: '1Ki' } } }],
+        allocatable,
+      ),
+    ).toBe('1024');
   });
 });
 
@@ -119,8 +163,18 @@ describe('user', () => {
   test('container securityContext over pod securityContext over the image USER; fsGroup joins the groups', () => {
     expect(containerUser(pod({ name: 'c' }), { name: 'c' }, guardImage)).toEqual({ uid: 1000, gid: 1000, groups: [] });
     const p = pod({ name: 'c' }, { securityContext: { runAsUser: 2000, fsGroup: 3000, supplementalGroups: [4000] } });
-    expect(containerUser(p, { name: 'c', securityContext: { runAsGroup: 5000 } }, guardImage)).toEqual({ uid: 2000, gid: 5000, groups: [3000, 4000] });
-    expect(() => containerUser(pod({ name: 'c' }, { securityContext: { runAsNonRoot: true, runAsUser: 0 } }), { name: 'c' }, guardImage)).toThrow(/runAsNonRoot/);
+    expect(containerUser(p, { name: 'c', securityContext: { runAsGroup: 5000 } }, guardImage)).toEqual({
+      uid: 2000,
+      gid: 5000,
+      groups: [3000, 4000],
+    });
+    expect(() =>
+      containerUser(
+        pod({ name: 'c' }, { securityContext: { runAsNonRoot: true, runAsUser: 0 } }),
+        { name: 'c' },
+        guardImage,
+      ),
+    ).toThrow(/runAsNonRoot/);
   });
 });
 
@@ -135,8 +189,23 @@ describe('probes', () => {
   });
 
   test('the result flips only after the thresholds of consecutive results, and holds in between', () => {
-    expect(run([true, false, false, true, false, false, false], { failureThreshold: 3 })).toEqual([true, true, true, true, true, true, false]);
-    expect(run([false, false, false, true, true, false], { successThreshold: 2, failureThreshold: 3 })).toEqual([undefined, undefined, false, false, true, true]);
+    expect(run([true, false, false, true, false, false, false], { failureThreshold: 3 })).toEqual([
+      true,
+      true,
+      true,
+      true,
+      true,
+      true,
+      false,
+    ]);
+    expect(run([false, false, false, true, true, false], { successThreshold: 2, failureThreshold: 3 })).toEqual([
+      undefined,
+      undefined,
+      false,
+      false,
+      true,
+      true,
+    ]);
   });
 });
 
@@ -163,7 +232,10 @@ describe('atomic volume writer', () => {
   test('files appear through ..data; an update swaps them all and removes vanished keys', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spg-vol-'));
     try {
-      writeAtomic(dir, [{ path: 'ca.crt', content: 'A', mode: 0o644 }, { path: 'token', content: 't1', mode: 0o600 }]);
+      writeAtomic(dir, [
+        { path: 'ca.crt', content: 'A', mode: 0o644 },
+        { path: 'token', content: 't1', mode: 0o600 },
+      ]);
       expect(fs.readFileSync(path.join(dir, 'ca.crt'), 'utf8')).toBe('A');
       expect(fs.readlinkSync(path.join(dir, 'token'))).toBe('..data/token');
       expect(fs.statSync(path.join(dir, 'token')).mode & 0o777).toBe(0o600);
