@@ -2,7 +2,7 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Registry } from 'prom-client';
 import { fileTlsSource, selfManagedTlsSource } from '../../certs';
-import type { LoadableTlsSource } from '../../certs';
+import type { LoadableTlsSource, SelfManagedOptions } from '../../certs';
 import type { Logger } from '../log';
 
 export const TLS_KEY_TYPES = ['rsa', 'ec'] as const;
@@ -11,17 +11,19 @@ export type TlsConfig =
   /** certificate and key files, reloaded when they change */
   | { kind: 'files'; certFile: string; keyFile: string; caFile?: string }
   /** a CA and serving certificate kept in a Secret, the CA injected into the webhook configurations */
-  | {
-      kind: 'self-managed';
-      namespace: string;
-      secretName: string;
-      serviceName: string;
-      extraDnsNames: string[];
-      extraIps: string[];
-      validatingWebhookName: string;
-      mutatingWebhookName: string;
-      keyType: (typeof TLS_KEY_TYPES)[number];
-    };
+  | ({ kind: 'self-managed' } & Pick<SelfManagedOptions, SelfManagedConfigKey>);
+
+// The self-managed options a configuration chooses (the rest, clients, clock and logger, are the process's own): picked
+// from the certs/ options so the two cannot drift.
+type SelfManagedConfigKey =
+  | 'namespace'
+  | 'secretName'
+  | 'serviceName'
+  | 'extraDnsNames'
+  | 'extraIps'
+  | 'validatingWebhookName'
+  | 'mutatingWebhookName'
+  | 'keyType';
 
 /** The certs/ source for a TlsConfig (not started: the caller awaits whenLoaded()). */
 export function tlsSourceOf(config: TlsConfig, kc: KubeConfig, log: Logger, registry: Registry): LoadableTlsSource {
