@@ -1,19 +1,41 @@
 /**
  * `npm run -s bench -- admission --compare run1.json run2.json`: do two runs (their `--out` files) agree?
- * For every case, the median p99 and throughput ratios of both runs, how far the second is from the first, and
- * whether that is within the ±15% the benchmark is expected to reproduce to.
+ * For every case and every ratio (p99 as the median of the pairs and pooled, req/s, CPU per request): both runs'
+ * figures, how far the second is from the first, and whether that is within ±15%. A case outside ±15% is then
+ * judged against its own noise: the spread of each run's pairs predicts how far two runs of that case drift apart
+ * (σΔ); a move within 2σΔ is what that case's scatter allows, a move beyond it is a change between the runs.
  */
 import * as fs from 'node:fs';
-import { median, type InterleavedSummary } from './interleave';
+import { median } from './interleave';
+import { bootstrap, logSpread } from './spread';
 
 export const AGREEMENT = 0.15;
 
-/** A case as a run's --out file holds it: the interleaved summary's ratios (cpuRatio only in newer runs). */
-type RunCase = { records: number; concurrency: number; webhook: string; review: string } & Pick<
-  InterleavedSummary,
-  'p99Ratio' | 'p99RatioMin' | 'p99RatioMax' | 'rpsRatio' | 'rpsRatioMin' | 'rpsRatioMax'
-> &
-  Partial<Pick<InterleavedSummary, 'cpuRatio'>>;
+export const FIGURES = ['p99', 'p99Pooled', 'rps', 'cpu'] as const;
+export type Figure = (typeof FIGURES)[number];
+
+const LABEL: Record<Figure, string> = {
+  p99: 'p99 ratio (median of pairs)',
+  p99Pooled: 'p99 ratio (pooled)',
+  rps: 'req/s ratio',
+  cpu: 'CPU/request ratio',
+};
+
+/** A case as a run's --out file holds it; fields added in later rounds are optional so older files still compare. */
+export interface RunCase {
+  records: number;
+  concurrency: number;
+  webhook: string;
+  review: string;
+  p99Ratio: number;
+  rpsRatio: number;
+  cpuRatio?: number;
+  p99PooledRatio?: number;
+  p99Ratios?: number[];
+  rpsRatios?: number[];
+  cpuRatios?: number[];
+  spread?: Partial<Record<Figure, number>>;
+}
 
 interface RunFile {
   date?: string;
@@ -21,40 +43,90 @@ interface RunFile {
   cases: RunCase[];
 }
 
-const keyOf = (c: RunCase) => `${c.records} c=${c.concurrency} ${c.webhook}/${c.review}`;
+export const keyOf = (c: RunCase) => `${c.records} c=${c.concurrency} ${c.webhook}/${c.review}`;
 
-/** b relative to a (a ratio of medians, so "within ±15%" is symmetric enough for figures this close to 1) */
+/** b relative to a */
 export function deviation(a: number, b: number): number {
   return b / a - 1;
 }
 
-export interface Agreement {
-  key: string;
-  p99: [number, number];
-  rps: [number, number];
-  p99Deviation: number;
-  rpsDeviation: number;
+function value(c: RunCase, f: Figure): number | undefined {
+  return { p99: c.p99Ratio, p99Pooled: c.p99PooledRatio, rps: c.rpsRatio, cpu: c.cpuRatio }[f];
 }
 
-export function agreements(a: RunCase[], b: RunCase[]): Agreement[] {
+/** the relative spread of a case's figure: as the run recorded it, else from its pair ratios */
+function spreadOf(c: RunCase, f: Figure): number {
+  const recorded = c.spread?.[f];
+  if (recorded !== undefined && Number.isFinite(recorded)) return recorded;
+  const ratios = { p99: c.p99Ratios, rps: c.rpsRatios, cpu: c.cpuRatios, p99Pooled: undefined }[f];
+  return ratios && ratios.length > 1 ? logSpread(bootstrap(ratios, median, 2000)) : NaN;
+}
+
+export type Verdict = 'agrees' | 'noise' | 'moved' | 'unknown';
+
+export interface FigureAgreement {
+  figure: Figure;
+  runs: [number, number];
+  deviation: number;
+  /** predicted standard deviation of log(run 2 / run 1) from both runs' pairs */
+  sigma: number;
+  verdict: Verdict;
+}
+
+/**
+ * agrees: within ±15%. noise: outside it, but within two predicted standard deviations (the pairs were too
+ * scattered for ±15% to be expected). moved: beyond that. unknown: outside ±15% with no spread to judge by.
+ */
+export function judge(a: number, b: number, sigma: number): Verdict {
+  if (Math.abs(deviation(a, b)) <= AGREEMENT) return 'agrees';
+  if (!Number.isFinite(sigma)) return 'unknown';
+  return Math.abs(Math.log(b / a)) <= 2 * sigma ? 'noise' : 'moved';
+}
+
+export interface CaseAgreement {
+  key: string;
+  figures: FigureAgreement[];
+}
+
+export function agreements(a: RunCase[], b: RunCase[]): CaseAgreement[] {
   const second = new Map(b.map((c) => [keyOf(c), c]));
   return a.flatMap((x) => {
     const y = second.get(keyOf(x));
     if (!y) return [];
-    return [
-      {
-        key: keyOf(x),
-        p99: [x.p99Ratio, y.p99Ratio],
-        rps: [x.rpsRatio, y.rpsRatio],
-        p99Deviation: deviation(x.p99Ratio, y.p99Ratio),
-        rpsDeviation: deviation(x.rpsRatio, y.rpsRatio),
-      },
-    ];
+    const figures = FIGURES.flatMap((f): FigureAgreement[] => {
+      const [va, vb] = [value(x, f), value(y, f)];
+      if (va === undefined || vb === undefined) return [];
+      const sigma = Math.hypot(spreadOf(x, f), spreadOf(y, f));
+      return [{ figure: f, runs: [va, vb], deviation: deviation(va, vb), sigma, verdict: judge(va, vb, sigma) }];
+    });
+    return [{ key: keyOf(x), figures }];
   });
 }
 
 const pct = (d: number) => `${d >= 0 ? '+' : ''}${(d * 100).toFixed(0)}%`;
-const ok = (d: number) => (Math.abs(d) <= AGREEMENT ? '' : ' ✗');
+const MARK: Record<Verdict, string> = { agrees: '', noise: ' ✗ noise', moved: ' ✗ moved', unknown: ' ✗' };
+
+/** One line per figure: how many cases agree, and of those that do not, how many the pairs' spread explains. */
+export function summaryLines(rows: readonly CaseAgreement[]): string[] {
+  return FIGURES.flatMap((f) => {
+    const fs = rows.flatMap((r) => r.figures.filter((x) => x.figure === f).map((x) => ({ key: r.key, ...x })));
+    if (fs.length === 0) return [];
+    const count = (v: Verdict) => fs.filter((x) => x.verdict === v);
+    const worst = fs.reduce((m, x) => (Math.abs(x.deviation) > Math.abs(m) ? x.deviation : m), 0);
+    const typical = Math.exp(median(fs.map((x) => x.sigma).filter(Number.isFinite))) - 1;
+    const noise = count('noise');
+    const moved = count('moved');
+    return [
+      `${LABEL[f]}: ${count('agrees').length}/${fs.length} within ±${AGREEMENT * 100}% (worst ${pct(worst)}); ` +
+        `typical σΔ from the pairs ±${(typical * 100).toFixed(0)}%` +
+        (noise.length
+          ? `; within their pairs' noise: ${noise.map((x) => `${x.key} (σΔ ±${pct(x.sigma)})`).join(', ')}`
+          : '') +
+        (moved.length ? `; moved beyond it: ${moved.map((x) => x.key).join(', ')}` : '') +
+        (count('unknown').length ? `; no spread recorded: ${count('unknown').length}` : ''),
+    ];
+  });
+}
 
 export function compareRuns(fileA: string | undefined, fileB: string | undefined): number {
   if (!fileA || !fileB) {
@@ -63,52 +135,22 @@ export function compareRuns(fileA: string | undefined, fileB: string | undefined
   }
   const [a, b] = [fileA, fileB].map((f) => JSON.parse(fs.readFileSync(f, 'utf8')) as RunFile);
   const rows = agreements(a.cases, b.cases);
-  const byKey = (cases: RunCase[]) => new Map(cases.map((c) => [keyOf(c), c]));
-  const [ca, cb] = [byKey(a.cases), byKey(b.cases)];
-  const range = (c: RunCase | undefined, m: 'p99' | 'rps') => (c ? `${c[`${m}RatioMin`]}–${c[`${m}RatioMax`]}` : '');
+  const shown = FIGURES.filter((f) => rows.some((r) => r.figures.some((x) => x.figure === f)));
+  const cell = (r: CaseAgreement, f: Figure) => {
+    const x = r.figures.find((y) => y.figure === f);
+    return x ? `${x.runs[0]} → ${x.runs[1]} (${pct(x.deviation)}${MARK[x.verdict]})` : '';
+  };
   const lines = [
     `run 1: ${a.date ?? fileA} (${a.load?.before ?? 'load not recorded'})`,
     `run 2: ${b.date ?? fileB} (${b.load?.before ?? 'load not recorded'})`,
     '',
-    '| case | p99 ratio run 1 (min–max) | run 2 (min–max) | Δ | req/s ratio run 1 (min–max) | run 2 (min–max) | Δ |',
-    '|---|---|---|---|---|---|---|',
-    ...rows.map(
-      (r) =>
-        `| ${r.key} | ${r.p99[0]} (${range(ca.get(r.key), 'p99')}) | ${r.p99[1]} (${range(cb.get(r.key), 'p99')}) | ${pct(r.p99Deviation)}${ok(r.p99Deviation)} ` +
-        `| ${r.rps[0]} (${range(ca.get(r.key), 'rps')}) | ${r.rps[1]} (${range(cb.get(r.key), 'rps')}) | ${pct(r.rpsDeviation)}${ok(r.rpsDeviation)} |`,
-    ),
+    `| case | ${shown.map((f) => `${LABEL[f]} run 1 → run 2 (Δ)`).join(' | ')} |`,
+    `|---|${shown.map(() => '---|').join('')}`,
+    ...rows.map((r) => `| ${r.key} | ${shown.map((f) => cell(r, f)).join(' | ')} |`),
     '',
+    `✗ noise: outside ±${AGREEMENT * 100}% but within 2σΔ, the drift the spread of both runs' pairs predicts; ✗ moved: beyond it`,
+    ...summaryLines(rows),
   ];
-  const cpu = a.cases.flatMap((x) => {
-    const y = cb.get(keyOf(x));
-    return x.cpuRatio !== undefined && y?.cpuRatio !== undefined ? [deviation(x.cpuRatio, y.cpuRatio)] : [];
-  });
-  if (cpu.length) {
-    lines.push(
-      `CPU/request ratio medians within ±${AGREEMENT * 100}%: ${cpu.filter((d) => Math.abs(d) <= AGREEMENT).length}/${cpu.length} ` +
-        `(worst ${pct(cpu.reduce((m, d) => (Math.abs(d) > Math.abs(m) ? d : m), 0))})`,
-    );
-  }
-  const within = (sel: (r: Agreement) => number) => rows.filter((r) => Math.abs(sel(r)) <= AGREEMENT).length;
-  const worst = (sel: (r: Agreement) => number) => rows.reduce((m, r) => Math.max(m, Math.abs(sel(r))), 0);
-  lines.push(
-    `medians within ±${AGREEMENT * 100}%: p99 ratio ${within((r) => r.p99Deviation)}/${rows.length} (worst ${pct(worst((r) => r.p99Deviation))}), ` +
-      `req/s ratio ${within((r) => r.rpsDeviation)}/${rows.length} (worst ${pct(worst((r) => r.rpsDeviation))})`,
-  );
-  // How far apart two runs' medians can be expected to land, from the spread of the pairs inside each run: a median
-  // of n pair ratios whose logs spread with σ varies by about 1.25 σ / √n (σ estimated from the range, d2(n)).
-  const spread = (cases: RunCase[], m: 'p99' | 'rps') => {
-    const pairs = (c: RunCase & { pairs?: number }) => c.pairs ?? 5;
-    const d2: Record<number, number> = { 5: 2.326, 6: 2.534, 7: 2.704, 8: 2.847, 9: 2.97, 10: 3.078 };
-    const sd = cases.map(
-      (c) => (1.2533 * Math.log(c[`${m}RatioMax`] / c[`${m}RatioMin`])) / (d2[pairs(c)] ?? 2.7) / Math.sqrt(pairs(c)),
-    );
-    return Math.exp(median(sd)) - 1;
-  };
-  lines.push(
-    `typical standard deviation of a median from the spread of its pairs (run 1 / run 2): p99 ratio ±${pct(spread(a.cases, 'p99')).replace('+', '')} / ±${pct(spread(b.cases, 'p99')).replace('+', '')}, ` +
-      `req/s ratio ±${pct(spread(a.cases, 'rps')).replace('+', '')} / ±${pct(spread(b.cases, 'rps')).replace('+', '')}`,
-  );
   process.stdout.write(lines.join('\n') + '\n');
   return 0;
 }

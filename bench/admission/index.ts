@@ -23,7 +23,8 @@ import { startTestbed } from '../../testbed/testbed';
 import { GHOSTS, GHOST_NAMESPACE, PoolSpecFixture, ReviewKind, ghostName, reviewBodies } from './fixtures';
 import { decisionMicrobench, decisionTable } from './decisions';
 import { compareRuns } from './compare';
-import { summarizePairs, type InterleavedSummary, type LoadSummary, type SlicePair } from './interleave';
+import { summarizePairs, type InterleavedSummary, type SlicePair } from './interleave';
+import { caseRecord, caseTable, type Case } from './report';
 import { LoadProcess } from './load-process';
 import { populate } from './populate';
 
@@ -70,13 +71,6 @@ function flag(argv: string[], name: string): string | undefined {
   return i >= 0 ? argv[i + 1] : undefined;
 }
 
-interface Case extends InterleavedSummary {
-  records: number;
-  concurrency: number;
-  webhook: 'validate' | 'mutate';
-  review: ReviewKind;
-}
-
 export interface Method {
   pairs: number;
   sliceSeconds: number;
@@ -86,13 +80,6 @@ export interface Method {
 }
 
 const r2 = (x: number) => Math.round(x * 100) / 100;
-const slim = (l: LoadSummary) => ({
-  p50Ms: r2(l.p50Ms),
-  p99Ms: r2(l.p99Ms),
-  rps: Math.round(l.rps),
-  requests: l.requests,
-  errors: l.errors,
-});
 
 /** `uptime`, as the machine's other tenants left it (the load the figures were measured under). */
 function uptime(): string {
@@ -313,27 +300,7 @@ export async function runAdmissionBench(argv: string[]): Promise<number> {
       date: new Date(t0).toISOString(),
       load: { before: loadBefore, after: loadAfter },
       method,
-      cases: cases.map((c) => ({
-        records: c.records,
-        concurrency: c.concurrency,
-        webhook: c.webhook,
-        review: c.review,
-        guard: slim(c.guard),
-        baseline: slim(c.baseline),
-        p99Ratio: r2(c.p99Ratio),
-        p99RatioMin: r2(c.p99RatioMin),
-        p99RatioMax: r2(c.p99RatioMax),
-        rpsRatio: r2(c.rpsRatio),
-        rpsRatioMin: r2(c.rpsRatioMin),
-        rpsRatioMax: r2(c.rpsRatioMax),
-        cpuRatio: r2(c.cpuRatio),
-        cpuRatioMin: r2(c.cpuRatioMin),
-        cpuRatioMax: r2(c.cpuRatioMax),
-        pairs: c.pairs,
-        p99Ratios: c.p99Ratios.map(r2),
-        rpsRatios: c.rpsRatios.map(r2),
-        cpuRatios: c.cpuRatios.map(r2),
-      })),
+      cases: cases.map(caseRecord),
       decisionUsPerRecord: largest?.usPerRecord,
       decisions,
       rssMb: rssByPool,
@@ -343,18 +310,12 @@ export async function runAdmissionBench(argv: string[]): Promise<number> {
     if (out) fs.writeFileSync(out, JSON.stringify(summary, null, 1) + '\n');
     if (json) process.stdout.write(JSON.stringify(summary) + '\n');
     else {
-      const rows = summary.cases.map(
-        (c) =>
-          `| ${c.records} | ${c.concurrency} | ${c.webhook}/${c.review} | ${c.guard.p50Ms} | ${c.guard.p99Ms} | ${c.guard.rps} | ${c.baseline.p50Ms} | ${c.baseline.p99Ms} | ${c.baseline.rps} | ` +
-          `${c.p99Ratio} (${c.p99RatioMin}–${c.p99RatioMax}) | ${c.rpsRatio} (${c.rpsRatioMin}–${c.rpsRatioMax}) | ${c.cpuRatio} (${c.cpuRatioMin}–${c.cpuRatioMax}) |`,
-      );
       process.stdout.write(
         [
-          `${method.pairs} interleaved pairs of ${method.sliceSeconds} s slices per case; ratios: median over the pairs (min–max)`,
+          `${method.pairs} interleaved pairs of ${method.sliceSeconds} s slices per case; ratios: median over the pairs (min–max), ` +
+            'and the p99 ratio of all slices pooled (5th–95th percentile over resamples of the pairs)',
           '',
-          '| records | conc. | webhook/review | guard p50 ms | guard p99 ms | guard req/s | baseline p50 ms | baseline p99 ms | baseline req/s | p99 ratio | req/s ratio | CPU/request ratio |',
-          '|---|---|---|---|---|---|---|---|---|---|---|---|',
-          ...rows,
+          ...caseTable(summary.cases),
           '',
           ...decisionTable(decisions),
           '',

@@ -5,6 +5,7 @@
  * runs made one after the other (which measured the machine's load swings as much as the guard).
  */
 import { percentile, type SliceResult } from './load';
+import { bootstrap, logSpread, quantile } from './spread';
 
 export interface SlicePair {
   guard: SliceResult;
@@ -42,6 +43,20 @@ export interface InterleavedSummary {
   cpuRatio: number;
   cpuRatioMin: number;
   cpuRatioMax: number;
+  /**
+   * guard p99 / baseline p99, each pooled over all the case's slices. A slice of a slow case holds 100–200
+   * requests, so its p99 is its slowest one or two and a pair's p99 ratio is mostly chance; pooled over the case's
+   * ABBA-ordered slices, both sides' p99 rest on 7× the samples under the same mix of machine load.
+   */
+  p99PooledRatio: number;
+  /** 5th and 95th percentiles of the pooled ratio over resamples of the pairs */
+  p99PooledRatioLow: number;
+  p99PooledRatioHigh: number;
+  /**
+   * How far each figure may move on a second run, from this run's pairs alone: the standard deviation of the
+   * figure's logarithm over resamples of the pairs (0.05 ≈ ±5%).
+   */
+  spread: { p99: number; p99Pooled: number; rps: number; cpu: number };
   pairs: number;
   /** every pair's ratios, in the order measured */
   p99Ratios: number[];
@@ -69,12 +84,35 @@ function pooled(slices: SliceResult[]): LoadSummary {
   };
 }
 
+/** p99 over the latencies of several slices (a typed array: sorted numerically without a comparator). */
+function pooledP99(slices: readonly SliceResult[]): number {
+  const all = new Float64Array(slices.reduce((n, s) => n + s.latencies.length, 0));
+  let at = 0;
+  for (const s of slices) {
+    all.set(s.latencies, at);
+    at += s.latencies.length;
+  }
+  all.sort();
+  return all.length ? all[Math.min(all.length - 1, Math.floor(0.99 * all.length))] : NaN;
+}
+
+const pooledRatio = (pairs: readonly SlicePair[]) =>
+  pooledP99(pairs.map((p) => p.guard)) / pooledP99(pairs.map((p) => p.baseline));
+
+// Resamples per spread: medians are cheap; a pooled p99 sorts every latency of the case (tens of thousands at c=32).
+const MEDIAN_RESAMPLES = 2000;
+const POOLED_RESAMPLES = 200;
+
+/** the spread of the median of `ratios` over resamples of the pairs */
+const medianSpread = (ratios: number[]) => logSpread(bootstrap(ratios, median, MEDIAN_RESAMPLES));
+
 export function summarizePairs(pairs: SlicePair[]): InterleavedSummary {
   const p99 = pairs.map((p) => p.guard.p99Ms / p.baseline.p99Ms);
   const rps = pairs.map((p) => p.guard.rps / p.baseline.rps);
   const perRequest = (cpu: number | undefined, s: SliceResult) =>
     cpu === undefined || s.requests === 0 ? NaN : cpu / s.requests;
   const cpu = pairs.map((p) => perRequest(p.guardCpuSeconds, p.guard) / perRequest(p.baselineCpuSeconds, p.baseline));
+  const pooledResamples = bootstrap(pairs, pooledRatio, POOLED_RESAMPLES);
   return {
     guard: pooled(pairs.map((p) => p.guard)),
     baseline: pooled(pairs.map((p) => p.baseline)),
@@ -87,6 +125,15 @@ export function summarizePairs(pairs: SlicePair[]): InterleavedSummary {
     cpuRatio: median(cpu),
     cpuRatioMin: Math.min(...cpu),
     cpuRatioMax: Math.max(...cpu),
+    p99PooledRatio: pooledRatio(pairs),
+    p99PooledRatioLow: quantile(pooledResamples, 0.05),
+    p99PooledRatioHigh: quantile(pooledResamples, 0.95),
+    spread: {
+      p99: medianSpread(p99),
+      p99Pooled: logSpread(pooledResamples),
+      rps: medianSpread(rps),
+      cpu: medianSpread(cpu),
+    },
     pairs: pairs.length,
     p99Ratios: p99,
     rpsRatios: rps,
