@@ -1,9 +1,9 @@
 /**
- * `npm run -s bench -- scale [--pods N] [--runs R] [--json] [--name TESTBED] [--keep]`
+ * `npm run -s bench -- scale [--pods N] [--nodes M] [--reserved-ips K] [--runs R] [--json] [--name TESTBED] [--keep]`
  *
  * What the guard's caches cost at cluster scale, on the real test bed: N pods (default 100,000, each with an IP in
- * its multus network-status annotation), N SpiderEndpoints and 20 pools × N/20 records (5,000 each by default,
- * Spiderpool's default pool cap). Then, R times, a fresh process runs the informers `serve` uses
+ * its multus network-status annotation), N SpiderEndpoints, 20 pools × N/20 records (5,000 each by default,
+ * Spiderpool's default pool cap), M kubelet-shaped Nodes (default 5,000) and K SpiderReservedIPs (default 1,000). Then, R times, a fresh process runs the informers `serve` uses
  * (bench/scale/probe.ts) and prints {"pods","endpoints","records","baseRssMb","rssMb","bytesPerPod","syncSeconds",
  * "reconcilePassMs"} (plus peak RSS, pass CPU time and heap): base RSS is read before the informers start, RSS
  * after sync and a full GC; bytesPerPod is (rssMb - baseRssMb) / pods, so endpoints and records are charged to pods.
@@ -16,6 +16,7 @@ import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { REPO_ROOT } from '../../testbed/guard';
 import { startTestbed } from '../../testbed/testbed';
+import { kubeletNode } from './kubelet-node';
 import { forEachConcurrent, poster } from './populate';
 
 const POOLS = 20;
@@ -31,6 +32,23 @@ function address(i: number): { pool: string; ip: string } {
   const p = i % POOLS;
   const n = Math.floor(i / POOLS) + 1;
   return { pool: `scale-${p}`, ip: `10.${p + 1}.${(n >> 8) & 255}.${n & 255}` };
+}
+
+/**
+ * The i-th SpiderReservedIP: two single IPs and (every 10th) a range of ten, spread over the 20 pools' subnets, all
+ * above the addresses the pods hold (the records use .0.1-.19.136 of each /16), so nothing reserved is in use.
+ */
+function reservedIP(i: number): Record<string, unknown> {
+  const p = i % POOLS;
+  const k = Math.floor(i / POOLS); // 0..49 per pool at 1,000
+  const ips = [`10.${p + 1}.200.${2 * k + 1}`, `10.${p + 1}.200.${2 * k + 2}`];
+  if (i % 10 === 0) ips.push(`10.${p + 1}.201.${(k % 25) * 10 + 1}-10.${p + 1}.201.${(k % 25) * 10 + 10}`);
+  return {
+    apiVersion: 'spiderpool.spidernet.io/v2beta1',
+    kind: 'SpiderReservedIP',
+    metadata: { name: `reserved-${i}` },
+    spec: { ipVersion: 4, ips },
+  };
 }
 
 const nsOf = (i: number) => `scale-${i % NAMESPACES}`;
@@ -69,6 +87,8 @@ export async function runScaleBench(argv: string[]): Promise<number> {
     }
     return 0;
   }
+  const nodes = Number(flag(argv, '--nodes') ?? 5000);
+  const reservedIPs = Number(flag(argv, '--reserved-ips') ?? 1000);
   // --keep leaves the populated test bed running (probe it again with bench/scale/probe.ts; stop it with
   // testbed's `down`), so that changes to the caches can be measured without populating again.
   const keep = argv.includes('--keep');
@@ -178,6 +198,20 @@ export async function runScaleBench(argv: string[]): Promise<number> {
       });
     }
     say(`${POOLS} pools (${pods} records) written in ${((Date.now() - t) / 1000).toFixed(0)} s`);
+    t = Date.now();
+    await forEachConcurrent(nodes, 16, async (i) => {
+      const node = kubeletNode(i);
+      const m = node.metadata as Record<string, unknown>;
+      delete m.uid; // assigned by the API server
+      delete m.resourceVersion;
+      await api.post('/api/v1/nodes', node); // a Node's status may be set on create
+    });
+    say(`${nodes} Nodes created in ${((Date.now() - t) / 1000).toFixed(0)} s`);
+    t = Date.now();
+    await forEachConcurrent(reservedIPs, 16, async (i) => {
+      await api.post('/apis/spiderpool.spidernet.io/v2beta1/spiderreservedips', reservedIP(i));
+    });
+    say(`${reservedIPs} SpiderReservedIPs created in ${((Date.now() - t) / 1000).toFixed(0)} s`);
     for (let r = 0; r < runs; r++) {
       const result = await probe(tb.kubeconfigPath);
       if (json) process.stdout.write(JSON.stringify(result) + '\n');
