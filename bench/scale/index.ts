@@ -1,20 +1,30 @@
 /**
- * `npm run -s bench -- scale [--pods N] [--nodes M] [--reserved-ips K] [--runs R] [--json] [--name TESTBED] [--keep]`
+ * `npm run -s bench -- scale [--pods N] [--nodes M] [--reserved-ips K] [--runs R] [--json] [--name TESTBED] [--keep]
+ *                            [--probe] [--page-size P] [--list-rv 0]`
  *
  * What the guard's caches cost at cluster scale, on the real test bed: N pods (default 100,000, each with an IP in
  * its multus network-status annotation), N SpiderEndpoints, 20 pools × N/20 records (5,000 each by default,
- * Spiderpool's default pool cap), M kubelet-shaped Nodes (default 5,000) and K SpiderReservedIPs (default 1,000). Then, R times, a fresh process runs the informers `serve` uses
- * (bench/scale/probe.ts) and prints {"pods","endpoints","records","baseRssMb","rssMb","bytesPerPod","syncSeconds",
+ * Spiderpool's default pool cap), M kubelet-shaped Nodes (default 5,000) and K SpiderReservedIPs (default 1,000).
+ * Then, R times, a fresh process runs the informers `serve` uses (bench/scale/probe.ts) and prints
+ * {"pods","endpoints","records","nodes","reservedIPs","baseRssMb","rssMb","bytesPerPod","syncSeconds",
  * "reconcilePassMs"} (plus peak RSS, pass CPU time and heap): base RSS is read before the informers start, RSS
- * after sync and a full GC; bytesPerPod is (rssMb - baseRssMb) / pods, so endpoints and records are charged to pods.
+ * after sync and a full GC; bytesPerPod is (rssMb - baseRssMb) / pods, so everything else is charged to pods.
+ * `lists` says where the first sync went, per resource (pages, MB, time to first byte, body, parse, trim, wall), and
+ * `apiServer` how the API server served the LISTs (watch cache or etcd, and its own time per LIST).
+ *
+ * `--keep` leaves the populated test bed running; `--probe --name TESTBED` then probes that kept world again without
+ * populating (`npm run -s testbed -- down --name TESTBED` removes it). `--page-size` and `--list-rv 0` change the
+ * probe's LISTs (page size; first page from the watch cache at any resourceVersion) to compare against the default.
  *
  * `--node-cache [--nodes N] [--runs R] [--json]` measures the Node cache alone, without a test bed: R fresh processes
  * (bench/scale/node-probe.ts) each feed N kubelet-shaped Node events (default 5,000) through the node reflector's
  * trim and print {"nodes","tainted","eventBytesPerNode","heapBytesPerNode"}: the live heap the cache adds per node.
  */
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { REPO_ROOT } from '../../testbed/guard';
+import { defaultStateDir } from '../../testbed/state';
 import { startTestbed } from '../../testbed/testbed';
 import { kubeletNode } from './kubelet-node';
 import { forEachConcurrent, poster } from './populate';
@@ -54,11 +64,11 @@ function reservedIP(i: number): Record<string, unknown> {
 const nsOf = (i: number) => `scale-${i % NAMESPACES}`;
 const nameOf = (i: number) => `app-${Math.floor(i / 10)}-${i.toString(36)}`;
 
-function probe(kubeconfig: string, script = 'probe.ts'): Promise<Record<string, number>> {
+function probe(kubeconfig: string, script = 'probe.ts', extra: string[] = []): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
-      ['--expose-gc', '--import', 'tsx', path.join(__dirname, script), kubeconfig],
+      ['--expose-gc', '--import', 'tsx', path.join(__dirname, script), kubeconfig, ...extra],
       {
         cwd: REPO_ROOT,
         stdio: ['ignore', 'pipe', 'inherit'],
@@ -68,7 +78,7 @@ function probe(kubeconfig: string, script = 'probe.ts'): Promise<Record<string, 
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.on('exit', (code) =>
       code === 0
-        ? resolve(JSON.parse(out.trim().split('\n').pop()!) as Record<string, number>)
+        ? resolve(JSON.parse(out.trim().split('\n').pop()!) as Record<string, unknown>)
         : reject(new Error(`probe exited ${code}`)),
     );
   });
@@ -89,11 +99,26 @@ export async function runScaleBench(argv: string[]): Promise<number> {
   }
   const nodes = Number(flag(argv, '--nodes') ?? 5000);
   const reservedIPs = Number(flag(argv, '--reserved-ips') ?? 1000);
-  // --keep leaves the populated test bed running (probe it again with bench/scale/probe.ts; stop it with
-  // testbed's `down`), so that changes to the caches can be measured without populating again.
+  const probeArgs = ['--page-size', '--list-rv'].flatMap((f) => (flag(argv, f) ? [f, flag(argv, f)!] : []));
+  const name = flag(argv, '--name') ?? 'bench-scale';
+  const report = async (kubeconfig: string) => {
+    for (let r = 0; r < runs; r++) {
+      const result = await probe(kubeconfig, 'probe.ts', probeArgs);
+      if (json) process.stdout.write(JSON.stringify(result) + '\n');
+      else say(`run ${r + 1}: ${JSON.stringify(result, null, 1)}`);
+    }
+  };
+  if (argv.includes('--probe')) {
+    // a world populated earlier with --keep under the same --name: probe it, populate nothing
+    const kubeconfig = path.join(defaultStateDir(name), 'kubeconfig');
+    if (!existsSync(kubeconfig)) throw new Error(`no kept test bed "${name}" (${kubeconfig} missing)`);
+    await report(kubeconfig);
+    return 0;
+  }
+  // --keep: see the header (populate once, measure cache changes many times)
   const keep = argv.includes('--keep');
   const tb = await startTestbed({
-    name: flag(argv, '--name') ?? 'bench-scale',
+    name,
     showProgress: false,
     stopOnExit: !keep,
   });
@@ -212,11 +237,7 @@ export async function runScaleBench(argv: string[]): Promise<number> {
       await api.post('/apis/spiderpool.spidernet.io/v2beta1/spiderreservedips', reservedIP(i));
     });
     say(`${reservedIPs} SpiderReservedIPs created in ${((Date.now() - t) / 1000).toFixed(0)} s`);
-    for (let r = 0; r < runs; r++) {
-      const result = await probe(tb.kubeconfigPath);
-      if (json) process.stdout.write(JSON.stringify(result) + '\n');
-      else say(`run ${r + 1}: ${JSON.stringify(result)}`);
-    }
+    await report(tb.kubeconfigPath);
     return 0;
   } finally {
     api.close();

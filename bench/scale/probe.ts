@@ -2,10 +2,17 @@
  * Child process of `bench -- scale`: measures the guard's caches alone (the informers `serve` runs) against a
  * populated API server. Prints one JSON line. Run with --expose-gc so RSS is read after a full collection.
  *
- *   node --expose-gc --import tsx bench/scale/probe.ts <kubeconfig>
+ *   node --expose-gc --import tsx bench/scale/probe.ts <kubeconfig> [--page-size N] [--list-rv 0]
+ *
+ * Besides memory and times it prints `lists`: per resource, where its first LIST spent the time (pages, items,
+ * bytes, summed time to first byte, body transfer, JSON parse and trim, the slowest page's time to first byte,
+ * and its wall time), and `apiServer`: how the API server served those LISTs during the sync (its watch cache or
+ * etcd, from its own /metrics counters).
  */
 import { KubeConfig } from '@kubernetes/client-node';
 import { reservedIPsServed, startClusterCache } from '../../webhook/cluster/informers';
+import { ListCosts } from '../../webhook/cluster/list-costs';
+import { apiServerListCounters, counterDelta } from './apiserver-metrics';
 import { createLogger } from '../../webhook/log/logger';
 import { DEFAULT_STATIC_IP_CONFIG } from '../../webhook/model/types';
 import { findings } from '../../webhook/reconciler/findings';
@@ -15,12 +22,19 @@ import { reconcilerUser } from '../../webhook/reconciler/selfcheck';
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
 const rssMb = () => process.memoryUsage().rss / 2 ** 20;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const seconds = (ms: number) => Math.round(ms / 100) / 10;
 
 async function main(): Promise<void> {
   const kc = new KubeConfig();
   kc.loadFromFile(process.argv[2]);
   // the informers `serve` runs (app/guard.ts): the SpiderReservedIP cache when the CRD is served; no KubeVirt
   const reservedIPs = await reservedIPsServed(kc);
+  const argv = process.argv.slice(3);
+  const arg = (name: string) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : undefined);
+  const pageSize = Number(arg('--page-size') ?? 500);
+  const listResourceVersion = arg('--list-rv') === '0' ? '0' : '';
+  const listCosts = new ListCosts();
+  const countersBefore = await apiServerListCounters(kc);
   gc();
   await sleep(200);
   gc();
@@ -28,11 +42,19 @@ async function main(): Promise<void> {
   const baseHeapUsed = process.memoryUsage().heapUsed;
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();
-  const cache = startClusterCache(kc, createLogger('silent'), { kubevirt: false, reservedIPs });
+  const cache = startClusterCache(kc, createLogger('silent'), {
+    kubevirt: false,
+    reservedIPs,
+    pageSize,
+    listResourceVersion,
+    listCosts,
+  });
   while (!cache.synced()) await sleep(20);
   const syncSeconds = (performance.now() - t0) / 1000;
   // the guard's own share of the first sync (the rest of the wall time is the API server and the network)
   const syncCpu = process.cpuUsage(cpu0);
+  const lists = listCosts.report();
+  const apiServer = counterDelta(countersBefore, await apiServerListCounters(kc));
   const peakRssMb = rssMb();
   await sleep(2000);
   gc();
@@ -77,6 +99,25 @@ async function main(): Promise<void> {
     // where RSS beyond the live heap goes: V8's reserved-but-free heap pages, and memory outside the JS heap
     heapTotalMb: Math.round(heapTotal / 2 ** 20),
     externalMb: Math.round(external / 2 ** 20),
+    pageSize,
+    listResourceVersion,
+    lists: Object.fromEntries(
+      Object.entries(lists).map(([resource, c]) => [
+        resource,
+        {
+          pages: c.pages,
+          items: c.items,
+          mb: Math.round((c.bytes / 2 ** 20) * 10) / 10,
+          ttfbS: seconds(c.ttfbMs),
+          maxTtfbMs: Math.round(c.maxTtfbMs),
+          bodyS: seconds(c.bodyMs),
+          parseS: seconds(c.parseMs),
+          trimS: seconds(c.trimMs),
+          wallS: seconds(c.wallMs),
+        },
+      ]),
+    ),
+    apiServer,
   };
   process.stdout.write(JSON.stringify(out) + '\n');
 }

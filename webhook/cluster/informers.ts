@@ -27,6 +27,7 @@ import {
 } from '../model';
 import { KubeHttpClient } from './kube-http';
 import { ApiServerProbe } from './apiserver-probe';
+import { ListCosts, emptyTiming } from './list-costs';
 import { ChangeListener, ListPage, Reflector, ReflectorSpec, ReflectorStatus } from './reflector';
 
 const PAGE = 500;
@@ -123,6 +124,15 @@ export interface ClusterCacheOptions {
   staleAfterMs?: number;
   /** registers spiderpool_guard_cache_synced and spiderpool_guard_cache_staleness_seconds when given */
   registry?: Registry;
+  /** LIST page size (default 500) */
+  pageSize?: number;
+  /**
+   * The resourceVersion of a LIST's first page: '' (default) is a consistent read, '0' accepts any version the
+   * API server's watch cache holds. Later pages follow the continue token either way.
+   */
+  listResourceVersion?: '' | '0';
+  /** collects where the LISTs spend their time, per resource (bench scale) */
+  listCosts?: ListCosts;
 }
 
 function registerCacheGauges(registry: Registry, status: () => Record<string, ReflectorStatus>): void {
@@ -153,19 +163,35 @@ export function startClusterCache(kc: KubeConfig, log: Logger, opts: ClusterCach
   // Lists go through the keep-alive client as raw JSON: client-node's typed lists cost a TLS handshake per page
   // and a second, deserialised copy of every object, which is most of the start-up memory peak.
   const http = new KubeHttpClient(kc, 60_000);
-  const lister = (path: string) => async (c?: string) => {
-    const query = new URLSearchParams({ limit: String(PAGE), ...(c ? { continue: c } : {}) });
-    const list = await http.getJson(`${path}?${query}`);
+  const costs = opts.listCosts;
+  const firstPage: Record<string, string> = opts.listResourceVersion
+    ? { resourceVersion: opts.listResourceVersion }
+    : {};
+  const lister = (name: string, path: string) => async (c?: string) => {
+    const query = new URLSearchParams({ limit: String(opts.pageSize ?? PAGE), ...(c ? { continue: c } : firstPage) });
+    const timing = costs && emptyTiming();
+    costs?.requesting(name);
+    const list = await http.getJson(`${path}?${query}`, undefined, timing);
     if (!list) throw new Error(`GET ${path}: not found (is the CRD installed?)`);
-    return page(list as Parameters<typeof page>[0]);
+    const listed = page(list as Parameters<typeof page>[0]);
+    if (timing) costs.page(name, timing, listed.items.length);
+    return listed;
   };
+  const timed = (name: string, upsert: (o: KubeObject) => void) =>
+    !costs
+      ? upsert
+      : (o: KubeObject) => {
+          const t0 = performance.now();
+          upsert(o);
+          costs.trimmed(name, performance.now() - t0);
+        };
   const spec = (
     name: string,
     path: string,
     upsert: (o: KubeObject) => void,
     remove: (ns: string, n: string) => void,
     cached: () => Iterable<{ namespace: string; name: string }>,
-  ): ReflectorSpec => ({ name, path, list: lister(path), upsert, remove, cached });
+  ): ReflectorSpec => ({ name, path, list: lister(name, path), upsert: timed(name, upsert), remove, cached });
   // Nodes: name, taints and Ready only (model/trim.ts nodeFacts), read when a terminating pod's record is released.
   view.trackNodes();
   const specs: ReflectorSpec[] = [

@@ -4,6 +4,7 @@
 // (service-account tokens rotate); the TLS material is the kubeconfig's.
 import { KubeConfig } from '@kubernetes/client-node';
 import * as https from 'node:https';
+import { ResponseTiming } from './list-costs';
 
 export class KubeHttpError extends Error {
   constructor(
@@ -52,19 +53,25 @@ export class KubeHttpClient {
    * A keep-alive socket the API server closed (it restarted, or dropped idle connections) fails the first request
    * sent on it with a reset before any answer; a GET is idempotent, so that one case is retried once on a new
    * socket instead of failing a decision right after the API server came back.
+   * `timing`, when given, receives what the answer cost (time to first byte, body, bytes, parse).
    */
-  async getJson(path: string, signal?: AbortSignal): Promise<Record<string, unknown> | null> {
+  async getJson(path: string, signal?: AbortSignal, timing?: ResponseTiming): Promise<Record<string, unknown> | null> {
     try {
-      return await this.getJsonOnce(path, signal);
+      return await this.getJsonOnce(path, signal, timing);
     } catch (err) {
       if (!(err instanceof ReusedSocketReset)) throw err;
-      return this.getJsonOnce(path, signal);
+      return this.getJsonOnce(path, signal, timing);
     }
   }
 
-  private async getJsonOnce(path: string, signal?: AbortSignal): Promise<Record<string, unknown> | null> {
+  private async getJsonOnce(
+    path: string,
+    signal: AbortSignal | undefined,
+    timing: ResponseTiming | undefined,
+  ): Promise<Record<string, unknown> | null> {
     signal?.throwIfAborted();
     const base = await this.options();
+    const sentAt = performance.now();
     return new Promise((resolve, reject) => {
       const req = https.request(
         {
@@ -78,10 +85,19 @@ export class KubeHttpClient {
           signal,
         },
         (res) => {
+          const firstByteAt = performance.now();
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
           res.on('end', () => {
-            const text = Buffer.concat(chunks).toString('utf8');
+            const body = Buffer.concat(chunks);
+            if (timing) {
+              const endAt = performance.now();
+              timing.ttfbMs = firstByteAt - sentAt;
+              timing.bodyMs = endAt - firstByteAt;
+              timing.bytes = body.length;
+            }
+            const decodeAt = performance.now(); // parse cost = UTF-8 decoding + JSON.parse
+            const text = body.toString('utf8');
             if (res.statusCode === 404) return resolve(null);
             if (res.statusCode !== 200) {
               let message = text.slice(0, 300);
@@ -93,7 +109,9 @@ export class KubeHttpClient {
               return reject(new KubeHttpError(`GET ${path}: HTTP ${res.statusCode}: ${message}`, res.statusCode ?? 0));
             }
             try {
-              resolve(JSON.parse(text) as Record<string, unknown>);
+              const parsed = JSON.parse(text) as Record<string, unknown>;
+              if (timing) timing.parseMs = performance.now() - decodeAt;
+              resolve(parsed);
             } catch (err) {
               reject(new Error(`GET ${path}: invalid JSON: ${(err as Error).message}`, { cause: err }));
             }
