@@ -36,3 +36,50 @@ export function decisionBudgetMs(timeoutParam: string | undefined | null): numbe
   const timeout = Math.min(parsed ?? DEFAULT_WEBHOOK_TIMEOUT_MS, MAX_WEBHOOK_TIMEOUT_MS);
   return Math.max(timeout - DEADLINE_MARGIN_MS, timeout / 2);
 }
+
+/** The decision ran out of its budget (the reason its signal is aborted with). */
+export class DeadlineReached extends Error {}
+
+/**
+ * A decision's deadline, armed only when the decision first waits. A review judged on the cache alone (nearly every
+ * review) never waits, and a timer, an AbortController and a race per request were a measurable share of its cost
+ * (bench/README.md, Where the time goes). Whatever waits takes `signal` before it waits: that arms the timer, with
+ * what is left of the budget counted from construction. `expired` rejects when the budget runs out, `aborted` tells
+ * without arming.
+ */
+export class LazyDeadline {
+  private readonly start = performance.now();
+  private controller?: AbortController;
+  private timer?: NodeJS.Timeout;
+  /** set once armed: rejects with DeadlineReached when the budget runs out (never resolves) */
+  expired?: Promise<never>;
+
+  constructor(readonly budgetMs: number) {}
+
+  /** The signal aborted at the deadline; the first read arms the timer. */
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      const controller = (this.controller = new AbortController());
+      const left = Math.max(0, this.budgetMs - (performance.now() - this.start));
+      this.expired = new Promise<never>((_, reject) => {
+        this.timer = setTimeout(() => {
+          const reached = new DeadlineReached();
+          controller.abort(reached);
+          reject(reached);
+        }, left);
+      });
+      this.expired.catch(() => undefined); // a decision that settled first leaves nobody awaiting it
+    }
+    return this.controller.signal;
+  }
+
+  /** Whether the deadline passed (false while unarmed: a decision that never waited cannot outlive its answer). */
+  get aborted(): boolean {
+    return this.controller?.signal.aborted ?? false;
+  }
+
+  /** Stops the timer once the answer is out. */
+  disarm(): void {
+    clearTimeout(this.timer);
+  }
+}

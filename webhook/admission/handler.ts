@@ -33,6 +33,7 @@ import {
   FreshReader,
 } from '../model';
 import { AdmissionResponse, Verdict, allowed, denied, errored, patched, respond, withWarnings } from './envelope';
+import { DeadlineReached, LazyDeadline } from './deadline';
 
 export type WebhookKind = 'validate' | 'mutate';
 
@@ -70,8 +71,6 @@ export interface DecisionDeadline {
   budgetMs: number;
 }
 
-class DeadlineReached extends Error {}
-
 /** A fresh read the decision needed failed (no answer in time, an error status): the decision cannot stand. */
 class FreshReadFailed extends Error {}
 
@@ -106,18 +105,14 @@ export class AdmissionHandler {
       timer?.();
       return respond(req.uid, this.failure(webhook, req, 'decision deadline reached before judging', 'deadline'));
     }
-    const abort = new AbortController();
-    let expire: NodeJS.Timeout | undefined;
-    const expired = new Promise<never>((_, reject) => {
-      expire = setTimeout(() => reject(new DeadlineReached()), Math.max(0, deadline.budgetMs));
-    });
+    const clock = new LazyDeadline(deadline.budgetMs);
     let verdict: Verdict;
-    const decision = this.decide(webhook, req, abort.signal);
+    const decision = this.decide(webhook, req, clock);
     try {
-      verdict = await Promise.race([decision, expired]);
+      // armed: the decision waits on a fresh read (taking the signal armed it before decide returned)
+      verdict = await (clock.expired ? Promise.race([decision, clock.expired]) : decision);
     } catch (err) {
       if (err instanceof DeadlineReached) {
-        abort.abort(err);
         decision.catch(() => undefined); // settles after the answer; aborted fresh reads reject
         verdict = this.unfinished(webhook, req, `decision deadline of ${deadline.budgetMs} ms reached`, 'deadline');
       } else {
@@ -132,19 +127,19 @@ export class AdmissionHandler {
             : this.failure(webhook, req, cause, 'internal');
       }
     } finally {
-      clearTimeout(expire);
+      clock.disarm();
       timer?.();
     }
     return respond(req.uid, verdict);
   }
 
-  private async decide(webhook: WebhookKind, req: GuardRequest, signal: AbortSignal): Promise<Verdict> {
+  private async decide(webhook: WebhookKind, req: GuardRequest, clock: LazyDeadline): Promise<Verdict> {
     if (!targetOf(req)) return this.count(webhook, allowed(), 'allowed');
     const stale = this.deps.staleCaches?.() ?? [];
     if (stale.length > 0) return this.failure(webhook, req, staleCause(stale), 'stale-cache');
     if (!this.deps.synced()) return this.failure(webhook, req, 'caches not synced', 'unsynced');
-    const verdict = webhook === 'validate' ? await this.validate(req, signal) : await this.mutate(req, signal);
-    if (signal.aborted) return verdict; // answered already (deadline): nothing of this late decision is counted
+    const verdict = webhook === 'validate' ? await this.validate(req, clock) : await this.mutate(req, clock);
+    if (clock.aborted) return verdict; // answered already (deadline): nothing of this late decision is counted
     const result = !verdict.allowed ? 'denied' : verdict.patch ? 'patched' : 'allowed';
     return this.count(webhook, verdict, result);
   }
@@ -194,11 +189,12 @@ export class AdmissionHandler {
     needsFresh: (v: Violation) => boolean,
     readMisses: boolean,
     limits: EvaluationLimits,
-    signal: AbortSignal,
+    clock: LazyDeadline,
   ): Promise<{ evaluation: Evaluation; view: ClusterView }> {
     const base = this.deps.view();
-    const fresh = emptyFresh();
-    const read = new Set<string>();
+    // made on the first read: a decision on the cache alone (nearly every review) allocates neither
+    let fresh: FreshObjects | undefined;
+    let read: Set<string> | undefined;
     let view: ClusterView = base;
     for (let round = 0; ; round++) {
       const recording = new MissRecordingView(view);
@@ -209,6 +205,7 @@ export class AdmissionHandler {
       const refs: ObjectRef[] = [];
       for (const r of [...wanted.flatMap((v) => v.evidence), ...misses]) {
         if (refs.length >= MAX_FRESH_READS_PER_ROUND) break;
+        read ??= new Set<string>();
         if (read.has(refKey(r))) continue;
         read.add(refKey(r));
         refs.push(r);
@@ -216,9 +213,9 @@ export class AdmissionHandler {
       if (refs.length === 0) return { evaluation, view };
       let got: FreshObjects;
       try {
-        got = await this.deps.fresh.read(refs, signal);
+        got = await this.deps.fresh.read(refs, clock.signal);
       } catch (err) {
-        if (signal.aborted) throw err;
+        if (clock.aborted) throw err;
         this.deps.metrics?.freshReads.inc({ result: 'failed' });
         throw new FreshReadFailed(`fresh read before denial failed: ${(err as Error).message}`, { cause: err });
       }
@@ -226,6 +223,7 @@ export class AdmissionHandler {
       // one just evaluated, and evaluating it again would give the same evaluation. A release of a gone pod's record
       // misses its KubeVirt lookups on every review, so this saves it a second evaluation.
       if (Object.values(got).every((m: Map<string, unknown>) => m.size === 0)) return { evaluation, view };
+      fresh ??= emptyFresh();
       mergeFresh(fresh, got);
       view = new OverlayView(base, fresh);
     }
@@ -235,11 +233,11 @@ export class AdmissionHandler {
     req: GuardRequest,
     webhook: WebhookKind,
     judged: Judged[],
-    signal: AbortSignal,
+    clock: LazyDeadline,
     omitted = 0,
     atLeast = false,
   ): void {
-    if (signal.aborted) return; // the request was answered at the deadline: this decision never took effect
+    if (clock.aborted) return; // the request was answered at the deadline: this decision never took effect
     const now = this.now();
     for (const event of auditEventsFor(req, judged, now, omitted, atLeast)) this.deps.audit.write(event);
     for (const j of judged) {
@@ -254,11 +252,11 @@ export class AdmissionHandler {
     if (judged.length > 0) this.deps.onDecision?.(req, judged);
   }
 
-  private async validate(req: GuardRequest, signal: AbortSignal): Promise<Verdict> {
+  private async validate(req: GuardRequest, clock: LazyDeadline): Promise<Verdict> {
     const policy = this.deps.policy;
     const denies = deniedRulesFor(policy, req.user);
     const limits = { ...DEFAULT_LIMITS, decisive: denies };
-    const { evaluation } = await this.evaluateFresh(req, (v) => denies(v.rule), true, limits, signal);
+    const { evaluation } = await this.evaluateFresh(req, (v) => denies(v.rule), true, limits, clock);
     const decision = judgeValidation(
       evaluation.violations,
       policy,
@@ -267,21 +265,21 @@ export class AdmissionHandler {
       evaluation.stoppedEarly,
     );
     const omitted = decision.omitted.denied + decision.omitted.warned + decision.omitted.audited;
-    this.record(req, 'validate', decision.judged, signal, omitted, evaluation.stoppedEarly);
+    this.record(req, 'validate', decision.judged, clock, omitted, evaluation.stoppedEarly);
     const verdict = withWarnings(decision.allowed ? allowed() : denied(decision.denials.join('\n')), decision.warnings);
     return decision.auditAnnotations ? { ...verdict, auditAnnotations: decision.auditAnnotations } : verdict;
   }
 
-  private async mutate(req: GuardRequest, signal: AbortSignal): Promise<Verdict> {
+  private async mutate(req: GuardRequest, clock: LazyDeadline): Promise<Verdict> {
     if (targetOf(req) !== 'poolStatus' || !req.object) return allowed();
     const policy = this.deps.policy;
     const repairable = (v: Violation) => repairsRule(v.rule, policy);
     // no early stop: a repair re-adds every record it keeps (past the limit the validating webhook denies the rest)
-    const { evaluation, view } = await this.evaluateFresh(req, repairable, false, DEFAULT_LIMITS, signal);
+    const { evaluation, view } = await this.evaluateFresh(req, repairable, false, DEFAULT_LIMITS, clock);
     const plan = planStatusMutation(evaluation, req.object, view, policy, req.user, this.deps.settings.staticIp);
     if (!plan || !plan.changed) return allowed();
-    if (signal.aborted) return allowed();
-    this.record(req, 'mutate', plan.repaired, signal);
+    if (clock.aborted) return allowed();
+    this.record(req, 'mutate', plan.repaired, clock);
     if (plan.countFix) {
       this.deps.audit.write(
         countFixEvent(req, evaluation.poolUpdate?.pool ?? req.name ?? '', plan.countFix.message, this.now()),

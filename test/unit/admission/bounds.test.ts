@@ -3,6 +3,7 @@
 // one admission.truncated), and the answer comes by the deadline, fresh reads included.
 import { testHandler } from '../support/handler';
 import { createAdmissionMetrics } from '../../../webhook/admission/metrics';
+import { DeadlineReached, LazyDeadline } from '../../../webhook/admission/deadline';
 import { MemoryAuditSink } from '../../../webhook/audit/sink';
 import { Mode } from '../../../webhook/guard/policy';
 import { FreshReader } from '../../../webhook/model/ports';
@@ -176,6 +177,30 @@ describe('decision deadline', () => {
     const t = massRelease(1);
     const r = await setup({ objects: t.objects }).handler.handle('validate', t.req, { budgetMs: 1000 });
     expect(r.allowed).toBe(false);
+  });
+
+  it('a decision that never waits arms no timer: the deadline is armed by the first wait', async () => {
+    const t = massRelease(1);
+    const { handler } = setup({ objects: t.objects });
+    const timers = jest.spyOn(global, 'setTimeout');
+    try {
+      expect((await handler.handle('validate', t.req, { budgetMs: 1000 })).allowed).toBe(false);
+      expect(timers).not.toHaveBeenCalled();
+    } finally {
+      timers.mockRestore();
+    }
+  });
+
+  it('armed late, the deadline keeps the budget counted from its start', async () => {
+    const clock = new LazyDeadline(300);
+    expect(clock.aborted).toBe(false);
+    await new Promise((res) => setTimeout(res, 200));
+    const armed = Date.now();
+    const reason = await new Promise((res) => clock.signal.addEventListener('abort', () => res(clock.signal.reason)));
+    expect(Date.now() - armed).toBeLessThan(200); // ~100 ms left, not the whole 300
+    expect(reason).toBeInstanceOf(DeadlineReached);
+    expect(clock.aborted).toBe(true);
+    await expect(clock.expired).rejects.toBeInstanceOf(DeadlineReached);
   });
 });
 
