@@ -1,5 +1,6 @@
 // HTTP only: routing, body limits, envelope errors, response encoding. Decisions come from AdmissionHandler.
 import express, { NextFunction, Request, Response } from 'express';
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { Logger } from '../log';
 import { AdmissionHandler, WebhookKind } from './handler';
 import { ReviewDecodeError, decodeReviewBody, encodeReview } from './envelope';
@@ -29,11 +30,19 @@ export interface AdmissionAppOptions {
 /** Seconds the API server is told to wait before retrying a throttled call (it applies failurePolicy meanwhile). */
 const RETRY_AFTER_SECONDS = 1;
 
-const WEBHOOK_PATHS: Record<string, WebhookKind> = {
-  '/validate/spiderippools': 'validate',
-  '/mutate/spiderippools': 'mutate',
-  '/validate/spiderendpoints': 'validate',
-};
+const WEBHOOK_PATHS = new Map<string, WebhookKind>([
+  ['/validate/spiderippools', 'validate'],
+  ['/mutate/spiderippools', 'mutate'],
+  ['/validate/spiderendpoints', 'validate'],
+]);
+
+/** The webhook path of a POST whose request target is exactly one of them (a query allowed), else undefined. */
+function exactWebhookPath(req: IncomingMessage): string | undefined {
+  if (req.method !== 'POST' || !req.url) return undefined;
+  const q = req.url.indexOf('?');
+  const path = q < 0 ? req.url : req.url.slice(0, q);
+  return WEBHOOK_PATHS.has(path) ? path : undefined;
+}
 
 export interface Readiness {
   /** name → ready?; /readyz is 200 only when all are */
@@ -49,16 +58,31 @@ export function readyzAnswer(readiness: Readiness): { status: number; body: Reco
   return { status: ready ? 200 : 503, body: { ready, checks, ...(readiness.details ? readiness.details() : {}) } };
 }
 
-function badRequest(res: Response, status: number, reason: string): void {
-  res.status(status).json({ error: reason, code: status });
+/** A JSON answer with the headers express's res.json sets (Content-Type with charset, Content-Length), no more. */
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.statusCode = status;
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Content-Length', Buffer.byteLength(text));
+  res.end(text);
 }
 
+function badRequest(res: ServerResponse, status: number, reason: string): void {
+  sendJson(res, status, { error: reason, code: status });
+}
+
+/**
+ * The admission server's request listener. A POST to exactly a webhook path (what the API server sends) is answered
+ * without express: its router and response helpers were about a tenth of a cache-decided review's CPU. Everything
+ * else (the same paths spelled otherwise: another case, a trailing slash; /healthz, /readyz, 404s) goes through
+ * express, whose routes call the same review function, so both ways answer alike.
+ */
 export function createAdmissionApp(
   handler: AdmissionHandler,
   readiness: Readiness,
   log: Logger,
   options: AdmissionAppOptions = {},
-): express.Express {
+): RequestListener {
   const app = express();
   app.disable('x-powered-by');
   // no ETag: the API server never revalidates an AdmissionReview answer, and express hashed every response for it
@@ -76,72 +100,80 @@ export function createAdmissionApp(
     const { status, body } = readyzAnswer(readiness);
     res.status(status).json(body);
   });
-  for (const [path, kind] of Object.entries(WEBHOOK_PATHS)) {
-    app.post(path, async (req: Request, res: Response) => {
-      const arrived = performance.now();
-      // the API server always sends ?timeout=; a URL is parsed only when there is a query to read
-      const budgetMs = decisionBudgetMs(
-        req.url.includes('?') ? new URL(req.url, 'http://webhook').searchParams.get('timeout') : null,
-      );
-      const refused = refuseContentHeaders(req.headers);
-      if (refused) {
+  /** Anything a review threw: answered, never fatal (express's error middleware below does the same for its routes). */
+  const answerFailure = (err: Error & { status?: number }, path: string, res: ServerResponse) => {
+    const status = err.status && err.status >= 400 && err.status < 500 ? err.status : 500;
+    if (status === 500) log.error({ err, path }, 'request failed');
+    if (!res.headersSent) badRequest(res, status, err.message);
+  };
+  const review = async (path: string, kind: WebhookKind, req: IncomingMessage, res: ServerResponse) => {
+    const arrived = performance.now();
+    const url = req.url ?? path;
+    // the API server always sends ?timeout=; a URL is parsed only when there is a query to read
+    const budgetMs = decisionBudgetMs(
+      url.includes('?') ? new URL(url, 'http://webhook').searchParams.get('timeout') : null,
+    );
+    const refused = refuseContentHeaders(req.headers);
+    if (refused) {
+      metrics?.requests.inc({ webhook: kind, result: 'bad_request' });
+      log.warn({ path, status: refused.status, reason: refused.reason }, 'AdmissionReview refused by its headers');
+      closeAfterAnswer(req, res, drainBounds);
+      badRequest(res, refused.status, refused.reason);
+      return;
+    }
+    const { outcome, release } = readBudgetedBody(req, budget, BODY_LIMIT_BYTES);
+    res.once('close', release);
+    const read = await outcome;
+    if (!read.ok) {
+      // the rest of the body is not read: it is dropped, and the connection closed once the answer is out
+      closeAfterAnswer(req, res, drainBounds);
+      if (read.status === 429) {
+        metrics?.throttled.inc({ webhook: kind });
+        res.setHeader('Retry-After', String(RETRY_AFTER_SECONDS));
+        log.warn(
+          { path, inflightBytes: budget.inUse, budgetBytes: budget.limitBytes },
+          'AdmissionReview throttled (429)',
+        );
+      } else {
         metrics?.requests.inc({ webhook: kind, result: 'bad_request' });
-        log.warn({ path, status: refused.status, reason: refused.reason }, 'AdmissionReview refused by its headers');
-        closeAfterAnswer(req, res, drainBounds);
-        badRequest(res, refused.status, refused.reason);
-        return;
+        log.warn({ path, status: read.status, reason: read.reason }, 'AdmissionReview body refused');
       }
-      const { outcome, release } = readBudgetedBody(req, budget, BODY_LIMIT_BYTES);
-      res.once('close', release);
-      const read = await outcome;
-      if (!read.ok) {
-        // the rest of the body is not read: it is dropped, and the connection closed once the answer is out
-        closeAfterAnswer(req, res, drainBounds);
-        if (read.status === 429) {
-          metrics?.throttled.inc({ webhook: kind });
-          res.setHeader('Retry-After', String(RETRY_AFTER_SECONDS));
-          log.warn(
-            { path, inflightBytes: budget.inUse, budgetBytes: budget.limitBytes },
-            'AdmissionReview throttled (429)',
-          );
-        } else {
-          metrics?.requests.inc({ webhook: kind, result: 'bad_request' });
-          log.warn({ path, status: read.status, reason: read.reason }, 'AdmissionReview body refused');
-        }
-        badRequest(res, read.status, read.reason);
-        return;
-      }
-      const heavy = read.body.length > HEAVY_BODY_BYTES;
-      if (heavy) await heavyLane.acquire();
+      badRequest(res, read.status, read.reason);
+      return;
+    }
+    const heavy = read.body.length > HEAVY_BODY_BYTES;
+    if (heavy) await heavyLane.acquire();
+    try {
+      let decoded;
       try {
-        let decoded;
-        try {
-          decoded = decodeReviewBody(read.body);
-        } catch (err) {
-          if (err instanceof ReviewDecodeError) {
-            metrics?.requests.inc({ webhook: kind, result: 'bad_request' });
-            log.warn({ path, reason: err.message }, 'malformed AdmissionReview');
-            badRequest(res, 400, err.message);
-            return;
-          }
-          throw err;
+        decoded = decodeReviewBody(read.body);
+      } catch (err) {
+        if (err instanceof ReviewDecodeError) {
+          metrics?.requests.inc({ webhook: kind, result: 'bad_request' });
+          log.warn({ path, reason: err.message }, 'malformed AdmissionReview');
+          badRequest(res, 400, err.message);
+          return;
         }
-        const response = await handler.handle(kind, decoded, { budgetMs: budgetMs - (performance.now() - arrived) });
-        res.json(encodeReview(response));
-      } finally {
-        if (heavy) heavyLane.release();
+        throw err;
       }
-    });
-  }
+      const response = await handler.handle(kind, decoded, { budgetMs: budgetMs - (performance.now() - arrived) });
+      sendJson(res, 200, encodeReview(response));
+    } finally {
+      if (heavy) heavyLane.release();
+    }
+  };
+  for (const [path, kind] of WEBHOOK_PATHS)
+    app.post(path, (req: Request, res: Response) => review(path, kind, req, res));
   app.use((_req: Request, res: Response) =>
-    badRequest(res, 404, 'not found: webhook paths are ' + Object.keys(WEBHOOK_PATHS).join(', ')),
+    badRequest(res, 404, 'not found: webhook paths are ' + [...WEBHOOK_PATHS.keys()].join(', ')),
   );
-  // anything a route threw: answered, never fatal.
   app.use((err: Error & { status?: number }, req: Request, res: Response, _next: NextFunction) => {
     void _next;
-    const status = err.status && err.status >= 400 && err.status < 500 ? err.status : 500;
-    if (status === 500) log.error({ err, path: req.path }, 'request failed');
-    if (!res.headersSent) badRequest(res, status, err.message);
+    answerFailure(err, req.path, res);
   });
-  return app;
+  return (req, res) => {
+    const path = exactWebhookPath(req);
+    if (path === undefined) return app(req, res);
+    review(path, WEBHOOK_PATHS.get(path) as WebhookKind, req, res).catch((err: Error) => answerFailure(err, path, res));
+  };
 }

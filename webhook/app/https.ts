@@ -1,5 +1,5 @@
 // The webhook's HTTPS listener: the admission app (admission/server.ts, HTTP only) behind the TLS settings of certs/.
-import type express from 'express';
+import type { RequestListener } from 'node:http';
 import type https from 'node:https';
 import { createWebhookHttpsServer } from '../../certs';
 import type { WebhookTlsOptions } from '../../certs';
@@ -23,7 +23,7 @@ export const KEEP_ALIVE_TIMEOUT_MS = 120_000;
  * verification (see certs/tls-options.ts). `server.setSecureContext({ key, cert })` keeps all of it on reload.
  */
 export function startHttpsServer(
-  app: express.Express,
+  app: RequestListener,
   tls: TlsPair,
   port: number,
   host: string,

@@ -207,6 +207,36 @@ describe('health and readiness', () => {
   });
 });
 
+describe('a webhook path spelled exactly (answered without express) and otherwise (routed by express) answer alike', () => {
+  // express routes paths case-insensitively and with an optional trailing slash; only the exact spelling the API
+  // server sends takes the direct way, so every pair below compares the two ways
+  const without = (r: Reply) => ({ status: r.status, text: r.text, headers: { ...r.headers, date: undefined } });
+  const pairs: [string, string][] = [
+    ['/validate/spiderippools?timeout=10s', '/Validate/SpiderIPPools/?timeout=10s'],
+    ['/mutate/spiderippools', '/mutate/spiderippools/'],
+    ['/validate/spiderendpoints', '/VALIDATE/spiderendpoints'],
+  ];
+  it.each(pairs)('%s and %s: a decided review', async (exact, other) => {
+    const doc = liveRelease();
+    const direct = await post(exact, doc);
+    const routed = await post(other, doc);
+    expect(direct.status).toBe(200);
+    expect(without(routed)).toEqual(without(direct));
+    // and with the headers express's own res.json gives (/readyz answers with it)
+    const readyz = await request('GET', '/readyz');
+    expect(Object.keys(direct.headers).sort()).toEqual(Object.keys(readyz.headers).sort());
+    expect(direct.headers['content-type']).toBe(readyz.headers['content-type']);
+  });
+  it.each(pairs)('%s and %s: a malformed review, a refused content type', async (exact, other) => {
+    const bad = '{"apiVersion":"admission.k8s.io/v1"';
+    expect(without(await request('POST', other, bad))).toEqual(without(await request('POST', exact, bad)));
+    const utf16 = { 'content-type': 'application/json; charset=utf-16' };
+    const refusedDirect = await request('POST', exact, '{}', utf16);
+    expect(refusedDirect.status).toBe(415);
+    expect(without(await request('POST', other, '{}', utf16))).toEqual(without(refusedDirect));
+  });
+});
+
 describe('kept-alive connections are left for the API server to close', () => {
   // The API server's webhook client closes idle connections after 90 s; a server closing them first (Node's default
   // is 5 s) races the API server's next call on them, which then fails open. Past Node's 5 s, the same connection
