@@ -1,8 +1,10 @@
 // Request bodies within a memory budget: the bytes of all bodies in flight are counted (Content-Length before
-// reading, chunked bodies as they arrive); past the budget the server answers 429 with Retry-After and the API
-// server applies the webhook's failurePolicy. A parsed body costs a multiple of its bytes, so this budget is what
-// keeps the heap inside --max-old-space-size (docs/operations.md, Memory).
+// reading, chunked bodies as they arrive). A body that does not fit waits for the budget, unread, for a bounded time
+// (budget-queue.ts), and only then is answered 429 with Retry-After (the API server applies the webhook's
+// failurePolicy). A parsed body costs a multiple of its bytes, so this budget is what keeps the heap inside
+// --max-old-space-size (docs/operations.md, Memory).
 import { IncomingMessage } from 'node:http';
+import type { BudgetGate } from './budget-gate';
 
 /** Old + new object of a pool near etcd's 1.5 MiB object limit, JSON-escaped inside a JSON string, with headroom. */
 export const BODY_LIMIT_BYTES = 16 * 1024 * 1024;
@@ -63,34 +65,42 @@ export class InflightBudget {
 export type BodyOutcome = { ok: true; body: Buffer } | { ok: false; status: 400 | 413 | 429; reason: string };
 
 /**
- * Reads the body, holding its bytes in `budget` until `release` is called (once, when the response is done).
- * 413 past `limit`, 429 when the budget cannot take the declared length or, for chunked bodies, the next chunk.
+ * Reads the body, holding its bytes in the budget until `release` is called (once, when the response is done).
+ * 413 past `limit`. A body whose declared length does not fit yet is not read: it waits in `gate`'s line until its
+ * bytes fit or `waitUntil` (the gate's clock) passes, then 429. Chunked bodies take their bytes as they arrive, and
+ * get 429 when the next chunk does not fit.
  */
 export function readBudgetedBody(
   req: IncomingMessage,
-  budget: InflightBudget,
+  gate: BudgetGate,
   limit: number,
+  waitUntil: number,
 ): { outcome: Promise<BodyOutcome>; release: () => void } {
   let held = 0;
   let released = false;
+  let stopWaiting = () => undefined as void;
+  let resolveOutcome: (o: BodyOutcome) => void = () => undefined;
+  const aborted: BodyOutcome = { ok: false, status: 400, reason: 'request body aborted' };
   const release = () => {
     if (released) return;
     released = true;
-    budget.give(held);
+    stopWaiting();
+    resolveOutcome(aborted); // no-op once settled; ends a wait whose client went away
+    gate.give(held);
   };
   const take = (n: number, bodyBytes: number) => {
-    if (released || !budget.tryTake(n, bodyBytes)) return false;
+    if (released || !gate.tryTake(n, bodyBytes)) return false;
     held += n;
     return true;
   };
   const tooLarge = `body larger than ${limit} bytes`;
-  const throttled = `over the in-flight budget of ${budget.limitBytes} request bytes; retry later`;
+  const budgetBytes = gate.budget.limitBytes;
+  const throttled = `over the in-flight budget of ${budgetBytes} request bytes; retry later`;
   const outcome = new Promise<BodyOutcome>((resolve) => {
+    resolveOutcome = resolve;
     const header = req.headers['content-length'];
     const declared = header !== undefined && /^\d+$/.test(header) ? Number(header) : undefined;
     if (declared !== undefined && declared > limit) return resolve({ ok: false, status: 413, reason: tooLarge });
-    if (declared !== undefined && !take(declared, declared))
-      return resolve({ ok: false, status: 429, reason: throttled });
     const chunks: Buffer[] = [];
     let size = 0;
     const stop = (o: BodyOutcome) => {
@@ -105,9 +115,24 @@ export function readBudgetedBody(
         return stop({ ok: false, status: 429, reason: throttled });
       chunks.push(chunk);
     };
-    req.on('data', onData);
-    req.once('end', () => resolve({ ok: true, body: Buffer.concat(chunks, size) }));
-    req.once('error', () => resolve({ ok: false, status: 400, reason: 'request body aborted' }));
+    const read = () => {
+      req.on('data', onData);
+      req.once('end', () => resolve({ ok: true, body: Buffer.concat(chunks, size) }));
+    };
+    req.once('error', () => resolve(aborted));
+    if (declared === undefined) return read();
+    stopWaiting = gate.take(declared, waitUntil, (o) => {
+      if (o === 'admitted') {
+        if (released) return gate.give(declared); // cannot happen (a release stops the wait first), but never leak
+        held += declared;
+        return read();
+      }
+      const reason =
+        o === 'full'
+          ? `over the in-flight budget of ${budgetBytes} request bytes, and too many requests wait for it; retry later`
+          : `over the in-flight budget of ${budgetBytes} request bytes until the wait's deadline; retry later`;
+      resolve({ ok: false, status: 429, reason });
+    });
   });
   return { outcome, release };
 }

@@ -12,6 +12,11 @@ export interface AdmissionMetrics {
   events: Counter<'reason' | 'result'>;
   throttled: Counter<'webhook'>;
   inflightBytes: Gauge;
+  /** requests waiting for the in-flight budget, their bodies unread */
+  budgetWaiting: Gauge;
+  /** waits for the in-flight budget, by how they ended (admitted, timeout, full) */
+  budgetWaits: Counter<'outcome'>;
+  budgetWaitSeconds: Histogram;
   /** releases of a terminating pod's record kept because no one confirmed its termination, by outcome */
   heldReleases: Counter<'outcome'>;
 }
@@ -66,6 +71,23 @@ export function createAdmissionMetrics(registry = new Registry(), withDefaults =
     inflightBytes: new Gauge({
       name: 'spiderpool_guard_admission_inflight_bytes',
       help: 'Bytes of AdmissionReview request bodies in flight (read or being decided)',
+      registers: [registry],
+    }),
+    budgetWaiting: new Gauge({
+      name: 'spiderpool_guard_admission_budget_waiting',
+      help: 'AdmissionReviews waiting, their bodies unread, for room in the in-flight byte budget',
+      registers: [registry],
+    }),
+    budgetWaits: new Counter({
+      name: 'spiderpool_guard_admission_budget_waits_total',
+      help: 'Waits for room in the in-flight byte budget, by outcome (admitted; timeout and full are answered 429)',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
+    budgetWaitSeconds: new Histogram({
+      name: 'spiderpool_guard_admission_budget_wait_seconds',
+      help: 'Time an AdmissionReview waited for room in the in-flight byte budget before it was read or refused',
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5],
       registers: [registry],
     }),
     heldReleases: heldReleasesCounter(registry),

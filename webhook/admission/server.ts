@@ -11,6 +11,8 @@ import {
   InflightBudget,
   readBudgetedBody,
 } from './body';
+import { BudgetGate } from './budget-gate';
+import { MAX_WAITING_REQUESTS, budgetWaitMs } from './budget-queue';
 import { DRAIN_BOUNDS, DrainBounds, closeAfterAnswer } from './close-after-answer';
 import { refuseContentHeaders } from './content-headers';
 import { decisionBudgetMs } from './deadline';
@@ -21,8 +23,10 @@ export { BODY_LIMIT_BYTES };
 
 export interface AdmissionAppOptions {
   metrics?: AdmissionMetrics;
-  /** bytes of request bodies in flight before answering 429 */
+  /** bytes of request bodies in flight; past them a request waits (its body unread), then 429 */
   inflightBudgetBytes?: number;
+  /** requests that may wait for the budget at once (tests lower it) */
+  maxWaitingRequests?: number;
   /** how much of a refused request's body is read and dropped before its connection is cut (tests shorten it) */
   drainBounds?: DrainBounds;
 }
@@ -91,6 +95,17 @@ export function createAdmissionApp(
   const budget = new InflightBudget(options.inflightBudgetBytes ?? DEFAULT_INFLIGHT_BUDGET_BYTES, (bytes) =>
     metrics?.inflightBytes.set(bytes),
   );
+  const gate = new BudgetGate(
+    budget,
+    {
+      waiting: (n) => metrics?.budgetWaiting.set(n),
+      waited: (outcome, ms) => {
+        metrics?.budgetWaits.inc({ outcome });
+        if (outcome !== 'full') metrics?.budgetWaitSeconds.observe(ms / 1000);
+      },
+    },
+    options.maxWaitingRequests ?? MAX_WAITING_REQUESTS,
+  );
   const heavyLane = new HeavyLane();
   const drainBounds = options.drainBounds ?? DRAIN_BOUNDS;
   app.get('/healthz', (_req, res) => {
@@ -121,7 +136,8 @@ export function createAdmissionApp(
       badRequest(res, refused.status, refused.reason);
       return;
     }
-    const { outcome, release } = readBudgetedBody(req, budget, BODY_LIMIT_BYTES);
+    const waitUntil = arrived + budgetWaitMs(budgetMs);
+    const { outcome, release } = readBudgetedBody(req, gate, BODY_LIMIT_BYTES, waitUntil);
     res.once('close', release);
     const read = await outcome;
     if (!read.ok) {
@@ -131,7 +147,14 @@ export function createAdmissionApp(
         metrics?.throttled.inc({ webhook: kind });
         res.setHeader('Retry-After', String(RETRY_AFTER_SECONDS));
         log.warn(
-          { path, inflightBytes: budget.inUse, budgetBytes: budget.limitBytes },
+          {
+            path,
+            reason: read.reason,
+            waitedMs: Math.round(performance.now() - arrived),
+            waiting: gate.waiting,
+            inflightBytes: budget.inUse,
+            budgetBytes: budget.limitBytes,
+          },
           'AdmissionReview throttled (429)',
         );
       } else {

@@ -1,5 +1,5 @@
 // Issue #9 items 1-2 at the HTTP layer: the deadline comes from the API server's `timeout` parameter, and request
-// bytes in flight are budgeted (429 + Retry-After past it, counted).
+// bytes in flight are budgeted (a bounded wait, then 429 + Retry-After, counted).
 import { testHandler } from '../support/handler';
 import https from 'node:https';
 import { createAdmissionMetrics } from '../../../webhook/admission/metrics';
@@ -39,6 +39,12 @@ describe('in-flight byte budget', () => {
   const metrics = createAdmissionMetrics(undefined, false);
   const old = v4Pool({});
   const body = JSON.stringify(poolStatusReview(old, v4Pool({})));
+  const metric = async (name: string) => (await metrics.registry.getMetricsAsJSON()).find((m) => m.name === name)!;
+  const gauge = async () => (await metric('spiderpool_guard_admission_inflight_bytes')).values[0].value;
+  const waits = async () =>
+    Object.fromEntries(
+      (await metric('spiderpool_guard_admission_budget_waits_total')).values.map((v) => [v.labels.outcome, v.value]),
+    );
 
   beforeAll(async () => {
     const log = createLogger('silent');
@@ -46,14 +52,15 @@ describe('in-flight byte budget', () => {
     web = await startTestWebhook(handler, { checks: () => ({}) }, log, {
       metrics,
       inflightBudgetBytes: body.length + 100,
+      maxWaitingRequests: 1,
     });
   }, 30_000);
 
   afterAll(() => web.stop());
 
-  it('over the budget: 429 with Retry-After and a JSON reason, counted; within it again once the first is answered', async () => {
-    // a first review whose body is still arriving holds its declared bytes
-    let firstAnswer!: Promise<number>;
+  /** A review whose body is still arriving: it holds its declared bytes until `finish`. */
+  async function holdingReview(): Promise<{ finish: () => Promise<number> }> {
+    let answered!: Promise<number>;
     const first = https.request(
       {
         host: '127.0.0.1',
@@ -66,33 +73,64 @@ describe('in-flight byte budget', () => {
         headers: { 'content-type': 'application/json', 'content-length': body.length },
       },
       (res) => {
-        firstAnswer = new Promise((resolve) => {
+        answered = new Promise((resolve) => {
           res.resume();
           res.on('end', () => resolve(res.statusCode ?? 0));
         });
       },
     );
     first.write(body.slice(0, 10));
-    const gauge = async () =>
-      (await metrics.registry.getMetricsAsJSON()).find((m) => m.name === 'spiderpool_guard_admission_inflight_bytes')!
-        .values[0].value;
     for (let i = 0; i < 100 && (await gauge()) === 0; i++) await new Promise((r) => setTimeout(r, 10));
     expect(await gauge()).toBe(body.length);
+    return {
+      finish: async () => {
+        first.end(body.slice(10));
+        await new Promise((r) => first.once('response', r));
+        return answered;
+      },
+    };
+  }
 
-    const second = await web.request('POST', '/validate/spiderippools', body);
-    expect(second.status).toBe(429);
-    expect(second.headers['retry-after']).toBe('1');
-    expect(second.json().error).toMatch(/in-flight budget/);
-    const throttled = (await metrics.registry.getMetricsAsJSON()).find(
-      (m) => m.name === 'spiderpool_guard_admission_throttled_total',
-    )!;
-    expect(throttled.values).toEqual([expect.objectContaining({ labels: { webhook: 'validate' }, value: 1 })]);
-
-    first.end(body.slice(10));
-    await new Promise((r) => first.once('response', r));
-    expect(await firstAnswer).toBe(200);
+  it('over the budget, a review waits (its body unread) and is judged once the bytes come back', async () => {
+    const first = await holdingReview();
+    const second = web.request('POST', '/validate/spiderippools?timeout=10s', body);
+    for (let i = 0; i < 100 && (await metric('spiderpool_guard_admission_budget_waiting')).values[0].value === 0; i++)
+      await new Promise((r) => setTimeout(r, 10));
+    expect((await metric('spiderpool_guard_admission_budget_waiting')).values[0].value).toBe(1);
+    expect(await gauge()).toBe(body.length); // the waiting body holds nothing
+    expect(await first.finish()).toBe(200);
+    expect((await second).status).toBe(200);
+    expect((await waits()).admitted).toBe(1);
     for (let i = 0; i < 100 && (await gauge()) !== 0; i++) await new Promise((r) => setTimeout(r, 10));
     expect(await gauge()).toBe(0);
-    expect((await web.request('POST', '/validate/spiderippools', body)).status).toBe(200);
+  });
+
+  it("past the wait's deadline (half the decision budget): 429 with Retry-After and a JSON reason, counted", async () => {
+    const first = await holdingReview();
+    const t = performance.now();
+    const second = await web.request('POST', '/validate/spiderippools?timeout=1s', body); // 500 ms: wait 250 ms
+    const waited = performance.now() - t;
+    expect(second.status).toBe(429);
+    expect(waited).toBeGreaterThanOrEqual(240);
+    expect(waited).toBeLessThan(2000);
+    expect(second.headers['retry-after']).toBe('1');
+    expect(second.json().error).toMatch(/in-flight budget .* until the wait's deadline/);
+    const throttled = await metric('spiderpool_guard_admission_throttled_total');
+    expect(throttled.values).toEqual([expect.objectContaining({ labels: { webhook: 'validate' }, value: 1 })]);
+    expect((await waits()).timeout).toBe(1);
+    expect(await first.finish()).toBe(200);
+  });
+
+  it('too many waiting already: 429 at once', async () => {
+    const first = await holdingReview();
+    const second = web.request('POST', '/validate/spiderippools?timeout=10s', body); // waits: the one place
+    for (let i = 0; i < 100 && (await metric('spiderpool_guard_admission_budget_waiting')).values[0].value === 0; i++)
+      await new Promise((r) => setTimeout(r, 10));
+    const third = await web.request('POST', '/validate/spiderippools?timeout=10s', body);
+    expect(third.status).toBe(429);
+    expect(third.json().error).toMatch(/too many requests wait/);
+    expect((await waits()).full).toBe(1);
+    expect(await first.finish()).toBe(200);
+    expect((await second).status).toBe(200);
   });
 });

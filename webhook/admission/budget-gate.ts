@@ -1,0 +1,94 @@
+// The in-flight byte budget with its waiting line (budget-queue.ts), wired to a clock: one timer, armed for the
+// earliest deadline of a waiting request, refuses those whose wait ran out. The HTTP side is body.ts.
+import { BudgetQueue, BudgetTicket, MAX_WAITING_REQUESTS } from './budget-queue';
+import { InflightBudget } from './body';
+
+/** How a wait ended: admitted (the bytes are the caller's now), timeout (its deadline passed), full (no room to wait) */
+export type WaitOutcome = 'admitted' | 'timeout' | 'full';
+
+interface Waiter extends BudgetTicket {
+  settle(outcome: WaitOutcome): void;
+}
+
+export interface GateEvents {
+  /** requests waiting now */
+  waiting?: (count: number) => void;
+  /** a wait ended (not called for requests admitted without waiting) */
+  waited?: (outcome: WaitOutcome, ms: number) => void;
+}
+
+export class BudgetGate {
+  private readonly queue: BudgetQueue<Waiter & { since: number }>;
+  private timer?: NodeJS.Timeout;
+  private armedFor?: number;
+
+  constructor(
+    readonly budget: InflightBudget,
+    private readonly events: GateEvents = {},
+    maxWaiting = MAX_WAITING_REQUESTS,
+    private readonly now: () => number = () => performance.now(),
+  ) {
+    this.queue = new BudgetQueue(budget, maxWaiting);
+  }
+
+  /**
+   * Takes `bytes` now or once they fit, waiting at most until `deadlineAt` (this gate's clock). `settle` is called
+   * once, synchronously when the bytes are taken (so that the caller holds them from that moment), unless the
+   * returned cancel is called first (the caller went away: it stops waiting, and settle is never called).
+   */
+  take(bytes: number, deadlineAt: number, settle: (outcome: WaitOutcome) => void): () => void {
+    const waiter = { bytes, deadlineAt, settle, since: this.now() };
+    const entry = this.queue.enter(waiter);
+    if (entry !== 'queued') {
+      if (entry === 'full') this.events.waited?.('full', 0);
+      settle(entry);
+      return () => undefined;
+    }
+    this.changed();
+    return () => {
+      this.settleAll(this.queue.leave(waiter), 'admitted');
+      this.changed();
+    };
+  }
+
+  /** Takes bytes of a body whose length is not declared (chunked), as they arrive: never waits. */
+  tryTake(n: number, bodyBytes: number): boolean {
+    return this.budget.tryTake(n, bodyBytes);
+  }
+
+  give(n: number): void {
+    this.settleAll(this.queue.give(n), 'admitted');
+    this.changed();
+  }
+
+  get waiting(): number {
+    return this.queue.length;
+  }
+
+  private settleAll(waiters: (Waiter & { since: number })[], outcome: WaitOutcome): void {
+    const now = this.now();
+    for (const w of waiters) {
+      this.events.waited?.(outcome, now - w.since);
+      w.settle(outcome);
+    }
+  }
+
+  /** After the line changed: report its length and arm the timer for its earliest deadline. */
+  private changed(): void {
+    this.events.waiting?.(this.queue.length);
+    const next = this.queue.nextDeadline();
+    if (next === this.armedFor) return;
+    clearTimeout(this.timer);
+    this.armedFor = next;
+    if (next === undefined) return;
+    this.timer = setTimeout(() => this.expire(), Math.max(0, next - this.now()));
+  }
+
+  private expire(): void {
+    this.armedFor = undefined;
+    const { expired, admitted } = this.queue.expire(this.now());
+    this.settleAll(expired, 'timeout');
+    this.settleAll(admitted, 'admitted');
+    this.changed();
+  }
+}
