@@ -6,7 +6,8 @@
  *   1. bursts: 16,384-record reviews at concurrency 32; 65,536-record releases (every record of live pods, at
  *      concurrency 16); 16 MiB bodies (concurrency 16). During each: the guard's peak RSS (sampled every 50 ms),
  *      the answers by status (200 / 429 / other), and the latency of a legitimate 256-record review sent one
- *      after another throughout, from a process of its own (stress-prober.ts);
+ *      after another throughout, from a process of its own (stress-prober.ts), alternately on a new connection and
+ *      on a kept-alive one;
  *   2. one hostile review (340 KB: a 256 KiB uid, 200 malformed keys): audit bytes written (file and stdout);
  *   3. one 65,536-record release alone: response size, message lines and time.
  *
@@ -25,7 +26,7 @@ import { startTestbed } from '../testbed/testbed';
 import { GC_USER, PoolSpecFixture, podRef, poolIp, poolObject, reviewBodies } from './admission/fixtures';
 import { populate } from './admission/populate';
 import { post } from './https-post';
-import { Prober } from './stress-prober';
+import { Prober, type ProbeSeries } from './stress-prober';
 
 const LIMIT_MIB = 512;
 const HEAP_MIB = 317;
@@ -102,7 +103,29 @@ interface BurstResult {
   statuses: Record<string, number>;
   peakRssMb: number;
   peakRssPercentOfLimit: number;
-  legit: { count: number; statuses: Record<string, number>; p50Ms: number; maxMs: number; latencies: number[] };
+  /** the probes on a new connection each */
+  legit: ProbeSummary;
+  /** the probes on one kept-alive connection (as the API server calls a webhook) */
+  legitKeptAlive: ProbeSummary;
+}
+
+interface ProbeSummary {
+  count: number;
+  statuses: Record<string, number>;
+  p50Ms: number;
+  maxMs: number;
+  latencies: number[];
+}
+
+function summary(series: ProbeSeries): ProbeSummary {
+  const ms = [...series.latencies].sort((a, b) => a - b);
+  return {
+    count: ms.length,
+    statuses: series.statuses,
+    p50Ms: Math.round(ms[Math.floor(ms.length / 2)] ?? NaN),
+    maxMs: Math.round(ms.at(-1) ?? NaN),
+    latencies: ms,
+  };
 }
 
 async function burst(
@@ -128,27 +151,19 @@ async function burst(
   };
   const probing = new Promise((r) => setTimeout(r, 300)).then(() => prober.probe(seconds - 0.3)); // let the burst build up
   const [probed] = await Promise.all([probing, ...Array.from({ length: concurrency }, worker)]);
-  const legitMs = probed.latencies;
-  const legitStatuses = probed.statuses;
   clearInterval(sampler);
   agent.destroy();
-  legitMs.sort((a, b) => a - b);
   const r: BurstResult = {
     name,
     requests: Object.values(statuses).reduce((a, b) => a + b, 0),
     statuses,
     peakRssMb: Math.round(peak),
     peakRssPercentOfLimit: Math.round((peak / LIMIT_MIB) * 100),
-    legit: {
-      count: legitMs.length,
-      statuses: legitStatuses,
-      p50Ms: Math.round(legitMs[Math.floor(legitMs.length / 2)] ?? NaN),
-      maxMs: Math.round(legitMs.at(-1) ?? NaN),
-      latencies: legitMs,
-    },
+    legit: summary(probed),
+    legitKeptAlive: summary(probed.keptAlive),
   };
   say(
-    `${name}: ${r.requests} requests ${JSON.stringify(statuses)}; peak RSS ${r.peakRssMb} MB (${r.peakRssPercentOfLimit}% of ${LIMIT_MIB} Mi); legit 256-record review x${r.legit.count} ${JSON.stringify(legitStatuses)} p50 ${r.legit.p50Ms} ms max ${r.legit.maxMs} ms`,
+    `${name}: ${r.requests} requests ${JSON.stringify(statuses)}; peak RSS ${r.peakRssMb} MB (${r.peakRssPercentOfLimit}% of ${LIMIT_MIB} Mi); legit 256-record review, new connection x${r.legit.count} ${JSON.stringify(r.legit.statuses)} p50 ${r.legit.p50Ms} ms max ${r.legit.maxMs} ms; kept-alive x${r.legitKeptAlive.count} ${JSON.stringify(r.legitKeptAlive.statuses)} p50 ${r.legitKeptAlive.p50Ms} ms max ${r.legitKeptAlive.maxMs} ms`,
   );
   await new Promise((res) => setTimeout(res, 2000)); // let the heap settle between bursts
   return r;
@@ -219,23 +234,27 @@ async function beforeAndAfter(c: Comparison): Promise<number> {
   probers.after.stop();
   const loadAfter = os.loadavg();
   const rows = (['16,384-record reviews, c=32', '65,536-record releases, c=16'] as const).flatMap((kind) =>
-    (['before', 'after'] as const).map((side) => {
-      const bs = runs.filter((r) => r.side === side && r.burst.name.endsWith(kind)).map((r) => r.burst);
-      const statuses: Record<string, number> = {};
-      for (const b of bs) for (const [k, v] of Object.entries(b.legit.statuses)) statuses[k] = (statuses[k] ?? 0) + v;
-      return {
-        kind,
-        side,
-        bursts: bs.length,
-        probes: bs.reduce((n, b) => n + b.legit.count, 0),
-        probeStatuses: statuses,
-        probeP50Ms: bs.map((b) => b.legit.p50Ms),
-        probeMaxMs: bs.map((b) => b.legit.maxMs),
-        probeAllMs: bs.flatMap((b) => b.legit.latencies).sort((a, b) => a - b),
-        peakRssPercent: bs.map((b) => b.peakRssPercentOfLimit),
-        answers: bs.map((b) => b.statuses),
-      };
-    }),
+    (['before', 'after'] as const).flatMap((side) =>
+      (['new', 'kept-alive'] as const).map((connection) => {
+        const bs = runs.filter((r) => r.side === side && r.burst.name.endsWith(kind)).map((r) => r.burst);
+        const probes = bs.map((b) => (connection === 'new' ? b.legit : b.legitKeptAlive));
+        const statuses: Record<string, number> = {};
+        for (const p of probes) for (const [k, v] of Object.entries(p.statuses)) statuses[k] = (statuses[k] ?? 0) + v;
+        return {
+          kind,
+          side,
+          connection,
+          bursts: bs.length,
+          probes: probes.reduce((n, p) => n + p.count, 0),
+          probeStatuses: statuses,
+          probeP50Ms: probes.map((p) => p.p50Ms),
+          probeMaxMs: probes.map((p) => p.maxMs),
+          probeAllMs: probes.flatMap((p) => p.latencies).sort((a, b) => a - b),
+          peakRssPercent: bs.map((b) => b.peakRssPercentOfLimit),
+          answers: bs.map((b) => b.statuses),
+        };
+      }),
+    ),
   );
   const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(', ');
   if (c.json)
@@ -255,11 +274,13 @@ async function beforeAndAfter(c: Comparison): Promise<number> {
       [
         `before and after, ABBA x ${c.rounds} (${order.length / 2} bursts of each kind per build, ${c.seconds} s each); load average ${load(loadBefore)} before, ${load(loadAfter)} after`,
         '',
-        '| burst | build | bursts | probes | probe answers | probe p50 ms, median (min–max) over bursts | probe max ms, median (min–max) | all probes p50 / p90 / max ms | peak RSS % of limit, median (min–max) |',
-        '|---|---|---|---|---|---|---|---|---|',
+        '| burst | build | burst answers | probe connection | probes | probe answers | probe p50 ms, median (min–max) over bursts | probe max ms, median (min–max) | all probes p50 / p90 / max ms | peak RSS % of limit, median (min–max) |',
+        '|---|---|---|---|---|---|---|---|---|---|',
         ...rows.map((r) => {
           const q = (f: number) => r.probeAllMs[Math.min(r.probeAllMs.length - 1, Math.floor(f * r.probeAllMs.length))];
-          return `| ${r.kind} | ${r.side} | ${r.bursts} | ${r.probes} | ${JSON.stringify(r.probeStatuses)} | ${spread(r.probeP50Ms)} | ${spread(r.probeMaxMs)} | ${q(0.5)} / ${q(0.9)} / ${r.probeAllMs.at(-1)} | ${spread(r.peakRssPercent)} |`;
+          const answers: Record<string, number> = {};
+          for (const a of r.answers) for (const [k, v] of Object.entries(a)) answers[k] = (answers[k] ?? 0) + v;
+          return `| ${r.kind} | ${r.side} | ${r.bursts}: ${JSON.stringify(answers)} | ${r.connection} | ${r.probes} | ${JSON.stringify(r.probeStatuses)} | ${spread(r.probeP50Ms)} | ${spread(r.probeMaxMs)} | ${q(0.5)} / ${q(0.9)} / ${r.probeAllMs.at(-1)} | ${spread(r.peakRssPercent)} |`;
         }),
         '',
       ].join('\n'),
@@ -387,11 +408,11 @@ export async function runStressBench(argv: string[]): Promise<number> {
         [
           `guard as the chart runs it: limit ${LIMIT_MIB} Mi, heap ${HEAP_MIB} MiB, in-flight ${INFLIGHT_MIB} MiB; ${pods} pods cached; idle RSS ${idleRss} MB`,
           '',
-          '| burst | requests | answers | peak RSS MB | % of limit | legit reviews | legit answers | legit p50 ms | legit max ms |',
-          '|---|---|---|---|---|---|---|---|---|',
+          '| burst | requests | answers | peak RSS MB | % of limit | legit reviews (new connection / kept-alive) | legit answers | legit p50 ms | legit max ms | kept-alive p50 ms | kept-alive max ms |',
+          '|---|---|---|---|---|---|---|---|---|---|---|',
           ...bursts.map(
             (b) =>
-              `| ${b.name} | ${b.requests} | ${JSON.stringify(b.statuses)} | ${b.peakRssMb} | ${b.peakRssPercentOfLimit} | ${b.legit.count} | ${JSON.stringify(b.legit.statuses)} | ${b.legit.p50Ms} | ${b.legit.maxMs} |`,
+              `| ${b.name} | ${b.requests} | ${JSON.stringify(b.statuses)} | ${b.peakRssMb} | ${b.peakRssPercentOfLimit} | ${b.legit.count} / ${b.legitKeptAlive.count} | ${JSON.stringify(b.legit.statuses)} / ${JSON.stringify(b.legitKeptAlive.statuses)} | ${b.legit.p50Ms} | ${b.legit.maxMs} | ${b.legitKeptAlive.p50Ms} | ${b.legitKeptAlive.maxMs} |`,
           ),
           '',
           `hostile review ${hostileResult.requestBytes} bytes: audit ${hostileResult.auditFileBytes} bytes (file) + ${hostileResult.auditStdoutBytes} bytes (stdout), ${hostileResult.auditLines} lines`,
