@@ -108,7 +108,7 @@ export const SERVE_FLAGS: FlagTable = [
     type: 'string',
     arg: 'MIB',
     default: DEFAULT_INFLIGHT_BUDGET_BYTES / MIB,
-    help: 'request bytes in flight before answering 429 (keep about 1/6 of --max-old-space-size)',
+    help: 'request bytes in flight; past them a review waits (half its decision budget), then 429 (keep about 1/6 of --max-old-space-size)',
   },
   {
     name: 'no-events',
