@@ -76,17 +76,17 @@ export function readBudgetedBody(
   limit: number,
   waitUntil: number,
 ): { outcome: Promise<BodyOutcome>; release: () => void } {
-  let held = 0;
+  let held = 0; // bytes of a chunked body taken so far
   let released = false;
-  let stopWaiting = () => undefined as void;
+  let endDeclared = () => undefined as void; // gives back a declared body's bytes, or stops its wait
   let resolveOutcome: (o: BodyOutcome) => void = () => undefined;
   const aborted: BodyOutcome = { ok: false, status: 400, reason: 'request body aborted' };
   const release = () => {
     if (released) return;
     released = true;
-    stopWaiting();
+    endDeclared();
     resolveOutcome(aborted); // no-op once settled; ends a wait whose client went away
-    gate.give(held);
+    if (held > 0) gate.give(held);
   };
   const take = (n: number, bodyBytes: number) => {
     if (released || !gate.tryTake(n, bodyBytes)) return false;
@@ -121,18 +121,15 @@ export function readBudgetedBody(
     };
     req.once('error', () => resolve(aborted));
     if (declared === undefined) return read();
-    stopWaiting = gate.take(declared, waitUntil, (o) => {
-      if (o === 'admitted') {
-        if (released) return gate.give(declared); // cannot happen (a release stops the wait first), but never leak
-        held += declared;
-        return read();
-      }
+    const taken = gate.take(declared, waitUntil, (o) => {
+      if (o === 'admitted') return read();
       const reason =
         o === 'full'
           ? `over the in-flight budget of ${budgetBytes} request bytes, and too many requests wait for it; retry later`
           : `over the in-flight budget of ${budgetBytes} request bytes until the wait's deadline; retry later`;
       resolve({ ok: false, status: 429, reason });
     });
+    endDeclared = taken.end;
   });
   return { outcome, release };
 }

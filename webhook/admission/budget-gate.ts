@@ -33,25 +33,33 @@ export class BudgetGate {
 
   /**
    * Takes `bytes` now or once they fit, waiting at most until `deadlineAt` (this gate's clock). `settle` is called
-   * once, synchronously when the bytes are taken (so that the caller holds them from that moment), unless the
-   * returned cancel is called first (the caller went away: it stops waiting, and settle is never called).
+   * once, synchronously when the bytes are taken (so that the caller holds them from that moment), unless `end` is
+   * called first (the caller went away: it stops waiting, and settle is never called). `end` (once) gives the bytes
+   * back when they were taken, or leaves the line.
    */
-  take(bytes: number, deadlineAt: number, settle: (outcome: WaitOutcome) => void): () => void {
+  take(bytes: number, deadlineAt: number, settle: (outcome: WaitOutcome) => void): { end: () => void } {
     const waiter = { bytes, deadlineAt, settle, since: this.now() };
+    let admitted = false;
+    waiter.settle = (o) => {
+      admitted = o === 'admitted';
+      settle(o);
+    };
     const entry = this.queue.enter(waiter);
-    if (entry !== 'queued') {
-      if (entry === 'full') this.events.waited?.('full', 0);
-      settle(entry);
-      return () => undefined;
-    }
+    if (entry === 'full') this.events.waited?.('full', 0);
+    if (entry !== 'queued') waiter.settle(entry);
     this.changed();
-    return () => {
-      this.settleAll(this.queue.leave(waiter), 'admitted');
-      this.changed();
+    let ended = false;
+    return {
+      end: () => {
+        if (ended) return;
+        ended = true;
+        this.settleAll(admitted ? this.queue.finish(waiter) : this.queue.leave(waiter), 'admitted');
+        this.changed();
+      },
     };
   }
 
-  /** Takes bytes of a body whose length is not declared (chunked), as they arrive: never waits. */
+  /** Takes bytes of a body whose length is not declared (chunked), as they arrive: never waits. Given back by give. */
   tryTake(n: number, bodyBytes: number): boolean {
     return this.budget.tryTake(n, bodyBytes);
   }

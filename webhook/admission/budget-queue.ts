@@ -31,35 +31,65 @@ export function budgetWaitMs(decisionBudgetMs: number): number {
  */
 export const MAX_WAITING_REQUESTS = 64;
 
+/**
+ * Large bodies admitted at once (being read, waiting for the lane of large reviews, or being decided). They are
+ * decided one at a time anyway (heavy-lane.ts): one being decided and three being read keeps the lane busy. Each one
+ * admitted is read as fast as its client sends, so every turn of the event loop reads and decrypts a chunk of every
+ * one of them; a TCP accept or a TLS handshake of a small review waits for those turns. Fewer at once: shorter turns,
+ * and less memory held (4 x 3.3 MB instead of the budget's 45 MiB).
+ */
+export const MAX_LARGE_IN_FLIGHT = 4;
+
 const isLarge = (t: BudgetTicket) => t.bytes > HEAVY_BODY_BYTES;
 
 /**
  * Waiting requests in two classes, small and large (HEAVY_BODY_BYTES), each first come first served: a request is
  * admitted only when no earlier one of its class waits and its bytes fit (the budget decides what fits: large bodies
- * leave its reserve to small ones). A small review may pass waiting large ones, never the other way round; within a
+ * leave its reserve to small ones), and a large one only while fewer than MAX_LARGE_IN_FLIGHT are admitted. A small review may pass waiting large ones, never the other way round; within a
  * class nobody overtakes, so a large body is never starved by smaller large ones.
  */
 export class BudgetQueue<T extends BudgetTicket> {
   private waiting: T[] = [];
+  private largeInFlight = 0;
 
   constructor(
     readonly budget: InflightBudget,
     readonly maxWaiting = MAX_WAITING_REQUESTS,
+    readonly maxLargeInFlight = MAX_LARGE_IN_FLIGHT,
   ) {}
 
   /** A new request: admitted at once (its bytes taken), queued behind earlier ones, or refused when the queue is full. */
   enter(t: T): Entry {
     const large = isLarge(t);
-    if (!this.waiting.some((w) => isLarge(w) === large) && this.budget.tryTake(t.bytes)) return 'admitted';
+    if (!this.waiting.some((w) => isLarge(w) === large) && this.tryAdmit(t)) return 'admitted';
     if (this.waiting.length >= this.maxWaiting) return 'full';
     this.waiting.push(t);
     return 'queued';
   }
 
-  /** Gives `n` bytes back; returns the waiting requests now admitted (their bytes taken), in arrival order. */
+  /** An admitted request is done (answered, or its client left): its bytes come back. Returns those now admitted. */
+  finish(t: T): T[] {
+    if (isLarge(t)) this.largeInFlight--;
+    return this.give(t.bytes);
+  }
+
+  /** Gives `n` bytes back (of a body not admitted through the queue: chunked); returns those now admitted. */
   give(n: number): T[] {
     this.budget.give(n);
     return this.admit();
+  }
+
+  /** large bodies admitted and not yet finished */
+  get large(): number {
+    return this.largeInFlight;
+  }
+
+  private tryAdmit(t: T): boolean {
+    const large = isLarge(t);
+    if (large && this.largeInFlight >= this.maxLargeInFlight) return false;
+    if (!this.budget.tryTake(t.bytes)) return false;
+    if (large) this.largeInFlight++;
+    return true;
   }
 
   /**
@@ -95,7 +125,7 @@ export class BudgetQueue<T extends BudgetTicket> {
     this.waiting = this.waiting.filter((w) => {
       const cls = isLarge(w) ? 'large' : 'small';
       if (blocked[cls]) return true;
-      if (this.budget.tryTake(w.bytes)) {
+      if (this.tryAdmit(w)) {
         admitted.push(w);
         return false;
       }

@@ -1,7 +1,7 @@
 // Issue #22 item 1 with plain objects: a request whose body does not fit the in-flight budget waits, in order, for a
 // bounded time, instead of being refused at once; small reviews pass waiting large ones, never the other way round.
 import { HEAVY_BODY_BYTES, InflightBudget } from '../../../webhook/admission/body';
-import { BudgetQueue, BudgetTicket, budgetWaitMs } from '../../../webhook/admission/budget-queue';
+import { BudgetQueue, BudgetTicket, MAX_LARGE_IN_FLIGHT, budgetWaitMs } from '../../../webhook/admission/budget-queue';
 
 const MiB = 1024 * 1024;
 const LARGE = 3 * MiB; // a 16,384-record pool's review
@@ -18,7 +18,7 @@ describe('waiting for the in-flight budget', () => {
     expect(q.enter(ticket('d', LARGE))).toBe('queued');
     expect(q.budget.inUse).toBe(2 * LARGE); // a waiting body holds no bytes
     expect(names(q.give(LARGE))).toEqual(['c']);
-    expect(names(q.give(LARGE))).toEqual(['d']);
+    expect(names(q.finish(ticket('b', LARGE)))).toEqual(['d']); // a finished large body gives its bytes and its place
     expect(q.length).toBe(0);
     expect(q.budget.inUse).toBe(2 * LARGE);
   });
@@ -79,6 +79,19 @@ describe('waiting for the in-flight budget', () => {
     expect(q.leave(gone)).toEqual([]); // 'b' still does not fit
     expect(q.length).toBe(1);
     expect(names(q.give(3 * MiB))).toEqual(['b']);
+  });
+
+  it('at most MAX_LARGE_IN_FLIGHT large bodies are admitted at once, whatever the budget could hold', () => {
+    const q = new BudgetQueue<BudgetTicket & { name: string }>(new InflightBudget(64 * MiB), 64, MAX_LARGE_IN_FLIGHT);
+    const admitted = ['a', 'b', 'c', 'd'].map((n) => ticket(n, LARGE));
+    for (const t of admitted) expect(q.enter(t)).toBe('admitted');
+    expect(MAX_LARGE_IN_FLIGHT).toBe(4);
+    expect(q.enter(ticket('e', LARGE))).toBe('queued'); // 12 MiB of 56 in use: the count holds it, not the bytes
+    expect(q.enter(ticket('small', SMALL))).toBe('admitted');
+    expect(q.large).toBe(4);
+    expect(names(q.finish(admitted[0]))).toEqual(['e']);
+    expect(q.large).toBe(4);
+    expect(q.budget.inUse).toBe(4 * LARGE + SMALL);
   });
 
   it.each([
