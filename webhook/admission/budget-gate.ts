@@ -1,7 +1,7 @@
 // The in-flight byte budget with its waiting line (budget-queue.ts), wired to a clock: one timer, armed for the
 // earliest deadline of a waiting request, refuses those whose wait ran out. The HTTP side is body.ts.
 import { BudgetQueue, BudgetTicket, MAX_WAITING_REQUESTS } from './budget-queue';
-import { InflightBudget } from './body';
+import { InflightBudget } from './inflight-budget';
 
 /** How a wait ended: admitted (the bytes are the caller's now), timeout (its deadline passed), full (no room to wait) */
 export type WaitOutcome = 'admitted' | 'timeout' | 'full';

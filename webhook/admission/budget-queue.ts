@@ -1,10 +1,10 @@
-// Who gets the in-flight byte budget (body.ts) when it is full, and who waits: the policy, on plain objects, with
+// Who gets the in-flight byte budget (inflight-budget.ts) when it is full, and who waits: the policy, on plain objects, with
 // time passed in. A request whose declared body does not fit is not refused at once: it waits, its body unread (the
 // socket is not read, so TCP holds the client back and the bytes cost nothing here), until bytes are given back or
 // its deadline passes. A refusal (429) is not free: the API server applies failurePolicy, and the client's next call
 // needs a new connection and TLS handshake. Waiting a bounded time in order costs less, and memory stays bounded by
 // the budget, as before.
-import { HEAVY_BODY_BYTES, InflightBudget } from './body';
+import { HEAVY_BODY_BYTES, InflightBudget } from './inflight-budget';
 
 /** A request waiting for its declared body's bytes. */
 export interface BudgetTicket {

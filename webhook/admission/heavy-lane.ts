@@ -1,4 +1,4 @@
-// Large reviews (over HEAVY_BODY_BYTES, body.ts) are decided one at a time. Decoding and judging a multi-megabyte review holds the event loop for
+// Large reviews (over HEAVY_BODY_BYTES, inflight-budget.ts) are decided one at a time. Decoding and judging a multi-megabyte review holds the event loop for
 // tens of milliseconds; one at a time, only one large body is expanded on the heap at once, and a small review
 // arriving meanwhile waits for at most the one being decided, not for the queue behind it.
 

@@ -7,7 +7,8 @@ export { ReviewDecodeError, decodeReview, decodeReviewBody, encodeReview } from 
 export { createAdmissionApp, readyzAnswer } from './server';
 export type { Readiness } from './server';
 export { startOpsServer } from './ops-server';
-export { BODY_LIMIT_BYTES, DEFAULT_INFLIGHT_BUDGET_BYTES } from './body';
+export { BODY_LIMIT_BYTES } from './body';
+export { DEFAULT_INFLIGHT_BUDGET_BYTES } from './inflight-budget';
 export { DEFAULT_WEBHOOK_TIMEOUT_MS, decisionBudgetMs, parseGoDuration } from './deadline';
 export { ListenerDrain } from './drain';
 export type { DrainResult, DrainTiming, DrainableServer } from './drain';

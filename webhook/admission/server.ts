@@ -4,13 +4,8 @@ import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http
 import { Logger } from '../log';
 import { AdmissionHandler, WebhookKind } from './handler';
 import { ReviewDecodeError, decodeReviewBody, encodeReview } from './envelope';
-import {
-  BODY_LIMIT_BYTES,
-  DEFAULT_INFLIGHT_BUDGET_BYTES,
-  HEAVY_BODY_BYTES,
-  InflightBudget,
-  readBudgetedBody,
-} from './body';
+import { BODY_LIMIT_BYTES, readBudgetedBody } from './body';
+import { DEFAULT_INFLIGHT_BUDGET_BYTES, HEAVY_BODY_BYTES, InflightBudget } from './inflight-budget';
 import { BudgetGate } from './budget-gate';
 import { MAX_WAITING_REQUESTS, budgetWaitMs } from './budget-queue';
 import { DRAIN_BOUNDS, DrainBounds, closeAfterAnswer } from './close-after-answer';

@@ -1,7 +1,7 @@
 // Issue #22 item 1 with plain objects: the in-flight byte budget admits by cost (a burst of large bodies leaves a
 // reserve that small reviews still get), and the lane of large reviews hands over on a later turn of the event loop
 // (a small review queued meanwhile runs between two large ones), first come first served.
-import { HEAVY_BODY_BYTES, InflightBudget, smallReserveOf } from '../../../webhook/admission/body';
+import { HEAVY_BODY_BYTES, InflightBudget, smallReserveOf } from '../../../webhook/admission/inflight-budget';
 import { HeavyLane } from '../../../webhook/admission/heavy-lane';
 
 const MiB = 1024 * 1024;

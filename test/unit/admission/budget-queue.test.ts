@@ -1,6 +1,6 @@
 // Issue #22 item 1 with plain objects: a request whose body does not fit the in-flight budget waits, in order, for a
 // bounded time, instead of being refused at once; small reviews pass waiting large ones, never the other way round.
-import { HEAVY_BODY_BYTES, InflightBudget } from '../../../webhook/admission/body';
+import { HEAVY_BODY_BYTES, InflightBudget } from '../../../webhook/admission/inflight-budget';
 import { BudgetQueue, BudgetTicket, MAX_LARGE_IN_FLIGHT, budgetWaitMs } from '../../../webhook/admission/budget-queue';
 
 const MiB = 1024 * 1024;
