@@ -64,9 +64,12 @@ async function main(): Promise<void> {
   const rss = rssMb();
   // read with RSS, after the collection (the passes below leave garbage)
   const { heapUsed, heapTotal, external, arrayBuffers } = process.memoryUsage();
-  // committed size of each V8 heap space: which one holds the gap between heapUsed and heapTotal
+  // committed/used MB of each V8 heap space: which one holds the gap between heapUsed and heapTotal
   const spacesMb = Object.fromEntries(
-    getHeapSpaceStatistics().map((s) => [s.space_name, Math.round(s.space_size / 2 ** 20)]),
+    getHeapSpaceStatistics().map((s) => [
+      s.space_name,
+      `${Math.round(s.space_size / 2 ** 20)}/${Math.round(s.space_used_size / 2 ** 20)}`,
+    ]),
   );
   const counts = cache.view.counts();
   let records = 0;

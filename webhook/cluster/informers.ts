@@ -28,20 +28,9 @@ import {
 import { KubeHttpClient } from './kube-http';
 import { ApiServerProbe } from './apiserver-probe';
 import { ListCosts, emptyTiming } from './list-costs';
-import { ChangeListener, ListPage, Reflector, ReflectorSpec, ReflectorStatus } from './reflector';
+import { ChangeListener, Reflector, ReflectorSpec, ReflectorStatus } from './reflector';
 
 const PAGE = 500;
-
-function page(list: {
-  items?: unknown[];
-  metadata?: { resourceVersion?: string; _continue?: string; continue?: string };
-}): ListPage {
-  return {
-    items: (list.items ?? []) as KubeObject[],
-    resourceVersion: list.metadata?.resourceVersion ?? '',
-    continueToken: list.metadata?._continue ?? list.metadata?.continue,
-  };
-}
 
 /** Keys of cluster-scoped objects, as the reflector reads them from LIST items (no namespace). */
 function* clusterScoped(objects: Iterable<{ name: string }>): Iterable<{ namespace: string; name: string }> {
@@ -171,11 +160,15 @@ export function startClusterCache(kc: KubeConfig, log: Logger, opts: ClusterCach
     const query = new URLSearchParams({ limit: String(opts.pageSize ?? PAGE), ...(c ? { continue: c } : firstPage) });
     const timing = costs && emptyTiming();
     costs?.requesting(name);
-    const list = await http.getJson(`${path}?${query}`, undefined, timing);
+    const list = await http.getList(`${path}?${query}`, timing);
     if (!list) throw new Error(`GET ${path}: not found (is the CRD installed?)`);
-    const listed = page(list as Parameters<typeof page>[0]);
-    if (timing) costs.page(name, timing, listed.items.length);
-    return listed;
+    const metadata = (list.head.metadata ?? {}) as { resourceVersion?: string; continue?: string };
+    if (timing) costs.page(name, timing, list.count);
+    return {
+      items: list.items(costs && ((ms) => costs.parsed(name, ms))) as Iterable<KubeObject>,
+      resourceVersion: metadata.resourceVersion ?? '',
+      continueToken: metadata.continue,
+    };
   };
   const timed = (name: string, upsert: (o: KubeObject) => void) =>
     !costs

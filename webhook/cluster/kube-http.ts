@@ -4,6 +4,7 @@
 // (service-account tokens rotate); the TLS material is the kubeconfig's.
 import { KubeConfig } from '@kubernetes/client-node';
 import * as https from 'node:https';
+import { LazyList, lazyList } from './lazy-list';
 import { ResponseTiming } from './list-costs';
 
 export class KubeHttpError extends Error {
@@ -55,20 +56,35 @@ export class KubeHttpClient {
    * socket instead of failing a decision right after the API server came back.
    * `timing`, when given, receives what the answer cost (time to first byte, body, bytes, parse).
    */
-  async getJson(path: string, signal?: AbortSignal, timing?: ResponseTiming): Promise<Record<string, unknown> | null> {
-    try {
-      return await this.getJsonOnce(path, signal, timing);
-    } catch (err) {
-      if (!(err instanceof ReusedSocketReset)) throw err;
-      return this.getJsonOnce(path, signal, timing);
-    }
+  getJson(path: string, signal?: AbortSignal, timing?: ResponseTiming): Promise<Record<string, unknown> | null> {
+    return this.get(path, signal, timing, (text) => JSON.parse(text) as Record<string, unknown>);
   }
 
-  private async getJsonOnce(
+  /** GET a list (as getJson), its items parsed one at a time as the caller takes them (lazy-list.ts). */
+  getList(path: string, timing?: ResponseTiming): Promise<LazyList | null> {
+    return this.get(path, undefined, timing, lazyList);
+  }
+
+  private async get<T>(
     path: string,
     signal: AbortSignal | undefined,
     timing: ResponseTiming | undefined,
-  ): Promise<Record<string, unknown> | null> {
+    decode: (text: string) => T,
+  ): Promise<T | null> {
+    try {
+      return await this.getOnce(path, signal, timing, decode);
+    } catch (err) {
+      if (!(err instanceof ReusedSocketReset)) throw err;
+      return this.getOnce(path, signal, timing, decode);
+    }
+  }
+
+  private async getOnce<T>(
+    path: string,
+    signal: AbortSignal | undefined,
+    timing: ResponseTiming | undefined,
+    decode: (text: string) => T,
+  ): Promise<T | null> {
     signal?.throwIfAborted();
     const base = await this.options();
     const sentAt = performance.now();
@@ -109,7 +125,7 @@ export class KubeHttpClient {
               return reject(new KubeHttpError(`GET ${path}: HTTP ${res.statusCode}: ${message}`, res.statusCode ?? 0));
             }
             try {
-              const parsed = JSON.parse(text) as Record<string, unknown>;
+              const parsed = decode(text);
               if (timing) timing.parseMs = performance.now() - decodeAt;
               resolve(parsed);
             } catch (err) {

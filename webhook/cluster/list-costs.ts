@@ -72,6 +72,11 @@ export class ListCosts {
     c.maxTtfbMs = Math.max(c.maxTtfbMs, t.ttfbMs);
   }
 
+  /** JSON.parse of items parsed one at a time, after their page arrived */
+  parsed(resource: string, ms: number): void {
+    this.of(resource).parseMs += ms;
+  }
+
   trimmed(resource: string, ms: number): void {
     const c = this.of(resource);
     c.trimMs += ms;

@@ -12,7 +12,8 @@ import { CacheHealth, CacheState } from './cache-health';
 import { FailureKind, RetryBackoff } from './retry-backoff';
 
 export interface ListPage {
-  items: KubeObject[];
+  /** iterated once, in order (the live lister parses each item as it is taken) */
+  items: Iterable<KubeObject>;
   resourceVersion: string;
   continueToken?: string;
 }
