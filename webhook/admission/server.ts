@@ -159,12 +159,12 @@ export function createAdmissionApp(
       badRequest(res, read.status, read.reason);
       return;
     }
-    const heavy = read.body.length > HEAVY_BODY_BYTES;
+    const heavy = read.bytes > HEAVY_BODY_BYTES;
     if (heavy) await heavyLane.acquire();
     try {
       let decoded;
       try {
-        decoded = decodeReviewBody(read.body);
+        decoded = decodeReviewBody(read.text);
       } catch (err) {
         if (err instanceof ReviewDecodeError) {
           metrics?.requests.inc({ webhook: kind, result: 'bad_request' });

@@ -2,6 +2,12 @@
 // bytes in flight are budgeted (a bounded wait, then 429 + Retry-After, counted).
 import { testHandler } from '../support/handler';
 import https from 'node:https';
+import type { IncomingMessage } from 'node:http';
+import { PassThrough } from 'node:stream';
+import fc from 'fast-check';
+import { readBudgetedBody } from '../../../webhook/admission/body';
+import { BudgetGate } from '../../../webhook/admission/budget-gate';
+import { InflightBudget } from '../../../webhook/admission/inflight-budget';
 import { createAdmissionMetrics } from '../../../webhook/admission/metrics';
 import { decisionBudgetMs, parseGoDuration } from '../../../webhook/admission/deadline';
 import { createLogger } from '../../../webhook/log/logger';
@@ -132,5 +138,49 @@ describe('in-flight byte budget', () => {
     expect((await waits()).full).toBe(1);
     expect(await first.finish()).toBe(200);
     expect((await second).status).toBe(200);
+  });
+});
+
+describe('the body as text, decoded chunk by chunk', () => {
+  // the body is decoded as it arrives (no Buffer of the whole body): however the bytes are split into chunks, the
+  // text is what decoding them at once gives, invalid and split multi-byte sequences included
+  const readAll = async (chunks: Buffer[]) => {
+    const req = new PassThrough() as PassThrough & { headers: Record<string, string> };
+    req.headers = {};
+    const gate = new BudgetGate(new InflightBudget(1 << 20));
+    const { outcome, release } = readBudgetedBody(req as unknown as IncomingMessage, gate, 1 << 20, Infinity);
+    for (const c of chunks) req.write(c);
+    req.end();
+    const read = await outcome;
+    release();
+    return read;
+  };
+
+  it('equals Buffer#toString of the whole body for any bytes and any split', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.uint8Array({ maxLength: 64 }),
+        fc.array(fc.nat(64), { maxLength: 6 }),
+        async (bytes, cuts) => {
+          const whole = Buffer.from(bytes);
+          const at = [...new Set(cuts.map((c) => c % (whole.length + 1)))].sort((a, b) => a - b);
+          const chunks = [0, ...at].map((from, i, all) => whole.subarray(from, all[i + 1] ?? whole.length));
+          const read = await readAll(chunks.filter((c) => c.length > 0));
+          expect(read).toEqual({ ok: true, text: whole.toString('utf8'), bytes: whole.length });
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it('a character split across chunks (UTF-8, the byte-order mark) comes out whole', async () => {
+    const whole = Buffer.from('\ufeff{"name":"pöd-😀"}', 'utf8');
+    const read = await readAll([
+      whole.subarray(0, 1),
+      whole.subarray(1, 12),
+      whole.subarray(12, 19),
+      whole.subarray(19),
+    ]);
+    expect(read).toEqual({ ok: true, text: '\ufeff{"name":"pöd-😀"}', bytes: whole.length });
   });
 });
