@@ -196,8 +196,15 @@ export class MissRecordingView extends ForwardingView {
 /**
  * The view a release of one record is judged on: when the watch saw exactly the record's incarnation deleted and
  * nothing of that name since, the pod lookup of that name answers "absent" without asking the base view, so a
- * MissRecordingView below does not turn it into a live read. Every other lookup (StatefulSet, KubeVirt, endpoints,
- * the pod indexes) goes through as usual and is read live on a miss as before.
+ * MissRecordingView below does not turn it into a live read.
+ *
+ * The KubeVirt lookups of that name (the VMI, the VM, the VMI's launcher pods) answer "absent" too. A KubeVirt record
+ * is named after its VMI and carries its launcher pod's uid, and a launcher pod is never named like its VMI
+ * (`virt-launcher-<vmi>-<suffix>`): a pod literally named like the record, with the record's uid, deleted, proves the
+ * record was that plain pod's, not a VM's. A uid names one incarnation, so no VMI's launcher can carry it, and the
+ * questions "is a launcher of this name alive, is this name a restarting VM" are about another object than the record.
+ * Without this, every release of a gone pod on a cluster that serves KubeVirt read the VMI and listed its launcher
+ * pods live. The StatefulSet and endpoint checks and the pod indexes go through as usual, read live on a miss.
  */
 export class KnownDeletionView extends ForwardingView {
   constructor(
@@ -208,9 +215,23 @@ export class KnownDeletionView extends ForwardingView {
   ) {
     super(base);
   }
+  /** the record's own name, and the watch saw its incarnation deleted with nothing of that name since */
+  private knownGone(namespace: string, name: string): boolean {
+    return (
+      namespace === this.namespace && name === this.name && this.base.podDeletionWatched(namespace, name, this.uid)
+    );
+  }
   override pod(namespace: string, name: string) {
-    if (namespace === this.namespace && name === this.name && this.base.podDeletionWatched(namespace, name, this.uid))
-      return undefined;
-    return this.base.pod(namespace, name);
+    return this.knownGone(namespace, name) ? undefined : this.base.pod(namespace, name);
+  }
+  override podsControlledBy(namespace: string, kind: string, name: string) {
+    if (kind === 'VirtualMachineInstance' && this.knownGone(namespace, name)) return [];
+    return this.base.podsControlledBy(namespace, kind, name);
+  }
+  override vmi(namespace: string, name: string) {
+    return this.knownGone(namespace, name) ? undefined : this.base.vmi(namespace, name);
+  }
+  override vm(namespace: string, name: string) {
+    return this.knownGone(namespace, name) ? undefined : this.base.vm(namespace, name);
   }
 }

@@ -13,8 +13,10 @@ import { podFacts } from '../../../webhook/model/object-facts';
 import { PodFacts } from '../../../webhook/model/types';
 import { FreshObjects, IndexedView, ObjectRef, emptyFresh } from '../../../webhook/model/view';
 import {
+  GUARD_SETTINGS,
   Json,
   NS,
+  launcherPod,
   endpoint,
   pod,
   poolStatusReview,
@@ -38,13 +40,15 @@ class Clock {
   now = () => this.t;
 }
 
-/** Answers pod reads from a map (null = 404) and remembers every pod it was asked for. */
+/** Answers pod reads from a map (null = 404), everything else absent, and remembers every object it was asked for. */
 class CountingReader implements FreshReader {
   readonly podReads: string[] = [];
+  readonly reads: string[] = [];
   constructor(private readonly live: Map<string, PodFacts | null> = new Map()) {}
   async read(refs: ObjectRef[]): Promise<FreshObjects> {
     const out = emptyFresh();
     for (const r of refs) {
+      this.reads.push(`${r.kind}:${r.namespace}/${r.name}`);
       if (r.kind !== 'pod') continue;
       const key = `${r.namespace}/${r.name}`;
       this.podReads.push(key);
@@ -126,6 +130,30 @@ describe('a release of a pod whose deletion the watch delivered', () => {
     const r = await handlerOn(w.view, reader).handle('validate', req);
     expect(r.allowed).toBe(true);
     expect(reader.podReads).toEqual([]);
+  });
+
+  it("nor a live read of a VMI, VM or launcher pods of that name: the deleted plain pod was the record's", async () => {
+    const w = world();
+    const { old, req } = releaseOf(U);
+    w.add(old, pod({ name: GONE, uid: U, ips: [X] }));
+    w.watchDelete(pod({ name: GONE, uid: U, ips: [X] }));
+    const reader = new CountingReader();
+    expect(GUARD_SETTINGS.staticIp.kubevirt).toBe(true);
+    const r = await handlerOn(w.view, reader).handle('validate', req);
+    expect(r.allowed).toBe(true);
+    expect(reader.reads).toEqual([]);
+  });
+
+  it("a KubeVirt record (the VMI's name, its launcher's uid) is not answered by the launcher's tombstone", async () => {
+    const w = world();
+    const launcher = launcherPod('vm7', { uid: U, ips: [X] });
+    const old = v4Pool({ [X]: rec(`${NS}/vm7`, U) });
+    w.add(old, launcher);
+    w.watchDelete(launcher);
+    const reader = new CountingReader();
+    await handlerOn(w.view, reader).handle('validate', requestOf(poolStatusReview(old, withRecords(old, {}))));
+    // the record names the VMI: its launchers and the VMI itself are still read live before "absent" is trusted
+    expect(reader.reads).toEqual(expect.arrayContaining([`vmi:${NS}/vm7`, `vmiPods:${NS}/vm7`]));
   });
 
   it('without a tombstone the same release reads the pod live first (docs/rules.md#fresh-evidence, unchanged)', async () => {
