@@ -104,6 +104,8 @@ export function agreements(a: RunCase[], b: RunCase[]): CaseAgreement[] {
 }
 
 const pct = (d: number) => `${d >= 0 ? '+' : ''}${(d * 100).toFixed(0)}%`;
+/** a spread σ of logarithms as "±x%" */
+const plusMinus = (sigma: number) => `±${((Math.exp(sigma) - 1) * 100).toFixed(0)}%`;
 const MARK: Record<Verdict, string> = { agrees: '', noise: ' ✗ noise', moved: ' ✗ moved', unknown: ' ✗' };
 
 /** One line per figure: how many cases agree, and of those that do not, how many the pairs' spread explains. */
@@ -113,14 +115,14 @@ export function summaryLines(rows: readonly CaseAgreement[]): string[] {
     if (fs.length === 0) return [];
     const count = (v: Verdict) => fs.filter((x) => x.verdict === v);
     const worst = fs.reduce((m, x) => (Math.abs(x.deviation) > Math.abs(m) ? x.deviation : m), 0);
-    const typical = Math.exp(median(fs.map((x) => x.sigma).filter(Number.isFinite))) - 1;
+    const typical = median(fs.map((x) => x.sigma).filter(Number.isFinite));
     const noise = count('noise');
     const moved = count('moved');
     return [
       `${LABEL[f]}: ${count('agrees').length}/${fs.length} within ±${AGREEMENT * 100}% (worst ${pct(worst)}); ` +
-        `typical σΔ from the pairs ±${(typical * 100).toFixed(0)}%` +
+        `typical σΔ from the pairs ${plusMinus(typical)}` +
         (noise.length
-          ? `; within their pairs' noise: ${noise.map((x) => `${x.key} (σΔ ±${pct(x.sigma)})`).join(', ')}`
+          ? `; within their pairs' noise: ${noise.map((x) => `${x.key} (σΔ ${plusMinus(x.sigma)})`).join(', ')}`
           : '') +
         (moved.length ? `; moved beyond it: ${moved.map((x) => x.key).join(', ')}` : '') +
         (count('unknown').length ? `; no spread recorded: ${count('unknown').length}` : ''),

@@ -44,7 +44,8 @@ describe('judging two runs of a case', () => {
     );
     const [p99] = summaryLines(rows);
     expect(p99).toMatch(/^p99 ratio \(median of pairs\): 0\/2 within ±15%/);
-    expect(p99).toContain("within their pairs' noise: 256 c=8 validate/release");
+    // each run's spread 0.2: σΔ = √(0.2² + 0.2²) = 0.28 in logs, ±33%
+    expect(p99).toContain("within their pairs' noise: 256 c=8 validate/release (σΔ ±33%)");
     expect(p99).toContain('moved beyond it: 256 c=32 validate/release');
   });
 });
