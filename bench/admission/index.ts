@@ -1,6 +1,6 @@
 /**
  * `npm run -s bench -- admission [--json] [--out FILE] [--pairs N] [--seconds S] [--pods N] [--records 256,4096]`
- *     `[--concurrency 8] [--reviews releaseGone,mutate/release] [--profile DIR]`
+ *     `[--concurrency 8] [--reviews releaseGone,mutate/release] [--profile DIR] [--guard-node-args "FLAGS"]`
  * `npm run -s bench -- admission --compare run1.json run2.json`
  *
  * Admission cost of the guard against the physical floor of an express webhook, on the real test bed:
@@ -173,6 +173,8 @@ export async function runAdmissionBench(argv: string[]): Promise<number> {
   const profileDir = flag(argv, '--profile');
   const profileArgs = (who: string) =>
     profileDir ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(profileDir, who)}`] : [];
+  // --guard-node-args "--max-semi-space-size=32": V8/node flags for the guard only (the baseline stays the floor)
+  const guardNodeArgs = flag(argv, '--guard-node-args')?.split(' ').filter(Boolean) ?? [];
   const CONCURRENCY = onlyConcurrency ? ALL_CONCURRENCY.filter((c) => c === Number(onlyConcurrency)) : ALL_CONCURRENCY;
   const t0 = Date.now();
   const loadBefore = uptime();
@@ -202,7 +204,7 @@ export async function runAdmissionBench(argv: string[]): Promise<number> {
       kubeconfigPath: tb.kubeconfigPath,
       certs,
       clientCaFile: false,
-      nodeArgs: profileArgs('guard'),
+      nodeArgs: [...guardNodeArgs, ...profileArgs('guard')],
     });
     stopGuard = guard.stop;
     const syncSeconds = (Date.now() - tStart) / 1000;
