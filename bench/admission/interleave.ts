@@ -71,8 +71,19 @@ export function median(xs: number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
+/** Every latency of several slices, sorted (a typed array: sorted numerically without a comparator). */
+function pooledLatencies(slices: readonly SliceResult[]): Float64Array {
+  const all = new Float64Array(slices.reduce((n, s) => n + s.latencies.length, 0));
+  let at = 0;
+  for (const s of slices) {
+    all.set(s.latencies, at);
+    at += s.latencies.length;
+  }
+  return all.sort();
+}
+
 function pooled(slices: SliceResult[]): LoadSummary {
-  const all = slices.flatMap((s) => s.latencies).sort((a, b) => a - b);
+  const all = pooledLatencies(slices);
   const requests = slices.reduce((n, s) => n + s.requests, 0);
   const seconds = slices.reduce((n, s) => n + s.seconds, 0);
   return {
@@ -84,20 +95,10 @@ function pooled(slices: SliceResult[]): LoadSummary {
   };
 }
 
-/** p99 over the latencies of several slices (a typed array: sorted numerically without a comparator). */
-function pooledP99(slices: readonly SliceResult[]): number {
-  const all = new Float64Array(slices.reduce((n, s) => n + s.latencies.length, 0));
-  let at = 0;
-  for (const s of slices) {
-    all.set(s.latencies, at);
-    at += s.latencies.length;
-  }
-  all.sort();
-  return all.length ? all[Math.min(all.length - 1, Math.floor(0.99 * all.length))] : NaN;
-}
-
+/** the pooled p99 ratio of a resample of the pairs (pooled() of its guard and baseline slices, p99 only) */
 const pooledRatio = (pairs: readonly SlicePair[]) =>
-  pooledP99(pairs.map((p) => p.guard)) / pooledP99(pairs.map((p) => p.baseline));
+  percentile(pooledLatencies(pairs.map((p) => p.guard)), 0.99) /
+  percentile(pooledLatencies(pairs.map((p) => p.baseline)), 0.99);
 
 // Resamples per spread: medians are cheap; a pooled p99 sorts every latency of the case (tens of thousands at c=32).
 const MEDIAN_RESAMPLES = 2000;
@@ -113,9 +114,11 @@ export function summarizePairs(pairs: SlicePair[]): InterleavedSummary {
     cpu === undefined || s.requests === 0 ? NaN : cpu / s.requests;
   const cpu = pairs.map((p) => perRequest(p.guardCpuSeconds, p.guard) / perRequest(p.baselineCpuSeconds, p.baseline));
   const pooledResamples = bootstrap(pairs, pooledRatio, POOLED_RESAMPLES);
+  const guard = pooled(pairs.map((p) => p.guard));
+  const baseline = pooled(pairs.map((p) => p.baseline));
   return {
-    guard: pooled(pairs.map((p) => p.guard)),
-    baseline: pooled(pairs.map((p) => p.baseline)),
+    guard,
+    baseline,
     p99Ratio: median(p99),
     p99RatioMin: Math.min(...p99),
     p99RatioMax: Math.max(...p99),
@@ -125,7 +128,7 @@ export function summarizePairs(pairs: SlicePair[]): InterleavedSummary {
     cpuRatio: median(cpu),
     cpuRatioMin: Math.min(...cpu),
     cpuRatioMax: Math.max(...cpu),
-    p99PooledRatio: pooledRatio(pairs),
+    p99PooledRatio: guard.p99Ms / baseline.p99Ms,
     p99PooledRatioLow: quantile(pooledResamples, 0.05),
     p99PooledRatioHigh: quantile(pooledResamples, 0.95),
     spread: {
