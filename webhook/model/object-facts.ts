@@ -189,7 +189,7 @@ export function podFacts(pod: KubeObject): PodFacts {
   const status = obj(pod.status);
   const poolAnnotations = pickPoolAnnotations(m.annotations);
   const ips = podIPsOf(pod);
-  return {
+  const facts: PodFacts = {
     namespace: intern(m.namespace),
     name: m.name,
     uid: m.uid,
@@ -200,10 +200,13 @@ export function podFacts(pod: KubeObject): PodFacts {
     hostNetwork: spec.hostNetwork === true,
     observedIPs: ips.observed,
     controller: controllerOf(pod),
-    ...(poolAnnotations ? { poolAnnotations } : {}),
-    ...(ips.duplicates ? { interfaceDuplicates: ips.duplicates } : {}),
-    ...(m.deleting ? { termination: terminationFacts(m.deletionTimestamp, spec, status) } : {}),
   };
+  // Optional facts are added to the few pods that have them: a literal with conditional spreads reserves in-object
+  // room for them in every pod (24 bytes per pod at 100,000 pods, measured in a heap snapshot).
+  if (poolAnnotations) facts.poolAnnotations = poolAnnotations;
+  if (ips.duplicates) facts.interfaceDuplicates = ips.duplicates;
+  if (m.deleting) facts.termination = terminationFacts(m.deletionTimestamp, spec, status);
+  return facts;
 }
 
 const NO_TAINTS: readonly NodeTaint[] = Object.freeze([]);

@@ -5,6 +5,7 @@ import {
   NodeFacts,
   PodFacts,
   PoolFacts,
+  PoolRecord,
   ReservedIpFacts,
   StatefulSetFacts,
   VmFacts,
@@ -102,6 +103,17 @@ function takeEndpointStrings(pod: PodFacts, endpoint: EndpointFacts): void {
   if (pod.uid === endpoint.podUid) pod.uid = endpoint.podUid;
 }
 
+/*
+ * A pool record of a live pod holds the pod's uid once more, parsed from the pool's own status (56 bytes per record
+ * at 100,000 records). The record takes the cached pod's instance when the strings are equal; comparisons decide as
+ * before. The record is found through what the view already indexes: the pods observing its IP (a pool arriving), or
+ * the pools an endpoint names for its IPs (a pod or endpoint arriving after its pool, as at start-up, where the one
+ * pool page lands long before the pods).
+ */
+function shareRecordUid(record: PoolRecord | undefined, pod: PodFacts): void {
+  if (record !== undefined && record.podUid === pod.uid) record.podUid = pod.uid;
+}
+
 /** A mutable, indexed ClusterView: informers call upsert/remove; snapshots fill it once. */
 export class IndexedView implements ClusterView {
   private readonly pods = new NamespacedMap<PodFacts>();
@@ -127,7 +139,10 @@ export class IndexedView implements ClusterView {
   upsertPod(p: PodFacts): void {
     this.tombstones?.forget(p.namespace, p.name);
     const e = this.endpoints.get(p.namespace, p.name);
-    if (e) takeEndpointStrings(p, e);
+    if (e) {
+      takeEndpointStrings(p, e);
+      this.shareRecordUids(e, p);
+    }
     this.removePod(p.namespace, p.name);
     this.pods.set(p.namespace, p.name, p);
     for (const ip of p.observedIPs) this.podsByIp.add(ip, p);
@@ -152,7 +167,10 @@ export class IndexedView implements ClusterView {
   }
   upsertEndpoint(e: EndpointFacts): void {
     const p = this.pods.get(e.namespace, e.name);
-    if (p) takePodStrings(e, p);
+    if (p) {
+      takePodStrings(e, p);
+      this.shareRecordUids(e, p);
+    }
     this.removeEndpoint(e.namespace, e.name);
     this.endpoints.set(e.namespace, e.name, e);
     for (const ip of new Set(e.ips.map((i) => i.ip))) this.endpointsByIp.add(ip, e);
@@ -164,7 +182,12 @@ export class IndexedView implements ClusterView {
     for (const ip of new Set(old.ips.map((i) => i.ip))) this.endpointsByIp.remove(ip, namespace, name);
   }
   upsertPool(p: PoolFacts): void {
+    for (const [ip, record] of p.records) for (const pod of this.podsByIp.get(ip)) shareRecordUid(record, pod);
     this.pools.set(p.name, p);
+  }
+  /** The records of the endpoint's IPs in the pools it names take the pod's uid instance (shareRecordUid). */
+  private shareRecordUids(e: EndpointFacts, p: PodFacts): void {
+    for (const i of e.ips) shareRecordUid(this.pools.get(i.pool)?.records.get(i.ip), p);
   }
   removePool(name: string): void {
     this.pools.delete(name);

@@ -42,3 +42,52 @@ describe.each(['pod first', 'endpoint first'] as const)('pod and endpoint cached
     ]);
   });
 });
+
+// A pool record of a cached pod shares the pod's uid string, found through whichever of pool, pod and endpoint
+// arrives last; only equal uids are shared, so in every arrival order the records and the findings stay the same.
+describe('pool record and pod share their uid', () => {
+  const arrivals = [
+    ['pool', 'pod', 'endpoint'],
+    ['pool', 'endpoint', 'pod'],
+    ['pod', 'pool', 'endpoint'],
+    ['pod', 'endpoint', 'pool'],
+    ['endpoint', 'pool', 'pod'],
+    ['endpoint', 'pod', 'pool'],
+  ] as const;
+
+  function viewIn(order: readonly string[], podUid: string, recordUid: string, endpointUid: string): IndexedView {
+    const v = new IndexedView();
+    for (const what of order) {
+      if (what === 'pool') v.upsertPool(poolFacts(pool({ name: 'p1', records: { [IP]: [`${NS}/api-1`, recordUid] } })));
+      else if (what === 'pod') v.upsertPod(podOf(podUid));
+      else v.upsertEndpoint(endpointOf(endpointUid));
+    }
+    return v;
+  }
+
+  test.each(arrivals)(
+    'arriving %s, %s, %s: each record keeps its own uid and the findings are unchanged',
+    (...order) => {
+      for (const [podUid, recordUid, endpointUid] of [
+        ['uid-A', 'uid-A', 'uid-A'],
+        ['uid-B', 'uid-A', 'uid-A'],
+        ['uid-A', 'uid-B', 'uid-A'],
+        ['uid-A', 'uid-A', 'uid-B'],
+      ]) {
+        const v = viewIn(order, podUid, recordUid, endpointUid);
+        const reference = viewIn(['pool', 'pod', 'endpoint'], podUid, recordUid, endpointUid);
+        expect(v.pool('p1')?.records.get(IP)).toEqual({ pod: `${NS}/api-1`, podUid: recordUid });
+        expect(v.pod(NS, 'api-1')?.uid).toBe(podUid);
+        // (the fixtures number resourceVersions per object built, so findings are compared by kind, IP and message)
+        const judged = (view: IndexedView) =>
+          findings(view, DEFAULT_STATIC_IP_CONFIG).map((f) => [f.finding, f.ip, f.message]);
+        expect(judged(v)).toEqual(judged(reference));
+      }
+    },
+  );
+
+  test('a record of another incarnation is still judged against the cached pod', () => {
+    const v = viewIn(['pool', 'endpoint', 'pod'], 'uid-B', 'uid-A', 'uid-A');
+    expect(findings(v, DEFAULT_STATIC_IP_CONFIG).map((f) => f.finding)).toContain('RECORD_UID_MISMATCH');
+  });
+});
