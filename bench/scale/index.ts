@@ -16,6 +16,12 @@
  * populating (`npm run -s testbed -- down --name TESTBED` removes it). `--page-size` and `--list-rv 0` change the
  * probe's LISTs (page size; first page from the watch cache at any resourceVersion) to compare against the default.
  *
+ * `--heap [--pods N] [--nodes M] [--sorted] [--runs R] [--json]` measures the caches' live heap without a test bed: R
+ * fresh processes (bench/scale/heap-probe.ts) each feed the world above, as LIST pages, through the informers' trims
+ * and print {"heapBytesPerPod", "rssBytesPerPod", "spacesMb", ...}. The pools' allocatedIPs are written as populate
+ * writes them (JSON.stringify, not sorted: the general parser's path); `--sorted` writes Spiderpool's sorted form
+ * (the scan path, whose scans the admission path shares).
+ *
  * `--node-cache [--nodes N] [--runs R] [--json]` measures the Node cache alone, without a test bed: R fresh processes
  * (bench/scale/node-probe.ts) each feed N kubelet-shaped Node events (default 5,000) through the node reflector's
  * trim and print {"nodes","tainted","eventBytesPerNode","heapBytesPerNode"}: the live heap the cache adds per node.
@@ -28,41 +34,14 @@ import { defaultStateDir } from '../../testbed/state';
 import { startTestbed } from '../../testbed/testbed';
 import { kubeletNode } from './kubelet-node';
 import { forEachConcurrent, poster } from './populate';
+import { NAMESPACES, POOLS, endpointBody, nsOf, podBody, poolBody, poolStatus, reservedIP } from './world';
 
-const POOLS = 20;
-const NAMESPACES = 20;
 const say = (s: string) => process.stderr.write(`[scale-bench] ${s}\n`);
 
 function flag(argv: string[], name: string): string | undefined {
   const i = argv.indexOf(name);
   return i >= 0 ? argv[i + 1] : undefined;
 }
-
-function address(i: number): { pool: string; ip: string } {
-  const p = i % POOLS;
-  const n = Math.floor(i / POOLS) + 1;
-  return { pool: `scale-${p}`, ip: `10.${p + 1}.${(n >> 8) & 255}.${n & 255}` };
-}
-
-/**
- * The i-th SpiderReservedIP: two single IPs and (every 10th) a range of ten, spread over the 20 pools' subnets, all
- * above the addresses the pods hold (the records use .0.1-.19.136 of each /16), so nothing reserved is in use.
- */
-function reservedIP(i: number): Record<string, unknown> {
-  const p = i % POOLS;
-  const k = Math.floor(i / POOLS); // 0..49 per pool at 1,000
-  const ips = [`10.${p + 1}.200.${2 * k + 1}`, `10.${p + 1}.200.${2 * k + 2}`];
-  if (i % 10 === 0) ips.push(`10.${p + 1}.201.${(k % 25) * 10 + 1}-10.${p + 1}.201.${(k % 25) * 10 + 10}`);
-  return {
-    apiVersion: 'spiderpool.spidernet.io/v2beta1',
-    kind: 'SpiderReservedIP',
-    metadata: { name: `reserved-${i}` },
-    spec: { ipVersion: 4, ips },
-  };
-}
-
-const nsOf = (i: number) => `scale-${i % NAMESPACES}`;
-const nameOf = (i: number) => `app-${Math.floor(i / 10)}-${i.toString(36)}`;
 
 function probe(kubeconfig: string, script = 'probe.ts', extra: string[] = []): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
@@ -88,6 +67,16 @@ export async function runScaleBench(argv: string[]): Promise<number> {
   const json = argv.includes('--json');
   const pods = Number(flag(argv, '--pods') ?? 100_000);
   const runs = Number(flag(argv, '--runs') ?? 1);
+  if (argv.includes('--heap')) {
+    const args = ['--nodes', flag(argv, '--nodes') ?? '5004', ...(argv.includes('--sorted') ? ['--sorted'] : [])];
+    for (let r = 0; r < runs; r++) {
+      // (probe's first argument, the kubeconfig of the other probes, is the first flag here)
+      const result = await probe('--pods', 'heap-probe.ts', [String(pods), ...args]);
+      if (json) process.stdout.write(JSON.stringify(result) + '\n');
+      else say(`cache heap, run ${r + 1}: ${JSON.stringify(result)}`);
+    }
+    return 0;
+  }
   if (argv.includes('--node-cache')) {
     const nodes = String(Number(flag(argv, '--nodes') ?? 5000));
     for (let r = 0; r < runs; r++) {
@@ -148,31 +137,7 @@ export async function runScaleBench(argv: string[]): Promise<number> {
       pods,
       32,
       async (i) => {
-        const a = address(i);
-        const created = await api.post(`/api/v1/namespaces/${nsOf(i)}/pods`, {
-          metadata: {
-            name: nameOf(i),
-            labels: { app: `app-${Math.floor(i / 10)}` },
-            annotations: {
-              'k8s.v1.cni.cncf.io/network-status': JSON.stringify([
-                { name: 'kube-system/macvlan', interface: 'eth0', ips: [a.ip], default: true },
-              ]),
-            },
-            ownerReferences: [
-              {
-                apiVersion: 'apps/v1',
-                kind: 'ReplicaSet',
-                name: `app-${Math.floor(i / 10)}`,
-                uid: `rs-${Math.floor(i / 10)}`,
-                controller: true,
-              },
-            ],
-          },
-          spec: {
-            nodeName: `node-${(i % 3) + 1}`,
-            containers: [{ name: 'main', image: 'registry.k8s.io/pause:3.10' }],
-          },
-        });
+        const created = await api.post(`/api/v1/namespaces/${nsOf(i)}/pods`, podBody(i));
         uids[i] = (created.metadata as { uid: string }).uid;
       },
       (d) => say(`${d} pods`),
@@ -183,43 +148,20 @@ export async function runScaleBench(argv: string[]): Promise<number> {
       pods,
       32,
       async (i) => {
-        const a = address(i);
-        await api.post(`/apis/spiderpool.spidernet.io/v2beta1/namespaces/${nsOf(i)}/spiderendpoints`, {
-          apiVersion: 'spiderpool.spidernet.io/v2beta1',
-          kind: 'SpiderEndpoint',
-          metadata: { name: nameOf(i), finalizers: ['spiderpool.spidernet.io'] },
-          status: {
-            current: {
-              uid: uids[i],
-              node: `node-${(i % 3) + 1}`,
-              ips: [{ interface: 'eth0', ipv4: `${a.ip}/16`, ipv4Pool: a.pool, vlan: 0 }],
-            },
-            ownerControllerType: 'Deployment',
-            ownerControllerName: `app-${Math.floor(i / 10)}`,
-          },
-        });
+        await api.post(
+          `/apis/spiderpool.spidernet.io/v2beta1/namespaces/${nsOf(i)}/spiderendpoints`,
+          endpointBody(i, uids[i]),
+        );
       },
       (d) => say(`${d} endpoints`),
     );
     say(`${pods} endpoints created in ${((Date.now() - t) / 1000).toFixed(0)} s`);
     t = Date.now();
     for (let p = 0; p < POOLS; p++) {
-      const records: Record<string, { pod: string; podUid: string }> = {};
-      for (let i = p; i < pods; i += POOLS)
-        records[address(i).ip] = { pod: `${nsOf(i)}/${nameOf(i)}`, podUid: uids[i] };
-      const created = await api.post('/apis/spiderpool.spidernet.io/v2beta1/spiderippools', {
-        apiVersion: 'spiderpool.spidernet.io/v2beta1',
-        kind: 'SpiderIPPool',
-        metadata: { name: `scale-${p}` },
-        spec: { ipVersion: 4, subnet: `10.${p + 1}.0.0/16`, ips: [`10.${p + 1}.0.1-10.${p + 1}.255.254`] },
-      });
+      const created = await api.post('/apis/spiderpool.spidernet.io/v2beta1/spiderippools', poolBody(p));
       await api.put(`/apis/spiderpool.spidernet.io/v2beta1/spiderippools/scale-${p}/status`, {
         ...created,
-        status: {
-          allocatedIPs: JSON.stringify(records),
-          allocatedIPCount: Object.keys(records).length,
-          totalIPCount: 65534,
-        },
+        status: poolStatus(p, pods, uids),
       });
     }
     say(`${POOLS} pools (${pods} records) written in ${((Date.now() - t) / 1000).toFixed(0)} s`);
