@@ -16,7 +16,8 @@ Benchmarks:
   chaos       G00012 chaos replay: [--guard on|off|both] [--gc v0.9.4|fixed|both] [--seed N] [--json]
   admission   admission latency/throughput of the guard
   scale       caches at cluster scale: [--pods N] [--nodes M] [--reserved-ips K] [--runs R] [--json]
-              [--name TESTBED] [--keep] [--probe (a kept world, no populate)] [--page-size P] [--list-rv 0];
+              [--name TESTBED] [--keep] [--probe (a kept world, no populate)] [--sync watch-list|list]
+              [--page-size P] [--list-rv 0] (LIST pages: --sync list, or where streaming is refused);
               --node-cache [--nodes N] [--runs R] [--json]: the Node cache alone (no test bed)
   stress      RSS, concurrent-review latency, audit bytes under bursts: [--pods N] [--seconds S] [--json]
               [--against DIR [--rounds N]] (before/after: another built checkout's guard, ABBA)`;

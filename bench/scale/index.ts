@@ -1,6 +1,6 @@
 /**
  * `npm run -s bench -- scale [--pods N] [--nodes M] [--reserved-ips K] [--runs R] [--json] [--name TESTBED] [--keep]
- *                            [--probe] [--page-size P] [--list-rv 0]`
+ *                            [--probe] [--sync watch-list|list] [--page-size P] [--list-rv 0]`
  *
  * What the guard's caches cost at cluster scale, on the real test bed: N pods (default 100,000, each with an IP in
  * its multus network-status annotation), N SpiderEndpoints, 20 pools × N/20 records (5,000 each by default,
@@ -13,8 +13,10 @@
  * `apiServer` how the API server served the LISTs (watch cache or etcd, and its own time per LIST).
  *
  * `--keep` leaves the populated test bed running; `--probe --name TESTBED` then probes that kept world again without
- * populating (`npm run -s testbed -- down --name TESTBED` removes it). `--page-size` and `--list-rv 0` change the
- * probe's LISTs (page size; first page from the watch cache at any resourceVersion) to compare against the default.
+ * populating (`npm run -s testbed -- down --name TESTBED` removes it). `--sync list` makes the probe's caches fill by
+ * LIST pages instead of streaming lists (the default, as `serve`; LIST pages are also the fallback where the API
+ * server refuses streaming); `--page-size` and `--list-rv 0` change those LIST pages (page size; first page from the
+ * watch cache at any resourceVersion) to compare against the default.
  *
  * `--heap [--pods N] [--nodes M] [--sorted] [--runs R] [--json]` measures the caches' live heap without a test bed: R
  * fresh processes (bench/scale/heap-probe.ts) each feed the world above, as LIST pages, through the informers' trims
@@ -88,7 +90,7 @@ export async function runScaleBench(argv: string[]): Promise<number> {
   }
   const nodes = Number(flag(argv, '--nodes') ?? 5000);
   const reservedIPs = Number(flag(argv, '--reserved-ips') ?? 1000);
-  const probeArgs = ['--page-size', '--list-rv'].flatMap((f) => (flag(argv, f) ? [f, flag(argv, f)!] : []));
+  const probeArgs = ['--sync', '--page-size', '--list-rv'].flatMap((f) => (flag(argv, f) ? [f, flag(argv, f)!] : []));
   const name = flag(argv, '--name') ?? 'bench-scale';
   const report = async (kubeconfig: string) => {
     for (let r = 0; r < runs; r++) {

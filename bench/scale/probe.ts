@@ -2,12 +2,16 @@
  * Child process of `bench -- scale`: measures the guard's caches alone (the informers `serve` runs) against a
  * populated API server. Prints one JSON line. Run with --expose-gc so RSS is read after a full collection.
  *
- *   node --expose-gc --import tsx bench/scale/probe.ts <kubeconfig> [--page-size N] [--list-rv 0]
+ *   node --expose-gc --import tsx bench/scale/probe.ts <kubeconfig> [--sync watch-list|list] [--page-size N]
+ *                                                     [--list-rv 0]
  *
- * Besides memory and times it prints `lists`: per resource, where its first LIST spent the time (pages, items,
- * bytes, summed time to first byte, body transfer, JSON parse and trim, the slowest page's time to first byte,
- * and its wall time), and `apiServer`: how the API server served those LISTs during the sync (its watch cache or
- * etcd, from its own /metrics counters).
+ * `--sync` is how the caches fill (default watch-list, as `serve`: a streaming list, LIST pages where the API server
+ * refuses it); `--page-size` and `--list-rv` shape the LIST pages (--sync list, or the fallback).
+ * Besides memory and times it prints `lists`: per resource, where its first sync spent the time (`method`: list or
+ * watch-list; pages, items, bytes, summed time to first byte, body transfer, JSON parse and trim, the slowest
+ * page's time to first byte, and its wall time; a streaming list is one page: time to its first event, its events up
+ * to the end bookmark), and `apiServer`: how the API server served the LISTs during the sync (its watch cache or
+ * etcd, from its own /metrics counters; a streaming list is a watch and counts there as none).
  */
 import { KubeConfig } from '@kubernetes/client-node';
 import { getHeapSpaceStatistics } from 'node:v8';
@@ -34,6 +38,7 @@ async function main(): Promise<void> {
   const arg = (name: string) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : undefined);
   const pageSize = Number(arg('--page-size') ?? 500);
   const listResourceVersion = arg('--list-rv') === '0' ? '0' : '';
+  const sync = arg('--sync') === 'list' ? 'list' : 'watch-list';
   const listCosts = new ListCosts();
   const countersBefore = await apiServerListCounters(kc);
   gc();
@@ -46,6 +51,7 @@ async function main(): Promise<void> {
   const cache = startClusterCache(kc, createLogger('silent'), {
     kubevirt: false,
     reservedIPs,
+    sync,
     pageSize,
     listResourceVersion,
     listCosts,
@@ -109,12 +115,14 @@ async function main(): Promise<void> {
     externalMb: Math.round(external / 2 ** 20),
     arrayBuffersMb: Math.round(arrayBuffers / 2 ** 20),
     spacesMb,
+    sync,
     pageSize,
     listResourceVersion,
     lists: Object.fromEntries(
       Object.entries(lists).map(([resource, c]) => [
         resource,
         {
+          method: c.method,
           pages: c.pages,
           items: c.items,
           mb: Math.round((c.bytes / 2 ** 20) * 10) / 10,

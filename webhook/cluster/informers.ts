@@ -28,7 +28,9 @@ import {
 import { KubeHttpClient } from './kube-http';
 import { ApiServerProbe } from './apiserver-probe';
 import { ListCosts, emptyTiming } from './list-costs';
+import { SyncMethod, isInitialEventsEnd } from './initial-events';
 import { ChangeListener, Reflector, ReflectorSpec, ReflectorStatus } from './reflector';
+import { OpenWatch, WatchHandlers, openWatch } from './watch-stream';
 
 const PAGE = 500;
 
@@ -113,18 +115,35 @@ export interface ClusterCacheOptions {
   staleAfterMs?: number;
   /** registers spiderpool_guard_cache_synced and spiderpool_guard_cache_staleness_seconds when given */
   registry?: Registry;
-  /** LIST page size (default 500) */
+  /**
+   * How the caches fill: 'watch-list' (default) streams the list from the API server's watch cache and falls back
+   * to LIST pages, per resource, when the API server refuses it; 'list' always lists pages.
+   */
+  sync?: SyncMethod;
+  /** LIST page size (default 500): LIST pages only (sync 'list', or the fallback) */
   pageSize?: number;
   /**
    * The resourceVersion of a LIST's first page: '' (default) is a consistent read, '0' accepts any version the
-   * API server's watch cache holds. Later pages follow the continue token either way.
+   * API server's watch cache holds. Later pages follow the continue token either way. LIST pages only.
    */
   listResourceVersion?: '' | '0';
   /** collects where the LISTs spend their time, per resource (bench scale) */
   listCosts?: ListCosts;
 }
 
+const SYNC_METHODS: SyncMethod[] = ['watch-list', 'list'];
+
 function registerCacheGauges(registry: Registry, status: () => Record<string, ReflectorStatus>): void {
+  new Gauge({
+    name: 'spiderpool_guard_cache_sync_method',
+    help: 'How the cache of a resource fills (1 for the method in use): a streaming list (watch-list) or LIST pages (list, also when the API server refused streaming)',
+    labelNames: ['resource', 'method'],
+    registers: [registry],
+    collect() {
+      for (const [resource, s] of Object.entries(status()))
+        for (const method of SYNC_METHODS) this.set({ resource, method }, s.syncMethod === method ? 1 : 0);
+    },
+  });
   new Gauge({
     name: 'spiderpool_guard_cache_synced',
     help: 'Whether the cache of a resource is synced and its watch healthy (1), or not yet listed or stale (0)',
@@ -170,6 +189,40 @@ export function startClusterCache(kc: KubeConfig, log: Logger, opts: ClusterCach
       continueToken: metadata.continue,
     };
   };
+  // Watches have their own keep-alive client: they hold their connections for minutes, LIST pages must not wait.
+  const watchHttp = new KubeHttpClient(kc, 30_000);
+  const watcher =
+    (name: string, path: string) =>
+    (query: Record<string, string>, handlers: WatchHandlers): Promise<OpenWatch> => {
+      const url = `${path}?${new URLSearchParams(query)}`;
+      if (!costs || query.sendInitialEvents !== 'true') return openWatch(watchHttp, url, handlers);
+      // a streaming list's costs, as one page: time to its first event, its bytes and parse up to the end bookmark
+      costs.requesting(name);
+      const timing = emptyTiming();
+      let firstByteAt = 0;
+      let items = 0;
+      let initial = true;
+      const meter = {
+        firstByte: (ms: number) => {
+          timing.ttfbMs = ms;
+          firstByteAt = performance.now();
+        },
+        line: (bytes: number, parseMs: number) => {
+          if (!initial) return;
+          timing.bytes += bytes;
+          timing.parseMs += parseMs;
+        },
+      };
+      const event = (type: string, o: KubeObject) => {
+        if (initial && isInitialEventsEnd(type, o)) {
+          initial = false;
+          timing.bodyMs = performance.now() - firstByteAt;
+          costs.page(name, timing, items, 'watch-list');
+        } else if (initial) items++;
+        handlers.event(type, o);
+      };
+      return openWatch(watchHttp, url, { event, done: handlers.done }, meter);
+    };
   const timed = (name: string, upsert: (o: KubeObject) => void) =>
     !costs
       ? upsert
@@ -184,7 +237,15 @@ export function startClusterCache(kc: KubeConfig, log: Logger, opts: ClusterCach
     upsert: (o: KubeObject) => void,
     remove: (ns: string, n: string) => void,
     cached: () => Iterable<{ namespace: string; name: string }>,
-  ): ReflectorSpec => ({ name, path, list: lister(name, path), upsert: timed(name, upsert), remove, cached });
+  ): ReflectorSpec => ({
+    name,
+    path,
+    list: lister(name, path),
+    watch: watcher(name, path),
+    upsert: timed(name, upsert),
+    remove,
+    cached,
+  });
   // Nodes: name, taints and Ready only (model/trim.ts nodeFacts), read when a terminating pod's record is released.
   view.trackNodes();
   const specs: ReflectorSpec[] = [
@@ -259,6 +320,7 @@ export function startClusterCache(kc: KubeConfig, log: Logger, opts: ClusterCach
   const reflectors = specs.map(
     (s) =>
       new Reflector(kc, s, log, s.name === 'pods' ? podHooks.onChange : opts.onChange, {
+        sync: opts.sync ?? 'watch-list',
         staleAfterMs: opts.staleAfterMs,
       }),
   );
@@ -278,6 +340,7 @@ export function startClusterCache(kc: KubeConfig, log: Logger, opts: ClusterCach
       probe.stop();
       reflectors.forEach((r) => r.stop());
       http.close();
+      watchHttp.close();
       probeHttp.close();
     },
   };

@@ -3,6 +3,7 @@
 // the admission path, so they reuse connections instead. Authentication headers are re-applied on every request
 // (service-account tokens rotate); the TLS material is the kubeconfig's.
 import { KubeConfig } from '@kubernetes/client-node';
+import { IncomingMessage } from 'node:http';
 import * as https from 'node:https';
 import { LazyList, lazyList } from './lazy-list';
 import { ResponseTiming } from './list-costs';
@@ -144,6 +145,37 @@ export class KubeHttpClient {
             : err,
         );
       });
+      req.end();
+    });
+  }
+
+  /**
+   * GET a path whose answer is read as it arrives (a watch): resolves with the response, whatever its status, once
+   * its headers came within `headersTimeoutMs`; from then on the socket has no idle timeout (a watch may be silent
+   * for minutes; the API server probe notices a server that went quiet). `signal` aborts the request.
+   */
+  async stream(path: string, signal: AbortSignal, headersTimeoutMs = this.timeoutMs): Promise<IncomingMessage> {
+    signal.throwIfAborted();
+    const base = await this.options();
+    return new Promise((resolve, reject) => {
+      const req = https.request(
+        {
+          ...base,
+          method: 'GET',
+          protocol: this.server.protocol,
+          hostname: this.server.hostname,
+          port: this.server.port,
+          path: `${this.server.pathname.replace(/\/$/, '')}${path}`,
+          timeout: headersTimeoutMs,
+          signal,
+        },
+        (res) => {
+          req.setTimeout(0);
+          resolve(res);
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error(`GET ${path}: no answer within ${headersTimeoutMs} ms`)));
+      req.on('error', reject);
       req.end();
     });
   }

@@ -1,5 +1,6 @@
 // Where a cache's first sync spends its time, per resource: how long the API server took to start answering each
-// LIST page, how long the body took to arrive, its size, the JSON parse and the trim into facts. Collected only when
+// LIST page, how long the body took to arrive, its size, the JSON parse and the trim into facts. A streaming list
+// counts as one page: time to its first event, then its events up to the bookmark that ends the initial state. Collected only when
 // asked for (bench scale's probe); the reflectors behave the same either way.
 
 /** What one GET cost the client (KubeHttpClient.getJson fills it in). */
@@ -13,6 +14,8 @@ export interface ResponseTiming {
 }
 
 export interface ResourceListCost {
+  /** 'list' (LIST pages) or 'watch-list' (a streaming list, counted as one page up to its end bookmark) */
+  method: string;
   pages: number;
   items: number;
   bytes: number;
@@ -40,6 +43,7 @@ export class ListCosts {
     let c = this.byResource.get(resource);
     if (!c) {
       c = {
+        method: 'list',
         pages: 0,
         items: 0,
         bytes: 0,
@@ -61,8 +65,9 @@ export class ListCosts {
     this.of(resource);
   }
 
-  page(resource: string, t: ResponseTiming, items: number): void {
+  page(resource: string, t: ResponseTiming, items: number, method = 'list'): void {
     const c = this.of(resource);
+    c.method = method;
     c.pages++;
     c.items += items;
     c.bytes += t.bytes;
@@ -70,6 +75,7 @@ export class ListCosts {
     c.bodyMs += t.bodyMs;
     c.parseMs += t.parseMs;
     c.maxTtfbMs = Math.max(c.maxTtfbMs, t.ttfbMs);
+    c.wallMs = this.now() - c.startedAt; // a streaming list's items are all trimmed when its one "page" completes
   }
 
   /** JSON.parse of items parsed one at a time, after their page arrived */

@@ -3,13 +3,28 @@
 // resourceVersion, relists on 410 Gone, and retries with a short capped backoff that starts over as soon as the API
 // server answers again (retry-backoff.ts). It also knows how current it is (cache-health.ts): a watch down, or open
 // but silent while the API server probe gets no answer, makes the cache stale after the staleness limit.
+//
+// It fills the cache the way client-go does: by a streaming list where the API server serves one (a watch that first
+// sends every object, then a bookmark marking the end of that initial state, then goes on as the watch; served from
+// the API server's watch cache, one connection, nothing held but the event being parsed), else by LIST pages.
 import { isGone, statusCodeOf } from '../../lib/api-errors';
-import { KubeConfig, Watch } from '@kubernetes/client-node';
+import { KubeConfig } from '@kubernetes/client-node';
 import { Logger } from '../log';
 import { KubeObject } from '../model';
 import { ApiServerState } from './apiserver-probe';
 import { CacheHealth, CacheState } from './cache-health';
+import {
+  InitialEvents,
+  ObjectKeys,
+  SyncMethod,
+  keyOf,
+  vanished,
+  watchListQuery,
+  watchListRefused,
+} from './initial-events';
+import { KubeHttpClient } from './kube-http';
 import { FailureKind, RetryBackoff } from './retry-backoff';
+import { OpenWatch, WatchHandlers, openWatch } from './watch-stream';
 
 export interface ListPage {
   /** iterated once, in order (the live lister parses each item as it is taken) */
@@ -37,6 +52,8 @@ export interface ReflectorSpec {
    * tombstones) is dropped here.
    */
   onGap?(): void;
+  /** opens a watch of `path` with this query (default: watch-stream.ts over a client of the reflector's kubeconfig) */
+  watch?(query: Record<string, string>, handlers: WatchHandlers): Promise<OpenWatch>;
 }
 
 export type ChangeListener = (kind: string, type: 'ADDED' | 'MODIFIED' | 'DELETED', o: KubeObject) => void;
@@ -45,6 +62,11 @@ export type ChangeListener = (kind: string, type: 'ADDED' | 'MODIFIED' | 'DELETE
 export const DEFAULT_STALE_AFTER_MS = 10_000;
 
 export interface ReflectorOptions {
+  /**
+   * 'watch-list': a streaming list, falling back to LIST pages for good when the API server refuses it;
+   * 'list' (default): LIST pages, then a watch.
+   */
+  sync?: SyncMethod;
   staleAfterMs?: number;
   backoff?: RetryBackoff;
   now?: () => number;
@@ -59,27 +81,8 @@ export interface ReflectorStatus {
   lastError?: string;
   /** why the cache is not synced, for /readyz (absent while synced) */
   reason?: string;
-}
-
-function keyOf(o: KubeObject): { namespace: string; name: string } {
-  const m = (o.metadata ?? {}) as { namespace?: string; name?: string };
-  return { namespace: m.namespace ?? '', name: m.name ?? '' };
-}
-
-/**
- * The namespace/name of the objects a LIST returned, as namespace → names, reusing the objects' own strings (a
- * "namespace/name" string per object costs two strings more: the concatenation and its flattened copy).
- */
-class ObjectKeys {
-  private readonly byNamespace = new Map<string, Set<string>>();
-  add(namespace: string, name: string): void {
-    let names = this.byNamespace.get(namespace);
-    if (!names) this.byNamespace.set(namespace, (names = new Set()));
-    names.add(name);
-  }
-  has(namespace: string, name: string): boolean {
-    return this.byNamespace.get(namespace)?.has(name) ?? false;
-  }
+  /** how the cache (re)fills: a streaming list, or LIST pages (configured so, or the API server refused streaming) */
+  syncMethod: SyncMethod;
 }
 
 /** An error with an HTTP status came from the API server; anything else (refused, reset, timeout) did not. */
@@ -89,7 +92,12 @@ function failureKind(err: unknown): FailureKind {
 
 export class Reflector {
   private resourceVersion = '';
-  private abort?: AbortController;
+  /** the last resourceVersion expired (410 Gone): the next streaming list starts from a consistent read ('') */
+  private resourceVersionExpired = false;
+  private method: SyncMethod;
+  /** the cache is filled and a watch (or the stream past its initial events) follows the server */
+  private following = false;
+  private abort?: OpenWatch;
   /** bumped for every watch started, so callbacks of an abandoned watch are ignored */
   private watchGeneration = 0;
   private stopped = false;
@@ -101,6 +109,7 @@ export class Reflector {
   private readonly now: () => number;
   private readonly staleAfterMs: number;
   private apiState: ApiServerState | undefined;
+  private watchHttp?: KubeHttpClient;
   lastError?: string;
 
   constructor(
@@ -110,6 +119,7 @@ export class Reflector {
     private readonly onChange?: ChangeListener,
     opts: ReflectorOptions = {},
   ) {
+    this.method = opts.sync ?? 'list';
     this.staleAfterMs = opts.staleAfterMs ?? DEFAULT_STALE_AFTER_MS;
     this.health = new CacheHealth(this.staleAfterMs);
     this.backoff = opts.backoff ?? new RetryBackoff();
@@ -142,11 +152,12 @@ export class Reflector {
       resourceVersion: this.resourceVersion,
       ...(this.lastError ? { lastError: this.lastError } : {}),
       ...(reason ? { reason } : {}),
+      syncMethod: this.method,
     };
   }
 
   start(): void {
-    void this.relist();
+    void this.sync();
   }
 
   stop(): void {
@@ -154,6 +165,7 @@ export class Reflector {
     clearTimeout(this.timer);
     this.pendingRetry = undefined;
     this.abort?.abort();
+    this.watchHttp?.close();
   }
 
   /**
@@ -204,41 +216,135 @@ export class Reflector {
     }, delay);
   }
 
+  private openWatch(query: Record<string, string>, handlers: WatchHandlers): Promise<OpenWatch> {
+    if (this.spec.watch) return this.spec.watch(query, handlers);
+    this.watchHttp ??= new KubeHttpClient(this.kc);
+    return openWatch(this.watchHttp, `${this.spec.path}?${new URLSearchParams(query)}`, handlers);
+  }
+
+  /** (Re)fills the cache from scratch: the start, a 410 Gone, a retry after a failure. */
+  private sync(): Promise<void> {
+    return this.method === 'watch-list' ? this.streamList() : this.relist();
+  }
+
+  /** The cache holds every object of one snapshot of the server, at `resourceVersion`: current as of now. */
+  private filled(seen: ObjectKeys, resourceVersion: string, startedAt: number, objects: number): void {
+    for (const o of vanished(this.spec.cached(), seen)) this.spec.remove(o.namespace, o.name);
+    this.resourceVersion = resourceVersion;
+    this.resourceVersionExpired = false;
+    this.health.listed(this.now());
+    this.backoff.succeeded();
+    this.lastError = undefined;
+    this.log.info(
+      {
+        reflector: this.spec.name,
+        syncMethod: this.method,
+        objects,
+        resourceVersion,
+        ms: Math.round(this.now() - startedAt),
+      },
+      'cache filled',
+    );
+  }
+
   /** Lists every page, upserting as pages arrive; relist() removes what vanished once the LIST completed. */
-  private async listAll(): Promise<{ seen: ObjectKeys; resourceVersion: string }> {
+  private async listAll(): Promise<{ seen: ObjectKeys; resourceVersion: string; objects: number }> {
     const seen = new ObjectKeys();
     let token: string | undefined;
     let rv: string;
+    let objects = 0;
     do {
       const page = await this.spec.list(token);
       for (const o of page.items) {
         this.spec.upsert(o);
         const { namespace, name } = keyOf(o);
         seen.add(namespace, name);
+        objects++;
       }
       rv = page.resourceVersion;
       token = page.continueToken || undefined;
     } while (token);
-    return { seen, resourceVersion: rv };
+    return { seen, resourceVersion: rv, objects };
   }
 
   private async relist(): Promise<void> {
     if (this.stopped) return;
+    this.following = false;
+    const startedAt = this.now();
     try {
       this.spec.onGap?.();
-      const { seen, resourceVersion } = await this.listAll();
-      const gone: { namespace: string; name: string }[] = [];
-      for (const o of this.spec.cached()) if (!seen.has(o.namespace, o.name)) gone.push(o);
-      for (const o of gone) this.spec.remove(o.namespace, o.name);
-      this.resourceVersion = resourceVersion;
-      this.health.listed(this.now());
-      this.backoff.succeeded();
-      this.lastError = undefined;
+      const { seen, resourceVersion, objects } = await this.listAll();
+      this.filled(seen, resourceVersion, startedAt, objects);
     } catch (err) {
-      this.retryLater('list', err, () => void this.relist());
+      this.retryLater('list', err, () => void this.sync());
       return;
     }
+    this.following = true;
     await this.watch();
+  }
+
+  /**
+   * A streaming list: a watch that sends every object first (upserted as it arrives, no change listener: as for a
+   * LIST), then the bookmark that ends the initial events, where what the cache holds beyond them is removed and the
+   * cache counts as synced; the same connection then goes on as the watch. Started from the last resourceVersion
+   * (any newer state will do), or from a consistent read at first and after a 410 Gone.
+   */
+  private async streamList(): Promise<void> {
+    if (this.stopped) return;
+    this.following = false;
+    this.spec.onGap?.();
+    const generation = ++this.watchGeneration;
+    const current = () => generation === this.watchGeneration && !this.stopped;
+    const from = this.resourceVersionExpired ? '' : this.resourceVersion;
+    const startedAt = this.now();
+    const initial = new InitialEvents(this.spec);
+    let gone = false;
+    let ended = false;
+    const event = (type: string, o: KubeObject) => {
+      if (!current()) return;
+      if (this.following) {
+        if (this.onEvent(type, o)) gone = true;
+        return;
+      }
+      const resourceVersion = initial.event(type, o);
+      if (resourceVersion === undefined) return;
+      this.filled(initial.seen, resourceVersion || from, startedAt, initial.count);
+      this.following = true;
+      this.health.watchOpened(this.now());
+    };
+    const done = (err: unknown) => {
+      ended = true;
+      if (!current()) return;
+      this.abort = undefined;
+      this.health.watchClosed(this.now());
+      const expired = gone || initial.gone || isGone(err);
+      // a consistent read cannot expire; a server answering 410 to one is retried with backoff, not in a loop
+      if (expired && (this.following || from !== '')) {
+        this.log.info({ reflector: this.spec.name }, 'watch expired (410): streaming the list again from now');
+        this.resourceVersionExpired = true;
+        void this.sync();
+      } else if (!this.following) {
+        const why = err ?? initial.error ?? new Error('the watch ended before its initial events were complete');
+        this.retryLater('watch-list', why, () => void this.sync());
+      } else if (err) this.retryLater('watch', err, () => void this.sync());
+      else void this.watch(); // the server closed the watch normally: resume from the last resourceVersion
+    };
+    try {
+      const w = await this.openWatch(watchListQuery(from), { event, done });
+      if (!current()) return w.abort();
+      if (ended) return;
+      this.abort = w;
+    } catch (err) {
+      if (!current()) return;
+      if (watchListRefused(err)) {
+        this.method = 'list';
+        this.log.warn(
+          { reflector: this.spec.name, err: (err as Error).message },
+          'the API server does not serve streaming lists (WatchList): this cache fills by LIST pages from now on',
+        );
+        void this.relist();
+      } else this.retryLater('watch-list', err, () => void this.sync());
+    }
   }
 
   private restartWatch(): void {
@@ -246,7 +352,8 @@ export class Reflector {
     this.abort?.abort();
     this.abort = undefined;
     this.health.watchClosed(this.now());
-    void this.watch();
+    // a stream cut inside its initial events left the cache half refilled: that one starts over
+    void (this.following ? this.watch() : this.sync());
   }
 
   private onEvent(type: string, o: KubeObject): boolean {
@@ -272,36 +379,40 @@ export class Reflector {
     const current = () => generation === this.watchGeneration && !this.stopped;
     let gone = false;
     let ended = false;
-    const onDone = (err: unknown) => {
+    const done = (err: unknown) => {
       ended = true;
       if (!current()) return;
       this.abort = undefined;
       this.health.watchClosed(this.now());
       if (gone || isGone(err)) {
         this.log.info({ reflector: this.spec.name }, 'watch expired (410), relisting');
-        void this.relist();
-      } else if (err) this.retryLater('watch', err, () => void this.relist());
+        this.resourceVersionExpired = true;
+        void this.sync();
+      } else if (err) this.retryLater('watch', err, () => void this.sync());
       else void this.watch(); // the server closed the watch normally: resume from the last resourceVersion
     };
     try {
-      const abort = await new Watch(this.kc).watch(
-        this.spec.path,
-        { resourceVersion: this.resourceVersion, allowWatchBookmarks: true },
-        (type: string, o: KubeObject) => {
-          if (current() && this.onEvent(type, o)) gone = true;
+      const w = await this.openWatch(
+        { resourceVersion: this.resourceVersion, allowWatchBookmarks: 'true' },
+        {
+          event: (type, o) => {
+            if (current() && this.onEvent(type, o)) gone = true;
+          },
+          done,
         },
-        onDone,
       );
-      if (!current()) {
-        abort.abort();
-        return;
-      }
+      if (!current()) return w.abort();
       if (ended) return;
-      this.abort = abort;
+      this.abort = w;
       this.health.watchOpened(this.now());
       this.backoff.succeeded();
     } catch (err) {
-      if (current()) this.retryLater('watch', err, () => void this.relist());
+      if (!current()) return;
+      if (isGone(err)) {
+        // a watch from an expired resourceVersion may be refused outright instead of with an ERROR event
+        this.resourceVersionExpired = true;
+        void this.sync();
+      } else this.retryLater('watch', err, () => void this.sync());
     }
   }
 }

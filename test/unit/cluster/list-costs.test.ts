@@ -22,6 +22,7 @@ describe('ListCosts', () => {
     costs.trimmed('nodes', 1);
     expect(costs.report()).toEqual({
       pods: {
+        method: 'list',
         pages: 2,
         items: 3,
         bytes: 1600,
@@ -32,7 +33,42 @@ describe('ListCosts', () => {
         maxTtfbMs: 120,
         wallMs: 300,
       },
-      nodes: { pages: 1, items: 1, bytes: 50, ttfbMs: 7, bodyMs: 1, parseMs: 1, trimMs: 1, maxTtfbMs: 7, wallMs: 0 },
+      nodes: {
+        method: 'list',
+        pages: 1,
+        items: 1,
+        bytes: 50,
+        ttfbMs: 7,
+        bodyMs: 1,
+        parseMs: 1,
+        trimMs: 1,
+        maxTtfbMs: 7,
+        wallMs: 0,
+      },
+    });
+  });
+
+  it('counts a streaming list as one page whose wall time ends at its end bookmark', () => {
+    let now = 0;
+    const costs = new ListCosts(() => now);
+    costs.requesting('pods');
+    now = 40;
+    costs.trimmed('pods', 2); // items are trimmed as their events arrive, before the "page" is complete
+    now = 90;
+    costs.trimmed('pods', 3);
+    now = 95;
+    costs.page('pods', { ttfbMs: 30, bodyMs: 65, bytes: 4000, parseMs: 20 }, 2, 'watch-list');
+    expect(costs.report().pods).toEqual({
+      method: 'watch-list',
+      pages: 1,
+      items: 2,
+      bytes: 4000,
+      ttfbMs: 30,
+      bodyMs: 65,
+      parseMs: 20,
+      trimMs: 5,
+      maxTtfbMs: 30,
+      wallMs: 95,
     });
   });
 });
