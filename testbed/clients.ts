@@ -41,6 +41,19 @@ export function adminKubeConfig(): k8s.KubeConfig {
   return testbed().kubeConfig();
 }
 
+/** `base` with its server replaced by `server` (a proxy in front of the API server; its certificate names 127.0.0.1). */
+export function kubeConfigVia(base: k8s.KubeConfig, server: string): k8s.KubeConfig {
+  const kc = new k8s.KubeConfig();
+  const cluster = base.getCurrentCluster()!;
+  kc.loadFromOptions({
+    clusters: [{ ...cluster, server }],
+    users: base.users,
+    contexts: base.contexts.map((c) => ({ ...c, cluster: cluster.name })),
+    currentContext: base.currentContext,
+  });
+  return kc;
+}
+
 /** KubeConfig acting as `user` by impersonation (at most one explicit group). */
 export function kubeConfigAs(user: string, groups: string[] = []): k8s.KubeConfig {
   return testbed().impersonating(user, groups);

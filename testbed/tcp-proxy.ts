@@ -7,7 +7,7 @@
 //
 //   const proxy = await TcpProxy.start('127.0.0.1', apiserverPort);
 //   kubeconfig server -> https://127.0.0.1:${proxy.port}   (TLS passes through; the certificate names 127.0.0.1)
-//   proxy.freeze(); ...; proxy.thaw(); await proxy.stop();
+//   proxy.freeze(); ...; proxy.thaw(); proxy.cut(); await proxy.stop();
 import * as net from 'node:net';
 
 interface Pair {
@@ -74,6 +74,18 @@ export class TcpProxy {
         if (!p.upstream) this.connect(p);
         this.flush(p);
       }
+    }
+  }
+
+  /**
+   * Closes every connection open now, both sides, dropping what is in flight (held by a freeze), as a reset path
+   * would; new connections are still accepted (and, while frozen, connected only at thaw).
+   */
+  cut(): void {
+    for (const p of [...this.pairs]) {
+      p.toClient.length = 0;
+      p.toUpstream.length = 0;
+      this.close(p);
     }
   }
 

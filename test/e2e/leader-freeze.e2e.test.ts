@@ -21,6 +21,7 @@ import { startReconciler } from '../../webhook/app/reconciler';
 import { TcpProxy } from '../../testbed/tcp-proxy';
 import {
   adminClients,
+  kubeConfigVia,
   bindPod,
   createEndpoint,
   createPool,
@@ -49,20 +50,6 @@ const TIMING = { leaseDurationMs: 4000, renewDeadlineMs: 3000, retryPeriodMs: 10
 const FREEZE_MS = 30_000;
 const LIVE = 8;
 const SAMPLE_MS = 50;
-
-/** The admin kubeconfig with its server replaced by `server` (the TLS certificate names 127.0.0.1 either way). */
-function kubeConfigVia(server: string): k8s.KubeConfig {
-  const base = admin.kc;
-  const kc = new k8s.KubeConfig();
-  const cluster = base.getCurrentCluster()!;
-  kc.loadFromOptions({
-    clusters: [{ ...cluster, server }],
-    users: base.users,
-    contexts: base.contexts.map((c) => ({ ...c, cluster: cluster.name })),
-    currentContext: base.currentContext,
-  });
-  return kc;
-}
 
 interface Replica {
   identity: string;
@@ -231,7 +218,7 @@ test('a leader whose API connection freezes steps down within the renew deadline
   let armed = false;
   let frozenAt = 0;
   let aWrites = 0;
-  const a = startReplica(idA, kubeConfigVia(`https://127.0.0.1:${proxy.port}`), lease, () => {
+  const a = startReplica(idA, kubeConfigVia(admin.kc, `https://127.0.0.1:${proxy.port}`), lease, () => {
     // freeze just as one of the leader's writes goes out (after a few went through): that write is sent into the
     // frozen connection
     if (!armed || frozenAt || ++aWrites < 4) return;
@@ -240,7 +227,7 @@ test('a leader whose API connection freezes steps down within the renew deadline
   });
   replicas.push(a);
   await waitFor('replica a leads', async () => a.reconciler.isLeader(), 15000, 50);
-  const b = startReplica(idB, kubeConfigVia(server.origin), lease);
+  const b = startReplica(idB, kubeConfigVia(admin.kc, server.origin), lease);
   replicas.push(b);
 
   const samples: { t: number; a: boolean; b: boolean }[] = [];

@@ -17,6 +17,17 @@ export class KubeHttpError extends Error {
   }
 }
 
+/** An error answer's message: its Status object's, else the start of its text. */
+export function statusMessage(text: string): string {
+  try {
+    const message = (JSON.parse(text) as { message?: unknown }).message;
+    if (typeof message === 'string') return message;
+  } catch {
+    // not a Status object
+  }
+  return text.slice(0, 300);
+}
+
 /** The request was sent on a kept-alive socket that the server had already closed; nothing was answered. */
 class ReusedSocketReset extends Error {}
 
@@ -48,6 +59,20 @@ export class KubeHttpClient {
       });
     }
     return { headers: { ...(opts.headers ?? {}), accept: 'application/json' }, auth: opts.auth, agent: this.agent };
+  }
+
+  /** A GET of `path` on the API server, with the kubeconfig's credentials and the keep-alive agent. */
+  private async getOptions(path: string, timeoutMs: number, signal?: AbortSignal): Promise<https.RequestOptions> {
+    return {
+      ...(await this.options()),
+      method: 'GET',
+      protocol: this.server.protocol,
+      hostname: this.server.hostname,
+      port: this.server.port,
+      path: `${this.server.pathname.replace(/\/$/, '')}${path}`,
+      timeout: timeoutMs,
+      ...(signal ? { signal } : {}),
+    };
   }
 
   /**
@@ -87,55 +112,38 @@ export class KubeHttpClient {
     decode: (text: string) => T,
   ): Promise<T | null> {
     signal?.throwIfAborted();
-    const base = await this.options();
+    const options = await this.getOptions(path, this.timeoutMs, signal);
     const sentAt = performance.now();
     return new Promise((resolve, reject) => {
-      const req = https.request(
-        {
-          ...base,
-          method: 'GET',
-          protocol: this.server.protocol,
-          hostname: this.server.hostname,
-          port: this.server.port,
-          path: `${this.server.pathname.replace(/\/$/, '')}${path}`,
-          timeout: this.timeoutMs,
-          signal,
-        },
-        (res) => {
-          const firstByteAt = performance.now();
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => {
-            const body = Buffer.concat(chunks);
-            if (timing) {
-              const endAt = performance.now();
-              timing.ttfbMs = firstByteAt - sentAt;
-              timing.bodyMs = endAt - firstByteAt;
-              timing.bytes = body.length;
-            }
-            const decodeAt = performance.now(); // parse cost = UTF-8 decoding + JSON.parse
-            const text = body.toString('utf8');
-            if (res.statusCode === 404) return resolve(null);
-            if (res.statusCode !== 200) {
-              let message = text.slice(0, 300);
-              try {
-                message = (JSON.parse(text) as { message?: string }).message ?? message;
-              } catch {
-                // not a Status object
-              }
-              return reject(new KubeHttpError(`GET ${path}: HTTP ${res.statusCode}: ${message}`, res.statusCode ?? 0));
-            }
-            try {
-              const parsed = decode(text);
-              if (timing) timing.parseMs = performance.now() - decodeAt;
-              resolve(parsed);
-            } catch (err) {
-              reject(new Error(`GET ${path}: invalid JSON: ${(err as Error).message}`, { cause: err }));
-            }
-          });
-          res.on('error', reject);
-        },
-      );
+      const req = https.request(options, (res) => {
+        const firstByteAt = performance.now();
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const body = Buffer.concat(chunks);
+          if (timing) {
+            const endAt = performance.now();
+            timing.ttfbMs = firstByteAt - sentAt;
+            timing.bodyMs = endAt - firstByteAt;
+            timing.bytes = body.length;
+          }
+          const decodeAt = performance.now(); // parse cost = UTF-8 decoding + JSON.parse
+          const text = body.toString('utf8');
+          if (res.statusCode === 404) return resolve(null);
+          if (res.statusCode !== 200) {
+            const message = statusMessage(text);
+            return reject(new KubeHttpError(`GET ${path}: HTTP ${res.statusCode}: ${message}`, res.statusCode ?? 0));
+          }
+          try {
+            const parsed = decode(text);
+            if (timing) timing.parseMs = performance.now() - decodeAt;
+            resolve(parsed);
+          } catch (err) {
+            reject(new Error(`GET ${path}: invalid JSON: ${(err as Error).message}`, { cause: err }));
+          }
+        });
+        res.on('error', reject);
+      });
       req.on('timeout', () => req.destroy(new Error(`GET ${path}: timed out after ${this.timeoutMs} ms`)));
       req.on('error', (err: NodeJS.ErrnoException) => {
         const reset = err.code === 'ECONNRESET' || err.code === 'EPIPE';
@@ -156,24 +164,12 @@ export class KubeHttpClient {
    */
   async stream(path: string, signal: AbortSignal, headersTimeoutMs = this.timeoutMs): Promise<IncomingMessage> {
     signal.throwIfAborted();
-    const base = await this.options();
+    const options = await this.getOptions(path, headersTimeoutMs, signal);
     return new Promise((resolve, reject) => {
-      const req = https.request(
-        {
-          ...base,
-          method: 'GET',
-          protocol: this.server.protocol,
-          hostname: this.server.hostname,
-          port: this.server.port,
-          path: `${this.server.pathname.replace(/\/$/, '')}${path}`,
-          timeout: headersTimeoutMs,
-          signal,
-        },
-        (res) => {
-          req.setTimeout(0);
-          resolve(res);
-        },
-      );
+      const req = https.request(options, (res) => {
+        req.setTimeout(0);
+        resolve(res);
+      });
       req.on('timeout', () => req.destroy(new Error(`GET ${path}: no answer within ${headersTimeoutMs} ms`)));
       req.on('error', reject);
       req.end();
@@ -185,24 +181,13 @@ export class KubeHttpClient {
    * answer came within `timeoutMs` (refused, reset, timed out). For probes: any status means "the server answers".
    */
   async status(path: string, timeoutMs = this.timeoutMs): Promise<number> {
-    const base = await this.options();
+    const options = await this.getOptions(path, timeoutMs);
     return new Promise((resolve, reject) => {
-      const req = https.request(
-        {
-          ...base,
-          method: 'GET',
-          protocol: this.server.protocol,
-          hostname: this.server.hostname,
-          port: this.server.port,
-          path: `${this.server.pathname.replace(/\/$/, '')}${path}`,
-          timeout: timeoutMs,
-        },
-        (res) => {
-          res.resume();
-          res.on('end', () => resolve(res.statusCode ?? 0));
-          res.on('error', reject);
-        },
-      );
+      const req = https.request(options, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+        res.on('error', reject);
+      });
       req.on('timeout', () => req.destroy(new Error(`GET ${path}: no answer within ${timeoutMs} ms`)));
       req.on('error', reject);
       req.end();

@@ -4,7 +4,7 @@
 // the stream cost (bytes, time to the first event, parse time) nor what the server answered when it refused a watch.
 import { IncomingMessage } from 'node:http';
 import { KubeObject } from '../model';
-import { KubeHttpError } from './kube-http';
+import { KubeHttpError, statusMessage } from './kube-http';
 
 export class WatchStreamError extends Error {}
 
@@ -84,13 +84,7 @@ async function errorOf(path: string, res: IncomingMessage, controller: AbortCont
   } finally {
     clearTimeout(timer);
   }
-  const text = Buffer.concat(chunks).toString('utf8');
-  let message = text.slice(0, 300);
-  try {
-    message = (JSON.parse(text) as { message?: string }).message ?? message;
-  } catch {
-    // not a Status object
-  }
+  const message = statusMessage(Buffer.concat(chunks).toString('utf8'));
   return new KubeHttpError(`watch ${path}: HTTP ${res.statusCode}: ${message}`, res.statusCode ?? 0);
 }
 
