@@ -200,12 +200,14 @@ export function podFacts(pod: KubeObject): PodFacts {
     hostNetwork: spec.hostNetwork === true,
     observedIPs: ips.observed,
     controller: controllerOf(pod),
+    // In the literal (undefined unless deleting): added later, it would cost a deleting pod an out-of-object
+    // property store (40 bytes); a slot costs every other pod 8 bytes.
+    termination: m.deleting ? terminationFacts(m.deletionTimestamp, spec, status) : undefined,
   };
-  // Optional facts are added to the few pods that have them: a literal with conditional spreads reserves in-object
-  // room for them in every pod (24 bytes per pod at 100,000 pods, measured in a heap snapshot).
+  // The rare optional facts are added to the few pods that have them: a literal with conditional spreads reserves
+  // in-object room for all of them in every pod (24 bytes per pod at 100,000 pods, measured in a heap snapshot).
   if (poolAnnotations) facts.poolAnnotations = poolAnnotations;
   if (ips.duplicates) facts.interfaceDuplicates = ips.duplicates;
-  if (m.deleting) facts.termination = terminationFacts(m.deletionTimestamp, spec, status);
   return facts;
 }
 
