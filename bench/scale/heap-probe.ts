@@ -28,11 +28,23 @@ type Obj = Record<string, unknown>;
 const PAGE = 500;
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
 
-/** The i-th pod as the API server returns the one populate creates (uid and defaults filled in; no kubelet: Pending). */
+/**
+ * The i-th pod as the API server returns the one populate creates: uid and defaults filled in, Pending (no kubelet),
+ * and Terminating: the test bed's garbage collector deletes it at once (its owner ReplicaSet does not exist), and
+ * without a kubelet the graceful deletion never completes.
+ */
 function pod(i: number, uid: string): Obj {
   const { metadata, spec } = podBody(i);
   return {
-    metadata: { ...metadata, namespace: nsOf(i), uid, resourceVersion: String(2_000_000 + i) },
+    metadata: {
+      ...metadata,
+      namespace: nsOf(i),
+      uid,
+      resourceVersion: String(2_000_000 + i),
+      creationTimestamp: '2026-12-07T03:09:52Z',
+      deletionTimestamp: `2026-12-07T03:${String(10 + Math.floor(i / 6000)).padStart(2, '0')}:22Z`,
+      deletionGracePeriodSeconds: 30,
+    },
     spec: {
       ...spec,
       restartPolicy: 'Always',
