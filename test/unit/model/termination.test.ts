@@ -177,3 +177,25 @@ function edit(o: Record<string, unknown>, f: (o: Record<string, unknown>) => voi
   f(o);
   return o;
 }
+
+describe('termination facts shared between pods deleted alike', () => {
+  it('pods deleted in the same second on the same node share one read-only facts object; any difference gets its own', () => {
+    const a = zombie({ name: 'a' });
+    const b = zombie({ name: 'b' });
+    expect(a.termination).toBe(b.termination);
+    const otherNode = zombie({ name: 'c', nodeName: 'worker-2' });
+    const otherSecond = zombie({ name: 'd', deletedAt: '2026-11-22T02:00:01Z' });
+    const stopped = zombie({ name: 'e', containers: 'terminated' });
+    for (const p of [otherNode, otherSecond, stopped]) expect(p.termination).not.toBe(a.termination);
+    expect(otherNode.termination).toEqual({ deletedAt: DELETED_AT_MS, nodeName: 'worker-2', containers: 'running' });
+    expect(otherSecond.termination).toEqual({
+      deletedAt: DELETED_AT_MS + 1000,
+      nodeName: 'worker-1',
+      containers: 'running',
+    });
+    expect(stopped.termination).toEqual({ deletedAt: DELETED_AT_MS, nodeName: 'worker-1', containers: 'terminated' });
+    // each pod is judged from its own facts as before
+    expect(terminationState(otherNode, unknown, NOW)).toMatchObject({ state: 'unconfirmed', nodeName: 'worker-2' });
+    expect(terminationState(stopped, unknown, NOW)).toMatchObject({ state: 'confirmed' });
+  });
+});
