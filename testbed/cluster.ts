@@ -386,7 +386,7 @@ export class Cluster {
       '--use-service-account-credentials=true',
       `--service-account-private-key-file=${pki.saPrivateKey}`,
       `--root-ca-file=${pki.caCert}`,
-      `--controllers=${CONTROLLERS.join(',')}`,
+      `--controllers=${(this.config.controllers ?? CONTROLLERS).join(',')}`,
       '--kube-api-qps=100',
       '--kube-api-burst=200',
       '--concurrent-statefulset-syncs=5',

@@ -39,6 +39,8 @@ export interface LaunchOptions {
    * with iproute2, unless SPG_TESTBED_RUN_PODS=0.
    */
   runPods?: boolean;
+  /** kube-controller-manager's controllers (default CONTROLLERS in cluster.ts) */
+  controllers?: readonly string[];
 }
 
 /** True when the test bed recorded in this state has at least one live process. */
@@ -98,6 +100,7 @@ export async function launchTestbed(opts: LaunchOptions = {}): Promise<TestbedSt
     nodes: opts.nodes ?? 3,
     watchPid: opts.watchPid,
     runPods,
+    ...(opts.controllers ? { controllers: [...opts.controllers] } : {}),
   };
   fs.mkdirSync(path.join(stateDir, 'logs'), { recursive: true });
   const supervisorLog = path.join(stateDir, 'logs', 'supervisor.log');

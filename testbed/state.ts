@@ -29,6 +29,8 @@ export interface SupervisorConfig {
   watchPid?: number;
   /** Run pods of known images as processes (runner/); default: when running as root with iproute2. */
   runPods?: boolean;
+  /** kube-controller-manager's controllers; default CONTROLLERS (cluster.ts) */
+  controllers?: string[];
 }
 
 export interface TestbedState {

@@ -32,6 +32,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { REPO_ROOT } from '../../testbed/guard';
+import { CONTROLLERS } from '../../testbed/cluster';
 import { defaultStateDir } from '../../testbed/state';
 import { startTestbed } from '../../testbed/testbed';
 import { kubeletNode } from './kubelet-node';
@@ -112,6 +113,11 @@ export async function runScaleBench(argv: string[]): Promise<number> {
     name,
     showProgress: false,
     stopOnExit: !keep,
+    // Without the garbage collector: the pods name ReplicaSets that do not exist, and the collector would delete all
+    // 100,000 of them at once; with no kubelet to confirm, every pod then stays Terminating, a world no cluster has
+    // (every pod's termination facts cached, the controller manager busy for minutes). The runner runs no pause pod.
+    controllers: CONTROLLERS.filter((c) => c !== 'garbage-collector-controller'),
+    runPods: false,
   });
   const api = await poster(tb.kubeConfig());
   try {
