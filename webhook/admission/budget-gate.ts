@@ -38,11 +38,24 @@ export class BudgetGate {
    * back when they were taken, or leaves the line.
    */
   take(bytes: number, deadlineAt: number, settle: (outcome: WaitOutcome) => void): { end: () => void } {
-    const waiter = { bytes, deadlineAt, settle, since: this.now() };
     let admitted = false;
-    waiter.settle = (o) => {
-      admitted = o === 'admitted';
-      settle(o);
+    // The caller's callback closes over its whole request (socket, body text, decoded review). The waiter reaches it
+    // only through `pending`, cleared once it is called or the wait ends: V8 may allocate waiters straight in the old
+    // generation (allocation-site pretenuring), and an old waiter still pointing at a request keeps all of it alive
+    // through every young-generation collection until the next full one. Measured at 256 records, c=1: every
+    // request's objects were copied and promoted, 3 MB per scavenge, scavenges of 2-5 ms instead of 0.3 (the
+    // small-body p99 tail), and a full collection of the caches every second or two.
+    let pending: ((outcome: WaitOutcome) => void) | undefined = settle;
+    const waiter = {
+      bytes,
+      deadlineAt,
+      since: this.now(),
+      settle: (o: WaitOutcome) => {
+        admitted = o === 'admitted';
+        const callback = pending;
+        pending = undefined;
+        callback?.(o);
+      },
     };
     const entry = this.queue.enter(waiter);
     if (entry === 'full') this.events.waited?.('full', 0);
@@ -53,6 +66,7 @@ export class BudgetGate {
       end: () => {
         if (ended) return;
         ended = true;
+        pending = undefined;
         this.settleAll(admitted ? this.queue.finish(waiter) : this.queue.leave(waiter), 'admitted');
         this.changed();
       },
