@@ -248,18 +248,20 @@ export class Reflector {
     const current = () => generation === this.watchGeneration && !this.stopped;
     const from = this.resourceVersionExpired ? '' : this.resourceVersion;
     const startedAt = this.now();
-    const initial = new InitialEvents(this.spec);
+    // dropped at the end bookmark: its keys (100,000 names at scale) must not live as long as the watch
+    let initial: InitialEvents | undefined = new InitialEvents(this.spec);
     let gone = false;
     let ended = false;
     const event = (type: string, o: KubeObject) => {
       if (!current()) return;
-      if (this.following) {
+      if (!initial) {
         if (this.onEvent(type, o)) gone = true;
         return;
       }
       const resourceVersion = initial.event(type, o);
       if (resourceVersion === undefined) return;
       this.filled(initial.seen, resourceVersion || from, startedAt, initial.count);
+      initial = undefined;
       this.following = true;
       this.health.watchOpened(this.now());
     };
@@ -268,14 +270,14 @@ export class Reflector {
       if (!current()) return;
       this.abort = undefined;
       this.health.watchClosed(this.now());
-      const expired = gone || initial.gone || isGone(err);
+      const expired = gone || initial?.gone || isGone(err);
       // a consistent read cannot expire; a server answering 410 to one is retried with backoff, not in a loop
       if (expired && (this.following || from !== '')) {
         this.log.info({ reflector: this.spec.name }, 'watch expired (410): streaming the list again from now');
         this.resourceVersionExpired = true;
         void this.sync();
       } else if (!this.following) {
-        const why = err ?? initial.error ?? new Error('the watch ended before its initial events were complete');
+        const why = err ?? initial?.error ?? new Error('the watch ended before its initial events were complete');
         this.retryLater('watch-list', why, () => void this.sync());
       } else if (err) this.retryLater('watch', err, () => void this.sync());
       else void this.watch(); // the server closed the watch normally: resume from the last resourceVersion
