@@ -6,7 +6,7 @@
  * heap snapshot after the full collection. Run with --expose-gc.
  *
  *   node --expose-gc --import tsx bench/scale/heap-probe.ts [--pods N] [--nodes M] [--reserved-ips K] [--sorted]
- *        [--snapshot F]
+ *        [--terminating] [--snapshot F]
  */
 import { randomUUID } from 'node:crypto';
 import { getHeapSpaceStatistics, writeHeapSnapshot } from 'node:v8';
@@ -29,12 +29,16 @@ const PAGE = 500;
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
 
 /**
- * The i-th pod as the API server returns the one populate creates: uid and defaults filled in, Pending (no kubelet),
- * and Terminating: the test bed's garbage collector deletes it at once (its owner ReplicaSet does not exist), and
- * without a kubelet the graceful deletion never completes.
+ * The i-th pod as the API server returns the one populate creates: uid and defaults filled in, Pending (no kubelet).
+ * `terminating`: deleted too, as in worlds populated before the test bed ran without the garbage collector (it
+ * deleted every pod, whose owner ReplicaSet does not exist, and without a kubelet the deletion never completes).
  */
-function pod(i: number, uid: string): Obj {
+function pod(i: number, uid: string, terminating: boolean): Obj {
   const { metadata, spec } = podBody(i);
+  const deletion = {
+    deletionTimestamp: `2026-12-07T03:${String(10 + Math.floor(i / 6000)).padStart(2, '0')}:22Z`,
+    deletionGracePeriodSeconds: 30,
+  };
   return {
     metadata: {
       ...metadata,
@@ -42,8 +46,7 @@ function pod(i: number, uid: string): Obj {
       uid,
       resourceVersion: String(2_000_000 + i),
       creationTimestamp: '2026-12-07T03:09:52Z',
-      deletionTimestamp: `2026-12-07T03:${String(10 + Math.floor(i / 6000)).padStart(2, '0')}:22Z`,
-      deletionGracePeriodSeconds: 30,
+      ...(terminating ? deletion : {}),
     },
     spec: {
       ...spec,
@@ -99,6 +102,7 @@ function main(): void {
       'reserved-ips': { type: 'string' },
       snapshot: { type: 'string' },
       sorted: { type: 'boolean' },
+      terminating: { type: 'boolean' },
     },
   });
   const pods = Number(values.pods ?? 100_000);
@@ -122,7 +126,7 @@ function main(): void {
     feedPage(
       from,
       pods,
-      (i) => pod(i, uids[i]),
+      (i) => pod(i, uids[i], values.terminating ?? false),
       (o) => view.upsertPod(podFacts(o)),
     );
     feedPage(

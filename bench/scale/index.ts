@@ -18,11 +18,11 @@
  * server refuses streaming); `--page-size` and `--list-rv 0` change those LIST pages (page size; first page from the
  * watch cache at any resourceVersion) to compare against the default.
  *
- * `--heap [--pods N] [--nodes M] [--sorted] [--runs R] [--json]` measures the caches' live heap without a test bed: R
- * fresh processes (bench/scale/heap-probe.ts) each feed the world above, as LIST pages, through the informers' trims
- * and print {"heapBytesPerPod", "rssBytesPerPod", "spacesMb", ...}. The pools' allocatedIPs are written as populate
+ * `--heap [--pods N] [--nodes M] [--sorted] [--terminating] [--runs R] [--json]` measures the caches' live heap
+ * without a test bed: R fresh processes (bench/scale/heap-probe.ts) each feed the world above, as LIST pages, through
+ * the informers' trims and print {"heapBytesPerPod", "rssBytesPerPod", "spacesMb", ...}. The pools' allocatedIPs are written as populate
  * writes them (JSON.stringify, not sorted: the general parser's path); `--sorted` writes Spiderpool's sorted form
- * (the scan path, whose scans the admission path shares).
+ * (the scan path, whose scans the admission path shares); `--terminating` makes every pod Terminating.
  *
  * `--node-cache [--nodes N] [--runs R] [--json]` measures the Node cache alone, without a test bed: R fresh processes
  * (bench/scale/node-probe.ts) each feed N kubelet-shaped Node events (default 5,000) through the node reflector's
@@ -71,7 +71,8 @@ export async function runScaleBench(argv: string[]): Promise<number> {
   const pods = Number(flag(argv, '--pods') ?? 100_000);
   const runs = Number(flag(argv, '--runs') ?? 1);
   if (argv.includes('--heap')) {
-    const args = ['--nodes', flag(argv, '--nodes') ?? '5004', ...(argv.includes('--sorted') ? ['--sorted'] : [])];
+    const args = ['--nodes', flag(argv, '--nodes') ?? '5004'];
+    for (const f of ['--sorted', '--terminating']) if (argv.includes(f)) args.push(f);
     for (let r = 0; r < runs; r++) {
       // (probe's first argument, the kubeconfig of the other probes, is the first flag here)
       const result = await probe('--pods', 'heap-probe.ts', [String(pods), ...args]);
