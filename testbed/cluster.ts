@@ -336,6 +336,7 @@ export class Cluster {
       '--profiling=false',
       `--cert-dir=${path.join(st.stateDir, 'apiserver-certs')}`,
       webhookClientFlag(st.stateDir, pki),
+      ...(this.config.apiserverFeatureGates ? [`--feature-gates=${this.config.apiserverFeatureGates}`] : []),
     ];
     const apiserverProc = this.spawnChild('kube-apiserver', st.binaries.kubeApiserver, this.apiserverArgs);
     st.pids.kubeApiserver = apiserverProc.pid;

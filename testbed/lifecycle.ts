@@ -41,6 +41,8 @@ export interface LaunchOptions {
   runPods?: boolean;
   /** kube-controller-manager's controllers (default CONTROLLERS in cluster.ts) */
   controllers?: readonly string[];
+  /** kube-apiserver's --feature-gates (e.g. "WatchList=false": an API server refusing streaming lists) */
+  apiserverFeatureGates?: string;
 }
 
 /** True when the test bed recorded in this state has at least one live process. */
@@ -101,6 +103,7 @@ export async function launchTestbed(opts: LaunchOptions = {}): Promise<TestbedSt
     watchPid: opts.watchPid,
     runPods,
     ...(opts.controllers ? { controllers: [...opts.controllers] } : {}),
+    ...(opts.apiserverFeatureGates ? { apiserverFeatureGates: opts.apiserverFeatureGates } : {}),
   };
   fs.mkdirSync(path.join(stateDir, 'logs'), { recursive: true });
   const supervisorLog = path.join(stateDir, 'logs', 'supervisor.log');

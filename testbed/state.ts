@@ -31,6 +31,8 @@ export interface SupervisorConfig {
   runPods?: boolean;
   /** kube-controller-manager's controllers; default CONTROLLERS (cluster.ts) */
   controllers?: string[];
+  /** kube-apiserver's --feature-gates (e.g. "WatchList=false"); default: none, the release's defaults */
+  apiserverFeatureGates?: string;
 }
 
 export interface TestbedState {
