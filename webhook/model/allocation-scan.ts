@@ -9,7 +9,7 @@
 // undefined, and the caller falls back to the general JSON parser (allocations.ts), which decides the same thing.
 import { AllocationDiff, PoolAddressing, keyProblem, recordProblem } from './allocations';
 import { Cidr, parseCidr } from '../../lib/ip';
-import { MalformedEntry } from './types';
+import { MalformedEntry, PoolRecord } from './types';
 import { LongStringMap, bucketOf } from './long-string-map';
 
 export interface AllocationScan {
@@ -265,6 +265,28 @@ export function diffScans(old: AllocationScan, newRaw: string, addressing: PoolA
 function compareKeys(a: string | undefined, b: string | undefined): number {
   if (a === undefined || b === undefined) return 0;
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
+ * Records built from a scan: their strings are slices of the scanned allocatedIPs, which the shared scan cache holds
+ * anyway, so giving them another instance (IndexedView.upsertPool) would free nothing and only cost a pass over them.
+ */
+const scanBacked = new WeakSet<ReadonlyMap<string, PoolRecord>>();
+
+/** The well-formed records of a scan, IP → record (PoolFacts.records). */
+export function scanRecords(scan: AllocationScan): Map<string, PoolRecord> {
+  const bad = new Set(scan.malformed.map((m) => m.key));
+  const records = new Map<string, PoolRecord>();
+  scan.keys.forEach((k, i) => {
+    if (!bad.has(k)) records.set(k, { pod: scan.pods[i], podUid: scan.uids[i] });
+  });
+  scanBacked.add(records);
+  return records;
+}
+
+/** Whether these records (PoolFacts.records) were built by scanRecords, from a scan's slices. */
+export function recordsFromScan(records: ReadonlyMap<string, PoolRecord>): boolean {
+  return scanBacked.has(records);
 }
 
 /** Recent scans, by their string: the old object of a write is usually the new object of the previous one. */

@@ -1,7 +1,7 @@
 // Turns Kubernetes objects (as JSON) into the trimmed facts the rules read. Tolerant: a missing field becomes an
 // empty value, never an exception, because informers and snapshots hold whatever the API server has.
 import { KUBEVIRT_API_PREFIX } from './api-names';
-import { cachedScan } from './allocation-scan';
+import { cachedScan, scanRecords } from './allocation-scan';
 import { PoolAddressing, parseAllocatedIPs, poolFamily } from './allocations';
 import { canonicalIpWithoutPrefix } from '../../lib/ip';
 import { IpRangeSet } from './ip-ranges';
@@ -17,7 +17,6 @@ import {
   PodFacts,
   PodTerminationFacts,
   PoolFacts,
-  PoolRecord,
   ReservedIpFacts,
   SPIDER_FINALIZER,
   StatefulSetFacts,
@@ -302,11 +301,7 @@ export function endpointFacts(endpoint: KubeObject): EndpointFacts {
 function parseAllocations(value: unknown, addressing: PoolAddressing) {
   const scan = typeof value === 'string' ? cachedScan(value, addressing) : undefined;
   if (!scan) return parseAllocatedIPs(value, addressing);
-  const bad = new Set(scan.malformed.map((m) => m.key));
-  const records = new Map<string, PoolRecord>();
-  scan.keys.forEach((k, i) => {
-    if (!bad.has(k)) records.set(k, { pod: scan.pods[i], podUid: scan.uids[i] });
-  });
+  const records = scanRecords(scan);
   return { records, malformed: scan.malformed, unparseable: false, keyCount: scan.keys.length };
 }
 

@@ -13,6 +13,7 @@ import {
   nsName,
 } from './types';
 import { PodTombstones } from './tombstones';
+import { recordsFromScan } from './allocation-scan';
 import type { ClusterView } from './cluster-view';
 
 export type { ClusterView } from './cluster-view';
@@ -43,6 +44,10 @@ class MultiIndex<V extends { namespace: string; name: string }> {
   get(key: string): V[] {
     const hit = this.map.get(key);
     return (hit === undefined ? [] : bucket(hit)) as V[];
+  }
+  /** What is filed under `key` as stored: the one object, the frozen array of several, or undefined (no copy). */
+  entry(key: string): V | readonly V[] | undefined {
+    return this.map.get(key);
   }
 }
 
@@ -182,7 +187,14 @@ export class IndexedView implements ClusterView {
     for (const ip of new Set(old.ips.map((i) => i.ip))) this.endpointsByIp.remove(ip, namespace, name);
   }
   upsertPool(p: PoolFacts): void {
-    for (const [ip, record] of p.records) for (const pod of this.podsByIp.get(ip)) shareRecordUid(record, pod);
+    // (records sliced from a cached scan keep their slices alive through it: nothing to gain there)
+    if (!recordsFromScan(p.records))
+      for (const [ip, record] of p.records) {
+        const pods = this.podsByIp.entry(ip);
+        if (pods === undefined) continue;
+        if (Array.isArray(pods)) for (const pod of pods as readonly PodFacts[]) shareRecordUid(record, pod);
+        else shareRecordUid(record, pods as PodFacts);
+      }
     this.pools.set(p.name, p);
   }
   /** The records of the endpoint's IPs in the pools it names take the pod's uid instance (shareRecordUid). */

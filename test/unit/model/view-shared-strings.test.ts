@@ -1,5 +1,6 @@
 // A pod and its SpiderEndpoint share their name and uid strings in the view (memory at scale); only equal strings
 // are shared, so what the view answers, and every finding judged from it, stays as each object said.
+import { recordsFromScan } from '../../../webhook/model/allocation-scan';
 import { endpointFacts, podFacts, poolFacts } from '../../../webhook/model/object-facts';
 import { DEFAULT_STATIC_IP_CONFIG } from '../../../webhook/model/types';
 import { IndexedView } from '../../../webhook/model/view';
@@ -89,5 +90,22 @@ describe('pool record and pod share their uid', () => {
   test('a record of another incarnation is still judged against the cached pod', () => {
     const v = viewIn(['pool', 'endpoint', 'pod'], 'uid-B', 'uid-A', 'uid-A');
     expect(findings(v, DEFAULT_STATIC_IP_CONFIG).map((f) => f.finding)).toContain('RECORD_UID_MISMATCH');
+  });
+});
+
+describe('records built from a cached scan are known as such (their strings are the scan’s; nothing to share)', () => {
+  const poolWith = (allocatedIPs: string) => ({
+    metadata: { name: 'p1', uid: 'u' },
+    spec: { subnet: '10.6.0.0/16', ipVersion: 4 },
+    status: { allocatedIPs },
+  });
+  test('Spiderpool’s sorted form is scanned; an unsorted value takes the general parser', () => {
+    const a = { pod: `${NS}/a`, podUid: 'uid-a' };
+    const b = { pod: `${NS}/b`, podUid: 'uid-b' };
+    const sorted = poolFacts(poolWith(JSON.stringify({ '10.6.0.1': a, '10.6.0.2': b })));
+    const unsorted = poolFacts(poolWith(JSON.stringify({ '10.6.0.2': b, '10.6.0.1': a })));
+    expect(recordsFromScan(sorted.records)).toBe(true);
+    expect(recordsFromScan(unsorted.records)).toBe(false);
+    expect([...unsorted.records].sort()).toEqual([...sorted.records].sort());
   });
 });
