@@ -5,7 +5,7 @@
  * what the informers do (lazyList, the trim, IndexedView). Prints one JSON line; --snapshot FILE also writes a V8
  * heap snapshot after the full collection. Run with --expose-gc.
  *
- *   node --expose-gc --import tsx bench/scale/heap-probe.ts [--pods N] [--nodes M] [--reserved-ips K] [--sorted]
+ *   node --expose-gc --import tsx bench/scale/heap-probe.ts [--pods N] [--nodes M] [--reserved-ips K] [--unsorted]
  *        [--terminating] [--snapshot F]
  */
 import { randomUUID } from 'node:crypto';
@@ -101,7 +101,7 @@ function main(): void {
       nodes: { type: 'string' },
       'reserved-ips': { type: 'string' },
       snapshot: { type: 'string' },
-      sorted: { type: 'boolean' },
+      unsorted: { type: 'boolean' },
       terminating: { type: 'boolean' },
     },
   });
@@ -119,7 +119,7 @@ function main(): void {
   // in the order the reflectors deliver them: the pools' single page first, then pod and endpoint pages interleaved
   feed(
     POOLS,
-    (p) => pool(p, pods, uids, values.sorted ?? false),
+    (p) => pool(p, pods, uids, !(values.unsorted ?? false)),
     (o) => view.upsertPool(poolFacts(o)),
   );
   for (let from = 0; from < pods; from += PAGE) {

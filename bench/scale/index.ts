@@ -4,7 +4,7 @@
  *
  * What the guard's caches cost at cluster scale, on the real test bed: N pods (default 100,000, each with an IP in
  * its multus network-status annotation), N SpiderEndpoints, 20 pools × N/20 records (5,000 each by default,
- * Spiderpool's default pool cap), M kubelet-shaped Nodes (default 5,000) and K SpiderReservedIPs (default 1,000).
+ * Spiderpool's default pool cap; allocatedIPs in the sorted form Spiderpool writes), M kubelet-shaped Nodes (default 5,000) and K SpiderReservedIPs (default 1,000).
  * Then, R times, a fresh process runs the informers `serve` uses (bench/scale/probe.ts) and prints
  * {"pods","endpoints","records","nodes","reservedIPs","baseRssMb","rssMb","bytesPerPod","syncSeconds",
  * "reconcilePassMs"} (plus peak RSS, pass CPU time and heap): base RSS is read before the informers start, RSS
@@ -18,11 +18,11 @@
  * server refuses streaming); `--page-size` and `--list-rv 0` change those LIST pages (page size; first page from the
  * watch cache at any resourceVersion) to compare against the default.
  *
- * `--heap [--pods N] [--nodes M] [--sorted] [--terminating] [--runs R] [--json]` measures the caches' live heap
+ * `--heap [--pods N] [--nodes M] [--unsorted] [--terminating] [--runs R] [--json]` measures the caches' live heap
  * without a test bed: R fresh processes (bench/scale/heap-probe.ts) each feed the world above, as LIST pages, through
  * the informers' trims and print {"heapBytesPerPod", "rssBytesPerPod", "spacesMb", ...}. The pools' allocatedIPs are written as populate
- * writes them (JSON.stringify, not sorted: the general parser's path); `--sorted` writes Spiderpool's sorted form
- * (the scan path, whose scans the admission path shares); `--terminating` makes every pod Terminating.
+ * writes them, in Spiderpool's sorted form (the scan path, whose scans the admission path shares); `--unsorted` writes
+ * them in creation order (the general parser's path); `--terminating` makes every pod Terminating.
  *
  * `--node-cache [--nodes N] [--runs R] [--json]` measures the Node cache alone, without a test bed: R fresh processes
  * (bench/scale/node-probe.ts) each feed N kubelet-shaped Node events (default 5,000) through the node reflector's
@@ -72,7 +72,7 @@ export async function runScaleBench(argv: string[]): Promise<number> {
   const runs = Number(flag(argv, '--runs') ?? 1);
   if (argv.includes('--heap')) {
     const args = ['--nodes', flag(argv, '--nodes') ?? '5004'];
-    for (const f of ['--sorted', '--terminating']) if (argv.includes(f)) args.push(f);
+    for (const f of ['--unsorted', '--terminating']) if (argv.includes(f)) args.push(f);
     for (let r = 0; r < runs; r++) {
       // (probe's first argument, the kubeconfig of the other probes, is the first flag here)
       const result = await probe('--pods', 'heap-probe.ts', [String(pods), ...args]);

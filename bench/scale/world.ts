@@ -93,10 +93,11 @@ export function poolBody(p: number): { metadata: Obj; spec: Obj } & Obj {
 }
 
 /**
- * The p-th pool's status. allocatedIPs is JSON.stringify of the records in creation order, which is not Go's sorted
- * form (the guard parses it with the general parser); `sorted` writes Spiderpool's form (the guard's scan path).
+ * The p-th pool's status. allocatedIPs is written as Spiderpool writes it (Go's json.Marshal of a map: keys sorted,
+ * the guard's scan path); `sorted` false writes the records in creation order (not Go's form: the general parser's
+ * path, as after a hand edit).
  */
-export function poolStatus(p: number, pods: number, uids: readonly string[], sorted = false): Obj {
+export function poolStatus(p: number, pods: number, uids: readonly string[], sorted = true): Obj {
   const records: Record<string, { pod: string; podUid: string }> = {};
   for (let i = p; i < pods; i += POOLS) records[address(i).ip] = { pod: `${nsOf(i)}/${nameOf(i)}`, podUid: uids[i] };
   const keys = Object.keys(records);
