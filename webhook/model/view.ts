@@ -119,6 +119,14 @@ function shareRecordUid(record: PoolRecord | undefined, pod: PodFacts): void {
   if (record !== undefined && record.podUid === pod.uid) record.podUid = pod.uid;
 }
 
+/**
+ * Whether a pool's records gain from sharing uids: records sliced from a cached scan (Spiderpool's sorted form, the
+ * usual case) keep the scanned text alive through their other slices, so another uid instance frees nothing there.
+ */
+function uidsShareable(records: ReadonlyMap<string, PoolRecord>): boolean {
+  return !recordsFromScan(records);
+}
+
 /** A mutable, indexed ClusterView: informers call upsert/remove; snapshots fill it once. */
 export class IndexedView implements ClusterView {
   private readonly pods = new NamespacedMap<PodFacts>();
@@ -187,8 +195,7 @@ export class IndexedView implements ClusterView {
     for (const ip of new Set(old.ips.map((i) => i.ip))) this.endpointsByIp.remove(ip, namespace, name);
   }
   upsertPool(p: PoolFacts): void {
-    // (records sliced from a cached scan keep their slices alive through it: nothing to gain there)
-    if (!recordsFromScan(p.records))
+    if (uidsShareable(p.records))
       for (const [ip, record] of p.records) {
         const pods = this.podsByIp.entry(ip);
         if (pods === undefined) continue;
@@ -199,7 +206,10 @@ export class IndexedView implements ClusterView {
   }
   /** The records of the endpoint's IPs in the pools it names take the pod's uid instance (shareRecordUid). */
   private shareRecordUids(e: EndpointFacts, p: PodFacts): void {
-    for (const i of e.ips) shareRecordUid(this.pools.get(i.pool)?.records.get(i.ip), p);
+    for (const i of e.ips) {
+      const records = this.pools.get(i.pool)?.records;
+      if (records && uidsShareable(records)) shareRecordUid(records.get(i.ip), p);
+    }
   }
   removePool(name: string): void {
     this.pools.delete(name);
