@@ -134,6 +134,15 @@ describe('ipFamily, parseCidr, cidrContains', () => {
     expect(cidrContains(odd, '192.168.12.1')).toBe(false);
     expect(cidrContains(parseCidr('0.0.0.0/0')!, '1.2.3.4')).toBe(true);
     expect(cidrContains(parseCidr('0.0.0.0/0')!, 'fd00::1')).toBe(false);
+    // the edges of the mask: a host route, a /1 split in the middle of the space, the top address
+    expect(cidrContains(parseCidr('10.6.0.9/32')!, '10.6.0.9')).toBe(true);
+    expect(cidrContains(parseCidr('10.6.0.9/32')!, '10.6.0.8')).toBe(false);
+    expect(cidrContains(parseCidr('128.0.0.0/1')!, '255.255.255.255')).toBe(true);
+    expect(cidrContains(parseCidr('128.0.0.0/1')!, '127.255.255.255')).toBe(false);
+    expect(cidrContains(parseCidr('0.0.0.0/1')!, '127.255.255.255')).toBe(true);
+    // a non-canonical spelling is read as before (the fast path takes canonical text only)
+    expect(cidrContains(c, '010.6.0.1')).toBe(false);
+    expect(cidrContains(parseCidr('fd00::/8')!, '10.6.0.1')).toBe(false);
   });
 
   it('IPv6 subnets', () => {

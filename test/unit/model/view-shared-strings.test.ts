@@ -44,6 +44,58 @@ describe.each(['pod first', 'endpoint first'] as const)('pod and endpoint cached
   });
 });
 
+// Their IP strings too: only an IP both list is exchanged, so each keeps its own IPs and both IP indexes answer as
+// each object said, also for an IP only one of them lists.
+describe.each(['pod first', 'endpoint first'] as const)('pod and endpoint IPs, cached %s', (order) => {
+  test('each keeps its IPs and both are found by each of them', () => {
+    const p = podFacts(pod({ name: 'api-1', uid: 'uid-A', ips: [IP, '10.6.0.10'] }));
+    const e = endpointFacts(
+      endpoint({
+        name: 'api-1',
+        uid: 'uid-A',
+        ips: [
+          [IP, 'p1'],
+          ['10.6.0.11', 'p1'],
+        ],
+        objectUid: 'ep-object-uid',
+      }),
+    );
+    const v = new IndexedView();
+    if (order === 'pod first') {
+      v.upsertPod(p);
+      v.upsertEndpoint(e);
+    } else {
+      v.upsertEndpoint(e);
+      v.upsertPod(p);
+    }
+    expect(v.pod(NS, 'api-1')?.observedIPs).toEqual([IP, '10.6.0.10']);
+    expect(v.endpoint(NS, 'api-1')?.ips.map((i) => i.ip)).toEqual([IP, '10.6.0.11']);
+    expect(v.podsObserving(IP).map((x) => x.name)).toEqual(['api-1']);
+    expect(v.podsObserving('10.6.0.10').map((x) => x.name)).toEqual(['api-1']);
+    expect(v.podsObserving('10.6.0.11')).toEqual([]);
+    expect(v.endpointsListing(IP).map((x) => x.name)).toEqual(['api-1']);
+    expect(v.endpointsListing('10.6.0.11').map((x) => x.name)).toEqual(['api-1']);
+    expect(v.endpointsListing('10.6.0.10')).toEqual([]);
+  });
+
+  test('frozen facts (as tests and snapshots may hand in) are left as they are', () => {
+    const p = podFacts(pod({ name: 'api-1', uid: 'uid-A', ips: [IP] }));
+    Object.freeze(p.observedIPs);
+    const e = endpointFacts(endpoint({ name: 'api-1', uid: 'uid-A', ips: [[IP, 'p1']], objectUid: 'o' }));
+    e.ips.forEach((i) => Object.freeze(i));
+    const v = new IndexedView();
+    if (order === 'pod first') {
+      v.upsertPod(p);
+      v.upsertEndpoint(e);
+    } else {
+      v.upsertEndpoint(e);
+      v.upsertPod(p);
+    }
+    expect(v.podsObserving(IP).map((x) => x.name)).toEqual(['api-1']);
+    expect(v.endpointsListing(IP).map((x) => x.name)).toEqual(['api-1']);
+  });
+});
+
 // A pool record of a cached pod shares the pod's uid string, found through whichever of pool, pod and endpoint
 // arrives last; only equal uids are shared, so in every arrival order the records and the findings stay the same.
 describe('pool record and pod share their uid', () => {
