@@ -273,25 +273,103 @@ function compareKeys(a: string | undefined, b: string | undefined): number {
 }
 
 /**
- * Records built from a scan: their strings are slices of the scanned allocatedIPs, which the shared scan cache holds
- * anyway, so giving them another instance (IndexedView.upsertPool) would free nothing and only cost a pass over them.
+ * The well-formed records of a scan, IP → record (PoolFacts.records), read from the scan's own arrays: its keys are
+ * sorted (the strict form demands it), so a lookup is a binary search, and a record object is made when asked for.
+ * A Map with a record object per IP cost about 85 bytes per record at 100,000 records, on top of the scan that the
+ * shared scan cache and the records' strings keep anyway. A Map (for `instanceof`, and for tests comparing records
+ * with a Map) whose own table stays empty: every read is answered from the scan. Read-only (ReadonlyMap).
  */
-const scanBacked = new WeakSet<ReadonlyMap<string, PoolRecord>>();
+export class ScanRecords extends Map<string, PoolRecord> {
+  /** entry indexes of the scan's malformed keys (not records), when it has any */
+  private readonly bad: ReadonlySet<number> | undefined;
+  private readonly count: number;
 
-/** The well-formed records of a scan, IP → record (PoolFacts.records). */
-export function scanRecords(scan: AllocationScan): Map<string, PoolRecord> {
-  const bad = new Set(scan.malformed.map((m) => m.key));
-  const records = new Map<string, PoolRecord>();
-  scan.keys.forEach((k, i) => {
-    if (!bad.has(k)) records.set(k, { pod: scan.pods[i], podUid: scan.uids[i] });
-  });
-  scanBacked.add(records);
-  return records;
+  constructor(private readonly scan: AllocationScan) {
+    super();
+    const bad = new Set<number>();
+    for (const m of scan.malformed) {
+      const i = m.key === undefined ? -1 : indexOfKey(scan.keys, m.key);
+      if (i >= 0) bad.add(i);
+    }
+    this.bad = bad.size > 0 ? bad : undefined;
+    this.count = scan.keys.length - bad.size;
+  }
+
+  /** index of a well-formed entry of this key, or -1 */
+  private indexOf(ip: string): number {
+    const i = indexOfKey(this.scan.keys, ip);
+    return i >= 0 && this.bad?.has(i) ? -1 : i;
+  }
+
+  private record(i: number): PoolRecord {
+    return { pod: this.scan.pods[i], podUid: this.scan.uids[i] };
+  }
+
+  override get size(): number {
+    return this.count;
+  }
+  override get(ip: string): PoolRecord | undefined {
+    const i = this.indexOf(ip);
+    return i < 0 ? undefined : this.record(i);
+  }
+  override has(ip: string): boolean {
+    return this.indexOf(ip) >= 0;
+  }
+  override *entries(): MapIterator<[string, PoolRecord]> {
+    const keys = this.scan.keys;
+    for (let i = 0; i < keys.length; i++) if (!this.bad?.has(i)) yield [keys[i], this.record(i)];
+  }
+  override *keys(): MapIterator<string> {
+    const keys = this.scan.keys;
+    for (let i = 0; i < keys.length; i++) if (!this.bad?.has(i)) yield keys[i];
+  }
+  override *values(): MapIterator<PoolRecord> {
+    const keys = this.scan.keys;
+    for (let i = 0; i < keys.length; i++) if (!this.bad?.has(i)) yield this.record(i);
+  }
+  override [Symbol.iterator](): MapIterator<[string, PoolRecord]> {
+    return this.entries();
+  }
+  override forEach(fn: (value: PoolRecord, key: string, map: Map<string, PoolRecord>) => void, self?: unknown): void {
+    for (const [k, v] of this.entries()) fn.call(self, v, k, this);
+  }
+  override set(): this {
+    throw new TypeError('ScanRecords are read-only');
+  }
+  override delete(): boolean {
+    throw new TypeError('ScanRecords are read-only');
+  }
+  override clear(): void {
+    throw new TypeError('ScanRecords are read-only');
+  }
 }
 
-/** Whether these records (PoolFacts.records) were built by scanRecords, from a scan's slices. */
+/** Index of `key` in strictly sorted keys, or -1. */
+function indexOfKey(keys: readonly string[], key: string): number {
+  let lo = 0;
+  let hi = keys.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const k = keys[mid];
+    if (k === key) return mid;
+    if (k < key) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return -1;
+}
+
+/** The well-formed records of a scan, IP → record (PoolFacts.records). */
+export function scanRecords(scan: AllocationScan): ScanRecords {
+  return new ScanRecords(scan);
+}
+
+/**
+ * Whether these records (PoolFacts.records) are read from a scan: their strings are slices of the scanned
+ * allocatedIPs, which the shared scan cache holds anyway, so giving them another instance (IndexedView.upsertPool)
+ * would free nothing.
+ */
 export function recordsFromScan(records: ReadonlyMap<string, PoolRecord>): boolean {
-  return scanBacked.has(records);
+  return records instanceof ScanRecords;
 }
 
 /** Recent scans, by their string: the old object of a write is usually the new object of the previous one. */

@@ -1,7 +1,13 @@
 // The incremental allocatedIPs diff must decide exactly what the general JSON parser decides, for Spiderpool's
 // strict form and for everything else (which it hands back to the parser).
 import { isDeepStrictEqual } from 'node:util';
-import { diffScans, emptyScan, scanAllocations } from '../../../webhook/model/allocation-scan';
+import {
+  diffScans,
+  emptyScan,
+  recordsFromScan,
+  scanAllocations,
+  scanRecords,
+} from '../../../webhook/model/allocation-scan';
 import { diffRecords, parseAllocatedIPs, serializeAllocatedIPs } from '../../../webhook/model/allocations';
 import { readPoolUpdate } from '../../../webhook/guard/pool-rules';
 
@@ -208,5 +214,53 @@ describe('incremental allocatedIPs diff', () => {
     expect(scanAllocations(ctrl, addressing)).toBeUndefined();
     expectSameAsParser(raw, ctrl);
     expect(scanAllocations(unsorted, addressing)).toBeUndefined();
+  });
+});
+
+// PoolFacts.records of a scanned pool are read from the scan (no Map of records is built): every read must answer as
+// the Map the general parser builds from the same string.
+describe('records read from a scan', () => {
+  const strings = (r: () => number) => {
+    const map = randomMap(r, 1 + Math.floor(r() * 40));
+    // malformed entries the strict form still scans: a non-canonical key, one outside the subnet, a record without
+    // a namespace, an empty uid
+    if (r() < 0.5) map['10.0.01.7'] = { pod: 'ns0/x', podUid: 'u' };
+    if (r() < 0.5) map['10.9.0.7'] = { pod: 'ns0/y', podUid: 'u' };
+    if (r() < 0.5) map['10.0.3.250'] = { pod: 'no-namespace', podUid: 'u' };
+    if (r() < 0.5) map['10.0.3.251'] = { pod: 'ns0/z', podUid: '' };
+    return serializeAllocatedIPs(map)!;
+  };
+
+  test('size, get, has, iteration, keys, values and forEach answer as the general parser’s Map', () => {
+    const r = rng(7);
+    for (let round = 0; round < 200; round++) {
+      const raw = strings(r);
+      const scan = scanAllocations(raw, addressing)!;
+      expect(scan).toBeDefined();
+      const records = scanRecords(scan);
+      const reference = parseAllocatedIPs(raw, addressing).records;
+      expect(records.size).toBe(reference.size);
+      expect([...records]).toEqual([...reference].sort(([a], [b]) => (a < b ? -1 : 1)));
+      expect([...records.keys()]).toEqual([...records].map(([k]) => k));
+      expect([...records.values()]).toEqual([...records].map(([, v]) => v));
+      const seen: [string, unknown][] = [];
+      records.forEach((v, k) => seen.push([k, v]));
+      expect(seen).toEqual([...records]);
+      for (const key of [...scan.keys, '10.0.0.0', '10.0.9.9', '', 'zzz']) {
+        expect(records.has(key)).toBe(reference.has(key));
+        expect(records.get(key)).toEqual(reference.get(key));
+      }
+      expect(new Map(records)).toEqual(reference);
+      expect(recordsFromScan(records)).toBe(true);
+      expect(recordsFromScan(reference)).toBe(false);
+    }
+  });
+
+  test('read-only', () => {
+    const records = scanRecords(scanAllocations('{"10.0.0.1":{"pod":"a/b","podUid":"u"}}', addressing)!);
+    expect(() => (records as Map<string, Rec>).set('10.0.0.2', { pod: 'a/c', podUid: 'v' })).toThrow(TypeError);
+    expect(() => (records as Map<string, Rec>).delete('10.0.0.1')).toThrow(TypeError);
+    expect(() => (records as Map<string, Rec>).clear()).toThrow(TypeError);
+    expect(records.get('10.0.0.1')).toEqual({ pod: 'a/b', podUid: 'u' });
   });
 });
