@@ -1,7 +1,7 @@
 // Fast path for status.allocatedIPs. Spiderpool writes it with Go's json.Marshal of a map: keys sorted, no
 // whitespace, values {"pod":..,"podUid":..}. An UPDATE changes a few entries of a string that can hold tens of
 // thousands, so instead of JSON-parsing and validating old and new on every request we
-//   1. scan a string once in that strict form (entry offsets, keys, pods, uids, validity) and cache the scan;
+//   1. scan a string once in that strict form (entry offsets, keys, validity) and cache the scan;
 //   2. diff old → new by their common prefix and suffix and scan only the changed middle of the new string.
 // Only the entries a write adds or changes are judged (an entry left as it is never is, even when malformed), so the
 // diff also says which malformed entries the write touched.
@@ -17,8 +17,9 @@ export interface AllocationScan {
   /** the addressing the entries were judged against ("family|subnet") */
   scope: string;
   keys: string[];
-  pods: string[];
-  uids: string[];
+  // No arrays of pods and uids: each is read from `raw` when asked for (scanPod, scanUid). Kept, their slices and
+  // array slots cost about 80 bytes per record at 100,000 records, for values read only by a diff's changed middle
+  // and by the records a reconcile pass walks.
   /** offset of each entry's opening quote */
   starts: number[];
   /** offset just past each entry's closing brace */
@@ -104,6 +105,18 @@ function scanEntries(raw: string, from: number, to: number): Entries | undefined
   return out;
 }
 
+/** The pod ("namespace/name") of entry i: it follows `"KEY":{"pod":"` (the strict form; values hold no quote). */
+export function scanPod(scan: AllocationScan, i: number): string {
+  const from = scan.starts[i] + scan.keys[i].length + 11;
+  return scan.raw.slice(from, scan.raw.indexOf('"', from));
+}
+
+/** The podUid of entry i: the last value of the entry, closed by `"}`. */
+export function scanUid(scan: AllocationScan, i: number): string {
+  const end = scan.ends[i] - 2;
+  return scan.raw.slice(scan.raw.lastIndexOf('"', end - 1) + 1, end);
+}
+
 function judge(e: Entries, addressing: PoolAddressing): MalformedEntry[] {
   const cidr = parseCidr(addressing.subnet);
   const malformed: MalformedEntry[] = [];
@@ -121,7 +134,14 @@ export function scanAllocations(raw: string, addressing: PoolAddressing): Alloca
     return undefined;
   const e = scanEntries(raw, 1, raw.length - 1);
   if (!e) return undefined;
-  return { raw, scope: scopeOf(addressing), ...e, malformed: judge(e, addressing) };
+  return {
+    raw,
+    scope: scopeOf(addressing),
+    keys: e.keys,
+    starts: e.starts,
+    ends: e.ends,
+    malformed: judge(e, addressing),
+  };
 }
 
 const CHUNKS = [4096, 512, 64, 8, 1];
@@ -218,7 +238,7 @@ export function diffScans(old: AllocationScan, newRaw: string, addressing: PoolA
   const bad = new Map(middleMalformed.map((m) => [m.key, m]));
   const newMiddle = new Set(mk.filter((k) => !bad.has(k)));
   const sameAsOld = (j: number, i: number | undefined) =>
-    i !== undefined && old.pods[i] === middle.pods[j] && old.uids[i] === middle.uids[j];
+    i !== undefined && scanPod(old, i) === middle.pods[j] && scanUid(old, i) === middle.uids[j];
   for (let j = 0; j < mk.length; j++) {
     const i = oldMiddle.get(mk[j]);
     const malformedHere = bad.get(mk[j]);
@@ -230,7 +250,7 @@ export function diffScans(old: AllocationScan, newRaw: string, addressing: PoolA
     const next = { pod: middle.pods[j], podUid: middle.uids[j] };
     if (i === undefined || oldBad?.has(mk[j])) diff.added.push({ ip: mk[j], next });
     else {
-      const prev = { pod: old.pods[i], podUid: old.uids[i] };
+      const prev = { pod: scanPod(old, i), podUid: scanUid(old, i) };
       if (prev.pod !== next.pod) {
         diff.removed.push({ ip: mk[j], old: prev, next });
         diff.added.push({ ip: mk[j], old: prev, next });
@@ -240,11 +260,11 @@ export function diffScans(old: AllocationScan, newRaw: string, addressing: PoolA
   for (let i = L; i < firstTrailing; i++) {
     if (oldBad?.has(old.keys[i])) continue;
     if (!newMiddle.has(old.keys[i]))
-      diff.removed.push({ ip: old.keys[i], old: { pod: old.pods[i], podUid: old.uids[i] } });
+      diff.removed.push({ ip: old.keys[i], old: { pod: scanPod(old, i), podUid: scanUid(old, i) } });
   }
   // The new string's scan: unchanged entries keep their values (trailing offsets move by delta). Built with slice
   // and concat (copies of whole runs) rather than element by element into preallocated arrays: at 16,384 entries
-  // the element-wise copy of five arrays was most of a write's cost.
+  // the element-wise copy of the (then five) arrays was most of a write’s cost.
   const spliced = <T>(before: T[], mid: T[]) => before.slice(0, L).concat(mid, before.slice(firstTrailing));
   const shifted = (offsets: number[], mid: number[]) => {
     const out = offsets.slice(0, L).concat(mid);
@@ -252,8 +272,6 @@ export function diffScans(old: AllocationScan, newRaw: string, addressing: PoolA
     return out;
   };
   const keys = spliced(old.keys, mk);
-  const pods = spliced(old.pods, middle.pods);
-  const uids = spliced(old.uids, middle.uids);
   const starts = shifted(old.starts, middle.starts);
   const ends = shifted(old.ends, middle.ends);
   // The new string's malformed entries: the old ones outside the middle (unchanged) and the middle's, in key order.
@@ -262,7 +280,7 @@ export function diffScans(old: AllocationScan, newRaw: string, addressing: PoolA
         compareKeys(a.key, b.key),
       )
     : middleMalformed;
-  diff.newScan = { raw: newRaw, scope: old.scope, keys, pods, uids, starts, ends, malformed };
+  diff.newScan = { raw: newRaw, scope: old.scope, keys, starts, ends, malformed };
   return diff;
 }
 
@@ -302,7 +320,7 @@ export class ScanRecords extends Map<string, PoolRecord> {
   }
 
   private record(i: number): PoolRecord {
-    return { pod: this.scan.pods[i], podUid: this.scan.uids[i] };
+    return { pod: scanPod(this.scan, i), podUid: scanUid(this.scan, i) };
   }
 
   override get size(): number {
@@ -406,7 +424,7 @@ export const sharedScanCache = new ScanCache();
 
 /** The scan of "no records" (an absent field), from which any strict string diffs as all-added. */
 export function emptyScan(addressing: PoolAddressing): AllocationScan {
-  return { raw: '{}', scope: scopeOf(addressing), keys: [], pods: [], uids: [], starts: [], ends: [], malformed: [] };
+  return { raw: '{}', scope: scopeOf(addressing), keys: [], starts: [], ends: [], malformed: [] };
 }
 
 /**

@@ -6,7 +6,9 @@ import {
   emptyScan,
   recordsFromScan,
   scanAllocations,
+  scanPod,
   scanRecords,
+  scanUid,
 } from '../../../webhook/model/allocation-scan';
 import { diffRecords, parseAllocatedIPs, serializeAllocatedIPs } from '../../../webhook/model/allocations';
 import { readPoolUpdate } from '../../../webhook/guard/pool-rules';
@@ -262,5 +264,24 @@ describe('records read from a scan', () => {
     expect(() => (records as Map<string, Rec>).delete('10.0.0.1')).toThrow(TypeError);
     expect(() => (records as Map<string, Rec>).clear()).toThrow(TypeError);
     expect(records.get('10.0.0.1')).toEqual({ pod: 'a/b', podUid: 'u' });
+  });
+});
+
+describe('a scan reads each entry’s pod and uid from its string', () => {
+  test('every entry, empty values included, as JSON.parse reads them', () => {
+    const r = rng(11);
+    for (let round = 0; round < 100; round++) {
+      const map: Record<string, Rec> = randomMap(r, 1 + Math.floor(r() * 30));
+      map['10.0.3.1'] = { pod: '', podUid: '' };
+      map['10.0.3.2'] = { pod: 'ns/p', podUid: '' };
+      map['10.0.3.3'] = { pod: '', podUid: 'u' };
+      const raw = serializeAllocatedIPs(map)!;
+      const scan = scanAllocations(raw, addressing)!;
+      const parsed = JSON.parse(raw) as Record<string, Rec>;
+      scan.keys.forEach((k, i) => {
+        expect(scanPod(scan, i)).toBe(parsed[k].pod);
+        expect(scanUid(scan, i)).toBe(parsed[k].podUid);
+      });
+    }
   });
 });
