@@ -320,7 +320,11 @@ export class ScanRecords extends Map<string, PoolRecord> {
   }
 
   private record(i: number): PoolRecord {
-    return { pod: scanPod(this.scan, i), podUid: scanUid(this.scan, i) };
+    const { raw, starts, keys, ends } = this.scan;
+    const from = starts[i] + keys[i].length + 11;
+    const podEnd = raw.indexOf('"', from);
+    // `","podUid":"` (12 characters) follows the pod
+    return { pod: raw.slice(from, podEnd), podUid: raw.slice(podEnd + 12, ends[i] - 2) };
   }
 
   override get size(): number {
