@@ -14,6 +14,7 @@
 //      answered by its decision deadline, shorter than the webhook's timeout), and closes what is left after that.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Logger } from '../log';
+import { SlotSet } from '../../lib/slot-set';
 
 /** The part of an http(s).Server a drain uses. */
 export interface DrainableServer {
@@ -40,7 +41,8 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 
 export class ListenerDrain {
   private stopping = false;
-  private readonly inflight = new Set<ServerResponse>();
+  /** the calls in flight; not a Set, which kept every call's request alive past two scavenges (lib/slot-set.ts) */
+  private readonly inflight = new SlotSet<ServerResponse>();
   private answeredWhileDraining = 0;
   private settled?: () => void;
   private server?: DrainableServer;
@@ -52,10 +54,10 @@ export class ListenerDrain {
     this.server = server;
     // first, before the app: the header must be set before any route writes its answer
     server.prependListener('request', (_req, res) => {
-      this.inflight.add(res);
+      const slot = this.inflight.add(res);
       if (this.stopping) res.setHeader('Connection', 'close');
       res.once('close', () => {
-        this.inflight.delete(res);
+        this.inflight.remove(slot);
         if (this.stopping) this.answeredWhileDraining++;
         if (this.inflight.size === 0) this.settled?.();
       });
@@ -76,7 +78,7 @@ export class ListenerDrain {
     const server = this.server;
     if (!server) throw new Error('ListenerDrain.stop before attach');
     this.stopping = true;
-    for (const res of this.inflight) if (!res.headersSent) res.setHeader('Connection', 'close');
+    for (const res of this.inflight.values()) if (!res.headersSent) res.setHeader('Connection', 'close');
     this.log.info(
       { drainMs: timing.drainMs, inflight: this.inflight.size },
       'draining: not ready, answering with Connection: close, listener open',
