@@ -1,6 +1,6 @@
 /**
  * `npm run -s bench -- scale [--pods N] [--nodes M] [--reserved-ips K] [--runs R] [--json] [--name TESTBED] [--keep]
- *                            [--probe] [--sync watch-list|list] [--page-size P] [--list-rv 0]`
+ *                            [--probe] [--sync watch-list|list] [--page-size P] [--list-rv 0] [--rest]`
  *
  * What the guard's caches cost at cluster scale, on the real test bed: N pods (default 100,000, each with an IP in
  * its multus network-status annotation), N SpiderEndpoints, 20 pools × N/20 records (5,000 each by default,
@@ -11,6 +11,12 @@
  * after sync and a full GC; bytesPerPod is (rssMb - baseRssMb) / pods, so everything else is charged to pods.
  * `lists` says where the first sync went, per resource (pages, MB, time to first byte, body, parse, trim, wall), and
  * `apiServer` how the API server served the LISTs (watch cache or etcd, and its own time per LIST).
+ *
+ * `--rest` also reads memory at rest, as `serve` holds it once idle: before the informers start and after the sync,
+ * the probe waits until V8's memory reducer has shrunk the young generation and compacted the old one (it runs on
+ * its own once allocation has been low for a while; `serve` on the 100k world got there about 65 s after its sync)
+ * and prints {"restBaseRssMb","restRssMb","restBytesPerPod","restHeapBytesPerPod","restSeconds",...}: the same
+ * difference as bytesPerPod, both ends at rest. Adds one to three minutes per probe.
  *
  * `--keep` leaves the populated test bed running; `--probe --name TESTBED` then probes that kept world again without
  * populating (`npm run -s testbed -- down --name TESTBED` removes it). `--sync list` makes the probe's caches fill by
@@ -93,6 +99,7 @@ export async function runScaleBench(argv: string[]): Promise<number> {
   const nodes = Number(flag(argv, '--nodes') ?? 5000);
   const reservedIPs = Number(flag(argv, '--reserved-ips') ?? 1000);
   const probeArgs = ['--sync', '--page-size', '--list-rv'].flatMap((f) => (flag(argv, f) ? [f, flag(argv, f)!] : []));
+  if (argv.includes('--rest')) probeArgs.push('--rest');
   const name = flag(argv, '--name') ?? 'bench-scale';
   const report = async (kubeconfig: string) => {
     for (let r = 0; r < runs; r++) {

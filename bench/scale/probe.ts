@@ -3,7 +3,7 @@
  * populated API server. Prints one JSON line. Run with --expose-gc so RSS is read after a full collection.
  *
  *   node --expose-gc --import tsx bench/scale/probe.ts <kubeconfig> [--sync watch-list|list] [--page-size N]
- *                                                     [--list-rv 0]
+ *                                                     [--list-rv 0] [--rest]
  *
  * `--sync` is how the caches fill (default watch-list, as `serve`: a streaming list, LIST pages where the API server
  * refuses it); `--page-size` and `--list-rv` shape the LIST pages (--sync list, or the fallback).
@@ -25,6 +25,33 @@ import { plan } from '../../webhook/reconciler/plan';
 import { reconcilerUser } from '../../webhook/reconciler/selfcheck';
 
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
+const spaceMb = () =>
+  Object.fromEntries(
+    getHeapSpaceStatistics().map((s) => [
+      s.space_name,
+      `${Math.round(s.space_size / 2 ** 20)}/${Math.round(s.space_used_size / 2 ** 20)}`,
+    ]),
+  );
+const newSpaceBytes = () => getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0;
+
+/**
+ * Waits until V8's memory reducer has run, as it does in an idle `serve`: it shrinks the young generation to its
+ * minimum (and compacts the old generation) once allocation has stayed low for a while. Seconds it took, or null
+ * when it had not run by the deadline (memory is then read anyway).
+ */
+async function rest(deadlineMs: number): Promise<number | null> {
+  const grown = newSpaceBytes();
+  const t0 = performance.now();
+  while (performance.now() - t0 < deadlineMs) {
+    await sleep(1000);
+    if (newSpaceBytes() < grown / 2) {
+      const seconds = Math.round((performance.now() - t0) / 1000);
+      await sleep(3000); // the reducer's collections come in a short series
+      return seconds;
+    }
+  }
+  return null;
+}
 const rssMb = () => process.memoryUsage().rss / 2 ** 20;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const seconds = (ms: number) => Math.round(ms / 100) / 10;
@@ -46,6 +73,10 @@ async function main(): Promise<void> {
   gc();
   const baseRssMb = rssMb();
   const baseHeapUsed = process.memoryUsage().heapUsed;
+  const atRest = argv.includes('--rest');
+  const restBaseSeconds = atRest ? await rest(60_000) : null;
+  const restBaseRssMb = rssMb();
+  const restBaseHeapUsed = process.memoryUsage().heapUsed;
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();
   const cache = startClusterCache(kc, createLogger('silent'), {
@@ -71,13 +102,12 @@ async function main(): Promise<void> {
   // read with RSS, after the collection (the passes below leave garbage)
   const { heapUsed, heapTotal, external, arrayBuffers } = process.memoryUsage();
   // committed/used MB of each V8 heap space: which one holds the gap between heapUsed and heapTotal
-  const spacesMb = Object.fromEntries(
-    getHeapSpaceStatistics().map((s) => [
-      s.space_name,
-      `${Math.round(s.space_size / 2 ** 20)}/${Math.round(s.space_used_size / 2 ** 20)}`,
-    ]),
-  );
+  const spacesMb = spaceMb();
   const counts = cache.view.counts();
+  const restSeconds = atRest ? await rest(240_000) : null;
+  const restRssMb = rssMb();
+  const restHeapUsed = process.memoryUsage().heapUsed;
+  const restSpacesMb = spaceMb();
   let records = 0;
   for (const p of cache.view.allPools()) records += p.records.size;
   const passes: number[] = [];
@@ -115,6 +145,18 @@ async function main(): Promise<void> {
     externalMb: Math.round(external / 2 ** 20),
     arrayBuffersMb: Math.round(arrayBuffers / 2 ** 20),
     spacesMb,
+    // --rest: the same difference with both ends read at rest (see rest())
+    ...(atRest
+      ? {
+          restBaseSeconds,
+          restSeconds,
+          restBaseRssMb: Math.round(restBaseRssMb),
+          restRssMb: Math.round(restRssMb),
+          restBytesPerPod: Math.round(((restRssMb - restBaseRssMb) * 2 ** 20) / Math.max(1, counts.pods)),
+          restHeapBytesPerPod: Math.round((restHeapUsed - restBaseHeapUsed) / Math.max(1, counts.pods)),
+          restSpacesMb,
+        }
+      : {}),
     sync,
     pageSize,
     listResourceVersion,
