@@ -2,7 +2,7 @@
 // are shared, so what the view answers, and every finding judged from it, stays as each object said.
 import { recordsFromScan } from '../../../webhook/model/allocation-scan';
 import { endpointFacts, podFacts, poolFacts } from '../../../webhook/model/object-facts';
-import { DEFAULT_STATIC_IP_CONFIG } from '../../../webhook/model/types';
+import { DEFAULT_STATIC_IP_CONFIG, EndpointFacts, PodFacts } from '../../../webhook/model/types';
 import { IndexedView } from '../../../webhook/model/view';
 import { findings } from '../../../webhook/reconciler/findings';
 import { NS } from '../../../testbed/fixtures';
@@ -13,16 +13,20 @@ const podOf = (uid: string) => podFacts(pod({ name: 'api-1', uid, ips: [IP] }));
 const endpointOf = (uid: string) =>
   endpointFacts(endpoint({ name: 'api-1', uid, ips: [[IP, 'p1']], objectUid: 'ep-object-uid' }));
 
-function viewOf(order: 'pod first' | 'endpoint first', podUid: string, endpointPodUid: string): IndexedView {
+function viewWith(order: 'pod first' | 'endpoint first', p: PodFacts, e: EndpointFacts): IndexedView {
   const v = new IndexedView();
   if (order === 'pod first') {
-    v.upsertPod(podOf(podUid));
-    v.upsertEndpoint(endpointOf(endpointPodUid));
+    v.upsertPod(p);
+    v.upsertEndpoint(e);
   } else {
-    v.upsertEndpoint(endpointOf(endpointPodUid));
-    v.upsertPod(podOf(podUid));
+    v.upsertEndpoint(e);
+    v.upsertPod(p);
   }
   return v;
+}
+
+function viewOf(order: 'pod first' | 'endpoint first', podUid: string, endpointPodUid: string): IndexedView {
+  return viewWith(order, podOf(podUid), endpointOf(endpointPodUid));
 }
 
 describe.each(['pod first', 'endpoint first'] as const)('pod and endpoint cached %s', (order) => {
@@ -60,14 +64,7 @@ describe.each(['pod first', 'endpoint first'] as const)('pod and endpoint IPs, c
         objectUid: 'ep-object-uid',
       }),
     );
-    const v = new IndexedView();
-    if (order === 'pod first') {
-      v.upsertPod(p);
-      v.upsertEndpoint(e);
-    } else {
-      v.upsertEndpoint(e);
-      v.upsertPod(p);
-    }
+    const v = viewWith(order, p, e);
     expect(v.pod(NS, 'api-1')?.observedIPs).toEqual([IP, '10.6.0.10']);
     expect(v.endpoint(NS, 'api-1')?.ips.map((i) => i.ip)).toEqual([IP, '10.6.0.11']);
     expect(v.podsObserving(IP).map((x) => x.name)).toEqual(['api-1']);
@@ -83,14 +80,7 @@ describe.each(['pod first', 'endpoint first'] as const)('pod and endpoint IPs, c
     Object.freeze(p.observedIPs);
     const e = endpointFacts(endpoint({ name: 'api-1', uid: 'uid-A', ips: [[IP, 'p1']], objectUid: 'o' }));
     e.ips.forEach((i) => Object.freeze(i));
-    const v = new IndexedView();
-    if (order === 'pod first') {
-      v.upsertPod(p);
-      v.upsertEndpoint(e);
-    } else {
-      v.upsertEndpoint(e);
-      v.upsertPod(p);
-    }
+    const v = viewWith(order, p, e);
     expect(v.podsObserving(IP).map((x) => x.name)).toEqual(['api-1']);
     expect(v.endpointsListing(IP).map((x) => x.name)).toEqual(['api-1']);
   });
