@@ -330,6 +330,28 @@ export class ScanRecords extends Map<string, PoolRecord> {
   override get size(): number {
     return this.count;
   }
+
+  /**
+   * The scan's key equal to `ip` takes this instance of it: a cached pod holds its IP string once more (parsed from
+   * its own object), and at 100,000 records the scan's copies cost about 32 bytes each. Equal strings are exchanged,
+   * so every comparison, lookup and diff of the scan reads as before (a diff's new scan takes its unchanged keys from
+   * the old one, so the shared instance carries over to the pool's next scan).
+   */
+  shareKey(ip: string): void {
+    const keys = this.scan.keys;
+    const i = indexOfKey(keys, ip);
+    if (i >= 0) keys[i] = ip;
+  }
+
+  /** Every key takes the instance `instanceOf` gives for it (an equal string), if any (see shareKey). */
+  shareKeys(instanceOf: (ip: string) => string | undefined): void {
+    const keys = this.scan.keys;
+    for (let i = 0; i < keys.length; i++) {
+      const same = instanceOf(keys[i]);
+      if (same === keys[i]) keys[i] = same;
+    }
+  }
+
   override get(ip: string): PoolRecord | undefined {
     const i = this.indexOf(ip);
     return i < 0 ? undefined : this.record(i);

@@ -13,7 +13,7 @@ import {
   nsName,
 } from './types';
 import { PodTombstones } from './tombstones';
-import { recordsFromScan } from './allocation-scan';
+import { ScanRecords } from './allocation-scan';
 import type { ClusterView } from './cluster-view';
 
 export type { ClusterView } from './cluster-view';
@@ -131,11 +131,14 @@ function shareRecordUid(record: PoolRecord | undefined, pod: PodFacts): void {
 }
 
 /**
- * Whether a pool's records gain from sharing uids: records sliced from a cached scan (Spiderpool's sorted form, the
- * usual case) keep the scanned text alive through their other slices, so another uid instance frees nothing there.
+ * The record of `ip` in `records` takes the pod's instances of the strings they share. A scanned pool (Spiderpool's
+ * sorted form, the usual case) holds each key as a string of its own, which takes the pod's IP (ScanRecords.shareKey);
+ * its uids are slices of the scanned text, which stays alive through its other slices, so another uid instance frees
+ * nothing there. A record parsed on its own takes the pod's uid (shareRecordUid).
  */
-function uidsShareable(records: ReadonlyMap<string, PoolRecord>): boolean {
-  return !recordsFromScan(records);
+function shareWithRecords(records: ReadonlyMap<string, PoolRecord>, ip: string, pod: PodFacts): void {
+  if (records instanceof ScanRecords) records.shareKey(ip);
+  else shareRecordUid(records.get(ip), pod);
 }
 
 /** A mutable, indexed ClusterView: informers call upsert/remove; snapshots fill it once. */
@@ -206,8 +209,10 @@ export class IndexedView implements ClusterView {
     for (const ip of new Set(old.ips.map((i) => i.ip))) this.endpointsByIp.remove(ip, namespace, name);
   }
   upsertPool(p: PoolFacts): void {
-    if (uidsShareable(p.records))
-      for (const [ip, record] of p.records) {
+    const records = p.records;
+    if (records instanceof ScanRecords) records.shareKeys((ip) => this.observedInstance(ip));
+    else
+      for (const [ip, record] of records) {
         const pods = this.podsByIp.entry(ip);
         if (pods === undefined) continue;
         if (Array.isArray(pods)) for (const pod of pods as readonly PodFacts[]) shareRecordUid(record, pod);
@@ -215,11 +220,18 @@ export class IndexedView implements ClusterView {
       }
     this.pools.set(p.name, p);
   }
-  /** The records of the endpoint's IPs in the pools it names take the pod's uid instance (shareRecordUid). */
+  /** A cached pod's instance of the IP string `ip`, when a pod observes it. */
+  private observedInstance(ip: string): string | undefined {
+    const entry = this.podsByIp.entry(ip);
+    if (entry === undefined) return undefined;
+    const pod = Array.isArray(entry) ? (entry as readonly PodFacts[])[0] : (entry as PodFacts);
+    return pod.observedIPs.find((o) => o === ip);
+  }
+  /** The records of the endpoint's IPs in the pools it names take the pod's strings (shareWithRecords). */
   private shareRecordUids(e: EndpointFacts, p: PodFacts): void {
     for (const i of e.ips) {
       const records = this.pools.get(i.pool)?.records;
-      if (records && uidsShareable(records)) shareRecordUid(records.get(i.ip), p);
+      if (records) shareWithRecords(records, i.ip, p);
     }
   }
   removePool(name: string): void {

@@ -258,6 +258,37 @@ describe('records read from a scan', () => {
     }
   });
 
+  test('shareKey and shareKeys exchange only equal key strings: every read and a later diff answer as before', () => {
+    const raw = serializeAllocatedIPs({
+      '10.0.0.1': { pod: 'a/p1', podUid: 'u1' },
+      '10.0.0.2': { pod: 'a/p2', podUid: 'u2' },
+      '10.0.0.3': { pod: 'a/p3', podUid: 'u3' },
+    })!;
+    const scan = scanAllocations(raw, addressing)!;
+    const records = scanRecords(scan);
+    const before = [...records];
+    // a string built apart from the scanned text, as a cached pod's IP is
+    const ip2 = ['10', '0', '0', '2'].join('.');
+    records.shareKey(ip2);
+    records.shareKey('10.0.9.9'); // not a key: nothing changes
+    // an instanceOf that answers a different string for a key leaves that key as it is
+    records.shareKeys((ip) =>
+      ip === '10.0.0.1' ? '10.0.0.9' : ip === '10.0.0.3' ? ['10.0.0', '3'].join('.') : undefined,
+    );
+    expect(scan.keys).toEqual(['10.0.0.1', '10.0.0.2', '10.0.0.3']);
+    expect([...records]).toEqual(before);
+    expect(records.get('10.0.0.2')).toEqual({ pod: 'a/p2', podUid: 'u2' });
+    expect(records.has('10.0.9.9')).toBe(false);
+    const next = serializeAllocatedIPs({
+      '10.0.0.1': { pod: 'a/p1', podUid: 'u1' },
+      '10.0.0.3': { pod: 'a/p3', podUid: 'u3' },
+    })!;
+    const diff = diffScans(scan, next, addressing)!;
+    expect(diff.removed).toEqual([{ ip: '10.0.0.2', old: { pod: 'a/p2', podUid: 'u2' } }]);
+    expect(diff.added).toEqual([]);
+    expect([...scanRecords(diff.newScan)]).toEqual([...parseAllocatedIPs(next, addressing).records]);
+  });
+
   test('read-only', () => {
     const records = scanRecords(scanAllocations('{"10.0.0.1":{"pod":"a/b","podUid":"u"}}', addressing)!);
     expect(() => (records as Map<string, Rec>).set('10.0.0.2', { pod: 'a/c', podUid: 'v' })).toThrow(TypeError);

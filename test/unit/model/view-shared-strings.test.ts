@@ -151,3 +151,53 @@ describe('records built from a cached scan are known as such (their strings are 
     expect([...unsorted.records].sort()).toEqual([...sorted.records].sort());
   });
 });
+
+// A scanned pool's keys take the IP strings of the pods observing them, found through whichever of pool, pod and
+// endpoint arrives last, and again for each new scan of the pool; only equal strings are exchanged, so the pool's
+// records, their order and the findings are those of the same objects cached in any other order.
+describe('scanned pool keys and pod IPs share their strings', () => {
+  const ips = ['10.6.0.9', '10.6.0.10', '10.6.0.11'];
+  const recordsOf = (keep: string[]) =>
+    Object.fromEntries(
+      keep.map((ip) => [ip, [`${NS}/api-${ips.indexOf(ip)}`, `uid-${ips.indexOf(ip)}`] as [string, string]]),
+    );
+  // (a scanned pool reads its records in Spiderpool's order: the keys sorted as strings)
+  const sorted = (keep: string[]) => [...keep].sort();
+  // pods api-0 and api-1 observe their IPs; api-2's record names a pod that is not cached
+  const podK = (k: number) => podFacts(pod({ name: `api-${k}`, uid: `uid-${k}`, ips: [ips[k]] }));
+  const endpointK = (k: number) =>
+    endpointFacts(endpoint({ name: `api-${k}`, uid: `uid-${k}`, ips: [[ips[k], 'p1']], objectUid: `o-${k}` }));
+  const poolOf = (keep: string[]) => poolFacts(pool({ name: 'p1', records: recordsOf(keep) }));
+
+  function viewIn(order: readonly ('pool' | 'pods' | 'endpoints')[]): IndexedView {
+    const v = new IndexedView();
+    for (const what of order) {
+      if (what === 'pool') v.upsertPool(poolOf(ips));
+      else if (what === 'pods') [0, 1].forEach((k) => v.upsertPod(podK(k)));
+      else [0, 1].forEach((k) => v.upsertEndpoint(endpointK(k)));
+    }
+    return v;
+  }
+  const judged = (view: IndexedView) =>
+    findings(view, DEFAULT_STATIC_IP_CONFIG).map((f) => [f.finding, f.ip, f.message]);
+
+  test.each([
+    ['pool', 'pods', 'endpoints'],
+    ['pods', 'pool', 'endpoints'],
+    ['pods', 'endpoints', 'pool'],
+    ['endpoints', 'pods', 'pool'],
+  ] as const)('arriving %s, %s, %s, and after the pool releases a record', (...order) => {
+    const v = viewIn(order);
+    expect(recordsFromScan(v.pool('p1')!.records)).toBe(true);
+    expect([...v.pool('p1')!.records]).toEqual(
+      sorted(ips).map((ip) => [ip, { pod: `${NS}/api-${ips.indexOf(ip)}`, podUid: `uid-${ips.indexOf(ip)}` }]),
+    );
+    expect(v.podsObserving(ips[1]).map((p) => p.name)).toEqual(['api-1']);
+    expect(judged(v)).toEqual(judged(viewIn(['pool', 'pods', 'endpoints'])));
+    // the pool's next write (api-0's record released) is a new scan; its keys are shared again
+    v.upsertPool(poolOf([ips[1], ips[2]]));
+    expect([...v.pool('p1')!.records.keys()]).toEqual(sorted([ips[1], ips[2]]));
+    expect(v.pool('p1')!.records.get(ips[1])).toEqual({ pod: `${NS}/api-1`, podUid: 'uid-1' });
+    expect(v.pool('p1')!.records.has(ips[0])).toBe(false);
+  });
+});
