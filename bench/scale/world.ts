@@ -31,7 +31,10 @@ export function reservedIP(i: number): Obj {
   };
 }
 
-export const nsOf = (i: number) => `scale-${i % NAMESPACES}`;
+// A ReplicaSet's pods live in its namespace (an owner reference cannot cross namespaces): the ten pods of
+// `app-<i/10>` share one. (Spread over ten namespaces, as before 2026-12-07 11:40, each namespace's controller index
+// held one pod per controller, 100,000 entries where a real cluster of these ReplicaSets has 10,000.)
+export const nsOf = (i: number) => `scale-${Math.floor(i / 10) % NAMESPACES}`;
 export const nameOf = (i: number) => `app-${Math.floor(i / 10)}-${i.toString(36)}`;
 
 /** The i-th pod as populate creates it (the API server adds its uid and defaults). */
