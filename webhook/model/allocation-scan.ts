@@ -25,6 +25,11 @@ export interface AllocationScan {
   /** offset just past each entry's closing brace */
   ends: number[];
   malformed: MalformedEntry[];
+  /**
+   * Built by a diff from an earlier scan (diffScans): it holds that scan's key strings for the entries the write left
+   * alone, so strings a cache shared with that scan's keys stay shared (ScanRecords.shareKeys need not run again).
+   */
+  derived: boolean;
   /** bucketOf(raw), once computed (the caches' key: computing it reads samples of the whole string) */
   bucket?: string;
 }
@@ -141,6 +146,7 @@ export function scanAllocations(raw: string, addressing: PoolAddressing): Alloca
     starts: e.starts,
     ends: e.ends,
     malformed: judge(e, addressing),
+    derived: false,
   };
 }
 
@@ -280,7 +286,7 @@ export function diffScans(old: AllocationScan, newRaw: string, addressing: PoolA
         compareKeys(a.key, b.key),
       )
     : middleMalformed;
-  diff.newScan = { raw: newRaw, scope: old.scope, keys, starts, ends, malformed };
+  diff.newScan = { raw: newRaw, scope: old.scope, keys, starts, ends, malformed, derived: true };
   return diff;
 }
 
@@ -341,6 +347,11 @@ export class ScanRecords extends Map<string, PoolRecord> {
     const keys = this.scan.keys;
     const i = indexOfKey(keys, ip);
     if (i >= 0) keys[i] = ip;
+  }
+
+  /** Whether the scan was built by a diff from an earlier one, whose key strings it holds (AllocationScan.derived). */
+  get derived(): boolean {
+    return this.scan.derived;
   }
 
   /** Every key takes the instance `instanceOf` gives for it (an equal string), if any (see shareKey). */
@@ -450,7 +461,7 @@ export const sharedScanCache = new ScanCache();
 
 /** The scan of "no records" (an absent field), from which any strict string diffs as all-added. */
 export function emptyScan(addressing: PoolAddressing): AllocationScan {
-  return { raw: '{}', scope: scopeOf(addressing), keys: [], starts: [], ends: [], malformed: [] };
+  return { raw: '{}', scope: scopeOf(addressing), keys: [], starts: [], ends: [], malformed: [], derived: false };
 }
 
 /**

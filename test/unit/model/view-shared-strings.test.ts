@@ -1,6 +1,12 @@
 // A pod and its SpiderEndpoint share their name and uid strings in the view (memory at scale); only equal strings
 // are shared, so what the view answers, and every finding judged from it, stays as each object said.
-import { recordsFromScan } from '../../../webhook/model/allocation-scan';
+import {
+  ScanRecords,
+  cachedDiff,
+  cachedScan,
+  recordsFromScan,
+  sharedScanCache,
+} from '../../../webhook/model/allocation-scan';
 import { endpointFacts, podFacts, poolFacts } from '../../../webhook/model/object-facts';
 import { DEFAULT_STATIC_IP_CONFIG, EndpointFacts, PodFacts } from '../../../webhook/model/types';
 import { IndexedView } from '../../../webhook/model/view';
@@ -199,5 +205,28 @@ describe('scanned pool keys and pod IPs share their strings', () => {
     expect([...v.pool('p1')!.records.keys()]).toEqual(sorted([ips[1], ips[2]]));
     expect(v.pool('p1')!.records.get(ips[1])).toEqual({ pod: `${NS}/api-1`, podUid: 'uid-1' });
     expect(v.pool('p1')!.records.has(ips[0])).toBe(false);
+  });
+
+  test('a write the guard reviewed arrives as its diff’s scan, which keeps the earlier keys: read as before', () => {
+    const v = viewIn(['pool', 'pods', 'endpoints']);
+    const rawOf = (keep: string[]) =>
+      (pool({ name: 'p1', records: recordsOf(keep) }).status as { allocatedIPs: string }).allocatedIPs;
+    const addressing = { subnet: '10.6.0.0/16', family: 4 as const };
+    const next = [ips[0], ips[2]];
+    // as the admission path leaves it: the diff's new scan in the shared cache, where the informer's parse finds it
+    const diff = cachedDiff(cachedScan(rawOf(ips), addressing)!, rawOf(next), addressing)!;
+    expect(diff.newScan.derived).toBe(true);
+    sharedScanCache.put(diff.newScan);
+    const facts = poolFacts(pool({ name: 'p1', records: recordsOf(next) }));
+    expect((facts.records as ScanRecords).derived).toBe(true);
+    v.upsertPool(facts);
+    expect([...v.pool('p1')!.records]).toEqual(
+      sorted(next).map((ip) => [ip, { pod: `${NS}/api-${ips.indexOf(ip)}`, podUid: `uid-${ips.indexOf(ip)}` }]),
+    );
+    const reference = new IndexedView();
+    [0, 1].forEach((k) => reference.upsertPod(podK(k)));
+    [0, 1].forEach((k) => reference.upsertEndpoint(endpointK(k)));
+    reference.upsertPool(poolOf(next));
+    expect(judged(v)).toEqual(judged(reference));
   });
 });
