@@ -423,7 +423,7 @@ export function scanRecords(scan: AllocationScan): ScanRecords {
  * allocatedIPs, which the shared scan cache holds anyway, so giving them another instance (IndexedView.upsertPool)
  * would free nothing.
  */
-export function recordsFromScan(records: ReadonlyMap<string, PoolRecord>): boolean {
+export function recordsFromScan(records: ReadonlyMap<string, PoolRecord>): records is ScanRecords {
   return records instanceof ScanRecords;
 }
 

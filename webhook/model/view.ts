@@ -13,7 +13,7 @@ import {
   nsName,
 } from './types';
 import { PodTombstones } from './tombstones';
-import { ScanRecords } from './allocation-scan';
+import { recordsFromScan } from './allocation-scan';
 import type { ClusterView } from './cluster-view';
 
 export type { ClusterView } from './cluster-view';
@@ -137,7 +137,7 @@ function shareRecordUid(record: PoolRecord | undefined, pod: PodFacts): void {
  * nothing there. A record parsed on its own takes the pod's uid (shareRecordUid).
  */
 function shareWithRecords(records: ReadonlyMap<string, PoolRecord>, ip: string, pod: PodFacts): void {
-  if (records instanceof ScanRecords) records.shareKey(ip);
+  if (recordsFromScan(records)) records.shareKey(ip);
   else shareRecordUid(records.get(ip), pod);
 }
 
@@ -168,7 +168,7 @@ export class IndexedView implements ClusterView {
     const e = this.endpoints.get(p.namespace, p.name);
     if (e) {
       takeEndpointStrings(p, e);
-      this.shareRecordUids(e, p);
+      this.shareRecordStrings(e, p);
     }
     this.removePod(p.namespace, p.name);
     this.pods.set(p.namespace, p.name, p);
@@ -196,7 +196,7 @@ export class IndexedView implements ClusterView {
     const p = this.pods.get(e.namespace, e.name);
     if (p) {
       takePodStrings(e, p);
-      this.shareRecordUids(e, p);
+      this.shareRecordStrings(e, p);
     }
     this.removeEndpoint(e.namespace, e.name);
     this.endpoints.set(e.namespace, e.name, e);
@@ -212,7 +212,7 @@ export class IndexedView implements ClusterView {
     const records = p.records;
     // A full scan's keys are all new strings; a diff's scan keeps the earlier scan's keys, already shared (a key the
     // write added is shared when its endpoint arrives after it): the pass (about 75 ns a key) runs only for full scans.
-    if (records instanceof ScanRecords) {
+    if (recordsFromScan(records)) {
       if (!records.derived) records.shareKeys((ip) => this.observedInstance(ip));
     } else
       for (const [ip, record] of records) {
@@ -231,7 +231,7 @@ export class IndexedView implements ClusterView {
     return pod.observedIPs.find((o) => o === ip);
   }
   /** The records of the endpoint's IPs in the pools it names take the pod's strings (shareWithRecords). */
-  private shareRecordUids(e: EndpointFacts, p: PodFacts): void {
+  private shareRecordStrings(e: EndpointFacts, p: PodFacts): void {
     for (const i of e.ips) {
       const records = this.pools.get(i.pool)?.records;
       if (records) shareWithRecords(records, i.ip, p);
