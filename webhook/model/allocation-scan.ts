@@ -419,9 +419,9 @@ export function scanRecords(scan: AllocationScan): ScanRecords {
 }
 
 /**
- * Whether these records (PoolFacts.records) are read from a scan: their strings are slices of the scanned
- * allocatedIPs, which the shared scan cache holds anyway, so giving them another instance (IndexedView.upsertPool)
- * would free nothing.
+ * Whether these records (PoolFacts.records) are read from a scan: their pods and uids are slices of the scanned
+ * allocatedIPs, which the shared scan cache holds anyway, so giving them another instance would free nothing; their
+ * keys are strings of their own, which take the cached pods' IP strings instead (ScanRecords.shareKey).
  */
 export function recordsFromScan(records: ReadonlyMap<string, PoolRecord>): records is ScanRecords {
   return records instanceof ScanRecords;
