@@ -31,6 +31,7 @@ import {
 } from '../cluster';
 import type { Logger } from '../log';
 import type { Reconciler } from '../reconciler';
+import { nativeAllocator } from './allocator';
 import { startHttpsServer } from './https';
 import { DEFAULT_SHUTDOWN_DRAIN_MS, type GuardConfig } from './options';
 import { startReconciler } from './reconciler';
@@ -166,6 +167,7 @@ export async function startGuard(config: GuardConfig, log: Logger): Promise<Runn
       clientVerification: config.clientCaFile !== undefined,
       mode: config.policy.defaultMode,
       kubevirt,
+      allocator: nativeAllocator(),
     },
     'spiderpool-guard serving',
   );

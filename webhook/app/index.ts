@@ -2,6 +2,8 @@
 // reconciler/ (which never import each other) into one running guard; the only room besides cli/ that imports certs/.
 // How to change this room: a new serve setting is a GuardConfig field (options.ts) that startGuard (guard.ts) passes on;
 // cli/serve.ts adds its flag and docs/operations.md its row (`npm run -s docs:flags`).
+export { allocatorOfMaps, nativeAllocator } from './allocator';
+export type { NativeAllocator } from './allocator';
 export { GuardConfigError, startGuard } from './guard';
 export type { RunningGuard } from './guard';
 export { startHttpsServer } from './https';
