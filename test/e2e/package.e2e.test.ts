@@ -1,7 +1,8 @@
 /**
  * The guard as operators get it, without a container engine or a registry of our own:
  *  - the Docker image's runtime stage, recreated from the Dockerfile (its COPY lines, its `npm ci --omit=dev`, its
- *    USER and ENTRYPOINT) in a directory of its own: `serve --help` and `check --snapshot` run from there alone;
+ *    Debian packages, ENV, USER and ENTRYPOINT) in a directory of its own: `serve --help` and `check --snapshot` run
+ *    from there alone, under the image's allocator (jemalloc);
  *  - `npm pack`: the tarball holds what the runtime stage holds; installed from the tarball,
  *    `npx spiderpool-guard check --kubeconfig` reads the test bed, and `kubectl spiderpool-guard check` (the test
  *    bed's kubectl, the plugin on PATH) reads the current context of a two-file KUBECONFIG.
@@ -93,6 +94,10 @@ describe('the Dockerfile runtime stage, recreated from its own lines', () => {
     expect(image.steps.filter((s) => s.ms !== undefined).map((s) => s.step.split(' ').slice(0, 2).join(' '))).toEqual([
       'npm ci',
     ]);
+    // the image's Debian packages: installed on this machine (the base image is the same Debian), never here
+    expect(image.steps.filter((s) => s.host !== undefined).map((s) => s.host)).toEqual([
+      expect.stringMatching(/^libjemalloc2 \d/),
+    ]);
     expect(image.user).toEqual({ uid: 1000, gid: 1000 });
     expect(image.entrypoint).toEqual(['node', 'dist/webhook/cli/main.js']);
     expect(fs.readdirSync(image.dir).sort()).toEqual(['dist', 'node_modules', 'package-lock.json', 'package.json']);
@@ -115,6 +120,18 @@ describe('the Dockerfile runtime stage, recreated from its own lines', () => {
     expect(r.stderr).toBe('');
     expect(r.stdout).toMatch(/^Usage: spiderpool-guard serve/);
     expect(r.code).toBe(0);
+  });
+
+  test("native memory comes from jemalloc: the image's LD_PRELOAD resolves, by soname, as its user", async () => {
+    const r = await runImage(
+      image,
+      ['-e', "process.stdout.write(require('./dist/webhook/app/allocator.js').nativeAllocator())"],
+      60_000,
+      ['node'],
+    );
+    // a preload that does not resolve is only a line on stderr ("cannot be preloaded ... ignored")
+    expect({ code: r.code, stdout: r.stdout, stderr: r.stderr }).toEqual({ code: 0, stdout: 'jemalloc', stderr: '' });
+    expect(image.env.MALLOC_CONF).toBe('background_thread:true');
   });
 
   test('`check --snapshot` loads every module of a decision and reports what the repository build reports', async () => {

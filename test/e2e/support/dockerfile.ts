@@ -111,12 +111,42 @@ export interface RuntimeImage {
   env: Record<string, string>;
   user?: { uid: number; gid: number };
   entrypoint: string[];
-  /** per RUN segment: what it was and how long it took here (ms), or why it was skipped */
-  steps: { step: string; ms?: number; skipped?: string }[];
+  /**
+   * per RUN segment: what it was and how long it took here (ms), or why it was skipped, or (Debian packages) which
+   * installed versions stand for it
+   */
+  steps: { step: string; ms?: number; skipped?: string; host?: string }[];
 }
 
 /** RUN segments that clean the image's own caches: meaningless here, and `rm -rf /tmp/*` must never run on a host. */
 const IMAGE_HYGIENE = [/^npm cache clean\b/, /^rm -rf\s/];
+
+/**
+ * An `apt-get install` of the image's Debian packages: the base image is Debian as this machine is, so the step is
+ * recreated by requiring each package installed here (.ci/run installs them), never by installing into the host.
+ * Returns what was found, e.g. "libjemalloc2 5.3.0-1".
+ */
+async function requireDebianPackages(segment: string): Promise<string> {
+  const packages = segment
+    .split(/\s+/)
+    .slice(2)
+    .filter((w) => !w.startsWith('-'));
+  if (packages.length === 0) throw new Error(`Dockerfile RUN ${JSON.stringify(segment)}: no package named`);
+  const found: string[] = [];
+  for (const p of packages) {
+    const status = await execFileP('dpkg-query', ['-W', '-f=${Status} ${Version}', p]).then(
+      (r) => r.stdout,
+      () => 'not installed',
+    );
+    const m = /^install ok installed (\S+)$/.exec(status.trim());
+    if (!m)
+      throw new Error(
+        `the Dockerfile installs the Debian package ${p}, which this machine lacks (${status.trim()}): apt-get install ${p}`,
+      );
+    found.push(`${p} ${m[1]}`);
+  }
+  return found.join(', ');
+}
 
 /**
  * Recreates the runtime stage in `dir` (empty): COPY from the build context (`repo`) or from the build stage
@@ -166,6 +196,14 @@ export async function recreateRuntimeStage(
             image.steps.push({ step: segment, skipped: 'image cache hygiene' });
             continue;
           }
+          if (/^apt-get update\b/.test(segment)) {
+            image.steps.push({ step: segment, skipped: "package index: this machine's" });
+            continue;
+          }
+          if (/^apt-get install\s/.test(segment)) {
+            image.steps.push({ step: segment, host: await requireDebianPackages(segment) });
+            continue;
+          }
           const words = segment.split(/\s+/);
           if (words[0] !== 'npm')
             throw new Error(
@@ -195,15 +233,16 @@ export async function recreateRuntimeStage(
 }
 
 /**
- * Runs the image's ENTRYPOINT with `args`, from its directory, as its USER, with its ENV and nothing else (PATH
- * only to find node). `node` is this machine's node: the base image itself cannot be recreated here.
+ * Runs the image's ENTRYPOINT (or `entrypoint`) with `args`, from its directory, as its USER, with its ENV and
+ * nothing else (PATH only to find node). `node` is this machine's node: the base image itself cannot be recreated here.
  */
 export function runImage(
   image: RuntimeImage,
   args: string[],
   timeoutMs = 60_000,
+  entrypoint = image.entrypoint,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const [cmd, ...rest] = image.entrypoint;
+  const [cmd, ...rest] = entrypoint;
   const bin = cmd === 'node' ? process.execPath : cmd;
   return new Promise((resolve, reject) => {
     const child = spawn(bin, [...rest, ...args], {
