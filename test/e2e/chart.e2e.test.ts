@@ -247,6 +247,16 @@ describe('helm chart on the real API server', () => {
     expect(await renderError({ 'guard.terminationHoldMax': '30' })).toMatch(/terminationHoldMax/);
   });
 
+  test("memory.allocator: the image's jemalloc by default (no LD_PRELOAD set), glibc by an empty LD_PRELOAD, nothing else", async () => {
+    const envOf = (objs: Awaited<ReturnType<typeof renderChart>>) =>
+      ((findObject(objs, 'Deployment') as unknown as k8s.V1Deployment).spec?.template.spec?.containers[0]?.env ?? [])
+        .filter((e) => e.name === 'LD_PRELOAD' || e.name === 'MALLOC_CONF')
+        .map((e) => `${e.name}=${e.value}`);
+    expect(envOf(await renderChart('g', ns.name))).toEqual([]);
+    expect(envOf(await renderChart('g', ns.name, { 'memory.allocator': 'glibc' }))).toEqual(['LD_PRELOAD=']);
+    expect(await renderError({ 'memory.allocator': 'tcmalloc' })).toMatch(/allocator/);
+  });
+
   test('RBAC grants exactly the reviewed list, enforced by the API server', async () => {
     const full = `guard-${randomSuffix()}`;
     const objs = await renderChart('g', ns.name, { fullnameOverride: full });
