@@ -1,6 +1,7 @@
 /**
  * `npm run -s bench -- scale [--pods N] [--nodes M] [--reserved-ips K] [--runs R] [--json] [--name TESTBED] [--keep]
- *                            [--probe] [--sync watch-list|list] [--page-size P] [--list-rv 0] [--rest]`
+ *                            [--probe] [--sync watch-list|list] [--page-size P] [--list-rv 0] [--rest]
+ *                            [--allocator image|glibc|both]`
  *
  * What the guard's caches cost at cluster scale, on the real test bed: N pods (default 100,000, each with an IP in
  * its multus network-status annotation), N SpiderEndpoints, 20 pools × N/20 records (5,000 each by default,
@@ -17,6 +18,11 @@
  * its own once allocation has been low for a while; `serve` on the 100k world got there about 65 s after its sync)
  * and prints {"restBaseRssMb","restRssMb","restBytesPerPod","restHeapBytesPerPod","restSeconds",...}: the same
  * difference as bytesPerPod, both ends at rest. Adds one to three minutes per probe.
+ *
+ * `--allocator` is the native allocator the probe runs under: `image` (default) the one the image ships, its LD_PRELOAD
+ * and MALLOC_CONF read from the Dockerfile (jemalloc; Debian's libjemalloc2 must be installed), `glibc` Node's own,
+ * `both` one probe of each per run, in alternating order. Each result says which one ran ("allocator", read by the
+ * probe from its own memory mappings); a probe that did not get the one asked for stops the bench.
  *
  * `--keep` leaves the populated test bed running; `--probe --name TESTBED` then probes that kept world again without
  * populating (`npm run -s testbed -- down --name TESTBED` removes it). `--sync list` makes the probe's caches fill by
@@ -41,6 +47,7 @@ import { REPO_ROOT } from '../../testbed/guard';
 import { CONTROLLERS } from '../../testbed/cluster';
 import { defaultStateDir } from '../../testbed/state';
 import { startTestbed } from '../../testbed/testbed';
+import { allocatorChoices, expectedAllocator, probeEnv } from './allocator';
 import { kubeletNode } from './kubelet-node';
 import { forEachConcurrent, poster } from './populate';
 import { NAMESPACES, POOLS, endpointBody, nsOf, podBody, poolBody, poolStatus, reservedIP } from './world';
@@ -52,13 +59,19 @@ function flag(argv: string[], name: string): string | undefined {
   return i >= 0 ? argv[i + 1] : undefined;
 }
 
-function probe(kubeconfig: string, script = 'probe.ts', extra: string[] = []): Promise<Record<string, unknown>> {
+function probe(
+  kubeconfig: string,
+  script = 'probe.ts',
+  extra: string[] = [],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
       ['--expose-gc', '--import', 'tsx', path.join(__dirname, script), kubeconfig, ...extra],
       {
         cwd: REPO_ROOT,
+        env,
         stdio: ['ignore', 'pipe', 'inherit'],
       },
     );
@@ -101,11 +114,21 @@ export async function runScaleBench(argv: string[]): Promise<number> {
   const probeArgs = ['--sync', '--page-size', '--list-rv'].flatMap((f) => (flag(argv, f) ? [f, flag(argv, f)!] : []));
   if (argv.includes('--rest')) probeArgs.push('--rest');
   const name = flag(argv, '--name') ?? 'bench-scale';
+  const allocators = allocatorChoices(flag(argv, '--allocator'));
   const report = async (kubeconfig: string) => {
     for (let r = 0; r < runs; r++) {
-      const result = await probe(kubeconfig, 'probe.ts', probeArgs);
-      if (json) process.stdout.write(JSON.stringify(result) + '\n');
-      else say(`run ${r + 1}: ${JSON.stringify(result, null, 1)}`);
+      // with both allocators, alternate which goes first, so neither always probes a just-disturbed API server
+      const order = r % 2 === 0 ? allocators : [...allocators].reverse();
+      for (const choice of order) {
+        const result = await probe(kubeconfig, 'probe.ts', probeArgs, probeEnv(choice));
+        if (result.allocator !== expectedAllocator(choice))
+          throw new Error(
+            `probe under --allocator ${choice} ran with ${String(result.allocator)}, not ${expectedAllocator(choice)}` +
+              ' (is libjemalloc2 installed? apt-get install libjemalloc2)',
+          );
+        if (json) process.stdout.write(JSON.stringify(result) + '\n');
+        else say(`run ${r + 1} (${String(result.allocator)}): ${JSON.stringify(result, null, 1)}`);
+      }
     }
   };
   if (argv.includes('--probe')) {

@@ -18,6 +18,7 @@ import { getHeapSpaceStatistics } from 'node:v8';
 import { reservedIPsServed, startClusterCache } from '../../webhook/cluster/informers';
 import { ListCosts } from '../../webhook/cluster/list-costs';
 import { apiServerListCounters, counterDelta } from './apiserver-metrics';
+import { nativeAllocator } from '../../webhook/app/allocator';
 import { createLogger } from '../../webhook/log/logger';
 import { DEFAULT_STATIC_IP_CONFIG } from '../../webhook/model/types';
 import { findings } from '../../webhook/reconciler/findings';
@@ -124,6 +125,8 @@ async function main(): Promise<void> {
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   cache.stop();
   const out = {
+    // the native allocator this process runs under (bench scale --allocator)
+    allocator: nativeAllocator(),
     pods: counts.pods,
     endpoints: counts.endpoints,
     records,
