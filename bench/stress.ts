@@ -1,8 +1,9 @@
 /**
- * `npm run -s bench -- stress [--pods N] [--seconds S] [--json]`
+ * `npm run -s bench -- stress [--pods N] [--seconds S] [--json] [--allocator image|glibc]`
  *
  * Issue #9 items 1-2 under stress, against `serve` on the real test bed, run as the chart runs it (memory limit
- * 512Mi: NODE_OPTIONS=--max-old-space-size=317, --max-inflight-mib=52, audit file on):
+ * 512Mi: NODE_OPTIONS=--max-old-space-size=317, --max-inflight-mib=52, audit file on) under the image's native
+ * allocator (jemalloc; `--allocator glibc`: Node's own, bench/allocator.ts):
  *   1. bursts: 16,384-record reviews at concurrency 32; 65,536-record releases (every record of live pods, at
  *      concurrency 16); 16 MiB bodies (concurrency 16). During each: the guard's peak RSS (sampled every 50 ms),
  *      the answers by status (200 / 429 / other), and the latency of a legitimate 256-record review sent one
@@ -22,6 +23,7 @@ import * as https from 'node:https';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { GuardProcess, loopbackCerts, startGuard } from '../testbed/guard';
+import { allocatorChoice, allocatorEnv, checkGuardAllocator } from './allocator';
 import { startTestbed } from '../testbed/testbed';
 import { GC_USER, PoolSpecFixture, podRef, poolIp, poolObject, reviewBodies } from './admission/fixtures';
 import { populate } from './admission/populate';
@@ -303,6 +305,7 @@ export async function runStressBench(argv: string[]): Promise<number> {
     const certs = await loopbackCerts();
     const auditFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'spg-stress-')), 'audit.jsonl');
     process.env.NODE_OPTIONS = `--max-old-space-size=${HEAP_MIB}`;
+    const allocator = allocatorChoice(flag(argv, '--allocator'));
     // the bench's clients present no certificate: the guard runs without client verification (--client-ca-file)
     const startAs = (cliEntry?: string) =>
       startGuard({
@@ -311,9 +314,11 @@ export async function runStressBench(argv: string[]): Promise<number> {
         clientCaFile: false,
         cliEntry,
         args: ['--max-inflight-mib', String(INFLIGHT_MIB), '--audit-log', auditFile],
+        env: allocatorEnv(allocator),
       });
     const guard = await startAs();
     stopGuard = guard.stop;
+    say(`guard allocator: ${await checkGuardAllocator(guard, allocator)}`);
     const against = flag(argv, '--against');
     const other = against
       ? await startAs(path.join(path.resolve(against), 'dist', 'webhook', 'cli', 'main.js'))

@@ -104,6 +104,8 @@ export interface StartGuardOptions {
   nodeArgs?: string[];
   /** the CLI to run (default this checkout's dist/webhook/cli/main.js; a bench may run another checkout's build) */
   cliEntry?: string;
+  /** the guard's environment (default this process's; a bench passes the image's allocator, bench/allocator.ts) */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** The webhook client CA of the test bed that owns `kubeconfigPath` (its state directory holds both). */
@@ -168,7 +170,7 @@ export async function startGuard(opts: StartGuardOptions): Promise<GuardProcess>
   ];
   const proc = spawn(process.execPath, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, LOG_LEVEL: 'info' },
+    env: { ...(opts.env ?? process.env), LOG_LEVEL: 'info' },
   });
   const lines: string[] = [];
   const waiters: { pred: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] =

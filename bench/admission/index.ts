@@ -1,6 +1,7 @@
 /**
  * `npm run -s bench -- admission [--json] [--out FILE] [--pairs N] [--seconds S] [--pods N] [--records 256,4096]`
  *     `[--concurrency 8] [--reviews releaseGone,mutate/release] [--profile DIR] [--guard-node-args "FLAGS"]`
+ *     `[--allocator image|glibc]`
  * `npm run -s bench -- admission --compare run1.json run2.json`
  *
  * Admission cost of the guard against the physical floor of an express webhook, on the real test bed:
@@ -12,6 +13,8 @@
  *      Guard and baseline alternate in short slices (interleave.ts) driven by a load generator in its own process
  *      (load-worker.ts); each case reports the median guard/baseline ratio over its pairs and the range;
  *   4. decision-only microbenchmark (no HTTP) and the guard's RSS.
+ * Guard and baseline both run under the image's native allocator (jemalloc), or both under glibc's with
+ * `--allocator glibc` (bench/allocator.ts).
  */
 import * as k8s from '@kubernetes/client-node';
 import { execFileSync, spawn } from 'node:child_process';
@@ -19,6 +22,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { loopbackCerts, startGuard, REPO_ROOT } from '../../testbed/guard';
+import { allocatorChoice, allocatorEnv, checkGuardAllocator } from '../allocator';
 import { startTestbed } from '../../testbed/testbed';
 import { GHOSTS, GHOST_NAMESPACE, PoolSpecFixture, ReviewKind, ghostName, reviewBodies } from './fixtures';
 import { decisionMicrobench, decisionTable } from './decisions';
@@ -175,6 +179,7 @@ export async function runAdmissionBench(argv: string[]): Promise<number> {
     profileDir ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(profileDir, who)}`] : [];
   // --guard-node-args "--max-semi-space-size=32": V8/node flags for the guard only (the baseline stays the floor)
   const guardNodeArgs = flag(argv, '--guard-node-args')?.split(' ').filter(Boolean) ?? [];
+  const allocator = allocatorChoice(flag(argv, '--allocator'));
   const CONCURRENCY = onlyConcurrency ? ALL_CONCURRENCY.filter((c) => c === Number(onlyConcurrency)) : ALL_CONCURRENCY;
   const t0 = Date.now();
   const loadBefore = uptime();
@@ -205,8 +210,10 @@ export async function runAdmissionBench(argv: string[]): Promise<number> {
       certs,
       clientCaFile: false,
       nodeArgs: [...guardNodeArgs, ...profileArgs('guard')],
+      env: allocatorEnv(allocator),
     });
     stopGuard = guard.stop;
+    const allocatorName = await checkGuardAllocator(guard, allocator);
     const syncSeconds = (Date.now() - tStart) / 1000;
     const guardPid = guard.proc.pid!;
     // let the informers settle and the heap shrink after the initial lists
@@ -231,6 +238,7 @@ export async function runAdmissionBench(argv: string[]): Promise<number> {
       ],
       {
         stdio: ['ignore', 'pipe', 'inherit'],
+        env: allocatorEnv(allocator),
       },
     );
     stopBaseline = () => baseline.kill('SIGTERM');
@@ -299,6 +307,7 @@ export async function runAdmissionBench(argv: string[]): Promise<number> {
     say(`load after: ${loadAfter}`);
     const summary = {
       machine: { nproc: os.cpus().length, memGiB: Math.round(os.totalmem() / 2 ** 30) },
+      allocator: allocatorName,
       date: new Date(t0).toISOString(),
       load: { before: loadBefore, after: loadAfter },
       method,
@@ -327,7 +336,7 @@ export async function runAdmissionBench(argv: string[]): Promise<number> {
                 `${k === 'caches' ? `after sync (${pods} pods/endpoints, ${POOLS.reduce((n, p) => n + p.records, 0)} records)` : `after ${k}-record runs`} ${v}`,
             )
             .join('; ')}`,
-          `cache sync ${summary.cacheSyncSeconds} s; total ${summary.seconds} s; ${summary.machine.nproc} CPUs, ${summary.machine.memGiB} GiB; ${summary.date}`,
+          `cache sync ${summary.cacheSyncSeconds} s; total ${summary.seconds} s; ${summary.machine.nproc} CPUs, ${summary.machine.memGiB} GiB; allocator ${summary.allocator}; ${summary.date}`,
           `load before: ${loadBefore}`,
           `load after:  ${loadAfter}`,
           '',

@@ -47,7 +47,7 @@ import { REPO_ROOT } from '../../testbed/guard';
 import { CONTROLLERS } from '../../testbed/cluster';
 import { defaultStateDir } from '../../testbed/state';
 import { startTestbed } from '../../testbed/testbed';
-import { allocatorChoices, expectedAllocator, probeEnv } from './allocator';
+import { allocatorChoices, expectedAllocator, allocatorEnv } from '../allocator';
 import { kubeletNode } from './kubelet-node';
 import { forEachConcurrent, poster } from './populate';
 import { NAMESPACES, POOLS, endpointBody, nsOf, podBody, poolBody, poolStatus, reservedIP } from './world';
@@ -120,7 +120,7 @@ export async function runScaleBench(argv: string[]): Promise<number> {
       // with both allocators, alternate which goes first, so neither always probes a just-disturbed API server
       const order = r % 2 === 0 ? allocators : [...allocators].reverse();
       for (const choice of order) {
-        const result = await probe(kubeconfig, 'probe.ts', probeArgs, probeEnv(choice));
+        const result = await probe(kubeconfig, 'probe.ts', probeArgs, allocatorEnv(choice));
         if (result.allocator !== expectedAllocator(choice))
           throw new Error(
             `probe under --allocator ${choice} ran with ${String(result.allocator)}, not ${expectedAllocator(choice)}` +

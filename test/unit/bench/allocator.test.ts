@@ -1,0 +1,40 @@
+import { allocatorChoices, expectedAllocator, imageAllocatorEnv, allocatorEnv } from '../../../bench/allocator';
+
+describe('bench scale --allocator', () => {
+  test("image: the runtime stage's LD_PRELOAD and MALLOC_CONF, read from the Dockerfile", () => {
+    expect(imageAllocatorEnv()).toEqual({ LD_PRELOAD: 'libjemalloc.so.2', MALLOC_CONF: 'background_thread:true' });
+    expect(expectedAllocator('image')).toBe('jemalloc');
+    // only the runtime stage counts, and only the allocator's variables
+    const text = [
+      'FROM node:20 AS build',
+      'ENV LD_PRELOAD=libbuild.so',
+      'FROM node:20 AS runtime',
+      'ENV NODE_ENV=production LD_PRELOAD="libtcmalloc.so.4"',
+    ].join('\n');
+    expect(imageAllocatorEnv(text)).toEqual({ LD_PRELOAD: 'libtcmalloc.so.4' });
+    expect(() => imageAllocatorEnv('FROM node:20 AS build\n')).toThrow(/no runtime stage/);
+  });
+
+  test("glibc: this process's environment without the allocator's variables; image: with the image's", () => {
+    const saved = { LD_PRELOAD: process.env.LD_PRELOAD, MALLOC_CONF: process.env.MALLOC_CONF };
+    process.env.LD_PRELOAD = 'libother.so';
+    process.env.MALLOC_CONF = 'narenas:1';
+    try {
+      const glibc = allocatorEnv('glibc');
+      expect([glibc.LD_PRELOAD, glibc.MALLOC_CONF, glibc.PATH]).toEqual([undefined, undefined, process.env.PATH]);
+      const image = allocatorEnv('image');
+      expect([image.LD_PRELOAD, image.MALLOC_CONF]).toEqual(['libjemalloc.so.2', 'background_thread:true']);
+    } finally {
+      for (const [k, v] of Object.entries(saved))
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+    }
+  });
+
+  test('choices: image by default, both in a fixed order, anything else refused', () => {
+    expect(allocatorChoices(undefined)).toEqual(['image']);
+    expect(allocatorChoices('glibc')).toEqual(['glibc']);
+    expect(allocatorChoices('both')).toEqual(['glibc', 'image']);
+    expect(() => allocatorChoices('tcmalloc')).toThrow(/--allocator tcmalloc/);
+  });
+});
