@@ -14,13 +14,16 @@ const USAGE = `Usage: npm run -s bench -- <benchmark> [flags]
 
 Benchmarks:
   chaos       G00012 chaos replay: [--guard on|off|both] [--gc v0.9.4|fixed|both] [--seed N] [--json]
-  admission   admission latency/throughput of the guard
+  admission   admission latency/throughput of the guard (bench/admission/index.ts lists the flags)
+              [--allocator image|glibc] (guard and baseline under the image's jemalloc, or glibc)
   scale       caches at cluster scale: [--pods N] [--nodes M] [--reserved-ips K] [--runs R] [--json]
               [--name TESTBED] [--keep] [--probe (a kept world, no populate)] [--sync watch-list|list]
-              [--page-size P] [--list-rv 0] (LIST pages: --sync list, or where streaming is refused);
+              [--page-size P] [--list-rv 0] (LIST pages: --sync list, or where streaming is refused)
+              [--rest] [--allocator image|glibc|both] (the probe under the image's jemalloc, glibc, or each);
               --node-cache [--nodes N] [--runs R] [--json]: the Node cache alone (no test bed)
   stress      RSS, concurrent-review latency, audit bytes under bursts: [--pods N] [--seconds S] [--json]
-              [--against DIR [--rounds N]] (before/after: another built checkout's guard, ABBA)`;
+              [--against DIR [--rounds N]] (before/after: another built checkout's guard, ABBA)
+              [--allocator image|glibc] (the guard under the image's jemalloc, or glibc)`;
 
 type Bench = (argv: string[]) => Promise<number>;
 
