@@ -131,7 +131,7 @@ describe('the Dockerfile runtime stage, recreated from its own lines', () => {
     );
     // a preload that does not resolve is only a line on stderr ("cannot be preloaded ... ignored")
     expect({ code: r.code, stdout: r.stdout, stderr: r.stderr }).toEqual({ code: 0, stdout: 'jemalloc', stderr: '' });
-    expect(image.env.MALLOC_CONF).toBe('dirty_decay_ms:0,muzzy_decay_ms:0');
+    expect(image.env.MALLOC_CONF).toBe('dirty_decay_ms:1000');
   });
 
   test('`check --snapshot` loads every module of a decision and reports what the repository build reports', async () => {

@@ -4,7 +4,7 @@ describe('bench scale --allocator', () => {
   test("image: the runtime stage's LD_PRELOAD and MALLOC_CONF, read from the Dockerfile", () => {
     expect(imageAllocatorEnv()).toEqual({
       LD_PRELOAD: 'libjemalloc.so.2',
-      MALLOC_CONF: 'dirty_decay_ms:0,muzzy_decay_ms:0',
+      MALLOC_CONF: 'dirty_decay_ms:1000',
     });
     expect(expectedAllocator('image')).toBe('jemalloc');
     // only the runtime stage counts, and only the allocator's variables
@@ -26,7 +26,7 @@ describe('bench scale --allocator', () => {
       const glibc = allocatorEnv('glibc');
       expect([glibc.LD_PRELOAD, glibc.MALLOC_CONF, glibc.PATH]).toEqual([undefined, undefined, process.env.PATH]);
       const image = allocatorEnv('image');
-      expect([image.LD_PRELOAD, image.MALLOC_CONF]).toEqual(['libjemalloc.so.2', 'dirty_decay_ms:0,muzzy_decay_ms:0']);
+      expect([image.LD_PRELOAD, image.MALLOC_CONF]).toEqual(['libjemalloc.so.2', 'dirty_decay_ms:1000']);
     } finally {
       for (const [k, v] of Object.entries(saved))
         if (v === undefined) delete process.env[k];
