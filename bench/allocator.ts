@@ -51,13 +51,18 @@ export function allocatorChoice(flag: string | undefined): AllocatorChoice {
   return choice;
 }
 
+/** Throws unless `found` (what `who` reported of itself) is the allocator `choice` stands for; returns it. */
+export function checkAllocator(who: string, found: unknown, choice: AllocatorChoice): string {
+  if (found !== expectedAllocator(choice))
+    throw new Error(
+      `${who} under --allocator ${choice} runs with ${String(found)}, not ${expectedAllocator(choice)}` +
+        ' (is libjemalloc2 installed? apt-get install libjemalloc2)',
+    );
+  return found;
+}
+
 /** Throws unless the guard's startup log names the allocator `choice` stands for; returns that name. */
 export async function checkGuardAllocator(guard: GuardProcess, choice: AllocatorChoice): Promise<string> {
   const serving = await guard.waitForLine((l) => l.msg === 'spiderpool-guard serving');
-  if (serving.allocator !== expectedAllocator(choice))
-    throw new Error(
-      `the guard under --allocator ${choice} runs with ${String(serving.allocator)}, not ${expectedAllocator(choice)}` +
-        ' (is libjemalloc2 installed? apt-get install libjemalloc2)',
-    );
-  return String(serving.allocator);
+  return checkAllocator('the guard', serving.allocator, choice);
 }

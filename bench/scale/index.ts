@@ -47,7 +47,7 @@ import { REPO_ROOT } from '../../testbed/guard';
 import { CONTROLLERS } from '../../testbed/cluster';
 import { defaultStateDir } from '../../testbed/state';
 import { startTestbed } from '../../testbed/testbed';
-import { allocatorChoices, expectedAllocator, allocatorEnv } from '../allocator';
+import { allocatorChoices, allocatorEnv, checkAllocator } from '../allocator';
 import { kubeletNode } from './kubelet-node';
 import { forEachConcurrent, poster } from './populate';
 import { NAMESPACES, POOLS, endpointBody, nsOf, podBody, poolBody, poolStatus, reservedIP } from './world';
@@ -121,11 +121,7 @@ export async function runScaleBench(argv: string[]): Promise<number> {
       const order = r % 2 === 0 ? allocators : [...allocators].reverse();
       for (const choice of order) {
         const result = await probe(kubeconfig, 'probe.ts', probeArgs, allocatorEnv(choice));
-        if (result.allocator !== expectedAllocator(choice))
-          throw new Error(
-            `probe under --allocator ${choice} ran with ${String(result.allocator)}, not ${expectedAllocator(choice)}` +
-              ' (is libjemalloc2 installed? apt-get install libjemalloc2)',
-          );
+        checkAllocator('the probe', result.allocator, choice);
         if (json) process.stdout.write(JSON.stringify(result) + '\n');
         else say(`run ${r + 1} (${String(result.allocator)}): ${JSON.stringify(result, null, 1)}`);
       }

@@ -1,4 +1,10 @@
-import { allocatorChoices, expectedAllocator, imageAllocatorEnv, allocatorEnv } from '../../../bench/allocator';
+import {
+  allocatorChoices,
+  allocatorEnv,
+  checkAllocator,
+  expectedAllocator,
+  imageAllocatorEnv,
+} from '../../../bench/allocator';
 
 describe('bench scale --allocator', () => {
   test("image: the runtime stage's LD_PRELOAD and MALLOC_CONF, read from the Dockerfile", () => {
@@ -39,5 +45,14 @@ describe('bench scale --allocator', () => {
     expect(allocatorChoices('glibc')).toEqual(['glibc']);
     expect(allocatorChoices('both')).toEqual(['glibc', 'image']);
     expect(() => allocatorChoices('tcmalloc')).toThrow(/--allocator tcmalloc/);
+  });
+
+  test('a process that did not get the allocator asked for stops the bench, naming what it got', () => {
+    expect(checkAllocator('the probe', 'jemalloc', 'image')).toBe('jemalloc');
+    expect(checkAllocator('the probe', 'glibc', 'glibc')).toBe('glibc');
+    expect(() => checkAllocator('the guard', 'glibc', 'image')).toThrow(
+      /the guard under --allocator image runs with glibc, not jemalloc .*apt-get install libjemalloc2/,
+    );
+    expect(() => checkAllocator('the probe', undefined, 'glibc')).toThrow(/runs with undefined, not glibc/);
   });
 });
