@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { parseDockerfile } from '../test/e2e/support/dockerfile';
+import { envAssignments, parseDockerfile } from '../test/e2e/support/dockerfile';
 import { REPO_ROOT, type GuardProcess } from '../testbed/guard';
 
 export type AllocatorChoice = 'image' | 'glibc';
@@ -19,8 +19,7 @@ export function imageAllocatorEnv(dockerfile = readFileSync(path.join(REPO_ROOT,
   if (!runtime) throw new Error('Dockerfile has no runtime stage');
   const env: Record<string, string> = {};
   for (const i of runtime.instructions.filter((x) => x.op === 'ENV'))
-    for (const m of i.args.matchAll(/(\w+)=("[^"]*"|\S+)/g))
-      if (ALLOCATOR_ENV.includes(m[1])) env[m[1]] = m[2].replace(/^"|"$/g, '');
+    for (const [k, v] of Object.entries(envAssignments(i.args))) if (ALLOCATOR_ENV.includes(k)) env[k] = v;
   return env;
 }
 

@@ -51,6 +51,13 @@ export function parseDockerfile(text: string): Stage[] {
   return stages;
 }
 
+/** The variables an ENV instruction's arguments set (`K=V K2="V 2"`), quotes removed. */
+export function envAssignments(args: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const m of args.matchAll(/(\w+)=("[^"]*"|\S+)/g)) env[m[1]] = m[2].replace(/^"|"$/g, '');
+  return env;
+}
+
 export interface StageCopy {
   /** stage the files come from; undefined: the build context (the repository) */
   from?: string;
@@ -175,7 +182,7 @@ export async function recreateRuntimeStage(
       case 'ARG':
         break;
       case 'ENV': {
-        for (const m of i.args.matchAll(/(\w+)=("[^"]*"|\S+)/g)) image.env[m[1]] = m[2].replace(/^"|"$/g, '');
+        Object.assign(image.env, envAssignments(i.args));
         break;
       }
       case 'USER': {
